@@ -1,0 +1,145 @@
+//! Building and signing X.509 v2 CRLs (RFC 5280 §5) with any [`SigningKey`].
+//!
+//! Carries the CRL number and authority key identifier (§5.2.1, §5.2.3), nextUpdate (§5.1.2.5),
+//! and per entry the reason code (§5.3.1, omitted for `unspecified` as the RFC recommends) and
+//! the invalidity date (§5.3.2).
+
+use der::asn1::{BitString, Uint};
+use der::Encode;
+use time::OffsetDateTime;
+use x509_cert::certificate::Version;
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::{CrlNumber, CrlReason};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+
+use crate::clock::{generalized_time, x509_time};
+use crate::ext::{authority_key_identifier, extension};
+use crate::{oids, CoreError, SigningKey};
+
+/// One revoked certificate as the CRL lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedEntry {
+    pub serial: Vec<u8>,
+    pub revoked_at: OffsetDateTime,
+    pub reason: Option<CrlReason>,
+    pub invalidity_date: Option<OffsetDateTime>,
+}
+
+/// What a CRL says apart from its entries.
+pub struct CrlFields<'a> {
+    pub issuer: &'a Name,
+    /// The issuing CA's subject key identifier, repeated as the CRL's AKI.
+    pub issuer_key_id: &'a [u8],
+    /// Monotonically increasing CRL number (RFC 5280 §5.2.3).
+    pub number: u64,
+    pub this_update: OffsetDateTime,
+    pub next_update: OffsetDateTime,
+}
+
+fn entry(e: &RevokedEntry) -> Result<RevokedCert, CoreError> {
+    let mut exts: Vec<Extension> = Vec::new();
+    if let Some(reason) = e.reason.filter(|r| *r != CrlReason::Unspecified) {
+        exts.push(extension(oids::EXT_CRL_REASON, false, &reason)?);
+    }
+    if let Some(when) = e.invalidity_date {
+        exts.push(extension(
+            oids::EXT_INVALIDITY_DATE,
+            false,
+            &generalized_time(when)?,
+        )?);
+    }
+    Ok(RevokedCert {
+        serial_number: SerialNumber::new(&e.serial).map_err(CoreError::der)?,
+        revocation_date: x509_time(e.revoked_at)?,
+        crl_entry_extensions: (!exts.is_empty()).then_some(exts),
+    })
+}
+
+/// Signs a CRL over `entries`, calling `progress` every 65,536 entries with the count so far.
+pub fn sign_crl(
+    fields: CrlFields<'_>,
+    entries: &[RevokedEntry],
+    issuer_key: &dyn SigningKey,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<u8>, CoreError> {
+    let mut revoked = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        revoked.push(entry(e)?);
+        if i % 65_536 == 65_535 {
+            progress(i + 1);
+        }
+    }
+    progress(entries.len());
+    let number = CrlNumber(Uint::new(&fields.number.to_be_bytes()).map_err(CoreError::der)?);
+    let tbs = TbsCertList {
+        version: Version::V2,
+        signature: issuer_key.signature_algorithm(),
+        issuer: fields.issuer.clone(),
+        this_update: x509_time(fields.this_update)?,
+        next_update: Some(x509_time(fields.next_update)?),
+        revoked_certificates: (!revoked.is_empty()).then_some(revoked),
+        crl_extensions: Some(vec![
+            authority_key_identifier(fields.issuer_key_id)?,
+            extension(oids::EXT_CRL_NUMBER, false, &number)?,
+        ]),
+    };
+    let tbs_der = tbs.to_der().map_err(CoreError::der)?;
+    let signature = issuer_key.sign(&tbs_der)?;
+    let crl = CertificateList {
+        signature_algorithm: tbs.signature.clone(),
+        tbs_cert_list: tbs,
+        signature: BitString::from_bytes(&signature).map_err(CoreError::der)?,
+    };
+    crl.to_der().map_err(CoreError::der)
+}
+
+/// Reason names as operators type them (RFC 5280 §5.3.1 spelling).
+pub fn parse_reason(name: &str) -> Result<CrlReason, CoreError> {
+    REASONS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, r)| *r)
+        .ok_or_else(|| {
+            CoreError::malformed(
+                "revocation reason",
+                format!(
+                    "{name:?}; expected one of {}",
+                    REASONS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
+}
+
+pub fn reason_name(reason: CrlReason) -> &'static str {
+    REASONS
+        .iter()
+        .find(|(_, r)| *r == reason)
+        .map(|(n, _)| *n)
+        .unwrap_or("unspecified")
+}
+
+/// The numeric code stored and shown for a reason (RFC 5280 §5.3.1).
+pub fn reason_code(reason: CrlReason) -> u32 {
+    reason as u32
+}
+
+pub fn reason_from_code(code: u32) -> Option<CrlReason> {
+    REASONS.iter().map(|(_, r)| *r).find(|r| *r as u32 == code)
+}
+
+const REASONS: &[(&str, CrlReason)] = &[
+    ("unspecified", CrlReason::Unspecified),
+    ("keyCompromise", CrlReason::KeyCompromise),
+    ("caCompromise", CrlReason::CaCompromise),
+    ("affiliationChanged", CrlReason::AffiliationChanged),
+    ("superseded", CrlReason::Superseded),
+    ("cessationOfOperation", CrlReason::CessationOfOperation),
+    ("certificateHold", CrlReason::CertificateHold),
+    ("privilegeWithdrawn", CrlReason::PrivilegeWithdrawn),
+];

@@ -1,0 +1,72 @@
+//! Errors from imza-core, in words a user can act on.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the shared core: keys, names, encodings.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("unknown key algorithm {0:?} (expected one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096)")]
+    UnknownKeyAlgorithm(String),
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    #[error("cannot read key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("key file {path} already exists; refusing to overwrite it")]
+    KeyFileExists { path: PathBuf },
+    #[error("signing failed: {0}")]
+    Signing(String),
+    #[error("signature does not verify: {0}")]
+    BadSignature(String),
+    #[error("invalid distinguished name {input:?}: {reason}")]
+    InvalidName { input: String, reason: String },
+    #[error("invalid {what}: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    #[error("DER encoding failed: {0}")]
+    Encoding(String),
+    #[error("PKCS#11: {0}")]
+    Pkcs11(String),
+    #[error("PKCS#11: the PIN was rejected by token {token:?}{tries_left}")]
+    Pkcs11PinIncorrect { token: String, tries_left: String },
+    #[error("PKCS#11: the user PIN of token {token:?} is locked")]
+    Pkcs11PinLocked { token: String },
+    #[error("PKCS#11: no token labelled {label:?} in module {module}")]
+    Pkcs11TokenNotFound { label: String, module: String },
+    #[error("PKCS#11: no private key labelled {label:?} on token {token:?}")]
+    Pkcs11KeyNotFound { label: String, token: String },
+    #[error("PIN not available: {0}")]
+    PinUnavailable(String),
+    #[error("openssl: {0}")]
+    OpenSsl(String),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CoreError {
+    pub fn openssl(e: openssl::error::ErrorStack) -> Self {
+        CoreError::OpenSsl(e.to_string())
+    }
+
+    pub fn der(e: der::Error) -> Self {
+        CoreError::Encoding(e.to_string())
+    }
+
+    pub fn malformed(what: &'static str, reason: impl ToString) -> Self {
+        CoreError::Malformed {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+
+    /// True when the cause is the input or the operator's environment (wrong PIN, missing
+    /// token, bad file) rather than a bug or a broken system: the CLI exits 2 for those.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            CoreError::Encoding(_) | CoreError::OpenSsl(_) | CoreError::Signing(_)
+        )
+    }
+}

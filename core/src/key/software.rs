@@ -1,0 +1,195 @@
+//! Software keys held by OpenSSL, stored as unencrypted PKCS#8 PEM files with mode 0600.
+//!
+//! For a demo or a test PKI. A production CA keeps its keys in an HSM ([`super::pkcs11`]).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::sign::Signer;
+use zeroize::Zeroizing;
+
+use super::{KeyAlgorithm, SigningKey};
+use crate::CoreError;
+
+/// A private key in memory, signing through OpenSSL.
+pub struct SoftwareKey {
+    pkey: PKey<Private>,
+    algorithm: KeyAlgorithm,
+    origin: String,
+}
+
+impl SoftwareKey {
+    /// Generates a fresh key of the given type.
+    pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, CoreError> {
+        let pkey = match (algorithm.rsa_bits(), algorithm) {
+            (Some(bits), _) => PKey::from_rsa(Rsa::generate(bits).map_err(CoreError::openssl)?)
+                .map_err(CoreError::openssl),
+            (None, KeyAlgorithm::EcP384) => ec_key(Nid::SECP384R1),
+            (None, _) => ec_key(Nid::X9_62_PRIME256V1),
+        }?;
+        Ok(SoftwareKey {
+            pkey,
+            algorithm,
+            origin: "software key (in memory)".into(),
+        })
+    }
+
+    /// Wraps an OpenSSL key, working out its [`KeyAlgorithm`].
+    pub fn from_pkey(pkey: PKey<Private>, origin: impl Into<String>) -> Result<Self, CoreError> {
+        let algorithm = key_algorithm_of(&pkey)?;
+        Ok(SoftwareKey {
+            pkey,
+            algorithm,
+            origin: origin.into(),
+        })
+    }
+
+    /// Reads a PEM private key (PKCS#8, or traditional RSA/EC) from `path`.
+    pub fn load_pem(path: &Path) -> Result<Self, CoreError> {
+        let pem = Zeroizing::new(std::fs::read(path).map_err(|e| CoreError::KeyFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?);
+        let pkey = PKey::private_key_from_pem(&pem).map_err(|e| CoreError::KeyFile {
+            path: path.to_path_buf(),
+            reason: format!("not a PEM private key ({e})"),
+        })?;
+        Self::from_pkey(pkey, format!("software key {}", path.display()))
+    }
+
+    /// Writes the key as PKCS#8 PEM to a new file created with mode 0600.
+    ///
+    /// Refuses to overwrite: a CA key that silently replaced another would orphan a CA.
+    pub fn save_pem(&self, path: &Path) -> Result<(), CoreError> {
+        let pem = Zeroizing::new(
+            self.pkey
+                .private_key_to_pem_pkcs8()
+                .map_err(CoreError::openssl)?,
+        );
+        write_private_file(path, &pem)
+    }
+
+    /// The OpenSSL key, for callers that need it (e.g. PKCS#12 export).
+    pub fn pkey(&self) -> &PKey<Private> {
+        &self.pkey
+    }
+}
+
+/// Creates `path` with mode 0600 (failing if it exists) and writes `bytes` to it durably.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), CoreError> {
+    let io = |source| CoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => CoreError::KeyFileExists {
+                path: path.to_path_buf(),
+            },
+            _ => io(e),
+        })?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+fn ec_key(nid: Nid) -> Result<PKey<Private>, CoreError> {
+    let group = EcGroup::from_curve_name(nid).map_err(CoreError::openssl)?;
+    let key = EcKey::generate(&group).map_err(CoreError::openssl)?;
+    PKey::from_ec_key(key).map_err(CoreError::openssl)
+}
+
+fn key_algorithm_of(pkey: &PKey<Private>) -> Result<KeyAlgorithm, CoreError> {
+    match pkey.id() {
+        Id::RSA => match pkey.bits() {
+            2048 => Ok(KeyAlgorithm::Rsa2048),
+            3072 => Ok(KeyAlgorithm::Rsa3072),
+            4096 => Ok(KeyAlgorithm::Rsa4096),
+            bits => Err(CoreError::UnsupportedKey(format!(
+                "RSA-{bits} (use 2048, 3072 or 4096 bits)"
+            ))),
+        },
+        Id::EC => {
+            let ec = pkey.ec_key().map_err(CoreError::openssl)?;
+            match ec.group().curve_name() {
+                Some(Nid::X9_62_PRIME256V1) => Ok(KeyAlgorithm::EcP256),
+                Some(Nid::SECP384R1) => Ok(KeyAlgorithm::EcP384),
+                other => Err(CoreError::UnsupportedKey(format!(
+                    "EC curve {other:?} (use P-256 or P-384)"
+                ))),
+            }
+        }
+        other => Err(CoreError::UnsupportedKey(format!("key type {other:?}"))),
+    }
+}
+
+impl SigningKey for SoftwareKey {
+    fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    fn public_key_der(&self) -> Result<Vec<u8>, CoreError> {
+        self.pkey.public_key_to_der().map_err(CoreError::openssl)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let md = self.algorithm.digest().message_digest();
+        let mut signer = Signer::new(md, &self.pkey).map_err(CoreError::openssl)?;
+        signer.update(message).map_err(CoreError::openssl)?;
+        signer.sign_to_vec().map_err(CoreError::openssl)
+    }
+
+    fn describe(&self) -> String {
+        self.origin.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::verify_signature;
+
+    #[test]
+    fn generated_keys_sign_and_verify_for_every_algorithm() {
+        for alg in [
+            KeyAlgorithm::EcP256,
+            KeyAlgorithm::EcP384,
+            KeyAlgorithm::Rsa2048,
+        ] {
+            let key = SoftwareKey::generate(alg).unwrap();
+            let sig = key.sign(b"message").unwrap();
+            let spki = key.public_key_der().unwrap();
+            verify_signature(&spki, &alg.signature_algorithm(), b"message", &sig).unwrap();
+            assert!(verify_signature(&spki, &alg.signature_algorithm(), b"other", &sig).is_err());
+        }
+    }
+
+    #[test]
+    fn saved_key_is_mode_0600_and_never_overwritten() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pem");
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        key.save_pem(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(matches!(
+            key.save_pem(&path),
+            Err(CoreError::KeyFileExists { .. })
+        ));
+        let loaded = SoftwareKey::load_pem(&path).unwrap();
+        assert_eq!(
+            loaded.public_key_der().unwrap(),
+            key.public_key_der().unwrap()
+        );
+    }
+}

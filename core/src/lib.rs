@@ -1,0 +1,17 @@
+//! imza-core: the shared vocabulary of imza: keys ([`key`]), algorithms, names ([`name`]),
+//! DER/PEM ([`pem`]), certificate and CRL building ([`cert`], [`crl`]), signature
+//! verification ([`verify`]) and time ([`clock`]).
+
+pub mod cert;
+pub mod clock;
+pub mod crl;
+mod error;
+pub mod ext;
+pub mod key;
+pub mod name;
+pub mod oids;
+pub mod pem;
+pub mod verify;
+
+pub use error::CoreError;
+pub use key::{KeyAlgorithm, SigningKey};

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what imza needs to build and test on Debian 12, only what is missing (idempotent).
+# Debian packages: C libraries for the build, SoftHSM2/OpenSC for PKCS#11, openssl for the
+# independent checks, wrk/hyperfine for benchmarks. Python venv (.venv): pkilint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3
+              softhsm2 opensc python3-venv wrk hyperfine)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust (rustup) first" >&2
+  exit 3
+fi
+
+# pkilint lives in a project-local venv so the system Python stays untouched.
+if [ ! -x .venv/bin/lint_pkix_cert ]; then
+  echo "setup: creating .venv with pkilint"
+  python3 -m venv .venv 2>/dev/null || { rm -rf .venv; python3 -m virtualenv .venv; }
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q 'pkilint>=0.13,<0.14'
+fi
+echo "setup: ok"
