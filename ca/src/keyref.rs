@@ -42,7 +42,9 @@ impl KeyReference {
         pin: Option<&PinSource>,
     ) -> Result<Box<dyn SigningKey>, CoreError> {
         match self {
-            KeyReference::File { path } => Ok(Box::new(SoftwareKey::load_pem(&data_dir.join(path))?)),
+            KeyReference::File { path } => {
+                Ok(Box::new(SoftwareKey::load_pem(&data_dir.join(path))?))
+            }
             KeyReference::Pkcs11 { location, pin_env } => {
                 let source = match (pin, pin_env) {
                     (Some(p), _) => p.clone(),

@@ -1,7 +1,14 @@
-//! imza-ca: the CA engine: certificate profiles ([`profile`]), issuance from CSRs
-//! ([`csr`], [`authority`]), revocation and CRLs, the store ([`store`]) and the
+//! imza-ca: the CA engine: certificate profiles ([`profile`]), CSR checks ([`csr`]),
+//! issuance, revocation and CRLs ([`authority`]), the store ([`store`]) and the
 //! tamper-evident audit log ([`audit`]).
 
 pub mod audit;
+pub mod authority;
+pub mod csr;
+mod error;
 pub mod keyref;
+pub mod profile;
 pub mod store;
+
+pub use authority::{CertificateAuthority, InitCa, IssueOptions, IssueRequest, Pki};
+pub use error::CaError;

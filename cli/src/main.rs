@@ -1,1 +1,66 @@
-fn main() {}
+//! `imza`: the one binary. Argument parsing and wiring only; the work lives in the library
+//! crates. Exit codes: 0 success, 1 a verdict of "no" (e.g. a broken audit chain), 2 bad usage
+//! or bad input, 3 an internal or environment failure.
+
+mod ca;
+mod demo;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// imza — national PKI and e-signature toolkit.
+///
+/// Runs a country's certificate authorities from one data directory: the SQLite store
+/// (`imza.db`), software CA keys (`keys/`, mode 0600) and optional profile overrides
+/// (`profiles/NAME.toml`). CA keys may instead live in a PKCS#11 HSM.
+#[derive(Parser)]
+#[command(name = "imza", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Data directory holding the store, keys and profile overrides.
+    #[arg(
+        long,
+        global = true,
+        env = "IMZA_DATA_DIR",
+        default_value = "./imza-data"
+    )]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Certificate authorities: create, issue, revoke, publish CRLs, inspect.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Certificate profiles (ETSI EN 319 412): what each kind of certificate contains.
+    #[command(subcommand)]
+    Profile(ca::ProfileCommand),
+    /// The tamper-evident audit log of CA actions.
+    #[command(subcommand)]
+    Audit(ca::AuditCommand),
+    /// Build a demo national PKI in the data directory (idempotent): root, citizens,
+    /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ca(cmd) => ca::run(&cli.data_dir, cmd),
+        Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
+        Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
+        Command::Demo => demo::run(&cli.data_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("imza: {}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}

@@ -57,21 +57,21 @@ fn entry(e: &RevokedEntry) -> Result<RevokedCert, CoreError> {
     })
 }
 
-/// Signs a CRL over `entries`, calling `progress` every 65,536 entries with the count so far.
+/// Signs a CRL over `entries`, calling `progress(done, total)` every 65,536 entries.
 pub fn sign_crl(
     fields: CrlFields<'_>,
     entries: &[RevokedEntry],
     issuer_key: &dyn SigningKey,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<u8>, CoreError> {
     let mut revoked = Vec::with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         revoked.push(entry(e)?);
         if i % 65_536 == 65_535 {
-            progress(i + 1);
+            progress(i + 1, entries.len());
         }
     }
-    progress(entries.len());
+    progress(entries.len(), entries.len());
     let number = CrlNumber(Uint::new(&fields.number.to_be_bytes()).map_err(CoreError::der)?);
     let tbs = TbsCertList {
         version: Version::V2,

@@ -76,10 +76,14 @@ pub struct CertificateRecord {
 pub enum StatusFilter {
     All,
     /// Not revoked and not expired at `now`.
-    Valid { now: OffsetDateTime },
+    Valid {
+        now: OffsetDateTime,
+    },
     Revoked,
     /// Not revoked, but past notAfter at `now`.
-    Expired { now: OffsetDateTime },
+    Expired {
+        now: OffsetDateTime,
+    },
 }
 
 /// A signed CRL as stored.
@@ -117,7 +121,8 @@ pub trait CaStore: Send + Sync {
         audits: &[AuditEvent],
     ) -> Result<(), StoreError>;
 
-    fn certificate(&self, ca: &str, serial: &[u8]) -> Result<Option<CertificateRecord>, StoreError>;
+    fn certificate(&self, ca: &str, serial: &[u8])
+        -> Result<Option<CertificateRecord>, StoreError>;
 
     /// Certificates of `ca` matching `filter`, in issuance order, at most `limit`.
     fn certificates(

@@ -225,3 +225,35 @@ mod tests {
         assert!(ecdsa_raw_to_der(&raw[..63]).is_err());
     }
 }
+
+impl KeyAlgorithm {
+    /// The key type of a DER SubjectPublicKeyInfo, or `UnsupportedKey` for anything else.
+    pub fn of_public_key(spki_der: &[u8]) -> Result<KeyAlgorithm, CoreError> {
+        use openssl::nid::Nid;
+        use openssl::pkey::{Id, PKey};
+        let key = PKey::public_key_from_der(spki_der)
+            .map_err(|e| CoreError::malformed("public key", e))?;
+        match key.id() {
+            Id::RSA => match key.bits() {
+                2048 => Ok(KeyAlgorithm::Rsa2048),
+                3072 => Ok(KeyAlgorithm::Rsa3072),
+                4096 => Ok(KeyAlgorithm::Rsa4096),
+                bits => Err(CoreError::UnsupportedKey(format!(
+                    "RSA-{bits} (use 2048, 3072 or 4096 bits)"
+                ))),
+            },
+            Id::EC => {
+                let ec = key.ec_key().map_err(CoreError::openssl)?;
+                match ec.group().curve_name() {
+                    Some(Nid::X9_62_PRIME256V1) => Ok(KeyAlgorithm::EcP256),
+                    Some(Nid::SECP384R1) => Ok(KeyAlgorithm::EcP384),
+                    other => Err(CoreError::UnsupportedKey(format!(
+                        "EC curve {} (use P-256 or P-384)",
+                        other.and_then(|n| n.short_name().ok()).unwrap_or("unnamed")
+                    ))),
+                }
+            }
+            other => Err(CoreError::UnsupportedKey(format!("key type {other:?}"))),
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 use zeroize::Zeroizing;
@@ -109,27 +109,7 @@ fn ec_key(nid: Nid) -> Result<PKey<Private>, CoreError> {
 }
 
 fn key_algorithm_of(pkey: &PKey<Private>) -> Result<KeyAlgorithm, CoreError> {
-    match pkey.id() {
-        Id::RSA => match pkey.bits() {
-            2048 => Ok(KeyAlgorithm::Rsa2048),
-            3072 => Ok(KeyAlgorithm::Rsa3072),
-            4096 => Ok(KeyAlgorithm::Rsa4096),
-            bits => Err(CoreError::UnsupportedKey(format!(
-                "RSA-{bits} (use 2048, 3072 or 4096 bits)"
-            ))),
-        },
-        Id::EC => {
-            let ec = pkey.ec_key().map_err(CoreError::openssl)?;
-            match ec.group().curve_name() {
-                Some(Nid::X9_62_PRIME256V1) => Ok(KeyAlgorithm::EcP256),
-                Some(Nid::SECP384R1) => Ok(KeyAlgorithm::EcP384),
-                other => Err(CoreError::UnsupportedKey(format!(
-                    "EC curve {other:?} (use P-256 or P-384)"
-                ))),
-            }
-        }
-        other => Err(CoreError::UnsupportedKey(format!("key type {other:?}"))),
-    }
+    KeyAlgorithm::of_public_key(&pkey.public_key_to_der().map_err(CoreError::openssl)?)
 }
 
 impl SigningKey for SoftwareKey {

@@ -1,0 +1,73 @@
+//! Errors from the CA engine, in words an operator can act on.
+
+use std::path::{Path, PathBuf};
+
+use imza_core::CoreError;
+
+use crate::audit::AuditBreak;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("no CA named {name:?} (known: {known})")]
+    UnknownCa { name: String, known: String },
+    #[error("a CA named {0:?} already exists")]
+    CaExists(String),
+    #[error("invalid CA name {0:?}: use 1 to 64 characters a-z, 0-9 and '-'")]
+    InvalidCaName(String),
+    #[error("no profile named {name:?} (available: {available})")]
+    UnknownProfile { name: String, available: String },
+    #[error("profile {name:?} is invalid: {reason}")]
+    InvalidProfile { name: String, reason: String },
+    #[error("profile {profile} refuses this request: {reason}")]
+    ProfileViolation { profile: String, reason: String },
+    #[error("invalid CSR: {0}")]
+    BadCsr(String),
+    #[error("CSR signature does not verify (no proof of possession of the private key): {0}")]
+    ProofOfPossession(String),
+    #[error("CA {ca} has no certificate with serial {serial}")]
+    UnknownSerial { ca: String, serial: String },
+    #[error("CA {ca} cannot issue: {reason}")]
+    CaUnusable { ca: String, reason: String },
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    AuditBroken(#[from] AuditBreak),
+    #[error(transparent)]
+    Key(#[from] CoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl CaError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        CaError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// True when the input or the operator's environment is at fault (exit code 2), false for
+    /// internal or system failures (exit code 3). A broken audit chain is neither: the CLI
+    /// reports it as a "no" verdict.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            CaError::Key(e) => e.is_user_error(),
+            CaError::Store(e) => matches!(
+                e,
+                StoreError::Conflict(_)
+                    | StoreError::NotFound(_)
+                    | StoreError::AlreadyRevoked { .. }
+            ),
+            CaError::Io { .. } => true,
+            CaError::AuditBroken(_) => false,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,3 @@
+pub fn run(_d: &std::path::Path) -> crate::output::CliResult {
+    Ok(())
+}
