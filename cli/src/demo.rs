@@ -1,3 +1,223 @@
-pub fn run(_d: &std::path::Path) -> crate::output::CliResult {
+//! `imza demo`: builds a small national PKI in the data directory, idempotently.
+//!
+//! root (P-384) → citizens, organisations, infrastructure (P-256); a citizen with signing and
+//! authentication certificates, a second citizen whose signing certificate is revoked, an
+//! organisation seal, a TLS server and a TSA certificate; a CRL per CA. A second run finds
+//! everything in place and only prints where it is.
+
+use std::path::Path;
+
+use time::Duration;
+
+use imza_ca::authority::DEFAULT_BACKDATE;
+use imza_ca::keyref::KeyBackend;
+use imza_ca::store::StatusFilter;
+use imza_ca::{InitCa, IssueOptions, IssueRequest};
+use imza_core::cert::serial_hex;
+use imza_core::key::software::SoftwareKey;
+use imza_core::name::parse_dn;
+use imza_core::{pem, KeyAlgorithm, SigningKey};
+use x509_cert::ext::pkix::CrlReason;
+
+use crate::ca::open_pki;
+use crate::output::{CliResult, Failure};
+
+const ORG: &str = "O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+
+/// (name, parent, common name, key)
+const CAS: &[(&str, Option<&str>, &str, KeyAlgorithm)] = &[
+    ("root", None, "AZ Root CA", KeyAlgorithm::EcP384),
+    (
+        "citizens",
+        Some("root"),
+        "AZ Citizens CA",
+        KeyAlgorithm::EcP256,
+    ),
+    (
+        "organisations",
+        Some("root"),
+        "AZ Organisations CA",
+        KeyAlgorithm::EcP256,
+    ),
+    (
+        "infrastructure",
+        Some("root"),
+        "AZ Infrastructure CA",
+        KeyAlgorithm::EcP256,
+    ),
+];
+
+/// (file stem, CA, profile, subject, subjectAltNames)
+const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
+    (
+        "gunay-sign",
+        "citizens",
+        "citizen-sign",
+        "CN=Əliyev Günay Şəmsi oğlu,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-5ZK7T2Q,C=AZ",
+        &["email:gunay.aliyeva@mygov.az"],
+    ),
+    (
+        "gunay-auth",
+        "citizens",
+        "citizen-auth",
+        "CN=Əliyev Günay Şəmsi oğlu,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-5ZK7T2Q,C=AZ",
+        &[],
+    ),
+    (
+        "rashad-sign-revoked",
+        "citizens",
+        "citizen-sign",
+        "CN=Məmmədov Rəşad İlqar oğlu,givenName=Rəşad,SN=Məmmədov,serialNumber=PNOAZ-3HQ8M1X,C=AZ",
+        &[],
+    ),
+    (
+        "asan-seal",
+        "organisations",
+        "org-seal",
+        "CN=ASAN Xidmət e-möhür,O=ASAN Xidmət,organizationIdentifier=NTRAZ-1403012345,C=AZ",
+        &[],
+    ),
+    (
+        "e-gov-tls",
+        "infrastructure",
+        "tls-server",
+        "CN=e-gov.az,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
+        &["dns:e-gov.az", "dns:www.e-gov.az"],
+    ),
+    (
+        "tsa",
+        "infrastructure",
+        "tsa",
+        "CN=AZ Time-Stamping Authority,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
+        &[],
+    ),
+];
+
+pub fn run(data_dir: &Path) -> CliResult {
+    let pki = open_pki(data_dir)?;
+    let demo = data_dir.join("demo");
+    for sub in ["ca", "certs", "keys", "crl"] {
+        std::fs::create_dir_all(demo.join(sub)).map_err(|e| {
+            Failure::Internal(format!("cannot create {}: {e}", demo.join(sub).display()))
+        })?;
+    }
+    for (name, parent, cn, key) in CAS {
+        if pki
+            .store()
+            .ca(name)
+            .map_err(imza_ca::CaError::from)?
+            .is_none()
+        {
+            pki.init_ca(InitCa {
+                name: name.to_string(),
+                subject: format!("CN={cn},{ORG}"),
+                parent: parent.map(str::to_string),
+                algorithm: *key,
+                validity_days: None,
+                base_url: None,
+                backend: KeyBackend::Software,
+                parent_pin: None,
+            })?;
+            println!("created CA {name}");
+        }
+        let record = pki.ca(name)?;
+        write(
+            &demo.join("ca").join(format!("{name}.pem")),
+            pem::encode(pem::CERTIFICATE, &record.certificate)?.as_bytes(),
+        )?;
+    }
+
+    let already = !pki.list("citizens", StatusFilter::All, 1)?.is_empty();
+    if !already {
+        for (stem, ca, profile_name, subject, sans) in CERTIFICATES {
+            let authority = pki.authority(ca, None)?;
+            let profile = pki.profiles().get(profile_name)?;
+            let key = SoftwareKey::generate(KeyAlgorithm::EcP256)?;
+            let request = IssueRequest {
+                subject: parse_dn(subject)?,
+                public_key: key.public_key_der()?,
+                key_algorithm: KeyAlgorithm::EcP256,
+                alt_names: sans.iter().map(|s| s.parse()).collect::<Result<_, _>>()?,
+                asks_for_ca: false,
+            };
+            let options = IssueOptions {
+                profile,
+                validity_days: None,
+                backdate: DEFAULT_BACKDATE,
+            };
+            let record = authority
+                .issue(std::slice::from_ref(&request), &options)?
+                .pop()
+                .ok_or_else(|| Failure::Internal("nothing issued".into()))?;
+            let key_path = demo.join("keys").join(format!("{stem}.key.pem"));
+            let _ = std::fs::remove_file(&key_path);
+            key.save_pem(&key_path)?;
+            write(
+                &demo.join("certs").join(format!("{stem}.pem")),
+                pem::encode(pem::CERTIFICATE, &record.der)?.as_bytes(),
+            )?;
+            if stem.ends_with("-revoked") {
+                pki.revoke(ca, &record.serial, CrlReason::KeyCompromise, None)?;
+                println!("issued and revoked {} ({stem})", serial_hex(&record.serial));
+            } else {
+                println!("issued {} ({stem})", serial_hex(&record.serial));
+            }
+        }
+    }
+    for (name, ..) in CAS {
+        let crl = match pki
+            .store()
+            .latest_crl(name)
+            .map_err(imza_ca::CaError::from)?
+        {
+            Some(crl) if already => crl,
+            _ => {
+                pki.authority(name, None)?
+                    .sign_crl(Duration::days(1), &mut |_, _| {})?
+                    .record
+            }
+        };
+        write(
+            &demo.join("crl").join(format!("{name}.crl")),
+            pem::encode(pem::X509_CRL, &crl.der)?.as_bytes(),
+        )?;
+    }
+
+    let audit = pki.verify_audit()?;
+    println!();
+    println!(
+        "Demo national PKI ready{}:",
+        if already {
+            " (already built; nothing changed)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  store           {}",
+        data_dir.join(imza_ca::authority::DATABASE_FILE).display()
+    );
+    println!("  CA keys (0600)  {}", data_dir.join("keys").display());
+    println!("  CA certificates {}", demo.join("ca").display());
+    println!(
+        "  certificates    {}   (keys in {})",
+        demo.join("certs").display(),
+        demo.join("keys").display()
+    );
+    println!("  CRLs            {}", demo.join("crl").display());
+    println!("  audit log       {} entries, intact", audit.entries);
+    println!();
+    println!("Try:");
+    let dd = data_dir.display();
+    println!("  imza --data-dir {dd} ca list");
+    println!("  imza --data-dir {dd} ca list --ca citizens");
+    println!("  openssl verify -CAfile {0}/ca/root.pem -untrusted {0}/ca/citizens.pem {0}/certs/gunay-sign.pem", demo.display());
+    println!("  openssl verify -crl_check -CRLfile {0}/crl/citizens.crl -CAfile {0}/ca/root.pem -untrusted {0}/ca/citizens.pem {0}/certs/rashad-sign-revoked.pem", demo.display());
+    println!("  imza --data-dir {dd} audit verify");
     Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> CliResult {
+    std::fs::write(path, bytes)
+        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))
 }

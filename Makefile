@@ -1,0 +1,32 @@
+# imza: the two commands a fresh Debian 12 machine needs.
+#   make demo   set up, build, create the demo national PKI in ./imza-data
+#   make test   set up, build, run every test (unit, integration, external verifiers)
+# Both install missing Debian/PyPI packages first (scripts/setup.sh, idempotent).
+
+DATA_DIR ?= ./imza-data
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: setup build demo test lint bench clean
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	cargo build --release --workspace
+
+demo: build
+	./target/release/imza --data-dir $(DATA_DIR) demo
+
+test: setup
+	bash scripts/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+bench: build
+	bash bench/issue.sh
+	bash bench/crl.sh
+
+clean:
+	cargo clean

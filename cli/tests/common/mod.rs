@@ -1,0 +1,168 @@
+//! Harness for end-to-end tests: a fresh data directory, the real `imza` binary, and the
+//! independent tools (openssl, pkilint from the project's .venv, sqlite3) run as processes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const ROOT_SUBJECT: &str = "CN=AZ Root CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+pub const CITIZENS_SUBJECT: &str = "CN=AZ Citizens CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+/// A public-style base URL: ETSI lints refuse internal names such as 127.0.0.1 in CDP/AIA.
+pub const BASE_URL: &str = "http://pki.e-imza.az";
+
+pub struct TestPki {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        TestPki {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn imza(&self, args: &[&str]) -> Output {
+        self.imza_env(args, &[])
+    }
+
+    pub fn imza_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_imza"));
+        cmd.arg("--data-dir").arg(self.data_dir()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run imza")
+    }
+
+    /// Runs imza and insists on success, returning stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.ok_env(args, &[])
+    }
+
+    pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.imza_env(args, env);
+        assert!(
+            out.status.success(),
+            "imza {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Root → citizens with software keys and the public-style base URL.
+    pub fn with_root_and_citizens() -> TestPki {
+        let pki = TestPki::new();
+        pki.ok(&[
+            "ca",
+            "init",
+            "--name",
+            "root",
+            "--subject",
+            ROOT_SUBJECT,
+            "--key",
+            "ec-p384",
+            "--base-url",
+            BASE_URL,
+        ]);
+        pki.ok(&[
+            "ca",
+            "init",
+            "--name",
+            "citizens",
+            "--parent",
+            "root",
+            "--subject",
+            CITIZENS_SUBJECT,
+        ]);
+        pki
+    }
+
+    /// Writes the CA's certificate to `NAME.pem` in the temp dir and returns the path.
+    pub fn ca_pem(&self, ca: &str) -> PathBuf {
+        let path = self.path(&format!("{ca}.pem"));
+        std::fs::write(&path, self.ok(&["ca", "cert", "--ca", ca])).expect("write CA cert");
+        path
+    }
+
+    /// A CSR made by OpenSSL for a fresh P-256 key, written to `name.csr`.
+    pub fn csr(&self, name: &str, subject: &[(&str, &str)]) -> PathBuf {
+        let key = imza_testdata::csr::p256_key();
+        let path = self.path(&format!("{name}.csr"));
+        std::fs::write(&path, imza_testdata::csr::csr_der(&key, subject)).expect("write CSR");
+        path
+    }
+
+    /// A logical snapshot of the store (every table's rows) plus the key directory listing.
+    pub fn snapshot(&self) -> String {
+        let db = self.data_dir().join("imza.db");
+        let dump = if db.exists() {
+            run("sqlite3", &[db.to_str().expect("path"), ".dump"]).stdout
+        } else {
+            Vec::new()
+        };
+        let mut keys: Vec<String> = std::fs::read_dir(self.data_dir().join("keys"))
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort();
+        format!("{}\nkeys: {keys:?}", String::from_utf8_lossy(&dump))
+    }
+
+    pub fn serials(&self, ca: &str) -> Vec<String> {
+        let list: serde_json::Value =
+            serde_json::from_str(&self.ok(&["ca", "list", "--ca", ca, "--json"])).expect("json");
+        list.as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["serial"].as_str().expect("serial").to_string())
+            .collect()
+    }
+}
+
+pub const CITIZEN: &[(&str, &str)] = &[
+    ("C", "AZ"),
+    ("serialNumber", "PNOAZ-5ZK7T2Q"),
+    ("SN", "Əliyev"),
+    ("GN", "Günay"),
+    ("CN", "Əliyev Günay Şəmsi oğlu"),
+];
+
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (run `make test`, which installs it): {e}")
+        })
+}
+
+/// A pkilint command from the project's venv (or PATH).
+pub fn pkilint(tool: &str) -> String {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(tool);
+    if venv.exists() {
+        venv.to_string_lossy().into_owned()
+    } else {
+        tool.to_string()
+    }
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,1 @@
+//! SoftHSM2 fixture (being written).
