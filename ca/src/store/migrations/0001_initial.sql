@@ -33,6 +33,10 @@ CREATE TABLE certificates (
     PRIMARY KEY (ca, serial)
 );
 
+-- A CA's certificates in issuance order: SQLite index entries end with the rowid, so this
+-- is (ca, rowid) and a listing reads it in order and stops at its limit.
+CREATE INDEX certificates_by_ca ON certificates (ca);
+
 -- Revoked listing for CRLs: covers every column a CRL entry needs, and holds only revoked
 -- rows, so issuance does not pay for it and a million-entry CRL reads one index.
 CREATE INDEX certificates_revoked
