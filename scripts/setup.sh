@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3
-              softhsm2 opensc python3-venv wrk hyperfine)
+              softhsm2 opensc python3-venv wrk hyperfine time)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -97,9 +97,15 @@ pub fn write_new(path: &Path, bytes: &[u8], private: bool) -> CliResult {
         .mode(if private { 0o600 } else { 0o644 })
         .open(path)
         .map_err(|e| input(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(bytes)
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))
+    // Private files (keys, PKCS#12) are synced; public outputs need not be: what must be
+    // durable, the certificate in the store, was committed before this is called.
+    let written = file.write_all(bytes);
+    let synced = if private {
+        written.and_then(|_| file.sync_all())
+    } else {
+        written
+    };
+    synced.map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Writes (replacing) a public output file, such as a CRL.

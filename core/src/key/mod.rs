@@ -228,32 +228,56 @@ mod tests {
 
 impl KeyAlgorithm {
     /// The key type of a DER SubjectPublicKeyInfo, or `UnsupportedKey` for anything else.
+    /// Read with `der` alone (RFC 5480 §2, RFC 3279 §2.3.1): no OpenSSL decoder on this path.
     pub fn of_public_key(spki_der: &[u8]) -> Result<KeyAlgorithm, CoreError> {
-        use openssl::nid::Nid;
-        use openssl::pkey::{Id, PKey};
-        let key = PKey::public_key_from_der(spki_der)
+        use der::asn1::{ObjectIdentifier, UintRef};
+        use der::{Decode, Sequence};
+
+        /// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` (RFC 8017 A.1.1)
+        #[derive(Sequence)]
+        struct RsaPublicKey<'a> {
+            modulus: UintRef<'a>,
+            public_exponent: UintRef<'a>,
+        }
+
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
             .map_err(|e| CoreError::malformed("public key", e))?;
-        match key.id() {
-            Id::RSA => match key.bits() {
-                2048 => Ok(KeyAlgorithm::Rsa2048),
-                3072 => Ok(KeyAlgorithm::Rsa3072),
-                4096 => Ok(KeyAlgorithm::Rsa4096),
-                bits => Err(CoreError::UnsupportedKey(format!(
-                    "RSA-{bits} (use 2048, 3072 or 4096 bits)"
-                ))),
-            },
-            Id::EC => {
-                let ec = key.ec_key().map_err(CoreError::openssl)?;
-                match ec.group().curve_name() {
-                    Some(Nid::X9_62_PRIME256V1) => Ok(KeyAlgorithm::EcP256),
-                    Some(Nid::SECP384R1) => Ok(KeyAlgorithm::EcP384),
-                    other => Err(CoreError::UnsupportedKey(format!(
-                        "EC curve {} (use P-256 or P-384)",
-                        other.and_then(|n| n.short_name().ok()).unwrap_or("unnamed")
+        match spki.algorithm.oid {
+            oids::RSA_ENCRYPTION => {
+                let bytes = spki.subject_public_key.as_bytes().ok_or_else(|| {
+                    CoreError::malformed("public key", "BIT STRING with unused bits")
+                })?;
+                let rsa = RsaPublicKey::from_der(bytes)
+                    .map_err(|e| CoreError::malformed("RSA public key", e))?;
+                let modulus = rsa.modulus.as_bytes();
+                let bits =
+                    modulus.len() * 8 - modulus.first().map_or(0, |b| b.leading_zeros() as usize);
+                match bits {
+                    2048 => Ok(KeyAlgorithm::Rsa2048),
+                    3072 => Ok(KeyAlgorithm::Rsa3072),
+                    4096 => Ok(KeyAlgorithm::Rsa4096),
+                    bits => Err(CoreError::UnsupportedKey(format!(
+                        "RSA-{bits} (use 2048, 3072 or 4096 bits)"
                     ))),
                 }
             }
-            other => Err(CoreError::UnsupportedKey(format!("key type {other:?}"))),
+            oids::EC_PUBLIC_KEY => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
+                match curve {
+                    Some(oids::SECP256R1) => Ok(KeyAlgorithm::EcP256),
+                    Some(oids::SECP384R1) => Ok(KeyAlgorithm::EcP384),
+                    Some(other) => Err(CoreError::UnsupportedKey(format!(
+                        "EC curve {other} (use P-256 or P-384)"
+                    ))),
+                    None => Err(CoreError::UnsupportedKey(
+                        "EC key without a named curve".into(),
+                    )),
+                }
+            }
+            other => Err(CoreError::UnsupportedKey(format!("key type {other}"))),
         }
     }
 }

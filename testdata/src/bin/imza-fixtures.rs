@@ -1,5 +1,5 @@
 //! Makes benchmark fixtures:
-//!   imza-fixtures csrs COUNT DIR                 COUNT citizen CSRs (P-256) as DIR/NNNNNNN.csr
+//!   imza-fixtures csrs COUNT DIR                 COUNT citizen CSRs (P-256, PEM) as DIR/NNNNNNN.csr
 //!   imza-fixtures revoked DATA_DIR CA COUNT INDEX   COUNT revoked entries for CA in the store,
 //!                                                   and the same serials as an `openssl ca` index
 //! The second writes straight into the SQLite store through a method that exists only for this
@@ -35,11 +35,9 @@ fn csrs(count: usize, dir: PathBuf) {
         let key = imza_testdata::csr::p256_key();
         let subject = imza_testdata::csr::citizen_subject(i);
         let pairs: Vec<(&str, &str)> = subject.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        std::fs::write(
-            dir.join(format!("{i:07}.csr")),
-            imza_testdata::csr::csr_der(&key, &pairs),
-        )
-        .expect("write CSR");
+        let der = imza_testdata::csr::csr_der(&key, &pairs);
+        let pem = imza_core::pem::encode(imza_core::pem::CERTIFICATE_REQUEST, &der).expect("PEM");
+        std::fs::write(dir.join(format!("{i:07}.csr")), pem).expect("write CSR");
     });
 }
 
