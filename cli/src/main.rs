@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Certificate authorities: create, issue, revoke, publish CRLs, inspect.
     #[command(subcommand)]
-    Ca(ca::CaCommand),
+    Ca(Box<ca::CaCommand>),
     /// Certificate profiles (ETSI EN 319 412): what each kind of certificate contains.
     #[command(subcommand)]
     Profile(ca::ProfileCommand),
@@ -51,7 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Ca(cmd) => ca::run(&cli.data_dir, cmd),
+        Command::Ca(cmd) => ca::run(&cli.data_dir, *cmd),
         Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
         Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
         Command::Demo => demo::run(&cli.data_dir),

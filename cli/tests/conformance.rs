@@ -10,7 +10,15 @@ use std::path::Path;
 use common::*;
 
 /// (profile, CA, subject, SANs, ETSI certificate type)
-const CASES: &[(&str, &str, &str, &[&str], Option<&str>)] = &[
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Option<&'static str>,
+);
+
+const CASES: &[Case] = &[
     (
         "citizen-sign",
         "citizens",

@@ -203,29 +203,6 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, CoreError> {
     sig.to_der().map_err(CoreError::openssl)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_algorithm_names_round_trip() {
-        for alg in KeyAlgorithm::ALL {
-            assert_eq!(alg.name().parse::<KeyAlgorithm>().unwrap(), alg);
-        }
-        assert!("dsa-1024".parse::<KeyAlgorithm>().is_err());
-    }
-
-    #[test]
-    fn raw_ecdsa_signature_becomes_der_sequence() {
-        let mut raw = vec![0u8; 64];
-        raw[31] = 1;
-        raw[63] = 2;
-        let der = ecdsa_raw_to_der(&raw).unwrap();
-        assert_eq!(der, vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]);
-        assert!(ecdsa_raw_to_der(&raw[..63]).is_err());
-    }
-}
-
 impl KeyAlgorithm {
     /// The key type of a DER SubjectPublicKeyInfo, or `UnsupportedKey` for anything else.
     /// Read with `der` alone (RFC 5480 §2, RFC 3279 §2.3.1): no OpenSSL decoder on this path.
@@ -279,5 +256,28 @@ impl KeyAlgorithm {
             }
             other => Err(CoreError::UnsupportedKey(format!("key type {other}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_algorithm_names_round_trip() {
+        for alg in KeyAlgorithm::ALL {
+            assert_eq!(alg.name().parse::<KeyAlgorithm>().unwrap(), alg);
+        }
+        assert!("dsa-1024".parse::<KeyAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn raw_ecdsa_signature_becomes_der_sequence() {
+        let mut raw = vec![0u8; 64];
+        raw[31] = 1;
+        raw[63] = 2;
+        let der = ecdsa_raw_to_der(&raw).unwrap();
+        assert_eq!(der, vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]);
+        assert!(ecdsa_raw_to_der(&raw[..63]).is_err());
     }
 }
