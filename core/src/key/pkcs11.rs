@@ -617,7 +617,11 @@ fn pin_rejected(token: &TokenSession, token_label: &str) -> CoreError {
             }
         }
         Ok(info) if info.user_pin_final_try() => " (final try before the PIN locks)",
-        Ok(info) if info.user_pin_count_low() => " (few tries left before the PIN locks)",
+        // PKCS#11 v2.40 §3.2 (CK_TOKEN_INFO): COUNT_LOW only means "a wrong PIN was entered
+        // since the last successful login", always true at this point; the token is counting.
+        Ok(info) if info.user_pin_count_low() => {
+            " (the token counts wrong PINs and locks the PIN after too many)"
+        }
         _ => "",
     };
     CoreError::Pkcs11PinIncorrect {
@@ -805,9 +809,9 @@ fn ec_public_key(params: &[u8], point: &[u8]) -> Result<(KeyAlgorithm, Vec<u8>),
         KeyAlgorithm::EcP384 => Nid::SECP384R1,
         _ => Nid::X9_62_PRIME256V1,
     };
-    // PKCS#11 v2.40 §2.3.3: CKA_EC_POINT is the DER encoding of an OCTET STRING holding the
-    // point. Some modules return the bare point; an uncompressed point never parses as a DER
-    // OCTET STRING of the right length, so trying the wrapped form first is unambiguous.
+    // PKCS#11 v2.40 mechanisms §2.3.3: CKA_EC_POINT is the DER encoding of an OCTET STRING
+    // holding the point. Some modules return the bare point; an uncompressed point never parses
+    // as a DER OCTET STRING of the right length, so trying the wrapped form first is unambiguous.
     let wrapped = OctetString::from_der(point).ok();
     let point = wrapped.as_ref().map_or(point, |octets| octets.as_bytes());
 
@@ -1102,10 +1106,10 @@ mod tests {
             return;
         }
         let err = Pkcs11Key::open(&location("no-such-token", "k"), &user_pin()).unwrap_err();
-        assert!(
-            matches!(&err, CoreError::Pkcs11TokenNotFound { label, .. } if label == "no-such-token"),
-            "{err:?}"
-        );
+        let CoreError::Pkcs11TokenNotFound { label, .. } = &err else {
+            panic!("expected TokenNotFound, got {err:?}");
+        };
+        assert_eq!(label, "no-such-token");
     }
 
     #[test]
@@ -1114,10 +1118,10 @@ mod tests {
             return;
         }
         let err = Pkcs11Key::open(&location(TOKEN, "no-such-key"), &user_pin()).unwrap_err();
-        assert!(
-            matches!(&err, CoreError::Pkcs11KeyNotFound { label, token } if label == "no-such-key" && token == TOKEN),
-            "{err:?}"
-        );
+        let CoreError::Pkcs11KeyNotFound { label, token } = &err else {
+            panic!("expected KeyNotFound, got {err:?}");
+        };
+        assert_eq!((label.as_str(), token.as_str()), ("no-such-key", TOKEN));
     }
 
     #[test]
@@ -1146,10 +1150,11 @@ mod tests {
         if softhsm().is_none() {
             return;
         }
-        let pin = PinSource::Env("IMZA_PKCS11_TEST_PIN_NEVER_SET".into());
-        let err = Pkcs11Key::open(&location(TOKEN, "k"), &pin).unwrap_err();
+        const UNSET: &str = "IMZA_PKCS11_TEST_PIN_NEVER_SET";
+        let err =
+            Pkcs11Key::open(&location(TOKEN, "k"), &PinSource::Env(UNSET.into())).unwrap_err();
         assert!(
-            matches!(&err, CoreError::PinUnavailable(msg) if msg.contains("IMZA_PKCS11_TEST_PIN_NEVER_SET")),
+            matches!(&err, CoreError::PinUnavailable(msg) if msg.contains(UNSET)),
             "{err:?}"
         );
     }

@@ -1,0 +1,273 @@
+//! CAs whose keys live in SoftHSM2, end to end: the keys are generated on the token, the chain
+//! verifies with openssl exactly like a software CA's, and a wrong PIN changes nothing.
+
+mod common;
+
+use common::*;
+use imza_testdata::softhsm::SoftHsm;
+
+const USER_PIN: &str = "4321";
+
+fn hsm_pki() -> (TestPki, SoftHsm) {
+    let hsm = SoftHsm::new();
+    hsm.init_token("AZ Root", "12345678", USER_PIN);
+    hsm.init_token("AZ Citizens", "12345678", USER_PIN);
+    (TestPki::new(), hsm)
+}
+
+fn env(hsm: &SoftHsm, pin: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "SOFTHSM2_CONF",
+            hsm.conf_path().to_string_lossy().into_owned(),
+        ),
+        ("ROOT_PIN", pin.to_string()),
+        ("CITIZENS_PIN", pin.to_string()),
+    ]
+}
+
+fn with_env<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
+    let (pki, hsm) = hsm_pki();
+    let module = hsm.module_path().to_string_lossy().into_owned();
+    let e = env(&hsm, USER_PIN);
+    let e = with_env(&e);
+    pki.ok_env(
+        &[
+            "ca",
+            "init",
+            "--name",
+            "root",
+            "--subject",
+            ROOT_SUBJECT,
+            "--key",
+            "ec-p384",
+            "--base-url",
+            BASE_URL,
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token",
+            "AZ Root",
+            "--pkcs11-pin-env",
+            "ROOT_PIN",
+        ],
+        &e,
+    );
+    pki.ok_env(
+        &[
+            "ca",
+            "init",
+            "--name",
+            "citizens",
+            "--parent",
+            "root",
+            "--subject",
+            CITIZENS_SUBJECT,
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token",
+            "AZ Citizens",
+            "--pkcs11-pin-env",
+            "CITIZENS_PIN",
+        ],
+        &e,
+    );
+    // No key file was written: the keys are on the tokens.
+    assert_eq!(
+        std::fs::read_dir(pki.data_dir().join("keys"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let listed = pki.ok(&["ca", "list"]);
+    assert!(listed.contains("pkcs11 token \"AZ Root\""), "{listed}");
+
+    let csr = pki.csr("citizen", CITIZEN);
+    let cert = pki.path("citizen.pem");
+    pki.ok_env(
+        &[
+            "ca",
+            "issue",
+            "--ca",
+            "citizens",
+            "--profile",
+            "citizen-sign",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+        &e,
+    );
+    let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
+    let verify = run(
+        "openssl",
+        &[
+            "verify",
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-untrusted",
+            citizens.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        stdout(&verify),
+        stderr(&verify)
+    );
+
+    // Revocation and a CRL signed in the HSM, checked by openssl.
+    let serial = pki.serials("citizens").pop().unwrap();
+    pki.ok(&[
+        "ca",
+        "revoke",
+        "--ca",
+        "citizens",
+        "--serial",
+        &serial,
+        "--reason",
+        "keyCompromise",
+    ]);
+    let crl = pki.path("citizens.crl");
+    pki.ok_env(
+        &[
+            "ca",
+            "crl",
+            "--ca",
+            "citizens",
+            "--out",
+            crl.to_str().unwrap(),
+        ],
+        &e,
+    );
+    let check = run(
+        "openssl",
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            crl.to_str().unwrap(),
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-untrusted",
+            citizens.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert!(!check.status.success());
+    assert!(format!("{}{}", stdout(&check), stderr(&check)).contains("certificate revoked"));
+    assert!(pki.ok(&["audit", "verify"]).contains("intact"));
+}
+
+#[test]
+fn wrong_hsm_pin_exits_2_and_changes_nothing() {
+    let (pki, hsm) = hsm_pki();
+    let module = hsm.module_path().to_string_lossy().into_owned();
+    let good = env(&hsm, USER_PIN);
+    let good = with_env(&good);
+    let bad = env(&hsm, "0000");
+    let bad = with_env(&bad);
+
+    // A wrong PIN at `ca init`: no CA, no key file. (The empty store exists first, so the
+    // comparison is between two states of one store.)
+    pki.ok(&["ca", "list"]);
+    let before = pki.snapshot();
+    let out = pki.imza_env(
+        &[
+            "ca",
+            "init",
+            "--name",
+            "root",
+            "--subject",
+            ROOT_SUBJECT,
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token",
+            "AZ Root",
+            "--pkcs11-pin-env",
+            "ROOT_PIN",
+        ],
+        &bad,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("PIN"), "{message}");
+    assert!(
+        !message.contains("0000"),
+        "the PIN must never be echoed: {message}"
+    );
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    assert_eq!(pki.snapshot(), before);
+
+    // A CA created with the right PIN, then used with a wrong one: nothing issued.
+    pki.ok_env(
+        &[
+            "ca",
+            "init",
+            "--name",
+            "root",
+            "--subject",
+            ROOT_SUBJECT,
+            "--base-url",
+            BASE_URL,
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token",
+            "AZ Root",
+            "--pkcs11-pin-env",
+            "ROOT_PIN",
+        ],
+        &good,
+    );
+    let csr = pki.csr("tls", &[("C", "AZ"), ("O", "e-gov"), ("CN", "e-gov.az")]);
+    let before = pki.snapshot();
+    let out = pki.imza_env(
+        &[
+            "ca",
+            "issue",
+            "--ca",
+            "root",
+            "--profile",
+            "tls-server",
+            "--san",
+            "dns:e-gov.az",
+            "--csr",
+            csr.to_str().unwrap(),
+            "--out",
+            pki.path("tls.pem").to_str().unwrap(),
+        ],
+        &bad,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("PIN"), "{}", stderr(&out));
+    assert_eq!(pki.snapshot(), before);
+    assert!(!pki.path("tls.pem").exists());
+    // A PIN variable that is not set is refused the same way, naming the variable.
+    let unset = [(
+        "SOFTHSM2_CONF",
+        hsm.conf_path().to_string_lossy().into_owned(),
+    )];
+    let unset = with_env(&unset);
+    let out = pki.imza_env(
+        &[
+            "ca",
+            "crl",
+            "--ca",
+            "root",
+            "--out",
+            pki.path("r.crl").to_str().unwrap(),
+            "--pin-env",
+            "NO_SUCH_PIN_VAR",
+        ],
+        &unset,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("NO_SUCH_PIN_VAR"), "{}", stderr(&out));
+    assert_eq!(pki.snapshot(), before);
+}
