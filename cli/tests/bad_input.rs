@@ -170,18 +170,7 @@ fn bad_input_changes_nothing_and_exits_2() {
         &[],
         "not hexadecimal",
     );
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr",
-        good.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    pki.issue("citizens", "citizen-sign", &good, &out, &[]);
     let serial = pki.serials("citizens").pop().unwrap();
     refused(
         &pki,

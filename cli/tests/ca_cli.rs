@@ -10,30 +10,9 @@ fn root_citizens_citizen_sign_chain_verifies_with_openssl() {
     let pki = TestPki::with_root_and_citizens();
     let csr = pki.csr("citizen", CITIZEN);
     let out = pki.path("citizen.pem");
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    pki.issue("citizens", "citizen-sign", &csr, &out, &[]);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let verify = run(
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            citizens.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-    );
+    let verify = openssl_verify(&root, &citizens, &out, None);
     assert!(
         verify.status.success(),
         "openssl verify: {}{}",
@@ -48,18 +27,7 @@ fn utf8_subject_round_trips_through_openssl() {
     let pki = TestPki::with_root_and_citizens();
     let csr = pki.csr("citizen", CITIZEN);
     let out = pki.path("citizen.pem");
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-auth",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    pki.issue("citizens", "citizen-auth", &csr, &out, &[]);
     let shown = run(
         "openssl",
         &[
@@ -102,18 +70,7 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
     let pki = TestPki::with_root_and_citizens();
     let csr = pki.csr("citizen", CITIZEN);
     let cert = pki.path("citizen.pem");
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        cert.to_str().unwrap(),
-    ]);
+    pki.issue("citizens", "citizen-sign", &csr, &cert, &[]);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
     let crl1 = pki.path("c1.crl");
     pki.ok(&[
@@ -124,22 +81,7 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
         "--out",
         crl1.to_str().unwrap(),
     ]);
-    let check = |crl: &std::path::Path| {
-        run(
-            "openssl",
-            &[
-                "verify",
-                "-crl_check",
-                "-CRLfile",
-                crl.to_str().unwrap(),
-                "-CAfile",
-                root.to_str().unwrap(),
-                "-untrusted",
-                citizens.to_str().unwrap(),
-                cert.to_str().unwrap(),
-            ],
-        )
-    };
+    let check = |crl: &std::path::Path| openssl_verify(&root, &citizens, &cert, Some(crl));
     let before = check(&crl1);
     assert!(
         before.status.success(),
@@ -218,18 +160,7 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
 fn tampered_audit_row_fails_verification_and_is_named() {
     let pki = TestPki::with_root_and_citizens();
     let csr = pki.csr("citizen", CITIZEN);
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr",
-        csr.to_str().unwrap(),
-        "--out",
-        pki.path("c.pem").to_str().unwrap(),
-    ]);
+    pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
     let serial = pki.serials("citizens").pop().unwrap();
     pki.ok(&["ca", "revoke", "--ca", "citizens", "--serial", &serial]);
     let intact = pki.ok(&["audit", "verify"]);
@@ -276,17 +207,7 @@ fn batch_issues_every_csr_in_a_directory() {
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 25);
     assert_eq!(pki.serials("citizens").len(), 25);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let verify = run(
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            citizens.to_str().unwrap(),
-            out.join("007.pem").to_str().unwrap(),
-        ],
-    );
+    let verify = openssl_verify(&root, &citizens, &out.join("007.pem"), None);
     assert!(verify.status.success());
 
     // One bad CSR refuses the whole batch: nothing more is issued or written.

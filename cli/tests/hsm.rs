@@ -104,17 +104,7 @@ fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
         &e,
     );
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let verify = run(
-        "openssl",
-        &[
-            "verify",
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            citizens.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ],
-    );
+    let verify = openssl_verify(&root, &citizens, &cert, None);
     assert!(
         verify.status.success(),
         "{}{}",
@@ -146,20 +136,7 @@ fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
         ],
         &e,
     );
-    let check = run(
-        "openssl",
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            crl.to_str().unwrap(),
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-untrusted",
-            citizens.to_str().unwrap(),
-            cert.to_str().unwrap(),
-        ],
-    );
+    let check = openssl_verify(&root, &citizens, &cert, Some(&crl));
     assert!(!check.status.success());
     assert!(format!("{}{}", stdout(&check), stderr(&check)).contains("certificate revoked"));
     assert!(pki.ok(&["audit", "verify"]).contains("intact"));

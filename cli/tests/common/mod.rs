@@ -166,3 +166,36 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+impl TestPki {
+    /// `imza ca issue --ca CA --profile PROFILE --csr CSR --out OUT EXTRA...`, insisting on success.
+    pub fn issue(&self, ca: &str, profile: &str, csr: &Path, out: &Path, extra: &[&str]) -> String {
+        let mut args = vec!["ca", "issue", "--ca", ca, "--profile", profile];
+        args.extend([
+            "--csr",
+            csr.to_str().expect("path"),
+            "--out",
+            out.to_str().expect("path"),
+        ]);
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+}
+
+/// `openssl verify [-crl_check -CRLfile CRL] -CAfile ROOT -untrusted ISSUING CERT`.
+pub fn openssl_verify(root: &Path, issuing: &Path, cert: &Path, crl: Option<&Path>) -> Output {
+    let s = |p: &Path| p.to_str().expect("path").to_string();
+    let mut args: Vec<String> = vec!["verify".into()];
+    if let Some(crl) = crl {
+        args.extend(["-crl_check".into(), "-CRLfile".into(), s(crl)]);
+    }
+    args.extend([
+        "-CAfile".into(),
+        s(root),
+        "-untrusted".into(),
+        s(issuing),
+        s(cert),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run("openssl", &args)
+}
