@@ -1,0 +1,1 @@
+//! imza-tsa: RFC 3161 time-stamping authority core; being built for issue 3.
