@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3
+DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3 curl
               softhsm2 opensc python3-venv wrk hyperfine time)
 
 missing=()

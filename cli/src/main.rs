@@ -5,6 +5,7 @@
 mod ca;
 mod demo;
 mod output;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,13 @@ enum Command {
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
+    /// Serve the PKI over HTTP: CA certificates and CRLs at the URLs written into certificates,
+    /// /health and Prometheus /metrics. Stops on Ctrl-C.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +63,7 @@ fn main() -> ExitCode {
         Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
         Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
         Command::Demo => demo::run(&cli.data_dir),
+        Command::Serve { listen } => serve::run(&cli.data_dir, listen),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

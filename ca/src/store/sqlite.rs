@@ -285,7 +285,7 @@ fn serial_from_hex(text: &str) -> Result<Vec<u8>, StoreError> {
     }
     let bytes = text.as_bytes();
     let corrupt = || StoreError::Corrupt(format!("serial {text:?} is not hex"));
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(corrupt());
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);

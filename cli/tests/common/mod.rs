@@ -199,3 +199,67 @@ pub fn openssl_verify(root: &Path, issuing: &Path, cert: &Path, crl: Option<&Pat
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     run("openssl", &args)
 }
+
+/// A running `imza serve` on a free loopback port, stopped when dropped (also when a test
+/// fails and unwinds).
+pub struct Server {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(pki: &TestPki) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(pki.data_dir())
+            .args(["serve", "--listen", &listen])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start imza serve");
+        let server = Server {
+            child,
+            base: format!("http://{listen}"),
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(&listen).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("imza serve did not start on {listen}");
+    }
+
+    /// `curl` GET: (HTTP status, body).
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let out = run(
+            "curl",
+            &[
+                "-s",
+                "-w",
+                "\n%{http_code}",
+                &format!("{}{path}", self.base),
+            ],
+        );
+        let mut body = out.stdout;
+        let split = body.iter().rposition(|b| *b == b'\n').expect("status line");
+        let status = String::from_utf8_lossy(&body[split + 1..])
+            .trim()
+            .parse()
+            .expect("status");
+        body.truncate(split);
+        (status, body)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -189,7 +189,7 @@ pub trait SigningKey: Send + Sync {
 /// Converts a raw `r || s` ECDSA signature (PKCS#11 `CKM_ECDSA` output) to the DER
 /// `ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }` of RFC 3279 §2.2.3.
 pub fn ecdsa_raw_to_der(raw: &[u8]) -> Result<Vec<u8>, CoreError> {
-    if raw.is_empty() || raw.len() % 2 != 0 {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
         return Err(CoreError::Signing(format!(
             "raw ECDSA signature has odd or zero length {}",
             raw.len()

@@ -1,0 +1,109 @@
+//! `imza serve` over real HTTP on loopback: the CA certificate and CRL at the URLs written into
+//! certificates, checked with curl and openssl; health and metrics.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
+    let pki = TestPki::with_root_and_citizens();
+    let server = Server::start(&pki);
+    assert_eq!(server.get("/health"), (200, b"ok\n".to_vec()));
+
+    let (status, der) = server.get("/ca/citizens.crt");
+    assert_eq!(status, 200);
+    let cert = pki.path("served.der");
+    std::fs::write(&cert, &der).unwrap();
+    let subject = stdout(&run(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            cert.to_str().unwrap(),
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "utf8",
+        ],
+    ));
+    assert!(subject.contains("CN=AZ Citizens CA"), "{subject}");
+
+    // No CRL yet: the server signs one (number 1); asking again serves the same.
+    let (status, first) = server.get("/crl/citizens.crl");
+    assert_eq!(status, 200);
+    assert_eq!(server.get("/crl/citizens.crl").1, first);
+    // After a revocation and `imza ca crl`, the served CRL is the new one and lists the serial.
+    let csr = pki.csr("c", CITIZEN);
+    pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
+    let serial = pki.serials("citizens").pop().unwrap();
+    pki.ok(&[
+        "ca",
+        "revoke",
+        "--ca",
+        "citizens",
+        "--serial",
+        &serial,
+        "--reason",
+        "keyCompromise",
+    ]);
+    pki.ok(&[
+        "ca",
+        "crl",
+        "--ca",
+        "citizens",
+        "--out",
+        pki.path("cli.crl").to_str().unwrap(),
+    ]);
+    let (_, second) = server.get("/crl/citizens.crl");
+    let crl = pki.path("served.crl");
+    std::fs::write(&crl, &second).unwrap();
+    let text = stdout(&run(
+        "openssl",
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            crl.to_str().unwrap(),
+            "-noout",
+            "-text",
+        ],
+    ));
+    let number = stdout(&run(
+        "openssl",
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            crl.to_str().unwrap(),
+            "-noout",
+            "-crlnumber",
+        ],
+    ));
+    assert_eq!(number.trim(), "crlNumber=0x02");
+    assert!(text.contains(&serial), "{text}");
+
+    assert_eq!(server.get("/crl/nope.crl").0, 404);
+    assert_eq!(server.get("/ca/nope.crt").0, 404);
+    assert_eq!(server.get("/no/such/path").0, 404);
+
+    let (status, metrics) = server.get("/metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("imza_http_requests_total{endpoint=\"crl\",status=\"200\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imza_http_requests_total{endpoint=\"crl\",status=\"404\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imza_http_request_duration_seconds_count{endpoint=\"ca_certificate\"} 2"),
+        "{metrics}"
+    );
+}
