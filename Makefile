@@ -1,9 +1,10 @@
 # imza: the two commands a fresh Debian 12 machine needs.
-#   make demo   set up, build, create the demo national PKI in ./imza-data
+#   make demo   set up, build, create the demo national PKI in ./imza-data and serve it
 #   make test   set up, build, run every test (unit, integration, external verifiers)
 # Both install missing Debian/PyPI packages first (scripts/setup.sh, idempotent).
 
 DATA_DIR ?= ./imza-data
+LISTEN ?= 127.0.0.1:8080
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: setup build demo test lint bench clean
@@ -16,6 +17,7 @@ build: setup
 
 demo: build
 	./target/release/imza --data-dir $(DATA_DIR) demo
+	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(LISTEN)
 
 test: setup
 	bash scripts/test.sh
