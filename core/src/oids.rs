@@ -96,3 +96,30 @@ pub const QCS_ETSI_CC_LEGISLATION: Oid = Oid::new_unwrap("0.4.0.1862.1.7");
 pub const ETSI_SEMANTICS_NATURAL: Oid = Oid::new_unwrap("0.4.0.194121.1.1");
 /// ETSI EN 319 412-1 §5.1.4: semantics identifier for legal-person organizationIdentifier.
 pub const ETSI_SEMANTICS_LEGAL: Oid = Oid::new_unwrap("0.4.0.194121.1.2");
+
+// CMS content types and signed attributes (RFC 5652 §4, §11; RFC 3161 §2.4.2; RFC 5035 §5.4).
+pub const CT_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.1");
+pub const CT_SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
+/// id-ct-TSTInfo (RFC 3161 §2.4.2): the eContentType of a time-stamp token.
+pub const CT_TST_INFO: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.1.4");
+pub const ATTR_CONTENT_TYPE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.3");
+pub const ATTR_MESSAGE_DIGEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.4");
+pub const ATTR_SIGNING_TIME: Oid = Oid::new_unwrap("1.2.840.113549.1.9.5");
+/// id-aa-signingCertificate (RFC 2634 §5.4), ESSCertID with SHA-1.
+pub const ATTR_SIGNING_CERTIFICATE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.12");
+/// id-aa-signingCertificateV2 (RFC 5035 §3), ESSCertIDv2.
+pub const ATTR_SIGNING_CERTIFICATE_V2: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.47");
+/// id-aa-timeStampToken (RFC 3161 appendix A): a token as an unsigned attribute of a signature.
+pub const ATTR_TIME_STAMP_TOKEN: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.14");
+/// SHA-1, only to check ESSCertID (RFC 2634) values in tokens others made; never to sign.
+pub const SHA1: Oid = Oid::new_unwrap("1.3.14.3.2.26");
+
+// OCSP (RFC 6960 §4.2.1, §4.4; RFC 9654 §2.1). `SHA1` above also names SHA-1 CertIDs (§4.1.1).
+/// id-pkix-ocsp-basic: the one response type imza produces and accepts.
+pub const OCSP_BASIC: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-pkix-ocsp-nonce: binds a response to its request (RFC 9654).
+pub const OCSP_NONCE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2");
+/// id-pkix-ocsp-response: the AcceptableResponses request extension (RFC 6960 §4.4.3).
+pub const OCSP_ACCEPTABLE_RESPONSES: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.4");
+/// sha1WithRSAEncryption: only to check legacy responses and certificates others signed; never to sign.
+pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
