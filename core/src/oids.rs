@@ -123,3 +123,5 @@ pub const OCSP_NONCE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.2");
 pub const OCSP_ACCEPTABLE_RESPONSES: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.4");
 /// sha1WithRSAEncryption: only to check legacy responses and certificates others signed; never to sign.
 pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+/// ETSI EN 319 421 §5.2: best-practices time-stamp policy (BTSP).
+pub const ETSI_BEST_PRACTICES_TS_POLICY: Oid = Oid::new_unwrap("0.4.0.2023.1.1");

@@ -1,1 +1,36 @@
-//! imza-tsa: RFC 3161 time-stamping authority core; being built for issue 3.
+//! imza-tsa: an RFC 3161 time-stamping authority and its client, without transport.
+//!
+//! - [`TimeStampAuthority`] answers a DER `TimeStampReq` with a DER `TimeStampResp`: a token
+//!   (CMS `SignedData` over `TSTInfo`, RFC 3161 §2.4.2, RFC 5816) signed with any
+//!   [`imza_core::SigningKey`], or a refusal carrying the `PKIFailureInfo` that says why.
+//! - [`build_request`], [`parse_response`] and [`verify_token`] are the client side
+//!   (`imza ts request`, `imza ts verify`, and the signer's CAdES timestamps).
+
+mod authority;
+mod clock_check;
+mod error;
+pub mod ess;
+mod imprint;
+mod request;
+mod response;
+mod serial;
+mod signed_data;
+mod status;
+mod token;
+mod tst_info;
+mod verify;
+
+pub use authority::{accuracy_seconds, Outcome, TimeStampAuthority, TsaAnswer, TsaConfig};
+pub use clock_check::{ClockCheck, ClockFault, TrustSystemClock};
+pub use error::TsaError;
+pub use imprint::ImprintAlgorithm;
+pub use request::{build_request, random_nonce, TimeStampRequest, MAX_REQUEST_BYTES};
+pub use response::{parse_response, ParsedResponse, ParsedToken, MAX_RESPONSE_BYTES};
+pub use serial::{int_hex, positive_int, unsigned_value, RandomSerials, SerialNumberSource};
+pub use status::{FailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp};
+pub use tst_info::{GenTime, TstInfo};
+pub use verify::{
+    verify_token, Expectations, OpenSslPathValidator, PathValidator, VerificationTime,
+    VerifiedToken,
+};
+pub use x509_tsp::Accuracy;

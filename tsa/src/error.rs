@@ -1,0 +1,157 @@
+//! Errors from imza-tsa, in words an operator or a client can act on.
+//!
+//! One enum serves the authority (why a request was refused, and so which RFC 3161
+//! `PKIFailureInfo` bit goes back) and the client (why a response or token is not accepted).
+
+use const_oid::ObjectIdentifier;
+use imza_core::CoreError;
+
+use crate::status::FailureInfo;
+
+/// Everything that can go wrong while answering, parsing or verifying time-stamps.
+#[derive(Debug, thiserror::Error)]
+pub enum TsaError {
+    // --- configuration of the authority -------------------------------------------------
+    #[error("the TSA certificate cannot be read: {0}")]
+    BadCertificate(String),
+    #[error(
+        "{subject} is not a time-stamping certificate: {reason} (RFC 3161 §2.3 requires a \
+         critical extendedKeyUsage whose only purpose is timeStamping)"
+    )]
+    NotTimeStampingCertificate { subject: String, reason: String },
+    #[error("the TSA key ({key}) does not match the public key of the TSA certificate")]
+    KeyMismatch { key: String },
+    #[error("the TSA certificate is not valid at {at} (valid from {not_before} to {not_after})")]
+    CertificateNotValid {
+        at: String,
+        not_before: String,
+        not_after: String,
+    },
+
+    // --- requests (the requester's fault) -----------------------------------------------
+    #[error("the request is {size} bytes, more than the {limit} bytes accepted")]
+    RequestTooLarge { size: usize, limit: usize },
+    #[error("not a DER TimeStampReq (RFC 3161 §2.4.1): {0}")]
+    MalformedRequest(String),
+    #[error(
+        "message imprint hash algorithm {oid} is not accepted (use SHA-256, SHA-384 or SHA-512)"
+    )]
+    UnsupportedHashAlgorithm { oid: ObjectIdentifier },
+    #[error("unknown hash algorithm {0:?} (use sha256, sha384 or sha512)")]
+    UnknownHashName(String),
+    #[error("hash algorithm {algorithm} must have absent or NULL parameters (RFC 5754 §2)")]
+    HashParameters { algorithm: &'static str },
+    #[error("the message imprint is {actual} bytes but a {algorithm} digest is {expected} bytes")]
+    WrongImprintLength {
+        algorithm: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("the request asks for policy {requested}; this TSA stamps under policy {served} only")]
+    UnacceptedPolicy {
+        requested: ObjectIdentifier,
+        served: ObjectIdentifier,
+    },
+    #[error("the request carries extension {oid}, which this TSA does not support")]
+    UnacceptedExtension { oid: ObjectIdentifier },
+
+    // --- the authority itself ----------------------------------------------------------
+    #[error("the TSA's time source is not available: {0}")]
+    TimeNotAvailable(String),
+    #[error("the TSA cannot stamp now: {0}")]
+    SystemFailure(String),
+    #[error("signing the time-stamp token failed: {0}")]
+    Signing(#[source] CoreError),
+    #[error("encoding the {what} failed: {detail}")]
+    Encoding { what: &'static str, detail: String },
+    #[error("the serial number source gave {0}; it must give 1 to 20 octets, not all zero")]
+    BadSerialNumber(String),
+
+    // --- responses and tokens (client side) ---------------------------------------------
+    #[error("the response is {size} bytes, more than the {limit} bytes accepted")]
+    ResponseTooLarge { size: usize, limit: usize },
+    #[error("malformed time-stamp response: {what}: {detail}")]
+    MalformedResponse { what: &'static str, detail: String },
+    #[error("the TSA did not grant the request: status {status}{failure}{text}")]
+    NotGranted {
+        status: String,
+        failure: String,
+        text: String,
+    },
+    #[error("the token stamps {found} but {expected} was expected (message imprint mismatch)")]
+    ImprintMismatch { expected: String, found: String },
+    #[error("the token's nonce is {found} but {expected} was expected")]
+    NonceMismatch { expected: String, found: String },
+    #[error("the token's policy is {found} but {expected} was expected")]
+    PolicyMismatch {
+        expected: ObjectIdentifier,
+        found: ObjectIdentifier,
+    },
+    #[error("the token carries {count} signatures; RFC 3161 §2.4.2 allows only the TSA's one")]
+    SignerCount { count: usize },
+    #[error("the signer's certificate ({sid}) is neither in the token nor among those supplied")]
+    SignerNotFound { sid: String },
+    #[error("the token is signed by {found}, not by {expected}")]
+    SignerNameMismatch { expected: String, found: String },
+    #[error("the token's TSA name {tsa_name} is not the signer's name {signer}")]
+    TsaNameMismatch { tsa_name: String, signer: String },
+    #[error("signed attribute {attribute}: {problem}")]
+    SignedAttribute {
+        attribute: &'static str,
+        problem: String,
+    },
+    #[error("the token's signature does not verify: {0}")]
+    BadSignature(String),
+    #[error("the certificate path of {subject} does not validate at {at}: {reason}")]
+    CertificatePath {
+        subject: String,
+        at: String,
+        reason: String,
+    },
+}
+
+impl TsaError {
+    /// The `PKIFailureInfo` bit a refusal carries (RFC 3161 §2.4.2).
+    ///
+    /// Anything that is not a decodable `TimeStampReq` (garbage, truncated or trailing bytes,
+    /// a version other than 1) is `badDataFormat`: "the data submitted has the wrong format".
+    /// An oversized body is refused before it is read at all, as a transaction this TSA does
+    /// not permit: `badRequest`. Faults on the TSA's side are `systemFailure`, except the time
+    /// source, which has its own bit.
+    pub fn failure_info(&self) -> FailureInfo {
+        match self {
+            TsaError::RequestTooLarge { .. } => FailureInfo::BadRequest,
+            TsaError::MalformedRequest(_) | TsaError::WrongImprintLength { .. } => {
+                FailureInfo::BadDataFormat
+            }
+            TsaError::UnsupportedHashAlgorithm { .. } | TsaError::HashParameters { .. } => {
+                FailureInfo::BadAlg
+            }
+            TsaError::UnacceptedPolicy { .. } => FailureInfo::UnacceptedPolicy,
+            TsaError::UnacceptedExtension { .. } => FailureInfo::UnacceptedExtension,
+            TsaError::TimeNotAvailable(_) => FailureInfo::TimeNotAvailable,
+            _ => FailureInfo::SystemFailure,
+        }
+    }
+
+    /// Whether the reason may go back to the requester as the response's statusString.
+    /// Faults inside the TSA (a signing device error, say) are answered with a generic text
+    /// instead: their details are for the operator's log, not for the world.
+    pub fn reason_is_public(&self) -> bool {
+        !matches!(self.failure_info(), FailureInfo::SystemFailure)
+    }
+
+    pub(crate) fn der(what: &'static str, e: impl std::fmt::Display) -> TsaError {
+        TsaError::Encoding {
+            what,
+            detail: e.to_string(),
+        }
+    }
+
+    pub(crate) fn malformed(what: &'static str, e: impl std::fmt::Display) -> TsaError {
+        TsaError::MalformedResponse {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}

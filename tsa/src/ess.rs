@@ -1,0 +1,81 @@
+//! The ESS signing-certificate attributes that bind a token's signature to the TSA's
+//! certificate (RFC 3161 §2.4.1 requires one; RFC 5816 allows the v2 form of RFC 5035).
+//!
+//! imza's TSA writes `SigningCertificateV2` with a SHA-256 `ESSCertIDv2`; the client accepts
+//! either form from other TSAs.
+
+use der::asn1::OctetString;
+use der::Sequence;
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::serial_number::SerialNumber;
+
+/// ```text
+/// SigningCertificateV2 ::=  SEQUENCE {
+///     certs        SEQUENCE OF ESSCertIDv2,
+///     policies     SEQUENCE OF PolicyInformation OPTIONAL }
+/// ```
+/// (RFC 5035 §3.)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct SigningCertificateV2 {
+    pub certs: Vec<EssCertIdV2>,
+    #[asn1(optional = "true")]
+    pub policies: Option<Vec<PolicyInformation>>,
+}
+
+/// ```text
+/// ESSCertIDv2 ::=  SEQUENCE {
+///     hashAlgorithm           AlgorithmIdentifier
+///                                 DEFAULT {algorithm id-sha256},
+///     certHash                 Hash,
+///     issuerSerial             IssuerSerial OPTIONAL }
+///
+/// Hash ::= OCTET STRING
+/// ```
+/// (RFC 5035 §4.) DER omits a DEFAULT value, so SHA-256 is written as `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct EssCertIdV2 {
+    #[asn1(optional = "true")]
+    pub hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    pub cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    pub issuer_serial: Option<IssuerSerial>,
+}
+
+/// ```text
+/// SigningCertificate ::=  SEQUENCE {
+///     certs        SEQUENCE OF ESSCertID,
+///     policies     SEQUENCE OF PolicyInformation OPTIONAL }
+///
+/// ESSCertID ::=  SEQUENCE {
+///     certHash                 Hash,   -- SHA-1 hash of the entire certificate
+///     issuerSerial             IssuerSerial OPTIONAL }
+/// ```
+/// (RFC 2634 §5.4.)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct SigningCertificate {
+    pub certs: Vec<EssCertId>,
+    #[asn1(optional = "true")]
+    pub policies: Option<Vec<PolicyInformation>>,
+}
+
+/// See [`SigningCertificate`].
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct EssCertId {
+    pub cert_hash: OctetString,
+    #[asn1(optional = "true")]
+    pub issuer_serial: Option<IssuerSerial>,
+}
+
+/// ```text
+/// IssuerSerial ::= SEQUENCE {
+///     issuer                   GeneralNames,
+///     serialNumber             CertificateSerialNumber }
+/// ```
+/// (RFC 5035 §4.)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct IssuerSerial {
+    pub issuer: Vec<GeneralName>,
+    pub serial_number: SerialNumber,
+}
