@@ -84,7 +84,7 @@ pub enum TsaError {
     NonceMismatch { expected: String, found: String },
     #[error("the token's policy is {found} but {expected} was expected")]
     PolicyMismatch {
-        expected: ObjectIdentifier,
+        expected: String,
         found: ObjectIdentifier,
     },
     #[error("the token carries {count} signatures; RFC 3161 §2.4.2 allows only the TSA's one")]

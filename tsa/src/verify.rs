@@ -53,7 +53,9 @@ pub struct Expectations<'a> {
     pub request: Option<&'a TimeStampRequest>,
     /// The nonce, as unsigned big-endian octets.
     pub nonce: Option<&'a [u8]>,
-    pub policy: Option<ObjectIdentifier>,
+    /// The TSA policy, dotted-decimal (`0.4.0.2023.1.1`). Text rather than an OID type so
+    /// that any expectation a user writes can be compared, even one no token could carry.
+    pub policy: Option<&'a str>,
     /// The signer's subject as RFC 4514 text (`CN=Test TSA,O=local`): pins the TSA.
     pub signer_subject: Option<&'a str>,
 }
@@ -501,7 +503,7 @@ fn check_expectations(
         if let Some(policy) = request.policy() {
             if policy != tst.policy {
                 return Err(TsaError::PolicyMismatch {
-                    expected: policy,
+                    expected: policy.to_string(),
                     found: tst.policy,
                 });
             }
@@ -517,9 +519,9 @@ fn check_expectations(
         }
     }
     if let Some(policy) = expect.policy {
-        if policy != tst.policy {
+        if policy.trim() != tst.policy.to_string() {
             return Err(TsaError::PolicyMismatch {
-                expected: policy,
+                expected: policy.trim().to_string(),
                 found: tst.policy,
             });
         }

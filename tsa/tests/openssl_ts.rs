@@ -73,7 +73,7 @@ fn imza_verify(pki: &TestPki, query: &std::path::Path, reply: &std::path::Path) 
         &Expectations {
             data: Some(DATA),
             request: Some(&request),
-            policy: Some(POLICY),
+            policy: Some(&POLICY.to_string()),
             signer_subject: Some("CN=imza Test TSA,O=imza,C=AZ"),
             ..Default::default()
         },
