@@ -173,8 +173,19 @@ impl TimeStampAuthority {
 
     /// Answers one DER `TimeStampReq` at time `now`. Never panics and always has an answer:
     /// a refusal when the request is bad or the TSA cannot stamp (RFC 3161 §2.4.2).
+    ///
+    /// A panic inside a plugged-in part (clock check, serial source, signing backend) is
+    /// caught and answered as `systemFailure`, so one bad request cannot take a server down.
     pub fn respond(&self, request_der: &[u8], now: OffsetDateTime) -> TsaAnswer {
-        match self.grant(request_der, now) {
+        let granted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.grant(request_der, now)
+        }))
+        .unwrap_or_else(|_| {
+            Err(TsaError::SystemFailure(
+                "a panic inside the clock check, serial source or signing key".into(),
+            ))
+        });
+        match granted {
             Ok((der, serial)) => TsaAnswer {
                 der,
                 outcome: Outcome::Granted { serial },
@@ -297,4 +308,17 @@ pub(crate) fn check_time_stamping_certificate(certificate: &Certificate) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_and_answers_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<TimeStampAuthority>();
+        fn sent<T: Send>() {}
+        sent::<TsaAnswer>();
+    }
 }

@@ -383,3 +383,15 @@ fn tsa_config_accepts_any_signing_key_behind_the_trait() {
     assert!(token.tst_info().accuracy.is_none());
     assert_eq!(token.policy(), POLICY);
 }
+
+#[test]
+fn a_panicking_clock_check_is_a_system_failure_not_a_crash() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let mut config = pki.config();
+    config.clock_check = Arc::new(|_now: OffsetDateTime| -> Result<(), ClockFault> {
+        panic!("a buggy clock check")
+    });
+    let tsa = TimeStampAuthority::new(config).unwrap();
+    let answer = tsa.respond(&good_request(), now());
+    assert_refused(&answer, FailureInfo::SystemFailure);
+}
