@@ -142,15 +142,6 @@ impl IssuerFingerprints {
                 && h.key_hash == cert_id.issuer_key_hash.as_bytes()
         })
     }
-
-    /// The SHA-1 hashes, to tell an operator which CA a CertID would have to name.
-    pub fn sha1_hex(&self) -> (String, String) {
-        self.hashes
-            .iter()
-            .find(|h| h.hash == CertIdHash::Sha1)
-            .map(|h| (hex::encode(&h.name_hash), hex::encode(&h.key_hash)))
-            .unwrap_or_default()
-    }
 }
 
 /// The CertID of certificate `serial` issued by `issuer`, under `hash` (for clients and tests).
@@ -189,4 +180,73 @@ pub fn responder_key_hash(certificate: &Certificate) -> [u8; 20] {
             .subject_public_key
             .raw_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use der::Decode;
+    use imza_core::cert::{sign_certificate, CertificateFields};
+    use imza_core::key::software::SoftwareKey;
+    use imza_core::{KeyAlgorithm, SigningKey};
+    use time::{Duration, OffsetDateTime};
+
+    fn self_signed(cn: &str) -> Certificate {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let name = imza_core::name::parse_dn(&format!("CN={cn}")).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let signed = sign_certificate(
+            CertificateFields {
+                serial: vec![0x42],
+                issuer: name.clone(),
+                subject: name,
+                not_before: now,
+                not_after: now + Duration::days(1),
+                subject_public_key: key.public_key_der().unwrap(),
+                extensions: vec![],
+            },
+            &key,
+        )
+        .unwrap();
+        Certificate::from_der(&signed.der).unwrap()
+    }
+
+    #[test]
+    fn hash_oids_round_trip_and_others_are_unsupported() {
+        for hash in CertIdHash::ALL {
+            assert_eq!(CertIdHash::from_oid(&hash.oid()), Some(hash));
+        }
+        assert_eq!(CertIdHash::from_oid(&oids::SHA256_WITH_RSA), None);
+    }
+
+    #[test]
+    fn fingerprints_match_cert_ids_of_their_issuer_only() {
+        let ca = self_signed("CA");
+        let twin_name = self_signed("CA"); // same name, another key
+        let fingerprints = IssuerFingerprints::of(&ca).unwrap();
+        let serial = SerialNumber::new(&[0x10, 0x20]).unwrap();
+        for hash in CertIdHash::ALL {
+            assert!(fingerprints.matches(&cert_id(&ca, &serial, hash).unwrap()));
+            assert!(!fingerprints.matches(&cert_id(&twin_name, &serial, hash).unwrap()));
+        }
+        // The name hash alone is not enough, nor the key hash alone.
+        let mut id = cert_id(&ca, &serial, CertIdHash::Sha1).unwrap();
+        id.issuer_key_hash = OctetString::new(vec![0; 20]).unwrap();
+        assert!(!fingerprints.matches(&id));
+        let mut id = cert_id(&ca, &serial, CertIdHash::Sha1).unwrap();
+        id.issuer_name_hash = OctetString::new(vec![0; 20]).unwrap();
+        assert!(!fingerprints.matches(&id));
+    }
+
+    #[test]
+    fn responder_key_hash_is_sha1_of_the_bit_string_value() {
+        let cert = self_signed("OCSP");
+        let bits = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes();
+        assert_eq!(bits.len(), 65, "an uncompressed P-256 point");
+        assert_eq!(responder_key_hash(&cert), openssl::sha::sha1(bits));
+    }
 }

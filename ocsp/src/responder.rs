@@ -81,7 +81,7 @@ pub struct OcspAnswer {
     pub der: Vec<u8>,
     pub status: OcspResponseStatus,
     /// True when the request carried a nonce: such an answer is for that request alone and
-    /// must not be served from a cache.
+    /// must not be served from a cache. False when the request could not be read.
     pub has_nonce: bool,
     /// thisUpdate (= producedAt) of a successful answer.
     pub this_update: Option<OffsetDateTime>,
