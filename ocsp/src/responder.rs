@@ -354,7 +354,9 @@ impl Responder {
                 not_after: rfc3339(ca.not_after),
             });
         }
-        let next_update = (now + self.config.validity).min(ca.not_after);
+        let next_update = now
+            .checked_add(self.config.validity)
+            .map_or(ca.not_after, |t| t.min(ca.not_after));
         let signing_failed = |reason: String| OcspError::Signing {
             issuer: ca.issuer.to_string(),
             reason,

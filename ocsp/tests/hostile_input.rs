@@ -462,6 +462,26 @@ fn expired_responder_certificate_is_internal_error_not_a_bad_signature() {
     );
     assert_eq!(answer.status, ResponseStatus::Successful);
     assert_eq!(answer.next_update, Some(late));
+    // An absurd validity neither overflows nor outlives the responder certificate.
+    let forever = Responder::new(
+        vec![pki.served()],
+        ResponderConfig {
+            validity: Duration::MAX,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let answer = forever.respond(&good_request(&pki), now(), &pki.source);
+    assert_eq!(answer.status, ResponseStatus::Successful);
+    assert_eq!(answer.next_update, Some(late));
+    // Before the responder certificate's notBefore, or at the edge of time: refused.
+    for when in [
+        OffsetDateTime::UNIX_EPOCH,
+        time::macros::datetime!(9999-12-31 23:59:59 UTC),
+    ] {
+        let answer = responder.respond(&good_request(&pki), when, &pki.source);
+        assert_refused(&answer, ResponseStatus::InternalError);
+    }
 }
 
 struct PanickingSource;
