@@ -66,9 +66,18 @@ impl GenTime {
         GenTime(t.to_offset(time::UtcOffset::UTC))
     }
 
-    /// `t` truncated to whole seconds, the precision imza's TSA stamps with.
-    pub fn whole_seconds(t: OffsetDateTime) -> GenTime {
-        GenTime(imza_core::clock::whole_seconds(t))
+    /// `t` rounded to the nearest whole second, the precision imza's TSA stamps with.
+    ///
+    /// Rounding rather than truncating keeps genTime within half a second of `t`, so an
+    /// accuracy of one second leaves the other half for the clock's own error. Whole seconds
+    /// also keep tokens readable by parsers that reject fractions (der 0.7 among them).
+    pub fn nearest_second(t: OffsetDateTime) -> GenTime {
+        let down = imza_core::clock::whole_seconds(t);
+        if t.nanosecond() >= 500_000_000 {
+            GenTime(down + time::Duration::SECOND)
+        } else {
+            GenTime(down)
+        }
     }
 
     pub fn to_offset_date_time(self) -> OffsetDateTime {
@@ -218,7 +227,13 @@ mod tests {
             assert_eq!(GenTime::from_der(&der).unwrap().to_offset_date_time(), t);
         }
         assert_eq!(
-            GenTime::whole_seconds(datetime!(2026-11-21 10:00:00.7 UTC))
+            GenTime::nearest_second(datetime!(2026-11-21 10:00:00.7 UTC))
+                .to_der()
+                .unwrap()[2..],
+            *b"20261121100001Z"
+        );
+        assert_eq!(
+            GenTime::nearest_second(datetime!(2026-11-21 10:00:00.4 UTC))
                 .to_der()
                 .unwrap()[2..],
             *b"20261121100000Z"
