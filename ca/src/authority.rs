@@ -16,7 +16,9 @@ use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::Certificate;
 
-use imza_core::cert::{parse_certificate, serial_hex, sign_certificate, CertificateFields};
+use imza_core::cert::{
+    parse_certificate, random_serial, serial_hex, sign_certificate, CertificateFields,
+};
 use imza_core::clock::{from_x509_time, rfc3339, Clock};
 use imza_core::crl::{reason_name, sign_crl, CrlFields};
 use imza_core::ext::{self as x, AltName};
@@ -110,16 +112,6 @@ fn valid_ca_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
-}
-
-/// A fresh serial number: 16 random octets, positive, first octet in 0x40..=0x7F so the
-/// encoding is always 16 octets; 126 bits of entropy (RFC 5280 §4.1.2.2 allows 20 octets,
-/// CA/B Forum asks for at least 64 bits).
-fn random_serial() -> Result<Vec<u8>, CaError> {
-    let mut serial = vec![0u8; 16];
-    openssl::rand::rand_bytes(&mut serial).map_err(imza_core::CoreError::openssl)?;
-    serial[0] = (serial[0] & 0x3f) | 0x40;
-    Ok(serial)
 }
 
 impl Pki {
@@ -257,8 +249,13 @@ impl Pki {
         }
         // Check the parent can cover the validity before creating a key anywhere.
         let now = self.now();
+        let sub_ca_options = IssueOptions {
+            profile,
+            validity_days: request.validity_days,
+            backdate: DEFAULT_BACKDATE,
+        };
         if let Some(p) = &parent {
-            p.check_usable(now, now + validity)?;
+            p.check_can_issue(&sub_ca_options, now)?;
         }
 
         let (key_ref, key) = KeyReference::generate(
@@ -278,12 +275,7 @@ impl Pki {
             };
             let (certificate, parent_record) = match &parent {
                 Some(p) => {
-                    let options = IssueOptions {
-                        profile,
-                        validity_days: request.validity_days,
-                        backdate: DEFAULT_BACKDATE,
-                    };
-                    let record = p.sign_one(&issue, &options, now)?;
+                    let record = p.sign_one(&issue, &sub_ca_options, now)?;
                     (record.der.clone(), Some(record))
                 }
                 None => {
@@ -474,7 +466,49 @@ impl CertificateAuthority<'_> {
         Ok(())
     }
 
-    /// Checks a request against the profile and signs it (nothing is stored).
+    /// Checks one request against the profile without signing, storing or reading anything,
+    /// so a batch can be refused as a whole before any of it is issued.
+    pub fn check_request(
+        &self,
+        request: &IssueRequest,
+        options: &IssueOptions<'_>,
+    ) -> Result<(), CaError> {
+        let profile = options.profile;
+        profile.check_subject(&request.subject)?;
+        profile.check_alt_names(&request.alt_names)?;
+        profile.check_key(request.key_algorithm)?;
+        if request.asks_for_ca && !profile.spec.ca {
+            return Err(CaError::ProfileViolation {
+                profile: profile.name().to_string(),
+                reason: "the request asks for a CA certificate (basicConstraints cA=TRUE)".into(),
+            });
+        }
+        if request.subject == self.certificate.tbs_certificate.subject {
+            return Err(CaError::InvalidRequest(
+                "the subject equals the issuing CA's name".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks, once per batch, what is the same for every request: the options, and that the
+    /// CA can issue certificates of that validity now (this one reads the store).
+    pub fn check_can_issue(
+        &self,
+        options: &IssueOptions<'_>,
+        now: OffsetDateTime,
+    ) -> Result<(), CaError> {
+        if !(Duration::ZERO..=MAX_BACKDATE).contains(&options.backdate) {
+            return Err(CaError::InvalidRequest(
+                "backdating must be between 0 s and 1 day".into(),
+            ));
+        }
+        let days = options.profile.validity_days(options.validity_days)?;
+        self.check_usable(now, now + Duration::days(days.into()))
+    }
+
+    /// Checks a request against the profile and signs it (nothing is stored). The caller has
+    /// run [`Self::check_can_issue`] for these options.
     fn sign_one(
         &self,
         request: &IssueRequest,
@@ -483,20 +517,9 @@ impl CertificateAuthority<'_> {
     ) -> Result<CertificateRecord, CaError> {
         let profile = options.profile;
         self.check_request(request, options)?;
-        if request.subject == self.certificate.tbs_certificate.subject {
-            return Err(CaError::InvalidRequest(
-                "the subject equals the issuing CA's name".into(),
-            ));
-        }
-        if !(Duration::ZERO..=MAX_BACKDATE).contains(&options.backdate) {
-            return Err(CaError::InvalidRequest(
-                "backdating must be between 0 s and 1 day".into(),
-            ));
-        }
         let days = profile.validity_days(options.validity_days)?;
         let not_before = now - options.backdate;
         let not_after = now + Duration::days(days.into());
-        self.check_usable(now, not_after)?;
         let subject_key_id = x::key_identifier(&request.public_key)?;
         let urls = IssuerUrls::new(&self.record.base_url, self.name());
         let extensions = profile_extensions(
@@ -542,6 +565,7 @@ impl CertificateAuthority<'_> {
         options: &IssueOptions<'_>,
     ) -> Result<Vec<CertificateRecord>, CaError> {
         let now = self.pki.now();
+        self.check_can_issue(options, now)?;
         let records: Vec<CertificateRecord> = requests
             .par_iter()
             .map(|r| self.sign_one(r, options, now))
@@ -704,28 +728,4 @@ fn profile_extensions(
         exts.push(x::ocsp_no_check()?);
     }
     Ok(exts)
-}
-
-impl CertificateAuthority<'_> {
-    /// Checks a request against the profile without signing or storing anything, so a batch
-    /// can be refused as a whole before any of it is issued.
-    pub fn check_request(
-        &self,
-        request: &IssueRequest,
-        options: &IssueOptions<'_>,
-    ) -> Result<(), CaError> {
-        let profile = options.profile;
-        profile.check_subject(&request.subject)?;
-        profile.check_alt_names(&request.alt_names)?;
-        profile.check_key(request.key_algorithm)?;
-        if request.asks_for_ca && !profile.spec.ca {
-            return Err(CaError::ProfileViolation {
-                profile: profile.name().to_string(),
-                reason: "the request asks for a CA certificate (basicConstraints cA=TRUE)".into(),
-            });
-        }
-        let now = self.pki.now();
-        let days = profile.validity_days(options.validity_days)?;
-        self.check_usable(now, now + Duration::days(days.into()))
-    }
 }

@@ -708,6 +708,7 @@ fn issue_batch(
         ensure_absent(out)?;
     }
     let authority = pki.authority(&args.ca, args.pin.source().as_ref())?;
+    authority.check_can_issue(options, pki.now())?;
 
     // Phase 1: read, verify and check every CSR; refuse the whole batch on any fault.
     let checked: Vec<Result<IssueRequest, String>> = files

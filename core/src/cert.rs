@@ -71,6 +71,17 @@ pub fn parse_certificate(der: &[u8]) -> Result<Certificate, CoreError> {
     Certificate::from_der(der).map_err(|e| CoreError::malformed("certificate", e))
 }
 
+/// A fresh serial number: 16 random octets from OpenSSL's CSPRNG, positive, first octet in
+/// 0x40..=0x7F so it always encodes in exactly 16 octets; 126 bits of entropy (RFC 5280
+/// §4.1.2.2 allows 20 octets; CA/B Forum asks for at least 64 random bits; RFC 3161 §2.4.2
+/// wants TSTInfo serials unique across restarts, which this gives without stored state).
+pub fn random_serial() -> Result<Vec<u8>, CoreError> {
+    let mut serial = vec![0u8; 16];
+    openssl::rand::rand_bytes(&mut serial).map_err(CoreError::openssl)?;
+    serial[0] = (serial[0] & 0x3f) | 0x40;
+    Ok(serial)
+}
+
 /// Serial number bytes as upper-case hex, the form operators type (`imza ca revoke --serial`).
 pub fn serial_hex(serial: &[u8]) -> String {
     hex::encode_upper(serial)

@@ -13,18 +13,14 @@ pub trait SerialNumberSource: Send + Sync {
     fn next_serial(&self) -> Result<Vec<u8>, TsaError>;
 }
 
-/// 16 random octets from OpenSSL's CSPRNG, top bit clear and second bit set, so the value is
-/// positive and always encodes in exactly 16 octets.
+/// [`imza_core::cert::random_serial`]: 16 random octets, positive, always 16 octets encoded.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RandomSerials;
 
 impl SerialNumberSource for RandomSerials {
     fn next_serial(&self) -> Result<Vec<u8>, TsaError> {
-        let mut bytes = [0u8; 16];
-        openssl::rand::rand_bytes(&mut bytes)
-            .map_err(|e| TsaError::SystemFailure(format!("random serial number: {e}")))?;
-        bytes[0] = (bytes[0] & 0x7f) | 0x40;
-        Ok(bytes.to_vec())
+        imza_core::cert::random_serial()
+            .map_err(|e| TsaError::SystemFailure(format!("random serial number: {e}")))
     }
 }
 

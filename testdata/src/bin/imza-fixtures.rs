@@ -62,9 +62,7 @@ fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
         let n = (count - chunk_start).min(100_000);
         let entries: Vec<(Vec<u8>, time::OffsetDateTime, CrlReason)> = (0..n)
             .map(|_| {
-                let mut serial = vec![0u8; 16];
-                openssl::rand::rand_bytes(&mut serial).expect("rand");
-                serial[0] = (serial[0] & 0x3f) | 0x40;
+                let serial = imza_core::cert::random_serial().expect("random serial");
                 (serial, now, CrlReason::KeyCompromise)
             })
             .collect();
