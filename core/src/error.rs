@@ -15,6 +15,8 @@ pub enum CoreError {
     KeyFileExists { path: PathBuf },
     #[error("signing failed: {0}")]
     Signing(String),
+    #[error("unsupported signature algorithm {0}")]
+    UnsupportedSignatureAlgorithm(der::asn1::ObjectIdentifier),
     #[error("signature does not verify: {0}")]
     BadSignature(String),
     #[error("invalid distinguished name {input:?}: {reason}")]

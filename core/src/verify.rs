@@ -9,14 +9,40 @@ use spki::AlgorithmIdentifierOwned;
 use crate::key::DigestAlgorithm;
 use crate::{oids, CoreError};
 
+/// Which legacy algorithms a verification accepts besides the current ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// Accept sha1WithRSAEncryption (RFC 3279 §2.2.1): only for checking old objects, such
+    /// as OCSP responses from legacy responders, when the caller explicitly asks.
+    pub accept_sha1: bool,
+}
+
 /// Verifies `signature` over `message` with the public key `spki_der` under `algorithm`.
 ///
-/// Supports RSA PKCS#1 v1.5 and PSS (SHA-256/384/512), ECDSA with SHA-256/384/512 and Ed25519.
+/// Supports RSA PKCS#1 v1.5 and PSS (SHA-256/384/512), ECDSA with SHA-256/384/512 and Ed25519;
+/// anything else is [`CoreError::UnsupportedSignatureAlgorithm`].
 pub fn verify_signature(
     spki_der: &[u8],
     algorithm: &AlgorithmIdentifierOwned,
     message: &[u8],
     signature: &[u8],
+) -> Result<(), CoreError> {
+    verify_signature_with(
+        spki_der,
+        algorithm,
+        message,
+        signature,
+        SignaturePolicy::default(),
+    )
+}
+
+/// [`verify_signature`] under an explicit [`SignaturePolicy`].
+pub fn verify_signature_with(
+    spki_der: &[u8],
+    algorithm: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+    policy: SignaturePolicy,
 ) -> Result<(), CoreError> {
     if let Some(digest) = ecdsa_digest(&algorithm.oid) {
         return verify_ecdsa(spki_der, digest, message, signature);
@@ -43,12 +69,11 @@ pub fn verify_signature(
         oids::ECDSA_WITH_SHA384 => (expect(Id::EC, "EC").map(|_| md(Md::sha384()))?, false),
         oids::ECDSA_WITH_SHA512 => (expect(Id::EC, "EC").map(|_| md(Md::sha512()))?, false),
         oids::ED25519 => (expect(Id::ED25519, "Ed25519").map(|_| None)?, false),
-        oids::RSASSA_PSS => (Some(pss_digest(algorithm)?), true),
-        other => {
-            return Err(CoreError::BadSignature(format!(
-                "unsupported signature algorithm {other}"
-            )))
+        oids::SHA1_WITH_RSA if policy.accept_sha1 => {
+            (expect(Id::RSA, "RSA").map(|_| md(Md::sha1()))?, false)
         }
+        oids::RSASSA_PSS => (Some(pss_digest(algorithm)?), true),
+        other => return Err(CoreError::UnsupportedSignatureAlgorithm(other)),
     };
     let ok = match digest {
         Some(md) => {

@@ -15,9 +15,6 @@
 //! on the responder's chain); `imza-validation` owns that.
 
 use der::{Decode, Encode};
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::sign::Verifier;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::ExtendedKeyUsage;
@@ -27,6 +24,8 @@ use x509_ocsp::ResponderId;
 use imza_core::clock::{from_x509_time, rfc3339};
 use imza_core::name::format_dn;
 use imza_core::oids;
+use imza_core::verify::{verify_signature_with, SignaturePolicy};
+use imza_core::CoreError;
 
 use crate::cert_id::{responder_key_hash, IssuerFingerprints};
 use crate::response::ParsedBasicResponse;
@@ -57,18 +56,6 @@ pub struct VerifiedSigner {
     pub delegated: bool,
 }
 
-/// Signature algorithms accepted besides legacy SHA-1 (what `imza_core::verify` supports).
-const SIGNATURE_ALGORITHMS: &[der::asn1::ObjectIdentifier] = &[
-    oids::SHA256_WITH_RSA,
-    oids::SHA384_WITH_RSA,
-    oids::SHA512_WITH_RSA,
-    oids::RSASSA_PSS,
-    oids::ECDSA_WITH_SHA256,
-    oids::ECDSA_WITH_SHA384,
-    oids::ECDSA_WITH_SHA512,
-    oids::ED25519,
-];
-
 enum SignatureProblem {
     Unsupported(der::asn1::ObjectIdentifier),
     Bad(String),
@@ -86,27 +73,11 @@ fn verify_signed(
         .subject_public_key_info
         .to_der()
         .map_err(|e| SignatureProblem::Bad(e.to_string()))?;
-    if algorithm.oid == oids::SHA1_WITH_RSA && accept_sha1 {
-        let ok = PKey::public_key_from_der(&spki)
-            .and_then(|key| {
-                let mut verifier = Verifier::new(MessageDigest::sha1(), &key)?;
-                verifier.update(message)?;
-                verifier.verify(signature)
-            })
-            .unwrap_or(false);
-        return if ok {
-            Ok(())
-        } else {
-            Err(SignatureProblem::Bad(
-                "the signature does not match the data".into(),
-            ))
-        };
-    }
-    if !SIGNATURE_ALGORITHMS.contains(&algorithm.oid) {
-        return Err(SignatureProblem::Unsupported(algorithm.oid));
-    }
-    imza_core::verify::verify_signature(&spki, algorithm, message, signature)
-        .map_err(|e| SignatureProblem::Bad(e.to_string()))
+    let policy = SignaturePolicy { accept_sha1 };
+    verify_signature_with(&spki, algorithm, message, signature, policy).map_err(|e| match e {
+        CoreError::UnsupportedSignatureAlgorithm(oid) => SignatureProblem::Unsupported(oid),
+        other => SignatureProblem::Bad(other.to_string()),
+    })
 }
 
 /// A certificate's subject for messages.
