@@ -553,10 +553,21 @@ mod tests {
             .find(|(n, _)| *n == "tls-server")
             .unwrap()
             .1
-            .replace("validity_days = 397\n", "validity_days = 90\n");
+            .replace("\nvalidity_days = 397\n", "\nvalidity_days = 90\n");
         std::fs::write(dir.path().join("tls-server.toml"), text).unwrap();
         let set = ProfileSet::load(dir.path()).unwrap();
-        assert_eq!(set.get("tls-server").unwrap().spec.validity_days, 90);
+        let overridden = &set.get("tls-server").unwrap().spec;
+        assert_eq!(overridden.validity_days, 90);
+        assert_eq!(
+            overridden.max_validity_days, 397,
+            "only the default changed"
+        );
+        assert!(set
+            .get("tls-server")
+            .unwrap()
+            .source
+            .ends_with("tls-server.toml"));
+
         std::fs::write(dir.path().join("other.toml"), "name = \"x\"").unwrap();
         assert!(ProfileSet::load(dir.path()).is_err());
     }

@@ -20,7 +20,7 @@ use imza_core::{pem, KeyAlgorithm, SigningKey};
 use x509_cert::ext::pkix::CrlReason;
 
 use crate::ca::open_pki;
-use crate::output::{CliResult, Failure};
+use crate::output::{write_replace, CliResult, Failure};
 
 const ORG: &str = "O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
 
@@ -121,7 +121,7 @@ pub fn run(data_dir: &Path) -> CliResult {
             println!("created CA {name}");
         }
         let record = pki.ca(name)?;
-        write(
+        write_replace(
             &demo.join("ca").join(format!("{name}.pem")),
             pem::encode(pem::CERTIFICATE, &record.certificate)?.as_bytes(),
         )?;
@@ -152,7 +152,7 @@ pub fn run(data_dir: &Path) -> CliResult {
             let key_path = demo.join("keys").join(format!("{stem}.key.pem"));
             let _ = std::fs::remove_file(&key_path);
             key.save_pem(&key_path)?;
-            write(
+            write_replace(
                 &demo.join("certs").join(format!("{stem}.pem")),
                 pem::encode(pem::CERTIFICATE, &record.der)?.as_bytes(),
             )?;
@@ -177,7 +177,7 @@ pub fn run(data_dir: &Path) -> CliResult {
                     .record
             }
         };
-        write(
+        write_replace(
             &demo.join("crl").join(format!("{name}.crl")),
             pem::encode(pem::X509_CRL, &crl.der)?.as_bytes(),
         )?;
@@ -215,9 +215,4 @@ pub fn run(data_dir: &Path) -> CliResult {
     println!("  openssl verify -crl_check -CRLfile {0}/crl/citizens.crl -CAfile {0}/ca/root.pem -untrusted {0}/ca/citizens.pem {0}/certs/rashad-sign-revoked.pem", demo.display());
     println!("  imza --data-dir {dd} audit verify");
     Ok(())
-}
-
-fn write(path: &Path, bytes: &[u8]) -> CliResult {
-    std::fs::write(path, bytes)
-        .map_err(|e| Failure::Internal(format!("cannot write {}: {e}", path.display())))
 }

@@ -187,7 +187,7 @@ fn bad_input_changes_nothing_and_exits_2() {
         &[],
         "future",
     );
-    pki.ok(&["ca", "revoke", "--ca", "citizens", "--serial", &serial]);
+    pki.revoke("citizens", &serial, &[]);
     refused(
         &pki,
         &["ca", "revoke", "--ca", "citizens", "--serial", &serial],

@@ -73,14 +73,7 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
     pki.issue("citizens", "citizen-sign", &csr, &cert, &[]);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
     let crl1 = pki.path("c1.crl");
-    pki.ok(&[
-        "ca",
-        "crl",
-        "--ca",
-        "citizens",
-        "--out",
-        crl1.to_str().unwrap(),
-    ]);
+    pki.crl("citizens", &crl1);
     let check = |crl: &std::path::Path| openssl_verify(&root, &citizens, &cert, Some(crl));
     let before = check(&crl1);
     assert!(
@@ -91,27 +84,18 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
     );
 
     let serial = pki.serials("citizens").pop().unwrap();
-    pki.ok(&[
-        "ca",
-        "revoke",
-        "--ca",
+    pki.revoke(
         "citizens",
-        "--serial",
         &serial,
-        "--reason",
-        "keyCompromise",
-        "--invalidity-date",
-        "2026-01-02T03:04:05Z",
-    ]);
+        &[
+            "--reason",
+            "keyCompromise",
+            "--invalidity-date",
+            "2026-01-02T03:04:05Z",
+        ],
+    );
     let crl2 = pki.path("c2.crl");
-    pki.ok(&[
-        "ca",
-        "crl",
-        "--ca",
-        "citizens",
-        "--out",
-        crl2.to_str().unwrap(),
-    ]);
+    pki.crl("citizens", &crl2);
     let after = check(&crl2);
     assert!(!after.status.success());
     assert!(
@@ -162,7 +146,7 @@ fn tampered_audit_row_fails_verification_and_is_named() {
     let csr = pki.csr("citizen", CITIZEN);
     pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
     let serial = pki.serials("citizens").pop().unwrap();
-    pki.ok(&["ca", "revoke", "--ca", "citizens", "--serial", &serial]);
+    pki.revoke("citizens", &serial, &[]);
     let intact = pki.ok(&["audit", "verify"]);
     assert!(intact.contains("4 entries"), "{intact}");
 

@@ -130,38 +130,20 @@ fn every_profile_passes_pkilint_and_the_crl_passes_lint_crl() {
 
     // A CRL with entries carrying reasons and an invalidity date.
     let serial = pki.serials("citizens").remove(0);
-    pki.ok(&[
-        "ca",
-        "revoke",
-        "--ca",
+    pki.revoke(
         "citizens",
-        "--serial",
         &serial,
-        "--reason",
-        "keyCompromise",
-        "--invalidity-date",
-        "2026-01-01T00:00:00Z",
-    ]);
+        &[
+            "--reason",
+            "keyCompromise",
+            "--invalidity-date",
+            "2026-01-01T00:00:00Z",
+        ],
+    );
     let serial = pki.serials("citizens").remove(1);
-    pki.ok(&[
-        "ca",
-        "revoke",
-        "--ca",
-        "citizens",
-        "--serial",
-        &serial,
-        "--reason",
-        "superseded",
-    ]);
+    pki.revoke("citizens", &serial, &["--reason", "superseded"]);
     let crl = pki.path("citizens.crl");
-    pki.ok(&[
-        "ca",
-        "crl",
-        "--ca",
-        "citizens",
-        "--out",
-        crl.to_str().unwrap(),
-    ]);
+    pki.crl("citizens", &crl);
     let (ok, text) = lint(
         "lint_crl",
         &["lint", "-s", "ERROR", "-t", "CRL", "-p", "PKIX"],

@@ -114,16 +114,7 @@ fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
 
     // Revocation and a CRL signed in the HSM, checked by openssl.
     let serial = pki.serials("citizens").pop().unwrap();
-    pki.ok(&[
-        "ca",
-        "revoke",
-        "--ca",
-        "citizens",
-        "--serial",
-        &serial,
-        "--reason",
-        "keyCompromise",
-    ]);
+    pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
     let crl = pki.path("citizens.crl");
     pki.ok_env(
         &[

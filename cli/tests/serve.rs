@@ -39,24 +39,8 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     let csr = pki.csr("c", CITIZEN);
     pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
     let serial = pki.serials("citizens").pop().unwrap();
-    pki.ok(&[
-        "ca",
-        "revoke",
-        "--ca",
-        "citizens",
-        "--serial",
-        &serial,
-        "--reason",
-        "keyCompromise",
-    ]);
-    pki.ok(&[
-        "ca",
-        "crl",
-        "--ca",
-        "citizens",
-        "--out",
-        pki.path("cli.crl").to_str().unwrap(),
-    ]);
+    pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
+    pki.crl("citizens", &pki.path("cli.crl"));
     let (_, second) = server.get("/crl/citizens.crl");
     let crl = pki.path("served.crl");
     std::fs::write(&crl, &second).unwrap();

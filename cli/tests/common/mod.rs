@@ -182,6 +182,27 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// `imza ca revoke --ca CA --serial SERIAL EXTRA...`, insisting on success.
+    pub fn revoke(&self, ca: &str, serial: &str, extra: &[&str]) -> String {
+        let mut args = vec!["ca", "revoke", "--ca", ca, "--serial", serial];
+        args.extend_from_slice(extra);
+        self.ok(&args)
+    }
+
+    /// `imza ca crl --ca CA --out OUT`, insisting on success.
+    pub fn crl(&self, ca: &str, out: &Path) -> String {
+        self.ok(&[
+            "ca",
+            "crl",
+            "--ca",
+            ca,
+            "--out",
+            out.to_str().expect("path"),
+        ])
+    }
+}
+
 /// `openssl verify [-crl_check -CRLfile CRL] -CAfile ROOT -untrusted ISSUING CERT`.
 pub fn openssl_verify(root: &Path, issuing: &Path, cert: &Path, crl: Option<&Path>) -> Output {
     let s = |p: &Path| p.to_str().expect("path").to_string();
