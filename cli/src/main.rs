@@ -6,6 +6,7 @@ mod ca;
 mod demo;
 mod output;
 mod serve;
+mod ts;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum Command {
     /// The tamper-evident audit log of CA actions.
     #[command(subcommand)]
     Audit(ca::AuditCommand),
+    /// RFC 3161 timestamp client: request a token from a TSA over HTTP, verify a token.
+    #[command(subcommand)]
+    Ts(ts::TsCommand),
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Ca(cmd) => ca::run(&cli.data_dir, *cmd),
         Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
         Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
+        Command::Ts(cmd) => ts::run(cmd),
         Command::Demo => demo::run(&cli.data_dir),
         Command::Serve { listen } => serve::run(&cli.data_dir, listen),
     };
