@@ -426,7 +426,7 @@ impl CertificateAuthority<'_> {
         self.key.as_ref()
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.record.name
     }
 
@@ -509,7 +509,7 @@ impl CertificateAuthority<'_> {
 
     /// Checks a request against the profile and signs it (nothing is stored). The caller has
     /// run [`Self::check_can_issue`] for these options.
-    fn sign_one(
+    pub(crate) fn sign_one(
         &self,
         request: &IssueRequest,
         options: &IssueOptions<'_>,

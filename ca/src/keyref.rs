@@ -63,9 +63,27 @@ impl KeyReference {
         algorithm: KeyAlgorithm,
         data_dir: &Path,
     ) -> Result<(KeyReference, Box<dyn SigningKey>), CoreError> {
+        Self::generate_named(
+            backend,
+            ca_name,
+            &format!("imza-ca-{ca_name}"),
+            algorithm,
+            data_dir,
+        )
+    }
+
+    /// Creates a new key of `algorithm` in `backend`: the file `keys/{file_stem}.key.pem`
+    /// (never overwritten) or the PKCS#11 object labelled `label`.
+    pub fn generate_named(
+        backend: &KeyBackend,
+        file_stem: &str,
+        label: &str,
+        algorithm: KeyAlgorithm,
+        data_dir: &Path,
+    ) -> Result<(KeyReference, Box<dyn SigningKey>), CoreError> {
         match backend {
             KeyBackend::Software => {
-                let relative = PathBuf::from("keys").join(format!("{ca_name}.key.pem"));
+                let relative = PathBuf::from("keys").join(format!("{file_stem}.key.pem"));
                 let key = SoftwareKey::generate(algorithm)?;
                 key.save_pem(&data_dir.join(&relative))?;
                 Ok((KeyReference::File { path: relative }, Box::new(key)))
@@ -78,7 +96,7 @@ impl KeyReference {
                 let location = Pkcs11Location {
                     module: module.clone(),
                     token_label: token_label.clone(),
-                    key_label: format!("imza-ca-{ca_name}"),
+                    key_label: label.to_string(),
                 };
                 let key = Pkcs11Key::generate(&location, algorithm, pin)?;
                 let pin_env = match pin {

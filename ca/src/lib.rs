@@ -8,7 +8,9 @@ pub mod csr;
 mod error;
 pub mod keyref;
 pub mod profile;
+pub mod services;
 pub mod store;
 
 pub use authority::{CertificateAuthority, InitCa, IssueOptions, IssueRequest, Pki};
 pub use error::CaError;
+pub use services::{EnsuredResponder, InitTsa, ServiceCertificate};

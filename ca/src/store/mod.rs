@@ -96,6 +96,52 @@ pub struct CrlRecord {
     pub der: Vec<u8>,
 }
 
+/// What the store says about one serial, for OCSP: the three answers of RFC 6960 §2.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateStatus {
+    /// Issued by the CA and not revoked (expired or not: the CA keeps the status).
+    Issued,
+    Revoked {
+        at: OffsetDateTime,
+        reason: CrlReason,
+    },
+    /// The CA never issued this serial.
+    Unknown,
+}
+
+/// The kinds of service a CA certifies a key for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceKind {
+    /// A delegated OCSP responder of one CA (RFC 6960 §4.2.2.2).
+    Ocsp,
+    /// A time-stamping unit (RFC 3161).
+    Tsa,
+}
+
+impl ServiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Ocsp => "ocsp",
+            ServiceKind::Tsa => "tsa",
+        }
+    }
+}
+
+/// A certified service key: which certificate (issued by `ca`), and where its key lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRecord {
+    pub kind: ServiceKind,
+    /// For OCSP the CA it answers for; for a TSA the unit's name.
+    pub name: String,
+    pub ca: String,
+    /// Serial of the service's certificate, unsigned big-endian bytes.
+    pub serial: Vec<u8>,
+    pub key: KeyReference,
+    /// The TSA policy OID (dotted); `None` for OCSP responders.
+    pub policy: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
 /// The durable state of a PKI. Implementations must make each method atomic: on error,
 /// nothing it was asked to write is visible.
 pub trait CaStore: Send + Sync {
@@ -154,4 +200,29 @@ pub trait CaStore: Send + Sync {
 
     /// Audit entries with `seq > after`, in order, at most `limit` (page through the log).
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The status of one serial, reading no more than OCSP needs (no DER).
+    fn status(&self, ca: &str, serial: &[u8]) -> Result<CertificateStatus, StoreError>;
+
+    /// The sequence number of the last audit entry (0 for an empty log). Every action that
+    /// changes a certificate's status writes an entry, so a change of this number, in this
+    /// process or another, is how a server learns that cached answers may be stale.
+    fn audit_head(&self) -> Result<u64, StoreError>;
+
+    /// Records a service's certificate and key reference, with their audit entries, in one
+    /// durable transaction. `Conflict` if that serial exists; then nothing is written.
+    fn insert_service(
+        &self,
+        service: &ServiceRecord,
+        certificate: &CertificateRecord,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Services of `kind` (only those named `name`, if given) with their certificates, oldest
+    /// first.
+    fn services(
+        &self,
+        kind: ServiceKind,
+        name: Option<&str>,
+    ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
 }

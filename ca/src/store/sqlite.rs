@@ -15,14 +15,18 @@ use imza_core::clock::rfc3339;
 use imza_core::crl::{reason_code, reason_from_code, RevokedEntry};
 
 use super::{
-    CaRecord, CaStore, CertificateRecord, CrlRecord, Revocation, StatusFilter, StoreError,
+    CaRecord, CaStore, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
+    ServiceRecord, StatusFilter, StoreError,
 };
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::keyref::KeyReference;
 
 /// Schema migrations in order: (version, SQL). A version is applied once, in its own
 /// transaction, and recorded in `schema_migrations`. Never edit a released one; add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_services.sql")),
+];
 
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(10_000);
@@ -360,17 +364,22 @@ fn insert_certificate(tx: &Connection, c: &CertificateRecord) -> Result<(), Stor
 
 /// Reads a row selected with [`CERTIFICATE_COLUMNS`].
 fn certificate_from_row(row: &Row<'_>) -> Result<CertificateRecord, StoreError> {
+    certificate_from_row_at(row, 0)
+}
+
+/// Reads [`CERTIFICATE_COLUMNS`] starting at column `at` of `row`.
+fn certificate_from_row_at(row: &Row<'_>, at: usize) -> Result<CertificateRecord, StoreError> {
     let get_time = |i: usize, what: &str| -> Result<OffsetDateTime, StoreError> {
         time_from(row.get(i).map_err(db_error)?, what)
     };
-    let serial: String = row.get(1).map_err(db_error)?;
-    let revoked_at: Option<i64> = row.get(8).map_err(db_error)?;
-    let reason: Option<i64> = row.get(9).map_err(db_error)?;
-    let invalidity: Option<i64> = row.get(10).map_err(db_error)?;
+    let serial: String = row.get(at + 1).map_err(db_error)?;
+    let revoked_at: Option<i64> = row.get(at + 8).map_err(db_error)?;
+    let reason: Option<i64> = row.get(at + 9).map_err(db_error)?;
+    let invalidity: Option<i64> = row.get(at + 10).map_err(db_error)?;
     let revocation = match revoked_at {
         None => None,
-        Some(at) => Some(Revocation {
-            revoked_at: time_from(at, "revocation time")?,
+        Some(revoked) => Some(Revocation {
+            revoked_at: time_from(revoked, "revocation time")?,
             reason: match reason {
                 Some(code) => reason_from(code)?,
                 None => {
@@ -383,14 +392,14 @@ fn certificate_from_row(row: &Row<'_>) -> Result<CertificateRecord, StoreError> 
         }),
     };
     Ok(CertificateRecord {
-        ca: row.get(0).map_err(db_error)?,
+        ca: row.get(at).map_err(db_error)?,
         serial: serial_from_hex(&serial)?,
-        subject: row.get(2).map_err(db_error)?,
-        profile: row.get(3).map_err(db_error)?,
-        not_before: get_time(4, "notBefore")?,
-        not_after: get_time(5, "notAfter")?,
-        issued_at: get_time(6, "issuance time")?,
-        der: row.get(7).map_err(db_error)?,
+        subject: row.get(at + 2).map_err(db_error)?,
+        profile: row.get(at + 3).map_err(db_error)?,
+        not_before: get_time(at + 4, "notBefore")?,
+        not_after: get_time(at + 5, "notAfter")?,
+        issued_at: get_time(at + 6, "issuance time")?,
+        der: row.get(at + 7).map_err(db_error)?,
         revocation,
     })
 }
@@ -746,6 +755,140 @@ impl CaStore for SqliteStore {
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
             out.push(audit_from_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn status(&self, ca: &str, serial: &[u8]) -> Result<CertificateStatus, StoreError> {
+        let conn = self.lock();
+        let row: Option<(Option<i64>, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT revoked_at, reason FROM certificates WHERE ca = ?1 AND serial = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![ca, hex::encode_upper(serial)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(db_error)?;
+        Ok(match row {
+            None => CertificateStatus::Unknown,
+            Some((None, _)) => CertificateStatus::Issued,
+            Some((Some(at), reason)) => CertificateStatus::Revoked {
+                at: time_from(at, "revocation time")?,
+                reason: match reason {
+                    Some(code) => reason_from(code)?,
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "revoked certificate {} has no reason",
+                            hex::encode_upper(serial)
+                        )))
+                    }
+                },
+            },
+        })
+    }
+
+    fn audit_head(&self) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let seq: Option<i64> = conn
+            .prepare_cached("SELECT MAX(seq) FROM audit")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(db_error)?;
+        seq.map_or(Ok(0), |s| to_u64(s, "audit sequence number"))
+    }
+
+    fn insert_service(
+        &self,
+        service: &ServiceRecord,
+        certificate: &CertificateRecord,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        if service.ca != certificate.ca || service.serial != certificate.serial {
+            return Err(StoreError::Corrupt(format!(
+                "service {} {} names certificate {} of CA {}, not the one given",
+                service.kind.as_str(),
+                service.name,
+                hex::encode_upper(&service.serial),
+                service.ca
+            )));
+        }
+        let key_ref = serde_json::to_string(&service.key)
+            .map_err(|e| StoreError::Backend(format!("cannot encode the key reference: {e}")))?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        insert_certificate(&tx, certificate)?;
+        tx.execute(
+            "INSERT INTO services (kind, name, ca, serial, key_ref, policy, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                service.kind.as_str(),
+                service.name,
+                service.ca,
+                hex::encode_upper(&service.serial),
+                key_ref,
+                service.policy,
+                service.created_at.unix_timestamp(),
+            ],
+        )
+        .map_err(|e| match violated(&e) {
+            Some(Constraint::Unique) => StoreError::Conflict(format!(
+                "{} service {} with serial {}",
+                service.kind.as_str(),
+                service.name,
+                hex::encode_upper(&service.serial)
+            )),
+            Some(Constraint::ForeignKey) => StoreError::NotFound(format!("CA {}", service.ca)),
+            None => db_error(e),
+        })?;
+        append_audit(&tx, audits)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn services(
+        &self,
+        kind: ServiceKind,
+        name: Option<&str>,
+    ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError> {
+        let columns: String = CERTIFICATE_COLUMNS
+            .split(", ")
+            .map(|c| format!("c.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT s.kind, s.name, s.ca, s.serial, s.key_ref, s.policy, s.created_at, {columns} \
+             FROM services s JOIN certificates c ON c.ca = s.ca AND c.serial = s.serial \
+             WHERE s.kind = ?1 AND (?2 IS NULL OR s.name = ?2) \
+             ORDER BY s.created_at, s.rowid"
+        );
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+        let mut rows = stmt.query(params![kind.as_str(), name]).map_err(db_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            let service_name: String = row.get(1).map_err(db_error)?;
+            let key_ref: String = row.get(4).map_err(db_error)?;
+            let key: KeyReference = serde_json::from_str(&key_ref).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "key reference of {} service {service_name} is unreadable: {e}",
+                    kind.as_str()
+                ))
+            })?;
+            let serial: String = row.get(3).map_err(db_error)?;
+            let service = ServiceRecord {
+                kind,
+                name: service_name,
+                ca: row.get(2).map_err(db_error)?,
+                serial: serial_from_hex(&serial)?,
+                key,
+                policy: row.get(5).map_err(db_error)?,
+                created_at: time_from(row.get(6).map_err(db_error)?, "service creation time")?,
+            };
+            let certificate = certificate_from_row_at(row, 7)?;
+            out.push((service, certificate));
         }
         Ok(out)
     }
