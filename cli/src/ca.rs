@@ -272,7 +272,7 @@ pub enum AuditCommand {
     },
 }
 
-fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
+pub(crate) fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
     s.parse().map_err(|e: imza_core::CoreError| e.to_string())
 }
 

@@ -6,6 +6,7 @@ mod ca;
 mod demo;
 mod output;
 mod serve;
+mod services;
 mod ts;
 
 use std::path::PathBuf;
@@ -45,6 +46,12 @@ enum Command {
     /// The tamper-evident audit log of CA actions.
     #[command(subcommand)]
     Audit(ca::AuditCommand),
+    /// Time-stamping units (RFC 3161) that `imza serve` answers with on /tsa.
+    #[command(subcommand)]
+    Tsa(services::TsaCommand),
+    /// Delegated OCSP responder certificates, one per CA (issued automatically by serve).
+    #[command(subcommand)]
+    Ocsp(services::OcspCommand),
     /// RFC 3161 timestamp client: request a token from a TSA over HTTP, verify a token.
     #[command(subcommand)]
     Ts(ts::TsCommand),
@@ -66,6 +73,8 @@ fn main() -> ExitCode {
         Command::Ca(cmd) => ca::run(&cli.data_dir, *cmd),
         Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
         Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
+        Command::Tsa(cmd) => services::run_tsa(&cli.data_dir, cmd),
+        Command::Ocsp(cmd) => services::run_ocsp(&cli.data_dir, cmd),
         Command::Ts(cmd) => ts::run(cmd),
         Command::Demo => demo::run(&cli.data_dir),
         Command::Serve { listen } => serve::run(&cli.data_dir, listen),
