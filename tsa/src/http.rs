@@ -1,0 +1,187 @@
+//! The TSA over HTTP (RFC 3161 §3.4): `POST /tsa` with a DER `TimeStampReq` of type
+//! `application/timestamp-query`, answered with a DER `TimeStampResp` of type
+//! `application/timestamp-reply`. Mounted into `imza serve` through [`stage`].
+//!
+//! Every request the route accepts gets HTTP 200 and a `TimeStampResp`, granted or a
+//! rejection with its failInfo: RFC 3161 reports refusals inside the protocol, and a client
+//! reads the reason there. HTTP errors are kept for what never reaches the TSA: a body of
+//! the wrong type (415) or too large to be a request (413).
+
+use std::io::Cursor;
+use std::sync::{Arc, RwLock};
+
+use imza_core::clock::Clock;
+use rocket::data::ToByteUnit;
+use rocket::fairing::AdHoc;
+use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome};
+use rocket::response::{self, Responder};
+use rocket::{Data, Request, Response, State};
+
+use crate::{TimeStampAuthority, TsaAnswer, MAX_REQUEST_BYTES};
+
+/// RFC 3161 §3.4: the media types of a request and of a response.
+pub const TIMESTAMP_QUERY: &str = "application/timestamp-query";
+pub const TIMESTAMP_REPLY: &str = "application/timestamp-reply";
+
+/// What the HTTP route serves: the current authority and where "now" comes from.
+///
+/// The authority sits behind an `RwLock<Arc<_>>` so that [`TsaService::replace`] can put in
+/// one with a new certificate (rotation) while requests are in flight: each request takes a
+/// clone of the `Arc` and finishes with the authority it started with. The lock is held only
+/// for that clone, never while signing.
+pub struct TsaService {
+    authority: RwLock<Arc<TimeStampAuthority>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TsaService {
+    pub fn new(authority: TimeStampAuthority, clock: Arc<dyn Clock>) -> TsaService {
+        TsaService {
+            authority: RwLock::new(Arc::new(authority)),
+            clock,
+        }
+    }
+
+    /// Serves `authority` from now on; returns the one it replaces. Requests already being
+    /// answered finish with the old one.
+    pub fn replace(&self, authority: TimeStampAuthority) -> Arc<TimeStampAuthority> {
+        let mut current = self.authority.write().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *current, Arc::new(authority))
+    }
+
+    /// The authority serving now.
+    pub fn authority(&self) -> Arc<TimeStampAuthority> {
+        Arc::clone(&self.authority.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Answers one DER request at the service clock's "now".
+    ///
+    /// Signing runs on the calling thread, an async worker when called from the route: a
+    /// software P-256 signature takes tens of microseconds, less than handing the work to the
+    /// blocking pool and back costs, and within what a worker may spend between awaits.
+    pub fn respond(&self, request_der: &[u8]) -> TsaAnswer {
+        let authority = self.authority();
+        authority.respond(request_der, self.clock.now())
+    }
+}
+
+/// Manages `service` and mounts `POST /tsa` at `/`.
+pub fn stage(service: Arc<TsaService>) -> AdHoc {
+    AdHoc::on_ignite("imza TSA (RFC 3161 §3.4)", |rocket| async move {
+        rocket.manage(service).mount("/", rocket::routes![tsa_post])
+    })
+}
+
+/// The Content-Length a client declared, if any: lets an oversized request be refused
+/// before a byte of its body is read.
+struct DeclaredLength(Option<u64>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for DeclaredLength {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let length = request
+            .headers()
+            .get_one("Content-Length")
+            .and_then(|v| v.trim().parse().ok());
+        Outcome::Success(DeclaredLength(length))
+    }
+}
+
+/// What the route sends back.
+enum TsaHttpAnswer {
+    /// HTTP 200 with a DER `TimeStampResp`.
+    Reply(Vec<u8>),
+    /// An HTTP error with a short plain-text body.
+    Refused(Status, String),
+}
+
+impl<'r> Responder<'r, 'static> for TsaHttpAnswer {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        match self {
+            TsaHttpAnswer::Reply(der) => Response::build()
+                .status(Status::Ok)
+                .raw_header("Content-Type", TIMESTAMP_REPLY)
+                // A token answers one request (its nonce, its time): never a cached copy.
+                .raw_header("Cache-Control", "no-store")
+                .sized_body(der.len(), Cursor::new(der))
+                .ok(),
+            TsaHttpAnswer::Refused(status, text) => Response::build()
+                .status(status)
+                .header(ContentType::Plain)
+                .sized_body(text.len(), Cursor::new(text))
+                .ok(),
+        }
+    }
+}
+
+/// Whether `content_type` is `application/timestamp-query` (case-insensitive, parameters
+/// ignored, as media types compare).
+fn is_timestamp_query(content_type: Option<&ContentType>) -> bool {
+    content_type.is_some_and(|ct| ct.top() == "application" && ct.sub() == "timestamp-query")
+}
+
+/// `POST /tsa`: one RFC 3161 request, one response. Bodies are never logged.
+#[rocket::post("/tsa", data = "<body>")]
+async fn tsa_post(
+    content_type: Option<&ContentType>,
+    declared: DeclaredLength,
+    body: Data<'_>,
+    service: &State<Arc<TsaService>>,
+) -> TsaHttpAnswer {
+    let too_large = || {
+        TsaHttpAnswer::Refused(
+            Status::PayloadTooLarge,
+            format!("a time-stamp request is at most {MAX_REQUEST_BYTES} bytes\n"),
+        )
+    };
+    if !is_timestamp_query(content_type) {
+        return TsaHttpAnswer::Refused(
+            Status::UnsupportedMediaType,
+            format!("send a DER TimeStampReq as Content-Type: {TIMESTAMP_QUERY} (RFC 3161 §3.4)\n"),
+        );
+    }
+    if declared.0.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return too_large();
+    }
+    // Reads at most the limit (then peeks one byte to tell "exactly the limit" from "more"):
+    // the rest of a body sent without a Content-Length is never read into memory.
+    let body = match body.open(MAX_REQUEST_BYTES.bytes()).into_bytes().await {
+        Ok(body) => body,
+        Err(_) => {
+            return TsaHttpAnswer::Refused(
+                Status::BadRequest,
+                "the request body could not be read\n".into(),
+            )
+        }
+    };
+    if !body.is_complete() {
+        return too_large();
+    }
+    TsaHttpAnswer::Reply(service.respond(&body).der)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_timestamp_query_is_accepted() {
+        let parse = |s: &str| ContentType::parse_flexible(s);
+        assert!(is_timestamp_query(
+            parse("application/timestamp-query").as_ref()
+        ));
+        assert!(is_timestamp_query(
+            parse("Application/TimeStamp-Query; x=y").as_ref()
+        ));
+        assert!(!is_timestamp_query(
+            parse("application/timestamp-reply").as_ref()
+        ));
+        assert!(!is_timestamp_query(
+            parse("application/octet-stream").as_ref()
+        ));
+        assert!(!is_timestamp_query(None));
+    }
+}

@@ -1,0 +1,372 @@
+//! `POST /tsa` (RFC 3161 §3.4) through Rocket: media types, the size cap, refusals inside
+//! the protocol, granted tokens that verify, certificate rotation, and one real socket.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use common::{TestPki, POLICY};
+use imza_core::clock::{FixedClock, SystemClock};
+use imza_core::KeyAlgorithm;
+use imza_tsa::http::{stage, TsaService};
+use imza_tsa::{
+    build_request, check_answers_request, parse_response, verify_token, Expectations, FailureInfo,
+    ImprintAlgorithm, OpenSslPathValidator, PkiStatus, TimeStampRequest, TsaError,
+    VerificationTime, MAX_REQUEST_BYTES,
+};
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::blocking::Client;
+use time::macros::datetime;
+
+fn query() -> ContentType {
+    ContentType::new("application", "timestamp-query")
+}
+
+fn good_request(data: &[u8]) -> Vec<u8> {
+    build_request(
+        &ImprintAlgorithm::Sha256.digest(data),
+        ImprintAlgorithm::Sha256,
+        Some(&[9, 8, 7, 6, 5, 4, 3, 2]),
+        true,
+        None,
+    )
+    .unwrap()
+}
+
+fn client(service: Arc<TsaService>) -> Client {
+    let config = rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    };
+    Client::untracked(rocket::custom(config).attach(stage(service))).unwrap()
+}
+
+fn service(pki: &TestPki) -> Arc<TsaService> {
+    Arc::new(TsaService::new(pki.authority(), Arc::new(SystemClock)))
+}
+
+#[test]
+fn a_good_request_is_granted_with_a_token_that_verifies() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let request = good_request(b"the document");
+    let response = client
+        .post("/tsa")
+        .header(query())
+        .body(&request)
+        .dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.headers().get_one("Content-Type"),
+        Some("application/timestamp-reply")
+    );
+    assert_eq!(
+        response.headers().get_one("Cache-Control"),
+        Some("no-store")
+    );
+    let body = response.into_bytes().unwrap();
+    let parsed = parse_response(&body).unwrap();
+    assert_eq!(parsed.status, PkiStatus::Granted);
+    let token = parsed.into_token().unwrap();
+    let sent = TimeStampRequest::from_der(&request).unwrap();
+    check_answers_request(&token, &sent).unwrap();
+    let anchors = OpenSslPathValidator::new(std::slice::from_ref(&pki.ca_der)).unwrap();
+    let verified = verify_token(
+        &token,
+        &[],
+        &anchors,
+        VerificationTime::GenTime,
+        &Expectations {
+            data: Some(b"the document"),
+            request: Some(&sent),
+            policy: Some(&POLICY.to_string()),
+            ..Expectations::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(verified.signer_certificate, pki.tsa_der);
+}
+
+#[test]
+fn a_token_does_not_answer_another_request() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let body = client
+        .post("/tsa")
+        .header(query())
+        .body(good_request(b"one"))
+        .dispatch()
+        .into_bytes()
+        .unwrap();
+    let token = parse_response(&body).unwrap().into_token().unwrap();
+    let other_data = TimeStampRequest::from_der(&good_request(b"two")).unwrap();
+    assert!(matches!(
+        check_answers_request(&token, &other_data),
+        Err(TsaError::ImprintMismatch { .. })
+    ));
+    let other_nonce = TimeStampRequest::from_der(
+        &build_request(
+            &ImprintAlgorithm::Sha256.digest(b"one"),
+            ImprintAlgorithm::Sha256,
+            Some(&[1]),
+            true,
+            None,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        check_answers_request(&token, &other_nonce),
+        Err(TsaError::NonceMismatch { .. })
+    ));
+}
+
+#[test]
+fn other_or_missing_media_types_are_415() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let request = good_request(b"x");
+    for content_type in [
+        Some(ContentType::Binary),
+        Some(ContentType::new("application", "timestamp-reply")),
+        Some(ContentType::Plain),
+        None,
+    ] {
+        let mut call = client.post("/tsa").body(&request);
+        if let Some(ct) = content_type.clone() {
+            call = call.header(ct);
+        }
+        let response = call.dispatch();
+        assert_eq!(
+            response.status(),
+            Status::UnsupportedMediaType,
+            "{content_type:?}"
+        );
+        assert_eq!(response.content_type(), Some(ContentType::Plain));
+        let text = response.into_string().unwrap();
+        assert!(text.contains("application/timestamp-query"), "{text}");
+    }
+}
+
+#[test]
+fn media_type_parameters_and_case_do_not_matter() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let response = client
+        .post("/tsa")
+        .header(Header::new(
+            "Content-Type",
+            "Application/TimeStamp-Query; q=1",
+        ))
+        .body(good_request(b"x"))
+        .dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    let parsed = parse_response(&response.into_bytes().unwrap()).unwrap();
+    assert_eq!(parsed.status, PkiStatus::Granted);
+}
+
+#[test]
+fn a_body_over_the_cap_is_413_with_or_without_a_content_length() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let oversized = vec![0x30u8; MAX_REQUEST_BYTES + 1];
+    // The local client sends no Content-Length: the cap on reading decides.
+    let response = client
+        .post("/tsa")
+        .header(query())
+        .body(&oversized)
+        .dispatch();
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert!(response.into_string().unwrap().contains("65536"));
+    // A declared length over the cap is refused before the body is read.
+    let response = client
+        .post("/tsa")
+        .header(query())
+        .header(Header::new("Content-Length", oversized.len().to_string()))
+        .body(&oversized)
+        .dispatch();
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+}
+
+#[test]
+fn a_body_of_exactly_the_cap_reaches_the_tsa() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    let response = client
+        .post("/tsa")
+        .header(query())
+        .body(vec![0x30u8; MAX_REQUEST_BYTES])
+        .dispatch();
+    assert_eq!(response.status(), Status::Ok);
+    let parsed = parse_response(&response.into_bytes().unwrap()).unwrap();
+    assert_eq!(parsed.failure_info, vec![FailureInfo::BadDataFormat]);
+}
+
+#[test]
+fn garbage_and_empty_bodies_are_answered_with_bad_data_format() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    for body in [
+        b"GET / HTTP/1.1".to_vec(),
+        Vec::new(),
+        vec![0xff; 1000],
+        good_request(b"x")[..20].to_vec(),
+    ] {
+        let response = client.post("/tsa").header(query()).body(&body).dispatch();
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(
+            response.headers().get_one("Content-Type"),
+            Some("application/timestamp-reply")
+        );
+        let parsed = parse_response(&response.into_bytes().unwrap()).unwrap();
+        assert_eq!(parsed.status, PkiStatus::Rejection);
+        assert_eq!(parsed.failure_info, vec![FailureInfo::BadDataFormat]);
+        assert!(parsed.token.is_none());
+    }
+}
+
+#[test]
+fn only_post_is_routed() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let client = client(service(&pki));
+    assert_eq!(client.get("/tsa").dispatch().status(), Status::NotFound);
+}
+
+#[test]
+fn gen_time_comes_from_the_service_clock() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let at = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let service = Arc::new(TsaService::new(pki.authority(), Arc::new(FixedClock(at))));
+    let body = client(service)
+        .post("/tsa")
+        .header(query())
+        .body(good_request(b"x"))
+        .dispatch()
+        .into_bytes()
+        .unwrap();
+    let token = parse_response(&body).unwrap().into_token().unwrap();
+    assert_eq!(token.gen_time(), at);
+
+    // And a clock outside the TSA certificate's validity is refused, not stamped.
+    let service = Arc::new(TsaService::new(
+        pki.authority(),
+        Arc::new(FixedClock(datetime!(2001-01-01 0:00 UTC))),
+    ));
+    let body = client(service)
+        .post("/tsa")
+        .header(query())
+        .body(good_request(b"x"))
+        .dispatch()
+        .into_bytes()
+        .unwrap();
+    let parsed = parse_response(&body).unwrap();
+    assert_eq!(parsed.failure_info, vec![FailureInfo::SystemFailure]);
+}
+
+#[test]
+fn a_replaced_authority_signs_the_next_request() {
+    let first = TestPki::new(KeyAlgorithm::EcP256);
+    let second = TestPki::new(KeyAlgorithm::EcP384);
+    let service = service(&first);
+    let client = client(Arc::clone(&service));
+    let signer = |client: &Client| {
+        let body = client
+            .post("/tsa")
+            .header(query())
+            .body(good_request(b"x"))
+            .dispatch()
+            .into_bytes()
+            .unwrap();
+        parse_response(&body)
+            .unwrap()
+            .into_token()
+            .unwrap()
+            .certificates()
+            .to_vec()
+    };
+    assert_eq!(signer(&client), vec![first.tsa_der.clone()]);
+    let old = service.replace(second.authority());
+    assert_eq!(old.policy(), POLICY);
+    assert_eq!(signer(&client), vec![second.tsa_der.clone()]);
+}
+
+/// Launches Rocket with the TSA on an ephemeral loopback port in its own thread; returns the
+/// port and the handle that stops it.
+fn launch(service: Arc<TsaService>) -> (u16, rocket::Shutdown, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel();
+    let config = rocket::Config {
+        address: std::net::Ipv4Addr::LOCALHOST.into(),
+        port: 0,
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::release_default()
+    };
+    let rocket =
+        rocket::custom(config)
+            .attach(stage(service))
+            .attach(rocket::fairing::AdHoc::on_liftoff("port", move |r| {
+                let _ = tx.send((r.config().port, r.shutdown()));
+                Box::pin(async {})
+            }));
+    let thread = std::thread::spawn(move || {
+        let _ = rocket::execute(rocket.launch());
+    });
+    let (port, shutdown) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    (port, shutdown, thread)
+}
+
+/// One HTTP/1.1 POST over a plain socket; returns the head (status line and headers) and
+/// the body.
+fn post(port: u16, content_type: &str, body: &[u8]) -> (String, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST /tsa HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP head");
+    (
+        String::from_utf8_lossy(&answer[..split]).into_owned(),
+        answer[split + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn a_real_socket_gets_a_granted_token_and_a_415() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let (port, shutdown, thread) = launch(service(&pki));
+
+    let (head, body) = post(port, "application/timestamp-query", &good_request(b"x"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/timestamp-reply"),
+        "{head}"
+    );
+    assert!(lower.contains("cache-control: no-store"), "{head}");
+    assert_eq!(
+        parse_response(&body).unwrap().status,
+        PkiStatus::Granted,
+        "{head}"
+    );
+
+    let (head, _) = post(port, "application/octet-stream", &good_request(b"x"));
+    assert!(head.starts_with("HTTP/1.1 415"), "{head}");
+
+    shutdown.notify();
+    thread.join().unwrap();
+}
