@@ -51,4 +51,18 @@ pub enum CertStatusInfo {
 /// [`OcspError::StatusUnavailable`]: the responder then answers `tryLater`.
 pub trait CertificateStatusSource: Send + Sync {
     fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError>;
+
+    /// A number that changes whenever any answer of this source may have changed: an
+    /// issuance, a revocation, in this process or in another one sharing the store (the CA
+    /// store's latest audit sequence number does). The HTTP cache drops every cached response
+    /// when it changes, so it is the one thing standing between a revocation and a stale
+    /// `good`.
+    ///
+    /// It must be read-your-writes consistent with [`status`](Self::status): once `revision`
+    /// has returned `r`, every `status` call that starts afterwards reflects at least every
+    /// change up to `r`. It need not grow (any change is a change), but it must not return an
+    /// old value again after a new one while the answers differ. When the store cannot be read,
+    /// return [`OcspError::StatusUnavailable`]: the cache is then dropped too, since a
+    /// revocation it cannot see may have happened.
+    fn revision(&self) -> Result<u64, OcspError>;
 }

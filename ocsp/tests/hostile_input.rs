@@ -490,6 +490,10 @@ impl CertificateStatusSource for PanickingSource {
     fn status(&self, _: &IssuerId, _: &[u8]) -> Result<CertStatusInfo, OcspError> {
         panic!("status source bug")
     }
+
+    fn revision(&self) -> Result<u64, OcspError> {
+        panic!("status source bug")
+    }
 }
 
 #[test]

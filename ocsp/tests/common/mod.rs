@@ -250,6 +250,9 @@ impl Pki {
 pub struct MapSource {
     statuses: HashMap<(IssuerId, Vec<u8>), CertStatusInfo>,
     pub fail: bool,
+    /// What [`CertificateStatusSource::revision`] says; these tests never change the map while
+    /// a responder serves it, so it stays as set.
+    pub revision: u64,
 }
 
 impl MapSource {
@@ -273,6 +276,10 @@ impl CertificateStatusSource for MapSource {
             .get(&(issuer.clone(), serial.to_vec()))
             .copied()
             .unwrap_or(CertStatusInfo::Unknown))
+    }
+
+    fn revision(&self) -> Result<u64, OcspError> {
+        Ok(self.revision)
     }
 }
 
