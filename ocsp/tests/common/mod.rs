@@ -7,7 +7,18 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use imza_core::clock::Clock;
+use imza_ocsp::cert_id::cert_id;
+use imza_ocsp::CertIdHash;
+use x509_cert::ext::Extension;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::Certificate;
+use x509_ocsp::{OcspRequest, Request, TbsRequest};
 
 use imza_core::cert::{sign_certificate, CertificateFields, SignedCertificate};
 use imza_core::ext;
@@ -281,6 +292,148 @@ impl CertificateStatusSource for MapSource {
     fn revision(&self) -> Result<u64, OcspError> {
         Ok(self.revision)
     }
+}
+
+/// A status source that changes while it is served, as the CA store does: statuses behind a
+/// lock and a revision that [`LiveSource::revoke`] moves, like an audit sequence number.
+pub struct LiveSource {
+    statuses: Mutex<HashMap<(IssuerId, Vec<u8>), CertStatusInfo>>,
+    revision: AtomicU64,
+    /// Number of `status` calls: a cache hit makes none.
+    pub status_calls: AtomicUsize,
+    /// When set, `revision` fails as a store that is down does.
+    pub revision_fails: AtomicBool,
+    /// Run once, inside the next `status` call, after the status was read.
+    after_status: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl LiveSource {
+    /// The statuses of [`Pki::new`]'s source: responder, good and good2 good, revoked revoked.
+    pub fn of(pki: &Pki) -> LiveSource {
+        let issuer = IssuerId::new(CA);
+        let mut statuses = HashMap::new();
+        for serial in [&pki.responder.serial, &pki.good.serial, &pki.good2.serial] {
+            statuses.insert((issuer.clone(), serial.clone()), CertStatusInfo::Good);
+        }
+        statuses.insert(
+            (issuer, pki.revoked.serial.clone()),
+            CertStatusInfo::Revoked {
+                at: pki.revoked_at,
+                reason: Some(CrlReason::KeyCompromise),
+            },
+        );
+        LiveSource {
+            statuses: Mutex::new(statuses),
+            revision: AtomicU64::new(1),
+            status_calls: AtomicUsize::new(0),
+            revision_fails: AtomicBool::new(false),
+            after_status: Mutex::new(None),
+        }
+    }
+
+    /// Records `serial` of the test CA as revoked for keyCompromise at `at` and moves the
+    /// revision, as a revocation in the store does.
+    pub fn revoke(&self, serial: &[u8], at: OffsetDateTime) {
+        self.statuses.lock().unwrap().insert(
+            (IssuerId::new(CA), serial.to_vec()),
+            CertStatusInfo::Revoked {
+                at,
+                reason: Some(CrlReason::KeyCompromise),
+            },
+        );
+        self.revision.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn current_revision(&self) -> u64 {
+        self.revision.load(Ordering::SeqCst)
+    }
+
+    /// Runs `hook` inside the next `status` call, after the status it returns was read.
+    pub fn after_next_status(&self, hook: impl FnOnce() + Send + 'static) {
+        *self.after_status.lock().unwrap() = Some(Box::new(hook));
+    }
+
+    pub fn calls(&self) -> usize {
+        self.status_calls.load(Ordering::SeqCst)
+    }
+}
+
+impl CertificateStatusSource for LiveSource {
+    fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
+        self.status_calls.fetch_add(1, Ordering::SeqCst);
+        let status = self
+            .statuses
+            .lock()
+            .unwrap()
+            .get(&(issuer.clone(), serial.to_vec()))
+            .copied()
+            .unwrap_or(CertStatusInfo::Unknown);
+        let hook = self.after_status.lock().unwrap().take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        Ok(status)
+    }
+
+    fn revision(&self) -> Result<u64, OcspError> {
+        if self.revision_fails.load(Ordering::SeqCst) {
+            return Err(OcspError::StatusUnavailable {
+                issuer: String::new(),
+                serial: String::new(),
+                reason: "database is locked".into(),
+            });
+        }
+        Ok(self.revision.load(Ordering::SeqCst))
+    }
+}
+
+/// A clock tests move by hand.
+pub struct TestClock(Mutex<OffsetDateTime>);
+
+impl TestClock {
+    pub fn at(t: OffsetDateTime) -> Arc<TestClock> {
+        Arc::new(TestClock(Mutex::new(t)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A DER OCSPRequest for `serials` of the CA certificate `ca_der` (SHA-1 CertIDs, as most
+/// clients send), with a nonce extension carrying `nonce` when given.
+pub fn ocsp_request(ca_der: &[u8], serials: &[&[u8]], nonce: Option<&[u8]>) -> Vec<u8> {
+    let ca = Certificate::from_der(ca_der).unwrap();
+    let extensions = nonce.map(|n| {
+        vec![Extension {
+            extn_id: oids::OCSP_NONCE,
+            critical: false,
+            extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap()).unwrap(),
+        }]
+    });
+    OcspRequest {
+        tbs_request: TbsRequest {
+            request_list: serials
+                .iter()
+                .map(|s| Request {
+                    req_cert: cert_id(&ca, &SerialNumber::new(s).unwrap(), CertIdHash::Sha1)
+                        .unwrap(),
+                    single_request_extensions: None,
+                })
+                .collect(),
+            request_extensions: extensions,
+            ..Default::default()
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .unwrap()
 }
 
 /// Output of a finished command.
