@@ -189,7 +189,8 @@ pub struct RefreshReport {
     /// Entries whose re-signing did not give a cacheable answer (the store is down, say);
     /// they stay until nextUpdate, expired ones are dropped.
     pub failed: usize,
-    /// Re-signed answers not put back because the cache was cleared meanwhile.
+    /// Re-signed answers not put back because the cache was cleared meanwhile (the pass
+    /// then stops: what it had not reached was cleared too).
     pub superseded: usize,
 }
 
@@ -380,7 +381,12 @@ impl OcspService {
             };
             match self.cache.insert(&request, Arc::new(renewed), epoch, now) {
                 Insertion::Inserted => report.resigned += 1,
-                Insertion::StaleEpoch => report.superseded += 1,
+                Insertion::StaleEpoch => {
+                    // The cache was cleared: the rest of the snapshot is gone from it too, and
+                    // re-signing it would only be refused the same way.
+                    report.superseded += 1;
+                    break;
+                }
                 Insertion::Full | Insertion::NotCacheable => report.failed += 1,
             }
         }
