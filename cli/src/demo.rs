@@ -11,8 +11,9 @@ use time::Duration;
 
 use imza_ca::authority::DEFAULT_BACKDATE;
 use imza_ca::keyref::KeyBackend;
-use imza_ca::store::StatusFilter;
-use imza_ca::{InitCa, IssueOptions, IssueRequest};
+use imza_ca::services::DEFAULT_TSA_NAME;
+use imza_ca::store::{ServiceKind, StatusFilter};
+use imza_ca::{InitCa, InitTsa, IssueOptions, IssueRequest};
 use imza_core::cert::serial_hex;
 use imza_core::key::software::SoftwareKey;
 use imza_core::name::parse_dn;
@@ -83,13 +84,6 @@ const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
         "tls-server",
         "CN=e-gov.az,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
         &["dns:e-gov.az", "dns:www.e-gov.az"],
-    ),
-    (
-        "tsa",
-        "infrastructure",
-        "tsa",
-        "CN=AZ Time-Stamping Authority,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
-        &[],
     ),
 ];
 
@@ -183,6 +177,37 @@ pub fn run(data_dir: &Path) -> CliResult {
         )?;
     }
 
+    // The services `imza serve` runs: a delegated OCSP responder per CA, one TSA unit.
+    for (name, ..) in CAS {
+        if pki.ensure_ocsp_responder(name, None)?.issued {
+            println!("issued the OCSP responder certificate of {name}");
+        }
+    }
+    let tsa = match pki.current_service(ServiceKind::Tsa, DEFAULT_TSA_NAME)? {
+        Some(unit) => unit,
+        None => {
+            let unit = pki.init_tsa(InitTsa {
+                name: DEFAULT_TSA_NAME.into(),
+                ca: "infrastructure".into(),
+                subject: Some(format!("CN=AZ Time-Stamping Authority,{ORG}")),
+                algorithm: KeyAlgorithm::EcP256,
+                backend: KeyBackend::Software,
+                policy: None,
+                validity_days: None,
+                ca_pin: None,
+            })?;
+            println!("created TSA {}", unit.service.name);
+            unit
+        }
+    };
+    let tsa_pem = pem::encode(pem::CERTIFICATE, &tsa.certificate.der)?;
+    write_replace(&demo.join("certs").join("tsa.pem"), tsa_pem.as_bytes())?;
+    let issuer_pem = pem::encode(pem::CERTIFICATE, &pki.ca(&tsa.service.ca)?.certificate)?;
+    write_replace(
+        &demo.join("certs").join("tsa-chain.pem"),
+        format!("{tsa_pem}{issuer_pem}").as_bytes(),
+    )?;
+
     let audit = pki.verify_audit()?;
     println!();
     println!(
@@ -214,5 +239,9 @@ pub fn run(data_dir: &Path) -> CliResult {
     println!("  openssl verify -CAfile {0}/ca/root.pem -untrusted {0}/ca/citizens.pem {0}/certs/gunay-sign.pem", demo.display());
     println!("  openssl verify -crl_check -CRLfile {0}/crl/citizens.crl -CAfile {0}/ca/root.pem -untrusted {0}/ca/citizens.pem {0}/certs/rashad-sign-revoked.pem", demo.display());
     println!("  imza --data-dir {dd} audit verify");
+    println!("With `imza serve` running (make demo starts it):");
+    println!("  openssl ocsp -issuer {0}/ca/citizens.pem -cert {0}/certs/gunay-sign.pem -url http://127.0.0.1:8080/ocsp -CAfile {0}/ca/root.pem", demo.display());
+    println!("  openssl ts -query -data README.md -sha256 -cert -out q.tsq && curl -s --data-binary @q.tsq -H 'Content-Type: application/timestamp-query' http://127.0.0.1:8080/tsa -o r.tsr");
+    println!("  openssl ts -verify -in r.tsr -queryfile q.tsq -CAfile {0}/ca/root.pem -untrusted {0}/certs/tsa-chain.pem", demo.display());
     Ok(())
 }

@@ -58,12 +58,20 @@ enum Command {
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
-    /// Serve the PKI over HTTP: CA certificates and CRLs at the URLs written into certificates,
-    /// /health and Prometheus /metrics. Stops on Ctrl-C.
+    /// Serve the PKI over HTTP: OCSP (POST /ocsp, GET /ocsp/BASE64) for every CA, RFC 3161
+    /// timestamps (POST /tsa), CA certificates and CRLs at the URLs written into certificates,
+    /// /health and Prometheus /metrics. Issues or renews each CA's delegated OCSP responder
+    /// certificate at start and hourly when due. Stops on Ctrl-C.
     Serve {
         /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// TOML settings: [ocsp] validity_minutes, cache_entries; [tsa] name,
+        /// accuracy_seconds, clock_check_command, clock_check_interval_seconds; [crl]
+        /// validity_hours. Without it, the defaults (1 h OCSP validity, TSA "tsa", trusted
+        /// system clock, 24 h CRLs).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -77,7 +85,7 @@ fn main() -> ExitCode {
         Command::Ocsp(cmd) => services::run_ocsp(&cli.data_dir, cmd),
         Command::Ts(cmd) => ts::run(cmd),
         Command::Demo => demo::run(&cli.data_dir),
-        Command::Serve { listen } => serve::run(&cli.data_dir, listen),
+        Command::Serve { listen, config } => serve::run(&cli.data_dir, listen, config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

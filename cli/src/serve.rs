@@ -1,7 +1,14 @@
-//! `imza serve`: the HTTP front door (Rocket). For now it publishes what the certificates point
-//! to: `GET /ca/{name}.crt` (the CA certificate, DER) and `GET /crl/{name}.crl` (the latest
-//! CRL, DER, signed afresh when none exists or nextUpdate is near), plus `GET /health` and
-//! Prometheus `GET /metrics`. OCSP and TSA routes join in the same issue.
+//! `imza serve`: the HTTP front door (Rocket), composed from the service crates:
+//! - `POST /ocsp`, `GET /ocsp/{base64}` (imza-ocsp): every CA in the store, each answered by
+//!   its delegated responder, issued here when missing and renewed before it expires;
+//! - `POST /tsa` (imza-tsa): the newest usable time-stamping unit (`imza tsa init`);
+//! - `GET /ca/{name}.crt`, `GET /crl/{name}.crl`: what the certificates point to (the CRL is
+//!   signed afresh when none exists or a quarter of its validity is left);
+//! - `GET /health`, Prometheus `GET /metrics`.
+//!
+//! The status the responder gives comes from the same SQLite store the CLI writes; the
+//! response cache is dropped whenever the store's audit head moves (a revocation by `imza ca
+//! revoke` in another process included), checked every 250 ms.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,13 +21,26 @@ use rocket::http::{ContentType, Status};
 use rocket::{get, routes, Data, Request, Response, State};
 use time::Duration;
 
+use const_oid::ObjectIdentifier;
+use imza_ca::keyref::KeyReference;
+use imza_ca::services::{DEFAULT_TSA_NAME, DEFAULT_TSA_POLICY};
+use imza_ca::store::{CertificateStatus, ServiceKind};
 use imza_ca::Pki;
+use imza_core::cert::serial_hex;
+use imza_core::clock::{from_x509_time, Clock, SystemClock};
+use imza_ocsp::service::{CacheConfig, OcspService};
+use imza_ocsp::{
+    CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
+    ServedCa,
+};
+use imza_tsa::http::TsaService;
+use imza_tsa::{
+    accuracy_seconds, ClockCheck, ClockCommand, CommandClockCheck, TimeStampAuthority,
+    TrustSystemClock, TsaConfig,
+};
 
 use crate::ca::open_pki;
 use crate::output::{CliResult, Failure};
-
-/// Validity of a CRL the server signs on its own.
-const SERVED_CRL_VALIDITY: Duration = Duration::hours(24);
 
 /// Per-endpoint request counts and latency histograms, in Prometheus text format.
 #[derive(Default)]
@@ -162,13 +182,16 @@ fn ca_certificate(
 async fn crl(
     file: &str,
     pki: &State<Arc<Pki>>,
+    config: &State<Arc<ServeConfig>>,
 ) -> Result<(ContentType, Vec<u8>), (Status, String)> {
+    let validity = Duration::hours(config.crl.validity_hours.into());
     let name = file
         .strip_suffix(".crl")
         .ok_or((Status::NotFound, "expected /crl/NAME.crl\n".to_string()))?
         .to_string();
     let pki = Arc::clone(pki.inner());
-    let result = rocket::tokio::task::spawn_blocking(move || current_crl(&pki, &name)).await;
+    let result =
+        rocket::tokio::task::spawn_blocking(move || current_crl(&pki, &name, validity)).await;
     match result {
         Ok(Ok(der)) => Ok((ContentType::new("application", "pkix-crl"), der)),
         Ok(Err(e)) if matches!(e, imza_ca::CaError::UnknownCa { .. }) => {
@@ -179,7 +202,7 @@ async fn crl(
     }
 }
 
-fn current_crl(pki: &Pki, name: &str) -> Result<Vec<u8>, imza_ca::CaError> {
+fn current_crl(pki: &Pki, name: &str, validity: Duration) -> Result<Vec<u8>, imza_ca::CaError> {
     pki.ca(name)?;
     let now = pki.now();
     if let Some(crl) = pki.store().latest_crl(name)? {
@@ -190,7 +213,7 @@ fn current_crl(pki: &Pki, name: &str) -> Result<Vec<u8>, imza_ca::CaError> {
     }
     Ok(pki
         .authority(name, None)?
-        .sign_crl(SERVED_CRL_VALIDITY, &mut |_, _| {})?
+        .sign_crl(validity, &mut |_, _| {})?
         .record
         .der)
 }
@@ -201,8 +224,377 @@ fn plain_error(status: Status, _: &Request<'_>) -> String {
     format!("{status}\n")
 }
 
-/// Builds the Rocket instance serving `pki` on `listen`.
-pub fn rocket(pki: Arc<Pki>, listen: SocketAddr) -> rocket::Rocket<rocket::Build> {
+/// `imza serve --config FILE` (TOML). Every key is optional.
+///
+/// ```toml
+/// [ocsp]
+/// validity_minutes = 60        # nextUpdate − thisUpdate of every response
+/// cache_entries = 100000       # pre-signed responses kept
+/// [tsa]
+/// name = "tsa"                 # which unit answers on /tsa
+/// accuracy_seconds = 1
+/// clock_check_command = ["chronyc", "-n", "waitsync", "1", "0.1"]
+/// clock_check_interval_seconds = 10
+/// [crl]
+/// validity_hours = 24          # CRLs the server signs itself
+/// ```
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    #[serde(default)]
+    pub ocsp: OcspSection,
+    #[serde(default)]
+    pub tsa: TsaSection,
+    #[serde(default)]
+    pub crl: CrlSection,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspSection {
+    pub validity_minutes: u32,
+    pub cache_entries: usize,
+}
+
+impl Default for OcspSection {
+    fn default() -> Self {
+        OcspSection {
+            validity_minutes: 60,
+            cache_entries: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsaSection {
+    pub name: String,
+    pub accuracy_seconds: u64,
+    /// Run every `clock_check_interval_seconds`; the TSA refuses with timeNotAvailable while
+    /// it fails (RFC 3161 §2.2 / EN 319 421 §7.7.2). None: the system clock is trusted.
+    pub clock_check_command: Option<Vec<String>>,
+    pub clock_check_interval_seconds: u64,
+}
+
+impl Default for TsaSection {
+    fn default() -> Self {
+        TsaSection {
+            name: DEFAULT_TSA_NAME.to_string(),
+            accuracy_seconds: 1,
+            clock_check_command: None,
+            clock_check_interval_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrlSection {
+    pub validity_hours: u32,
+}
+
+impl Default for CrlSection {
+    fn default() -> Self {
+        CrlSection { validity_hours: 24 }
+    }
+}
+
+impl ServeConfig {
+    /// Reads and checks the configuration file; no file means the defaults.
+    pub fn load(path: Option<&Path>) -> Result<ServeConfig, Failure> {
+        let Some(path) = path else {
+            return Ok(ServeConfig::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+        let config: ServeConfig = toml::from_str(&text)
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        let bad = |m: &str| Err(Failure::Input(format!("{}: {m}", path.display())));
+        if !(1..=7 * 24 * 60).contains(&config.ocsp.validity_minutes) {
+            return bad("[ocsp] validity_minutes must be between 1 and 10080 (7 days)");
+        }
+        if !(1..=366 * 24).contains(&config.crl.validity_hours) {
+            return bad("[crl] validity_hours must be between 1 and 8784 (366 days)");
+        }
+        if config.tsa.clock_check_interval_seconds == 0 {
+            return bad("[tsa] clock_check_interval_seconds must be at least 1");
+        }
+        if config
+            .tsa
+            .clock_check_command
+            .as_ref()
+            .is_some_and(|c| c.is_empty())
+        {
+            return bad("[tsa] clock_check_command is empty");
+        }
+        Ok(config)
+    }
+}
+
+/// Answers OCSP's "what is the status of serial S of CA I" from the CA store.
+struct StoreStatus(Arc<Pki>);
+
+impl CertificateStatusSource for StoreStatus {
+    fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
+        match self.0.store().status(issuer.as_str(), serial) {
+            Ok(CertificateStatus::Issued) => Ok(CertStatusInfo::Good),
+            Ok(CertificateStatus::Revoked { at, reason }) => Ok(CertStatusInfo::Revoked {
+                at,
+                reason: Some(reason),
+            }),
+            Ok(CertificateStatus::Unknown) => Ok(CertStatusInfo::Unknown),
+            Err(e) => Err(OcspError::StatusUnavailable {
+                issuer: issuer.to_string(),
+                serial: hex::encode_upper(serial),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn revision(&self) -> Result<u64, OcspError> {
+        self.0
+            .store()
+            .audit_head()
+            .map_err(|e| OcspError::StatusUnavailable {
+                issuer: String::new(),
+                serial: String::new(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// Messages for the operator at start and when maintenance changes something.
+fn note(message: impl std::fmt::Display) {
+    eprintln!("imza serve: {message}");
+}
+
+/// The delegated responders of every CA whose certificate is valid now: issued or renewed
+/// with the CA key when due (never prompting for a PIN), else the current one kept.
+/// Returns the responders and whether any was issued.
+fn ocsp_responders(pki: &Pki) -> Result<(Vec<ServedCa>, bool), Failure> {
+    let now = pki.now();
+    let mut served = Vec::new();
+    let mut issued_any = false;
+    for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
+        let certificate = imza_core::cert::parse_certificate(&ca.certificate)?;
+        let validity = &certificate.tbs_certificate.validity;
+        if now > from_x509_time(&validity.not_after) || now < from_x509_time(&validity.not_before) {
+            note(format!(
+                "OCSP: CA {} is outside its validity; not served",
+                ca.name
+            ));
+            continue;
+        }
+        let can_sign_unattended = match &ca.key {
+            KeyReference::File { .. } => true,
+            KeyReference::Pkcs11 { pin_env, .. } => pin_env
+                .as_ref()
+                .is_some_and(|v| std::env::var_os(v).is_some()),
+        };
+        let responder = if can_sign_unattended {
+            match pki.ensure_ocsp_responder(&ca.name, None) {
+                Ok(ensured) => {
+                    if ensured.issued {
+                        issued_any = true;
+                        note(format!(
+                            "OCSP: issued responder certificate {} for CA {}",
+                            serial_hex(&ensured.responder.certificate.serial),
+                            ca.name
+                        ));
+                    }
+                    Some(ensured.responder)
+                }
+                Err(e) => {
+                    note(format!(
+                        "OCSP: cannot issue a responder for CA {}: {e}",
+                        ca.name
+                    ));
+                    pki.current_service(ServiceKind::Ocsp, &ca.name)?
+                }
+            }
+        } else {
+            pki.current_service(ServiceKind::Ocsp, &ca.name)?
+        };
+        let Some(responder) = responder else {
+            note(format!(
+                "OCSP: CA {} has no responder and its key needs a PIN the server lacks; \
+                 run imza ocsp init --ca {} (answers for it are 'unauthorized' until then)",
+                ca.name, ca.name
+            ));
+            continue;
+        };
+        let key = responder.open_key(pki)?;
+        served.push(ServedCa {
+            issuer: IssuerId::new(&ca.name),
+            ca_certificate: ca.certificate.clone(),
+            responder_certificate: responder.certificate.der.clone(),
+            responder_key: Arc::from(key),
+        });
+    }
+    Ok((served, issued_any))
+}
+
+fn build_responder(pki: &Pki, config: &ServeConfig) -> Result<(Responder, bool), Failure> {
+    let (served, issued) = ocsp_responders(pki)?;
+    let responder = Responder::new(
+        served,
+        ResponderConfig {
+            validity: Duration::minutes(config.ocsp.validity_minutes.into()),
+            ..ResponderConfig::default()
+        },
+    )
+    .map_err(|e| Failure::Internal(format!("OCSP responder: {e}")))?;
+    Ok((responder, issued))
+}
+
+/// The certificates a TSA token carries besides the TSA's own: its issuing CA and every CA
+/// up to, not including, the root.
+fn chain_below_root(pki: &Pki, ca: &str) -> Result<Vec<Vec<u8>>, Failure> {
+    let mut chain = Vec::new();
+    let mut next = Some(ca.to_string());
+    while let Some(name) = next {
+        let record = pki.ca(&name)?;
+        if record.parent.is_some() {
+            chain.push(record.certificate.clone());
+        }
+        next = record.parent;
+        if chain.len() > 16 {
+            return Err(Failure::Internal("CA hierarchy deeper than 16".into()));
+        }
+    }
+    Ok(chain)
+}
+
+/// The TSA unit named in the configuration, ready to stamp, with its certificate's serial.
+fn build_tsa(
+    pki: &Pki,
+    config: &ServeConfig,
+    clock_check: &Arc<dyn ClockCheck>,
+) -> Result<Option<(TimeStampAuthority, Vec<u8>)>, Failure> {
+    let Some(unit) = pki.current_service(ServiceKind::Tsa, &config.tsa.name)? else {
+        return Ok(None);
+    };
+    let policy = unit.service.policy.as_deref().unwrap_or(DEFAULT_TSA_POLICY);
+    let policy = ObjectIdentifier::new(policy).map_err(|e| {
+        Failure::Internal(format!(
+            "TSA {}: stored policy {policy:?}: {e}",
+            unit.service.name
+        ))
+    })?;
+    let key = unit.open_key(pki)?;
+    let mut tsa_config = TsaConfig::new(
+        unit.certificate.der.clone(),
+        chain_below_root(pki, &unit.service.ca)?,
+        Arc::from(key),
+        policy,
+    );
+    tsa_config.accuracy = Some(accuracy_seconds(config.tsa.accuracy_seconds));
+    tsa_config.clock_check = Arc::clone(clock_check);
+    let authority = TimeStampAuthority::new(tsa_config)
+        .map_err(|e| Failure::Internal(format!("TSA {}: {e}", unit.service.name)))?;
+    Ok(Some((authority, unit.certificate.serial)))
+}
+
+/// What the server runs, built once at start and refreshed by [`maintain`].
+pub struct Services {
+    ocsp: Arc<OcspService>,
+    tsa: Option<Arc<TsaService>>,
+    tsa_serial: Mutex<Option<Vec<u8>>>,
+    clock_check: Arc<dyn ClockCheck>,
+    config: Arc<ServeConfig>,
+}
+
+impl Services {
+    pub fn start(pki: &Arc<Pki>, config: ServeConfig) -> Result<Services, Failure> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock_check: Arc<dyn ClockCheck> = match &config.tsa.clock_check_command {
+            Some(argv) => Arc::new(
+                CommandClockCheck::start(ClockCommand::new(
+                    argv.clone(),
+                    std::time::Duration::from_secs(config.tsa.clock_check_interval_seconds),
+                ))
+                .map_err(|e| Failure::Input(format!("[tsa] clock_check_command: {e}")))?,
+            ),
+            None => Arc::new(TrustSystemClock),
+        };
+        let (responder, _) = build_responder(pki, &config)?;
+        let ocsp = Arc::new(OcspService::new(
+            responder,
+            Arc::new(StoreStatus(Arc::clone(pki))),
+            Arc::clone(&clock),
+            CacheConfig {
+                max_entries: config.ocsp.cache_entries,
+                ..CacheConfig::default()
+            },
+        ));
+        let (tsa, tsa_serial) = match build_tsa(pki, &config, &clock_check)? {
+            Some((authority, serial)) => (
+                Some(Arc::new(TsaService::new(authority, Arc::clone(&clock)))),
+                Some(serial),
+            ),
+            None => (None, None),
+        };
+        Ok(Services {
+            ocsp,
+            tsa,
+            tsa_serial: Mutex::new(tsa_serial),
+            clock_check,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Renews responders that are due and picks up a rotated TSA certificate. Runs at start
+    /// of every maintenance period; a failure is reported and the current services stay.
+    fn maintain(&self, pki: &Pki) {
+        match build_responder(pki, &self.config) {
+            Ok((responder, true)) => {
+                self.ocsp.replace_responder(responder);
+                note("OCSP: responders renewed");
+            }
+            Ok((_, false)) => {}
+            Err(e) => note(format!("OCSP maintenance failed: {}", e.message())),
+        }
+        if let Some(tsa) = &self.tsa {
+            match build_tsa(pki, &self.config, &self.clock_check) {
+                Ok(Some((authority, serial))) => {
+                    let mut current = self.tsa_serial.lock().unwrap_or_else(|e| e.into_inner());
+                    if current.as_ref() != Some(&serial) {
+                        tsa.replace(authority);
+                        note(format!(
+                            "TSA: now signing with certificate {}",
+                            serial_hex(&serial)
+                        ));
+                        *current = Some(serial);
+                    }
+                }
+                Ok(None) => note(format!(
+                    "TSA {}: no usable certificate any more; still serving the last one",
+                    self.config.tsa.name
+                )),
+                Err(e) => note(format!("TSA maintenance failed: {}", e.message())),
+            }
+        }
+    }
+}
+
+/// How often responders and the TSA certificate are checked for renewal.
+const MAINTENANCE_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `POST /tsa` when no TSA unit exists: say so rather than 404.
+#[rocket::post("/tsa")]
+fn tsa_missing() -> (Status, &'static str) {
+    (
+        Status::ServiceUnavailable,
+        "no time-stamping unit is configured; run imza tsa init --ca CA\n",
+    )
+}
+
+/// Builds the Rocket instance serving `pki` with `services` on `listen`.
+pub fn rocket(
+    pki: Arc<Pki>,
+    services: Arc<Services>,
+    listen: SocketAddr,
+) -> rocket::Rocket<rocket::Build> {
     let metrics = Arc::new(Metrics::default());
     let config = rocket::Config {
         address: listen.ip(),
@@ -213,23 +605,73 @@ pub fn rocket(pki: Arc<Pki>, listen: SocketAddr) -> rocket::Rocket<rocket::Build
             .limit("bytes", rocket::data::ByteUnit::Kibibyte(64)),
         ..rocket::Config::release_default()
     };
-    rocket::custom(config)
-        .manage(pki)
+    let mut rocket = rocket::custom(config)
+        .manage(Arc::clone(&pki))
+        .manage(Arc::clone(&services.config))
         .manage(Arc::clone(&metrics))
         .attach(MetricsFairing(metrics))
+        .attach(imza_ocsp::http::stage(Arc::clone(&services.ocsp)))
         .mount("/", routes![health, metrics, ca_certificate, crl])
-        .register("/", rocket::catchers![plain_error])
+        .register("/", rocket::catchers![plain_error]);
+    rocket = match &services.tsa {
+        Some(tsa) => rocket.attach(imza_tsa::http::stage(Arc::clone(tsa))),
+        None => rocket.mount("/", routes![tsa_missing]),
+    };
+    let maintained = Arc::clone(&services);
+    rocket.attach(rocket::fairing::AdHoc::on_liftoff(
+        "service maintenance",
+        move |_| {
+            Box::pin(async move {
+                rocket::tokio::spawn(async move {
+                    let mut ticks = rocket::tokio::time::interval(MAINTENANCE_PERIOD);
+                    ticks.tick().await;
+                    loop {
+                        ticks.tick().await;
+                        let services = Arc::clone(&maintained);
+                        let pki = Arc::clone(&pki);
+                        let _ =
+                            rocket::tokio::task::spawn_blocking(move || services.maintain(&pki))
+                                .await;
+                    }
+                });
+            })
+        },
+    ))
 }
 
-pub fn run(data_dir: &Path, listen: SocketAddr) -> CliResult {
+pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliResult {
+    let config = ServeConfig::load(config)?;
     let pki = Arc::new(open_pki(data_dir)?);
+    let services = Arc::new(Services::start(&pki, config)?);
+    let served: Vec<String> = services
+        .ocsp
+        .responder()
+        .issuers()
+        .map(|i| i.to_string())
+        .collect();
+    let tsa = if services.tsa.is_some() {
+        format!("TSA {:?}", services.config.tsa.name)
+    } else {
+        "no TSA (imza tsa init)".to_string()
+    };
     let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let ignited = rocket(pki, listen).ignite().await.map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
-        eprintln!("imza serve: listening on http://{listen} (health, metrics, /ca/NAME.crt, /crl/NAME.crl)");
-        ignited.launch().await.map(|_| ()).map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))
+        let ignited = rocket(pki, Arc::clone(&services), listen)
+            .ignite()
+            .await
+            .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
+        note(format!(
+            "listening on http://{listen}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /ca/NAME.crt, /crl/NAME.crl, /health, /metrics",
+            served.len(),
+            served.join(", ")
+        ));
+        ignited
+            .launch()
+            .await
+            .map(|_| ())
+            .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))
     })
 }

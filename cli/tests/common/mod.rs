@@ -247,7 +247,8 @@ impl Server {
             child,
             base: format!("http://{listen}"),
         };
-        for _ in 0..100 {
+        // Start-up issues the OCSP responder certificates first: allow up to 20 s.
+        for _ in 0..400 {
             if std::net::TcpStream::connect(&listen).is_ok() {
                 return server;
             }
@@ -275,6 +276,81 @@ impl Server {
             .expect("status");
         body.truncate(split);
         (status, body)
+    }
+}
+
+/// What `curl` got back: status, raw response headers, body.
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (case-insensitive), if present.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+impl Server {
+    /// `curl` with `method` on `path`, extra headers, and the body from a file (if any).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: Option<&Path>,
+    ) -> HttpResponse {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let head = dir.path().join("headers");
+        let out = dir.path().join("body");
+        let url = format!("{}{path}", self.base);
+        let mut args: Vec<String> = vec![
+            "-s".into(),
+            "-X".into(),
+            method.into(),
+            "-D".into(),
+            head.to_str().expect("path").into(),
+            "-o".into(),
+            out.to_str().expect("path").into(),
+            "-w".into(),
+            "%{http_code}".into(),
+        ];
+        for h in headers {
+            args.extend(["-H".into(), (*h).to_string()]);
+        }
+        if let Some(file) = body {
+            args.extend([
+                "--data-binary".into(),
+                format!("@{}", file.to_str().expect("path")),
+            ]);
+        }
+        args.push(url);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let result = run("curl", &args);
+        HttpResponse {
+            status: stdout(&result).trim().parse().unwrap_or(0),
+            headers: std::fs::read_to_string(&head).unwrap_or_default(),
+            body: std::fs::read(&out).unwrap_or_default(),
+        }
+    }
+
+    /// POST `body` with `Content-Type: content_type`.
+    pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), body).expect("write body");
+        self.request(
+            "POST",
+            path,
+            &[&format!("Content-Type: {content_type}")],
+            Some(file.path()),
+        )
     }
 }
 
