@@ -654,6 +654,18 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
     } else {
         "no TSA (imza tsa init)".to_string()
     };
+    if services.tsa.is_some() {
+        match (
+            &services.config.tsa.clock_check_command,
+            services.clock_check.check(pki.now()),
+        ) {
+            (None, _) => note("TSA clock check: none configured, the system clock is trusted"),
+            (Some(_), Ok(())) => note("TSA clock check: synchronised"),
+            (Some(_), Err(fault)) => note(format!(
+                "TSA clock check fails, requests are refused until it passes: {fault:?}"
+            )),
+        }
+    }
     let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

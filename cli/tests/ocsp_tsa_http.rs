@@ -494,3 +494,58 @@ fn hostile_requests_get_clean_errors_and_the_server_stays_up() {
     t.still_serves();
     assert_eq!(t.server.get("/health").0, 200);
 }
+
+#[test]
+fn a_failing_clock_check_makes_the_tsa_refuse_with_time_not_available() {
+    let pki = TestPki::with_root_and_citizens();
+    pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    let config = pki.path("serve.toml");
+    std::fs::write(
+        &config,
+        "[tsa]\nclock_check_command = [\"sh\", \"-c\", \"echo 'not synchronised' >&2; exit 1\"]\n\
+         clock_check_interval_seconds = 1\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&pki, &["--config", s(&config)]);
+    let data = pki.path("d.txt");
+    std::fs::write(&data, "x").unwrap();
+    let query = pki.path("q.tsq");
+    let made = run(
+        "openssl",
+        &[
+            "ts",
+            "-query",
+            "-data",
+            s(&data),
+            "-sha256",
+            "-out",
+            s(&query),
+        ],
+    );
+    assert!(made.status.success());
+    let reply = server.post(
+        "/tsa",
+        "application/timestamp-query",
+        &std::fs::read(&query).unwrap(),
+    );
+    assert_eq!(reply.status, 200);
+    let response = pki.path("r.tsr");
+    std::fs::write(&response, &reply.body).unwrap();
+    let text = stdout(&run(
+        "openssl",
+        &["ts", "-reply", "-in", s(&response), "-text"],
+    ));
+    assert!(text.contains("Status: Rejected"), "{text}");
+    // The command's own words stay in the operator's log, not in the public answer.
+    assert!(!text.contains("not synchronised"), "{text}");
+    assert!(
+        text.contains("Failure info: the TSA's time source is not available"),
+        "{text}"
+    );
+
+    // An unknown key in the configuration is refused at start (exit 2), naming the file.
+    std::fs::write(&config, "[ocsp]\nvalidity = 5\n").unwrap();
+    let out = pki.imza(&["serve", "--listen", "127.0.0.1:1", "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("serve.toml"), "{}", stderr(&out));
+}

@@ -253,10 +253,11 @@ impl TimeStampAuthority {
 
 fn refuse(error: TsaError) -> TsaAnswer {
     let failure = error.failure_info();
-    let text = if error.reason_is_public() {
-        error.to_string()
-    } else {
-        SYSTEM_FAILURE_TEXT.to_string()
+    // What the clock check said (a command's output) stays in the operator's log.
+    let text = match &error {
+        TsaError::TimeNotAvailable(_) => "the TSA's time source is not available".to_string(),
+        e if e.reason_is_public() => e.to_string(),
+        _ => SYSTEM_FAILURE_TEXT.to_string(),
     };
     let der = rejection(failure, Some(&text))
         .and_then(|resp| resp.to_der())

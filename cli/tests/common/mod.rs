@@ -230,6 +230,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(pki: &TestPki) -> Server {
+        Server::start_with(pki, &[])
+    }
+
+    /// `imza serve` with extra arguments (e.g. `--config FILE`).
+    pub fn start_with(pki: &TestPki, extra: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -239,6 +244,7 @@ impl Server {
             .arg("--data-dir")
             .arg(pki.data_dir())
             .args(["serve", "--listen", &listen])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
