@@ -330,8 +330,8 @@ fn check_imprint(token: &ParsedToken, stamped: &Stamped) -> Result<(), Verdict> 
         };
         return Err(Verdict::No(format!(
             "the token stamps {algorithm} {}, not {what} ({})",
-            hex_encode(token.hashed_message()),
-            hex_encode(&expected)
+            hex::encode(token.hashed_message()),
+            hex::encode(&expected)
         )));
     }
     Ok(())
@@ -407,7 +407,7 @@ fn print_summary(token: &ParsedToken, verified: &VerifiedToken, at: CheckTimeArg
     );
     println!(
         "  imprint:   {imprint} {}",
-        hex_encode(token.hashed_message())
+        hex::encode(token.hashed_message())
     );
     println!("  serial:    {}", token.serial_hex());
     println!("  policy:    {}", token.policy());
@@ -431,7 +431,7 @@ fn token_json(token: &ParsedToken, verified: &VerifiedToken, at: CheckTimeArg) -
         "gen_time": rfc3339(token.gen_time()),
         "accuracy": accuracy_text(token),
         "hash_algorithm": token.imprint_algorithm().map(|a| a.to_string()).ok(),
-        "hashed_message": hex_encode(token.hashed_message()),
+        "hashed_message": hex::encode(token.hashed_message()),
         "serial": token.serial_hex(),
         "policy": token.policy().to_string(),
         "nonce": token.nonce_hex(),
@@ -466,21 +466,10 @@ fn hash_file(path: &Path, algorithm: ImprintAlgorithm) -> Result<Vec<u8>, Failur
         .to_vec())
 }
 
-/// Lower-case hex, as `sha256sum` prints digests.
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Hex of either case, colons and surrounding space allowed (`ab:cd`, as openssl prints).
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = text.trim().bytes().filter(|b| *b != b':').collect();
-    if digits.is_empty() || !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    digits
-        .chunks(2)
-        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-        .collect()
+    let digits: String = text.trim().chars().filter(|c| *c != ':').collect();
+    hex::decode(digits).ok().filter(|d| !d.is_empty())
 }
 
 fn internal(e: TsaError) -> Failure {
