@@ -442,7 +442,8 @@ fn an_unsynchronised_tsa_clock_is_a_refusal_with_time_not_available() {
         text(&result)
     );
     assert!(
-        text(&result).contains("clock: not synchronised"),
+        text(&result).contains("time source is not available")
+            && !text(&result).contains("clock: not synchronised"),
         "{}",
         text(&result)
     );
