@@ -110,6 +110,48 @@ impl SqliteStore {
         tx.commit().map_err(db_error)
     }
 
+    /// Bulk-inserts fake issued, unrevoked certificates (empty DER, subject `benchmark`) for
+    /// `ca`, valid from `not_before` to `not_after`, in one transaction and **without audit
+    /// entries**.
+    ///
+    /// It exists only to fill the store of the OCSP benchmark with a realistic number of rows
+    /// (1,000,000). Like [`insert_revoked_for_benchmark`](Self::insert_revoked_for_benchmark) it
+    /// bypasses the audit log, so it must never be reachable from the CLI or any service.
+    pub fn insert_issued_for_benchmark(
+        &self,
+        ca: &str,
+        serials: &[Vec<u8>],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_CERTIFICATE).map_err(db_error)?;
+            let (from, until) = (not_before.unix_timestamp(), not_after.unix_timestamp());
+            for serial in serials {
+                insert
+                    .execute(params![
+                        ca,
+                        hex::encode_upper(serial),
+                        "benchmark",
+                        "benchmark",
+                        from,
+                        until,
+                        from,
+                        &[] as &[u8],
+                        None::<i64>,
+                        None::<i64>,
+                        None::<i64>,
+                    ])
+                    .map_err(|e| certificate_insert_error(e, ca, serial))?;
+            }
+        }
+        tx.commit().map_err(db_error)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while the lock was held dropped its `Transaction`, which rolled back, so the
         // connection is still in a usable state.
@@ -1461,6 +1503,22 @@ mod tests {
             .insert_revoked_for_benchmark("root", &entries)
             .unwrap();
         assert_eq!(store.revoked("root").unwrap().len(), 100);
+        assert_eq!(count(&store, "audit"), 1);
+    }
+
+    #[test]
+    fn benchmark_issued_rows_are_good_without_audit_entries() {
+        let (_dir, store) = open_temp();
+        create_root(&store, "root");
+        let serials: Vec<_> = (0u32..100).map(|i| i.to_be_bytes().to_vec()).collect();
+        store
+            .insert_issued_for_benchmark("root", &serials, T0, T0 + time::Duration::days(365))
+            .unwrap();
+        assert_eq!(
+            store.status("root", &serials[7]).unwrap(),
+            CertificateStatus::Issued
+        );
+        assert!(store.revoked("root").unwrap().is_empty());
         assert_eq!(count(&store, "audit"), 1);
     }
 

@@ -2,13 +2,18 @@
 //!   imza-fixtures csrs COUNT DIR                 COUNT citizen CSRs (P-256, PEM) as DIR/NNNNNNN.csr
 //!   imza-fixtures revoked DATA_DIR CA COUNT INDEX   COUNT revoked entries for CA in the store,
 //!                                                   and the same serials as an `openssl ca` index
-//! The second writes straight into the SQLite store through a method that exists only for this
-//! benchmark fixture (no certificates are signed, no audit entries are made).
+//!   imza-fixtures issued DATA_DIR CA COUNT INDEX    COUNT issued, unrevoked entries for CA in the
+//!                                                   store (valid from now for 3 years), and the
+//!                                                   same serials as an `openssl ca` index
+//! The last two write straight into the SQLite store through methods that exist only for these
+//! benchmark fixtures (no certificates are signed, no audit entries are made).
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use time::OffsetDateTime;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -22,8 +27,17 @@ fn main() {
             args[4].parse().expect("COUNT"),
             PathBuf::from(&args[5]),
         ),
+        Some("issued") if args.len() == 6 => issued(
+            PathBuf::from(&args[2]),
+            &args[3],
+            args[4].parse().expect("COUNT"),
+            PathBuf::from(&args[5]),
+        ),
         _ => {
-            eprintln!("usage: imza-fixtures csrs COUNT DIR | revoked DATA_DIR CA COUNT INDEX_FILE");
+            eprintln!(
+                "usage: imza-fixtures csrs COUNT DIR | revoked DATA_DIR CA COUNT INDEX_FILE \
+                 | issued DATA_DIR CA COUNT INDEX_FILE"
+            );
             std::process::exit(2);
         }
     }
@@ -41,30 +55,50 @@ fn csrs(count: usize, dir: PathBuf) {
     });
 }
 
-fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
-    use imza_ca::store::sqlite::SqliteStore;
-    use x509_cert::ext::pkix::CrlReason;
-    let store =
-        SqliteStore::open(&data_dir.join(imza_ca::authority::DATABASE_FILE)).expect("open store");
-    let now = time::OffsetDateTime::now_utc()
+/// Rows per store transaction and per batch of serials held in memory.
+const CHUNK: usize = 100_000;
+
+fn open_store(data_dir: &Path) -> imza_ca::store::sqlite::SqliteStore {
+    imza_ca::store::sqlite::SqliteStore::open(&data_dir.join(imza_ca::authority::DATABASE_FILE))
+        .expect("open store")
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
         .replace_nanosecond(0)
-        .expect("time");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&index).expect("index file"));
-    let stamp = format!(
+        .expect("time")
+}
+
+/// A time as an `openssl ca` index writes it (UTCTime form, `YYMMDDHHMMSSZ`).
+fn index_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
         "{}Z",
-        now.format(&time::macros::format_description!(
+        t.format(&time::macros::format_description!(
             "[year repr:last_two][month][day][hour][minute][second]"
         ))
         .expect("format")
-    );
+    )
+}
+
+fn random_serials(n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|_| imza_core::cert::random_serial().expect("random serial"))
+        .collect()
+}
+
+fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
+    use x509_cert::ext::pkix::CrlReason;
+    let store = open_store(&data_dir);
+    let now = now();
+    let mut out = BufWriter::new(File::create(&index).expect("index file"));
+    let stamp = index_time(now);
     let expiry = "491231235959Z";
-    for chunk_start in (0..count).step_by(100_000) {
-        let n = (count - chunk_start).min(100_000);
-        let entries: Vec<(Vec<u8>, time::OffsetDateTime, CrlReason)> = (0..n)
-            .map(|_| {
-                let serial = imza_core::cert::random_serial().expect("random serial");
-                (serial, now, CrlReason::KeyCompromise)
-            })
+    for chunk_start in (0..count).step_by(CHUNK) {
+        let n = (count - chunk_start).min(CHUNK);
+        let entries: Vec<(Vec<u8>, OffsetDateTime, CrlReason)> = random_serials(n)
+            .into_iter()
+            .map(|serial| (serial, now, CrlReason::KeyCompromise))
             .collect();
         for (serial, _, _) in &entries {
             // openssl ca index: status, expiry, revocation[,reason], serial, file, subject
@@ -78,6 +112,30 @@ fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
         store
             .insert_revoked_for_benchmark(ca, &entries)
             .expect("insert revoked");
+    }
+    out.flush().expect("flush");
+}
+
+fn issued(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
+    let store = open_store(&data_dir);
+    let not_before = now();
+    let not_after = not_before + time::Duration::days(3 * 365);
+    let mut out = BufWriter::new(File::create(&index).expect("index file"));
+    let expiry = index_time(not_after);
+    for chunk_start in (0..count).step_by(CHUNK) {
+        let serials = random_serials((count - chunk_start).min(CHUNK));
+        for serial in &serials {
+            // openssl ca index: status, expiry, (no revocation), serial, file, subject
+            writeln!(
+                out,
+                "V\t{expiry}\t\t{}\tunknown\t/CN=benchmark",
+                hex::encode_upper(serial)
+            )
+            .expect("write index");
+        }
+        store
+            .insert_issued_for_benchmark(ca, &serials, not_before, not_after)
+            .expect("insert issued");
     }
     out.flush().expect("flush");
 }
