@@ -124,6 +124,7 @@ peak_rss_kib() {
 }
 
 builds_running() {
+  command -v pgrep >/dev/null || return 1
   # (pgrep refuses patterns longer than a process name's 15 characters.)
   pgrep -x 'cargo|rustc' >/dev/null || pgrep -x clippy-driver >/dev/null
 }
