@@ -29,6 +29,8 @@ lint:
 bench: build
 	bash bench/issue.sh
 	bash bench/crl.sh
+	bash bench/ocsp.sh
+	bash bench/tsa.sh
 
 clean:
 	cargo clean
