@@ -684,7 +684,12 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
             )),
         }
     }
+    // Cache misses, nonce answers and CRLs run on the blocking pool. Tokio's default lets it
+    // grow to 512 threads under load, which only adds context switches (and a heap per
+    // thread) on a machine with a few cores: a few threads per core keep the CPUs busy.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(4 * cores)
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
