@@ -207,6 +207,12 @@ impl Pkcs11Key {
         pin: &PinSource,
         always_authenticate: bool,
     ) -> Result<Self, CoreError> {
+        // One generation at a time in this process: the label check below and the creation
+        // are then atomic against each other, and SoftHSM 2.6, which now and then fails
+        // concurrent C_GenerateKeyPair calls on one token with CKR_GENERAL_ERROR, is never
+        // asked to. Key generation is a rare, slow operation; nothing waits on it in a hurry.
+        static GENERATION: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = lock(&GENERATION);
         let (token, credential) = TokenSession::login(location, pin)?;
         let session = &token.session;
 
