@@ -4,7 +4,7 @@
 //! the value in the request"), and carries the policy asked for.
 //!
 //! These checks need no trust anchor, so `imza ts request` makes them on every answer;
-//! [`crate::verify_token`] makes them too when given the request, along with the signature
+//! [`crate::verify_token`] calls this one check when given the request, along with the signature
 //! and the certificate path.
 
 use crate::serial::int_hex;

@@ -27,7 +27,7 @@ use crate::authority::check_time_stamping_certificate;
 use crate::ess::{SigningCertificate, SigningCertificateV2};
 use crate::imprint::ImprintAlgorithm;
 use crate::response::{describe_general_name, ParsedToken};
-use crate::serial::{int_hex, unsigned_value};
+use crate::serial::unsigned_value;
 use crate::signed_data::{SignedAttrs, SignerParts};
 use crate::{TimeStampRequest, TsaError};
 
@@ -474,40 +474,7 @@ fn check_expectations(
         }
     }
     if let Some(request) = expect.request {
-        let sent = request.message_imprint();
-        if sent.hash_algorithm.oid != tst.message_imprint.hash_algorithm.oid
-            || sent.hashed_message != tst.message_imprint.hashed_message
-        {
-            return Err(TsaError::ImprintMismatch {
-                expected: format!(
-                    "{} {}",
-                    sent.hash_algorithm.oid,
-                    hex::encode(sent.hashed_message.as_bytes())
-                ),
-                found: format!(
-                    "{} {}",
-                    tst.message_imprint.hash_algorithm.oid,
-                    hex::encode(token.hashed_message())
-                ),
-            });
-        }
-        // RFC 3161 §2.4.2: the nonce MUST be present and equal when the request had one.
-        if let Some(nonce) = request.nonce() {
-            if tst.nonce.as_ref() != Some(nonce) {
-                return Err(TsaError::NonceMismatch {
-                    expected: int_hex(nonce),
-                    found: hex_or_absent(token.nonce_hex()),
-                });
-            }
-        }
-        if let Some(policy) = request.policy() {
-            if policy != tst.policy {
-                return Err(TsaError::PolicyMismatch {
-                    expected: policy.to_string(),
-                    found: tst.policy,
-                });
-            }
-        }
+        crate::client::check_answers_request(token, request)?;
     }
     if let Some(nonce) = expect.nonce {
         let wanted: Vec<u8> = nonce.iter().copied().skip_while(|b| *b == 0).collect();
