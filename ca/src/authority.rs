@@ -106,7 +106,9 @@ pub struct AuditSummary {
     pub head: String,
 }
 
-fn valid_ca_name(name: &str) -> bool {
+/// A name usable in URLs and file names: 1–64 characters a-z, 0-9 and '-', not starting
+/// with '-'. CA names and service (TSA unit) names follow it.
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -215,7 +217,7 @@ impl Pki {
 
     /// Creates a root (no parent) or subordinate CA: key, certificate, store record, audit.
     pub fn init_ca(&self, request: InitCa) -> Result<CaRecord, CaError> {
-        if !valid_ca_name(&request.name) {
+        if !valid_name(&request.name) {
             return Err(CaError::InvalidCaName(request.name));
         }
         if self.store.ca(&request.name)?.is_some() {
@@ -570,21 +572,7 @@ impl CertificateAuthority<'_> {
             .par_iter()
             .map(|r| self.sign_one(r, options, now))
             .collect::<Result<_, _>>()?;
-        let events: Vec<AuditEvent> = records
-            .iter()
-            .map(|r| AuditEvent {
-                at: now,
-                action: "ca.issue".into(),
-                ca: self.name().to_string(),
-                details: json!({
-                    "serial": serial_hex(&r.serial),
-                    "subject": r.subject,
-                    "profile": r.profile,
-                    "not_after": rfc3339(r.not_after),
-                    "certificate_sha256": hex::encode(openssl::sha::sha256(&r.der)),
-                }),
-            })
-            .collect();
+        let events: Vec<AuditEvent> = records.iter().map(issue_event).collect();
         self.pki.store.insert_certificates(&records, &events)?;
         Ok(records)
     }
@@ -654,6 +642,22 @@ impl CertificateAuthority<'_> {
             record,
             revoked: entries.len(),
         })
+    }
+}
+
+/// The `ca.issue` audit entry of an issued certificate.
+pub(crate) fn issue_event(record: &CertificateRecord) -> AuditEvent {
+    AuditEvent {
+        at: record.issued_at,
+        action: "ca.issue".into(),
+        ca: record.ca.clone(),
+        details: json!({
+            "serial": serial_hex(&record.serial),
+            "subject": record.subject,
+            "profile": record.profile,
+            "not_after": rfc3339(record.not_after),
+            "certificate_sha256": hex::encode(openssl::sha::sha256(&record.der)),
+        }),
     }
 }
 

@@ -108,6 +108,18 @@ impl KeyReference {
         }
     }
 
+    /// Whether the key can be opened without anyone typing a PIN: a file, or a PKCS#11 key
+    /// whose PIN variable is set in this process's environment. A server checks this before
+    /// using a CA key on its own, rather than block on a prompt.
+    pub fn opens_unattended(&self) -> bool {
+        match self {
+            KeyReference::File { .. } => true,
+            KeyReference::Pkcs11 { pin_env, .. } => pin_env
+                .as_ref()
+                .is_some_and(|var| std::env::var_os(var).is_some()),
+        }
+    }
+
     /// Removes a software key file created by [`KeyReference::generate`] when the CA could not
     /// be recorded, so a failed `ca init` leaves nothing behind. PKCS#11 objects stay (the
     /// operator decides what to delete on an HSM).

@@ -108,6 +108,41 @@ pub enum CaCommand {
     },
 }
 
+/// Where a new key (a CA's, a TSA unit's) is generated: software, or a PKCS#11 token.
+#[derive(Args)]
+pub(crate) struct NewKeyArgs {
+    /// Key type.
+    #[arg(long, default_value = "ec-p256", value_parser = parse_key_algorithm)]
+    key: KeyAlgorithm,
+    /// PKCS#11 module to generate the key in (e.g. /usr/lib/softhsm/libsofthsm2.so).
+    #[arg(long, requires = "pkcs11_token")]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// Environment variable holding the token's user PIN; it is remembered (the name, never
+    /// the PIN) for later use of the key. Without it the PIN is asked for without echo.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_pin_env: Option<String>,
+}
+
+impl NewKeyArgs {
+    pub(crate) fn into_parts(self) -> (KeyAlgorithm, KeyBackend) {
+        let backend = match (self.pkcs11_module, self.pkcs11_token) {
+            (Some(module), Some(token_label)) => KeyBackend::Pkcs11 {
+                module,
+                token_label,
+                pin: self
+                    .pkcs11_pin_env
+                    .map(PinSource::Env)
+                    .unwrap_or(PinSource::Prompt),
+            },
+            _ => KeyBackend::Software,
+        };
+        (self.key, backend)
+    }
+}
+
 #[derive(Args)]
 pub struct InitArgs {
     /// Short name of the CA (a-z, 0-9, '-'); used in URLs (/crl/NAME.crl, /ca/NAME.crt).
@@ -119,9 +154,8 @@ pub struct InitArgs {
     /// The issuing CA; without it a self-signed root is created.
     #[arg(long)]
     parent: Option<String>,
-    /// Key type.
-    #[arg(long, default_value = "ec-p256", value_parser = parse_key_algorithm)]
-    key: KeyAlgorithm,
+    #[command(flatten)]
+    new_key: NewKeyArgs,
     /// Validity in days (defaults: root 7305, subordinate 3652).
     #[arg(long)]
     validity_days: Option<u32>,
@@ -129,16 +163,6 @@ pub struct InitArgs {
     /// (default: the parent's, or http://127.0.0.1:8080 for a root).
     #[arg(long)]
     base_url: Option<String>,
-    /// PKCS#11 module to generate the key in (e.g. /usr/lib/softhsm/libsofthsm2.so).
-    #[arg(long, requires = "pkcs11_token")]
-    pkcs11_module: Option<PathBuf>,
-    /// Label of the PKCS#11 token.
-    #[arg(long, requires = "pkcs11_module")]
-    pkcs11_token: Option<String>,
-    /// Environment variable holding the token's user PIN; it is remembered (the name, never
-    /// the PIN) for later use of the key. Without it the PIN is asked for without echo.
-    #[arg(long, requires = "pkcs11_module")]
-    pkcs11_pin_env: Option<String>,
     /// Environment variable holding the parent CA's PIN, if its key is in PKCS#11 and its
     /// remembered variable should not be used.
     #[arg(long)]
@@ -496,22 +520,12 @@ fn list_cas(pki: &Pki, json: bool) -> CliResult {
 }
 
 fn init(pki: &Pki, args: InitArgs) -> CliResult {
-    let backend = match (args.pkcs11_module, args.pkcs11_token) {
-        (Some(module), Some(token_label)) => KeyBackend::Pkcs11 {
-            module,
-            token_label,
-            pin: args
-                .pkcs11_pin_env
-                .map(PinSource::Env)
-                .unwrap_or(PinSource::Prompt),
-        },
-        _ => KeyBackend::Software,
-    };
+    let (algorithm, backend) = args.new_key.into_parts();
     let record = pki.init_ca(InitCa {
         name: args.name,
         subject: args.subject,
         parent: args.parent,
-        algorithm: args.key,
+        algorithm,
         validity_days: args.validity_days,
         base_url: args.base_url,
         backend,

@@ -1,20 +1,19 @@
 //! `imza tsa ...` and `imza ocsp ...`: the certified keys of the services `imza serve` runs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Subcommand;
 use serde_json::json;
 
-use imza_ca::keyref::KeyBackend;
 use imza_ca::services::{DEFAULT_TSA_NAME, DEFAULT_TSA_POLICY};
 use imza_ca::store::ServiceKind;
 use imza_ca::{InitTsa, Pki, ServiceCertificate};
 use imza_core::cert::serial_hex;
 use imza_core::clock::rfc3339;
 use imza_core::key::pkcs11::PinSource;
-use imza_core::{pem, KeyAlgorithm};
+use imza_core::pem;
 
-use crate::ca::{open_pki, parse_key_algorithm};
+use crate::ca::{open_pki, NewKeyArgs};
 use crate::output::{print_json, CliResult, Failure};
 
 #[derive(Subcommand)]
@@ -33,9 +32,8 @@ pub enum TsaCommand {
         /// The unit's name.
         #[arg(long, default_value = DEFAULT_TSA_NAME)]
         name: String,
-        /// Key type.
-        #[arg(long, default_value = "ec-p256", value_parser = parse_key_algorithm)]
-        key: KeyAlgorithm,
+        #[command(flatten)]
+        new_key: NewKeyArgs,
         /// TSA policy OID written into every token (TSTInfo.policy); requests asking for
         /// another policy are refused with unacceptedPolicy. Default: the ETSI EN 319 421
         /// best-practices policy.
@@ -47,19 +45,15 @@ pub enum TsaCommand {
         /// Certificate validity in days (profile default 1826).
         #[arg(long)]
         validity_days: Option<u32>,
-        /// PKCS#11 module to generate the key in.
-        #[arg(long, requires = "pkcs11_token")]
-        pkcs11_module: Option<PathBuf>,
-        /// Label of the PKCS#11 token.
-        #[arg(long, requires = "pkcs11_module")]
-        pkcs11_token: Option<String>,
-        /// Environment variable holding the token's user PIN (remembered by name).
-        #[arg(long, requires = "pkcs11_module")]
-        pkcs11_pin_env: Option<String>,
         /// Environment variable holding the CA's PIN, if its key is in PKCS#11 and its
         /// remembered variable should not be used.
         #[arg(long)]
         ca_pin_env: Option<String>,
+        /// The unit exists: give it a new key and certificate (after a revocation, or before
+        /// the old one expires). A running `imza serve` signs with it within
+        /// `check_interval_seconds`.
+        #[arg(long)]
+        rotate: bool,
         #[arg(long)]
         json: bool,
     },
@@ -79,7 +73,7 @@ pub enum TsaCommand {
 pub enum OcspCommand {
     /// Make sure a CA has a delegated OCSP responder certificate, issuing one (new P-256 key,
     /// profile `ocsp`) when it has none or the current one has less than a third of its life
-    /// left. `imza serve` does this itself at start and daily; run it by hand when the CA key
+    /// left. `imza serve` does this itself at start and hourly; run it by hand when the CA key
     /// needs a PIN the server does not have.
     Init {
         #[arg(long)]
@@ -145,41 +139,32 @@ pub fn run_tsa(data_dir: &Path, command: TsaCommand) -> CliResult {
         TsaCommand::Init {
             ca,
             name,
-            key,
+            new_key,
             policy,
             subject,
             validity_days,
-            pkcs11_module,
-            pkcs11_token,
-            pkcs11_pin_env,
             ca_pin_env,
+            rotate,
             json: json_out,
         } => {
-            let backend = match (pkcs11_module, pkcs11_token) {
-                (Some(module), Some(token_label)) => KeyBackend::Pkcs11 {
-                    module,
-                    token_label,
-                    pin: pkcs11_pin_env
-                        .map(PinSource::Env)
-                        .unwrap_or(PinSource::Prompt),
-                },
-                _ => KeyBackend::Software,
-            };
+            let (algorithm, backend) = new_key.into_parts();
             let unit = pki.init_tsa(InitTsa {
                 name,
                 ca,
                 subject,
-                algorithm: key,
+                algorithm,
                 backend,
                 policy: Some(policy),
                 validity_days,
                 ca_pin: ca_pin_env.map(PinSource::Env),
+                rotate,
             })?;
             if json_out {
                 return print_json(&describe(&pki, &unit));
             }
             println!(
-                "created TSA {} (certified by {}, serial {}, policy {}), key: {}",
+                "{} TSA {} (certified by {}, serial {}, policy {}), key: {}",
+                if rotate { "rotated" } else { "created" },
                 unit.service.name,
                 unit.service.ca,
                 serial_hex(&unit.certificate.serial),
