@@ -21,13 +21,14 @@ use x509_cert::der::asn1::SetOfVec;
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use imza_core::cert::{parse_certificate, serial_hex};
-use imza_core::clock::rfc3339;
 use imza_core::key::pkcs11::PinSource;
 use imza_core::name::{attribute, format_dn, parse_dn};
 use imza_core::{oids, CoreError, KeyAlgorithm, SigningKey};
 
 use crate::audit::AuditEvent;
-use crate::authority::{IssueOptions, IssueRequest, Pki, DEFAULT_BACKDATE};
+use crate::authority::{
+    issue_event, valid_name, IssueOptions, IssueRequest, Pki, DEFAULT_BACKDATE,
+};
 use crate::error::CaError;
 use crate::keyref::{KeyBackend, KeyReference};
 use crate::store::{CertificateRecord, ServiceKind, ServiceRecord, StoreError};
@@ -86,14 +87,9 @@ pub struct InitTsa {
     pub validity_days: Option<u32>,
     /// PIN for the CA's key if it lives in PKCS#11 (else its stored source is used).
     pub ca_pin: Option<PinSource>,
-}
-
-fn valid_service_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
+    /// Give an existing unit a new key and certificate (which then signs) instead of
+    /// refusing its name.
+    pub rotate: bool,
 }
 
 /// A subject of `C` and `O` taken from the CA's subject, then `CN=cn` (cut to the 64
@@ -196,21 +192,29 @@ impl Pki {
     }
 
     /// Creates a time-stamping unit: its key, its certificate (profile `tsa`) from CA `ca`, and
-    /// its policy, recorded and audited. Refuses a name already in use.
+    /// its policy, recorded and audited. Refuses a name already in use unless `rotate`, which
+    /// gives the unit a new key and certificate; the newest usable one signs.
     pub fn init_tsa(&self, request: InitTsa) -> Result<ServiceCertificate, CaError> {
-        if !valid_service_name(&request.name) {
+        if !valid_name(&request.name) {
             return Err(CaError::InvalidRequest(format!(
                 "invalid TSA name {:?}: use 1 to 64 characters a-z, 0-9 and '-'",
                 request.name
             )));
         }
-        if !self
+        let exists = !self
             .store()
             .services(ServiceKind::Tsa, Some(&request.name))?
-            .is_empty()
-        {
+            .is_empty();
+        if exists && !request.rotate {
             return Err(CaError::InvalidRequest(format!(
-                "a TSA named {:?} already exists (see imza tsa list); choose another --name",
+                "a TSA named {:?} already exists (see imza tsa list); choose another --name, \
+                 or --rotate to give it a new key and certificate",
+                request.name
+            )));
+        }
+        if !exists && request.rotate {
+            return Err(CaError::InvalidRequest(format!(
+                "there is no TSA named {:?} to rotate",
                 request.name
             )));
         }
@@ -304,18 +308,7 @@ impl Pki {
                 policy: policy.clone(),
                 created_at: now,
             };
-            let issued = AuditEvent {
-                at: now,
-                action: "ca.issue".into(),
-                ca: authority.name().to_string(),
-                details: json!({
-                    "serial": serial_hex(&certificate.serial),
-                    "subject": certificate.subject,
-                    "profile": certificate.profile,
-                    "not_after": rfc3339(certificate.not_after),
-                    "certificate_sha256": hex::encode(openssl::sha::sha256(&certificate.der)),
-                }),
-            };
+            let issued = issue_event(&certificate);
             let registered = AuditEvent {
                 at: now,
                 action: format!("{}.certify", kind.as_str()),
@@ -491,6 +484,7 @@ mod tests {
                 policy: None,
                 validity_days: None,
                 ca_pin: None,
+                rotate: false,
             })
             .unwrap();
         assert_eq!(tsa.service.policy.as_deref(), Some(DEFAULT_TSA_POLICY));
@@ -516,6 +510,7 @@ mod tests {
                     policy: policy.map(Into::into),
                     validity_days: None,
                     ca_pin: None,
+                    rotate: false,
                 })
                 .unwrap_err();
             assert!(err.is_user_error(), "{err}");

@@ -195,6 +195,7 @@ pub fn run(data_dir: &Path) -> CliResult {
                 policy: None,
                 validity_days: None,
                 ca_pin: None,
+                rotate: false,
             })?;
             println!("created TSA {}", unit.service.name);
             unit

@@ -66,12 +66,13 @@ enum Command {
     /// Serve the PKI over HTTP: OCSP (POST /ocsp, GET /ocsp/BASE64) for every CA, RFC 3161
     /// timestamps (POST /tsa), CA certificates and CRLs at the URLs written into certificates,
     /// /health and Prometheus /metrics. Issues or renews each CA's delegated OCSP responder
-    /// certificate at start and hourly when due. Stops on Ctrl-C.
+    /// certificate at start and when due, and picks up revoked or new service certificates
+    /// within --config's check_interval_seconds. Stops on Ctrl-C.
     Serve {
         /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
-        /// TOML settings: [ocsp] validity_minutes, cache_entries; [tsa] name,
+        /// TOML settings: check_interval_seconds; [ocsp] validity_minutes, cache_entries; [tsa] name,
         /// accuracy_seconds, clock_check_command, clock_check_interval_seconds; [crl]
         /// validity_hours. Without it, the defaults (1 h OCSP validity, TSA "tsa", trusted
         /// system clock, 24 h CRLs).

@@ -22,7 +22,6 @@ use rocket::{get, routes, Data, Request, Response, State};
 use time::Duration;
 
 use const_oid::ObjectIdentifier;
-use imza_ca::keyref::KeyReference;
 use imza_ca::services::{DEFAULT_TSA_NAME, DEFAULT_TSA_POLICY};
 use imza_ca::store::{CertificateStatus, ServiceKind};
 use imza_ca::Pki;
@@ -156,11 +155,20 @@ impl Fairing for MetricsFairing {
     }
 }
 
+/// 200 when the store reads and the OCSP cache's last check of it worked; 503 otherwise
+/// (OCSP then answers live or `tryLater`, never from a cache that may be stale).
 #[get("/health")]
-fn health(pki: &State<Arc<Pki>>) -> (Status, &'static str) {
-    match pki.store().cas() {
-        Ok(_) => (Status::Ok, "ok\n"),
-        Err(_) => (Status::ServiceUnavailable, "store unavailable\n"),
+fn health(pki: &State<Arc<Pki>>, ocsp: &State<Arc<OcspService>>) -> (Status, &'static str) {
+    // No error details: paths and database messages are for the operator's log, not the web.
+    if pki.store().cas().is_err() {
+        return (Status::ServiceUnavailable, "store unavailable\n");
+    }
+    match ocsp.last_poll_error() {
+        Some(_) => (
+            Status::ServiceUnavailable,
+            "OCSP status source unavailable\n",
+        ),
+        None => (Status::Ok, "ok\n"),
     }
 }
 
@@ -239,6 +247,7 @@ fn plain_error(status: Status, _: &Request<'_>) -> String {
 /// `imza serve --config FILE` (TOML). Every key is optional.
 ///
 /// ```toml
+/// check_interval_seconds = 30  # store checked for revoked/new service certificates
 /// [ocsp]
 /// validity_minutes = 60        # nextUpdate − thisUpdate of every response
 /// cache_entries = 100000       # pre-signed responses kept
@@ -250,15 +259,26 @@ fn plain_error(status: Status, _: &Request<'_>) -> String {
 /// [crl]
 /// validity_hours = 24          # CRLs the server signs itself
 /// ```
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
-    #[serde(default)]
+    /// How often the store is checked for service changes: a revoked responder or TSA
+    /// certificate, a unit made by `imza tsa init`, a responder by `imza ocsp init`.
+    pub check_interval_seconds: u64,
     pub ocsp: OcspSection,
-    #[serde(default)]
     pub tsa: TsaSection,
-    #[serde(default)]
     pub crl: CrlSection,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            check_interval_seconds: 30,
+            ocsp: OcspSection::default(),
+            tsa: TsaSection::default(),
+            crl: CrlSection::default(),
+        }
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -328,6 +348,9 @@ impl ServeConfig {
         if !(1..=366 * 24).contains(&config.crl.validity_hours) {
             return bad("[crl] validity_hours must be between 1 and 8784 (366 days)");
         }
+        if !(1..=3600).contains(&config.check_interval_seconds) {
+            return bad("check_interval_seconds must be between 1 and 3600");
+        }
         if config.tsa.clock_check_interval_seconds == 0 {
             return bad("[tsa] clock_check_interval_seconds must be at least 1");
         }
@@ -367,11 +390,7 @@ impl CertificateStatusSource for StoreStatus {
         self.0
             .store()
             .audit_head()
-            .map_err(|e| OcspError::StatusUnavailable {
-                issuer: String::new(),
-                serial: String::new(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| OcspError::SourceUnavailable(e.to_string()))
     }
 }
 
@@ -382,11 +401,9 @@ fn note(message: impl std::fmt::Display) {
 
 /// The delegated responders of every CA whose certificate is valid now: issued or renewed
 /// with the CA key when due (never prompting for a PIN), else the current one kept.
-/// Returns the responders and whether any was issued.
-fn ocsp_responders(pki: &Pki) -> Result<(Vec<ServedCa>, bool), Failure> {
+fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
     let now = pki.now();
     let mut served = Vec::new();
-    let mut issued_any = false;
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
         let certificate = imza_core::cert::parse_certificate(&ca.certificate)?;
         let validity = &certificate.tbs_certificate.validity;
@@ -397,17 +414,10 @@ fn ocsp_responders(pki: &Pki) -> Result<(Vec<ServedCa>, bool), Failure> {
             ));
             continue;
         }
-        let can_sign_unattended = match &ca.key {
-            KeyReference::File { .. } => true,
-            KeyReference::Pkcs11 { pin_env, .. } => pin_env
-                .as_ref()
-                .is_some_and(|v| std::env::var_os(v).is_some()),
-        };
-        let responder = if can_sign_unattended {
+        let responder = if ca.key.opens_unattended() {
             match pki.ensure_ocsp_responder(&ca.name, None) {
                 Ok(ensured) => {
                     if ensured.issued {
-                        issued_any = true;
                         note(format!(
                             "OCSP: issued responder certificate {} for CA {}",
                             serial_hex(&ensured.responder.certificate.serial),
@@ -443,11 +453,18 @@ fn ocsp_responders(pki: &Pki) -> Result<(Vec<ServedCa>, bool), Failure> {
             responder_key: Arc::from(key),
         });
     }
-    Ok((served, issued_any))
+    Ok(served)
 }
 
-fn build_responder(pki: &Pki, config: &ServeConfig) -> Result<(Responder, bool), Failure> {
-    let (served, issued) = ocsp_responders(pki)?;
+/// The responder over `served`, and the responder certificates it answers with.
+fn build_responder(
+    served: Vec<ServedCa>,
+    config: &ServeConfig,
+) -> Result<(Responder, Vec<Vec<u8>>), Failure> {
+    let certificates = served
+        .iter()
+        .map(|s| s.responder_certificate.clone())
+        .collect();
     let responder = Responder::new(
         served,
         ResponderConfig {
@@ -456,7 +473,7 @@ fn build_responder(pki: &Pki, config: &ServeConfig) -> Result<(Responder, bool),
         },
     )
     .map_err(|e| Failure::Internal(format!("OCSP responder: {e}")))?;
-    Ok((responder, issued))
+    Ok((responder, certificates))
 }
 
 /// The certificates a TSA token carries besides the TSA's own: its issuing CA and every CA
@@ -507,13 +524,22 @@ fn build_tsa(
     Ok(Some((authority, unit.certificate.serial)))
 }
 
-/// What the server runs, built once at start and refreshed by [`maintain`].
+/// What the server runs, built once at start and refreshed by [`Services::maintain`].
 pub struct Services {
     ocsp: Arc<OcspService>,
-    tsa: Option<Arc<TsaService>>,
-    tsa_serial: Mutex<Option<Vec<u8>>>,
+    tsa: Arc<TsaService>,
+    /// What is being served now: the responder certificates, the TSA certificate's serial,
+    /// and the store's audit head when they were last checked.
+    served: Mutex<Served>,
     clock_check: Arc<dyn ClockCheck>,
     config: Arc<ServeConfig>,
+}
+
+struct Served {
+    responders: Vec<Vec<u8>>,
+    tsa_serial: Option<Vec<u8>>,
+    audit_head: u64,
+    checked: std::time::Instant,
 }
 
 impl Services {
@@ -529,7 +555,7 @@ impl Services {
             ),
             None => Arc::new(TrustSystemClock),
         };
-        let (responder, _) = build_responder(pki, &config)?;
+        let (responder, responders) = build_responder(ocsp_responders(pki)?, &config)?;
         let ocsp = Arc::new(OcspService::new(
             responder,
             Arc::new(StoreStatus(Arc::clone(pki))),
@@ -540,66 +566,80 @@ impl Services {
             },
         ));
         let (tsa, tsa_serial) = match build_tsa(pki, &config, &clock_check)? {
-            Some((authority, serial)) => (
-                Some(Arc::new(TsaService::new(authority, Arc::clone(&clock)))),
-                Some(serial),
-            ),
-            None => (None, None),
+            Some((authority, serial)) => {
+                (TsaService::new(authority, Arc::clone(&clock)), Some(serial))
+            }
+            None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
+        let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         Ok(Services {
             ocsp,
-            tsa,
-            tsa_serial: Mutex::new(tsa_serial),
+            tsa: Arc::new(tsa),
+            served: Mutex::new(Served {
+                responders,
+                tsa_serial,
+                audit_head,
+                checked: std::time::Instant::now(),
+            }),
             clock_check,
             config: Arc::new(config),
         })
     }
 
-    /// Renews responders that are due and picks up a rotated TSA certificate. Runs at start
-    /// of every maintenance period; a failure is reported and the current services stay.
+    /// Brings the services in line with the store when it changed (a responder or the TSA
+    /// certificate revoked, a unit created by `imza tsa init`, a responder issued by `imza ocsp
+    /// init`) or an hour has passed (renewals): a new set of responder certificates replaces
+    /// the responder; a new TSA certificate replaces the authority, and none withdraws it, so
+    /// a revoked TSA certificate stops stamping. Failures are reported and the current
+    /// services stay.
     fn maintain(&self, pki: &Pki) {
-        match build_responder(pki, &self.config) {
-            Ok((responder, true)) => {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        let head = match pki.store().audit_head() {
+            Ok(head) => head,
+            Err(e) => return note(format!("maintenance: cannot read the store: {e}")),
+        };
+        if head == served.audit_head && served.checked.elapsed() < RENEWAL_PERIOD {
+            return;
+        }
+        let built = ocsp_responders(pki).and_then(|s| build_responder(s, &self.config));
+        match built {
+            Ok((responder, responders)) if responders != served.responders => {
                 self.ocsp.replace_responder(responder);
-                note("OCSP: responders renewed");
+                served.responders = responders;
+                note("OCSP: now answering with new responder certificates");
             }
-            Ok((_, false)) => {}
+            Ok(_) => {}
             Err(e) => note(format!("OCSP maintenance failed: {}", e.message())),
         }
-        if let Some(tsa) = &self.tsa {
-            match build_tsa(pki, &self.config, &self.clock_check) {
-                Ok(Some((authority, serial))) => {
-                    let mut current = self.tsa_serial.lock().unwrap_or_else(|e| e.into_inner());
-                    if current.as_ref() != Some(&serial) {
-                        tsa.replace(authority);
-                        note(format!(
-                            "TSA: now signing with certificate {}",
-                            serial_hex(&serial)
-                        ));
-                        *current = Some(serial);
-                    }
-                }
-                Ok(None) => note(format!(
-                    "TSA {}: no usable certificate any more; still serving the last one",
-                    self.config.tsa.name
-                )),
-                Err(e) => note(format!("TSA maintenance failed: {}", e.message())),
+        match build_tsa(pki, &self.config, &self.clock_check) {
+            Ok(Some((authority, serial))) if served.tsa_serial.as_ref() != Some(&serial) => {
+                self.tsa.replace(authority);
+                note(format!(
+                    "TSA: now signing with certificate {}",
+                    serial_hex(&serial)
+                ));
+                served.tsa_serial = Some(serial);
             }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                if served.tsa_serial.take().is_some() {
+                    self.tsa.withdraw();
+                    note(format!(
+                        "TSA {}: no usable certificate (revoked or expired); refusing to stamp",
+                        self.config.tsa.name
+                    ));
+                }
+            }
+            Err(e) => note(format!("TSA maintenance failed: {}", e.message())),
         }
+        // The responders' own issuance moved the head: record the head after it.
+        served.audit_head = pki.store().audit_head().unwrap_or(head);
+        served.checked = std::time::Instant::now();
     }
 }
 
-/// How often responders and the TSA certificate are checked for renewal.
-const MAINTENANCE_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// `POST /tsa` when no TSA unit exists: say so rather than 404.
-#[rocket::post("/tsa")]
-fn tsa_missing() -> (Status, &'static str) {
-    (
-        Status::ServiceUnavailable,
-        "no time-stamping unit is configured; run imza tsa init --ca CA\n",
-    )
-}
+/// How often responders are checked for renewal when nothing else changed.
+const RENEWAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Builds the Rocket instance serving `pki` with `services` on `listen`.
 pub fn rocket(
@@ -631,17 +671,15 @@ pub fn rocket(
         .attach(imza_ocsp::http::stage(Arc::clone(&services.ocsp)))
         .mount("/", routes![health, metrics, ca_certificate, crl])
         .register("/", rocket::catchers![plain_error]);
-    rocket = match &services.tsa {
-        Some(tsa) => rocket.attach(imza_tsa::http::stage(Arc::clone(tsa))),
-        None => rocket.mount("/", routes![tsa_missing]),
-    };
+    rocket = rocket.attach(imza_tsa::http::stage(Arc::clone(&services.tsa)));
     let maintained = Arc::clone(&services);
+    let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
     rocket.attach(rocket::fairing::AdHoc::on_liftoff(
         "service maintenance",
         move |_| {
             Box::pin(async move {
                 rocket::tokio::spawn(async move {
-                    let mut ticks = rocket::tokio::time::interval(MAINTENANCE_PERIOD);
+                    let mut ticks = rocket::tokio::time::interval(tick);
                     ticks.tick().await;
                     loop {
                         ticks.tick().await;
@@ -667,12 +705,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
         .issuers()
         .map(|i| i.to_string())
         .collect();
-    let tsa = if services.tsa.is_some() {
-        format!("TSA {:?}", services.config.tsa.name)
-    } else {
-        "no TSA (imza tsa init)".to_string()
-    };
-    if services.tsa.is_some() {
+    let tsa = if services.tsa.authority().is_some() {
         match (
             &services.config.tsa.clock_check_command,
             services.clock_check.check(pki.now()),
@@ -683,7 +716,13 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
                 "TSA clock check fails, requests are refused until it passes: {fault:?}"
             )),
         }
-    }
+        format!("TSA {:?}", services.config.tsa.name)
+    } else {
+        format!(
+            "no usable TSA {:?} yet (imza tsa init; picked up within a minute)",
+            services.config.tsa.name
+        )
+    };
     // Cache misses, nonce answers and CRLs run on the blocking pool. Tokio's default lets it
     // grow to 512 threads under load, which only adds context switches (and a heap per
     // thread) on a machine with a few cores: a few threads per core keep the CPUs busy.

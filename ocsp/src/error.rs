@@ -59,6 +59,8 @@ pub enum OcspError {
         serial: String,
         reason: String,
     },
+    #[error("the certificate status source cannot be read: {0}")]
+    SourceUnavailable(String),
     #[error("the responder certificate of CA {issuer} is not valid at {at} (valid from {not_before} to {not_after})")]
     ResponderCertificateNotValid {
         issuer: String,
@@ -138,7 +140,7 @@ impl OcspError {
             UnsupportedHashAlgorithm { .. } | IssuerNotServed { .. } | MixedIssuers { .. } => {
                 OcspResponseStatus::Unauthorized
             }
-            StatusUnavailable { .. } => OcspResponseStatus::TryLater,
+            StatusUnavailable { .. } | SourceUnavailable(_) => OcspResponseStatus::TryLater,
             _ => OcspResponseStatus::InternalError,
         }
     }

@@ -72,24 +72,15 @@ pub struct HttpOcspAnswer {
 }
 
 impl HttpOcspAnswer {
-    fn live(answer: OcspAnswer, now: OffsetDateTime) -> Self {
-        let response = match (
-            answer.status,
-            answer.has_nonce,
-            answer.this_update,
-            answer.next_update,
-        ) {
-            (OcspResponseStatus::Successful, false, Some(this_update), Some(next_update)) => {
-                SignedResponse::cacheable(answer.der, this_update, next_update, true)
-            }
-            _ => SignedResponse::uncacheable(answer.der, answer.status),
-        };
+    fn live(mut answer: OcspAnswer, now: OffsetDateTime) -> Self {
+        let issuer = answer.issuer.take();
+        let problem = answer.problem.take();
         HttpOcspAnswer {
-            response: Arc::new(response),
+            response: Arc::new(signed_response(answer, true)),
             answered_at: now,
             from_cache: false,
-            issuer: answer.issuer,
-            problem: answer.problem,
+            issuer,
+            problem,
         }
     }
 
@@ -166,6 +157,22 @@ impl HttpOcspAnswer {
     /// Why the answer is not `successful`, for logs and metrics.
     pub fn problem(&self) -> Option<&OcspError> {
         self.problem.as_ref()
+    }
+}
+
+/// The responder's answer as a response to send and perhaps keep: cacheable when it is
+/// `successful`, nonce-less and dated (RFC 5019 §2.2). `served`: whether a client gets it now.
+fn signed_response(answer: OcspAnswer, served: bool) -> SignedResponse {
+    match (
+        answer.status,
+        answer.has_nonce,
+        answer.this_update,
+        answer.next_update,
+    ) {
+        (OcspResponseStatus::Successful, false, Some(this_update), Some(next_update)) => {
+            SignedResponse::cacheable(answer.der, this_update, next_update, served)
+        }
+        _ => SignedResponse::uncacheable(answer.der, answer.status),
     }
 }
 
@@ -361,24 +368,17 @@ impl OcspService {
                 }
                 continue;
             }
-            let answer = responder.respond(&request, now, self.source.as_ref());
-            let renewed = match (
-                answer.status,
-                answer.has_nonce,
-                answer.this_update,
-                answer.next_update,
-            ) {
-                (OcspResponseStatus::Successful, false, Some(this_update), Some(next_update)) => {
-                    SignedResponse::cacheable(answer.der, this_update, next_update, false)
+            let renewed = signed_response(
+                responder.respond(&request, now, self.source.as_ref()),
+                false,
+            );
+            if renewed.freshness().is_none() {
+                report.failed += 1;
+                if !old.is_fresh(now) {
+                    self.cache.remove_if_same(&request, &old);
                 }
-                _ => {
-                    report.failed += 1;
-                    if !old.is_fresh(now) {
-                        self.cache.remove_if_same(&request, &old);
-                    }
-                    continue;
-                }
-            };
+                continue;
+            }
             match self.cache.insert(&request, Arc::new(renewed), epoch, now) {
                 Insertion::Inserted => report.resigned += 1,
                 Insertion::StaleEpoch => {

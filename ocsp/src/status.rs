@@ -62,7 +62,7 @@ pub trait CertificateStatusSource: Send + Sync {
     /// has returned `r`, every `status` call that starts afterwards reflects at least every
     /// change up to `r`. It need not grow (any change is a change), but it must not return an
     /// old value again after a new one while the answers differ. When the store cannot be read,
-    /// return [`OcspError::StatusUnavailable`]: the cache is then dropped too, since a
+    /// return [`OcspError::SourceUnavailable`]: the cache is then dropped too, since a
     /// revocation it cannot see may have happened.
     fn revision(&self) -> Result<u64, OcspError>;
 }

@@ -251,7 +251,8 @@ impl TimeStampAuthority {
     }
 }
 
-fn refuse(error: TsaError) -> TsaAnswer {
+/// The rejection answering a request refused for `error` (its public reason only).
+pub(crate) fn refuse(error: TsaError) -> TsaAnswer {
     let failure = error.failure_info();
     // What the clock check said (a command's output) stays in the operator's log.
     let text = match &error {

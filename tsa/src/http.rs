@@ -18,7 +18,8 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder};
 use rocket::{Data, Request, Response, State};
 
-use crate::{TimeStampAuthority, TsaAnswer, MAX_REQUEST_BYTES};
+use crate::authority::refuse;
+use crate::{TimeStampAuthority, TsaAnswer, TsaError, MAX_REQUEST_BYTES};
 
 /// RFC 3161 §3.4: the media types of a request and of a response.
 pub const TIMESTAMP_QUERY: &str = "application/timestamp-query";
@@ -29,30 +30,50 @@ pub const TIMESTAMP_REPLY: &str = "application/timestamp-reply";
 /// The authority sits behind an `RwLock<Arc<_>>` so that [`TsaService::replace`] can put in
 /// one with a new certificate (rotation) while requests are in flight: each request takes a
 /// clone of the `Arc` and finishes with the authority it started with. The lock is held only
-/// for that clone, never while signing.
+/// for that clone, never while signing. With no authority (none created yet, or its
+/// certificate revoked: [`TsaService::withdraw`]) every request is refused with
+/// `systemFailure` until [`TsaService::replace`] puts one in.
 pub struct TsaService {
-    authority: RwLock<Arc<TimeStampAuthority>>,
+    authority: RwLock<Option<Arc<TimeStampAuthority>>>,
     clock: Arc<dyn Clock>,
 }
 
 impl TsaService {
     pub fn new(authority: TimeStampAuthority, clock: Arc<dyn Clock>) -> TsaService {
         TsaService {
-            authority: RwLock::new(Arc::new(authority)),
+            authority: RwLock::new(Some(Arc::new(authority))),
+            clock,
+        }
+    }
+
+    /// A service that refuses every request until [`TsaService::replace`] gives it an
+    /// authority.
+    pub fn unavailable(clock: Arc<dyn Clock>) -> TsaService {
+        TsaService {
+            authority: RwLock::new(None),
             clock,
         }
     }
 
     /// Serves `authority` from now on; returns the one it replaces. Requests already being
     /// answered finish with the old one.
-    pub fn replace(&self, authority: TimeStampAuthority) -> Arc<TimeStampAuthority> {
+    pub fn replace(&self, authority: TimeStampAuthority) -> Option<Arc<TimeStampAuthority>> {
         let mut current = self.authority.write().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *current, Arc::new(authority))
+        current.replace(Arc::new(authority))
     }
 
-    /// The authority serving now.
-    pub fn authority(&self) -> Arc<TimeStampAuthority> {
-        Arc::clone(&self.authority.read().unwrap_or_else(|e| e.into_inner()))
+    /// Stops stamping (the certificate was revoked, say); returns the authority withdrawn.
+    pub fn withdraw(&self) -> Option<Arc<TimeStampAuthority>> {
+        let mut current = self.authority.write().unwrap_or_else(|e| e.into_inner());
+        current.take()
+    }
+
+    /// The authority serving now, if any.
+    pub fn authority(&self) -> Option<Arc<TimeStampAuthority>> {
+        self.authority
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Answers one DER request at the service clock's "now".
@@ -61,8 +82,12 @@ impl TsaService {
     /// software P-256 signature takes tens of microseconds, less than handing the work to the
     /// blocking pool and back costs, and within what a worker may spend between awaits.
     pub fn respond(&self, request_der: &[u8]) -> TsaAnswer {
-        let authority = self.authority();
-        authority.respond(request_der, self.clock.now())
+        match self.authority() {
+            Some(authority) => authority.respond(request_der, self.clock.now()),
+            None => refuse(TsaError::SystemFailure(
+                "no time-stamping unit with a usable certificate".into(),
+            )),
+        }
     }
 }
 

@@ -290,9 +290,27 @@ fn a_replaced_authority_signs_the_next_request() {
             .to_vec()
     };
     assert_eq!(signer(&client), vec![first.tsa_der.clone()]);
-    let old = service.replace(second.authority());
+    let old = service
+        .replace(second.authority())
+        .expect("the first authority");
     assert_eq!(old.policy(), POLICY);
     assert_eq!(signer(&client), vec![second.tsa_der.clone()]);
+
+    // Withdrawn (its certificate revoked, say): every request is refused with systemFailure
+    // until an authority is put back.
+    assert!(service.withdraw().is_some());
+    let body = client
+        .post("/tsa")
+        .header(query())
+        .body(good_request(b"x"))
+        .dispatch()
+        .into_bytes()
+        .unwrap();
+    let refused = parse_response(&body).unwrap();
+    assert_eq!(refused.status, PkiStatus::Rejection);
+    assert_eq!(refused.failure_info, vec![FailureInfo::SystemFailure]);
+    service.replace(first.authority());
+    assert_eq!(signer(&client), vec![first.tsa_der.clone()]);
 }
 
 /// Launches Rocket with the TSA on an ephemeral loopback port in its own thread; returns the
