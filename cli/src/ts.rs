@@ -266,29 +266,35 @@ fn verify(args: VerifyArgs) -> CliResult {
         None => Vec::new(),
     };
     let validator = OpenSslPathValidator::new(&anchors).map_err(|e| input(e.to_string()))?;
-    let stamped = match (&args.data, &args.digest_hex) {
-        (Some(path), _) => Stamped::File(path.clone()),
-        (None, Some(hex)) => Stamped::Digest(
-            hex_decode(hex).ok_or_else(|| input(format!("--digest-hex {hex:?} is not hex")))?,
-        ),
+    // The file is hashed here, as it is read, with the token's own algorithm.
+    let not_valid = |reason: String| -> CliResult {
+        if args.json {
+            print_json(&json!({ "valid": false, "reason": reason }))?;
+        }
+        Err(Failure::Verdict(format!("not valid: {reason}")))
+    };
+    let algorithm = match token.imprint_algorithm() {
+        Ok(algorithm) => algorithm,
+        Err(e) => return not_valid(e.to_string()),
+    };
+    let hashed_message = match (&args.data, &args.digest_hex) {
+        (Some(path), _) => hash_file(path, algorithm)?,
+        (None, Some(hex)) => {
+            hex_decode(hex).ok_or_else(|| input(format!("--digest-hex {hex:?} is not hex")))?
+        }
         (None, None) => return Err(input("give --data or --digest-hex")),
     };
     let at = match args.check_time {
         CheckTimeArg::GenTime => VerificationTime::GenTime,
         CheckTimeArg::Now => VerificationTime::At(time::OffsetDateTime::now_utc()),
     };
-    let verdict = verify_token(&token, &untrusted, &validator, at, &Expectations::default())
-        .map_err(|e| Verdict::No(e.to_string()))
-        .and_then(|verified| check_imprint(&token, &stamped).map(|()| verified));
-    let verified = match verdict {
+    let expect = Expectations {
+        hashed_message: Some(&hashed_message),
+        ..Expectations::default()
+    };
+    let verified = match verify_token(&token, &untrusted, &validator, at, &expect) {
         Ok(verified) => verified,
-        Err(Verdict::Input(failure)) => return Err(failure),
-        Err(Verdict::No(reason)) => {
-            if args.json {
-                print_json(&json!({ "valid": false, "reason": reason }))?;
-            }
-            return Err(Failure::Verdict(format!("not valid: {reason}")));
-        }
+        Err(e) => return not_valid(e.to_string()),
     };
     if args.json {
         print_json(&token_json(&token, &verified, args.check_time))
@@ -296,45 +302,6 @@ fn verify(args: VerifyArgs) -> CliResult {
         print_summary(&token, &verified, args.check_time);
         Ok(())
     }
-}
-
-/// What the token must have stamped.
-enum Stamped {
-    File(PathBuf),
-    Digest(Vec<u8>),
-}
-
-/// A failed verification: the token is not valid (exit 1), or the data to compare it with
-/// could not be read (exit 2).
-enum Verdict {
-    No(String),
-    Input(Failure),
-}
-
-impl From<String> for Verdict {
-    fn from(reason: String) -> Verdict {
-        Verdict::No(reason)
-    }
-}
-
-fn check_imprint(token: &ParsedToken, stamped: &Stamped) -> Result<(), Verdict> {
-    let algorithm = token.imprint_algorithm().map_err(|e| e.to_string())?;
-    let expected = match stamped {
-        Stamped::File(path) => hash_file(path, algorithm).map_err(Verdict::Input)?,
-        Stamped::Digest(digest) => digest.clone(),
-    };
-    if expected != token.hashed_message() {
-        let what = match stamped {
-            Stamped::File(path) => format!("{algorithm} of {}", path.display()),
-            Stamped::Digest(_) => "the given digest".to_string(),
-        };
-        return Err(Verdict::No(format!(
-            "the token stamps {algorithm} {}, not {what} ({})",
-            hex::encode(token.hashed_message()),
-            hex::encode(&expected)
-        )));
-    }
-    Ok(())
 }
 
 /// Reads a DER TimeStampResp (which must be granted) or a bare TimeStampToken.

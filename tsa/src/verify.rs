@@ -49,6 +49,10 @@ pub enum VerificationTime {
 pub struct Expectations<'a> {
     /// The data that was stamped: hashed with the token's imprint algorithm and compared.
     pub data: Option<&'a [u8]>,
+    /// The hash of the data that was stamped, made by the caller with the token's imprint
+    /// algorithm (a large file hashed as it is read): compared with the imprint. Ignored when
+    /// `data` is given.
+    pub hashed_message: Option<&'a [u8]>,
     /// The request the token answers: same imprint, same nonce, same policy if one was asked.
     pub request: Option<&'a TimeStampRequest>,
     /// The nonce, as unsigned big-endian octets.
@@ -463,10 +467,14 @@ fn check_expectations(
     expect: &Expectations<'_>,
 ) -> Result<(), TsaError> {
     let tst = token.tst_info();
-    if let Some(data) = expect.data {
-        let algorithm = token.imprint_algorithm()?;
-        let digest = algorithm.digest(data);
+    let digest = match (expect.data, expect.hashed_message) {
+        (Some(data), _) => Some(token.imprint_algorithm()?.digest(data)),
+        (None, Some(hashed)) => Some(hashed.to_vec()),
+        (None, None) => None,
+    };
+    if let Some(digest) = digest {
         if digest != token.hashed_message() {
+            let algorithm = token.imprint_algorithm()?;
             return Err(TsaError::ImprintMismatch {
                 expected: format!("{algorithm} {}", hex::encode(&digest)),
                 found: format!("{algorithm} {}", hex::encode(token.hashed_message())),

@@ -235,6 +235,7 @@ fn verify_case(
             nonce: nonce.as_deref(),
             policy,
             signer_subject: if pin { subject.as_deref() } else { None },
+            hashed_message: None,
         },
     )
     .map(|_| ())
