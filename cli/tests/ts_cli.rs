@@ -6,96 +6,37 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
-use imza_core::cert::{sign_certificate, CertificateFields};
 use imza_core::clock::SystemClock;
-use imza_core::ext;
-use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
-use imza_core::{oids, KeyAlgorithm, SigningKey};
+use imza_core::KeyAlgorithm;
+use imza_testdata::loopback::LoopbackServer;
+use imza_testdata::pki::{TsaPki, TSA_SUBJECT};
 use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{
     parse_response, ClockCommand, CommandClockCheck, ImprintAlgorithm, TimeStampAuthority,
     TsaConfig,
 };
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::KeyUsages;
 
-const TSA_SUBJECT: &str = "CN=imza CLI Test TSA,O=imza,C=AZ";
 const POLICY: &str = "1.3.6.1.4.1.99999.3161.1";
+/// RFC 3161 §3.4's reply media type, spelt out here (not taken from imza_tsa) for the canned
+/// servers.
+const TIMESTAMP_REPLY: &str = "application/timestamp-reply";
 
 // --- a test PKI: a root and a TSA certificate, as PEM files for imza and openssl ----------
 
-struct Pki {
-    dir: tempfile::TempDir,
-    tsa_der: Vec<u8>,
-    tsa_key: Arc<SoftwareKey>,
-}
+/// imza-testdata's root and TSA (`CA.pem`, `tsa.pem` and `tsa.key` in its directory, reached
+/// through `Deref`), and a TSA signing under [`POLICY`] with them.
+struct Pki(TsaPki);
 
 impl Pki {
     fn new() -> Pki {
-        let dir = tempfile::tempdir().unwrap();
-        let now = OffsetDateTime::now_utc();
-        let ca_key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
-        let ca_spki = ca_key.public_key_der().unwrap();
-        let ca_key_id = ext::key_identifier(&ca_spki).unwrap();
-        let ca_name = parse_dn("CN=imza CLI Test Root,O=imza,C=AZ").unwrap();
-        let ca = sign_certificate(
-            CertificateFields {
-                serial: vec![0x01],
-                issuer: ca_name.clone(),
-                subject: ca_name.clone(),
-                not_before: now - time::Duration::days(1),
-                not_after: now + time::Duration::days(3650),
-                subject_public_key: ca_spki,
-                extensions: vec![
-                    ext::basic_constraints(true, None).unwrap(),
-                    ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
-                    ext::subject_key_identifier(&ca_key_id).unwrap(),
-                ],
-            },
-            &ca_key,
-        )
-        .unwrap();
-        let tsa_key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
-        let tsa_spki = tsa_key.public_key_der().unwrap();
-        let tsa = sign_certificate(
-            CertificateFields {
-                serial: vec![0x10, 0x02],
-                issuer: ca_name,
-                subject: parse_dn(TSA_SUBJECT).unwrap(),
-                not_before: now - time::Duration::days(1),
-                not_after: now + time::Duration::days(365),
-                subject_public_key: tsa_spki.clone(),
-                extensions: vec![
-                    ext::basic_constraints(false, None).unwrap(),
-                    ext::key_usage(KeyUsages::DigitalSignature.into()).unwrap(),
-                    ext::extended_key_usage(&[oids::KP_TIME_STAMPING], true).unwrap(),
-                    ext::subject_key_identifier(&ext::key_identifier(&tsa_spki).unwrap()).unwrap(),
-                    ext::authority_key_identifier(&ca_key_id).unwrap(),
-                ],
-            },
-            &ca_key,
-        )
-        .unwrap();
-        let pki = Pki {
-            dir,
-            tsa_der: tsa.der,
-            tsa_key,
-        };
-        let pem = |der: &[u8]| imza_core::pem::encode("CERTIFICATE", der).unwrap();
-        std::fs::write(pki.path("CA.pem"), pem(&ca.der)).unwrap();
-        std::fs::write(pki.path("tsa.pem"), pem(&pki.tsa_der)).unwrap();
-        pki.tsa_key.save_pem(&pki.path("tsa.key")).unwrap();
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        Pki(TsaPki::new(KeyAlgorithm::EcP256))
     }
 
     fn p(&self, name: &str) -> String {
@@ -104,9 +45,9 @@ impl Pki {
 
     fn config(&self) -> TsaConfig {
         TsaConfig::new(
-            self.tsa_der.clone(),
+            self.tsa.der.clone(),
             Vec::new(),
-            self.tsa_key.clone(),
+            self.tsa.key.clone(),
             POLICY.parse().unwrap(),
         )
     }
@@ -122,45 +63,30 @@ impl Pki {
     }
 }
 
+impl Deref for Pki {
+    type Target = TsaPki;
+
+    fn deref(&self) -> &TsaPki {
+        &self.0
+    }
+}
+
 // --- servers ------------------------------------------------------------------------------
 
 /// imza's TSA (`stage`) on an ephemeral loopback port, stopped when dropped.
 struct ImzaTsa {
     url: String,
-    shutdown: rocket::Shutdown,
+    _server: LoopbackServer,
 }
 
 impl ImzaTsa {
     fn start(authority: TimeStampAuthority) -> ImzaTsa {
         let service = Arc::new(TsaService::new(authority, Arc::new(SystemClock)));
-        let (tx, rx) = mpsc::channel();
-        let config = rocket::Config {
-            address: std::net::Ipv4Addr::LOCALHOST.into(),
-            port: 0,
-            log_level: rocket::config::LogLevel::Off,
-            workers: 2,
-            ..rocket::Config::release_default()
-        };
-        let rocket = rocket::custom(config).attach(stage(service)).attach(
-            rocket::fairing::AdHoc::on_liftoff("port", move |r| {
-                let _ = tx.send((r.config().port, r.shutdown()));
-                Box::pin(async {})
-            }),
-        );
-        std::thread::spawn(move || {
-            let _ = rocket::execute(rocket.launch());
-        });
-        let (port, shutdown) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        let server = LoopbackServer::launch(stage(service), 2);
         ImzaTsa {
-            url: format!("http://127.0.0.1:{port}/tsa"),
-            shutdown,
+            url: server.url("/tsa"),
+            _server: server,
         }
-    }
-}
-
-impl Drop for ImzaTsa {
-    fn drop(&mut self) {
-        self.shutdown.clone().notify();
     }
 }
 
@@ -190,6 +116,12 @@ fn canned_server(
         }
     });
     format!("http://127.0.0.1:{port}/tsa")
+}
+
+/// A server that answers one request with `status`, `content_type` and `body`; returns its
+/// URL.
+fn canned_reply(status: u16, content_type: &'static str, body: Vec<u8>) -> String {
+    canned_server(1, move |_| (status, content_type, body.clone()))
 }
 
 /// The body of one HTTP/1.1 request with a Content-Length.
@@ -263,6 +195,14 @@ fn code(out: &Output) -> i32 {
     out.status.code().expect("exited")
 }
 
+/// Asserts that `out` exited with `expected` (showing what it printed if not); returns
+/// everything it printed.
+fn exits(out: &Output, expected: i32) -> String {
+    let said = text(out);
+    assert_eq!(code(out), expected, "{said}");
+    said
+}
+
 /// `imza ts request --data DATA --url URL --out OUT EXTRA...`.
 fn request(url: &str, data: &str, out: &str, extra: &[&str]) -> Output {
     let mut args = vec!["ts", "request", "--data", data, "--url", url, "--out", out];
@@ -281,8 +221,7 @@ fn verify(pki: &Pki, tsr: &str, extra: &[&str]) -> Output {
 /// A granted reply from imza's TSA for `data`, written to `name`.
 fn granted(pki: &Pki, tsa: &ImzaTsa, data: &str, name: &str, extra: &[&str]) -> String {
     let out = pki.p(name);
-    let result = request(&tsa.url, data, &out, extra);
-    assert_eq!(code(&result), 0, "{}", text(&result));
+    exits(&request(&tsa.url, data, &out, extra), 0);
     out
 }
 
@@ -296,7 +235,7 @@ fn request_writes_a_granted_reply_that_openssl_and_imza_verify() {
     let out = pki.p("document.tsr");
     let query = pki.p("document.tsq");
     let result = request(&tsa.url, &data, &out, &["--query-out", &query]);
-    assert_eq!(code(&result), 0, "{}", text(&result));
+    exits(&result, 0);
     let stdout = String::from_utf8_lossy(&result.stdout);
     assert!(stdout.starts_with("granted: genTime 20"), "{stdout}");
     assert!(stdout.contains("serial 0x"), "{stdout}");
@@ -330,7 +269,7 @@ fn request_writes_a_granted_reply_that_openssl_and_imza_verify() {
     );
 
     let verified = verify(&pki, &out, &["--data", &data]);
-    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    exits(&verified, 0);
     let summary = String::from_utf8_lossy(&verified.stdout);
     assert!(summary.starts_with("valid time-stamp token"), "{summary}");
     assert!(
@@ -362,10 +301,10 @@ fn request_options_reach_the_token() {
     assert_eq!(token.imprint_algorithm().unwrap(), ImprintAlgorithm::Sha512);
     assert_eq!(token.policy().to_string(), POLICY);
     assert_eq!(token.nonce_hex(), None);
-    assert_eq!(token.certificates(), std::slice::from_ref(&pki.tsa_der));
+    assert_eq!(token.certificates(), std::slice::from_ref(&pki.tsa.der));
 
     let json = verify(&pki, &out, &["--data", &data, "--json"]);
-    assert_eq!(code(&json), 0, "{}", text(&json));
+    exits(&json, 0);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["valid"], true);
     assert_eq!(json["hash_algorithm"], "SHA-512");
@@ -390,15 +329,14 @@ fn a_token_without_the_tsa_certificate_verifies_only_with_it_supplied() {
         .into_token()
         .unwrap();
     assert!(token.certificates().is_empty());
-    let alone = verify(&pki, &out, &["--data", &data]);
-    assert_eq!(code(&alone), 1, "{}", text(&alone));
-    assert!(text(&alone).contains("neither in the token nor among those supplied"));
+    let said = exits(&verify(&pki, &out, &["--data", &data]), 1);
+    assert!(said.contains("neither in the token nor among those supplied"));
     let supplied = verify(
         &pki,
         &out,
         &["--data", &data, "--untrusted", &pki.p("tsa.pem")],
     );
-    assert_eq!(code(&supplied), 0, "{}", text(&supplied));
+    exits(&supplied, 0);
 }
 
 #[test]
@@ -407,9 +345,7 @@ fn a_refusal_exits_1_in_words_and_writes_nothing() {
     let tsa = ImzaTsa::start(pki.authority());
     let data = pki.file("data", b"x");
     let out = pki.p("refused.tsr");
-    let result = request(&tsa.url, &data, &out, &["--policy", "1.2.3.4"]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    let said = text(&result);
+    let said = exits(&request(&tsa.url, &data, &out, &["--policy", "1.2.3.4"]), 1);
     assert!(said.contains("status rejection"), "{said}");
     assert!(said.contains("unacceptedPolicy"), "{said}");
     assert!(said.contains("1.2.3.4"), "{said}");
@@ -434,18 +370,11 @@ fn an_unsynchronised_tsa_clock_is_a_refusal_with_time_not_available() {
     let tsa = ImzaTsa::start(TimeStampAuthority::new(config).unwrap());
     let data = pki.file("data", b"x");
     let out = pki.p("late.tsr");
-    let result = request(&tsa.url, &data, &out, &[]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
+    let said = exits(&request(&tsa.url, &data, &out, &[]), 1);
+    assert!(said.contains("timeNotAvailable"), "{said}");
     assert!(
-        text(&result).contains("timeNotAvailable"),
-        "{}",
-        text(&result)
-    );
-    assert!(
-        text(&result).contains("time source is not available")
-            && !text(&result).contains("clock: not synchronised"),
-        "{}",
-        text(&result)
+        said.contains("time source is not available") && !said.contains("clock: not synchronised"),
+        "{said}"
     );
     assert!(!Path::new(&out).exists());
 }
@@ -457,29 +386,17 @@ fn a_replayed_reply_fails_the_nonce_check_and_writes_nothing() {
     let data = pki.file("data", b"same data");
     let first = granted(&pki, &tsa, &data, "first.tsr", &[]);
     // A server that answers every request with that first reply (a replay).
-    let old = std::fs::read(&first).unwrap();
-    let url = canned_server(1, move |_| {
-        (200, "application/timestamp-reply", old.clone())
-    });
+    let url = canned_reply(200, TIMESTAMP_REPLY, std::fs::read(&first).unwrap());
     let out = pki.p("replayed.tsr");
-    let result = request(&url, &data, &out, &[]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(text(&result).contains("nonce"), "{}", text(&result));
+    let said = exits(&request(&url, &data, &out, &[]), 1);
+    assert!(said.contains("nonce"), "{said}");
     assert!(!Path::new(&out).exists());
 
     // And a reply for other data is refused on its imprint.
     let other = pki.file("other", b"other data");
-    let old = std::fs::read(&first).unwrap();
-    let url = canned_server(1, move |_| {
-        (200, "application/timestamp-reply", old.clone())
-    });
-    let result = request(&url, &other, &out, &["--no-nonce"]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(
-        text(&result).contains("imprint mismatch"),
-        "{}",
-        text(&result)
-    );
+    let url = canned_reply(200, TIMESTAMP_REPLY, std::fs::read(&first).unwrap());
+    let said = exits(&request(&url, &other, &out, &["--no-nonce"]), 1);
+    assert!(said.contains("imprint mismatch"), "{said}");
     assert!(!Path::new(&out).exists());
 }
 
@@ -488,42 +405,30 @@ fn http_errors_garbage_and_unreachable_tsas_exit_3() {
     let pki = Pki::new();
     let data = pki.file("data", b"x");
     let out = pki.p("never.tsr");
-    let url = canned_server(1, |_| {
-        (500, "text/plain", b"database on fire\nmore".to_vec())
-    });
-    let result = request(&url, &data, &out, &[]);
-    assert_eq!(code(&result), 3, "{}", text(&result));
-    assert!(
-        text(&result).contains("answered HTTP 500 Internal Server Error: database on fire"),
-        "{}",
-        text(&result)
-    );
-
-    let url = canned_server(1, |_| {
-        (200, "application/timestamp-reply", b"<html>".to_vec())
-    });
-    let result = request(&url, &data, &out, &[]);
-    assert_eq!(code(&result), 3, "{}", text(&result));
-    assert!(
-        text(&result).contains("malformed time-stamp response"),
-        "{}",
-        text(&result)
-    );
-
-    let url = canned_server(1, |_| {
+    for (status, content_type, body, words) in [
+        (
+            500,
+            "text/plain",
+            b"database on fire\nmore".to_vec(),
+            "answered HTTP 500 Internal Server Error: database on fire",
+        ),
         (
             200,
-            "application/timestamp-reply",
+            TIMESTAMP_REPLY,
+            b"<html>".to_vec(),
+            "malformed time-stamp response",
+        ),
+        (
+            200,
+            TIMESTAMP_REPLY,
             vec![0x30; imza_tsa::MAX_RESPONSE_BYTES + 10],
-        )
-    });
-    let result = request(&url, &data, &out, &[]);
-    assert_eq!(code(&result), 3, "{}", text(&result));
-    assert!(
-        text(&result).contains("more than 1048576 bytes"),
-        "{}",
-        text(&result)
-    );
+            "more than 1048576 bytes",
+        ),
+    ] {
+        let url = canned_reply(status, content_type, body);
+        let said = exits(&request(&url, &data, &out, &[]), 3);
+        assert!(said.contains(words), "{words}: {said}");
+    }
 
     // Nothing listens on a port just released.
     let port = TcpListener::bind("127.0.0.1:0")
@@ -532,13 +437,8 @@ fn http_errors_garbage_and_unreachable_tsas_exit_3() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/tsa");
-    let result = request(&url, &data, &out, &["--timeout", "5"]);
-    assert_eq!(code(&result), 3, "{}", text(&result));
-    assert!(
-        text(&result).contains("cannot reach the TSA"),
-        "{}",
-        text(&result)
-    );
+    let said = exits(&request(&url, &data, &out, &["--timeout", "5"]), 3);
+    assert!(said.contains("cannot reach the TSA"), "{said}");
     assert!(!Path::new(&out).exists());
 }
 
@@ -549,21 +449,19 @@ fn request_refuses_bad_input_before_sending_anything() {
     // A URL nobody listens on: these must fail before any connection is tried.
     let url = "http://127.0.0.1:9/tsa";
     let existing = pki.file("existing.tsr", b"keep me");
-    let result = request(url, &data, &existing, &[]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
-    assert!(
-        text(&result).contains("refusing to overwrite"),
-        "{}",
-        text(&result)
-    );
+    let said = exits(&request(url, &data, &existing, &[]), 2);
+    assert!(said.contains("refusing to overwrite"), "{said}");
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
 
-    let result = request(url, &pki.p("missing"), &pki.p("o.tsr"), &[]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
-    let result = request(url, &data, &pki.p("o.tsr"), &["--policy", "not-an-oid"]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
-    let result = request(url, &data, &pki.p("o.tsr"), &["--digest", "sha1"]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&request(url, &pki.p("missing"), &pki.p("o.tsr"), &[]), 2);
+    exits(
+        &request(url, &data, &pki.p("o.tsr"), &["--policy", "not-an-oid"]),
+        2,
+    );
+    exits(
+        &request(url, &data, &pki.p("o.tsr"), &["--digest", "sha1"]),
+        2,
+    );
     assert!(!pki.path("o.tsr").exists());
 }
 
@@ -587,18 +485,12 @@ fn request_against_an_openssl_tsa_and_verify_its_token() {
             r.to_str().unwrap(),
         ]);
         assert!(made.status.success(), "{}", text(&made));
-        (
-            200,
-            "application/timestamp-reply",
-            std::fs::read(&r).unwrap(),
-        )
+        (200, TIMESTAMP_REPLY, std::fs::read(&r).unwrap())
     });
     let data = pki.file("data", b"interop");
     let out = pki.p("openssl-made.tsr");
-    let result = request(&url, &data, &out, &[]);
-    assert_eq!(code(&result), 0, "{}", text(&result));
-    let verified = verify(&pki, &out, &["--data", &data]);
-    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    exits(&request(&url, &data, &out, &[]), 0);
+    exits(&verify(&pki, &out, &["--data", &data]), 0);
 }
 
 // --- imza ts verify -----------------------------------------------------------------------
@@ -651,9 +543,8 @@ fn a_tampered_token_is_invalid() {
     let mut flipped = good.clone();
     *flipped.last_mut().unwrap() ^= 0x01;
     let tampered = pki.file("signature.tsr", &flipped);
-    let result = verify(&pki, &tampered, &["--data", &data]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(text(&result).contains("not valid"), "{}", text(&result));
+    let said = exits(&verify(&pki, &tampered, &["--data", &data]), 1);
+    assert!(said.contains("not valid"), "{said}");
 
     // A changed digest inside TSTInfo no longer matches the signed message-digest.
     let token = parse_response(&good).unwrap().into_token().unwrap();
@@ -670,16 +561,11 @@ fn a_tampered_token_is_invalid() {
         &tampered,
         &["--digest-hex", &hex(&flipped[at..at + 32])],
     );
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(
-        text(&result).contains("message-digest"),
-        "{}",
-        text(&result)
-    );
+    let said = exits(&result, 1);
+    assert!(said.contains("message-digest"), "{said}");
 
     // The untouched token still verifies, with --json saying so.
-    let result = verify(&pki, &out, &["--data", &data, "--json"]);
-    assert_eq!(code(&result), 0, "{}", text(&result));
+    exits(&verify(&pki, &out, &["--data", &data, "--json"]), 0);
 }
 
 #[test]
@@ -690,7 +576,7 @@ fn wrong_data_or_digest_is_invalid_and_the_right_digest_is_valid() {
     let out = granted(&pki, &tsa, &data, "t.tsr", &[]);
     let other = pki.file("other", b"the real data!");
     let result = verify(&pki, &out, &["--data", &other, "--json"]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
+    exits(&result, 1);
     let json: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
     assert_eq!(json["valid"], false);
     assert!(json["reason"]
@@ -699,13 +585,10 @@ fn wrong_data_or_digest_is_invalid_and_the_right_digest_is_valid() {
         .contains("the token stamps SHA-256"));
 
     let right = hex(ImprintAlgorithm::Sha256.digest(b"the real data"));
-    let result = verify(&pki, &out, &["--digest-hex", &right]);
-    assert_eq!(code(&result), 0, "{}", text(&result));
+    exits(&verify(&pki, &out, &["--digest-hex", &right]), 0);
     let wrong = hex(ImprintAlgorithm::Sha256.digest(b"something else"));
-    let result = verify(&pki, &out, &["--digest-hex", &wrong]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    let result = verify(&pki, &out, &["--digest-hex", "zz"]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&verify(&pki, &out, &["--digest-hex", &wrong]), 1);
+    exits(&verify(&pki, &out, &["--digest-hex", "zz"]), 2);
 }
 
 #[test]
@@ -716,15 +599,12 @@ fn a_token_from_another_pki_is_invalid() {
     let data = pki.file("data", b"x");
     let out = granted(&pki, &tsa, &data, "foreign.tsr", &[]);
     // Verified against our root, which did not certify the stranger's TSA.
-    let result = verify(&pki, &out, &["--data", &data]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(
-        text(&result).contains("does not validate"),
-        "{}",
-        text(&result)
+    let said = exits(&verify(&pki, &out, &["--data", &data]), 1);
+    assert!(said.contains("does not validate"), "{said}");
+    exits(
+        &verify(&pki, &out, &["--data", &data, "--check-time", "now"]),
+        1,
     );
-    let result = verify(&pki, &out, &["--data", &data, "--check-time", "now"]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
 }
 
 #[test]
@@ -732,20 +612,13 @@ fn unreadable_or_non_timestamp_input_exits_2() {
     let pki = Pki::new();
     let data = pki.file("data", b"x");
     let garbage = pki.file("garbage.tsr", b"this is not DER at all");
-    let result = verify(&pki, &garbage, &["--data", &data]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
-    assert!(
-        text(&result).contains("is not a DER time-stamp response"),
-        "{}",
-        text(&result)
-    );
+    let said = exits(&verify(&pki, &garbage, &["--data", &data]), 2);
+    assert!(said.contains("is not a DER time-stamp response"), "{said}");
 
-    let result = verify(&pki, &pki.p("missing.tsr"), &["--data", &data]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&verify(&pki, &pki.p("missing.tsr"), &["--data", &data]), 2);
 
     // A certificate is DER but not a time-stamp.
-    let result = verify(&pki, &pki.p("CA.pem"), &["--data", &data]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&verify(&pki, &pki.p("CA.pem"), &["--data", &data]), 2);
 
     let tsa = ImzaTsa::start(pki.authority());
     let out = granted(&pki, &tsa, &data, "t.tsr", &[]);
@@ -763,12 +636,10 @@ fn unreadable_or_non_timestamp_input_exits_2() {
         "--ca-file",
         &ca,
     ]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
-    let result = verify(&pki, &out, &["--data", &pki.p("missing-data")]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&result, 2);
+    exits(&verify(&pki, &out, &["--data", &pki.p("missing-data")]), 2);
     // --data and --digest-hex: exactly one.
-    let result = verify(&pki, &out, &[]);
-    assert_eq!(code(&result), 2, "{}", text(&result));
+    exits(&verify(&pki, &out, &[]), 2);
 }
 
 #[test]
@@ -777,9 +648,11 @@ fn a_rejection_response_is_not_a_valid_timestamp() {
     let tsa = pki.authority();
     let answer = tsa.respond(b"garbage", OffsetDateTime::now_utc());
     let rejection = pki.file("rejection.tsr", &answer.der);
-    let result = verify(&pki, &rejection, &["--digest-hex", &"00".repeat(32)]);
-    assert_eq!(code(&result), 1, "{}", text(&result));
-    assert!(text(&result).contains("badDataFormat"), "{}", text(&result));
+    let said = exits(
+        &verify(&pki, &rejection, &["--digest-hex", &"00".repeat(32)]),
+        1,
+    );
+    assert!(said.contains("badDataFormat"), "{said}");
 }
 
 #[test]

@@ -6,10 +6,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{ocsp_request, LiveSource, Pki, TestClock};
+use common::{live_service, ocsp_request, LiveSource, Pki, TestClock};
 use imza_ocsp::{
-    parse_response, CacheConfig, CertStatusInfo, CertificateStatusSource, OcspService, Responder,
-    ResponderConfig, ResponseStatus,
+    parse_response, CacheConfig, CertStatusInfo, OcspService, Responder, ResponderConfig,
+    ResponseStatus,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -22,14 +22,8 @@ struct Fixture {
 
 fn fixture_with(config: CacheConfig) -> Fixture {
     let pki = Pki::new();
-    let source = Arc::new(LiveSource::of(&pki));
     let clock = TestClock::at(imza_core::clock::whole_seconds(OffsetDateTime::now_utc()));
-    let service = Arc::new(OcspService::new(
-        pki.responder(),
-        Arc::clone(&source) as Arc<dyn CertificateStatusSource>,
-        Arc::clone(&clock) as Arc<dyn imza_core::clock::Clock>,
-        config,
-    ));
+    let (source, service) = live_service(&pki, Arc::clone(&clock) as _, config);
     Fixture {
         pki,
         source,
@@ -87,6 +81,22 @@ fn a_repeated_request_is_answered_from_the_cache_with_identical_bytes() {
 impl Fixture {
     fn clock_now(&self) -> OffsetDateTime {
         imza_core::clock::Clock::now(self.clock.as_ref())
+    }
+
+    /// Inside the next status lookup, after the status was read: revokes `good` now and polls
+    /// the revision, which must clear the cache.
+    fn revoke_good_and_poll_during_the_next_lookup(&self) {
+        let source = Arc::clone(&self.source);
+        let service = Arc::clone(&self.service);
+        let serial = self.pki.good.serial.clone();
+        let at = self.clock_now();
+        self.source.after_next_status(move || {
+            source.revoke(&serial, at);
+            assert!(
+                service.poll_revision().unwrap(),
+                "the poll clears the cache"
+            );
+        });
     }
 }
 
@@ -157,14 +167,7 @@ fn a_revocation_is_answered_after_the_next_revision_poll() {
 fn an_answer_computed_before_a_revocation_is_not_cached_after_it() {
     let f = fixture();
     let request = f.request(&f.pki.good.serial);
-    let source = Arc::clone(&f.source);
-    let service = Arc::clone(&f.service);
-    let serial = f.pki.good.serial.clone();
-    let at = f.clock_now();
-    f.source.after_next_status(move || {
-        source.revoke(&serial, at);
-        assert!(service.poll_revision().unwrap());
-    });
+    f.revoke_good_and_poll_during_the_next_lookup();
     let racing = f.service.answer(&request);
     // That request was answered with what the store said when it asked...
     assert_eq!(f.status_in(racing.der()), CertStatusInfo::Good);
@@ -272,14 +275,7 @@ fn a_refresh_racing_a_revocation_does_not_put_back_the_old_answer() {
     let request = f.request(&f.pki.good.serial);
     f.service.answer(&request);
     f.clock.advance(Duration::minutes(31));
-    let source = Arc::clone(&f.source);
-    let service = Arc::clone(&f.service);
-    let serial = f.pki.good.serial.clone();
-    let at = f.clock_now();
-    f.source.after_next_status(move || {
-        source.revoke(&serial, at);
-        service.poll_revision().unwrap();
-    });
+    f.revoke_good_and_poll_during_the_next_lookup();
     let report = f.service.refresh();
     assert_eq!((report.resigned, report.superseded), (0, 1), "{report:?}");
     assert!(f.service.cache().is_empty());

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Pki;
+use common::{assert_successful, nonce_extension, request_for, Pki};
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
 use imza_ocsp::cert_id::cert_id;
@@ -16,7 +16,7 @@ use time::{Duration, OffsetDateTime};
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
-use x509_ocsp::{OcspRequest, Request, TbsRequest};
+use x509_ocsp::{OcspRequest, Request};
 
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
@@ -26,38 +26,8 @@ fn certificate(der: &[u8]) -> Certificate {
     Certificate::from_der(der).unwrap()
 }
 
-/// A DER OCSPRequest for `serials` of `issuer`, built with x509-ocsp's types.
-fn request_for(
-    issuer: &Certificate,
-    serials: &[Vec<u8>],
-    hash: CertIdHash,
-    extensions: Option<Vec<Extension>>,
-) -> Vec<u8> {
-    OcspRequest {
-        tbs_request: TbsRequest {
-            request_list: serials
-                .iter()
-                .map(|s| Request {
-                    req_cert: cert_id(issuer, &SerialNumber::new(s).unwrap(), hash).unwrap(),
-                    single_request_extensions: None,
-                })
-                .collect(),
-            request_extensions: extensions,
-            ..Default::default()
-        },
-        optional_signature: None,
-    }
-    .to_der()
-    .unwrap()
-}
-
 fn nonce(len: usize) -> Extension {
-    Extension {
-        extn_id: imza_core::oids::OCSP_NONCE,
-        critical: false,
-        extn_value: OctetString::new(OctetString::new(vec![0xA5; len]).unwrap().to_der().unwrap())
-            .unwrap(),
-    }
+    nonce_extension(&vec![0xA5; len])
 }
 
 /// Asserts the answer is the bare error response for `status`.
@@ -81,12 +51,7 @@ fn good_request(pki: &Pki) -> Vec<u8> {
 
 fn assert_still_answers(pki: &Pki, responder: &Responder) {
     let answer = responder.respond(&good_request(pki), now(), &pki.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
+    assert_successful(&answer);
     let basic = parse_response(&answer.der).unwrap().basic.unwrap();
     assert_eq!(basic.responses[0].status, CertStatusInfo::Good);
 }
@@ -220,12 +185,7 @@ fn deeply_nested_der_is_a_malformed_request() {
         Some(vec![deep]),
     );
     let answer = responder.respond(&body, now(), &pki.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
+    assert_successful(&answer);
     assert_still_answers(&pki, &responder);
 }
 
@@ -266,12 +226,7 @@ fn ten_thousand_cert_ids_are_refused_before_any_lookup() {
     // Exactly the limit is answered, one SingleResponse per CertID, in order.
     let body = request_for(&ca, &serials[..limit], CertIdHash::Sha256, None);
     let answer = responder.respond(&body, now(), &pki.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
+    assert_successful(&answer);
     let basic = parse_response(&answer.der).unwrap().basic.unwrap();
     assert_eq!(basic.responses.len(), limit);
     for (single, serial) in basic.responses.iter().zip(&serials) {
@@ -400,12 +355,7 @@ fn cert_ids_of_two_cas_or_an_unknown_hash_are_unauthorized() {
     // Each alone is answered by its own delegate.
     request.tbs_request.request_list.remove(0);
     let answer = both.respond(&request.to_der().unwrap(), now(), &second.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
+    assert_successful(&answer);
     assert_eq!(answer.issuer, Some(IssuerId::new("second")));
 
     let mut md5 = request_for(

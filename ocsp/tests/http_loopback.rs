@@ -5,104 +5,28 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::process::Command;
-use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
-use common::{ocsp_request, path_str, run, LiveSource, Pki};
-use imza_core::clock::SystemClock;
-use imza_ocsp::http::stage;
-use imza_ocsp::{
-    parse_response, CacheConfig, CertStatusInfo, CertificateStatusSource, OcspService,
-    ResponseStatus,
+use common::{
+    live_service, ocsp_request, path_str, run, serve, url_encoded_base64, LiveSource, Pki,
 };
-use rocket::fairing::AdHoc;
-
-/// A Rocket server on its own runtime and thread, shut down when dropped.
-struct Running {
-    port: u16,
-    shutdown: rocket::Shutdown,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.clone().notify();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn launch(service: Arc<OcspService>) -> Running {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let config = rocket::Config {
-                address: Ipv4Addr::LOCALHOST.into(),
-                port: 0,
-                log_level: rocket::config::LogLevel::Off,
-                cli_colors: false,
-                shutdown: rocket::config::Shutdown {
-                    ctrlc: false,
-                    grace: 1,
-                    mercy: 1,
-                    ..Default::default()
-                },
-                ..rocket::Config::release_default()
-            };
-            let rocket = rocket::custom(config)
-                .attach(stage(service))
-                .attach(AdHoc::on_liftoff("tell the test", move |rocket| {
-                    Box::pin(async move {
-                        let _ = tx.send((rocket.config().port, rocket.shutdown()));
-                    })
-                }));
-            let _ = rocket.launch().await;
-        });
-    });
-    let (port, shutdown) = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server did not start");
-    Running {
-        port,
-        shutdown,
-        thread: Some(thread),
-    }
-}
+use imza_core::clock::SystemClock;
+use imza_ocsp::{parse_response, CacheConfig, CertStatusInfo, OcspService, ResponseStatus};
+use imza_testdata::loopback::LoopbackServer;
 
 struct Fixture {
     pki: Pki,
     source: Arc<LiveSource>,
     service: Arc<OcspService>,
-    server: Running,
+    server: LoopbackServer,
 }
 
 fn fixture() -> Fixture {
     let pki = Pki::new();
-    let source = Arc::new(LiveSource::of(&pki));
-    let service = Arc::new(OcspService::new(
-        pki.responder(),
-        Arc::clone(&source) as Arc<dyn CertificateStatusSource>,
-        Arc::new(SystemClock),
-        CacheConfig::default(),
-    ));
-    let server = launch(Arc::clone(&service));
+    let (source, service) = live_service(&pki, Arc::new(SystemClock), CacheConfig::default());
+    let server = serve(Arc::clone(&service), 2);
     Fixture {
         pki,
         source,
@@ -206,10 +130,7 @@ fn curl_posts_and_gets_and_the_second_answer_is_the_cached_one() {
     let calls = f.source.calls();
 
     // GET with the base64 URL-encoded, as RFC 5019 §5 clients send it.
-    let encoded = Base64::encode_string(&request)
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
+    let encoded = url_encoded_base64(&request);
     let got = curl(&f.pki, "get", &[&f.server.url(&format!("/ocsp/{encoded}"))]);
     assert_eq!(got.body, first.body, "the cached bytes");
     assert_eq!(got.header("etag"), first.header("etag"));

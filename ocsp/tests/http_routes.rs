@@ -6,13 +6,10 @@ mod common;
 use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
-use common::{ocsp_request, LiveSource, Pki};
+use common::{live_service, ocsp_request, url_encoded_base64, LiveSource, Pki};
 use imza_core::clock::SystemClock;
 use imza_ocsp::http::{stage, MAX_GET_PATH_BYTES};
-use imza_ocsp::{
-    parse_response, CacheConfig, CertStatusInfo, CertificateStatusSource, OcspService,
-    ResponseStatus,
-};
+use imza_ocsp::{parse_response, CacheConfig, CertStatusInfo, OcspService, ResponseStatus};
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::{Client, LocalResponse};
 
@@ -25,13 +22,7 @@ struct Server {
 
 fn server() -> Server {
     let pki = Pki::new();
-    let source = Arc::new(LiveSource::of(&pki));
-    let service = Arc::new(OcspService::new(
-        pki.responder(),
-        Arc::clone(&source) as Arc<dyn CertificateStatusSource>,
-        Arc::new(SystemClock),
-        CacheConfig::default(),
-    ));
+    let (source, service) = live_service(&pki, Arc::new(SystemClock), CacheConfig::default());
     let rocket = rocket::custom(
         rocket::Config::figment().merge(("log_level", rocket::config::LogLevel::Off)),
     )
@@ -229,27 +220,22 @@ fn a_body_one_byte_over_64_kib_is_413_and_64_kib_is_read() {
 }
 
 /// A request (with a nonce) whose base64 has both `+` and `/`, found by varying the nonce.
-fn request_with_plus_and_slash(pki: &Pki) -> String {
+fn request_with_plus_and_slash(pki: &Pki) -> Vec<u8> {
     (0u16..=u16::MAX)
-        .map(|n| {
-            Base64::encode_string(&ocsp_request(
-                &pki.ca.der,
-                &[&pki.good.serial],
-                Some(&n.to_be_bytes()),
-            ))
+        .map(|n| ocsp_request(&pki.ca.der, &[&pki.good.serial], Some(&n.to_be_bytes())))
+        .find(|request| {
+            let encoded = Base64::encode_string(request);
+            encoded.contains('+') && encoded.contains('/')
         })
-        .find(|encoded| encoded.contains('+') && encoded.contains('/'))
         .unwrap()
 }
 
 #[test]
 fn get_accepts_url_encoded_raw_and_unpadded_base64_with_slashes() {
     let s = server();
-    let encoded = request_with_plus_and_slash(&s.pki);
-    let url_encoded = encoded
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
+    let request = request_with_plus_and_slash(&s.pki);
+    let encoded = Base64::encode_string(&request);
+    let url_encoded = url_encoded_base64(&request);
     let unpadded = encoded.trim_end_matches('=').to_string();
     for path in [
         format!("/ocsp/{url_encoded}"),

@@ -12,51 +12,15 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::process::Command;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::Arc;
 
-use base64ct::{Base64, Encoding};
-use common::{ocsp_request, path_str, LiveSource, Pki};
+use common::{live_service, ocsp_request, path_str, serve, url_encoded_base64, Pki};
 use imza_core::clock::SystemClock;
-use imza_ocsp::http::stage;
-use imza_ocsp::{CacheConfig, CertificateStatusSource, OcspService};
-use rocket::fairing::AdHoc;
+use imza_ocsp::CacheConfig;
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-/// Starts the server on its own thread and runtime; returns the port. The thread ends with
-/// the test process.
-fn launch(service: Arc<OcspService>) -> u16 {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let config = rocket::Config {
-                address: Ipv4Addr::LOCALHOST.into(),
-                port: 0,
-                log_level: rocket::config::LogLevel::Off,
-                cli_colors: false,
-                ..rocket::Config::release_default()
-            };
-            let _ = rocket::custom(config)
-                .attach(stage(service))
-                .attach(AdHoc::on_liftoff("port", move |rocket| {
-                    Box::pin(async move {
-                        let _ = tx.send(rocket.config().port);
-                    })
-                }))
-                .launch()
-                .await;
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(60)).unwrap()
 }
 
 /// Runs wrk against `url` (POSTing `body` when given) and returns requests per second.
@@ -117,36 +81,23 @@ fn wrk(pki: &Pki, name: &str, url: &str, body: Option<&[u8]>) -> f64 {
 #[ignore = "a measurement: run by hand with --ignored --nocapture"]
 fn wrk_cached_and_nonce_throughput() {
     let pki = Pki::new();
-    let source = Arc::new(LiveSource::of(&pki));
-    let service = Arc::new(OcspService::new(
-        pki.responder(),
-        Arc::clone(&source) as Arc<dyn CertificateStatusSource>,
-        Arc::new(SystemClock),
-        CacheConfig::default(),
-    ));
-    let port = launch(Arc::clone(&service));
-    let base = format!("http://127.0.0.1:{port}");
+    let (source, service) = live_service(&pki, Arc::new(SystemClock), CacheConfig::default());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = serve(service, workers);
+    let url = server.url("/ocsp");
 
     let plain = ocsp_request(&pki.ca.der, &[&pki.good.serial], None);
-    let cached_post = wrk(&pki, "cached POST", &format!("{base}/ocsp"), Some(&plain));
+    let cached_post = wrk(&pki, "cached POST", &url, Some(&plain));
     // Only the requests in flight before the first answer was cached asked the source (misses
     // are not coalesced): at most one per connection.
     let connections: usize = env_or("IMZA_WRK_CONNECTIONS", "32").parse().unwrap();
     assert!(source.calls() <= connections, "{} lookups", source.calls());
-    let encoded = Base64::encode_string(&plain)
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    let cached_get = wrk(&pki, "cached GET", &format!("{base}/ocsp/{encoded}"), None);
+    let encoded = url_encoded_base64(&plain);
+    let cached_get = wrk(&pki, "cached GET", &format!("{url}/{encoded}"), None);
 
     let with_nonce = ocsp_request(&pki.ca.der, &[&pki.good.serial], Some(&[0x5a; 32]));
     let calls = source.calls();
-    let nonce_post = wrk(
-        &pki,
-        "nonce POST",
-        &format!("{base}/ocsp"),
-        Some(&with_nonce),
-    );
+    let nonce_post = wrk(&pki, "nonce POST", &url, Some(&with_nonce));
     assert!(source.calls() > calls, "nonce answers are signed live");
     println!(
         "cached POST {cached_post:.0}/s, cached GET {cached_get:.0}/s, nonce POST (live P-256) {nonce_post:.0}/s"

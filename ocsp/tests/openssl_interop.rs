@@ -24,17 +24,7 @@ fn openssl_request(pki: &Pki, name: &str, args: &[&str]) -> Vec<u8> {
 /// and the nonce), and per certificate (`-cert ... -no_nonce`: the status lines). `-cert`
 /// makes openssl build a fresh request, so the nonce can only be checked in the first run.
 fn answer_and_verify(pki: &Pki, name: &str, request: &[u8], cert_args: &[&str]) -> Run {
-    let answer = pki
-        .responder()
-        .respond(request, OffsetDateTime::now_utc(), &pki.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
-    let resp = pki.path(&format!("{name}.resp"));
-    std::fs::write(&resp, &answer.der).unwrap();
+    let resp = pki.answer_to_file(request, &format!("{name}.resp"));
     let req = pki.path(&format!("{name}.req"));
     let base = [
         "ocsp",

@@ -7,18 +7,13 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use common::{path_str, run, Pki};
-use der::asn1::OctetString;
-use der::{Decode, Encode};
-use imza_ocsp::cert_id::cert_id;
-use imza_ocsp::{CertIdHash, ResponseStatus};
+use common::{nonce_extension, path_str, request_for, run, Pki, Run};
+use der::Decode;
+use imza_ocsp::CertIdHash;
 use time::OffsetDateTime;
-use x509_cert::ext::Extension;
-use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
-use x509_ocsp::{OcspRequest, Request, TbsRequest};
 
 fn linter() -> Option<PathBuf> {
     let path = PathBuf::from(concat!(
@@ -37,48 +32,17 @@ fn linter() -> Option<PathBuf> {
 }
 
 fn request(pki: &Pki, serials: &[&[u8]], hash: CertIdHash, nonce: bool) -> Vec<u8> {
-    let ca = Certificate::from_der(&pki.ca.der).unwrap();
-    let nonce = nonce.then(|| {
-        vec![Extension {
-            extn_id: imza_core::oids::OCSP_NONCE,
-            critical: false,
-            extn_value: OctetString::new(
-                OctetString::new(vec![0x5a; 32]).unwrap().to_der().unwrap(),
-            )
-            .unwrap(),
-        }]
-    });
-    OcspRequest {
-        tbs_request: TbsRequest {
-            request_list: serials
-                .iter()
-                .map(|s| Request {
-                    req_cert: cert_id(&ca, &SerialNumber::new(s).unwrap(), hash).unwrap(),
-                    single_request_extensions: None,
-                })
-                .collect(),
-            request_extensions: nonce,
-            ..Default::default()
-        },
-        optional_signature: None,
-    }
-    .to_der()
-    .unwrap()
+    request_for(
+        &Certificate::from_der(&pki.ca.der).unwrap(),
+        serials,
+        hash,
+        nonce.then(|| vec![nonce_extension(&[0x5a; 32])]),
+    )
 }
 
-fn assert_lints_clean(pki: &Pki, linter: &std::path::Path, name: &str, request: &[u8]) {
-    let answer = pki
-        .responder()
-        .respond(request, OffsetDateTime::now_utc(), &pki.source);
-    assert_eq!(
-        answer.status,
-        ResponseStatus::Successful,
-        "{:?}",
-        answer.problem
-    );
-    let file = pki.path(&format!("{name}.ocsp"));
-    std::fs::write(&file, &answer.der).unwrap();
-    let out = run(
+/// `lint_ocsp_response lint -s ERROR` on the DER response in `file`.
+fn lint(linter: &Path, file: &Path) -> Run {
+    run(
         path_str(linter),
         &[
             "lint",
@@ -86,9 +50,14 @@ fn assert_lints_clean(pki: &Pki, linter: &std::path::Path, name: &str, request: 
             "ERROR",
             "--document-format",
             "DER",
-            path_str(&file),
+            path_str(file),
         ],
-    );
+    )
+}
+
+fn assert_lints_clean(pki: &Pki, linter: &Path, name: &str, request: &[u8]) {
+    let file = pki.answer_to_file(request, &format!("{name}.ocsp"));
+    let out = lint(linter, &file);
     assert!(
         out.ok && out.stdout.trim().is_empty(),
         "lint_ocsp_response found problems in the {name} response:\n{}",
@@ -171,17 +140,7 @@ fn pkilint_is_live_and_catches_a_broken_response() {
     der[at + basic.len() - 1] = 50;
     let file = pki.path("broken.ocsp");
     std::fs::write(&file, &der).unwrap();
-    let out = run(
-        path_str(&linter),
-        &[
-            "lint",
-            "-s",
-            "ERROR",
-            "--document-format",
-            "DER",
-            path_str(&file),
-        ],
-    );
+    let out = lint(&linter, &file);
     assert!(
         !out.ok && out.stdout.contains("pkix.ocsp_response_is_not_basic"),
         "the linter should flag the response type:\n{}",

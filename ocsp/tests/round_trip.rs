@@ -4,38 +4,30 @@
 
 mod common;
 
-use common::Pki;
+use common::{request_for, Pki};
 use der::{Decode, Encode};
-use imza_ocsp::cert_id::cert_id;
 use imza_ocsp::{
     parse_response, verify_response, CertIdHash, CertStatusInfo, OcspError, VerifyOptions,
 };
 use time::OffsetDateTime;
-use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
-use x509_ocsp::{OcspRequest, Request, TbsRequest};
 
 fn respond(pki: &Pki, serials: &[&[u8]]) -> Vec<u8> {
     let ca = Certificate::from_der(&pki.ca.der).unwrap();
-    let request = OcspRequest {
-        tbs_request: TbsRequest {
-            request_list: serials
-                .iter()
-                .map(|s| Request {
-                    req_cert: cert_id(&ca, &SerialNumber::new(s).unwrap(), CertIdHash::Sha256)
-                        .unwrap(),
-                    single_request_extensions: None,
-                })
-                .collect(),
-            ..Default::default()
-        },
-        optional_signature: None,
-    }
-    .to_der()
-    .unwrap();
+    let request = request_for(&ca, serials, CertIdHash::Sha256, None);
     pki.responder()
         .respond(&request, OffsetDateTime::now_utc(), &pki.source)
         .der
+}
+
+/// Trusting `ca` alone, now, SHA-1 signatures refused.
+fn trusting(ca: &Certificate) -> VerifyOptions<'_> {
+    VerifyOptions {
+        trusted: std::slice::from_ref(ca),
+        untrusted: &[],
+        at: OffsetDateTime::now_utc(),
+        accept_sha1_signatures: false,
+    }
 }
 
 #[test]
@@ -54,21 +46,13 @@ fn own_response_verifies_as_delegated_against_the_ca_only() {
         CertStatusInfo::Revoked { .. }
     ));
     let ca = Certificate::from_der(&pki.ca.der).unwrap();
-    let options = VerifyOptions {
-        trusted: std::slice::from_ref(&ca),
-        untrusted: &[],
-        at: OffsetDateTime::now_utc(),
-        accept_sha1_signatures: false,
-    };
+    let options = trusting(&ca);
     let signer = verify_response(&basic, &options).unwrap();
     assert!(signer.delegated);
     assert_eq!(signer.certificate.to_der().unwrap(), pki.responder.der);
 
     let other = Certificate::from_der(&pki.other_ca.der).unwrap();
-    let elsewhere = VerifyOptions {
-        trusted: std::slice::from_ref(&other),
-        ..options
-    };
+    let elsewhere = trusting(&other);
     assert!(matches!(
         verify_response(&basic, &elsewhere),
         Err(OcspError::UntrustedSigner { .. })
@@ -76,10 +60,7 @@ fn own_response_verifies_as_delegated_against_the_ca_only() {
 
     // Trusting the responder certificate alone is not enough: it is not the CA (§4.2.2.2).
     let responder = Certificate::from_der(&pki.responder.der).unwrap();
-    let only_responder = VerifyOptions {
-        trusted: std::slice::from_ref(&responder),
-        ..options
-    };
+    let only_responder = trusting(&responder);
     assert!(matches!(
         verify_response(&basic, &only_responder),
         Err(OcspError::UnauthorizedSigner { .. })
@@ -92,12 +73,7 @@ fn changing_any_signed_byte_breaks_the_response() {
     let der = respond(&pki, &[&pki.good.serial]);
     let basic = parse_response(&der).unwrap().basic.unwrap();
     let ca = Certificate::from_der(&pki.ca.der).unwrap();
-    let options = VerifyOptions {
-        trusted: std::slice::from_ref(&ca),
-        untrusted: &[],
-        at: OffsetDateTime::now_utc(),
-        accept_sha1_signatures: false,
-    };
+    let options = trusting(&ca);
     // Flip the last bit of each byte of ResponseData as it sits in the response.
     let start = der
         .windows(basic.tbs_der.len())

@@ -1,5 +1,8 @@
-//! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks:
+//! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
+//! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
 //! SoftHSM2 tokens in private directories ([`softhsm`]) and CSRs made with OpenSSL ([`csr`]).
 
 pub mod csr;
+pub mod loopback;
+pub mod pki;
 pub mod softhsm;

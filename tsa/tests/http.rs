@@ -5,20 +5,20 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestPki, POLICY};
+use common::{serve, TestPki, POLICY};
 use imza_core::clock::{FixedClock, SystemClock};
 use imza_core::KeyAlgorithm;
 use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, verify_token, Expectations, FailureInfo,
-    ImprintAlgorithm, OpenSslPathValidator, PkiStatus, TimeStampRequest, TsaError,
+    ImprintAlgorithm, OpenSslPathValidator, ParsedResponse, PkiStatus, TimeStampRequest, TsaError,
     VerificationTime, MAX_REQUEST_BYTES,
 };
 use rocket::http::{ContentType, Header, Status};
-use rocket::local::blocking::Client;
+use rocket::local::blocking::{Client, LocalResponse};
 use time::macros::datetime;
 
 fn query() -> ContentType {
@@ -48,16 +48,23 @@ fn service(pki: &TestPki) -> Arc<TsaService> {
     Arc::new(TsaService::new(pki.authority(), Arc::new(SystemClock)))
 }
 
+/// `POST /tsa` with `body` as an `application/timestamp-query`.
+fn post_query(client: &Client, body: impl AsRef<[u8]>) -> LocalResponse<'_> {
+    client.post("/tsa").header(query()).body(body).dispatch()
+}
+
+/// The TSA's reply to a good request for `data`.
+fn reply_for(client: &Client, data: &[u8]) -> ParsedResponse {
+    let body = post_query(client, good_request(data)).into_bytes().unwrap();
+    parse_response(&body).unwrap()
+}
+
 #[test]
 fn a_good_request_is_granted_with_a_token_that_verifies() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let client = client(service(&pki));
     let request = good_request(b"the document");
-    let response = client
-        .post("/tsa")
-        .header(query())
-        .body(&request)
-        .dispatch();
+    let response = post_query(&client, &request);
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(
         response.headers().get_one("Content-Type"),
@@ -73,7 +80,7 @@ fn a_good_request_is_granted_with_a_token_that_verifies() {
     let token = parsed.into_token().unwrap();
     let sent = TimeStampRequest::from_der(&request).unwrap();
     check_answers_request(&token, &sent).unwrap();
-    let anchors = OpenSslPathValidator::new(std::slice::from_ref(&pki.ca_der)).unwrap();
+    let anchors = OpenSslPathValidator::new(std::slice::from_ref(&pki.root.der)).unwrap();
     let verified = verify_token(
         &token,
         &[],
@@ -87,21 +94,14 @@ fn a_good_request_is_granted_with_a_token_that_verifies() {
         },
     )
     .unwrap();
-    assert_eq!(verified.signer_certificate, pki.tsa_der);
+    assert_eq!(verified.signer_certificate, pki.tsa.der);
 }
 
 #[test]
 fn a_token_does_not_answer_another_request() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let client = client(service(&pki));
-    let body = client
-        .post("/tsa")
-        .header(query())
-        .body(good_request(b"one"))
-        .dispatch()
-        .into_bytes()
-        .unwrap();
-    let token = parse_response(&body).unwrap().into_token().unwrap();
+    let token = reply_for(&client, b"one").into_token().unwrap();
     let other_data = TimeStampRequest::from_der(&good_request(b"two")).unwrap();
     assert!(matches!(
         check_answers_request(&token, &other_data),
@@ -174,11 +174,7 @@ fn a_body_over_the_cap_is_413_with_or_without_a_content_length() {
     let client = client(service(&pki));
     let oversized = vec![0x30u8; MAX_REQUEST_BYTES + 1];
     // The local client sends no Content-Length: the cap on reading decides.
-    let response = client
-        .post("/tsa")
-        .header(query())
-        .body(&oversized)
-        .dispatch();
+    let response = post_query(&client, &oversized);
     assert_eq!(response.status(), Status::PayloadTooLarge);
     assert!(response.into_string().unwrap().contains("65536"));
     // A declared length over the cap is refused before the body is read.
@@ -195,11 +191,7 @@ fn a_body_over_the_cap_is_413_with_or_without_a_content_length() {
 fn a_body_of_exactly_the_cap_reaches_the_tsa() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let client = client(service(&pki));
-    let response = client
-        .post("/tsa")
-        .header(query())
-        .body(vec![0x30u8; MAX_REQUEST_BYTES])
-        .dispatch();
+    let response = post_query(&client, vec![0x30u8; MAX_REQUEST_BYTES]);
     assert_eq!(response.status(), Status::Ok);
     let parsed = parse_response(&response.into_bytes().unwrap()).unwrap();
     assert_eq!(parsed.failure_info, vec![FailureInfo::BadDataFormat]);
@@ -215,7 +207,7 @@ fn garbage_and_empty_bodies_are_answered_with_bad_data_format() {
         vec![0xff; 1000],
         good_request(b"x")[..20].to_vec(),
     ] {
-        let response = client.post("/tsa").header(query()).body(&body).dispatch();
+        let response = post_query(&client, &body);
         assert_eq!(response.status(), Status::Ok);
         assert_eq!(
             response.headers().get_one("Content-Type"),
@@ -242,14 +234,7 @@ fn gen_time_comes_from_the_service_clock() {
         .replace_nanosecond(0)
         .unwrap();
     let service = Arc::new(TsaService::new(pki.authority(), Arc::new(FixedClock(at))));
-    let body = client(service)
-        .post("/tsa")
-        .header(query())
-        .body(good_request(b"x"))
-        .dispatch()
-        .into_bytes()
-        .unwrap();
-    let token = parse_response(&body).unwrap().into_token().unwrap();
+    let token = reply_for(&client(service), b"x").into_token().unwrap();
     assert_eq!(token.gen_time(), at);
 
     // And a clock outside the TSA certificate's validity is refused, not stamped.
@@ -257,14 +242,7 @@ fn gen_time_comes_from_the_service_clock() {
         pki.authority(),
         Arc::new(FixedClock(datetime!(2001-01-01 0:00 UTC))),
     ));
-    let body = client(service)
-        .post("/tsa")
-        .header(query())
-        .body(good_request(b"x"))
-        .dispatch()
-        .into_bytes()
-        .unwrap();
-    let parsed = parse_response(&body).unwrap();
+    let parsed = reply_for(&client(service), b"x");
     assert_eq!(parsed.failure_info, vec![FailureInfo::SystemFailure]);
 }
 
@@ -275,66 +253,27 @@ fn a_replaced_authority_signs_the_next_request() {
     let service = service(&first);
     let client = client(Arc::clone(&service));
     let signer = |client: &Client| {
-        let body = client
-            .post("/tsa")
-            .header(query())
-            .body(good_request(b"x"))
-            .dispatch()
-            .into_bytes()
-            .unwrap();
-        parse_response(&body)
-            .unwrap()
+        reply_for(client, b"x")
             .into_token()
             .unwrap()
             .certificates()
             .to_vec()
     };
-    assert_eq!(signer(&client), vec![first.tsa_der.clone()]);
+    assert_eq!(signer(&client), vec![first.tsa.der.clone()]);
     let old = service
         .replace(second.authority())
         .expect("the first authority");
     assert_eq!(old.policy(), POLICY);
-    assert_eq!(signer(&client), vec![second.tsa_der.clone()]);
+    assert_eq!(signer(&client), vec![second.tsa.der.clone()]);
 
     // Withdrawn (its certificate revoked, say): every request is refused with systemFailure
     // until an authority is put back.
     assert!(service.withdraw().is_some());
-    let body = client
-        .post("/tsa")
-        .header(query())
-        .body(good_request(b"x"))
-        .dispatch()
-        .into_bytes()
-        .unwrap();
-    let refused = parse_response(&body).unwrap();
+    let refused = reply_for(&client, b"x");
     assert_eq!(refused.status, PkiStatus::Rejection);
     assert_eq!(refused.failure_info, vec![FailureInfo::SystemFailure]);
     service.replace(first.authority());
-    assert_eq!(signer(&client), vec![first.tsa_der.clone()]);
-}
-
-/// Launches Rocket with the TSA on an ephemeral loopback port in its own thread; returns the
-/// port and the handle that stops it.
-fn launch(service: Arc<TsaService>) -> (u16, rocket::Shutdown, std::thread::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel();
-    let config = rocket::Config {
-        address: std::net::Ipv4Addr::LOCALHOST.into(),
-        port: 0,
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::release_default()
-    };
-    let rocket =
-        rocket::custom(config)
-            .attach(stage(service))
-            .attach(rocket::fairing::AdHoc::on_liftoff("port", move |r| {
-                let _ = tx.send((r.config().port, r.shutdown()));
-                Box::pin(async {})
-            }));
-    let thread = std::thread::spawn(move || {
-        let _ = rocket::execute(rocket.launch());
-    });
-    let (port, shutdown) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    (port, shutdown, thread)
+    assert_eq!(signer(&client), vec![first.tsa.der.clone()]);
 }
 
 /// One HTTP/1.1 POST over a plain socket; returns the head (status line and headers) and
@@ -366,7 +305,8 @@ fn post(port: u16, content_type: &str, body: &[u8]) -> (String, Vec<u8>) {
 #[test]
 fn a_real_socket_gets_a_granted_token_and_a_415() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
-    let (port, shutdown, thread) = launch(service(&pki));
+    let server = serve(service(&pki), 2);
+    let port = server.port();
 
     let (head, body) = post(port, "application/timestamp-query", &good_request(b"x"));
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -385,6 +325,5 @@ fn a_real_socket_gets_a_granted_token_and_a_415() {
     let (head, _) = post(port, "application/octet-stream", &good_request(b"x"));
     assert!(head.starts_with("HTTP/1.1 415"), "{head}");
 
-    shutdown.notify();
-    thread.join().unwrap();
+    server.stop();
 }

@@ -6,13 +6,12 @@
 mod common;
 
 use std::process::Command;
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::Arc;
 
-use common::TestPki;
+use common::{serve, TestPki};
 use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
-use imza_tsa::http::{stage, TsaService};
+use imza_tsa::http::TsaService;
 use imza_tsa::{build_request, parse_response, ImprintAlgorithm, PkiStatus};
 
 #[test]
@@ -21,23 +20,8 @@ fn wrk_load_on_loopback() {
     let seconds = std::env::var("IMZA_TSA_LOAD_SECONDS").unwrap_or_else(|_| "10".into());
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let service = Arc::new(TsaService::new(pki.authority(), Arc::new(SystemClock)));
-    let (tx, rx) = mpsc::channel();
-    let config = rocket::Config {
-        address: std::net::Ipv4Addr::LOCALHOST.into(),
-        port: 0,
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::release_default()
-    };
-    let rocket = rocket::custom(config)
-        .attach(stage(Arc::clone(&service)))
-        .attach(rocket::fairing::AdHoc::on_liftoff("port", move |r| {
-            let _ = tx.send((r.config().port, r.shutdown()));
-            Box::pin(async {})
-        }));
-    let server = std::thread::spawn(move || {
-        let _ = rocket::execute(rocket.launch());
-    });
-    let (port, shutdown) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = serve(Arc::clone(&service), workers);
 
     let request = build_request(
         &ImprintAlgorithm::Sha256.digest(b"load"),
@@ -70,11 +54,10 @@ fn wrk_load_on_loopback() {
     let out = Command::new("wrk")
         .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(&script)
-        .arg(format!("http://127.0.0.1:{port}/tsa"))
+        .arg(server.url("/tsa"))
         .output()
         .expect("wrk must be installed for this measurement");
-    shutdown.notify();
-    server.join().unwrap();
+    server.stop();
     let report = String::from_utf8_lossy(&out.stdout);
     println!("{report}");
     assert!(

@@ -64,10 +64,10 @@ fn imza_verify(pki: &TestPki, query: &std::path::Path, reply: &std::path::Path) 
         !request.cert_req(),
         "the certificate is in the token exactly when certReq is set"
     );
-    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.ca_der)).unwrap();
+    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.root.der)).unwrap();
     let verified = verify_token(
         &token,
-        std::slice::from_ref(&pki.tsa_der),
+        std::slice::from_ref(&pki.tsa.der),
         &paths,
         VerificationTime::At(OffsetDateTime::now_utc()),
         &Expectations {
@@ -79,7 +79,7 @@ fn imza_verify(pki: &TestPki, query: &std::path::Path, reply: &std::path::Path) 
         },
     )
     .unwrap();
-    assert_eq!(verified.signer_certificate, pki.tsa_der);
+    assert_eq!(verified.signer_certificate, pki.tsa.der);
 }
 
 #[test]

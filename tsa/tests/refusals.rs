@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{openssl, path_str, text, TestPki, POLICY};
+use common::{noise, openssl, path_str, text, TestPki, POLICY};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Null, OctetString};
 use der::{Any, Encode};
@@ -246,7 +246,7 @@ fn misconfigured_authorities_are_refused_at_start() {
         Err(TsaError::KeyMismatch { .. })
     ));
     let mut config = pki.config();
-    config.certificate = pki.ca_der.clone();
+    config.certificate = pki.root.der.clone();
     assert!(matches!(
         TimeStampAuthority::new(config),
         Err(TsaError::NotTimeStampingCertificate { .. })
@@ -338,15 +338,7 @@ fn hostile_input_is_refused_cleanly_and_the_tsa_keeps_working() {
     // Pseudo-random bytes (a fixed xorshift, so failures reproduce).
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     for len in [1usize, 2, 16, 100, 1000, 65_536] {
-        let body = (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
-        bodies.push((format!("{len} random bytes"), body));
+        bodies.push((format!("{len} random bytes"), noise(&mut state, len)));
     }
 
     for (name, body) in &bodies {

@@ -94,13 +94,18 @@ fn accuracy_text(token: &ParsedToken) -> String {
     }
 }
 
+/// A fact as text: a string's own characters, anything else as JSON.
+fn fact_text(value: &Value) -> String {
+    value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| value.to_string())
+}
+
 /// Checks a token against a case's facts; every fact key must be known.
 fn check_token_facts(id: &str, token: &ParsedToken, facts: &BTreeMap<String, Value>) {
     for (key, value) in facts {
-        let text = value
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
+        let text = fact_text(value);
         match key.as_str() {
             "status" => {} // checked on the response
             "tst_version" => assert_eq!(value.as_u64(), Some(1), "{id}: version"),
@@ -140,10 +145,7 @@ fn check_token_facts(id: &str, token: &ParsedToken, facts: &BTreeMap<String, Val
 
 fn check_request_facts(id: &str, request: &TimeStampRequest, facts: &BTreeMap<String, Value>) {
     for (key, value) in facts {
-        let text = value
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| value.to_string());
+        let text = fact_text(value);
         match key.as_str() {
             "version" => assert_eq!(value.as_u64(), Some(1), "{id}: version"),
             "hash_algorithm" => assert_eq!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestPki, POLICY};
+use common::{noise, TestPki, POLICY};
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
     build_request, parse_response, verify_token, Expectations, ImprintAlgorithm,
@@ -27,8 +27,16 @@ fn response(pki: &TestPki, cert_req: bool) -> Vec<u8> {
         .der
 }
 
+/// The token of [`response`].
+fn token(pki: &TestPki, cert_req: bool) -> ParsedToken {
+    parse_response(&response(pki, cert_req))
+        .unwrap()
+        .into_token()
+        .unwrap()
+}
+
 fn verify(pki: &TestPki, token: &ParsedToken, extra: &[Vec<u8>]) -> Result<(), TsaError> {
-    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.ca_der)).unwrap();
+    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.root.der)).unwrap();
     verify_token(
         token,
         extra,
@@ -45,10 +53,7 @@ fn verify(pki: &TestPki, token: &ParsedToken, extra: &[Vec<u8>]) -> Result<(), T
 #[test]
 fn own_token_verifies_and_reports_its_fields() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
-    let token = parse_response(&response(&pki, true))
-        .unwrap()
-        .into_token()
-        .unwrap();
+    let token = token(&pki, true);
     verify(&pki, &token, &[]).unwrap();
     assert_eq!(token.policy(), POLICY);
     assert_eq!(token.nonce_hex().unwrap(), "0xABABABABABABABAB");
@@ -66,11 +71,8 @@ fn own_token_verifies_and_reports_its_fields() {
 #[test]
 fn a_different_document_is_an_imprint_mismatch() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
-    let token = parse_response(&response(&pki, true))
-        .unwrap()
-        .into_token()
-        .unwrap();
-    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.ca_der)).unwrap();
+    let token = token(&pki, true);
+    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.root.der)).unwrap();
     let verdict = verify_token(
         &token,
         &[],
@@ -87,26 +89,20 @@ fn a_different_document_is_an_imprint_mismatch() {
 #[test]
 fn token_without_certificate_needs_it_supplied() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
-    let token = parse_response(&response(&pki, false))
-        .unwrap()
-        .into_token()
-        .unwrap();
+    let token = token(&pki, false);
     assert!(token.certificates().is_empty());
     assert!(matches!(
         verify(&pki, &token, &[]),
         Err(TsaError::SignerNotFound { .. })
     ));
-    verify(&pki, &token, std::slice::from_ref(&pki.tsa_der)).unwrap();
+    verify(&pki, &token, std::slice::from_ref(&pki.tsa.der)).unwrap();
 }
 
 #[test]
 fn token_from_another_pki_fails_path_validation() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let other = TestPki::new(KeyAlgorithm::EcP256);
-    let token = parse_response(&response(&other, true))
-        .unwrap()
-        .into_token()
-        .unwrap();
+    let token = token(&other, true);
     assert!(matches!(
         verify(&pki, &token, &[]),
         Err(TsaError::CertificatePath { .. })
@@ -173,14 +169,7 @@ fn hostile_responses_are_refused_without_panic() {
     ));
     let mut state = 0x2545_f491_4f6c_dd1du64;
     for len in [0usize, 1, 3, 50, 700, 5000] {
-        let body: Vec<u8> = (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let body = noise(&mut state, len);
         assert!(parse_response(&body).is_err());
         assert!(ParsedToken::from_der(&body).is_err());
     }

@@ -874,14 +874,13 @@ mod tests {
     //! crate's tests in one process: so one directory, created once (with every token the tests
     //! need, before any test touches the module), serves all of them.
 
-    use std::path::Path;
-    use std::process::Command;
     use std::sync::OnceLock;
+
+    use imza_testdata::softhsm::{SoftHsm, MODULE_PATH};
 
     use super::*;
     use crate::verify::verify_signature;
 
-    const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
     const SO_PIN: &str = "12345678";
     const USER_PIN: &str = "1234";
     /// Keys are generated here, each test under its own key label.
@@ -892,57 +891,32 @@ mod tests {
     /// Set to `USER_PIN` for the tests that read the PIN from the environment.
     const PIN_VAR: &str = "IMZA_PKCS11_TEST_PIN";
 
-    struct TestHsm {
-        _dir: tempfile::TempDir,
-    }
-
     /// The shared SoftHSM directory, or `None` (after a note) when SoftHSM2 is not installed.
-    fn softhsm() -> Option<&'static TestHsm> {
-        static HSM: OnceLock<Option<TestHsm>> = OnceLock::new();
+    ///
+    /// imza-testdata is a dev-dependency built on its own copy of this crate, so only what it
+    /// returns as std types (paths) is used here, never its `Pkcs11Location`.
+    fn softhsm() -> Option<&'static SoftHsm> {
+        static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
         HSM.get_or_init(|| {
-            if !Path::new(MODULE).exists() {
-                eprintln!("note: {MODULE} not found; skipping the PKCS#11 tests");
+            if !SoftHsm::is_available() {
+                eprintln!("note: {MODULE_PATH} not found; skipping the PKCS#11 tests");
                 return None;
             }
-            let dir = tempfile::Builder::new()
-                .prefix("imza-core-softhsm-")
-                .tempdir()
-                .expect("temporary directory");
-            let tokens = dir.path().join("tokens");
-            std::fs::create_dir(&tokens).expect("token directory");
-            let conf = dir.path().join("softhsm2.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                    tokens.display()
-                ),
-            )
-            .expect("softhsm2.conf");
+            let hsm = SoftHsm::new();
             for label in [TOKEN, PIN_TOKEN] {
-                let out = Command::new("softhsm2-util")
-                    .env("SOFTHSM2_CONF", &conf)
-                    .args(["--init-token", "--free", "--label", label])
-                    .args(["--so-pin", SO_PIN, "--pin", USER_PIN])
-                    .output()
-                    .expect("run softhsm2-util");
-                assert!(
-                    out.status.success(),
-                    "softhsm2-util --init-token failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                hsm.init_token(label, SO_PIN, USER_PIN);
             }
             // Before the first C_Initialize of this process, which happens after this returns.
-            std::env::set_var("SOFTHSM2_CONF", &conf);
+            std::env::set_var("SOFTHSM2_CONF", hsm.conf_path());
             std::env::set_var(PIN_VAR, USER_PIN);
-            Some(TestHsm { _dir: dir })
+            Some(hsm)
         })
         .as_ref()
     }
 
     fn location(token: &str, key_label: &str) -> Pkcs11Location {
         Pkcs11Location {
-            module: PathBuf::from(MODULE),
+            module: PathBuf::from(MODULE_PATH),
             token_label: token.to_string(),
             key_label: key_label.to_string(),
         }

@@ -1,6 +1,7 @@
-//! A tiny PKI built with imza-core alone (a CA, its delegated OCSP responder, leaves, and a
-//! second CA the responder does not serve), a status source over a map, and runners for the
-//! independent tools (`openssl ocsp`, pkilint's `lint_ocsp_response`).
+//! The OCSP tests' PKI, built on imza-testdata's (a CA, its delegated OCSP responder, leaves,
+//! and a second CA the responder does not serve), status sources over a map, a clock moved by
+//! hand, OCSP requests, a service on a loopback socket, and a runner for the independent tools
+//! (`openssl ocsp`, pkilint's `lint_ocsp_response`).
 
 #![allow(dead_code)]
 
@@ -10,29 +11,28 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64ct::{Base64, Encoding};
 use der::asn1::OctetString;
 use der::{Decode, Encode};
 use imza_core::clock::Clock;
+use imza_core::key::software::SoftwareKey;
+use imza_core::{oids, KeyAlgorithm};
 use imza_ocsp::cert_id::cert_id;
-use imza_ocsp::CertIdHash;
+use imza_ocsp::http::stage;
+use imza_ocsp::{
+    CacheConfig, CertIdHash, CertStatusInfo, CertificateStatusSource, IssuerId, OcspAnswer,
+    OcspError, OcspService, Responder, ResponderConfig, ResponseStatus, ServedCa,
+};
+use imza_testdata::loopback::LoopbackServer;
+use imza_testdata::pki::{leaf_extensions, ocsp_responder_extensions, write_certificate, TestCa};
+use time::{Duration, OffsetDateTime};
+use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::{OcspRequest, Request, TbsRequest};
 
-use imza_core::cert::{sign_certificate, CertificateFields, SignedCertificate};
-use imza_core::ext;
-use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
-use imza_core::{oids, KeyAlgorithm, SigningKey};
-use imza_ocsp::{
-    CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
-    ServedCa,
-};
-use time::{Duration, OffsetDateTime};
-use x509_cert::ext::pkix::{CrlReason, KeyUsages};
-
-/// One issued certificate, written to `<dir>/<name>.pem`.
+/// One certificate of the PKI, also written to `<dir>/<name>.pem`.
 pub struct Issued {
     pub serial: Vec<u8>,
     pub der: Vec<u8>,
@@ -41,7 +41,6 @@ pub struct Issued {
 
 pub struct Pki {
     pub dir: tempfile::TempDir,
-    pub ca_key: Arc<SoftwareKey>,
     pub ca: Issued,
     pub responder_key: Arc<SoftwareKey>,
     pub responder: Issued,
@@ -62,11 +61,8 @@ pub struct Pki {
 
 pub const CA: &str = "citizens";
 
-fn write_pem(dir: &Path, name: &str, der: &[u8]) -> PathBuf {
-    let path = dir.join(format!("{name}.pem"));
-    std::fs::write(&path, imza_core::pem::encode("CERTIFICATE", der).unwrap()).unwrap();
-    path
-}
+const CA_DN: &str = "CN=imza Test Citizens CA,O=imza,C=AZ";
+const OTHER_CA_DN: &str = "CN=imza Test Other CA,O=imza,C=AZ";
 
 fn serial(n: u8) -> Vec<u8> {
     let mut s = vec![n; 16];
@@ -74,60 +70,11 @@ fn serial(n: u8) -> Vec<u8> {
     s
 }
 
-struct Signer<'a> {
-    name: &'a str,
-    key: &'a dyn SigningKey,
-}
-
-fn issue(
-    dir: &Path,
-    file: &str,
-    issuer: Option<Signer<'_>>,
-    subject: &str,
-    subject_key: &dyn SigningKey,
-    serial: Vec<u8>,
-    extensions: Vec<x509_cert::ext::Extension>,
-) -> Issued {
-    let now = OffsetDateTime::now_utc();
-    let spki = subject_key.public_key_der().unwrap();
-    let subject_key_id = ext::key_identifier(&spki).unwrap();
-    let (issuer_name, issuer_key) = match &issuer {
-        Some(s) => (s.name, s.key),
-        None => (subject, subject_key),
-    };
-    let issuer_key_id = ext::key_identifier(&issuer_key.public_key_der().unwrap()).unwrap();
-    let mut exts = extensions;
-    exts.push(ext::subject_key_identifier(&subject_key_id).unwrap());
-    exts.push(ext::authority_key_identifier(&issuer_key_id).unwrap());
-    let SignedCertificate { der, .. } = sign_certificate(
-        CertificateFields {
-            serial: serial.clone(),
-            issuer: parse_dn(issuer_name).unwrap(),
-            subject: parse_dn(subject).unwrap(),
-            not_before: now - Duration::days(1),
-            not_after: now + Duration::days(365),
-            subject_public_key: spki,
-            extensions: exts,
-        },
-        issuer_key,
-    )
-    .unwrap();
-    let pem = write_pem(dir, file, &der);
+/// Writes `der` to `<dir>/<file>.pem`.
+fn issued(dir: &Path, file: &str, serial: Vec<u8>, der: Vec<u8>) -> Issued {
+    let pem = dir.join(format!("{file}.pem"));
+    write_certificate(&pem, &der);
     Issued { serial, der, pem }
-}
-
-const CA_DN: &str = "CN=imza Test Citizens CA,O=imza,C=AZ";
-const OTHER_CA_DN: &str = "CN=imza Test Other CA,O=imza,C=AZ";
-
-fn ca_extensions() -> Vec<x509_cert::ext::Extension> {
-    vec![
-        ext::basic_constraints(true, None).unwrap(),
-        ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
-    ]
-}
-
-fn leaf_extensions() -> Vec<x509_cert::ext::Extension> {
-    vec![ext::key_usage(KeyUsages::DigitalSignature.into()).unwrap()]
 }
 
 impl Pki {
@@ -139,73 +86,34 @@ impl Pki {
     pub fn with_keys(ca_alg: KeyAlgorithm, responder_alg: KeyAlgorithm) -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let ca_key = Arc::new(SoftwareKey::generate(ca_alg).unwrap());
-        let ca = issue(
-            d,
-            "ca",
-            None,
-            CA_DN,
-            ca_key.as_ref(),
-            serial(1),
-            ca_extensions(),
-        );
-        let by_ca = || {
-            Some(Signer {
-                name: CA_DN,
-                key: ca_key.as_ref(),
-            })
-        };
-        let responder_key = Arc::new(SoftwareKey::generate(responder_alg).unwrap());
-        let mut responder_exts = leaf_extensions();
-        responder_exts.push(ext::extended_key_usage(&[oids::KP_OCSP_SIGNING], false).unwrap());
-        responder_exts.push(ext::ocsp_no_check().unwrap());
-        let responder = issue(
-            d,
-            "responder",
-            by_ca(),
+        let test_ca = TestCa::root(CA_DN, ca_alg);
+        let ca = issued(d, "ca", test_ca.serial.clone(), test_ca.der.clone());
+        let responder_cert = test_ca.issue_service(
             "CN=imza Test Citizens CA OCSP Responder,O=imza,C=AZ",
-            responder_key.as_ref(),
-            serial(2),
-            responder_exts,
+            &serial(2),
+            responder_alg,
+            ocsp_responder_extensions(),
         );
+        let responder = issued(d, "responder", serial(2), responder_cert.der);
         let leaf_key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
         let leaf = |file: &str, cn: &str, n: u8| {
-            issue(
-                d,
-                file,
-                by_ca(),
-                &format!("CN={cn},O=imza,C=AZ"),
-                &leaf_key,
-                serial(n),
-                leaf_extensions(),
-            )
+            let subject = format!("CN={cn},O=imza,C=AZ");
+            let der = test_ca.issue(&subject, &serial(n), &leaf_key, leaf_extensions());
+            issued(d, file, serial(n), der)
         };
         let good = leaf("good", "Good Citizen", 10);
         let revoked = leaf("revoked", "Revoked Citizen", 11);
         let never_issued = leaf("never_issued", "Ghost Citizen", 12);
         let good2 = leaf("good2", "Second Citizen", 13);
-        let other_key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
-        let other_ca = issue(
-            d,
-            "other_ca",
-            None,
-            OTHER_CA_DN,
-            &other_key,
-            serial(3),
-            ca_extensions(),
-        );
-        let other_leaf = issue(
-            d,
-            "other_leaf",
-            Some(Signer {
-                name: OTHER_CA_DN,
-                key: &other_key,
-            }),
+        let other = TestCa::root(OTHER_CA_DN, KeyAlgorithm::EcP256);
+        let other_ca = issued(d, "other_ca", other.serial.clone(), other.der.clone());
+        let other_leaf_der = other.issue(
             "CN=Other Citizen,O=imza,C=AZ",
+            &serial(20),
             &leaf_key,
-            serial(20),
             leaf_extensions(),
         );
+        let other_leaf = issued(d, "other_leaf", serial(20), other_leaf_der);
         let revoked_at =
             imza_core::clock::whole_seconds(OffsetDateTime::now_utc()) - Duration::hours(2);
         let mut source = MapSource::default();
@@ -223,9 +131,8 @@ impl Pki {
         );
         Pki {
             dir,
-            ca_key,
             ca,
-            responder_key,
+            responder_key: responder_cert.key,
             responder,
             good,
             revoked,
@@ -253,6 +160,18 @@ impl Pki {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Answers `request` with a fresh [`Pki::responder`] now, asserts the answer is
+    /// successful, and writes its DER to `file` in the PKI's directory; returns that path.
+    pub fn answer_to_file(&self, request: &[u8], file: &str) -> PathBuf {
+        let answer = self
+            .responder()
+            .respond(request, OffsetDateTime::now_utc(), &self.source);
+        assert_successful(&answer);
+        let path = self.path(file);
+        std::fs::write(&path, &answer.der).unwrap();
+        path
     }
 }
 
@@ -409,20 +328,28 @@ impl Clock for TestClock {
 /// A DER OCSPRequest for `serials` of the CA certificate `ca_der` (SHA-1 CertIDs, as most
 /// clients send), with a nonce extension carrying `nonce` when given.
 pub fn ocsp_request(ca_der: &[u8], serials: &[&[u8]], nonce: Option<&[u8]>) -> Vec<u8> {
-    let ca = Certificate::from_der(ca_der).unwrap();
-    let extensions = nonce.map(|n| {
-        vec![Extension {
-            extn_id: oids::OCSP_NONCE,
-            critical: false,
-            extn_value: OctetString::new(OctetString::new(n).unwrap().to_der().unwrap()).unwrap(),
-        }]
-    });
+    request_for(
+        &Certificate::from_der(ca_der).unwrap(),
+        serials,
+        CertIdHash::Sha1,
+        nonce.map(|n| vec![nonce_extension(n)]),
+    )
+}
+
+/// A DER OCSPRequest for `serials` of `issuer` with CertIDs hashed with `hash` and the
+/// request extensions `extensions`, built with x509-ocsp's types.
+pub fn request_for<S: AsRef<[u8]>>(
+    issuer: &Certificate,
+    serials: &[S],
+    hash: CertIdHash,
+    extensions: Option<Vec<Extension>>,
+) -> Vec<u8> {
     OcspRequest {
         tbs_request: TbsRequest {
             request_list: serials
                 .iter()
                 .map(|s| Request {
-                    req_cert: cert_id(&ca, &SerialNumber::new(s).unwrap(), CertIdHash::Sha1)
+                    req_cert: cert_id(issuer, &SerialNumber::new(s.as_ref()).unwrap(), hash)
                         .unwrap(),
                     single_request_extensions: None,
                 })
@@ -434,6 +361,55 @@ pub fn ocsp_request(ca_der: &[u8], serials: &[&[u8]], nonce: Option<&[u8]>) -> V
     }
     .to_der()
     .unwrap()
+}
+
+/// The nonce request extension (RFC 9654): `value` as an OCTET STRING inside extnValue.
+pub fn nonce_extension(value: &[u8]) -> Extension {
+    Extension {
+        extn_id: oids::OCSP_NONCE,
+        critical: false,
+        extn_value: OctetString::new(OctetString::new(value).unwrap().to_der().unwrap()).unwrap(),
+    }
+}
+
+/// Asserts that `answer` is successful, showing the problem if it is not.
+pub fn assert_successful(answer: &OcspAnswer) {
+    assert_eq!(
+        answer.status,
+        ResponseStatus::Successful,
+        "{:?}",
+        answer.problem
+    );
+}
+
+/// A request as RFC 5019 §5 GET clients put it in the URL: base64, then URL-encoded.
+pub fn url_encoded_base64(request: &[u8]) -> String {
+    Base64::encode_string(request)
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+/// An [`OcspService`] answering for `pki` from a [`LiveSource`] of it (returned too, to
+/// revoke and count lookups), at `clock`'s time, with `config`.
+pub fn live_service(
+    pki: &Pki,
+    clock: Arc<dyn Clock>,
+    config: CacheConfig,
+) -> (Arc<LiveSource>, Arc<OcspService>) {
+    let source = Arc::new(LiveSource::of(pki));
+    let service = Arc::new(OcspService::new(
+        pki.responder(),
+        Arc::clone(&source) as Arc<dyn CertificateStatusSource>,
+        clock,
+        config,
+    ));
+    (source, service)
+}
+
+/// `service`'s routes ([`stage`], upkeep tasks included) on a loopback port.
+pub fn serve(service: Arc<OcspService>, worker_threads: usize) -> LoopbackServer {
+    LoopbackServer::launch(stage(service), worker_threads)
 }
 
 /// Output of a finished command.

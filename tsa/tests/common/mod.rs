@@ -1,107 +1,37 @@
-//! A tiny PKI built with imza-core alone: a root CA and a TSA certificate with the `tsa`
-//! profile's extensions (critical sole timeStamping EKU, digitalSignature), written as PEM to
-//! a temporary directory for `openssl ts`.
+//! The time-stamping tests' PKI: imza-testdata's root and TSA certificate (critical sole
+//! timeStamping EKU, digitalSignature, PEM files in a temporary directory for `openssl ts`),
+//! with the TSA this crate builds on them; a loopback server for it; and small runners.
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use imza_core::cert::{sign_certificate, CertificateFields};
-use imza_core::ext;
-use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
-use imza_core::{oids, KeyAlgorithm, SigningKey};
+use imza_core::{oids, KeyAlgorithm};
+use imza_testdata::loopback::LoopbackServer;
+use imza_testdata::pki::TsaPki;
+use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{TimeStampAuthority, TsaConfig};
-use time::{Duration, OffsetDateTime};
-use x509_cert::ext::pkix::KeyUsages;
 
 pub const POLICY: const_oid::ObjectIdentifier = oids::ETSI_BEST_PRACTICES_TS_POLICY;
 
-pub struct TestPki {
-    pub dir: tempfile::TempDir,
-    pub ca_der: Vec<u8>,
-    pub tsa_der: Vec<u8>,
-    pub tsa_key: Arc<SoftwareKey>,
-}
+/// [`TsaPki`] (its root, TSA certificate and files, through `Deref`) and a TSA signing under
+/// [`POLICY`] with its certificate and key.
+pub struct TestPki(TsaPki);
 
 impl TestPki {
     /// A root CA and a TSA certificate valid from a day ago for a year.
     pub fn new(tsa_algorithm: KeyAlgorithm) -> TestPki {
-        let now = OffsetDateTime::now_utc();
-        let dir = tempfile::tempdir().unwrap();
-        let ca_key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
-        let ca_spki = ca_key.public_key_der().unwrap();
-        let ca_key_id = ext::key_identifier(&ca_spki).unwrap();
-        let ca_name = parse_dn("CN=imza Test Root CA,O=imza,C=AZ").unwrap();
-        let ca = sign_certificate(
-            CertificateFields {
-                serial: vec![0x01],
-                issuer: ca_name.clone(),
-                subject: ca_name.clone(),
-                not_before: now - Duration::days(1),
-                not_after: now + Duration::days(3650),
-                subject_public_key: ca_spki,
-                extensions: vec![
-                    ext::basic_constraints(true, None).unwrap(),
-                    ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
-                    ext::subject_key_identifier(&ca_key_id).unwrap(),
-                ],
-            },
-            &ca_key,
-        )
-        .unwrap();
-
-        let tsa_key = Arc::new(SoftwareKey::generate(tsa_algorithm).unwrap());
-        let tsa_spki = tsa_key.public_key_der().unwrap();
-        let tsa = sign_certificate(
-            CertificateFields {
-                serial: vec![0x10, 0x01],
-                issuer: ca_name,
-                subject: parse_dn("CN=imza Test TSA,O=imza,C=AZ").unwrap(),
-                not_before: now - Duration::days(1),
-                not_after: now + Duration::days(365),
-                subject_public_key: tsa_spki.clone(),
-                extensions: vec![
-                    ext::basic_constraints(false, None).unwrap(),
-                    ext::key_usage(KeyUsages::DigitalSignature.into()).unwrap(),
-                    ext::extended_key_usage(&[oids::KP_TIME_STAMPING], true).unwrap(),
-                    ext::subject_key_identifier(&ext::key_identifier(&tsa_spki).unwrap()).unwrap(),
-                    ext::authority_key_identifier(&ca_key_id).unwrap(),
-                ],
-            },
-            &ca_key,
-        )
-        .unwrap();
-        let pki = TestPki {
-            dir,
-            ca_der: ca.der,
-            tsa_der: tsa.der,
-            tsa_key,
-        };
-        std::fs::write(pki.ca_pem(), pem("CERTIFICATE", &pki.ca_der)).unwrap();
-        std::fs::write(pki.tsa_pem(), pem("CERTIFICATE", &pki.tsa_der)).unwrap();
-        pki
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    pub fn ca_pem(&self) -> PathBuf {
-        self.path("CA.pem")
-    }
-
-    pub fn tsa_pem(&self) -> PathBuf {
-        self.path("tsa.pem")
+        TestPki(TsaPki::new(tsa_algorithm))
     }
 
     pub fn config(&self) -> TsaConfig {
         TsaConfig::new(
-            self.tsa_der.clone(),
+            self.tsa.der.clone(),
             Vec::new(),
-            self.tsa_key.clone(),
+            self.tsa.key.clone(),
             POLICY,
         )
     }
@@ -111,8 +41,17 @@ impl TestPki {
     }
 }
 
-pub fn pem(label: &str, der: &[u8]) -> String {
-    imza_core::pem::encode(label, der).unwrap()
+impl Deref for TestPki {
+    type Target = TsaPki;
+
+    fn deref(&self) -> &TsaPki {
+        &self.0
+    }
+}
+
+/// `service`'s `POST /tsa` on a loopback port, on `worker_threads` threads.
+pub fn serve(service: Arc<TsaService>, worker_threads: usize) -> LoopbackServer {
+    LoopbackServer::launch(stage(service), worker_threads)
 }
 
 /// Runs `openssl` with `args`, panicking with its output if it cannot be started.
@@ -133,4 +72,17 @@ pub fn text(output: &Output) -> String {
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// `len` reproducible pseudo-random bytes from `state` (xorshift64), which moves on, so
+/// successive calls give fresh bytes and a failure reproduces.
+pub fn noise(state: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *state ^= *state << 13;
+            *state ^= *state >> 7;
+            *state ^= *state << 17;
+            *state as u8
+        })
+        .collect()
 }
