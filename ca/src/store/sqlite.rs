@@ -72,86 +72,6 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Bulk-inserts fake revoked certificates (empty DER, subject `benchmark`) for `ca`, in one
-    /// transaction and **without audit entries**.
-    ///
-    /// It exists only to build the fixture of the 1,000,000-entry CRL benchmark. It bypasses
-    /// the audit log, so it must never be reachable from the CLI or any service.
-    pub fn insert_revoked_for_benchmark(
-        &self,
-        ca: &str,
-        entries: &[(Vec<u8>, OffsetDateTime, CrlReason)],
-    ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        {
-            let mut insert = tx.prepare_cached(INSERT_CERTIFICATE).map_err(db_error)?;
-            for (serial, revoked_at, reason) in entries {
-                let at = revoked_at.unix_timestamp();
-                insert
-                    .execute(params![
-                        ca,
-                        hex::encode_upper(serial),
-                        "benchmark",
-                        "benchmark",
-                        at,
-                        at,
-                        at,
-                        &[] as &[u8],
-                        at,
-                        reason_code(*reason),
-                        None::<i64>,
-                    ])
-                    .map_err(|e| certificate_insert_error(e, ca, serial))?;
-            }
-        }
-        tx.commit().map_err(db_error)
-    }
-
-    /// Bulk-inserts fake issued, unrevoked certificates (empty DER, subject `benchmark`) for
-    /// `ca`, valid from `not_before` to `not_after`, in one transaction and **without audit
-    /// entries**.
-    ///
-    /// It exists only to fill the store of the OCSP benchmark with a realistic number of rows
-    /// (1,000,000). Like [`insert_revoked_for_benchmark`](Self::insert_revoked_for_benchmark) it
-    /// bypasses the audit log, so it must never be reachable from the CLI or any service.
-    pub fn insert_issued_for_benchmark(
-        &self,
-        ca: &str,
-        serials: &[Vec<u8>],
-        not_before: OffsetDateTime,
-        not_after: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        {
-            let mut insert = tx.prepare_cached(INSERT_CERTIFICATE).map_err(db_error)?;
-            let (from, until) = (not_before.unix_timestamp(), not_after.unix_timestamp());
-            for serial in serials {
-                insert
-                    .execute(params![
-                        ca,
-                        hex::encode_upper(serial),
-                        "benchmark",
-                        "benchmark",
-                        from,
-                        until,
-                        from,
-                        &[] as &[u8],
-                        None::<i64>,
-                        None::<i64>,
-                        None::<i64>,
-                    ])
-                    .map_err(|e| certificate_insert_error(e, ca, serial))?;
-            }
-        }
-        tx.commit().map_err(db_error)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while the lock was held dropped its `Transaction`, which rolled back, so the
         // connection is still in a usable state.
@@ -1492,36 +1412,6 @@ mod tests {
         assert!(matches!(store.ca("root"), Err(StoreError::Corrupt(_))));
     }
 
-    #[test]
-    fn benchmark_revocations_are_listed_without_audit_entries() {
-        let (_dir, store) = open_temp();
-        create_root(&store, "root");
-        let entries: Vec<_> = (0u32..100)
-            .map(|i| (i.to_be_bytes().to_vec(), T0, CrlReason::Superseded))
-            .collect();
-        store
-            .insert_revoked_for_benchmark("root", &entries)
-            .unwrap();
-        assert_eq!(store.revoked("root").unwrap().len(), 100);
-        assert_eq!(count(&store, "audit"), 1);
-    }
-
-    #[test]
-    fn benchmark_issued_rows_are_good_without_audit_entries() {
-        let (_dir, store) = open_temp();
-        create_root(&store, "root");
-        let serials: Vec<_> = (0u32..100).map(|i| i.to_be_bytes().to_vec()).collect();
-        store
-            .insert_issued_for_benchmark("root", &serials, T0, T0 + time::Duration::days(365))
-            .unwrap();
-        assert_eq!(
-            store.status("root", &serials[7]).unwrap(),
-            CertificateStatus::Issued
-        );
-        assert!(store.revoked("root").unwrap().is_empty());
-        assert_eq!(count(&store, "audit"), 1);
-    }
-
     /// Throughput figure for batch issuance: `cargo test -p imza-ca --release -- --ignored
     /// --nocapture insert_throughput`. Prints, asserts nothing about time.
     #[test]
@@ -1556,15 +1446,16 @@ mod tests {
         create_root(&store, "citizens");
         let start = Instant::now();
         for chunk in 0u32..10 {
-            let entries: Vec<_> = (0u32..100_000)
+            let rows: Vec<_> = (0u32..100_000)
                 .map(|i| {
                     let serial = [&[0x42u8; 16][..], &(chunk * 100_000 + i).to_be_bytes()].concat();
-                    (serial, T0, CrlReason::KeyCompromise)
+                    CertificateRecord {
+                        revocation: Some(revocation(CrlReason::KeyCompromise, None)),
+                        ..cert("citizens", &serial)
+                    }
                 })
                 .collect();
-            store
-                .insert_revoked_for_benchmark("citizens", &entries)
-                .unwrap();
+            store.insert_certificates(&rows, &[]).unwrap();
         }
         println!("fixture: {:?}", start.elapsed());
         let start = Instant::now();

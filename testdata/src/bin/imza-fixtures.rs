@@ -5,15 +5,17 @@
 //!   imza-fixtures issued DATA_DIR CA COUNT INDEX    COUNT issued, unrevoked entries for CA in the
 //!                                                   store (valid from now for 3 years), and the
 //!                                                   same serials as an `openssl ca` index
-//! The last two write straight into the SQLite store through methods that exist only for these
-//! benchmark fixtures (no certificates are signed, no audit entries are made).
+//! The last two write rows straight into the store (`CaStore::insert_certificates` with no audit
+//! entries, empty DER): no certificates are signed; the store is something to measure against.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use imza_ca::store::{CaStore, CertificateRecord, Revocation};
 use rayon::prelude::*;
 use time::OffsetDateTime;
+use x509_cert::ext::pkix::CrlReason;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -81,6 +83,29 @@ fn index_time(t: OffsetDateTime) -> String {
     )
 }
 
+/// A row for the benchmark store: no DER, subject `benchmark`. The fixture signs nothing and
+/// writes the rows with [`CaStore::insert_certificates`] and no audit entries: it builds a
+/// store to measure against, not a PKI anyone relies on.
+fn row(
+    ca: &str,
+    serial: Vec<u8>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    revocation: Option<Revocation>,
+) -> CertificateRecord {
+    CertificateRecord {
+        ca: ca.to_string(),
+        serial,
+        subject: "benchmark".into(),
+        profile: "benchmark".into(),
+        not_before,
+        not_after,
+        issued_at: not_before,
+        der: Vec::new(),
+        revocation,
+    }
+}
+
 fn random_serials(n: usize) -> Vec<Vec<u8>> {
     (0..n)
         .map(|_| imza_core::cert::random_serial().expect("random serial"))
@@ -88,7 +113,6 @@ fn random_serials(n: usize) -> Vec<Vec<u8>> {
 }
 
 fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
-    use x509_cert::ext::pkix::CrlReason;
     let store = open_store(&data_dir);
     let now = now();
     let mut out = BufWriter::new(File::create(&index).expect("index file"));
@@ -96,21 +120,26 @@ fn revoked(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
     let expiry = "491231235959Z";
     for chunk_start in (0..count).step_by(CHUNK) {
         let n = (count - chunk_start).min(CHUNK);
-        let entries: Vec<(Vec<u8>, OffsetDateTime, CrlReason)> = random_serials(n)
+        let revocation = Revocation {
+            revoked_at: now,
+            reason: CrlReason::KeyCompromise,
+            invalidity_date: None,
+        };
+        let rows: Vec<CertificateRecord> = random_serials(n)
             .into_iter()
-            .map(|serial| (serial, now, CrlReason::KeyCompromise))
+            .map(|serial| row(ca, serial, now, now, Some(revocation)))
             .collect();
-        for (serial, _, _) in &entries {
+        for r in &rows {
             // openssl ca index: status, expiry, revocation[,reason], serial, file, subject
             writeln!(
                 out,
                 "R\t{expiry}\t{stamp},keyCompromise\t{}\tunknown\t/CN=benchmark",
-                hex::encode_upper(serial)
+                hex::encode_upper(&r.serial)
             )
             .expect("write index");
         }
         store
-            .insert_revoked_for_benchmark(ca, &entries)
+            .insert_certificates(&rows, &[])
             .expect("insert revoked");
     }
     out.flush().expect("flush");
@@ -123,18 +152,21 @@ fn issued(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
     let mut out = BufWriter::new(File::create(&index).expect("index file"));
     let expiry = index_time(not_after);
     for chunk_start in (0..count).step_by(CHUNK) {
-        let serials = random_serials((count - chunk_start).min(CHUNK));
-        for serial in &serials {
+        let rows: Vec<CertificateRecord> = random_serials((count - chunk_start).min(CHUNK))
+            .into_iter()
+            .map(|serial| row(ca, serial, not_before, not_after, None))
+            .collect();
+        for r in &rows {
             // openssl ca index: status, expiry, (no revocation), serial, file, subject
             writeln!(
                 out,
                 "V\t{expiry}\t\t{}\tunknown\t/CN=benchmark",
-                hex::encode_upper(serial)
+                hex::encode_upper(&r.serial)
             )
             .expect("write index");
         }
         store
-            .insert_issued_for_benchmark(ca, &serials, not_before, not_after)
+            .insert_certificates(&rows, &[])
             .expect("insert issued");
     }
     out.flush().expect("flush");
