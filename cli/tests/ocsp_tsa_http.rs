@@ -514,34 +514,7 @@ fn a_failing_clock_check_makes_the_tsa_refuse_with_time_not_available() {
     )
     .unwrap();
     let server = Server::start_with(&pki, &["--config", s(&config)]);
-    let data = pki.path("d.txt");
-    std::fs::write(&data, "x").unwrap();
-    let query = pki.path("q.tsq");
-    let made = run(
-        "openssl",
-        &[
-            "ts",
-            "-query",
-            "-data",
-            s(&data),
-            "-sha256",
-            "-out",
-            s(&query),
-        ],
-    );
-    assert!(made.status.success());
-    let reply = server.post(
-        "/tsa",
-        "application/timestamp-query",
-        &std::fs::read(&query).unwrap(),
-    );
-    assert_eq!(reply.status, 200);
-    let response = pki.path("r.tsr");
-    std::fs::write(&response, &reply.body).unwrap();
-    let text = stdout(&run(
-        "openssl",
-        &["ts", "-reply", "-in", s(&response), "-text"],
-    ));
+    let text = stamp(&pki, &server);
     assert!(text.contains("Status: Rejected"), "{text}");
     // The command's own words stay in the operator's log, not in the public answer.
     assert!(!text.contains("not synchronised"), "{text}");

@@ -99,6 +99,22 @@ struct IssuerHashes {
     key_hash: Vec<u8>,
 }
 
+/// What a CertID hashes of its issuer (RFC 6960 §4.1.1): the DER of the subject name, and
+/// the subject public key's BIT STRING value (without tag, length and unused-bits octet).
+fn hashed_parts(issuer: &Certificate) -> Result<(Vec<u8>, &[u8]), OcspError> {
+    let name = issuer
+        .tbs_certificate
+        .subject
+        .to_der()
+        .map_err(|e| OcspError::malformed("issuer certificate", e))?;
+    let key = issuer
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes();
+    Ok((name, key))
+}
+
 /// The CertID view of one issuer certificate: its name and key hashes under every
 /// [`CertIdHash`], computed once so matching a request is a few byte comparisons.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,16 +125,7 @@ pub struct IssuerFingerprints {
 impl IssuerFingerprints {
     /// Fingerprints of `issuer`, the certificate of the CA that issued the certificates asked about.
     pub fn of(issuer: &Certificate) -> Result<Self, OcspError> {
-        let name = issuer
-            .tbs_certificate
-            .subject
-            .to_der()
-            .map_err(|e| OcspError::malformed("issuer certificate", e))?;
-        let key = issuer
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes();
+        let (name, key) = hashed_parts(issuer)?;
         Ok(IssuerFingerprints {
             hashes: CertIdHash::ALL
                 .into_iter()
@@ -150,16 +157,7 @@ pub fn cert_id(
     serial: &SerialNumber,
     hash: CertIdHash,
 ) -> Result<CertId, OcspError> {
-    let name = issuer
-        .tbs_certificate
-        .subject
-        .to_der()
-        .map_err(|e| OcspError::malformed("issuer certificate", e))?;
-    let key = issuer
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key
-        .raw_bytes();
+    let (name, key) = hashed_parts(issuer)?;
     let octets =
         |bytes: Vec<u8>| OctetString::new(bytes).map_err(|e| OcspError::malformed("CertID", e));
     Ok(CertId {
