@@ -3,11 +3,14 @@
 //! or bad input, 3 an internal or environment failure.
 
 mod ca;
+mod cert;
 mod demo;
 mod output;
 mod serve;
 mod services;
+mod sign;
 mod ts;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +63,13 @@ enum Command {
     /// RFC 3161 timestamp client: request a token from a TSA over HTTP, verify a token.
     #[command(subcommand)]
     Ts(ts::TsCommand),
+    /// Certificates: validate a path (RFC 5280) with revocation; run x509-limbo suites.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Sign a document: CMS / CAdES B-B, B-T, B-LT, B-LTA; or raise a signature's level.
+    Sign(Box<sign::SignArgs>),
+    /// Validate a CMS / CAdES signature and report (ETSI TS 119 102-2). Exit 0 only when TOTAL_PASSED.
+    Verify(Box<verify::VerifyArgs>),
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
@@ -90,6 +100,9 @@ fn main() -> ExitCode {
         Command::Tsa(cmd) => services::run_tsa(&cli.data_dir, cmd),
         Command::Ocsp(cmd) => services::run_ocsp(&cli.data_dir, cmd),
         Command::Ts(cmd) => ts::run(cmd),
+        Command::Cert(cmd) => cert::run(cmd),
+        Command::Sign(args) => sign::run(*args),
+        Command::Verify(args) => verify::run(*args),
         Command::Demo => demo::run(&cli.data_dir),
         Command::Serve { listen, config } => serve::run(&cli.data_dir, listen, config.as_deref()),
     };

@@ -1,0 +1,34 @@
+//! What went wrong while signing, augmenting or reading a signature. (A signature that parses
+//! but does not validate is not an error: it is a report with an indication.)
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    /// Input that does not parse as what it should be (CMS, certificate, PKCS#12).
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    /// Usage that cannot work (e.g. augmenting to LT without a timestamp, wrong key for the certificate).
+    #[error("{0}")]
+    Usage(String),
+    /// The signing key failed.
+    #[error("signing failed: {0}")]
+    Key(#[from] imza_core::CoreError),
+    /// A timestamp could not be obtained or was not acceptable.
+    #[error("timestamp: {0}")]
+    Timestamp(String),
+    /// Revocation data for B-LT could not be gathered.
+    #[error("revocation data: {0}")]
+    Revocation(String),
+    /// Fetching over the network failed.
+    #[error("network: {0}")]
+    Network(String),
+}
+
+impl SignerError {
+    pub fn malformed(what: &'static str, detail: impl std::fmt::Display) -> SignerError {
+        SignerError::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}
