@@ -125,3 +125,41 @@ pub const OCSP_ACCEPTABLE_RESPONSES: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.48.1.4
 pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
 /// ETSI EN 319 421 §5.2: best-practices time-stamp policy (BTSP).
 pub const ETSI_BEST_PRACTICES_TS_POLICY: Oid = Oid::new_unwrap("0.4.0.2023.1.1");
+
+// Path validation (RFC 5280 §4.2.1) extensions not written by imza's CA but read by the validator.
+pub const EXT_SUBJECT_DIRECTORY_ATTRIBUTES: Oid = Oid::new_unwrap("2.5.29.9");
+pub const EXT_ISSUER_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.18");
+pub const EXT_DELTA_CRL_INDICATOR: Oid = Oid::new_unwrap("2.5.29.27");
+pub const EXT_ISSUING_DISTRIBUTION_POINT: Oid = Oid::new_unwrap("2.5.29.28");
+pub const EXT_CERTIFICATE_ISSUER: Oid = Oid::new_unwrap("2.5.29.29");
+pub const EXT_NAME_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.30");
+pub const EXT_POLICY_MAPPINGS: Oid = Oid::new_unwrap("2.5.29.33");
+pub const EXT_POLICY_CONSTRAINTS: Oid = Oid::new_unwrap("2.5.29.36");
+pub const EXT_FRESHEST_CRL: Oid = Oid::new_unwrap("2.5.29.46");
+pub const EXT_INHIBIT_ANY_POLICY: Oid = Oid::new_unwrap("2.5.29.54");
+/// anyExtendedKeyUsage (RFC 5280 §4.2.1.12).
+pub const KP_ANY: Oid = Oid::new_unwrap("2.5.29.37.0");
+/// DSA (RFC 3279 §2.3.2) and dsa-with-sha1 / dsa-with-sha256: read only, to check old paths.
+pub const DSA: Oid = Oid::new_unwrap("1.2.840.10040.4.1");
+pub const DSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10040.4.3");
+pub const DSA_WITH_SHA256: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.3.2");
+
+// OCSP client (RFC 6960 Appendix B): id-ri-ocsp-response, for OCSP responses carried in
+// CMS RevocationInfoChoice `other` (RFC 5940 §4.3).
+pub const RI_OCSP_RESPONSE: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.16.2");
+
+// CAdES (ETSI EN 319 122-1) attributes.
+/// id-aa-ets-archiveTimestampV3 (EN 319 122-1 §5.5.3).
+pub const ATTR_ARCHIVE_TIME_STAMP_V3: Oid = Oid::new_unwrap("0.4.0.1733.2.4");
+/// id-aa-ATSHashIndex-v3 (EN 319 122-1 §5.5.2).
+pub const ATTR_ATS_HASH_INDEX_V3: Oid = Oid::new_unwrap("0.4.0.19122.1.5");
+/// id-aa-ets-certValues (EN 319 122-1 §5.4.1).
+pub const ATTR_CERT_VALUES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.23");
+/// id-aa-ets-revocationValues (EN 319 122-1 §5.4.2).
+pub const ATTR_REVOCATION_VALUES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.24");
+/// id-aa-ets-sigPolicyId (EN 319 122-1 §5.2.9).
+pub const ATTR_SIG_POLICY_ID: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.15");
+/// id-aa-ets-contentTimestamp (EN 319 122-1 §5.2.8).
+pub const ATTR_CONTENT_TIME_STAMP: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.20");
+/// CMSAlgorithmProtection (RFC 6211).
+pub const ATTR_CMS_ALGORITHM_PROTECTION: Oid = Oid::new_unwrap("1.2.840.113549.1.9.52");
