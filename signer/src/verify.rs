@@ -1,0 +1,975 @@
+//! Validating CMS / CAdES signatures (ETSI EN 319 102-1 §5, the basic and with-time
+//! validation processes) into a [`ValidationReport`].
+//!
+//! For each SignerInfo: find the signing certificate (sid, and the ESS signing-certificate
+//! binding when present), verify the signature over the signed attributes and the
+//! message-digest against the content, verify the signature time-stamps (imprint = hash of
+//! the signature value; the TSA's path and revocation through imza-validation), take the
+//! earliest valid one's genTime as the proof-of-existence (POE) time, and validate the
+//! signing certificate's path at that time with revocation required.
+//!
+//! Verdicts (EN 319 102-1 §5.1.3):
+//! - input that is not a readable CMS SignedData: one signature entry, TOTAL_FAILED /
+//!   FORMAT_FAILURE (with the decoder's words in `errors`); also when it has no SignerInfo;
+//! - content that does not match the message-digest: TOTAL_FAILED / HASH_FAILURE; a detached
+//!   signature verified without its content: INDETERMINATE / SIGNED_DATA_NOT_FOUND;
+//! - a signature value that does not verify: TOTAL_FAILED / SIG_CRYPTO_FAILURE;
+//! - the signing certificate revoked before a valid time-stamp's time: TOTAL_FAILED / REVOKED;
+//!   revoked after it: TOTAL_PASSED, the revocation reported as `revoked_later`; revoked and no
+//!   time-stamp: INDETERMINATE / REVOKED_NO_POE (a CA: REVOKED_CA_NO_POE);
+//! - no path to an anchor: INDETERMINATE / NO_CERTIFICATE_CHAIN_FOUND; a certificate expired or
+//!   not yet valid at the POE time: OUT_OF_BOUNDS_NO_POE; no usable revocation information:
+//!   TRY_LATER; constraints or key usage: CHAIN_CONSTRAINTS_FAILURE; an algorithm not accepted:
+//!   CRYPTO_CONSTRAINTS_FAILURE_NO_POE.
+//!
+//! A time-stamp that does not verify is reported with its own indication and ignored for the
+//! POE (EN 319 102-1 §5.6.2.4: only time-stamps that pass give proof of existence).
+
+use cms::cert::IssuerAndSerialNumber;
+use cms::signed_data::SignerIdentifier;
+use const_oid::ObjectIdentifier;
+use der::asn1::{Null, OctetStringRef};
+use der::{Decode, Encode};
+use imza_core::clock::from_x509_time;
+use imza_core::name::{attribute_values, format_dn};
+use imza_core::{oids, CoreError};
+use imza_tsa::ess::{SigningCertificate, SigningCertificateV2};
+use imza_tsa::{
+    verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError, VerificationTime,
+};
+use imza_validation::{
+    Certificate, Crl, Purpose, RevocationEvidence, RevocationState, ValidatedPath,
+};
+use spki::AlgorithmIdentifierOwned;
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+
+use crate::report::{
+    time_text, ChainCertificate, Indication, RevocationReport, SignatureReport, SignerReport,
+    SubIndication, TimestampReport, ValidationReport,
+};
+use crate::verify_cms::{read_content_info, Attributes, ParsedSignedData, ParsedSigner};
+use crate::verify_paths::{
+    PathChecker, PathFailure, PathFailureKind, SignatureMaterial, TsaPathValidator,
+};
+use crate::Level;
+
+/// Most time-stamp tokens of one kind verified per signature; more are reported as ignored.
+const MAX_TIMESTAMPS: usize = 8;
+
+/// What a validation trusts and may use.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// The trust anchors every path (the signer's, each TSA's) must end at.
+    pub trust_anchors: Vec<Certificate>,
+    /// Certificates the signature may lack (intermediates, the signer's own): untrusted.
+    pub extra_certificates: Vec<Certificate>,
+    /// CRLs to use besides those in the signature.
+    pub extra_crls: Vec<Crl>,
+    /// Whether CRLs and OCSP responses may be fetched from the URLs in certificates.
+    pub network: bool,
+    /// The validation's "current time": a signature without a valid time-stamp is judged at
+    /// it, and every time-stamp's TSA path is.
+    pub time: OffsetDateTime,
+}
+
+impl VerifyOptions {
+    /// Trusting `trust_anchors`, nothing extra, no network, at `time`.
+    pub fn new(trust_anchors: Vec<Certificate>, time: OffsetDateTime) -> VerifyOptions {
+        VerifyOptions {
+            trust_anchors,
+            extra_certificates: Vec::new(),
+            extra_crls: Vec::new(),
+            network: false,
+            time,
+        }
+    }
+}
+
+/// A verifier built once from [`VerifyOptions`] and used for many signatures (`POST /verify`,
+/// batch checks): it keeps the parsed anchors and a cache of validated paths, so signatures
+/// from the same signer under the same CA cost a lookup for the chain. `Sync`.
+pub struct SignatureVerifier {
+    paths: PathChecker,
+}
+
+/// Validates `signature_der` (a DER `ContentInfo` of `SignedData`) with the content for a
+/// detached signature, under `options`. Never panics; any input gives a report (see the
+/// module documentation for the verdicts).
+pub fn verify(
+    signature_der: &[u8],
+    detached_content: Option<&[u8]>,
+    options: &VerifyOptions,
+) -> ValidationReport {
+    SignatureVerifier::new(options).verify(signature_der, detached_content, options.time)
+}
+
+impl SignatureVerifier {
+    /// A verifier with `options`' anchors, extra certificates and CRLs and network setting
+    /// (its `time` is not kept: each [`SignatureVerifier::verify`] call passes one).
+    pub fn new(options: &VerifyOptions) -> SignatureVerifier {
+        SignatureVerifier {
+            paths: PathChecker::new(
+                options.trust_anchors.clone(),
+                options.extra_certificates.clone(),
+                options.extra_crls.clone(),
+                options.network,
+            ),
+        }
+    }
+
+    /// Validates one signature document at the current time `now`.
+    pub fn verify(
+        &self,
+        signature_der: &[u8],
+        detached_content: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> ValidationReport {
+        let signed_data = match read_content_info(signature_der) {
+            Ok(sd) => sd,
+            Err(e) => {
+                let mut report = SignatureReport::new(0);
+                report.fail(
+                    SubIndication::FORMAT_FAILURE,
+                    format!("not a CMS SignedData: {e}"),
+                );
+                return ValidationReport::new(now, vec![report]);
+            }
+        };
+        if signed_data.signers.is_empty() {
+            let mut report = SignatureReport::new(0);
+            report.detached = signed_data.econtent.is_none();
+            report.fail(
+                SubIndication::FORMAT_FAILURE,
+                "the SignedData has no SignerInfo: nothing is signed",
+            );
+            return ValidationReport::new(now, vec![report]);
+        }
+        let material = SignatureMaterial::new(
+            &signed_data.certificates,
+            &signed_data.crls,
+            &signed_data.ocsp_responses,
+        );
+        let candidates: Vec<Vec<u8>> = signed_data
+            .certificates
+            .iter()
+            .cloned()
+            .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
+            .collect();
+        let context = Context {
+            signed_data: &signed_data,
+            content: signed_data.econtent.as_deref().or(detached_content),
+            detached_content,
+            material: &material,
+            candidates: &candidates,
+            now,
+        };
+        let reports = signed_data
+            .signers
+            .iter()
+            .enumerate()
+            .map(|(index, signer)| self.verify_signer(&context, index, signer))
+            .collect();
+        ValidationReport::new(now, reports)
+    }
+
+    fn verify_signer(
+        &self,
+        cx: &Context<'_>,
+        index: usize,
+        signer: &ParsedSigner,
+    ) -> SignatureReport {
+        let mut report = SignatureReport::new(index);
+        report.detached = cx.signed_data.econtent.is_none();
+        report.level = Some(structural_level(cx, signer).name());
+        report.warnings.extend(cx.material.notes.iter().cloned());
+        if cx.signed_data.econtent.is_some() && cx.detached_content.is_some() {
+            report.warnings.push(
+                "content was supplied for a signature that carries its own; the carried \
+                 content was verified"
+                    .into(),
+            );
+        }
+        // Identification of the signing certificate (EN 319 102-1 §5.2.3).
+        let Some((cert_der, cert)) = find_signer_certificate(signer, cx.candidates) else {
+            report.fail(
+                SubIndication::NO_SIGNING_CERTIFICATE_FOUND,
+                format!(
+                    "the signing certificate ({}) is neither in the signature nor among the \
+                     certificates supplied",
+                    signer.describe_sid()
+                ),
+            );
+            return report;
+        };
+        report.signer = Some(signer_report(&cert));
+        let digest = match ImprintAlgorithm::from_identifier(&signer.digest_algorithm) {
+            Ok(d) => d,
+            Err(e) => {
+                report.fail(
+                    SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+                    format!("digest algorithm: {e}"),
+                );
+                return report;
+            }
+        };
+        report.digest_algorithm = Some(digest.name().into());
+        let algorithm = match signature_algorithm(signer, digest) {
+            Ok(a) => a,
+            Err(e) => {
+                report.fail(SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE, e);
+                return report;
+            }
+        };
+        report.signature_algorithm = Some(algorithm_name(&algorithm.oid));
+
+        match &signer.signed_attrs {
+            Some(attrs) => {
+                if !self.check_signed_attributes(
+                    cx,
+                    signer,
+                    attrs,
+                    &cert_der,
+                    &cert,
+                    &algorithm,
+                    digest,
+                    &mut report,
+                ) {
+                    return report;
+                }
+            }
+            None => {
+                report.warnings.push(
+                    "no signed attributes: a plain CMS signature over the content, not a CAdES \
+                     baseline signature (no signing time, no signing-certificate binding)"
+                        .into(),
+                );
+                let Some(content) = cx.content else {
+                    report.fail(
+                        SubIndication::SIGNED_DATA_NOT_FOUND,
+                        "the signature is detached and no content was given to verify it against",
+                    );
+                    return report;
+                };
+                if let Err(e) = check_signature(&cert, &algorithm, content, &signer.signature) {
+                    report.fail(e.0, e.1);
+                    return report;
+                }
+            }
+        }
+
+        // Signature time-stamps (EN 319 102-1 §5.6.2.4): proof of existence at genTime.
+        let timestamps = self.check_timestamps(cx, signer, &mut report);
+        let earliest = timestamps.iter().flatten().min().copied();
+        let poe = earliest.unwrap_or(cx.now);
+        report.poe_time = Some(poe);
+        if let (Some(claimed), Some(ts)) = (report.claimed_signing_time, earliest) {
+            if claimed > ts {
+                report.warnings.push(format!(
+                    "the claimed signing time {} is after the signature time-stamp {}",
+                    time_text(claimed),
+                    time_text(ts)
+                ));
+            }
+        }
+
+        // X.509 certificate validation (EN 319 102-1 §5.2.6) at the POE time.
+        let path = self.paths.validate(
+            &cert_der,
+            cx.material.certificates(),
+            cx.material,
+            Purpose::Sign,
+            poe,
+        );
+        match path {
+            Ok(path) => record_path(&mut report, &path, poe, earliest.is_some()),
+            Err(failure) => record_path_failure(&mut report, &failure, &cert, earliest, poe),
+        }
+        report
+    }
+
+    /// Checks the signed attributes, the signature over them and the message-digest. Returns
+    /// false when a failure ends the validation of this signer.
+    #[allow(clippy::too_many_arguments)]
+    fn check_signed_attributes(
+        &self,
+        cx: &Context<'_>,
+        signer: &ParsedSigner,
+        attrs: &Attributes,
+        cert_der: &[u8],
+        cert: &x509_cert::Certificate,
+        algorithm: &AlgorithmIdentifierOwned,
+        digest: ImprintAlgorithm,
+        report: &mut SignatureReport,
+    ) -> bool {
+        match attrs.single(oids::ATTR_SIGNING_TIME, "signing-time") {
+            Ok(Some(value)) => match x509_cert::time::Time::from_der(value) {
+                Ok(t) => report.claimed_signing_time = Some(from_x509_time(&t)),
+                Err(e) => report
+                    .warnings
+                    .push(format!("the signing-time attribute is unreadable: {e}")),
+            },
+            Ok(None) => report
+                .warnings
+                .push("no signing-time attribute: no claimed signing time".into()),
+            Err(e) => report.warnings.push(e),
+        }
+        // The signing-certificate binding (RFC 5035, EN 319 122-1 §5.2.2.3).
+        match check_signing_certificate(attrs, cert_der, cert) {
+            Ok(true) => {}
+            Ok(false) => report.warnings.push(
+                "no signing-certificate(-v2) attribute: the signing certificate is bound only \
+                 by the SignerInfo's identifier (not a CAdES baseline signature)"
+                    .into(),
+            ),
+            Err(e) => {
+                report.fail(SubIndication::NO_SIGNING_CERTIFICATE_FOUND, e);
+                return false;
+            }
+        }
+        // Cryptographic verification (§5.2.7): the signature over the DER SET OF attributes
+        // first, so that a changed attribute reads as what it is.
+        if let Err((sub, text)) =
+            check_signature(cert, algorithm, &attrs.set_der, &signer.signature)
+        {
+            report.fail(sub, text);
+            return false;
+        }
+        match attrs.single(oids::ATTR_CONTENT_TYPE, "content-type") {
+            Ok(Some(value)) => match ObjectIdentifier::from_der(value) {
+                Ok(oid) if oid == cx.signed_data.econtent_type => {}
+                Ok(oid) => {
+                    report.fail(
+                        SubIndication::SIG_CONSTRAINTS_FAILURE,
+                        format!(
+                            "the content-type attribute says {oid} but the content is {}",
+                            cx.signed_data.econtent_type
+                        ),
+                    );
+                    return false;
+                }
+                Err(e) => {
+                    report.fail(
+                        SubIndication::FORMAT_FAILURE,
+                        format!("content-type attribute: {e}"),
+                    );
+                    return false;
+                }
+            },
+            Ok(None) => {
+                report.fail(
+                    SubIndication::FORMAT_FAILURE,
+                    "the content-type attribute is missing (RFC 5652 §5.3)",
+                );
+                return false;
+            }
+            Err(e) => {
+                report.fail(SubIndication::FORMAT_FAILURE, e);
+                return false;
+            }
+        }
+        let expected = match attrs.single(oids::ATTR_MESSAGE_DIGEST, "message-digest") {
+            Ok(Some(value)) => match OctetStringRef::from_der(value) {
+                Ok(os) => os.as_bytes().to_vec(),
+                Err(e) => {
+                    report.fail(
+                        SubIndication::FORMAT_FAILURE,
+                        format!("message-digest attribute: {e}"),
+                    );
+                    return false;
+                }
+            },
+            Ok(None) => {
+                report.fail(
+                    SubIndication::FORMAT_FAILURE,
+                    "the message-digest attribute is missing (RFC 5652 §5.3)",
+                );
+                return false;
+            }
+            Err(e) => {
+                report.fail(SubIndication::FORMAT_FAILURE, e);
+                return false;
+            }
+        };
+        let Some(content) = cx.content else {
+            report.fail(
+                SubIndication::SIGNED_DATA_NOT_FOUND,
+                "the signature is detached and no content was given to verify it against",
+            );
+            return false;
+        };
+        let actual = digest.digest(content);
+        if actual != expected {
+            report.fail(
+                SubIndication::HASH_FAILURE,
+                format!(
+                    "the content's {digest} is {} but the signature's message-digest is {}",
+                    hex::encode(&actual),
+                    hex::encode(&expected)
+                ),
+            );
+            return false;
+        }
+        if let (Some(given), Some(carried)) = (cx.detached_content, &cx.signed_data.econtent) {
+            if given != carried.as_slice() {
+                report.warnings.push(
+                    "the content supplied differs from the content the signature carries".into(),
+                );
+            }
+        }
+        true
+    }
+
+    /// Verifies each signature time-stamp token; returns the genTime of each valid one
+    /// (`None` for those that failed), reporting every one.
+    fn check_timestamps(
+        &self,
+        cx: &Context<'_>,
+        signer: &ParsedSigner,
+        report: &mut SignatureReport,
+    ) -> Vec<Option<OffsetDateTime>> {
+        let tokens: Vec<&Vec<u8>> = signer
+            .unsigned_attrs
+            .all(oids::ATTR_TIME_STAMP_TOKEN)
+            .flatten()
+            .collect();
+        if tokens.len() > MAX_TIMESTAMPS {
+            report.warnings.push(format!(
+                "{} signature time-stamps; only the first {MAX_TIMESTAMPS} were verified",
+                tokens.len()
+            ));
+        }
+        let mut times = Vec::new();
+        for token_der in tokens.into_iter().take(MAX_TIMESTAMPS) {
+            let (entry, time) = self.check_token(cx, token_der, &signer.signature, "signature");
+            if let Some(error) = &entry.error {
+                report.warnings.push(format!(
+                    "a signature time-stamp is not accepted and gives no proof of existence: {error}"
+                ));
+            }
+            report.timestamps.push(entry);
+            times.push(time);
+        }
+        times
+    }
+
+    /// One token over `stamped`: its report entry and, when valid, its genTime.
+    fn check_token(
+        &self,
+        cx: &Context<'_>,
+        token_der: &[u8],
+        stamped: &[u8],
+        kind: &'static str,
+    ) -> (TimestampReport, Option<OffsetDateTime>) {
+        let mut entry = TimestampReport {
+            kind,
+            time: None,
+            tsa: None,
+            serial: None,
+            valid: false,
+            indication: Indication::TotalFailed,
+            sub_indication: Some(SubIndication::FORMAT_FAILURE),
+            error: None,
+        };
+        let token = match ParsedToken::from_der(token_der) {
+            Ok(t) => t,
+            Err(e) => {
+                entry.error = Some(format!("unreadable time-stamp token: {e}"));
+                return (entry, None);
+            }
+        };
+        entry.time = Some(token.gen_time());
+        entry.serial = Some(token.serial_hex());
+        entry.tsa = token.tsa_name().map(|n| {
+            n.strip_prefix("directoryName ")
+                .map(str::to_string)
+                .unwrap_or(n)
+        });
+        let paths = TsaPathValidator {
+            checker: &self.paths,
+            material: cx.material,
+            last: Default::default(),
+        };
+        let expect = Expectations {
+            data: Some(stamped),
+            ..Default::default()
+        };
+        let verified = verify_token(
+            &token,
+            cx.candidates,
+            &paths,
+            VerificationTime::At(cx.now),
+            &expect,
+        );
+        match verified {
+            Ok(v) => {
+                if entry.tsa.is_none() {
+                    entry.tsa = Some(v.signer_subject.clone());
+                }
+                if v.gen_time > cx.now {
+                    entry.indication = Indication::Indeterminate;
+                    entry.sub_indication = Some(SubIndication::OUT_OF_BOUNDS_NO_POE);
+                    entry.error = Some(format!(
+                        "the time-stamp's time {} is after the validation time {}",
+                        time_text(v.gen_time),
+                        time_text(cx.now)
+                    ));
+                    return (entry, None);
+                }
+                entry.valid = true;
+                entry.indication = Indication::TotalPassed;
+                entry.sub_indication = None;
+                (entry, Some(v.gen_time))
+            }
+            Err(e) => {
+                let sub = match (&e, paths.last.borrow().as_ref()) {
+                    (TsaError::CertificatePath { .. }, Some(Err(failure))) => {
+                        path_sub_indication(&failure.kind, None, false)
+                    }
+                    _ => token_sub_indication(&e),
+                };
+                entry.indication = sub.indication();
+                entry.sub_indication = Some(sub);
+                entry.error = Some(e.to_string());
+                (entry, None)
+            }
+        }
+    }
+}
+
+/// What every SignerInfo of one document shares.
+struct Context<'a> {
+    signed_data: &'a ParsedSignedData,
+    /// The content the message digests are checked against: the carried one, else the given.
+    content: Option<&'a [u8]>,
+    detached_content: Option<&'a [u8]>,
+    material: &'a SignatureMaterial,
+    /// The signature's certificates, then the caller's: where signers and TSAs are looked for.
+    candidates: &'a [Vec<u8>],
+    now: OffsetDateTime,
+}
+
+/// The baseline level whose structures the signature carries (EN 319 122-1 §6.3): a
+/// signature time-stamp makes B-T; with revocation data, B-LT; with an archive time-stamp, B-LTA.
+fn structural_level(cx: &Context<'_>, signer: &ParsedSigner) -> Level {
+    let unsigned = &signer.unsigned_attrs;
+    let has = |oid| unsigned.all(oid).next().is_some();
+    if !has(oids::ATTR_TIME_STAMP_TOKEN) {
+        return Level::B;
+    }
+    let revocation = !cx.signed_data.crls.is_empty()
+        || !cx.signed_data.ocsp_responses.is_empty()
+        || has(oids::ATTR_REVOCATION_VALUES);
+    match (revocation, has(oids::ATTR_ARCHIVE_TIME_STAMP_V3)) {
+        (false, _) => Level::T,
+        (true, false) => Level::LT,
+        (true, true) => Level::LTA,
+    }
+}
+
+/// RFC 5652 §5.3: the certificate the SignerInfo's sid names, among `candidates` (bounded
+/// by the reader's and the caller's limits).
+fn find_signer_certificate(
+    signer: &ParsedSigner,
+    candidates: &[Vec<u8>],
+) -> Option<(Vec<u8>, x509_cert::Certificate)> {
+    candidates.iter().find_map(|der| {
+        let cert = x509_cert::Certificate::from_der(der).ok()?;
+        let tbs = &cert.tbs_certificate;
+        let matches = match &signer.sid {
+            SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer,
+                serial_number,
+            }) => *serial_number == tbs.serial_number && same_der(issuer, &tbs.issuer),
+            SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
+                .extensions
+                .iter()
+                .flatten()
+                .filter(|e| e.extn_id == oids::EXT_SUBJECT_KEY_ID)
+                .filter_map(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
+                .any(|own| own == *ski),
+        };
+        matches.then(|| (der.clone(), cert))
+    })
+}
+
+fn same_der(a: &impl Encode, b: &impl Encode) -> bool {
+    matches!((a.to_der(), b.to_der()), (Ok(a), Ok(b)) if a == b)
+}
+
+fn signer_report(cert: &x509_cert::Certificate) -> SignerReport {
+    let tbs = &cert.tbs_certificate;
+    SignerReport {
+        subject: format_dn(&tbs.subject),
+        common_name: attribute_values(&tbs.subject, oids::AT_COMMON_NAME)
+            .into_iter()
+            .next(),
+        personal_code: attribute_values(&tbs.subject, oids::AT_SERIAL_NUMBER)
+            .into_iter()
+            .next(),
+        serial: hex::encode_upper(tbs.serial_number.as_bytes()),
+        issuer: format_dn(&tbs.issuer),
+    }
+}
+
+/// The ESS signing-certificate-v2 (or v1) attribute's first ESSCertID must be the signing
+/// certificate's hash (and issuerSerial, when present). `Ok(false)`: no such attribute.
+fn check_signing_certificate(
+    attrs: &Attributes,
+    cert_der: &[u8],
+    cert: &x509_cert::Certificate,
+) -> Result<bool, String> {
+    if let Some(value) =
+        attrs.single(oids::ATTR_SIGNING_CERTIFICATE_V2, "signing-certificate-v2")?
+    {
+        let sc = SigningCertificateV2::from_der(value)
+            .map_err(|e| format!("signing-certificate-v2 attribute: {e}"))?;
+        let id = sc
+            .certs
+            .first()
+            .ok_or("the signing-certificate-v2 attribute lists no certificate")?;
+        let algorithm = match &id.hash_algorithm {
+            None => ImprintAlgorithm::Sha256,
+            Some(alg) => ImprintAlgorithm::from_identifier(alg)
+                .map_err(|e| format!("signing-certificate-v2 hash algorithm: {e}"))?,
+        };
+        if id.cert_hash.as_bytes() != algorithm.digest(cert_der).as_slice() {
+            return Err(format!(
+                "the signing-certificate-v2 attribute's {algorithm} hash is not that of the \
+                 certificate the SignerInfo names ({})",
+                format_dn(&cert.tbs_certificate.subject)
+            ));
+        }
+        check_issuer_serial(id.issuer_serial.as_ref(), cert)?;
+        return Ok(true);
+    }
+    if let Some(value) = attrs.single(oids::ATTR_SIGNING_CERTIFICATE, "signing-certificate")? {
+        let sc = SigningCertificate::from_der(value)
+            .map_err(|e| format!("signing-certificate attribute: {e}"))?;
+        let id = sc
+            .certs
+            .first()
+            .ok_or("the signing-certificate attribute lists no certificate")?;
+        // ESSCertID is SHA-1 by definition (RFC 2634 §5.4.1): a match of a certificate the
+        // SignerInfo already names, not a security binding on its own.
+        if id.cert_hash.as_bytes() != openssl::sha::sha1(cert_der).as_slice() {
+            return Err(
+                "the signing-certificate attribute's SHA-1 hash is not that of the signing \
+                 certificate"
+                    .into(),
+            );
+        }
+        check_issuer_serial(id.issuer_serial.as_ref(), cert)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+fn check_issuer_serial(
+    issuer_serial: Option<&imza_tsa::ess::IssuerSerial>,
+    cert: &x509_cert::Certificate,
+) -> Result<(), String> {
+    let Some(is) = issuer_serial else {
+        return Ok(());
+    };
+    let tbs = &cert.tbs_certificate;
+    let issuer_matches = is.issuer.iter().any(|name| match name {
+        GeneralName::DirectoryName(n) => same_der(n, &tbs.issuer),
+        _ => false,
+    });
+    if is.serial_number == tbs.serial_number && issuer_matches {
+        Ok(())
+    } else {
+        Err(
+            "the signing-certificate attribute's issuerSerial does not name the signing \
+             certificate"
+                .into(),
+        )
+    }
+}
+
+/// CMS lets a SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey
+/// in some implementations) and put the hash in digestAlgorithm: the combined algorithm.
+fn signature_algorithm(
+    signer: &ParsedSigner,
+    digest: ImprintAlgorithm,
+) -> Result<AlgorithmIdentifierOwned, String> {
+    let sig = &signer.signature_algorithm;
+    let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
+        oid,
+        parameters: null.then(|| Null.into()),
+    };
+    Ok(match sig.oid {
+        oids::RSA_ENCRYPTION => match digest {
+            ImprintAlgorithm::Sha256 => combined(oids::SHA256_WITH_RSA, true),
+            ImprintAlgorithm::Sha384 => combined(oids::SHA384_WITH_RSA, true),
+            ImprintAlgorithm::Sha512 => combined(oids::SHA512_WITH_RSA, true),
+        },
+        oids::EC_PUBLIC_KEY => match digest {
+            ImprintAlgorithm::Sha256 => combined(oids::ECDSA_WITH_SHA256, false),
+            ImprintAlgorithm::Sha384 => combined(oids::ECDSA_WITH_SHA384, false),
+            ImprintAlgorithm::Sha512 => combined(oids::ECDSA_WITH_SHA512, false),
+        },
+        oids::SHA1_WITH_RSA | oids::DSA_WITH_SHA1 => {
+            return Err(format!(
+                "signature algorithm {} (SHA-1) is not accepted",
+                sig.oid
+            ))
+        }
+        _ => sig.clone(),
+    })
+}
+
+fn algorithm_name(oid: &ObjectIdentifier) -> String {
+    match *oid {
+        oids::SHA256_WITH_RSA => "sha256WithRSAEncryption".into(),
+        oids::SHA384_WITH_RSA => "sha384WithRSAEncryption".into(),
+        oids::SHA512_WITH_RSA => "sha512WithRSAEncryption".into(),
+        oids::RSASSA_PSS => "RSASSA-PSS".into(),
+        oids::ECDSA_WITH_SHA256 => "ecdsa-with-SHA256".into(),
+        oids::ECDSA_WITH_SHA384 => "ecdsa-with-SHA384".into(),
+        oids::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512".into(),
+        oids::ED25519 => "Ed25519".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The signature value over `message` with the certificate's key.
+fn check_signature(
+    cert: &x509_cert::Certificate,
+    algorithm: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), (SubIndication, String)> {
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| {
+            (
+                SubIndication::SIG_CRYPTO_FAILURE,
+                format!("the signing certificate's public key: {e}"),
+            )
+        })?;
+    imza_core::verify::verify_signature(&spki, algorithm, message, signature).map_err(|e| match e {
+        CoreError::UnsupportedSignatureAlgorithm(oid) => (
+            SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+            format!("signature algorithm {oid} is not supported"),
+        ),
+        other => (
+            SubIndication::SIG_CRYPTO_FAILURE,
+            format!(
+                "the signature value does not verify with the signing certificate's key: {other}"
+            ),
+        ),
+    })
+}
+
+/// The sub-indication for a time-stamp token that failed for a reason of its own.
+fn token_sub_indication(e: &TsaError) -> SubIndication {
+    match e {
+        TsaError::ImprintMismatch { .. } => SubIndication::HASH_FAILURE,
+        TsaError::SignedAttribute {
+            attribute: "message-digest",
+            ..
+        } => SubIndication::HASH_FAILURE,
+        TsaError::BadSignature(_) => SubIndication::SIG_CRYPTO_FAILURE,
+        TsaError::SignerNotFound { .. } => SubIndication::NO_SIGNING_CERTIFICATE_FOUND,
+        TsaError::SignedAttribute { .. } | TsaError::TsaNameMismatch { .. } => {
+            SubIndication::SIG_CONSTRAINTS_FAILURE
+        }
+        TsaError::NotTimeStampingCertificate { .. } => SubIndication::CHAIN_CONSTRAINTS_FAILURE,
+        TsaError::UnsupportedHashAlgorithm { .. } => {
+            SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE
+        }
+        TsaError::CertificatePath { .. } => SubIndication::CERTIFICATE_CHAIN_GENERAL_FAILURE,
+        _ => SubIndication::FORMAT_FAILURE,
+    }
+}
+
+/// The sub-indication for a path failure. `revoked_signer` says whether a revocation is the
+/// signing certificate's own; `poe_from_timestamp` whether the validation time is a
+/// time-stamp's (a proof of existence) rather than the current time.
+fn path_sub_indication(
+    kind: &PathFailureKind,
+    revoked_signer: Option<bool>,
+    poe_from_timestamp: bool,
+) -> SubIndication {
+    match kind {
+        PathFailureKind::NoPath => SubIndication::NO_CERTIFICATE_CHAIN_FOUND,
+        PathFailureKind::Revoked { .. } => match (revoked_signer, poe_from_timestamp) {
+            (Some(true), true) => SubIndication::REVOKED,
+            (Some(true), false) => SubIndication::REVOKED_NO_POE,
+            (None, _) => SubIndication::REVOKED_NO_POE,
+            (Some(false), _) => SubIndication::REVOKED_CA_NO_POE,
+        },
+        PathFailureKind::Expired | PathFailureKind::NotYetValid => {
+            SubIndication::OUT_OF_BOUNDS_NO_POE
+        }
+        PathFailureKind::RevocationUnknown => SubIndication::TRY_LATER,
+        PathFailureKind::Constraint => SubIndication::CHAIN_CONSTRAINTS_FAILURE,
+        PathFailureKind::Unsupported => SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+        PathFailureKind::General => SubIndication::CERTIFICATE_CHAIN_GENERAL_FAILURE,
+    }
+}
+
+fn record_path_failure(
+    report: &mut SignatureReport,
+    failure: &PathFailure,
+    cert: &x509_cert::Certificate,
+    earliest_timestamp: Option<OffsetDateTime>,
+    poe: OffsetDateTime,
+) {
+    let revoked_signer = match &failure.kind {
+        PathFailureKind::Revoked { subject, .. } => {
+            let own = &cert.tbs_certificate.subject;
+            Some(*subject == format_dn(own) || *subject == own.to_string())
+        }
+        _ => None,
+    };
+    let sub = path_sub_indication(&failure.kind, revoked_signer, earliest_timestamp.is_some());
+    let text = match (&failure.kind, sub) {
+        (PathFailureKind::Revoked { revoked_at, .. }, SubIndication::REVOKED) => format!(
+            "{}: revoked at {}, before the signature time-stamp's time {}",
+            failure.message,
+            time_text(*revoked_at),
+            time_text(poe)
+        ),
+        (PathFailureKind::Revoked { .. }, _) => format!(
+            "{}, and no time-stamp proves the signature existed before (validated at {})",
+            failure.message,
+            time_text(poe)
+        ),
+        _ => format!(
+            "certificate path at {}: {}",
+            time_text(poe),
+            failure.message
+        ),
+    };
+    report.fail(sub, text);
+}
+
+fn record_path(
+    report: &mut SignatureReport,
+    path: &ValidatedPath,
+    poe: OffsetDateTime,
+    poe_from_timestamp: bool,
+) {
+    report.chain = path
+        .chain
+        .iter()
+        .map(|c| {
+            let validity = &c.inner().tbs_certificate.validity;
+            ChainCertificate {
+                subject: c.subject_text(),
+                serial: hex::encode_upper(c.serial()),
+                not_before: from_x509_time(&validity.not_before),
+                not_after: from_x509_time(&validity.not_after),
+            }
+        })
+        .collect();
+    for status in &path.revocation {
+        let mut entry = RevocationReport {
+            subject: status.subject.clone(),
+            serial: status.serial_hex.clone(),
+            state: "good",
+            source: None,
+            this_update: None,
+            next_update: None,
+            produced_at: None,
+            revoked_later: None,
+            note: None,
+        };
+        match &status.state {
+            RevocationState::Good { revoked_later } => {
+                entry.revoked_later = *revoked_later;
+                if let Some(when) = revoked_later {
+                    let whose = if poe_from_timestamp {
+                        "after the signature time-stamp's time"
+                    } else {
+                        "after the validation time"
+                    };
+                    report.warnings.push(format!(
+                        "{} was revoked at {}, {whose} {}: the signature stays valid",
+                        status.subject,
+                        time_text(*when),
+                        time_text(poe)
+                    ));
+                }
+            }
+            RevocationState::NotChecked { why } => {
+                entry.state = "not_checked";
+                entry.note = Some(why.clone());
+            }
+        }
+        match &status.evidence {
+            Some(RevocationEvidence::Crl {
+                this_update,
+                next_update,
+                ..
+            }) => {
+                entry.source = Some("CRL");
+                entry.this_update = Some(*this_update);
+                entry.next_update = *next_update;
+            }
+            Some(RevocationEvidence::Ocsp {
+                produced_at,
+                this_update,
+                next_update,
+                ..
+            }) => {
+                entry.source = Some("OCSP");
+                entry.produced_at = Some(*produced_at);
+                entry.this_update = Some(*this_update);
+                entry.next_update = *next_update;
+            }
+            None => {}
+        }
+        report.revocation.push(entry);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> VerifyOptions {
+        VerifyOptions::new(Vec::new(), OffsetDateTime::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn not_cms_is_one_format_failure() {
+        for input in [&b""[..], b"\x00", b"-----BEGIN PKCS7-----", &[0x30; 64]] {
+            let report = verify(input, None, &options());
+            assert!(!report.valid);
+            let [s] = report.signatures.as_slice() else {
+                panic!("one entry expected: {report:?}");
+            };
+            assert_eq!(s.indication, Indication::TotalFailed);
+            assert_eq!(s.sub_indication, Some(SubIndication::FORMAT_FAILURE));
+            assert!(!s.errors.is_empty());
+        }
+    }
+
+    #[test]
+    fn revocation_before_a_timestamp_fails_and_without_one_is_indeterminate() {
+        let revoked = PathFailureKind::Revoked {
+            subject: "CN=x".into(),
+            revoked_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            path_sub_indication(&revoked, Some(true), true),
+            SubIndication::REVOKED
+        );
+        assert_eq!(
+            path_sub_indication(&revoked, Some(true), false),
+            SubIndication::REVOKED_NO_POE
+        );
+        assert_eq!(
+            path_sub_indication(&revoked, Some(false), true),
+            SubIndication::REVOKED_CA_NO_POE
+        );
+        assert_eq!(SubIndication::REVOKED.indication(), Indication::TotalFailed);
+    }
+}

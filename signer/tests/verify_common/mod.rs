@@ -1,0 +1,269 @@
+//! Fixtures for the validation tests: one root CA (imza-testdata's `TestCa`) that certifies a
+//! citizen's signing certificate and a TSA; CRLs from that root with revocations at chosen
+//! times; signatures made by `openssl cms -sign`; time-stamp tokens from imza's real TSA
+//! (in process at a chosen genTime, or over HTTP on loopback), put into a signature's
+//! unsigned attributes as a CAdES signature time-stamp.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::SignedData;
+use der::asn1::{Any, SetOfVec};
+use der::{Decode, Encode};
+use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
+use imza_core::ext;
+use imza_core::key::software::SoftwareKey;
+use imza_core::name::parse_dn;
+use imza_core::{oids, KeyAlgorithm, SigningKey};
+use imza_signer::{Indication, SignatureReport, SubIndication, ValidationReport, VerifyOptions};
+use imza_testdata::pki::{tsa_extensions, write_certificate, ServiceCert, TestCa};
+use imza_tsa::{build_request, parse_response, ImprintAlgorithm, TimeStampAuthority, TsaConfig};
+use imza_validation::{Certificate, Crl};
+use tempfile::TempDir;
+use time::{Duration, OffsetDateTime};
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::KeyUsages;
+
+pub const ROOT_SUBJECT: &str = "CN=imza Verify Test Root,O=imza,C=AZ";
+pub const SIGNER_SUBJECT: &str =
+    "CN=Əliyev Günay Şəmsi oğlu,serialNumber=PNOAZ-1A2B3C4,O=imza,C=AZ";
+pub const PERSONAL_CODE: &str = "PNOAZ-1A2B3C4";
+pub const TSA_SUBJECT: &str = "CN=imza Verify Test TSA,O=imza,C=AZ";
+pub const SIGNER_SERIAL: &[u8] = &[0x20, 0x01];
+pub const TSA_SERIAL: &[u8] = &[0x30, 0x01];
+
+/// A root, a signer (key and certificate) and a TSA, with PEM files for openssl.
+pub struct Pki {
+    pub dir: TempDir,
+    pub root: TestCa,
+    pub signer_key: Arc<SoftwareKey>,
+    pub signer_der: Vec<u8>,
+    pub tsa: ServiceCert,
+}
+
+impl Pki {
+    pub fn new(signer_algorithm: KeyAlgorithm) -> Pki {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TestCa::root(ROOT_SUBJECT, KeyAlgorithm::EcP256);
+        let signer_key = Arc::new(SoftwareKey::generate(signer_algorithm).unwrap());
+        let signer_der = root.issue(
+            SIGNER_SUBJECT,
+            SIGNER_SERIAL,
+            signer_key.as_ref(),
+            vec![ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).unwrap()],
+        );
+        let tsa = root.issue_service(
+            TSA_SUBJECT,
+            TSA_SERIAL,
+            KeyAlgorithm::EcP256,
+            tsa_extensions(),
+        );
+        let pki = Pki {
+            dir,
+            root,
+            signer_key,
+            signer_der,
+            tsa,
+        };
+        write_certificate(&pki.path("root.pem"), &pki.root.der);
+        write_certificate(&pki.path("signer.pem"), &pki.signer_der);
+        pki.signer_key.save_pem(&pki.path("signer.key")).unwrap();
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `bytes` to `name` in the directory; returns the path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A CRL of the root, issued a minute before `now`, listing `revoked` (serial, when).
+    pub fn crl(&self, revoked: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
+        let issuer = parse_dn(&self.root.subject).unwrap();
+        let key_id = ext::key_identifier(&self.root.key.public_key_der().unwrap()).unwrap();
+        let entries: Vec<RevokedEntry> = revoked
+            .iter()
+            .map(|(serial, at)| RevokedEntry {
+                serial: serial.to_vec(),
+                revoked_at: *at,
+                reason: None,
+                invalidity_date: None,
+            })
+            .collect();
+        sign_crl(
+            CrlFields {
+                issuer: &issuer,
+                issuer_key_id: &key_id,
+                number: 1,
+                this_update: now - Duration::minutes(1),
+                next_update: now + Duration::days(1),
+            },
+            &entries,
+            self.root.key.as_ref(),
+            &mut |_, _| {},
+        )
+        .unwrap()
+    }
+
+    /// Options trusting the root, with `crls`, at `now`.
+    pub fn options(&self, crls: &[Vec<u8>], now: OffsetDateTime) -> VerifyOptions {
+        let mut options = VerifyOptions::new(
+            vec![Certificate::from_der(self.root.der.clone()).unwrap()],
+            now,
+        );
+        options.extra_crls = crls
+            .iter()
+            .map(|der| Crl::from_der(der.clone()).unwrap())
+            .collect();
+        options
+    }
+
+    /// `openssl cms -sign -binary -md sha256` over `content` with the signer's key;
+    /// `attached` adds `-nodetach`; `extra` more arguments (e.g. `-cades`).
+    pub fn openssl_sign(&self, content: &[u8], attached: bool, extra: &[&str]) -> Vec<u8> {
+        let input = self.file("content.bin", content);
+        let out = self.path("signature.p7s");
+        let _ = std::fs::remove_file(&out);
+        let mut command = Command::new("openssl");
+        command
+            .args([
+                "cms", "-sign", "-binary", "-md", "sha256", "-outform", "DER",
+            ])
+            .arg("-signer")
+            .arg(self.path("signer.pem"))
+            .arg("-inkey")
+            .arg(self.path("signer.key"))
+            .arg("-in")
+            .arg(&input)
+            .arg("-out")
+            .arg(&out)
+            .args(extra);
+        if attached {
+            command.arg("-nodetach");
+        }
+        let output = command
+            .output()
+            .expect("the openssl command must be installed for these tests");
+        assert!(
+            output.status.success(),
+            "openssl cms -sign: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read(&out).unwrap()
+    }
+
+    /// A TSA with the PKI's TSA certificate and key.
+    pub fn authority(&self) -> TimeStampAuthority {
+        TimeStampAuthority::new(TsaConfig::new(
+            self.tsa.der.clone(),
+            Vec::new(),
+            self.tsa.key.clone(),
+            oids::ETSI_BEST_PRACTICES_TS_POLICY,
+        ))
+        .unwrap()
+    }
+
+    /// A token over `data`'s SHA-256 from the TSA at `gen_time`.
+    pub fn token(&self, data: &[u8], gen_time: OffsetDateTime) -> Vec<u8> {
+        let digest = ImprintAlgorithm::Sha256.digest(data);
+        let request = build_request(&digest, ImprintAlgorithm::Sha256, None, true, None).unwrap();
+        let answer = self.authority().respond(&request, gen_time);
+        parse_response(&answer.der)
+            .unwrap()
+            .into_token()
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+}
+
+/// The SignerInfo's signature value (what a signature time-stamp covers).
+pub fn signature_value(signature_der: &[u8]) -> Vec<u8> {
+    let sd = signed_data(signature_der);
+    sd.signer_infos.0.as_slice()[0]
+        .signature
+        .as_bytes()
+        .to_vec()
+}
+
+pub fn signed_data(signature_der: &[u8]) -> SignedData {
+    let ci = ContentInfo::from_der(signature_der).unwrap();
+    ci.content.decode_as::<SignedData>().unwrap()
+}
+
+/// `signature_der` with `token` added to its first SignerInfo as an unsigned
+/// id-aa-signatureTimeStampToken attribute (RFC 3161 Appendix A): a B-T signature.
+pub fn with_timestamp(signature_der: &[u8], token: &[u8]) -> Vec<u8> {
+    with_unsigned_attribute(signature_der, oids::ATTR_TIME_STAMP_TOKEN, token)
+}
+
+pub fn with_unsigned_attribute(
+    signature_der: &[u8],
+    oid: const_oid::ObjectIdentifier,
+    value_der: &[u8],
+) -> Vec<u8> {
+    let mut sd = signed_data(signature_der);
+    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
+    let attribute = Attribute {
+        oid,
+        values: SetOfVec::try_from(vec![Any::from_der(value_der).unwrap()]).unwrap(),
+    };
+    let mut attrs = infos[0]
+        .unsigned_attrs
+        .take()
+        .map(|a| a.into_vec())
+        .unwrap_or_default();
+    attrs.push(attribute);
+    infos[0].unsigned_attrs = Some(SetOfVec::try_from(attrs).unwrap());
+    sd.signer_infos = cms::signed_data::SignerInfos(SetOfVec::try_from(infos).unwrap());
+    ContentInfo {
+        content_type: oids::CT_SIGNED_DATA,
+        content: Any::encode_from(&sd).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
+/// The one signature of a report.
+pub fn only(report: &ValidationReport) -> &SignatureReport {
+    match report.signatures.as_slice() {
+        [s] => s,
+        other => panic!("expected one signature, found {}: {report:#?}", other.len()),
+    }
+}
+
+/// Asserts the verdict, printing the report when it differs.
+pub fn assert_verdict(
+    report: &ValidationReport,
+    indication: Indication,
+    sub: Option<SubIndication>,
+) {
+    let s = only(report);
+    assert_eq!(
+        (s.indication, s.sub_indication),
+        (indication, sub),
+        "{report:#?}"
+    );
+    assert_eq!(report.valid, indication == Indication::TotalPassed);
+}
+
+/// The first position of `needle` in `haystack`.
+pub fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("pattern present")
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

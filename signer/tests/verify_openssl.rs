@@ -1,0 +1,223 @@
+//! imza validates signatures that `openssl cms -sign` made (RSA and P-256, detached and
+//! attached), and a changed byte in the content, a signed attribute or the signature value
+//! gives TOTAL_FAILED with the sub-indication EN 319 102-1 names.
+
+mod verify_common;
+
+use imza_core::KeyAlgorithm;
+use imza_signer::{verify, Indication, SubIndication};
+use imza_validation::Certificate;
+use time::OffsetDateTime;
+use verify_common::*;
+
+const DOCUMENT: &[u8] = b"Arayis: yasayis yeri haqqinda arayis, 2026.\n";
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn passes(algorithm: KeyAlgorithm, attached: bool) {
+    let pki = Pki::new(algorithm);
+    let now = now();
+    let crl = pki.crl(&[], now);
+    let signature = pki.openssl_sign(DOCUMENT, attached, &[]);
+    let content = (!attached).then_some(DOCUMENT);
+    let report = verify(&signature, content, &pki.options(&[crl], now));
+    assert_verdict(&report, Indication::TotalPassed, None);
+    let s = only(&report);
+    assert_eq!(s.detached, !attached);
+    assert_eq!(s.level, Some("B-B"));
+    let signer = s.signer.as_ref().unwrap();
+    assert_eq!(signer.personal_code.as_deref(), Some(PERSONAL_CODE));
+    assert_eq!(
+        signer.common_name.as_deref(),
+        Some("Əliyev Günay Şəmsi oğlu")
+    );
+    assert_eq!(signer.serial, "2001");
+    assert_eq!(s.digest_algorithm.as_deref(), Some("SHA-256"));
+    assert!(s.claimed_signing_time.is_some());
+    assert_eq!(s.poe_time, Some(now));
+    assert_eq!(s.chain.len(), 2, "{s:#?}");
+    assert_eq!(s.chain[0].serial, "2001");
+    assert_eq!(s.revocation.len(), 1);
+    assert_eq!(s.revocation[0].state, "good");
+    assert_eq!(s.revocation[0].source, Some("CRL"));
+    // The report is JSON with the standard's names.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["signatures"][0]["indication"], "TOTAL_PASSED");
+    assert_eq!(
+        json["signatures"][0]["signer"]["personal_code"],
+        PERSONAL_CODE
+    );
+}
+
+#[test]
+fn openssl_p256_detached_signature_passes() {
+    passes(KeyAlgorithm::EcP256, false);
+}
+
+#[test]
+fn openssl_p256_attached_signature_passes() {
+    passes(KeyAlgorithm::EcP256, true);
+}
+
+#[test]
+fn openssl_rsa_detached_signature_passes() {
+    passes(KeyAlgorithm::Rsa2048, false);
+}
+
+#[test]
+fn openssl_rsa_attached_signature_passes() {
+    passes(KeyAlgorithm::Rsa2048, true);
+}
+
+#[test]
+fn openssl_cades_signature_binds_the_signing_certificate() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let signature = pki.openssl_sign(DOCUMENT, false, &["-cades"]);
+    let report = verify(
+        &signature,
+        Some(DOCUMENT),
+        &pki.options(&[pki.crl(&[], now)], now),
+    );
+    assert_verdict(&report, Indication::TotalPassed, None);
+    // With signing-certificate-v2 present, nothing warns about a missing binding.
+    let s = only(&report);
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("signing-certificate")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn a_flipped_content_byte_is_a_hash_failure() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let options = pki.options(&[pki.crl(&[], now)], now);
+    // Detached: the content given differs.
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let mut changed = DOCUMENT.to_vec();
+    changed[3] ^= 0x01;
+    let report = verify(&signature, Some(&changed), &options);
+    assert_verdict(
+        &report,
+        Indication::TotalFailed,
+        Some(SubIndication::HASH_FAILURE),
+    );
+    // Attached: the carried content is changed in place.
+    let mut attached = pki.openssl_sign(DOCUMENT, true, &[]);
+    let at = find(&attached, DOCUMENT);
+    attached[at + 3] ^= 0x01;
+    let report = verify(&attached, None, &options);
+    assert_verdict(
+        &report,
+        Indication::TotalFailed,
+        Some(SubIndication::HASH_FAILURE),
+    );
+}
+
+#[test]
+fn a_flipped_signed_attribute_byte_is_a_signature_failure() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let mut signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    // The signing-time attribute: OID 1.2.840.113549.1.9.5, SET, UTCTime "YYMMDDhhmmssZ";
+    // change the last seconds digit to another digit.
+    let oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05,
+    ];
+    let at = find(&signature, &oid) + oid.len() + 2 + 2 + 11;
+    assert!(signature[at].is_ascii_digit() && signature[at + 1] == b'Z');
+    signature[at] = if signature[at] == b'0' { b'1' } else { b'0' };
+    let report = verify(
+        &signature,
+        Some(DOCUMENT),
+        &pki.options(&[pki.crl(&[], now)], now),
+    );
+    assert_verdict(
+        &report,
+        Indication::TotalFailed,
+        Some(SubIndication::SIG_CRYPTO_FAILURE),
+    );
+}
+
+#[test]
+fn a_flipped_signature_value_byte_is_a_signature_failure() {
+    for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
+        let pki = Pki::new(algorithm);
+        let now = now();
+        let mut signature = pki.openssl_sign(DOCUMENT, false, &[]);
+        // The signature value is the last field of the last SignerInfo: the file's last bytes.
+        let last = signature.len() - 2;
+        signature[last] ^= 0x40;
+        let report = verify(
+            &signature,
+            Some(DOCUMENT),
+            &pki.options(&[pki.crl(&[], now)], now),
+        );
+        assert_verdict(
+            &report,
+            Indication::TotalFailed,
+            Some(SubIndication::SIG_CRYPTO_FAILURE),
+        );
+    }
+}
+
+#[test]
+fn an_unknown_trust_anchor_finds_no_chain() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let other = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let mut options = pki.options(&[pki.crl(&[], now)], now);
+    options.trust_anchors = vec![Certificate::from_der(other.root.der.clone()).unwrap()];
+    let report = verify(&signature, Some(DOCUMENT), &options);
+    assert_verdict(
+        &report,
+        Indication::Indeterminate,
+        Some(SubIndication::NO_CERTIFICATE_CHAIN_FOUND),
+    );
+}
+
+#[test]
+fn a_detached_signature_without_its_content_is_indeterminate() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let report = verify(&signature, None, &pki.options(&[pki.crl(&[], now)], now));
+    assert_verdict(
+        &report,
+        Indication::Indeterminate,
+        Some(SubIndication::SIGNED_DATA_NOT_FOUND),
+    );
+}
+
+#[test]
+fn without_revocation_information_the_verdict_waits() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let report = verify(&signature, Some(DOCUMENT), &pki.options(&[], now));
+    assert_verdict(
+        &report,
+        Indication::Indeterminate,
+        Some(SubIndication::TRY_LATER),
+    );
+}
+
+#[test]
+fn a_revoked_signer_without_a_timestamp_has_no_proof_of_existence() {
+    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let now = now();
+    let crl = pki.crl(&[(SIGNER_SERIAL, now - time::Duration::hours(2))], now);
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let report = verify(&signature, Some(DOCUMENT), &pki.options(&[crl], now));
+    assert_verdict(
+        &report,
+        Indication::Indeterminate,
+        Some(SubIndication::REVOKED_NO_POE),
+    );
+}
