@@ -1,0 +1,174 @@
+//! Where time-stamps come from: a [`Timestamper`] turns a digest into an RFC 3161 token.
+//! [`HttpTimestamper`] asks a TSA over HTTP (RFC 3161 §3.4) with a fresh nonce and certReq,
+//! and keeps the answer only when it is granted and answers that very request (same imprint,
+//! same nonce, the policy asked for).
+
+use std::time::Duration;
+
+use der::asn1::ObjectIdentifier;
+use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
+use imza_tsa::{
+    build_request, check_answers_request, parse_response, random_nonce, ImprintAlgorithm,
+    ParsedToken, TimeStampRequest, MAX_RESPONSE_BYTES,
+};
+
+use crate::signed_data::{CmsSignedData, RawAttribute};
+use crate::{attributes, SignerError};
+use imza_core::oids;
+
+/// A source of RFC 3161 time-stamp tokens.
+pub trait Timestamper: Send + Sync {
+    /// A token whose message imprint is `digest`, made with `algorithm`.
+    fn timestamp(
+        &self,
+        digest: &[u8],
+        algorithm: ImprintAlgorithm,
+    ) -> Result<ParsedToken, SignerError>;
+
+    /// Which TSA this is, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A TSA reached over HTTP(S) with POST `application/timestamp-query`.
+#[derive(Clone, Debug)]
+pub struct HttpTimestamper {
+    url: String,
+    timeout: Duration,
+    policy: Option<ObjectIdentifier>,
+}
+
+impl HttpTimestamper {
+    /// The TSA at `url` (`http://` or `https://`, checked against the system's roots), giving
+    /// up after 30 seconds.
+    pub fn new(url: impl Into<String>) -> HttpTimestamper {
+        HttpTimestamper {
+            url: url.into(),
+            timeout: Duration::from_secs(30),
+            policy: None,
+        }
+    }
+
+    /// How long one exchange (connect, send, read) may take.
+    pub fn with_timeout(mut self, timeout: Duration) -> HttpTimestamper {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Ask for this TSA policy; a token under another policy is refused.
+    pub fn with_policy(mut self, policy: ObjectIdentifier) -> HttpTimestamper {
+        self.policy = Some(policy);
+        self
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_RESPONSE_BYTES`].
+    fn post(&self, query: &[u8]) -> Result<Vec<u8>, SignerError> {
+        let url = &self.url;
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .timeout_global(Some(self.timeout))
+            .http_status_as_error(false)
+            // A redirected POST becomes a GET in most clients: a TSA URL that redirects is
+            // misconfigured, and saying so beats sending the query somewhere unexpected.
+            .max_redirects(0)
+            .user_agent(concat!("imza/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        let mut response = agent
+            .post(url)
+            .header("Content-Type", TIMESTAMP_QUERY)
+            .header("Accept", TIMESTAMP_REPLY)
+            .send(query)
+            .map_err(|e| SignerError::Network(format!("cannot reach the TSA at {url}: {e}")))?;
+        let status = response.status();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES as u64)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => SignerError::Network(format!(
+                    "the TSA at {url} answered more than {MAX_RESPONSE_BYTES} bytes"
+                )),
+                e => {
+                    SignerError::Network(format!("cannot read the answer of the TSA at {url}: {e}"))
+                }
+            })?;
+        if status != 200 {
+            let said = String::from_utf8_lossy(&body);
+            let said: String = said
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            return Err(SignerError::Network(format!(
+                "the TSA at {url} answered HTTP {status}: {said}"
+            )));
+        }
+        Ok(body)
+    }
+}
+
+impl Timestamper for HttpTimestamper {
+    fn timestamp(
+        &self,
+        digest: &[u8],
+        algorithm: ImprintAlgorithm,
+    ) -> Result<ParsedToken, SignerError> {
+        let tsa = |e: imza_tsa::TsaError| SignerError::Timestamp(format!("{}: {e}", self.url));
+        let nonce = random_nonce().map_err(tsa)?;
+        let query =
+            build_request(digest, algorithm, Some(&nonce), true, self.policy).map_err(tsa)?;
+        let sent = TimeStampRequest::from_der(&query).map_err(tsa)?;
+        let reply = self.post(&query)?;
+        let token = parse_response(&reply)
+            .and_then(|response| response.into_token())
+            .map_err(tsa)?;
+        check_answers_request(&token, &sent).map_err(|e| {
+            SignerError::Timestamp(format!(
+                "the reply from {} does not answer the request sent: {e}",
+                self.url
+            ))
+        })?;
+        if token.certificates().is_empty() {
+            return Err(SignerError::Timestamp(format!(
+                "the token from {} carries no certificate although certReq was set \
+                 (RFC 3161 §2.4.1)",
+                self.url
+            )));
+        }
+        Ok(token)
+    }
+
+    fn describe(&self) -> String {
+        format!("the TSA at {}", self.url)
+    }
+}
+
+/// Adds a signature time-stamp (B-T, EN 319 122-1 §5.3): an unsigned
+/// id-aa-signatureTimeStampToken whose token stamps the hash of the signature value, made
+/// with the signer's digest algorithm (SHA-256 when that is not one a TSA takes).
+pub(crate) fn add_signature_timestamp(
+    signed_data: &mut CmsSignedData,
+    timestamper: &dyn Timestamper,
+) -> Result<(), SignerError> {
+    let signer = signed_data.only_signer_mut()?;
+    let algorithm = ImprintAlgorithm::from_oid(&signer.digest_algorithm().oid)
+        .unwrap_or(ImprintAlgorithm::Sha256);
+    let imprint = attributes::signature_timestamp_imprint(signer, algorithm);
+    let token = timestamper.timestamp(&imprint, algorithm)?;
+    signer.add_unsigned(RawAttribute::new(
+        oids::ATTR_TIME_STAMP_TOKEN,
+        vec![token.der().to_vec()],
+    )?)
+}

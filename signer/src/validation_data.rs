@@ -1,0 +1,215 @@
+//! B-LT validation data (ETSI EN 319 122-1 §5.4): the certificates and revocation values that
+//! validate the signer's certificate and every time-stamping unit's certificate, gathered by
+//! validating each path now (imza-validation, revocation required, CRLs and OCSP fetched over
+//! the network) and embedded in `SignedData.certificates` and `SignedData.crls` — CRLs as
+//! `CertificateList`, OCSP responses as `other` with id-ri-ocsp-response (RFC 5940 §4.3).
+
+use std::sync::Arc;
+
+use der::asn1::{ContextSpecific, ObjectIdentifier};
+use der::{Any, Decode, Encode, Sequence, TagMode, TagNumber};
+use imza_core::oids;
+use imza_validation::{
+    Certificate, Crl, Fetcher, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy,
+    ValidationError, ValidationOptions, Validator,
+};
+use time::OffsetDateTime;
+
+use crate::attributes::{archive_timestamps, signature_timestamps};
+use crate::signed_data::{find_signer_certificate, CmsSignedData};
+use crate::SignerError;
+
+/// What B-LT validation data is gathered with.
+pub struct ValidationDataSources {
+    /// Trust anchors (DER certificates) for the signer's and the TSAs' certificates.
+    pub trust_anchors: Vec<Vec<u8>>,
+    /// More certificates (DER) paths may be built through: intermediates not in the signature.
+    pub certificates: Vec<Vec<u8>>,
+    /// Fetches CRLs and OCSP responses from the URLs in the certificates.
+    pub fetcher: Arc<dyn Fetcher>,
+    /// The time the paths are validated at (now, for fresh revocation values).
+    pub time: OffsetDateTime,
+}
+
+impl ValidationDataSources {
+    /// `trust_anchors`, HTTP fetching, validation now.
+    pub fn new(trust_anchors: Vec<Vec<u8>>) -> ValidationDataSources {
+        ValidationDataSources {
+            trust_anchors,
+            certificates: Vec::new(),
+            fetcher: Arc::new(HttpFetcher::default()),
+            time: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// A shared fetcher handed to a validator, which owns its fetcher.
+struct SharedFetcher(Arc<dyn Fetcher>);
+
+impl Fetcher for SharedFetcher {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
+        self.0.fetch_crl(url)
+    }
+
+    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
+        self.0.post_ocsp(url, request)
+    }
+}
+
+/// ```text
+/// OtherRevocationInfoFormat ::= SEQUENCE {
+///   otherRevInfoFormat  OBJECT IDENTIFIER,
+///   otherRevInfo        ANY DEFINED BY otherRevInfoFormat }
+/// ```
+/// (RFC 5652 §10.2.1; cms 0.2 types otherRevInfoFormat as an AlgorithmIdentifier.)
+#[derive(Clone, Debug, Sequence)]
+pub(crate) struct OtherRevocationInfoFormat {
+    pub(crate) other_rev_info_format: ObjectIdentifier,
+    pub(crate) other_rev_info: Any,
+}
+
+/// `RevocationInfoChoice ::= ... other [1] IMPLICIT OtherRevocationInfoFormat` holding a DER
+/// OCSPResponse under id-ri-ocsp-response (RFC 5940 §4.3).
+pub(crate) fn ocsp_revocation_choice(ocsp_response: &[u8]) -> Result<Vec<u8>, SignerError> {
+    let other = OtherRevocationInfoFormat {
+        other_rev_info_format: oids::RI_OCSP_RESPONSE,
+        other_rev_info: Any::from_der(ocsp_response)
+            .map_err(|e| SignerError::malformed("OCSP response", e))?,
+    };
+    ContextSpecific {
+        tag_number: TagNumber::N1,
+        tag_mode: TagMode::Implicit,
+        value: other,
+    }
+    .to_der()
+    .map_err(|e| SignerError::malformed("OCSP revocation value", e))
+}
+
+/// The OCSPResponse DER inside a RevocationInfoChoice `other` element of type
+/// id-ri-ocsp-response; `None` for anything else.
+pub(crate) fn ocsp_response_of(element: &[u8]) -> Option<Vec<u8>> {
+    let choice = ContextSpecific::<OtherRevocationInfoFormat>::decode_implicit(
+        &mut der::SliceReader::new(element).ok()?,
+        TagNumber::N1,
+    )
+    .ok()??;
+    (choice.value.other_rev_info_format == oids::RI_OCSP_RESPONSE)
+        .then(|| choice.value.other_rev_info.to_der().ok())
+        .flatten()
+}
+
+/// Validates the signer's certificate and every time-stamp's TSA certificate and adds the
+/// chains and the revocation values found to `signed_data`.
+pub(crate) fn add_validation_data(
+    signed_data: &mut CmsSignedData,
+    sources: &ValidationDataSources,
+) -> Result<(), SignerError> {
+    let signer = signed_data.only_signer()?.clone();
+    let mut pool: Vec<Vec<u8>> = signed_data
+        .x509_certificates()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    pool.extend(sources.certificates.iter().cloned());
+
+    // Whose certificates need validation data: the signer, then each TSA.
+    let mut targets: Vec<(String, Vec<u8>)> = Vec::new();
+    let (signer_cert, _) = find_signer_certificate(&signer, pool.iter().map(Vec::as_slice))?
+        .ok_or_else(|| {
+            SignerError::Usage(format!(
+                "the signer's certificate ({}) is neither in the signature nor among the \
+                 certificates given",
+                signer.describe_sid()
+            ))
+        })?;
+    targets.push(("the signer's certificate".into(), signer_cert.to_vec()));
+    let mut tokens: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    for token in signature_timestamps(&signer)? {
+        tokens.push(("signature time-stamp", token.der().to_vec()));
+    }
+    for archive in archive_timestamps(&signer)? {
+        tokens.push(("archive time-stamp", archive.token.der().to_vec()));
+    }
+    for (what, der) in &tokens {
+        let token = CmsSignedData::from_der(der)?;
+        let token_signer = token.only_signer()?;
+        let token_certs: Vec<Vec<u8>> = token
+            .x509_certificates()
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let found = find_signer_certificate(
+            token_signer,
+            token_certs.iter().chain(pool.iter()).map(Vec::as_slice),
+        )?
+        .map(|(der, _)| der.to_vec())
+        .ok_or_else(|| {
+            SignerError::Usage(format!(
+                "the TSA certificate of the {what} ({}) is neither in its token nor among the \
+                 certificates given",
+                token_signer.describe_sid()
+            ))
+        })?;
+        pool.extend(token_certs);
+        targets.push((format!("the TSA certificate of the {what}"), found));
+    }
+
+    let anchors = sources
+        .trust_anchors
+        .iter()
+        .map(|der| Certificate::from_der(der.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SignerError::malformed("trust anchor", e))?;
+    if anchors.is_empty() {
+        return Err(SignerError::Usage(
+            "B-LT needs at least one trust anchor to validate the certificates with".into(),
+        ));
+    }
+    let mut validator = Validator::new(anchors);
+    for der in &pool {
+        if let Ok(cert) = Certificate::from_der(der.clone()) {
+            validator.add_certificate(cert);
+        }
+    }
+    // Revocation values already embedded serve again when still usable.
+    for element in &signed_data.crls {
+        if element.first() == Some(&0x30) {
+            if let Ok(crl) = Crl::from_der(element.clone()) {
+                validator.add_crl(crl);
+            }
+        } else if let Some(response) = ocsp_response_of(element) {
+            validator.add_ocsp_response(response);
+        }
+    }
+    validator.set_fetcher(Box::new(SharedFetcher(sources.fetcher.clone())));
+    let mut options = ValidationOptions::at(sources.time);
+    options.purpose = Purpose::Any;
+    options.revocation = RevocationPolicy::Require;
+    options.network = true;
+
+    for (what, der) in targets {
+        let target =
+            Certificate::from_der(der).map_err(|e| SignerError::malformed("certificate", e))?;
+        let path = validator.validate(&target, &options).map_err(|e| {
+            SignerError::Revocation(format!(
+                "{what} ({}) did not validate: {e}",
+                target.subject_text()
+            ))
+        })?;
+        for cert in &path.chain {
+            signed_data.add_certificate(cert.der())?;
+        }
+        for status in &path.revocation {
+            match &status.evidence {
+                Some(RevocationEvidence::Crl { der, .. }) => {
+                    signed_data.add_revocation_value(der.to_vec())?;
+                }
+                Some(RevocationEvidence::Ocsp { der, .. }) => {
+                    signed_data.add_revocation_value(ocsp_revocation_choice(der)?)?;
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(())
+}
