@@ -4,8 +4,31 @@
 //!
 //! Signing side: [`sign`], [`augment`]. Validation side: [`verify`] → [`ValidationReport`].
 
+mod archive;
+pub(crate) mod attributes;
+mod augment;
+mod credentials;
 mod error;
+pub mod http;
 mod level;
+mod report;
+mod sign;
+pub(crate) mod signed_data;
+mod timestamp;
+mod validation_data;
+mod verify;
+mod verify_cms;
+mod verify_paths;
 
+pub use augment::{augment, level_of, AugmentOptions};
+pub use credentials::{Credentials, MAX_CHAIN};
 pub use error::SignerError;
 pub use level::Level;
+pub use report::{
+    ChainCertificate, Indication, RevocationReport, SignatureReport, SignerReport, SubIndication,
+    TimestampReport, ValidationReport,
+};
+pub use sign::{sign, SignOptions};
+pub use timestamp::{HttpTimestamper, Timestamper};
+pub use validation_data::ValidationDataSources;
+pub use verify::{verify, SignatureVerifier, VerifyOptions};
