@@ -1,13 +1,432 @@
 //! `imza sign`: CMS / CAdES signatures (B-B to B-LTA) with a key file, PKCS#12 or PKCS#11
 //! key, and `imza sign --augment` to raise an existing signature's level.
 
-use clap::Args;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::output::{CliResult, Failure};
+use clap::{ArgGroup, Args, ValueEnum};
+use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location};
+use imza_core::key::software::SoftwareKey;
+use imza_core::pem;
+use imza_core::SigningKey;
+use imza_signer::{
+    augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
+    SignOptions, SignerError, ValidationDataSources,
+};
+use imza_validation::HttpFetcher;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
+use crate::output::{ensure_absent, input, read_input, write_new, CliResult, Failure};
+
+/// Largest document signed, or signature augmented (an enveloping signature holds its
+/// document): both are held in memory.
+const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Sign a document (CMS / CAdES, ETSI EN 319 122-1), or raise a signature's level.
+///
+/// Signing: the document is hashed (SHA-256; SHA-384 with a P-384 key), the signed attributes
+/// content-type, message-digest, signing-time and signing-certificate-v2 are signed with the
+/// key, and the signature is written as DER CMS SignedData (`.p7s`) carrying the signer's
+/// certificate and chain. The key comes from one of: a PEM key file with --key and --cert; a
+/// PKCS#12 file with --p12 and --p12-pass-env; a PKCS#11 token with --pkcs11-module,
+/// --pkcs11-token, --pkcs11-key-label and --cert. It must be the key --cert certifies.
+///
+/// Levels: B (B-B, the default) is the signature alone. T adds a time-stamp on the signature
+/// value from the TSA at --tsa. LT adds, after the time-stamp, the certificates and revocation
+/// values (CRLs, OCSP responses) that validate the signer's and the TSA's certificates,
+/// fetched now from the URLs in the certificates, so that the signature can later be checked
+/// offline; it needs the roots those certificates chain to (--trust, or self-signed
+/// certificates in --chain). LTA adds an archive time-stamp (archive-time-stamp-v3) over all
+/// of it.
+///
+/// Augmenting (--augment SIG.p7s --level T|LT|LTA): adds what the level needs to an existing
+/// signature without touching what was signed (the signed attributes and the signature value
+/// keep their bytes). --level LTA on a B-LTA signature adds one more archive time-stamp.
+/// Detached signatures need --content for LTA; when given, it is checked against the
+/// signature.
+///
+/// --out is never overwritten. Exit status 0: written. 1: a certificate to be validated for
+/// B-LT does not validate (revoked, no path to --trust, no revocation information). 2: bad
+/// usage or input (missing files, wrong key, wrong password, not a signature). 3: the TSA or a
+/// revocation server cannot be reached or refuses, or the key or token fails.
 #[derive(Args)]
-pub struct SignArgs {}
+#[command(
+    group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_module"]).multiple(false)),
+    after_help = "Examples:\n  imza sign --in contract.pdf --out contract.pdf.p7s --key me.key --cert me.pem --chain ca.pem\n  imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n  imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s"
+)]
+pub struct SignArgs {
+    /// The document to sign. Any bytes, any size up to 256 MiB.
+    #[arg(long = "in", value_name = "DOC", required_unless_present = "augment")]
+    input: Option<PathBuf>,
+    /// Where to write the signature (DER CMS, `.p7s`). Never overwritten.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Raise the level of this existing signature (DER CMS) instead of signing.
+    #[arg(
+        long,
+        value_name = "SIG.p7s",
+        conflicts_with_all = ["input", "key_source", "cert", "attached"],
+        requires = "level"
+    )]
+    augment: Option<PathBuf>,
+    /// For --augment of a detached signature: the signed document. Checked against the
+    /// signature's message-digest; needed for --level LTA.
+    #[arg(long, value_name = "DOC", requires = "augment")]
+    content: Option<PathBuf>,
+    /// The signer's private key, PEM (PKCS#8 or traditional RSA/EC), unencrypted.
+    #[arg(long, value_name = "KEY.pem", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The signer's certificate (PEM or DER), for --key and --pkcs11-*.
+    #[arg(long, value_name = "CERT.pem")]
+    cert: Option<PathBuf>,
+    /// Certificates above the signer's (PEM, one or more; or one DER): the issuing CA first.
+    /// Embedded in the signature; self-signed ones among them are also the trust anchors for
+    /// --level LT/LTA when --trust is not given.
+    #[arg(long, value_name = "CHAIN.pem")]
+    chain: Option<PathBuf>,
+    /// A PKCS#12 file holding the key, the certificate and the chain.
+    #[arg(long, value_name = "FILE.p12", requires = "p12_pass_env")]
+    p12: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 password.
+    #[arg(long, value_name = "VAR", requires = "p12")]
+    p12_pass_env: Option<String>,
+    /// PKCS#11 module holding the key (e.g. /usr/lib/softhsm/libsofthsm2.so); with
+    /// --pkcs11-token, --pkcs11-key-label and --cert.
+    #[arg(long, value_name = "MODULE.so", requires_all = ["pkcs11_token", "pkcs11_key_label", "cert"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token (card or HSM).
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// Label of the private key on the token.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_key_label: Option<String>,
+    /// Environment variable holding the token's user PIN. Without it the PIN is asked for
+    /// without echo (or on the reader's PIN pad).
+    #[arg(long, value_name = "VAR", requires = "pkcs11_module")]
+    pkcs11_pin_env: Option<String>,
+    /// Put the document inside the signature (enveloping) instead of beside it (detached).
+    #[arg(long)]
+    attached: bool,
+    /// The CAdES level to produce: B, T, LT or LTA (also written B-B, B-T, ...).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    level: Option<Level>,
+    /// The time-stamping authority's URL (RFC 3161 over HTTP), for levels T, LT and LTA.
+    #[arg(long, value_name = "URL")]
+    tsa: Option<String>,
+    /// Trust anchors (PEM or DER; repeatable) that the signer's and the TSA's certificates are
+    /// validated to for LT and LTA.
+    #[arg(long, value_name = "ROOT.pem")]
+    trust: Vec<PathBuf>,
+    /// More certificates (PEM or DER; repeatable) paths may go through for LT and LTA, such as
+    /// the TSA's issuing CA when its token does not carry it. Not trusted.
+    #[arg(long, value_name = "CERTS.pem")]
+    untrusted: Vec<PathBuf>,
+    /// Give up on the TSA and revocation servers after this many seconds per exchange.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    timeout: u64,
+    /// The message digest. Must be the one the key signs with (SHA-384 for P-384 keys, else
+    /// SHA-256).
+    #[arg(long, value_enum)]
+    digest: Option<DigestArg>,
+}
 
-pub fn run(_args: SignArgs) -> CliResult {
-    Err(Failure::Internal("not implemented yet".into()))
+/// A message digest.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DigestArg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+fn parse_level(s: &str) -> Result<Level, String> {
+    s.parse()
+}
+
+pub fn run(args: SignArgs) -> CliResult {
+    ensure_absent(&args.out)?;
+    let level = args.level.unwrap_or(Level::B);
+    if level >= Level::T && args.tsa.is_none() {
+        return Err(input(format!(
+            "--level {} needs a time-stamping authority: give its URL with --tsa",
+            level_name(level)
+        )));
+    }
+    if args.augment.is_some() && level == Level::B {
+        return Err(input(
+            "--augment raises a signature to T, LT or LTA: give --level T, LT or LTA",
+        ));
+    }
+    let timestamper = args.tsa.as_ref().map(|url| {
+        HttpTimestamper::new(url.clone()).with_timeout(Duration::from_secs(args.timeout))
+    });
+    let chain = match &args.chain {
+        Some(path) => read_certificates(path, "--chain")?,
+        None => Vec::new(),
+    };
+    match &args.augment {
+        Some(signature) => run_augment(&args, signature, level, timestamper.as_ref(), &chain),
+        None => run_sign(&args, level, timestamper.as_ref(), chain),
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::B => "B",
+        Level::T => "T",
+        Level::LT => "LT",
+        Level::LTA => "LTA",
+    }
+}
+
+fn run_sign(
+    args: &SignArgs,
+    level: Level,
+    timestamper: Option<&HttpTimestamper>,
+    chain: Vec<Vec<u8>>,
+) -> CliResult {
+    let document_path = args
+        .input
+        .as_deref()
+        .ok_or_else(|| input("give the document to sign with --in"))?;
+    let document = read_document(document_path)?;
+    let credentials = credentials(args, chain)?;
+    let sources = validation_sources(args, level, credentials.chain(), &[])?;
+    let options = SignOptions {
+        attached: args.attached,
+        level,
+        digest: args.digest.map(|d| match d {
+            DigestArg::Sha256 => imza_core::key::DigestAlgorithm::Sha256,
+            DigestArg::Sha384 => imza_core::key::DigestAlgorithm::Sha384,
+            DigestArg::Sha512 => imza_core::key::DigestAlgorithm::Sha512,
+        }),
+        signing_time: OffsetDateTime::now_utc(),
+        augment: AugmentOptions {
+            timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
+            validation: sources.as_ref(),
+            archive_digest: None,
+        },
+    };
+    let signature = sign(&document, &credentials, &options).map_err(failure)?;
+    write_new(&args.out, &signature, false)?;
+    println!(
+        "signed {} ({} bytes) as {level} ({}) by {}; written to {}",
+        document_path.display(),
+        document.len(),
+        if args.attached {
+            "enveloping"
+        } else {
+            "detached"
+        },
+        credentials.subject(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn run_augment(
+    args: &SignArgs,
+    signature_path: &Path,
+    level: Level,
+    timestamper: Option<&HttpTimestamper>,
+    chain: &[Vec<u8>],
+) -> CliResult {
+    let signature = read_document(signature_path)?;
+    let before = level_of(&signature).map_err(|e| {
+        input(format!(
+            "{} is not a CMS signature imza can augment: {e}",
+            signature_path.display()
+        ))
+    })?;
+    let content = args.content.as_deref().map(read_document).transpose()?;
+    // The signature's own self-signed certificates may serve as anchors when --trust is absent.
+    let embedded = embedded_self_signed(&signature);
+    let sources = validation_sources(args, level, chain, &embedded)?;
+    let options = AugmentOptions {
+        timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
+        validation: sources.as_ref(),
+        archive_digest: None,
+    };
+    let augmented = augment(&signature, content.as_deref(), level, &options).map_err(failure)?;
+    write_new(&args.out, &augmented, false)?;
+    println!(
+        "raised {} from {before} to {level}; written to {}",
+        signature_path.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The key, certificate and chain from --key/--cert, --p12 or --pkcs11-*.
+fn credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Failure> {
+    if let Some(p12) = &args.p12 {
+        let var = args.p12_pass_env.as_deref().unwrap_or_default();
+        let password = Zeroizing::new(std::env::var(var).map_err(|_| {
+            input(format!(
+                "--p12-pass-env {var}: the environment variable is not set (or not UTF-8)"
+            ))
+        })?);
+        let der = read_input(p12)?;
+        let mut credentials = Credentials::from_pkcs12(&der, &password, &p12.display().to_string())
+            .map_err(failure)?;
+        // --chain adds to the chain the file carries.
+        credentials.add_chain(chain).map_err(failure)?;
+        return Ok(credentials);
+    }
+    let cert_path = args.cert.as_deref().ok_or_else(|| {
+        input("give the signer's key: --key with --cert, --p12 with --p12-pass-env, or --pkcs11-module, --pkcs11-token, --pkcs11-key-label with --cert")
+    })?;
+    let certificate = read_certificates(cert_path, "--cert")?;
+    let [certificate] = <[Vec<u8>; 1]>::try_from(certificate).map_err(|found| {
+        input(format!(
+            "--cert {} holds {} certificates; give the signer's alone (the others go in --chain)",
+            cert_path.display(),
+            found.len()
+        ))
+    })?;
+    let key: Box<dyn SigningKey> = match (&args.key, &args.pkcs11_module) {
+        (Some(path), _) => Box::new(SoftwareKey::load_pem(path)?),
+        (None, Some(module)) => {
+            let location = Pkcs11Location {
+                module: module.clone(),
+                token_label: args.pkcs11_token.clone().unwrap_or_default(),
+                key_label: args.pkcs11_key_label.clone().unwrap_or_default(),
+            };
+            let pin = args
+                .pkcs11_pin_env
+                .clone()
+                .map(PinSource::Env)
+                .unwrap_or(PinSource::Prompt);
+            Box::new(Pkcs11Key::open(&location, &pin)?)
+        }
+        (None, None) => {
+            return Err(input(
+                "--cert needs the key that goes with it: --key KEY.pem or --pkcs11-module ...",
+            ))
+        }
+    };
+    Credentials::new(key, certificate, chain).map_err(failure)
+}
+
+/// What B-LT data is gathered with, when `level` needs it: --trust, or the self-signed
+/// certificates of --chain and of the signature.
+fn validation_sources(
+    args: &SignArgs,
+    level: Level,
+    chain: &[Vec<u8>],
+    embedded: &[Vec<u8>],
+) -> Result<Option<ValidationDataSources>, Failure> {
+    if level < Level::LT {
+        return Ok(None);
+    }
+    let mut anchors = Vec::new();
+    for path in &args.trust {
+        anchors.extend(read_certificates(path, "--trust")?);
+    }
+    if anchors.is_empty() {
+        anchors.extend(
+            chain
+                .iter()
+                .chain(embedded)
+                .filter(|der| is_self_signed(der))
+                .cloned(),
+        );
+    }
+    if anchors.is_empty() {
+        return Err(input(format!(
+            "--level {} validates the signer's and the TSA's certificates: give their roots with \
+             --trust",
+            level_name(level)
+        )));
+    }
+    let mut certificates = chain.to_vec();
+    for path in &args.untrusted {
+        certificates.extend(read_certificates(path, "--untrusted")?);
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    Ok(Some(ValidationDataSources {
+        trust_anchors: anchors,
+        certificates,
+        fetcher: Arc::new(HttpFetcher {
+            timeout,
+            ..HttpFetcher::default()
+        }),
+        time: OffsetDateTime::now_utc(),
+    }))
+}
+
+fn is_self_signed(der: &[u8]) -> bool {
+    openssl::x509::X509::from_der(der)
+        .ok()
+        .and_then(|cert| {
+            let key = cert.public_key().ok()?;
+            Some(
+                cert.issued(&cert) == openssl::x509::X509VerifyResult::OK
+                    && cert.verify(&key).unwrap_or(false),
+            )
+        })
+        .unwrap_or(false)
+}
+
+/// The self-signed certificates a CMS signature carries (none when it cannot be read).
+fn embedded_self_signed(signature: &[u8]) -> Vec<Vec<u8>> {
+    certificates_of(signature)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|der| is_self_signed(der))
+        .collect()
+}
+
+/// Reads a document or signature of at most [`MAX_DOCUMENT_BYTES`].
+fn read_document(path: &Path) -> Result<Vec<u8>, Failure> {
+    let cannot = |e: std::io::Error| input(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(input(format!(
+            "{} is larger than {} MiB, the most imza signs in memory",
+            path.display(),
+            MAX_DOCUMENT_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Every certificate in a PEM file (CERTIFICATE blocks), or the one in a DER file.
+fn read_certificates(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>, Failure> {
+    let bytes = read_input(path)?;
+    let bad = |why: String| input(format!("{flag} {}: {why}", path.display()));
+    let certificates = if bytes.first() == Some(&0x30) {
+        vec![bytes]
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("neither PEM nor DER".into()))?;
+        pem::all_blocks(text, "certificate")
+            .map_err(|e| bad(e.to_string()))?
+            .into_iter()
+            .filter(|(label, _)| label == pem::CERTIFICATE)
+            .map(|(_, der)| der)
+            .collect()
+    };
+    if certificates.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    for der in &certificates {
+        openssl::x509::X509::from_der(der).map_err(|e| bad(format!("not a certificate: {e}")))?;
+    }
+    Ok(certificates)
+}
+
+/// The exit code a signing failure gets (see the command's help).
+fn failure(e: SignerError) -> Failure {
+    match e {
+        SignerError::Malformed { .. } | SignerError::Usage(_) => Failure::Input(e.to_string()),
+        SignerError::Key(core) => Failure::from(core),
+        SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
+        _ => Failure::Internal(e.to_string()),
+    }
 }

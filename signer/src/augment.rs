@@ -45,7 +45,17 @@ pub fn augment(
 /// time-stamp, else B-B. (What it shows, not whether it validates.)
 pub fn level_of(signature: &[u8]) -> Result<Level, SignerError> {
     let signed_data = CmsSignedData::from_der(signature)?;
-    Ok(structural_level(&signed_data)?)
+    structural_level(&signed_data)
+}
+
+/// The DER X.509 certificates a CMS signature carries in `SignedData.certificates`.
+pub fn certificates_of(signature: &[u8]) -> Result<Vec<Vec<u8>>, SignerError> {
+    let signed_data = CmsSignedData::from_der(signature)?;
+    Ok(signed_data
+        .x509_certificates()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect())
 }
 
 fn structural_level(signed_data: &CmsSignedData) -> Result<Level, SignerError> {
@@ -111,6 +121,14 @@ pub(crate) fn raise(
             detached_content.map(<[u8]>::to_vec)
         }
     };
+    // Checked before any TSA or revocation server is asked for anything.
+    if target == Level::LTA && content.is_none() {
+        return Err(SignerError::Usage(
+            "B-LTA of a detached signature needs the signed content: the archive time-stamp \
+             covers its hash (give it with --content)"
+                .into(),
+        ));
+    }
     let needs_tsa = |what: &str| {
         options.timestamper.ok_or_else(|| {
             SignerError::Usage(format!(
@@ -138,13 +156,6 @@ pub(crate) fn raise(
     }
     if target == Level::LTA {
         let tsa = needs_tsa("the archive time-stamp")?;
-        if signed_data.econtent().is_none() && content.is_none() {
-            return Err(SignerError::Usage(
-                "B-LTA of a detached signature needs the signed content: the archive \
-                 time-stamp covers its hash (give it with --content)"
-                    .into(),
-            ));
-        }
         let algorithm = options.archive_digest.unwrap_or(ImprintAlgorithm::Sha256);
         add_archive_timestamp(signed_data, content.as_deref(), tsa, algorithm)?;
     }

@@ -97,6 +97,23 @@ impl Credentials {
         Credentials::new(Box::new(key), certificate_der, chain)
     }
 
+    /// Adds chain certificates (DER) not already in the chain.
+    pub fn add_chain(&mut self, extra: Vec<Vec<u8>>) -> Result<(), SignerError> {
+        for der in extra {
+            if self.chain.contains(&der) || der == self.certificate_der {
+                continue;
+            }
+            if self.chain.len() == MAX_CHAIN {
+                return Err(SignerError::Usage(format!(
+                    "the chain would have more than {MAX_CHAIN} certificates"
+                )));
+            }
+            parse_certificate(&der, "chain certificate")?;
+            self.chain.push(der);
+        }
+        Ok(())
+    }
+
     pub fn key(&self) -> &dyn SigningKey {
         self.key.as_ref()
     }

@@ -20,7 +20,7 @@ mod verify;
 mod verify_cms;
 mod verify_paths;
 
-pub use augment::{augment, level_of, AugmentOptions};
+pub use augment::{augment, certificates_of, level_of, AugmentOptions};
 pub use credentials::{Credentials, MAX_CHAIN};
 pub use error::SignerError;
 pub use level::Level;

@@ -190,7 +190,7 @@ fn pkcs12_credentials_sign_and_a_wrong_password_is_named() {
         .to_der()
         .unwrap();
     let credentials = Credentials::from_pkcs12(&p12, "s3cret", "signer.p12").unwrap();
-    assert_eq!(credentials.chain(), &[pki.issuing.der.clone()]);
+    assert_eq!(credentials.chain(), std::slice::from_ref(&pki.issuing.der));
     let signature = sign(
         DOCUMENT,
         &credentials,
