@@ -1,9 +1,14 @@
 //! A parsed X.509 certificate (RFC 5280 §4.1) as path validation uses it: the DER, the
-//! decoded structure, and the extensions validation reads, decoded once.
+//! decoded structure, and what validation reads — names in comparable form, the signed bytes
+//! and their hash, the public key, the extensions — worked out once at parse time.
 
-use der::{Decode, Encode};
+use der::{Decode, Encode, Reader};
+use spki::SubjectPublicKeyInfoOwned;
+use time::OffsetDateTime;
 use x509_cert::name::Name;
 
+use crate::extensions::CertExtensions;
+use crate::name::NameKey;
 use crate::ValidationError;
 
 /// One certificate, parsed once; cheap to share behind an `Arc`.
@@ -11,6 +16,25 @@ use crate::ValidationError;
 pub struct Certificate {
     der: Vec<u8>,
     cert: x509_cert::Certificate,
+    /// Where the TBSCertificate (the signed bytes) lies in `der`.
+    tbs: std::ops::Range<usize>,
+    tbs_hash: [u8; 32],
+    spki_der: Vec<u8>,
+    subject_key: NameKey,
+    issuer_key: NameKey,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    pub(crate) ext: CertExtensions,
+}
+
+/// The range of the first element inside the outer SEQUENCE of `der`: the TBS part of a
+/// signed structure (Certificate, CertificateList), exactly as encoded.
+pub(crate) fn first_element(der: &[u8]) -> Result<std::ops::Range<usize>, der::Error> {
+    let mut reader = der::SliceReader::new(der)?;
+    let _outer = der::Header::decode(&mut reader)?;
+    let start = usize::try_from(reader.position())?;
+    let tbs = reader.tlv_bytes()?;
+    Ok(start..start + tbs.len())
 }
 
 impl Certificate {
@@ -18,9 +42,31 @@ impl Certificate {
     /// [`ValidationError::Malformed`].
     pub fn from_der(der: impl Into<Vec<u8>>) -> Result<Certificate, ValidationError> {
         let der = der.into();
-        let cert = x509_cert::Certificate::from_der(&der)
-            .map_err(|e| ValidationError::malformed("certificate", e))?;
-        Ok(Certificate { der, cert })
+        let cert = x509_cert::Certificate::from_der(&der).or_else(|e| {
+            crate::legacy_time::clamp_pre_1970_times(&der)
+                .and_then(|copy| x509_cert::Certificate::from_der(&copy).ok())
+                .ok_or_else(|| ValidationError::malformed("certificate", e))
+        })?;
+        let tbs = first_element(&der).map_err(|e| ValidationError::malformed("certificate", e))?;
+        let tbs_hash = openssl::sha::sha256(der.get(tbs.clone()).unwrap_or_default());
+        let tbs_cert = &cert.tbs_certificate;
+        let spki_der = tbs_cert
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| ValidationError::malformed("certificate public key", e))?;
+        let ext = CertExtensions::decode(tbs_cert.extensions.as_deref());
+        Ok(Certificate {
+            subject_key: NameKey::new(&tbs_cert.subject),
+            issuer_key: NameKey::new(&tbs_cert.issuer),
+            not_before: imza_core::clock::from_x509_time(&tbs_cert.validity.not_before),
+            not_after: imza_core::clock::from_x509_time(&tbs_cert.validity.not_after),
+            der,
+            cert,
+            tbs,
+            tbs_hash,
+            spki_der,
+            ext,
+        })
     }
 
     /// The DER bytes this certificate was parsed from.
@@ -48,16 +94,86 @@ impl Certificate {
 
     /// The DER of the SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> Result<Vec<u8>, ValidationError> {
-        self.cert
-            .tbs_certificate
-            .subject_public_key_info
-            .to_der()
-            .map_err(|e| ValidationError::malformed("certificate public key", e))
+        Ok(self.spki_der.clone())
     }
 
     /// The subject as one RFC 4514-style line, for messages and reports.
     pub fn subject_text(&self) -> String {
         imza_core::name::format_dn(self.subject())
+    }
+
+    /// The issuer as one RFC 4514-style line.
+    pub fn issuer_text(&self) -> String {
+        imza_core::name::format_dn(self.issuer())
+    }
+
+    /// The start of the validity period.
+    pub fn not_before(&self) -> OffsetDateTime {
+        self.not_before
+    }
+
+    /// The end of the validity period.
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.not_after
+    }
+
+    /// The subjectKeyIdentifier, when present.
+    pub fn subject_key_id(&self) -> Option<&[u8]> {
+        self.ext.subject_key_id.as_deref()
+    }
+
+    /// The keyIdentifier of the authorityKeyIdentifier, when present.
+    pub fn authority_key_id(&self) -> Option<&[u8]> {
+        self.ext.authority_key_id.as_deref()
+    }
+
+    /// basicConstraints cA.
+    pub fn is_ca(&self) -> bool {
+        self.ext.basic_constraints.as_ref().is_some_and(|bc| bc.ca)
+    }
+
+    /// Subject and issuer are the same name (§6.1: a self-issued certificate).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_key == self.issuer_key
+    }
+
+    pub(crate) fn spki_bytes(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    pub(crate) fn spki(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.cert.tbs_certificate.subject_public_key_info
+    }
+
+    pub(crate) fn subject_key(&self) -> &NameKey {
+        &self.subject_key
+    }
+
+    pub(crate) fn issuer_key(&self) -> &NameKey {
+        &self.issuer_key
+    }
+
+    pub(crate) fn tbs_bytes(&self) -> &[u8] {
+        self.der.get(self.tbs.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn tbs_hash(&self) -> &[u8; 32] {
+        &self.tbs_hash
+    }
+
+    /// The signature BIT STRING's bytes.
+    pub(crate) fn signature_bytes(&self) -> &[u8] {
+        self.cert.signature.raw_bytes()
+    }
+
+    /// The same certificate: same DER.
+    pub(crate) fn same_as(&self, other: &Certificate) -> bool {
+        self.tbs_hash == other.tbs_hash && self.der == other.der
+    }
+
+    /// Same subject and same key: for loop detection and trust anchors given as certificates.
+    pub(crate) fn same_subject_and_key(&self, other: &Certificate) -> bool {
+        self.subject_key == other.subject_key && self.spki_der == other.spki_der
     }
 }
 

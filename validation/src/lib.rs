@@ -8,14 +8,25 @@
 //! anchor within a [`Budget`] and runs the §6.1 algorithm on each at the time given in
 //! [`ValidationOptions`] — never the wall clock — until one passes.
 
+mod budget;
 mod certificate;
 mod crl;
+mod crl_check;
 mod error;
+mod extensions;
 mod fetch;
+mod legacy_time;
+mod name;
+mod name_constraints;
 mod ocsp;
 mod options;
+mod path_builder;
+mod path_validation;
 mod peer_name;
+mod policy;
+mod purpose;
 mod revocation;
+mod signature;
 mod validator;
 
 pub use certificate::{read_certificates, Certificate};
@@ -25,4 +36,5 @@ pub use fetch::{Fetcher, HttpFetcher};
 pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};
+pub use signature::{SignatureCache, DEFAULT_SIGNATURE_CACHE_ENTRIES};
 pub use validator::{ValidatedPath, Validator};

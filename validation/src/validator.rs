@@ -1,11 +1,19 @@
 //! The entry point: trust anchors + untrusted pool + revocation material → a validated path
 //! or the reason there is none.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use der::asn1::ObjectIdentifier;
 
-use crate::{Certificate, Crl, Fetcher, RevocationStatus, ValidationError, ValidationOptions};
+use crate::budget::Work;
+use crate::name::NameKey;
+use crate::path_builder::Session;
+use crate::signature::SignatureCache;
+use crate::{
+    Certificate, Crl, Fetcher, RevocationEvidence, RevocationStatus, ValidationError,
+    ValidationOptions,
+};
 
 /// A path that passed RFC 5280 §6.1 (and revocation, as the options asked).
 #[derive(Clone, Debug)]
@@ -16,39 +24,103 @@ pub struct ValidatedPath {
     pub revocation: Vec<RevocationStatus>,
     /// The user-constrained-policy-set (§6.1.6); contains anyPolicy when any policy is acceptable.
     pub user_constrained_policy_set: Vec<ObjectIdentifier>,
+    /// Every CRL and OCSP response the revocation findings rest on (complete and delta CRLs,
+    /// and those of CRL-signer paths), once each: what a B-LT signature embeds.
+    pub supporting_evidence: Vec<RevocationEvidence>,
+    /// Certificates of CRL-signer paths that are not on `chain` (a separate CRL-signing key,
+    /// an indirect CRL issuer), which a B-LT signature embeds too.
+    pub supporting_certificates: Vec<Arc<Certificate>>,
 }
 
 /// Trust anchors, an untrusted pool and revocation material. Build once, validate many
 /// (it is `Sync`: parsed CRLs and verified signatures are cached inside).
 pub struct Validator {
     anchors: Vec<Arc<Certificate>>,
+    anchor_index: HashMap<NameKey, Vec<usize>>,
     pool: Vec<Arc<Certificate>>,
+    pool_index: HashMap<NameKey, Vec<usize>>,
     crls: Vec<Arc<Crl>>,
-    ocsp_responses: Vec<Arc<Vec<u8>>>,
-    fetcher: Option<Box<dyn Fetcher>>,
+    crl_index: HashMap<NameKey, Vec<usize>>,
+    pub(crate) ocsp_responses: Vec<Arc<Vec<u8>>>,
+    pub(crate) fetcher: Option<Box<dyn Fetcher>>,
+    pub(crate) signatures: Arc<SignatureCache>,
 }
 
 impl Validator {
     /// A validator trusting `anchors` (self-signed roots or any certificate taken as a trust
     /// anchor: its name and key, RFC 5280 §6.1.1 (d)).
     pub fn new(anchors: Vec<Certificate>) -> Validator {
-        Validator {
-            anchors: anchors.into_iter().map(Arc::new).collect(),
+        let mut validator = Validator {
+            anchors: Vec::new(),
+            anchor_index: HashMap::new(),
             pool: Vec::new(),
+            pool_index: HashMap::new(),
             crls: Vec::new(),
+            crl_index: HashMap::new(),
             ocsp_responses: Vec::new(),
             fetcher: None,
+            signatures: Arc::new(SignatureCache::default()),
+        };
+        for anchor in anchors {
+            validator.add_trust_anchor(anchor);
         }
+        validator
+    }
+
+    /// Uses `cache` for verified signatures instead of this validator's own: validators made
+    /// one per document (the signer's) share one cache and check each certificate and CRL
+    /// signature once per process.
+    pub fn with_signature_cache(mut self, cache: Arc<SignatureCache>) -> Validator {
+        self.signatures = cache;
+        self
+    }
+
+    /// The cache of verified signatures this validator uses (to share with others).
+    pub fn signature_cache(&self) -> Arc<SignatureCache> {
+        Arc::clone(&self.signatures)
+    }
+
+    /// Adds a trust anchor.
+    pub fn add_trust_anchor(&mut self, anchor: Certificate) {
+        if self.anchors.iter().any(|a| a.same_as(&anchor)) {
+            return;
+        }
+        self.anchor_index
+            .entry(anchor.subject_key().clone())
+            .or_default()
+            .push(self.anchors.len());
+        self.anchors.push(Arc::new(anchor));
     }
 
     /// Adds an untrusted certificate (intermediate, cross-certificate, CRL signer, OCSP
     /// responder) that path building may use.
     pub fn add_certificate(&mut self, cert: Certificate) {
+        let named = self
+            .pool_index
+            .entry(cert.subject_key().clone())
+            .or_default();
+        if named
+            .iter()
+            .filter_map(|&i| self.pool.get(i))
+            .any(|c| c.same_as(&cert))
+        {
+            return;
+        }
+        named.push(self.pool.len());
         self.pool.push(Arc::new(cert));
     }
 
     /// Adds a CRL (full or delta) for revocation checking.
     pub fn add_crl(&mut self, crl: Crl) {
+        let named = self.crl_index.entry(crl.issuer_key.clone()).or_default();
+        if named
+            .iter()
+            .filter_map(|&i| self.crls.get(i))
+            .any(|c| c.der() == crl.der())
+        {
+            return;
+        }
+        named.push(self.crls.len());
         self.crls.push(Arc::new(crl));
     }
 
@@ -63,24 +135,64 @@ impl Validator {
     }
 
     /// Builds and validates a path from `target` to one of the anchors.
+    ///
+    /// When no candidate path passes: the error of the candidate that got furthest (e.g.
+    /// [`ValidationError::Revoked`] for a revoked leaf), [`ValidationError::NoPathFound`] when
+    /// no candidate reached an anchor, [`ValidationError::BudgetExceeded`] when the work
+    /// allowed by [`ValidationOptions::budget`] ran out first.
     pub fn validate(
         &self,
         target: &Certificate,
         options: &ValidationOptions,
     ) -> Result<ValidatedPath, ValidationError> {
-        let _ = (
-            &self.anchors,
-            &self.pool,
-            &self.crls,
-            &self.ocsp_responses,
-            &self.fetcher,
-            options,
-        );
-        Err(ValidationError::NoPathFound {
-            detail: format!(
-                "path validation for {} is not implemented yet",
-                target.subject_text()
-            ),
-        })
+        let mut session = Session {
+            v: self,
+            work: Work::new(options.budget),
+            crl_stack: Vec::new(),
+            signer_depth: 0,
+        };
+        let target = Arc::new(target.clone());
+        session
+            .find_path(&target, options, None)
+            .map(|found| found.path)
+    }
+
+    pub(crate) fn anchors_named<'a>(
+        &'a self,
+        name: &NameKey,
+    ) -> impl Iterator<Item = &'a Arc<Certificate>> + 'a {
+        self.anchor_index
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.anchors.get(i))
+    }
+
+    pub(crate) fn pool_named<'a>(
+        &'a self,
+        name: &NameKey,
+    ) -> impl Iterator<Item = &'a Arc<Certificate>> + 'a {
+        self.pool_index
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.pool.get(i))
+    }
+
+    pub(crate) fn crls_named<'a>(
+        &'a self,
+        name: &NameKey,
+    ) -> impl Iterator<Item = &'a Arc<Crl>> + 'a {
+        self.crl_index
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.crls.get(i))
+    }
+
+    /// Whether `cert` is one of the trust anchors (same subject and key).
+    pub(crate) fn is_anchor(&self, cert: &Certificate) -> bool {
+        self.anchors_named(cert.subject_key())
+            .any(|a| a.same_subject_and_key(cert))
     }
 }

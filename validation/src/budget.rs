@@ -1,0 +1,62 @@
+//! The work one validation may do ([`Budget`]): every signature check and every candidate
+//! path is counted here, across path building, CRL signer paths and CRLs, so a hostile pool
+//! or CRL set ends with [`ValidationError::BudgetExceeded`] instead of spinning.
+
+use spki::AlgorithmIdentifierOwned;
+
+use crate::signature::SignatureCache;
+use crate::{Budget, ValidationError};
+
+#[derive(Debug)]
+pub(crate) struct Work {
+    pub budget: Budget,
+    pub signature_checks: usize,
+    pub candidate_paths: usize,
+}
+
+impl Work {
+    pub fn new(budget: Budget) -> Work {
+        Work {
+            budget,
+            signature_checks: 0,
+            candidate_paths: 0,
+        }
+    }
+
+    /// Counts one candidate path (a chain that reached a trust anchor and is checked).
+    pub fn charge_path(&mut self) -> Result<(), ValidationError> {
+        if self.candidate_paths >= self.budget.candidate_paths {
+            return Err(ValidationError::BudgetExceeded {
+                detail: format!(
+                    "{} candidate paths tried (limit {}), after {} signature checks",
+                    self.candidate_paths, self.budget.candidate_paths, self.signature_checks
+                ),
+            });
+        }
+        self.candidate_paths += 1;
+        Ok(())
+    }
+
+    /// Checks one signature within the budget. The outer error is the budget running out;
+    /// the inner one says why the signature does not verify.
+    pub fn verify(
+        &mut self,
+        cache: &SignatureCache,
+        spki_der: &[u8],
+        algorithm: &AlgorithmIdentifierOwned,
+        signed_hash: &[u8; 32],
+        signed: &[u8],
+        signature: &[u8],
+    ) -> Result<Result<(), String>, ValidationError> {
+        if self.signature_checks >= self.budget.signature_checks {
+            return Err(ValidationError::BudgetExceeded {
+                detail: format!(
+                    "{} signature checks done (limit {}), over {} candidate paths",
+                    self.signature_checks, self.budget.signature_checks, self.candidate_paths
+                ),
+            });
+        }
+        self.signature_checks += 1;
+        Ok(cache.verify(spki_der, algorithm, signed_hash, signed, signature))
+    }
+}
