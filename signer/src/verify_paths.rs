@@ -54,7 +54,11 @@ impl PathFailure {
     fn from_error(e: ValidationError) -> PathFailure {
         let message = e.to_string();
         let kind = match e {
-            ValidationError::NoPathFound { .. } => PathFailureKind::NoPath,
+            // A certificate whose signature does not verify with its issuer's key (a root of
+            // the same name, a forged intermediate) links the target to no anchor.
+            ValidationError::NoPathFound { .. } | ValidationError::BadSignature { .. } => {
+                PathFailureKind::NoPath
+            }
             ValidationError::Revoked {
                 subject,
                 revoked_at,

@@ -6,6 +6,7 @@ mod verify_common;
 
 use imza_core::KeyAlgorithm;
 use imza_signer::{verify, Indication, SubIndication};
+use imza_testdata::pki::TestCa;
 use imza_validation::Certificate;
 use time::OffsetDateTime;
 use verify_common::*;
@@ -172,14 +173,18 @@ fn an_unknown_trust_anchor_finds_no_chain() {
     let other = Pki::new(KeyAlgorithm::EcP256);
     let now = now();
     let signature = pki.openssl_sign(DOCUMENT, false, &[]);
-    let mut options = pki.options(&[pki.crl(&[], now)], now);
-    options.trust_anchors = vec![Certificate::from_der(other.root.der.clone()).unwrap()];
-    let report = verify(&signature, Some(DOCUMENT), &options);
-    assert_verdict(
-        &report,
-        Indication::Indeterminate,
-        Some(SubIndication::NO_CERTIFICATE_CHAIN_FOUND),
-    );
+    let stranger = TestCa::root("CN=Another Root,O=elsewhere,C=AZ", KeyAlgorithm::EcP256);
+    // Another root of the same name (whose key did not sign), and one of another name.
+    for root in [&other.root.der, &stranger.der] {
+        let mut options = pki.options(&[pki.crl(&[], now)], now);
+        options.trust_anchors = vec![Certificate::from_der(root.clone()).unwrap()];
+        let report = verify(&signature, Some(DOCUMENT), &options);
+        assert_verdict(
+            &report,
+            Indication::Indeterminate,
+            Some(SubIndication::NO_CERTIFICATE_CHAIN_FOUND),
+        );
+    }
 }
 
 #[test]
