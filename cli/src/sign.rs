@@ -25,37 +25,45 @@ use crate::output::{ensure_absent, input, read_input, write_new, CliResult, Fail
 /// document): both are held in memory.
 const MAX_DOCUMENT_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Sign a document (CMS / CAdES, ETSI EN 319 122-1), or raise a signature's level.
-///
-/// Signing: the document is hashed (SHA-256; SHA-384 with a P-384 key), the signed attributes
-/// content-type, message-digest, signing-time and signing-certificate-v2 are signed with the
-/// key, and the signature is written as DER CMS SignedData (`.p7s`) carrying the signer's
-/// certificate and chain. The key comes from one of: a PEM key file with --key and --cert; a
-/// PKCS#12 file with --p12 and --p12-pass-env; a PKCS#11 token with --pkcs11-module,
-/// --pkcs11-token, --pkcs11-key-label and --cert. It must be the key --cert certifies.
-///
-/// Levels: B (B-B, the default) is the signature alone. T adds a time-stamp on the signature
-/// value from the TSA at --tsa. LT adds, after the time-stamp, the certificates and revocation
-/// values (CRLs, OCSP responses) that validate the signer's and the TSA's certificates,
-/// fetched now from the URLs in the certificates, so that the signature can later be checked
-/// offline; it needs the roots those certificates chain to (--trust, or self-signed
-/// certificates in --chain). LTA adds an archive time-stamp (archive-time-stamp-v3) over all
-/// of it.
-///
-/// Augmenting (--augment SIG.p7s --level T|LT|LTA): adds what the level needs to an existing
-/// signature without touching what was signed (the signed attributes and the signature value
-/// keep their bytes). --level LTA on a B-LTA signature adds one more archive time-stamp.
-/// Detached signatures need --content for LTA; when given, it is checked against the
-/// signature.
-///
-/// --out is never overwritten. Exit status 0: written. 1: a certificate to be validated for
-/// B-LT does not validate (revoked, no path to --trust, no revocation information). 2: bad
-/// usage or input (missing files, wrong key, wrong password, not a signature). 3: the TSA or a
-/// revocation server cannot be reached or refuses, or the key or token fails.
+/// What `imza sign --help` explains after the options (the one-line summary is on the
+/// `Sign` command in main.rs).
+const MANUAL: &str = "\
+    Signing: the document is hashed (SHA-256; SHA-384 with a P-384 key), the signed \
+    attributes content-type, message-digest, signing-time and signing-certificate-v2 are \
+    signed with the key, and the signature is written as DER CMS SignedData (`.p7s`) \
+    carrying the signer's certificate and chain. The key comes from one of: a PEM key file \
+    with --key and --cert; a PKCS#12 file with --p12 and --p12-pass-env; a PKCS#11 token \
+    with --pkcs11-module, --pkcs11-token, --pkcs11-key-label and --cert. It must be the key \
+    --cert certifies.\n\
+    \n\
+    Levels: B (B-B, the default) is the signature alone. T adds a time-stamp on the \
+    signature value from the TSA at --tsa. LT adds, after the time-stamp, the certificates \
+    and revocation values (CRLs, OCSP responses) that validate the signer's and the TSA's \
+    certificates, fetched now from the URLs in the certificates, so that the signature can \
+    later be checked offline; it needs the roots those certificates chain to (--trust, or \
+    self-signed certificates in --chain). LTA adds an archive time-stamp \
+    (archive-time-stamp-v3) over all of it.\n\
+    \n\
+    Augmenting (--augment SIG.p7s --level T|LT|LTA): adds what the level needs to an \
+    existing signature without touching what was signed (the signed attributes and the \
+    signature value keep their bytes). --level LTA on a B-LTA signature adds one more \
+    archive time-stamp. Detached signatures need --content for LTA; when given, it is \
+    checked against the signature.\n\
+    \n\
+    --out is never overwritten. Exit status 0: written. 1: a certificate to be validated for \
+    B-LT does not validate (revoked, no path to --trust, no revocation information). 2: bad \
+    usage or input (missing files, wrong key, wrong password, not a signature). 3: the TSA \
+    or a revocation server cannot be reached or refuses, or the key or token fails.\n\
+    \n\
+    Examples:\n\
+    \x20 imza sign --in contract.pdf --out contract.pdf.p7s --key me.key --cert me.pem --chain ca.pem\n\
+    \x20 imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n\
+    \x20 imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s";
+
 #[derive(Args)]
 #[command(
     group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_module"]).multiple(false)),
-    after_help = "Examples:\n  imza sign --in contract.pdf --out contract.pdf.p7s --key me.key --cert me.pem --chain ca.pem\n  imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n  imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s"
+    after_long_help = MANUAL
 )]
 pub struct SignArgs {
     /// The document to sign. Any bytes, any size up to 256 MiB.

@@ -1,0 +1,458 @@
+//! `imza sign` as a process: B-B and B-T signatures from a key file, a PKCS#12 file and a
+//! SoftHSM2 token, checked with `openssl cms -verify`; `--augment` from B to T; and the
+//! refusals, each with exit status 2 and a message that says what to do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+use imza_core::clock::SystemClock;
+use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
+use imza_core::key::software::SoftwareKey;
+use imza_core::{oids, KeyAlgorithm};
+use imza_testdata::loopback::LoopbackServer;
+use imza_testdata::pki::{leaf_extensions, write_certificate, TestCa, TsaPki};
+use imza_testdata::softhsm::SoftHsm;
+use imza_tsa::http::{stage, TsaService};
+use imza_tsa::{TimeStampAuthority, TsaConfig};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+const DOCUMENT: &[u8] = b"Mezuniyet arayisi\n\x00\xff binary too";
+const SUBJECT: &str = "CN=Rashad Aliyev,SERIALNUMBER=PNOAZ-7654321,C=AZ";
+
+/// Root → issuing CA → signer (P-256), as files: root.pem, chain.pem, signer.pem, signer.key,
+/// and the document doc.txt.
+struct Fixture {
+    dir: TempDir,
+    root: TestCa,
+    issuing: TestCa,
+    key: Arc<SoftwareKey>,
+    cert: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TestCa::root("CN=imza CLI Sign Root,O=imza,C=AZ", KeyAlgorithm::EcP256);
+        let issuing = root.issuing_ca(
+            "CN=imza CLI Sign Citizens CA,O=imza,C=AZ",
+            KeyAlgorithm::EcP256,
+            &[0x02],
+        );
+        let key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
+        let cert = issuing.issue(SUBJECT, &[0x51], key.as_ref(), leaf_extensions());
+        let f = Fixture {
+            dir,
+            root,
+            issuing,
+            key,
+            cert,
+        };
+        write_certificate(&f.path("root.pem"), &f.root.der);
+        write_certificate(&f.path("chain.pem"), &f.issuing.der);
+        write_certificate(&f.path("signer.pem"), &f.cert);
+        f.key.save_pem(&f.path("signer.key")).unwrap();
+        std::fs::write(f.path("doc.txt"), DOCUMENT).unwrap();
+        f
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+
+    /// `imza sign --in doc.txt --out OUT --key signer.key --cert signer.pem --chain chain.pem`
+    /// followed by `extra`.
+    fn sign(&self, out: &str, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "sign".to_string(),
+            "--in".into(),
+            self.p("doc.txt"),
+            "--out".into(),
+            self.p(out),
+            "--key".into(),
+            self.p("signer.key"),
+            "--cert".into(),
+            self.p("signer.pem"),
+            "--chain".into(),
+            self.p("chain.pem"),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        imza(&args, &[])
+    }
+
+    /// `openssl cms -verify` of `signature` (detached with doc.txt unless `attached`): the
+    /// content it wrote out, or what it said.
+    fn openssl_verify(&self, signature: &str, attached: bool) -> Result<Vec<u8>, String> {
+        let out = self.p("openssl-out.bin");
+        let sig = self.p(signature);
+        let root = self.p("root.pem");
+        let doc = self.p("doc.txt");
+        let mut args = vec![
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", &sig, "-CAfile", &root,
+            "-purpose", "any", "-out", &out,
+        ];
+        if !attached {
+            args.extend(["-content", &doc]);
+        }
+        let result = Command::new("openssl").args(&args).output().unwrap();
+        if result.status.success() {
+            Ok(std::fs::read(&out).unwrap())
+        } else {
+            Err(text(&result))
+        }
+    }
+}
+
+fn imza(args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
+    command.args(args);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run imza")
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts the exit status and returns everything printed.
+fn exits(out: &Output, code: i32) -> String {
+    let said = text(out);
+    assert_eq!(out.status.code(), Some(code), "{said}");
+    said
+}
+
+/// imza's TSA on a loopback port.
+struct Tsa {
+    _pki: TsaPki,
+    server: LoopbackServer,
+}
+
+impl Tsa {
+    fn start() -> Tsa {
+        let pki = TsaPki::new(KeyAlgorithm::EcP256);
+        let authority = TimeStampAuthority::new(TsaConfig::new(
+            pki.tsa.der.clone(),
+            Vec::new(),
+            pki.tsa.key.clone(),
+            oids::ETSI_BEST_PRACTICES_TS_POLICY,
+        ))
+        .unwrap();
+        let service = Arc::new(TsaService::new(authority, Arc::new(SystemClock)));
+        let server = LoopbackServer::launch(stage(service), 2);
+        Tsa { _pki: pki, server }
+    }
+
+    fn url(&self) -> String {
+        self.server.url("/tsa")
+    }
+}
+
+#[test]
+fn key_file_signatures_detached_and_enveloping_are_accepted_by_openssl() {
+    let f = Fixture::new();
+    let said = exits(&f.sign("doc.p7s", &[]), 0);
+    assert!(said.contains("as B-B (detached)"), "{said}");
+    assert!(said.contains("CN=Rashad Aliyev"), "{said}");
+    assert_eq!(f.openssl_verify("doc.p7s", false).unwrap(), DOCUMENT);
+
+    exits(
+        &f.sign("attached.p7s", &["--attached", "--level", "B-B"]),
+        0,
+    );
+    assert_eq!(f.openssl_verify("attached.p7s", true).unwrap(), DOCUMENT);
+
+    // --out is never overwritten.
+    let before = std::fs::read(f.path("doc.p7s")).unwrap();
+    let said = exits(&f.sign("doc.p7s", &[]), 2);
+    assert!(said.contains("already exists"), "{said}");
+    assert_eq!(std::fs::read(f.path("doc.p7s")).unwrap(), before);
+}
+
+#[test]
+fn level_t_needs_a_tsa_and_with_one_openssl_accepts_the_signature() {
+    let f = Fixture::new();
+    let said = exits(&f.sign("t.p7s", &["--level", "T"]), 2);
+    assert!(said.contains("--tsa"), "{said}");
+    assert!(!f.path("t.p7s").exists());
+
+    let tsa = Tsa::start();
+    let said = exits(&f.sign("t.p7s", &["--level", "T", "--tsa", &tsa.url()]), 0);
+    assert!(said.contains("as B-T"), "{said}");
+    assert_eq!(f.openssl_verify("t.p7s", false).unwrap(), DOCUMENT);
+
+    // A TSA that is not there: exit 3, the URL named, nothing written.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/tsa", listener.local_addr().unwrap());
+    drop(listener);
+    let said = exits(&f.sign("down.p7s", &["--level", "T", "--tsa", &url]), 3);
+    assert!(said.contains(&url), "{said}");
+    assert!(!f.path("down.p7s").exists());
+}
+
+#[test]
+fn augment_raises_b_to_t_and_keeps_the_signature_value() {
+    let f = Fixture::new();
+    let tsa = Tsa::start();
+    exits(&f.sign("b.p7s", &[]), 0);
+    let b = std::fs::read(f.path("b.p7s")).unwrap();
+    let augment = |out: &str, extra: &[&str]| {
+        let mut args = strings(&["sign", "--augment", &f.p("b.p7s"), "--out", &f.p(out)]);
+        args.extend(strings(extra));
+        imza(&args, &[])
+    };
+    let said = exits(
+        &augment(
+            "t.p7s",
+            &[
+                "--level",
+                "T",
+                "--tsa",
+                &tsa.url(),
+                "--content",
+                &f.p("doc.txt"),
+            ],
+        ),
+        0,
+    );
+    assert!(said.contains("from B-B to B-T"), "{said}");
+    let t = std::fs::read(f.path("t.p7s")).unwrap();
+    assert!(t.len() > b.len() + 500, "no token added");
+    // A B-B signature's DER ends with its signature value (the SignerInfo has no unsigned
+    // attributes yet); the B-T one carries those bytes unchanged.
+    let tail = &b[b.len() - 64..];
+    assert!(t.windows(tail.len()).any(|w| w == tail));
+    assert_eq!(f.openssl_verify("t.p7s", false).unwrap(), DOCUMENT);
+
+    // Refusals: level B, the wrong content, no signature at all, and signing flags mixed in.
+    let said = exits(&augment("x.p7s", &["--level", "B", "--tsa", &tsa.url()]), 2);
+    assert!(said.contains("T, LT or LTA"), "{said}");
+    std::fs::write(f.path("other.txt"), b"other").unwrap();
+    let said = exits(
+        &augment(
+            "x.p7s",
+            &[
+                "--level",
+                "T",
+                "--tsa",
+                &tsa.url(),
+                "--content",
+                &f.p("other.txt"),
+            ],
+        ),
+        2,
+    );
+    assert!(said.contains("not the signed content"), "{said}");
+    std::fs::write(f.path("garbage.p7s"), b"0\x82garbage").unwrap();
+    let args = strings(&[
+        "sign",
+        "--augment",
+        &f.p("garbage.p7s"),
+        "--out",
+        &f.p("x.p7s"),
+        "--level",
+        "T",
+        "--tsa",
+        &tsa.url(),
+    ]);
+    let said = exits(&imza(&args, &[]), 2);
+    assert!(said.contains("not a CMS signature"), "{said}");
+    exits(
+        &augment(
+            "x.p7s",
+            &["--level", "T", "--tsa", &tsa.url(), "--attached"],
+        ),
+        2,
+    );
+    assert!(!f.path("x.p7s").exists());
+}
+
+#[test]
+fn pkcs12_files_sign_with_the_password_from_the_environment() {
+    let f = Fixture::new();
+    let cert = openssl::x509::X509::from_der(&f.cert).unwrap();
+    let mut chain = openssl::stack::Stack::new().unwrap();
+    chain
+        .push(openssl::x509::X509::from_der(&f.issuing.der).unwrap())
+        .unwrap();
+    let p12 = openssl::pkcs12::Pkcs12::builder()
+        .name("signer")
+        .pkey(f.key.pkey())
+        .cert(&cert)
+        .ca(chain)
+        .build2("parol-123")
+        .unwrap()
+        .to_der()
+        .unwrap();
+    std::fs::write(f.path("signer.p12"), p12).unwrap();
+    let sign = |out: &str, env: &[(&str, &str)]| {
+        let args = strings(&[
+            "sign",
+            "--in",
+            &f.p("doc.txt"),
+            "--out",
+            &f.p(out),
+            "--p12",
+            &f.p("signer.p12"),
+            "--p12-pass-env",
+            "SIGN_TEST_P12_PASS",
+        ]);
+        imza(&args, env)
+    };
+    exits(&sign("p12.p7s", &[("SIGN_TEST_P12_PASS", "parol-123")]), 0);
+    assert_eq!(f.openssl_verify("p12.p7s", false).unwrap(), DOCUMENT);
+
+    let said = exits(&sign("wrong.p7s", &[("SIGN_TEST_P12_PASS", "nope")]), 2);
+    assert!(said.contains("wrong password"), "{said}");
+    let said = exits(&sign("unset.p7s", &[]), 2);
+    assert!(said.contains("SIGN_TEST_P12_PASS"), "{said}");
+}
+
+#[test]
+fn bad_keys_certificates_and_files_exit_2_with_the_reason() {
+    let f = Fixture::new();
+    // A key that is not the certificate's.
+    SoftwareKey::generate(KeyAlgorithm::EcP256)
+        .unwrap()
+        .save_pem(&f.path("stray.key"))
+        .unwrap();
+    let args = strings(&[
+        "sign",
+        "--in",
+        &f.p("doc.txt"),
+        "--out",
+        &f.p("x.p7s"),
+        "--key",
+        &f.p("stray.key"),
+        "--cert",
+        &f.p("signer.pem"),
+    ]);
+    let said = exits(&imza(&args, &[]), 2);
+    assert!(said.contains("not the one certified"), "{said}");
+
+    // No such document; a certificate that is not one; no key at all; --key without --cert.
+    let mut missing = args.clone();
+    missing[2] = f.p("missing.txt");
+    missing[6] = f.p("signer.key");
+    let said = exits(&imza(&missing, &[]), 2);
+    assert!(said.contains("missing.txt"), "{said}");
+    let mut garbage_cert = args.clone();
+    garbage_cert[6] = f.p("signer.key");
+    garbage_cert[8] = f.p("doc.txt");
+    exits(&imza(&garbage_cert, &[]), 2);
+    exits(
+        &imza(
+            &strings(&["sign", "--in", &f.p("doc.txt"), "--out", &f.p("x.p7s")]),
+            &[],
+        ),
+        2,
+    );
+    exits(
+        &imza(
+            &strings(&[
+                "sign",
+                "--in",
+                &f.p("doc.txt"),
+                "--out",
+                &f.p("x.p7s"),
+                "--key",
+                &f.p("signer.key"),
+            ]),
+            &[],
+        ),
+        2,
+    );
+    // An unknown level.
+    let said = exits(&f.sign("x.p7s", &["--level", "Q"]), 2);
+    assert!(said.contains("expected B, T, LT or LTA"), "{said}");
+    // LT without anything to validate to: the chain holds no root.
+    let tsa = Tsa::start();
+    let said = exits(&f.sign("x.p7s", &["--level", "LT", "--tsa", &tsa.url()]), 2);
+    assert!(said.contains("--trust"), "{said}");
+    assert!(!f.path("x.p7s").exists());
+}
+
+#[test]
+fn help_reads_like_a_manual() {
+    let said = exits(&imza(&strings(&["sign", "--help"]), &[]), 0);
+    for needle in [
+        "Levels:",
+        "--augment",
+        "--p12-pass-env",
+        "--pkcs11-key-label",
+        "--trust",
+        "Exit status",
+        "never overwritten",
+    ] {
+        assert!(said.contains(needle), "--help lacks {needle}: {said}");
+    }
+}
+
+fn softhsm() -> &'static SoftHsm {
+    static HSM: OnceLock<SoftHsm> = OnceLock::new();
+    HSM.get_or_init(|| {
+        let hsm = SoftHsm::new();
+        hsm.init_token("cli-signer", "87654321", "2468");
+        std::env::set_var("SOFTHSM2_CONF", hsm.conf_path());
+        hsm
+    })
+}
+
+#[test]
+fn a_pkcs11_key_signs_from_the_command_line() {
+    if !SoftHsm::is_available() {
+        eprintln!("note: SoftHSM2 is not installed; skipping");
+        return;
+    }
+    let hsm = softhsm();
+    let f = Fixture::new();
+    let location = hsm.location("cli-signer", "citizen");
+    let pin = PinSource::Value(Zeroizing::new("2468".to_string()));
+    let key = Pkcs11Key::generate(&location, KeyAlgorithm::EcP256, &pin).unwrap();
+    let cert = f.issuing.issue(SUBJECT, &[0x52], &key, leaf_extensions());
+    write_certificate(&f.path("token.pem"), &cert);
+    let conf = hsm.conf_path().to_str().unwrap().to_string();
+    let module = hsm.module_path().to_str().unwrap().to_string();
+    let sign = |out: &str, cert: &str, pin: &str| {
+        let args = strings(&[
+            "sign",
+            "--in",
+            &f.p("doc.txt"),
+            "--out",
+            &f.p(out),
+            "--pkcs11-module",
+            &module,
+            "--pkcs11-token",
+            "cli-signer",
+            "--pkcs11-key-label",
+            "citizen",
+            "--pkcs11-pin-env",
+            "SIGN_TEST_PIN",
+            "--cert",
+            &f.p(cert),
+            "--chain",
+            &f.p("chain.pem"),
+        ]);
+        imza(&args, &[("SOFTHSM2_CONF", &conf), ("SIGN_TEST_PIN", pin)])
+    };
+    exits(&sign("token.p7s", "token.pem", "2468"), 0);
+    assert_eq!(f.openssl_verify("token.p7s", false).unwrap(), DOCUMENT);
+    // The token's key with another certificate: refused before signing.
+    let said = exits(&sign("mismatch.p7s", "signer.pem", "2468"), 2);
+    assert!(said.contains("not the one certified"), "{said}");
+    assert!(!Path::new(&f.p("mismatch.p7s")).exists());
+}
