@@ -1,0 +1,462 @@
+//! B-LT and B-LTA against a PKI whose certificates point at CRLs served on a loopback port:
+//! the signature gets the chain and the CRLs that cover the signer's, the issuing CA's and the
+//! TSA's certificates; with the CRL server stopped, the embedded data alone still validates.
+//! B-LTA's archive-time-stamp-v3 is checked here by an independent computation of EN 319
+//! 122-1 §5.5.2-5.5.3 (hash index and message imprint) over the cms crate's decoding, and its
+//! token by `openssl ts -verify` after the ats-hash-index-v3 was added to it.
+
+mod sign_common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cms::signed_data::SignerInfo;
+use der::asn1::OctetString;
+use der::{Decode, Encode, Sequence};
+use imza_core::crl::{sign_crl, CrlFields};
+use imza_core::key::software::SoftwareKey;
+use imza_core::{ext, oids, KeyAlgorithm, SigningKey};
+use imza_signer::{
+    augment, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level, SignOptions,
+    SignerError, ValidationDataSources,
+};
+use imza_testdata::loopback::LoopbackServer;
+use imza_testdata::pki::{
+    ca_extensions, leaf_extensions, tsa_extensions, write_certificate, TestCa,
+};
+use imza_tsa::http::{stage, TsaService};
+use imza_tsa::{TimeStampAuthority, TsaConfig};
+use rocket::fairing::AdHoc;
+use rocket::State;
+use sign_common::*;
+use time::{Duration, OffsetDateTime};
+
+const DOCUMENT: &[u8] = b"Diplom N 2026/0042, verilib: Baki Dovlet Universiteti.";
+
+type Crls = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+
+#[rocket::get("/crl/<name>")]
+fn crl(name: &str, crls: &State<Crls>) -> Option<Vec<u8>> {
+    crls.lock().unwrap().get(name).cloned()
+}
+
+/// root → issuing CA (CDP: root's CRL) → signer and TSA (CDP: the issuing CA's CRL), the
+/// CRLs on a loopback server, and imza's TSA with that certificate on another.
+struct LongTermPki {
+    root: TestCa,
+    issuing: TestCa,
+    signer_key: Arc<SoftwareKey>,
+    signer_cert: Vec<u8>,
+    tsa_cert: Vec<u8>,
+    crl_server: Option<LoopbackServer>,
+    tsa_server: LoopbackServer,
+    crl_fetches: Arc<Mutex<usize>>,
+}
+
+impl LongTermPki {
+    fn new() -> LongTermPki {
+        let crls: Crls = Arc::default();
+        let crl_fetches = Arc::new(Mutex::new(0usize));
+        let counter = crl_fetches.clone();
+        let served = crls.clone();
+        let crl_server = LoopbackServer::launch(
+            AdHoc::on_ignite("crls", move |rocket| async move {
+                rocket
+                    .manage(served)
+                    .mount("/", rocket::routes![crl])
+                    .attach(AdHoc::on_request("count", move |_, _| {
+                        let counter = counter.clone();
+                        Box::pin(async move {
+                            *counter.lock().unwrap() += 1;
+                        })
+                    }))
+            }),
+            1,
+        );
+        let root_url = crl_server.url("/crl/root.crl");
+        let issuing_url = crl_server.url("/crl/issuing.crl");
+
+        let root = TestCa::root("CN=imza LT Root,O=imza,C=AZ", KeyAlgorithm::EcP256);
+        let issuing_key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
+        let mut issuing_extensions = ca_extensions();
+        issuing_extensions.push(ext::crl_distribution_points(&root_url).unwrap());
+        let issuing_subject = "CN=imza LT Citizens CA,O=imza,C=AZ";
+        let issuing = TestCa {
+            subject: issuing_subject.into(),
+            der: root.issue(
+                issuing_subject,
+                &[0x02],
+                issuing_key.as_ref(),
+                issuing_extensions,
+            ),
+            key: issuing_key,
+            serial: vec![0x02],
+        };
+        let with_cdp = |mut extensions: Vec<x509_cert::ext::Extension>| {
+            extensions.push(ext::crl_distribution_points(&issuing_url).unwrap());
+            extensions
+        };
+        let signer_key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
+        let signer_cert = issuing.issue(
+            SIGNER_SUBJECT,
+            &[0x33],
+            signer_key.as_ref(),
+            with_cdp(leaf_extensions()),
+        );
+        let tsa_key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
+        let tsa_cert = issuing.issue(
+            "CN=imza LT TSA,O=imza,C=AZ",
+            &[0x34],
+            tsa_key.as_ref(),
+            with_cdp(tsa_extensions()),
+        );
+
+        // The CRLs: the issuing CA's revokes someone else, the root's is empty.
+        let now = OffsetDateTime::now_utc();
+        let crl_of = |ca: &TestCa, revoked: &[imza_core::crl::RevokedEntry]| {
+            let cert = x509_cert::Certificate::from_der(&ca.der).unwrap();
+            let key_id = ext::key_identifier(&ca.key.public_key_der().unwrap()).unwrap();
+            sign_crl(
+                CrlFields {
+                    issuer: &cert.tbs_certificate.subject,
+                    issuer_key_id: &key_id,
+                    number: 1,
+                    this_update: now - Duration::minutes(5),
+                    next_update: now + Duration::days(7),
+                },
+                revoked,
+                ca.key.as_ref(),
+                &mut |_, _| {},
+            )
+            .unwrap()
+        };
+        let someone_else = imza_core::crl::RevokedEntry {
+            serial: vec![0x7f],
+            revoked_at: now - Duration::days(1),
+            reason: None,
+            invalidity_date: None,
+        };
+        crls.lock()
+            .unwrap()
+            .insert("root.crl".into(), crl_of(&root, &[]));
+        crls.lock()
+            .unwrap()
+            .insert("issuing.crl".into(), crl_of(&issuing, &[someone_else]));
+
+        let authority = TimeStampAuthority::new(TsaConfig::new(
+            tsa_cert.clone(),
+            vec![issuing.der.clone()],
+            tsa_key,
+            oids::ETSI_BEST_PRACTICES_TS_POLICY,
+        ))
+        .unwrap();
+        let service = Arc::new(TsaService::new(
+            authority,
+            Arc::new(imza_core::clock::SystemClock),
+        ));
+        let tsa_server = LoopbackServer::launch(stage(service), 2);
+        LongTermPki {
+            root,
+            issuing,
+            signer_key,
+            signer_cert,
+            tsa_cert,
+            crl_server: Some(crl_server),
+            tsa_server,
+            crl_fetches,
+        }
+    }
+
+    fn credentials(&self) -> Credentials {
+        let key = SoftwareKey::from_pkey(self.signer_key.pkey().clone(), "test signer").unwrap();
+        Credentials::new(
+            Box::new(key),
+            self.signer_cert.clone(),
+            vec![self.issuing.der.clone()],
+        )
+        .unwrap()
+    }
+
+    fn sources(&self) -> ValidationDataSources {
+        ValidationDataSources::new(vec![self.root.der.clone()])
+    }
+
+    fn tsa_url(&self) -> String {
+        self.tsa_server.url("/tsa")
+    }
+
+    fn crl_fetches(&self) -> usize {
+        *self.crl_fetches.lock().unwrap()
+    }
+}
+
+/// Each element of `SignedData.crls` as DER.
+fn revocation_values(signature: &[u8]) -> Vec<Vec<u8>> {
+    signed_data(signature)
+        .crls
+        .map(|set| set.0.into_vec())
+        .unwrap_or_default()
+        .iter()
+        .map(|choice| choice.to_der().unwrap())
+        .collect()
+}
+
+fn certificates(signature: &[u8]) -> Vec<Vec<u8>> {
+    signed_data(signature)
+        .certificates
+        .map(|set| set.0.into_vec())
+        .unwrap_or_default()
+        .iter()
+        .map(|choice| choice.to_der().unwrap())
+        .collect()
+}
+
+#[test]
+fn b_lt_embeds_the_chains_and_crls_and_validates_with_the_crl_server_stopped() {
+    let mut pki = LongTermPki::new();
+    let timestamper = HttpTimestamper::new(pki.tsa_url());
+    let sources = pki.sources();
+    let mut options = SignOptions::new(OffsetDateTime::now_utc());
+    options.level = Level::LT;
+    options.augment.timestamper = Some(&timestamper);
+    options.augment.validation = Some(&sources);
+    let signature = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
+    assert_eq!(level_of(&signature).unwrap(), Level::LT);
+    assert!(pki.crl_fetches() >= 2, "the CRLs were fetched");
+
+    let certs = certificates(&signature);
+    for (what, der) in [
+        ("root", &pki.root.der),
+        ("issuing CA", &pki.issuing.der),
+        ("signer", &pki.signer_cert),
+        ("TSA", &pki.tsa_cert),
+    ] {
+        assert!(certs.contains(der), "{what} certificate not embedded");
+    }
+    let crls = revocation_values(&signature);
+    assert_eq!(crls.len(), 2, "one CRL per CA, each once");
+    for crl in &crls {
+        assert_eq!(crl[0], 0x30, "CRLs go in as CertificateList");
+        x509_cert::crl::CertificateList::from_der(crl).unwrap();
+    }
+    // OpenSSL still accepts it, and a B-T version of it has the same signed part.
+    let dir = tempfile::tempdir().unwrap();
+    let sig = dir.path().join("lt.p7s");
+    std::fs::write(&sig, &signature).unwrap();
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, DOCUMENT).unwrap();
+    let root = dir.path().join("root.pem");
+    write_certificate(&root, &pki.root.der);
+    openssl_cms_verify(&sig, Some(&doc), &root, &dir.path().join("out")).unwrap();
+
+    // Network gone: gathering again finds everything inside and adds nothing.
+    pki.crl_server.take().unwrap().stop();
+    let fetches = pki.crl_fetches();
+    let options = AugmentOptions {
+        timestamper: Some(&timestamper),
+        validation: Some(&sources),
+        archive_digest: None,
+    };
+    let again = augment(&signature, Some(DOCUMENT), Level::LT, &options).unwrap();
+    assert_eq!(again, signature);
+    assert_eq!(pki.crl_fetches(), fetches);
+}
+
+#[test]
+fn b_lt_fails_with_the_reason_when_revocation_data_cannot_be_had() {
+    let mut pki = LongTermPki::new();
+    pki.crl_server.take().unwrap().stop();
+    let timestamper = HttpTimestamper::new(pki.tsa_url());
+    let sources = pki.sources();
+    let mut options = SignOptions::new(OffsetDateTime::now_utc());
+    options.level = Level::LT;
+    options.augment.timestamper = Some(&timestamper);
+    options.augment.validation = Some(&sources);
+    let err = sign(DOCUMENT, &pki.credentials(), &options).unwrap_err();
+    assert!(matches!(err, SignerError::Revocation(_)), "{err}");
+    assert!(err.to_string().contains("did not validate"), "{err}");
+
+    // Another root: no path.
+    let other = TestCa::root("CN=Someone Else,C=AZ", KeyAlgorithm::EcP256);
+    let sources = ValidationDataSources::new(vec![other.der.clone()]);
+    options.augment.validation = Some(&sources);
+    let err = sign(DOCUMENT, &pki.credentials(), &options).unwrap_err();
+    assert!(matches!(err, SignerError::Revocation(_)), "{err}");
+}
+
+// --- B-LTA, checked by an independent reading of EN 319 122-1 §5.5 ------------------------
+
+/// ATSHashIndexV3 without hashIndAlgorithm (SHA-256, the DEFAULT), as imza writes it.
+#[derive(Sequence)]
+struct HashIndex {
+    certificates_hash_index: Vec<OctetString>,
+    crls_hash_index: Vec<OctetString>,
+    unsigned_attr_values_hash_index: Vec<OctetString>,
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    openssl::sha::sha256(bytes).to_vec()
+}
+
+/// The archive time-stamp tokens of the only signer and, for each, its hash index DER.
+fn archive_tokens(signature: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    unsigned_values(signature, oids::ATTR_ARCHIVE_TIME_STAMP_V3)
+        .into_iter()
+        .map(|token| {
+            let index = unsigned_values(&token, oids::ATTR_ATS_HASH_INDEX_V3);
+            assert_eq!(index.len(), 1, "one ats-hash-index-v3 in the token");
+            (token, index[0].clone())
+        })
+        .collect()
+}
+
+/// version..signature of a SignerInfo, each re-encoded by the cms crate (DER in, DER out).
+fn signed_fields(signer: &SignerInfo) -> Vec<u8> {
+    let tagged_attrs = der::asn1::ContextSpecific {
+        tag_number: der::TagNumber::N0,
+        tag_mode: der::TagMode::Implicit,
+        value: signer.signed_attrs.clone().unwrap(),
+    };
+    [
+        signer.version.to_der().unwrap(),
+        signer.sid.to_der().unwrap(),
+        signer.digest_alg.to_der().unwrap(),
+        tagged_attrs.to_der().unwrap(),
+        signer.signature_algorithm.to_der().unwrap(),
+        signer.signature.to_der().unwrap(),
+    ]
+    .concat()
+}
+
+/// Checks one archive token against the state of `signature` it was made over (`signature`
+/// without that token's attribute value).
+fn check_archive_token(signature: &[u8], token: &[u8], index_der: &[u8]) {
+    let index = HashIndex::from_der(index_der).expect("index without hashIndAlgorithm (SHA-256)");
+    let listed = |list: &Vec<OctetString>| -> Vec<Vec<u8>> {
+        list.iter().map(|o| o.as_bytes().to_vec()).collect()
+    };
+    let mut certs: Vec<Vec<u8>> = certificates(signature).iter().map(|c| sha256(c)).collect();
+    let mut crls: Vec<Vec<u8>> = revocation_values(signature)
+        .iter()
+        .map(|c| sha256(c))
+        .collect();
+    certs.sort();
+    crls.sort();
+    let mut index_certs = listed(&index.certificates_hash_index);
+    let mut index_crls = listed(&index.crls_hash_index);
+    index_certs.sort();
+    index_crls.sort();
+    assert_eq!(index_certs, certs, "certificatesHashIndex");
+    assert_eq!(index_crls, crls, "crlsHashIndex");
+    // Every unsigned attribute value present before this token, as H(attrType || value).
+    let signer = only_signer(signature);
+    let mut values = Vec::new();
+    for attr in signer.unsigned_attrs.clone().unwrap().into_vec() {
+        for value in attr.values.into_vec() {
+            let value = value.to_der().unwrap();
+            if value == token {
+                continue;
+            }
+            values.push(sha256(&[attr.oid.to_der().unwrap(), value].concat()));
+        }
+    }
+    values.sort();
+    let mut index_values = listed(&index.unsigned_attr_values_hash_index);
+    index_values.sort();
+    assert_eq!(index_values, values, "unsignedAttrValuesHashIndex");
+
+    let imprint = sha256(
+        &[
+            oids::CT_DATA.to_der().unwrap(),
+            sha256(DOCUMENT),
+            signed_fields(&signer),
+            index_der.to_vec(),
+        ]
+        .concat(),
+    );
+    let parsed = imza_tsa::ParsedToken::from_der(token).unwrap();
+    assert_eq!(
+        parsed.hashed_message(),
+        imprint.as_slice(),
+        "message imprint"
+    );
+}
+
+#[test]
+fn b_lta_archive_time_stamps_cover_what_en_319_122_1_lists() {
+    let pki = LongTermPki::new();
+    let timestamper = HttpTimestamper::new(pki.tsa_url());
+    let sources = pki.sources();
+    let options = AugmentOptions {
+        timestamper: Some(&timestamper),
+        validation: Some(&sources),
+        archive_digest: None,
+    };
+    let mut sign_options = SignOptions::new(OffsetDateTime::now_utc());
+    sign_options.augment = options;
+    let b = sign(DOCUMENT, &pki.credentials(), &sign_options).unwrap();
+    let lta = augment(&b, Some(DOCUMENT), Level::LTA, &options).unwrap();
+    assert_eq!(level_of(&lta).unwrap(), Level::LTA);
+    assert_eq!(signed_part(&b), signed_part(&lta));
+    let tokens = archive_tokens(&lta);
+    assert_eq!(tokens.len(), 1);
+    check_archive_token(&lta, &tokens[0].0, &tokens[0].1);
+
+    // The token still verifies for OpenSSL after the index went into its unsigned attributes.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("ats.der");
+    std::fs::write(&token_file, &tokens[0].0).unwrap();
+    let root = dir.path().join("root.pem");
+    write_certificate(&root, &pki.root.der);
+    let parsed = imza_tsa::ParsedToken::from_der(&tokens[0].0).unwrap();
+    let verified = openssl(&[
+        "ts",
+        "-verify",
+        "-digest",
+        &hex::encode(parsed.hashed_message()),
+        "-in",
+        token_file.to_str().unwrap(),
+        "-token_in",
+        "-CAfile",
+        root.to_str().unwrap(),
+    ]);
+    assert!(
+        text(&verified).contains("Verification: OK"),
+        "{}",
+        text(&verified)
+    );
+
+    // LTA on LTA: a second archive time-stamp, whose index lists the first one's value.
+    let lta2 = augment(&lta, Some(DOCUMENT), Level::LTA, &options).unwrap();
+    let tokens2 = archive_tokens(&lta2);
+    assert_eq!(tokens2.len(), 2);
+    let newer = tokens2
+        .iter()
+        .find(|(token, _)| *token != tokens[0].0)
+        .unwrap();
+    check_archive_token(&lta2, &newer.0, &newer.1);
+    assert_eq!(signed_part(&b), signed_part(&lta2));
+
+    // A detached LTA needs the content.
+    let err = augment(&lta, None, Level::LTA, &options).unwrap_err();
+    assert!(err.to_string().contains("--content"), "{err}");
+}
+
+#[test]
+fn an_enveloping_b_lta_covers_the_encapsulated_content() {
+    let pki = LongTermPki::new();
+    let timestamper = HttpTimestamper::new(pki.tsa_url());
+    let sources = pki.sources();
+    let mut options = SignOptions::new(OffsetDateTime::now_utc());
+    options.attached = true;
+    options.level = Level::LTA;
+    options.augment.timestamper = Some(&timestamper);
+    options.augment.validation = Some(&sources);
+    let lta = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
+    let tokens = archive_tokens(&lta);
+    assert_eq!(tokens.len(), 1);
+    check_archive_token(&lta, &tokens[0].0, &tokens[0].1);
+    // Raising it again needs no separate content: it is inside.
+    let again = augment(&lta, None, Level::LTA, &options.augment).unwrap();
+    assert_eq!(archive_tokens(&again).len(), 2);
+}
