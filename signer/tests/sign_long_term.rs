@@ -460,3 +460,30 @@ fn an_enveloping_b_lta_covers_the_encapsulated_content() {
     let again = augment(&lta, None, Level::LTA, &options.augment).unwrap();
     assert_eq!(archive_tokens(&again).len(), 2);
 }
+
+#[test]
+fn b_lt_and_b_lta_signatures_validate_offline_with_the_crl_server_stopped() {
+    let mut pki = LongTermPki::new();
+    let timestamper = HttpTimestamper::new(pki.tsa_url());
+    let sources = pki.sources();
+    let mut options = SignOptions::new(OffsetDateTime::now_utc());
+    options.level = Level::LT;
+    options.augment.timestamper = Some(&timestamper);
+    options.augment.validation = Some(&sources);
+    let lt = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
+    let lta = augment(&lt, Some(DOCUMENT), Level::LTA, &options.augment).unwrap();
+    pki.crl_server.take().unwrap().stop();
+    let fetches = pki.crl_fetches();
+
+    let anchor = imza_validation::Certificate::from_der(pki.root.der.clone()).unwrap();
+    let verify_options = imza_signer::VerifyOptions::new(vec![anchor], OffsetDateTime::now_utc());
+    for (name, signature) in [("B-LT", &lt), ("B-LTA", &lta)] {
+        let report = imza_signer::verify(signature, Some(DOCUMENT), &verify_options);
+        assert!(
+            report.valid,
+            "{name}: {}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+    }
+    assert_eq!(pki.crl_fetches(), fetches, "validation went to the network");
+}
