@@ -1,0 +1,414 @@
+//! The validator on PKIs made for the test: key types PKITS does not use (P-256, Ed25519,
+//! RSA-PSS), revocation dated after the validation time, the error of the best candidate,
+//! trust anchors that are not self-signed, shared signature caches, and hostile pools that
+//! must end in a budget error.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{
+    ca_extensions, crl, cross_signed_mesh, issue, leaf_extensions, p256, Ed25519Key, RsaPssKey,
+    Shape, ThreeChain,
+};
+use imza_core::crl::RevokedEntry;
+use imza_core::SigningKey;
+use imza_validation::{
+    Budget, Certificate, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
+    SignatureCache, ValidationError, ValidationOptions, Validator,
+};
+use time::{Duration, OffsetDateTime};
+use x509_cert::ext::pkix::CrlReason;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn assert_valid_chain_of_three(chain: &ThreeChain) {
+    let path = chain
+        .validator()
+        .validate(&chain.leaf.certificate(), &ValidationOptions::at(now()))
+        .unwrap_or_else(|e| panic!("the chain must validate: {e}"));
+    assert_eq!(path.chain.len(), 3);
+    assert_eq!(path.chain[0].der(), chain.leaf.der.as_slice());
+    assert_eq!(path.chain[1].der(), chain.ca.der.as_slice());
+    assert_eq!(path.chain[2].der(), chain.root.der.as_slice());
+    assert_eq!(path.revocation.len(), 2);
+    for status in &path.revocation {
+        assert_eq!(
+            status.state,
+            RevocationState::Good {
+                revoked_later: None
+            },
+            "{}",
+            status.subject
+        );
+    }
+    // The leaf's finding rests on the issuing CA's CRL, the CA's on the root's.
+    assert_eq!(
+        path.revocation[0]
+            .evidence
+            .as_ref()
+            .map(|e| e.der().to_vec()),
+        Some(chain.ca_crl.der().to_vec())
+    );
+    assert_eq!(
+        path.revocation[1]
+            .evidence
+            .as_ref()
+            .map(|e| e.der().to_vec()),
+        Some(chain.root_crl.der().to_vec())
+    );
+    assert_eq!(path.supporting_evidence.len(), 2);
+}
+
+#[test]
+fn p256_chain_validates_with_crls_as_evidence() {
+    assert_valid_chain_of_three(&ThreeChain::new(p256));
+}
+
+#[test]
+fn ed25519_chain_validates_with_ed25519_signed_crls() {
+    assert_valid_chain_of_three(&ThreeChain::new(|| {
+        Arc::new(Ed25519Key::generate()) as Arc<dyn SigningKey>
+    }));
+}
+
+#[test]
+fn rsa_pss_chain_validates_with_pss_signed_crls() {
+    assert_valid_chain_of_three(&ThreeChain::new(|| {
+        Arc::new(RsaPssKey::generate()) as Arc<dyn SigningKey>
+    }));
+}
+
+#[test]
+fn a_flipped_byte_in_the_leaf_signature_finds_no_path() {
+    let chain = ThreeChain::new(p256);
+    let mut der = chain.leaf.der.clone();
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let leaf = Certificate::from_der(der).unwrap();
+    match chain
+        .validator()
+        .validate(&leaf, &ValidationOptions::at(now()))
+    {
+        Err(ValidationError::NoPathFound { detail }) => {
+            assert!(detail.contains("does not verify"), "{detail}")
+        }
+        other => panic!("expected NoPathFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn revocation_after_the_validation_time_is_good_with_the_date() {
+    let chain = ThreeChain::new(p256);
+    let revoked_at = now() - Duration::hours(1);
+    let ca_crl = crl(
+        &chain.ca,
+        now() - Duration::minutes(1),
+        &[RevokedEntry {
+            serial: vec![3],
+            revoked_at,
+            reason: Some(CrlReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+    );
+    let mut validator = Validator::new(vec![chain.root.certificate()]);
+    validator.add_certificate(chain.ca.certificate());
+    validator.add_crl(chain.root_crl.clone());
+    validator.add_crl(ca_crl);
+    let leaf = chain.leaf.certificate();
+
+    // Proof of existence two hours ago: the CRL (issued later) speaks about that time too,
+    // and the revocation came after it.
+    let earlier = ValidationOptions::at(now() - Duration::hours(2));
+    let path = validator
+        .validate(&leaf, &earlier)
+        .expect("valid before revocation");
+    match &path.revocation[0].state {
+        RevocationState::Good {
+            revoked_later: Some(at),
+        } => assert_eq!(at.unix_timestamp(), revoked_at.unix_timestamp()),
+        other => panic!("expected Good with revoked_later, got {other:?}"),
+    }
+
+    // Now: revoked.
+    match validator.validate(&leaf, &ValidationOptions::at(now())) {
+        Err(ValidationError::Revoked {
+            subject, reason, ..
+        }) => {
+            assert!(subject.contains("Test Signer"), "{subject}");
+            assert_eq!(reason.as_deref(), Some("keyCompromise"));
+        }
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_crl_fails_when_required_and_is_reported_under_best_effort() {
+    let chain = ThreeChain::new(p256);
+    let mut validator = Validator::new(vec![chain.root.certificate()]);
+    validator.add_certificate(chain.ca.certificate());
+    validator.add_crl(chain.root_crl.clone());
+    let leaf = chain.leaf.certificate();
+    match validator.validate(&leaf, &ValidationOptions::at(now())) {
+        Err(ValidationError::RevocationUnknown { subject, detail }) => {
+            assert!(subject.contains("Test Signer"), "{subject}");
+            assert!(detail.contains("no CRL"), "{detail}");
+        }
+        other => panic!("expected RevocationUnknown, got {other:?}"),
+    }
+    let mut best_effort = ValidationOptions::at(now());
+    best_effort.revocation = RevocationPolicy::BestEffort;
+    let path = validator
+        .validate(&leaf, &best_effort)
+        .expect("best effort passes");
+    assert!(matches!(
+        path.revocation[0].state,
+        RevocationState::NotChecked { .. }
+    ));
+    assert!(matches!(
+        path.revocation[1].state,
+        RevocationState::Good { .. }
+    ));
+    assert!(matches!(
+        path.revocation[1].evidence,
+        Some(RevocationEvidence::Crl { .. })
+    ));
+}
+
+#[test]
+fn an_expired_intermediate_is_reported_as_expired_not_as_no_path() {
+    let root = issue(
+        None,
+        "CN=Expiry Root,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[1], ca_extensions()),
+    );
+    let expired = Shape {
+        serial: vec![2],
+        not_before: now() - Duration::days(30),
+        not_after: now() - Duration::days(2),
+        extensions: ca_extensions(),
+    };
+    let ca = issue(Some(&root), "CN=Expired CA,O=imza,C=AZ", p256(), expired);
+    let leaf = issue(
+        Some(&ca),
+        "CN=Expiry Leaf,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[3], leaf_extensions()),
+    );
+    let mut validator = Validator::new(vec![root.certificate()]);
+    validator.add_certificate(ca.certificate());
+    let mut options = ValidationOptions::at(now());
+    options.revocation = RevocationPolicy::Off;
+    match validator.validate(&leaf.certificate(), &options) {
+        Err(ValidationError::Expired { subject, .. }) => {
+            assert!(subject.contains("Expired CA"), "{subject}")
+        }
+        other => panic!("expected Expired, got {other:?}"),
+    }
+}
+
+#[test]
+fn any_certificate_can_be_the_trust_anchor() {
+    let chain = ThreeChain::new(p256);
+    let mut validator = Validator::new(vec![chain.ca.certificate()]);
+    validator.add_crl(chain.ca_crl.clone());
+    let path = validator
+        .validate(&chain.leaf.certificate(), &ValidationOptions::at(now()))
+        .expect("the issuing CA as anchor");
+    assert_eq!(path.chain.len(), 2);
+    // The anchor itself validates as a path of one.
+    let path = validator
+        .validate(&chain.ca.certificate(), &ValidationOptions::at(now()))
+        .expect("the anchor itself");
+    assert_eq!(path.chain.len(), 1);
+    assert!(path.revocation.is_empty());
+}
+
+#[test]
+fn purpose_is_checked_on_the_target() {
+    let chain = ThreeChain::new(p256);
+    let mut options = ValidationOptions::at(now());
+    options.purpose = Purpose::TimeStamping;
+    match chain
+        .validator()
+        .validate(&chain.leaf.certificate(), &options)
+    {
+        Err(ValidationError::Purpose { detail, .. }) => {
+            assert!(detail.contains("timeStamping"), "{detail}")
+        }
+        other => panic!("expected Purpose, got {other:?}"),
+    }
+    options.purpose = Purpose::Sign;
+    chain
+        .validator()
+        .validate(&chain.leaf.certificate(), &options)
+        .expect("nonRepudiation serves signing");
+}
+
+#[test]
+fn max_intermediates_limits_the_path() {
+    let chain = ThreeChain::new(p256);
+    let mut options = ValidationOptions::at(now());
+    options.max_intermediates = Some(0);
+    match chain
+        .validator()
+        .validate(&chain.leaf.certificate(), &options)
+    {
+        Err(ValidationError::Constraint { detail, .. }) => {
+            assert!(detail.contains("at most 0 intermediate"), "{detail}")
+        }
+        other => panic!("expected Constraint, got {other:?}"),
+    }
+    options.max_intermediates = Some(1);
+    chain
+        .validator()
+        .validate(&chain.leaf.certificate(), &options)
+        .expect("one intermediate allowed");
+}
+
+#[test]
+fn validators_share_one_signature_cache() {
+    let chain = ThreeChain::new(p256);
+    let cache = Arc::new(SignatureCache::new(1024));
+    let first = chain.validator().with_signature_cache(Arc::clone(&cache));
+    first
+        .validate(&chain.leaf.certificate(), &ValidationOptions::at(now()))
+        .unwrap();
+    let after_first = cache.len();
+    // Two certificate signatures and two CRL signatures.
+    assert_eq!(after_first, 4);
+    let second = chain.validator().with_signature_cache(Arc::clone(&cache));
+    second
+        .validate(&chain.leaf.certificate(), &ValidationOptions::at(now()))
+        .unwrap();
+    assert_eq!(
+        cache.len(),
+        after_first,
+        "the second validator found them all cached"
+    );
+    // A bounded cache keeps no more than its capacity.
+    let tiny = Arc::new(SignatureCache::new(1));
+    chain
+        .validator()
+        .with_signature_cache(Arc::clone(&tiny))
+        .validate(&chain.leaf.certificate(), &ValidationOptions::at(now()))
+        .unwrap();
+    assert_eq!(tiny.len(), 1);
+}
+
+#[test]
+fn a_cross_signed_mesh_ends_in_budget_exceeded_with_the_reason() {
+    // 32 CAs of one name, each certified by the 31 others: 992 certificates.
+    let (pool, leaf) = cross_signed_mesh(32);
+    let unrelated_root = issue(
+        None,
+        "CN=Mesh Root,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[1], ca_extensions()),
+    );
+    let mut validator = Validator::new(vec![unrelated_root.certificate()]);
+    for der in pool {
+        validator.add_certificate(Certificate::from_der(der).unwrap());
+    }
+    let options = ValidationOptions::at(now());
+    match validator.validate(&leaf.certificate(), &options) {
+        Err(ValidationError::BudgetExceeded { detail }) => {
+            assert!(
+                detail.contains("signature checks") && detail.contains("limit 200"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected BudgetExceeded, got {other:?}"),
+    }
+    // A smaller budget stops sooner, with its own numbers.
+    let mut small = options.clone();
+    small.budget = Budget {
+        signature_checks: 10,
+        ..Budget::default()
+    };
+    match validator.validate(&leaf.certificate(), &small) {
+        Err(ValidationError::BudgetExceeded { detail }) => {
+            assert!(detail.contains("limit 10"), "{detail}")
+        }
+        other => panic!("expected BudgetExceeded, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_mesh_reaching_the_anchor_only_deep_down_hits_the_depth_limit() {
+    // A chain of 15 CAs under a root: longer than the default depth of 10.
+    let root = issue(
+        None,
+        "CN=Deep Root,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[1], ca_extensions()),
+    );
+    let mut validator = Validator::new(vec![root.certificate()]);
+    let mut issuer = root;
+    for i in 0..15u8 {
+        let ca = issue(
+            Some(&issuer),
+            &format!("CN=Deep CA {i},O=imza,C=AZ"),
+            p256(),
+            Shape::current(&[0x20 + i], ca_extensions()),
+        );
+        validator.add_certificate(ca.certificate());
+        issuer = ca;
+    }
+    let leaf = issue(
+        Some(&issuer),
+        "CN=Deep Leaf,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[0x7f], leaf_extensions()),
+    );
+    let mut options = ValidationOptions::at(now());
+    options.revocation = RevocationPolicy::Off;
+    match validator.validate(&leaf.certificate(), &options) {
+        Err(ValidationError::BudgetExceeded { detail }) => {
+            assert!(detail.contains("depth limit"), "{detail}")
+        }
+        other => panic!("expected BudgetExceeded, got {other:?}"),
+    }
+    options.budget.max_depth = 16;
+    let path = validator
+        .validate(&leaf.certificate(), &options)
+        .expect("within a deeper budget");
+    assert_eq!(path.chain.len(), 17);
+}
+
+#[test]
+fn a_revoked_leaf_among_several_issuer_candidates_reports_revoked() {
+    // Two certificates for the issuing CA (a re-issue with the same key): both paths reach
+    // the anchor and both fail on the revoked leaf.
+    let chain = ThreeChain::new(p256);
+    let reissued = issue(
+        Some(&chain.root),
+        &chain.ca.subject,
+        Arc::clone(&chain.ca.key),
+        Shape::current(&[9], ca_extensions()),
+    );
+    let ca_crl = crl(
+        &chain.ca,
+        now() - Duration::minutes(1),
+        &[RevokedEntry {
+            serial: vec![3],
+            revoked_at: now() - Duration::hours(1),
+            reason: None,
+            invalidity_date: None,
+        }],
+    );
+    let mut validator = Validator::new(vec![chain.root.certificate()]);
+    validator.add_certificate(chain.ca.certificate());
+    validator.add_certificate(reissued.certificate());
+    validator.add_crl(chain.root_crl.clone());
+    validator.add_crl(ca_crl);
+    match validator.validate(&chain.leaf.certificate(), &ValidationOptions::at(now())) {
+        Err(ValidationError::Revoked { subject, .. }) => {
+            assert!(subject.contains("Test Signer"), "{subject}")
+        }
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+}
