@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
+mod common;
+
 use imza_core::clock::SystemClock;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::key::software::SoftwareKey;
@@ -455,4 +457,140 @@ fn a_pkcs11_key_signs_from_the_command_line() {
     let said = exits(&sign("mismatch.p7s", "signer.pem", "2468"), 2);
     assert!(said.contains("not the one certified"), "{said}");
     assert!(!Path::new(&f.p("mismatch.p7s")).exists());
+}
+
+/// `imza serve` for `pki` on `port`, stopped when dropped.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(pki: &common::TestPki, port: u16) -> Serving {
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(["serve", "--listen", &listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start imza serve");
+    let serving = Serving(child);
+    // Start-up issues the OCSP responder certificates first: allow up to 20 s.
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            return serving;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("imza serve did not start on {listen}");
+}
+
+#[test]
+fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
+    let pki = common::TestPki::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    pki.ok(&[
+        "ca",
+        "init",
+        "--name",
+        "root",
+        "--subject",
+        common::ROOT_SUBJECT,
+        "--base-url",
+        &base,
+    ]);
+    pki.ok(&[
+        "ca",
+        "init",
+        "--name",
+        "citizens",
+        "--parent",
+        "root",
+        "--subject",
+        common::CITIZENS_SUBJECT,
+    ]);
+    let p12 = pki.path("citizen.p12");
+    let cert = pki.path("citizen.pem");
+    pki.ok_env(
+        &[
+            "ca",
+            "issue",
+            "--ca",
+            "citizens",
+            "--profile",
+            "citizen-sign",
+            "--subject",
+            "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
+            "--new-key",
+            "ec-p256",
+            "--p12-out",
+            p12.to_str().unwrap(),
+            "--p12-pass-env",
+            "SIGN_TEST_P12",
+            "--out",
+            cert.to_str().unwrap(),
+        ],
+        &[("SIGN_TEST_P12", "p12-parol")],
+    );
+    pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    let root = pki.ca_pem("root");
+    let doc = pki.path("doc.txt");
+    std::fs::write(&doc, DOCUMENT).unwrap();
+    let serving = serve(&pki, port);
+
+    let sign = |out: &str, level: &str| {
+        let args = strings(&[
+            "sign",
+            "--in",
+            doc.to_str().unwrap(),
+            "--out",
+            pki.path(out).to_str().unwrap(),
+            "--p12",
+            p12.to_str().unwrap(),
+            "--p12-pass-env",
+            "SIGN_TEST_P12",
+            "--level",
+            level,
+            "--tsa",
+            &format!("{base}/tsa"),
+            "--trust",
+            root.to_str().unwrap(),
+        ]);
+        imza(&args, &[("SIGN_TEST_P12", "p12-parol")])
+    };
+    let said = exits(&sign("lt.p7s", "LT"), 0);
+    assert!(said.contains("as B-LT"), "{said}");
+    let said = exits(&sign("lta.p7s", "LTA"), 0);
+    assert!(said.contains("as B-LTA"), "{said}");
+    let lt = std::fs::read(pki.path("lt.p7s")).unwrap();
+    // OCSP responses go in as RevocationInfoChoice other [1] with id-ri-ocsp-response.
+    let ri_ocsp = der::Encode::to_der(&oids::RI_OCSP_RESPONSE).unwrap();
+    assert!(
+        lt.windows(ri_ocsp.len()).any(|w| w == ri_ocsp),
+        "no OCSP response embedded"
+    );
+
+    // With the server stopped, `imza verify` (network off) says TOTAL_PASSED for both.
+    drop(serving);
+    for name in ["lt.p7s", "lta.p7s"] {
+        let args = strings(&[
+            "verify",
+            pki.path(name).to_str().unwrap(),
+            "--content",
+            doc.to_str().unwrap(),
+            "--trust",
+            root.to_str().unwrap(),
+        ]);
+        let said = exits(&imza(&args, &[]), 0);
+        assert!(said.contains("TOTAL_PASSED"), "{name}: {said}");
+    }
 }
