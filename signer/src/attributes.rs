@@ -543,3 +543,48 @@ fn check_archive_timestamp(
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(algorithm: ImprintAlgorithm) -> AtsHashIndexV3 {
+        AtsHashIndexV3 {
+            algorithm,
+            certificates: vec![algorithm.digest(b"cert 1"), algorithm.digest(b"cert 2")],
+            crls: vec![],
+            unsigned_attr_values: vec![algorithm.digest(b"attr")],
+        }
+    }
+
+    #[test]
+    fn hash_indexes_round_trip_with_sha256_left_out_and_others_written() {
+        let sha256 = index(ImprintAlgorithm::Sha256);
+        let der = sha256.to_der().unwrap();
+        // SEQUENCE { SEQUENCE OF ..., ... }: the first element is the certificates list.
+        assert_eq!(&der[2..4], &[0x30, 0x44]);
+        assert_eq!(AtsHashIndexV3::from_der(&der).unwrap(), sha256);
+
+        let sha384 = index(ImprintAlgorithm::Sha384);
+        let der = sha384.to_der().unwrap();
+        let with = AtsHashIndexV3WithAlgorithm::from_der(&der).unwrap();
+        assert_eq!(with.hash_ind_algorithm.oid, oids::SHA384);
+        assert_eq!(AtsHashIndexV3::from_der(&der).unwrap(), sha384);
+
+        // An explicit SHA-256 (not DER, but seen in the wild) reads the same.
+        let explicit = AtsHashIndexV3WithAlgorithm {
+            hash_ind_algorithm: ImprintAlgorithm::Sha256.algorithm_identifier(),
+            certificates_hash_index: octet_strings(&sha256.certificates).unwrap(),
+            crls_hash_index: vec![],
+            unsigned_attr_values_hash_index: octet_strings(&sha256.unsigned_attr_values).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        assert_eq!(AtsHashIndexV3::from_der(&explicit).unwrap(), sha256);
+
+        for cut in 0..der.len() {
+            assert!(AtsHashIndexV3::from_der(&der[..cut]).is_err());
+        }
+        assert!(AtsHashIndexV3::from_der(b"\x30\x00").is_err());
+    }
+}

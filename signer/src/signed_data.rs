@@ -634,3 +634,38 @@ pub(crate) fn find_signer_certificate<'c>(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_are_written_in_der_order_with_elements_untouched() {
+        let a = vec![0x04, 0x01, 0xff];
+        let b = vec![0x02, 0x01, 0x05];
+        let c = vec![0x04, 0x02, 0x00, 0x00];
+        let set = RawSet::from_elements(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(set.0, [b.clone(), a.clone(), c.clone()].concat());
+        assert_eq!(
+            set.elements(3, "test").unwrap(),
+            vec![&b[..], &a[..], &c[..]]
+        );
+        assert!(set.elements(2, "test").is_err(), "the bound holds");
+        assert_eq!(set.to_set_der().unwrap()[..2], [0x31, 10]);
+    }
+
+    #[test]
+    fn garbage_is_malformed_not_a_panic() {
+        for input in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x03\x06\x01\x00",
+            b"\x30\x80\x00\x00",
+        ] {
+            assert!(matches!(
+                CmsSignedData::from_der(input),
+                Err(SignerError::Malformed { .. })
+            ));
+        }
+    }
+}

@@ -213,3 +213,20 @@ pub(crate) fn add_validation_data(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ocsp_responses_go_in_as_other_revocation_info_and_come_back_out() {
+        // OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED { tryLater (3) } }
+        let response = [0x30, 0x03, 0x0a, 0x01, 0x03];
+        let element = ocsp_revocation_choice(&response).unwrap();
+        assert_eq!(element[0], 0xa1, "[1] IMPLICIT, constructed");
+        assert_eq!(ocsp_response_of(&element).unwrap(), response);
+        // A CRL element or garbage is not an OCSP response.
+        assert!(ocsp_response_of(&response).is_none());
+        assert!(ocsp_response_of(b"\xa1\x00").is_none());
+    }
+}
