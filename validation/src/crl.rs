@@ -47,6 +47,8 @@ pub struct Crl {
     pub(crate) errors: Vec<String>,
     entries: Vec<CrlEntry>,
     by_serial: HashMap<Vec<u8>, Vec<usize>>,
+    /// The first critical entry extension not understood, if any entry has one.
+    unknown_critical_entry: Option<ObjectIdentifier>,
 }
 
 /// One revokedCertificates entry, with its entry extensions read.
@@ -115,6 +117,7 @@ impl Crl {
             errors: Vec::new(),
             entries: Vec::new(),
             by_serial: HashMap::new(),
+            unknown_critical_entry: None,
             tbs,
             tbs_hash,
             der: Arc::new(Vec::new()),
@@ -182,6 +185,9 @@ impl Crl {
                     other if ext.critical => entry.unknown_critical.push(other),
                     _ => {}
                 }
+            }
+            if parsed.unknown_critical_entry.is_none() {
+                parsed.unknown_critical_entry = entry.unknown_critical.first().copied();
             }
             let index = parsed.entries.len();
             parsed
@@ -285,9 +291,7 @@ impl Crl {
 
     /// Whether any entry carries a critical extension this validator does not understand.
     pub(crate) fn has_unknown_critical_entry_extension(&self) -> Option<ObjectIdentifier> {
-        self.entries
-            .iter()
-            .find_map(|e| e.unknown_critical.first().copied())
+        self.unknown_critical_entry
     }
 }
 

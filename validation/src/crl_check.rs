@@ -147,6 +147,17 @@ fn points_of(cert: &Certificate) -> Vec<Point> {
     points
 }
 
+/// `notes` without repeats, in their first order.
+fn unique(notes: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for note in notes {
+        if !out.contains(&note) {
+            out.push(note);
+        }
+    }
+    out
+}
+
 fn describe_reason(reason: Option<CrlReason>) -> Option<String> {
     reason.map(|r| imza_core::crl::reason_name(r).to_string())
 }
@@ -351,13 +362,17 @@ impl Session<'_> {
             }),
             Some(_) => {
                 notes.push("the usable CRLs do not cover all revocation reasons".into());
-                Ok(CrlOutcome::Unknown { notes })
+                Ok(CrlOutcome::Unknown {
+                    notes: unique(notes),
+                })
             }
             None => {
                 if notes.is_empty() {
                     notes.push(format!("no CRL from {} was given", cert.issuer_text()));
                 }
-                Ok(CrlOutcome::Unknown { notes })
+                Ok(CrlOutcome::Unknown {
+                    notes: unique(notes),
+                })
             }
         }
     }

@@ -86,8 +86,21 @@ impl Session<'_> {
         }
         let mut state = SearchState::default();
         let mut chain = vec![Arc::clone(target)];
-        if let Some(found) = self.search(&mut chain, options, anchor, &mut state)? {
-            return Ok(found);
+        match self.search(&mut chain, options, anchor, &mut state) {
+            Ok(Some(found)) => return Ok(found),
+            Ok(None) => {}
+            Err(ValidationError::BudgetExceeded { detail }) => {
+                // Say what the most promising candidate had run into before the budget ended.
+                let detail = match &state.best {
+                    Some(best) => format!(
+                        "{detail}; the best candidate path so far failed: {}",
+                        best.error
+                    ),
+                    None => detail,
+                };
+                return Err(ValidationError::BudgetExceeded { detail });
+            }
+            Err(other) => return Err(other),
         }
         if let Some(best) = state.best {
             return Err(best.error);

@@ -160,7 +160,11 @@ impl Session<'_> {
                 }
                 CrlOutcome::Revoked { at, reason } => return Err(revoked(at, reason)),
                 CrlOutcome::Unknown { notes: crl_notes } => {
-                    notes.extend(crl_notes);
+                    for note in crl_notes {
+                        if !notes.contains(&note) {
+                            notes.push(note);
+                        }
+                    }
                     let detail = notes.join("; ");
                     if options.revocation == RevocationPolicy::Require {
                         return Err(PathFailure {

@@ -63,6 +63,14 @@ fn assert_valid_chain_of_three(chain: &ThreeChain) {
 }
 
 #[test]
+fn validators_and_caches_are_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Validator>();
+    assert_send_sync::<SignatureCache>();
+    assert_send_sync::<imza_validation::ValidatedPath>();
+}
+
+#[test]
 fn p256_chain_validates_with_crls_as_evidence() {
     assert_valid_chain_of_three(&ThreeChain::new(p256));
 }
