@@ -19,6 +19,7 @@ mod legacy_time;
 mod name;
 mod name_constraints;
 mod ocsp;
+mod ocsp_request;
 mod options;
 mod path_builder;
 mod path_validation;
