@@ -95,7 +95,8 @@ pub(crate) fn directory_string(value: &Any) -> Option<String> {
             }
             let units: Vec<u16> = bytes
                 .chunks_exact(2)
-                .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                .filter_map(|pair| <[u8; 2]>::try_from(pair).ok())
+                .map(u16::from_be_bytes)
                 .collect();
             String::from_utf16(&units).ok()
         }

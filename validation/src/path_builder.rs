@@ -67,12 +67,11 @@ impl Session<'_> {
         anchor: Option<&Arc<Certificate>>,
     ) -> Result<Found, ValidationError> {
         // A target that is itself a trust anchor needs no path.
-        if let Some(a) = self.anchors_matching(target, anchor).next() {
-            let a = Arc::clone(a);
+        if self.anchors_matching(target, anchor).next().is_some() {
             check_purpose(target, options.purpose)?;
             return Ok(Found {
                 path: ValidatedPath {
-                    chain: vec![a],
+                    chain: vec![Arc::clone(target)],
                     revocation: Vec::new(),
                     user_constrained_policy_set: if options.initial_policy_set.is_empty() {
                         vec![imza_core::oids::ANY_POLICY]
