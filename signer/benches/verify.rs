@@ -1,0 +1,190 @@
+//! CAdES B-T verification throughput, one thread: a P-256 signature with a signature
+//! time-stamp (P-256 TSA), both certificates under one P-256 root with a CRL, verified again
+//! and again with one prepared [`SignatureVerifier`] — the way `POST /verify` and batch checks
+//! use it. Every verification does the full work on the signature itself (CMS parsing, the
+//! signature value, the message digest, the token's signature and imprint); the certificate
+//! paths come from the verifier's cache once validated.
+//!
+//! Also reports a cold figure: a new verifier per signature (paths validated every time).
+//!
+//! `cargo bench -p imza-signer --bench verify` (release build). Target: ≥ 3,000 signatures/s.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use imza_core::crl::{sign_crl, CrlFields};
+use imza_core::ext;
+use imza_core::key::software::SoftwareKey;
+use imza_core::name::parse_dn;
+use imza_core::{oids, KeyAlgorithm, SigningKey};
+use imza_signer::{
+    sign, verify, Credentials, Level, SignOptions, SignatureVerifier, SignerError, Timestamper,
+    VerifyOptions,
+};
+use imza_testdata::pki::{tsa_extensions, TestCa};
+use imza_tsa::{
+    build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority, TsaConfig,
+};
+use imza_validation::{Certificate, Crl};
+use time::{Duration, OffsetDateTime};
+use x509_cert::ext::pkix::KeyUsages;
+
+const DOCUMENT: &[u8] = b"A 1 KiB document stands in for any: only its hash is signed.";
+const MEASURE_FOR: StdDuration = StdDuration::from_secs(3);
+
+/// imza's TSA in process: the token a loopback TSA would send, without the socket.
+struct LocalTsa(TimeStampAuthority);
+
+impl Timestamper for LocalTsa {
+    fn timestamp(
+        &self,
+        digest: &[u8],
+        algorithm: ImprintAlgorithm,
+    ) -> Result<ParsedToken, SignerError> {
+        let request = build_request(digest, algorithm, None, true, None)
+            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
+        let answer = self.0.respond(&request, OffsetDateTime::now_utc());
+        parse_response(&answer.der)
+            .and_then(|r| r.into_token())
+            .map_err(|e| SignerError::Timestamp(e.to_string()))
+    }
+
+    fn describe(&self) -> String {
+        "the in-process benchmark TSA".into()
+    }
+}
+
+/// The CPU time this thread has run, from Linux's /proc/thread-self/schedstat (its first
+/// field, in nanoseconds); `None` elsewhere.
+fn thread_cpu_time() -> Option<StdDuration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = text.split_whitespace().next()?.parse().ok()?;
+    Some(StdDuration::from_nanos(nanos))
+}
+
+/// Verifications per second of wall-clock time and, where Linux tells, of this thread's CPU
+/// time: the per-core figure, which other processes on a shared machine do not lower.
+struct Rate {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cpu {
+            Some(cpu) => write!(
+                f,
+                "{cpu:>7.0} signatures/s per core (CPU time); {:>7.0}/s wall-clock",
+                self.wall
+            ),
+            None => write!(f, "{:>7.0} signatures/s wall-clock", self.wall),
+        }
+    }
+}
+
+/// Runs `verify_once` for [`MEASURE_FOR`] of wall-clock time.
+fn rate(mut verify_once: impl FnMut()) -> Rate {
+    // Warm up (the first validation fills the caches).
+    for _ in 0..50 {
+        verify_once();
+    }
+    let cpu_start = thread_cpu_time();
+    let start = Instant::now();
+    let mut count = 0u64;
+    while start.elapsed() < MEASURE_FOR {
+        for _ in 0..100 {
+            verify_once();
+        }
+        count += 100;
+    }
+    let wall = count as f64 / start.elapsed().as_secs_f64();
+    let cpu = match (cpu_start, thread_cpu_time()) {
+        (Some(a), Some(b)) if b > a => Some(count as f64 / (b - a).as_secs_f64()),
+        _ => None,
+    };
+    Rate { wall, cpu }
+}
+
+fn main() {
+    let root = TestCa::root("CN=Bench Root,O=imza,C=AZ", KeyAlgorithm::EcP256);
+    let signer_key = SoftwareKey::generate(KeyAlgorithm::EcP256).expect("signer key");
+    let signer_der = root.issue(
+        "CN=Bench Signer,serialNumber=PNOAZ-0000001,C=AZ",
+        &[0x20, 0x01],
+        &signer_key,
+        vec![
+            ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation)
+                .expect("keyUsage"),
+        ],
+    );
+    let tsa = root.issue_service(
+        "CN=Bench TSA,O=imza,C=AZ",
+        &[0x30, 0x01],
+        KeyAlgorithm::EcP256,
+        tsa_extensions(),
+    );
+    let now = OffsetDateTime::now_utc();
+    let crl = sign_crl(
+        CrlFields {
+            issuer: &parse_dn(&root.subject).expect("root DN"),
+            issuer_key_id: &ext::key_identifier(&root.key.public_key_der().expect("root key"))
+                .expect("key id"),
+            number: 1,
+            this_update: now - Duration::minutes(1),
+            next_update: now + Duration::days(1),
+        },
+        &[],
+        root.key.as_ref(),
+        &mut |_, _| {},
+    )
+    .expect("CRL");
+
+    let authority = TimeStampAuthority::new(TsaConfig::new(
+        tsa.der.clone(),
+        Vec::new(),
+        tsa.key.clone(),
+        oids::ETSI_BEST_PRACTICES_TS_POLICY,
+    ))
+    .expect("TSA");
+    let timestamper = LocalTsa(authority);
+    let credentials =
+        Credentials::new(Box::new(signer_key), signer_der, Vec::new()).expect("credentials");
+    let mut sign_options = SignOptions::new(now);
+    sign_options.level = Level::T;
+    sign_options.augment.timestamper = Some(&timestamper);
+    let signature = sign(DOCUMENT, &credentials, &sign_options).expect("a B-T signature");
+
+    let mut options = VerifyOptions::new(
+        vec![Certificate::from_der(root.der.clone()).expect("root")],
+        now + Duration::seconds(10),
+    );
+    options.extra_crls = vec![Crl::from_der(crl).expect("CRL")];
+    let report = verify(&signature, Some(DOCUMENT), &options);
+    let first = report.signatures.first().expect("a signature entry");
+    assert!(
+        report.valid && first.level == Some("B-T") && first.timestamps.iter().all(|t| t.valid),
+        "the benchmark signature must be a valid B-T signature: {report:#?}"
+    );
+
+    let verifier = Arc::new(SignatureVerifier::new(&options));
+    let warm = rate(|| {
+        let report = verifier.verify(black_box(&signature), Some(DOCUMENT), options.time);
+        assert!(report.valid);
+    });
+    // `--warm-only` (after `--`) skips the cold run, for profiling the prepared path alone.
+    if std::env::args().any(|a| a == "--warm-only") {
+        println!("prepared verifier (cached paths): {warm}");
+        return;
+    }
+    let cold = rate(|| {
+        let report = verify(black_box(&signature), Some(DOCUMENT), &options);
+        assert!(report.valid);
+    });
+    println!(
+        "CAdES B-T (P-256) verification, 1 thread, {} byte signature:",
+        signature.len()
+    );
+    println!("  prepared verifier (cached paths): {warm} (target 3,000)");
+    println!("  new verifier per signature:       {cold}");
+}
