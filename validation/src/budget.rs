@@ -37,6 +37,25 @@ impl Work {
         Ok(())
     }
 
+    /// Counts a signature check that is deferred (a DSA key inheriting its parameters is
+    /// checked during §6.1 processing), so that stepping through such keys costs budget too.
+    pub fn charge_signature(&mut self) -> Result<(), ValidationError> {
+        if self.signature_checks >= self.budget.signature_checks {
+            return Err(self.signatures_exhausted());
+        }
+        self.signature_checks += 1;
+        Ok(())
+    }
+
+    fn signatures_exhausted(&self) -> ValidationError {
+        ValidationError::BudgetExceeded {
+            detail: format!(
+                "{} signature checks done (limit {}), over {} candidate paths",
+                self.signature_checks, self.budget.signature_checks, self.candidate_paths
+            ),
+        }
+    }
+
     /// Checks one signature within the budget. The outer error is the budget running out;
     /// the inner one says why the signature does not verify.
     pub fn verify(
@@ -48,15 +67,7 @@ impl Work {
         signed: &[u8],
         signature: &[u8],
     ) -> Result<Result<(), String>, ValidationError> {
-        if self.signature_checks >= self.budget.signature_checks {
-            return Err(ValidationError::BudgetExceeded {
-                detail: format!(
-                    "{} signature checks done (limit {}), over {} candidate paths",
-                    self.signature_checks, self.budget.signature_checks, self.candidate_paths
-                ),
-            });
-        }
-        self.signature_checks += 1;
+        self.charge_signature()?;
         Ok(cache.verify(spki_der, algorithm, signed_hash, signed, signature))
     }
 }

@@ -245,7 +245,9 @@ impl Session<'_> {
         for candidate in candidates {
             // A DSA key without parameters takes them from its own issuer: the signature it
             // made is checked during §6.1 processing with the inherited parameters.
-            if !needs_inherited_parameters(candidate.spki()) {
+            if needs_inherited_parameters(candidate.spki()) {
+                self.work.charge_signature()?;
+            } else {
                 let outcome = self.work.verify(
                     &v.signatures,
                     candidate.spki_bytes(),

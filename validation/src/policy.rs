@@ -3,6 +3,8 @@
 //! valid_policy_tree but grows linearly with the policies and mappings of the path, not
 //! exponentially (CVE-2023-0464).
 
+use std::collections::{HashMap, HashSet};
+
 use der::asn1::ObjectIdentifier;
 use imza_core::oids::ANY_POLICY;
 
@@ -53,24 +55,29 @@ impl PolicyGraph {
             return;
         };
         let any_parent = previous.iter().position(|n| n.valid_policy == ANY_POLICY);
-        let expecting = |policy: &ObjectIdentifier| -> Vec<usize> {
-            previous
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| n.expected_policy_set.contains(policy))
-                .map(|(i, _)| i)
-                .collect()
-        };
+        // Which nodes of depth i-1 expect each policy, in first-seen order: one pass, so the
+        // work stays linear in the policies and mappings of the path (RFC 9618 §3).
+        let mut expected_order: Vec<ObjectIdentifier> = Vec::new();
+        let mut expecting: HashMap<ObjectIdentifier, Vec<usize>> = HashMap::new();
+        for (i, node) in previous.iter().enumerate() {
+            for policy in &node.expected_policy_set {
+                let parents = expecting.entry(*policy).or_default();
+                if parents.is_empty() {
+                    expected_order.push(*policy);
+                }
+                parents.push(i);
+            }
+        }
         let mut level: Vec<Node> = Vec::new();
+        let mut created: HashSet<ObjectIdentifier> = HashSet::new();
         // (d)(1): each policy other than anyPolicy, matched exactly or under anyPolicy.
         for policy in policies.iter().filter(|p| **p != ANY_POLICY) {
-            let mut parents = expecting(policy);
-            if parents.is_empty() {
-                if let Some(any) = any_parent {
-                    parents.push(any);
-                }
-            }
-            if !parents.is_empty() {
+            let parents = match (expecting.get(policy), any_parent) {
+                (Some(parents), _) => parents.clone(),
+                (None, Some(any)) => vec![any],
+                (None, None) => continue,
+            };
+            if created.insert(*policy) {
                 level.push(Node {
                     valid_policy: *policy,
                     expected_policy_set: vec![*policy],
@@ -80,19 +87,11 @@ impl PolicyGraph {
         }
         // (d)(2): anyPolicy stands for every expected policy not yet matched.
         if any_policy_applies && policies.contains(&ANY_POLICY) {
-            let mut expected: Vec<ObjectIdentifier> = Vec::new();
-            for node in previous {
-                for policy in &node.expected_policy_set {
-                    if !expected.contains(policy) {
-                        expected.push(*policy);
-                    }
-                }
-            }
-            for policy in expected {
-                if level.iter().any(|n| n.valid_policy == policy) {
+            for policy in expected_order {
+                if !created.insert(policy) {
                     continue;
                 }
-                let parents = expecting(&policy);
+                let parents = expecting.get(&policy).cloned().unwrap_or_default();
                 level.push(Node {
                     valid_policy: policy,
                     expected_policy_set: vec![policy],
