@@ -16,6 +16,8 @@
 //! every responder (and `openssl ocsp`) understands; responses are matched under SHA-1 or the
 //! SHA-2 family.
 
+use std::cell::OnceCell;
+
 use der::asn1::{Null, ObjectIdentifier, OctetString};
 use der::Encode;
 use spki::AlgorithmIdentifierOwned;
@@ -60,6 +62,15 @@ impl CertIdHash {
         }
     }
 
+    fn index(self) -> usize {
+        match self {
+            CertIdHash::Sha1 => 0,
+            CertIdHash::Sha256 => 1,
+            CertIdHash::Sha384 => 2,
+            CertIdHash::Sha512 => 3,
+        }
+    }
+
     fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             CertIdHash::Sha1 => openssl::sha::sha1(data).to_vec(),
@@ -71,11 +82,14 @@ impl CertIdHash {
 }
 
 /// What a CertID for `cert` hashes: the DER of `cert`'s issuer field, and `issuer`'s
-/// subjectPublicKey BIT STRING value.
+/// subjectPublicKey BIT STRING value; each algorithm's two hashes are computed once, when
+/// first needed, so matching many SingleResponses costs comparisons, not hashing.
 pub(crate) struct CertIdParts<'a> {
     issuer_name_der: Vec<u8>,
     issuer_key: &'a [u8],
     serial: &'a [u8],
+    /// (issuerNameHash, issuerKeyHash) per [`CertIdHash::index`].
+    hashes: [OnceCell<(Vec<u8>, Vec<u8>)>; 4],
 }
 
 impl<'a> CertIdParts<'a> {
@@ -95,6 +109,16 @@ impl<'a> CertIdParts<'a> {
                 .subject_public_key
                 .raw_bytes(),
             serial: cert.serial(),
+            hashes: Default::default(),
+        })
+    }
+
+    fn hashes(&self, hash: CertIdHash) -> &(Vec<u8>, Vec<u8>) {
+        self.hashes[hash.index()].get_or_init(|| {
+            (
+                hash.digest(&self.issuer_name_der),
+                hash.digest(self.issuer_key),
+            )
         })
     }
 
@@ -104,9 +128,12 @@ impl<'a> CertIdParts<'a> {
         let Some(hash) = CertIdHash::from_oid(&id.hash_algorithm.oid) else {
             return false;
         };
-        id.serial_number.as_bytes() == self.serial
-            && id.issuer_name_hash.as_bytes() == hash.digest(&self.issuer_name_der).as_slice()
-            && id.issuer_key_hash.as_bytes() == hash.digest(self.issuer_key).as_slice()
+        if id.serial_number.as_bytes() != self.serial {
+            return false;
+        }
+        let (name_hash, key_hash) = self.hashes(hash);
+        id.issuer_name_hash.as_bytes() == name_hash.as_slice()
+            && id.issuer_key_hash.as_bytes() == key_hash.as_slice()
     }
 
     /// The CertID under `hash`, with explicit NULL parameters as OpenSSL writes them.
@@ -114,13 +141,14 @@ impl<'a> CertIdParts<'a> {
         let octets = |bytes: Vec<u8>| {
             OctetString::new(bytes).map_err(|e| ValidationError::malformed("CertID", e))
         };
+        let (name_hash, key_hash) = self.hashes(hash);
         Ok(CertId {
             hash_algorithm: AlgorithmIdentifierOwned {
                 oid: hash.oid(),
                 parameters: Some(Null.into()),
             },
-            issuer_name_hash: octets(hash.digest(&self.issuer_name_der))?,
-            issuer_key_hash: octets(hash.digest(self.issuer_key))?,
+            issuer_name_hash: octets(name_hash.clone())?,
+            issuer_key_hash: octets(key_hash.clone())?,
             serial_number: x509_cert::serial_number::SerialNumber::new(self.serial)
                 .map_err(|e| ValidationError::malformed("certificate serial number", e))?,
         })
