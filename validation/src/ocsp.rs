@@ -959,6 +959,29 @@ mod tests {
 
     type Answer = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, ValidationError> + Send + Sync>;
 
+    #[test]
+    fn truncated_or_altered_responses_never_count() {
+        let pki = pki();
+        let der = response(&pki, &Spec::by_issuer(&pki));
+        for len in 0..der.len() {
+            let cut = Arc::new(der[..len].to_vec());
+            assert!(
+                matches!(status(&pki, &[cut]), OcspFinding::None { .. }),
+                "a response cut at {len} bytes counted"
+            );
+        }
+        for i in 0..der.len() {
+            for bit in [0x01, 0x80] {
+                let mut altered = der.as_ref().clone();
+                altered[i] ^= bit;
+                assert!(
+                    matches!(status(&pki, &[Arc::new(altered)]), OcspFinding::None { .. }),
+                    "a response with byte {i} xor {bit:#x} counted"
+                );
+            }
+        }
+    }
+
     /// A responder in a box: answers every request with what `answer` makes of it.
     struct FakeResponder {
         answer: Answer,
