@@ -21,30 +21,44 @@ const MAX_CONTENT_BYTES: u64 = 1024 * 1024 * 1024;
 /// Largest certificate or CRL file read.
 const MAX_PKI_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Validate a signature: CMS SignedData (RFC 5652) or CAdES B-B, B-T, B-LT, B-LTA
-/// (ETSI EN 319 122-1), detached or carrying its document.
-///
-/// For each signer the report gives an indication as ETSI EN 319 102-1 names them —
-/// TOTAL_PASSED, INDETERMINATE or TOTAL_FAILED — with a sub-indication saying why (e.g.
-/// HASH_FAILURE: the document is not the one signed; SIG_CRYPTO_FAILURE: the signature value
-/// is wrong; NO_CERTIFICATE_CHAIN_FOUND: the signer does not chain to a --trust root;
-/// REVOKED_NO_POE: the certificate is revoked and nothing proves the signature is older;
-/// TRY_LATER: no revocation information), the signer (name, personal code from the
-/// certificate's serialNumber attribute, certificate serial), the claimed signing time, the
-/// time-stamps, the validated chain and the revocation status of each certificate.
-///
-/// The certificate path is validated at the proof-of-existence time: the earliest valid
-/// signature time-stamp's time, else the current time (--at). So a certificate revoked after a
-/// trusted time-stamp leaves the signature valid (the report says when it was revoked), and
-/// one revoked before it does not (TOTAL_FAILED REVOKED). Revocation information is required
-/// for every certificate below the root: from the signature (B-LT), from --crl files, or
-/// fetched with --network. Time-stamps' TSA certificates are checked the same way.
-///
-/// Exit status: 0 when every signature is TOTAL_PASSED; 1 for any other verdict (also for a
-/// file that is not a signature: TOTAL_FAILED FORMAT_FAILURE); 2 for bad input (unreadable
-/// files, certificates or CRLs that do not parse, bad arguments); 3 for an internal failure.
+/// What `imza verify --help` explains after the options (the one-line summary is on the
+/// `Verify` command in main.rs).
+const MANUAL: &str = "\
+    Validates a signature: CMS SignedData (RFC 5652) or CAdES B-B, B-T, B-LT, B-LTA \
+    (ETSI EN 319 122-1), detached (give the document with --content) or carrying its \
+    document.\n\
+    \n\
+    For each signer the report gives an indication as ETSI EN 319 102-1 names them - \
+    TOTAL_PASSED, INDETERMINATE or TOTAL_FAILED - with a sub-indication saying why: \
+    HASH_FAILURE (the document is not the one signed), SIG_CRYPTO_FAILURE (the signature \
+    value is wrong), NO_CERTIFICATE_CHAIN_FOUND (the signer does not chain to a --trust \
+    root), REVOKED (revoked before a trusted time-stamp), REVOKED_NO_POE (revoked, and \
+    nothing proves the signature is older), OUT_OF_BOUNDS_NO_POE (a certificate expired or \
+    not yet valid), TRY_LATER (no revocation information), SIGNED_DATA_NOT_FOUND (a \
+    detached signature without --content), FORMAT_FAILURE (not a signature). It also gives \
+    the signer (name, personal code from the certificate's serialNumber attribute, \
+    certificate serial), the claimed signing time, the time-stamps, the validated chain and \
+    each certificate's revocation status.\n\
+    \n\
+    The certificate path is validated at the proof-of-existence time: the earliest valid \
+    signature time-stamp's time, else the current time (--at). A certificate revoked after \
+    a trusted time-stamp leaves the signature valid (the report says when it was revoked); \
+    one revoked before it does not. Revocation information is required for every \
+    certificate below the root: from the signature (B-LT), from --crl files, or fetched \
+    with --network. Time-stamp authorities' certificates are checked the same way, at the \
+    current time.\n\
+    \n\
+    Exit status 0: every signature is TOTAL_PASSED. 1: any other verdict (also a file that \
+    is not a signature: TOTAL_FAILED FORMAT_FAILURE). 2: bad input (unreadable files, \
+    certificates or CRLs that do not parse, bad arguments). 3: an internal failure.\n\
+    \n\
+    Examples:\n\
+    \x20 imza verify contract.pdf.p7s --content contract.pdf --trust root.pem --crl citizens.crl\n\
+    \x20 imza verify contract.p7s --trust root.pem --network --json\n\
+    \x20 imza verify old.p7s --content old.pdf --trust root.pem --at 2027-01-01T00:00:00Z";
+
 #[derive(Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = MANUAL)]
 pub struct VerifyArgs {
     /// The signature: DER (`.p7s`, as `imza sign` and `openssl cms -sign -outform DER` write
     /// it) or PEM (`-----BEGIN PKCS7-----` or `CMS`).
