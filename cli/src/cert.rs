@@ -59,6 +59,7 @@ pub enum CertCommand {
     ///
     /// Exit status 0: valid. 1: not valid (the reason is printed). 2: bad input (a file that
     /// cannot be read or holds no certificate, a bad --at or --policy). 3: internal failure.
+    #[command(verbatim_doc_comment)]
     Verify(VerifyArgs),
     /// Run an x509-limbo test suite read from stdin; write the results JSON to stdout.
     ///
@@ -98,6 +99,7 @@ pub enum CertCommand {
     ///
     /// Exit status 0: the results were written (whatever the verdicts). 2: stdin is not a limbo
     /// suite (not JSON, version not 1, no testcases array) or larger than 256 MiB.
+    #[command(verbatim_doc_comment)]
     Limbo,
 }
 
