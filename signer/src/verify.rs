@@ -25,6 +25,8 @@
 //! A time-stamp that does not verify is reported with its own indication and ignored for the
 //! POE (EN 319 102-1 §5.6.2.4: only time-stamps that pass give proof of existence).
 
+use std::sync::Arc;
+
 use cms::cert::IssuerAndSerialNumber;
 use cms::signed_data::SignerIdentifier;
 use const_oid::ObjectIdentifier;
@@ -38,7 +40,7 @@ use imza_tsa::{
     verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError, VerificationTime,
 };
 use imza_validation::{
-    Certificate, Crl, Purpose, RevocationEvidence, RevocationState, ValidatedPath,
+    Certificate, Crl, Purpose, RevocationEvidence, RevocationState, SignatureCache, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -72,6 +74,9 @@ pub struct VerifyOptions {
     /// The validation's "current time": a signature without a valid time-stamp is judged at
     /// it, and every time-stamp's TSA path is.
     pub time: OffsetDateTime,
+    /// Verified certificate and CRL signatures to share with other validators of the
+    /// process; `None`: the verifier keeps its own.
+    pub signature_cache: Option<Arc<SignatureCache>>,
 }
 
 impl VerifyOptions {
@@ -83,6 +88,7 @@ impl VerifyOptions {
             extra_crls: Vec::new(),
             network: false,
             time,
+            signature_cache: None,
         }
     }
 }
@@ -115,6 +121,7 @@ impl SignatureVerifier {
                 options.extra_certificates.clone(),
                 options.extra_crls.clone(),
                 options.network,
+                options.signature_cache.clone().unwrap_or_default(),
             ),
         }
     }

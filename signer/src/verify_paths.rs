@@ -11,12 +11,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use imza_tsa::PathValidator;
 use imza_validation::{
-    Certificate, Crl, HttpFetcher, Purpose, RevocationPolicy, ValidatedPath, ValidationError,
-    ValidationOptions, Validator,
+    Certificate, Crl, HttpFetcher, Purpose, RevocationPolicy, SignatureCache, ValidatedPath,
+    ValidationError, ValidationOptions, Validator,
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
@@ -142,6 +142,9 @@ pub(crate) struct PathChecker {
     extra_certificates: Vec<Certificate>,
     extra_crls: Vec<Crl>,
     network: bool,
+    /// Verified certificate and CRL signatures, shared by the validator made for each
+    /// signature (and with other validators of the process, when the caller passes one).
+    signatures: Arc<SignatureCache>,
     cache: Mutex<HashMap<[u8; 32], PathResult>>,
 }
 
@@ -151,12 +154,14 @@ impl PathChecker {
         extra_certificates: Vec<Certificate>,
         extra_crls: Vec<Crl>,
         network: bool,
+        signatures: Arc<SignatureCache>,
     ) -> PathChecker {
         PathChecker {
             anchors,
             extra_certificates,
             extra_crls,
             network,
+            signatures,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -204,7 +209,8 @@ impl PathChecker {
         at: OffsetDateTime,
     ) -> PathResult {
         let target = Certificate::from_der(target.to_vec()).map_err(PathFailure::from_error)?;
-        let mut validator = Validator::new(self.anchors.clone());
+        let mut validator =
+            Validator::new(self.anchors.clone()).with_signature_cache(Arc::clone(&self.signatures));
         for der in untrusted {
             // An unreadable certificate in the pool cannot be on a path; skip it.
             if let Ok(cert) = Certificate::from_der(der.clone()) {
