@@ -165,6 +165,7 @@ impl SignatureVerifier {
             .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
             .collect();
         let context = Context {
+            signature_der,
             signed_data: &signed_data,
             content: signed_data.econtent.as_deref().or(detached_content),
             detached_content,
@@ -267,7 +268,11 @@ impl SignatureVerifier {
         }
 
         // Signature time-stamps (EN 319 102-1 §5.6.2.4): proof of existence at genTime.
-        let timestamps = self.check_timestamps(cx, signer, &mut report);
+        // Archive time-stamps first: a valid one is when the signature time-stamps' TSA
+        // certificates are judged (they may have expired or been revoked since).
+        let archive_poe = self.check_archive_timestamps(cx, index, signer, &mut report);
+        let tsa_time = archive_poe.unwrap_or(cx.now);
+        let timestamps = self.check_timestamps(cx, signer, tsa_time, &mut report);
         let earliest = timestamps.iter().flatten().min().copied();
         let poe = earliest.unwrap_or(cx.now);
         report.poe_time = Some(poe);
@@ -434,6 +439,7 @@ impl SignatureVerifier {
         &self,
         cx: &Context<'_>,
         signer: &ParsedSigner,
+        tsa_time: OffsetDateTime,
         report: &mut SignatureReport,
     ) -> Vec<Option<OffsetDateTime>> {
         let tokens: Vec<&Vec<u8>> = signer
@@ -449,7 +455,13 @@ impl SignatureVerifier {
         }
         let mut times = Vec::new();
         for token_der in tokens.into_iter().take(MAX_TIMESTAMPS) {
-            let (entry, time) = self.check_token(cx, token_der, &signer.signature, "signature");
+            let (entry, time) = self.check_token(
+                cx,
+                token_der,
+                Some(&signer.signature),
+                "signature",
+                tsa_time,
+            );
             if let Some(error) = &entry.error {
                 report.warnings.push(format!(
                     "a signature time-stamp is not accepted and gives no proof of existence: {error}"
@@ -461,13 +473,77 @@ impl SignatureVerifier {
         times
     }
 
-    /// One token over `stamped`: its report entry and, when valid, its genTime.
+    /// Verifies each archive-time-stamp-v3 (EN 319 122-1 §5.5.3): its message imprint and
+    /// hash index against the signature (imza's signing side computes them), then the token
+    /// and its TSA's path at the current time. Returns the earliest valid one's genTime: a
+    /// proof that everything it covers (the signature time-stamps and their TSAs'
+    /// certificates included) existed then.
+    fn check_archive_timestamps(
+        &self,
+        cx: &Context<'_>,
+        index: usize,
+        signer: &ParsedSigner,
+        report: &mut SignatureReport,
+    ) -> Option<OffsetDateTime> {
+        // Only a signature that has one pays for reading the archive data.
+        signer
+            .unsigned_attrs
+            .all(oids::ATTR_ARCHIVE_TIME_STAMP_V3)
+            .next()?;
+        let checks = match crate::attributes::check_archive_timestamps(
+            cx.signature_der,
+            index,
+            cx.detached_content,
+        ) {
+            Ok(checks) => checks,
+            Err(e) => {
+                report.warnings.push(format!(
+                    "the archive time-stamps cannot be read and give no proof of existence: {e}"
+                ));
+                return None;
+            }
+        };
+        let mut earliest: Option<OffsetDateTime> = None;
+        for check in checks.into_iter().take(MAX_TIMESTAMPS) {
+            let (entry, time) = match &check.outcome {
+                Ok(()) => self.check_token(cx, check.archive.token.der(), None, "archive", cx.now),
+                Err(why) => {
+                    let token = &check.archive.token;
+                    let entry = TimestampReport {
+                        kind: "archive",
+                        time: Some(token.gen_time()),
+                        tsa: tsa_label(token),
+                        serial: Some(token.serial_hex()),
+                        valid: false,
+                        indication: Indication::TotalFailed,
+                        sub_indication: Some(SubIndication::HASH_FAILURE),
+                        error: Some(format!("archive data: {why}")),
+                    };
+                    (entry, None)
+                }
+            };
+            if let Some(error) = &entry.error {
+                report.warnings.push(format!(
+                    "an archive time-stamp is not accepted and gives no proof of existence: {error}"
+                ));
+            }
+            report.timestamps.push(entry);
+            if let Some(t) = time {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        }
+        earliest
+    }
+
+    /// One token over `stamped` (`None`: its imprint was checked by the caller), its TSA's
+    /// path validated at `tsa_time`: its report entry and, when valid, its genTime.
     fn check_token(
         &self,
         cx: &Context<'_>,
         token_der: &[u8],
-        stamped: &[u8],
+        stamped: Option<&[u8]>,
         kind: &'static str,
+        tsa_time: OffsetDateTime,
     ) -> (TimestampReport, Option<OffsetDateTime>) {
         let mut entry = TimestampReport {
             kind,
@@ -488,25 +564,21 @@ impl SignatureVerifier {
         };
         entry.time = Some(token.gen_time());
         entry.serial = Some(token.serial_hex());
-        entry.tsa = token.tsa_name().map(|n| {
-            n.strip_prefix("directoryName ")
-                .map(str::to_string)
-                .unwrap_or(n)
-        });
+        entry.tsa = tsa_label(&token);
         let paths = TsaPathValidator {
             checker: &self.paths,
             material: cx.material,
             last: Default::default(),
         };
         let expect = Expectations {
-            data: Some(stamped),
+            data: stamped,
             ..Default::default()
         };
         let verified = verify_token(
             &token,
             cx.candidates,
             &paths,
-            VerificationTime::At(cx.now),
+            VerificationTime::At(tsa_time),
             &expect,
         );
         match verified {
@@ -545,8 +617,19 @@ impl SignatureVerifier {
     }
 }
 
+/// The token's TSA name: a directory name as RFC 4514 text, another kind as described.
+fn tsa_label(token: &ParsedToken) -> Option<String> {
+    token.tsa_name().map(|n| {
+        n.strip_prefix("directoryName ")
+            .map(str::to_string)
+            .unwrap_or(n)
+    })
+}
+
 /// What every SignerInfo of one document shares.
 struct Context<'a> {
+    /// The whole signature as received (for the archive time-stamps' imprints).
+    signature_der: &'a [u8],
     signed_data: &'a ParsedSignedData,
     /// The content the message digests are checked against: the carried one, else the given.
     content: Option<&'a [u8]>,

@@ -35,6 +35,9 @@ pub const PERSONAL_CODE: &str = "PNOAZ-1A2B3C4";
 pub const TSA_SUBJECT: &str = "CN=imza Verify Test TSA,O=imza,C=AZ";
 pub const SIGNER_SERIAL: &[u8] = &[0x20, 0x01];
 pub const TSA_SERIAL: &[u8] = &[0x30, 0x01];
+/// Where the signer's and the TSA's certificates say the root's CRL is (never fetched unless
+/// a test's fetcher answers for it).
+pub const CRL_URL: &str = "http://crl.imza.test/root.crl";
 
 /// A root, a signer (key and certificate) and a TSA, with PEM files for openssl.
 pub struct Pki {
@@ -54,14 +57,14 @@ impl Pki {
             SIGNER_SUBJECT,
             SIGNER_SERIAL,
             signer_key.as_ref(),
-            vec![ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).unwrap()],
+            vec![
+                ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).unwrap(),
+                ext::crl_distribution_points(CRL_URL).unwrap(),
+            ],
         );
-        let tsa = root.issue_service(
-            TSA_SUBJECT,
-            TSA_SERIAL,
-            KeyAlgorithm::EcP256,
-            tsa_extensions(),
-        );
+        let mut tsa_exts = tsa_extensions();
+        tsa_exts.push(ext::crl_distribution_points(CRL_URL).unwrap());
+        let tsa = root.issue_service(TSA_SUBJECT, TSA_SERIAL, KeyAlgorithm::EcP256, tsa_exts);
         let pki = Pki {
             dir,
             root,
