@@ -2,6 +2,7 @@
 //! - `POST /ocsp`, `GET /ocsp/{base64}` (imza-ocsp): every CA in the store, each answered by
 //!   its delegated responder, issued here when missing and renewed before it expires;
 //! - `POST /tsa` (imza-tsa): the newest usable time-stamping unit (`imza tsa init`);
+//! - `POST /verify` (imza-signer): signature validation against the store's root CAs;
 //! - `GET /ca/{name}.crt`, `GET /crl/{name}.crl`: what the certificates point to (the CRL is
 //!   signed afresh when none exists or a quarter of its validity is left);
 //! - `GET /health`, Prometheus `GET /metrics`.
@@ -672,6 +673,7 @@ pub fn rocket(
         .mount("/", routes![health, metrics, ca_certificate, crl])
         .register("/", rocket::catchers![plain_error]);
     rocket = rocket.attach(imza_tsa::http::stage(Arc::clone(&services.tsa)));
+    rocket = rocket.attach(imza_signer::http::stage(crate::verify::serve_service(&pki)));
     let maintained = Arc::clone(&services);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
     rocket.attach(rocket::fairing::AdHoc::on_liftoff(

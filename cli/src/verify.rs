@@ -3,12 +3,15 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use imza_core::clock::rfc3339;
+use imza_ca::Pki;
+use imza_core::clock::{rfc3339, SystemClock};
+use imza_signer::http::VerifyService;
 use imza_signer::{verify, SignatureReport, ValidationReport, VerifyOptions};
 use imza_validation::{read_certificates, read_crls, Certificate, Crl};
 
@@ -312,4 +315,28 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
     }
     head.push_str(&out);
     head
+}
+
+/// The service behind `POST /verify` in `imza serve`: the store's root CAs are the trust
+/// anchors, the CAs below them the intermediates, and revocation information is fetched from
+/// the URLs the certificates name (the server's own `/crl/` and `/ocsp` when their base URL
+/// points at it). CAs created after the server started are picked up at its next start.
+pub fn serve_service(pki: &Pki) -> Arc<VerifyService> {
+    let mut anchors = Vec::new();
+    let mut intermediates = Vec::new();
+    // A store that cannot be read leaves no anchors: every answer then says
+    // NO_CERTIFICATE_CHAIN_FOUND, and /health reports the store.
+    for ca in pki.store().cas().unwrap_or_default() {
+        let Ok(cert) = Certificate::from_der(ca.certificate) else {
+            continue;
+        };
+        match ca.parent {
+            None => anchors.push(cert),
+            Some(_) => intermediates.push(cert),
+        }
+    }
+    let mut options = VerifyOptions::new(anchors, OffsetDateTime::now_utc());
+    options.extra_certificates = intermediates;
+    options.network = true;
+    Arc::new(VerifyService::new(&options, Arc::new(SystemClock)))
 }
