@@ -18,6 +18,7 @@ use imza_tsa::{
     ImprintAlgorithm, OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError,
     VerificationTime, VerifiedToken, MAX_RESPONSE_BYTES,
 };
+use imza_validation::HttpFetcher;
 
 use crate::output::{ensure_absent, input, print_json, read_input, write_new, CliResult, Failure};
 
@@ -203,57 +204,12 @@ fn request(args: RequestArgs) -> CliResult {
 /// POSTs `query` to `url` and returns the body of a 200 answer, read up to
 /// [`MAX_RESPONSE_BYTES`]. Anything else is an environment failure (exit 3).
 fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
-    let tls = ureq::tls::TlsConfig::builder()
-        .provider(ureq::tls::TlsProvider::NativeTls)
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(tls)
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        // A POST redirected becomes a GET in most clients: a TSA URL that redirects is
-        // misconfigured, and saying so beats sending the query somewhere unexpected.
-        .max_redirects(0)
-        .user_agent(concat!("imza/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into();
-    let mut response = agent
-        .post(url)
-        .header("Content-Type", TIMESTAMP_QUERY)
-        .header("Accept", TIMESTAMP_REPLY)
-        .send(query)
-        .map_err(|e| Failure::Internal(format!("cannot reach the TSA at {url}: {e}")))?;
-    let status = response.status();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_RESPONSE_BYTES as u64)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => Failure::Internal(format!(
-                "the TSA at {url} answered more than {MAX_RESPONSE_BYTES} bytes"
-            )),
-            e => Failure::Internal(format!("cannot read the answer of the TSA at {url}: {e}")),
-        })?;
-    if status != 200 {
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|l| l.to_str().ok())
-            .map(|l| format!(" (redirected to {})", printable(l)))
-            .unwrap_or_default();
-        let said = String::from_utf8_lossy(&body);
-        let said = said.lines().next().map(printable).unwrap_or_default();
-        return Err(Failure::Internal(format!(
-            "the TSA at {url} answered HTTP {status}{location}: {said}"
-        )));
-    }
-    Ok(body)
-}
-
-/// At most 200 characters of a server's text, without control characters.
-fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
+    let http = HttpFetcher {
+        timeout,
+        max_bytes: MAX_RESPONSE_BYTES as u64,
+    };
+    http.post(url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
+        .map_err(|e| Failure::Internal(format!("time-stamping authority: {e}")))
 }
 
 // --- imza ts verify -----------------------------------------------------------------------

@@ -12,6 +12,8 @@ use imza_tsa::{
     ParsedToken, TimeStampRequest, MAX_RESPONSE_BYTES,
 };
 
+use imza_validation::HttpFetcher;
+
 use crate::signed_data::{CmsSignedData, RawAttribute};
 use crate::{attributes, SignerError};
 use imza_core::oids;
@@ -66,56 +68,12 @@ impl HttpTimestamper {
 
     /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_RESPONSE_BYTES`].
     fn post(&self, query: &[u8]) -> Result<Vec<u8>, SignerError> {
-        let url = &self.url;
-        let tls = ureq::tls::TlsConfig::builder()
-            .provider(ureq::tls::TlsProvider::NativeTls)
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            // A redirected POST becomes a GET in most clients: a TSA URL that redirects is
-            // misconfigured, and saying so beats sending the query somewhere unexpected.
-            .max_redirects(0)
-            .user_agent(concat!("imza/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        let mut response = agent
-            .post(url)
-            .header("Content-Type", TIMESTAMP_QUERY)
-            .header("Accept", TIMESTAMP_REPLY)
-            .send(query)
-            .map_err(|e| SignerError::Network(format!("cannot reach the TSA at {url}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_RESPONSE_BYTES as u64)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => SignerError::Network(format!(
-                    "the TSA at {url} answered more than {MAX_RESPONSE_BYTES} bytes"
-                )),
-                e => {
-                    SignerError::Network(format!("cannot read the answer of the TSA at {url}: {e}"))
-                }
-            })?;
-        if status != 200 {
-            let said = String::from_utf8_lossy(&body);
-            let said: String = said
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect();
-            return Err(SignerError::Network(format!(
-                "the TSA at {url} answered HTTP {status}: {said}"
-            )));
-        }
-        Ok(body)
+        let http = HttpFetcher {
+            timeout: self.timeout,
+            max_bytes: MAX_RESPONSE_BYTES as u64,
+        };
+        http.post(&self.url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
+            .map_err(|e| SignerError::Network(format!("time-stamping authority: {e}")))
     }
 }
 
