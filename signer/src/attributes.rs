@@ -8,7 +8,7 @@
 //!   including the archive time-stamp's message imprint.
 
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Any, Decode, Encode, Sequence};
+use der::{Any, Decode, DecodeOwned, Encode, Sequence};
 use imza_core::oids;
 use imza_tsa::ess::{EssCertIdV2, IssuerSerial, SigningCertificate, SigningCertificateV2};
 use imza_tsa::{ImprintAlgorithm, ParsedToken};
@@ -103,75 +103,56 @@ pub(crate) fn single_value<'a>(
     }
 }
 
-fn signed(signer: &CmsSigner) -> &[RawAttribute] {
-    signer.signed_attributes.as_deref().unwrap_or_default()
+/// The signed attribute `oid` of `signer` read as a `T`, when it appears once with one value.
+fn signed_value<T: DecodeOwned>(
+    signer: &CmsSigner,
+    oid: ObjectIdentifier,
+    name: &'static str,
+) -> Result<Option<T>, SignerError> {
+    let attributes = signer.signed_attributes.as_deref().unwrap_or_default();
+    single_value(attributes, oid, name)?
+        .map(|v| T::from_der(v).map_err(|e| SignerError::malformed(name, e)))
+        .transpose()
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
 /// The content-type signed attribute.
 pub(crate) fn content_type(signer: &CmsSigner) -> Result<Option<ObjectIdentifier>, SignerError> {
-    single_value(signed(signer), oids::ATTR_CONTENT_TYPE, "content-type")?
-        .map(|v| {
-            ObjectIdentifier::from_der(v).map_err(|e| SignerError::malformed("content-type", e))
-        })
-        .transpose()
+    signed_value(signer, oids::ATTR_CONTENT_TYPE, "content-type")
 }
 
 /// The message-digest signed attribute's octets.
 pub(crate) fn message_digest(signer: &CmsSigner) -> Result<Option<Vec<u8>>, SignerError> {
-    single_value(signed(signer), oids::ATTR_MESSAGE_DIGEST, "message-digest")?
-        .map(|v| {
-            OctetString::from_der(v)
-                .map(OctetString::into_bytes)
-                .map_err(|e| SignerError::malformed("message-digest", e))
-        })
-        .transpose()
+    let digest: Option<OctetString> =
+        signed_value(signer, oids::ATTR_MESSAGE_DIGEST, "message-digest")?;
+    Ok(digest.map(OctetString::into_bytes))
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
 /// The signing-time signed attribute: the time the signer claims (not a proof).
 pub(crate) fn signing_time(signer: &CmsSigner) -> Result<Option<OffsetDateTime>, SignerError> {
-    single_value(signed(signer), oids::ATTR_SIGNING_TIME, "signing-time")?
-        .map(|v| {
-            Time::from_der(v)
-                .map(|t| imza_core::clock::from_x509_time(&t))
-                .map_err(|e| SignerError::malformed("signing-time", e))
-        })
-        .transpose()
+    let time: Option<Time> = signed_value(signer, oids::ATTR_SIGNING_TIME, "signing-time")?;
+    Ok(time.map(|t| imza_core::clock::from_x509_time(&t)))
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
 /// The ESS signing-certificate-v2 signed attribute (RFC 5035).
 pub(crate) fn signing_certificate_v2(
     signer: &CmsSigner,
 ) -> Result<Option<SigningCertificateV2>, SignerError> {
-    single_value(
-        signed(signer),
+    signed_value(
+        signer,
         oids::ATTR_SIGNING_CERTIFICATE_V2,
         "signing-certificate-v2",
-    )?
-    .map(|v| {
-        SigningCertificateV2::from_der(v)
-            .map_err(|e| SignerError::malformed("signing-certificate-v2", e))
-    })
-    .transpose()
+    )
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
 /// The older ESS signing-certificate signed attribute (RFC 2634 §5.4, SHA-1).
 pub(crate) fn signing_certificate_v1(
     signer: &CmsSigner,
 ) -> Result<Option<SigningCertificate>, SignerError> {
-    single_value(
-        signed(signer),
+    signed_value(
+        signer,
         oids::ATTR_SIGNING_CERTIFICATE,
         "signing-certificate",
-    )?
-    .map(|v| {
-        SigningCertificate::from_der(v)
-            .map_err(|e| SignerError::malformed("signing-certificate", e))
-    })
-    .transpose()
+    )
 }
 
 // --- time-stamps ------------------------------------------------------------------------------
@@ -474,7 +455,6 @@ pub(crate) fn archive_message_imprint(
     Ok(algorithm.digest(&input))
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
 /// One archive-time-stamp-v3 checked against the signature it is in.
 #[derive(Clone, Debug)]
 pub(crate) struct ArchiveTimestampCheck {
@@ -485,24 +465,16 @@ pub(crate) struct ArchiveTimestampCheck {
     pub(crate) outcome: Result<(), String>,
 }
 
-#[allow(dead_code)] // read by the validation side (verify.rs)
-/// Checks every archive-time-stamp-v3 of the SignerInfo `signer_index` of the DER CMS
-/// `signature` (`detached_content`: the signed content of a detached signature).
+/// Checks every archive-time-stamp-v3 of `signer`, one of the SignerInfos of `signed_data`
+/// (`detached_content`: the signed content of a detached signature).
 pub(crate) fn check_archive_timestamps(
-    signature: &[u8],
-    signer_index: usize,
+    signed_data: &CmsSignedData,
+    signer: &CmsSigner,
     detached_content: Option<&[u8]>,
 ) -> Result<Vec<ArchiveTimestampCheck>, SignerError> {
-    let signed_data = CmsSignedData::from_der(signature)?;
-    let signer = signed_data.signers.get(signer_index).ok_or_else(|| {
-        SignerError::Usage(format!(
-            "the signature has no SignerInfo number {signer_index} ({} in all)",
-            signed_data.signers.len()
-        ))
-    })?;
     let mut checks = Vec::new();
     for archive in archive_timestamps(signer)? {
-        let outcome = check_archive_timestamp(&signed_data, signer, &archive, detached_content);
+        let outcome = check_archive_timestamp(signed_data, signer, &archive, detached_content);
         checks.push(ArchiveTimestampCheck { archive, outcome });
     }
     Ok(checks)

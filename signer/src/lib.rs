@@ -17,7 +17,6 @@ pub(crate) mod signed_data;
 mod timestamp;
 mod validation_data;
 mod verify;
-mod verify_cms;
 mod verify_paths;
 
 pub use augment::{augment, certificates_of, level_of, AugmentOptions};

@@ -21,18 +21,39 @@ use x509_cert::Certificate;
 
 use crate::SignerError;
 
-/// Most certificates read from one SignedData (a B-LT signature carries the signer's chain
-/// and every TSA's chain: a few dozen at most).
-pub(crate) const MAX_CERTIFICATES: usize = 256;
-/// Most revocation values read from one SignedData.
-pub(crate) const MAX_REVOCATION_VALUES: usize = 256;
-/// Most SignerInfos read.
-pub(crate) const MAX_SIGNERS: usize = 16;
-/// Most attributes read from one signed or unsigned attribute set (each archive time-stamp
-/// adds one unsigned attribute).
-pub(crate) const MAX_ATTRIBUTES: usize = 128;
-/// Most values read from one attribute.
-pub(crate) const MAX_ATTRIBUTE_VALUES: usize = 16;
+/// How much one SignedData read may hold: every loop over its elements is bounded, and
+/// anything past a bound is a format error, not work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) certificates: usize,
+    pub(crate) revocation_values: usize,
+    pub(crate) signers: usize,
+    /// Attributes in one signed or unsigned attribute set.
+    pub(crate) attributes: usize,
+    /// Values of one attribute.
+    pub(crate) attribute_values: usize,
+}
+
+/// For a signature being signed or augmented, and the tokens in it: a B-LT signature carries
+/// the signer's chain and every TSA's chain (a few dozen certificates at most), and each
+/// archive time-stamp adds one unsigned attribute.
+pub(crate) const AUGMENTING: Limits = Limits {
+    certificates: 256,
+    revocation_values: 256,
+    signers: 16,
+    attributes: 128,
+    attribute_values: 16,
+};
+
+/// For a signature being validated (anyone's, through `POST /verify` too): a chain, the
+/// TSA's, OCSP responders'.
+pub(crate) const VALIDATING: Limits = Limits {
+    certificates: 128,
+    revocation_values: 64,
+    signers: 16,
+    attributes: 64,
+    attribute_values: 16,
+};
 
 /// The content octets of a SET or SET OF: the element encodings, concatenated as received.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -90,7 +111,6 @@ impl RawSet {
         RawSet(sorted.concat())
     }
 
-    #[allow(dead_code)] // read by the validation side (verify.rs)
     /// The SET with its universal SET tag (0x31): what a signature over signed attributes
     /// covers (RFC 5652 §5.4), whatever tag it carries inside its SignerInfo.
     pub(crate) fn to_set_der(&self) -> Result<Vec<u8>, SignerError> {
@@ -195,12 +215,12 @@ impl RawAttribute {
         Ok(RawAttribute { oid, values, der })
     }
 
-    fn read(der: &[u8]) -> Result<Self, SignerError> {
+    fn read(der: &[u8], limits: &Limits) -> Result<Self, SignerError> {
         let attr =
             AttributeRaw::from_der(der).map_err(|e| SignerError::malformed("attribute", e))?;
         let values = attr
             .values
-            .elements(MAX_ATTRIBUTE_VALUES, "attribute values")?
+            .elements(limits.attribute_values, "attribute values")?
             .into_iter()
             .map(<[u8]>::to_vec)
             .collect();
@@ -220,10 +240,14 @@ impl RawAttribute {
 }
 
 /// Every attribute in a SET OF Attribute.
-fn read_attributes(set: &RawSet, what: &'static str) -> Result<Vec<RawAttribute>, SignerError> {
-    set.elements(MAX_ATTRIBUTES, what)?
+fn read_attributes(
+    set: &RawSet,
+    what: &'static str,
+    limits: &Limits,
+) -> Result<Vec<RawAttribute>, SignerError> {
+    set.elements(limits.attributes, what)?
         .into_iter()
-        .map(RawAttribute::read)
+        .map(|der| RawAttribute::read(der, limits))
         .collect()
 }
 
@@ -231,25 +255,37 @@ fn read_attributes(set: &RawSet, what: &'static str) -> Result<Vec<RawAttribute>
 #[derive(Clone, Debug)]
 pub(crate) struct CmsSigner {
     raw: SignerInfoRaw,
+    /// `raw.sid` read (the encoding written stays the one received).
+    sid: SignerIdentifier,
     pub(crate) signed_attributes: Option<Vec<RawAttribute>>,
     pub(crate) unsigned_attributes: Vec<RawAttribute>,
 }
 
 impl CmsSigner {
-    fn read(der: &[u8]) -> Result<CmsSigner, SignerError> {
+    fn read(der: &[u8], limits: &Limits) -> Result<CmsSigner, SignerError> {
         let raw =
             SignerInfoRaw::from_der(der).map_err(|e| SignerError::malformed("SignerInfo", e))?;
+        // Kept as received, but they must read as what they are.
+        raw.version
+            .decode_as::<CmsVersion>()
+            .map_err(|e| SignerError::malformed("SignerInfo version", e))?;
+        let sid = raw
+            .sid
+            .to_der()
+            .and_then(|der| SignerIdentifier::from_der(&der))
+            .map_err(|e| SignerError::malformed("SignerIdentifier", e))?;
         let signed_attributes = raw
             .signed_attrs
             .as_ref()
-            .map(|set| read_attributes(set, "signed attributes"))
+            .map(|set| read_attributes(set, "signed attributes", limits))
             .transpose()?;
         let unsigned_attributes = match &raw.unsigned_attrs {
-            Some(set) => read_attributes(set, "unsigned attributes")?,
+            Some(set) => read_attributes(set, "unsigned attributes", limits)?,
             None => Vec::new(),
         };
         Ok(CmsSigner {
             raw,
+            sid,
             signed_attributes,
             unsigned_attributes,
         })
@@ -271,30 +307,25 @@ impl CmsSigner {
     }
 
     /// The signer identifier (issuerAndSerialNumber or subjectKeyIdentifier).
-    pub(crate) fn sid(&self) -> Result<SignerIdentifier, SignerError> {
-        let der = self
-            .raw
-            .sid
-            .to_der()
-            .map_err(|e| SignerError::malformed("SignerIdentifier", e))?;
-        SignerIdentifier::from_der(&der).map_err(|e| SignerError::malformed("SignerIdentifier", e))
+    pub(crate) fn sid(&self) -> &SignerIdentifier {
+        &self.sid
     }
 
     /// `issuer ..., serial ...` or `subjectKeyIdentifier ...`, for messages.
     pub(crate) fn describe_sid(&self) -> String {
-        match self.sid() {
-            Ok(SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        match &self.sid {
+            SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
                 issuer,
                 serial_number,
-            })) => format!(
-                "issuer {}, serial {serial_number}",
-                imza_core::name::format_dn(&issuer)
+            }) => format!(
+                "issuer {}, serial {}",
+                imza_core::name::format_dn(issuer),
+                hex::encode_upper(serial_number.as_bytes())
             ),
-            Ok(SignerIdentifier::SubjectKeyIdentifier(ski)) => format!(
+            SignerIdentifier::SubjectKeyIdentifier(ski) => format!(
                 "subjectKeyIdentifier {}",
                 hex::encode_upper(ski.0.as_bytes())
             ),
-            Err(e) => format!("an unreadable signer identifier ({e})"),
         }
     }
 
@@ -302,7 +333,6 @@ impl CmsSigner {
         &self.raw.digest_alg
     }
 
-    #[allow(dead_code)] // read by the validation side (verify.rs)
     pub(crate) fn signature_algorithm(&self) -> &AlgorithmIdentifierOwned {
         &self.raw.signature_algorithm
     }
@@ -312,7 +342,6 @@ impl CmsSigner {
         self.raw.signature.as_bytes()
     }
 
-    #[allow(dead_code)] // read by the validation side (verify.rs)
     /// The DER SET OF signed attributes with its universal SET tag: the message the signature
     /// is over (RFC 5652 §5.4). `None` when the SignerInfo has no signed attributes.
     pub(crate) fn signed_attributes_der(&self) -> Result<Option<Vec<u8>>, SignerError> {
@@ -343,6 +372,11 @@ impl CmsSigner {
             .map_err(|e| SignerError::malformed("SignerInfo", e))
     }
 
+    /// Whether an unsigned attribute of type `oid` is there (with values or not).
+    pub(crate) fn has_unsigned(&self, oid: ObjectIdentifier) -> bool {
+        self.unsigned_attributes.iter().any(|a| a.oid == oid)
+    }
+
     /// Every value of every unsigned attribute of type `oid`, in the order held.
     pub(crate) fn unsigned_values(&self, oid: ObjectIdentifier) -> Vec<&[u8]> {
         self.unsigned_attributes
@@ -354,9 +388,10 @@ impl CmsSigner {
 
     /// Adds an unsigned attribute (it is placed in DER order when written).
     pub(crate) fn add_unsigned(&mut self, attribute: RawAttribute) -> Result<(), SignerError> {
-        if self.unsigned_attributes.len() >= MAX_ATTRIBUTES {
+        let limit = AUGMENTING.attributes;
+        if self.unsigned_attributes.len() >= limit {
             return Err(SignerError::Usage(format!(
-                "the signature already has {MAX_ATTRIBUTES} unsigned attributes"
+                "the signature already has {limit} unsigned attributes"
             )));
         }
         self.unsigned_attributes.push(attribute);
@@ -378,8 +413,14 @@ pub(crate) struct CmsSignedData {
 }
 
 impl CmsSignedData {
-    /// Reads a DER `ContentInfo` whose content is a `SignedData`.
+    /// Reads a DER `ContentInfo` whose content is a `SignedData`, within the [`AUGMENTING`]
+    /// limits.
     pub(crate) fn from_der(der: &[u8]) -> Result<CmsSignedData, SignerError> {
+        CmsSignedData::read(der, &AUGMENTING)
+    }
+
+    /// Reads a DER `ContentInfo` whose content is a `SignedData`, within `limits`.
+    pub(crate) fn read(der: &[u8], limits: &Limits) -> Result<CmsSignedData, SignerError> {
         let content_info =
             ContentInfo::from_der(der).map_err(|e| SignerError::malformed("CMS ContentInfo", e))?;
         if content_info.content_type != oids::CT_SIGNED_DATA {
@@ -409,15 +450,15 @@ impl CmsSignedData {
         };
         let certificates = elements(
             &raw.certificates,
-            MAX_CERTIFICATES,
+            limits.certificates,
             "SignedData.certificates",
         )?;
-        let crls = elements(&raw.crls, MAX_REVOCATION_VALUES, "SignedData.crls")?;
+        let crls = elements(&raw.crls, limits.revocation_values, "SignedData.crls")?;
         let signers = raw
             .signer_infos
-            .elements(MAX_SIGNERS, "SignerInfos")?
+            .elements(limits.signers, "SignerInfos")?
             .into_iter()
-            .map(CmsSigner::read)
+            .map(|der| CmsSigner::read(der, limits))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(econtent) = &raw.encap_content_info.econtent {
             econtent
@@ -460,11 +501,10 @@ impl CmsSignedData {
             },
             certificates,
             crls: Vec::new(),
-            signers: vec![CmsSigner::read(signer_info_der)?],
+            signers: vec![CmsSigner::read(signer_info_der, &AUGMENTING)?],
         })
     }
 
-    #[allow(dead_code)] // read by the validation side (verify.rs)
     pub(crate) fn econtent_type(&self) -> ObjectIdentifier {
         self.encap.econtent_type
     }
@@ -522,9 +562,10 @@ impl CmsSignedData {
         if self.certificates.iter().any(|c| c == der) {
             return Ok(false);
         }
-        if self.certificates.len() >= MAX_CERTIFICATES {
+        let limit = AUGMENTING.certificates;
+        if self.certificates.len() >= limit {
             return Err(SignerError::Usage(format!(
-                "the signature already carries {MAX_CERTIFICATES} certificates"
+                "the signature already carries {limit} certificates"
             )));
         }
         Certificate::from_der(der).map_err(|e| SignerError::malformed("certificate", e))?;
@@ -537,9 +578,10 @@ impl CmsSignedData {
         if self.crls.contains(&element) {
             return Ok(false);
         }
-        if self.crls.len() >= MAX_REVOCATION_VALUES {
+        let limit = AUGMENTING.revocation_values;
+        if self.crls.len() >= limit {
             return Err(SignerError::Usage(format!(
-                "the signature already carries {MAX_REVOCATION_VALUES} revocation values"
+                "the signature already carries {limit} revocation values"
             )));
         }
         self.crls.push(element);
@@ -612,27 +654,22 @@ pub(crate) fn sid_matches(sid: &SignerIdentifier, certificate: &Certificate) -> 
             .extensions
             .iter()
             .flatten()
-            .find(|e| e.extn_id == oids::EXT_SUBJECT_KEY_ID)
-            .and_then(|e| OctetString::from_der(e.extn_value.as_bytes()).ok())
-            .is_some_and(|k| k.as_bytes() == ski.0.as_bytes()),
+            .filter(|e| e.extn_id == oids::EXT_SUBJECT_KEY_ID)
+            .filter_map(|e| OctetString::from_der(e.extn_value.as_bytes()).ok())
+            .any(|k| k.as_bytes() == ski.0.as_bytes()),
     }
 }
 
-/// The certificate among `candidates` (DER) that `signer` names, as DER and parsed.
+/// RFC 5652 §5.3: the certificate among `candidates` (DER) that `signer` names, as DER and
+/// parsed (unreadable candidates are passed over).
 pub(crate) fn find_signer_certificate<'c>(
     signer: &CmsSigner,
     candidates: impl IntoIterator<Item = &'c [u8]>,
-) -> Result<Option<(&'c [u8], Certificate)>, SignerError> {
-    let sid = signer.sid()?;
-    for der in candidates {
-        let Ok(certificate) = Certificate::from_der(der) else {
-            continue;
-        };
-        if sid_matches(&sid, &certificate) {
-            return Ok(Some((der, certificate)));
-        }
-    }
-    Ok(None)
+) -> Option<(&'c [u8], Certificate)> {
+    candidates.into_iter().find_map(|der| {
+        let certificate = Certificate::from_der(der).ok()?;
+        sid_matches(signer.sid(), &certificate).then_some((der, certificate))
+    })
 }
 
 #[cfg(test)]
@@ -652,6 +689,14 @@ mod tests {
         );
         assert!(set.elements(2, "test").is_err(), "the bound holds");
         assert_eq!(set.to_set_der().unwrap()[..2], [0x31, 10]);
+    }
+
+    #[test]
+    fn another_content_type_is_refused_with_its_oid() {
+        // ContentInfo { id-data, [0] EXPLICIT OCTET STRING "x" }
+        let der = hex::decode("301006092a864886f70d010701a003040178").unwrap();
+        let err = CmsSignedData::read(&der, &VALIDATING).unwrap_err();
+        assert!(err.to_string().contains("1.2.840.113549.1.7.1"), "{err}");
     }
 
     #[test]

@@ -85,17 +85,38 @@ pub(crate) fn ocsp_revocation_choice(ocsp_response: &[u8]) -> Result<Vec<u8>, Si
     .map_err(|e| SignerError::malformed("OCSP revocation value", e))
 }
 
-/// The OCSPResponse DER inside a RevocationInfoChoice `other` element of type
-/// id-ri-ocsp-response; `None` for anything else.
-pub(crate) fn ocsp_response_of(element: &[u8]) -> Option<Vec<u8>> {
-    let choice = ContextSpecific::<OtherRevocationInfoFormat>::decode_implicit(
-        &mut der::SliceReader::new(element).ok()?,
-        TagNumber::N1,
-    )
-    .ok()??;
-    (choice.value.other_rev_info_format == oids::RI_OCSP_RESPONSE)
-        .then(|| choice.value.other_rev_info.to_der().ok())
-        .flatten()
+/// One element of `SignedData.crls`, by kind.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RevocationValue<'a> {
+    /// A `CertificateList` (its DER).
+    Crl(&'a [u8]),
+    /// The DER OCSPResponse of an `other` element of type id-ri-ocsp-response.
+    OcspResponse(Vec<u8>),
+    /// Another kind imza does not use.
+    Other,
+}
+
+/// Reads one `RevocationInfoChoice ::= CHOICE { crl CertificateList, other [1] IMPLICIT
+/// OtherRevocationInfoFormat }` element (RFC 5652 §10.2.1). An `other` element that does
+/// not read is an error.
+pub(crate) fn revocation_value(element: &[u8]) -> Result<RevocationValue<'_>, SignerError> {
+    if element.first() == Some(&0x30) {
+        return Ok(RevocationValue::Crl(element));
+    }
+    let malformed = |e| SignerError::malformed("RevocationInfoChoice", e);
+    let mut reader = der::SliceReader::new(element).map_err(malformed)?;
+    let other =
+        ContextSpecific::<OtherRevocationInfoFormat>::decode_implicit(&mut reader, TagNumber::N1)
+            .map_err(malformed)?;
+    match other {
+        Some(other) if other.value.other_rev_info_format == oids::RI_OCSP_RESPONSE => other
+            .value
+            .other_rev_info
+            .to_der()
+            .map(RevocationValue::OcspResponse)
+            .map_err(|e| SignerError::malformed("id-ri-ocsp-response", e)),
+        _ => Ok(RevocationValue::Other),
+    }
 }
 
 /// Validates the signer's certificate and every time-stamp's TSA certificate and adds the
@@ -114,7 +135,7 @@ pub(crate) fn add_validation_data(
 
     // Whose certificates need validation data: the signer, then each TSA.
     let mut targets: Vec<(String, Vec<u8>)> = Vec::new();
-    let (signer_cert, _) = find_signer_certificate(&signer, pool.iter().map(Vec::as_slice))?
+    let (signer_cert, _) = find_signer_certificate(&signer, pool.iter().map(Vec::as_slice))
         .ok_or_else(|| {
             SignerError::Usage(format!(
                 "the signer's certificate ({}) is neither in the signature nor among the \
@@ -141,7 +162,7 @@ pub(crate) fn add_validation_data(
         let found = find_signer_certificate(
             token_signer,
             token_certs.iter().chain(pool.iter()).map(Vec::as_slice),
-        )?
+        )
         .map(|(der, _)| der.to_vec())
         .ok_or_else(|| {
             SignerError::Usage(format!(
@@ -173,12 +194,14 @@ pub(crate) fn add_validation_data(
     }
     // Revocation values already embedded serve again when still usable.
     for element in &signed_data.crls {
-        if element.first() == Some(&0x30) {
-            if let Ok(crl) = Crl::from_der(element.clone()) {
-                validator.add_crl(crl);
+        match revocation_value(element) {
+            Ok(RevocationValue::Crl(der)) => {
+                if let Ok(crl) = Crl::from_der(der.to_vec()) {
+                    validator.add_crl(crl);
+                }
             }
-        } else if let Some(response) = ocsp_response_of(element) {
-            validator.add_ocsp_response(response);
+            Ok(RevocationValue::OcspResponse(response)) => validator.add_ocsp_response(response),
+            Ok(RevocationValue::Other) | Err(_) => {}
         }
     }
     validator.set_fetcher(Box::new(SharedFetcher(sources.fetcher.clone())));
@@ -224,9 +247,15 @@ mod tests {
         let response = [0x30, 0x03, 0x0a, 0x01, 0x03];
         let element = ocsp_revocation_choice(&response).unwrap();
         assert_eq!(element[0], 0xa1, "[1] IMPLICIT, constructed");
-        assert_eq!(ocsp_response_of(&element).unwrap(), response);
-        // A CRL element or garbage is not an OCSP response.
-        assert!(ocsp_response_of(&response).is_none());
-        assert!(ocsp_response_of(b"\xa1\x00").is_none());
+        assert_eq!(
+            revocation_value(&element).unwrap(),
+            RevocationValue::OcspResponse(response.to_vec())
+        );
+        // A CRL element is a CRL; a broken `other` is an error.
+        assert_eq!(
+            revocation_value(&response).unwrap(),
+            RevocationValue::Crl(&response)
+        );
+        assert!(revocation_value(b"\xa1\x00").is_err());
     }
 }

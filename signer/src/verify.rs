@@ -27,15 +27,12 @@
 
 use std::sync::Arc;
 
-use cms::cert::IssuerAndSerialNumber;
-use cms::signed_data::SignerIdentifier;
 use const_oid::ObjectIdentifier;
-use der::asn1::{Null, OctetStringRef};
-use der::{Decode, Encode};
+use der::asn1::Null;
+use der::Encode;
 use imza_core::clock::from_x509_time;
 use imza_core::name::{attribute_values, format_dn};
 use imza_core::{oids, CoreError};
-use imza_tsa::ess::{SigningCertificate, SigningCertificateV2};
 use imza_tsa::{
     verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError, VerificationTime,
 };
@@ -45,17 +42,18 @@ use imza_validation::{
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
+use crate::attributes;
 use crate::report::{
     time_text, ChainCertificate, Indication, RevocationReport, SignatureReport, SignerReport,
     SubIndication, TimestampReport, ValidationReport,
 };
-use crate::verify_cms::{read_content_info, Attributes, ParsedSignedData, ParsedSigner};
+use crate::signed_data::{find_signer_certificate, CmsSignedData, CmsSigner, VALIDATING};
+use crate::validation_data::{revocation_value, RevocationValue};
 use crate::verify_paths::{
     PathChecker, PathFailure, PathFailureKind, SignatureMaterial, TsaPathValidator,
 };
-use crate::Level;
+use crate::{Level, SignerError};
 
 /// Most time-stamp tokens of one kind verified per signature; more are reported as ignored.
 const MAX_TIMESTAMPS: usize = 8;
@@ -133,8 +131,25 @@ impl SignatureVerifier {
         detached_content: Option<&[u8]>,
         now: OffsetDateTime,
     ) -> ValidationReport {
-        let signed_data = match read_content_info(signature_der) {
-            Ok(sd) => sd,
+        let read = CmsSignedData::read(signature_der, &VALIDATING).and_then(|signed_data| {
+            let revocation = signed_data
+                .crls
+                .iter()
+                .map(|element| revocation_value(element))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut crls = Vec::new();
+            let mut ocsp_responses = Vec::new();
+            for value in revocation {
+                match value {
+                    RevocationValue::Crl(der) => crls.push(der.to_vec()),
+                    RevocationValue::OcspResponse(der) => ocsp_responses.push(der),
+                    RevocationValue::Other => {}
+                }
+            }
+            Ok((signed_data, crls, ocsp_responses))
+        });
+        let (signed_data, crls, ocsp_responses) = match read {
+            Ok(read) => read,
             Err(e) => {
                 let mut report = SignatureReport::new(0);
                 report.fail(
@@ -146,30 +161,29 @@ impl SignatureVerifier {
         };
         if signed_data.signers.is_empty() {
             let mut report = SignatureReport::new(0);
-            report.detached = signed_data.econtent.is_none();
+            report.detached = signed_data.econtent().is_none();
             report.fail(
                 SubIndication::FORMAT_FAILURE,
                 "the SignedData has no SignerInfo: nothing is signed",
             );
             return ValidationReport::new(now, vec![report]);
         }
-        let material = SignatureMaterial::new(
-            &signed_data.certificates,
-            &signed_data.crls,
-            &signed_data.ocsp_responses,
-        );
-        let candidates: Vec<Vec<u8>> = signed_data
-            .certificates
+        let certificates: Vec<Vec<u8>> = signed_data
+            .x509_certificates()
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let candidates: Vec<Vec<u8>> = certificates
             .iter()
             .cloned()
             .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
             .collect();
         let context = Context {
-            signature_der,
             signed_data: &signed_data,
-            content: signed_data.econtent.as_deref().or(detached_content),
+            content: signed_data.econtent().or(detached_content),
             detached_content,
-            material: &material,
+            has_revocation_values: !crls.is_empty() || !ocsp_responses.is_empty(),
+            material: &SignatureMaterial::new(certificates, &crls, ocsp_responses),
             candidates: &candidates,
             now,
         };
@@ -182,17 +196,12 @@ impl SignatureVerifier {
         ValidationReport::new(now, reports)
     }
 
-    fn verify_signer(
-        &self,
-        cx: &Context<'_>,
-        index: usize,
-        signer: &ParsedSigner,
-    ) -> SignatureReport {
+    fn verify_signer(&self, cx: &Context<'_>, index: usize, signer: &CmsSigner) -> SignatureReport {
         let mut report = SignatureReport::new(index);
-        report.detached = cx.signed_data.econtent.is_none();
+        report.detached = cx.signed_data.econtent().is_none();
         report.level = Some(structural_level(cx, signer).name());
         report.warnings.extend(cx.material.notes.iter().cloned());
-        if cx.signed_data.econtent.is_some() && cx.detached_content.is_some() {
+        if cx.signed_data.econtent().is_some() && cx.detached_content.is_some() {
             report.warnings.push(
                 "content was supplied for a signature that carries its own; the carried \
                  content was verified"
@@ -200,7 +209,9 @@ impl SignatureVerifier {
             );
         }
         // Identification of the signing certificate (EN 319 102-1 §5.2.3).
-        let Some((cert_der, cert)) = find_signer_certificate(signer, cx.candidates) else {
+        let Some((cert_der, cert)) =
+            find_signer_certificate(signer, cx.candidates.iter().map(Vec::as_slice))
+        else {
             report.fail(
                 SubIndication::NO_SIGNING_CERTIFICATE_FOUND,
                 format!(
@@ -212,7 +223,7 @@ impl SignatureVerifier {
             return report;
         };
         report.signer = Some(signer_report(&cert));
-        let digest = match ImprintAlgorithm::from_identifier(&signer.digest_algorithm) {
+        let digest = match ImprintAlgorithm::from_identifier(signer.digest_algorithm()) {
             Ok(d) => d,
             Err(e) => {
                 report.fail(
@@ -232,13 +243,13 @@ impl SignatureVerifier {
         };
         report.signature_algorithm = Some(algorithm_name(&algorithm.oid));
 
-        match &signer.signed_attrs {
-            Some(attrs) => {
+        match signer.signed_attributes_der() {
+            Ok(Some(attrs_der)) => {
                 if !self.check_signed_attributes(
                     cx,
                     signer,
-                    attrs,
-                    &cert_der,
+                    &attrs_der,
+                    cert_der,
                     &cert,
                     &algorithm,
                     digest,
@@ -247,7 +258,11 @@ impl SignatureVerifier {
                     return report;
                 }
             }
-            None => {
+            Err(e) => {
+                report.fail(SubIndication::FORMAT_FAILURE, e.to_string());
+                return report;
+            }
+            Ok(None) => {
                 report.warnings.push(
                     "no signed attributes: a plain CMS signature over the content, not a CAdES \
                      baseline signature (no signing time, no signing-certificate binding)"
@@ -260,7 +275,7 @@ impl SignatureVerifier {
                     );
                     return report;
                 };
-                if let Err(e) = check_signature(&cert, &algorithm, content, &signer.signature) {
+                if let Err(e) = check_signature(&cert, &algorithm, content, signer.signature()) {
                     report.fail(e.0, e.1);
                     return report;
                 }
@@ -270,7 +285,7 @@ impl SignatureVerifier {
         // Signature time-stamps (EN 319 102-1 §5.6.2.4): proof of existence at genTime.
         // Archive time-stamps first: a valid one is when the signature time-stamps' TSA
         // certificates are judged (they may have expired or been revoked since).
-        let archive_poe = self.check_archive_timestamps(cx, index, signer, &mut report);
+        let archive_poe = self.check_archive_timestamps(cx, signer, &mut report);
         let tsa_time = archive_poe.unwrap_or(cx.now);
         let timestamps = self.check_timestamps(cx, signer, tsa_time, &mut report);
         let earliest = timestamps.iter().flatten().min().copied();
@@ -288,7 +303,7 @@ impl SignatureVerifier {
 
         // X.509 certificate validation (EN 319 102-1 §5.2.6) at the POE time.
         let path = self.paths.validate(
-            &cert_der,
+            cert_der,
             cx.material.certificates(),
             cx.material,
             Purpose::Sign,
@@ -301,34 +316,29 @@ impl SignatureVerifier {
         report
     }
 
-    /// Checks the signed attributes, the signature over them and the message-digest. Returns
-    /// false when a failure ends the validation of this signer.
+    /// Checks the signed attributes (`attrs_der`: their DER SET OF), the signature over them
+    /// and the message-digest. Returns false when a failure ends the validation of this signer.
     #[allow(clippy::too_many_arguments)]
     fn check_signed_attributes(
         &self,
         cx: &Context<'_>,
-        signer: &ParsedSigner,
-        attrs: &Attributes,
+        signer: &CmsSigner,
+        attrs_der: &[u8],
         cert_der: &[u8],
         cert: &x509_cert::Certificate,
         algorithm: &AlgorithmIdentifierOwned,
         digest: ImprintAlgorithm,
         report: &mut SignatureReport,
     ) -> bool {
-        match attrs.single(oids::ATTR_SIGNING_TIME, "signing-time") {
-            Ok(Some(value)) => match x509_cert::time::Time::from_der(value) {
-                Ok(t) => report.claimed_signing_time = Some(from_x509_time(&t)),
-                Err(e) => report
-                    .warnings
-                    .push(format!("the signing-time attribute is unreadable: {e}")),
-            },
+        match attributes::signing_time(signer) {
+            Ok(Some(t)) => report.claimed_signing_time = Some(t),
             Ok(None) => report
                 .warnings
                 .push("no signing-time attribute: no claimed signing time".into()),
-            Err(e) => report.warnings.push(e),
+            Err(e) => report.warnings.push(e.to_string()),
         }
         // The signing-certificate binding (RFC 5035, EN 319 122-1 §5.2.2.3).
-        match check_signing_certificate(attrs, cert_der, cert) {
+        match check_signing_certificate(signer, cert_der, cert) {
             Ok(true) => {}
             Ok(false) => report.warnings.push(
                 "no signing-certificate(-v2) attribute: the signing certificate is bound only \
@@ -342,65 +352,31 @@ impl SignatureVerifier {
         }
         // Cryptographic verification (§5.2.7): the signature over the DER SET OF attributes
         // first, so that a changed attribute reads as what it is.
-        if let Err((sub, text)) =
-            check_signature(cert, algorithm, &attrs.set_der, &signer.signature)
-        {
+        if let Err((sub, text)) = check_signature(cert, algorithm, attrs_der, signer.signature()) {
             report.fail(sub, text);
             return false;
         }
-        match attrs.single(oids::ATTR_CONTENT_TYPE, "content-type") {
-            Ok(Some(value)) => match ObjectIdentifier::from_der(value) {
-                Ok(oid) if oid == cx.signed_data.econtent_type => {}
-                Ok(oid) => {
-                    report.fail(
+        let econtent_type = cx.signed_data.econtent_type();
+        let content_type =
+            required(attributes::content_type(signer), "content-type").and_then(|oid| {
+                if oid == econtent_type {
+                    Ok(())
+                } else {
+                    Err((
                         SubIndication::SIG_CONSTRAINTS_FAILURE,
                         format!(
-                            "the content-type attribute says {oid} but the content is {}",
-                            cx.signed_data.econtent_type
+                            "the content-type attribute says {oid} but the content is \
+                             {econtent_type}"
                         ),
-                    );
-                    return false;
+                    ))
                 }
-                Err(e) => {
-                    report.fail(
-                        SubIndication::FORMAT_FAILURE,
-                        format!("content-type attribute: {e}"),
-                    );
-                    return false;
-                }
-            },
-            Ok(None) => {
-                report.fail(
-                    SubIndication::FORMAT_FAILURE,
-                    "the content-type attribute is missing (RFC 5652 §5.3)",
-                );
-                return false;
-            }
-            Err(e) => {
-                report.fail(SubIndication::FORMAT_FAILURE, e);
-                return false;
-            }
-        }
-        let expected = match attrs.single(oids::ATTR_MESSAGE_DIGEST, "message-digest") {
-            Ok(Some(value)) => match OctetStringRef::from_der(value) {
-                Ok(os) => os.as_bytes().to_vec(),
-                Err(e) => {
-                    report.fail(
-                        SubIndication::FORMAT_FAILURE,
-                        format!("message-digest attribute: {e}"),
-                    );
-                    return false;
-                }
-            },
-            Ok(None) => {
-                report.fail(
-                    SubIndication::FORMAT_FAILURE,
-                    "the message-digest attribute is missing (RFC 5652 §5.3)",
-                );
-                return false;
-            }
-            Err(e) => {
-                report.fail(SubIndication::FORMAT_FAILURE, e);
+            });
+        let expected = content_type
+            .and_then(|()| required(attributes::message_digest(signer), "message-digest"));
+        let expected = match expected {
+            Ok(expected) => expected,
+            Err((sub, text)) => {
+                report.fail(sub, text);
                 return false;
             }
         };
@@ -423,8 +399,8 @@ impl SignatureVerifier {
             );
             return false;
         }
-        if let (Some(given), Some(carried)) = (cx.detached_content, &cx.signed_data.econtent) {
-            if given != carried.as_slice() {
+        if let (Some(given), Some(carried)) = (cx.detached_content, cx.signed_data.econtent()) {
+            if given != carried {
                 report.warnings.push(
                     "the content supplied differs from the content the signature carries".into(),
                 );
@@ -438,15 +414,11 @@ impl SignatureVerifier {
     fn check_timestamps(
         &self,
         cx: &Context<'_>,
-        signer: &ParsedSigner,
+        signer: &CmsSigner,
         tsa_time: OffsetDateTime,
         report: &mut SignatureReport,
     ) -> Vec<Option<OffsetDateTime>> {
-        let tokens: Vec<&Vec<u8>> = signer
-            .unsigned_attrs
-            .all(oids::ATTR_TIME_STAMP_TOKEN)
-            .flatten()
-            .collect();
+        let tokens = signer.unsigned_values(oids::ATTR_TIME_STAMP_TOKEN);
         if tokens.len() > MAX_TIMESTAMPS {
             report.warnings.push(format!(
                 "{} signature time-stamps; only the first {MAX_TIMESTAMPS} were verified",
@@ -458,7 +430,7 @@ impl SignatureVerifier {
             let (entry, time) = self.check_token(
                 cx,
                 token_der,
-                Some(&signer.signature),
+                Some(signer.signature()),
                 "signature",
                 tsa_time,
             );
@@ -481,28 +453,23 @@ impl SignatureVerifier {
     fn check_archive_timestamps(
         &self,
         cx: &Context<'_>,
-        index: usize,
-        signer: &ParsedSigner,
+        signer: &CmsSigner,
         report: &mut SignatureReport,
     ) -> Option<OffsetDateTime> {
-        // Only a signature that has one pays for reading the archive data.
-        signer
-            .unsigned_attrs
-            .all(oids::ATTR_ARCHIVE_TIME_STAMP_V3)
-            .next()?;
-        let checks = match crate::attributes::check_archive_timestamps(
-            cx.signature_der,
-            index,
-            cx.detached_content,
-        ) {
-            Ok(checks) => checks,
-            Err(e) => {
-                report.warnings.push(format!(
+        if !signer.has_unsigned(oids::ATTR_ARCHIVE_TIME_STAMP_V3) {
+            return None;
+        }
+        let checks =
+            match attributes::check_archive_timestamps(cx.signed_data, signer, cx.detached_content)
+            {
+                Ok(checks) => checks,
+                Err(e) => {
+                    report.warnings.push(format!(
                     "the archive time-stamps cannot be read and give no proof of existence: {e}"
                 ));
-                return None;
-            }
-        };
+                    return None;
+                }
+            };
         let mut earliest: Option<OffsetDateTime> = None;
         for check in checks.into_iter().take(MAX_TIMESTAMPS) {
             let (entry, time) = match &check.outcome {
@@ -628,12 +595,12 @@ fn tsa_label(token: &ParsedToken) -> Option<String> {
 
 /// What every SignerInfo of one document shares.
 struct Context<'a> {
-    /// The whole signature as received (for the archive time-stamps' imprints).
-    signature_der: &'a [u8],
-    signed_data: &'a ParsedSignedData,
+    signed_data: &'a CmsSignedData,
     /// The content the message digests are checked against: the carried one, else the given.
     content: Option<&'a [u8]>,
     detached_content: Option<&'a [u8]>,
+    /// Whether `SignedData.crls` holds CRLs or OCSP responses.
+    has_revocation_values: bool,
     material: &'a SignatureMaterial,
     /// The signature's certificates, then the caller's: where signers and TSAs are looked for.
     candidates: &'a [Vec<u8>],
@@ -642,46 +609,17 @@ struct Context<'a> {
 
 /// The baseline level whose structures the signature carries (EN 319 122-1 §6.3): a
 /// signature time-stamp makes B-T; with revocation data, B-LT; with an archive time-stamp, B-LTA.
-fn structural_level(cx: &Context<'_>, signer: &ParsedSigner) -> Level {
-    let unsigned = &signer.unsigned_attrs;
-    let has = |oid| unsigned.all(oid).next().is_some();
+fn structural_level(cx: &Context<'_>, signer: &CmsSigner) -> Level {
+    let has = |oid| signer.has_unsigned(oid);
     if !has(oids::ATTR_TIME_STAMP_TOKEN) {
         return Level::B;
     }
-    let revocation = !cx.signed_data.crls.is_empty()
-        || !cx.signed_data.ocsp_responses.is_empty()
-        || has(oids::ATTR_REVOCATION_VALUES);
+    let revocation = cx.has_revocation_values || has(oids::ATTR_REVOCATION_VALUES);
     match (revocation, has(oids::ATTR_ARCHIVE_TIME_STAMP_V3)) {
         (false, _) => Level::T,
         (true, false) => Level::LT,
         (true, true) => Level::LTA,
     }
-}
-
-/// RFC 5652 §5.3: the certificate the SignerInfo's sid names, among `candidates` (bounded
-/// by the reader's and the caller's limits).
-fn find_signer_certificate(
-    signer: &ParsedSigner,
-    candidates: &[Vec<u8>],
-) -> Option<(Vec<u8>, x509_cert::Certificate)> {
-    candidates.iter().find_map(|der| {
-        let cert = x509_cert::Certificate::from_der(der).ok()?;
-        let tbs = &cert.tbs_certificate;
-        let matches = match &signer.sid {
-            SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer,
-                serial_number,
-            }) => *serial_number == tbs.serial_number && same_der(issuer, &tbs.issuer),
-            SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
-                .extensions
-                .iter()
-                .flatten()
-                .filter(|e| e.extn_id == oids::EXT_SUBJECT_KEY_ID)
-                .filter_map(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
-                .any(|own| own == *ski),
-        };
-        matches.then(|| (der.clone(), cert))
-    })
 }
 
 fn same_der(a: &impl Encode, b: &impl Encode) -> bool {
@@ -706,15 +644,11 @@ fn signer_report(cert: &x509_cert::Certificate) -> SignerReport {
 /// The ESS signing-certificate-v2 (or v1) attribute's first ESSCertID must be the signing
 /// certificate's hash (and issuerSerial, when present). `Ok(false)`: no such attribute.
 fn check_signing_certificate(
-    attrs: &Attributes,
+    signer: &CmsSigner,
     cert_der: &[u8],
     cert: &x509_cert::Certificate,
 ) -> Result<bool, String> {
-    if let Some(value) =
-        attrs.single(oids::ATTR_SIGNING_CERTIFICATE_V2, "signing-certificate-v2")?
-    {
-        let sc = SigningCertificateV2::from_der(value)
-            .map_err(|e| format!("signing-certificate-v2 attribute: {e}"))?;
+    if let Some(sc) = attributes::signing_certificate_v2(signer).map_err(|e| e.to_string())? {
         let id = sc
             .certs
             .first()
@@ -734,9 +668,7 @@ fn check_signing_certificate(
         check_issuer_serial(id.issuer_serial.as_ref(), cert)?;
         return Ok(true);
     }
-    if let Some(value) = attrs.single(oids::ATTR_SIGNING_CERTIFICATE, "signing-certificate")? {
-        let sc = SigningCertificate::from_der(value)
-            .map_err(|e| format!("signing-certificate attribute: {e}"))?;
+    if let Some(sc) = attributes::signing_certificate_v1(signer).map_err(|e| e.to_string())? {
         let id = sc
             .certs
             .first()
@@ -782,10 +714,10 @@ fn check_issuer_serial(
 /// CMS lets a SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey
 /// in some implementations) and put the hash in digestAlgorithm: the combined algorithm.
 fn signature_algorithm(
-    signer: &ParsedSigner,
+    signer: &CmsSigner,
     digest: ImprintAlgorithm,
 ) -> Result<AlgorithmIdentifierOwned, String> {
-    let sig = &signer.signature_algorithm;
+    let sig = signer.signature_algorithm();
     let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
         oid,
         parameters: null.then(|| Null.into()),
@@ -822,6 +754,21 @@ fn algorithm_name(oid: &ObjectIdentifier) -> String {
         oids::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512".into(),
         oids::ED25519 => "Ed25519".into(),
         other => other.to_string(),
+    }
+}
+
+/// A signed attribute RFC 5652 §5.3 requires: missing or unreadable is a format failure.
+fn required<T>(
+    found: Result<Option<T>, SignerError>,
+    name: &str,
+) -> Result<T, (SubIndication, String)> {
+    match found {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err((
+            SubIndication::FORMAT_FAILURE,
+            format!("the {name} attribute is missing (RFC 5652 §5.3)"),
+        )),
+        Err(e) => Err((SubIndication::FORMAT_FAILURE, e.to_string())),
     }
 }
 

@@ -97,9 +97,9 @@ pub(crate) struct SignatureMaterial {
 
 impl SignatureMaterial {
     pub(crate) fn new(
-        certificates: &[Vec<u8>],
+        certificates: Vec<Vec<u8>>,
         crls: &[Vec<u8>],
-        ocsp_responses: &[Vec<u8>],
+        ocsp_responses: Vec<Vec<u8>>,
     ) -> SignatureMaterial {
         let mut notes = Vec::new();
         let mut hasher = Sha256::new();
@@ -111,13 +111,13 @@ impl SignatureMaterial {
                 Err(e) => notes.push(format!("an embedded CRL is ignored: {e}")),
             }
         }
-        for der in ocsp_responses {
+        for der in &ocsp_responses {
             hash_item(&mut hasher, b'O', der);
         }
         SignatureMaterial {
-            certificates: certificates.to_vec(),
+            certificates,
             crls: parsed_crls,
-            ocsp_responses: ocsp_responses.to_vec(),
+            ocsp_responses,
             revocation_fingerprint: hasher.finish(),
             notes,
         }
