@@ -3,7 +3,7 @@
 
 mod limbo;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,12 +14,13 @@ use time::OffsetDateTime;
 use imza_core::clock::{from_x509_time, parse_rfc3339, rfc3339};
 use imza_core::oids;
 use imza_validation::{
-    read_certificates, read_crls, Certificate, Crl, HttpFetcher, Purpose, RevocationEvidence,
-    RevocationPolicy, RevocationState, ValidatedPath, ValidationError, ValidationOptions,
-    Validator,
+    Certificate, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
+    ValidatedPath, ValidationError, ValidationOptions, Validator,
 };
 
-use crate::output::{input, print_json, read_input, CliResult, Failure};
+use crate::output::{
+    input, print_json, read_certificate_file, read_crl_file, CliResult, Failure, MAX_INPUT_BYTES,
+};
 
 /// Largest CRL file read by `--crl` (a national CA's full CRL runs to tens of MiB).
 pub const MAX_CRL_BYTES: u64 = 256 * 1024 * 1024;
@@ -193,25 +194,25 @@ pub fn run(command: CertCommand) -> CliResult {
 // --- imza cert verify ---------------------------------------------------------------------
 
 fn verify(args: VerifyArgs) -> CliResult {
-    let mut leaf_file = certificates_from(&args.leaf, "LEAF")?.into_iter();
+    let mut leaf_file = read_certificate_file(&args.leaf, "LEAF", MAX_INPUT_BYTES)?.into_iter();
     let leaf = leaf_file
         .next()
         .ok_or_else(|| input(format!("{}: no certificate in it", args.leaf.display())))?;
     let mut anchors = Vec::new();
     for path in &args.trust {
-        anchors.extend(certificates_from(path, "--trust")?);
+        anchors.extend(read_certificate_file(path, "--trust", MAX_INPUT_BYTES)?);
     }
     let mut validator = Validator::new(anchors);
     for certificate in leaf_file {
         validator.add_certificate(certificate);
     }
     for path in &args.untrusted {
-        for certificate in certificates_from(path, "--untrusted")? {
+        for certificate in read_certificate_file(path, "--untrusted", MAX_INPUT_BYTES)? {
             validator.add_certificate(certificate);
         }
     }
     for path in &args.crl {
-        for crl in crls_from(path)? {
+        for crl in read_crl_file(path, "--crl", MAX_CRL_BYTES)? {
             validator.add_crl(crl);
         }
     }
@@ -220,14 +221,14 @@ fn verify(args: VerifyArgs) -> CliResult {
         None => imza_core::clock::whole_seconds(OffsetDateTime::now_utc()),
     };
     let mut options = ValidationOptions::at(time);
-    options.initial_policy_set = args
-        .policy
-        .iter()
-        .map(|p| parse_oid(p).map_err(|e| input(format!("--policy: {e}"))))
-        .collect::<Result<_, _>>()?;
-    options.initial_explicit_policy = args.explicit_policy;
-    options.initial_policy_mapping_inhibit = args.inhibit_policy_mapping;
-    options.initial_any_policy_inhibit = args.inhibit_any_policy;
+    PolicyInputs {
+        initial_policy_set: args.policy.clone(),
+        explicit_policy: args.explicit_policy,
+        inhibit_policy_mapping: args.inhibit_policy_mapping,
+        inhibit_any_policy: args.inhibit_any_policy,
+    }
+    .apply(&mut options)
+    .map_err(|e| input(format!("--policy: {e}")))?;
     options.purpose = args.purpose.purpose();
     let checked = args.ocsp || !args.crl.is_empty();
     options.revocation = if checked {
@@ -255,39 +256,41 @@ fn verify(args: VerifyArgs) -> CliResult {
     }
 }
 
-/// Every certificate in a PEM or DER file, at least one.
-fn certificates_from(path: &Path, flag: &str) -> Result<Vec<Certificate>, Failure> {
-    let bytes = read_input(path)?;
-    let certificates =
-        read_certificates(&bytes).map_err(|e| input(format!("{flag} {}: {e}", path.display())))?;
-    if certificates.is_empty() {
-        return Err(input(format!(
-            "{flag} {}: no certificate in it",
-            path.display()
-        )));
-    }
-    Ok(certificates)
+/// The RFC 5280 §6.1.1 policy inputs, from `imza cert verify`'s flags or a limbo case's
+/// `imza_policy` object.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicyInputs {
+    /// user-initial-policy-set (c), dotted OIDs; empty means anyPolicy.
+    #[serde(default)]
+    pub initial_policy_set: Vec<String>,
+    /// initial-explicit-policy (f).
+    #[serde(default)]
+    pub explicit_policy: bool,
+    /// initial-policy-mapping-inhibit (e).
+    #[serde(default)]
+    pub inhibit_policy_mapping: bool,
+    /// initial-any-policy-inhibit (g).
+    #[serde(default)]
+    pub inhibit_any_policy: bool,
 }
 
-/// Every CRL in a PEM or DER file (up to [`MAX_CRL_BYTES`]), at least one.
-fn crls_from(path: &Path) -> Result<Vec<Crl>, Failure> {
-    let cannot = |e: std::io::Error| input(format!("cannot read {}: {e}", path.display()));
-    let len = std::fs::metadata(path).map_err(cannot)?.len();
-    if len > MAX_CRL_BYTES {
-        return Err(input(format!(
-            "{} is larger than {MAX_CRL_BYTES} bytes",
-            path.display()
-        )));
+impl PolicyInputs {
+    /// Sets these inputs in `options`; an OID that does not parse is the error.
+    pub(crate) fn apply(&self, options: &mut ValidationOptions) -> Result<(), String> {
+        options.initial_policy_set = self
+            .initial_policy_set
+            .iter()
+            .map(|p| parse_oid(p))
+            .collect::<Result<_, _>>()?;
+        options.initial_explicit_policy = self.explicit_policy;
+        options.initial_policy_mapping_inhibit = self.inhibit_policy_mapping;
+        options.initial_any_policy_inhibit = self.inhibit_any_policy;
+        Ok(())
     }
-    let bytes = std::fs::read(path).map_err(cannot)?;
-    let crls = read_crls(&bytes).map_err(|e| input(format!("--crl {}: {e}", path.display())))?;
-    if crls.is_empty() {
-        return Err(input(format!("--crl {}: no CRL in it", path.display())));
-    }
-    Ok(crls)
 }
 
-pub(crate) fn parse_oid(text: &str) -> Result<ObjectIdentifier, String> {
+fn parse_oid(text: &str) -> Result<ObjectIdentifier, String> {
     ObjectIdentifier::new(text.trim()).map_err(|e| format!("{text:?} is not a dotted OID: {e}"))
 }
 

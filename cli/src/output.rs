@@ -5,7 +5,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use imza_ca::CaError;
-use imza_core::CoreError;
+use imza_core::{pem, CoreError};
+use imza_validation::{read_certificates, read_crls, Certificate, Crl};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Largest input file read (CSRs, certificates).
@@ -76,6 +77,77 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
         )));
     }
     std::fs::read(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Reads a file of at most `limit` bytes (reading no further, so a file that grows meanwhile
+/// cannot blow past it); errors name `flag` and the file.
+pub fn read_limited(path: &Path, limit: u64, flag: &str) -> Result<Vec<u8>, Failure> {
+    let cannot = |e: std::io::Error| input(format!("{flag} {}: cannot read: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(input(format!(
+            "{flag} {} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Every certificate in a PEM or DER file of at most `limit` bytes, parsed (at least one).
+pub fn read_certificate_file(
+    path: &Path,
+    flag: &str,
+    limit: u64,
+) -> Result<Vec<Certificate>, Failure> {
+    let bytes = read_limited(path, limit, flag)?;
+    let certificates =
+        read_certificates(&bytes).map_err(|e| input(format!("{flag} {}: {e}", path.display())))?;
+    if certificates.is_empty() {
+        return Err(input(format!(
+            "{flag} {}: no certificate in it",
+            path.display()
+        )));
+    }
+    Ok(certificates)
+}
+
+/// Every CRL (full or delta) in a PEM or DER file of at most `limit` bytes (at least one).
+pub fn read_crl_file(path: &Path, flag: &str, limit: u64) -> Result<Vec<Crl>, Failure> {
+    let bytes = read_limited(path, limit, flag)?;
+    let crls = read_crls(&bytes).map_err(|e| input(format!("{flag} {}: {e}", path.display())))?;
+    if crls.is_empty() {
+        return Err(input(format!("{flag} {}: no CRL in it", path.display())));
+    }
+    Ok(crls)
+}
+
+/// The DER of every certificate in a PEM file (CERTIFICATE blocks, text around them
+/// allowed), or the one in a DER file; each must parse as an X.509 certificate for OpenSSL.
+/// At least one; read up to [`MAX_INPUT_BYTES`].
+pub fn read_certificate_ders(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>, Failure> {
+    let bytes = read_input(path)?;
+    let bad = |why: String| input(format!("{flag} {}: {why}", path.display()));
+    let certificates = if bytes.first() == Some(&0x30) {
+        vec![bytes]
+    } else {
+        let text = std::str::from_utf8(&bytes).map_err(|_| bad("neither PEM nor DER".into()))?;
+        pem::all_blocks(text, "certificate")
+            .map_err(|e| bad(e.to_string()))?
+            .into_iter()
+            .filter(|(label, _)| label == pem::CERTIFICATE)
+            .map(|(_, der)| der)
+            .collect()
+    };
+    if certificates.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    for der in &certificates {
+        openssl::x509::X509::from_der(der).map_err(|e| bad(format!("not a certificate: {e}")))?;
+    }
+    Ok(certificates)
 }
 
 /// Refuses to clobber an existing output file (exit 2) before any work is done.

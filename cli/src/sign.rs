@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, ValueEnum};
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location};
 use imza_core::key::software::SoftwareKey;
-use imza_core::pem;
 use imza_core::SigningKey;
 use imza_signer::{
     augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
@@ -19,7 +18,9 @@ use imza_validation::HttpFetcher;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::output::{ensure_absent, input, read_input, write_new, CliResult, Failure};
+use crate::output::{
+    ensure_absent, input, read_certificate_ders, read_input, write_new, CliResult, Failure,
+};
 
 /// Largest document signed, or signature augmented (an enveloping signature holds its
 /// document): both are held in memory.
@@ -171,7 +172,7 @@ pub fn run(args: SignArgs) -> CliResult {
         HttpTimestamper::new(url.clone()).with_timeout(Duration::from_secs(args.timeout))
     });
     let chain = match &args.chain {
-        Some(path) => read_certificates(path, "--chain")?,
+        Some(path) => read_certificate_ders(path, "--chain")?,
         None => Vec::new(),
     };
     match &args.augment {
@@ -286,7 +287,7 @@ fn credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Fail
     let cert_path = args.cert.as_deref().ok_or_else(|| {
         input("give the signer's key: --key with --cert, --p12 with --p12-pass-env, or --pkcs11-module, --pkcs11-token, --pkcs11-key-label with --cert")
     })?;
-    let certificate = read_certificates(cert_path, "--cert")?;
+    let certificate = read_certificate_ders(cert_path, "--cert")?;
     let [certificate] = <[Vec<u8>; 1]>::try_from(certificate).map_err(|found| {
         input(format!(
             "--cert {} holds {} certificates; give the signer's alone (the others go in --chain)",
@@ -331,7 +332,7 @@ fn validation_sources(
     }
     let mut anchors = Vec::new();
     for path in &args.trust {
-        anchors.extend(read_certificates(path, "--trust")?);
+        anchors.extend(read_certificate_ders(path, "--trust")?);
     }
     if anchors.is_empty() {
         anchors.extend(
@@ -351,7 +352,7 @@ fn validation_sources(
     }
     let mut certificates = chain.to_vec();
     for path in &args.untrusted {
-        certificates.extend(read_certificates(path, "--untrusted")?);
+        certificates.extend(read_certificate_ders(path, "--untrusted")?);
     }
     let timeout = Duration::from_secs(args.timeout);
     Ok(Some(ValidationDataSources {
@@ -403,30 +404,6 @@ fn read_document(path: &Path) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(bytes)
-}
-
-/// Every certificate in a PEM file (CERTIFICATE blocks), or the one in a DER file.
-fn read_certificates(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>, Failure> {
-    let bytes = read_input(path)?;
-    let bad = |why: String| input(format!("{flag} {}: {why}", path.display()));
-    let certificates = if bytes.first() == Some(&0x30) {
-        vec![bytes]
-    } else {
-        let text = std::str::from_utf8(&bytes).map_err(|_| bad("neither PEM nor DER".into()))?;
-        pem::all_blocks(text, "certificate")
-            .map_err(|e| bad(e.to_string()))?
-            .into_iter()
-            .filter(|(label, _)| label == pem::CERTIFICATE)
-            .map(|(_, der)| der)
-            .collect()
-    };
-    if certificates.is_empty() {
-        return Err(bad("no certificate in it".into()));
-    }
-    for der in &certificates {
-        openssl::x509::X509::from_der(der).map_err(|e| bad(format!("not a certificate: {e}")))?;
-    }
-    Ok(certificates)
 }
 
 /// The exit code a signing failure gets (see the command's help).

@@ -11,7 +11,6 @@ use der::asn1::ObjectIdentifier;
 use serde_json::{json, Value};
 
 use imza_core::clock::rfc3339;
-use imza_core::pem;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, verify_token, Expectations,
@@ -20,7 +19,10 @@ use imza_tsa::{
 };
 use imza_validation::HttpFetcher;
 
-use crate::output::{ensure_absent, input, print_json, read_input, write_new, CliResult, Failure};
+use crate::output::{
+    ensure_absent, input, print_json, read_certificate_ders, read_input, write_new, CliResult,
+    Failure,
+};
 
 #[derive(Subcommand)]
 pub enum TsCommand {
@@ -216,9 +218,9 @@ fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Fai
 
 fn verify(args: VerifyArgs) -> CliResult {
     let token = read_token(&args.input)?;
-    let anchors = read_certificates(&args.ca_file, "--ca-file")?;
+    let anchors = read_certificate_ders(&args.ca_file, "--ca-file")?;
     let untrusted = match &args.untrusted {
-        Some(path) => read_certificates(path, "--untrusted")?,
+        Some(path) => read_certificate_ders(path, "--untrusted")?,
         None => Vec::new(),
     };
     let validator = OpenSslPathValidator::new(&anchors).map_err(|e| input(e.to_string()))?;
@@ -274,30 +276,6 @@ fn read_token(path: &Path) -> Result<ParsedToken, Failure> {
             ))
         }),
     }
-}
-
-/// Every certificate in a PEM file (CERTIFICATE blocks), or the one in a DER file.
-fn read_certificates(path: &Path, flag: &str) -> Result<Vec<Vec<u8>>, Failure> {
-    let bytes = read_input(path)?;
-    let bad = |why: String| input(format!("{flag} {}: {why}", path.display()));
-    let certificates = if bytes.first() == Some(&0x30) {
-        vec![bytes]
-    } else {
-        let text = std::str::from_utf8(&bytes).map_err(|_| bad("neither PEM nor DER".into()))?;
-        pem::all_blocks(text, "certificate")
-            .map_err(|e| bad(e.to_string()))?
-            .into_iter()
-            .filter(|(label, _)| label == pem::CERTIFICATE)
-            .map(|(_, der)| der)
-            .collect()
-    };
-    if certificates.is_empty() {
-        return Err(bad("no certificate in it".into()));
-    }
-    for der in &certificates {
-        openssl::x509::X509::from_der(der).map_err(|e| bad(format!("not a certificate: {e}")))?;
-    }
-    Ok(certificates)
 }
 
 fn check_time_name(at: CheckTimeArg) -> &'static str {

@@ -1,7 +1,6 @@
 //! `imza verify`: validate a CMS / CAdES signature and print the validation report
 //! (ETSI EN 319 102-1 indications, TS 119 102-2 shaped). Exit 0 only when TOTAL_PASSED.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,9 +12,11 @@ use imza_ca::Pki;
 use imza_core::clock::{rfc3339, SystemClock};
 use imza_signer::http::VerifyService;
 use imza_signer::{verify, SignatureReport, ValidationReport, VerifyOptions};
-use imza_validation::{read_certificates, read_crls, Certificate, Crl};
+use imza_validation::Certificate;
 
-use crate::output::{input, CliResult, Failure};
+use crate::output::{
+    input, read_certificate_file, read_crl_file, read_limited, CliResult, Failure,
+};
 
 /// Largest signature file read (a signature carrying its document included).
 const MAX_SIGNATURE_BYTES: u64 = 64 * 1024 * 1024;
@@ -111,16 +112,20 @@ pub fn run(args: VerifyArgs) -> CliResult {
         .transpose()?;
     let mut trust_anchors = Vec::new();
     for path in &args.trust {
-        trust_anchors.extend(certificates(path, "--trust")?);
+        trust_anchors.extend(read_certificate_file(path, "--trust", MAX_PKI_FILE_BYTES)?);
     }
     let mut options = VerifyOptions::new(trust_anchors, now);
     for path in &args.untrusted {
-        options
-            .extra_certificates
-            .extend(certificates(path, "--untrusted")?);
+        options.extra_certificates.extend(read_certificate_file(
+            path,
+            "--untrusted",
+            MAX_PKI_FILE_BYTES,
+        )?);
     }
     for path in &args.crl {
-        options.extra_crls.extend(crls(path)?);
+        options
+            .extra_crls
+            .extend(read_crl_file(path, "--crl", MAX_PKI_FILE_BYTES)?);
     }
     options.network = args.network;
 
@@ -142,22 +147,6 @@ pub fn run(args: VerifyArgs) -> CliResult {
     }
 }
 
-fn read_limited(path: &Path, limit: u64, flag: &str) -> Result<Vec<u8>, Failure> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| input(format!("{flag} {}: cannot read: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| input(format!("{flag} {}: cannot read: {e}", path.display())))?;
-    if bytes.len() as u64 > limit {
-        return Err(input(format!(
-            "{flag} {} is larger than {limit} bytes",
-            path.display()
-        )));
-    }
-    Ok(bytes)
-}
-
 /// DER as it is, or the first PEM block labelled PKCS7 or CMS.
 fn read_signature(path: &Path) -> Result<Vec<u8>, Failure> {
     let bytes = read_limited(path, MAX_SIGNATURE_BYTES, "signature")?;
@@ -173,24 +162,6 @@ fn read_signature(path: &Path) -> Result<Vec<u8>, Failure> {
         .find(|(label, _)| label == "PKCS7" || label == "CMS")
         .map(|(_, der)| der)
         .ok_or_else(|| bad("no PEM block labelled PKCS7 or CMS".into()))
-}
-
-fn certificates(path: &Path, flag: &str) -> Result<Vec<Certificate>, Failure> {
-    let bytes = read_limited(path, MAX_PKI_FILE_BYTES, flag)?;
-    let certs =
-        read_certificates(&bytes).map_err(|e| input(format!("{flag} {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(input(format!(
-            "{flag} {}: no certificate in the file",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
-fn crls(path: &Path) -> Result<Vec<Crl>, Failure> {
-    let bytes = read_limited(path, MAX_PKI_FILE_BYTES, "--crl")?;
-    read_crls(&bytes).map_err(|e| input(format!("--crl {}: {e}", path.display())))
 }
 
 /// `TOTAL_FAILED/HASH_FAILURE; INDETERMINATE/TRY_LATER` for the signatures that did not pass.

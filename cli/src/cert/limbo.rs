@@ -24,7 +24,7 @@ use imza_validation::{
     ValidationOptions, Validator,
 };
 
-use super::parse_oid;
+use super::PolicyInputs;
 use crate::output::{input, CliResult, Failure};
 
 /// Largest suite read from stdin (limbo's own combined suite is a few tens of MiB).
@@ -97,7 +97,7 @@ struct Testcase {
     crls: Vec<String>,
     /// imza's extension: the RFC 5280 §6.1.1 policy inputs.
     #[serde(default)]
-    imza_policy: Option<ImzaPolicy>,
+    imza_policy: Option<PolicyInputs>,
 }
 
 /// limbo-schema.json `PeerName`.
@@ -105,20 +105,6 @@ struct Testcase {
 struct LimboPeerName {
     kind: String,
     value: String,
-}
-
-/// The `imza_policy` extension object.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImzaPolicy {
-    #[serde(default)]
-    initial_policy_set: Vec<String>,
-    #[serde(default)]
-    explicit_policy: bool,
-    #[serde(default)]
-    inhibit_policy_mapping: bool,
-    #[serde(default)]
-    inhibit_any_policy: bool,
 }
 
 /// A testcase's outcome.
@@ -312,14 +298,9 @@ fn prepare(case: &Testcase, now: OffsetDateTime) -> Result<Prepared, Outcome> {
         );
     }
     if let Some(policy) = &case.imza_policy {
-        options.initial_policy_set = policy
-            .initial_policy_set
-            .iter()
-            .map(|p| parse_oid(p).map_err(|e| skip(format!("imza_policy: {e}"))))
-            .collect::<Result<_, _>>()?;
-        options.initial_explicit_policy = policy.explicit_policy;
-        options.initial_policy_mapping_inhibit = policy.inhibit_policy_mapping;
-        options.initial_any_policy_inhibit = policy.inhibit_any_policy;
+        policy
+            .apply(&mut options)
+            .map_err(|e| skip(format!("imza_policy: {e}")))?;
     }
 
     let certificates = |what: &str, pems: &[String]| -> Result<Vec<Certificate>, Outcome> {
