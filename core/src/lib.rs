@@ -1,9 +1,10 @@
 //! imza-core: the shared vocabulary of imza: keys ([`key`]), algorithms, names ([`name`]),
-//! DER/PEM ([`pem`]), certificate and CRL building ([`cert`], [`crl`]), signature
-//! verification ([`verify`]) and time ([`clock`]).
+//! DER/PEM ([`pem`]), CMS SignedData as received ([`cms`]), certificate and CRL building
+//! ([`cert`], [`crl`]), signature verification ([`verify`]) and time ([`clock`]).
 
 pub mod cert;
 pub mod clock;
+pub mod cms;
 pub mod crl;
 mod error;
 pub mod ext;

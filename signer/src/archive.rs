@@ -8,7 +8,7 @@ use imza_core::oids;
 use imza_tsa::ImprintAlgorithm;
 
 use crate::attributes::{archive_message_imprint, AtsHashIndexV3};
-use crate::signed_data::{CmsSignedData, RawAttribute};
+use crate::signed_data::{CmsSignedData, RawAttribute, AUGMENTING};
 use crate::timestamp::Timestamper;
 use crate::SignerError;
 
@@ -25,7 +25,7 @@ pub(crate) fn add_archive_timestamp(
     let imprint =
         archive_message_imprint(signed_data, signer, detached_content, &index, algorithm)?;
     let token = timestamper.timestamp(&imprint, algorithm)?;
-    let mut token = CmsSignedData::from_der(token.der()).map_err(|e| {
+    let mut token = CmsSignedData::read(token.der(), &AUGMENTING).map_err(|e| {
         SignerError::Timestamp(format!(
             "{} answered a token imza cannot carry an ats-hash-index-v3 in: {e}",
             timestamper.describe()
@@ -42,4 +42,5 @@ pub(crate) fn add_archive_timestamp(
             oids::ATTR_ARCHIVE_TIME_STAMP_V3,
             vec![token],
         )?)
+        .map_err(SignerError::from)
 }

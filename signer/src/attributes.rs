@@ -18,7 +18,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
-use crate::signed_data::{CmsSignedData, CmsSigner, RawAttribute};
+use crate::signed_data::{CmsSignedData, CmsSigner, RawAttribute, AUGMENTING};
 use crate::SignerError;
 
 /// An attribute with one value, `value` DER-encoded.
@@ -199,7 +199,7 @@ pub(crate) fn archive_timestamps(signer: &CmsSigner) -> Result<Vec<ArchiveTimest
 fn read_archive_timestamp(der: &[u8]) -> Result<ArchiveTimestamp, SignerError> {
     let token =
         ParsedToken::from_der(der).map_err(|e| SignerError::malformed("archive time-stamp", e))?;
-    let cms = CmsSignedData::from_der(der)?;
+    let cms = CmsSignedData::read(der, &AUGMENTING)?;
     let tsa_signer = cms.only_signer()?;
     let mut attributes = tsa_signer
         .unsigned_attributes

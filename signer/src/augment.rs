@@ -8,7 +8,7 @@ use imza_core::oids;
 use imza_tsa::ImprintAlgorithm;
 
 use crate::archive::add_archive_timestamp;
-use crate::signed_data::CmsSignedData;
+use crate::signed_data::{CmsSignedData, AUGMENTING};
 use crate::timestamp::{add_signature_timestamp, Timestamper};
 use crate::validation_data::{add_validation_data, ValidationDataSources};
 use crate::{attributes, Level, SignerError};
@@ -35,22 +35,22 @@ pub fn augment(
     target: Level,
     options: &AugmentOptions<'_>,
 ) -> Result<Vec<u8>, SignerError> {
-    let mut signed_data = CmsSignedData::from_der(signature)?;
+    let mut signed_data = CmsSignedData::read(signature, &AUGMENTING)?;
     raise(&mut signed_data, detached_content, target, options)?;
-    signed_data.to_der()
+    signed_data.to_der().map_err(SignerError::from)
 }
 
 /// The level a signature's structure shows: B-LTA with an archive-time-stamp-v3, B-LT with a
 /// signature time-stamp and revocation values in `SignedData.crls`, B-T with a signature
 /// time-stamp, else B-B. (What it shows, not whether it validates.)
 pub fn level_of(signature: &[u8]) -> Result<Level, SignerError> {
-    let signed_data = CmsSignedData::from_der(signature)?;
+    let signed_data = CmsSignedData::read(signature, &AUGMENTING)?;
     structural_level(&signed_data)
 }
 
 /// The DER X.509 certificates a CMS signature carries in `SignedData.certificates`.
 pub fn certificates_of(signature: &[u8]) -> Result<Vec<Vec<u8>>, SignerError> {
-    let signed_data = CmsSignedData::from_der(signature)?;
+    let signed_data = CmsSignedData::read(signature, &AUGMENTING)?;
     Ok(signed_data
         .x509_certificates()
         .into_iter()

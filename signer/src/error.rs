@@ -32,3 +32,16 @@ impl SignerError {
         }
     }
 }
+
+/// A SignedData that does not read is malformed input; one that cannot take an addition is a
+/// usage that cannot work.
+impl From<imza_core::cms::CmsError> for SignerError {
+    fn from(e: imza_core::cms::CmsError) -> SignerError {
+        match e {
+            imza_core::cms::CmsError::Malformed { what, detail } => {
+                SignerError::Malformed { what, detail }
+            }
+            imza_core::cms::CmsError::Refused(why) => SignerError::Usage(why),
+        }
+    }
+}

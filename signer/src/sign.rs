@@ -15,7 +15,7 @@ use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 
 use crate::augment::{raise, AugmentOptions};
-use crate::signed_data::CmsSignedData;
+use crate::signed_data::{CmsSignedData, AUGMENTING};
 use crate::{attributes, Credentials, Level, SignerError};
 
 /// How to sign.
@@ -128,6 +128,7 @@ pub fn sign(
         options.attached.then_some(content),
         certificates,
         &signer_info,
+        &AUGMENTING,
     )?;
     raise(
         &mut signed_data,
@@ -135,5 +136,5 @@ pub fn sign(
         options.level,
         &options.augment,
     )?;
-    signed_data.to_der()
+    signed_data.to_der().map_err(SignerError::from)
 }

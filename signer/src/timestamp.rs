@@ -125,8 +125,10 @@ pub(crate) fn add_signature_timestamp(
         .unwrap_or(ImprintAlgorithm::Sha256);
     let imprint = attributes::signature_timestamp_imprint(signer, algorithm);
     let token = timestamper.timestamp(&imprint, algorithm)?;
-    signer.add_unsigned(RawAttribute::new(
-        oids::ATTR_TIME_STAMP_TOKEN,
-        vec![token.der().to_vec()],
-    )?)
+    signer
+        .add_unsigned(RawAttribute::new(
+            oids::ATTR_TIME_STAMP_TOKEN,
+            vec![token.der().to_vec()],
+        )?)
+        .map_err(SignerError::from)
 }

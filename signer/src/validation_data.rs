@@ -16,7 +16,7 @@ use imza_validation::{
 use time::OffsetDateTime;
 
 use crate::attributes::{archive_timestamps, signature_timestamps};
-use crate::signed_data::{find_signer_certificate, CmsSignedData};
+use crate::signed_data::{find_signer_certificate, CmsSignedData, AUGMENTING};
 use crate::SignerError;
 
 /// What B-LT validation data is gathered with.
@@ -152,7 +152,7 @@ pub(crate) fn add_validation_data(
         tokens.push(("archive time-stamp", archive.token.der().to_vec()));
     }
     for (what, der) in &tokens {
-        let token = CmsSignedData::from_der(der)?;
+        let token = CmsSignedData::read(der, &AUGMENTING)?;
         let token_signer = token.only_signer()?;
         let token_certs: Vec<Vec<u8>> = token
             .x509_certificates()

@@ -131,23 +131,25 @@ impl SignatureVerifier {
         detached_content: Option<&[u8]>,
         now: OffsetDateTime,
     ) -> ValidationReport {
-        let read = CmsSignedData::read(signature_der, &VALIDATING).and_then(|signed_data| {
-            let revocation = signed_data
-                .crls
-                .iter()
-                .map(|element| revocation_value(element))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut crls = Vec::new();
-            let mut ocsp_responses = Vec::new();
-            for value in revocation {
-                match value {
-                    RevocationValue::Crl(der) => crls.push(der.to_vec()),
-                    RevocationValue::OcspResponse(der) => ocsp_responses.push(der),
-                    RevocationValue::Other => {}
+        let read = CmsSignedData::read(signature_der, &VALIDATING)
+            .map_err(SignerError::from)
+            .and_then(|signed_data| {
+                let revocation = signed_data
+                    .crls
+                    .iter()
+                    .map(|element| revocation_value(element))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut crls = Vec::new();
+                let mut ocsp_responses = Vec::new();
+                for value in revocation {
+                    match value {
+                        RevocationValue::Crl(der) => crls.push(der.to_vec()),
+                        RevocationValue::OcspResponse(der) => ocsp_responses.push(der),
+                        RevocationValue::Other => {}
+                    }
                 }
-            }
-            Ok((signed_data, crls, ocsp_responses))
-        });
+                Ok((signed_data, crls, ocsp_responses))
+            });
         let (signed_data, crls, ocsp_responses) = match read {
             Ok(read) => read,
             Err(e) => {
