@@ -356,6 +356,13 @@ fn with(mut case: Value, key: &str, value: Value) -> Value {
     case
 }
 
+/// `case` with each of `fields` set.
+fn set(case: Value, fields: Vec<(&str, Value)>) -> Value {
+    fields
+        .into_iter()
+        .fold(case, |case, (key, value)| with(case, key, value))
+}
+
 fn peer(kind: &str, value: &str) -> Value {
     json!({"kind": kind, "value": value})
 }
@@ -363,203 +370,132 @@ fn peer(kind: &str, value: &str) -> Value {
 #[test]
 fn hand_made_cases_check_names_eku_depth_and_crls() {
     let pki = hand_made();
-    let leaf = &pki.leaf;
+    let server = |id: &str, fields: Vec<(&str, Value)>| set(case(id, &pki, &pki.leaf), fields);
+    let mut expectations: Vec<(Value, &str)> = Vec::new();
+    for (id, kind, name, expected) in [
+        ("dns-wildcard-match", "DNS", "www.example.az", "SUCCESS"),
+        (
+            "dns-wildcard-two-labels",
+            "DNS",
+            "a.b.example.az",
+            "FAILURE",
+        ),
+        ("dns-wildcard-bare-domain", "DNS", "example.az", "FAILURE"),
+        ("ip-match", "IP", "192.0.2.10", "SUCCESS"),
+        ("ip-mismatch", "IP", "192.0.2.11", "FAILURE"),
+    ] {
+        let testcase = server(id, vec![("expected_peer_name", peer(kind, name))]);
+        expectations.push((testcase, expected));
+    }
+    for (id, names, expected) in [
+        (
+            "rfc822-match",
+            vec![peer("RFC822", "user@EXAMPLE.az")],
+            "SUCCESS",
+        ),
+        (
+            "rfc822-local-part-case",
+            vec![peer("RFC822", "User@example.az")],
+            "FAILURE",
+        ),
+        (
+            "client-all-names-must-match",
+            vec![peer("RFC822", "user@example.az"), peer("DNS", "other.az")],
+            "FAILURE",
+        ),
+    ] {
+        let fields = vec![
+            ("validation_kind", json!("CLIENT")),
+            ("expected_peer_names", json!(names)),
+        ];
+        expectations.push((server(id, fields), expected));
+    }
+    let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    let any_policy = json!({"initial_policy_set": ["2.5.29.32.0"], "explicit_policy": false});
+    for (id, key, value, expected) in [
+        (
+            "eku-match",
+            "extended_key_usage",
+            json!(["serverAuth"]),
+            "SUCCESS",
+        ),
+        (
+            "eku-mismatch",
+            "extended_key_usage",
+            json!(["clientAuth"]),
+            "FAILURE",
+        ),
+        (
+            "ku-match",
+            "key_usage",
+            json!(["digitalSignature"]),
+            "SUCCESS",
+        ),
+        (
+            "ku-mismatch",
+            "key_usage",
+            json!(["keyEncipherment"]),
+            "FAILURE",
+        ),
+        (
+            "crl-revokes-leaf",
+            "crls",
+            json!([crl_pem(&pki.root, &[LEAF_SERIAL])]),
+            "FAILURE",
+        ),
+        (
+            "crl-revokes-another",
+            "crls",
+            json!([crl_pem(&pki.root, &[&[1, 2]])]),
+            "SUCCESS",
+        ),
+        (
+            "garbage-peer",
+            "peer_certificate",
+            json!(garbage),
+            "FAILURE",
+        ),
+        (
+            "signature-algorithms",
+            "signature_algorithms",
+            json!(["ECDSA_WITH_SHA256"]),
+            "SKIPPED",
+        ),
+        (
+            "unknown-feature",
+            "features",
+            json!(["some-future-feature"]),
+            "SKIPPED",
+        ),
+        (
+            "public-suffix",
+            "features",
+            json!(["pedantic-public-suffix-wildcard"]),
+            "SKIPPED",
+        ),
+        (
+            "expired-at-validation-time",
+            "validation_time",
+            json!("2100-01-01T00:00:00+00:00"),
+            "FAILURE",
+        ),
+        ("policy-extension", "imza_policy", any_policy, "SUCCESS"),
+    ] {
+        expectations.push((server(id, vec![(key, value)]), expected));
+    }
     let deep_pool = json!([
         certificate_pem(&pki.ica1.der),
         certificate_pem(&pki.ica2.der)
     ]);
-    let client = |id: &str, names: Value| {
-        with(
-            with(case(id, &pki, leaf), "validation_kind", json!("CLIENT")),
-            "expected_peer_names",
-            names,
-        )
-    };
-    let expectations: Vec<(Value, &str)> = vec![
-        (
-            with(
-                case("dns-wildcard-match", &pki, leaf),
-                "expected_peer_name",
-                peer("DNS", "www.example.az"),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                case("dns-wildcard-two-labels", &pki, leaf),
-                "expected_peer_name",
-                peer("DNS", "a.b.example.az"),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("dns-wildcard-bare-domain", &pki, leaf),
-                "expected_peer_name",
-                peer("DNS", "example.az"),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("ip-match", &pki, leaf),
-                "expected_peer_name",
-                peer("IP", "192.0.2.10"),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                case("ip-mismatch", &pki, leaf),
-                "expected_peer_name",
-                peer("IP", "192.0.2.11"),
-            ),
-            "FAILURE",
-        ),
-        (
-            client("rfc822-match", json!([peer("RFC822", "user@EXAMPLE.az")])),
-            "SUCCESS",
-        ),
-        (
-            client(
-                "rfc822-local-part-case",
-                json!([peer("RFC822", "User@example.az")]),
-            ),
-            "FAILURE",
-        ),
-        (
-            client(
-                "client-all-names-must-match",
-                json!([peer("RFC822", "user@example.az"), peer("DNS", "other.az")]),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("eku-match", &pki, leaf),
-                "extended_key_usage",
-                json!(["serverAuth"]),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                case("eku-mismatch", &pki, leaf),
-                "extended_key_usage",
-                json!(["clientAuth"]),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("ku-match", &pki, leaf),
-                "key_usage",
-                json!(["digitalSignature"]),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                case("ku-mismatch", &pki, leaf),
-                "key_usage",
-                json!(["keyEncipherment"]),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                with(
-                    case("max-depth-2", &pki, &pki.deep),
-                    "untrusted_intermediates",
-                    deep_pool.clone(),
-                ),
-                "max_chain_depth",
-                json!(2),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                with(
-                    case("max-depth-1", &pki, &pki.deep),
-                    "untrusted_intermediates",
-                    deep_pool.clone(),
-                ),
-                "max_chain_depth",
-                json!(1),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("crl-revokes-leaf", &pki, leaf),
-                "crls",
-                json!([crl_pem(&pki.root, &[LEAF_SERIAL])]),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("crl-revokes-another", &pki, leaf),
-                "crls",
-                json!([crl_pem(&pki.root, &[&[0x01, 0x02]])]),
-            ),
-            "SUCCESS",
-        ),
-        (
-            with(
-                case("garbage-peer", &pki, leaf),
-                "peer_certificate",
-                json!("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("signature-algorithms", &pki, leaf),
-                "signature_algorithms",
-                json!(["ECDSA_WITH_SHA256"]),
-            ),
-            "SKIPPED",
-        ),
-        (
-            with(
-                case("unknown-feature", &pki, leaf),
-                "features",
-                json!(["some-future-feature"]),
-            ),
-            "SKIPPED",
-        ),
-        (
-            with(
-                case("public-suffix", &pki, leaf),
-                "features",
-                json!(["pedantic-public-suffix-wildcard"]),
-            ),
-            "SKIPPED",
-        ),
-        (json!({"id": "not-a-testcase"}), "SKIPPED"),
-        (
-            with(
-                with(
-                    case("expired-at-validation-time", &pki, leaf),
-                    "validation_time",
-                    json!("2100-01-01T00:00:00+00:00"),
-                ),
-                "expected_result",
-                json!("FAILURE"),
-            ),
-            "FAILURE",
-        ),
-        (
-            with(
-                case("policy-extension", &pki, leaf),
-                "imza_policy",
-                json!({"initial_policy_set": ["2.5.29.32.0"], "explicit_policy": false}),
-            ),
-            "SUCCESS",
-        ),
-    ];
+    for (depth, expected) in [(2, "SUCCESS"), (1, "FAILURE")] {
+        let fields = vec![
+            ("untrusted_intermediates", deep_pool.clone()),
+            ("max_chain_depth", json!(depth)),
+        ];
+        let testcase = set(case(&format!("max-depth-{depth}"), &pki, &pki.deep), fields);
+        expectations.push((testcase, expected));
+    }
+    expectations.push((json!({"id": "not-a-testcase"}), "SKIPPED"));
     let suite = json!({
         "version": 1,
         "testcases": expectations
