@@ -155,3 +155,15 @@ impl TsaError {
         }
     }
 }
+
+/// A token whose SignedData does not read is a malformed response.
+impl From<imza_core::cms::CmsError> for TsaError {
+    fn from(e: imza_core::cms::CmsError) -> TsaError {
+        match e {
+            imza_core::cms::CmsError::Malformed { what, detail } => {
+                TsaError::MalformedResponse { what, detail }
+            }
+            imza_core::cms::CmsError::Refused(why) => TsaError::malformed("SignedData", why),
+        }
+    }
+}

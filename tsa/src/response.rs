@@ -4,13 +4,15 @@
 
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
+use imza_core::cms::CmsSignedData;
 use imza_core::oids;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::Certificate;
 
 use crate::imprint::ImprintAlgorithm;
 use crate::serial::int_hex;
-use crate::signed_data::{read_signed_data, SignedDataParts};
+use crate::signed_data::TOKEN_LIMITS;
 use crate::status::{FailureInfo, PkiStatus, TimeStampResp};
 use crate::tst_info::TstInfo;
 use crate::TsaError;
@@ -93,7 +95,9 @@ pub fn parse_response(der: &[u8]) -> Result<ParsedResponse, TsaError> {
 pub struct ParsedToken {
     der: Vec<u8>,
     tst_info: TstInfo,
-    pub(crate) signed_data: SignedDataParts,
+    pub(crate) signed_data: CmsSignedData,
+    /// DER of every X.509 certificate in `SignedData.certificates`, in the order sent.
+    certificates: Vec<Vec<u8>>,
 }
 
 impl ParsedToken {
@@ -110,40 +114,36 @@ impl ParsedToken {
     }
 
     fn from_content_info_der(der: Vec<u8>) -> Result<ParsedToken, TsaError> {
-        let content_info = cms::content_info::ContentInfo::from_der(&der)
-            .map_err(|e| TsaError::malformed("TimeStampToken", e))?;
-        if content_info.content_type != oids::CT_SIGNED_DATA {
-            return Err(TsaError::malformed(
-                "TimeStampToken",
-                format!(
-                    "content type {} is not signedData",
-                    content_info.content_type
-                ),
-            ));
-        }
-        let signed_data_der = content_info
-            .content
-            .to_der()
-            .map_err(|e| TsaError::malformed("SignedData", e))?;
-        let signed_data = read_signed_data(&signed_data_der)?;
-        if signed_data.econtent_type != oids::CT_TST_INFO {
+        let signed_data = CmsSignedData::read(&der, &TOKEN_LIMITS)?;
+        // CertificateChoices: only plain X.509 certificates (a SEQUENCE) matter here, and
+        // each must read; attribute certificates and other formats are skipped.
+        let certificates: Vec<Vec<u8>> = signed_data
+            .x509_certificates()
+            .into_iter()
+            .map(|element| {
+                Certificate::from_der(element)
+                    .map(|_| element.to_vec())
+                    .map_err(|e| TsaError::malformed("certificate in SignedData", e))
+            })
+            .collect::<Result<_, _>>()?;
+        if signed_data.econtent_type() != oids::CT_TST_INFO {
             return Err(TsaError::malformed(
                 "SignedData",
                 format!(
                     "eContentType {} is not id-ct-TSTInfo",
-                    signed_data.econtent_type
+                    signed_data.econtent_type()
                 ),
             ));
         }
         let tst_der = signed_data
-            .econtent
-            .as_deref()
+            .econtent()
             .ok_or_else(|| TsaError::malformed("SignedData", "no eContent (TSTInfo)"))?;
         let tst_info = TstInfo::from_der(tst_der).map_err(|e| TsaError::malformed("TSTInfo", e))?;
         Ok(ParsedToken {
             der,
             tst_info,
             signed_data,
+            certificates,
         })
     }
 
@@ -158,12 +158,12 @@ impl ParsedToken {
 
     /// The DER TSTInfo exactly as signed.
     pub fn tst_info_der(&self) -> &[u8] {
-        self.signed_data.econtent.as_deref().unwrap_or_default()
+        self.signed_data.econtent().unwrap_or_default()
     }
 
     /// DER of every certificate the token carries, in the order sent.
     pub fn certificates(&self) -> &[Vec<u8>] {
-        &self.signed_data.certificates
+        &self.certificates
     }
 
     pub fn policy(&self) -> ObjectIdentifier {

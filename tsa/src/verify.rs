@@ -7,11 +7,10 @@
 //! Path validation goes through [`PathValidator`], so the signer can plug in imza's own RFC
 //! 5280 validation; [`OpenSslPathValidator`] is the stand-alone default.
 
-use cms::cert::IssuerAndSerialNumber;
-use cms::signed_data::SignerIdentifier;
 use const_oid::ObjectIdentifier;
 use der::asn1::{Null, OctetStringRef};
 use der::{Decode, Encode};
+use imza_core::cms::{find_signer_certificate, CmsSigner, RawAttribute};
 use imza_core::oids;
 use imza_core::verify::verify_signature;
 use openssl::x509::store::X509StoreBuilder;
@@ -20,7 +19,7 @@ use openssl::x509::{X509PurposeId, X509StoreContext, X509};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{SubjectAltName, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
 
 use crate::authority::check_time_stamping_certificate;
@@ -28,7 +27,6 @@ use crate::ess::{SigningCertificate, SigningCertificateV2};
 use crate::imprint::ImprintAlgorithm;
 use crate::response::{describe_general_name, ParsedToken};
 use crate::serial::unsigned_value;
-use crate::signed_data::{SignedAttrs, SignerParts};
 use crate::{TimeStampRequest, TsaError};
 
 /// Most certificates a caller may add to those in the token.
@@ -167,18 +165,25 @@ pub fn verify_token(
         .chain(extra_certificates.iter().take(MAX_EXTRA_CERTIFICATES))
         .cloned()
         .collect();
-    let (signer_der, signer_cert) = find_signer(signer, &candidates)?;
-    let signed_attrs = signer
-        .signed_attrs
-        .as_ref()
-        .ok_or_else(|| TsaError::SignedAttribute {
-            attribute: "signedAttrs",
-            problem: "absent; RFC 5652 §5.3 requires them when the content is not id-data".into(),
-        })?;
+    let (signer_der, signer_cert) =
+        find_signer_certificate(signer, candidates.iter().map(Vec::as_slice))
+            .map(|(der, cert)| (der.to_vec(), cert))
+            .ok_or_else(|| TsaError::SignerNotFound {
+                sid: signer.describe_sid(),
+            })?;
+    let signed_attrs =
+        signer
+            .signed_attributes
+            .as_deref()
+            .ok_or_else(|| TsaError::SignedAttribute {
+                attribute: "signedAttrs",
+                problem: "absent; RFC 5652 §5.3 requires them when the content is not id-data"
+                    .into(),
+            })?;
     check_content_type(signed_attrs)?;
     check_message_digest(signed_attrs, signer, token.tst_info_der())?;
     check_signing_certificate(signed_attrs, &signer_der, &signer_cert)?;
-    check_signature(signer, signed_attrs, &signer_cert)?;
+    check_signature(signer, &signer_cert)?;
     check_time_stamping_certificate(&signer_cert)?;
     check_tsa_name(token, &signer_cert)?;
     check_expectations(token, &signer_cert, expect)?;
@@ -203,38 +208,6 @@ pub fn verify_token(
     })
 }
 
-/// RFC 5652 §5.6: the signer is the certificate its SignerIdentifier names.
-fn find_signer(
-    signer: &SignerParts,
-    candidates: &[Vec<u8>],
-) -> Result<(Vec<u8>, Certificate), TsaError> {
-    for der in candidates {
-        let Ok(cert) = Certificate::from_der(der) else {
-            continue;
-        };
-        let tbs = &cert.tbs_certificate;
-        let matches = match &signer.sid {
-            SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer,
-                serial_number,
-            }) => *serial_number == tbs.serial_number && same_der(issuer, &tbs.issuer),
-            SignerIdentifier::SubjectKeyIdentifier(ski) => tbs
-                .extensions
-                .iter()
-                .flatten()
-                .filter(|e| e.extn_id == oids::EXT_SUBJECT_KEY_ID)
-                .filter_map(|e| SubjectKeyIdentifier::from_der(e.extn_value.as_bytes()).ok())
-                .any(|own| own == *ski),
-        };
-        if matches {
-            return Ok((der.clone(), cert));
-        }
-    }
-    Err(TsaError::SignerNotFound {
-        sid: signer.describe_sid(),
-    })
-}
-
 fn same_der(a: &impl Encode, b: &impl Encode) -> bool {
     matches!((a.to_der(), b.to_der()), (Ok(a), Ok(b)) if a == b)
 }
@@ -242,7 +215,7 @@ fn same_der(a: &impl Encode, b: &impl Encode) -> bool {
 /// The single value of a signed attribute that must occur once with one value
 /// (RFC 5652 §11.1, §11.2).
 fn single_value<'a>(
-    attrs: &'a SignedAttrs,
+    attrs: &'a [RawAttribute],
     oid: ObjectIdentifier,
     attribute: &'static str,
 ) -> Result<&'a [u8], TsaError> {
@@ -250,7 +223,7 @@ fn single_value<'a>(
         attribute,
         problem: p.into(),
     };
-    match attrs.all(oid).as_slice() {
+    match all(attrs, oid).as_slice() {
         [] => Err(problem("missing")),
         [values] => match values {
             [value] => Ok(value.as_slice()),
@@ -260,7 +233,16 @@ fn single_value<'a>(
     }
 }
 
-fn check_content_type(attrs: &SignedAttrs) -> Result<(), TsaError> {
+/// The values of every attribute of type `oid`, one entry per attribute instance.
+fn all(attrs: &[RawAttribute], oid: ObjectIdentifier) -> Vec<&[Vec<u8>]> {
+    attrs
+        .iter()
+        .filter(|a| a.oid == oid)
+        .map(|a| a.values.as_slice())
+        .collect()
+}
+
+fn check_content_type(attrs: &[RawAttribute]) -> Result<(), TsaError> {
     let value = single_value(attrs, oids::ATTR_CONTENT_TYPE, "content-type")?;
     match ObjectIdentifier::from_der(value) {
         Ok(oids::CT_TST_INFO) => Ok(()),
@@ -276,8 +258,8 @@ fn check_content_type(attrs: &SignedAttrs) -> Result<(), TsaError> {
 }
 
 fn check_message_digest(
-    attrs: &SignedAttrs,
-    signer: &SignerParts,
+    attrs: &[RawAttribute],
+    signer: &CmsSigner,
     tst_info_der: &[u8],
 ) -> Result<(), TsaError> {
     let problem = |p: String| TsaError::SignedAttribute {
@@ -286,7 +268,7 @@ fn check_message_digest(
     };
     let value = single_value(attrs, oids::ATTR_MESSAGE_DIGEST, "message-digest")?;
     let digest = OctetStringRef::from_der(value).map_err(|e| problem(e.to_string()))?;
-    let algorithm = ImprintAlgorithm::from_identifier(&signer.digest_algorithm)
+    let algorithm = ImprintAlgorithm::from_identifier(signer.digest_algorithm())
         .map_err(|e| problem(format!("digest algorithm: {e}")))?;
     if digest.as_bytes() == algorithm.digest(tst_info_der).as_slice() {
         Ok(())
@@ -299,12 +281,12 @@ fn check_message_digest(
 
 /// RFC 3161 §2.4.1 / RFC 5816: the first ESSCertID(v2) names the signer's certificate.
 fn check_signing_certificate(
-    attrs: &SignedAttrs,
+    attrs: &[RawAttribute],
     cert_der: &[u8],
     cert: &Certificate,
 ) -> Result<(), TsaError> {
-    let v2 = attrs.all(oids::ATTR_SIGNING_CERTIFICATE_V2);
-    let v1 = attrs.all(oids::ATTR_SIGNING_CERTIFICATE);
+    let v2 = all(attrs, oids::ATTR_SIGNING_CERTIFICATE_V2);
+    let v1 = all(attrs, oids::ATTR_SIGNING_CERTIFICATE);
     if let Some(values) = v2.first() {
         let attribute = "signingCertificateV2";
         let problem = |p: String| TsaError::SignedAttribute {
@@ -386,27 +368,26 @@ fn check_issuer_serial(
 }
 
 /// The signature over the DER SET OF signed attributes (RFC 5652 §5.4).
-fn check_signature(
-    signer: &SignerParts,
-    attrs: &SignedAttrs,
-    cert: &Certificate,
-) -> Result<(), TsaError> {
+fn check_signature(signer: &CmsSigner, cert: &Certificate) -> Result<(), TsaError> {
+    let signed_attrs = signer
+        .signed_attributes_der()?
+        .ok_or_else(|| TsaError::BadSignature("no signed attributes".into()))?;
     let spki = cert
         .tbs_certificate
         .subject_public_key_info
         .to_der()
         .map_err(|e| TsaError::BadSignature(format!("signer public key: {e}")))?;
     let algorithm = cms_signature_algorithm(signer)?;
-    verify_signature(&spki, &algorithm, &attrs.der, &signer.signature)
+    verify_signature(&spki, &algorithm, &signed_attrs, signer.signature())
         .map_err(|e| TsaError::BadSignature(e.to_string()))
 }
 
 /// CMS lets a SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey
 /// in some tokens) and put the hash in digestAlgorithm: turn that into the combined algorithm.
-fn cms_signature_algorithm(signer: &SignerParts) -> Result<AlgorithmIdentifierOwned, TsaError> {
-    let sig = &signer.signature_algorithm;
+fn cms_signature_algorithm(signer: &CmsSigner) -> Result<AlgorithmIdentifierOwned, TsaError> {
+    let sig = signer.signature_algorithm();
     let digest = || {
-        ImprintAlgorithm::from_identifier(&signer.digest_algorithm)
+        ImprintAlgorithm::from_identifier(signer.digest_algorithm())
             .map_err(|e| TsaError::BadSignature(format!("digest algorithm: {e}")))
     };
     let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
