@@ -3,14 +3,14 @@
 //! still accepts the result, and the added token stamps the signature value. Also B-LTA's
 //! preconditions, and the refusals (lowering a level, the wrong content, not a signature).
 
-mod sign_common;
+mod common;
 
+use common::*;
 use imza_core::{oids, KeyAlgorithm};
 use imza_signer::{
     augment, level_of, sign, AugmentOptions, HttpTimestamper, Level, SignOptions, SignerError,
     ValidationDataSources,
 };
-use sign_common::*;
 use time::OffsetDateTime;
 
 const DOCUMENT: &[u8] = b"Etibarname N 17: the holder may collect the parcel.";
@@ -23,7 +23,7 @@ fn b_b(pki: &SignerPki, attached: bool) -> Vec<u8> {
 
 #[test]
 fn augmenting_b_to_t_keeps_the_signed_bytes_and_openssl_accepts_it() {
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let timestamper = HttpTimestamper::new(tsa.url());
     let options = AugmentOptions {
         timestamper: Some(&timestamper),
@@ -77,7 +77,7 @@ fn augmenting_b_to_t_keeps_the_signed_bytes_and_openssl_accepts_it() {
 
 #[test]
 fn augmenting_refuses_the_wrong_content_lower_levels_and_non_signatures() {
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let timestamper = HttpTimestamper::new(tsa.url());
     let options = AugmentOptions {
         timestamper: Some(&timestamper),
@@ -108,7 +108,7 @@ fn augmenting_refuses_the_wrong_content_lower_levels_and_non_signatures() {
 
 #[test]
 fn b_lta_of_a_detached_signature_needs_its_content() {
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let timestamper = HttpTimestamper::new(tsa.url());
     let pki = SignerPki::new(KeyAlgorithm::EcP256);
     let sources = ValidationDataSources::new(vec![pki.root.der.clone()]);

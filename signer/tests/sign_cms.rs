@@ -2,14 +2,14 @@
 //! for the signature (detached and enveloping, RSA, P-256 and P-384 keys) and `openssl ts
 //! -verify` for the time-stamp token inside a B-T signature, against imza's TSA on loopback.
 
-mod sign_common;
+mod common;
 
+use common::*;
 use der::asn1::OctetString;
 use der::{Decode, Encode};
 use imza_core::{oids, KeyAlgorithm};
 use imza_signer::{sign, Credentials, HttpTimestamper, Level, SignOptions, SignerError};
 use imza_tsa::ess::SigningCertificateV2;
-use sign_common::*;
 use time::OffsetDateTime;
 
 const DOCUMENT: &[u8] = b"Arayis: 2026-03-01 tarixli etibarname.\n\x00\x01binary\r\n tail";
@@ -212,7 +212,7 @@ fn pkcs12_credentials_sign_and_a_wrong_password_is_named() {
 
 #[test]
 fn b_t_is_accepted_by_openssl_cms_and_its_token_by_openssl_ts() {
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let timestamper = HttpTimestamper::new(tsa.url());
     for algorithm in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcP256] {
         let pki = SignerPki::new(algorithm);

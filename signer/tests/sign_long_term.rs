@@ -5,30 +5,28 @@
 //! 122-1 §5.5.2-5.5.3 (hash index and message imprint) over the cms crate's decoding, and its
 //! token by `openssl ts -verify` after the ats-hash-index-v3 was added to it.
 
-mod sign_common;
+mod common;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cms::signed_data::SignerInfo;
+use common::*;
 use der::asn1::OctetString;
 use der::{Decode, Encode, Sequence};
-use imza_core::crl::{sign_crl, CrlFields};
 use imza_core::key::software::SoftwareKey;
-use imza_core::{ext, oids, KeyAlgorithm, SigningKey};
+use imza_core::{ext, oids, KeyAlgorithm};
 use imza_signer::{
-    augment, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level, SignOptions,
-    SignerError, ValidationDataSources,
+    augment, level_of, sign, Credentials, HttpTimestamper, Level, SignOptions, SignerError,
+    ValidationDataSources,
 };
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{
-    ca_extensions, leaf_extensions, tsa_extensions, write_certificate, TestCa,
+    ca_extensions, leaf_extensions, revoked, tsa_extensions, write_certificate, TestCa,
 };
-use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{TimeStampAuthority, TsaConfig};
 use rocket::fairing::AdHoc;
 use rocket::State;
-use sign_common::*;
 use time::{Duration, OffsetDateTime};
 
 const DOCUMENT: &[u8] = b"Diplom N 2026/0042, verilib: Baki Dovlet Universiteti.";
@@ -48,9 +46,12 @@ struct LongTermPki {
     signer_key: Arc<SoftwareKey>,
     signer_cert: Vec<u8>,
     tsa_cert: Vec<u8>,
-    crl_server: Option<LoopbackServer>,
-    tsa_server: LoopbackServer,
+    crl_server: Mutex<Option<LoopbackServer>>,
+    /// Kept so that the TSA serves as long as the PKI lives.
+    _tsa_server: LoopbackServer,
     crl_fetches: Arc<Mutex<usize>>,
+    timestamper: HttpTimestamper,
+    sources: ValidationDataSources,
 }
 
 impl LongTermPki {
@@ -98,7 +99,7 @@ impl LongTermPki {
         };
         let signer_key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
         let signer_cert = issuing.issue(
-            SIGNER_SUBJECT,
+            SignerPki::SUBJECT,
             &[0x33],
             signer_key.as_ref(),
             with_cdp(leaf_extensions()),
@@ -113,35 +114,15 @@ impl LongTermPki {
 
         // The CRLs: the issuing CA's revokes someone else, the root's is empty.
         let now = OffsetDateTime::now_utc();
-        let crl_of = |ca: &TestCa, revoked: &[imza_core::crl::RevokedEntry]| {
-            let cert = x509_cert::Certificate::from_der(&ca.der).unwrap();
-            let key_id = ext::key_identifier(&ca.key.public_key_der().unwrap()).unwrap();
-            sign_crl(
-                CrlFields {
-                    issuer: &cert.tbs_certificate.subject,
-                    issuer_key_id: &key_id,
-                    number: 1,
-                    this_update: now - Duration::minutes(5),
-                    next_update: now + Duration::days(7),
-                },
-                revoked,
-                ca.key.as_ref(),
-                &mut |_, _| {},
-            )
-            .unwrap()
-        };
-        let someone_else = imza_core::crl::RevokedEntry {
-            serial: vec![0x7f],
-            revoked_at: now - Duration::days(1),
-            reason: None,
-            invalidity_date: None,
-        };
+        let (this_update, next_update) = (now - Duration::minutes(5), now + Duration::days(7));
+        let someone_else = revoked(&[0x7f], now - Duration::days(1));
         crls.lock()
             .unwrap()
-            .insert("root.crl".into(), crl_of(&root, &[]));
-        crls.lock()
-            .unwrap()
-            .insert("issuing.crl".into(), crl_of(&issuing, &[someone_else]));
+            .insert("root.crl".into(), root.crl(&[], this_update, next_update));
+        crls.lock().unwrap().insert(
+            "issuing.crl".into(),
+            issuing.crl(&[someone_else], this_update, next_update),
+        );
 
         let authority = TimeStampAuthority::new(TsaConfig::new(
             tsa_cert.clone(),
@@ -150,20 +131,20 @@ impl LongTermPki {
             oids::ETSI_BEST_PRACTICES_TS_POLICY,
         ))
         .unwrap();
-        let service = Arc::new(TsaService::new(
-            authority,
-            Arc::new(imza_core::clock::SystemClock),
-        ));
-        let tsa_server = LoopbackServer::launch(stage(service), 2);
+        let tsa_server = imza_testdata::tsa::serve(authority, 2);
+        let timestamper = HttpTimestamper::new(tsa_server.url("/tsa"));
+        let sources = ValidationDataSources::new(vec![root.der.clone()]);
         LongTermPki {
             root,
             issuing,
             signer_key,
             signer_cert,
             tsa_cert,
-            crl_server: Some(crl_server),
-            tsa_server,
+            crl_server: Mutex::new(Some(crl_server)),
+            _tsa_server: tsa_server,
             crl_fetches,
+            timestamper,
+            sources,
         }
     }
 
@@ -177,12 +158,20 @@ impl LongTermPki {
         .unwrap()
     }
 
-    fn sources(&self) -> ValidationDataSources {
-        ValidationDataSources::new(vec![self.root.der.clone()])
+    /// Signing at `level` now, detached, with the PKI's TSA and validation data sources.
+    fn options(&self, level: Level) -> SignOptions<'_> {
+        let mut options = SignOptions::new(OffsetDateTime::now_utc());
+        options.level = level;
+        options.augment.timestamper = Some(&self.timestamper);
+        options.augment.validation = Some(&self.sources);
+        options
     }
 
-    fn tsa_url(&self) -> String {
-        self.tsa_server.url("/tsa")
+    /// Stops the CRL server: from now on no revocation data can be fetched.
+    fn stop_crl_server(&self) {
+        if let Some(server) = self.crl_server.lock().unwrap().take() {
+            server.stop();
+        }
     }
 
     fn crl_fetches(&self) -> usize {
@@ -213,13 +202,8 @@ fn certificates(signature: &[u8]) -> Vec<Vec<u8>> {
 
 #[test]
 fn b_lt_embeds_the_chains_and_crls_and_validates_with_the_crl_server_stopped() {
-    let mut pki = LongTermPki::new();
-    let timestamper = HttpTimestamper::new(pki.tsa_url());
-    let sources = pki.sources();
-    let mut options = SignOptions::new(OffsetDateTime::now_utc());
-    options.level = Level::LT;
-    options.augment.timestamper = Some(&timestamper);
-    options.augment.validation = Some(&sources);
+    let pki = LongTermPki::new();
+    let options = pki.options(Level::LT);
     let signature = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
     assert_eq!(level_of(&signature).unwrap(), Level::LT);
     assert!(pki.crl_fetches() >= 2, "the CRLs were fetched");
@@ -250,28 +234,18 @@ fn b_lt_embeds_the_chains_and_crls_and_validates_with_the_crl_server_stopped() {
     openssl_cms_verify(&sig, Some(&doc), &root, &dir.path().join("out")).unwrap();
 
     // Network gone: gathering again finds everything inside and adds nothing.
-    pki.crl_server.take().unwrap().stop();
+    pki.stop_crl_server();
     let fetches = pki.crl_fetches();
-    let options = AugmentOptions {
-        timestamper: Some(&timestamper),
-        validation: Some(&sources),
-        archive_digest: None,
-    };
-    let again = augment(&signature, Some(DOCUMENT), Level::LT, &options).unwrap();
+    let again = augment(&signature, Some(DOCUMENT), Level::LT, &options.augment).unwrap();
     assert_eq!(again, signature);
     assert_eq!(pki.crl_fetches(), fetches);
 }
 
 #[test]
 fn b_lt_fails_with_the_reason_when_revocation_data_cannot_be_had() {
-    let mut pki = LongTermPki::new();
-    pki.crl_server.take().unwrap().stop();
-    let timestamper = HttpTimestamper::new(pki.tsa_url());
-    let sources = pki.sources();
-    let mut options = SignOptions::new(OffsetDateTime::now_utc());
-    options.level = Level::LT;
-    options.augment.timestamper = Some(&timestamper);
-    options.augment.validation = Some(&sources);
+    let pki = LongTermPki::new();
+    pki.stop_crl_server();
+    let mut options = pki.options(Level::LT);
     let err = sign(DOCUMENT, &pki.credentials(), &options).unwrap_err();
     assert!(matches!(err, SignerError::Revocation(_)), "{err}");
     assert!(err.to_string().contains("did not validate"), "{err}");
@@ -385,15 +359,8 @@ fn check_archive_token(signature: &[u8], token: &[u8], index_der: &[u8]) {
 #[test]
 fn b_lta_archive_time_stamps_cover_what_en_319_122_1_lists() {
     let pki = LongTermPki::new();
-    let timestamper = HttpTimestamper::new(pki.tsa_url());
-    let sources = pki.sources();
-    let options = AugmentOptions {
-        timestamper: Some(&timestamper),
-        validation: Some(&sources),
-        archive_digest: None,
-    };
-    let mut sign_options = SignOptions::new(OffsetDateTime::now_utc());
-    sign_options.augment = options;
+    let sign_options = pki.options(Level::B);
+    let options = sign_options.augment;
     let b = sign(DOCUMENT, &pki.credentials(), &sign_options).unwrap();
     let lta = augment(&b, Some(DOCUMENT), Level::LTA, &options).unwrap();
     assert_eq!(level_of(&lta).unwrap(), Level::LTA);
@@ -445,13 +412,8 @@ fn b_lta_archive_time_stamps_cover_what_en_319_122_1_lists() {
 #[test]
 fn an_enveloping_b_lta_covers_the_encapsulated_content() {
     let pki = LongTermPki::new();
-    let timestamper = HttpTimestamper::new(pki.tsa_url());
-    let sources = pki.sources();
-    let mut options = SignOptions::new(OffsetDateTime::now_utc());
+    let mut options = pki.options(Level::LTA);
     options.attached = true;
-    options.level = Level::LTA;
-    options.augment.timestamper = Some(&timestamper);
-    options.augment.validation = Some(&sources);
     let lta = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
     let tokens = archive_tokens(&lta);
     assert_eq!(tokens.len(), 1);
@@ -463,16 +425,11 @@ fn an_enveloping_b_lta_covers_the_encapsulated_content() {
 
 #[test]
 fn b_lt_and_b_lta_signatures_validate_offline_with_the_crl_server_stopped() {
-    let mut pki = LongTermPki::new();
-    let timestamper = HttpTimestamper::new(pki.tsa_url());
-    let sources = pki.sources();
-    let mut options = SignOptions::new(OffsetDateTime::now_utc());
-    options.level = Level::LT;
-    options.augment.timestamper = Some(&timestamper);
-    options.augment.validation = Some(&sources);
+    let pki = LongTermPki::new();
+    let options = pki.options(Level::LT);
     let lt = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
     let lta = augment(&lt, Some(DOCUMENT), Level::LTA, &options.augment).unwrap();
-    pki.crl_server.take().unwrap().stop();
+    pki.stop_crl_server();
     let fetches = pki.crl_fetches();
 
     let anchor = imza_validation::Certificate::from_der(pki.root.der.clone()).unwrap();

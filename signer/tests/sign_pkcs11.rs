@@ -2,16 +2,16 @@
 //! signature it makes is accepted by `openssl cms -verify`, and a token key that is not the
 //! certificate's is refused.
 
-mod sign_common;
+mod common;
 
 use std::sync::OnceLock;
 
+use common::*;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::KeyAlgorithm;
 use imza_signer::{sign, Credentials, SignOptions};
 use imza_testdata::pki::leaf_extensions;
 use imza_testdata::softhsm::SoftHsm;
-use sign_common::*;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -47,7 +47,7 @@ fn a_softhsm_key_signs_b_b_that_openssl_accepts() {
         let key = Pkcs11Key::generate(&location, algorithm, &pin()).unwrap();
         let cert = pki
             .issuing
-            .issue(SIGNER_SUBJECT, &[0x40, 0x01], &key, leaf_extensions());
+            .issue(SignerPki::SUBJECT, &[0x40, 0x01], &key, leaf_extensions());
         let credentials = Credentials::new(
             Box::new(Pkcs11Key::open(&location, &pin()).unwrap()),
             cert,

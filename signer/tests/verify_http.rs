@@ -2,7 +2,7 @@
 //! for signatures good and bad, 400 for bodies that are not the JSON asked for, 413 for bodies
 //! over the limit, 415 for another media type.
 
-mod verify_common;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
+use common::*;
 use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
 use imza_signer::http::{stage, VerifyService, MAX_BODY_BYTES};
@@ -18,7 +19,6 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::local::blocking::Client;
 use serde_json::Value;
 use time::OffsetDateTime;
-use verify_common::*;
 
 const DOCUMENT: &[u8] = b"Is yeri haqqinda arayis.\n";
 
@@ -85,7 +85,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let pki = Pki::new(KeyAlgorithm::EcP256);
     let now = OffsetDateTime::now_utc();
-    let options = pki.options(&[pki.crl(&[], now)], now);
+    let options = pki.clean_options(now);
     let service = Arc::new(VerifyService::new(&options, Arc::new(SystemClock)));
     let server = LoopbackServer::launch(stage(service), 2);
     Fixture { pki, server }

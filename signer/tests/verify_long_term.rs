@@ -3,10 +3,11 @@
 //! archive time-stamp is verified (imprint over the archive data, token, TSA path), and a
 //! signature changed after it was archived no longer matches the archive time-stamp.
 
-mod verify_common;
+mod common;
 
 use std::sync::Arc;
 
+use common::*;
 use der::Encode;
 use imza_core::clock::whole_seconds;
 use imza_core::KeyAlgorithm;
@@ -17,7 +18,6 @@ use imza_signer::{
 use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
 use imza_validation::{Fetcher, ValidationError};
 use time::{Duration, OffsetDateTime};
-use verify_common::*;
 
 const DOCUMENT: &[u8] = b"Long-term archived decision, 2026.\n";
 

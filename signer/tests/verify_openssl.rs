@@ -2,14 +2,14 @@
 //! attached), and a changed byte in the content, a signed attribute or the signature value
 //! gives TOTAL_FAILED with the sub-indication EN 319 102-1 names.
 
-mod verify_common;
+mod common;
 
+use common::*;
 use imza_core::KeyAlgorithm;
 use imza_signer::{verify, Indication, SubIndication};
 use imza_testdata::pki::TestCa;
 use imza_validation::Certificate;
 use time::OffsetDateTime;
-use verify_common::*;
 
 const DOCUMENT: &[u8] = b"Arayis: yasayis yeri haqqinda arayis, 2026.\n";
 
@@ -78,11 +78,7 @@ fn openssl_cades_signature_binds_the_signing_certificate() {
     let pki = Pki::new(KeyAlgorithm::EcP256);
     let now = now();
     let signature = pki.openssl_sign(DOCUMENT, false, &["-cades"]);
-    let report = verify(
-        &signature,
-        Some(DOCUMENT),
-        &pki.options(&[pki.crl(&[], now)], now),
-    );
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
     assert_verdict(&report, Indication::TotalPassed, None);
     // With signing-certificate-v2 present, nothing warns about a missing binding.
     let s = only(&report);
@@ -97,7 +93,7 @@ fn openssl_cades_signature_binds_the_signing_certificate() {
 fn a_flipped_content_byte_is_a_hash_failure() {
     let pki = Pki::new(KeyAlgorithm::EcP256);
     let now = now();
-    let options = pki.options(&[pki.crl(&[], now)], now);
+    let options = pki.clean_options(now);
     // Detached: the content given differs.
     let signature = pki.openssl_sign(DOCUMENT, false, &[]);
     let mut changed = DOCUMENT.to_vec();
@@ -133,11 +129,7 @@ fn a_flipped_signed_attribute_byte_is_a_signature_failure() {
     let at = find(&signature, &oid) + oid.len() + 2 + 2 + 11;
     assert!(signature[at].is_ascii_digit() && signature[at + 1] == b'Z');
     signature[at] = if signature[at] == b'0' { b'1' } else { b'0' };
-    let report = verify(
-        &signature,
-        Some(DOCUMENT),
-        &pki.options(&[pki.crl(&[], now)], now),
-    );
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
     assert_verdict(
         &report,
         Indication::TotalFailed,
@@ -154,11 +146,7 @@ fn a_flipped_signature_value_byte_is_a_signature_failure() {
         // The signature value is the last field of the last SignerInfo: the file's last bytes.
         let last = signature.len() - 2;
         signature[last] ^= 0x40;
-        let report = verify(
-            &signature,
-            Some(DOCUMENT),
-            &pki.options(&[pki.crl(&[], now)], now),
-        );
+        let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
         assert_verdict(
             &report,
             Indication::TotalFailed,
@@ -176,7 +164,7 @@ fn an_unknown_trust_anchor_finds_no_chain() {
     let stranger = TestCa::root("CN=Another Root,O=elsewhere,C=AZ", KeyAlgorithm::EcP256);
     // Another root of the same name (whose key did not sign), and one of another name.
     for root in [&other.root.der, &stranger.der] {
-        let mut options = pki.options(&[pki.crl(&[], now)], now);
+        let mut options = pki.clean_options(now);
         options.trust_anchors = vec![Certificate::from_der(root.clone()).unwrap()];
         let report = verify(&signature, Some(DOCUMENT), &options);
         assert_verdict(
@@ -192,7 +180,7 @@ fn a_detached_signature_without_its_content_is_indeterminate() {
     let pki = Pki::new(KeyAlgorithm::EcP256);
     let now = now();
     let signature = pki.openssl_sign(DOCUMENT, false, &[]);
-    let report = verify(&signature, None, &pki.options(&[pki.crl(&[], now)], now));
+    let report = verify(&signature, None, &pki.clean_options(now));
     assert_verdict(
         &report,
         Indication::Indeterminate,

@@ -3,21 +3,19 @@
 //! not; a time-stamp over something else gives no proof; tokens come from imza's real TSA,
 //! in process at a chosen genTime and over HTTP on loopback.
 
-mod verify_common;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use imza_core::clock::{whole_seconds, SystemClock};
+use common::*;
+use imza_core::clock::whole_seconds;
 use imza_core::KeyAlgorithm;
 use imza_signer::{verify, Indication, SubIndication};
 use imza_testdata::loopback::LoopbackServer;
-use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{build_request, parse_response, ImprintAlgorithm};
 use time::{Duration, OffsetDateTime};
-use verify_common::*;
 
 const DOCUMENT: &[u8] = b"Diploma: Baki Dovlet Universiteti, 2026.\n";
 
@@ -34,11 +32,7 @@ fn a_timestamped_signature_is_validated_at_the_timestamp() {
     let now = whole_seconds(OffsetDateTime::now_utc());
     let gen_time = now - Duration::hours(1);
     let signature = b_t(&pki, gen_time);
-    let report = verify(
-        &signature,
-        Some(DOCUMENT),
-        &pki.options(&[pki.crl(&[], now)], now),
-    );
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
     assert_verdict(&report, Indication::TotalPassed, None);
     let s = only(&report);
     assert_eq!(s.level, Some("B-T"));
@@ -154,8 +148,7 @@ fn post_tsa(server: &LoopbackServer, request: &[u8]) -> Vec<u8> {
 #[test]
 fn a_token_from_the_tsa_on_loopback_makes_a_b_t_signature_that_passes() {
     let pki = Pki::new(KeyAlgorithm::Rsa2048);
-    let service = Arc::new(TsaService::new(pki.authority(), Arc::new(SystemClock)));
-    let server = LoopbackServer::launch(stage(service), 1);
+    let server = imza_testdata::tsa::serve(pki.authority(), 1);
     let signature = pki.openssl_sign(DOCUMENT, true, &[]);
     let digest = ImprintAlgorithm::Sha256.digest(&signature_value(&signature));
     let request = build_request(&digest, ImprintAlgorithm::Sha256, None, true, None).unwrap();
@@ -167,7 +160,7 @@ fn a_token_from_the_tsa_on_loopback_makes_a_b_t_signature_that_passes() {
     let signature = with_timestamp(&signature, token.der());
     // Validated a little later, the genTime is the proof of existence.
     let now = whole_seconds(OffsetDateTime::now_utc()) + Duration::minutes(5);
-    let report = verify(&signature, None, &pki.options(&[pki.crl(&[], now)], now));
+    let report = verify(&signature, None, &pki.clean_options(now));
     assert_verdict(&report, Indication::TotalPassed, None);
     let s = only(&report);
     assert_eq!(s.poe_time, Some(token.gen_time()));

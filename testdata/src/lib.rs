@@ -1,8 +1,11 @@
 //! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
 //! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
-//! SoftHSM2 tokens in private directories ([`softhsm`]) and CSRs made with OpenSSL ([`csr`]).
+//! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
+//! imza's TSA in process or on loopback ([`tsa`]) and the `openssl` runner ([`tools`]).
 
 pub mod csr;
 pub mod loopback;
 pub mod pki;
 pub mod softhsm;
+pub mod tools;
+pub mod tsa;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use imza_core::cert::{sign_certificate, CertificateFields};
+use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::name::parse_dn;
@@ -129,6 +130,65 @@ impl TestCa {
         let der = self.issue(subject, serial, key.as_ref(), extensions);
         ServiceCert { der, key }
     }
+}
+
+impl TestCa {
+    /// A CRL by this CA (number 1) for `this_update` to `next_update`, listing `revoked`
+    /// (see [`revoked`]). Returns the DER.
+    pub fn crl(
+        &self,
+        revoked: &[RevokedEntry],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Vec<u8> {
+        crl_by(
+            &self.subject,
+            self.key.as_ref(),
+            revoked,
+            this_update,
+            next_update,
+        )
+    }
+}
+
+/// A CRL (number 1) signed by `issuer_key` for the CA named `issuer`, with its authority key
+/// identifier, for `this_update` to `next_update`, listing `revoked`. Returns the DER.
+pub fn crl_by(
+    issuer: &str,
+    issuer_key: &dyn SigningKey,
+    revoked: &[RevokedEntry],
+    this_update: OffsetDateTime,
+    next_update: OffsetDateTime,
+) -> Vec<u8> {
+    let issuer_spki = issuer_key.public_key_der().expect("issuer public key");
+    sign_crl(
+        CrlFields {
+            issuer: &parse_dn(issuer).expect("issuer DN"),
+            issuer_key_id: &ext::key_identifier(&issuer_spki).expect("issuer key identifier"),
+            number: 1,
+            this_update,
+            next_update,
+        },
+        revoked,
+        issuer_key,
+        &mut |_, _| {},
+    )
+    .expect("sign the CRL")
+}
+
+/// A CRL entry: `serial` revoked at `at`, with no reason or invalidity date.
+pub fn revoked(serial: &[u8], at: OffsetDateTime) -> RevokedEntry {
+    RevokedEntry {
+        serial: serial.to_vec(),
+        revoked_at: at,
+        reason: None,
+        invalidity_date: None,
+    }
+}
+
+/// `der` as a PEM `X509 CRL` block.
+pub fn crl_pem(der: &[u8]) -> String {
+    imza_core::pem::encode("X509 CRL", der).expect("PEM-encode a CRL")
 }
 
 /// A CA's extensions: basicConstraints cA (no path length), keyUsage keyCertSign and cRLSign.

@@ -1,8 +1,13 @@
-//! Fixtures for the validation tests: one root CA (imza-testdata's `TestCa`) that certifies a
-//! citizen's signing certificate and a TSA; CRLs from that root with revocations at chosen
-//! times; signatures made by `openssl cms -sign`; time-stamp tokens from imza's real TSA
-//! (in process at a chosen genTime, or over HTTP on loopback), put into a signature's
-//! unsigned attributes as a CAdES signature time-stamp.
+//! The signer tests' fixtures, for signing and for validating:
+//! - [`SignerPki`]: root → issuing CA → signer, from imza-testdata, for signing with imza;
+//! - [`Pki`]: one root that certifies a citizen's signing certificate and a TSA, with CRLs
+//!   revoking at chosen times, signatures made by `openssl cms -sign` and time-stamp tokens
+//!   from imza's real TSA at a chosen genTime, put into a signature as a CAdES signature
+//!   time-stamp;
+//! - readers for the parts of a signature the tests look at (through the cms crate, not
+//!   imza's own parser), and verdict assertions.
+//!
+//! imza's TSA on loopback ([`LoopbackTsa`]) and the `openssl` runner come from imza-testdata.
 
 #![allow(dead_code)]
 
@@ -11,22 +16,177 @@ use std::process::Command;
 use std::sync::Arc;
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::SignedData;
+use cms::signed_data::{SignedData, SignerInfo};
 use der::asn1::{Any, SetOfVec};
 use der::{Decode, Encode};
-use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
 use imza_core::{oids, KeyAlgorithm, SigningKey};
-use imza_signer::{Indication, SignatureReport, SubIndication, ValidationReport, VerifyOptions};
-use imza_testdata::pki::{tsa_extensions, write_certificate, ServiceCert, TestCa};
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, TimeStampAuthority, TsaConfig};
+use imza_signer::{
+    Credentials, Indication, SignatureReport, SubIndication, ValidationReport, VerifyOptions,
+};
+use imza_testdata::pki::{
+    leaf_extensions, revoked, tsa_extensions, write_certificate, ServiceCert, TestCa,
+};
+// Not every test binary uses these.
+#[allow(unused_imports)]
+pub use imza_testdata::tools::{openssl, text};
+#[allow(unused_imports)]
+pub use imza_testdata::tsa::LoopbackTsa;
+use imza_tsa::{build_request, parse_response, ImprintAlgorithm, TimeStampAuthority};
 use imza_validation::{Certificate, Crl};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::KeyUsages;
+
+// --- signing with imza: SignerPki -----------------------------------------------------------
+
+/// Root → issuing CA → a signer certificate for a key of the chosen type, with the files
+/// `root.pem`, `chain.pem` (issuing CA), `signer.pem` and `signer.key` in a temp directory.
+pub struct SignerPki {
+    pub dir: TempDir,
+    pub root: TestCa,
+    pub issuing: TestCa,
+    pub key: Arc<SoftwareKey>,
+    pub cert: Vec<u8>,
+}
+
+impl SignerPki {
+    /// The signer's subject.
+    pub const SUBJECT: &'static str = "CN=Aysel Mammadova,SERIALNUMBER=PNOAZ-1234567,C=AZ";
+
+    pub fn new(algorithm: KeyAlgorithm) -> SignerPki {
+        let dir = tempfile::tempdir().unwrap();
+        let root = TestCa::root("CN=imza Sign Test Root,O=imza,C=AZ", KeyAlgorithm::EcP384);
+        let issuing = root.issuing_ca(
+            "CN=imza Sign Test Citizens CA,O=imza,C=AZ",
+            KeyAlgorithm::EcP256,
+            &[0x02],
+        );
+        let key = Arc::new(SoftwareKey::generate(algorithm).unwrap());
+        let cert = issuing.issue(
+            SignerPki::SUBJECT,
+            &[0x31, 0x07],
+            key.as_ref(),
+            leaf_extensions(),
+        );
+        let pki = SignerPki {
+            dir,
+            root,
+            issuing,
+            key,
+            cert,
+        };
+        write_certificate(&pki.path("root.pem"), &pki.root.der);
+        write_certificate(&pki.path("chain.pem"), &pki.issuing.der);
+        write_certificate(&pki.path("signer.pem"), &pki.cert);
+        pki.key.save_pem(&pki.path("signer.key")).unwrap();
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The path as a string, for command lines.
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+
+    /// Writes `bytes` to `name` and returns the path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        std::fs::write(self.path(name), bytes).unwrap();
+        self.p(name)
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        let key = SoftwareKey::load_pem(&self.path("signer.key")).unwrap();
+        Credentials::new(
+            Box::new(key),
+            self.cert.clone(),
+            vec![self.issuing.der.clone()],
+        )
+        .unwrap()
+    }
+}
+
+/// `openssl cms -verify` of the DER signature file, with the detached content when given;
+/// Ok(the content openssl wrote out) or Err(what it said).
+pub fn openssl_cms_verify(
+    signature: &Path,
+    content: Option<&Path>,
+    root: &Path,
+    out: &Path,
+) -> Result<Vec<u8>, String> {
+    let mut args = vec![
+        "cms",
+        "-verify",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        signature.to_str().unwrap(),
+        "-CAfile",
+        root.to_str().unwrap(),
+        "-purpose",
+        "any",
+        "-out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(content) = content {
+        args.extend(["-content", content.to_str().unwrap()]);
+    }
+    let result = openssl(&args);
+    if result.status.success() {
+        Ok(std::fs::read(out).unwrap())
+    } else {
+        Err(text(&result))
+    }
+}
+
+/// The SignedData of a DER ContentInfo, read with the cms crate.
+pub fn signed_data(der: &[u8]) -> SignedData {
+    let content_info = ContentInfo::from_der(der).unwrap();
+    assert_eq!(content_info.content_type, oids::CT_SIGNED_DATA);
+    content_info.content.decode_as::<SignedData>().unwrap()
+}
+
+pub fn only_signer(der: &[u8]) -> SignerInfo {
+    let signed_data = signed_data(der);
+    let signers = signed_data.signer_infos.0.into_vec();
+    assert_eq!(signers.len(), 1);
+    signers.into_iter().next().unwrap()
+}
+
+/// DER of every value of the unsigned attribute `oid` of the only signer.
+pub fn unsigned_values(der: &[u8], oid: der::asn1::ObjectIdentifier) -> Vec<Vec<u8>> {
+    only_signer(der)
+        .unsigned_attrs
+        .map(|attrs| attrs.into_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a.oid == oid)
+        .flat_map(|a| a.values.into_vec())
+        .map(|v| v.to_der().unwrap())
+        .collect()
+}
+
+/// The signed part of the only signer: DER signed attributes and the signature value.
+pub fn signed_part(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let signer = only_signer(der);
+    (
+        signer.signed_attrs.unwrap().to_der().unwrap(),
+        signer.signature.as_bytes().to_vec(),
+    )
+}
+
+/// A key of `algorithm` with no certificate, to show mismatches.
+pub fn stray_key(algorithm: KeyAlgorithm) -> Box<dyn SigningKey> {
+    Box::new(SoftwareKey::generate(algorithm).unwrap())
+}
+
+// --- validating: Pki ----------------------------------------------------------------------
 
 pub const ROOT_SUBJECT: &str = "CN=imza Verify Test Root,O=imza,C=AZ";
 pub const SIGNER_SUBJECT: &str =
@@ -90,31 +250,21 @@ impl Pki {
     }
 
     /// A CRL of the root, issued a minute before `now`, listing `revoked` (serial, when).
-    pub fn crl(&self, revoked: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
-        let issuer = parse_dn(&self.root.subject).unwrap();
-        let key_id = ext::key_identifier(&self.root.key.public_key_der().unwrap()).unwrap();
-        let entries: Vec<RevokedEntry> = revoked
+    pub fn crl(&self, revoked_at: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
+        let entries: Vec<_> = revoked_at
             .iter()
-            .map(|(serial, at)| RevokedEntry {
-                serial: serial.to_vec(),
-                revoked_at: *at,
-                reason: None,
-                invalidity_date: None,
-            })
+            .map(|(serial, at)| revoked(serial, *at))
             .collect();
-        sign_crl(
-            CrlFields {
-                issuer: &issuer,
-                issuer_key_id: &key_id,
-                number: 1,
-                this_update: now - Duration::minutes(1),
-                next_update: now + Duration::days(1),
-            },
+        self.root.crl(
             &entries,
-            self.root.key.as_ref(),
-            &mut |_, _| {},
+            now - Duration::minutes(1),
+            now + Duration::days(1),
         )
-        .unwrap()
+    }
+
+    /// Options trusting the root, with its CRL that revokes nobody, at `now`.
+    pub fn clean_options(&self, now: OffsetDateTime) -> VerifyOptions {
+        self.options(&[self.crl(&[], now)], now)
     }
 
     /// Options trusting the root, with `crls`, at `now`.
@@ -166,13 +316,7 @@ impl Pki {
 
     /// A TSA with the PKI's TSA certificate and key.
     pub fn authority(&self) -> TimeStampAuthority {
-        TimeStampAuthority::new(TsaConfig::new(
-            self.tsa.der.clone(),
-            Vec::new(),
-            self.tsa.key.clone(),
-            oids::ETSI_BEST_PRACTICES_TS_POLICY,
-        ))
-        .unwrap()
+        imza_testdata::tsa::authority(&self.tsa.der, self.tsa.key.clone())
     }
 
     /// A token over `data`'s SHA-256 from the TSA at `gen_time`.
@@ -196,11 +340,6 @@ pub fn signature_value(signature_der: &[u8]) -> Vec<u8> {
         .signature
         .as_bytes()
         .to_vec()
-}
-
-pub fn signed_data(signature_der: &[u8]) -> SignedData {
-    let ci = ContentInfo::from_der(signature_der).unwrap();
-    ci.content.decode_as::<SignedData>().unwrap()
 }
 
 /// `signature_der` with `token` added to its first SignerInfo as an unsigned
