@@ -644,6 +644,18 @@ impl CmsSignedData {
     }
 }
 
+/// An `Attribute` (RFC 5652 §5.3) of type `oid` with one value, `value` DER-encoded.
+pub fn single_valued_attribute(
+    oid: ObjectIdentifier,
+    value: &impl Encode,
+) -> der::Result<x509_cert::attr::Attribute> {
+    let value = Any::from_der(&value.to_der()?)?;
+    Ok(x509_cert::attr::Attribute {
+        oid,
+        values: der::asn1::SetOfVec::try_from(vec![value])?,
+    })
+}
+
 /// Whether `certificate` is the one `sid` names (issuer and serial, or subject key identifier).
 pub fn sid_matches(sid: &SignerIdentifier, certificate: &Certificate) -> bool {
     let tbs = &certificate.tbs_certificate;

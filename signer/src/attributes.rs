@@ -8,13 +8,13 @@
 //!   including the archive time-stamp's message imprint.
 
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Any, Decode, DecodeOwned, Encode, Sequence};
+use der::{Decode, DecodeOwned, Encode, Sequence};
+use imza_core::cms::single_valued_attribute;
 use imza_core::oids;
-use imza_tsa::ess::{EssCertIdV2, IssuerSerial, SigningCertificate, SigningCertificateV2};
+use imza_tsa::ess::{SigningCertificate, SigningCertificateV2};
 use imza_tsa::{ImprintAlgorithm, ParsedToken};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
@@ -22,19 +22,11 @@ use crate::signed_data::{CmsSignedData, CmsSigner, RawAttribute, AUGMENTING};
 use crate::SignerError;
 
 /// An attribute with one value, `value` DER-encoded.
-pub(crate) fn attribute(
+fn attribute(
     oid: ObjectIdentifier,
     value: &impl Encode,
 ) -> Result<x509_cert::attr::Attribute, SignerError> {
-    let value = value
-        .to_der()
-        .and_then(|der| Any::from_der(&der))
-        .map_err(|e| SignerError::malformed("attribute value", e))?;
-    Ok(x509_cert::attr::Attribute {
-        oid,
-        values: der::asn1::SetOfVec::try_from(vec![value])
-            .map_err(|e| SignerError::malformed("attribute value", e))?,
-    })
+    single_valued_attribute(oid, value).map_err(|e| SignerError::malformed("attribute value", e))
 }
 
 /// The signed attributes of a B-B signature (EN 319 122-1 §5.2.1-5.2.2): content-type,
@@ -47,19 +39,8 @@ pub(crate) fn signed_attributes(
     certificate: &Certificate,
     certificate_der: &[u8],
 ) -> Result<Vec<x509_cert::attr::Attribute>, SignerError> {
-    let tbs = &certificate.tbs_certificate;
-    let signing_certificate = SigningCertificateV2 {
-        certs: vec![EssCertIdV2 {
-            hash_algorithm: None,
-            cert_hash: OctetString::new(openssl::sha::sha256(certificate_der).to_vec())
-                .map_err(|e| SignerError::malformed("ESSCertIDv2", e))?,
-            issuer_serial: Some(IssuerSerial {
-                issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
-                serial_number: tbs.serial_number.clone(),
-            }),
-        }],
-        policies: None,
-    };
+    let signing_certificate = SigningCertificateV2::sha256_of(certificate, certificate_der)
+        .map_err(|e| SignerError::malformed("ESSCertIDv2", e))?;
     // RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
     let time = imza_core::clock::x509_time(signing_time)
         .map_err(|e| SignerError::malformed("signing time", e))?;

@@ -28,20 +28,19 @@
 use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
-use der::asn1::Null;
 use der::Encode;
 use imza_core::clock::from_x509_time;
 use imza_core::name::{attribute_values, format_dn};
 use imza_core::{oids, CoreError};
 use imza_tsa::{
-    verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError, VerificationTime,
+    cms_signature_algorithm, verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError,
+    VerificationTime,
 };
 use imza_validation::{
     Certificate, Crl, Purpose, RevocationEvidence, RevocationState, SignatureCache, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::attributes;
 use crate::report::{
@@ -624,10 +623,6 @@ fn structural_level(cx: &Context<'_>, signer: &CmsSigner) -> Level {
     }
 }
 
-fn same_der(a: &impl Encode, b: &impl Encode) -> bool {
-    matches!((a.to_der(), b.to_der()), (Ok(a), Ok(b)) if a == b)
-}
-
 fn signer_report(cert: &x509_cert::Certificate) -> SignerReport {
     let tbs = &cert.tbs_certificate;
     SignerReport {
@@ -655,11 +650,9 @@ fn check_signing_certificate(
             .certs
             .first()
             .ok_or("the signing-certificate-v2 attribute lists no certificate")?;
-        let algorithm = match &id.hash_algorithm {
-            None => ImprintAlgorithm::Sha256,
-            Some(alg) => ImprintAlgorithm::from_identifier(alg)
-                .map_err(|e| format!("signing-certificate-v2 hash algorithm: {e}"))?,
-        };
+        let algorithm = id
+            .hash_algorithm()
+            .map_err(|e| format!("signing-certificate-v2 hash algorithm: {e}"))?;
         if id.cert_hash.as_bytes() != algorithm.digest(cert_der).as_slice() {
             return Err(format!(
                 "the signing-certificate-v2 attribute's {algorithm} hash is not that of the \
@@ -694,15 +687,7 @@ fn check_issuer_serial(
     issuer_serial: Option<&imza_tsa::ess::IssuerSerial>,
     cert: &x509_cert::Certificate,
 ) -> Result<(), String> {
-    let Some(is) = issuer_serial else {
-        return Ok(());
-    };
-    let tbs = &cert.tbs_certificate;
-    let issuer_matches = is.issuer.iter().any(|name| match name {
-        GeneralName::DirectoryName(n) => same_der(n, &tbs.issuer),
-        _ => false,
-    });
-    if is.serial_number == tbs.serial_number && issuer_matches {
+    if issuer_serial.is_none_or(|is| is.names(cert)) {
         Ok(())
     } else {
         Err(
@@ -713,36 +698,20 @@ fn check_issuer_serial(
     }
 }
 
-/// CMS lets a SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey
-/// in some implementations) and put the hash in digestAlgorithm: the combined algorithm.
+/// The SignerInfo's signature algorithm, combined with `digest` where it names only the key
+/// type (imza-tsa's [`cms_signature_algorithm`]); SHA-1 ones are refused.
 fn signature_algorithm(
     signer: &CmsSigner,
     digest: ImprintAlgorithm,
 ) -> Result<AlgorithmIdentifierOwned, String> {
     let sig = signer.signature_algorithm();
-    let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
-        oid,
-        parameters: null.then(|| Null.into()),
-    };
-    Ok(match sig.oid {
-        oids::RSA_ENCRYPTION => match digest {
-            ImprintAlgorithm::Sha256 => combined(oids::SHA256_WITH_RSA, true),
-            ImprintAlgorithm::Sha384 => combined(oids::SHA384_WITH_RSA, true),
-            ImprintAlgorithm::Sha512 => combined(oids::SHA512_WITH_RSA, true),
-        },
-        oids::EC_PUBLIC_KEY => match digest {
-            ImprintAlgorithm::Sha256 => combined(oids::ECDSA_WITH_SHA256, false),
-            ImprintAlgorithm::Sha384 => combined(oids::ECDSA_WITH_SHA384, false),
-            ImprintAlgorithm::Sha512 => combined(oids::ECDSA_WITH_SHA512, false),
-        },
-        oids::SHA1_WITH_RSA | oids::DSA_WITH_SHA1 => {
-            return Err(format!(
-                "signature algorithm {} (SHA-1) is not accepted",
-                sig.oid
-            ))
-        }
-        _ => sig.clone(),
-    })
+    if matches!(sig.oid, oids::SHA1_WITH_RSA | oids::DSA_WITH_SHA1) {
+        return Err(format!(
+            "signature algorithm {} (SHA-1) is not accepted",
+            sig.oid
+        ));
+    }
+    Ok(cms_signature_algorithm(sig, digest))
 }
 
 fn algorithm_name(oid: &ObjectIdentifier) -> String {

@@ -5,11 +5,15 @@
 //! either form from other TSAs.
 
 use der::asn1::OctetString;
-use der::Sequence;
+use der::{Encode, Sequence};
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::serial_number::SerialNumber;
+use x509_cert::Certificate;
+
+use crate::imprint::ImprintAlgorithm;
+use crate::TsaError;
 
 /// ```text
 /// SigningCertificateV2 ::=  SEQUENCE {
@@ -78,4 +82,52 @@ pub struct EssCertId {
 pub struct IssuerSerial {
     pub issuer: Vec<GeneralName>,
     pub serial_number: SerialNumber,
+}
+
+impl SigningCertificateV2 {
+    /// The attribute value imza writes for `certificate` (`certificate_der`, its DER): one
+    /// ESSCertIDv2 with the SHA-256 hash (hashAlgorithm omitted: SHA-256 is its DEFAULT) and
+    /// the certificate's issuerSerial, which lets a verifier match the certificate without
+    /// hashing every candidate.
+    pub fn sha256_of(
+        certificate: &Certificate,
+        certificate_der: &[u8],
+    ) -> der::Result<SigningCertificateV2> {
+        let tbs = &certificate.tbs_certificate;
+        Ok(SigningCertificateV2 {
+            certs: vec![EssCertIdV2 {
+                hash_algorithm: None,
+                cert_hash: OctetString::new(openssl::sha::sha256(certificate_der).to_vec())?,
+                issuer_serial: Some(IssuerSerial {
+                    issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
+                    serial_number: tbs.serial_number.clone(),
+                }),
+            }],
+            policies: None,
+        })
+    }
+}
+
+impl EssCertIdV2 {
+    /// hashAlgorithm, SHA-256 when absent (its DEFAULT); an error names one not accepted.
+    pub fn hash_algorithm(&self) -> Result<ImprintAlgorithm, TsaError> {
+        match &self.hash_algorithm {
+            None => Ok(ImprintAlgorithm::Sha256),
+            Some(algorithm) => ImprintAlgorithm::from_identifier(algorithm),
+        }
+    }
+}
+
+impl IssuerSerial {
+    /// Whether this names `certificate`: its serial number, and its issuer among the
+    /// directory names (compared as DER).
+    pub fn names(&self, certificate: &Certificate) -> bool {
+        let tbs = &certificate.tbs_certificate;
+        let issuer = tbs.issuer.to_der().ok();
+        self.serial_number == tbs.serial_number
+            && self.issuer.iter().any(|name| match name {
+                GeneralName::DirectoryName(n) => issuer.is_some() && n.to_der().ok() == issuer,
+                _ => false,
+            })
+    }
 }

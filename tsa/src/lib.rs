@@ -37,7 +37,7 @@ pub use serial::{int_hex, positive_int, unsigned_value, RandomSerials, SerialNum
 pub use status::{FailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp};
 pub use tst_info::{GenTime, TstInfo};
 pub use verify::{
-    verify_token, Expectations, OpenSslPathValidator, PathValidator, VerificationTime,
-    VerifiedToken,
+    cms_signature_algorithm, verify_token, Expectations, OpenSslPathValidator, PathValidator,
+    VerificationTime, VerifiedToken,
 };
 pub use x509_tsp::Accuracy;

@@ -15,16 +15,16 @@ use cms::signed_data::{
     SignerInfo, SignerInfos,
 };
 use der::asn1::{OctetString, SetOfVec};
-use der::{Any, Decode, Encode};
+use der::{Any, Encode};
+use imza_core::cms::single_valued_attribute;
 use imza_core::key::DigestAlgorithm;
 use imza_core::{oids, SigningKey};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
-use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 
-use crate::ess::{EssCertIdV2, IssuerSerial, SigningCertificateV2};
+use crate::ess::SigningCertificateV2;
 use crate::imprint::ImprintAlgorithm;
 use crate::TsaError;
 
@@ -42,15 +42,7 @@ pub(crate) struct TokenSigner {
 }
 
 fn attribute(oid: der::asn1::ObjectIdentifier, value: &impl Encode) -> Result<Attribute, TsaError> {
-    let value = value
-        .to_der()
-        .and_then(|der| Any::from_der(&der))
-        .map_err(|e| TsaError::der("signed attribute", e))?;
-    Ok(Attribute {
-        oid,
-        values: SetOfVec::try_from(vec![value])
-            .map_err(|e| TsaError::der("signed attribute", e))?,
-    })
+    single_valued_attribute(oid, value).map_err(|e| TsaError::der("signed attribute", e))
 }
 
 impl TokenSigner {
@@ -62,20 +54,8 @@ impl TokenSigner {
     ) -> Result<TokenSigner, TsaError> {
         let digest = key.algorithm().digest();
         let tbs = &certificate.tbs_certificate;
-        // ESSCertIDv2 with the default SHA-256 (so hashAlgorithm is omitted) and issuerSerial,
-        // which lets a verifier match the certificate without hashing every candidate.
-        let ess = SigningCertificateV2 {
-            certs: vec![EssCertIdV2 {
-                hash_algorithm: None,
-                cert_hash: OctetString::new(openssl::sha::sha256(certificate_der).to_vec())
-                    .map_err(|e| TsaError::der("ESSCertIDv2", e))?,
-                issuer_serial: Some(IssuerSerial {
-                    issuer: vec![GeneralName::DirectoryName(tbs.issuer.clone())],
-                    serial_number: tbs.serial_number.clone(),
-                }),
-            }],
-            policies: None,
-        };
+        let ess = SigningCertificateV2::sha256_of(certificate, certificate_der)
+            .map_err(|e| TsaError::der("ESSCertIDv2", e))?;
         let mut certificates = vec![CertificateChoices::Certificate(certificate.clone())];
         certificates.extend(chain.iter().cloned().map(CertificateChoices::Certificate));
         Ok(TokenSigner {

@@ -301,11 +301,9 @@ fn check_signing_certificate(
             .certs
             .first()
             .ok_or_else(|| problem("no ESSCertIDv2".into()))?;
-        let algorithm = match &id.hash_algorithm {
-            None => ImprintAlgorithm::Sha256,
-            Some(alg) => ImprintAlgorithm::from_identifier(alg)
-                .map_err(|e| problem(format!("hash algorithm: {e}")))?,
-        };
+        let algorithm = id
+            .hash_algorithm()
+            .map_err(|e| problem(format!("hash algorithm: {e}")))?;
         if id.cert_hash.as_bytes() != algorithm.digest(cert_der).as_slice() {
             return Err(problem(format!(
                 "the {algorithm} certificate hash is not that of the signer's certificate"
@@ -349,15 +347,7 @@ fn check_issuer_serial(
     cert: &Certificate,
     attribute: &'static str,
 ) -> Result<(), TsaError> {
-    let Some(is) = issuer_serial else {
-        return Ok(());
-    };
-    let tbs = &cert.tbs_certificate;
-    let issuer_matches = is.issuer.iter().any(|name| match name {
-        GeneralName::DirectoryName(n) => same_der(n, &tbs.issuer),
-        _ => false,
-    });
-    if is.serial_number == tbs.serial_number && issuer_matches {
+    if issuer_serial.is_none_or(|is| is.names(cert)) {
         Ok(())
     } else {
         Err(TsaError::SignedAttribute {
@@ -377,36 +367,39 @@ fn check_signature(signer: &CmsSigner, cert: &Certificate) -> Result<(), TsaErro
         .subject_public_key_info
         .to_der()
         .map_err(|e| TsaError::BadSignature(format!("signer public key: {e}")))?;
-    let algorithm = cms_signature_algorithm(signer)?;
+    // Read before: check_message_digest refuses a digest algorithm not accepted.
+    let digest = ImprintAlgorithm::from_identifier(signer.digest_algorithm())
+        .map_err(|e| TsaError::BadSignature(format!("digest algorithm: {e}")))?;
+    let algorithm = cms_signature_algorithm(signer.signature_algorithm(), digest);
     verify_signature(&spki, &algorithm, &signed_attrs, signer.signature())
         .map_err(|e| TsaError::BadSignature(e.to_string()))
 }
 
-/// CMS lets a SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey
-/// in some tokens) and put the hash in digestAlgorithm: turn that into the combined algorithm.
-fn cms_signature_algorithm(signer: &CmsSigner) -> Result<AlgorithmIdentifierOwned, TsaError> {
-    let sig = signer.signature_algorithm();
-    let digest = || {
-        ImprintAlgorithm::from_identifier(signer.digest_algorithm())
-            .map_err(|e| TsaError::BadSignature(format!("digest algorithm: {e}")))
-    };
+/// The algorithm a SignerInfo's signature is made with (RFC 5652 §5.3). CMS lets a
+/// SignerInfo name only the key type (rsaEncryption, RFC 3370 §3.2; id-ecPublicKey in some
+/// implementations) and put the hash in digestAlgorithm (`digest`): that is turned into the
+/// combined algorithm; any other is returned as it is.
+pub fn cms_signature_algorithm(
+    signature_algorithm: &AlgorithmIdentifierOwned,
+    digest: ImprintAlgorithm,
+) -> AlgorithmIdentifierOwned {
     let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
         oid,
         parameters: null.then(|| Null.into()),
     };
-    Ok(match sig.oid {
-        oids::RSA_ENCRYPTION => match digest()? {
+    match signature_algorithm.oid {
+        oids::RSA_ENCRYPTION => match digest {
             ImprintAlgorithm::Sha256 => combined(oids::SHA256_WITH_RSA, true),
             ImprintAlgorithm::Sha384 => combined(oids::SHA384_WITH_RSA, true),
             ImprintAlgorithm::Sha512 => combined(oids::SHA512_WITH_RSA, true),
         },
-        oids::EC_PUBLIC_KEY => match digest()? {
+        oids::EC_PUBLIC_KEY => match digest {
             ImprintAlgorithm::Sha256 => combined(oids::ECDSA_WITH_SHA256, false),
             ImprintAlgorithm::Sha384 => combined(oids::ECDSA_WITH_SHA384, false),
             ImprintAlgorithm::Sha512 => combined(oids::ECDSA_WITH_SHA512, false),
         },
-        _ => sig.clone(),
-    })
+        _ => signature_algorithm.clone(),
+    }
 }
 
 /// RFC 3161 §2.4.2: a `tsa` name "MUST correspond to one of the subject names included in
