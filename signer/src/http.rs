@@ -24,10 +24,9 @@ use std::sync::Arc;
 
 use base64ct::{Base64, Encoding};
 use imza_core::clock::Clock;
-use rocket::data::ToByteUnit;
+use imza_tsa::http::{read_limited_body, BodyRefused, DeclaredLength};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
-use rocket::request::{FromRequest, Outcome};
 use rocket::response::{self, Responder};
 use rocket::{Data, Request, Response, State};
 use serde::Deserialize;
@@ -79,22 +78,6 @@ struct VerifyRequest {
     content: Option<String>,
 }
 
-/// The Content-Length a client declared, if any.
-struct DeclaredLength(Option<u64>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for DeclaredLength {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let length = request
-            .headers()
-            .get_one("Content-Length")
-            .and_then(|v| v.trim().parse().ok());
-        Outcome::Success(DeclaredLength(length))
-    }
-}
-
 /// A JSON answer with a status.
 struct JsonAnswer(Status, String);
 
@@ -139,12 +122,6 @@ async fn verify_post(
     body: Data<'_>,
     service: &State<Arc<VerifyService>>,
 ) -> JsonAnswer {
-    let too_large = || {
-        JsonAnswer::error(
-            Status::PayloadTooLarge,
-            format!("a /verify request is at most {MAX_BODY_BYTES} bytes"),
-        )
-    };
     if !is_json(content_type) {
         return JsonAnswer::error(
             Status::UnsupportedMediaType,
@@ -152,16 +129,18 @@ async fn verify_post(
              base64 (for a detached signature)}",
         );
     }
-    if declared.0.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return too_large();
-    }
-    let body = match body.open(MAX_BODY_BYTES.bytes()).into_bytes().await {
+    let body = match read_limited_body(body, &declared, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(_) => return JsonAnswer::error(Status::BadRequest, "the body could not be read"),
+        Err(BodyRefused::TooLarge) => {
+            return JsonAnswer::error(
+                Status::PayloadTooLarge,
+                format!("a /verify request is at most {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        Err(BodyRefused::Unreadable) => {
+            return JsonAnswer::error(Status::BadRequest, "the body could not be read")
+        }
     };
-    if !body.is_complete() {
-        return too_large();
-    }
     let request: VerifyRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -99,8 +99,9 @@ pub fn stage(service: Arc<TsaService>) -> AdHoc {
 }
 
 /// The Content-Length a client declared, if any: lets an oversized request be refused
-/// before a byte of its body is read.
-struct DeclaredLength(Option<u64>);
+/// before a byte of its body is read. A request guard for [`read_limited_body`] (imza-signer's
+/// `POST /verify` reads its body the same way).
+pub struct DeclaredLength(pub Option<u64>);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for DeclaredLength {
@@ -112,6 +113,39 @@ impl<'r> FromRequest<'r> for DeclaredLength {
             .get_one("Content-Length")
             .and_then(|v| v.trim().parse().ok());
         Outcome::Success(DeclaredLength(length))
+    }
+}
+
+/// Why a request body was not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyRefused {
+    /// Declared, or found while reading, to be longer than the limit.
+    TooLarge,
+    /// The connection failed while the body was read.
+    Unreadable,
+}
+
+/// Reads a request body of at most `limit` bytes. A declared Content-Length over the limit is
+/// refused before anything is read; otherwise at most the limit is read (then one byte is
+/// peeked to tell "exactly the limit" from "more"), so the rest of a body sent without a
+/// Content-Length is never read into memory.
+pub async fn read_limited_body(
+    body: Data<'_>,
+    declared: &DeclaredLength,
+    limit: usize,
+) -> Result<Vec<u8>, BodyRefused> {
+    if declared.0.is_some_and(|n| n > limit as u64) {
+        return Err(BodyRefused::TooLarge);
+    }
+    let body = body
+        .open(limit.bytes())
+        .into_bytes()
+        .await
+        .map_err(|_| BodyRefused::Unreadable)?;
+    if body.is_complete() {
+        Ok(body.into_inner())
+    } else {
+        Err(BodyRefused::TooLarge)
     }
 }
 
@@ -156,36 +190,23 @@ async fn tsa_post(
     body: Data<'_>,
     service: &State<Arc<TsaService>>,
 ) -> TsaHttpAnswer {
-    let too_large = || {
-        TsaHttpAnswer::Refused(
-            Status::PayloadTooLarge,
-            format!("a time-stamp request is at most {MAX_REQUEST_BYTES} bytes\n"),
-        )
-    };
     if !is_timestamp_query(content_type) {
         return TsaHttpAnswer::Refused(
             Status::UnsupportedMediaType,
             format!("send a DER TimeStampReq as Content-Type: {TIMESTAMP_QUERY} (RFC 3161 §3.4)\n"),
         );
     }
-    if declared.0.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
-        return too_large();
+    match read_limited_body(body, &declared, MAX_REQUEST_BYTES).await {
+        Ok(body) => TsaHttpAnswer::Reply(service.respond(&body).der),
+        Err(BodyRefused::TooLarge) => TsaHttpAnswer::Refused(
+            Status::PayloadTooLarge,
+            format!("a time-stamp request is at most {MAX_REQUEST_BYTES} bytes\n"),
+        ),
+        Err(BodyRefused::Unreadable) => TsaHttpAnswer::Refused(
+            Status::BadRequest,
+            "the request body could not be read\n".into(),
+        ),
     }
-    // Reads at most the limit (then peeks one byte to tell "exactly the limit" from "more"):
-    // the rest of a body sent without a Content-Length is never read into memory.
-    let body = match body.open(MAX_REQUEST_BYTES.bytes()).into_bytes().await {
-        Ok(body) => body,
-        Err(_) => {
-            return TsaHttpAnswer::Refused(
-                Status::BadRequest,
-                "the request body could not be read\n".into(),
-            )
-        }
-    };
-    if !body.is_complete() {
-        return too_large();
-    }
-    TsaHttpAnswer::Reply(service.respond(&body).der)
 }
 
 #[cfg(test)]
