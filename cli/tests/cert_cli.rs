@@ -6,14 +6,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{run, stderr, stdout, TestPki, CITIZEN, CITIZENS_SUBJECT, ROOT_SUBJECT};
-use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
+use common::{free_port, run, stderr, stdout, Server, TestPki, CITIZEN};
+use imza_core::crl::RevokedEntry;
 use imza_core::key::software::SoftwareKey;
-use imza_core::{ext, KeyAlgorithm, SigningKey};
-use imza_testdata::pki::{leaf_extensions, write_certificate, TestCa};
+use imza_core::KeyAlgorithm;
+use imza_testdata::pki::{crl_pem, leaf_extensions, write_certificate, TestCa};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -113,23 +113,12 @@ impl Chain {
 
 /// A CRL by `ca` listing `entries`, valid from an hour ago for a day, as PEM.
 fn crl(ca: &TestCa, entries: &[RevokedEntry]) -> String {
-    let issuer = imza_core::name::parse_dn(&ca.subject).expect("dn");
-    let key_id = ext::key_identifier(&ca.key.public_key_der().expect("spki")).expect("key id");
     let now = OffsetDateTime::now_utc();
-    let der = sign_crl(
-        CrlFields {
-            issuer: &issuer,
-            issuer_key_id: &key_id,
-            number: 1,
-            this_update: now - time::Duration::hours(1),
-            next_update: now + time::Duration::days(1),
-        },
+    crl_pem(&ca.crl(
         entries,
-        ca.key.as_ref(),
-        &mut |_, _| {},
-    )
-    .expect("sign CRL");
-    imza_core::pem::encode("X509 CRL", &der).expect("pem")
+        now - time::Duration::hours(1),
+        now + time::Duration::days(1),
+    ))
 }
 
 fn output(out: &Output) -> String {
@@ -311,81 +300,20 @@ fn help_documents_every_flag() {
     }
 }
 
-/// `imza serve` on a port chosen before the CAs were made, so that the URLs the CAs write
-/// into certificates (`--base-url http://127.0.0.1:PORT`) point at it.
-struct Serving {
-    child: std::process::Child,
-}
-
-impl Serving {
-    fn start(pki: &TestPki, port: u16) -> Serving {
-        let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_imza"))
-            .arg("--data-dir")
-            .arg(pki.data_dir())
-            .args(["serve", "--listen", &listen])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start imza serve");
-        let serving = Serving { child };
-        for _ in 0..400 {
-            if std::net::TcpStream::connect(&listen).is_ok() {
-                return serving;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("imza serve did not start on {listen}");
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 #[test]
 fn ocsp_from_the_aia_of_a_served_pki_says_good_then_revoked() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let pki = TestPki::new();
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
-        "root",
-        "--subject",
-        ROOT_SUBJECT,
-        "--key",
-        "ec-p384",
-        "--base-url",
-        &base,
-    ]);
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
-        "citizens",
-        "--parent",
-        "root",
-        "--subject",
-        CITIZENS_SUBJECT,
-    ]);
+    let port = free_port();
+    let pki = TestPki::with_root_and_citizens_at(&format!("http://127.0.0.1:{port}"));
     let csr = pki.csr("alice", CITIZEN);
     let alice = pki.path("alice.pem");
     pki.issue("citizens", "citizen-sign", &csr, &alice, &[]);
     let root = pki.ca_pem("root");
     let citizens = pki.ca_pem("citizens");
-    let _server = Serving::start(&pki, port);
+    let _server = Server::start_on(&pki, port, &[]);
 
     let verify = || {
         Command::new(env!("CARGO_BIN_EXE_imza"))

@@ -8,15 +8,13 @@ use std::sync::{Arc, OnceLock};
 
 mod common;
 
-use imza_core::clock::SystemClock;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm};
-use imza_testdata::loopback::LoopbackServer;
-use imza_testdata::pki::{leaf_extensions, write_certificate, TestCa, TsaPki};
+use imza_testdata::pki::{leaf_extensions, write_certificate, TestCa};
 use imza_testdata::softhsm::SoftHsm;
-use imza_tsa::http::{stage, TsaService};
-use imza_tsa::{TimeStampAuthority, TsaConfig};
+use imza_testdata::tools::text;
+use imza_testdata::tsa::LoopbackTsa;
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
@@ -123,45 +121,11 @@ fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// Asserts the exit status and returns everything printed.
 fn exits(out: &Output, code: i32) -> String {
     let said = text(out);
     assert_eq!(out.status.code(), Some(code), "{said}");
     said
-}
-
-/// imza's TSA on a loopback port.
-struct Tsa {
-    _pki: TsaPki,
-    server: LoopbackServer,
-}
-
-impl Tsa {
-    fn start() -> Tsa {
-        let pki = TsaPki::new(KeyAlgorithm::EcP256);
-        let authority = TimeStampAuthority::new(TsaConfig::new(
-            pki.tsa.der.clone(),
-            Vec::new(),
-            pki.tsa.key.clone(),
-            oids::ETSI_BEST_PRACTICES_TS_POLICY,
-        ))
-        .unwrap();
-        let service = Arc::new(TsaService::new(authority, Arc::new(SystemClock)));
-        let server = LoopbackServer::launch(stage(service), 2);
-        Tsa { _pki: pki, server }
-    }
-
-    fn url(&self) -> String {
-        self.server.url("/tsa")
-    }
 }
 
 #[test]
@@ -192,7 +156,7 @@ fn level_t_needs_a_tsa_and_with_one_openssl_accepts_the_signature() {
     assert!(said.contains("--tsa"), "{said}");
     assert!(!f.path("t.p7s").exists());
 
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let said = exits(&f.sign("t.p7s", &["--level", "T", "--tsa", &tsa.url()]), 0);
     assert!(said.contains("as B-T"), "{said}");
     assert_eq!(f.openssl_verify("t.p7s", false).unwrap(), DOCUMENT);
@@ -209,7 +173,7 @@ fn level_t_needs_a_tsa_and_with_one_openssl_accepts_the_signature() {
 #[test]
 fn augment_raises_b_to_t_and_keeps_the_signature_value() {
     let f = Fixture::new();
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     exits(&f.sign("b.p7s", &[]), 0);
     let b = std::fs::read(f.path("b.p7s")).unwrap();
     let augment = |out: &str, extra: &[&str]| {
@@ -382,7 +346,7 @@ fn bad_keys_certificates_and_files_exit_2_with_the_reason() {
     let said = exits(&f.sign("x.p7s", &["--level", "Q"]), 2);
     assert!(said.contains("expected B, T, LT or LTA"), "{said}");
     // LT without anything to validate to: the chain holds no root.
-    let tsa = Tsa::start();
+    let tsa = LoopbackTsa::start();
     let said = exits(&f.sign("x.p7s", &["--level", "LT", "--tsa", &tsa.url()]), 2);
     assert!(said.contains("--trust"), "{said}");
     assert!(!f.path("x.p7s").exists());
@@ -459,93 +423,26 @@ fn a_pkcs11_key_signs_from_the_command_line() {
     assert!(!Path::new(&f.p("mismatch.p7s")).exists());
 }
 
-/// `imza serve` for `pki` on `port`, stopped when dropped.
-struct Serving(std::process::Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(pki: &common::TestPki, port: u16) -> Serving {
-    let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_imza"))
-        .arg("--data-dir")
-        .arg(pki.data_dir())
-        .args(["serve", "--listen", &listen])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start imza serve");
-    let serving = Serving(child);
-    // Start-up issues the OCSP responder certificates first: allow up to 20 s.
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            return serving;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("imza serve did not start on {listen}");
-}
-
 #[test]
 fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
-    let pki = common::TestPki::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
-        "root",
-        "--subject",
-        common::ROOT_SUBJECT,
-        "--base-url",
-        &base,
-    ]);
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
-        "citizens",
-        "--parent",
-        "root",
-        "--subject",
-        common::CITIZENS_SUBJECT,
-    ]);
+    let pki = common::TestPki::with_root_and_citizens_at(&base);
     let p12 = pki.path("citizen.p12");
     let cert = pki.path("citizen.pem");
-    pki.ok_env(
-        &[
-            "ca",
-            "issue",
-            "--ca",
-            "citizens",
-            "--profile",
-            "citizen-sign",
-            "--subject",
-            "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
-            "--new-key",
-            "ec-p256",
-            "--p12-out",
-            p12.to_str().unwrap(),
-            "--p12-pass-env",
-            "SIGN_TEST_P12",
-            "--out",
-            cert.to_str().unwrap(),
-        ],
-        &[("SIGN_TEST_P12", "p12-parol")],
+    pki.issue_p12(
+        "citizens",
+        "citizen-sign",
+        "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
+        &p12,
+        &cert,
+        ("SIGN_TEST_P12", "p12-parol"),
     );
     pki.ok(&["tsa", "init", "--ca", "citizens"]);
     let root = pki.ca_pem("root");
     let doc = pki.path("doc.txt");
     std::fs::write(&doc, DOCUMENT).unwrap();
-    let serving = serve(&pki, port);
+    let serving = common::Server::start_on(&pki, port, &[]);
 
     let sign = |out: &str, level: &str| {
         let args = strings(&[

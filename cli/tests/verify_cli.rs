@@ -4,18 +4,13 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
-use imza_core::clock::SystemClock;
-use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
-use imza_core::{oids, KeyAlgorithm, SigningKey};
-use imza_testdata::loopback::LoopbackServer;
-use imza_testdata::pki::{tsa_extensions, write_certificate, TestCa};
-use imza_tsa::http::{stage, TsaService};
-use imza_tsa::{TimeStampAuthority, TsaConfig};
+use imza_core::KeyAlgorithm;
+use imza_testdata::pki::{crl_pem, revoked, tsa_extensions, write_certificate, TestCa};
+use imza_testdata::tools::text;
+use imza_testdata::tsa::authority;
 use serde_json::Value;
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
@@ -55,11 +50,7 @@ impl Fixture {
         key.save_pem(&f.path("signer.key")).unwrap();
         std::fs::write(f.path("doc.txt"), DOCUMENT).unwrap();
         let crl = f.crl(&[]);
-        std::fs::write(
-            f.path("crl.pem"),
-            imza_core::pem::encode("X509 CRL", &crl).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(f.path("crl.pem"), crl_pem(&crl)).unwrap();
         f
     }
 
@@ -77,30 +68,16 @@ impl Fixture {
     }
 
     /// A root CRL issued a minute before `now`, valid for a day, DER.
-    fn crl_issued(&self, revoked: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
-        let entries: Vec<RevokedEntry> = revoked
+    fn crl_issued(&self, revoked_at: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
+        let entries: Vec<_> = revoked_at
             .iter()
-            .map(|(serial, at)| RevokedEntry {
-                serial: serial.to_vec(),
-                revoked_at: *at,
-                reason: None,
-                invalidity_date: None,
-            })
+            .map(|(serial, at)| revoked(serial, *at))
             .collect();
-        sign_crl(
-            CrlFields {
-                issuer: &parse_dn(&self.root.subject).unwrap(),
-                issuer_key_id: &ext::key_identifier(&self.root.key.public_key_der().unwrap())
-                    .unwrap(),
-                number: 1,
-                this_update: now - Duration::minutes(1),
-                next_update: now + Duration::days(1),
-            },
+        self.root.crl(
             &entries,
-            self.root.key.as_ref(),
-            &mut |_, _| {},
+            now - Duration::minutes(1),
+            now + Duration::days(1),
         )
-        .unwrap()
     }
 
     /// `openssl cms -sign` of doc.txt into `out` (detached unless `attached`).
@@ -131,14 +108,6 @@ fn imza(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run imza")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn code(output: &Output) -> i32 {
@@ -272,17 +241,7 @@ fn a_revoked_signer_fails_before_its_timestamp_and_passes_after() {
     // imza sign --level T against imza's TSA on loopback, then imza verify with CRLs that
     // revoke the signer an hour before now (before the time-stamp) or in the future.
     let f = Fixture::new();
-    let authority = TimeStampAuthority::new(TsaConfig::new(
-        f.tsa.der.clone(),
-        Vec::new(),
-        f.tsa.key.clone(),
-        oids::ETSI_BEST_PRACTICES_TS_POLICY,
-    ))
-    .unwrap();
-    let server = LoopbackServer::launch(
-        stage(Arc::new(TsaService::new(authority, Arc::new(SystemClock)))),
-        1,
-    );
+    let server = imza_testdata::tsa::serve(authority(&f.tsa.der, f.tsa.key.clone()), 1);
     let signed = imza(&[
         "sign",
         "--in",

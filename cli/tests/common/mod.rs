@@ -60,6 +60,13 @@ impl TestPki {
 
     /// Root → citizens with software keys and the public-style base URL.
     pub fn with_root_and_citizens() -> TestPki {
+        TestPki::with_root_and_citizens_at(BASE_URL)
+    }
+
+    /// Root (P-384) → citizens with software keys, `base_url` in the URLs they write into
+    /// certificates (CDP, AIA): e.g. `http://127.0.0.1:PORT` for an `imza serve` that
+    /// [`Server::start_on`] then starts on that port.
+    pub fn with_root_and_citizens_at(base_url: &str) -> TestPki {
         let pki = TestPki::new();
         pki.ok(&[
             "ca",
@@ -71,7 +78,7 @@ impl TestPki {
             "--key",
             "ec-p384",
             "--base-url",
-            BASE_URL,
+            base_url,
         ]);
         pki.ok(&[
             "ca",
@@ -84,6 +91,41 @@ impl TestPki {
             CITIZENS_SUBJECT,
         ]);
         pki
+    }
+
+    /// `imza ca issue --ca CA --profile PROFILE --subject SUBJECT --new-key ec-p256` with the
+    /// key and certificate written to the PKCS#12 file `p12` under the password `password`
+    /// (passed in the environment variable `password_env`) and the certificate to `cert`.
+    pub fn issue_p12(
+        &self,
+        ca: &str,
+        profile: &str,
+        subject: &str,
+        p12: &Path,
+        cert: &Path,
+        (password_env, password): (&str, &str),
+    ) -> String {
+        self.ok_env(
+            &[
+                "ca",
+                "issue",
+                "--ca",
+                ca,
+                "--profile",
+                profile,
+                "--subject",
+                subject,
+                "--new-key",
+                "ec-p256",
+                "--p12-out",
+                p12.to_str().expect("path"),
+                "--p12-pass-env",
+                password_env,
+                "--out",
+                cert.to_str().expect("path"),
+            ],
+            &[(password_env, password)],
+        )
     }
 
     /// Writes the CA's certificate to `NAME.pem` in the temp dir and returns the path.
@@ -221,6 +263,14 @@ pub fn openssl_verify(root: &Path, issuing: &Path, cert: &Path, crl: Option<&Pat
     run("openssl", &args)
 }
 
+/// A loopback port nothing listens on now (bound by the OS, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 /// A running `imza serve` on a free loopback port, stopped when dropped (also when a test
 /// fails and unwinds).
 pub struct Server {
@@ -235,10 +285,12 @@ impl Server {
 
     /// `imza serve` with extra arguments (e.g. `--config FILE`).
     pub fn start_with(pki: &TestPki, extra: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        Server::start_on(pki, free_port(), extra)
+    }
+
+    /// `imza serve` on `port`: one chosen (with [`free_port`]) before the CAs were made, so
+    /// that the URLs they write into certificates point at it.
+    pub fn start_on(pki: &TestPki, port: u16, extra: &[&str]) -> Server {
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_imza"))
             .arg("--data-dir")
