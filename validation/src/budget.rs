@@ -2,9 +2,7 @@
 //! path is counted here, across path building, CRL signer paths and CRLs, so a hostile pool
 //! or CRL set ends with [`ValidationError::BudgetExceeded`] instead of spinning.
 
-use spki::AlgorithmIdentifierOwned;
-
-use crate::signature::SignatureCache;
+use crate::signature::{SignatureCache, Signed};
 use crate::{Budget, ValidationError};
 
 #[derive(Debug)]
@@ -56,18 +54,21 @@ impl Work {
         }
     }
 
-    /// Checks one signature within the budget. The outer error is the budget running out;
-    /// the inner one says why the signature does not verify.
+    /// Checks the signature on `signed` with the key `spki_der` within the budget. The outer
+    /// error is the budget running out; the inner one says why the signature does not verify.
     pub fn verify(
         &mut self,
         cache: &SignatureCache,
         spki_der: &[u8],
-        algorithm: &AlgorithmIdentifierOwned,
-        signed_hash: &[u8; 32],
-        signed: &[u8],
-        signature: &[u8],
+        signed: &impl Signed,
     ) -> Result<Result<(), String>, ValidationError> {
         self.charge_signature()?;
-        Ok(cache.verify(spki_der, algorithm, signed_hash, signed, signature))
+        Ok(cache.verify(
+            spki_der,
+            signed.signature_algorithm(),
+            signed.tbs_hash(),
+            signed.tbs_bytes(),
+            signed.signature_bytes(),
+        ))
     }
 }

@@ -2,13 +2,14 @@
 //! decoded structure, and what validation reads — names in comparable form, the signed bytes
 //! and their hash, the public key, the extensions — worked out once at parse time.
 
-use der::{Decode, Encode, Reader};
-use spki::SubjectPublicKeyInfoOwned;
+use der::{Decode, Encode};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use time::OffsetDateTime;
 use x509_cert::name::Name;
 
 use crate::extensions::CertExtensions;
 use crate::name::NameKey;
+use crate::signature::{tbs_range_and_hash, Signed};
 use crate::ValidationError;
 
 /// One certificate, parsed once; cheap to share behind an `Arc`.
@@ -27,16 +28,6 @@ pub struct Certificate {
     pub(crate) ext: CertExtensions,
 }
 
-/// The range of the first element inside the outer SEQUENCE of `der`: the TBS part of a
-/// signed structure (Certificate, CertificateList), exactly as encoded.
-pub(crate) fn first_element(der: &[u8]) -> Result<std::ops::Range<usize>, der::Error> {
-    let mut reader = der::SliceReader::new(der)?;
-    let _outer = der::Header::decode(&mut reader)?;
-    let start = usize::try_from(reader.position())?;
-    let tbs = reader.tlv_bytes()?;
-    Ok(start..start + tbs.len())
-}
-
 impl Certificate {
     /// Parses a DER certificate. Trailing bytes and undecodable structures are
     /// [`ValidationError::Malformed`].
@@ -47,8 +38,8 @@ impl Certificate {
                 .and_then(|copy| x509_cert::Certificate::from_der(&copy).ok())
                 .ok_or_else(|| ValidationError::malformed("certificate", e))
         })?;
-        let tbs = first_element(&der).map_err(|e| ValidationError::malformed("certificate", e))?;
-        let tbs_hash = openssl::sha::sha256(der.get(tbs.clone()).unwrap_or_default());
+        let (tbs, tbs_hash) =
+            tbs_range_and_hash(&der).map_err(|e| ValidationError::malformed("certificate", e))?;
         let tbs_cert = &cert.tbs_certificate;
         let spki_der = tbs_cert
             .subject_public_key_info
@@ -153,19 +144,6 @@ impl Certificate {
         &self.issuer_key
     }
 
-    pub(crate) fn tbs_bytes(&self) -> &[u8] {
-        self.der.get(self.tbs.clone()).unwrap_or_default()
-    }
-
-    pub(crate) fn tbs_hash(&self) -> &[u8; 32] {
-        &self.tbs_hash
-    }
-
-    /// The signature BIT STRING's bytes.
-    pub(crate) fn signature_bytes(&self) -> &[u8] {
-        self.cert.signature.raw_bytes()
-    }
-
     /// The same certificate: same DER.
     pub(crate) fn same_as(&self, other: &Certificate) -> bool {
         self.tbs_hash == other.tbs_hash && self.der == other.der
@@ -174,6 +152,24 @@ impl Certificate {
     /// Same subject and same key: for loop detection and trust anchors given as certificates.
     pub(crate) fn same_subject_and_key(&self, other: &Certificate) -> bool {
         self.subject_key == other.subject_key && self.spki_der == other.spki_der
+    }
+}
+
+impl Signed for Certificate {
+    fn signature_algorithm(&self) -> &AlgorithmIdentifierOwned {
+        &self.cert.signature_algorithm
+    }
+
+    fn tbs_bytes(&self) -> &[u8] {
+        self.der.get(self.tbs.clone()).unwrap_or_default()
+    }
+
+    fn tbs_hash(&self) -> &[u8; 32] {
+        &self.tbs_hash
+    }
+
+    fn signature_bytes(&self) -> &[u8] {
+        self.cert.signature.raw_bytes()
     }
 }
 

@@ -18,8 +18,9 @@ use x509_cert::ext::pkix::{
 };
 use x509_cert::ext::Extension;
 
-use crate::certificate::first_element;
+use crate::extensions::read_extensions;
 use crate::name::NameKey;
+use crate::signature::{tbs_range_and_hash, Signed};
 use crate::ValidationError;
 
 /// One parsed CRL.
@@ -96,8 +97,8 @@ impl Crl {
                 .and_then(|copy| CertificateList::from_der(&copy).ok())
                 .ok_or_else(|| ValidationError::malformed("CRL", e))
         })?;
-        let tbs = first_element(&der).map_err(|e| ValidationError::malformed("CRL", e))?;
-        let tbs_hash = openssl::sha::sha256(der.get(tbs.clone()).unwrap_or_default());
+        let (tbs, tbs_hash) =
+            tbs_range_and_hash(&der).map_err(|e| ValidationError::malformed("CRL", e))?;
         let list = &crl.tbs_cert_list;
         let issuer_key = NameKey::new(&list.issuer);
         let mut parsed = Crl {
@@ -131,22 +132,15 @@ impl Crl {
                 signature: crl.signature.clone(),
             },
         };
-        let mut seen: Vec<ObjectIdentifier> = Vec::new();
-        for ext in list.crl_extensions.as_deref().unwrap_or_default() {
-            if seen.contains(&ext.extn_id) {
-                parsed
-                    .errors
-                    .push(format!("CRL extension {} appears twice", ext.extn_id));
-                continue;
-            }
-            seen.push(ext.extn_id);
-            if let Err(e) = parsed.read_extension(ext) {
-                parsed.errors.push(e);
-            }
-            if ext.critical && !UNDERSTOOD.contains(&ext.extn_id) {
-                parsed.unknown_critical.push(ext.extn_id);
-            }
-        }
+        let mut errors = Vec::new();
+        parsed.unknown_critical = read_extensions(
+            list.crl_extensions.as_deref().unwrap_or_default(),
+            "CRL extension",
+            UNDERSTOOD,
+            &mut errors,
+            |ext| parsed.read_extension(ext),
+        );
+        parsed.errors = errors;
         let indirect = parsed.idp.as_ref().is_some_and(|idp| idp.indirect_crl);
         let mut current_issuer = issuer_key;
         for revoked in list.revoked_certificates.as_deref().unwrap_or_default() {
@@ -264,22 +258,6 @@ impl Crl {
         Arc::clone(&self.der)
     }
 
-    pub(crate) fn tbs_bytes(&self) -> &[u8] {
-        self.der.get(self.tbs.clone()).unwrap_or_default()
-    }
-
-    pub(crate) fn tbs_hash(&self) -> &[u8; 32] {
-        &self.tbs_hash
-    }
-
-    pub(crate) fn signature_bytes(&self) -> &[u8] {
-        self.crl.signature.raw_bytes()
-    }
-
-    pub(crate) fn signature_algorithm(&self) -> &spki::AlgorithmIdentifierOwned {
-        &self.crl.signature_algorithm
-    }
-
     /// The entry for the certificate with `serial` issued by `issuer`, if listed.
     pub(crate) fn entry(&self, serial: &[u8], issuer: &NameKey) -> Option<&CrlEntry> {
         self.by_serial
@@ -292,6 +270,24 @@ impl Crl {
     /// Whether any entry carries a critical extension this validator does not understand.
     pub(crate) fn has_unknown_critical_entry_extension(&self) -> Option<ObjectIdentifier> {
         self.unknown_critical_entry
+    }
+}
+
+impl Signed for Crl {
+    fn signature_algorithm(&self) -> &spki::AlgorithmIdentifierOwned {
+        &self.crl.signature_algorithm
+    }
+
+    fn tbs_bytes(&self) -> &[u8] {
+        self.der.get(self.tbs.clone()).unwrap_or_default()
+    }
+
+    fn tbs_hash(&self) -> &[u8; 32] {
+        &self.tbs_hash
+    }
+
+    fn signature_bytes(&self) -> &[u8] {
+        self.crl.signature.raw_bytes()
     }
 }
 

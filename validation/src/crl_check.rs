@@ -20,7 +20,7 @@ use crate::extensions::MAX_ITEMS;
 use crate::name::NameKey;
 use crate::path_builder::Session;
 use crate::path_validation::PathFailure;
-use crate::signature::needs_inherited_parameters;
+use crate::signature::{needs_inherited_parameters, Signed};
 use crate::{Certificate, Crl, RevocationEvidence, ValidationError, ValidationOptions};
 
 /// keyCompromise .. aACompromise (bit 0, "unused", is no reason).
@@ -422,14 +422,7 @@ impl Session<'_> {
         for delta in deltas {
             let outcome = self
                 .work
-                .verify(
-                    &v.signatures,
-                    &signer.spki,
-                    delta.signature_algorithm(),
-                    delta.tbs_hash(),
-                    delta.tbs_bytes(),
-                    delta.signature_bytes(),
-                )
+                .verify(&v.signatures, &signer.spki, &*delta)
                 .map_err(|error| PathFailure { error, progress: 0 })?;
             match outcome {
                 Ok(()) => return Ok(Some(delta)),
@@ -458,14 +451,7 @@ impl Session<'_> {
         let verify = |session: &mut Self, key: &[u8]| -> Result<Result<(), String>, PathFailure> {
             session
                 .work
-                .verify(
-                    &v.signatures,
-                    key,
-                    crl.signature_algorithm(),
-                    crl.tbs_hash(),
-                    crl.tbs_bytes(),
-                    crl.signature_bytes(),
-                )
+                .verify(&v.signatures, key, crl)
                 .map_err(|error| PathFailure { error, progress: 0 })
         };
         // The certificate's issuer on the path (already validated, with its working key).

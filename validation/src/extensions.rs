@@ -81,27 +81,47 @@ fn bounded<T>(items: Vec<T>, what: &str) -> Result<Vec<T>, String> {
     }
 }
 
+/// Goes once through the extensions of a certificate or a CRL (`what`: how one is named in
+/// messages). RFC 5280 §4.2 allows one instance of each: a repeated one is an error and is
+/// not read again. Each other is handed to `read`, whose error joins `errors`. Returns the
+/// critical ones not in `understood`.
+pub(crate) fn read_extensions(
+    extensions: &[Extension],
+    what: &str,
+    understood: &[ObjectIdentifier],
+    errors: &mut Vec<String>,
+    mut read: impl FnMut(&Extension) -> Result<(), String>,
+) -> Vec<ObjectIdentifier> {
+    let mut seen: Vec<ObjectIdentifier> = Vec::new();
+    let mut unknown_critical = Vec::new();
+    for ext in extensions {
+        if seen.contains(&ext.extn_id) {
+            errors.push(format!("{what} {} appears more than once", ext.extn_id));
+            continue;
+        }
+        seen.push(ext.extn_id);
+        if let Err(e) = read(ext) {
+            errors.push(e);
+        }
+        if ext.critical && !understood.contains(&ext.extn_id) {
+            unknown_critical.push(ext.extn_id);
+        }
+    }
+    unknown_critical
+}
+
 impl CertExtensions {
     pub fn decode(extensions: Option<&[Extension]>) -> CertExtensions {
         let mut out = CertExtensions::default();
-        let Some(extensions) = extensions else {
-            return out;
-        };
-        let mut seen: Vec<ObjectIdentifier> = Vec::new();
-        for ext in extensions {
-            if seen.contains(&ext.extn_id) {
-                out.errors
-                    .push(format!("extension {} appears more than once", ext.extn_id));
-                continue;
-            }
-            seen.push(ext.extn_id);
-            if let Err(e) = out.read(ext) {
-                out.errors.push(e);
-            }
-            if ext.critical && !UNDERSTOOD.contains(&ext.extn_id) {
-                out.unknown_critical.push(ext.extn_id);
-            }
-        }
+        let mut errors = Vec::new();
+        out.unknown_critical = read_extensions(
+            extensions.unwrap_or_default(),
+            "extension",
+            UNDERSTOOD,
+            &mut errors,
+            |ext| out.read(ext),
+        );
+        out.errors = errors;
         out
     }
 

@@ -172,14 +172,9 @@ impl Session<'_> {
             .collect();
         let mut any_issuer = !anchors.is_empty();
         for anchor in anchors {
-            let outcome = self.work.verify(
-                &v.signatures,
-                anchor.spki_bytes(),
-                &child.inner().signature_algorithm,
-                child.tbs_hash(),
-                child.tbs_bytes(),
-                child.signature_bytes(),
-            )?;
+            let outcome = self
+                .work
+                .verify(&v.signatures, anchor.spki_bytes(), &*child)?;
             if let Err(detail) = outcome {
                 state.record(PathFailure {
                     error: ValidationError::BadSignature {
@@ -248,14 +243,9 @@ impl Session<'_> {
             if needs_inherited_parameters(candidate.spki()) {
                 self.work.charge_signature()?;
             } else {
-                let outcome = self.work.verify(
-                    &v.signatures,
-                    candidate.spki_bytes(),
-                    &child.inner().signature_algorithm,
-                    child.tbs_hash(),
-                    child.tbs_bytes(),
-                    child.signature_bytes(),
-                )?;
+                let outcome = self
+                    .work
+                    .verify(&v.signatures, candidate.spki_bytes(), &*child)?;
                 if let Err(detail) = outcome {
                     state.signature_failures.push(format!(
                         "the signature on {} does not verify with the key of {} ({detail})",

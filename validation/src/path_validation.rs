@@ -99,14 +99,7 @@ pub(crate) fn process_path(
         // the issuer's own key; only a key that took inherited DSA parameters differs.
         if working_key.as_slice() != issuer.spki_bytes() {
             let outcome = work
-                .verify(
-                    cache,
-                    &working_key,
-                    &cert.inner().signature_algorithm,
-                    cert.tbs_hash(),
-                    cert.tbs_bytes(),
-                    cert.signature_bytes(),
-                )
+                .verify(cache, &working_key, &**cert)
                 .map_err(|error| PathFailure { error, progress: 0 })?;
             if let Err(detail) = outcome {
                 return Err(PathFailure {

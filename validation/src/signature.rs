@@ -16,6 +16,30 @@ use openssl::pkey::PKey;
 use openssl::sign::Verifier;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
+/// A signed X.509 structure, Certificate or CertificateList (RFC 5280 §4.1.1, §5.1.1): what
+/// checking its signature reads.
+pub(crate) trait Signed {
+    fn signature_algorithm(&self) -> &AlgorithmIdentifierOwned;
+    /// The TBS part exactly as encoded: the signed bytes.
+    fn tbs_bytes(&self) -> &[u8];
+    /// SHA-256 of [`Signed::tbs_bytes`], part of a check's cache key.
+    fn tbs_hash(&self) -> &[u8; 32];
+    /// The signature BIT STRING's bytes.
+    fn signature_bytes(&self) -> &[u8];
+}
+
+/// Where the TBS part lies in the DER of a signed structure (the first element inside its
+/// outer SEQUENCE, exactly as encoded), and its SHA-256.
+pub(crate) fn tbs_range_and_hash(
+    der: &[u8],
+) -> Result<(std::ops::Range<usize>, [u8; 32]), der::Error> {
+    let mut reader = der::SliceReader::new(der)?;
+    let _outer = der::Header::decode(&mut reader)?;
+    let start = usize::try_from(der::Reader::position(&reader))?;
+    let tbs = der::Reader::tlv_bytes(&mut reader)?;
+    Ok((start..start + tbs.len(), openssl::sha::sha256(tbs)))
+}
+
 /// How many verified signatures a [`SignatureCache`] keeps by default.
 pub const DEFAULT_SIGNATURE_CACHE_ENTRIES: usize = 65_536;
 

@@ -161,33 +161,21 @@ impl Validator {
         &'a self,
         name: &NameKey,
     ) -> impl Iterator<Item = &'a Arc<Certificate>> + 'a {
-        self.anchor_index
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| self.anchors.get(i))
+        named(&self.anchor_index, &self.anchors, name)
     }
 
     pub(crate) fn pool_named<'a>(
         &'a self,
         name: &NameKey,
     ) -> impl Iterator<Item = &'a Arc<Certificate>> + 'a {
-        self.pool_index
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| self.pool.get(i))
+        named(&self.pool_index, &self.pool, name)
     }
 
     pub(crate) fn crls_named<'a>(
         &'a self,
         name: &NameKey,
     ) -> impl Iterator<Item = &'a Arc<Crl>> + 'a {
-        self.crl_index
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter_map(|&i| self.crls.get(i))
+        named(&self.crl_index, &self.crls, name)
     }
 
     /// Whether `cert` is one of the trust anchors (same subject and key).
@@ -195,4 +183,17 @@ impl Validator {
         self.anchors_named(cert.subject_key())
             .any(|a| a.same_subject_and_key(cert))
     }
+}
+
+/// The items of `items` that `index` lists under `name`.
+fn named<'a, T>(
+    index: &'a HashMap<NameKey, Vec<usize>>,
+    items: &'a [T],
+    name: &NameKey,
+) -> impl Iterator<Item = &'a T> + 'a {
+    index
+        .get(name)
+        .into_iter()
+        .flatten()
+        .filter_map(|&i| items.get(i))
 }
