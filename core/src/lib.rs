@@ -1,6 +1,7 @@
 //! imza-core: the shared vocabulary of imza: keys ([`key`]), algorithms, names ([`name`]),
 //! DER/PEM ([`pem`]), CMS SignedData as received ([`cms`]), certificate and CRL building
-//! ([`cert`], [`crl`]), signature verification ([`verify`]) and time ([`clock`]).
+//! ([`cert`], [`crl`]), signature verification ([`verify`]), what OCSP clients and responders
+//! share ([`ocsp`]) and time ([`clock`]).
 
 pub mod cert;
 pub mod clock;
@@ -10,6 +11,7 @@ mod error;
 pub mod ext;
 pub mod key;
 pub mod name;
+pub mod ocsp;
 pub mod oids;
 pub mod pem;
 pub mod verify;

@@ -13,83 +13,16 @@
 //! certificate being checked" and "over the value (excluding tag and length) of the subject
 //! public key field in the issuer's certificate" (§4.1.1).
 
-use der::asn1::{Null, ObjectIdentifier, OctetString};
+use der::asn1::OctetString;
 use der::Encode;
-use spki::AlgorithmIdentifierOwned;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::CertId;
 
-use imza_core::oids;
 
 use crate::OcspError;
 
-/// The hash algorithms imza accepts in a CertID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CertIdHash {
-    /// What most clients still send (`openssl ocsp` by default); collisions do not matter here
-    /// because both hashes must match a CA the responder serves.
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl CertIdHash {
-    pub const ALL: [CertIdHash; 4] = [
-        CertIdHash::Sha1,
-        CertIdHash::Sha256,
-        CertIdHash::Sha384,
-        CertIdHash::Sha512,
-    ];
-
-    /// The algorithm named by a CertID's hashAlgorithm, `None` when imza does not support it.
-    /// Parameters (absent or NULL, both seen in the wild) are not looked at.
-    pub fn from_oid(oid: &ObjectIdentifier) -> Option<CertIdHash> {
-        match *oid {
-            oids::SHA1 => Some(CertIdHash::Sha1),
-            oids::SHA256 => Some(CertIdHash::Sha256),
-            oids::SHA384 => Some(CertIdHash::Sha384),
-            oids::SHA512 => Some(CertIdHash::Sha512),
-            _ => None,
-        }
-    }
-
-    pub fn oid(self) -> ObjectIdentifier {
-        match self {
-            CertIdHash::Sha1 => oids::SHA1,
-            CertIdHash::Sha256 => oids::SHA256,
-            CertIdHash::Sha384 => oids::SHA384,
-            CertIdHash::Sha512 => oids::SHA512,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CertIdHash::Sha1 => "SHA-1",
-            CertIdHash::Sha256 => "SHA-256",
-            CertIdHash::Sha384 => "SHA-384",
-            CertIdHash::Sha512 => "SHA-512",
-        }
-    }
-
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            CertIdHash::Sha1 => openssl::sha::sha1(data).to_vec(),
-            CertIdHash::Sha256 => openssl::sha::sha256(data).to_vec(),
-            CertIdHash::Sha384 => openssl::sha::sha384(data).to_vec(),
-            CertIdHash::Sha512 => openssl::sha::sha512(data).to_vec(),
-        }
-    }
-
-    /// The AlgorithmIdentifier with explicit NULL parameters, as OpenSSL writes it.
-    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned {
-            oid: self.oid(),
-            parameters: Some(Null.into()),
-        }
-    }
-}
+pub use imza_core::ocsp::{responder_key_hash, CertIdHash};
 
 /// issuerNameHash and issuerKeyHash of one issuer under one hash algorithm.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,18 +101,6 @@ pub fn cert_id(
     })
 }
 
-/// `KeyHash` of a ResponderID byKey (RFC 6960 §4.2.1): "the SHA-1 hash of the value of the BIT
-/// STRING subjectPublicKey [excluding the tag, length, and number of unused bits]".
-pub fn responder_key_hash(certificate: &Certificate) -> [u8; 20] {
-    openssl::sha::sha1(
-        certificate
-            .tbs_certificate
-            .subject_public_key_info
-            .subject_public_key
-            .raw_bytes(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,14 +128,6 @@ mod tests {
         )
         .unwrap();
         Certificate::from_der(&signed.der).unwrap()
-    }
-
-    #[test]
-    fn hash_oids_round_trip_and_others_are_unsupported() {
-        for hash in CertIdHash::ALL {
-            assert_eq!(CertIdHash::from_oid(&hash.oid()), Some(hash));
-        }
-        assert_eq!(CertIdHash::from_oid(&oids::SHA256_WITH_RSA), None);
     }
 
     #[test]

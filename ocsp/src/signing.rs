@@ -5,32 +5,11 @@
 //! delegated responder's [`SigningKey`], whichever backend holds it.
 
 use der::asn1::{AnyRef, BitStringRef, OctetString};
-use der::{Decode, Encode, Sequence};
-use spki::AlgorithmIdentifierOwned;
+use der::{Decode, Encode};
 use x509_ocsp::{OcspResponse, OcspResponseStatus, ResponseBytes, ResponseData};
 
+use imza_core::ocsp::BasicOcspResponseRaw;
 use imza_core::{oids, CoreError, SigningKey};
-
-/// BasicOCSPResponse as imza writes it (RFC 6960 §4.2.1):
-///
-/// ```text
-/// BasicOCSPResponse ::= SEQUENCE {
-///     tbsResponseData     ResponseData,
-///     signatureAlgorithm  AlgorithmIdentifier,
-///     signature           BIT STRING,
-///     certs           [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
-/// ```
-///
-/// ResponseData and the certificates are carried as the DER already produced (the bytes just
-/// signed, the responder certificate encoded once at start-up) instead of being re-encoded.
-#[derive(Sequence)]
-struct BasicOcspResponseOut<'a> {
-    tbs_response_data: AnyRef<'a>,
-    signature_algorithm: AlgorithmIdentifierOwned,
-    signature: BitStringRef<'a>,
-    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
-    certs: Option<Vec<AnyRef<'a>>>,
-}
 
 /// Signs `data` with `key` and returns the DER of the `successful` OCSPResponse carrying it,
 /// with `certs` (DER certificates) in the BasicOCSPResponse.
@@ -46,7 +25,7 @@ pub(crate) fn sign_response(
         .map(|der| AnyRef::from_der(der))
         .collect::<Result<Vec<_>, _>>()
         .map_err(CoreError::der)?;
-    let basic = BasicOcspResponseOut {
+    let basic = BasicOcspResponseRaw {
         tbs_response_data: AnyRef::from_der(&tbs).map_err(CoreError::der)?,
         signature_algorithm: key.signature_algorithm(),
         signature: BitStringRef::from_bytes(&signature).map_err(CoreError::der)?,

@@ -14,16 +14,15 @@
 //! It is not full RFC 5280 path validation (no policy, name constraint or revocation checks
 //! on the responder's chain); `imza-validation` owns that.
 
-use der::{Decode, Encode};
+use der::Encode;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
 use x509_ocsp::ResponderId;
 
 use imza_core::clock::{from_x509_time, rfc3339};
 use imza_core::name::format_dn;
-use imza_core::oids;
+use imza_core::ocsp::has_ocsp_signing;
 use imza_core::verify::{verify_signature_with, SignaturePolicy};
 use imza_core::CoreError;
 
@@ -119,16 +118,6 @@ fn describe_responder(id: &ResponderId) -> String {
         ResponderId::ByName(name) => format!("byName {}", format_dn(name)),
         ResponderId::ByKey(hash) => format!("byKey {}", hex::encode(hash.as_bytes())),
     }
-}
-
-fn has_ocsp_signing(cert: &Certificate) -> bool {
-    cert.tbs_certificate
-        .extensions
-        .iter()
-        .flatten()
-        .filter(|e| e.extn_id == oids::EXT_EXTENDED_KEY_USAGE)
-        .filter_map(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok())
-        .any(|eku| eku.0.contains(&oids::KP_OCSP_SIGNING))
 }
 
 /// Verifies `basic` against `options` and returns who signed it.

@@ -29,12 +29,11 @@
 
 use std::sync::Arc;
 
-use der::asn1::{AnyRef, BitStringRef};
-use der::{Decode, Encode, Sequence};
+use der::{Decode, Encode};
 use spki::AlgorithmIdentifierOwned;
 use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, ExtendedKeyUsage};
+use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
 use x509_cert::ext::Extension;
 use x509_ocsp::{
     CertStatus, OcspGeneralizedTime, OcspResponse, OcspResponseStatus, ResponderId, ResponseData,
@@ -43,6 +42,7 @@ use x509_ocsp::{
 
 use imza_core::clock::{from_x509_time, rfc3339};
 use imza_core::name::format_dn;
+use imza_core::ocsp::{has_ocsp_signing, responder_key_hash, BasicOcspResponseRaw};
 use imza_core::oids;
 
 use crate::ocsp_request::{build_request, random_nonce, CertIdParts};
@@ -206,25 +206,6 @@ impl From<String> for Problem {
     }
 }
 
-/// BasicOCSPResponse with its ResponseData kept as received, so the signature is checked over
-/// exactly the signed bytes (RFC 6960 §4.2.1):
-///
-/// ```text
-/// BasicOCSPResponse ::= SEQUENCE {
-///     tbsResponseData     ResponseData,
-///     signatureAlgorithm  AlgorithmIdentifier,
-///     signature           BIT STRING,
-///     certs           [0] EXPLICIT SEQUENCE OF Certificate OPTIONAL }
-/// ```
-#[derive(Sequence)]
-struct RawBasicResponse<'a> {
-    tbs_response_data: AnyRef<'a>,
-    signature_algorithm: AlgorithmIdentifierOwned,
-    signature: BitStringRef<'a>,
-    #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
-    certs: Option<Vec<AnyRef<'a>>>,
-}
-
 /// What a response is checked against: the certificate (as CertID parts), its issuer, the
 /// validation time.
 struct ResponseCheck<'a> {
@@ -264,7 +245,7 @@ impl ResponseCheck<'_> {
             )
             .into());
         }
-        let raw = RawBasicResponse::from_der(bytes.response.as_bytes())
+        let raw = BasicOcspResponseRaw::from_der(bytes.response.as_bytes())
             .map_err(|e| format!("malformed BasicOCSPResponse: {e}"))?;
         let tbs_der = raw
             .tbs_response_data
@@ -312,7 +293,7 @@ impl ResponseCheck<'_> {
     fn check_signer(
         &self,
         responder: &ResponderId,
-        raw: &RawBasicResponse<'_>,
+        raw: &BasicOcspResponseRaw<'_>,
         tbs_der: &[u8],
         signature: &[u8],
         produced_at: OffsetDateTime,
@@ -514,16 +495,7 @@ fn names_responder(cert: &x509_cert::Certificate, id: &ResponderId) -> bool {
         ResponderId::ByName(name) => &cert.tbs_certificate.subject == name,
         // KeyHash: "SHA-1 hash of responder's public key (excluding the tag and length
         // fields)" (§4.2.1), i.e. of the BIT STRING value.
-        ResponderId::ByKey(hash) => {
-            openssl::sha::sha1(
-                cert.tbs_certificate
-                    .subject_public_key_info
-                    .subject_public_key
-                    .raw_bytes(),
-            )
-            .as_slice()
-                == hash.as_bytes()
-        }
+        ResponderId::ByKey(hash) => responder_key_hash(cert).as_slice() == hash.as_bytes(),
     }
 }
 
@@ -535,16 +507,6 @@ fn describe_responder(id: &ResponderId) -> String {
             hex::encode(hash.as_bytes())
         ),
     }
-}
-
-fn has_ocsp_signing(cert: &x509_cert::Certificate) -> bool {
-    cert.tbs_certificate
-        .extensions
-        .iter()
-        .flatten()
-        .filter(|e| e.extn_id == oids::EXT_EXTENDED_KEY_USAGE)
-        .filter_map(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok())
-        .any(|eku| eku.0.contains(&oids::KP_OCSP_SIGNING))
 }
 
 fn status_name(status: OcspResponseStatus) -> &'static str {

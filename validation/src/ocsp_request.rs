@@ -18,9 +18,8 @@
 
 use std::cell::OnceCell;
 
-use der::asn1::{Null, ObjectIdentifier, OctetString};
+use der::asn1::OctetString;
 use der::Encode;
-use spki::AlgorithmIdentifierOwned;
 use x509_cert::ext::Extension;
 use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
 
@@ -31,55 +30,7 @@ use crate::{Certificate, ValidationError};
 /// Octets of the nonce imza sends (RFC 9654 §2.1 asks for at least 32).
 pub(crate) const NONCE_OCTETS: usize = 32;
 
-/// The hash algorithms a CertID may use that imza can compute.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CertIdHash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl CertIdHash {
-    /// The algorithm named by a CertID's hashAlgorithm (parameters, absent or NULL in the
-    /// wild, are not looked at); `None` for one imza does not compute.
-    pub(crate) fn from_oid(oid: &ObjectIdentifier) -> Option<CertIdHash> {
-        match *oid {
-            oids::SHA1 => Some(CertIdHash::Sha1),
-            oids::SHA256 => Some(CertIdHash::Sha256),
-            oids::SHA384 => Some(CertIdHash::Sha384),
-            oids::SHA512 => Some(CertIdHash::Sha512),
-            _ => None,
-        }
-    }
-
-    fn oid(self) -> ObjectIdentifier {
-        match self {
-            CertIdHash::Sha1 => oids::SHA1,
-            CertIdHash::Sha256 => oids::SHA256,
-            CertIdHash::Sha384 => oids::SHA384,
-            CertIdHash::Sha512 => oids::SHA512,
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            CertIdHash::Sha1 => 0,
-            CertIdHash::Sha256 => 1,
-            CertIdHash::Sha384 => 2,
-            CertIdHash::Sha512 => 3,
-        }
-    }
-
-    fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            CertIdHash::Sha1 => openssl::sha::sha1(data).to_vec(),
-            CertIdHash::Sha256 => openssl::sha::sha256(data).to_vec(),
-            CertIdHash::Sha384 => openssl::sha::sha384(data).to_vec(),
-            CertIdHash::Sha512 => openssl::sha::sha512(data).to_vec(),
-        }
-    }
-}
+pub(crate) use imza_core::ocsp::CertIdHash;
 
 /// What a CertID for `cert` hashes: the DER of `cert`'s issuer field, and `issuer`'s
 /// subjectPublicKey BIT STRING value; each algorithm's two hashes are computed once, when
@@ -88,7 +39,7 @@ pub(crate) struct CertIdParts<'a> {
     issuer_name_der: Vec<u8>,
     issuer_key: &'a [u8],
     serial: &'a [u8],
-    /// (issuerNameHash, issuerKeyHash) per [`CertIdHash::index`].
+    /// (issuerNameHash, issuerKeyHash) for SHA-1, SHA-256, SHA-384 and SHA-512.
     hashes: [OnceCell<(Vec<u8>, Vec<u8>)>; 4],
 }
 
@@ -114,7 +65,13 @@ impl<'a> CertIdParts<'a> {
     }
 
     fn hashes(&self, hash: CertIdHash) -> &(Vec<u8>, Vec<u8>) {
-        self.hashes[hash.index()].get_or_init(|| {
+        let slot = match hash {
+            CertIdHash::Sha1 => &self.hashes[0],
+            CertIdHash::Sha256 => &self.hashes[1],
+            CertIdHash::Sha384 => &self.hashes[2],
+            CertIdHash::Sha512 => &self.hashes[3],
+        };
+        slot.get_or_init(|| {
             (
                 hash.digest(&self.issuer_name_der),
                 hash.digest(self.issuer_key),
@@ -143,10 +100,7 @@ impl<'a> CertIdParts<'a> {
         };
         let (name_hash, key_hash) = self.hashes(hash);
         Ok(CertId {
-            hash_algorithm: AlgorithmIdentifierOwned {
-                oid: hash.oid(),
-                parameters: Some(Null.into()),
-            },
+            hash_algorithm: hash.algorithm_identifier(),
             issuer_name_hash: octets(name_hash.clone())?,
             issuer_key_hash: octets(key_hash.clone())?,
             serial_number: x509_cert::serial_number::SerialNumber::new(self.serial)
