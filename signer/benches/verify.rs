@@ -11,59 +11,28 @@
 //!
 //! `cargo bench -p imza-signer --bench verify` (release build). Target: ≥ 3,000 signatures/s.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
-use imza_core::crl::{sign_crl, CrlFields};
+use common::LocalTsa;
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
-use imza_core::name::parse_dn;
-use imza_core::{oids, KeyAlgorithm, SigningKey};
+use imza_core::KeyAlgorithm;
 use imza_signer::{
-    sign, verify, Credentials, Level, SignOptions, SignatureVerifier, SignerError, Timestamper,
-    VerifyOptions,
+    sign, verify, Credentials, Level, SignOptions, SignatureVerifier, VerifyOptions,
 };
+use imza_testdata::bench::measure;
 use imza_testdata::pki::{tsa_extensions, TestCa};
-use imza_tsa::{
-    build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority, TsaConfig,
-};
 use imza_validation::{Certificate, Crl, SignatureCache};
 use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::KeyUsages;
 
 const DOCUMENT: &[u8] = b"A 1 KiB document stands in for any: only its hash is signed.";
 const MEASURE_FOR: StdDuration = StdDuration::from_secs(3);
-
-/// imza's TSA in process: the token a loopback TSA would send, without the socket.
-struct LocalTsa(TimeStampAuthority);
-
-impl Timestamper for LocalTsa {
-    fn timestamp(
-        &self,
-        digest: &[u8],
-        algorithm: ImprintAlgorithm,
-    ) -> Result<ParsedToken, SignerError> {
-        let request = build_request(digest, algorithm, None, true, None)
-            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
-        let answer = self.0.respond(&request, OffsetDateTime::now_utc());
-        parse_response(&answer.der)
-            .and_then(|r| r.into_token())
-            .map_err(|e| SignerError::Timestamp(e.to_string()))
-    }
-
-    fn describe(&self) -> String {
-        "the in-process benchmark TSA".into()
-    }
-}
-
-/// The CPU time this thread has run, from Linux's /proc/thread-self/schedstat (its first
-/// field, in nanoseconds); `None` elsewhere.
-fn thread_cpu_time() -> Option<StdDuration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let nanos = text.split_whitespace().next()?.parse().ok()?;
-    Some(StdDuration::from_nanos(nanos))
-}
 
 /// Verifications per second of wall-clock time and, where Linux tells, of this thread's CPU
 /// time: the per-core figure, which other processes on a shared machine do not lower.
@@ -85,27 +54,14 @@ impl std::fmt::Display for Rate {
     }
 }
 
-/// Runs `verify_once` for [`MEASURE_FOR`] of wall-clock time.
-fn rate(mut verify_once: impl FnMut()) -> Rate {
-    // Warm up (the first validation fills the caches).
-    for _ in 0..50 {
-        verify_once();
+/// Runs `verify_once` for [`MEASURE_FOR`] of wall-clock time, after 50 warm-up calls (the
+/// first validation fills the caches).
+fn rate(verify_once: impl FnMut()) -> Rate {
+    let measured = measure(MEASURE_FOR, 50, verify_once);
+    Rate {
+        wall: measured.per_second(),
+        cpu: measured.per_cpu_second(),
     }
-    let cpu_start = thread_cpu_time();
-    let start = Instant::now();
-    let mut count = 0u64;
-    while start.elapsed() < MEASURE_FOR {
-        for _ in 0..100 {
-            verify_once();
-        }
-        count += 100;
-    }
-    let wall = count as f64 / start.elapsed().as_secs_f64();
-    let cpu = match (cpu_start, thread_cpu_time()) {
-        (Some(a), Some(b)) if b > a => Some(count as f64 / (b - a).as_secs_f64()),
-        _ => None,
-    };
-    Rate { wall, cpu }
 }
 
 fn main() {
@@ -127,28 +83,8 @@ fn main() {
         tsa_extensions(),
     );
     let now = OffsetDateTime::now_utc();
-    let crl = sign_crl(
-        CrlFields {
-            issuer: &parse_dn(&root.subject).expect("root DN"),
-            issuer_key_id: &ext::key_identifier(&root.key.public_key_der().expect("root key"))
-                .expect("key id"),
-            number: 1,
-            this_update: now - Duration::minutes(1),
-            next_update: now + Duration::days(1),
-        },
-        &[],
-        root.key.as_ref(),
-        &mut |_, _| {},
-    )
-    .expect("CRL");
-
-    let authority = TimeStampAuthority::new(TsaConfig::new(
-        tsa.der.clone(),
-        Vec::new(),
-        tsa.key.clone(),
-        oids::ETSI_BEST_PRACTICES_TS_POLICY,
-    ))
-    .expect("TSA");
+    let crl = root.crl(&[], now - Duration::minutes(1), now + Duration::days(1));
+    let authority = imza_testdata::tsa::authority(&tsa.der, tsa.key.clone());
     let timestamper = LocalTsa(authority);
     let credentials =
         Credentials::new(Box::new(signer_key), signer_der, Vec::new()).expect("credentials");

@@ -11,37 +11,11 @@ use common::*;
 use der::Encode;
 use imza_core::clock::whole_seconds;
 use imza_core::KeyAlgorithm;
-use imza_signer::{
-    augment, verify, AugmentOptions, Indication, Level, SignerError, Timestamper,
-    ValidationDataSources,
-};
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
+use imza_signer::{augment, verify, AugmentOptions, Indication, Level, ValidationDataSources};
 use imza_validation::{Fetcher, ValidationError};
 use time::{Duration, OffsetDateTime};
 
 const DOCUMENT: &[u8] = b"Long-term archived decision, 2026.\n";
-
-/// imza's TSA in process, stamping at the wall clock's now.
-struct LocalTsa(TimeStampAuthority);
-
-impl Timestamper for LocalTsa {
-    fn timestamp(
-        &self,
-        digest: &[u8],
-        algorithm: ImprintAlgorithm,
-    ) -> Result<ParsedToken, SignerError> {
-        let request = build_request(digest, algorithm, None, true, None)
-            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
-        let answer = self.0.respond(&request, OffsetDateTime::now_utc());
-        parse_response(&answer.der)
-            .and_then(|r| r.into_token())
-            .map_err(|e| SignerError::Timestamp(e.to_string()))
-    }
-
-    fn describe(&self) -> String {
-        "the in-process test TSA".into()
-    }
-}
 
 /// Answers the root's CRL at [`CRL_URL`]; nothing else.
 struct CrlServer(Vec<u8>);

@@ -1,8 +1,10 @@
 //! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
 //! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
 //! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
-//! imza's TSA in process or on loopback ([`tsa`]) and the `openssl` runner ([`tools`]).
+//! imza's TSA in process or on loopback ([`tsa`]), the `openssl` runner ([`tools`]) and
+//! benchmark timing ([`bench`]).
 
+pub mod bench;
 pub mod csr;
 pub mod loopback;
 pub mod pki;

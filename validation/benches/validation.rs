@@ -17,6 +17,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use imza_testdata::bench::measure;
+
 use common::{
     ca_extensions, cross_signed_mesh, issue, leaf_extensions, p256, Party, Shape, ThreeChain,
 };
@@ -24,20 +26,10 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_validation::{Certificate, SignatureCache, ValidationError, ValidationOptions, Validator};
 
-/// Runs `f` repeatedly for about `span` and returns calls per second.
-fn rate(span: Duration, mut f: impl FnMut()) -> f64 {
-    for _ in 0..100 {
-        f();
-    }
-    let start = Instant::now();
-    let mut calls = 0u64;
-    while start.elapsed() < span {
-        for _ in 0..100 {
-            f();
-        }
-        calls += 100;
-    }
-    calls as f64 / start.elapsed().as_secs_f64()
+/// Runs `f` repeatedly for about `span` (after 100 warm-up calls) and returns calls per
+/// second.
+fn rate(span: Duration, f: impl FnMut()) -> f64 {
+    measure(span, 100, f).per_second()
 }
 
 fn chain_throughput(label: &str, chain: &ThreeChain) {
@@ -127,11 +119,7 @@ fn main() {
     let mut ring = Validator::new(vec![root.certificate()])
         .with_signature_cache(Arc::new(SignatureCache::new(0)));
     for (i, key) in keys.iter().enumerate() {
-        let issuer = Party {
-            subject: subject.to_string(),
-            key: Arc::clone(&keys[(i + 1) % keys.len()]),
-            der: Vec::new(),
-        };
+        let issuer = Party::unissued(subject, &keys[(i + 1) % keys.len()]);
         let serial = [0x10 | (i >> 8) as u8, i as u8];
         let cert = issue(
             Some(&issuer),
@@ -141,11 +129,7 @@ fn main() {
         );
         ring.add_certificate(cert.certificate());
     }
-    let first = Party {
-        subject: subject.to_string(),
-        key: Arc::clone(&keys[0]),
-        der: Vec::new(),
-    };
+    let first = Party::unissued(subject, &keys[0]);
     let ring_leaf = issue(
         Some(&first),
         "CN=Ring Leaf,O=imza,C=AZ",

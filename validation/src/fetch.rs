@@ -347,24 +347,8 @@ mod tests {
     }
 
     fn empty_crl(ca: &TestCa) -> Vec<u8> {
-        let issuer = imza_core::name::parse_dn(&ca.subject).unwrap();
-        let key_id =
-            ext::key_identifier(&imza_core::SigningKey::public_key_der(ca.key.as_ref()).unwrap())
-                .unwrap();
         let now = time::OffsetDateTime::now_utc();
-        imza_core::crl::sign_crl(
-            imza_core::crl::CrlFields {
-                issuer: &issuer,
-                issuer_key_id: &key_id,
-                number: 1,
-                this_update: now,
-                next_update: now + time::Duration::days(1),
-            },
-            &[],
-            ca.key.as_ref(),
-            &mut |_, _| {},
-        )
-        .unwrap()
+        ca.crl(&[], now, now + time::Duration::days(1))
     }
 
     #[test]
@@ -448,10 +432,7 @@ mod tests {
                     b"answer".to_vec()
                 };
                 let (status, location) = if i == 3 {
-                    (
-                        "302 Found",
-                        "Location: http://elsewhere.example.az/x\r\n",
-                    )
+                    ("302 Found", "Location: http://elsewhere.example.az/x\r\n")
                 } else {
                     ("200 OK", "")
                 };

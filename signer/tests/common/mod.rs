@@ -23,7 +23,8 @@ use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm, SigningKey};
 use imza_signer::{
-    Credentials, Indication, SignatureReport, SubIndication, ValidationReport, VerifyOptions,
+    Credentials, Indication, SignatureReport, SignerError, SubIndication, Timestamper,
+    ValidationReport, VerifyOptions,
 };
 use imza_testdata::pki::{
     leaf_extensions, revoked, tsa_extensions, write_certificate, ServiceCert, TestCa,
@@ -33,7 +34,7 @@ use imza_testdata::pki::{
 pub use imza_testdata::tools::{openssl, text};
 #[allow(unused_imports)]
 pub use imza_testdata::tsa::LoopbackTsa;
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, TimeStampAuthority};
+use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
 use imza_validation::{Certificate, Crl};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
@@ -330,6 +331,28 @@ impl Pki {
             .unwrap()
             .der()
             .to_vec()
+    }
+}
+
+/// imza's TSA in process, stamping at the wall clock's now.
+pub struct LocalTsa(pub TimeStampAuthority);
+
+impl Timestamper for LocalTsa {
+    fn timestamp(
+        &self,
+        digest: &[u8],
+        algorithm: ImprintAlgorithm,
+    ) -> Result<ParsedToken, SignerError> {
+        let request = build_request(digest, algorithm, None, true, None)
+            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
+        let answer = self.0.respond(&request, OffsetDateTime::now_utc());
+        parse_response(&answer.der)
+            .and_then(|r| r.into_token())
+            .map_err(|e| SignerError::Timestamp(e.to_string()))
+    }
+
+    fn describe(&self) -> String {
+        "the in-process test TSA".into()
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::ops::Deref;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use imza_core::{oids, KeyAlgorithm};
@@ -54,21 +53,9 @@ pub fn serve(service: Arc<TsaService>, worker_threads: usize) -> LoopbackServer 
     LoopbackServer::launch(stage(service), worker_threads)
 }
 
-/// Runs `openssl` with `args`, panicking with its output if it cannot be started.
-pub fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("the openssl command must be installed for these tests")
-}
-
-pub fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
+// The `openssl` runner and output reader are imza-testdata's.
+#[allow(unused_imports)]
+pub use imza_testdata::tools::{openssl, text};
 
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -143,6 +143,16 @@ pub struct Party {
 }
 
 impl Party {
+    /// `key` under the name `subject`, with no certificate of its own: an issuer to sign
+    /// certificates with (one of many same-name CAs, say).
+    pub fn unissued(subject: &str, key: &Arc<dyn SigningKey>) -> Party {
+        Party {
+            subject: subject.to_string(),
+            key: Arc::clone(key),
+            der: Vec::new(),
+        }
+    }
+
     pub fn key_id(&self) -> Vec<u8> {
         ext::key_identifier(&self.key.public_key_der().expect("public key")).expect("key id")
     }
@@ -309,11 +319,7 @@ pub fn cross_signed_mesh(n: usize) -> (Vec<Vec<u8>>, Party) {
             if i == j {
                 continue;
             }
-            let issuer = Party {
-                subject: subject.to_string(),
-                key: Arc::clone(issuer_key),
-                der: Vec::new(),
-            };
+            let issuer = Party::unissued(subject, issuer_key);
             let serial = [((i * n + j) >> 8) as u8 | 0x10, (i * n + j) as u8];
             pool.push(
                 issue(
@@ -326,11 +332,7 @@ pub fn cross_signed_mesh(n: usize) -> (Vec<Vec<u8>>, Party) {
             );
         }
     }
-    let first = Party {
-        subject: subject.to_string(),
-        key: Arc::clone(&keys[0]),
-        der: Vec::new(),
-    };
+    let first = Party::unissued(subject, &keys[0]);
     let leaf = issue(
         Some(&first),
         "CN=Mesh Leaf,O=imza,C=AZ",
