@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use der::asn1::ObjectIdentifier;
-use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::ext::{self, AltName};
 use imza_core::key::software::SoftwareKey;
-use imza_core::{oids, pem, KeyAlgorithm, SigningKey};
-use imza_testdata::pki::{certificate_pem, leaf_extensions, TestCa};
+use imza_core::{oids, pem, KeyAlgorithm};
+use imza_testdata::pki::{certificate_pem, crl_pem, leaf_extensions, revoked, TestCa};
 use imza_validation::{Certificate, Crl, RevocationPolicy, ValidationOptions, Validator};
 use serde_json::{json, Value};
 
@@ -305,33 +304,18 @@ fn hand_made() -> HandMade {
     }
 }
 
-fn crl_pem(ca: &TestCa, revoked: &[&[u8]]) -> String {
-    let issuer = imza_core::name::parse_dn(&ca.subject).expect("dn");
-    let key_id = ext::key_identifier(&ca.key.public_key_der().expect("spki")).expect("key id");
+/// A CRL by `ca` revoking `serials` an hour ago, valid from two hours ago for a day, PEM.
+fn revoking_crl(ca: &TestCa, serials: &[&[u8]]) -> String {
     let now = time::OffsetDateTime::now_utc();
-    let entries: Vec<RevokedEntry> = revoked
+    let entries: Vec<_> = serials
         .iter()
-        .map(|serial| RevokedEntry {
-            serial: serial.to_vec(),
-            revoked_at: now - time::Duration::hours(1),
-            reason: None,
-            invalidity_date: None,
-        })
+        .map(|serial| revoked(serial, now - time::Duration::hours(1)))
         .collect();
-    let der = sign_crl(
-        CrlFields {
-            issuer: &issuer,
-            issuer_key_id: &key_id,
-            number: 7,
-            this_update: now - time::Duration::hours(2),
-            next_update: now + time::Duration::days(1),
-        },
+    crl_pem(&ca.crl(
         &entries,
-        ca.key.as_ref(),
-        &mut |_, _| {},
-    )
-    .expect("CRL");
-    pem::encode("X509 CRL", &der).expect("PEM")
+        now - time::Duration::hours(2),
+        now + time::Duration::days(1),
+    ))
 }
 
 /// A SERVER testcase: the root trusted, `leaf` the peer, now, nothing else constrained.
@@ -440,13 +424,13 @@ fn hand_made_cases_check_names_eku_depth_and_crls() {
         (
             "crl-revokes-leaf",
             "crls",
-            json!([crl_pem(&pki.root, &[LEAF_SERIAL])]),
+            json!([revoking_crl(&pki.root, &[LEAF_SERIAL])]),
             "FAILURE",
         ),
         (
             "crl-revokes-another",
             "crls",
-            json!([crl_pem(&pki.root, &[&[1, 2]])]),
+            json!([revoking_crl(&pki.root, &[&[1, 2]])]),
             "SUCCESS",
         ),
         (
