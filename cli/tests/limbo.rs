@@ -396,75 +396,22 @@ fn hand_made_cases_check_names_eku_depth_and_crls() {
     }
     let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     let any_policy = json!({"initial_policy_set": ["2.5.29.32.0"], "explicit_policy": false});
-    for (id, key, value, expected) in [
-        (
-            "eku-match",
-            "extended_key_usage",
-            json!(["serverAuth"]),
-            "SUCCESS",
-        ),
-        (
-            "eku-mismatch",
-            "extended_key_usage",
-            json!(["clientAuth"]),
-            "FAILURE",
-        ),
-        (
-            "ku-match",
-            "key_usage",
-            json!(["digitalSignature"]),
-            "SUCCESS",
-        ),
-        (
-            "ku-mismatch",
-            "key_usage",
-            json!(["keyEncipherment"]),
-            "FAILURE",
-        ),
-        (
-            "crl-revokes-leaf",
-            "crls",
-            json!([revoking_crl(&pki.root, &[LEAF_SERIAL])]),
-            "FAILURE",
-        ),
-        (
-            "crl-revokes-another",
-            "crls",
-            json!([revoking_crl(&pki.root, &[&[1, 2]])]),
-            "SUCCESS",
-        ),
-        (
-            "garbage-peer",
-            "peer_certificate",
-            json!(garbage),
-            "FAILURE",
-        ),
-        (
-            "signature-algorithms",
-            "signature_algorithms",
-            json!(["ECDSA_WITH_SHA256"]),
-            "SKIPPED",
-        ),
-        (
-            "unknown-feature",
-            "features",
-            json!(["some-future-feature"]),
-            "SKIPPED",
-        ),
-        (
-            "public-suffix",
-            "features",
-            json!(["pedantic-public-suffix-wildcard"]),
-            "SKIPPED",
-        ),
-        (
-            "expired-at-validation-time",
-            "validation_time",
-            json!("2100-01-01T00:00:00+00:00"),
-            "FAILURE",
-        ),
+    #[rustfmt::skip]
+    let one_field = [
+        ("eku-match", "extended_key_usage", json!(["serverAuth"]), "SUCCESS"),
+        ("eku-mismatch", "extended_key_usage", json!(["clientAuth"]), "FAILURE"),
+        ("ku-match", "key_usage", json!(["digitalSignature"]), "SUCCESS"),
+        ("ku-mismatch", "key_usage", json!(["keyEncipherment"]), "FAILURE"),
+        ("crl-revokes-leaf", "crls", json!([revoking_crl(&pki.root, &[LEAF_SERIAL])]), "FAILURE"),
+        ("crl-revokes-another", "crls", json!([revoking_crl(&pki.root, &[&[1, 2]])]), "SUCCESS"),
+        ("garbage-peer", "peer_certificate", json!(garbage), "FAILURE"),
+        ("signature-algorithms", "signature_algorithms", json!(["ECDSA_WITH_SHA256"]), "SKIPPED"),
+        ("unknown-feature", "features", json!(["some-future-feature"]), "SKIPPED"),
+        ("public-suffix", "features", json!(["pedantic-public-suffix-wildcard"]), "SKIPPED"),
+        ("expired-at-validation-time", "validation_time", json!("2100-01-01T00:00:00+00:00"), "FAILURE"),
         ("policy-extension", "imza_policy", any_policy, "SUCCESS"),
-    ] {
+    ];
+    for (id, key, value, expected) in one_field {
         expectations.push((server(id, vec![(key, value)]), expected));
     }
     let deep_pool = json!([

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
-use imza_testdata::pki::{crl_pem, revoked, tsa_extensions, write_certificate, TestCa};
+use imza_testdata::pki::{crl_pem, tsa_extensions, write_certificate, TestCa};
 use imza_testdata::tools::text;
 use imza_testdata::tsa::authority;
 use serde_json::Value;
@@ -69,15 +69,7 @@ impl Fixture {
 
     /// A root CRL issued a minute before `now`, valid for a day, DER.
     fn crl_issued(&self, revoked_at: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
-        let entries: Vec<_> = revoked_at
-            .iter()
-            .map(|(serial, at)| revoked(serial, *at))
-            .collect();
-        self.root.crl(
-            &entries,
-            now - Duration::minutes(1),
-            now + Duration::days(1),
-        )
+        self.root.crl_at(revoked_at, now)
     }
 
     /// `openssl cms -sign` of doc.txt into `out` (detached unless `attached`).

@@ -54,23 +54,12 @@ fn passes(algorithm: KeyAlgorithm, attached: bool) {
 }
 
 #[test]
-fn openssl_p256_detached_signature_passes() {
-    passes(KeyAlgorithm::EcP256, false);
-}
-
-#[test]
-fn openssl_p256_attached_signature_passes() {
-    passes(KeyAlgorithm::EcP256, true);
-}
-
-#[test]
-fn openssl_rsa_detached_signature_passes() {
-    passes(KeyAlgorithm::Rsa2048, false);
-}
-
-#[test]
-fn openssl_rsa_attached_signature_passes() {
-    passes(KeyAlgorithm::Rsa2048, true);
+fn openssl_p256_and_rsa_signatures_detached_and_attached_pass() {
+    for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
+        for attached in [false, true] {
+            passes(algorithm, attached);
+        }
+    }
 }
 
 #[test]

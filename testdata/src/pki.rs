@@ -151,6 +151,22 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A CRL by this CA issued a minute before `now`, valid for a day, listing each serial
+    /// revoked at its time. Returns the DER.
+    pub fn crl_at(&self, revoked_at: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
+        let entries: Vec<RevokedEntry> = revoked_at
+            .iter()
+            .map(|(serial, at)| revoked(serial, *at))
+            .collect();
+        self.crl(
+            &entries,
+            now - Duration::minutes(1),
+            now + Duration::days(1),
+        )
+    }
+}
+
 /// A CRL (number 1) signed by `issuer_key` for the CA named `issuer`, with its authority key
 /// identifier, for `this_update` to `next_update`, listing `revoked`. Returns the DER.
 pub fn crl_by(

@@ -26,9 +26,7 @@ use imza_signer::{
     Credentials, Indication, SignatureReport, SignerError, SubIndication, Timestamper,
     ValidationReport, VerifyOptions,
 };
-use imza_testdata::pki::{
-    leaf_extensions, revoked, tsa_extensions, write_certificate, ServiceCert, TestCa,
-};
+use imza_testdata::pki::{leaf_extensions, tsa_extensions, write_certificate, ServiceCert, TestCa};
 // Not every test binary uses these.
 #[allow(unused_imports)]
 pub use imza_testdata::tools::{openssl, text};
@@ -37,7 +35,7 @@ pub use imza_testdata::tsa::LoopbackTsa;
 use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
 use imza_validation::{Certificate, Crl};
 use tempfile::TempDir;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::KeyUsages;
 
@@ -252,15 +250,7 @@ impl Pki {
 
     /// A CRL of the root, issued a minute before `now`, listing `revoked` (serial, when).
     pub fn crl(&self, revoked_at: &[(&[u8], OffsetDateTime)], now: OffsetDateTime) -> Vec<u8> {
-        let entries: Vec<_> = revoked_at
-            .iter()
-            .map(|(serial, at)| revoked(serial, *at))
-            .collect();
-        self.root.crl(
-            &entries,
-            now - Duration::minutes(1),
-            now + Duration::days(1),
-        )
+        self.root.crl_at(revoked_at, now)
     }
 
     /// Options trusting the root, with its CRL that revokes nobody, at `now`.
