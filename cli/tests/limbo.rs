@@ -31,8 +31,9 @@ fn pkits_dir() -> PathBuf {
     dir
 }
 
-/// Runs `imza cert limbo` on `suite` and returns its stdout as JSON (insisting on exit 0).
-fn run_limbo(suite: &Value) -> Value {
+/// Runs `imza cert limbo` with `input` on its standard input (written from another thread,
+/// so that a large suite cannot deadlock against the output).
+fn limbo(input: Vec<u8>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
         .args(["cert", "limbo"])
         .stdin(Stdio::piped())
@@ -40,11 +41,16 @@ fn run_limbo(suite: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run imza cert limbo");
-    let body = serde_json::to_vec(suite).expect("suite JSON");
     let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(&body));
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().expect("wait for imza");
     writer.join().expect("writer").expect("write the suite");
+    out
+}
+
+/// Runs `imza cert limbo` on `suite` and returns its stdout as JSON (insisting on exit 0).
+fn run_limbo(suite: &Value) -> Value {
+    let out = limbo(serde_json::to_vec(suite).expect("suite JSON"));
     assert!(
         out.status.success(),
         "imza cert limbo failed: {}",
@@ -469,20 +475,7 @@ fn a_suite_that_is_not_limbo_exits_2() {
         r#"{"version": 2, "testcases": []}"#,
         r#"{"version": 1}"#,
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
-            .args(["cert", "limbo"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run imza");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("wait");
+        let out = limbo(input.as_bytes().to_vec());
         assert_eq!(
             out.status.code(),
             Some(2),
