@@ -19,7 +19,6 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 use x509_ocsp::CertId;
 
-
 use crate::OcspError;
 
 pub use imza_core::ocsp::{responder_key_hash, CertIdHash};
