@@ -88,7 +88,7 @@ pub(crate) type PathResult = Result<ValidatedPath, PathFailure>;
 /// fingerprint of their bytes for the cache key.
 pub(crate) struct SignatureMaterial {
     certificates: Vec<Vec<u8>>,
-    crls: Vec<Crl>,
+    crls: Vec<Arc<Crl>>,
     ocsp_responses: Vec<Vec<u8>>,
     revocation_fingerprint: [u8; 32],
     /// Pieces that could not be read, for the report's warnings.
@@ -107,7 +107,7 @@ impl SignatureMaterial {
         for der in crls {
             hash_item(&mut hasher, b'C', der);
             match Crl::from_der(der.clone()) {
-                Ok(crl) => parsed_crls.push(crl),
+                Ok(crl) => parsed_crls.push(Arc::new(crl)),
                 Err(e) => notes.push(format!("an embedded CRL is ignored: {e}")),
             }
         }
@@ -138,14 +138,18 @@ fn hash_item(hasher: &mut Sha256, kind: u8, der: &[u8]) {
 /// Trust anchors, the caller's certificates and CRLs, network use, and the result cache:
 /// built once per verifier and shared by every signature it verifies.
 pub(crate) struct PathChecker {
-    anchors: Vec<Certificate>,
-    extra_certificates: Vec<Certificate>,
-    extra_crls: Vec<Crl>,
+    anchors: Vec<Arc<Certificate>>,
+    extra_certificates: Vec<Arc<Certificate>>,
+    extra_crls: Vec<Arc<Crl>>,
     network: bool,
     /// Verified certificate and CRL signatures, shared by the validator made for each
     /// signature (and with other validators of the process, when the caller passes one).
     signatures: Arc<SignatureCache>,
     cache: Mutex<HashMap<[u8; 32], PathResult>>,
+    /// Certificates that came with signatures, parsed once and shared by every validator
+    /// made afterwards (keyed by a SHA-256 of their DER): a run of signatures from one
+    /// signer and one TSA parses their certificates once.
+    parsed: Mutex<HashMap<[u8; 32], Arc<Certificate>>>,
 }
 
 impl PathChecker {
@@ -157,12 +161,13 @@ impl PathChecker {
         signatures: Arc<SignatureCache>,
     ) -> PathChecker {
         PathChecker {
-            anchors,
-            extra_certificates,
-            extra_crls,
+            anchors: anchors.into_iter().map(Arc::new).collect(),
+            extra_certificates: extra_certificates.into_iter().map(Arc::new).collect(),
+            extra_crls: extra_crls.into_iter().map(Arc::new).collect(),
             network,
             signatures,
             cache: Mutex::new(HashMap::new()),
+            parsed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -208,20 +213,23 @@ impl PathChecker {
         purpose: Purpose,
         at: OffsetDateTime,
     ) -> PathResult {
-        let target = Certificate::from_der(target.to_vec()).map_err(PathFailure::from_error)?;
+        let target = self.parse(target).map_err(PathFailure::from_error)?;
         let mut validator =
-            Validator::new(self.anchors.clone()).with_signature_cache(Arc::clone(&self.signatures));
+            Validator::new(Vec::new()).with_signature_cache(Arc::clone(&self.signatures));
+        for anchor in &self.anchors {
+            validator.add_shared_trust_anchor(Arc::clone(anchor));
+        }
         for der in untrusted {
             // An unreadable certificate in the pool cannot be on a path; skip it.
-            if let Ok(cert) = Certificate::from_der(der.clone()) {
-                validator.add_certificate(cert);
+            if let Ok(cert) = self.parse(der) {
+                validator.add_shared_certificate(cert);
             }
         }
         for cert in &self.extra_certificates {
-            validator.add_certificate(cert.clone());
+            validator.add_shared_certificate(Arc::clone(cert));
         }
         for crl in material.crls.iter().chain(&self.extra_crls) {
-            validator.add_crl(crl.clone());
+            validator.add_shared_crl(Arc::clone(crl));
         }
         for der in &material.ocsp_responses {
             validator.add_ocsp_response(der.clone());
@@ -234,8 +242,30 @@ impl PathChecker {
         options.revocation = RevocationPolicy::Require;
         options.network = self.network;
         validator
-            .validate(&target, &options)
+            .validate_shared(&target, &options)
             .map_err(PathFailure::from_error)
+    }
+
+    /// `der` parsed, from the cache of certificates already seen when it is there.
+    fn parse(&self, der: &[u8]) -> Result<Arc<Certificate>, ValidationError> {
+        let mut hasher = Sha256::new();
+        hasher.update(der);
+        let key = hasher.finish();
+        if let Some(hit) = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(hit));
+        }
+        let cert = Arc::new(Certificate::from_der(der.to_vec())?);
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if parsed.len() >= MAX_CACHED_PATHS {
+            parsed.clear();
+        }
+        parsed.insert(key, Arc::clone(&cert));
+        Ok(cert)
     }
 }
 

@@ -82,6 +82,12 @@ impl Validator {
 
     /// Adds a trust anchor.
     pub fn add_trust_anchor(&mut self, anchor: Certificate) {
+        self.add_shared_trust_anchor(Arc::new(anchor));
+    }
+
+    /// [`Validator::add_trust_anchor`] for a certificate already shared: a verifier that makes
+    /// one validator per document hands the same parsed anchors to each without copying them.
+    pub fn add_shared_trust_anchor(&mut self, anchor: Arc<Certificate>) {
         if self.anchors.iter().any(|a| a.same_as(&anchor)) {
             return;
         }
@@ -89,12 +95,18 @@ impl Validator {
             .entry(anchor.subject_key().clone())
             .or_default()
             .push(self.anchors.len());
-        self.anchors.push(Arc::new(anchor));
+        self.anchors.push(anchor);
     }
 
     /// Adds an untrusted certificate (intermediate, cross-certificate, CRL signer, OCSP
     /// responder) that path building may use.
     pub fn add_certificate(&mut self, cert: Certificate) {
+        self.add_shared_certificate(Arc::new(cert));
+    }
+
+    /// [`Validator::add_certificate`] for a certificate already shared (parsed once, used by
+    /// many validators).
+    pub fn add_shared_certificate(&mut self, cert: Arc<Certificate>) {
         let named = self
             .pool_index
             .entry(cert.subject_key().clone())
@@ -107,11 +119,17 @@ impl Validator {
             return;
         }
         named.push(self.pool.len());
-        self.pool.push(Arc::new(cert));
+        self.pool.push(cert);
     }
 
     /// Adds a CRL (full or delta) for revocation checking.
     pub fn add_crl(&mut self, crl: Crl) {
+        self.add_shared_crl(Arc::new(crl));
+    }
+
+    /// [`Validator::add_crl`] for a CRL already shared: a large CRL is parsed once and never
+    /// copied per validation.
+    pub fn add_shared_crl(&mut self, crl: Arc<Crl>) {
         let named = self.crl_index.entry(crl.issuer_key.clone()).or_default();
         if named
             .iter()
@@ -121,7 +139,7 @@ impl Validator {
             return;
         }
         named.push(self.crls.len());
-        self.crls.push(Arc::new(crl));
+        self.crls.push(crl);
     }
 
     /// Adds a DER OCSPResponse (e.g. embedded in a B-LT signature).
@@ -145,15 +163,23 @@ impl Validator {
         target: &Certificate,
         options: &ValidationOptions,
     ) -> Result<ValidatedPath, ValidationError> {
+        self.validate_shared(&Arc::new(target.clone()), options)
+    }
+
+    /// [`Validator::validate`] for a target already shared (no copy of it is made).
+    pub fn validate_shared(
+        &self,
+        target: &Arc<Certificate>,
+        options: &ValidationOptions,
+    ) -> Result<ValidatedPath, ValidationError> {
         let mut session = Session {
             v: self,
             work: Work::new(options.budget),
             crl_stack: Vec::new(),
             signer_depth: 0,
         };
-        let target = Arc::new(target.clone());
         session
-            .find_path(&target, options, None)
+            .find_path(target, options, None)
             .map(|found| found.path)
     }
 
