@@ -244,5 +244,13 @@ pub fn run(data_dir: &Path) -> CliResult {
     println!("  openssl ocsp -issuer {0}/ca/citizens.pem -cert {0}/certs/gunay-sign.pem -url http://127.0.0.1:8080/ocsp -CAfile {0}/ca/root.pem", demo.display());
     println!("  openssl ts -query -data README.md -sha256 -cert -out q.tsq && curl -s --data-binary @q.tsq -H 'Content-Type: application/timestamp-query' http://127.0.0.1:8080/tsa -o r.tsr");
     println!("  openssl ts -verify -in r.tsr -queryfile q.tsq -CAfile {0}/ca/root.pem -untrusted {0}/certs/tsa-chain.pem", demo.display());
+    println!("  imza cert verify {0}/certs/rashad-sign-revoked.pem --trust {0}/ca/root.pem --untrusted {0}/ca/citizens.pem --ocsp", demo.display());
+    println!("  imza sign --in README.md --out readme.p7s --key {0}/keys/gunay-sign.key.pem --cert {0}/certs/gunay-sign.pem --chain {0}/ca/citizens.pem --level LT --tsa http://127.0.0.1:8080/tsa --trust {0}/ca/root.pem", demo.display());
+    println!(
+        "  imza verify readme.p7s --content README.md --trust {0}/ca/root.pem",
+        demo.display()
+    );
+    println!("  openssl cms -verify -binary -inform DER -in readme.p7s -content README.md -CAfile {0}/ca/root.pem -purpose any -out /dev/null", demo.display());
+    println!("  curl -s http://127.0.0.1:8080/verify -H 'Content-Type: application/json' -d \"{{\\\"signature\\\": \\\"$(base64 -w0 readme.p7s)\\\", \\\"content\\\": \\\"$(base64 -w0 README.md)\\\"}}\"");
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Callers (the signer's validation report, `imza cert verify`) match on the variants: the
 //! variants below are a contract — add new ones freely, do not rename or remove these.
 
+use imza_core::clock::rfc3339;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,7 @@ pub enum ValidationError {
     BadSignature { subject: String, detail: String },
 
     /// A certificate on the path is expired at the validation time.
-    #[error("{subject} expired at {not_after} (validation time {time})")]
+    #[error("{subject} expired at {} (validation time {})", rfc3339(*not_after), rfc3339(*time))]
     Expired {
         subject: String,
         not_after: OffsetDateTime,
@@ -34,7 +35,7 @@ pub enum ValidationError {
     },
 
     /// A certificate on the path is not yet valid at the validation time.
-    #[error("{subject} is not valid before {not_before} (validation time {time})")]
+    #[error("{subject} is not valid before {} (validation time {})", rfc3339(*not_before), rfc3339(*time))]
     NotYetValid {
         subject: String,
         not_before: OffsetDateTime,
@@ -42,7 +43,7 @@ pub enum ValidationError {
     },
 
     /// A certificate on the path was revoked at or before the validation time.
-    #[error("{subject} was revoked at {revoked_at}{}", reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("{subject} was revoked at {}{}", rfc3339(*revoked_at), reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
     Revoked {
         subject: String,
         revoked_at: OffsetDateTime,
