@@ -20,17 +20,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use common::LocalTsa;
+use common::{DatedTsa, LocalTsa};
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
 use imza_signer::{
-    sign, verify, Credentials, Level, SignOptions, SignatureVerifier, SignerError, Timestamper,
-    VerifyOptions,
+    sign, verify, Credentials, Level, SignOptions, SignatureVerifier, VerifyOptions,
 };
 use imza_testdata::bench::measure;
 use imza_testdata::pki::{tsa_extensions, TestCa};
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
 use imza_validation::{Certificate, Crl, SignatureCache};
 use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::KeyUsages;
@@ -170,29 +168,4 @@ fn main() {
     println!("  one signature again, cached paths:      {warm}");
     println!("  paths validated, shared sig cache:      {fresh_paths}");
     println!("  new verifier, nothing cached:           {cold}");
-}
-
-/// imza's TSA in process, stamping at a given time (each signature of the stream its own).
-struct DatedTsa<'a> {
-    authority: &'a TimeStampAuthority,
-    at: OffsetDateTime,
-}
-
-impl Timestamper for DatedTsa<'_> {
-    fn timestamp(
-        &self,
-        digest: &[u8],
-        algorithm: ImprintAlgorithm,
-    ) -> Result<ParsedToken, SignerError> {
-        let request = build_request(digest, algorithm, None, true, None)
-            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
-        let answer = self.authority.respond(&request, self.at);
-        parse_response(&answer.der)
-            .and_then(|r| r.into_token())
-            .map_err(|e| SignerError::Timestamp(e.to_string()))
-    }
-
-    fn describe(&self) -> String {
-        "the in-process benchmark TSA at a fixed time".into()
-    }
 }

@@ -333,17 +333,49 @@ impl Timestamper for LocalTsa {
         digest: &[u8],
         algorithm: ImprintAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
-        let request = build_request(digest, algorithm, None, true, None)
-            .map_err(|e| SignerError::Timestamp(e.to_string()))?;
-        let answer = self.0.respond(&request, OffsetDateTime::now_utc());
-        parse_response(&answer.der)
-            .and_then(|r| r.into_token())
-            .map_err(|e| SignerError::Timestamp(e.to_string()))
+        stamp(&self.0, digest, algorithm, OffsetDateTime::now_utc())
     }
 
     fn describe(&self) -> String {
         "the in-process test TSA".into()
     }
+}
+
+/// imza's TSA in process, stamping at a given time instead of now (signatures of a benchmark
+/// stream, each with its own time).
+#[allow(dead_code)] // used by the benchmark, which includes this module
+pub struct DatedTsa<'a> {
+    pub authority: &'a TimeStampAuthority,
+    pub at: OffsetDateTime,
+}
+
+impl Timestamper for DatedTsa<'_> {
+    fn timestamp(
+        &self,
+        digest: &[u8],
+        algorithm: ImprintAlgorithm,
+    ) -> Result<ParsedToken, SignerError> {
+        stamp(self.authority, digest, algorithm, self.at)
+    }
+
+    fn describe(&self) -> String {
+        "the in-process test TSA at a fixed time".into()
+    }
+}
+
+/// The token `authority` gives at `at` for `digest` (certReq set, no nonce).
+fn stamp(
+    authority: &TimeStampAuthority,
+    digest: &[u8],
+    algorithm: ImprintAlgorithm,
+    at: OffsetDateTime,
+) -> Result<ParsedToken, SignerError> {
+    let request = build_request(digest, algorithm, None, true, None)
+        .map_err(|e| SignerError::Timestamp(e.to_string()))?;
+    let answer = authority.respond(&request, at);
+    parse_response(&answer.der)
+        .and_then(|r| r.into_token())
+        .map_err(|e| SignerError::Timestamp(e.to_string()))
 }
 
 /// The SignerInfo's signature value (what a signature time-stamp covers).
