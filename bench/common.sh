@@ -201,3 +201,33 @@ field() {
 machine_conditions() {
   echo "$(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, $(uname -sr), wrk and the server on the same cores over loopback"
 }
+
+# An `openssl ca` directory ($WORK/ossl) over the citizens CA's certificate and P-256 key, so
+# the peer signs with exactly imza's key. Writes openssl.cnf: the shared [bench] section, then
+# the lines given on stdin (the benchmark's own settings and sections).
+openssl_ca_over_citizens() {
+  mkdir -p "$WORK/ossl"
+  "$IMZA" ca cert --ca citizens >"$WORK/ossl/ca.pem"
+  cp "$IMZA_DATA_DIR/keys/citizens.key.pem" "$WORK/ossl/ca.key"
+  {
+    cat <<CNF
+[ ca ]
+default_ca = bench
+[ bench ]
+dir = $WORK/ossl
+database = \$dir/index.txt
+certificate = \$dir/ca.pem
+private_key = \$dir/ca.key
+default_md = sha256
+CNF
+    cat
+  } >"$WORK/ossl/openssl.cnf"
+}
+
+# Appends the machine's conditions and the versions measured to a results file (and prints them).
+record_conditions() {
+  {
+    echo "machine: $(machine_conditions)"
+    echo "imza $(git -C "$ROOT_DIR" rev-parse --short HEAD)$(git -C "$ROOT_DIR" diff --quiet HEAD -- . 2>/dev/null || echo ' (work tree modified)'), $(openssl version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  } | tee -a "$1"
+}

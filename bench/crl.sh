@@ -5,30 +5,19 @@
 # Usage: bench/crl.sh [COUNT]
 source "$(dirname "$0")/common.sh"
 N="${1:-1000000}"
-mkdir -p "$WORK/ossl"
-"$FIXTURES" revoked "$IMZA_DATA_DIR" citizens "$N" "$WORK/ossl/index.txt"
-"$IMZA" ca cert --ca citizens > "$WORK/ossl/ca.pem"
-cp "$IMZA_DATA_DIR/keys/citizens.key.pem" "$WORK/ossl/ca.key"
-echo 01 > "$WORK/ossl/crlnumber"
-cat > "$WORK/ossl/openssl.cnf" <<CNF
-[ ca ]
-default_ca = bench
-[ bench ]
-dir = $WORK/ossl
-database = \$dir/index.txt
+openssl_ca_over_citizens <<CNF
 crlnumber = \$dir/crlnumber
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
-default_md = sha256
 default_crl_days = 1
 crl_extensions = crlext
 [ crlext ]
 authorityKeyIdentifier = keyid
 CNF
+"$FIXTURES" revoked "$IMZA_DATA_DIR" citizens "$N" "$WORK/ossl/index.txt"
+echo 01 > "$WORK/ossl/crlnumber"
 
 IMZA_CMD="$IMZA ca crl --ca citizens --out $WORK/imza.crl"
 OSSL_CMD="openssl ca -gencrl -config $WORK/ossl/openssl.cnf -out $WORK/openssl.crl"
-hyperfine --runs 3 --warmup 1 --export-markdown "$OUT/crl.md" -n "imza ca crl ($N revoked)" "$IMZA_CMD" -n "openssl ca -gencrl ($N revoked)" "$OSSL_CMD"
+hyperfine --runs 3 --warmup 1 --time-unit second --export-markdown "$OUT/crl.md" -n "imza ca crl ($N revoked)" "$IMZA_CMD" -n "openssl ca -gencrl ($N revoked)" "$OSSL_CMD"
 
 peak() { /usr/bin/time -f "%M" "$@" 2>&1 >/dev/null | tail -1; }
 IMZA_KB=$(peak $IMZA_CMD)

@@ -9,21 +9,9 @@ N="${1:-20000}"
 "$FIXTURES" csrs "$N" "$WORK/csrs"
 
 # openssl ca configuration over the same CA key and certificate.
-mkdir -p "$WORK/ossl/newcerts"
-touch "$WORK/ossl/index.txt"
-"$IMZA" ca cert --ca citizens > "$WORK/ossl/ca.pem"
-cp "$IMZA_DATA_DIR/keys/citizens.key.pem" "$WORK/ossl/ca.key"
-cat > "$WORK/ossl/openssl.cnf" <<CNF
-[ ca ]
-default_ca = bench
-[ bench ]
-dir = $WORK/ossl
-database = \$dir/index.txt
+openssl_ca_over_citizens <<CNF
 new_certs_dir = \$dir/newcerts
-certificate = \$dir/ca.pem
-private_key = \$dir/ca.key
 rand_serial = yes
-default_md = sha256
 default_days = 1095
 policy = anything
 unique_subject = no
@@ -44,8 +32,10 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 certificatePolicies = 0.4.0.194112.1.2
 CNF
+mkdir -p "$WORK/ossl/newcerts"
+touch "$WORK/ossl/index.txt"
 
-hyperfine --runs 3 --export-markdown "$OUT/issue.md" \
+hyperfine --runs 3 --time-unit second --export-markdown "$OUT/issue.md" \
   --prepare "rm -rf $WORK/out-imza" \
   -n "imza ca issue --csr-dir ($N CSRs)" \
   "$IMZA ca issue --ca citizens --profile citizen-sign --csr-dir $WORK/csrs --out-dir $WORK/out-imza" \

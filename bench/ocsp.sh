@@ -162,7 +162,4 @@ if busy:
 print(out)
 open(sys.argv[1], "w").write(out + "\n")
 PY
-{
-  echo "machine: $(machine_conditions)"
-  echo "imza $(git -C "$ROOT_DIR" rev-parse --short HEAD)$(git -C "$ROOT_DIR" diff --quiet HEAD -- . 2>/dev/null || echo ' (work tree modified)'), $(openssl version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
-} | tee -a "$OUT/ocsp-results.md"
+record_conditions "$OUT/ocsp-results.md"
