@@ -30,42 +30,23 @@ fn openssl_accepts_b_b_detached_and_attached_for_rsa_p256_and_p384_keys() {
         KeyAlgorithm::EcP384,
     ] {
         let pki = SignerPki::new(algorithm);
-        let doc = pki.file("doc.txt", DOCUMENT);
         for attached in [false, true] {
             let signature = b_b(&pki, attached);
-            let sig = pki.file("doc.p7s", &signature);
-            let content = (!attached).then_some(std::path::Path::new(&doc));
-            let out = openssl_cms_verify(
-                sig.as_ref(),
-                content,
-                &pki.path("root.pem"),
-                &pki.path("out.bin"),
-            )
-            .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
+            let out = pki
+                .openssl_verify(&signature, (!attached).then_some(DOCUMENT))
+                .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
             assert_eq!(out, DOCUMENT, "{algorithm} attached={attached}");
-            // The other document is refused.
-            let other = pki.file("other.txt", b"another document");
-            let content = if attached {
+            // The other document is refused: given as the detached content, or changed in place
+            // in the attached signature.
+            let (tampered, content) = if attached {
                 let mut flipped = signature.clone();
-                let at = flipped
-                    .windows(DOCUMENT.len())
-                    .position(|w| w == DOCUMENT)
-                    .unwrap();
-                flipped[at] ^= 1;
-                pki.file("flipped.p7s", &flipped);
-                None
+                flipped[find(&signature, DOCUMENT)] ^= 1;
+                (flipped, None)
             } else {
-                Some(other)
+                (signature, Some(&b"another document"[..]))
             };
-            let tampered = if attached { "flipped.p7s" } else { "doc.p7s" };
             assert!(
-                openssl_cms_verify(
-                    &pki.path(tampered),
-                    content.as_deref().map(std::path::Path::new),
-                    &pki.path("root.pem"),
-                    &pki.path("out2.bin"),
-                )
-                .is_err(),
+                pki.openssl_verify(&tampered, content).is_err(),
                 "{algorithm} attached={attached}: tampered content accepted"
             );
         }
@@ -197,15 +178,7 @@ fn pkcs12_credentials_sign_and_a_wrong_password_is_named() {
         &SignOptions::new(OffsetDateTime::now_utc()),
     )
     .unwrap();
-    let sig = pki.file("p12.p7s", &signature);
-    let doc = pki.file("doc.txt", DOCUMENT);
-    openssl_cms_verify(
-        sig.as_ref(),
-        Some(doc.as_ref()),
-        &pki.path("root.pem"),
-        &pki.path("out.bin"),
-    )
-    .unwrap();
+    pki.openssl_verify(&signature, Some(DOCUMENT)).unwrap();
     let err = Credentials::from_pkcs12(&p12, "wrong", "signer.p12").unwrap_err();
     assert!(err.to_string().contains("wrong password"), "{err}");
 }
@@ -216,22 +189,15 @@ fn b_t_is_accepted_by_openssl_cms_and_its_token_by_openssl_ts() {
     let timestamper = HttpTimestamper::new(tsa.url());
     for algorithm in [KeyAlgorithm::Rsa2048, KeyAlgorithm::EcP256] {
         let pki = SignerPki::new(algorithm);
-        let doc = pki.file("doc.txt", DOCUMENT);
         for attached in [false, true] {
             let mut options = SignOptions::new(OffsetDateTime::now_utc());
             options.attached = attached;
             options.level = Level::T;
             options.augment.timestamper = Some(&timestamper);
             let signature = sign(DOCUMENT, &pki.credentials(), &options).unwrap();
-            let sig = pki.file("doc.p7s", &signature);
-            let content = (!attached).then_some(std::path::Path::new(&doc));
-            let out = openssl_cms_verify(
-                sig.as_ref(),
-                content,
-                &pki.path("root.pem"),
-                &pki.path("out.bin"),
-            )
-            .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
+            let out = pki
+                .openssl_verify(&signature, (!attached).then_some(DOCUMENT))
+                .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
             assert_eq!(out, DOCUMENT);
 
             let tokens = unsigned_values(&signature, oids::ATTR_TIME_STAMP_TOKEN);

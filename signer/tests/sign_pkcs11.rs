@@ -59,16 +59,9 @@ fn a_softhsm_key_signs_b_b_that_openssl_accepts() {
             let mut options = SignOptions::new(OffsetDateTime::now_utc());
             options.attached = attached;
             let signature = sign(document, &credentials, &options).unwrap();
-            let sig = pki.file("token.p7s", &signature);
-            let doc = pki.file("doc.txt", document);
-            let content = (!attached).then_some(std::path::Path::new(&doc));
-            let out = openssl_cms_verify(
-                sig.as_ref(),
-                content,
-                &pki.path("root.pem"),
-                &pki.path("out.bin"),
-            )
-            .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
+            let out = pki
+                .openssl_verify(&signature, (!attached).then_some(&document[..]))
+                .unwrap_or_else(|e| panic!("{algorithm} attached={attached}: {e}"));
             assert_eq!(out, document);
         }
         // The token key is not the software signer's certificate key.

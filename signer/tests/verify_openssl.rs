@@ -17,6 +17,15 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
+/// A PKI of `algorithm`, the time now, and `openssl cms -sign`'s detached signature over
+/// [`DOCUMENT`].
+fn detached(algorithm: KeyAlgorithm) -> (Pki, OffsetDateTime, Vec<u8>) {
+    let pki = Pki::new(algorithm);
+    let now = now();
+    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    (pki, now, signature)
+}
+
 fn passes(algorithm: KeyAlgorithm, attached: bool) {
     let pki = Pki::new(algorithm);
     let now = now();
@@ -88,28 +97,18 @@ fn a_flipped_content_byte_is_a_hash_failure() {
     let mut changed = DOCUMENT.to_vec();
     changed[3] ^= 0x01;
     let report = verify(&signature, Some(&changed), &options);
-    assert_verdict(
-        &report,
-        Indication::TotalFailed,
-        Some(SubIndication::HASH_FAILURE),
-    );
+    assert_failed(&report, SubIndication::HASH_FAILURE);
     // Attached: the carried content is changed in place.
     let mut attached = pki.openssl_sign(DOCUMENT, true, &[]);
     let at = find(&attached, DOCUMENT);
     attached[at + 3] ^= 0x01;
     let report = verify(&attached, None, &options);
-    assert_verdict(
-        &report,
-        Indication::TotalFailed,
-        Some(SubIndication::HASH_FAILURE),
-    );
+    assert_failed(&report, SubIndication::HASH_FAILURE);
 }
 
 #[test]
 fn a_flipped_signed_attribute_byte_is_a_signature_failure() {
-    let pki = Pki::new(KeyAlgorithm::EcP256);
-    let now = now();
-    let mut signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let (pki, now, mut signature) = detached(KeyAlgorithm::EcP256);
     // The signing-time attribute: OID 1.2.840.113549.1.9.5, SET, UTCTime "YYMMDDhhmmssZ";
     // change the last seconds digit to another digit.
     let oid = [
@@ -119,87 +118,53 @@ fn a_flipped_signed_attribute_byte_is_a_signature_failure() {
     assert!(signature[at].is_ascii_digit() && signature[at + 1] == b'Z');
     signature[at] = if signature[at] == b'0' { b'1' } else { b'0' };
     let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
-    assert_verdict(
-        &report,
-        Indication::TotalFailed,
-        Some(SubIndication::SIG_CRYPTO_FAILURE),
-    );
+    assert_failed(&report, SubIndication::SIG_CRYPTO_FAILURE);
 }
 
 #[test]
 fn a_flipped_signature_value_byte_is_a_signature_failure() {
     for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
-        let pki = Pki::new(algorithm);
-        let now = now();
-        let mut signature = pki.openssl_sign(DOCUMENT, false, &[]);
+        let (pki, now, mut signature) = detached(algorithm);
         // The signature value is the last field of the last SignerInfo: the file's last bytes.
         let last = signature.len() - 2;
         signature[last] ^= 0x40;
         let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
-        assert_verdict(
-            &report,
-            Indication::TotalFailed,
-            Some(SubIndication::SIG_CRYPTO_FAILURE),
-        );
+        assert_failed(&report, SubIndication::SIG_CRYPTO_FAILURE);
     }
 }
 
 #[test]
 fn an_unknown_trust_anchor_finds_no_chain() {
-    let pki = Pki::new(KeyAlgorithm::EcP256);
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
     let other = Pki::new(KeyAlgorithm::EcP256);
-    let now = now();
-    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
     let stranger = TestCa::root("CN=Another Root,O=elsewhere,C=AZ", KeyAlgorithm::EcP256);
     // Another root of the same name (whose key did not sign), and one of another name.
     for root in [&other.root.der, &stranger.der] {
         let mut options = pki.clean_options(now);
         options.trust_anchors = vec![Certificate::from_der(root.clone()).unwrap()];
         let report = verify(&signature, Some(DOCUMENT), &options);
-        assert_verdict(
-            &report,
-            Indication::Indeterminate,
-            Some(SubIndication::NO_CERTIFICATE_CHAIN_FOUND),
-        );
+        assert_indeterminate(&report, SubIndication::NO_CERTIFICATE_CHAIN_FOUND);
     }
 }
 
 #[test]
 fn a_detached_signature_without_its_content_is_indeterminate() {
-    let pki = Pki::new(KeyAlgorithm::EcP256);
-    let now = now();
-    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
     let report = verify(&signature, None, &pki.clean_options(now));
-    assert_verdict(
-        &report,
-        Indication::Indeterminate,
-        Some(SubIndication::SIGNED_DATA_NOT_FOUND),
-    );
+    assert_indeterminate(&report, SubIndication::SIGNED_DATA_NOT_FOUND);
 }
 
 #[test]
 fn without_revocation_information_the_verdict_waits() {
-    let pki = Pki::new(KeyAlgorithm::EcP256);
-    let now = now();
-    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
     let report = verify(&signature, Some(DOCUMENT), &pki.options(&[], now));
-    assert_verdict(
-        &report,
-        Indication::Indeterminate,
-        Some(SubIndication::TRY_LATER),
-    );
+    assert_indeterminate(&report, SubIndication::TRY_LATER);
 }
 
 #[test]
 fn a_revoked_signer_without_a_timestamp_has_no_proof_of_existence() {
-    let pki = Pki::new(KeyAlgorithm::EcP256);
-    let now = now();
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
     let crl = pki.crl(&[(SIGNER_SERIAL, now - time::Duration::hours(2))], now);
-    let signature = pki.openssl_sign(DOCUMENT, false, &[]);
     let report = verify(&signature, Some(DOCUMENT), &pki.options(&[crl], now));
-    assert_verdict(
-        &report,
-        Indication::Indeterminate,
-        Some(SubIndication::REVOKED_NO_POE),
-    );
+    assert_indeterminate(&report, SubIndication::REVOKED_NO_POE);
 }

@@ -99,6 +99,24 @@ impl SignerPki {
         self.p(name)
     }
 
+    /// `openssl cms -verify` of `signature` against the root, with `content` as the detached
+    /// content when given (both written to files here); Ok(the content openssl wrote out) or
+    /// Err(what it said).
+    pub fn openssl_verify(
+        &self,
+        signature: &[u8],
+        content: Option<&[u8]>,
+    ) -> Result<Vec<u8>, String> {
+        let sig = self.file("verify.p7s", signature);
+        let content = content.map(|bytes| self.file("verify-content.bin", bytes));
+        openssl_cms_verify(
+            Path::new(&sig),
+            content.as_deref().map(Path::new),
+            &self.path("root.pem"),
+            &self.path("out.bin"),
+        )
+    }
+
     pub fn credentials(&self) -> Credentials {
         let key = SoftwareKey::load_pem(&self.path("signer.key")).unwrap();
         Credentials::new(
@@ -441,6 +459,16 @@ pub fn assert_verdict(
         "{report:#?}"
     );
     assert_eq!(report.valid, indication == Indication::TotalPassed);
+}
+
+/// Asserts the report's one signature is TOTAL_FAILED with `sub`.
+pub fn assert_failed(report: &ValidationReport, sub: SubIndication) {
+    assert_verdict(report, Indication::TotalFailed, Some(sub));
+}
+
+/// Asserts the report's one signature is INDETERMINATE with `sub`.
+pub fn assert_indeterminate(report: &ValidationReport, sub: SubIndication) {
+    assert_verdict(report, Indication::Indeterminate, Some(sub));
 }
 
 /// The first position of `needle` in `haystack`.
