@@ -35,23 +35,6 @@ fn bad_input_changes_nothing_and_exits_2() {
     let pki = TestPki::with_root_and_citizens();
     let good = pki.csr("good", CITIZEN);
     let out = pki.path("out.pem");
-    let issue = |csr: &str, profile: &str, ca: &str| -> Vec<String> {
-        [
-            "ca",
-            "issue",
-            "--ca",
-            ca,
-            "--profile",
-            profile,
-            "--csr",
-            csr,
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    };
 
     // A CSR whose signature does not verify: flip one bit in the signature (its last byte).
     let mut der = std::fs::read(&good).unwrap();
@@ -59,9 +42,6 @@ fn bad_input_changes_nothing_and_exits_2() {
     der[last] ^= 0x01;
     let forged = pki.path("forged.csr");
     std::fs::write(&forged, &der).unwrap();
-    let v = issue(forged.to_str().unwrap(), "citizen-sign", "citizens");
-    refused(&pki, &v, &[], "proof of possession");
-
     // A CSR whose subject was altered after signing (signature valid over other bytes).
     let text = std::fs::read(&good).unwrap();
     let pos = text.windows(7).position(|w| w == b"PNOAZ-5").unwrap();
@@ -69,104 +49,116 @@ fn bad_input_changes_nothing_and_exits_2() {
     altered[pos + 6] = b'6';
     let altered_path = pki.path("altered.csr");
     std::fs::write(&altered_path, &altered).unwrap();
-    let v = issue(altered_path.to_str().unwrap(), "citizen-sign", "citizens");
-    refused(&pki, &v, &[], "proof of possession");
-
-    // A garbage file.
+    // A garbage file; truncated DER.
     let garbage = pki.path("garbage.csr");
     std::fs::write(&garbage, b"\x00\x01garbage\xff").unwrap();
-    let v = issue(garbage.to_str().unwrap(), "citizen-sign", "citizens");
-    refused(&pki, &v, &[], "invalid CSR");
-    // Truncated DER.
     let truncated = pki.path("truncated.csr");
     std::fs::write(&truncated, &std::fs::read(&good).unwrap()[..40]).unwrap();
-    let v = issue(truncated.to_str().unwrap(), "citizen-sign", "citizens");
-    refused(&pki, &v, &[], "invalid CSR");
 
-    // An unknown profile, an unknown CA.
-    let v = issue(good.to_str().unwrap(), "no-such-profile", "citizens");
-    refused(&pki, &v, &[], "no profile named \"no-such-profile\"");
-    let v = issue(good.to_str().unwrap(), "citizen-sign", "no-such-ca");
-    refused(&pki, &v, &[], "no CA named \"no-such-ca\"");
-
-    // A request the profile does not allow: a citizen subject for the org-seal profile,
-    // a DNS name for a citizen certificate, a validity beyond the profile's maximum.
-    let v = issue(good.to_str().unwrap(), "org-seal", "citizens");
-    refused(&pki, &v, &[], "profile org-seal refuses");
-    let mut v = issue(good.to_str().unwrap(), "citizen-sign", "citizens");
-    v.extend(["--san".into(), "dns:evil.example".into()]);
-    refused(&pki, &v, &[], "not allowed");
-    let mut v = issue(good.to_str().unwrap(), "citizen-sign", "citizens");
-    v.extend(["--validity-days".into(), "4000".into()]);
-    refused(&pki, &v, &[], "maximum");
-
-    // A duplicate `ca init`.
-    refused(
-        &pki,
-        &[
-            "ca",
-            "init",
-            "--name",
+    // (CSR, profile, CA, extra arguments, what the refusal says)
+    let issue_cases: [(&std::path::Path, &str, &str, &[&str], &str); 9] = [
+        (
+            &forged,
+            "citizen-sign",
             "citizens",
-            "--parent",
-            "root",
-            "--subject",
-            CITIZENS_SUBJECT,
-        ],
-        &[],
-        "already exists",
-    );
-    refused(
-        &pki,
-        &["ca", "init", "--name", "root", "--subject", ROOT_SUBJECT],
-        &[],
-        "already exists",
-    );
-    // A bad subject, a bad CA name.
-    refused(
-        &pki,
-        &[
-            "ca",
-            "init",
-            "--name",
-            "x",
-            "--subject",
-            "CN=X,C=Azerbaijan",
-        ],
-        &[],
-        "at most 2",
-    );
-    refused(
-        &pki,
-        &[
-            "ca",
-            "init",
-            "--name",
-            "Bad Name",
-            "--subject",
-            ROOT_SUBJECT,
-        ],
-        &[],
-        "invalid CA name",
-    );
+            &[],
+            "proof of possession",
+        ),
+        (
+            &altered_path,
+            "citizen-sign",
+            "citizens",
+            &[],
+            "proof of possession",
+        ),
+        (&garbage, "citizen-sign", "citizens", &[], "invalid CSR"),
+        (&truncated, "citizen-sign", "citizens", &[], "invalid CSR"),
+        // An unknown profile, an unknown CA.
+        (
+            &good,
+            "no-such-profile",
+            "citizens",
+            &[],
+            "no profile named \"no-such-profile\"",
+        ),
+        (
+            &good,
+            "citizen-sign",
+            "no-such-ca",
+            &[],
+            "no CA named \"no-such-ca\"",
+        ),
+        // A request the profile does not allow: a citizen subject for the org-seal profile,
+        // a DNS name for a citizen certificate, a validity beyond the profile's maximum.
+        (
+            &good,
+            "org-seal",
+            "citizens",
+            &[],
+            "profile org-seal refuses",
+        ),
+        (
+            &good,
+            "citizen-sign",
+            "citizens",
+            &["--san", "dns:evil.example"],
+            "not allowed",
+        ),
+        (
+            &good,
+            "citizen-sign",
+            "citizens",
+            &["--validity-days", "4000"],
+            "maximum",
+        ),
+    ];
+    for (csr, profile, ca, extra, reason) in issue_cases {
+        let mut args = issue_csr_args(ca, profile, csr, &out);
+        args.extend_from_slice(extra);
+        refused(&pki, &args, &[], reason);
+    }
+
+    // A duplicate `ca init`, a bad subject, a bad CA name.
+    let init_cases = [
+        (init_citizens_args(&[]), "already exists"),
+        (init_root_args(&[]), "already exists"),
+        (
+            vec![
+                "ca",
+                "init",
+                "--name",
+                "x",
+                "--subject",
+                "CN=X,C=Azerbaijan",
+            ],
+            "at most 2",
+        ),
+        (
+            vec![
+                "ca",
+                "init",
+                "--name",
+                "Bad Name",
+                "--subject",
+                ROOT_SUBJECT,
+            ],
+            "invalid CA name",
+        ),
+    ];
+    for (args, reason) in init_cases {
+        refused(&pki, &args, &[], reason);
+    }
 
     // Revoking an unknown serial, a malformed one, with a future invalidity date.
     refused(
         &pki,
-        &[
-            "ca",
-            "revoke",
-            "--ca",
-            "citizens",
-            "--serial",
-            "0123456789ABCDEF",
-        ],
+        &revoke_args("citizens", "0123456789ABCDEF", &[]),
         &[],
         "no certificate with serial 0123456789ABCDEF",
     );
     refused(
         &pki,
-        &["ca", "revoke", "--ca", "citizens", "--serial", "xyz"],
+        &revoke_args("citizens", "xyz", &[]),
         &[],
         "not hexadecimal",
     );
@@ -174,47 +166,48 @@ fn bad_input_changes_nothing_and_exits_2() {
     let serial = pki.serials("citizens").pop().unwrap();
     refused(
         &pki,
-        &[
-            "ca",
-            "revoke",
-            "--ca",
+        &revoke_args(
             "citizens",
-            "--serial",
             &serial,
-            "--invalidity-date",
-            "2999-01-01T00:00:00Z",
-        ],
+            &["--invalidity-date", "2999-01-01T00:00:00Z"],
+        ),
         &[],
         "future",
     );
     pki.revoke("citizens", &serial, &[]);
     refused(
         &pki,
-        &["ca", "revoke", "--ca", "citizens", "--serial", &serial],
+        &revoke_args("citizens", &serial, &[]),
         &[],
         "already revoked",
     );
 
     // The output file exists: refused before anything is issued.
-    let v = issue(good.to_str().unwrap(), "citizen-sign", "citizens");
-    refused(&pki, &v, &[], "already exists");
+    refused(
+        &pki,
+        &issue_csr_args("citizens", "citizen-sign", &good, &out),
+        &[],
+        "already exists",
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let pki = TestPki::new();
-    let out = pki.imza(&["ca", "issue", "--ca", "x"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = pki.imza(&[
-        "ca",
-        "init",
-        "--name",
-        "r",
-        "--subject",
-        "CN=R,O=X,C=AZ",
-        "--key",
-        "dsa-1024",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown key algorithm"));
+    pki.exits(&["ca", "issue", "--ca", "x"], &[], 2);
+    let message = pki.exits(
+        &[
+            "ca",
+            "init",
+            "--name",
+            "r",
+            "--subject",
+            "CN=R,O=X,C=AZ",
+            "--key",
+            "dsa-1024",
+        ],
+        &[],
+        2,
+    );
+    assert!(message.contains("unknown key algorithm"), "{message}");
 }

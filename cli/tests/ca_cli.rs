@@ -106,18 +106,10 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
         stderr(&after)
     );
 
-    let number = |crl: &std::path::Path| {
-        stdout(&run(
-            "openssl",
-            &["crl", "-in", crl.to_str().unwrap(), "-noout", "-crlnumber"],
-        ))
-    };
+    let number = |crl: &std::path::Path| openssl_show("crl", crl, false, &["-crlnumber"]);
     assert_eq!(number(&crl1).trim(), "crlNumber=0x01");
     assert_eq!(number(&crl2).trim(), "crlNumber=0x02");
-    let text = stdout(&run(
-        "openssl",
-        &["crl", "-in", crl2.to_str().unwrap(), "-noout", "-text"],
-    ));
+    let text = openssl_show("crl", &crl2, false, &["-text"]);
     assert!(text.contains("Key Compromise"), "{text}");
     assert!(text.contains("Invalidity Date"), "{text}");
     assert!(text.contains(&serial), "{text}");
@@ -175,19 +167,21 @@ fn batch_issues_every_csr_in_a_directory() {
         )
         .unwrap();
     }
+    let batch = |out: &std::path::Path, code: i32| {
+        let args = issue_args(
+            "citizens",
+            "citizen-sign",
+            &[
+                "--csr-dir",
+                dir.to_str().unwrap(),
+                "--out-dir",
+                out.to_str().unwrap(),
+            ],
+        );
+        pki.exits(&args, &[], code)
+    };
     let out = pki.path("certs");
-    pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr-dir",
-        dir.to_str().unwrap(),
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
+    batch(&out, 0);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 25);
     assert_eq!(pki.serials("citizens").len(), 25);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
@@ -198,20 +192,8 @@ fn batch_issues_every_csr_in_a_directory() {
     let before = pki.snapshot();
     std::fs::write(dir.join("999.csr"), b"not a CSR").unwrap();
     let out2 = pki.path("certs2");
-    let refused = pki.imza(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-sign",
-        "--csr-dir",
-        dir.to_str().unwrap(),
-        "--out-dir",
-        out2.to_str().unwrap(),
-    ]);
-    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
-    assert!(stderr(&refused).contains("999.csr"));
+    let refused = batch(&out2, 2);
+    assert!(refused.contains("999.csr"), "{refused}");
     assert_eq!(pki.snapshot(), before);
     assert_eq!(std::fs::read_dir(&out2).map(|d| d.count()).unwrap_or(0), 0);
 }
@@ -220,26 +202,16 @@ fn batch_issues_every_csr_in_a_directory() {
 fn new_key_is_delivered_in_a_pkcs12_that_openssl_opens() {
     let pki = TestPki::with_root_and_citizens();
     let (cert, p12) = (pki.path("seal.pem"), pki.path("seal.p12"));
-    pki.ok_env(
-        &[
-            "ca",
-            "issue",
-            "--ca",
+    pki.issue_p12(
+        (
             "citizens",
-            "--profile",
             "citizen-auth",
-            "--subject",
             "CN=Həsənov Elvin,givenName=Elvin,SN=Həsənov,serialNumber=PNOAZ-7QW3E4R,C=AZ",
-            "--new-key",
-            "ec-p256",
-            "--p12-out",
-            p12.to_str().unwrap(),
-            "--p12-pass-env",
-            "P12_PASS",
-            "--out",
-            cert.to_str().unwrap(),
-        ],
-        &[("P12_PASS", "s3cret-pass")],
+        ),
+        &p12,
+        &cert,
+        ("P12_PASS", "s3cret-pass"),
+        &[],
     );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -304,36 +276,17 @@ fn demo_builds_a_verifiable_pki_and_is_idempotent() {
     assert!(again.contains("nothing changed"), "{again}");
     assert_eq!(pki.snapshot(), first);
     let demo = pki.data_dir().join("demo");
-    let p = |s: &str| demo.join(s).to_string_lossy().into_owned();
-    let ok = run(
-        "openssl",
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            &p("crl/citizens.crl"),
-            "-CAfile",
-            &p("ca/root.pem"),
-            "-untrusted",
-            &p("ca/citizens.pem"),
-            &p("certs/gunay-sign.pem"),
-        ],
-    );
+    let verify = |cert: &str| {
+        openssl_verify(
+            &demo.join("ca/root.pem"),
+            &demo.join("ca/citizens.pem"),
+            &demo.join(cert),
+            Some(&demo.join("crl/citizens.crl")),
+        )
+    };
+    let ok = verify("certs/gunay-sign.pem");
     assert!(ok.status.success(), "{}", stdout(&ok));
-    let revoked = run(
-        "openssl",
-        &[
-            "verify",
-            "-crl_check",
-            "-CRLfile",
-            &p("crl/citizens.crl"),
-            "-CAfile",
-            &p("ca/root.pem"),
-            "-untrusted",
-            &p("ca/citizens.pem"),
-            &p("certs/rashad-sign-revoked.pem"),
-        ],
-    );
+    let revoked = verify("certs/rashad-sign-revoked.pem");
     assert!(!revoked.status.success());
     assert!(pki.ok(&["audit", "verify"]).contains("intact"));
 }

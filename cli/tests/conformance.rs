@@ -79,28 +79,14 @@ fn every_profile_passes_pkilint_and_the_crl_passes_lint_crl() {
     for (profile, ca, subject, sans, etsi) in CASES {
         let cert = pki.path(&format!("{profile}.pem"));
         let p12 = pki.path(&format!("{profile}.p12"));
-        let mut args = vec![
-            "ca",
-            "issue",
-            "--ca",
-            ca,
-            "--profile",
-            profile,
-            "--subject",
-            subject,
-            "--new-key",
-            "ec-p256",
-            "--p12-out",
-            p12.to_str().unwrap(),
-            "--p12-pass-env",
-            "P",
-            "--out",
-            cert.to_str().unwrap(),
-        ];
-        for san in *sans {
-            args.extend(["--san", san]);
-        }
-        pki.ok_env(&args, &[("P", "test-pass")]);
+        let sans: Vec<&str> = sans.iter().flat_map(|san| ["--san", san]).collect();
+        pki.issue_p12(
+            (ca, profile, subject),
+            &p12,
+            &cert,
+            ("P", "test-pass"),
+            &sans,
+        );
         let (ok, text) = lint("lint_pkix_cert", &["lint", "-s", "ERROR"], &cert);
         if !ok {
             failures.push(format!("lint_pkix_cert {profile}: {text}"));

@@ -36,44 +36,19 @@ fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
     let module = hsm.module_path().to_string_lossy().into_owned();
     let e = env(&hsm, USER_PIN);
     let e = with_env(&e);
+    let root_token = pkcs11_args(&module, "AZ Root", "ROOT_PIN");
     pki.ok_env(
-        &[
-            "ca",
-            "init",
-            "--name",
-            "root",
-            "--subject",
-            ROOT_SUBJECT,
-            "--key",
-            "ec-p384",
-            "--base-url",
-            BASE_URL,
-            "--pkcs11-module",
-            &module,
-            "--pkcs11-token",
-            "AZ Root",
-            "--pkcs11-pin-env",
-            "ROOT_PIN",
-        ],
+        &init_root_args(
+            &[
+                &["--key", "ec-p384", "--base-url", BASE_URL][..],
+                &root_token,
+            ]
+            .concat(),
+        ),
         &e,
     );
     pki.ok_env(
-        &[
-            "ca",
-            "init",
-            "--name",
-            "citizens",
-            "--parent",
-            "root",
-            "--subject",
-            CITIZENS_SUBJECT,
-            "--pkcs11-module",
-            &module,
-            "--pkcs11-token",
-            "AZ Citizens",
-            "--pkcs11-pin-env",
-            "CITIZENS_PIN",
-        ],
+        &init_citizens_args(&pkcs11_args(&module, "AZ Citizens", "CITIZENS_PIN")),
         &e,
     );
     // No key file was written: the keys are on the tokens.
@@ -88,21 +63,7 @@ fn softhsm_root_and_issuing_ca_chain_verifies_with_openssl() {
 
     let csr = pki.csr("citizen", CITIZEN);
     let cert = pki.path("citizen.pem");
-    pki.ok_env(
-        &[
-            "ca",
-            "issue",
-            "--ca",
-            "citizens",
-            "--profile",
-            "citizen-sign",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            cert.to_str().unwrap(),
-        ],
-        &e,
-    );
+    pki.ok_env(&issue_csr_args("citizens", "citizen-sign", &csr, &cert), &e);
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
     let verify = openssl_verify(&root, &citizens, &cert, None);
     assert!(
@@ -146,25 +107,8 @@ fn wrong_hsm_pin_exits_2_and_changes_nothing() {
     // comparison is between two states of one store.)
     pki.ok(&["ca", "list"]);
     let before = pki.snapshot();
-    let out = pki.imza_env(
-        &[
-            "ca",
-            "init",
-            "--name",
-            "root",
-            "--subject",
-            ROOT_SUBJECT,
-            "--pkcs11-module",
-            &module,
-            "--pkcs11-token",
-            "AZ Root",
-            "--pkcs11-pin-env",
-            "ROOT_PIN",
-        ],
-        &bad,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let message = stderr(&out);
+    let root_token = pkcs11_args(&module, "AZ Root", "ROOT_PIN");
+    let message = pki.exits(&init_root_args(&root_token), &bad, 2);
     assert!(message.contains("PIN"), "{message}");
     assert!(
         !message.contains("0000"),
@@ -175,45 +119,16 @@ fn wrong_hsm_pin_exits_2_and_changes_nothing() {
 
     // A CA created with the right PIN, then used with a wrong one: nothing issued.
     pki.ok_env(
-        &[
-            "ca",
-            "init",
-            "--name",
-            "root",
-            "--subject",
-            ROOT_SUBJECT,
-            "--base-url",
-            BASE_URL,
-            "--pkcs11-module",
-            &module,
-            "--pkcs11-token",
-            "AZ Root",
-            "--pkcs11-pin-env",
-            "ROOT_PIN",
-        ],
+        &init_root_args(&[&["--base-url", BASE_URL][..], &root_token].concat()),
         &good,
     );
     let csr = pki.csr("tls", &[("C", "AZ"), ("O", "e-gov"), ("CN", "e-gov.az")]);
     let before = pki.snapshot();
-    let out = pki.imza_env(
-        &[
-            "ca",
-            "issue",
-            "--ca",
-            "root",
-            "--profile",
-            "tls-server",
-            "--san",
-            "dns:e-gov.az",
-            "--csr",
-            csr.to_str().unwrap(),
-            "--out",
-            pki.path("tls.pem").to_str().unwrap(),
-        ],
-        &bad,
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("PIN"), "{}", stderr(&out));
+    let tls = pki.path("tls.pem");
+    let mut args = issue_csr_args("root", "tls-server", &csr, &tls);
+    args.extend(["--san", "dns:e-gov.az"]);
+    let message = pki.exits(&args, &bad, 2);
+    assert!(message.contains("PIN"), "{message}");
     assert_eq!(pki.snapshot(), before);
     assert!(!pki.path("tls.pem").exists());
     // A PIN variable that is not set is refused the same way, naming the variable.
@@ -222,20 +137,21 @@ fn wrong_hsm_pin_exits_2_and_changes_nothing() {
         hsm.conf_path().to_string_lossy().into_owned(),
     )];
     let unset = with_env(&unset);
-    let out = pki.imza_env(
+    let r_crl = pki.path("r.crl");
+    let message = pki.exits(
         &[
             "ca",
             "crl",
             "--ca",
             "root",
             "--out",
-            pki.path("r.crl").to_str().unwrap(),
+            r_crl.to_str().unwrap(),
             "--pin-env",
             "NO_SUCH_PIN_VAR",
         ],
         &unset,
+        2,
     );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("NO_SUCH_PIN_VAR"), "{}", stderr(&out));
+    assert!(message.contains("NO_SUCH_PIN_VAR"), "{message}");
     assert_eq!(pki.snapshot(), before);
 }

@@ -15,20 +15,7 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     assert_eq!(status, 200);
     let cert = pki.path("served.der");
     std::fs::write(&cert, &der).unwrap();
-    let subject = stdout(&run(
-        "openssl",
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            cert.to_str().unwrap(),
-            "-noout",
-            "-subject",
-            "-nameopt",
-            "utf8",
-        ],
-    ));
+    let subject = openssl_show("x509", &cert, true, &["-subject", "-nameopt", "utf8"]);
     assert!(subject.contains("CN=AZ Citizens CA"), "{subject}");
 
     // No CRL yet: the server signs one (number 1); asking again serves the same.
@@ -44,30 +31,8 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     let (_, second) = server.get("/crl/citizens.crl");
     let crl = pki.path("served.crl");
     std::fs::write(&crl, &second).unwrap();
-    let text = stdout(&run(
-        "openssl",
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            crl.to_str().unwrap(),
-            "-noout",
-            "-text",
-        ],
-    ));
-    let number = stdout(&run(
-        "openssl",
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-in",
-            crl.to_str().unwrap(),
-            "-noout",
-            "-crlnumber",
-        ],
-    ));
+    let text = openssl_show("crl", &crl, true, &["-text"]);
+    let number = openssl_show("crl", &crl, true, &["-crlnumber"]);
     assert_eq!(number.trim(), "crlNumber=0x02");
     assert!(text.contains(&serial), "{text}");
 

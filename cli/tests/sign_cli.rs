@@ -431,12 +431,15 @@ fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
     let p12 = pki.path("citizen.p12");
     let cert = pki.path("citizen.pem");
     pki.issue_p12(
-        "citizens",
-        "citizen-sign",
-        "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
+        (
+            "citizens",
+            "citizen-sign",
+            "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
+        ),
         &p12,
         &cert,
         ("SIGN_TEST_P12", "p12-parol"),
+        &[],
     );
     pki.ok(&["tsa", "init", "--ca", "citizens"]);
     let root = pki.ca_pem("root");

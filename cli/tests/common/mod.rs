@@ -68,51 +68,32 @@ impl TestPki {
     /// [`Server::start_on`] then starts on that port.
     pub fn with_root_and_citizens_at(base_url: &str) -> TestPki {
         let pki = TestPki::new();
-        pki.ok(&[
-            "ca",
-            "init",
-            "--name",
-            "root",
-            "--subject",
-            ROOT_SUBJECT,
+        pki.ok(&init_root_args(&[
             "--key",
             "ec-p384",
             "--base-url",
             base_url,
-        ]);
-        pki.ok(&[
-            "ca",
-            "init",
-            "--name",
-            "citizens",
-            "--parent",
-            "root",
-            "--subject",
-            CITIZENS_SUBJECT,
-        ]);
+        ]));
+        pki.ok(&init_citizens_args(&[]));
         pki
     }
 
-    /// `imza ca issue --ca CA --profile PROFILE --subject SUBJECT --new-key ec-p256` with the
-    /// key and certificate written to the PKCS#12 file `p12` under the password `password`
-    /// (passed in the environment variable `password_env`) and the certificate to `cert`.
+    /// `imza ca issue --ca CA --profile PROFILE --subject SUBJECT --new-key ec-p256 EXTRA...`
+    /// with the key and certificate written to the PKCS#12 file `p12` under the password
+    /// `password` (passed in the environment variable `password_env`) and the certificate to
+    /// `cert`.
     pub fn issue_p12(
         &self,
-        ca: &str,
-        profile: &str,
-        subject: &str,
+        (ca, profile, subject): (&str, &str, &str),
         p12: &Path,
         cert: &Path,
         (password_env, password): (&str, &str),
+        extra: &[&str],
     ) -> String {
-        self.ok_env(
+        let mut args = issue_args(
+            ca,
+            profile,
             &[
-                "ca",
-                "issue",
-                "--ca",
-                ca,
-                "--profile",
-                profile,
                 "--subject",
                 subject,
                 "--new-key",
@@ -124,8 +105,21 @@ impl TestPki {
                 "--out",
                 cert.to_str().expect("path"),
             ],
-            &[(password_env, password)],
-        )
+        );
+        args.extend_from_slice(extra);
+        self.ok_env(&args, &[(password_env, password)])
+    }
+
+    /// Runs imza and insists on exit status `code`, returning stderr.
+    pub fn exits(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> String {
+        let out = self.imza_env(args, env);
+        let message = stderr(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "imza {args:?}: expected exit {code}: {message}"
+        );
+        message
     }
 
     /// Writes the CA's certificate to `NAME.pem` in the temp dir and returns the path.
@@ -212,24 +206,95 @@ pub fn stderr(out: &Output) -> String {
 impl TestPki {
     /// `imza ca issue --ca CA --profile PROFILE --csr CSR --out OUT EXTRA...`, insisting on success.
     pub fn issue(&self, ca: &str, profile: &str, csr: &Path, out: &Path, extra: &[&str]) -> String {
-        let mut args = vec!["ca", "issue", "--ca", ca, "--profile", profile];
-        args.extend([
-            "--csr",
-            csr.to_str().expect("path"),
-            "--out",
-            out.to_str().expect("path"),
-        ]);
+        let mut args = issue_csr_args(ca, profile, csr, out);
         args.extend_from_slice(extra);
         self.ok(&args)
     }
 }
 
+/// `ca init --name root --subject ROOT_SUBJECT EXTRA...`.
+pub fn init_root_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["ca", "init", "--name", "root", "--subject", ROOT_SUBJECT];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `ca init --name citizens --parent root --subject CITIZENS_SUBJECT EXTRA...`.
+pub fn init_citizens_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "ca",
+        "init",
+        "--name",
+        "citizens",
+        "--parent",
+        "root",
+        "--subject",
+        CITIZENS_SUBJECT,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `--pkcs11-module MODULE --pkcs11-token TOKEN --pkcs11-pin-env PIN_ENV`: a key on a token.
+pub fn pkcs11_args<'a>(module: &'a str, token: &'a str, pin_env: &'a str) -> [&'a str; 6] {
+    [
+        "--pkcs11-module",
+        module,
+        "--pkcs11-token",
+        token,
+        "--pkcs11-pin-env",
+        pin_env,
+    ]
+}
+
+/// `ca issue --ca CA --profile PROFILE REST...`.
+pub fn issue_args<'a>(ca: &'a str, profile: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["ca", "issue", "--ca", ca, "--profile", profile];
+    args.extend_from_slice(rest);
+    args
+}
+
+/// `ca issue --ca CA --profile PROFILE --csr CSR --out OUT`.
+pub fn issue_csr_args<'a>(
+    ca: &'a str,
+    profile: &'a str,
+    csr: &'a Path,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    issue_args(
+        ca,
+        profile,
+        &[
+            "--csr",
+            csr.to_str().expect("path"),
+            "--out",
+            out.to_str().expect("path"),
+        ],
+    )
+}
+
+/// `ca revoke --ca CA --serial SERIAL EXTRA...`.
+pub fn revoke_args<'a>(ca: &'a str, serial: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["ca", "revoke", "--ca", ca, "--serial", serial];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `openssl KIND [-inform DER] -in FILE -noout WHAT...`: what openssl printed on stdout.
+pub fn openssl_show(kind: &str, file: &Path, der: bool, what: &[&str]) -> String {
+    let mut args = vec![kind];
+    if der {
+        args.extend(["-inform", "DER"]);
+    }
+    args.extend(["-in", file.to_str().expect("path"), "-noout"]);
+    args.extend_from_slice(what);
+    stdout(&run("openssl", &args))
+}
+
 impl TestPki {
     /// `imza ca revoke --ca CA --serial SERIAL EXTRA...`, insisting on success.
     pub fn revoke(&self, ca: &str, serial: &str, extra: &[&str]) -> String {
-        let mut args = vec!["ca", "revoke", "--ca", ca, "--serial", serial];
-        args.extend_from_slice(extra);
-        self.ok(&args)
+        self.ok(&revoke_args(ca, serial, extra))
     }
 
     /// `imza ca crl --ca CA --out OUT`, insisting on success.
