@@ -68,20 +68,21 @@ impl Fixture {
     /// `imza sign --in doc.txt --out OUT --key signer.key --cert signer.pem --chain chain.pem`
     /// followed by `extra`.
     fn sign(&self, out: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "sign".to_string(),
-            "--in".into(),
+        let (doc, out, key, cert, chain) = (
             self.p("doc.txt"),
-            "--out".into(),
             self.p(out),
-            "--key".into(),
             self.p("signer.key"),
-            "--cert".into(),
             self.p("signer.pem"),
-            "--chain".into(),
             self.p("chain.pem"),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
+        );
+        let mut args = strings(&common::sign_args(
+            &doc,
+            &out,
+            &key,
+            &cert,
+            &["--chain", &chain],
+        ));
+        args.extend(strings(extra));
         imza(&args, &[])
     }
 
@@ -176,25 +177,21 @@ fn augment_raises_b_to_t_and_keeps_the_signature_value() {
     let tsa = LoopbackTsa::start();
     exits(&f.sign("b.p7s", &[]), 0);
     let b = std::fs::read(f.path("b.p7s")).unwrap();
-    let augment = |out: &str, extra: &[&str]| {
-        let mut args = strings(&["sign", "--augment", &f.p("b.p7s"), "--out", &f.p(out)]);
+    let url = tsa.url();
+    let augment = |signature: &str, out: &str, extra: &[&str]| {
+        let mut args = strings(&["sign", "--augment", &f.p(signature), "--out", &f.p(out)]);
         args.extend(strings(extra));
         imza(&args, &[])
     };
-    let said = exits(
-        &augment(
-            "t.p7s",
-            &[
-                "--level",
-                "T",
-                "--tsa",
-                &tsa.url(),
-                "--content",
-                &f.p("doc.txt"),
-            ],
-        ),
-        0,
-    );
+    // To B-T, claiming `content` is what was signed.
+    let to_t = |out: &str, content: &str| {
+        augment(
+            "b.p7s",
+            out,
+            &["--level", "T", "--tsa", &url, "--content", &f.p(content)],
+        )
+    };
+    let said = exits(&to_t("t.p7s", "doc.txt"), 0);
     assert!(said.contains("from B-B to B-T"), "{said}");
     let t = std::fs::read(f.path("t.p7s")).unwrap();
     assert!(t.len() > b.len() + 500, "no token added");
@@ -205,42 +202,25 @@ fn augment_raises_b_to_t_and_keeps_the_signature_value() {
     assert_eq!(f.openssl_verify("t.p7s", false).unwrap(), DOCUMENT);
 
     // Refusals: level B, the wrong content, no signature at all, and signing flags mixed in.
-    let said = exits(&augment("x.p7s", &["--level", "B", "--tsa", &tsa.url()]), 2);
-    assert!(said.contains("T, LT or LTA"), "{said}");
-    std::fs::write(f.path("other.txt"), b"other").unwrap();
     let said = exits(
-        &augment(
-            "x.p7s",
-            &[
-                "--level",
-                "T",
-                "--tsa",
-                &tsa.url(),
-                "--content",
-                &f.p("other.txt"),
-            ],
-        ),
+        &augment("b.p7s", "x.p7s", &["--level", "B", "--tsa", &url]),
         2,
     );
+    assert!(said.contains("T, LT or LTA"), "{said}");
+    std::fs::write(f.path("other.txt"), b"other").unwrap();
+    let said = exits(&to_t("x.p7s", "other.txt"), 2);
     assert!(said.contains("not the signed content"), "{said}");
     std::fs::write(f.path("garbage.p7s"), b"0\x82garbage").unwrap();
-    let args = strings(&[
-        "sign",
-        "--augment",
-        &f.p("garbage.p7s"),
-        "--out",
-        &f.p("x.p7s"),
-        "--level",
-        "T",
-        "--tsa",
-        &tsa.url(),
-    ]);
-    let said = exits(&imza(&args, &[]), 2);
+    let said = exits(
+        &augment("garbage.p7s", "x.p7s", &["--level", "T", "--tsa", &url]),
+        2,
+    );
     assert!(said.contains("not a CMS signature"), "{said}");
     exits(
         &augment(
+            "b.p7s",
             "x.p7s",
-            &["--level", "T", "--tsa", &tsa.url(), "--attached"],
+            &["--level", "T", "--tsa", &url, "--attached"],
         ),
         2,
     );
@@ -296,17 +276,13 @@ fn bad_keys_certificates_and_files_exit_2_with_the_reason() {
         .unwrap()
         .save_pem(&f.path("stray.key"))
         .unwrap();
-    let args = strings(&[
-        "sign",
-        "--in",
-        &f.p("doc.txt"),
-        "--out",
-        &f.p("x.p7s"),
-        "--key",
-        &f.p("stray.key"),
-        "--cert",
-        &f.p("signer.pem"),
-    ]);
+    let (doc, x, stray, signer) = (
+        f.p("doc.txt"),
+        f.p("x.p7s"),
+        f.p("stray.key"),
+        f.p("signer.pem"),
+    );
+    let args = strings(&common::sign_args(&doc, &x, &stray, &signer, &[]));
     let said = exits(&imza(&args, &[]), 2);
     assert!(said.contains("not the one certified"), "{said}");
 
@@ -320,28 +296,10 @@ fn bad_keys_certificates_and_files_exit_2_with_the_reason() {
     garbage_cert[6] = f.p("signer.key");
     garbage_cert[8] = f.p("doc.txt");
     exits(&imza(&garbage_cert, &[]), 2);
-    exits(
-        &imza(
-            &strings(&["sign", "--in", &f.p("doc.txt"), "--out", &f.p("x.p7s")]),
-            &[],
-        ),
-        2,
-    );
-    exits(
-        &imza(
-            &strings(&[
-                "sign",
-                "--in",
-                &f.p("doc.txt"),
-                "--out",
-                &f.p("x.p7s"),
-                "--key",
-                &f.p("signer.key"),
-            ]),
-            &[],
-        ),
-        2,
-    );
+    // Without --key and --cert (the first five arguments: sign --in doc.txt --out x.p7s).
+    exits(&imza(&args[..5], &[]), 2);
+    let key_only = [&args[..5], &strings(&["--key", &f.p("signer.key")])].concat();
+    exits(&imza(&key_only, &[]), 2);
     // An unknown level.
     let said = exits(&f.sign("x.p7s", &["--level", "Q"]), 2);
     assert!(said.contains("expected B, T, LT or LTA"), "{said}");

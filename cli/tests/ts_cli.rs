@@ -660,23 +660,29 @@ fn a_rejection_response_is_not_a_valid_timestamp() {
 
 #[test]
 fn help_texts_explain_the_commands() {
-    let help = imza(&["ts", "request", "--help"]);
-    let help = text(&help);
-    for words in [
-        "--no-nonce",
-        "--query-out",
-        "only the hash leaves this machine",
-        "openssl ts -reply",
+    for (command, needles) in [
+        (
+            "request",
+            [
+                "--no-nonce",
+                "--query-out",
+                "only the hash leaves this machine",
+                "openssl ts -reply",
+            ],
+        ),
+        (
+            "verify",
+            [
+                "--digest-hex",
+                "--untrusted",
+                "Exit status 0: valid",
+                "gen-time",
+            ],
+        ),
     ] {
-        assert!(help.contains(words), "{words}: {help}");
-    }
-    let help = text(&imza(&["ts", "verify", "--help"]));
-    for words in [
-        "--digest-hex",
-        "--untrusted",
-        "Exit status 0: valid",
-        "gen-time",
-    ] {
-        assert!(help.contains(words), "{words}: {help}");
+        let help = text(&imza(&["ts", command, "--help"]));
+        for words in needles {
+            assert!(help.contains(words), "ts {command}: {words}: {help}");
+        }
     }
 }

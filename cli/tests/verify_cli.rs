@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+mod common;
+
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
@@ -234,21 +236,14 @@ fn a_revoked_signer_fails_before_its_timestamp_and_passes_after() {
     // revoke the signer an hour before now (before the time-stamp) or in the future.
     let f = Fixture::new();
     let server = imza_testdata::tsa::serve(authority(&f.tsa.der, f.tsa.key.clone()), 1);
-    let signed = imza(&[
-        "sign",
-        "--in",
+    let tsa_url = server.url("/tsa");
+    let signed = imza(&common::sign_args(
         &f.p("doc.txt"),
-        "--out",
         &f.p("doc-t.p7s"),
-        "--key",
         &f.p("signer.key"),
-        "--cert",
         &f.p("signer.pem"),
-        "--level",
-        "T",
-        "--tsa",
-        &server.url("/tsa"),
-    ]);
+        &["--level", "T", "--tsa", &tsa_url],
+    ));
     server.stop();
     assert_eq!(code(&signed), 0, "{}", text(&signed));
     let now = OffsetDateTime::now_utc();

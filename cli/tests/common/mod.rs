@@ -280,6 +280,21 @@ pub fn revoke_args<'a>(ca: &'a str, serial: &'a str, extra: &[&'a str]) -> Vec<&
     args
 }
 
+/// `sign --in IN --out OUT --key KEY --cert CERT EXTRA...`: a signature with a key file.
+pub fn sign_args<'a>(
+    input: &'a str,
+    out: &'a str,
+    key: &'a str,
+    cert: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "sign", "--in", input, "--out", out, "--key", key, "--cert", cert,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `openssl KIND [-inform DER] -in FILE -noout WHAT...`: what openssl printed on stdout.
 pub fn openssl_show(kind: &str, file: &Path, der: bool, what: &[&str]) -> String {
     let mut args = vec![kind];
