@@ -9,6 +9,8 @@ pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
 pub const SECP521R1: Oid = Oid::new_unwrap("1.3.132.0.35");
 pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// id-mgf1 (RFC 8017 appendix B.2.1), the mask generation function of RSASSA-PSS.
+pub const MGF1: Oid = Oid::new_unwrap("1.2.840.113549.1.1.8");
 pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
 pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
 pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");

@@ -177,15 +177,17 @@ fn verify_ecdsa(
 ///    trailerField       [3] INTEGER DEFAULT 1  }
 /// ```
 #[derive(Clone, Debug, der::Sequence)]
-struct RsaPssParams {
+pub struct RsaPssParams {
+    /// Absent means SHA-1 (refused when verifying).
     #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    pub hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    /// MGF1 ([`oids::MGF1`]) with its hash as parameters.
     #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
+    pub mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
     #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    salt_length: Option<u32>,
+    pub salt_length: Option<u32>,
     #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
-    trailer_field: Option<u32>,
+    pub trailer_field: Option<u32>,
 }
 
 /// The PSS hash; SHA-1 (the default when absent) is refused.

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use der::asn1::ObjectIdentifier;
 use imza_core::cert::{sign_certificate, CertificateFields};
 use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::key::software::SoftwareKey;
 use imza_core::name::parse_dn;
+use imza_core::verify::RsaPssParams;
 use imza_core::{ext, oids, CoreError, KeyAlgorithm, SigningKey};
 use openssl::pkey::{PKey, Private};
 use spki::AlgorithmIdentifierOwned;
@@ -54,28 +54,6 @@ impl SigningKey for Ed25519Key {
         }
     }
 }
-
-/// RSASSA-PSS-params (RFC 4055 §3.1), as written here for SHA-256:
-///
-/// ```text
-/// RSASSA-PSS-params  ::=  SEQUENCE  {
-///    hashAlgorithm      [0] HashAlgorithm DEFAULT sha1Identifier,
-///    maskGenAlgorithm   [1] MaskGenAlgorithm DEFAULT mgf1SHA1Identifier,
-///    saltLength         [2] INTEGER DEFAULT 20,
-///    trailerField       [3] INTEGER DEFAULT 1  }
-/// ```
-#[derive(Clone, Debug, der::Sequence)]
-struct RsaPssParams {
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    hash_algorithm: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
-    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    salt_length: Option<u32>,
-}
-
-/// id-mgf1 (RFC 8017 appendix B.2.1).
-const MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
 
 /// An RSA-2048 key signing with RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte salt.
 pub struct RsaPssKey(PKey<Private>);
@@ -123,10 +101,11 @@ impl SigningKey for RsaPssKey {
         let params = RsaPssParams {
             hash_algorithm: Some(sha256.clone()),
             mask_gen_algorithm: Some(AlgorithmIdentifierOwned {
-                oid: MGF1,
+                oid: oids::MGF1,
                 parameters: Some(der::Any::encode_from(&sha256).expect("MGF1 parameters")),
             }),
             salt_length: Some(32),
+            trailer_field: None,
         };
         AlgorithmIdentifierOwned {
             oid: oids::RSASSA_PSS,
