@@ -453,22 +453,21 @@ mod tests {
         let cache = OcspCache::new(2);
         let next = T0 + Duration::hours(1);
         let epoch = cache.epoch();
-        assert_eq!(
-            cache.insert(b"a", response(1, next), epoch, T0),
-            Insertion::Inserted
-        );
-        assert_eq!(
-            cache.insert(b"b", response(2, next), epoch, T0),
-            Insertion::Inserted
-        );
-        assert_eq!(
-            cache.insert(b"c", response(3, next), epoch, T0),
-            Insertion::Full
-        );
-        assert_eq!(
-            cache.insert(b"a", response(4, next), epoch, T0),
-            Insertion::Inserted
-        );
+        // (key, response number, what the insertion gives): the third key finds the cache
+        // full, a known key is still replaced.
+        for (key, n, expected) in [
+            (b"a", 1, Insertion::Inserted),
+            (b"b", 2, Insertion::Inserted),
+            (b"c", 3, Insertion::Full),
+            (b"a", 4, Insertion::Inserted),
+        ] {
+            let key: &[u8] = key;
+            assert_eq!(
+                cache.insert(key, response(n, next), epoch, T0),
+                expected,
+                "{key:?}"
+            );
+        }
         assert_eq!(hit(&cache, b"a", T0), Some(vec![0x30, 4]));
         assert_eq!(hit(&cache, b"b", T0), Some(vec![0x30, 2]));
         assert_eq!(hit(&cache, b"c", T0), None);

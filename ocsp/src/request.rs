@@ -22,10 +22,10 @@
 //! deep nesting cannot make it recurse. Only version v1 exists (§4.1.1): another version is
 //! malformed. A request signature (§4.1.2) is noted but not checked: imza's answers are public.
 
-use der::asn1::ObjectIdentifier;
-use der::Decode;
+use der::asn1::{ObjectIdentifier, OctetString};
+use der::{Decode, Encode};
 use x509_cert::ext::Extension;
-use x509_ocsp::{CertId, OcspRequest};
+use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest};
 
 use imza_core::oids;
 
@@ -151,13 +151,48 @@ pub fn parse_request_with(der: &[u8], limits: &RequestLimits) -> Result<ParsedRe
     })
 }
 
+/// An unsigned v1 OCSPRequest (§4.1.1) for `cert_ids`, with `extensions` as its
+/// requestExtensions: what a client sends to a responder.
+pub fn encode_request(
+    cert_ids: Vec<CertId>,
+    extensions: Option<Vec<Extension>>,
+) -> Result<Vec<u8>, OcspError> {
+    OcspRequest {
+        tbs_request: TbsRequest {
+            request_list: cert_ids
+                .into_iter()
+                .map(|req_cert| Request {
+                    req_cert,
+                    single_request_extensions: None,
+                })
+                .collect(),
+            request_extensions: extensions,
+            ..Default::default()
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(|e| OcspError::malformed("request", e))
+}
+
+/// The nonce request extension (RFC 9654 §2.1), not critical: `value` as an OCTET STRING
+/// inside extnValue.
+pub fn nonce_extension(value: &[u8]) -> Result<Extension, OcspError> {
+    let extn_value = OctetString::new(value)
+        .and_then(|inner| inner.to_der())
+        .and_then(OctetString::new)
+        .map_err(|e| OcspError::malformed("nonce", e))?;
+    Ok(Extension {
+        extn_id: oids::OCSP_NONCE,
+        critical: false,
+        extn_value,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use der::asn1::OctetString;
-    use der::Encode;
     use x509_cert::serial_number::SerialNumber;
-    use x509_ocsp::{Request, TbsRequest};
 
     fn cert_id(serial: u8) -> CertId {
         CertId {
@@ -169,32 +204,12 @@ mod tests {
     }
 
     fn request(n: usize, extensions: Option<Vec<Extension>>) -> Vec<u8> {
-        OcspRequest {
-            tbs_request: TbsRequest {
-                request_list: (0..n)
-                    .map(|i| Request {
-                        req_cert: cert_id(i as u8 % 100 + 1),
-                        single_request_extensions: None,
-                    })
-                    .collect(),
-                request_extensions: extensions,
-                ..Default::default()
-            },
-            optional_signature: None,
-        }
-        .to_der()
-        .unwrap()
+        let cert_ids = (0..n).map(|i| cert_id(i as u8 % 100 + 1)).collect();
+        encode_request(cert_ids, extensions).unwrap()
     }
 
     fn nonce_ext(len: usize) -> Extension {
-        Extension {
-            extn_id: oids::OCSP_NONCE,
-            critical: false,
-            extn_value: OctetString::new(
-                OctetString::new(vec![7u8; len]).unwrap().to_der().unwrap(),
-            )
-            .unwrap(),
-        }
+        nonce_extension(&vec![7u8; len]).unwrap()
     }
 
     #[test]

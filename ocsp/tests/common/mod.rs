@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64ct::{Base64, Encoding};
-use der::asn1::OctetString;
-use der::{Decode, Encode};
+use der::Decode;
 use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
-use imza_core::{oids, KeyAlgorithm};
+use imza_core::KeyAlgorithm;
 use imza_ocsp::cert_id::cert_id;
 use imza_ocsp::http::stage;
+use imza_ocsp::request::encode_request;
 use imza_ocsp::{
     CacheConfig, CertIdHash, CertStatusInfo, CertificateStatusSource, IssuerId, OcspAnswer,
     OcspError, OcspService, Responder, ResponderConfig, ResponseStatus, ServedCa,
@@ -30,7 +30,6 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::Extension;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
-use x509_ocsp::{OcspRequest, Request, TbsRequest};
 
 /// One certificate of the PKI, also written to `<dir>/<name>.pem`.
 pub struct Issued {
@@ -337,39 +336,23 @@ pub fn ocsp_request(ca_der: &[u8], serials: &[&[u8]], nonce: Option<&[u8]>) -> V
 }
 
 /// A DER OCSPRequest for `serials` of `issuer` with CertIDs hashed with `hash` and the
-/// request extensions `extensions`, built with x509-ocsp's types.
+/// request extensions `extensions`.
 pub fn request_for<S: AsRef<[u8]>>(
     issuer: &Certificate,
     serials: &[S],
     hash: CertIdHash,
     extensions: Option<Vec<Extension>>,
 ) -> Vec<u8> {
-    OcspRequest {
-        tbs_request: TbsRequest {
-            request_list: serials
-                .iter()
-                .map(|s| Request {
-                    req_cert: cert_id(issuer, &SerialNumber::new(s.as_ref()).unwrap(), hash)
-                        .unwrap(),
-                    single_request_extensions: None,
-                })
-                .collect(),
-            request_extensions: extensions,
-            ..Default::default()
-        },
-        optional_signature: None,
-    }
-    .to_der()
-    .unwrap()
+    let cert_ids = serials
+        .iter()
+        .map(|s| cert_id(issuer, &SerialNumber::new(s.as_ref()).unwrap(), hash).unwrap())
+        .collect();
+    encode_request(cert_ids, extensions).unwrap()
 }
 
-/// The nonce request extension (RFC 9654): `value` as an OCTET STRING inside extnValue.
+/// The nonce request extension (RFC 9654) carrying `value`.
 pub fn nonce_extension(value: &[u8]) -> Extension {
-    Extension {
-        extn_id: oids::OCSP_NONCE,
-        critical: false,
-        extn_value: OctetString::new(OctetString::new(value).unwrap().to_der().unwrap()).unwrap(),
-    }
+    imza_ocsp::request::nonce_extension(value).unwrap()
 }
 
 /// Asserts that `answer` is successful, showing the problem if it is not.
