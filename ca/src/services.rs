@@ -92,6 +92,23 @@ pub struct InitTsa {
     pub rotate: bool,
 }
 
+impl InitTsa {
+    /// A new unit `name` certified by `ca`, with a software P-256 key and every other default.
+    pub fn new(name: impl Into<String>, ca: impl Into<String>) -> InitTsa {
+        InitTsa {
+            name: name.into(),
+            ca: ca.into(),
+            subject: None,
+            algorithm: KeyAlgorithm::EcP256,
+            backend: KeyBackend::Software,
+            policy: None,
+            validity_days: None,
+            ca_pin: None,
+            rotate: false,
+        }
+    }
+}
+
 /// A subject of `C` and `O` taken from the CA's subject, then `CN=cn` (cut to the 64
 /// characters of ub-common-name).
 fn service_subject(ca_subject: &Name, cn: &str) -> Result<Name, CaError> {
@@ -474,19 +491,7 @@ mod tests {
     #[test]
     fn tsa_init_records_policy_and_refuses_a_taken_name_without_leaving_a_key() {
         let (dir, _clock, pki) = pki();
-        let tsa = pki
-            .init_tsa(InitTsa {
-                name: "tsa".into(),
-                ca: "citizens".into(),
-                subject: None,
-                algorithm: KeyAlgorithm::EcP256,
-                backend: KeyBackend::Software,
-                policy: None,
-                validity_days: None,
-                ca_pin: None,
-                rotate: false,
-            })
-            .unwrap();
+        let tsa = pki.init_tsa(InitTsa::new("tsa", "citizens")).unwrap();
         assert_eq!(tsa.service.policy.as_deref(), Some(DEFAULT_TSA_POLICY));
         assert_eq!(tsa.certificate.profile, "tsa");
         assert_eq!(
@@ -502,15 +507,8 @@ mod tests {
         ] {
             let err = pki
                 .init_tsa(InitTsa {
-                    name: name.into(),
-                    ca: "citizens".into(),
-                    subject: None,
-                    algorithm: KeyAlgorithm::EcP256,
-                    backend: KeyBackend::Software,
                     policy: policy.map(Into::into),
-                    validity_days: None,
-                    ca_pin: None,
-                    rotate: false,
+                    ..InitTsa::new(name, "citizens")
                 })
                 .unwrap_err();
             assert!(err.is_user_error(), "{err}");

@@ -187,15 +187,8 @@ pub fn run(data_dir: &Path) -> CliResult {
         Some(unit) => unit,
         None => {
             let unit = pki.init_tsa(InitTsa {
-                name: DEFAULT_TSA_NAME.into(),
-                ca: "infrastructure".into(),
                 subject: Some(format!("CN=AZ Time-Stamping Authority,{ORG}")),
-                algorithm: KeyAlgorithm::EcP256,
-                backend: KeyBackend::Software,
-                policy: None,
-                validity_days: None,
-                ca_pin: None,
-                rotate: false,
+                ..InitTsa::new(DEFAULT_TSA_NAME, "infrastructure")
             })?;
             println!("created TSA {}", unit.service.name);
             unit
