@@ -8,9 +8,7 @@ use common::*;
 #[test]
 fn root_citizens_citizen_sign_chain_verifies_with_openssl() {
     let pki = TestPki::with_root_and_citizens();
-    let csr = pki.csr("citizen", CITIZEN);
-    let out = pki.path("citizen.pem");
-    pki.issue("citizens", "citizen-sign", &csr, &out, &[]);
+    let out = pki.issue_citizen("citizen-sign", "citizen");
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
     let verify = openssl_verify(&root, &citizens, &out, None);
     assert!(
@@ -25,9 +23,7 @@ fn root_citizens_citizen_sign_chain_verifies_with_openssl() {
 #[test]
 fn utf8_subject_round_trips_through_openssl() {
     let pki = TestPki::with_root_and_citizens();
-    let csr = pki.csr("citizen", CITIZEN);
-    let out = pki.path("citizen.pem");
-    pki.issue("citizens", "citizen-auth", &csr, &out, &[]);
+    let out = pki.issue_citizen("citizen-auth", "citizen");
     let shown = run(
         "openssl",
         &[
@@ -68,9 +64,7 @@ fn utf8_subject_round_trips_through_openssl() {
 #[test]
 fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
     let pki = TestPki::with_root_and_citizens();
-    let csr = pki.csr("citizen", CITIZEN);
-    let cert = pki.path("citizen.pem");
-    pki.issue("citizens", "citizen-sign", &csr, &cert, &[]);
+    let cert = pki.issue_citizen("citizen-sign", "citizen");
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
     let crl1 = pki.path("c1.crl");
     pki.crl("citizens", &crl1);
@@ -135,8 +129,7 @@ fn revoked_certificate_fails_openssl_crl_check_and_crl_number_increases() {
 #[test]
 fn tampered_audit_row_fails_verification_and_is_named() {
     let pki = TestPki::with_root_and_citizens();
-    let csr = pki.csr("citizen", CITIZEN);
-    pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
+    pki.issue_citizen("citizen-sign", "citizen");
     let serial = pki.serials("citizens").pop().unwrap();
     pki.revoke("citizens", &serial, &[]);
     let intact = pki.ok(&["audit", "verify"]);

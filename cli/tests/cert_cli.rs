@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{free_port, run, stderr, stdout, Server, TestPki, CITIZEN};
+use common::{free_port, run, stderr, stdout, Server, TestPki};
 use imza_core::crl::RevokedEntry;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
@@ -308,9 +308,7 @@ fn s(p: &Path) -> &str {
 fn ocsp_from_the_aia_of_a_served_pki_says_good_then_revoked() {
     let port = free_port();
     let pki = TestPki::with_root_and_citizens_at(&format!("http://127.0.0.1:{port}"));
-    let csr = pki.csr("alice", CITIZEN);
-    let alice = pki.path("alice.pem");
-    pki.issue("citizens", "citizen-sign", &csr, &alice, &[]);
+    let alice = pki.issue_citizen("citizen-sign", "alice");
     let root = pki.ca_pem("root");
     let citizens = pki.ca_pem("citizens");
     let _server = Server::start_on(&pki, port, &[]);

@@ -23,14 +23,7 @@ struct Served {
 fn served() -> Served {
     let pki = TestPki::with_root_and_citizens();
     for name in ["alice", "bob"] {
-        let csr = pki.csr(name, CITIZEN);
-        pki.issue(
-            "citizens",
-            "citizen-sign",
-            &csr,
-            &pki.path(&format!("{name}.pem")),
-            &[],
-        );
+        pki.issue_citizen("citizen-sign", name);
     }
     pki.ok(&["tsa", "init", "--ca", "citizens"]);
     let root = pki.ca_pem("root");
@@ -577,9 +570,7 @@ fn usable_serials(pki: &TestPki, kind: &str, name: &str) -> Vec<String> {
 #[test]
 fn revoked_service_certificates_are_replaced_or_withdrawn_while_serving() {
     let pki = TestPki::with_root_and_citizens();
-    let csr = pki.csr("alice", CITIZEN);
-    let alice = pki.path("alice.pem");
-    pki.issue("citizens", "citizen-sign", &csr, &alice, &[]);
+    let alice = pki.issue_citizen("citizen-sign", "alice");
     pki.ok(&["tsa", "init", "--ca", "citizens"]);
     let config = pki.path("serve.toml");
     std::fs::write(&config, "check_interval_seconds = 1\n").unwrap();

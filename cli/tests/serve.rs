@@ -23,8 +23,7 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     assert_eq!(status, 200);
     assert_eq!(server.get("/crl/citizens.crl").1, first);
     // After a revocation and `imza ca crl`, the served CRL is the new one and lists the serial.
-    let csr = pki.csr("c", CITIZEN);
-    pki.issue("citizens", "citizen-sign", &csr, &pki.path("c.pem"), &[]);
+    pki.issue_citizen("citizen-sign", "c");
     let serial = pki.serials("citizens").pop().unwrap();
     pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
     pki.crl("citizens", &pki.path("cli.crl"));

@@ -8,6 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 mod common;
 
+use common::{pkcs11_args, sign_args};
+
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm};
@@ -68,22 +70,22 @@ impl Fixture {
     /// `imza sign --in doc.txt --out OUT --key signer.key --cert signer.pem --chain chain.pem`
     /// followed by `extra`.
     fn sign(&self, out: &str, extra: &[&str]) -> Output {
-        let (doc, out, key, cert, chain) = (
-            self.p("doc.txt"),
-            self.p(out),
+        let (key, cert, chain) = (
             self.p("signer.key"),
             self.p("signer.pem"),
             self.p("chain.pem"),
         );
-        let mut args = strings(&common::sign_args(
-            &doc,
-            &out,
-            &key,
-            &cert,
-            &["--chain", &chain],
-        ));
-        args.extend(strings(extra));
-        imza(&args, &[])
+        let mut args = vec!["--key", &key, "--cert", &cert, "--chain", &chain];
+        args.extend_from_slice(extra);
+        self.sign_with(out, &args, &[])
+    }
+
+    /// `imza sign --in doc.txt --out OUT` followed by `args` (the signer), with `env`.
+    fn sign_with(&self, out: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let (doc, out) = (self.p("doc.txt"), self.p(out));
+        let mut all = strings(&["sign", "--in", &doc, "--out", &out]);
+        all.extend(strings(args));
+        imza(&all, env)
     }
 
     /// `openssl cms -verify` of `signature` (detached with doc.txt unless `attached`): the
@@ -245,19 +247,13 @@ fn pkcs12_files_sign_with_the_password_from_the_environment() {
         .to_der()
         .unwrap();
     std::fs::write(f.path("signer.p12"), p12).unwrap();
+    let p12 = f.p("signer.p12");
     let sign = |out: &str, env: &[(&str, &str)]| {
-        let args = strings(&[
-            "sign",
-            "--in",
-            &f.p("doc.txt"),
-            "--out",
-            &f.p(out),
-            "--p12",
-            &f.p("signer.p12"),
-            "--p12-pass-env",
-            "SIGN_TEST_P12_PASS",
-        ]);
-        imza(&args, env)
+        f.sign_with(
+            out,
+            &["--p12", &p12, "--p12-pass-env", "SIGN_TEST_P12_PASS"],
+            env,
+        )
     };
     exits(&sign("p12.p7s", &[("SIGN_TEST_P12_PASS", "parol-123")]), 0);
     assert_eq!(f.openssl_verify("p12.p7s", false).unwrap(), DOCUMENT);
@@ -282,7 +278,7 @@ fn bad_keys_certificates_and_files_exit_2_with_the_reason() {
         f.p("stray.key"),
         f.p("signer.pem"),
     );
-    let args = strings(&common::sign_args(&doc, &x, &stray, &signer, &[]));
+    let args = strings(&sign_args(&doc, &x, &stray, &signer, &[]));
     let said = exits(&imza(&args, &[]), 2);
     assert!(said.contains("not the one certified"), "{said}");
 
@@ -352,26 +348,21 @@ fn a_pkcs11_key_signs_from_the_command_line() {
     let conf = hsm.conf_path().to_str().unwrap().to_string();
     let module = hsm.module_path().to_str().unwrap().to_string();
     let sign = |out: &str, cert: &str, pin: &str| {
-        let args = strings(&[
-            "sign",
-            "--in",
-            &f.p("doc.txt"),
-            "--out",
-            &f.p(out),
-            "--pkcs11-module",
-            &module,
-            "--pkcs11-token",
-            "cli-signer",
+        let (cert, chain) = (f.p(cert), f.p("chain.pem"));
+        let mut args = pkcs11_args(&module, "cli-signer", "SIGN_TEST_PIN").to_vec();
+        args.extend([
             "--pkcs11-key-label",
             "citizen",
-            "--pkcs11-pin-env",
-            "SIGN_TEST_PIN",
             "--cert",
-            &f.p(cert),
+            &cert,
             "--chain",
-            &f.p("chain.pem"),
+            &chain,
         ]);
-        imza(&args, &[("SOFTHSM2_CONF", &conf), ("SIGN_TEST_PIN", pin)])
+        f.sign_with(
+            out,
+            &args,
+            &[("SOFTHSM2_CONF", &conf), ("SIGN_TEST_PIN", pin)],
+        )
     };
     exits(&sign("token.p7s", "token.pem", "2468"), 0);
     assert_eq!(f.openssl_verify("token.p7s", false).unwrap(), DOCUMENT);

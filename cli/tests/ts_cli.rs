@@ -39,6 +39,13 @@ impl Pki {
         Pki(TsaPki::new(KeyAlgorithm::EcP256))
     }
 
+    /// A fresh PKI and imza's TSA on loopback signing with it.
+    fn serving() -> (Pki, ImzaTsa) {
+        let pki = Pki::new();
+        let tsa = ImzaTsa::start(pki.authority());
+        (pki, tsa)
+    }
+
     fn p(&self, name: &str) -> String {
         self.path(name).to_str().unwrap().to_string()
     }
@@ -229,8 +236,7 @@ fn granted(pki: &Pki, tsa: &ImzaTsa, data: &str, name: &str, extra: &[&str]) -> 
 
 #[test]
 fn request_writes_a_granted_reply_that_openssl_and_imza_verify() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("document.pdf", b"%PDF-1.7 the document");
     let out = pki.p("document.tsr");
     let query = pki.p("document.tsq");
@@ -284,8 +290,7 @@ fn request_writes_a_granted_reply_that_openssl_and_imza_verify() {
 
 #[test]
 fn request_options_reach_the_token() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"options");
     let out = granted(
         &pki,
@@ -320,8 +325,7 @@ fn request_options_reach_the_token() {
 
 #[test]
 fn a_token_without_the_tsa_certificate_verifies_only_with_it_supplied() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"no cert");
     let out = granted(&pki, &tsa, &data, "nocert.tsr", &["--no-cert"]);
     let token = parse_response(&std::fs::read(&out).unwrap())
@@ -341,8 +345,7 @@ fn a_token_without_the_tsa_certificate_verifies_only_with_it_supplied() {
 
 #[test]
 fn a_refusal_exits_1_in_words_and_writes_nothing() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"x");
     let out = pki.p("refused.tsr");
     let said = exits(&request(&tsa.url, &data, &out, &["--policy", "1.2.3.4"]), 1);
@@ -381,8 +384,7 @@ fn an_unsynchronised_tsa_clock_is_a_refusal_with_time_not_available() {
 
 #[test]
 fn a_replayed_reply_fails_the_nonce_check_and_writes_nothing() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"same data");
     let first = granted(&pki, &tsa, &data, "first.tsr", &[]);
     // A server that answers every request with that first reply (a replay).
@@ -536,8 +538,7 @@ fn verify_reads_tokens_made_by_openssl_ts_reply() {
 
 #[test]
 fn a_tampered_token_is_invalid() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"tamper");
     let out = granted(&pki, &tsa, &data, "good.tsr", &[]);
     let good = std::fs::read(&out).unwrap();
@@ -573,8 +574,7 @@ fn a_tampered_token_is_invalid() {
 
 #[test]
 fn wrong_data_or_digest_is_invalid_and_the_right_digest_is_valid() {
-    let pki = Pki::new();
-    let tsa = ImzaTsa::start(pki.authority());
+    let (pki, tsa) = Pki::serving();
     let data = pki.file("data", b"the real data");
     let out = granted(&pki, &tsa, &data, "t.tsr", &[]);
     let other = pki.file("other", b"the real data!");

@@ -137,6 +137,15 @@ impl TestPki {
         path
     }
 
+    /// A certificate for [`CITIZEN`] under the citizens CA with `profile`, from the CSR
+    /// `NAME.csr`, written to `NAME.pem`; returns that path.
+    pub fn issue_citizen(&self, profile: &str, name: &str) -> PathBuf {
+        let csr = self.csr(name, CITIZEN);
+        let cert = self.path(&format!("{name}.pem"));
+        self.issue("citizens", profile, &csr, &cert, &[]);
+        cert
+    }
+
     /// A logical snapshot of the store (every table's rows) plus the key directory listing.
     pub fn snapshot(&self) -> String {
         let db = self.data_dir().join("imza.db");
