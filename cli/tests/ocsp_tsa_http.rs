@@ -418,36 +418,27 @@ fn hostile_requests_get_clean_errors_and_the_server_stays_up() {
     assert_eq!(t.post_ocsp(&big).status, 413);
     t.still_serves();
 
-    // 10,000 CertIDs (openssl builds the request): over the 64 KiB limit, 413.
-    let many = t.pki.path("many.req");
-    let mut args: Vec<String> = vec![
-        "ocsp".into(),
-        "-issuer".into(),
-        s(&t.citizens).into(),
-        "-no_nonce".into(),
-    ];
-    for i in 0..10_000 {
-        args.extend(["-serial".into(), format!("0x{:08X}", 0x4000_0000 + i)]);
-    }
-    args.extend(["-reqout".into(), s(&many).into()]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(run("openssl", &argv).status.success());
-    assert_eq!(t.post_ocsp(&std::fs::read(&many).unwrap()).status, 413);
+    // An OCSP request for `count` made-up serials, built by openssl into `name`.
+    let request_for = |count: u32, name: &str| {
+        let file = t.pki.path(name);
+        let mut args: Vec<String> = vec![
+            "ocsp".into(),
+            "-issuer".into(),
+            s(&t.citizens).into(),
+            "-no_nonce".into(),
+        ];
+        for i in 0..count {
+            args.extend(["-serial".into(), format!("0x{:08X}", 0x4000_0000 + i)]);
+        }
+        args.extend(["-reqout".into(), s(&file).into()]);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(run("openssl", &argv).status.success());
+        std::fs::read(&file).unwrap()
+    };
+    // 10,000 CertIDs: over the 64 KiB limit, 413.
+    assert_eq!(t.post_ocsp(&request_for(10_000, "many.req")).status, 413);
     // 101 CertIDs fit in the body but exceed the per-request limit: an OCSP error status.
-    let some = t.pki.path("some.req");
-    let mut args: Vec<String> = vec![
-        "ocsp".into(),
-        "-issuer".into(),
-        s(&t.citizens).into(),
-        "-no_nonce".into(),
-    ];
-    for i in 0..101 {
-        args.extend(["-serial".into(), format!("0x{:08X}", 0x4000_0000 + i)]);
-    }
-    args.extend(["-reqout".into(), s(&some).into()]);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(run("openssl", &argv).status.success());
-    let answer = t.post_ocsp(&std::fs::read(&some).unwrap());
+    let answer = t.post_ocsp(&request_for(101, "some.req"));
     assert_eq!(answer.status, 200);
     assert_ne!(ocsp_status(&answer.body), 0, "101 CertIDs must not succeed");
     t.still_serves();

@@ -170,6 +170,21 @@ fn openssl_tsa_config(pki: &Pki, ess: &str) -> String {
 }
 
 /// Lower-case hex.
+/// `openssl ts -reply -config CONFIG -queryfile QUERY -out REPLY`, insisting on success.
+fn openssl_ts_reply(config: &str, query: &str, reply: &str) {
+    let made = openssl(&[
+        "ts",
+        "-reply",
+        "-config",
+        config,
+        "-queryfile",
+        query,
+        "-out",
+        reply,
+    ]);
+    assert!(made.status.success(), "{}", text(&made));
+}
+
 fn hex(bytes: impl AsRef<[u8]>) -> String {
     bytes.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -479,17 +494,7 @@ fn request_against_an_openssl_tsa_and_verify_its_token() {
         let q = dir.join("from-imza.tsq");
         let r = dir.join("from-openssl.tsr");
         std::fs::write(&q, query).unwrap();
-        let made = openssl(&[
-            "ts",
-            "-reply",
-            "-config",
-            &config,
-            "-queryfile",
-            q.to_str().unwrap(),
-            "-out",
-            r.to_str().unwrap(),
-        ]);
-        assert!(made.status.success(), "{}", text(&made));
+        openssl_ts_reply(&config, q.to_str().unwrap(), r.to_str().unwrap());
         (200, TIMESTAMP_REPLY, std::fs::read(&r).unwrap())
     });
     let data = pki.file("data", b"interop");
@@ -512,17 +517,7 @@ fn verify_reads_tokens_made_by_openssl_ts_reply() {
             "ts", "-query", "-data", &data, "-sha384", "-cert", "-out", &query,
         ]);
         assert!(made.status.success(), "{}", text(&made));
-        let made = openssl(&[
-            "ts",
-            "-reply",
-            "-config",
-            &config,
-            "-queryfile",
-            &query,
-            "-out",
-            &reply,
-        ]);
-        assert!(made.status.success(), "{}", text(&made));
+        openssl_ts_reply(&config, &query, &reply);
 
         let good = verify(&pki, &reply, &["--data", &data, "--json"]);
         assert_eq!(code(&good), 0, "ESSCertID {ess}: {}", text(&good));
