@@ -204,40 +204,30 @@ fn b_t_is_accepted_by_openssl_cms_and_its_token_by_openssl_ts() {
             assert_eq!(tokens.len(), 1);
             let token = pki.file("token.der", &tokens[0]);
             let (_, signature_value) = signed_part(&signature);
-            let data = pki.file("signature-value.bin", &signature_value);
-            let verified = openssl(&[
-                "ts",
-                "-verify",
-                "-data",
-                &data,
-                "-in",
-                &token,
-                "-token_in",
-                "-CAfile",
-                tsa.pki.ca_pem().to_str().unwrap(),
-                "-untrusted",
-                tsa.pki.tsa_pem().to_str().unwrap(),
-            ]);
+            // `openssl ts -verify` of the token over the data in `file`.
+            let ts_verify = |file: &str, data: &[u8]| {
+                openssl(&[
+                    "ts",
+                    "-verify",
+                    "-data",
+                    &pki.file(file, data),
+                    "-in",
+                    &token,
+                    "-token_in",
+                    "-CAfile",
+                    tsa.pki.ca_pem().to_str().unwrap(),
+                    "-untrusted",
+                    tsa.pki.tsa_pem().to_str().unwrap(),
+                ])
+            };
+            let verified = ts_verify("signature-value.bin", &signature_value);
             assert!(
                 verified.status.success() && text(&verified).contains("Verification: OK"),
                 "{algorithm} attached={attached}: {}",
                 text(&verified)
             );
             // The token stamps the signature value and nothing else.
-            let wrong = pki.file("wrong.bin", DOCUMENT);
-            let refused = openssl(&[
-                "ts",
-                "-verify",
-                "-data",
-                &wrong,
-                "-in",
-                &token,
-                "-token_in",
-                "-CAfile",
-                tsa.pki.ca_pem().to_str().unwrap(),
-                "-untrusted",
-                tsa.pki.tsa_pem().to_str().unwrap(),
-            ]);
+            let refused = ts_verify("wrong.bin", DOCUMENT);
             assert!(!refused.status.success(), "{}", text(&refused));
         }
     }
