@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -207,12 +207,10 @@ impl Pkcs11Key {
         pin: &PinSource,
         always_authenticate: bool,
     ) -> Result<Self, CoreError> {
-        // One generation at a time in this process: the label check below and the creation
-        // are then atomic against each other, and SoftHSM 2.6, which now and then fails
-        // concurrent C_GenerateKeyPair calls on one token with CKR_GENERAL_ERROR, is never
-        // asked to. Key generation is a rare, slow operation; nothing waits on it in a hurry.
-        static GENERATION: Mutex<()> = Mutex::new(());
-        let _one_at_a_time = lock(&GENERATION);
+        // Alone on the tokens of this process: the label check below and the creation are
+        // atomic against each other, and no other session reads the object store meanwhile
+        // (see [`OBJECT_STORE`]). Key generation is rare and slow; nothing waits on it in a hurry.
+        let _alone = OBJECT_STORE.write().unwrap_or_else(|e| e.into_inner());
         let (token, credential) = TokenSession::login(location, pin)?;
         let session = &token.session;
 
@@ -303,6 +301,7 @@ impl Pkcs11Key {
     /// SubjectPublicKeyInfo and the [`KeyAlgorithm`]; for an RSA key without one, the private
     /// key's public attributes do.
     pub fn open(location: &Pkcs11Location, pin: &PinSource) -> Result<Self, CoreError> {
+        let _reading = OBJECT_STORE.read().unwrap_or_else(|e| e.into_inner());
         let (token, credential) = TokenSession::login(location, pin)?;
         let private_key = match find_private_keys(&token.session, location)?.as_slice() {
             [key] => *key,
@@ -450,6 +449,7 @@ impl SigningKey for Pkcs11Key {
         };
 
         let signature = {
+            let _reading = OBJECT_STORE.read().unwrap_or_else(|e| e.into_inner());
             let key = lock(&self.session);
             if self.always_authenticate {
                 self.sign_with_context_login(&key, &mechanism, &input)?
@@ -858,6 +858,13 @@ fn rsa_hash_mechanism(digest: DigestAlgorithm) -> Mechanism<'static> {
 fn rsa_hash_mechanism_type(digest: DigestAlgorithm) -> MechanismType {
     rsa_hash_mechanism(digest).mechanism_type()
 }
+
+/// Sessions of this process read tokens (open, sign) together, but never while a key is
+/// being generated. SoftHSM 2.6's file object store guards its files with fcntl locks, which
+/// are per process, so one thread's C_GenerateKeyPair racing another thread's reads fails now
+/// and then with CKR_GENERAL_ERROR (SoftHSMv2 #573; seen here in a fresh-clone CI run with
+/// generation alone serialised). A hardware token loses nothing by it: generation is rare.
+static OBJECT_STORE: RwLock<()> = RwLock::new(());
 
 /// Locks `mutex`, carrying on after a panic elsewhere: the guarded state (a session handle, a
 /// map of contexts) stays consistent, and the token reports any operation left half done.
