@@ -7,6 +7,7 @@ pub mod cert;
 pub mod clock;
 pub mod cms;
 pub mod crl;
+pub mod csr;
 mod error;
 pub mod ext;
 pub mod key;

@@ -135,6 +135,25 @@ impl DigestAlgorithm {
         }
     }
 
+    /// Length of the digest in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            DigestAlgorithm::Sha256 => 32,
+            DigestAlgorithm::Sha384 => 48,
+            DigestAlgorithm::Sha512 => 64,
+        }
+    }
+
+    /// The digest's AlgorithmIdentifier, parameters absent (RFC 5754 §2).
+    pub fn algorithm_identifier(self) -> AlgorithmIdentifierOwned {
+        let oid = match self {
+            DigestAlgorithm::Sha256 => oids::SHA256,
+            DigestAlgorithm::Sha384 => oids::SHA384,
+            DigestAlgorithm::Sha512 => oids::SHA512,
+        };
+        algorithm_id(oid, false)
+    }
+
     pub fn message_digest(self) -> openssl::hash::MessageDigest {
         match self {
             DigestAlgorithm::Sha256 => openssl::hash::MessageDigest::sha256(),
@@ -183,6 +202,24 @@ pub trait SigningKey: Send + Sync {
     /// The AlgorithmIdentifier placed in certificates, CRLs and CMS next to the signature.
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         self.algorithm().signature_algorithm()
+    }
+}
+
+/// The RSASSA-PSS AlgorithmIdentifier (RFC 4055 §3.1) imza signs with: `digest`, MGF1 with
+/// the same digest, a salt as long as the digest, the default trailer.
+pub fn rsa_pss_algorithm(digest: DigestAlgorithm) -> AlgorithmIdentifierOwned {
+    let params = crate::verify::RsaPssParams {
+        hash_algorithm: Some(digest.algorithm_identifier()),
+        mask_gen_algorithm: Some(AlgorithmIdentifierOwned {
+            oid: oids::MGF1,
+            parameters: der::Any::encode_from(&digest.algorithm_identifier()).ok(),
+        }),
+        salt_length: u32::try_from(digest.output_len()).ok(),
+        trailer_field: None,
+    };
+    AlgorithmIdentifierOwned {
+        oid: oids::RSASSA_PSS,
+        parameters: der::Any::encode_from(&params).ok(),
     }
 }
 

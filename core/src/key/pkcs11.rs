@@ -47,6 +47,49 @@ pub struct Pkcs11Location {
     pub key_label: String,
 }
 
+/// Which token of a module to use. Slot ids are not stable (SoftHSM picks random ones, readers
+/// renumber), so tokens are chosen by what they say about themselves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// `CKA_LABEL` of the token (trailing blanks ignored).
+    Label(String),
+    /// The token's serial number (trailing blanks ignored).
+    Serial(String),
+    /// The slot description contains this, ignoring case: for a chip card, the reader's name.
+    Reader(String),
+    /// The only token the module shows; an error naming them when there are several.
+    Only,
+}
+
+impl fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSelector::Label(label) => write!(f, "token labelled {label:?}"),
+            TokenSelector::Serial(serial) => write!(f, "token with serial number {serial:?}"),
+            TokenSelector::Reader(reader) => write!(f, "token in reader {reader:?}"),
+            TokenSelector::Only => f.write_str("the only token"),
+        }
+    }
+}
+
+/// Which private key on a token to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySelector {
+    /// `CKA_LABEL` (how imza names the CA keys it generates).
+    Label(String),
+    /// `CKA_ID`, the PKCS#11 link between a certificate and its key pair (how cards are read).
+    Id(Vec<u8>),
+}
+
+impl fmt::Display for KeySelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySelector::Label(label) => write!(f, "{label:?}"),
+            KeySelector::Id(id) => write!(f, "with id {}", hex::encode(id)),
+        }
+    }
+}
+
 /// Where the user PIN comes from. The PIN itself is never logged, stored or echoed.
 #[derive(Clone)]
 pub enum PinSource {
@@ -133,6 +176,10 @@ enum SignScheme {
     RsaHashOnToken,
     /// The host hashes and prefixes the DigestInfo; the token pads and signs with `CKM_RSA_PKCS`.
     RsaOnDigestInfo,
+    /// RSASSA-PSS (RFC 8017 §8.1) with MGF1 over the same hash and a salt as long as the hash:
+    /// hashed by the token (`CKM_SHA256_RSA_PKCS_PSS`…) when it offers that, else hashed on the
+    /// host and signed with `CKM_RSA_PKCS_PSS`.
+    RsaPss { hash_on_token: bool },
 }
 
 /// A token found by label, with an open read-write session logged in as the user.
@@ -155,6 +202,8 @@ struct KeySession {
 /// What imza learned about a key from its attributes.
 struct KeyFacts {
     algorithm: KeyAlgorithm,
+    /// `CKA_ID`, if the key has one.
+    id: Option<Vec<u8>>,
     spki_der: Vec<u8>,
     scheme: SignScheme,
     always_authenticate: bool,
@@ -163,6 +212,7 @@ struct KeyFacts {
 /// A private key object on a PKCS#11 token.
 pub struct Pkcs11Key {
     location: Pkcs11Location,
+    id: Option<Vec<u8>>,
     algorithm: KeyAlgorithm,
     spki_der: Vec<u8>,
     scheme: SignScheme,
@@ -211,10 +261,12 @@ impl Pkcs11Key {
         // atomic against each other, and no other session reads the object store meanwhile
         // (see [`OBJECT_STORE`]). Key generation is rare and slow; nothing waits on it in a hurry.
         let _alone = OBJECT_STORE.write().unwrap_or_else(|e| e.into_inner());
-        let (token, credential) = TokenSession::login(location, pin)?;
+        let token_selector = TokenSelector::Label(location.token_label.clone());
+        let (token, credential, _) = TokenSession::login(&location.module, &token_selector, pin)?;
         let session = &token.session;
+        let key_selector = KeySelector::Label(location.key_label.clone());
 
-        if !find_private_keys(session, location)?.is_empty() {
+        if !find_private_keys(session, &key_selector, &location.token_label)?.is_empty() {
             return Err(CoreError::Pkcs11(format!(
                 "a private key labelled {:?} already exists on token {:?}; refusing to create \
                  another with the same label",
@@ -301,27 +353,68 @@ impl Pkcs11Key {
     /// SubjectPublicKeyInfo and the [`KeyAlgorithm`]; for an RSA key without one, the private
     /// key's public attributes do.
     pub fn open(location: &Pkcs11Location, pin: &PinSource) -> Result<Self, CoreError> {
+        Self::open_with(
+            &location.module,
+            &TokenSelector::Label(location.token_label.clone()),
+            &KeySelector::Label(location.key_label.clone()),
+            pin,
+        )
+    }
+
+    /// Logs in to the token `token` picks in `module` and opens the private key `key` picks:
+    /// how a chip card's key is found (token by reader, key by the `CKA_ID` its certificate
+    /// carries). [`Pkcs11Key::location`] then names the token and key by their labels.
+    pub fn open_with(
+        module: &Path,
+        token: &TokenSelector,
+        key: &KeySelector,
+        pin: &PinSource,
+    ) -> Result<Self, CoreError> {
         let _reading = OBJECT_STORE.read().unwrap_or_else(|e| e.into_inner());
-        let (token, credential) = TokenSession::login(location, pin)?;
-        let private_key = match find_private_keys(&token.session, location)?.as_slice() {
-            [key] => *key,
+        let (token, credential, token_label) = TokenSession::login(module, token, pin)?;
+        let private_key = match find_private_keys(&token.session, key, &token_label)?.as_slice() {
+            [handle] => *handle,
             [] => {
-                return Err(CoreError::Pkcs11KeyNotFound {
-                    label: location.key_label.clone(),
-                    token: location.token_label.clone(),
+                return Err(match key {
+                    KeySelector::Label(label) => CoreError::Pkcs11KeyNotFound {
+                        label: label.clone(),
+                        token: token_label,
+                    },
+                    KeySelector::Id(_) => CoreError::Pkcs11(format!(
+                        "no private key {key} on token {token_label:?}"
+                    )),
                 })
             }
             several => {
                 return Err(CoreError::Pkcs11(format!(
-                    "{} private keys are labelled {:?} on token {:?}; cannot tell which to use",
+                    "{} private keys {key} are on token {token_label:?}; cannot tell which to use",
                     several.len(),
-                    location.key_label,
-                    location.token_label
                 )))
             }
         };
-        let facts = read_key_facts(&token, location, private_key, None)?;
-        Ok(Self::new(location, token, private_key, credential, facts))
+        let key_label = match key {
+            KeySelector::Label(label) => label.clone(),
+            KeySelector::Id(id) => token
+                .session
+                .get_attributes(private_key, &[AttributeType::Label])
+                .ok()
+                .and_then(|attributes| {
+                    attributes.into_iter().find_map(|a| match a {
+                        Attribute::Label(l) if !l.is_empty() => {
+                            Some(String::from_utf8_lossy(&l).into_owned())
+                        }
+                        _ => None,
+                    })
+                })
+                .unwrap_or_else(|| format!("id {}", hex::encode(id))),
+        };
+        let location = Pkcs11Location {
+            module: module.to_path_buf(),
+            token_label,
+            key_label,
+        };
+        let facts = read_key_facts(&token, &location, private_key, None)?;
+        Ok(Self::new(&location, token, private_key, credential, facts))
     }
 
     fn new(
@@ -335,6 +428,7 @@ impl Pkcs11Key {
         let context_credential = facts.always_authenticate.then_some(credential);
         Pkcs11Key {
             location: location.clone(),
+            id: facts.id,
             algorithm: facts.algorithm,
             spki_der: facts.spki_der,
             scheme: facts.scheme,
@@ -356,6 +450,93 @@ impl Pkcs11Key {
     /// (`CKA_ALWAYS_AUTHENTICATE`).
     pub fn always_authenticate(&self) -> bool {
         self.always_authenticate
+    }
+
+    /// The key's `CKA_ID`, which its certificate object shares.
+    pub fn id(&self) -> Option<&[u8]> {
+        self.id.as_deref()
+    }
+
+    /// Signs with RSASSA-PSS from now on (SHA-256 or the key's digest, MGF1 with the same
+    /// hash, salt as long as the hash), as [`SigningKey::signature_algorithm`] then says.
+    /// Refused for EC keys.
+    pub fn use_rsa_pss(&mut self) -> Result<(), CoreError> {
+        if self.algorithm.is_ec() {
+            return Err(CoreError::UnsupportedKey(format!(
+                "RSASSA-PSS needs an RSA key; key {:?} on token {:?} is {}",
+                self.location.key_label, self.location.token_label, self.algorithm
+            )));
+        }
+        let key = lock(&self.session);
+        let mechanisms = key
+            .token
+            .context
+            .get_mechanism_list(key.token.slot)
+            .unwrap_or_default();
+        let digest = self.algorithm.digest();
+        let hash_on_token = mechanisms.contains(&pss_mechanism(digest, true).mechanism_type());
+        if !hash_on_token && !mechanisms.contains(&MechanismType::RSA_PKCS_PSS) {
+            return Err(CoreError::UnsupportedKey(format!(
+                "token {:?} offers no RSASSA-PSS mechanism (CKM_RSA_PKCS_PSS)",
+                self.location.token_label
+            )));
+        }
+        drop(key);
+        self.scheme = SignScheme::RsaPss { hash_on_token };
+        Ok(())
+    }
+
+    /// Stores `certificate` (DER) on the token next to this key: a public `CKO_CERTIFICATE`
+    /// token object with the key's `CKA_ID` and `label`, how PKCS#11 applications (and
+    /// `imza card list`) find a key's certificate. A certificate already stored under the same
+    /// id is replaced once the new one is in place.
+    pub fn store_certificate(&self, certificate: &[u8], label: &str) -> Result<(), CoreError> {
+        use x509_cert::Certificate;
+        let cert = Certificate::from_der(certificate)
+            .map_err(|e| CoreError::malformed("certificate", e))?;
+        let id = self.id.clone().ok_or_else(|| {
+            CoreError::Pkcs11(format!(
+                "key {:?} on token {:?} has no CKA_ID to tie a certificate to",
+                self.location.key_label, self.location.token_label
+            ))
+        })?;
+        let tbs = &cert.tbs_certificate;
+        let template = [
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::CertificateType(cryptoki::object::CertificateType::X_509),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+            Attribute::Subject(tbs.subject.to_der().map_err(CoreError::der)?),
+            Attribute::Issuer(tbs.issuer.to_der().map_err(CoreError::der)?),
+            Attribute::SerialNumber(tbs.serial_number.to_der().map_err(CoreError::der)?),
+            Attribute::Value(certificate.to_vec()),
+        ];
+        let _alone = OBJECT_STORE.write().unwrap_or_else(|e| e.into_inner());
+        let key = lock(&self.session);
+        let session = &key.token.session;
+        let failed = |what: &str, e: CkError| {
+            CoreError::Pkcs11(format!(
+                "{what} on token {:?} failed: {e}",
+                self.location.token_label
+            ))
+        };
+        let old = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::CERTIFICATE),
+                Attribute::Id(id),
+            ])
+            .map_err(|e| failed("searching for certificates", e))?;
+        session
+            .create_object(&template)
+            .map_err(|e| failed("storing the certificate", e))?;
+        for handle in old {
+            session
+                .destroy_object(handle)
+                .map_err(|e| failed("removing the previous certificate", e))?;
+        }
+        Ok(())
     }
 
     /// Signs with a `CKA_ALWAYS_AUTHENTICATE` key: `C_SignInit`, then `C_Login` with
@@ -446,6 +627,15 @@ impl SigningKey for Pkcs11Key {
                 info.extend_from_slice(&digest.digest(message));
                 (Mechanism::RsaPkcs, Cow::Owned(info))
             }
+            SignScheme::RsaPss {
+                hash_on_token: true,
+            } => (pss_mechanism(digest, true), Cow::Borrowed(message)),
+            SignScheme::RsaPss {
+                hash_on_token: false,
+            } => (
+                pss_mechanism(digest, false),
+                Cow::Owned(digest.digest(message)),
+            ),
         };
 
         let signature = {
@@ -463,7 +653,16 @@ impl SigningKey for Pkcs11Key {
 
         match self.scheme {
             SignScheme::EcdsaOnDigest => ecdsa_raw_to_der(&signature),
-            SignScheme::RsaHashOnToken | SignScheme::RsaOnDigestInfo => Ok(signature),
+            SignScheme::RsaHashOnToken
+            | SignScheme::RsaOnDigestInfo
+            | SignScheme::RsaPss { .. } => Ok(signature),
+        }
+    }
+
+    fn signature_algorithm(&self) -> spki::AlgorithmIdentifierOwned {
+        match self.scheme {
+            SignScheme::RsaPss { .. } => super::rsa_pss_algorithm(self.algorithm.digest()),
+            _ => self.algorithm.signature_algorithm(),
         }
     }
 
@@ -480,23 +679,26 @@ impl SigningKey for Pkcs11Key {
 impl TokenSession {
     /// Finds the token, gets the PIN (only once the token is known to be there, so nobody is
     /// asked for the PIN of a missing card), opens a read-write session and logs in as the user.
-    fn login(location: &Pkcs11Location, pin: &PinSource) -> Result<(Self, Credential), CoreError> {
-        let context = module_context(&location.module)?;
-        let (slot, info) = find_token(&context, location)?;
+    /// Returns the token's label too, for messages.
+    fn login(
+        module: &Path,
+        selector: &TokenSelector,
+        pin: &PinSource,
+    ) -> Result<(Self, Credential, String), CoreError> {
+        let context = module_context(module)?;
+        let (slot, info) = find_token(&context, module, selector)?;
+        let label = info.label().trim_end().to_string();
         let credential = pin.credential(&info)?;
         let session = context.open_rw_session(slot).map_err(|e| {
-            CoreError::Pkcs11(format!(
-                "cannot open a session on token {:?}: {e}",
-                location.token_label
-            ))
+            CoreError::Pkcs11(format!("cannot open a session on token {label:?}: {e}"))
         })?;
         let token = TokenSession {
             context,
             slot,
             session,
         };
-        login(&token, UserType::User, &credential, &location.token_label)?;
-        Ok((token, credential))
+        login(&token, UserType::User, &credential, &label)?;
+        Ok((token, credential, label))
     }
 }
 
@@ -504,7 +706,7 @@ impl TokenSession {
 ///
 /// `C_Initialize` may run once per module and process (a second call fails with
 /// `CKR_CRYPTOKI_ALREADY_INITIALIZED`), so contexts are kept for the life of the process.
-fn module_context(module: &Path) -> Result<Arc<Pkcs11>, CoreError> {
+pub fn module_context(module: &Path) -> Result<Arc<Pkcs11>, CoreError> {
     static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Arc<Pkcs11>>>> = OnceLock::new();
     // One entry per file, however the path is spelled.
     let key = module
@@ -535,36 +737,66 @@ fn module_context(module: &Path) -> Result<Arc<Pkcs11>, CoreError> {
     Ok(context)
 }
 
-/// The slot holding the token labelled `location.token_label` (slot ids are not stable:
-/// SoftHSM picks random ones, readers renumber).
-fn find_token(context: &Pkcs11, location: &Pkcs11Location) -> Result<(Slot, TokenInfo), CoreError> {
+/// The slot holding the token `selector` picks, and its token information.
+pub fn find_token(
+    context: &Pkcs11,
+    module: &Path,
+    selector: &TokenSelector,
+) -> Result<(Slot, TokenInfo), CoreError> {
     let slots = context.get_slots_with_token().map_err(|e| {
         CoreError::Pkcs11(format!(
             "cannot list the slots of module {}: {e}",
-            location.module.display()
+            module.display()
         ))
     })?;
-    let wanted = location.token_label.trim_end();
     let mut found = Vec::new();
     for slot in slots {
         // A slot whose token vanished between the two calls is simply not a match.
-        if let Ok(info) = context.get_token_info(slot) {
-            if info.label().trim_end() == wanted {
-                found.push((slot, info));
-            }
+        // A token not initialised yet (SoftHSM's spare slot, a blank card) holds no keys.
+        let Ok(info) = context.get_token_info(slot) else {
+            continue;
+        };
+        if !info.token_initialized() {
+            continue;
+        }
+        let matches = match selector {
+            TokenSelector::Label(label) => info.label().trim_end() == label.trim_end(),
+            TokenSelector::Serial(serial) => info.serial_number().trim_end() == serial.trim_end(),
+            TokenSelector::Reader(reader) => context.get_slot_info(slot).is_ok_and(|slot| {
+                slot.slot_description()
+                    .to_lowercase()
+                    .contains(&reader.to_lowercase())
+            }),
+            TokenSelector::Only => true,
+        };
+        if matches {
+            found.push((slot, info));
         }
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(CoreError::Pkcs11TokenNotFound {
-            label: location.token_label.clone(),
-            module: location.module.display().to_string(),
+        0 => Err(match selector {
+            TokenSelector::Label(label) => CoreError::Pkcs11TokenNotFound {
+                label: label.clone(),
+                module: module.display().to_string(),
+            },
+            TokenSelector::Only => CoreError::Pkcs11(format!(
+                "module {} shows no token: is the card in the reader?",
+                module.display()
+            )),
+            other => CoreError::Pkcs11(format!("no {other} in module {}", module.display())),
         }),
-        n => Err(CoreError::Pkcs11(format!(
-            "{n} tokens are labelled {:?} in module {}; remove all but one",
-            location.token_label,
-            location.module.display()
-        ))),
+        n => {
+            let labels: Vec<String> = found
+                .iter()
+                .map(|(_, info)| format!("{:?}", info.label().trim_end()))
+                .collect();
+            Err(CoreError::Pkcs11(format!(
+                "{n} tokens match ({}) in module {}; choose one by reader, label or serial",
+                labels.join(", "),
+                module.display()
+            )))
+        }
     }
 }
 
@@ -638,17 +870,18 @@ fn pin_rejected(token: &TokenSession, token_label: &str) -> CoreError {
 
 fn find_private_keys(
     session: &Session,
-    location: &Pkcs11Location,
+    key: &KeySelector,
+    token_label: &str,
 ) -> Result<Vec<ObjectHandle>, CoreError> {
+    let by = match key {
+        KeySelector::Label(label) => Attribute::Label(label.as_bytes().to_vec()),
+        KeySelector::Id(id) => Attribute::Id(id.clone()),
+    };
     session
-        .find_objects(&[
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::Label(location.key_label.as_bytes().to_vec()),
-        ])
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), by])
         .map_err(|e| {
             CoreError::Pkcs11(format!(
-                "searching token {:?} for key {:?} failed: {e}",
-                location.token_label, location.key_label
+                "searching token {token_label:?} for key {key} failed: {e}"
             ))
         })
 }
@@ -794,6 +1027,7 @@ fn read_key_facts(
     };
     Ok(KeyFacts {
         algorithm,
+        id,
         spki_der,
         scheme,
         always_authenticate,
@@ -852,6 +1086,27 @@ fn rsa_hash_mechanism(digest: DigestAlgorithm) -> Mechanism<'static> {
         DigestAlgorithm::Sha256 => Mechanism::Sha256RsaPkcs,
         DigestAlgorithm::Sha384 => Mechanism::Sha384RsaPkcs,
         DigestAlgorithm::Sha512 => Mechanism::Sha512RsaPkcs,
+    }
+}
+
+/// The RSASSA-PSS mechanism for `digest`: hash-and-sign, or sign a digest made on the host.
+fn pss_mechanism(digest: DigestAlgorithm, hash_on_token: bool) -> Mechanism<'static> {
+    use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+    let (hash_alg, mgf) = match digest {
+        DigestAlgorithm::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+        DigestAlgorithm::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+        DigestAlgorithm::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+    };
+    let params = PkcsPssParams {
+        hash_alg,
+        mgf,
+        s_len: Ulong::new(digest.output_len() as u64),
+    };
+    match (hash_on_token, digest) {
+        (false, _) => Mechanism::RsaPkcsPss(params),
+        (true, DigestAlgorithm::Sha256) => Mechanism::Sha256RsaPkcsPss(params),
+        (true, DigestAlgorithm::Sha384) => Mechanism::Sha384RsaPkcsPss(params),
+        (true, DigestAlgorithm::Sha512) => Mechanism::Sha512RsaPkcsPss(params),
     }
 }
 
@@ -1162,5 +1417,167 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[test]
+    fn key_opens_by_cka_id_with_the_token_chosen_by_serial_or_slot() {
+        if softhsm().is_none() {
+            return;
+        }
+        let at = location(TOKEN, "by-id");
+        let key = Pkcs11Key::generate(&at, KeyAlgorithm::EcP256, &user_pin()).unwrap();
+        let id = key.id().expect("generated keys carry a CKA_ID").to_vec();
+        let module = PathBuf::from(MODULE_PATH);
+        let context = module_context(&module).unwrap();
+        let (slot, info) =
+            find_token(&context, &module, &TokenSelector::Label(TOKEN.into())).unwrap();
+        let serial = info.serial_number().trim_end().to_string();
+        let description = context
+            .get_slot_info(slot)
+            .unwrap()
+            .slot_description()
+            .to_string();
+
+        for token in [
+            TokenSelector::Serial(serial),
+            TokenSelector::Reader(description.trim_end().to_uppercase()),
+        ] {
+            let reopened =
+                Pkcs11Key::open_with(&module, &token, &KeySelector::Id(id.clone()), &user_pin())
+                    .unwrap();
+            assert_eq!(reopened.location().key_label, "by-id");
+            assert_eq!(reopened.location().token_label, TOKEN);
+            assert_eq!(
+                reopened.public_key_der().unwrap(),
+                key.public_key_der().unwrap()
+            );
+            assert_signs_verifiably(&reopened, b"found by CKA_ID");
+        }
+        // Two tokens exist, so "the only token" is ambiguous, and the error names them.
+        let err = Pkcs11Key::open_with(
+            &module,
+            &TokenSelector::Only,
+            &KeySelector::Id(id),
+            &user_pin(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("2 tokens match") && err.contains(TOKEN),
+            "{err}"
+        );
+        let err = Pkcs11Key::open_with(
+            &module,
+            &TokenSelector::Label(TOKEN.into()),
+            &KeySelector::Id(vec![0xde, 0xad]),
+            &user_pin(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("with id dead"), "{err}");
+    }
+
+    #[test]
+    fn rsa_pss_signatures_verify_under_the_pss_algorithm_identifier() {
+        if softhsm().is_none() {
+            return;
+        }
+        let at = location(TOKEN, "pss");
+        let mut key = Pkcs11Key::generate(&at, KeyAlgorithm::Rsa2048, &user_pin()).unwrap();
+        key.use_rsa_pss().unwrap();
+        let algorithm = key.signature_algorithm();
+        assert_eq!(algorithm.oid, crate::oids::RSASSA_PSS);
+        let spki = key.public_key_der().unwrap();
+        let first = key.sign(b"pss message").unwrap();
+        verify_signature(&spki, &algorithm, b"pss message", &first).unwrap();
+        // PSS is randomised: the same message signs differently each time.
+        assert_ne!(first, key.sign(b"pss message").unwrap());
+        assert!(verify_signature(&spki, &algorithm, b"other", &first).is_err());
+        // And OpenSSL agrees the signature is PSS with a 32-byte salt over SHA-256.
+        let public = openssl::pkey::PKey::public_key_from_der(&spki).unwrap();
+        let mut verifier =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public).unwrap();
+        verifier
+            .set_rsa_padding(openssl::rsa::Padding::PKCS1_PSS)
+            .unwrap();
+        verifier
+            .set_rsa_pss_saltlen(openssl::sign::RsaPssSaltlen::custom(32))
+            .unwrap();
+        assert!(verifier.verify_oneshot(&first, b"pss message").unwrap());
+
+        let mut ec = Pkcs11Key::generate(
+            &location(TOKEN, "pss-ec"),
+            KeyAlgorithm::EcP256,
+            &user_pin(),
+        )
+        .unwrap();
+        assert!(ec.use_rsa_pss().is_err());
+    }
+
+    #[test]
+    fn certificate_is_stored_next_to_its_key_and_replaced_on_renewal() {
+        if softhsm().is_none() {
+            return;
+        }
+        let at = location(TOKEN, "with-cert");
+        let key = Pkcs11Key::generate(&at, KeyAlgorithm::EcP256, &user_pin()).unwrap();
+        let id = key.id().unwrap().to_vec();
+        let certificate = |cn: &str| {
+            // A self-signed stand-in made by OpenSSL; only its encoding matters here.
+            let ec = openssl::ec::EcKey::generate(
+                &openssl::ec::EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap(),
+            )
+            .unwrap();
+            let pkey = openssl::pkey::PKey::from_ec_key(ec).unwrap();
+            let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+            name.append_entry_by_text("CN", cn).unwrap();
+            let name = name.build();
+            let mut builder = openssl::x509::X509::builder().unwrap();
+            builder.set_subject_name(&name).unwrap();
+            builder.set_issuer_name(&name).unwrap();
+            builder.set_pubkey(&pkey).unwrap();
+            builder
+                .set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+                .unwrap();
+            builder
+                .set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+                .unwrap();
+            builder
+                .sign(&pkey, openssl::hash::MessageDigest::sha256())
+                .unwrap();
+            builder.build().to_der().unwrap()
+        };
+        let stored = |key: &Pkcs11Key| {
+            let session = lock(&key.session);
+            let handles = session
+                .token
+                .session
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::CERTIFICATE),
+                    Attribute::Id(id.clone()),
+                ])
+                .unwrap();
+            handles
+                .into_iter()
+                .map(|h| {
+                    match session
+                        .token
+                        .session
+                        .get_attributes(h, &[AttributeType::Value])
+                        .unwrap()
+                        .remove(0)
+                    {
+                        Attribute::Value(v) => v,
+                        other => panic!("{other:?}"),
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = certificate("first");
+        key.store_certificate(&first, "with-cert").unwrap();
+        assert_eq!(stored(&key), vec![first]);
+        let second = certificate("second");
+        key.store_certificate(&second, "with-cert").unwrap();
+        assert_eq!(stored(&key), vec![second]);
+        assert!(key.store_certificate(b"not a certificate", "x").is_err());
     }
 }

@@ -1,0 +1,55 @@
+//! Errors from readers, cards and tokens, worded for the citizen holding the card.
+
+use imza_core::CoreError;
+
+/// What can go wrong between imza and a card.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error(
+        "the smart card service (pcscd) is not running; start it (`systemctl start pcscd.socket` \
+         or `pcscd`) and try again"
+    )]
+    PcscdNotRunning,
+    #[error("no card reader is attached; plug in a reader and try again")]
+    NoReader,
+    #[error("no card reader named {wanted:?}; attached readers: {attached}")]
+    ReaderNotFound { wanted: String, attached: String },
+    #[error("no card in reader {reader:?}; insert the card and try again")]
+    NoCard { reader: String },
+    #[error("the card was removed from reader {reader:?} during {operation}; insert it and try again")]
+    CardRemoved { reader: String, operation: String },
+    #[error("PC/SC: {0}")]
+    Pcsc(String),
+    #[error("the card in reader {reader:?} refused {operation}: status {sw:04X} ({meaning})")]
+    CardStatus {
+        reader: String,
+        operation: String,
+        sw: u16,
+        meaning: String,
+    },
+    #[error("the card's answer to {operation} is malformed: {reason}")]
+    BadResponse { operation: String, reason: String },
+    #[error("the PIN is wrong: {tries_left} {} left before the PIN locks", if *tries_left == 1 { "try" } else { "tries" })]
+    PinIncorrect { tries_left: u8 },
+    #[error(
+        "the PIN is locked after too many wrong tries; unblock it with the PUK \
+         (`imza card unblock --reader R --puk-env VAR --new-pin-env VAR`) or at a registration office"
+    )]
+    PinLocked,
+    #[error("the card refused the management key (wrong key, or the card uses another algorithm)")]
+    ManagementKeyRejected,
+    #[error("{0}")]
+    Core(#[from] CoreError),
+}
+
+impl CardError {
+    /// True when the cause is the citizen's situation (no reader, no card, wrong PIN) rather
+    /// than a bug: the CLI exits 2 for those.
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            CardError::Core(e) => e.is_user_error(),
+            CardError::Pcsc(_) | CardError::BadResponse { .. } => false,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Which PKCS#11 module to load.
