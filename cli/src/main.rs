@@ -3,6 +3,7 @@
 //! or bad input, 3 an internal or environment failure.
 
 mod ca;
+mod card;
 mod cert;
 mod demo;
 mod output;
@@ -66,6 +67,10 @@ enum Command {
     /// Certificates: validate a path (RFC 5280) with revocation; run x509-limbo suites.
     #[command(subcommand)]
     Cert(cert::CertCommand),
+    /// Chip cards: list readers, cards and certificates; watch insertions; enroll a card;
+    /// unblock a PIN.
+    #[command(subcommand)]
+    Card(card::CardCommand),
     /// Sign a document: CMS / CAdES B-B, B-T, B-LT, B-LTA; or raise a signature's level.
     Sign(Box<sign::SignArgs>),
     /// Validate a CMS / CAdES signature and report (ETSI TS 119 102-2). Exit 0 only when TOTAL_PASSED.
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
         Command::Ocsp(cmd) => services::run_ocsp(&cli.data_dir, cmd),
         Command::Ts(cmd) => ts::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
+        Command::Card(cmd) => card::run(&cli.data_dir, cmd),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::Demo => demo::run(&cli.data_dir),

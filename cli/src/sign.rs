@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, ValueEnum};
-use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location};
+use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location, TokenSelector};
 use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
 use imza_signer::{
     augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
     SignOptions, SignerError, ValidationDataSources,
 };
+use imza_smartcard::token::{CardKey, CardKeyRequest};
 use imza_validation::HttpFetcher;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -33,8 +34,13 @@ const MANUAL: &str = "\
     attributes content-type, message-digest, signing-time and signing-certificate-v2 are \
     signed with the key, and the signature is written as DER CMS SignedData (`.p7s`) \
     carrying the signer's certificate and chain. The key comes from one of: a PEM key file \
-    with --key and --cert; a PKCS#12 file with --p12 and --p12-pass-env; a PKCS#11 token \
-    with --pkcs11-module, --pkcs11-token, --pkcs11-key-label and --cert. It must be the key \
+    with --key and --cert; a PKCS#12 file with --p12 and --p12-pass-env; a chip card with \
+    --card (key and certificate read from the card through PKCS#11: OpenSC's module unless \
+    --pkcs11-module or IMZA_PKCS11_MODULE names another; choose the card with --reader, \
+    --token or --token-serial when several are inserted, the certificate with --cert-id when \
+    the card holds several signing ones; the PIN from --pin-env or asked without echo, again \
+    before each signature if the card wants it); a PKCS#11 key chosen by label with \
+    --pkcs11-module, --pkcs11-token, --pkcs11-key-label and --cert. It must be the key \
     --cert certifies.\n\
     \n\
     Levels: B (B-B, the default) is the signature alone. T adds a time-stamp on the \
@@ -58,12 +64,14 @@ const MANUAL: &str = "\
     \n\
     Examples:\n\
     \x20 imza sign --in contract.pdf --out contract.pdf.p7s --key me.key --cert me.pem --chain ca.pem\n\
+    \x20 imza sign --card --pin-env CARD_PIN --in contract.pdf --out contract.pdf.p7s --chain ca.pem --level T --tsa http://tsa.example.az/tsa\n\
     \x20 imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n\
     \x20 imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s";
 
 #[derive(Args)]
 #[command(
-    group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_module"]).multiple(false)),
+    group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_key_label", "card"]).multiple(false)),
+    group(ArgGroup::new("card_choice").args(["reader", "token", "token_serial"]).multiple(false)),
     after_long_help = MANUAL
 )]
 pub struct SignArgs {
@@ -102,20 +110,41 @@ pub struct SignArgs {
     /// Environment variable holding the PKCS#12 password.
     #[arg(long, value_name = "VAR", requires = "p12")]
     p12_pass_env: Option<String>,
-    /// PKCS#11 module holding the key (e.g. /usr/lib/softhsm/libsofthsm2.so); with
-    /// --pkcs11-token, --pkcs11-key-label and --cert.
-    #[arg(long, value_name = "MODULE.so", requires_all = ["pkcs11_token", "pkcs11_key_label", "cert"])]
+    /// Sign with a chip card (or another PKCS#11 token): the certificate and key are read from
+    /// the card; the module is --pkcs11-module, else $IMZA_PKCS11_MODULE, else OpenSC's.
+    #[arg(long)]
+    card: bool,
+    /// With --card: the reader holding the card (its name or a unique part of it). Default:
+    /// the only token the module shows.
+    #[arg(long, value_name = "READER", requires = "card")]
+    reader: Option<String>,
+    /// With --card: the token's label.
+    #[arg(long, value_name = "LABEL", requires = "card")]
+    token: Option<String>,
+    /// With --card: the token's serial number.
+    #[arg(long, value_name = "SERIAL", requires = "card")]
+    token_serial: Option<String>,
+    /// With --card: the CKA_ID (hex, as `imza card list` shows it) of the certificate to sign
+    /// with. Default: the card's one signing certificate, nonRepudiation first.
+    #[arg(long, value_name = "HEX", requires = "card")]
+    cert_id: Option<String>,
+    /// With --card: sign with RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
+    #[arg(long, requires = "card")]
+    rsa_pss: bool,
+    /// Environment variable holding the card's or token's user PIN. Without it the PIN is
+    /// asked for without echo (or on the reader's PIN pad).
+    #[arg(long, value_name = "VAR", alias = "pkcs11-pin-env")]
+    pin_env: Option<String>,
+    /// PKCS#11 module holding the key (e.g. /usr/lib/softhsm/libsofthsm2.so): with --card, or
+    /// with --pkcs11-token, --pkcs11-key-label and --cert.
+    #[arg(long, value_name = "MODULE.so")]
     pkcs11_module: Option<PathBuf>,
-    /// Label of the PKCS#11 token (card or HSM).
-    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    /// Label of the PKCS#11 token (card or HSM), for a key chosen by label.
+    #[arg(long, value_name = "LABEL", requires_all = ["pkcs11_module", "pkcs11_key_label"])]
     pkcs11_token: Option<String>,
     /// Label of the private key on the token.
-    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    #[arg(long, value_name = "LABEL", requires_all = ["pkcs11_module", "pkcs11_token", "cert"])]
     pkcs11_key_label: Option<String>,
-    /// Environment variable holding the token's user PIN. Without it the PIN is asked for
-    /// without echo (or on the reader's PIN pad).
-    #[arg(long, value_name = "VAR", requires = "pkcs11_module")]
-    pkcs11_pin_env: Option<String>,
     /// Put the document inside the signature (enveloping) instead of beside it (detached).
     #[arg(long)]
     attached: bool,
@@ -284,6 +313,9 @@ fn credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Fail
         credentials.add_chain(chain).map_err(failure)?;
         return Ok(credentials);
     }
+    if args.card {
+        return card_credentials(args, chain);
+    }
     let cert_path = args.cert.as_deref().ok_or_else(|| {
         input("give the signer's key: --key with --cert, --p12 with --p12-pass-env, or --pkcs11-module, --pkcs11-token, --pkcs11-key-label with --cert")
     })?;
@@ -297,26 +329,60 @@ fn credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Fail
     })?;
     let key: Box<dyn SigningKey> = match (&args.key, &args.pkcs11_module) {
         (Some(path), _) => Box::new(SoftwareKey::load_pem(path)?),
-        (None, Some(module)) => {
+        (None, Some(module)) if args.pkcs11_key_label.is_some() => {
             let location = Pkcs11Location {
                 module: module.clone(),
                 token_label: args.pkcs11_token.clone().unwrap_or_default(),
                 key_label: args.pkcs11_key_label.clone().unwrap_or_default(),
             };
-            let pin = args
-                .pkcs11_pin_env
-                .clone()
-                .map(PinSource::Env)
-                .unwrap_or(PinSource::Prompt);
-            Box::new(Pkcs11Key::open(&location, &pin)?)
+            Box::new(Pkcs11Key::open(&location, &pin_source(args))?)
         }
-        (None, None) => {
+        (None, _) => {
             return Err(input(
                 "--cert needs the key that goes with it: --key KEY.pem or --pkcs11-module ...",
             ))
         }
     };
     Credentials::new(key, certificate, chain).map_err(failure)
+}
+
+fn pin_source(args: &SignArgs) -> PinSource {
+    args.pin_env
+        .clone()
+        .map(PinSource::Env)
+        .unwrap_or(PinSource::Prompt)
+}
+
+/// The key and certificate from the card (--card), the chain from --chain.
+fn card_credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Failure> {
+    if args.cert.is_some() || args.key.is_some() {
+        return Err(input(
+            "--card reads the certificate from the card: leave out --cert and --key",
+        ));
+    }
+    let module = imza_smartcard::module::resolve_module(args.pkcs11_module.as_deref())?;
+    let token = match (&args.reader, &args.token, &args.token_serial) {
+        (Some(reader), _, _) => TokenSelector::Reader(reader.clone()),
+        (_, Some(label), _) => TokenSelector::Label(label.clone()),
+        (_, _, Some(serial)) => TokenSelector::Serial(serial.clone()),
+        _ => TokenSelector::Only,
+    };
+    let cert_id = args
+        .cert_id
+        .as_deref()
+        .map(|id| {
+            hex::decode(id.trim()).map_err(|e| input(format!("--cert-id {id:?} is not hex: {e}")))
+        })
+        .transpose()?;
+    let request = CardKeyRequest {
+        module: &module,
+        token,
+        cert_id,
+        rsa_pss: args.rsa_pss,
+    };
+    let key = CardKey::open(&request, &pin_source(args))?;
+    let certificate = key.certificate().to_vec();
+    Credentials::new(Box::new(key), certificate, chain).map_err(failure)
 }
 
 /// What B-LT data is gathered with, when `level` needs it: --trust, or the self-signed
