@@ -241,23 +241,36 @@ fn describe_certificate(
     }
 }
 
-/// The certificates on the token `selector` picks, read without a PIN.
-pub fn token_certificates(
+/// A token found by a [`TokenSelector`], with its certificates (read without a PIN).
+#[derive(Clone, Debug)]
+pub struct FoundToken {
+    pub label: String,
+    /// The slot description: for a chip card, the reader's name.
+    pub slot: String,
+    pub certificates: Vec<TokenCertificate>,
+}
+
+/// The token `selector` picks and its certificates, read without a PIN.
+pub fn find_token_certificates(
     module: &Path,
     selector: &TokenSelector,
-) -> Result<(String, Vec<TokenCertificate>), CardError> {
+) -> Result<FoundToken, CardError> {
     let context = module_context(module)?;
     let (slot, info) = find_token(&context, module, selector)?;
-    let session = context.open_ro_session(slot).map_err(|e| {
-        CardError::Token(format!(
-            "cannot open a session on token {:?}: {e}",
-            info.label().trim_end()
-        ))
-    })?;
-    Ok((
-        info.label().trim_end().to_string(),
-        read_certificates(&session)?,
-    ))
+    let label = info.label().trim_end().to_string();
+    let description = context
+        .get_slot_info(slot)
+        .map(|s| s.slot_description().trim_end().to_string())
+        .unwrap_or_default();
+    let session = context
+        .open_ro_session(slot)
+        .map_err(|e| CardError::Token(format!("cannot open a session on token {label:?}: {e}")))?;
+    let certificates = read_certificates(&session)?;
+    Ok(FoundToken {
+        label,
+        slot: description,
+        certificates,
+    })
 }
 
 /// A key on a card or token with the certificate it signs under: an imza [`SigningKey`].
@@ -290,11 +303,14 @@ impl CardKey {
     /// private key with the certificate's `CKA_ID`. The key's public key must be the
     /// certificate's: a card whose key was replaced without a new certificate is refused.
     pub fn open(request: &CardKeyRequest<'_>, pin: &PinSource) -> Result<Self, CardError> {
-        let (token_label, certificates) = token_certificates(request.module, &request.token)?;
-        let chosen = choose_certificate(&token_label, &certificates, request.cert_id.as_deref())?;
+        let token = find_token_certificates(request.module, &request.token)?;
+        let token_label = &token.label;
+        let chosen =
+            choose_certificate(token_label, &token.certificates, request.cert_id.as_deref())?;
         let id = hex::decode(&chosen.id).map_err(|e| CardError::Token(e.to_string()))?;
         let mut key =
-            Pkcs11Key::open_with(request.module, &request.token, &KeySelector::Id(id), pin)?;
+            Pkcs11Key::open_with(request.module, &request.token, &KeySelector::Id(id), pin)
+                .map_err(|e| explain_pin_error(e, &token.slot))?;
         let certificate = Certificate::from_der(&chosen.der)
             .map_err(|e| CoreError::malformed("certificate on the token", e))?;
         let cert_spki = der::Encode::to_der(&certificate.tbs_certificate.subject_public_key_info)
@@ -344,6 +360,27 @@ impl SigningKey for CardKey {
 
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         self.key.signature_algorithm()
+    }
+}
+
+/// A rejected or locked PIN, told as exactly as the card allows. PKCS#11 only has flags
+/// ("count low", "final try"); when the token is a PIV card in a PC/SC reader, the card itself
+/// says how many tries are left (an empty VERIFY, which spends none).
+fn explain_pin_error(error: CoreError, slot_description: &str) -> CardError {
+    let rejected = matches!(
+        error,
+        CoreError::Pkcs11PinIncorrect { .. } | CoreError::Pkcs11PinLocked { .. }
+    );
+    if !rejected || slot_description.is_empty() {
+        return error.into();
+    }
+    let state = crate::piv::PivCard::connect(Some(slot_description))
+        .and_then(|mut card| card.pin_tries_left());
+    match state {
+        Ok(crate::piv::PinState::TriesLeft(tries_left)) => CardError::PinIncorrect { tries_left },
+        Ok(crate::piv::PinState::Blocked) => CardError::PinLocked,
+        // Not a PIV card, no PC/SC, or the card says the PIN is verified: keep the token's words.
+        _ => error.into(),
     }
 }
 
