@@ -277,6 +277,8 @@ pub fn find_token_certificates(
 pub struct CardKey {
     key: Pkcs11Key,
     certificate: Vec<u8>,
+    /// The slot description (a card's reader), to tell a pulled card from other failures.
+    slot: String,
 }
 
 impl std::fmt::Debug for CardKey {
@@ -303,7 +305,8 @@ impl CardKey {
     /// private key with the certificate's `CKA_ID`. The key's public key must be the
     /// certificate's: a card whose key was replaced without a new certificate is refused.
     pub fn open(request: &CardKeyRequest<'_>, pin: &PinSource) -> Result<Self, CardError> {
-        let token = find_token_certificates(request.module, &request.token)?;
+        let token = find_token_certificates(request.module, &request.token)
+            .map_err(|e| explain_missing_token(e, &request.token))?;
         let token_label = &token.label;
         let chosen =
             choose_certificate(token_label, &token.certificates, request.cert_id.as_deref())?;
@@ -328,6 +331,7 @@ impl CardKey {
         Ok(CardKey {
             key,
             certificate: chosen.der.clone(),
+            slot: token.slot.clone(),
         })
     }
 
@@ -351,7 +355,19 @@ impl SigningKey for CardKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        self.key.sign(message)
+        self.key.sign(message).map_err(|e| {
+            // Whatever the module made of it (CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR, ...), a
+            // card no longer in its reader is the one thing the citizen needs to hear.
+            if !self.slot.is_empty() && card_gone_from(&self.slot) {
+                CoreError::Pkcs11(format!(
+                    "the card was removed from reader {:?} during signing; insert it and sign \
+                     again",
+                    self.slot
+                ))
+            } else {
+                e
+            }
+        })
     }
 
     fn describe(&self) -> String {
@@ -360,6 +376,67 @@ impl SigningKey for CardKey {
 
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         self.key.signature_algorithm()
+    }
+}
+
+/// True when PC/SC shows `reader` without a card, or no longer shows it at all.
+fn card_gone_from(reader: &str) -> bool {
+    match crate::reader::list_readers() {
+        Ok(readers) => readers
+            .iter()
+            .find(|r| r.name == reader)
+            .is_none_or(|r| !r.card_present),
+        // PC/SC itself is gone: so is the card, as far as signing goes.
+        Err(CardError::PcscdNotRunning) => true,
+        Err(_) => false,
+    }
+}
+
+/// A token that was not found, explained from PC/SC when a card was meant: the smart card
+/// service is down, the reader is empty, or the reader is not there.
+fn explain_missing_token(error: CardError, selector: &TokenSelector) -> CardError {
+    let card_meant = matches!(selector, TokenSelector::Reader(_) | TokenSelector::Only);
+    if !card_meant {
+        return error;
+    }
+    match (crate::reader::list_readers(), selector) {
+        (Err(pcsc), _) => pcsc,
+        (Ok(readers), TokenSelector::Reader(wanted)) => {
+            let wanted_lower = wanted.to_lowercase();
+            let matching: Vec<_> = readers
+                .iter()
+                .filter(|r| r.name.to_lowercase().contains(&wanted_lower))
+                .collect();
+            match matching.as_slice() {
+                [] => CardError::ReaderNotFound {
+                    wanted: wanted.clone(),
+                    attached: if readers.is_empty() {
+                        "none".to_string()
+                    } else {
+                        readers
+                            .iter()
+                            .map(|r| format!("{:?}", r.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                },
+                [one] if !one.card_present => CardError::NoCard {
+                    reader: one.name.clone(),
+                },
+                _ => error,
+            }
+        }
+        (Ok(readers), _) if readers.is_empty() => CardError::NoReader,
+        (Ok(readers), _) if readers.iter().all(|r| !r.card_present) => {
+            CardError::NoCardInAnyReader {
+                readers: readers
+                    .iter()
+                    .map(|r| format!("{:?}", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        }
+        _ => error,
     }
 }
 
