@@ -138,63 +138,10 @@ impl Fixture {
         args
     }
 
-    /// `imza verify` with fresh CRLs of both CAs: the report's indication.
     fn verify(&self, signature: &str) -> (i32, Value) {
-        let (root, citizens) = (self.p("root.crl"), self.p("citizens.crl"));
-        let _ = std::fs::remove_file(&root);
-        let _ = std::fs::remove_file(&citizens);
-        self.pki.crl("root", Path::new(&root));
-        self.ok(&["ca", "crl", "--ca", "citizens", "--out", &citizens]);
-        let out = self.pki.imza_env(
-            &[
-                "verify",
-                signature,
-                "--content",
-                &self.p("doc.txt"),
-                "--trust",
-                &self.p("root.pem"),
-                "--crl",
-                &root,
-                "--crl",
-                &citizens,
-                "--json",
-            ],
-            &self.env(),
-        );
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&out)));
-        (out.status.code().unwrap_or(-1), report)
+        self.pki
+            .verify_with_fresh_crls(Path::new(signature), &self.path("doc.txt"), &self.env())
     }
-
-    fn openssl_cms_verify(&self, signature: &str) -> std::process::Output {
-        run(
-            "openssl",
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                signature,
-                "-content",
-                &self.p("doc.txt"),
-                "-CAfile",
-                &self.p("root.pem"),
-                "-purpose",
-                "any",
-                "-out",
-                &self.p("cms-out.bin"),
-            ],
-        )
-    }
-}
-
-fn indication(report: &Value) -> String {
-    report["signatures"][0]["indication"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Enroll → list → sign → imza verify and openssl cms -verify → revoke → verify fails.
@@ -269,9 +216,14 @@ fn enroll_sign_verify_revoke(f: &Fixture, key: &str, sign_extra: &[&str]) {
     );
 
     let (code, report) = f.verify(&sig);
-    assert_eq!(indication(&report), "TOTAL_PASSED", "{report}");
+    assert_eq!(first_indication(&report), "TOTAL_PASSED", "{report}");
     assert_eq!(code, 0);
-    let openssl = f.openssl_cms_verify(&sig);
+    let openssl = openssl_cms_verify(
+        Path::new(&sig),
+        &f.path("doc.txt"),
+        &f.path("root.pem"),
+        &f.path("cms-out.bin"),
+    );
     assert!(
         openssl.status.success() && stderr(&openssl).contains("Verification successful"),
         "{}",
@@ -283,7 +235,7 @@ fn enroll_sign_verify_revoke(f: &Fixture, key: &str, sign_extra: &[&str]) {
     f.pki
         .revoke("citizens", &serial, &["--reason", "keyCompromise"]);
     let (code, report) = f.verify(&sig);
-    assert_ne!(indication(&report), "TOTAL_PASSED", "{report}");
+    assert_ne!(first_indication(&report), "TOTAL_PASSED", "{report}");
     assert_ne!(code, 0);
     assert!(report.to_string().contains("REVOKED"), "{report}");
 }

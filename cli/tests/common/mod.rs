@@ -334,6 +334,72 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// `imza verify SIGNATURE --content CONTENT --trust root.pem --crl ... --json` with CRLs of
+    /// the root and citizens CAs issued just now (`env` carries a CA key's PIN if it is on a
+    /// token): the exit status and the report.
+    pub fn verify_with_fresh_crls(
+        &self,
+        signature: &Path,
+        content: &Path,
+        env: &[(&str, &str)],
+    ) -> (i32, serde_json::Value) {
+        let root = self.ca_pem("root");
+        let mut args = vec![
+            "verify".to_string(),
+            signature.to_str().expect("path").into(),
+            "--content".into(),
+            content.to_str().expect("path").into(),
+            "--trust".into(),
+            root.to_str().expect("path").into(),
+        ];
+        for ca in ["root", "citizens"] {
+            let crl = self.path(&format!("{ca}-fresh.crl"));
+            let _ = std::fs::remove_file(&crl);
+            self.ok_env(
+                &[
+                    "ca",
+                    "crl",
+                    "--ca",
+                    ca,
+                    "--out",
+                    crl.to_str().expect("path"),
+                ],
+                env,
+            );
+            args.extend(["--crl".into(), crl.to_str().expect("path").into()]);
+        }
+        args.push("--json".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.imza_env(&args, env);
+        let report = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&out)));
+        (out.status.code().unwrap_or(-1), report)
+    }
+}
+
+/// The indication (TOTAL_PASSED, ...) of the first signature in an `imza verify --json` report.
+pub fn first_indication(report: &serde_json::Value) -> String {
+    report["signatures"][0]["indication"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `openssl cms -verify -binary -inform DER -in SIGNATURE -content CONTENT -CAfile ROOT
+/// -purpose any -out OUT`.
+pub fn openssl_cms_verify(signature: &Path, content: &Path, root: &Path, out: &Path) -> Output {
+    let s = |p: &Path| p.to_str().expect("path").to_string();
+    let (signature, content, root, out) = (s(signature), s(content), s(root), s(out));
+    run(
+        "openssl",
+        &[
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", &signature, "-content", &content,
+            "-CAfile", &root, "-purpose", "any", "-out", &out,
+        ],
+    )
+}
+
 /// `openssl verify [-crl_check -CRLfile CRL] -CAfile ROOT -untrusted ISSUING CERT`.
 pub fn openssl_verify(root: &Path, issuing: &Path, cert: &Path, crl: Option<&Path>) -> Output {
     let s = |p: &Path| p.to_str().expect("path").to_string();
