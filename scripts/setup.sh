@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what imza needs to build and test on Debian 12, only what is missing (idempotent).
-# Debian packages: C libraries for the build, SoftHSM2/OpenSC for PKCS#11, openssl for the
+# Debian packages: C libraries for the build, SoftHSM2/OpenSC for PKCS#11, pcscd with
+# vsmartcard's virtual reader for the chip-card tests, openssl for the
 # independent checks, wrk/hyperfine for benchmarks. Python venv (.venv): pkilint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3 curl
-              softhsm2 opensc python3-venv wrk hyperfine time)
+              softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd python3-venv wrk hyperfine time)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
