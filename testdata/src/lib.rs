@@ -1,10 +1,12 @@
 //! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
 //! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
 //! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
-//! imza's TSA in process or on loopback ([`tsa`]), the `openssl` runner ([`tools`]) and
-//! benchmark timing ([`bench`]).
+//! imza's TSA in process or on loopback ([`tsa`]), the `openssl` runner ([`tools`]),
+//! benchmark timing ([`bench`]), and pcscd with virtual readers and a PIV card emulator
+//! ([`card`]).
 
 pub mod bench;
+pub mod card;
 pub mod csr;
 pub mod loopback;
 pub mod pki;
