@@ -193,6 +193,12 @@ impl CardLab {
         ExclusiveLab { lab: self }
     }
 
+    /// Stops pcscd now, for a program about to exit (the watchdog would stop it a moment after
+    /// the process is gone anyway). A later lease starts it again.
+    pub fn shutdown(&self) {
+        self.stop_pcscd();
+    }
+
     fn acquire(&self, exclusive_holder: bool) -> ReaderLease {
         let mut state = self.pool.lock();
         loop {

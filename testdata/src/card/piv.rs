@@ -465,8 +465,11 @@ impl PivSession {
     /// GENERAL AUTHENTICATE (§3.2.4): management key authentication with key reference 9B, or a
     /// private-key operation with a slot's key.
     fn general_authenticate(&mut self, state: &mut PivCardState, command: &Command) -> Reply {
-        let Some(template) = tlv::parse_single(command.data, 0x7C) else {
-            return Reply::status(sw::WRONG_DATA);
+        // Bytes after the template are ignored: OpenSC 0.23's external authentication sends
+        // uninitialised bytes after it (see `management_authenticate`).
+        let template = match tlv::parse_one(command.data) {
+            Ok((template, _)) if template.tag == 0x7C => template.value,
+            _ => return Reply::status(sw::WRONG_DATA),
         };
         let Ok(children) = tlv::parse_all(template) else {
             return Reply::status(sw::WRONG_DATA);
@@ -558,9 +561,15 @@ impl PivSession {
             }
             (None, Some([]), None) => {
                 let challenge = random(block);
-                let reply = Reply::data(tlv::encode(0x7C, &tlv::encode(0x81, &challenge)));
+                let mut answer = tlv::encode(0x7C, &tlv::encode(0x81, &challenge));
+                // OpenSC 0.23's external authentication (`piv-tool -A A:9B:03`) sizes its answer
+                // as this response's length and then insists that length equals
+                // len(7C{82 c}) + len(82 c): 6 + 2c bytes for a c-byte challenge. c + 2 bytes of
+                // ISO/IEC 7816-4 §5.2 padding (00) after the template make it so; parsers that
+                // read the 7C template are not affected.
+                answer.resize(answer.len() + challenge.len() + 2, 0x00);
                 self.pending_management = Some(PendingManagement::Challenge(challenge));
-                reply
+                Reply::data(answer)
             }
             (None, None, Some(response)) => {
                 let Some(PendingManagement::Challenge(challenge)) = pending else {
@@ -804,4 +813,582 @@ fn public_key_template(key: &PKey<openssl::pkey::Private>) -> Result<Vec<u8>, u1
         tlv::encode(0x86, &point)
     };
     Ok(tlv::encode(0x7F49, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::card::state::DEFAULT_MANAGEMENT_KEY;
+    use openssl::hash::MessageDigest;
+    use openssl::sign::Verifier;
+
+    /// Sends `apdu` and returns (data, SW).
+    fn send(session: &mut PivSession, state: &mut PivCardState, apdu: &[u8]) -> (Vec<u8>, u16) {
+        let mut response = session.process(state, apdu).response;
+        let sw2 = response.pop().unwrap();
+        let sw1 = response.pop().unwrap();
+        (response, u16::from_be_bytes([sw1, sw2]))
+    }
+
+    /// Sends `apdu` and collects the whole answer through GET RESPONSE.
+    fn transmit(session: &mut PivSession, state: &mut PivCardState, apdu: &[u8]) -> (Vec<u8>, u16) {
+        let (mut data, mut sw) = send(session, state, apdu);
+        let mut rounds = 0;
+        while sw >> 8 == 0x61 {
+            rounds += 1;
+            assert!(rounds < 100);
+            let (more, next) = send(session, state, &[0x00, 0xC0, 0x00, 0x00, sw as u8]);
+            data.extend(more);
+            sw = next;
+        }
+        (data, sw)
+    }
+
+    fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![cla, ins, p1, p2, data.len() as u8];
+        out.extend_from_slice(data);
+        out.push(0x00);
+        out
+    }
+
+    fn verify_pin(pin: &[u8]) -> Vec<u8> {
+        let mut padded = [0xFFu8; 8];
+        padded[..pin.len()].copy_from_slice(pin);
+        apdu(0x00, 0x20, 0x00, 0x80, &padded)
+    }
+
+    fn ecb(algorithm: ManagementAlgorithm, key: &[u8], input: &[u8], encrypt: bool) -> Vec<u8> {
+        crypt(algorithm, key, input, encrypt).unwrap().to_vec()
+    }
+
+    /// Mutual authentication as yubico-piv-tool and `piv-tool -A M:9B:xx` do it.
+    fn mutual_auth(
+        session: &mut PivSession,
+        state: &mut PivCardState,
+        algorithm: ManagementAlgorithm,
+        key: &[u8],
+    ) -> u16 {
+        let id = algorithm.identifier();
+        let request = tlv::encode(0x7C, &tlv::encode(0x80, &[]));
+        let (data, sw) = send(session, state, &apdu(0x00, 0x87, id, 0x9B, &request));
+        assert_eq!(sw, sw::OK);
+        let template = tlv::parse_single(&data, 0x7C).unwrap();
+        let witness = tlv::parse_single(template, 0x80).unwrap();
+        let challenge = vec![0x5A; algorithm.block_length()];
+        let answer = [
+            tlv::encode(0x80, &ecb(algorithm, key, witness, false)),
+            tlv::encode(0x81, &challenge),
+        ]
+        .concat();
+        let (data, sw) = send(
+            session,
+            state,
+            &apdu(0x00, 0x87, id, 0x9B, &tlv::encode(0x7C, &answer)),
+        );
+        if sw == sw::OK {
+            let template = tlv::parse_single(&data, 0x7C).unwrap();
+            let response = tlv::parse_single(template, 0x82).unwrap();
+            assert_eq!(response, ecb(algorithm, key, &challenge, true));
+        }
+        sw
+    }
+
+    /// External authentication as `piv-tool -A A:9B:03` (OpenSC 0.23) does it, trailing bytes
+    /// included.
+    fn external_auth(session: &mut PivSession, state: &mut PivCardState, key: &[u8]) -> u16 {
+        let algorithm = ManagementAlgorithm::TripleDes;
+        let request = tlv::encode(0x7C, &tlv::encode(0x81, &[]));
+        let (data, sw) = send(session, state, &apdu(0x00, 0x87, 0x03, 0x9B, &request));
+        assert_eq!(sw, sw::OK);
+        assert_eq!(data.len(), 22, "the length OpenSC 0.23 expects");
+        let (template, _padding) = tlv::parse_one(&data).unwrap();
+        let challenge = tlv::parse_single(template.value, 0x81).unwrap();
+        let mut answer = tlv::encode(
+            0x7C,
+            &tlv::encode(0x82, &ecb(algorithm, key, challenge, true)),
+        );
+        answer.extend_from_slice(&[0xEE; 10]);
+        send(session, state, &apdu(0x00, 0x87, 0x03, 0x9B, &answer)).1
+    }
+
+    fn select(session: &mut PivSession, state: &mut PivCardState) {
+        let (data, sw) = send(session, state, &apdu(0x00, 0xA4, 0x04, 0x00, &PIV_AID[..9]));
+        assert_eq!(sw, sw::OK);
+        assert_eq!(data.first(), Some(&0x61));
+    }
+
+    #[test]
+    fn select_matches_the_piv_aid_and_its_prefixes_only() {
+        let mut state = PivCardState::new();
+        let mut session = PivSession::new();
+        select(&mut session, &mut state);
+        for aid in [&PIV_AID[..], &PIV_AID[..5]] {
+            assert_eq!(
+                send(&mut session, &mut state, &apdu(0, 0xA4, 4, 0, aid)).1,
+                sw::OK
+            );
+        }
+        let other = [0xA0, 0x00, 0x00, 0x05, 0x27, 0x20, 0x01];
+        assert_eq!(
+            send(&mut session, &mut state, &apdu(0, 0xA4, 4, 0, &other)).1,
+            sw::NOT_FOUND
+        );
+        assert_eq!(
+            send(
+                &mut session,
+                &mut state,
+                &apdu(0, 0xA4, 4, 0, &PIV_AID[..4])
+            )
+            .1,
+            sw::NOT_FOUND
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &[0x00, 0x99, 0, 0]).1,
+            sw::INS_NOT_SUPPORTED
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &[0x80, 0xA4, 4, 0]).1,
+            sw::CLA_NOT_SUPPORTED
+        );
+    }
+
+    #[test]
+    fn get_data_answers_objects_and_6a82_for_absent_ones() {
+        let mut state = PivCardState::new();
+        let mut session = PivSession::new();
+        let get = |tag: &[u8]| apdu(0, 0xCB, 0x3F, 0xFF, &tlv::encode(0x5C, tag));
+        let (chuid, sw) = send(&mut session, &mut state, &get(&[0x5F, 0xC1, 0x02]));
+        assert_eq!(sw, sw::OK);
+        assert_eq!(chuid, state.objects[&0x5FC102]);
+        let (discovery, sw) = send(&mut session, &mut state, &get(&[0x7E]));
+        assert_eq!((discovery.as_slice(), sw), (&DISCOVERY_OBJECT[..], sw::OK));
+        assert_eq!(
+            send(&mut session, &mut state, &get(&[0x5F, 0xC1, 0x0A])).1,
+            sw::NOT_FOUND
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &get(&[0x5F, 0xC1, 0x0C])).1,
+            sw::NOT_FOUND
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &get(&[0x01, 0x02])).1,
+            sw::WRONG_DATA
+        );
+        assert_eq!(
+            send(
+                &mut session,
+                &mut state,
+                &apdu(0, 0xCB, 0x00, 0x00, &tlv::encode(0x5C, &[0x7E]))
+            )
+            .1,
+            sw::INCORRECT_P1P2
+        );
+    }
+
+    #[test]
+    fn verify_counts_down_blocks_and_the_puk_unblocks() {
+        let mut state = PivCardState::new();
+        let mut session = PivSession::new();
+        let status = [0x00, 0x20, 0x00, 0x80];
+        assert_eq!(send(&mut session, &mut state, &status).1, 0x63C3);
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"654321")).1,
+            0x63C2
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::OK
+        );
+        assert_eq!(
+            state.pin_tries_left(),
+            3,
+            "a correct PIN resets the counter"
+        );
+        assert_eq!(send(&mut session, &mut state, &status).1, sw::OK);
+        for expected in [0x63C2, 0x63C1, 0x63C0] {
+            assert_eq!(
+                send(&mut session, &mut state, &verify_pin(b"000000")).1,
+                expected
+            );
+        }
+        assert_eq!(send(&mut session, &mut state, &status).1, sw::AUTH_BLOCKED);
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::AUTH_BLOCKED
+        );
+        assert!(!session.is_pin_verified());
+        // Wrong PUK counts down too; the right one sets a new PIN and unblocks.
+        let unblock = |puk: &[u8], pin: &[u8]| {
+            let mut data = [0xFFu8; 16];
+            data[..puk.len()].copy_from_slice(puk);
+            data[8..8 + pin.len()].copy_from_slice(pin);
+            apdu(0x00, 0x2C, 0x00, 0x80, &data)
+        };
+        assert_eq!(
+            send(&mut session, &mut state, &unblock(b"87654321", b"111111")).1,
+            0x63C2
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &unblock(b"12345678", b"11a111")).1,
+            sw::WRONG_DATA
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &unblock(b"12345678", b"111111")).1,
+            sw::OK
+        );
+        assert_eq!((state.pin_tries_left(), state.puk_tries_left()), (3, 3));
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"111111")).1,
+            sw::OK
+        );
+        // CHANGE REFERENCE DATA with the current PIN.
+        let mut change = [0xFFu8; 16];
+        change[..6].copy_from_slice(b"111111");
+        change[8..16].copy_from_slice(b"24682468");
+        assert_eq!(
+            send(&mut session, &mut state, &apdu(0, 0x24, 0, 0x80, &change)).1,
+            sw::OK
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"24682468")).1,
+            sw::OK
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"1234")).1,
+            0x63C2
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &apdu(0, 0x20, 0, 0x80, b"12")).1,
+            sw::WRONG_DATA
+        );
+        session.reset();
+        assert_eq!(
+            send(&mut session, &mut state, &status).1,
+            0x63C2,
+            "power cycle forgets the PIN"
+        );
+    }
+
+    #[test]
+    fn management_key_authenticates_mutually_and_externally_and_refuses_a_wrong_key() {
+        let mut state = PivCardState::new();
+        let mut session = PivSession::new();
+        let triple_des = ManagementAlgorithm::TripleDes;
+        let mut wrong = DEFAULT_MANAGEMENT_KEY;
+        wrong[0] ^= 0x02;
+        assert_eq!(
+            mutual_auth(&mut session, &mut state, triple_des, &wrong),
+            sw::SECURITY_STATUS
+        );
+        assert!(!session.management_authenticated);
+        assert_eq!(
+            external_auth(&mut session, &mut state, &wrong),
+            sw::SECURITY_STATUS
+        );
+        assert_eq!(
+            mutual_auth(
+                &mut session,
+                &mut state,
+                triple_des,
+                &DEFAULT_MANAGEMENT_KEY
+            ),
+            sw::OK
+        );
+        assert!(session.management_authenticated);
+        session.reset();
+        assert_eq!(
+            external_auth(&mut session, &mut state, &DEFAULT_MANAGEMENT_KEY),
+            sw::OK
+        );
+        assert!(session.management_authenticated);
+        // A response without a challenge handed out first is refused.
+        let mut fresh = PivSession::new();
+        let answer = tlv::encode(0x7C, &tlv::encode(0x82, &[0u8; 8]));
+        assert_eq!(
+            send(&mut fresh, &mut state, &apdu(0, 0x87, 3, 0x9B, &answer)).1,
+            sw::CONDITIONS_NOT_SATISFIED
+        );
+        // AES keys, and the algorithm in P1 must be the key's.
+        for (algorithm, length) in [
+            (ManagementAlgorithm::Aes128, 16),
+            (ManagementAlgorithm::Aes192, 24),
+            (ManagementAlgorithm::Aes256, 32),
+        ] {
+            let key: Vec<u8> = (0..length as u8).collect();
+            state.set_management_key(algorithm, &key);
+            let mut session = PivSession::new();
+            assert_eq!(
+                mutual_auth(&mut session, &mut state, algorithm, &key),
+                sw::OK
+            );
+            let request = tlv::encode(0x7C, &tlv::encode(0x80, &[]));
+            assert_eq!(
+                send(&mut session, &mut state, &apdu(0, 0x87, 3, 0x9B, &request)).1,
+                sw::INCORRECT_P1P2
+            );
+        }
+    }
+
+    #[test]
+    fn put_data_and_key_generation_need_the_management_key() {
+        let mut state = PivCardState::new();
+        let mut session = PivSession::new();
+        let certificate = vec![0x30; 1500];
+        state.set_certificate(PivSlot::KeyManagement, &certificate);
+        let object = state.objects.remove(&0x5FC10B).unwrap();
+        let put = [tlv::encode(0x5C, &[0x5F, 0xC1, 0x0B]), object.clone()].concat();
+        let generate = apdu(
+            0,
+            0x47,
+            0,
+            0x9D,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x11])),
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &generate).1,
+            sw::SECURITY_STATUS
+        );
+        // Command chaining in 255-byte parts, as OpenSC sends it.
+        let chained = |session: &mut PivSession, state: &mut PivCardState| {
+            let parts: Vec<&[u8]> = put.chunks(255).collect();
+            let mut last = 0;
+            for (i, part) in parts.iter().enumerate() {
+                let cla = if i + 1 < parts.len() { 0x10 } else { 0x00 };
+                let mut command = vec![cla, 0xDB, 0x3F, 0xFF, part.len() as u8];
+                command.extend_from_slice(part);
+                last = send(session, state, &command).1;
+                if cla == 0x10 {
+                    assert_eq!(last, sw::OK);
+                }
+            }
+            last
+        };
+        assert_eq!(chained(&mut session, &mut state), sw::SECURITY_STATUS);
+        assert_eq!(state.certificate(PivSlot::KeyManagement), None);
+        assert_eq!(
+            mutual_auth(
+                &mut session,
+                &mut state,
+                ManagementAlgorithm::TripleDes,
+                &DEFAULT_MANAGEMENT_KEY
+            ),
+            sw::OK
+        );
+        assert_eq!(chained(&mut session, &mut state), sw::OK);
+        assert_eq!(state.certificate(PivSlot::KeyManagement), Some(certificate));
+        // GET DATA answers it in 256-byte parts through GET RESPONSE.
+        let get = apdu(0, 0xCB, 0x3F, 0xFF, &tlv::encode(0x5C, &[0x5F, 0xC1, 0x0B]));
+        let (first, sw) = send(&mut session, &mut state, &get);
+        assert_eq!((first.len(), sw), (256, 0x6100));
+        assert_eq!(transmit(&mut session, &mut state, &get), (object, sw::OK));
+        // Key generation answers the public key of the key it keeps.
+        let (public, sw) = transmit(&mut session, &mut state, &generate);
+        assert_eq!(sw, sw::OK);
+        let point = tlv::parse_single(tlv::parse_single(&public, 0x7F49).unwrap(), 0x86).unwrap();
+        let ec = state.keys[&PivSlot::KeyManagement].key.ec_key().unwrap();
+        let mut context = openssl::bn::BigNumContext::new().unwrap();
+        let expected = ec
+            .public_key()
+            .to_bytes(
+                ec.group(),
+                openssl::ec::PointConversionForm::UNCOMPRESSED,
+                &mut context,
+            )
+            .unwrap();
+        assert_eq!(point, expected);
+        let rsa = apdu(
+            0,
+            0x47,
+            0,
+            0x9A,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x07])),
+        );
+        let (public, sw) = transmit(&mut session, &mut state, &rsa);
+        assert_eq!(sw, sw::OK);
+        let children = tlv::parse_all(tlv::parse_single(&public, 0x7F49).unwrap()).unwrap();
+        let modulus = tlv::find(&children, 0x81).unwrap();
+        assert_eq!(
+            modulus,
+            state.keys[&PivSlot::Authentication]
+                .key
+                .rsa()
+                .unwrap()
+                .n()
+                .to_vec()
+        );
+        assert_eq!(tlv::find(&children, 0x82), Some(&[1, 0, 1][..]));
+        let unknown = apdu(
+            0,
+            0x47,
+            0,
+            0x9A,
+            &tlv::encode(0xAC, &tlv::encode(0x80, &[0x99])),
+        );
+        assert_eq!(send(&mut session, &mut state, &unknown).1, sw::WRONG_DATA);
+        session.reset();
+        assert_eq!(
+            send(&mut session, &mut state, &generate).1,
+            sw::SECURITY_STATUS,
+            "reset forgets it"
+        );
+    }
+
+    fn sign_request(input: &[u8]) -> Vec<u8> {
+        tlv::encode(
+            0x7C,
+            &[tlv::encode(0x82, &[]), tlv::encode(0x81, input)].concat(),
+        )
+    }
+
+    #[test]
+    fn signature_key_needs_the_pin_right_before_each_signature() {
+        let mut state = PivCardState::new();
+        let spki = state.generate_key(PivSlot::Signature, PivAlgorithm::EcP256);
+        let public = PKey::public_key_from_der(&spki).unwrap();
+        let mut session = PivSession::new();
+        let digest = openssl::sha::sha256(b"document");
+        let sign = apdu(0, 0x87, 0x11, 0x9C, &sign_request(&digest));
+        assert_eq!(send(&mut session, &mut state, &sign).1, sw::SECURITY_STATUS);
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::OK
+        );
+        let (data, sw) = send(&mut session, &mut state, &sign);
+        assert_eq!(sw, sw::OK);
+        let signature = tlv::parse_single(tlv::parse_single(&data, 0x7C).unwrap(), 0x82).unwrap();
+        let signature = EcdsaSig::from_der(signature).unwrap();
+        assert!(signature
+            .verify(&digest, &public.ec_key().unwrap())
+            .unwrap());
+        assert_eq!(
+            send(&mut session, &mut state, &sign).1,
+            sw::SECURITY_STATUS,
+            "the PIN is used up"
+        );
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::OK
+        );
+        let wrong_algorithm = apdu(0, 0x87, 0x07, 0x9C, &sign_request(&digest));
+        assert_eq!(
+            send(&mut session, &mut state, &wrong_algorithm).1,
+            sw::INCORRECT_P1P2
+        );
+        let empty_slot = apdu(0, 0x87, 0x11, 0x9A, &sign_request(&digest));
+        assert_eq!(
+            send(&mut session, &mut state, &empty_slot).1,
+            sw::REFERENCE_NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn rsa_key_does_the_raw_private_operation_on_a_padded_block() {
+        let mut state = PivCardState::new();
+        let spki = state.generate_key(PivSlot::Authentication, PivAlgorithm::Rsa2048);
+        let public = PKey::public_key_from_der(&spki).unwrap();
+        let mut session = PivSession::new();
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::OK
+        );
+        // EMSA-PKCS1-v1_5 for SHA-256, built as OpenSC builds it before sending it.
+        let digest_info_prefix = hex::decode("3031300d060960864801650304020105000420").unwrap();
+        let digest = openssl::sha::sha256(b"document");
+        let mut block = vec![0x00, 0x01];
+        block.resize(256 - digest_info_prefix.len() - digest.len() - 1, 0xFF);
+        block.push(0x00);
+        block.extend_from_slice(&digest_info_prefix);
+        block.extend_from_slice(&digest);
+        // 264 bytes of answer: chained with 61xx; the 256-byte input goes with command chaining.
+        let request = sign_request(&block);
+        let mut first = vec![0x10, 0x87, 0x07, 0x9A, 0xFF];
+        first.extend_from_slice(&request[..255]);
+        assert_eq!(send(&mut session, &mut state, &first).1, sw::OK);
+        let (data, sw) = transmit(
+            &mut session,
+            &mut state,
+            &apdu(0, 0x87, 0x07, 0x9A, &request[255..]),
+        );
+        assert_eq!(sw, sw::OK);
+        let signature = tlv::parse_single(tlv::parse_single(&data, 0x7C).unwrap(), 0x82).unwrap();
+        let mut verifier = Verifier::new(MessageDigest::sha256(), &public).unwrap();
+        verifier.update(b"document").unwrap();
+        assert!(verifier.verify(signature).unwrap());
+        // A block of the wrong length is refused.
+        let (_, sw) = transmit(
+            &mut session,
+            &mut state,
+            &apdu(0, 0x87, 0x07, 0x9A, &sign_request(&block[..100])),
+        );
+        assert_eq!(sw, sw::WRONG_DATA);
+    }
+
+    #[test]
+    fn key_management_key_agrees_a_secret_with_ecdh() {
+        let mut state = PivCardState::new();
+        let spki = state.generate_key(PivSlot::KeyManagement, PivAlgorithm::EcP256);
+        let card_public = PKey::public_key_from_der(&spki).unwrap();
+        let peer = PivAlgorithm::EcP256.generate();
+        let ec = peer.ec_key().unwrap();
+        let mut context = openssl::bn::BigNumContext::new().unwrap();
+        let point = ec
+            .public_key()
+            .to_bytes(
+                ec.group(),
+                openssl::ec::PointConversionForm::UNCOMPRESSED,
+                &mut context,
+            )
+            .unwrap();
+        let mut session = PivSession::new();
+        assert_eq!(
+            send(&mut session, &mut state, &verify_pin(b"123456")).1,
+            sw::OK
+        );
+        let request = tlv::encode(
+            0x7C,
+            &[tlv::encode(0x82, &[]), tlv::encode(0x85, &point)].concat(),
+        );
+        let (data, sw) = send(
+            &mut session,
+            &mut state,
+            &apdu(0, 0x87, 0x11, 0x9D, &request),
+        );
+        assert_eq!(sw, sw::OK);
+        let secret = tlv::parse_single(tlv::parse_single(&data, 0x7C).unwrap(), 0x82).unwrap();
+        let mut deriver = Deriver::new(&peer).unwrap();
+        deriver.set_peer(&card_public).unwrap();
+        assert_eq!(secret, deriver.derive_to_vec().unwrap());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_always_get_a_status_word() {
+        let mut state = PivCardState::new();
+        state.generate_key(PivSlot::Signature, PivAlgorithm::EcP256);
+        let mut session = PivSession::new();
+        // A deterministic stream of lengths and bytes, biased towards PIV's CLA and INS values.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let instructions = [0xA4, 0xCB, 0xDB, 0x20, 0x24, 0x2C, 0x87, 0x47, 0xC0, 0x00];
+        for _ in 0..20_000 {
+            let length = (next() % 300) as usize;
+            let mut apdu: Vec<u8> = (0..length).map(|_| next() as u8).collect();
+            if let Some(cla) = apdu.get_mut(0) {
+                *cla &= 0x10;
+            }
+            if let Some(ins) = apdu.get_mut(1) {
+                *ins = instructions[(next() % instructions.len() as u64) as usize];
+            }
+            if apdu.len() > 6 && next() % 2 == 0 {
+                apdu[5] = 0x7C;
+            }
+            let response = session.process(&mut state, &apdu).response;
+            assert!(response.len() >= 2);
+            assert!(response.len() <= 258);
+        }
+    }
 }
