@@ -464,17 +464,29 @@ pub(crate) fn exchange_error(e: pcsc::Error, reader: &str, operation: &str) -> C
             reader: reader.to_string(),
             operation: operation.to_string(),
         },
-        e => match card_still_present(reader) {
-            Presence::Gone => removed(),
-            Presence::ServiceGone => CardError::PcscdNotRunning,
-            Presence::ReaderGone => CardError::ReaderGone {
-                reader: reader.to_string(),
-                operation: operation.to_string(),
-            },
-            Presence::Present => CardError::Pcsc(format!(
+        e => lost_card(reader, operation).unwrap_or_else(|| {
+            CardError::Pcsc(format!(
                 "{operation} on the card in reader {reader:?} failed: {e}"
-            )),
-        },
+            ))
+        }),
+    }
+}
+
+/// After an exchange went wrong without a clear PC/SC error (a communication error, or an
+/// answer without a status word, as vpcd gives when the card's connection drops): the error
+/// to report if the card, the reader or pcscd is gone, `None` if the card is still there.
+pub(crate) fn lost_card(reader: &str, operation: &str) -> Option<CardError> {
+    match card_still_present(reader) {
+        Presence::Gone => Some(CardError::CardRemoved {
+            reader: reader.to_string(),
+            operation: operation.to_string(),
+        }),
+        Presence::ServiceGone => Some(CardError::PcscdNotRunning),
+        Presence::ReaderGone => Some(CardError::ReaderGone {
+            reader: reader.to_string(),
+            operation: operation.to_string(),
+        }),
+        Presence::Present => None,
     }
 }
 

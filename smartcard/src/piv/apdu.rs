@@ -4,7 +4,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::reader::exchange_error;
+use crate::reader::{exchange_error, lost_card};
 use crate::CardError;
 
 /// The most a card may answer to one command, GET RESPONSE rounds included: far above any PIV
@@ -124,10 +124,14 @@ impl<'a> Io<'a> {
             .map_err(|e| exchange_error(e, self.reader, self.operation))?;
         match response {
             [data @ .., sw1, sw2] => Ok((data.to_vec(), u16::from_be_bytes([*sw1, *sw2]))),
-            _ => Err(self.bad(format!(
-                "a response of {} bytes has no status word",
-                response.len()
-            ))),
+            // vpcd answers nothing when the card's connection drops mid-command; a real reader
+            // says "removed", but a short answer is checked the same way either way.
+            _ => Err(lost_card(self.reader, self.operation).unwrap_or_else(|| {
+                self.bad(format!(
+                    "a response of {} bytes has no status word",
+                    response.len()
+                ))
+            })),
         }
     }
 
