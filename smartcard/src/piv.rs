@@ -450,7 +450,7 @@ impl PivCard {
             }
             Err((_, e)) => return Err(fail(e)),
         };
-        let io = Io::new(&tx, reader, operation);
+        let io = Io::new(&*tx, reader, operation);
         if select {
             self.selected = false;
             select_piv(&io)?;
@@ -518,58 +518,7 @@ impl PivCard {
     /// card proves it holds the same key.
     pub fn authenticate(&mut self, key: &ManagementKey) -> Result<(), CardError> {
         self.transact("authenticating with the management key", |io| {
-            let alg = key.algorithm;
-            let block = alg.block_len();
-
-            // Step 1: ask for a witness, encrypted under the key.
-            let request = tlv::tlv(TAG_DYNAMIC_AUTH, &[0x80, 0x00]).map_err(|e| io.bad(e))?;
-            let r = io.command(
-                INS_GENERAL_AUTHENTICATE,
-                alg.id(),
-                KEY_REF_MANAGEMENT,
-                &request,
-                true,
-            )?;
-            match r.sw {
-                0x9000 => {}
-                // The card's key is of another algorithm (or it has no such key).
-                0x6A80 | 0x6A86 | 0x6A88 => return Err(CardError::ManagementKeyRejected),
-                sw => return Err(io.status_error(sw)),
-            }
-            let encrypted_witness = auth_template_item(io, &r.data, TAG_WITNESS, block)?;
-            let witness = key.crypt(Mode::Decrypt, encrypted_witness)?;
-
-            // Step 2: return it decrypted, with a challenge of our own.
-            let mut challenge = vec![0u8; block];
-            openssl::rand::rand_bytes(&mut challenge)
-                .map_err(|e| CardError::Core(CoreError::openssl(e)))?;
-            let mut inner = Zeroizing::new(Vec::with_capacity(2 * block + 4));
-            tlv::encode(TAG_WITNESS, &witness, &mut inner).map_err(|e| io.bad(e))?;
-            tlv::encode(TAG_CHALLENGE, &challenge, &mut inner).map_err(|e| io.bad(e))?;
-            let request =
-                Zeroizing::new(tlv::tlv(TAG_DYNAMIC_AUTH, &inner).map_err(|e| io.bad(e))?);
-            let r = io.command(
-                INS_GENERAL_AUTHENTICATE,
-                alg.id(),
-                KEY_REF_MANAGEMENT,
-                &request,
-                true,
-            )?;
-            match r.sw {
-                0x9000 => {}
-                0x6982 | 0x6A80 | 0x6300 => return Err(CardError::ManagementKeyRejected),
-                sw => return Err(io.status_error(sw)),
-            }
-
-            // Step 3: the card's answer must be our challenge under the same key.
-            let answer = auth_template_item(io, &r.data, TAG_RESPONSE, block)?;
-            let expected = key.crypt(Mode::Encrypt, &challenge)?;
-            if !openssl::memcmp::eq(answer, &expected) {
-                return Err(CardError::CardNotAuthenticated {
-                    reader: io.reader().to_string(),
-                });
-            }
-            Ok(())
+            mutual_authenticate(io, key)
         })
     }
 
@@ -582,24 +531,7 @@ impl PivCard {
     ) -> Result<Vec<u8>, CardError> {
         let alg_id = piv_algorithm_id(algorithm)?;
         let operation = format!("generating a {algorithm} key in slot {slot}");
-        self.transact(&operation, |io| {
-            // AC { 80 algorithm } : the control reference template (part 2 §3.3.2).
-            let template = tlv::tlv(0xAC, &[0x80, 0x01, alg_id]).map_err(|e| io.bad(e))?;
-            let r = io.command(
-                INS_GENERATE_ASYMMETRIC_KEY_PAIR,
-                0x00,
-                slot.key_reference(),
-                &template,
-                true,
-            )?;
-            let data = io.ok(r)?;
-            let spki = public_key_spki(io, algorithm, &data)?;
-            match KeyAlgorithm::of_public_key(&spki) {
-                Ok(found) if found == algorithm => Ok(spki),
-                Ok(found) => Err(io.bad(format!("asked for a {algorithm} key, got {found}"))),
-                Err(e) => Err(io.bad(e)),
-            }
-        })
+        self.transact(&operation, |io| generate(io, slot, algorithm, alg_id))
     }
 
     /// Signs `message` with the key in `slot`: hashed on the host with the algorithm's digest
@@ -635,30 +567,7 @@ impl PivCard {
     /// The certificate in `slot`, or `None` when the slot has none.
     pub fn read_certificate(&mut self, slot: PivSlot) -> Result<Option<Vec<u8>>, CardError> {
         let operation = format!("reading the certificate in slot {slot}");
-        self.transact(&operation, |io| {
-            let mut request = Vec::new();
-            tlv::encode(TAG_OBJECT_ID, &slot.certificate_object(), &mut request)
-                .map_err(|e| io.bad(e))?;
-            let r = io.command(INS_GET_DATA, 0x3F, 0xFF, &request, true)?;
-            if r.sw == 0x6A82 {
-                return Ok(None);
-            }
-            let data = io.ok(r)?;
-            let object = tlv::expect_single(&data, TAG_DATA_OBJECT).map_err(|e| io.bad(e))?;
-            let items = tlv::parse_all(object).map_err(|e| io.bad(e))?;
-            let Some(cert) = items.iter().find(|t| t.tag == TAG_CERTIFICATE) else {
-                return Ok(None);
-            };
-            // CertInfo bit 0: the certificate is gzip-compressed (part 1 Table 10, note).
-            if let Some(info) = items.iter().find(|t| t.tag == TAG_CERT_INFO) {
-                if info.value.first().is_some_and(|b| b & 0x01 != 0) {
-                    return Err(CardError::CompressedCertificate {
-                        slot: slot.to_string(),
-                    });
-                }
-            }
-            Ok((!cert.value.is_empty()).then(|| cert.value.to_vec()))
-        })
+        self.transact(&operation, |io| get_certificate(io, slot))
     }
 
     /// Writes `der` as the certificate of `slot` (PUT DATA of `53 { 70 cert, 71 00, FE }`;
@@ -681,6 +590,109 @@ impl PivCard {
             io.ok(r).map(drop)
         })
     }
+}
+
+/// GENERAL AUTHENTICATE with key 9B, both ways (SP 800-73-4 part 2 Appendix A.2).
+fn mutual_authenticate(io: &Io<'_>, key: &ManagementKey) -> Result<(), CardError> {
+    let alg = key.algorithm;
+    let block = alg.block_len();
+
+    // Step 1: ask for a witness, encrypted under the key.
+    let request = tlv::tlv(TAG_DYNAMIC_AUTH, &[0x80, 0x00]).map_err(|e| io.bad(e))?;
+    let r = io.command(
+        INS_GENERAL_AUTHENTICATE,
+        alg.id(),
+        KEY_REF_MANAGEMENT,
+        &request,
+        true,
+    )?;
+    match r.sw {
+        0x9000 => {}
+        // The card's key is of another algorithm (or it has no such key).
+        0x6A80 | 0x6A86 | 0x6A88 => return Err(CardError::ManagementKeyRejected),
+        sw => return Err(io.status_error(sw)),
+    }
+    let encrypted_witness = auth_template_item(io, &r.data, TAG_WITNESS, block)?;
+    let witness = key.crypt(Mode::Decrypt, encrypted_witness)?;
+
+    // Step 2: return it decrypted, with a challenge of our own.
+    let mut challenge = vec![0u8; block];
+    openssl::rand::rand_bytes(&mut challenge)
+        .map_err(|e| CardError::Core(CoreError::openssl(e)))?;
+    let mut inner = Zeroizing::new(Vec::with_capacity(2 * block + 4));
+    tlv::encode(TAG_WITNESS, &witness, &mut inner).map_err(|e| io.bad(e))?;
+    tlv::encode(TAG_CHALLENGE, &challenge, &mut inner).map_err(|e| io.bad(e))?;
+    let request = Zeroizing::new(tlv::tlv(TAG_DYNAMIC_AUTH, &inner).map_err(|e| io.bad(e))?);
+    let r = io.command(
+        INS_GENERAL_AUTHENTICATE,
+        alg.id(),
+        KEY_REF_MANAGEMENT,
+        &request,
+        true,
+    )?;
+    match r.sw {
+        0x9000 => {}
+        0x6982 | 0x6A80 | 0x6300 => return Err(CardError::ManagementKeyRejected),
+        sw => return Err(io.status_error(sw)),
+    }
+
+    // Step 3: the card's answer must be our challenge under the same key.
+    let answer = auth_template_item(io, &r.data, TAG_RESPONSE, block)?;
+    let expected = key.crypt(Mode::Encrypt, &challenge)?;
+    if !openssl::memcmp::eq(answer, &expected) {
+        return Err(CardError::CardNotAuthenticated {
+            reader: io.reader().to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn generate(
+    io: &Io<'_>,
+    slot: PivSlot,
+    algorithm: KeyAlgorithm,
+    alg_id: u8,
+) -> Result<Vec<u8>, CardError> {
+    // AC { 80 algorithm } : the control reference template (part 2 §3.3.2).
+    let template = tlv::tlv(0xAC, &[0x80, 0x01, alg_id]).map_err(|e| io.bad(e))?;
+    let r = io.command(
+        INS_GENERATE_ASYMMETRIC_KEY_PAIR,
+        0x00,
+        slot.key_reference(),
+        &template,
+        true,
+    )?;
+    let data = io.ok(r)?;
+    let spki = public_key_spki(io, algorithm, &data)?;
+    match KeyAlgorithm::of_public_key(&spki) {
+        Ok(found) if found == algorithm => Ok(spki),
+        Ok(found) => Err(io.bad(format!("asked for a {algorithm} key, got {found}"))),
+        Err(e) => Err(io.bad(e)),
+    }
+}
+
+fn get_certificate(io: &Io<'_>, slot: PivSlot) -> Result<Option<Vec<u8>>, CardError> {
+    let mut request = Vec::new();
+    tlv::encode(TAG_OBJECT_ID, &slot.certificate_object(), &mut request).map_err(|e| io.bad(e))?;
+    let r = io.command(INS_GET_DATA, 0x3F, 0xFF, &request, true)?;
+    if r.sw == 0x6A82 {
+        return Ok(None);
+    }
+    let data = io.ok(r)?;
+    let object = tlv::expect_single(&data, TAG_DATA_OBJECT).map_err(|e| io.bad(e))?;
+    let items = tlv::parse_all(object).map_err(|e| io.bad(e))?;
+    let Some(cert) = items.iter().find(|t| t.tag == TAG_CERTIFICATE) else {
+        return Ok(None);
+    };
+    // CertInfo bit 0: the certificate is gzip-compressed (part 1 Table 10, note).
+    if let Some(info) = items.iter().find(|t| t.tag == TAG_CERT_INFO) {
+        if info.value.first().is_some_and(|b| b & 0x01 != 0) {
+            return Err(CardError::CompressedCertificate {
+                slot: slot.to_string(),
+            });
+        }
+    }
+    Ok((!cert.value.is_empty()).then(|| cert.value.to_vec()))
 }
 
 fn select_piv(io: &Io<'_>) -> Result<(), CardError> {
@@ -981,7 +993,191 @@ impl PivKey {
 
 #[cfg(test)]
 mod tests {
+    use super::apdu::script::{with_sw, Script};
     use super::*;
+
+    /// An answer wrapped as `tag { value }` with status 9000.
+    fn answer(tag: u32, value: &[u8]) -> Vec<u8> {
+        with_sw(&tlv::tlv(tag, value).unwrap(), 0x9000)
+    }
+
+    #[test]
+    fn a_card_that_cannot_answer_our_challenge_is_not_trusted() {
+        let key = ManagementKey::default_3des();
+        let witness = answer(TAG_DYNAMIC_AUTH, &tlv::tlv(TAG_WITNESS, &[7; 8]).unwrap());
+        let wrong = answer(TAG_DYNAMIC_AUTH, &tlv::tlv(TAG_RESPONSE, &[0; 8]).unwrap());
+        let card = Script::new(&[&witness, &wrong], None);
+        let io = Io::new(&card, "r", "auth");
+        assert!(matches!(
+            mutual_authenticate(&io, &key),
+            Err(CardError::CardNotAuthenticated { .. })
+        ));
+        // What we sent back: the witness decrypted, and an 8-byte challenge.
+        let sent = card.sent.borrow();
+        let step2 = &sent[1];
+        assert_eq!(&step2[..4], &[0x00, 0x87, 0x03, 0x9B]);
+        let body = &step2[5..step2.len() - 1];
+        let inner = tlv::expect_single(body, TAG_DYNAMIC_AUTH).unwrap();
+        let w = tlv::find(inner, TAG_WITNESS).unwrap().unwrap();
+        assert_eq!(*key.crypt(Mode::Encrypt, w).unwrap(), [7; 8]);
+        assert_eq!(tlv::find(inner, TAG_CHALLENGE).unwrap().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn management_auth_refuses_malformed_or_refusing_answers() {
+        let key = ManagementKey::default_3des();
+        let short = answer(TAG_DYNAMIC_AUTH, &tlv::tlv(TAG_WITNESS, &[7; 4]).unwrap());
+        let witness = answer(TAG_DYNAMIC_AUTH, &tlv::tlv(TAG_WITNESS, &[7; 8]).unwrap());
+        type Expect = fn(&CardError) -> bool;
+        let cases: [(&[&[u8]], Expect); 5] = [
+            (&[&short], |e| matches!(e, CardError::BadResponse { .. })),
+            (&[&[0x7C, 0x0A, 0x80, 0x08, 1, 0x90, 0x00]], |e| {
+                matches!(e, CardError::BadResponse { .. })
+            }),
+            (&[&[0x6A, 0x86]], |e| {
+                matches!(e, CardError::ManagementKeyRejected)
+            }),
+            (&[&witness, &[0x69, 0x82]], |e| {
+                matches!(e, CardError::ManagementKeyRejected)
+            }),
+            (&[&witness, &[0x69, 0x83]], |e| {
+                matches!(e, CardError::CardStatus { sw: 0x6983, .. })
+            }),
+        ];
+        for (answers, expected) in cases {
+            let card = Script::new(answers, None);
+            let e = mutual_authenticate(&Io::new(&card, "r", "auth"), &key).unwrap_err();
+            assert!(expected(&e), "{answers:02X?}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn generated_public_keys_are_checked() {
+        // A P-256 "point" that is not on the curve.
+        let mut point = vec![0x04];
+        point.extend_from_slice(&[0x11; 64]);
+        let off_curve = answer(TAG_PUBLIC_KEY, &tlv::tlv(0x86, &point).unwrap());
+        // An RSA-1024 key where RSA-2048 was asked for.
+        let small = openssl::rsa::Rsa::generate(1024).unwrap();
+        let mut inner = tlv::tlv(0x81, &small.n().to_vec()).unwrap();
+        inner.extend(tlv::tlv(0x82, &small.e().to_vec()).unwrap());
+        let rsa1024 = answer(TAG_PUBLIC_KEY, &inner);
+        let no_point = answer(TAG_PUBLIC_KEY, &tlv::tlv(0x99, &[1]).unwrap());
+        for (alg, reply) in [
+            (KeyAlgorithm::EcP256, off_curve),
+            (KeyAlgorithm::Rsa2048, rsa1024),
+            (KeyAlgorithm::EcP256, no_point),
+            (
+                KeyAlgorithm::EcP256,
+                vec![0x7F, 0x49, 0x82, 0x01, 0x90, 0x00],
+            ),
+        ] {
+            let card = Script::new(&[&reply], None);
+            let e =
+                generate(&Io::new(&card, "r", "gen"), PivSlot::Signature, alg, 0x11).unwrap_err();
+            assert!(matches!(e, CardError::BadResponse { .. }), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn signatures_from_the_card_are_checked_for_shape() {
+        let sig = |value: &[u8]| answer(TAG_DYNAMIC_AUTH, &tlv::tlv(TAG_RESPONSE, value).unwrap());
+        // RSA: longer than the modulus is refused, a dropped leading zero restored.
+        // (The padded block is chained: the first link is answered 9000.)
+        let card = Script::new(&[&[0x90, 0x00], &sig(&[1; 257])], None);
+        let e = sign_with(
+            &Io::new(&card, "r", "s"),
+            PivSlot::Signature,
+            KeyAlgorithm::Rsa2048,
+            b"m",
+        );
+        assert!(matches!(e, Err(CardError::BadResponse { .. })), "{e:?}");
+        let card = Script::new(&[&[0x90, 0x00], &sig(&[1; 255])], None);
+        let s = sign_with(
+            &Io::new(&card, "r", "s"),
+            PivSlot::Signature,
+            KeyAlgorithm::Rsa2048,
+            b"m",
+        )
+        .unwrap();
+        assert_eq!((s.len(), s[0], s[1]), (256, 0, 1));
+        // The host padded the block: 00 01 FF … 00 DigestInfo, chained over two APDUs.
+        let sent = card.sent.borrow();
+        assert_eq!((sent.len(), sent[0][0], sent[1][0]), (2, 0x10, 0x00));
+        // ECDSA: not DER is refused.
+        let card = Script::new(&[&sig(&[0x30, 0x03, 0x02, 0x01])], None);
+        let e = sign_with(
+            &Io::new(&card, "r", "s"),
+            PivSlot::Signature,
+            KeyAlgorithm::EcP256,
+            b"m",
+        );
+        assert!(matches!(e, Err(CardError::BadResponse { .. })), "{e:?}");
+        // ECDSA: the hash is what the card gets, 32 bytes for P-256.
+        let good = openssl::ecdsa::EcdsaSig::from_private_components(
+            openssl::bn::BigNum::from_u32(5).unwrap(),
+            openssl::bn::BigNum::from_u32(9).unwrap(),
+        )
+        .unwrap()
+        .to_der()
+        .unwrap();
+        let card = Script::new(&[&sig(&good)], None);
+        let s = sign_with(
+            &Io::new(&card, "r", "s"),
+            PivSlot::Signature,
+            KeyAlgorithm::EcP256,
+            b"m",
+        )
+        .unwrap();
+        assert_eq!(s, good);
+        let sent = card.sent.borrow();
+        let body = &sent[0][5..sent[0].len() - 1];
+        let inner = tlv::expect_single(body, TAG_DYNAMIC_AUTH).unwrap();
+        assert_eq!(
+            tlv::find(inner, TAG_CHALLENGE).unwrap().unwrap(),
+            &openssl::sha::sha256(b"m")[..]
+        );
+    }
+
+    #[test]
+    fn certificate_objects_are_read_with_care() {
+        let read = |reply: &[u8]| {
+            let card = Script::new(&[reply], None);
+            get_certificate(&Io::new(&card, "r", "read"), PivSlot::Authentication)
+        };
+        let object = |items: &[(u32, &[u8])]| {
+            let mut inner = Vec::new();
+            for (tag, value) in items {
+                tlv::encode(*tag, value, &mut inner).unwrap();
+            }
+            answer(TAG_DATA_OBJECT, &inner)
+        };
+        assert_eq!(read(&[0x6A, 0x82]).unwrap(), None);
+        assert_eq!(read(&answer(TAG_DATA_OBJECT, &[])).unwrap(), None);
+        assert_eq!(
+            read(&object(&[(0x70, &[1, 2, 3]), (0x71, &[0]), (0xFE, &[])])).unwrap(),
+            Some(vec![1, 2, 3])
+        );
+        assert!(matches!(
+            read(&object(&[(0x70, &[1, 2, 3]), (0x71, &[1]), (0xFE, &[])])),
+            Err(CardError::CompressedCertificate { .. })
+        ));
+        // Truncated, trailing bytes, another tag, a refusal.
+        for bad in [
+            &[0x53, 0x82, 0x10, 0x00, 0x70, 0x90, 0x00][..],
+            &[0x53, 0x00, 0x00, 0x90, 0x00],
+            &[0x54, 0x00, 0x90, 0x00],
+        ] {
+            assert!(
+                matches!(read(bad), Err(CardError::BadResponse { .. })),
+                "{bad:02X?}"
+            );
+        }
+        assert!(matches!(
+            read(&[0x69, 0x82]),
+            Err(CardError::CardStatus { sw: 0x6982, .. })
+        ));
+    }
 
     #[test]
     fn slots_parse_and_print_as_key_references() {

@@ -18,6 +18,20 @@ const MAX_GET_RESPONSE_ROUNDS: usize = MAX_RESPONSE / 256 + 1;
 const INS_GET_RESPONSE: u8 = 0xC0;
 const CLA_CHAINING: u8 = 0x10;
 
+/// Where APDUs go: a PC/SC card (inside a transaction), or a script in the unit tests.
+pub trait Transmit {
+    /// Sends one command APDU and returns the raw response (data and status word).
+    fn transmit(&self, apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error>;
+}
+
+impl Transmit for pcsc::Card {
+    fn transmit(&self, apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error> {
+        let mut buffer = Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
+        let response = pcsc::Card::transmit(self, apdu, &mut buffer)?;
+        Ok(response.to_vec())
+    }
+}
+
 /// A response: data (possibly assembled from several GET RESPONSE rounds) and the final status.
 #[derive(Debug)]
 pub struct Response {
@@ -28,13 +42,13 @@ pub struct Response {
 /// Exchanges APDUs with a card inside a PC/SC transaction; knows the reader and the operation
 /// for the errors it makes.
 pub struct Io<'a> {
-    card: &'a pcsc::Card,
+    card: &'a dyn Transmit,
     reader: &'a str,
     operation: &'a str,
 }
 
 impl<'a> Io<'a> {
-    pub fn new(card: &'a pcsc::Card, reader: &'a str, operation: &'a str) -> Self {
+    pub fn new(card: &'a dyn Transmit, reader: &'a str, operation: &'a str) -> Self {
         Io {
             card,
             reader,
@@ -117,12 +131,11 @@ impl<'a> Io<'a> {
 
     /// One SCardTransmit: the response split into data and status word.
     fn transmit(&self, apdu: &[u8]) -> Result<(Vec<u8>, u16), CardError> {
-        let mut buffer = Zeroizing::new(vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED]);
         let response = self
             .card
-            .transmit(apdu, &mut buffer)
+            .transmit(apdu)
             .map_err(|e| exchange_error(e, self.reader, self.operation))?;
-        match response {
+        match response.as_slice() {
             [data @ .., sw1, sw2] => Ok((data.to_vec(), u16::from_be_bytes([*sw1, *sw2]))),
             // vpcd answers nothing when the card's connection drops mid-command; a real reader
             // says "removed", but a short answer is checked the same way either way.
@@ -210,9 +223,148 @@ pub fn status_meaning(sw: u16) -> String {
     }
 }
 
+/// A scripted card for unit tests: hostile or broken answers no emulator gives.
+#[cfg(test)]
+pub mod script {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::Transmit;
+
+    /// Answers from a script, then repeats `forever` (if any), recording the commands.
+    pub struct Script {
+        answers: RefCell<VecDeque<Vec<u8>>>,
+        forever: Option<Vec<u8>>,
+        pub sent: RefCell<Vec<Vec<u8>>>,
+    }
+
+    impl Script {
+        pub fn new(answers: &[&[u8]], forever: Option<&[u8]>) -> Script {
+            Script {
+                answers: RefCell::new(answers.iter().map(|a| a.to_vec()).collect()),
+                forever: forever.map(<[u8]>::to_vec),
+                sent: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Transmit for Script {
+        fn transmit(&self, apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error> {
+            self.sent.borrow_mut().push(apdu.to_vec());
+            let next = self.answers.borrow_mut().pop_front();
+            next.or_else(|| self.forever.clone())
+                .ok_or(pcsc::Error::InternalError)
+        }
+    }
+
+    pub fn with_sw(data: &[u8], sw: u16) -> Vec<u8> {
+        [data, &sw.to_be_bytes()].concat()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::script::{with_sw, Script};
     use super::*;
+
+    #[test]
+    fn long_commands_are_chained_in_255_byte_links() {
+        let card = Script::new(&[&[0x90, 0x00], &[0x90, 0x00], &[0x01, 0x90, 0x00]], None);
+        let io = Io::new(&card, "r", "op");
+        let r = io.command(0x87, 0x07, 0x9C, &[0xAB; 600], true).unwrap();
+        assert_eq!((r.data, r.sw), (vec![0x01], 0x9000));
+        let sent = card.sent.borrow();
+        assert_eq!(sent.len(), 3);
+        assert_eq!(&sent[0][..5], &[0x10, 0x87, 0x07, 0x9C, 0xFF]);
+        assert_eq!(sent[0].len(), 5 + 255);
+        assert_eq!(&sent[1][..5], &[0x10, 0x87, 0x07, 0x9C, 0xFF]);
+        assert_eq!(&sent[2][..5], &[0x00, 0x87, 0x07, 0x9C, 90]);
+        assert_eq!(sent[2].len(), 5 + 90 + 1, "the last link carries Le");
+        assert_eq!(sent[2].last(), Some(&0x00));
+    }
+
+    #[test]
+    fn a_refused_link_ends_the_chain() {
+        let card = Script::new(&[&[0x6A, 0x80]], Some(&[0x90, 0x00]));
+        let io = Io::new(&card, "r", "op");
+        let r = io.command(0xDB, 0x3F, 0xFF, &[0; 600], false).unwrap();
+        assert_eq!(r.sw, 0x6A80);
+        assert_eq!(card.sent.borrow().len(), 1);
+    }
+
+    #[test]
+    fn get_response_assembles_long_answers() {
+        let first = with_sw(&[0xAA; 256], 0x6110);
+        let second = with_sw(&[0xBB; 16], 0x9000);
+        let card = Script::new(&[&first, &second], None);
+        let io = Io::new(&card, "r", "op");
+        let r = io
+            .command(0xCB, 0x3F, 0xFF, &[0x5C, 0x01, 0x7E], true)
+            .unwrap();
+        assert_eq!(r.sw, 0x9000);
+        assert_eq!(r.data.len(), 272);
+        assert_eq!(card.sent.borrow()[1], vec![0x00, 0xC0, 0x00, 0x00, 0x10]);
+    }
+
+    #[test]
+    fn endless_get_response_is_cut_off() {
+        // 256 bytes and "more" forever: stopped by the size cap.
+        let big = with_sw(&[0; 256], 0x6100);
+        let card = Script::new(&[], Some(&big));
+        let io = Io::new(&card, "r", "op");
+        assert!(matches!(
+            io.command(0xCB, 0x3F, 0xFF, &[], true),
+            Err(CardError::BadResponse { .. })
+        ));
+        assert!(card.sent.borrow().len() <= MAX_RESPONSE / 256 + 2);
+
+        // No data and "more" forever: stopped by the round cap.
+        let card = Script::new(&[], Some(&[0x61, 0x01]));
+        let io = Io::new(&card, "r", "op");
+        match io.command(0xCB, 0x3F, 0xFF, &[], true) {
+            Err(CardError::BadResponse { reason, .. }) => {
+                assert!(reason.contains("GET RESPONSE"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(card.sent.borrow().len(), MAX_GET_RESPONSE_ROUNDS + 1);
+    }
+
+    #[test]
+    fn wrong_le_is_retried_once_with_the_cards_length() {
+        let card = Script::new(&[&[0x6C, 0x20]], Some(&with_sw(&[7; 0x20], 0x9000)));
+        let io = Io::new(&card, "r", "op");
+        let r = io
+            .command(0xCB, 0x3F, 0xFF, &[0x5C, 0x01, 0x7E], true)
+            .unwrap();
+        assert_eq!((r.data.len(), r.sw), (0x20, 0x9000));
+        let sent = card.sent.borrow();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[1].last(), Some(&0x20));
+
+        // A card insisting on 6Cxx gets one retry, not a loop.
+        let card = Script::new(&[], Some(&[0x6C, 0x20]));
+        let io = Io::new(&card, "r", "op");
+        assert_eq!(io.command(0xCB, 0x3F, 0xFF, &[], true).unwrap().sw, 0x6C20);
+        assert_eq!(card.sent.borrow().len(), 2);
+    }
+
+    #[test]
+    fn ok_turns_status_words_into_errors_with_meanings() {
+        let card = Script::new(&[], None);
+        let io = Io::new(&card, "Reader X", "reading things");
+        let e = io
+            .ok(Response {
+                data: vec![],
+                sw: 0x6A86,
+            })
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("Reader X") && text.contains("6A86") && text.contains("P1-P2"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn status_words_have_meanings() {
