@@ -754,6 +754,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pcscd_is_ours_only_when_it_reads_a_lab_directory() {
+        let ours = PcscdProcess {
+            pid: 1,
+            command_line: "pcscd -f -c /tmp/imza-cardlab-AbC123/reader.conf.d".into(),
+        };
+        let system = PcscdProcess {
+            pid: 2,
+            command_line: "/usr/sbin/pcscd --foreground --auto-exit".into(),
+        };
+        assert!(ours.is_ours());
+        assert!(!system.is_ours());
+    }
+
+    #[test]
     fn this_process_is_running_and_a_missing_one_is_not() {
         assert!(is_running(std::process::id()));
         assert!(!is_running(u32::MAX));
