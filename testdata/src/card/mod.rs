@@ -13,6 +13,12 @@
 //!   earlier test process is waited for (and killed if it lingers); a pcscd not started by this
 //!   harness is never touched: the lab panics with what to stop.
 //!
+//! OpenSC reads `OPENSC_CONF` once, when its module is initialised: set it in child processes
+//! (`pkcs11-tool`, `piv-tool`, the `imza` binary) from [`CardLab::opensc_conf`], and in a test
+//! process that loads OpenSC's module itself, before the first PKCS#11 call. The conf limits
+//! OpenSC to its PIV-II driver and gives every reader one PKCS#11 slot (OpenSC's default of 4
+//! slots per reader, 16 in all, would hide half of the 8 readers).
+//!
 //! ```no_run
 //! use imza_testdata::card::{CardLab, PivAlgorithm, PivCardState, PivSlot, VirtualCard};
 //!
