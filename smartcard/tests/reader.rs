@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use imza_smartcard::piv::PivCard;
 use imza_smartcard::reader::{self, ReaderEvent, ReaderWatcher};
 use imza_smartcard::CardError;
 use imza_testdata::card::{CardLab, PivCardState, VirtualCard};
@@ -181,6 +182,7 @@ fn stopped_pcscd_is_reported_as_not_running() {
     let lease = exclusive.lease_reader();
     let _card = VirtualCard::insert(&lease, PivCardState::new());
     let mut watcher = ReaderWatcher::new().unwrap();
+    let mut piv = PivCard::connect(Some(lease.name())).unwrap();
 
     exclusive.stop_pcscd();
     let start = Instant::now();
@@ -200,6 +202,11 @@ fn stopped_pcscd_is_reported_as_not_running() {
         watcher.next_events(Duration::from_secs(2)),
         Err(CardError::PcscdNotRunning)
     ));
+    // A connection made before: its next command fails, it does not wait.
+    match piv.pin_tries_left() {
+        Err(CardError::PcscdNotRunning) => {}
+        other => panic!("expected PcscdNotRunning, got {other:?}"),
+    }
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "{:?}",
