@@ -316,26 +316,31 @@ impl ManagementKey {
 }
 
 fn decode_key_hex(hex: &str) -> Result<Zeroizing<Vec<u8>>, CardError> {
-    let cleaned: Zeroizing<String> = Zeroizing::new(
+    // Sized up front, so no reallocation leaves a stray copy of the key behind.
+    let mut cleaned = Zeroizing::new(String::with_capacity(hex.len()));
+    cleaned.extend(
         hex.chars()
-            .filter(|c| !c.is_ascii_whitespace() && *c != ':')
-            .collect(),
+            .filter(|c| !c.is_ascii_whitespace() && *c != ':'),
     );
+    if !cleaned.len().is_multiple_of(2) {
+        return Err(CardError::ManagementKeyFormat {
+            reason: "an odd number of hex digits".into(),
+        });
+    }
+    let mut key = Zeroizing::new(vec![0u8; cleaned.len() / 2]);
     // Never echo the offending character: it is part of a secret.
-    hex::decode(cleaned.as_str())
-        .map(Zeroizing::new)
-        .map_err(|e| CardError::ManagementKeyFormat {
+    hex::decode_to_slice(cleaned.as_bytes(), &mut key).map_err(|e| {
+        CardError::ManagementKeyFormat {
             reason: match e {
-                hex::FromHexError::InvalidHexCharacter { index, .. } => {
-                    format!(
-                        "not hexadecimal (character {} is not a hex digit)",
-                        index + 1
-                    )
-                }
-                hex::FromHexError::OddLength => "an odd number of hex digits".into(),
-                hex::FromHexError::InvalidStringLength => "wrong length".into(),
+                hex::FromHexError::InvalidHexCharacter { index, .. } => format!(
+                    "not hexadecimal (character {} is not a hex digit)",
+                    index + 1
+                ),
+                _ => "not a hex string".into(),
             },
-        })
+        }
+    })?;
+    Ok(key)
 }
 
 impl fmt::Debug for ManagementKey {
