@@ -32,6 +32,7 @@ bench: build
 	bash bench/ocsp.sh
 	bash bench/tsa.sh
 	bash bench/verify.sh
+	bash bench/card.sh
 
 clean:
 	cargo clean

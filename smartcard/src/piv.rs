@@ -387,7 +387,8 @@ fn padded_pin(pin: &str, what: &'static str) -> Result<Zeroizing<[u8; PIN_LEN]>,
 /// A PIV card in a reader, with the PIV application selected.
 pub struct PivCard {
     reader: String,
-    card: pcsc::Card,
+    /// `None` only while being dropped (see the `Drop` impl).
+    card: Option<pcsc::Card>,
     atr: Vec<u8>,
     /// Whether the PIV application is known to be selected (not since a reset).
     selected: bool,
@@ -415,7 +416,7 @@ impl PivCard {
         let atr = card_atr(&card);
         let mut piv = PivCard {
             reader,
-            card,
+            card: Some(card),
             atr,
             selected: false,
         };
@@ -445,7 +446,11 @@ impl PivCard {
         let reader = self.reader.as_str();
         let fail = |e| exchange_error(e, reader, operation);
         let mut select = !self.selected;
-        let tx = match self.card.transaction2() {
+        let card = self.card.as_mut().ok_or_else(|| CardError::CardRemoved {
+            reader: reader.to_string(),
+            operation: operation.to_string(),
+        })?;
+        let tx = match card.transaction2() {
             Ok(tx) => tx,
             Err((card, pcsc::Error::ResetCard)) => {
                 card.reconnect(ShareMode::Shared, Protocols::ANY, Disposition::LeaveCard)
@@ -875,6 +880,26 @@ fn public_key_spki(
         PKey::from_rsa(Rsa::from_public_components(n, e).map_err(bad_key)?).map_err(bad_key)?
     };
     pkey.public_key_to_der().map_err(bad_key)
+}
+
+impl Drop for PivCard {
+    /// Ends the connection leaving the card powered, after resetting the PIN's security status
+    /// (VERIFY with P1 = FF, SP 800-73-4 part 2 §3.2.1) so what this connection unlocked does
+    /// not outlive it. Not a card reset: pcscd reports a reset to every other program's
+    /// connection a moment later, and OpenSC 0.23's PKCS#11 module can deadlock in
+    /// C_GetTokenInfo when it meets one (seen here: `imza card enroll` right before
+    /// `imza sign --card`).
+    fn drop(&mut self) {
+        if self.selected {
+            let _ = self.transact("ending the session", |io| {
+                io.command(INS_VERIFY, 0xFF, KEY_REF_PIN, &[], false)
+                    .map(|_| ())
+            });
+        }
+        if let Some(card) = self.card.take() {
+            let _ = card.disconnect(Disposition::LeaveCard);
+        }
+    }
 }
 
 /// A key on a PIV card as an imza signing key — how the CSR is signed during enrollment. The

@@ -379,18 +379,30 @@ impl SigningKey for CardKey {
     }
 }
 
-/// True when PC/SC shows `reader` without a card, or no longer shows it at all.
+/// True when PC/SC shows `reader` without a card, or no longer shows it at all. pcscd notices
+/// a pulled card on its next poll of the reader, so a card still shown is asked about again
+/// for up to [`REMOVAL_NOTICE`] (this runs only after a failed signature).
 fn card_gone_from(reader: &str) -> bool {
-    match crate::reader::list_readers() {
-        Ok(readers) => readers
-            .iter()
-            .find(|r| r.name == reader)
-            .is_none_or(|r| !r.card_present),
-        // PC/SC itself is gone: so is the card, as far as signing goes.
-        Err(CardError::PcscdNotRunning) => true,
-        Err(_) => false,
+    let deadline = std::time::Instant::now() + REMOVAL_NOTICE;
+    loop {
+        let gone = match crate::reader::list_readers() {
+            Ok(readers) => readers
+                .iter()
+                .find(|r| r.name == reader)
+                .is_none_or(|r| !r.card_present),
+            // PC/SC itself is gone: so is the card, as far as signing goes.
+            Err(CardError::PcscdNotRunning) => true,
+            Err(_) => false,
+        };
+        if gone || std::time::Instant::now() >= deadline {
+            return gone;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// How long a failed signature waits for pcscd to report a pulled card.
+const REMOVAL_NOTICE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A token that was not found, explained from PC/SC when a card was meant: the smart card
 /// service is down, the reader is empty, or the reader is not there.

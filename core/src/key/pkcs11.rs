@@ -380,9 +380,9 @@ impl Pkcs11Key {
                         label: label.clone(),
                         token: token_label,
                     },
-                    KeySelector::Id(_) => CoreError::Pkcs11(format!(
-                        "no private key {key} on token {token_label:?}"
-                    )),
+                    KeySelector::Id(_) => {
+                        CoreError::Pkcs11(format!("no private key {key} on token {token_label:?}"))
+                    }
                 })
             }
             several => {
@@ -751,8 +751,21 @@ pub fn find_token(
     })?;
     let mut found = Vec::new();
     for slot in slots {
-        // A slot whose token vanished between the two calls is simply not a match.
-        // A token not initialised yet (SoftHSM's spare slot, a blank card) holds no keys.
+        // A card is chosen by its reader from the slot description alone: other readers' tokens
+        // are not asked for their info. (OpenSC 0.23 can deadlock in C_GetTokenInfo on a slot
+        // whose card was removed or reset since the module connected to it.)
+        if let TokenSelector::Reader(reader) = selector {
+            let in_reader = context.get_slot_info(slot).is_ok_and(|slot| {
+                slot.slot_description()
+                    .to_lowercase()
+                    .contains(&reader.to_lowercase())
+            });
+            if !in_reader {
+                continue;
+            }
+        }
+        // A slot whose token vanished between the two calls is simply not a match; a token not
+        // initialised yet (SoftHSM's spare slot, a blank card) holds no keys.
         let Ok(info) = context.get_token_info(slot) else {
             continue;
         };
@@ -762,12 +775,8 @@ pub fn find_token(
         let matches = match selector {
             TokenSelector::Label(label) => info.label().trim_end() == label.trim_end(),
             TokenSelector::Serial(serial) => info.serial_number().trim_end() == serial.trim_end(),
-            TokenSelector::Reader(reader) => context.get_slot_info(slot).is_ok_and(|slot| {
-                slot.slot_description()
-                    .to_lowercase()
-                    .contains(&reader.to_lowercase())
-            }),
-            TokenSelector::Only => true,
+            // Filtered above, before the token was asked anything.
+            TokenSelector::Reader(_) | TokenSelector::Only => true,
         };
         if matches {
             found.push((slot, info));

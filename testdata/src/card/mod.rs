@@ -644,9 +644,11 @@ struct PcscdProcess {
 }
 
 impl PcscdProcess {
-    /// Started by this harness: its reader directory is a lab directory.
+    /// Started by this harness: its reader directory is a lab directory. A pcscd with an empty
+    /// command line is exiting (the kernel has released its memory): the lab pcscd of the
+    /// test process that just ended, to be waited for like any other of ours.
     fn is_ours(&self) -> bool {
-        self.command_line.contains(LAB_PREFIX)
+        self.command_line.is_empty() || self.command_line.contains(LAB_PREFIX)
     }
 }
 
