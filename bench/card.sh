@@ -51,7 +51,10 @@ PKCS11_SIGN="pkcs11-tool --module $MODULE --login --pin $CARD_PIN --sign --mecha
 
 echo "== checking one signature of each"
 eval "$IMZA_SIGN" >/dev/null
-"$IMZA" verify "$CARD/out.p7s" --content "$CARD/doc" --trust "$CARD/root.pem" | grep -q TOTAL_PASSED
+"$IMZA" ca crl --ca root --out "$CARD/root.crl" >/dev/null
+"$IMZA" ca crl --ca citizens --out "$CARD/citizens.crl" >/dev/null
+"$IMZA" verify "$CARD/out.p7s" --content "$CARD/doc" --trust "$CARD/root.pem" \
+  --crl "$CARD/root.crl" --crl "$CARD/citizens.crl" | grep -q TOTAL_PASSED
 openssl cms -verify -binary -inform DER -in "$CARD/out.p7s" -content "$CARD/doc" \
   -CAfile "$CARD/root.pem" -purpose any -out /dev/null 2>&1 | grep -q "Verification successful"
 echo "  imza sign --card: imza verify TOTAL_PASSED, openssl cms -verify: Verification successful"

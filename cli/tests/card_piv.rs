@@ -104,24 +104,17 @@ impl CardFixture {
     }
 
     fn enroll(&self, key: &str) -> String {
-        self.ok(&[
-            "card",
-            "enroll",
-            "--reader",
-            self.reader.name(),
-            "--ca",
-            "citizens",
-            "--profile",
+        self.ok(&card_enroll_args(
+            &["--reader", self.reader.name()],
             "citizen-sign",
-            "--subject",
             CITIZEN,
-            "--pin-env",
-            "CARD_PIN",
-            "--key",
-            key,
-            "--out",
-            &self.p(&format!("enrolled-{key}.pem")),
-        ])
+            &[
+                "--key",
+                key,
+                "--out",
+                &self.p(&format!("enrolled-{key}.pem")),
+            ],
+        ))
     }
 
     fn sign(&self, out: &str, pin: &str) -> Output {

@@ -86,28 +86,12 @@ impl Fixture {
     fn enroll(&self, key: &str, extra: &[&str]) -> String {
         let module = self.module();
         let out = self.p(&format!("enrolled-{key}.pem"));
-        let mut args = vec![
-            "card",
-            "enroll",
-            "--token",
-            "citizen-card",
-            "--pkcs11-module",
-            &module,
-            "--ca",
-            "citizens",
-            "--profile",
+        let mut args = card_enroll_args(
+            &["--token", "citizen-card", "--pkcs11-module", &module],
             "citizen-sign",
-            "--subject",
             CITIZEN,
-            "--pin-env",
-            "CARD_PIN",
-            "--key",
-            key,
-            "--key-label",
-            key,
-            "--out",
-            &out,
-        ];
+            &["--key", key, "--key-label", key, "--out", &out],
+        );
         args.extend_from_slice(extra);
         self.ok(&args)
     }
@@ -315,22 +299,12 @@ fn wrong_pin_and_missing_token_are_clear_and_sign_nothing() {
 
     // A profile the CA refuses stops enrollment before a key is generated on the token.
     let said = f.exits(
-        &[
-            "card",
-            "enroll",
-            "--token",
-            "citizen-card",
-            "--pkcs11-module",
-            &module,
-            "--ca",
-            "citizens",
-            "--profile",
+        &card_enroll_args(
+            &["--token", "citizen-card", "--pkcs11-module", &module],
             "no-such-profile",
-            "--subject",
             CITIZEN,
-            "--pin-env",
-            "CARD_PIN",
-        ],
+            &[],
+        ),
         2,
     );
     assert!(said.contains("no-such-profile"), "{said}");

@@ -492,34 +492,50 @@ impl PivCard {
 
     /// Sets a new PIN, presenting the current one (CHANGE REFERENCE DATA).
     pub fn change_pin(&mut self, old_pin: &str, new_pin: &str) -> Result<(), CardError> {
-        let mut data = Zeroizing::new(Vec::with_capacity(2 * PIN_LEN));
-        data.extend_from_slice(&*padded_pin(old_pin, "current PIN")?);
-        data.extend_from_slice(&*padded_pin(new_pin, "new PIN")?);
-        self.transact("changing the PIN", |io| {
-            let r = io.command(INS_CHANGE_REFERENCE_DATA, 0x00, KEY_REF_PIN, &data, false)?;
-            pin_result(io, r.sw)
-        })
+        self.two_secrets(
+            "changing the PIN",
+            (INS_CHANGE_REFERENCE_DATA, KEY_REF_PIN),
+            [(old_pin, "current PIN"), (new_pin, "new PIN")],
+            pin_result,
+        )
     }
 
     /// Sets a new PUK, presenting the current one (CHANGE REFERENCE DATA on key reference 81).
     pub fn change_puk(&mut self, old_puk: &str, new_puk: &str) -> Result<(), CardError> {
-        let mut data = Zeroizing::new(Vec::with_capacity(2 * PIN_LEN));
-        data.extend_from_slice(&*padded_pin(old_puk, "current PUK")?);
-        data.extend_from_slice(&*padded_pin(new_puk, "new PUK")?);
-        self.transact("changing the PUK", |io| {
-            let r = io.command(INS_CHANGE_REFERENCE_DATA, 0x00, KEY_REF_PUK, &data, false)?;
-            puk_result(io, r.sw)
-        })
+        self.two_secrets(
+            "changing the PUK",
+            (INS_CHANGE_REFERENCE_DATA, KEY_REF_PUK),
+            [(old_puk, "current PUK"), (new_puk, "new PUK")],
+            puk_result,
+        )
     }
 
     /// Unblocks the PIN with the PUK and sets `new_pin` (RESET RETRY COUNTER).
     pub fn unblock_pin(&mut self, puk: &str, new_pin: &str) -> Result<(), CardError> {
+        self.two_secrets(
+            "unblocking the PIN",
+            (INS_RESET_RETRY_COUNTER, KEY_REF_PIN),
+            [(puk, "PUK"), (new_pin, "new PIN")],
+            puk_result,
+        )
+    }
+
+    /// A command whose data is two padded secrets (the one presented, the one set), both
+    /// checked for length before anything is sent; `result` reads the status word.
+    fn two_secrets(
+        &mut self,
+        operation: &str,
+        (ins, key_reference): (u8, u8),
+        secrets: [(&str, &'static str); 2],
+        result: fn(&Io<'_>, u16) -> Result<(), CardError>,
+    ) -> Result<(), CardError> {
         let mut data = Zeroizing::new(Vec::with_capacity(2 * PIN_LEN));
-        data.extend_from_slice(&*padded_pin(puk, "PUK")?);
-        data.extend_from_slice(&*padded_pin(new_pin, "new PIN")?);
-        self.transact("unblocking the PIN", |io| {
-            let r = io.command(INS_RESET_RETRY_COUNTER, 0x00, KEY_REF_PIN, &data, false)?;
-            puk_result(io, r.sw)
+        for (secret, what) in secrets {
+            data.extend_from_slice(&*padded_pin(secret, what)?);
+        }
+        self.transact(operation, |io| {
+            let r = io.command(ins, 0x00, key_reference, &data, false)?;
+            result(io, r.sw)
         })
     }
 

@@ -282,6 +282,30 @@ pub fn issue_csr_args<'a>(
     )
 }
 
+/// `card enroll CARD... --ca citizens --profile PROFILE --subject SUBJECT --pin-env CARD_PIN
+/// EXTRA...`, CARD being `--reader NAME` or `--token LABEL --pkcs11-module MODULE`.
+pub fn card_enroll_args<'a>(
+    card: &[&'a str],
+    profile: &'a str,
+    subject: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["card", "enroll"];
+    args.extend_from_slice(card);
+    args.extend([
+        "--ca",
+        "citizens",
+        "--profile",
+        profile,
+        "--subject",
+        subject,
+        "--pin-env",
+        "CARD_PIN",
+    ]);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `ca revoke --ca CA --serial SERIAL EXTRA...`.
 pub fn revoke_args<'a>(ca: &'a str, serial: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["ca", "revoke", "--ca", ca, "--serial", serial];
