@@ -78,7 +78,9 @@ pub enum CardError {
          to imza's challenge is wrong): a faulty or counterfeit card"
     )]
     CardNotAuthenticated { reader: String },
-    #[error("the certificate in slot {slot} is stored compressed (gzip), which imza does not read")]
+    #[error(
+        "the certificate in slot {slot} is stored compressed (gzip), which imza does not read"
+    )]
     CompressedCertificate { slot: String },
     #[error("{0}")]
     Core(#[from] CoreError),
