@@ -37,13 +37,7 @@ impl Fixture {
             ("CARD_PIN", CARD_PIN.to_string()),
             ("CA_PIN", CARD_PIN.to_string()),
         ];
-        let pki = TestPki::new();
-        pki.ok(&init_root_args(&[
-            "--key",
-            "ec-p384",
-            "--base-url",
-            BASE_URL,
-        ]));
+        let pki = TestPki::with_root_at(BASE_URL);
         let f = Fixture { pki, hsm, env };
         let module = f.module();
         if ca_on_hsm {

@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::reader::{card_atr, exchange_error};
 use crate::CardError;
-use apdu::Io;
+use apdu::{Io, Response};
 
 /// The PIV Card Application AID with its version (SP 800-73-4 part 1 §2.2), as OpenSC sends it.
 const PIV_AID: [u8; 11] = [
@@ -618,6 +618,28 @@ impl PivCard {
     }
 }
 
+/// One GENERAL AUTHENTICATE exchange with key 9B; the status words in `rejected` mean the card
+/// refuses this management key.
+fn management_step(
+    io: &Io<'_>,
+    algorithm: ManagementKeyAlgorithm,
+    request: &[u8],
+    rejected: &[u16],
+) -> Result<Response, CardError> {
+    let r = io.command(
+        INS_GENERAL_AUTHENTICATE,
+        algorithm.id(),
+        KEY_REF_MANAGEMENT,
+        request,
+        true,
+    )?;
+    match r.sw {
+        0x9000 => Ok(r),
+        sw if rejected.contains(&sw) => Err(CardError::ManagementKeyRejected),
+        sw => Err(io.status_error(sw)),
+    }
+}
+
 /// GENERAL AUTHENTICATE with key 9B, both ways (SP 800-73-4 part 2 Appendix A.2).
 fn mutual_authenticate(io: &Io<'_>, key: &ManagementKey) -> Result<(), CardError> {
     let alg = key.algorithm;
@@ -625,19 +647,8 @@ fn mutual_authenticate(io: &Io<'_>, key: &ManagementKey) -> Result<(), CardError
 
     // Step 1: ask for a witness, encrypted under the key.
     let request = tlv::tlv(TAG_DYNAMIC_AUTH, &[0x80, 0x00]).map_err(|e| io.bad(e))?;
-    let r = io.command(
-        INS_GENERAL_AUTHENTICATE,
-        alg.id(),
-        KEY_REF_MANAGEMENT,
-        &request,
-        true,
-    )?;
-    match r.sw {
-        0x9000 => {}
-        // The card's key is of another algorithm (or it has no such key).
-        0x6A80 | 0x6A86 | 0x6A88 => return Err(CardError::ManagementKeyRejected),
-        sw => return Err(io.status_error(sw)),
-    }
+    // Refused: the card's key is of another algorithm (or it has no such key).
+    let r = management_step(io, alg, &request, &[0x6A80, 0x6A86, 0x6A88])?;
     let encrypted_witness = auth_template_item(io, &r.data, TAG_WITNESS, block)?;
     let witness = key.crypt(Mode::Decrypt, encrypted_witness)?;
 
@@ -649,18 +660,8 @@ fn mutual_authenticate(io: &Io<'_>, key: &ManagementKey) -> Result<(), CardError
     tlv::encode(TAG_WITNESS, &witness, &mut inner).map_err(|e| io.bad(e))?;
     tlv::encode(TAG_CHALLENGE, &challenge, &mut inner).map_err(|e| io.bad(e))?;
     let request = Zeroizing::new(tlv::tlv(TAG_DYNAMIC_AUTH, &inner).map_err(|e| io.bad(e))?);
-    let r = io.command(
-        INS_GENERAL_AUTHENTICATE,
-        alg.id(),
-        KEY_REF_MANAGEMENT,
-        &request,
-        true,
-    )?;
-    match r.sw {
-        0x9000 => {}
-        0x6982 | 0x6A80 | 0x6300 => return Err(CardError::ManagementKeyRejected),
-        sw => return Err(io.status_error(sw)),
-    }
+    // Refused: our decryption of the witness was wrong, so the key is.
+    let r = management_step(io, alg, &request, &[0x6982, 0x6A80, 0x6300])?;
 
     // Step 3: the card's answer must be our challenge under the same key.
     let answer = auth_template_item(io, &r.data, TAG_RESPONSE, block)?;

@@ -14,20 +14,37 @@ use imza_testdata::card::{
 /// `pkcs11-tool` on OpenSC's module, limited to `reader`'s slot; `OPENSC_CONF` from the lab
 /// unless `with_conf` is false.
 fn pkcs11_tool(reader: &ReaderLease, with_conf: bool, args: &[&str]) -> Output {
-    let mut command = Command::new("pkcs11-tool");
-    if with_conf {
-        command.env("OPENSC_CONF", reader.opensc_conf());
-    }
-    command
-        .args([
-            "--module",
-            OPENSC_PKCS11_MODULE,
-            "--slot-description",
-            reader.name(),
-        ])
+    pkcs11_command(reader, with_conf.then(|| reader.opensc_conf()))
         .args(args)
         .output()
         .expect("pkcs11-tool (apt-get install opensc) must be installed")
+}
+
+/// A `pkcs11-tool` command on OpenSC's module and `reader`'s slot, with `conf` as OPENSC_CONF.
+fn pkcs11_command(reader: &ReaderLease, conf: Option<&Path>) -> Command {
+    let mut command = Command::new("pkcs11-tool");
+    if let Some(conf) = conf {
+        command.env("OPENSC_CONF", conf);
+    }
+    command.args([
+        "--module",
+        OPENSC_PKCS11_MODULE,
+        "--slot-description",
+        reader.name(),
+    ]);
+    command
+}
+
+/// `pkcs11-tool` signing `input` into `output` with the slot 9C key (ECDSA-SHA256, the factory
+/// PIN, its context-specific login included).
+fn pkcs11_sign_command(reader: &ReaderLease, conf: &Path, input: &Path, output: &Path) -> Command {
+    let mut command = pkcs11_command(reader, Some(conf));
+    command
+        .args(["--sign", "--login", "--pin", "123456", "--id", "02"])
+        .args(["--mechanism", "ECDSA-SHA256"])
+        .args(["--input-file", input.to_str().unwrap()])
+        .args(["--output-file", output.to_str().unwrap()]);
+    command
 }
 
 fn text(output: &Output) -> String {
@@ -302,27 +319,17 @@ fn a_card_pulled_during_general_authenticate_fails_the_signature_instead_of_hang
     let data = dir.path().join("data.txt");
     std::fs::write(&data, b"pulled").unwrap();
     card.pull_on(0x87);
-    let mut child = Command::new("pkcs11-tool")
-        .env("OPENSC_CONF", reader.opensc_conf())
-        .args([
-            "--module",
-            OPENSC_PKCS11_MODULE,
-            "--slot-description",
-            reader.name(),
-        ])
-        .args(["--sign", "--login", "--pin", "123456", "--id", "02"])
-        .args([
-            "--mechanism",
-            "ECDSA-SHA256",
-            "--input-file",
-            data.to_str().unwrap(),
-        ])
-        .args(["--output-file", dir.path().join("sig").to_str().unwrap()])
-        // Files, not pipes: nobody reads a pipe while the test polls the child.
-        .stdout(File::create(dir.path().join("stdout")).unwrap())
-        .stderr(File::create(dir.path().join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = pkcs11_sign_command(
+        &reader,
+        reader.opensc_conf(),
+        &data,
+        &dir.path().join("sig"),
+    )
+    // Files, not pipes: nobody reads a pipe while the test polls the child.
+    .stdout(File::create(dir.path().join("stdout")).unwrap())
+    .stderr(File::create(dir.path().join("stderr")).unwrap())
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -355,22 +362,7 @@ fn median_signature_time(reader: &ReaderLease, conf: &Path, dir: &Path, runs: us
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let started = Instant::now();
-            let output = Command::new("pkcs11-tool")
-                .env("OPENSC_CONF", conf)
-                .args([
-                    "--module",
-                    OPENSC_PKCS11_MODULE,
-                    "--slot-description",
-                    reader.name(),
-                ])
-                .args(["--sign", "--login", "--pin", "123456", "--id", "02"])
-                .args([
-                    "--mechanism",
-                    "ECDSA-SHA256",
-                    "--input-file",
-                    data.to_str().unwrap(),
-                ])
-                .args(["--output-file", dir.join("sig").to_str().unwrap()])
+            let output = pkcs11_sign_command(reader, conf, &data, &dir.join("sig"))
                 .output()
                 .unwrap();
             let elapsed = started.elapsed();

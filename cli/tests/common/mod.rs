@@ -67,6 +67,13 @@ impl TestPki {
     /// certificates (CDP, AIA): e.g. `http://127.0.0.1:PORT` for an `imza serve` that
     /// [`Server::start_on`] then starts on that port.
     pub fn with_root_and_citizens_at(base_url: &str) -> TestPki {
+        let pki = TestPki::with_root_at(base_url);
+        pki.ok(&init_citizens_args(&[]));
+        pki
+    }
+
+    /// A root CA alone (P-384, software key), `base_url` in its URLs.
+    pub fn with_root_at(base_url: &str) -> TestPki {
         let pki = TestPki::new();
         pki.ok(&init_root_args(&[
             "--key",
@@ -74,7 +81,6 @@ impl TestPki {
             "--base-url",
             base_url,
         ]));
-        pki.ok(&init_citizens_args(&[]));
         pki
     }
 
