@@ -36,6 +36,45 @@ pub fn verify_signature(
     )
 }
 
+/// Verifies `signature` over a digest computed elsewhere: ECDSA over `digest`, or RSA PKCS#1
+/// v1.5 over the DigestInfo of `algorithm` (what [`crate::key::SigningKey::sign_digest`] makes).
+/// The signature is checked against the key alone; `digest` must have `algorithm`'s length.
+pub fn verify_digest(
+    spki_der: &[u8],
+    algorithm: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<(), CoreError> {
+    crate::key::check_digest_length(algorithm, digest)?;
+    let key =
+        PKey::public_key_from_der(spki_der).map_err(|e| CoreError::malformed("public key", e))?;
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).map_err(CoreError::openssl)?;
+    ctx.verify_init().map_err(CoreError::openssl)?;
+    match key.id() {
+        Id::EC => {}
+        Id::RSA => ctx
+            .set_rsa_padding(Padding::PKCS1)
+            .and_then(|()| ctx.set_signature_md(algorithm.md()))
+            .map_err(CoreError::openssl)?,
+        other => {
+            return Err(CoreError::UnsupportedKey(format!(
+                "key type {other:?} for a signature over a digest"
+            )))
+        }
+    }
+    // OpenSSL reports a malformed signature as an error and a wrong one as `false`: both are
+    // a signature that does not verify.
+    match ctx.verify(digest, signature) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(CoreError::BadSignature(
+            "the signature does not match the digest and the key".into(),
+        )),
+        Err(e) => Err(CoreError::BadSignature(format!(
+            "the signature cannot be read: {e}"
+        ))),
+    }
+}
+
 /// [`verify_signature`] under an explicit [`SignaturePolicy`].
 pub fn verify_signature_with(
     spki_der: &[u8],

@@ -162,6 +162,15 @@ impl DigestAlgorithm {
         }
     }
 
+    /// The digest for OpenSSL's `EVP_PKEY_CTX` calls (signing or verifying a given digest).
+    pub fn md(self) -> &'static openssl::md::MdRef {
+        match self {
+            DigestAlgorithm::Sha256 => openssl::md::Md::sha256(),
+            DigestAlgorithm::Sha384 => openssl::md::Md::sha384(),
+            DigestAlgorithm::Sha512 => openssl::md::Md::sha512(),
+        }
+    }
+
     /// DER prefix of the PKCS#1 v1.5 DigestInfo for this digest (RFC 8017 §9.2, note 1).
     pub fn pkcs1_digest_info_prefix(self) -> &'static [u8] {
         match self {
@@ -202,6 +211,34 @@ pub trait SigningKey: Send + Sync {
     /// The AlgorithmIdentifier placed in certificates, CRLs and CMS next to the signature.
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         self.algorithm().signature_algorithm()
+    }
+
+    /// Signs a digest computed elsewhere (the mobile-signature flow: the relying party hashes,
+    /// the phone signs the hash). `digest` is the output of `algorithm` over the message; the
+    /// signature has the form [`SigningKey::sign`] returns: ECDSA over the digest, or PKCS#1
+    /// v1.5 over the DigestInfo of `algorithm` (RFC 8017 §9.2).
+    ///
+    /// Keys that can only sign whole messages keep this default, which refuses.
+    fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let _ = (algorithm, digest);
+        Err(CoreError::Signing(format!(
+            "{} cannot sign a digest computed elsewhere",
+            self.describe()
+        )))
+    }
+}
+
+/// Checks that `digest` has the length of `algorithm`'s output, before a key signs it.
+pub fn check_digest_length(algorithm: DigestAlgorithm, digest: &[u8]) -> Result<(), CoreError> {
+    if digest.len() == algorithm.output_len() {
+        Ok(())
+    } else {
+        Err(CoreError::Signing(format!(
+            "a {:?} digest has {} bytes, not {}",
+            algorithm,
+            algorithm.output_len(),
+            digest.len()
+        )))
     }
 }
 

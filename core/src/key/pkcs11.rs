@@ -582,6 +582,29 @@ impl Pkcs11Key {
         result
     }
 
+    /// One signature on the token with `mechanism` over `input`, in the form X.509 carries it
+    /// (a raw ECDSA `r || s` becomes DER).
+    fn sign_on_token(&self, mechanism: &Mechanism, input: &[u8]) -> Result<Vec<u8>, CoreError> {
+        let signature = {
+            let _reading = OBJECT_STORE.read().unwrap_or_else(|e| e.into_inner());
+            let key = lock(&self.session);
+            if self.always_authenticate {
+                self.sign_with_context_login(&key, mechanism, input)?
+            } else {
+                key.token
+                    .session
+                    .sign(mechanism, key.private_key, input)
+                    .map_err(|e| self.signing_failed(e))?
+            }
+        };
+        match self.scheme {
+            SignScheme::EcdsaOnDigest => ecdsa_raw_to_der(&signature),
+            SignScheme::RsaHashOnToken
+            | SignScheme::RsaOnDigestInfo
+            | SignScheme::RsaPss { .. } => Ok(signature),
+        }
+    }
+
     fn signing_failed(&self, e: CkError) -> CoreError {
         let hint = match &e {
             CkError::Pkcs11(RvError::UserNotLoggedIn, _) => {
@@ -638,24 +661,21 @@ impl SigningKey for Pkcs11Key {
             ),
         };
 
-        let signature = {
-            let _reading = OBJECT_STORE.read().unwrap_or_else(|e| e.into_inner());
-            let key = lock(&self.session);
-            if self.always_authenticate {
-                self.sign_with_context_login(&key, &mechanism, &input)?
-            } else {
-                key.token
-                    .session
-                    .sign(&mechanism, key.private_key, &input)
-                    .map_err(|e| self.signing_failed(e))?
-            }
-        };
+        self.sign_on_token(&mechanism, &input)
+    }
 
+    fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
+        super::check_digest_length(algorithm, digest)?;
         match self.scheme {
-            SignScheme::EcdsaOnDigest => ecdsa_raw_to_der(&signature),
-            SignScheme::RsaHashOnToken
-            | SignScheme::RsaOnDigestInfo
-            | SignScheme::RsaPss { .. } => Ok(signature),
+            SignScheme::EcdsaOnDigest => self.sign_on_token(&Mechanism::Ecdsa, digest),
+            SignScheme::RsaHashOnToken | SignScheme::RsaOnDigestInfo => {
+                let mut info = algorithm.pkcs1_digest_info_prefix().to_vec();
+                info.extend_from_slice(digest);
+                self.sign_on_token(&Mechanism::RsaPkcs, &info)
+            }
+            SignScheme::RsaPss { .. } => {
+                self.sign_on_token(&pss_mechanism(algorithm, false), digest)
+            }
         }
     }
 

@@ -10,11 +10,12 @@ use std::path::Path;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::{Padding, Rsa};
 use openssl::sign::Signer;
 use zeroize::Zeroizing;
 
-use super::{KeyAlgorithm, SigningKey};
+use super::{DigestAlgorithm, KeyAlgorithm, SigningKey};
 use crate::CoreError;
 
 /// A private key in memory, signing through OpenSSL.
@@ -131,6 +132,23 @@ impl SigningKey for SoftwareKey {
     fn describe(&self) -> String {
         self.origin.clone()
     }
+
+    fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
+        super::check_digest_length(algorithm, digest)?;
+        let mut ctx = PkeyCtx::new(&self.pkey).map_err(CoreError::openssl)?;
+        ctx.sign_init().map_err(CoreError::openssl)?;
+        if !self.algorithm.is_ec() {
+            // With a signature digest set, OpenSSL wraps the digest in its DigestInfo and pads
+            // (PKCS#1 v1.5), which is what a whole-message RSA signature holds.
+            ctx.set_rsa_padding(Padding::PKCS1)
+                .and_then(|()| ctx.set_signature_md(algorithm.md()))
+                .map_err(CoreError::openssl)?;
+        }
+        let mut signature = Vec::new();
+        ctx.sign_to_vec(digest, &mut signature)
+            .map_err(CoreError::openssl)?;
+        Ok(signature)
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +168,23 @@ mod tests {
             let spki = key.public_key_der().unwrap();
             verify_signature(&spki, &alg.signature_algorithm(), b"message", &sig).unwrap();
             assert!(verify_signature(&spki, &alg.signature_algorithm(), b"other", &sig).is_err());
+        }
+    }
+
+    #[test]
+    fn digest_signatures_verify_as_message_signatures_and_over_the_digest() {
+        use crate::verify::verify_digest;
+        for alg in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
+            let key = SoftwareKey::generate(alg).unwrap();
+            let spki = key.public_key_der().unwrap();
+            let digest = DigestAlgorithm::Sha256.digest(b"message");
+            let sig = key.sign_digest(DigestAlgorithm::Sha256, &digest).unwrap();
+            verify_signature(&spki, &alg.signature_algorithm(), b"message", &sig).unwrap();
+            verify_digest(&spki, DigestAlgorithm::Sha256, &digest, &sig).unwrap();
+            let other = DigestAlgorithm::Sha256.digest(b"other");
+            assert!(verify_digest(&spki, DigestAlgorithm::Sha256, &other, &sig).is_err());
+            assert!(verify_digest(&spki, DigestAlgorithm::Sha256, &digest, b"junk").is_err());
+            assert!(key.sign_digest(DigestAlgorithm::Sha384, &digest).is_err());
         }
     }
 
