@@ -59,6 +59,13 @@ impl Default for HttpFetcher {
     }
 }
 
+/// The methods [`HttpFetcher::send`] speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
 /// Why an HTTP exchange gave no answer to use; each variant names the URL.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -118,6 +125,42 @@ impl HttpFetcher {
             .header("Content-Type", content_type)
             .header("Accept", accept)
             .send(body);
+        self.body(url, response)
+    }
+
+    /// `method` (GET or POST) `url` with extra `headers` (an `Authorization`, say) and, for a
+    /// POST, `body` of the given content type; asking for `accept`. The body of a 200 answer,
+    /// read up to `max_bytes`, as [`HttpFetcher::get`] and [`HttpFetcher::post`].
+    pub fn send(
+        &self,
+        method: HttpMethod,
+        url: &str,
+        headers: &[(&str, &str)],
+        accept: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Vec<u8>, HttpError> {
+        check_scheme(url)?;
+        let agent = self.agent();
+        let response = match method {
+            HttpMethod::Get => {
+                let mut request = agent.get(url).header("Accept", accept);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.call()
+            }
+            HttpMethod::Post => {
+                let (content_type, bytes) = body.unwrap_or(("application/octet-stream", &[]));
+                let mut request = agent
+                    .post(url)
+                    .header("Accept", accept)
+                    .header("Content-Type", content_type);
+                for (name, value) in headers {
+                    request = request.header(*name, *value);
+                }
+                request.send(bytes)
+            }
+        };
         self.body(url, response)
     }
 

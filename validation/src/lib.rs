@@ -33,7 +33,7 @@ mod validator;
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::ValidationError;
-pub use fetch::{Fetcher, HttpError, HttpFetcher};
+pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
 pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};

@@ -1,0 +1,547 @@
+//! The wire protocol of the mobile signature service (MSS): the JSON bodies of the relying-party
+//! API (`/mss/v1/certificate`, `/authentication`, `/signature`, `/session/{id}`), of the device
+//! API the phone talks to (`/mss/v1/device/...`), and the rules both sides check the same way:
+//! phone number, national identity number, display text, hash length and the verification code.
+//!
+//! The relying-party API is modelled on Estonia's Mobile-ID REST API (field names, session
+//! states and result codes), so that relying parties find what they already know.
+//!
+//! Authentication: relying parties send `Authorization: Basic base64(name:apiKey)`, devices
+//! `Authorization: Basic base64(deviceId:deviceSecret)` (RFC 7617).
+
+use std::fmt;
+use std::str::FromStr;
+
+use imza_core::key::DigestAlgorithm;
+use serde::{Deserialize, Serialize};
+
+/// The path every route lives under.
+pub const API_PREFIX: &str = "/mss/v1";
+
+/// How long a session waits for the phone's answer before it ends with TIMEOUT (or
+/// PHONE_ABSENT when the phone never fetched it).
+pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// The longest a long poll (`?timeoutMs=`) may wait, in milliseconds. Longer values are cut to
+/// this, as Mobile-ID does.
+pub const MAX_LONG_POLL_MS: u64 = 120_000;
+
+/// The largest request body any route accepts (the biggest legitimate one, a signature request
+/// with a 200-character display text and a SHA-512 hash, is under 1 KiB).
+pub const MAX_BODY_BYTES: u64 = 16 * 1024;
+
+/// The longest display text, in Unicode characters (Smart-ID's `displayText200`).
+pub const DISPLAY_TEXT_MAX_CHARS: usize = 200;
+
+/// The relying-party name rules: 1–64 characters a-z, 0-9, '-', '.', not starting with '-'.
+pub const RELYING_PARTY_NAME_MAX: usize = 64;
+
+/// `hashType`: which digest `hash` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HashType {
+    #[serde(rename = "SHA256")]
+    Sha256,
+    #[serde(rename = "SHA384")]
+    Sha384,
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+impl HashType {
+    pub fn digest_algorithm(self) -> DigestAlgorithm {
+        match self {
+            HashType::Sha256 => DigestAlgorithm::Sha256,
+            HashType::Sha384 => DigestAlgorithm::Sha384,
+            HashType::Sha512 => DigestAlgorithm::Sha512,
+        }
+    }
+
+    pub fn from_digest_algorithm(algorithm: DigestAlgorithm) -> HashType {
+        match algorithm {
+            DigestAlgorithm::Sha256 => HashType::Sha256,
+            DigestAlgorithm::Sha384 => HashType::Sha384,
+            DigestAlgorithm::Sha512 => HashType::Sha512,
+        }
+    }
+
+    /// The length `hash` must have.
+    pub fn output_len(self) -> usize {
+        self.digest_algorithm().output_len()
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HashType::Sha256 => "SHA256",
+            HashType::Sha384 => "SHA384",
+            HashType::Sha512 => "SHA512",
+        }
+    }
+}
+
+/// `language` of the texts the phone shows (ISO 639-2/B codes, upper case as in Mobile-ID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Language {
+    #[serde(rename = "AZE")]
+    Aze,
+    #[serde(rename = "ENG")]
+    Eng,
+    #[serde(rename = "RUS")]
+    Rus,
+    #[serde(rename = "TUR")]
+    Tur,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Aze => "AZE",
+            Language::Eng => "ENG",
+            Language::Rus => "RUS",
+            Language::Tur => "TUR",
+        }
+    }
+}
+
+impl FromStr for Language {
+    type Err = ProtocolError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Language::Aze, Language::Eng, Language::Rus, Language::Tur]
+            .into_iter()
+            .find(|l| l.code().eq_ignore_ascii_case(s))
+            .ok_or_else(|| ProtocolError::invalid("language", "use AZE, ENG, RUS or TUR"))
+    }
+}
+
+/// What a session asks the phone for: an authentication (the auth key signs a random
+/// challenge) or a signature (the signing key signs a document's hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Authentication,
+    Signature,
+}
+
+impl SessionKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionKind::Authentication => "authentication",
+            SessionKind::Signature => "signature",
+        }
+    }
+}
+
+/// `state` of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionState {
+    Running,
+    Complete,
+}
+
+/// `result` of a complete session (Mobile-ID's codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SessionResult {
+    /// The phone signed and the service verified the signature against the certificate.
+    Ok,
+    /// The citizen refused on the phone.
+    UserRefused,
+    /// The phone fetched the request but did not answer within the session's lifetime.
+    Timeout,
+    /// No active registration (or no valid certificate) for this phone number and identity.
+    NotMobileClient,
+    /// The phone never fetched the request within the session's lifetime.
+    PhoneAbsent,
+    /// The phone answered with a signature that does not verify against the registered
+    /// certificate over the requested hash.
+    SignatureHashMismatch,
+    /// The phone could not process the request (its key store failed, say).
+    DeliveryError,
+    /// The signing PIN was entered wrongly too often; the phone's keys are blocked.
+    PinBlocked,
+}
+
+impl SessionResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionResult::Ok => "OK",
+            SessionResult::UserRefused => "USER_REFUSED",
+            SessionResult::Timeout => "TIMEOUT",
+            SessionResult::NotMobileClient => "NOT_MOBILE_CLIENT",
+            SessionResult::PhoneAbsent => "PHONE_ABSENT",
+            SessionResult::SignatureHashMismatch => "SIGNATURE_HASH_MISMATCH",
+            SessionResult::DeliveryError => "DELIVERY_ERROR",
+            SessionResult::PinBlocked => "PIN_BLOCKED",
+        }
+    }
+
+    /// The answers a device may give; the others are the service's own verdicts.
+    pub fn is_device_answer(self) -> bool {
+        matches!(
+            self,
+            SessionResult::Ok
+                | SessionResult::UserRefused
+                | SessionResult::PinBlocked
+                | SessionResult::DeliveryError
+        )
+    }
+}
+
+impl fmt::Display for SessionResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `POST /mss/v1/certificate` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateRequest {
+    pub phone_number: String,
+    pub national_identity_number: String,
+}
+
+/// `result` of a certificate query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CertificateResult {
+    Ok,
+    /// No registration for this phone number and identity.
+    NotFound,
+    /// Registered, but the signing certificate is revoked or expired.
+    NotActive,
+}
+
+/// `POST /mss/v1/certificate` answer (HTTP 200 in all three cases, as in Mobile-ID).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateResponse {
+    pub result: CertificateResult,
+    /// Base64 DER of the signing certificate, with `OK` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cert: Option<String>,
+}
+
+/// `POST /mss/v1/authentication` and `/signature` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionRequest {
+    pub phone_number: String,
+    pub national_identity_number: String,
+    /// Base64 of the digest to sign; its length must match `hashType`.
+    pub hash: String,
+    pub hash_type: HashType,
+    /// Shown on the phone; at most [`DISPLAY_TEXT_MAX_CHARS`] characters, no control characters.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display_text: Option<String>,
+    pub language: Language,
+}
+
+/// The answer to a session request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreated {
+    pub session_id: String,
+}
+
+/// `signature` of a complete OK session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureValue {
+    /// Base64 of the signature as X.509/CMS carry it (DER ECDSA-Sig-Value, or PKCS#1 v1.5).
+    pub value: String,
+    /// Mobile-ID's names: `SHA256WithECEncryption`, `SHA384WithRSAEncryption`, ...
+    pub algorithm: String,
+}
+
+/// `GET /mss/v1/session/{id}?timeoutMs=N` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionStatus {
+    pub state: SessionState,
+    /// With `COMPLETE` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<SessionResult>,
+    /// With `COMPLETE` + `OK` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature: Option<SignatureValue>,
+    /// Base64 DER of the certificate whose key signed, with `COMPLETE` + `OK` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cert: Option<String>,
+}
+
+/// The error body of every non-2xx answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code: `INVALID_REQUEST`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`,
+    /// `BODY_TOO_LARGE`, `UNAVAILABLE`.
+    pub error: String,
+    /// What was wrong, for a person.
+    pub message: String,
+}
+
+/// `GET /mss/v1/device/pending?timeoutMs=N` answer: the requests waiting for this device
+/// (empty when the long poll ran out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequests {
+    pub requests: Vec<PendingRequest>,
+}
+
+/// One request as the phone shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequest {
+    pub session_id: String,
+    pub kind: SessionKind,
+    /// The relying party's registered name.
+    pub relying_party: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display_text: Option<String>,
+    pub language: Language,
+    /// Base64 of the digest to sign.
+    pub hash: String,
+    pub hash_type: HashType,
+    /// The same 4 digits the relying party shows (see [`verification_code`]).
+    pub verification_code: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// `POST /mss/v1/device/session/{id}` body: the phone's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceAnswer {
+    /// `OK`, `USER_REFUSED`, `PIN_BLOCKED` or `DELIVERY_ERROR`.
+    pub result: SessionResult,
+    /// Base64 of the signature over `hash`, with `OK` only.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub signature: Option<String>,
+}
+
+/// A request field that breaks the protocol's rules.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ProtocolError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl ProtocolError {
+    pub fn invalid(field: &'static str, problem: impl Into<String>) -> ProtocolError {
+        ProtocolError {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// The 4-digit verification code both the relying party and the phone show for `hash`
+/// (Smart-ID's formula): take SHA-256 of the hash bytes, read its last two bytes as a
+/// big-endian unsigned integer, reduce it modulo 10000 and write it with 4 digits, leading
+/// zeros kept.
+///
+/// ```text
+/// code = format("%04d", uint16_be(SHA256(hash)[30..32]) mod 10000)
+/// ```
+pub fn verification_code(hash: &[u8]) -> String {
+    let digest = openssl::sha::sha256(hash);
+    let value = u16::from_be_bytes([digest[30], digest[31]]);
+    format!("{:04}", value % 10000)
+}
+
+/// Checks a phone number: E.164, `+` and 8 to 15 digits, no spaces (`+994501234567`).
+pub fn check_phone_number(phone: &str) -> Result<(), ProtocolError> {
+    let digits = phone.strip_prefix('+').ok_or_else(|| {
+        ProtocolError::invalid(
+            "phoneNumber",
+            "must start with + and the country code (E.164)",
+        )
+    })?;
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ProtocolError::invalid(
+            "phoneNumber",
+            "must be + and 8 to 15 digits, without spaces (E.164)",
+        ));
+    }
+    Ok(())
+}
+
+/// Turns what a person types (`+994 50 123-45-67`) into E.164 (`+994501234567`), then checks it.
+pub fn normalize_phone_number(typed: &str) -> Result<String, ProtocolError> {
+    let phone: String = typed
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    check_phone_number(&phone)?;
+    Ok(phone)
+}
+
+/// Checks a national identity number: 1 to 20 upper-case letters A-Z and digits
+/// (Azerbaijan's FIN has 7, e.g. `1AB2C3D`).
+pub fn check_national_id(id: &str) -> Result<(), ProtocolError> {
+    if !(1..=20).contains(&id.len())
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(ProtocolError::invalid(
+            "nationalIdentityNumber",
+            "must be 1 to 20 upper-case letters A-Z and digits",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a display text: at most [`DISPLAY_TEXT_MAX_CHARS`] characters, none of them a
+/// control character (a phone must not be made to show something other than what was sent).
+pub fn check_display_text(text: &str) -> Result<(), ProtocolError> {
+    let count = text.chars().count();
+    if count > DISPLAY_TEXT_MAX_CHARS {
+        return Err(ProtocolError::invalid(
+            "displayText",
+            format!("has {count} characters, at most {DISPLAY_TEXT_MAX_CHARS} are allowed"),
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ProtocolError::invalid(
+            "displayText",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a relying-party name: 1–64 characters a-z, 0-9, '-' and '.', not starting with '-'.
+pub fn check_relying_party_name(name: &str) -> Result<(), ProtocolError> {
+    let ok = (1..=RELYING_PARTY_NAME_MAX).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ProtocolError::invalid(
+            "name",
+            "must be 1 to 64 characters a-z, 0-9, '-' and '.', not starting with '-'",
+        ))
+    }
+}
+
+/// Decodes `hash` and checks its length against `hash_type`.
+pub fn decode_hash(hash: &str, hash_type: HashType) -> Result<Vec<u8>, ProtocolError> {
+    let bytes = decode_base64(hash).map_err(|_| ProtocolError::invalid("hash", "is not base64"))?;
+    if bytes.len() != hash_type.output_len() {
+        return Err(ProtocolError::invalid(
+            "hash",
+            format!(
+                "has {} bytes, a {} hash has {}",
+                bytes.len(),
+                hash_type.name(),
+                hash_type.output_len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Checks every field of a session request; returns the decoded hash.
+pub fn check_session_request(request: &SessionRequest) -> Result<Vec<u8>, ProtocolError> {
+    check_phone_number(&request.phone_number)?;
+    check_national_id(&request.national_identity_number)?;
+    if let Some(text) = &request.display_text {
+        check_display_text(text)?;
+    }
+    decode_hash(&request.hash, request.hash_type)
+}
+
+/// Mobile-ID's name of a signature algorithm: `SHA256WithECEncryption`, `SHA256WithRSAEncryption`.
+pub fn signature_algorithm_name(hash_type: HashType, ec: bool) -> String {
+    format!(
+        "{}With{}Encryption",
+        hash_type.name(),
+        if ec { "EC" } else { "RSA" }
+    )
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as every field of the protocol carries binary.
+pub fn encode_base64(bytes: &[u8]) -> String {
+    use base64ct::Encoding;
+    base64ct::Base64::encode_string(bytes)
+}
+
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, base64ct::Error> {
+    use base64ct::Encoding;
+    base64ct::Base64::decode_vec(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verification_code_is_four_digits_from_the_hash() {
+        // SHA-256 of 32 zero bytes is 66687aad…0d5f2925: 0x2925 = 10533 → "0533" (leading
+        // zero kept). Values computed with Python's hashlib, not with this code.
+        assert_eq!(verification_code(&[0u8; 32]), "0533");
+        // SHA-256 of 32 bytes 0x01 ends …3793: 0x3793 = 14227 → "4227".
+        assert_eq!(verification_code(&[1u8; 32]), "4227");
+    }
+
+    #[test]
+    fn phone_numbers_are_e164() {
+        assert!(check_phone_number("+994501234567").is_ok());
+        assert!(check_phone_number("994501234567").is_err());
+        assert!(check_phone_number("+994 50 123 45 67").is_err());
+        assert!(check_phone_number("+1234567").is_err());
+        assert!(check_phone_number("+1234567890123456").is_err());
+        assert_eq!(
+            normalize_phone_number("+994 50 123-45-67").unwrap(),
+            "+994501234567"
+        );
+    }
+
+    #[test]
+    fn national_ids_and_display_texts_are_limited() {
+        assert!(check_national_id("1AB2C3D").is_ok());
+        assert!(check_national_id("1ab2c3d").is_err());
+        assert!(check_national_id("").is_err());
+        assert!(check_display_text(&"ə".repeat(200)).is_ok());
+        assert!(check_display_text(&"ə".repeat(201)).is_err());
+        assert!(check_display_text("line\nbreak").is_err());
+    }
+
+    #[test]
+    fn hash_length_must_match_its_type() {
+        let h = encode_base64(&[7u8; 32]);
+        assert_eq!(decode_hash(&h, HashType::Sha256).unwrap(), vec![7u8; 32]);
+        assert!(decode_hash(&h, HashType::Sha384).is_err());
+        assert!(decode_hash("***", HashType::Sha256).is_err());
+    }
+
+    #[test]
+    fn wire_names_match_mobile_id() {
+        let status = SessionStatus {
+            state: SessionState::Complete,
+            result: Some(SessionResult::SignatureHashMismatch),
+            signature: None,
+            cert: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&status).unwrap(),
+            r#"{"state":"COMPLETE","result":"SIGNATURE_HASH_MISMATCH"}"#
+        );
+        let request: SessionRequest = serde_json::from_str(
+            r#"{"phoneNumber":"+994501234567","nationalIdentityNumber":"1AB2C3D",
+                "hash":"AAAA","hashType":"SHA256","language":"AZE"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.hash_type, HashType::Sha256);
+        assert_eq!(
+            signature_algorithm_name(HashType::Sha256, true),
+            "SHA256WithECEncryption"
+        );
+    }
+}
