@@ -26,7 +26,7 @@ use imza_smartcard::token::{generate_on_token, list_tokens};
 use imza_smartcard::CardError;
 
 use crate::ca::{open_pki, parse_key_algorithm};
-use crate::output::{ensure_absent, input, print_json, write_new, CliResult, Failure};
+use crate::output::{ensure_absent, print_json, secret, write_new, CliResult, Failure};
 
 #[derive(Subcommand)]
 pub enum CardCommand {
@@ -333,29 +333,6 @@ fn watch(args: &WatchArgs) -> CliResult {
 
 fn stdout_failed(e: std::io::Error) -> Failure {
     Failure::Internal(format!("cannot write to standard output: {e}"))
-}
-
-/// Reads a secret from the environment variable `var`, or asks for it without echo.
-fn secret(var: Option<&str>, what: &str) -> Result<Zeroizing<String>, Failure> {
-    match var {
-        Some(var) => std::env::var(var).map(Zeroizing::new).map_err(|_| {
-            input(format!(
-                "environment variable {var} ({what}) is not set or not UTF-8"
-            ))
-        }),
-        None => {
-            use std::io::IsTerminal;
-            if !std::io::stdin().is_terminal() {
-                return Err(input(format!(
-                    "standard input is not a terminal, so the {what} cannot be asked for; pass it \
-                     in an environment variable"
-                )));
-            }
-            rpassword::prompt_password(format!("{what}: "))
-                .map(Zeroizing::new)
-                .map_err(|e| input(format!("cannot read the {what}: {e}")))
-        }
-    }
 }
 
 fn management_key(args: &EnrollArgs) -> Result<ManagementKey, Failure> {

@@ -8,6 +8,7 @@ use imza_ca::CaError;
 use imza_core::{pem, CoreError};
 use imza_validation::{read_certificates, read_crls, Certificate, Crl};
 use indicatif::{ProgressBar, ProgressStyle};
+use zeroize::Zeroizing;
 
 /// Largest input file read (CSRs, certificates).
 pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
@@ -213,6 +214,28 @@ impl Failure {
             Failure::Verdict(t) => Failure::Verdict(format!("{t} ({context})")),
             Failure::Input(t) => Failure::Input(format!("{t} ({context})")),
             Failure::Internal(t) => Failure::Internal(format!("{t} ({context})")),
+        }
+    }
+}
+
+/// Reads a secret from the environment variable `var`, or asks for it without echo.
+pub fn secret(var: Option<&str>, what: &str) -> Result<Zeroizing<String>, Failure> {
+    match var {
+        Some(var) => std::env::var(var).map(Zeroizing::new).map_err(|_| {
+            input(format!(
+                "environment variable {var} ({what}) is not set or not UTF-8"
+            ))
+        }),
+        None => {
+            if !std::io::stdin().is_terminal() {
+                return Err(input(format!(
+                    "standard input is not a terminal, so the {what} cannot be asked for; pass it \
+                     in an environment variable"
+                )));
+            }
+            rpassword::prompt_password(format!("{what}: "))
+                .map(Zeroizing::new)
+                .map_err(|e| input(format!("cannot read the {what}: {e}")))
         }
     }
 }

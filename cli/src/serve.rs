@@ -479,7 +479,7 @@ fn build_responder(
 
 /// The certificates a TSA token carries besides the TSA's own: its issuing CA and every CA
 /// up to, not including, the root.
-fn chain_below_root(pki: &Pki, ca: &str) -> Result<Vec<Vec<u8>>, Failure> {
+pub(crate) fn chain_below_root(pki: &Pki, ca: &str) -> Result<Vec<Vec<u8>>, Failure> {
     let mut chain = Vec::new();
     let mut next = Some(ca.to_string());
     while let Some(name) = next {
