@@ -539,6 +539,47 @@ impl Pkcs11Key {
         Ok(())
     }
 
+    /// Destroys the key pair on the token: the private key, its public key and any certificate
+    /// stored next to it (same `CKA_ID`; without an id, the public key with the same label).
+    /// For undoing an enrollment that did not finish: the objects are gone for good.
+    pub fn destroy(self) -> Result<(), CoreError> {
+        let _alone = OBJECT_STORE.write().unwrap_or_else(|e| e.into_inner());
+        let key = lock(&self.session);
+        let session = &key.token.session;
+        let failed = |what: &str, e: CkError| {
+            CoreError::Pkcs11(format!(
+                "{what} of key {:?} on token {:?} failed: {e}",
+                self.location.key_label, self.location.token_label
+            ))
+        };
+        let mut companions = Vec::new();
+        match &self.id {
+            Some(id) => {
+                for class in [ObjectClass::PUBLIC_KEY, ObjectClass::CERTIFICATE] {
+                    companions.extend(
+                        session
+                            .find_objects(&[Attribute::Class(class), Attribute::Id(id.clone())])
+                            .map_err(|e| failed("searching the objects", e))?,
+                    );
+                }
+            }
+            None => companions.extend(
+                find_public_key(session, None, &self.location.key_label)
+                    .map_err(|e| failed("searching the public key", e))?,
+            ),
+        }
+        // The private key first: once it is gone, nothing can sign under this label any more.
+        session
+            .destroy_object(key.private_key)
+            .map_err(|e| failed("destroying the private key", e))?;
+        for handle in companions {
+            session
+                .destroy_object(handle)
+                .map_err(|e| failed("destroying an object", e))?;
+        }
+        Ok(())
+    }
+
     /// Signs with a `CKA_ALWAYS_AUTHENTICATE` key: `C_SignInit`, then `C_Login` with
     /// `CKU_CONTEXT_SPECIFIC` (PKCS#11 v2.40 §5.6), then the signature.
     ///
@@ -1353,6 +1394,24 @@ mod tests {
         // PKCS#1 v1.5 is deterministic: both paths must produce the very same signature.
         assert_eq!(on_token, on_host);
         assert_signs_verifiably(&key, message);
+    }
+
+    #[test]
+    fn destroyed_key_pair_is_gone_from_the_token() {
+        if softhsm().is_none() {
+            return;
+        }
+        let at = location(TOKEN, "destroyed");
+        let key = Pkcs11Key::generate(&at, KeyAlgorithm::EcP256, &user_pin()).unwrap();
+        key.destroy().unwrap();
+        let err = Pkcs11Key::open(&at, &user_pin()).unwrap_err();
+        assert!(
+            matches!(err, CoreError::Pkcs11KeyNotFound { .. }),
+            "{err:?}"
+        );
+        // The label is free again: a new pair can take it.
+        let again = Pkcs11Key::generate(&at, KeyAlgorithm::EcP256, &user_pin()).unwrap();
+        assert_signs_verifiably(&again, b"after the label was freed");
     }
 
     #[test]
