@@ -1,6 +1,6 @@
 //! `imza demo`: builds a small national PKI in the data directory, idempotently.
 //!
-//! root (P-384) → citizens, organisations, infrastructure (P-256); a citizen with signing and
+//! root (P-384) → citizens, organisations, infrastructure, mobile (P-256); a citizen with signing and
 //! authentication certificates, a second citizen whose signing certificate is revoked, an
 //! organisation seal, a TLS server and a TSA certificate; a CRL per CA. A second run finds
 //! everything in place and only prints where it is.
@@ -44,6 +44,12 @@ const CAS: &[(&str, Option<&str>, &str, KeyAlgorithm)] = &[
         "infrastructure",
         Some("root"),
         "AZ Infrastructure CA",
+        KeyAlgorithm::EcP256,
+    ),
+    (
+        "mobile",
+        Some("root"),
+        "AZ Mobile Signature CA",
         KeyAlgorithm::EcP256,
     ),
 ];
