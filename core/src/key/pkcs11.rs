@@ -542,7 +542,7 @@ impl Pkcs11Key {
     /// Destroys the key pair on the token: the private key, its public key and any certificate
     /// stored next to it (same `CKA_ID`; without an id, the public key with the same label).
     /// For undoing an enrollment that did not finish: the objects are gone for good.
-    pub fn destroy(self) -> Result<(), CoreError> {
+    pub fn destroy(&self) -> Result<(), CoreError> {
         let _alone = OBJECT_STORE.write().unwrap_or_else(|e| e.into_inner());
         let key = lock(&self.session);
         let session = &key.token.session;
