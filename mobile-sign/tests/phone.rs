@@ -1,0 +1,540 @@
+//! The phone side on real keys: enrollment with PIN-encrypted key files and with a SoftHSM2
+//! token, signatures checked with `verify_digest` against the certificates, the PIN counter
+//! (persisted across `Wallet::open`), cleanup of an unfinished enrollment, a wallet that
+//! refuses to be overwritten.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
+use imza_core::verify::verify_digest;
+use imza_core::{CoreError, KeyAlgorithm};
+use imza_mobile_sign::phone::{
+    KeyStoreSpec, PhoneEnrollment, PhoneError, Wallet, PIN_TRIES, WALLET_FILE,
+};
+use imza_mobile_sign::protocol::{HashType, SessionKind};
+use imza_testdata::pki::{leaf_extensions, TestCa};
+use imza_testdata::softhsm::SoftHsm;
+use x509_cert::der::{Decode, Encode};
+use zeroize::Zeroizing;
+
+const PIN: &str = "2468";
+const WRONG_PIN: &str = "1357";
+const SO_PIN: &str = "12345678";
+const PHONE: &str = "+994501234567";
+const NATIONAL_ID: &str = "1AB2C3D";
+const MSS_URL: &str = "http://127.0.0.1:9";
+
+/// Every token a test of this binary uses, one per test: PKCS#11 login state belongs to a
+/// token and the whole process, so a test's open session would let another's wrong PIN in.
+const TOKENS: [&str; 4] = ["phone-enroll", "phone-pin", "phone-drop", "phone-exists"];
+
+fn softhsm() -> Option<&'static SoftHsm> {
+    static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
+    HSM.get_or_init(|| {
+        if !SoftHsm::is_available() {
+            eprintln!("note: SoftHSM2 is not installed; skipping the token tests");
+            return None;
+        }
+        let hsm = SoftHsm::new();
+        for token in TOKENS {
+            hsm.init_token(token, SO_PIN, PIN);
+        }
+        std::env::set_var("SOFTHSM2_CONF", hsm.conf_path());
+        Some(hsm)
+    })
+    .as_ref()
+}
+
+fn token(label: &str) -> Option<KeyStoreSpec> {
+    softhsm().map(|hsm| KeyStoreSpec::Pkcs11 {
+        module: hsm.module_path().to_path_buf(),
+        token_label: label.to_string(),
+    })
+}
+
+fn ca() -> &'static TestCa {
+    static CA: OnceLock<TestCa> = OnceLock::new();
+    CA.get_or_init(|| TestCa::root("CN=imza Test Mobile CA,O=imza,C=AZ", KeyAlgorithm::EcP256))
+}
+
+/// Certificates for an enrollment's two keys, issued by the test CA.
+fn certify(enrollment: &PhoneEnrollment) -> (Vec<u8>, Vec<u8>) {
+    let subject = "CN=Əli Əliyev,SERIALNUMBER=PNOAZ-1AB2C3D,C=AZ";
+    let auth = ca().issue(subject, &[0x10], enrollment.auth_key(), leaf_extensions());
+    let sign = ca().issue(subject, &[0x11], enrollment.sign_key(), leaf_extensions());
+    (auth, sign)
+}
+
+/// A phone registered in `dir` with keys in `keys`.
+fn enrol(dir: &Path, keys: KeyStoreSpec) -> Wallet {
+    let enrollment = PhoneEnrollment::begin(dir, PHONE, NATIONAL_ID, keys, PIN).unwrap();
+    let (auth, sign) = certify(&enrollment);
+    enrollment
+        .complete(
+            &auth,
+            &sign,
+            &[ca().der.clone()],
+            "device-1",
+            "device-secret-1",
+            MSS_URL,
+        )
+        .unwrap()
+}
+
+fn spki(certificate: &[u8]) -> Vec<u8> {
+    x509_cert::Certificate::from_der(certificate)
+        .unwrap()
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Both keys sign digests of every hash type, verifiably under their own certificate only.
+fn assert_wallet_signs(wallet: &mut Wallet) {
+    for (kind, hash_type) in [
+        (SessionKind::Authentication, HashType::Sha256),
+        (SessionKind::Signature, HashType::Sha256),
+        (SessionKind::Signature, HashType::Sha384),
+        (SessionKind::Signature, HashType::Sha512),
+    ] {
+        let digest = hash_type
+            .digest_algorithm()
+            .digest(format!("{kind:?} {hash_type:?}").as_bytes());
+        let signature = wallet.sign(kind, PIN, hash_type, &digest).unwrap();
+        let algorithm = hash_type.digest_algorithm();
+        verify_digest(
+            &spki(wallet.certificate(kind)),
+            algorithm,
+            &digest,
+            &signature,
+        )
+        .unwrap_or_else(|e| panic!("{kind:?} {hash_type:?}: {e}"));
+        let other = match kind {
+            SessionKind::Authentication => SessionKind::Signature,
+            SessionKind::Signature => SessionKind::Authentication,
+        };
+        assert!(verify_digest(
+            &spki(wallet.certificate(other)),
+            algorithm,
+            &digest,
+            &signature
+        )
+        .is_err());
+        let mut tampered = digest.clone();
+        tampered[0] ^= 1;
+        assert!(verify_digest(
+            &spki(wallet.certificate(kind)),
+            algorithm,
+            &tampered,
+            &signature
+        )
+        .is_err());
+    }
+    assert_eq!(wallet.pin_tries_left(), PIN_TRIES);
+}
+
+#[test]
+fn enrollment_with_file_keys_signs_and_verifies() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("phones").join(PHONE);
+    let mut wallet = enrol(&dir, KeyStoreSpec::File);
+    assert_eq!(
+        (
+            wallet.phone_number(),
+            wallet.national_id(),
+            wallet.mss_url()
+        ),
+        (PHONE, NATIONAL_ID, MSS_URL)
+    );
+    assert_eq!(wallet.pin_tries_left(), 3);
+    assert_eq!(wallet.chain(), &[ca().der.clone()]);
+    assert_wallet_signs(&mut wallet);
+
+    assert_eq!(mode(&dir), 0o700);
+    for file in [WALLET_FILE, "auth-key.p8", "sign-key.p8"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    // The key files are encrypted: they do not open without the PIN.
+    let der = std::fs::read(dir.join("sign-key.p8")).unwrap();
+    assert!(openssl::pkey::PKey::private_key_from_der(&der).is_err());
+    assert!(openssl::pkey::PKey::private_key_from_pkcs8_passphrase(&der, PIN.as_bytes()).is_ok());
+
+    // The wallet holds the device secret, but no private key and no PIN.
+    let json = std::fs::read_to_string(dir.join(WALLET_FILE)).unwrap();
+    assert!(json.contains("device-secret-1"));
+    assert!(!json.contains(PIN), "{json}");
+    assert!(!json.contains("PRIVATE"), "{json}");
+    assert!(!format!("{wallet:?}").contains("device-secret-1"));
+
+    // Opened afresh, it is the same wallet and still signs.
+    let mut reopened = Wallet::open(&dir).unwrap();
+    assert_eq!(reopened.sign_certificate(), wallet.sign_certificate());
+    assert_eq!(reopened.auth_certificate(), wallet.auth_certificate());
+    assert_wallet_signs(&mut reopened);
+}
+
+#[test]
+fn enrollment_with_a_softhsm_token_signs_and_verifies() {
+    let Some(keys) = token("phone-enroll") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let mut wallet = enrol(&dir, keys);
+    assert!(
+        wallet.key_store().contains("phone-enroll"),
+        "{}",
+        wallet.key_store()
+    );
+    // No key file: the keys are on the token.
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec![WALLET_FILE.to_string()]);
+    assert_wallet_signs(&mut wallet);
+    let mut reopened = Wallet::open(&dir).unwrap();
+    assert_wallet_signs(&mut reopened);
+}
+
+/// Wrong PINs count down 3 → 2 → 1 → blocked; the count survives `Wallet::open`; a right PIN
+/// before the end resets it; once blocked, the right PIN is refused too.
+fn wrong_pins_count_down_and_block(keys: KeyStoreSpec) {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let mut wallet = enrol(&dir, keys);
+    let digest = [7u8; 32];
+    let sign = |wallet: &mut Wallet, pin: &str| {
+        wallet.sign(SessionKind::Signature, pin, HashType::Sha256, &digest)
+    };
+
+    let err = sign(&mut wallet, WRONG_PIN).unwrap_err();
+    assert!(
+        matches!(err, PhoneError::PinIncorrect { tries_left: 2 }),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains(WRONG_PIN));
+    // Not a PIN at all (wrong format) is a wrong PIN too.
+    let err = sign(&mut wallet, "12ab").unwrap_err();
+    assert!(
+        matches!(err, PhoneError::PinIncorrect { tries_left: 1 }),
+        "{err:?}"
+    );
+    let mut wallet = Wallet::open(&dir).unwrap();
+    assert_eq!(wallet.pin_tries_left(), 1);
+
+    // A right PIN resets the count.
+    sign(&mut wallet, PIN).unwrap();
+    assert_eq!(wallet.pin_tries_left(), 3);
+    assert_eq!(Wallet::open(&dir).unwrap().pin_tries_left(), 3);
+
+    for left in [2, 1] {
+        let err = sign(&mut wallet, WRONG_PIN).unwrap_err();
+        assert!(
+            matches!(err, PhoneError::PinIncorrect { tries_left } if tries_left == left),
+            "{err:?}"
+        );
+    }
+    let err = sign(&mut wallet, WRONG_PIN).unwrap_err();
+    assert!(matches!(err, PhoneError::PinBlocked), "{err:?}");
+    assert_eq!(wallet.pin_tries_left(), 0);
+    // Blocked for good: the right PIN is refused, here and in a wallet opened afresh.
+    assert!(matches!(
+        sign(&mut wallet, PIN),
+        Err(PhoneError::PinBlocked)
+    ));
+    let mut reopened = Wallet::open(&dir).unwrap();
+    assert_eq!(reopened.pin_tries_left(), 0);
+    assert!(matches!(
+        reopened.sign(SessionKind::Authentication, PIN, HashType::Sha256, &digest),
+        Err(PhoneError::PinBlocked)
+    ));
+}
+
+#[test]
+fn wrong_pin_counts_down_and_blocks_with_file_keys() {
+    wrong_pins_count_down_and_block(KeyStoreSpec::File);
+}
+
+#[test]
+fn wrong_pin_counts_down_and_blocks_with_a_token() {
+    if let Some(keys) = token("phone-pin") {
+        wrong_pins_count_down_and_block(keys);
+    }
+}
+
+#[test]
+fn a_wallet_opened_twice_shares_one_counter() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let mut first = enrol(&dir, KeyStoreSpec::File);
+    let mut second = Wallet::open(&dir).unwrap();
+    let digest = [1u8; 32];
+    for (wallet, left) in [(&mut first, 2), (&mut second, 1)] {
+        let err = wallet
+            .sign(SessionKind::Signature, WRONG_PIN, HashType::Sha256, &digest)
+            .unwrap_err();
+        assert!(
+            matches!(err, PhoneError::PinIncorrect { tries_left } if tries_left == left),
+            "{err:?}"
+        );
+    }
+    // `first` still believes 2 tries are left; the file says 1, and the file wins.
+    let err = first
+        .sign(SessionKind::Signature, WRONG_PIN, HashType::Sha256, &digest)
+        .unwrap_err();
+    assert!(matches!(err, PhoneError::PinBlocked), "{err:?}");
+}
+
+#[test]
+fn damaged_key_file_is_a_key_store_failure_that_costs_no_try() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let mut wallet = enrol(&dir, KeyStoreSpec::File);
+    let digest = [2u8; 32];
+    std::fs::write(dir.join("sign-key.p8"), b"not a key").unwrap();
+    let err = wallet
+        .sign(SessionKind::Signature, PIN, HashType::Sha256, &digest)
+        .unwrap_err();
+    assert!(
+        matches!(&err, PhoneError::KeyStore(m) if m.contains("sign-key.p8")),
+        "{err:?}"
+    );
+    std::fs::remove_file(dir.join("sign-key.p8")).unwrap();
+    let err = wallet
+        .sign(SessionKind::Signature, PIN, HashType::Sha256, &digest)
+        .unwrap_err();
+    assert!(matches!(&err, PhoneError::KeyStore(_)), "{err:?}");
+    assert_eq!(Wallet::open(&dir).unwrap().pin_tries_left(), 3);
+    // The other key is untouched.
+    wallet
+        .sign(SessionKind::Authentication, PIN, HashType::Sha256, &digest)
+        .unwrap();
+    // A digest of the wrong length is refused before any PIN is tested.
+    let err = wallet
+        .sign(
+            SessionKind::Authentication,
+            WRONG_PIN,
+            HashType::Sha384,
+            &digest,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PhoneError::DigestLength {
+                actual: 32,
+                expected: 48,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(wallet.pin_tries_left(), 3);
+}
+
+#[test]
+fn dropping_an_unfinished_file_enrollment_removes_its_keys_and_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let enrollment =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+    assert!(dir.join("auth-key.p8").exists() && dir.join("sign-key.p8").exists());
+    drop(enrollment);
+    assert!(!dir.exists());
+
+    // A directory that was there before stays, with what else it held; only the keys go.
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let enrollment =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+    drop(enrollment);
+    let left: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left, vec![dir.join("notes.txt")]);
+}
+
+#[test]
+fn complete_refuses_certificates_of_other_keys_and_cleans_up() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let enrollment =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+    let (auth, sign) = certify(&enrollment);
+    // Swapped: each certificate names the other key.
+    let err = enrollment
+        .complete(&sign, &auth, &[], "device-1", "secret", MSS_URL)
+        .unwrap_err();
+    assert!(
+        matches!(&err, PhoneError::Certificate { kind: "authentication", reason } if reason.contains("another key")),
+        "{err:?}"
+    );
+    assert!(!dir.exists());
+
+    let enrollment =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+    let (auth, _) = certify(&enrollment);
+    let err = enrollment
+        .complete(
+            &auth,
+            b"\x30\x03\x02\x01\x01",
+            &[],
+            "device-1",
+            "secret",
+            MSS_URL,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            PhoneError::Certificate {
+                kind: "signing",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let enrollment =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+    let (auth2, sign2) = certify(&enrollment);
+    assert_ne!(auth, auth2);
+    let err = enrollment
+        .complete(&auth2, &sign2, &[], "device-1", "secret", "ftp://mss")
+        .unwrap_err();
+    assert!(matches!(&err, PhoneError::Service(_)), "{err:?}");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn dropping_an_unfinished_token_enrollment_removes_its_token_objects() {
+    let Some(keys) = token("phone-drop") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let enrollment = PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, keys.clone(), PIN).unwrap();
+    let public = enrollment.sign_key().public_key_der().unwrap();
+    drop(enrollment);
+    assert!(!dir.exists());
+    let KeyStoreSpec::Pkcs11 {
+        module,
+        token_label,
+    } = &keys
+    else {
+        unreachable!()
+    };
+    let location = imza_core::key::pkcs11::Pkcs11Location {
+        module: module.clone(),
+        token_label: token_label.clone(),
+        key_label: format!("imza-phone {PHONE} signature"),
+    };
+    let pin = PinSource::Value(Zeroizing::new(PIN.to_string()));
+    let err = Pkcs11Key::open(&location, &pin).unwrap_err();
+    assert!(
+        matches!(err, CoreError::Pkcs11KeyNotFound { .. }),
+        "{err:?}"
+    );
+    // The labels are free: the phone can be registered again, with new keys.
+    let mut wallet = enrol(&dir, keys);
+    let fresh = spki(wallet.sign_certificate());
+    assert_ne!(fresh, public);
+    wallet
+        .sign(SessionKind::Signature, PIN, HashType::Sha256, &[3u8; 32])
+        .unwrap();
+}
+
+#[test]
+fn a_wallet_refuses_to_be_overwritten() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    let wallet = enrol(&dir, KeyStoreSpec::File);
+    let before = std::fs::read(dir.join(WALLET_FILE)).unwrap();
+    let err =
+        PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap_err();
+    assert!(
+        matches!(&err, PhoneError::WalletExists(d) if d == &dir),
+        "{err:?}"
+    );
+    // Nothing was touched: same wallet, same keys.
+    assert_eq!(std::fs::read(dir.join(WALLET_FILE)).unwrap(), before);
+    let mut reopened = Wallet::open(&dir).unwrap();
+    assert_eq!(reopened.sign_certificate(), wallet.sign_certificate());
+    reopened
+        .sign(SessionKind::Signature, PIN, HashType::Sha256, &[4u8; 32])
+        .unwrap();
+
+    if let Some(keys) = token("phone-exists") {
+        let err = PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, keys, PIN).unwrap_err();
+        assert!(matches!(err, PhoneError::WalletExists(_)), "{err:?}");
+    }
+}
+
+#[test]
+fn enrollment_checks_its_inputs() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(PHONE);
+    for pin in ["123", "1234567890123", "12a4", ""] {
+        let err =
+            PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, pin).unwrap_err();
+        assert!(matches!(err, PhoneError::PinFormat), "{pin:?}: {err:?}");
+    }
+    let err = PhoneEnrollment::begin(&dir, "0501234567", NATIONAL_ID, KeyStoreSpec::File, PIN)
+        .unwrap_err();
+    assert!(matches!(err, PhoneError::Invalid(_)), "{err:?}");
+    let err = PhoneEnrollment::begin(&dir, PHONE, "1ab", KeyStoreSpec::File, PIN).unwrap_err();
+    assert!(matches!(err, PhoneError::Invalid(_)), "{err:?}");
+    assert!(!dir.exists());
+    // A token that is not there.
+    if let Some(hsm) = softhsm() {
+        let keys = KeyStoreSpec::Pkcs11 {
+            module: hsm.module_path().to_path_buf(),
+            token_label: "no-such-token".into(),
+        };
+        let err = PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, keys, PIN).unwrap_err();
+        assert!(
+            matches!(&err, PhoneError::KeyStore(m) if m.contains("no-such-token")),
+            "{err:?}"
+        );
+        assert!(!dir.exists());
+    }
+}
+
+#[test]
+fn missing_or_damaged_wallets_are_reported() {
+    let home = tempfile::tempdir().unwrap();
+    let err = Wallet::open(home.path()).unwrap_err();
+    assert!(
+        matches!(&err, PhoneError::NoWallet(d) if d == home.path()),
+        "{err:?}"
+    );
+    let dir = home.path().join(PHONE);
+    enrol(&dir, KeyStoreSpec::File);
+    let path = dir.join(WALLET_FILE);
+    let json = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in [
+        ("\"pinTriesLeft\": 3", "\"pinTriesLeft\": 9"),
+        ("\"version\": 1", "\"version\": 2"),
+        (
+            "\"authKey\": \"auth-key.p8\"",
+            "\"authKey\": \"../auth-key.p8\"",
+        ),
+        ("\"signCertificate\": \"", "\"signCertificate\": \"!"),
+    ] {
+        assert!(json.contains(from), "{from} not in {json}");
+        std::fs::write(&path, json.replace(from, to)).unwrap();
+        let err = Wallet::open(&dir).unwrap_err();
+        assert!(matches!(err, PhoneError::Wallet { .. }), "{to}: {err:?}");
+    }
+    std::fs::write(&path, b"{").unwrap();
+    assert!(matches!(Wallet::open(&dir), Err(PhoneError::Wallet { .. })));
+}
