@@ -1,1 +1,617 @@
-//! (being written)
+//! The signature service's session engine: relying parties and devices authenticated against
+//! the store, sessions created (or refused with NOT_MOBILE_CLIENT at once, as Mobile-ID
+//! does), delivered to the phone, completed by its answer — a signature verified against the
+//! registered certificate before anyone sees it — or by their expiry.
+//!
+//! The store is the truth; long polls wait on in-memory [`signals`] that only wake them early
+//! and re-read the store after each wake-up, so a restart of the service loses no session.
+//!
+//! The methods that touch the store are synchronous and short (indexed lookups, one short
+//! transaction, at most one signature verification); [`MobileService::run`] runs them on the
+//! blocking pool so that a store busy with another process's write never stalls the async
+//! workers that carry the long polls.
+
+mod signals;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rocket::tokio::time::Instant;
+use time::OffsetDateTime;
+
+use imza_core::clock::{rfc3339, Clock};
+
+use crate::protocol::{
+    check_national_id, check_phone_number, check_session_request, decode_base64, encode_base64,
+    signature_algorithm_name, verification_code, CertificateRequest, CertificateResponse,
+    CertificateResult, DeviceAnswer, PendingRequest, PendingRequests, ProtocolError,
+    SessionCreated, SessionKind, SessionRequest, SessionResult, SessionState, SessionStatus,
+    SignatureValue, SESSION_LIFETIME,
+};
+use crate::store::{
+    is_well_formed_id, random_id, CertificateDetails, Device, MobileStore, NewSession,
+    RegisteredCertificate, SessionCompletion, SessionRecord, StoreError,
+};
+use signals::{Signals, Topic};
+
+/// How long complete sessions are kept before they are deleted (they hold personal data:
+/// hashes and display texts).
+pub const COMPLETE_SESSION_RETENTION: time::Duration = time::Duration::hours(24);
+
+/// How often, at most, session creation also runs the clean-up.
+const PURGE_INTERVAL: time::Duration = time::Duration::minutes(10);
+
+/// Rows per clean-up statement, and statements per clean-up.
+const PURGE_BATCH: usize = 1_000;
+const PURGE_MAX_BATCHES: usize = 100;
+
+/// The most requests one pending answer carries.
+pub const MAX_PENDING_REQUESTS: usize = 16;
+
+/// A long poll re-reads the store at least this often, so that a change made by another
+/// process (`imza mobile register` replacing a device ends its sessions) is seen without an
+/// in-memory wake-up.
+const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Added to a session's remaining life when a long poll sleeps until it expires, so that the
+/// read after the sleep finds it expired.
+const EXPIRY_SLACK: Duration = Duration::from_millis(20);
+
+/// The longest signature a device may send (an RSA-4096 signature is 512 bytes; DER ECDSA
+/// P-384 at most 104).
+const MAX_SIGNATURE_BYTES: usize = 1024;
+
+/// The CA's word on a certificate (the CLI implements it over the CA store).
+pub trait CertificateStatus: Send + Sync {
+    /// Whether the certificate `serial` (its bytes as the certificate carries them) of CA
+    /// `ca` is revoked. An `Err` is a store that cannot answer.
+    fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String>;
+}
+
+/// How the service runs.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// How long a session waits for the phone's answer.
+    pub session_lifetime: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            session_lifetime: SESSION_LIFETIME,
+        }
+    }
+}
+
+/// Why a request was not served; each maps to one HTTP status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// 400 INVALID_REQUEST.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401 UNAUTHORIZED: unknown name/device or wrong key/secret (one answer for both).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 404 NOT_FOUND: unknown, or another party's or device's session (one answer for both).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409 CONFLICT: the session is complete or expired.
+    #[error("{0}")]
+    Conflict(String),
+    /// 503 UNAVAILABLE: the store (or the CA's status) failed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<ProtocolError> for ServiceError {
+    fn from(e: ProtocolError) -> Self {
+        ServiceError::InvalidRequest(e.to_string())
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Unavailable(format!("the store failed: {e}"))
+    }
+}
+
+/// The service: sessions over a [`MobileStore`], certificate status from the CA, time from a
+/// clock. Shared by the HTTP routes as `Arc<MobileService>`.
+pub struct MobileService {
+    store: Arc<MobileStore>,
+    status: Arc<dyn CertificateStatus>,
+    clock: Arc<dyn Clock>,
+    config: ServiceConfig,
+    signals: Signals,
+    last_purge: Mutex<Option<OffsetDateTime>>,
+    /// Compared against when a name or device id is unknown, so that an unknown one takes as
+    /// long as a wrong key.
+    decoy_hash: [u8; 32],
+}
+
+impl std::fmt::Debug for MobileService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MobileService")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MobileService {
+    /// A service over `store`. Sessions complete for more than a day are deleted now and then
+    /// from time to time as sessions are created (a failure is tried again later).
+    pub fn new(
+        store: Arc<MobileStore>,
+        status: Arc<dyn CertificateStatus>,
+        clock: Arc<dyn Clock>,
+        config: ServiceConfig,
+    ) -> MobileService {
+        let service = MobileService {
+            store,
+            status,
+            clock,
+            config,
+            signals: Signals::default(),
+            last_purge: Mutex::new(None),
+            decoy_hash: openssl::sha::sha256(b"imza-mss decoy"),
+        };
+        service.purge_if_due(service.clock.now());
+        service
+    }
+
+    pub fn store(&self) -> &Arc<MobileStore> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    /// Runs store work on the blocking pool (see the module comment).
+    pub async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&MobileService) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let service = Arc::clone(self);
+        rocket::tokio::task::spawn_blocking(move || work(&service))
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("the request did not complete: {e}")))?
+    }
+
+    /// Checks a relying party's name and API key; returns the name.
+    pub fn authenticate_relying_party(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Result<String, ServiceError> {
+        let stored = self.store.relying_party_key_hash(name)?;
+        let presented = openssl::sha::sha256(key.as_bytes());
+        let matches = openssl::memcmp::eq(&presented, stored.as_ref().unwrap_or(&self.decoy_hash));
+        if stored.is_some() && matches {
+            Ok(name.to_string())
+        } else {
+            Err(ServiceError::Unauthorized(
+                "unknown relying party or wrong API key".into(),
+            ))
+        }
+    }
+
+    /// Checks a device's id and secret; only an active device authenticates.
+    pub fn authenticate_device(
+        &self,
+        device_id: &str,
+        secret: &str,
+    ) -> Result<Device, ServiceError> {
+        let refused = || ServiceError::Unauthorized("unknown device or wrong device secret".into());
+        if !is_well_formed_id(device_id) {
+            return Err(refused());
+        }
+        let found = self.store.active_device_with_secret_hash(device_id)?;
+        let presented = openssl::sha::sha256(secret.as_bytes());
+        let stored = found.as_ref().map_or(&self.decoy_hash, |(_, hash)| hash);
+        let matches = openssl::memcmp::eq(&presented, stored);
+        match found {
+            Some((device, _)) if matches => Ok(device),
+            _ => Err(refused()),
+        }
+    }
+
+    /// `POST /certificate`: the signing certificate of the phone registered for this number and
+    /// identity.
+    pub fn certificate(
+        &self,
+        request: &CertificateRequest,
+    ) -> Result<CertificateResponse, ServiceError> {
+        check_phone_number(&request.phone_number)?;
+        check_national_id(&request.national_identity_number)?;
+        let Some(device) =
+            self.registered_device(&request.phone_number, &request.national_identity_number)?
+        else {
+            return Ok(CertificateResponse {
+                result: CertificateResult::NotFound,
+                cert: None,
+            });
+        };
+        Ok(match self.active_details(&device.sign, self.clock.now())? {
+            Some(_) => CertificateResponse {
+                result: CertificateResult::Ok,
+                cert: Some(encode_base64(&device.sign.der)),
+            },
+            None => CertificateResponse {
+                result: CertificateResult::NotActive,
+                cert: None,
+            },
+        })
+    }
+
+    /// `POST /authentication` and `/signature`: a new session for `relying_party`, RUNNING, or
+    /// COMPLETE with NOT_MOBILE_CLIENT when no active device with a good certificate of that
+    /// kind answers for the number and identity.
+    pub fn start_session(
+        &self,
+        relying_party: &str,
+        kind: SessionKind,
+        request: &SessionRequest,
+    ) -> Result<SessionCreated, ServiceError> {
+        let hash = check_session_request(request)?;
+        let now = self.clock.now();
+        let device =
+            self.registered_device(&request.phone_number, &request.national_identity_number)?;
+        let device = match device {
+            Some(device) => self
+                .active_details(device.certificate(kind), now)?
+                .map(|_| device),
+            None => None,
+        };
+        let lifetime =
+            time::Duration::try_from(self.config.session_lifetime).unwrap_or(time::Duration::MAX);
+        let session = NewSession {
+            session_id: random_id()?,
+            relying_party: relying_party.to_string(),
+            device_id: device.as_ref().map(|d| d.device_id.clone()),
+            kind,
+            hash,
+            hash_type: request.hash_type,
+            display_text: request.display_text.clone(),
+            language: request.language,
+            created_at: now,
+            expires_at: now.checked_add(lifetime).unwrap_or(now),
+            completion: match device {
+                Some(_) => None,
+                None => Some(SessionCompletion::without_signature(
+                    SessionResult::NotMobileClient,
+                    now,
+                )),
+            },
+        };
+        self.store.insert_session(&session)?;
+        if let Some(device_id) = &session.device_id {
+            self.signals.notify(&Topic::Device(device_id.clone()));
+        }
+        self.purge_if_due(now);
+        Ok(SessionCreated {
+            session_id: session.session_id,
+        })
+    }
+
+    /// `GET /session/{id}` answered at once.
+    pub fn session_status(
+        &self,
+        relying_party: &str,
+        session_id: &str,
+    ) -> Result<SessionStatus, ServiceError> {
+        Ok(self.relying_party_session(relying_party, session_id)?.0)
+    }
+
+    /// `GET /session/{id}?timeoutMs=N`: waits up to `wait` (and no longer than the session
+    /// lives) for the session to complete.
+    pub async fn wait_session_status(
+        self: &Arc<Self>,
+        relying_party: &str,
+        session_id: &str,
+        wait: Duration,
+    ) -> Result<SessionStatus, ServiceError> {
+        let deadline = Instant::now() + wait;
+        let mut subscription = self
+            .signals
+            .subscribe(Topic::Session(session_id.to_string()));
+        // Bounded: every round but the last sleeps until a wake-up, the session's expiry or
+        // the recheck interval, and the deadline ends it.
+        loop {
+            subscription.mark_seen();
+            let (party, id) = (relying_party.to_string(), session_id.to_string());
+            let (status, expires_at) = self
+                .run(move |s| s.relying_party_session(&party, &id))
+                .await?;
+            let now = Instant::now();
+            if status.state == SessionState::Complete || now >= deadline {
+                return Ok(status);
+            }
+            let nap = (deadline - now)
+                .min(self.until(expires_at) + EXPIRY_SLACK)
+                .min(RECHECK_INTERVAL);
+            let _ = rocket::tokio::time::timeout(nap, subscription.changed()).await;
+        }
+    }
+
+    /// `GET /device/pending` answered at once: the RUNNING, unexpired sessions of `device`
+    /// (at most [`MAX_PENDING_REQUESTS`], oldest first), now marked delivered. A session
+    /// stays pending until answered or expired, so a phone that restarts sees it again.
+    pub fn pending_requests(&self, device: &Device) -> Result<PendingRequests, ServiceError> {
+        let sessions = self.store.pending_sessions(
+            &device.device_id,
+            self.clock.now(),
+            MAX_PENDING_REQUESTS,
+        )?;
+        Ok(PendingRequests {
+            requests: sessions.iter().map(pending_request).collect(),
+        })
+    }
+
+    /// `GET /device/pending?timeoutMs=N`: waits up to `wait` for a request.
+    pub async fn wait_pending_requests(
+        self: &Arc<Self>,
+        device: &Device,
+        wait: Duration,
+    ) -> Result<PendingRequests, ServiceError> {
+        let deadline = Instant::now() + wait;
+        let mut subscription = self
+            .signals
+            .subscribe(Topic::Device(device.device_id.clone()));
+        loop {
+            subscription.mark_seen();
+            let for_device = device.clone();
+            let pending = self.run(move |s| s.pending_requests(&for_device)).await?;
+            let now = Instant::now();
+            if !pending.requests.is_empty() || now >= deadline {
+                return Ok(pending);
+            }
+            let nap = (deadline - now).min(RECHECK_INTERVAL);
+            let _ = rocket::tokio::time::timeout(nap, subscription.changed()).await;
+        }
+    }
+
+    /// `POST /device/session/{id}`: the phone's answer. A signature is verified against the
+    /// registered certificate of the session's kind over the session's hash: OK if it holds,
+    /// SIGNATURE_HASH_MISMATCH (and the signature kept from everyone) if not.
+    pub fn answer(
+        &self,
+        device: &Device,
+        session_id: &str,
+        answer: &DeviceAnswer,
+    ) -> Result<SessionStatus, ServiceError> {
+        check_session_id(session_id)?;
+        if !answer.result.is_device_answer() {
+            return Err(ServiceError::InvalidRequest(format!(
+                "result: a device answers OK, USER_REFUSED, PIN_BLOCKED or DELIVERY_ERROR, not {}",
+                answer.result
+            )));
+        }
+        match (answer.result, &answer.signature) {
+            (SessionResult::Ok, None) => {
+                return Err(ServiceError::InvalidRequest(
+                    "signature: required with result OK".into(),
+                ))
+            }
+            (result, Some(_)) if result != SessionResult::Ok => {
+                return Err(ServiceError::InvalidRequest(format!(
+                    "signature: only with result OK, not {result}"
+                )))
+            }
+            _ => {}
+        }
+        let now = self.clock.now();
+        let session = self
+            .store
+            .session_at(session_id, now)?
+            .filter(|s| s.device_id.as_deref() == Some(device.device_id.as_str()))
+            .ok_or_else(|| not_found(session_id))?;
+        if let Some(completion) = &session.completion {
+            return Err(already_complete(session_id, completion.result));
+        }
+        let completion = match &answer.signature {
+            Some(signature) => verified(&session, device.certificate(session.kind), signature, now),
+            None => SessionCompletion::without_signature(answer.result, now),
+        };
+        if !self.store.complete_session(session_id, &completion)? {
+            // Another answer, or the expiry, came first.
+            let result = self
+                .store
+                .session_at(session_id, now)?
+                .and_then(|s| s.completion)
+                .map_or(SessionResult::Timeout, |c| c.result);
+            return Err(already_complete(session_id, result));
+        }
+        self.signals.notify(&Topic::Session(session_id.to_string()));
+        Ok(status_of(&SessionRecord {
+            completion: Some(completion),
+            ..session
+        }))
+    }
+
+    /// Ends sessions left running past their expiry and deletes those complete for more than
+    /// [`COMPLETE_SESSION_RETENTION`]; returns how many were deleted.
+    pub fn purge_old_sessions(&self) -> Result<usize, ServiceError> {
+        let now = self.clock.now();
+        let deleted = self.store.purge_sessions(
+            now,
+            now - COMPLETE_SESSION_RETENTION,
+            PURGE_BATCH,
+            PURGE_MAX_BATCHES,
+        )?;
+        *self.last_purge.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        Ok(deleted)
+    }
+
+    fn purge_if_due(&self, now: OffsetDateTime) {
+        let due = {
+            let mut last = self.last_purge.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| now - at >= PURGE_INTERVAL || now < at);
+            if due {
+                // Claimed before the work, so concurrent requests do not all purge.
+                *last = Some(now);
+            }
+            due
+        };
+        if due {
+            // A failure is tried again at the next interval; sessions stay correct meanwhile
+            // (an expired one is settled whenever it is read).
+            let _ = self.purge_old_sessions();
+        }
+    }
+
+    /// The active device of the number whose registration carries this identity.
+    fn registered_device(
+        &self,
+        phone_number: &str,
+        national_id: &str,
+    ) -> Result<Option<Device>, ServiceError> {
+        Ok(self
+            .store
+            .device_for_phone(phone_number)?
+            .filter(|d| d.national_id == national_id))
+    }
+
+    /// The certificate's details if it is within its validity at `now` and not revoked.
+    fn active_details(
+        &self,
+        cert: &RegisteredCertificate,
+        now: OffsetDateTime,
+    ) -> Result<Option<CertificateDetails>, ServiceError> {
+        // Checked at registration; a certificate unreadable now is simply not usable.
+        let Ok(details) = cert.details() else {
+            return Ok(None);
+        };
+        if now < details.not_before || now > details.not_after {
+            return Ok(None);
+        }
+        match self.status.is_revoked(&cert.ca, &details.serial) {
+            Ok(false) => Ok(Some(details)),
+            Ok(true) => Ok(None),
+            Err(e) => Err(ServiceError::Unavailable(format!(
+                "the CA store cannot tell the certificate's status: {e}"
+            ))),
+        }
+    }
+
+    /// The session of `relying_party` with this id as it stands now, and when it expires.
+    fn relying_party_session(
+        &self,
+        relying_party: &str,
+        session_id: &str,
+    ) -> Result<(SessionStatus, OffsetDateTime), ServiceError> {
+        check_session_id(session_id)?;
+        let session = self
+            .store
+            .session_at(session_id, self.clock.now())?
+            .filter(|s| s.relying_party == relying_party)
+            .ok_or_else(|| not_found(session_id))?;
+        Ok((status_of(&session), session.expires_at))
+    }
+
+    /// Real time until `at` by the service's clock (zero if past).
+    fn until(&self, at: OffsetDateTime) -> Duration {
+        Duration::try_from(at - self.clock.now()).unwrap_or(Duration::ZERO)
+    }
+}
+
+fn check_session_id(session_id: &str) -> Result<(), ServiceError> {
+    if is_well_formed_id(session_id) {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidRequest(
+            "session id: must be 32 lower-case hex digits".into(),
+        ))
+    }
+}
+
+fn not_found(session_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no session {session_id}"))
+}
+
+fn already_complete(session_id: &str, result: SessionResult) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "session {session_id} is already complete ({result})"
+    ))
+}
+
+/// The completion an OK answer with `signature` earns.
+fn verified(
+    session: &SessionRecord,
+    cert: &RegisteredCertificate,
+    signature: &str,
+    now: OffsetDateTime,
+) -> SessionCompletion {
+    let mismatch = SessionCompletion::without_signature(SessionResult::SignatureHashMismatch, now);
+    let Ok(signature) = decode_base64(signature) else {
+        return mismatch;
+    };
+    if signature.is_empty() || signature.len() > MAX_SIGNATURE_BYTES {
+        return mismatch;
+    }
+    let Ok(details) = cert.details() else {
+        return mismatch;
+    };
+    let good = imza_core::verify::verify_digest(
+        &details.public_key,
+        session.hash_type.digest_algorithm(),
+        &session.hash,
+        &signature,
+    );
+    if good.is_err() {
+        return mismatch;
+    }
+    SessionCompletion {
+        result: SessionResult::Ok,
+        completed_at: now,
+        signature_algorithm: Some(signature_algorithm_name(
+            session.hash_type,
+            details.key_algorithm.is_ec(),
+        )),
+        signature: Some(signature),
+        cert: Some(cert.der.clone()),
+    }
+}
+
+/// A session as the relying party (and the answering device) sees it.
+fn status_of(session: &SessionRecord) -> SessionStatus {
+    match &session.completion {
+        None => SessionStatus {
+            state: SessionState::Running,
+            result: None,
+            signature: None,
+            cert: None,
+        },
+        Some(completion) => {
+            let ok = completion.result == SessionResult::Ok;
+            SessionStatus {
+                state: SessionState::Complete,
+                result: Some(completion.result),
+                signature: match (&completion.signature, &completion.signature_algorithm) {
+                    (Some(value), Some(algorithm)) if ok => Some(SignatureValue {
+                        value: encode_base64(value),
+                        algorithm: algorithm.clone(),
+                    }),
+                    _ => None,
+                },
+                cert: completion.cert.as_deref().filter(|_| ok).map(encode_base64),
+            }
+        }
+    }
+}
+
+fn pending_request(session: &SessionRecord) -> PendingRequest {
+    PendingRequest {
+        session_id: session.session_id.clone(),
+        kind: session.kind,
+        relying_party: session.relying_party.clone(),
+        display_text: session.display_text.clone(),
+        language: session.language,
+        hash: encode_base64(&session.hash),
+        hash_type: session.hash_type,
+        verification_code: verification_code(&session.hash),
+        expires_at: rfc3339(session.expires_at),
+    }
+}
