@@ -31,6 +31,7 @@ bench: build
 	bash bench/crl.sh
 	bash bench/ocsp.sh
 	bash bench/tsa.sh
+	bash bench/mobile.sh
 	bash bench/verify.sh
 	bash bench/card.sh
 
