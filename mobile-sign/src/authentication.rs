@@ -1,1 +1,275 @@
-//! (being written)
+//! Logging a citizen in with the phone: a fresh random challenge, signed on the phone by its
+//! authentication key, the signature checked over the challenge, the certificate validated
+//! (RFC 5280 path to the relying party's trust anchors, revocation required: OCSP from the
+//! certificate's AIA first, then CRLs; no answer means no login) and checked to be an
+//! authentication certificate of the person asked for. What comes out is the identity the
+//! certificate states.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use imza_core::clock::Clock;
+use imza_core::key::DigestAlgorithm;
+use imza_core::name::{attribute_values, format_dn};
+use imza_core::oids;
+use imza_validation::{
+    Certificate, Crl, Fetcher, Purpose, RevocationPolicy, ValidationOptions, Validator,
+};
+use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+
+use crate::client::{ClientError, MssClient};
+use crate::protocol::{
+    check_display_text, check_national_id, check_phone_number, encode_base64, verification_code,
+    HashType, Language, SessionKind, SessionRequest,
+};
+use crate::remote_key::DEFAULT_GIVE_UP_AFTER;
+
+/// Random bytes in a challenge (then hashed with SHA-256 and sent as the hash to sign).
+pub const CHALLENGE_BYTES: usize = 32;
+
+/// What an authentication certificate is validated against.
+pub struct AuthenticationTrust {
+    validator: Validator,
+    clock: Arc<dyn Clock>,
+    give_up_after: Duration,
+}
+
+impl AuthenticationTrust {
+    /// Trusts `anchors`; fetches revocation answers with `fetcher` (OCSP at the certificate's
+    /// AIA, CRLs at its distribution points); validates at `clock`'s time.
+    pub fn new(
+        anchors: Vec<Certificate>,
+        fetcher: Box<dyn Fetcher>,
+        clock: Arc<dyn Clock>,
+    ) -> AuthenticationTrust {
+        let mut validator = Validator::new(anchors);
+        validator.set_fetcher(fetcher);
+        AuthenticationTrust {
+            validator,
+            clock,
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
+        }
+    }
+
+    /// A certificate paths may go through (an issuing CA). Not trusted.
+    pub fn add_intermediate(&mut self, certificate: Certificate) {
+        self.validator.add_certificate(certificate);
+    }
+
+    /// A CRL to check revocation with, besides what is fetched.
+    pub fn add_crl(&mut self, crl: Crl) {
+        self.validator.add_crl(crl);
+    }
+
+    /// How long to wait for the phone (default [`DEFAULT_GIVE_UP_AFTER`]).
+    pub fn with_give_up_after(mut self, give_up_after: Duration) -> AuthenticationTrust {
+        self.give_up_after = give_up_after;
+        self
+    }
+}
+
+/// A citizen identified by a phone authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthenticatedCitizen {
+    /// The validated authentication certificate (DER).
+    pub certificate: Vec<u8>,
+    /// The subject's CN, or givenName and surname.
+    pub name: String,
+    /// The subject's serialNumber (ETSI EN 319 412-1 §5.1.3: `PNOAZ-1AB2C3D`).
+    pub personal_code: String,
+    /// The national identity number asked for, which the personal code ends with.
+    pub national_id: String,
+    /// The subject's countryName.
+    pub country: Option<String>,
+    /// The certificate's serial number, upper-case hex.
+    pub certificate_serial: String,
+    /// The certificate's issuer, RFC 4514.
+    pub issuer: String,
+}
+
+/// Authenticates the citizen registered for `phone_number` and `national_id`: see the module
+/// documentation. `on_code` is told the verification code once the session has started.
+pub fn authenticate(
+    client: &MssClient,
+    phone_number: &str,
+    national_id: &str,
+    language: Language,
+    display_text: Option<String>,
+    trust: &AuthenticationTrust,
+    on_code: &dyn Fn(&str),
+) -> Result<AuthenticatedCitizen, ClientError> {
+    check_phone_number(phone_number)?;
+    check_national_id(national_id)?;
+    if let Some(text) = &display_text {
+        check_display_text(text)?;
+    }
+    let mut challenge = [0u8; CHALLENGE_BYTES];
+    openssl::rand::rand_bytes(&mut challenge)
+        .map_err(|e| ClientError::Validation(format!("no random challenge: {e}")))?;
+    let hash = openssl::sha::sha256(&challenge);
+    let request = SessionRequest {
+        phone_number: phone_number.to_string(),
+        national_identity_number: national_id.to_string(),
+        hash: encode_base64(&hash),
+        hash_type: HashType::Sha256,
+        display_text,
+        language,
+    };
+    let session_id = client.start(SessionKind::Authentication, &request)?;
+    on_code(&verification_code(&hash));
+    let (signature, certificate_der) = client
+        .wait(&session_id, trust.give_up_after)?
+        .into_signature()?;
+    let certificate = Certificate::from_der(certificate_der.clone())
+        .map_err(|e| ClientError::BadCertificate(e.to_string()))?;
+    let spki = certificate
+        .spki_der()
+        .map_err(|e| ClientError::BadCertificate(e.to_string()))?;
+    imza_core::verify::verify_digest(&spki, DigestAlgorithm::Sha256, &hash, &signature).map_err(
+        |e| {
+            ClientError::BadSignature(format!(
+                "session {session_id}: the challenge's signature does not verify with the \
+                 authentication certificate ({}): {e}",
+                certificate.subject_text()
+            ))
+        },
+    )?;
+    check_authentication_use(&certificate)?;
+    let mut options = ValidationOptions::at(trust.clock.now());
+    options.purpose = Purpose::Auth;
+    options.revocation = RevocationPolicy::Require;
+    options.network = true;
+    trust
+        .validator
+        .validate(&certificate, &options)
+        .map_err(|e| ClientError::Validation(e.to_string()))?;
+    identity(&certificate, national_id)
+}
+
+/// keyUsage must be present and allow digitalSignature: the validator's authentication purpose
+/// lets a certificate without keyUsage through, a login certificate must say what it is for.
+fn check_authentication_use(certificate: &Certificate) -> Result<(), ClientError> {
+    let refuse = |why: &str| {
+        ClientError::Validation(format!(
+            "{} is not an authentication certificate: {why}",
+            certificate.subject_text()
+        ))
+    };
+    match certificate.inner().tbs_certificate.get::<KeyUsage>() {
+        Ok(Some((_, usage))) if usage.0.contains(KeyUsages::DigitalSignature) => Ok(()),
+        Ok(Some(_)) => Err(refuse("its keyUsage lacks digitalSignature")),
+        Ok(None) => Err(refuse("it has no keyUsage")),
+        Err(e) => Err(refuse(&format!("its keyUsage cannot be read: {e}"))),
+    }
+}
+
+/// The identity a certificate states, checked to be the one of `national_id`: the subject's
+/// one serialNumber is `national_id` itself or ends with `-national_id` (`PNOAZ-1AB2C3D`).
+fn identity(
+    certificate: &Certificate,
+    national_id: &str,
+) -> Result<AuthenticatedCitizen, ClientError> {
+    let subject = certificate.subject();
+    let serials = attribute_values(subject, oids::AT_SERIAL_NUMBER);
+    let personal_code = match serials.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(ClientError::IdentityMismatch {
+                expected: national_id.to_string(),
+                found: format!("{} (no serialNumber)", certificate.subject_text()),
+            })
+        }
+        _ => {
+            return Err(ClientError::IdentityMismatch {
+                expected: national_id.to_string(),
+                found: format!("{} (several serialNumbers)", certificate.subject_text()),
+            })
+        }
+    };
+    let matches = personal_code == national_id
+        || personal_code
+            .strip_suffix(national_id)
+            .is_some_and(|prefix| prefix.ends_with('-'));
+    if !matches {
+        return Err(ClientError::IdentityMismatch {
+            expected: national_id.to_string(),
+            found: format!("{personal_code} ({})", certificate.subject_text()),
+        });
+    }
+    let first = |oid| attribute_values(subject, oid).into_iter().next();
+    let name = match (
+        first(oids::AT_COMMON_NAME),
+        first(oids::AT_GIVEN_NAME),
+        first(oids::AT_SURNAME),
+    ) {
+        (Some(cn), _, _) => cn,
+        (None, Some(given), Some(surname)) => format!("{given} {surname}"),
+        (None, given, surname) => given.or(surname).unwrap_or_else(|| personal_code.clone()),
+    };
+    Ok(AuthenticatedCitizen {
+        certificate: certificate.der().to_vec(),
+        name,
+        personal_code,
+        national_id: national_id.to_string(),
+        country: first(oids::AT_COUNTRY),
+        certificate_serial: imza_core::cert::serial_hex(certificate.serial()),
+        issuer: format_dn(certificate.issuer()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imza_core::key::software::SoftwareKey;
+    use imza_core::KeyAlgorithm;
+    use imza_testdata::pki::{leaf_extensions, TestCa};
+
+    fn certificate(subject: &str) -> Certificate {
+        let ca = TestCa::root("CN=Test Root,C=AZ", KeyAlgorithm::EcP256);
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        Certificate::from_der(ca.issue(subject, &[5], &key, leaf_extensions())).unwrap()
+    }
+
+    #[test]
+    fn the_identity_is_read_from_the_subject() {
+        let cert = certificate(
+            "CN=Əliyev Günay,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-1AB2C3D,C=AZ",
+        );
+        let citizen = identity(&cert, "1AB2C3D").unwrap();
+        assert_eq!(citizen.name, "Əliyev Günay");
+        assert_eq!(citizen.personal_code, "PNOAZ-1AB2C3D");
+        assert_eq!(citizen.country.as_deref(), Some("AZ"));
+        assert_eq!(citizen.certificate_serial, "05");
+        assert_eq!(citizen.issuer, "CN=Test Root,C=AZ");
+        let no_cn = certificate("givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-1AB2C3D,C=AZ");
+        assert_eq!(identity(&no_cn, "1AB2C3D").unwrap().name, "Günay Əliyev");
+    }
+
+    #[test]
+    fn another_persons_certificate_is_refused() {
+        let cert = certificate("CN=Other,serialNumber=PNOAZ-9ZZ9ZZ9,C=AZ");
+        assert!(matches!(
+            identity(&cert, "1AB2C3D"),
+            Err(ClientError::IdentityMismatch { .. })
+        ));
+        // A suffix that is not the whole id after the '-' does not match.
+        let cert = certificate("CN=Other,serialNumber=PNOAZ-X1AB2C3D,C=AZ");
+        assert!(identity(&cert, "1AB2C3D").is_err());
+        let cert = certificate("CN=Nobody,C=AZ");
+        assert!(identity(&cert, "1AB2C3D").is_err());
+    }
+
+    #[test]
+    fn a_certificate_without_digital_signature_is_no_login_certificate() {
+        assert!(check_authentication_use(&certificate("CN=A,C=AZ")).is_ok());
+        let ca = TestCa::root("CN=Test Root,C=AZ", KeyAlgorithm::EcP256);
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let no_ku = Certificate::from_der(ca.issue("CN=B,C=AZ", &[6], &key, Vec::new())).unwrap();
+        assert!(matches!(
+            check_authentication_use(&no_ku),
+            Err(ClientError::Validation(_))
+        ));
+        let ca_cert = Certificate::from_der(ca.der.clone()).unwrap();
+        assert!(check_authentication_use(&ca_cert).is_err());
+    }
+}
