@@ -538,3 +538,388 @@ fn missing_or_damaged_wallets_are_reported() {
     std::fs::write(&path, b"{").unwrap();
     assert!(matches!(Wallet::open(&dir), Err(PhoneError::Wallet { .. })));
 }
+
+/// A stand-in for the service's device API, serving requests a test writes (the real service
+/// never sends a wrong verification code or a malformed hash) and recording the answers.
+mod fake_service {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use imza_mobile_sign::protocol::{
+        DeviceAnswer, ErrorBody, PendingRequest, PendingRequests, SessionState, SessionStatus,
+    };
+    use rocket::fairing::AdHoc;
+    use rocket::http::uri::Origin;
+    use rocket::http::{ContentType, Status};
+    use rocket::State;
+
+    #[derive(Default)]
+    pub struct FakeService {
+        pub pending: Mutex<Vec<PendingRequest>>,
+        /// Session id, answer and the `Authorization` header it came with.
+        pub answers: Mutex<Vec<(String, DeviceAnswer, String)>>,
+        /// Answer 409 CONFLICT to every answer, as for a session already over.
+        pub conflict: bool,
+    }
+
+    type Json = (Status, (ContentType, String));
+
+    #[rocket::get("/mss/v1/device/pending")]
+    async fn pending(fake: &State<Arc<FakeService>>, uri: &Origin<'_>) -> Json {
+        let listed = fake.pending.lock().unwrap().clone();
+        if listed.is_empty() {
+            // A short long poll, so an idle app does not spin.
+            let asked = uri
+                .query()
+                .and_then(|q| q.as_str().strip_prefix("timeoutMs="))
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .unwrap_or(0);
+            rocket::tokio::time::sleep(Duration::from_millis(asked.min(200))).await;
+        }
+        let body = serde_json::to_string(&PendingRequests { requests: listed }).unwrap();
+        (Status::Ok, (ContentType::JSON, body))
+    }
+
+    struct Authorization(String);
+
+    #[rocket::async_trait]
+    impl<'r> rocket::request::FromRequest<'r> for Authorization {
+        type Error = ();
+        async fn from_request(
+            request: &'r rocket::Request<'_>,
+        ) -> rocket::request::Outcome<Self, ()> {
+            let value = request.headers().get_one("Authorization").unwrap_or("");
+            rocket::request::Outcome::Success(Authorization(value.to_string()))
+        }
+    }
+
+    #[rocket::post("/mss/v1/device/session/<id>", data = "<body>")]
+    fn answer(
+        fake: &State<Arc<FakeService>>,
+        id: &str,
+        authorization: Authorization,
+        body: String,
+    ) -> Json {
+        let answer: DeviceAnswer = serde_json::from_str(&body).unwrap();
+        fake.pending.lock().unwrap().retain(|r| r.session_id != id);
+        fake.answers
+            .lock()
+            .unwrap()
+            .push((id.to_string(), answer.clone(), authorization.0));
+        if fake.conflict {
+            let body = ErrorBody {
+                error: "CONFLICT".into(),
+                message: "the session is over".into(),
+            };
+            return (
+                Status::Conflict,
+                (ContentType::JSON, serde_json::to_string(&body).unwrap()),
+            );
+        }
+        let status = SessionStatus {
+            state: SessionState::Complete,
+            result: Some(answer.result),
+            signature: None,
+            cert: None,
+        };
+        (
+            Status::Ok,
+            (ContentType::JSON, serde_json::to_string(&status).unwrap()),
+        )
+    }
+
+    pub fn stage(fake: Arc<FakeService>) -> AdHoc {
+        AdHoc::on_ignite("fake device API", |rocket| async move {
+            rocket
+                .manage(fake)
+                .mount("/", rocket::routes![pending, answer])
+        })
+    }
+}
+
+mod with_a_fake_service {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use imza_mobile_sign::phone::{Decision, PhoneApp, PhoneEvent, PinEntry, RunSummary};
+    use imza_mobile_sign::protocol::{
+        encode_base64, verification_code, Language, PendingRequest, SessionResult,
+    };
+    use imza_testdata::loopback::LoopbackServer;
+
+    use super::fake_service::{stage, FakeService};
+    use super::*;
+
+    fn request(id: &str, kind: SessionKind, digest: &[u8], hash_type: HashType) -> PendingRequest {
+        PendingRequest {
+            session_id: id.to_string(),
+            kind,
+            relying_party: "e-gov".into(),
+            display_text: Some("Arayış imzalamaq".into()),
+            language: Language::Aze,
+            hash: encode_base64(digest),
+            hash_type,
+            verification_code: verification_code(digest),
+            expires_at: "2030-01-01T00:00:00Z".into(),
+        }
+    }
+
+    struct Phone {
+        _home: tempfile::TempDir,
+        dir: PathBuf,
+        server: LoopbackServer,
+        fake: Arc<FakeService>,
+    }
+
+    /// A phone with file keys registered at a fake service serving `requests`.
+    fn phone(requests: Vec<PendingRequest>, conflict: bool) -> Phone {
+        let fake = Arc::new(FakeService {
+            pending: Mutex::new(requests),
+            conflict,
+            ..FakeService::default()
+        });
+        let server = LoopbackServer::launch(stage(Arc::clone(&fake)), 2);
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(PHONE);
+        let enrollment =
+            PhoneEnrollment::begin(&dir, PHONE, NATIONAL_ID, KeyStoreSpec::File, PIN).unwrap();
+        let (auth, sign) = certify(&enrollment);
+        enrollment
+            .complete(&auth, &sign, &[], "device-7", "s3cret", &server.url(""))
+            .unwrap();
+        Phone {
+            _home: home,
+            dir,
+            server,
+            fake,
+        }
+    }
+
+    /// Runs an app on the phone, with a PIN function that counts how often it is asked.
+    fn run(
+        phone: &Phone,
+        decision: Decision,
+        pin: &'static str,
+        max: usize,
+    ) -> (RunSummary, Vec<PhoneEvent>, usize) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let entry = PinEntry::Ask(Box::new(move |_, _| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Some(Zeroizing::new(pin.to_string()))
+        }));
+        let mut app = PhoneApp::new(Wallet::open(&phone.dir).unwrap(), decision, entry).unwrap();
+        let mut events = Vec::new();
+        let summary = app
+            .run(Some(max), Some(Duration::from_secs(5)), &mut |e| {
+                events.push(e.clone())
+            })
+            .unwrap();
+        (summary, events, asked.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn approved_request_is_signed_with_the_key_of_its_kind() {
+        let digest = [9u8; 48];
+        let phone = phone(
+            vec![request(
+                "s-1",
+                SessionKind::Authentication,
+                &digest,
+                HashType::Sha384,
+            )],
+            false,
+        );
+        let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 1);
+        assert_eq!((summary.requests, summary.answered, asked), (1, 1, 1));
+        assert!(matches!(&events[0], PhoneEvent::Request(r) if r.session_id == "s-1"));
+        let answers = phone.fake.answers.lock().unwrap();
+        let (id, answer, authorization) = &answers[0];
+        assert_eq!((id.as_str(), answer.result), ("s-1", SessionResult::Ok));
+        assert_eq!(
+            authorization,
+            &format!("Basic {}", encode_base64(b"device-7:s3cret"))
+        );
+        let signature =
+            imza_mobile_sign::protocol::decode_base64(answer.signature.as_ref().unwrap()).unwrap();
+        let wallet = Wallet::open(&phone.dir).unwrap();
+        let algorithm = HashType::Sha384.digest_algorithm();
+        verify_digest(
+            &spki(wallet.auth_certificate()),
+            algorithm,
+            &digest,
+            &signature,
+        )
+        .unwrap();
+        assert!(verify_digest(
+            &spki(wallet.sign_certificate()),
+            algorithm,
+            &digest,
+            &signature
+        )
+        .is_err());
+        // Nothing the app said carries the PIN.
+        assert!(!format!("{events:?}").contains(PIN));
+    }
+
+    #[test]
+    fn a_request_whose_code_does_not_match_its_hash_is_not_signed() {
+        let digest = [5u8; 32];
+        let mut lying = request("s-lie", SessionKind::Signature, &digest, HashType::Sha256);
+        let right = lying.verification_code.clone();
+        lying.verification_code = format!("{:04}", (right.parse::<u32>().unwrap() + 1) % 10000);
+        let short = request(
+            "s-short",
+            SessionKind::Signature,
+            &digest[..20],
+            HashType::Sha256,
+        );
+        let mut long = request("s-long", SessionKind::Signature, &digest, HashType::Sha512);
+        long.verification_code = verification_code(&digest);
+        let phone = phone(vec![lying, short, long], false);
+        let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 3);
+        assert_eq!((summary.requests, summary.answered), (3, 3));
+        // The PIN was never asked for: nothing was going to be signed.
+        assert_eq!(asked, 0);
+        let answers = phone.fake.answers.lock().unwrap();
+        for (id, answer, _) in answers.iter() {
+            assert_eq!(answer.result, SessionResult::DeliveryError, "{id}");
+            assert!(answer.signature.is_none(), "{id}");
+        }
+        let rejected: Vec<&str> = events
+            .iter()
+            .filter_map(|e| match e {
+                PhoneEvent::RequestRejected { session_id, reason } => {
+                    if session_id == "s-lie" {
+                        assert!(reason.contains(&right), "{reason}");
+                    }
+                    Some(session_id.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rejected, ["s-lie", "s-short", "s-long"]);
+        assert_eq!(Wallet::open(&phone.dir).unwrap().pin_tries_left(), 3);
+    }
+
+    #[test]
+    fn a_session_id_unfit_for_a_url_is_shown_but_not_answered() {
+        let digest = [6u8; 32];
+        let phone = phone(
+            vec![request(
+                "../pending",
+                SessionKind::Signature,
+                &digest,
+                HashType::Sha256,
+            )],
+            false,
+        );
+        let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 1);
+        assert_eq!((summary.requests, summary.answered, asked), (1, 0, 0));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, PhoneEvent::RequestRejected { .. })));
+        assert!(phone.fake.answers.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_answer_to_a_session_already_over_is_reported_and_the_app_carries_on() {
+        let phone = phone(
+            vec![
+                request("s-a", SessionKind::Signature, &[1u8; 32], HashType::Sha256),
+                request("s-b", SessionKind::Signature, &[2u8; 32], HashType::Sha256),
+            ],
+            true,
+        );
+        let (summary, events, _) = run(&phone, Decision::Refuse, PIN, 2);
+        assert_eq!(
+            (summary.requests, summary.answered, summary.not_accepted),
+            (2, 0, 2)
+        );
+        let statuses: Vec<u16> = events
+            .iter()
+            .filter_map(|e| match e {
+                PhoneEvent::AnswerNotAccepted { status, .. } => Some(*status),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses, [409, 409]);
+        assert!(phone
+            .fake
+            .answers
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, a, _)| a.result == SessionResult::UserRefused));
+    }
+
+    #[test]
+    fn a_key_store_failure_is_answered_delivery_error() {
+        let phone = phone(
+            vec![request(
+                "s-k",
+                SessionKind::Signature,
+                &[3u8; 32],
+                HashType::Sha256,
+            )],
+            false,
+        );
+        std::fs::remove_file(phone.dir.join("sign-key.p8")).unwrap();
+        let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 1);
+        assert_eq!((summary.answered, asked), (1, 1));
+        assert!(events.iter().any(|e| matches!(e,
+            PhoneEvent::KeyStoreFailed { session_id, message }
+                if session_id == "s-k" && message.contains("sign-key.p8"))));
+        let answers = phone.fake.answers.lock().unwrap();
+        assert_eq!(answers[0].1.result, SessionResult::DeliveryError);
+        assert_eq!(Wallet::open(&phone.dir).unwrap().pin_tries_left(), 3);
+    }
+
+    #[test]
+    fn an_idle_app_returns_when_no_request_comes() {
+        let phone = phone(vec![], false);
+        let mut app = PhoneApp::new(
+            Wallet::open(&phone.dir).unwrap(),
+            Decision::Approve,
+            PinEntry::Value(Zeroizing::new(PIN.into())),
+        )
+        .unwrap();
+        let mut events = 0;
+        let summary = app
+            .run(None, Some(Duration::from_millis(600)), &mut |_| events += 1)
+            .unwrap();
+        assert!(summary.ended_idle);
+        assert_eq!((summary.requests, events), (0, 0));
+    }
+
+    #[test]
+    fn an_unreachable_service_is_retried_then_reported() {
+        let Phone {
+            _home, dir, server, ..
+        } = phone(vec![], false);
+        server.stop();
+        let mut app = PhoneApp::new(
+            Wallet::open(&dir).unwrap(),
+            Decision::Approve,
+            PinEntry::Value(Zeroizing::new(PIN.into())),
+        )
+        .unwrap();
+        let mut attempts = Vec::new();
+        let err = app
+            .run(Some(1), None, &mut |e| {
+                if let PhoneEvent::ServiceUnreachable { attempt, .. } = e {
+                    attempts.push(*attempt);
+                }
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PhoneError::Service(imza_mobile_sign::http_client::ApiError::Unreachable(_))
+            ),
+            "{err:?}"
+        );
+        assert_eq!(attempts, [1, 2, 3, 4, 5]);
+    }
+}
