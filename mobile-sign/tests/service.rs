@@ -4,11 +4,19 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
+use imza_core::key::software::SoftwareKey;
 use imza_core::verify::verify_digest;
+use imza_core::{KeyAlgorithm, SigningKey};
+use imza_mobile_sign::http_client::ApiError;
 use imza_mobile_sign::protocol::{
-    decode_base64, verification_code, SessionKind, SessionResult, SessionState,
+    decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
+    CertificateResult, DeviceAnswer, PendingRequest, SessionKind, SessionResult, SessionState,
+    SessionStatus,
 };
+use imza_mobile_sign::service::ServiceConfig;
 
 /// Approves a session and checks what the relying party gets: OK, a signature that verifies
 /// over the hash with the registered certificate's key, that certificate.
@@ -62,4 +70,471 @@ fn approved_signature_session_returns_a_verified_signature_and_the_signing_certi
 #[test]
 fn approved_authentication_session_returns_a_verified_signature_and_the_auth_certificate() {
     approved_session_verifies(SessionKind::Authentication);
+}
+
+/// The HTTP status and error code of a refused call.
+fn refusal<T: std::fmt::Debug>(outcome: Result<T, ApiError>) -> (u16, String) {
+    match outcome {
+        Err(ApiError::Refused { status, code, .. }) => (status, code),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn hash_of(text: &str) -> [u8; 32] {
+    openssl::sha::sha256(text.as_bytes())
+}
+
+/// Starts a signature session for `phone` and has the phone fetch it.
+fn delivered_session(mss: &Mss, phone: &TestPhone, text: &str) -> (String, PendingRequest) {
+    let id = start_session(
+        &mss.rp(),
+        SessionKind::Signature,
+        &session_request(phone, &hash_of(text)),
+    )
+    .unwrap();
+    let request = phone.next_request();
+    assert_eq!(request.session_id, id);
+    (id, request)
+}
+
+fn assert_complete_without_signature(status: &SessionStatus, result: SessionResult) {
+    assert_eq!(status.state, SessionState::Complete);
+    assert_eq!(status.result, Some(result));
+    assert_eq!(
+        status.signature, None,
+        "a signature handed out with {result}"
+    );
+    assert_eq!(status.cert, None, "a certificate handed out with {result}");
+}
+
+#[test]
+fn refusal_pin_blocked_and_delivery_error_reach_the_relying_party() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    for result in [
+        SessionResult::UserRefused,
+        SessionResult::PinBlocked,
+        SessionResult::DeliveryError,
+    ] {
+        let (id, request) = delivered_session(&mss, &phone, result.name());
+        let answered = phone.answer_without_signature(&request, result).unwrap();
+        assert_complete_without_signature(&answered, result);
+        let status = session_status(&mss.rp(), &id, 5_000).unwrap();
+        assert_complete_without_signature(&status, result);
+        // Answered: no longer pending.
+        assert!(phone.pending(0).unwrap().requests.is_empty());
+    }
+}
+
+#[test]
+fn unanswered_sessions_end_with_timeout_when_fetched_and_phone_absent_when_not() {
+    let mss = Mss::start();
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let (fetched, _) = delivered_session(&mss, &phone, "fetched");
+    let never_fetched = start_session(
+        &rp,
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("never fetched")),
+    )
+    .unwrap();
+    assert_eq!(
+        session_status(&rp, &never_fetched, 0).unwrap().state,
+        SessionState::Running
+    );
+    mss.clock
+        .advance(time::Duration::minutes(5) + time::Duration::seconds(1));
+    assert_complete_without_signature(
+        &session_status(&rp, &fetched, 0).unwrap(),
+        SessionResult::Timeout,
+    );
+    assert_complete_without_signature(
+        &session_status(&rp, &never_fetched, 0).unwrap(),
+        SessionResult::PhoneAbsent,
+    );
+    // Expired sessions are no longer offered to the phone, and answering one is too late.
+    assert!(phone.pending(0).unwrap().requests.is_empty());
+    let late = phone.answer(
+        &fetched,
+        &DeviceAnswer {
+            result: SessionResult::UserRefused,
+            signature: None,
+        },
+    );
+    assert_eq!(refusal(late), (409, "CONFLICT".to_string()));
+}
+
+#[test]
+fn a_long_poll_ends_when_a_short_session_expires() {
+    let mss = Mss::start_with(ServiceConfig {
+        session_lifetime: Duration::from_millis(1_500),
+    });
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let id = start_session(
+        &rp,
+        SessionKind::Authentication,
+        &session_request(&phone, &hash_of("short")),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let status = session_status(&rp, &id, 60_000).unwrap();
+    let waited = started.elapsed();
+    assert_complete_without_signature(&status, SessionResult::PhoneAbsent);
+    assert!(
+        waited >= Duration::from_millis(1_000) && waited < Duration::from_secs(10),
+        "the long poll took {waited:?} for a 1.5 s session"
+    );
+}
+
+#[test]
+fn long_polls_wake_up_when_the_answer_or_the_request_comes() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    std::thread::scope(|scope| {
+        // The phone waits first; the request wakes it.
+        let waiting_phone = scope.spawn(|| {
+            let started = Instant::now();
+            let request = phone.next_request();
+            (request, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let rp = mss.rp();
+        let id = start_session(
+            &rp,
+            SessionKind::Signature,
+            &session_request(&phone, &hash_of("wake")),
+        )
+        .unwrap();
+        let mss = &mss;
+        let waiting_rp = scope.spawn(move || {
+            let started = Instant::now();
+            let status = session_status(&mss.rp(), &id, 60_000).unwrap();
+            (status, started.elapsed())
+        });
+        let (request, phone_waited) = waiting_phone.join().unwrap();
+        assert!(phone_waited < Duration::from_secs(4), "{phone_waited:?}");
+        std::thread::sleep(Duration::from_millis(300));
+        phone.approve(&request).unwrap();
+        let (status, rp_waited) = waiting_rp.join().unwrap();
+        assert_eq!(status.result, Some(SessionResult::Ok));
+        assert!(rp_waited < Duration::from_secs(4), "{rp_waited:?}");
+    });
+}
+
+#[test]
+fn unknown_phone_or_identity_is_not_a_mobile_client() {
+    let mss = Mss::start();
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let mut unknown = session_request(&phone, &hash_of("x"));
+    unknown.phone_number = "+994551112233".into();
+    let mut wrong_identity = session_request(&phone, &hash_of("x"));
+    wrong_identity.national_identity_number = "9ZZ9ZZ9".into();
+    for request in [&unknown, &wrong_identity] {
+        for kind in [SessionKind::Authentication, SessionKind::Signature] {
+            let id = start_session(&rp, kind, request).unwrap();
+            assert_complete_without_signature(
+                &session_status(&rp, &id, 0).unwrap(),
+                SessionResult::NotMobileClient,
+            );
+        }
+        let certificate: CertificateResponse = rp
+            .post(
+                "/certificate",
+                &CertificateRequest {
+                    phone_number: request.phone_number.clone(),
+                    national_identity_number: request.national_identity_number.clone(),
+                },
+                Duration::from_secs(20),
+            )
+            .unwrap();
+        assert_eq!(certificate.result, CertificateResult::NotFound);
+        assert_eq!(certificate.cert, None);
+    }
+    // Nothing reached the registered phone.
+    assert!(phone.pending(0).unwrap().requests.is_empty());
+}
+
+fn certificate_of(mss: &Mss, phone: &TestPhone) -> CertificateResponse {
+    mss.rp()
+        .post(
+            "/certificate",
+            &CertificateRequest {
+                phone_number: phone.phone_number.clone(),
+                national_identity_number: phone.national_id.clone(),
+            },
+            Duration::from_secs(20),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_revoked_signing_certificate_is_not_active_and_its_sessions_not_mobile_client() {
+    let mss = Mss::start();
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let good = certificate_of(&mss, &phone);
+    assert_eq!(good.result, CertificateResult::Ok);
+    assert_eq!(
+        decode_base64(good.cert.as_deref().unwrap()).unwrap(),
+        phone.sign.der
+    );
+
+    mss.status.revoke(&phone.sign);
+    let revoked = certificate_of(&mss, &phone);
+    assert_eq!(revoked.result, CertificateResult::NotActive);
+    assert_eq!(revoked.cert, None);
+    let request = session_request(&phone, &hash_of("revoked"));
+    let id = start_session(&rp, SessionKind::Signature, &request).unwrap();
+    assert_complete_without_signature(
+        &session_status(&rp, &id, 0).unwrap(),
+        SessionResult::NotMobileClient,
+    );
+    // The authentication certificate is still good: authentication still reaches the phone.
+    let auth = start_session(&rp, SessionKind::Authentication, &request).unwrap();
+    assert_eq!(
+        session_status(&rp, &auth, 0).unwrap().state,
+        SessionState::Running
+    );
+    assert_eq!(phone.next_request().session_id, auth);
+
+    // The CA store failing is a 503, not a verdict.
+    mss.status.fail(true);
+    let (status, code) = refusal(start_session(&rp, SessionKind::Signature, &request));
+    assert_eq!((status, code.as_str()), (503, "UNAVAILABLE"));
+}
+
+#[test]
+fn an_expired_certificate_is_not_active() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    // The test certificates are valid for a year.
+    mss.clock.advance(time::Duration::days(400));
+    assert_eq!(
+        certificate_of(&mss, &phone).result,
+        CertificateResult::NotActive
+    );
+    let id = start_session(
+        &mss.rp(),
+        SessionKind::Authentication,
+        &session_request(&phone, &hash_of("late")),
+    )
+    .unwrap();
+    assert_complete_without_signature(
+        &session_status(&mss.rp(), &id, 0).unwrap(),
+        SessionResult::NotMobileClient,
+    );
+}
+
+#[test]
+fn a_tampered_device_signature_is_a_hash_mismatch_and_never_handed_out() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let stranger = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let tampered: Vec<(&str, Box<dyn Fn(&PendingRequest) -> String>)> = vec![
+        (
+            "a flipped byte",
+            Box::new(|request| {
+                let mut signature = phone.sign(request);
+                let last = signature.len() - 1;
+                signature[last] ^= 0x01;
+                encode_base64(&signature)
+            }),
+        ),
+        (
+            "another key's signature",
+            Box::new(|request| {
+                let hash = decode_base64(&request.hash).unwrap();
+                encode_base64(
+                    &stranger
+                        .sign_digest(request.hash_type.digest_algorithm(), &hash)
+                        .unwrap(),
+                )
+            }),
+        ),
+        (
+            "the authentication key's signature on a signature session",
+            Box::new(|request| {
+                let hash = decode_base64(&request.hash).unwrap();
+                encode_base64(
+                    &phone
+                        .auth_key
+                        .sign_digest(request.hash_type.digest_algorithm(), &hash)
+                        .unwrap(),
+                )
+            }),
+        ),
+        (
+            "a signature over another hash",
+            Box::new(|request| {
+                encode_base64(
+                    &phone
+                        .sign_key
+                        .sign_digest(request.hash_type.digest_algorithm(), &[9u8; 32])
+                        .unwrap(),
+                )
+            }),
+        ),
+        ("garbage", Box::new(|_| encode_base64(b"not a signature"))),
+        ("not base64", Box::new(|_| "***".to_string())),
+        ("empty", Box::new(|_| String::new())),
+        ("huge", Box::new(|_| encode_base64(&[0x30; 4000]))),
+    ];
+    for (what, make) in &tampered {
+        let (id, request) = delivered_session(&mss, &phone, what);
+        let answered = phone
+            .answer(
+                &id,
+                &DeviceAnswer {
+                    result: SessionResult::Ok,
+                    signature: Some(make(&request)),
+                },
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_complete_without_signature(&answered, SessionResult::SignatureHashMismatch);
+        let status = session_status(&mss.rp(), &id, 0).unwrap();
+        assert_complete_without_signature(&status, SessionResult::SignatureHashMismatch);
+    }
+}
+
+#[test]
+fn another_relying_party_cannot_see_a_session_and_a_wrong_key_is_unauthorized() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let id = start_session(
+        &mss.rp(),
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("mine")),
+    )
+    .unwrap();
+    let other = mss.add_relying_party("bank.az");
+    assert_eq!(
+        refusal(session_status(&other, &id, 0)),
+        (404, "NOT_FOUND".to_string())
+    );
+    // The same answer as a session that never existed.
+    let unknown = "0123456789abcdef0123456789abcdef";
+    let (_, never) = refusal(session_status(&other, unknown, 0));
+    assert_eq!(never, "NOT_FOUND");
+
+    let url = mss.base_url();
+    let wrong_key = raw_request(
+        &url,
+        "GET",
+        &format!("/mss/v1/session/{id}"),
+        &[("Authorization", &basic(RP_NAME, "wrong-key"))],
+        None,
+    );
+    let unknown_name = raw_request(
+        &url,
+        "GET",
+        &format!("/mss/v1/session/{id}"),
+        &[("Authorization", &basic("nobody.az", &mss.rp_key))],
+        None,
+    );
+    let missing = raw_request(&url, "GET", &format!("/mss/v1/session/{id}"), &[], None);
+    let bearer = raw_request(
+        &url,
+        "POST",
+        "/mss/v1/signature",
+        &[("Authorization", "Bearer abc")],
+        Some(b"{}"),
+    );
+    for answer in [&wrong_key, &unknown_name, &missing, &bearer] {
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer.error_body().error, "UNAUTHORIZED");
+        assert_eq!(
+            answer.header("WWW-Authenticate"),
+            Some("Basic realm=\"imza-mss\"")
+        );
+    }
+    // An unknown name and a wrong key cannot be told apart.
+    assert_eq!(wrong_key.body, unknown_name.body);
+    // A device's credentials are no relying party's, and the reverse.
+    let as_device = raw_request(
+        &url,
+        "GET",
+        &format!("/mss/v1/session/{id}"),
+        &[(
+            "Authorization",
+            &basic(&phone.device_id, &phone.device_secret),
+        )],
+        None,
+    );
+    assert_eq!(as_device.status, 401);
+    let as_rp = raw_request(
+        &url,
+        "GET",
+        "/mss/v1/device/pending",
+        &[("Authorization", &basic(RP_NAME, &mss.rp_key))],
+        None,
+    );
+    assert_eq!(as_rp.status, 401);
+    let wrong_secret = raw_request(
+        &url,
+        "GET",
+        "/mss/v1/device/pending",
+        &[("Authorization", &basic(&phone.device_id, "wrong"))],
+        None,
+    );
+    assert_eq!(wrong_secret.status, 401);
+    assert_eq!(wrong_secret.error_body().error, "UNAUTHORIZED");
+}
+
+#[test]
+fn a_device_answers_once_and_only_its_own_sessions() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let other = mss.register("+994557654321", "7XY8Z9A");
+    let (id, request) = delivered_session(&mss, &phone, "once");
+
+    let intruder = other.approve(&request);
+    assert_eq!(refusal(intruder), (404, "NOT_FOUND".to_string()));
+
+    phone.approve(&request).unwrap();
+    assert_eq!(
+        refusal(phone.approve(&request)),
+        (409, "CONFLICT".to_string())
+    );
+    assert_eq!(
+        refusal(phone.answer_without_signature(&request, SessionResult::UserRefused)),
+        (409, "CONFLICT".to_string())
+    );
+    // The first answer stands.
+    let status = session_status(&mss.rp(), &id, 0).unwrap();
+    assert_eq!(status.result, Some(SessionResult::Ok));
+}
+
+#[test]
+fn registering_a_phone_again_replaces_the_device_and_ends_its_sessions() {
+    let mss = Mss::start();
+    let rp = mss.rp();
+    let old = mss.register(PHONE, NATIONAL_ID);
+    let (id, request) = delivered_session(&mss, &old, "before");
+    let new = mss.register(PHONE, NATIONAL_ID);
+    assert_ne!(new.device_id, old.device_id);
+    assert_complete_without_signature(
+        &session_status(&rp, &id, 0).unwrap(),
+        SessionResult::NotMobileClient,
+    );
+    // The old device no longer authenticates; the new one gets new sessions.
+    assert_eq!(refusal(old.approve(&request)).0, 401);
+    assert_eq!(refusal(old.pending(0)).0, 401);
+    let (_, request) = delivered_session(&mss, &new, "after");
+    assert_eq!(
+        new.approve(&request).unwrap().result,
+        Some(SessionResult::Ok)
+    );
+    let device = mss.store.device_for_phone(PHONE).unwrap().unwrap();
+    assert_eq!(device.device_id, new.device_id);
+
+    // A device deactivated (the CLI's rollback) ends its sessions the same way.
+    let (id, _) = delivered_session(&mss, &new, "rolled back");
+    mss.store.deactivate_device(&new.device_id).unwrap();
+    assert_complete_without_signature(
+        &session_status(&rp, &id, 0).unwrap(),
+        SessionResult::NotMobileClient,
+    );
+    assert!(mss.store.device_for_phone(PHONE).unwrap().is_none());
 }

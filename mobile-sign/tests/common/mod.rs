@@ -412,3 +412,97 @@ pub fn session_status(
         Duration::from_millis(timeout_ms) + CLIENT_SLACK,
     )
 }
+
+/// `Basic base64(user:secret)`.
+pub fn basic(user: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        encode_base64(format!("{user}:{secret}").as_bytes())
+    )
+}
+
+/// An HTTP answer read off the socket, for what [`JsonClient`] does not show (headers, bodies
+/// it would refuse to send).
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The [`ErrorBody`](imza_mobile_sign::protocol::ErrorBody), after checking it is one
+    /// line of JSON.
+    pub fn error_body(&self) -> imza_mobile_sign::protocol::ErrorBody {
+        assert!(!self.body.contains('\n'), "not one line: {}", self.body);
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not an error body ({e}): {}", self.body))
+    }
+}
+
+/// Sends one HTTP/1.1 request over a fresh connection (`Connection: close`) and reads the
+/// whole answer. `headers` are sent as given; a `Content-Length` is added for `body` unless
+/// `headers` has one.
+pub fn raw_request(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> RawResponse {
+    use std::io::{Read, Write};
+    let authority = base_url
+        .strip_prefix("http://")
+        .expect("an http:// base URL");
+    let mut stream = std::net::TcpStream::connect(authority).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a read timeout");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let declared = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+    if let (Some(body), false) = (body, declared) {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
+    // The server may answer (413) and close before reading it all: a failed write is fine,
+    // the answer is what counts.
+    let _ = stream.write_all(&request);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    RawResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
