@@ -3,6 +3,8 @@
 //! (persisted across `Wallet::open`), cleanup of an unfinished enrollment, a wallet that
 //! refuses to be overwritten.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -28,7 +30,14 @@ const MSS_URL: &str = "http://127.0.0.1:9";
 
 /// Every token a test of this binary uses, one per test: PKCS#11 login state belongs to a
 /// token and the whole process, so a test's open session would let another's wrong PIN in.
-const TOKENS: [&str; 4] = ["phone-enroll", "phone-pin", "phone-drop", "phone-exists"];
+const TOKENS: [&str; 6] = [
+    "phone-enroll",
+    "phone-pin",
+    "phone-drop",
+    "phone-exists",
+    "phone-app",
+    "phone-app-pin",
+];
 
 fn softhsm() -> Option<&'static SoftHsm> {
     static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
@@ -921,5 +930,274 @@ mod with_a_fake_service {
             "{err:?}"
         );
         assert_eq!(attempts, [1, 2, 3, 4, 5]);
+    }
+}
+
+/// The app against the real service on loopback (tests/common): a relying party starts a
+/// session, the app answers, the relying party reads the result.
+mod with_the_service {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use imza_mobile_sign::phone::{Decision, PhoneApp, PhoneEvent, PinEntry, RunSummary};
+    use imza_mobile_sign::protocol::{
+        decode_base64, encode_base64, verification_code, Language, SessionRequest, SessionResult,
+        SessionState, SessionStatus,
+    };
+    use imza_mobile_sign::store::{NewDevice, RegisteredCertificate};
+
+    use super::common::{self, session_status, start_session, Mss, CA_NAME, RP_NAME};
+    use super::*;
+
+    /// How long a run waits for a request that should come at once.
+    const IDLE: Duration = Duration::from_secs(20);
+
+    static SERIAL: AtomicUsize = AtomicUsize::new(0x100);
+
+    /// A phone registered at `mss` through the phone side: keys in `keys`, certificates from
+    /// the service's CA, the device registered in the store, the wallet completed.
+    fn register(mss: &Mss, keys: KeyStoreSpec) -> (tempfile::TempDir, PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(common::PHONE);
+        let enrollment =
+            PhoneEnrollment::begin(&dir, common::PHONE, common::NATIONAL_ID, keys, PIN).unwrap();
+        let subject = format!("CN=Test Citizen {},C=AZ", common::NATIONAL_ID);
+        let certificate = |key: &dyn imza_core::SigningKey| RegisteredCertificate {
+            ca: CA_NAME.into(),
+            der: mss.ca.issue(
+                &subject,
+                &SERIAL.fetch_add(1, Ordering::SeqCst).to_be_bytes()[6..],
+                key,
+                leaf_extensions(),
+            ),
+        };
+        let auth = certificate(enrollment.auth_key());
+        let sign = certificate(enrollment.sign_key());
+        let registration = mss
+            .store
+            .register_device(
+                &NewDevice {
+                    phone_number: common::PHONE.into(),
+                    national_id: common::NATIONAL_ID.into(),
+                    auth: auth.clone(),
+                    sign: sign.clone(),
+                },
+                imza_core::clock::Clock::now(mss.clock.as_ref()),
+            )
+            .unwrap();
+        enrollment
+            .complete(
+                &auth.der,
+                &sign.der,
+                std::slice::from_ref(&mss.ca.der),
+                &registration.device_id,
+                &registration.device_secret,
+                &mss.base_url(),
+            )
+            .unwrap();
+        (home, dir)
+    }
+
+    fn request(hash: &[u8]) -> SessionRequest {
+        SessionRequest {
+            phone_number: common::PHONE.into(),
+            national_identity_number: common::NATIONAL_ID.into(),
+            hash: encode_base64(hash),
+            hash_type: HashType::Sha256,
+            display_text: Some("Arayışı imzalayın".into()),
+            language: Language::Aze,
+        }
+    }
+
+    fn app(dir: &Path, decision: Decision, pin: PinEntry) -> PhoneApp {
+        PhoneApp::new(Wallet::open(dir).unwrap(), decision, pin).unwrap()
+    }
+
+    fn pin(value: &str) -> PinEntry {
+        PinEntry::Value(Zeroizing::new(value.to_string()))
+    }
+
+    /// Runs `app` for one request; returns what it did and said.
+    fn answer_one(app: &mut PhoneApp) -> (RunSummary, Vec<PhoneEvent>) {
+        let mut events = Vec::new();
+        let summary = app
+            .run(Some(1), Some(IDLE), &mut |e| events.push(e.clone()))
+            .unwrap();
+        assert_eq!(summary.requests, 1, "{events:?}");
+        (summary, events)
+    }
+
+    fn complete(rp: &imza_mobile_sign::http_client::JsonClient, id: &str) -> SessionStatus {
+        let status = session_status(rp, id, 10_000).unwrap();
+        assert_eq!(status.state, SessionState::Complete, "{status:?}");
+        status
+    }
+
+    /// Approve: the relying party gets OK, the wallet's certificate of the session's kind and
+    /// a signature by that key over its hash; the phone showed the code the relying party
+    /// computes from the hash.
+    fn approve_gives_ok(keys: KeyStoreSpec) {
+        let mss = Mss::start();
+        let rp = mss.rp();
+        let (_home, dir) = register(&mss, keys);
+        let mut app = app(&dir, Decision::Approve, pin(PIN));
+        for (kind, document) in [
+            (SessionKind::Signature, &b"residence certificate"[..]),
+            (SessionKind::Authentication, &b"login challenge"[..]),
+        ] {
+            let hash = openssl::sha::sha256(document);
+            let id = start_session(&rp, kind, &request(&hash)).unwrap();
+            let (summary, events) = answer_one(&mut app);
+            assert_eq!(summary.answered, 1);
+            let PhoneEvent::Request(shown) = &events[0] else {
+                panic!("{events:?}")
+            };
+            assert_eq!(
+                (
+                    shown.session_id.as_str(),
+                    shown.kind,
+                    shown.relying_party.as_str()
+                ),
+                (id.as_str(), kind, RP_NAME)
+            );
+            assert_eq!(shown.verification_code, verification_code(&hash));
+            assert!(events.contains(&PhoneEvent::Answered {
+                session_id: id.clone(),
+                result: SessionResult::Ok
+            }));
+
+            let status = complete(&rp, &id);
+            assert_eq!(status.result, Some(SessionResult::Ok));
+            let wallet = Wallet::open(&dir).unwrap();
+            let cert = decode_base64(status.cert.as_deref().unwrap()).unwrap();
+            assert_eq!(cert, wallet.certificate(kind));
+            let signature = decode_base64(&status.signature.unwrap().value).unwrap();
+            verify_digest(
+                &spki(&cert),
+                HashType::Sha256.digest_algorithm(),
+                &hash,
+                &signature,
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn approve_with_file_keys_gives_ok() {
+        approve_gives_ok(KeyStoreSpec::File);
+    }
+
+    #[test]
+    fn approve_with_a_token_gives_ok() {
+        if let Some(keys) = token("phone-app") {
+            approve_gives_ok(keys);
+        }
+    }
+
+    #[test]
+    fn refuse_gives_user_refused() {
+        let mss = Mss::start();
+        let rp = mss.rp();
+        let (_home, dir) = register(&mss, KeyStoreSpec::File);
+        let id = start_session(&rp, SessionKind::Signature, &request(&[4u8; 32])).unwrap();
+        let (summary, events) = answer_one(&mut app(&dir, Decision::Refuse, pin(PIN)));
+        assert_eq!(summary.answered, 1);
+        assert!(events.contains(&PhoneEvent::Answered {
+            session_id: id.clone(),
+            result: SessionResult::UserRefused
+        }));
+        let status = complete(&rp, &id);
+        assert_eq!(status.result, Some(SessionResult::UserRefused));
+        assert!(status.signature.is_none() && status.cert.is_none());
+    }
+
+    #[test]
+    fn ignore_gives_timeout() {
+        let mss = Mss::start();
+        let rp = mss.rp();
+        let (_home, dir) = register(&mss, KeyStoreSpec::File);
+        let id = start_session(&rp, SessionKind::Signature, &request(&[5u8; 32])).unwrap();
+        let (summary, events) = answer_one(&mut app(&dir, Decision::Ignore, pin(PIN)));
+        assert_eq!((summary.answered, summary.ignored), (0, 1));
+        assert!(events.contains(&PhoneEvent::Ignored {
+            session_id: id.clone()
+        }));
+        // Shown, not answered: still running until its lifetime is over.
+        let running = session_status(&rp, &id, 0).unwrap();
+        assert_eq!(running.state, SessionState::Running);
+        mss.clock.advance(
+            time::Duration::try_from(mss.config.session_lifetime).unwrap()
+                + time::Duration::seconds(1),
+        );
+        let status = complete(&rp, &id);
+        assert_eq!(status.result, Some(SessionResult::Timeout));
+    }
+
+    /// Three wrong PINs on one request answer PIN_BLOCKED; the next request is answered
+    /// PIN_BLOCKED at once, without asking for the PIN.
+    fn wrong_pins_block(keys: KeyStoreSpec) {
+        let mss = Mss::start();
+        let rp = mss.rp();
+        let (_home, dir) = register(&mss, keys);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let mut phone_app = app(
+            &dir,
+            Decision::Approve,
+            PinEntry::Ask(Box::new(move |_, _| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Some(Zeroizing::new(WRONG_PIN.to_string()))
+            })),
+        );
+
+        let first = start_session(&rp, SessionKind::Signature, &request(&[6u8; 32])).unwrap();
+        let (_, events) = answer_one(&mut phone_app);
+        let wrong: Vec<u8> = events
+            .iter()
+            .filter_map(|e| match e {
+                PhoneEvent::WrongPin { tries_left } => Some(*tries_left),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(wrong, [2, 1]);
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        assert!(events.contains(&PhoneEvent::Answered {
+            session_id: first.clone(),
+            result: SessionResult::PinBlocked
+        }));
+        assert_eq!(
+            complete(&rp, &first).result,
+            Some(SessionResult::PinBlocked)
+        );
+        assert!(!format!("{events:?}").contains(WRONG_PIN));
+
+        let second = start_session(&rp, SessionKind::Authentication, &request(&[7u8; 32])).unwrap();
+        let (_, events) = answer_one(&mut phone_app);
+        assert_eq!(asked.load(Ordering::SeqCst), 3, "{events:?}");
+        assert_eq!(
+            complete(&rp, &second).result,
+            Some(SessionResult::PinBlocked)
+        );
+
+        // Blocked for good: a new app with the right PIN is refused too.
+        let third = start_session(&rp, SessionKind::Signature, &request(&[8u8; 32])).unwrap();
+        answer_one(&mut app(&dir, Decision::Approve, pin(PIN)));
+        assert_eq!(
+            complete(&rp, &third).result,
+            Some(SessionResult::PinBlocked)
+        );
+    }
+
+    #[test]
+    fn three_wrong_pins_with_file_keys_give_pin_blocked() {
+        wrong_pins_block(KeyStoreSpec::File);
+    }
+
+    #[test]
+    fn three_wrong_pins_with_a_token_give_pin_blocked() {
+        if let Some(keys) = token("phone-app-pin") {
+            wrong_pins_block(keys);
+        }
     }
 }
