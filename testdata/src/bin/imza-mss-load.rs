@@ -375,6 +375,8 @@ struct Problems {
     /// Phone-side trouble (a poll or an answer that failed), not counted as a lost session by
     /// itself: the session's own outcome says whether it mattered.
     phone_errors: AtomicUsize,
+    /// Phones that stopped polling (refused, or unreachable five times in a row).
+    phones_gone: AtomicUsize,
     shown: Mutex<Vec<String>>,
 }
 
@@ -389,7 +391,10 @@ impl Problems {
 }
 
 /// What one relying-party thread saw of its session.
+#[derive(Clone, Copy)]
 struct SessionOutcome {
+    /// Just before its request: the earliest of these is the release.
+    started: Option<Instant>,
     /// From just before the POST to the COMPLETE answer; `None` when the session did not
     /// complete OK with the phone's own valid signature.
     latency: Option<Duration>,
@@ -505,10 +510,8 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
                 SESSION_DEADLINE.as_secs()
             ));
         }
-        if problems.phone_errors.load(Ordering::Relaxed) > 0
-            && polling.load(Ordering::Acquire) + problems.phone_errors.load(Ordering::Relaxed)
-                >= phones.len()
-        {
+        let gone = problems.phones_gone.load(Ordering::Acquire);
+        if gone > 0 && polling.load(Ordering::Acquire) + gone >= phones.len() {
             let shown = problems.shown.lock().unwrap_or_else(|p| p.into_inner());
             return Err(format!(
                 "phones could not reach the service: {}",
@@ -538,13 +541,16 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
         relying_parties.push(handle);
     }
     barrier.wait();
-    let released = Instant::now();
     let outcomes: Vec<SessionOutcome> = relying_parties
         .into_iter()
         .map(|handle| {
-            handle.join().unwrap_or(SessionOutcome {
-                latency: None,
-                completed_at: None,
+            handle.join().unwrap_or_else(|_| {
+                problems.note(&problems.failed, "a relying-party thread panicked".into());
+                SessionOutcome {
+                    started: None,
+                    latency: None,
+                    completed_at: None,
+                }
             })
         })
         .collect();
@@ -567,8 +573,15 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
 
     let mut latencies: Vec<Duration> = outcomes.iter().filter_map(|o| o.latency).collect();
     latencies.sort_unstable();
+    // From the first request (the threads leave the barrier together, but with a thousand
+    // of them on a few cores the first runs well before this thread is scheduled again) to
+    // the last completion.
+    let first = outcomes.iter().filter_map(|o| o.started).min();
     let last = outcomes.iter().filter_map(|o| o.completed_at).max();
-    let wall = last.map_or(Duration::ZERO, |t| t.saturating_duration_since(released));
+    let wall = match (first, last) {
+        (Some(first), Some(last)) => last.saturating_duration_since(first),
+        _ => Duration::ZERO,
+    };
     let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     let percentile = |p: f64| {
         // Nearest rank: the smallest value with at least p of the values at or below it.
@@ -623,9 +636,13 @@ fn simulate_phone(
         let pending: PendingRequests = match phone.client.get(&path, wait) {
             Ok(pending) => pending,
             Err(e) => {
+                // A refusal (wrong credentials, say) will not change; a broken connection
+                // may.
+                let refused = matches!(e, ApiError::Refused { .. });
                 problems.note(&problems.phone_errors, format!("phone {who}: poll: {e}"));
                 failures_in_a_row += 1;
-                if failures_in_a_row >= 5 {
+                if refused || failures_in_a_row >= 5 {
+                    problems.phones_gone.fetch_add(1, Ordering::Release);
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -633,7 +650,11 @@ fn simulate_phone(
             }
         };
         failures_in_a_row = 0;
-        if timeout_ms == 0 {
+        // What the first poll brings was started before this run's sessions (none start
+        // before every phone has had its first answer): left over from an earlier run that
+        // was cut short. It is answered, so that it leaves, but not counted.
+        let leftovers = timeout_ms == 0;
+        if leftovers {
             polling.fetch_add(1, Ordering::Release);
             timeout_ms = LONG_POLL_MS;
         }
@@ -642,7 +663,7 @@ fn simulate_phone(
             if !answered.insert(request.session_id.clone()) {
                 continue;
             }
-            if let Some(count) = received.get(phone.index) {
+            if let Some(count) = received.get(phone.index).filter(|_| !leftovers) {
                 count.fetch_add(1, Ordering::Relaxed);
             }
             answer(phone, &who, request, problems);
@@ -715,8 +736,9 @@ fn answer(
         Ok(status) => problems.note(
             &problems.phone_errors,
             format!(
-                "phone {who}: the service took the answer to {} as {:?}/{:?}",
-                request.session_id, status.state, status.result
+                "phone {who}: the service took the answer to {} as {}",
+                request.session_id,
+                result_name(status.result)
             ),
         ),
         Err(e) => problems.note(
@@ -724,6 +746,10 @@ fn answer(
             format!("phone {who}: answering {}: {e}", request.session_id),
         ),
     }
+}
+
+fn result_name(result: Option<SessionResult>) -> &'static str {
+    result.map_or("no result", SessionResult::name)
 }
 
 /// Session ids go into URL paths: only base64url/hex characters, bounded length.
@@ -744,6 +770,7 @@ fn one_session(
     problems: &Problems,
 ) -> SessionOutcome {
     let nothing = SessionOutcome {
+        started: None,
         latency: None,
         completed_at: None,
     };
@@ -765,6 +792,10 @@ fn one_session(
     };
     let started = Instant::now();
     let deadline = started + SESSION_DEADLINE;
+    let nothing = SessionOutcome {
+        started: Some(started),
+        ..nothing
+    };
     let created: SessionCreated = match client.post("/signature", &request, SHORT_CALL) {
         Ok(created) => created,
         Err(e) => {
@@ -823,13 +854,15 @@ fn one_session(
         problems.note(
             &problems.failed,
             format!(
-                "{phone_number}: session {} ended with {:?}",
-                created.session_id, status.result
+                "{phone_number}: session {} ended with {}",
+                created.session_id,
+                result_name(status.result)
             ),
         );
         return SessionOutcome {
             latency: None,
             completed_at: Some(completed_at),
+            started: Some(started),
         };
     }
     let cert = status.cert.as_deref().map(decode_base64);
@@ -851,6 +884,7 @@ fn one_session(
         Ok(()) => SessionOutcome {
             latency: Some(latency),
             completed_at: Some(completed_at),
+            started: Some(started),
         },
         Err(why) => {
             problems.note(
@@ -860,6 +894,7 @@ fn one_session(
             SessionOutcome {
                 latency: None,
                 completed_at: Some(completed_at),
+                started: Some(started),
             }
         }
     }
