@@ -7,14 +7,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::verify::verify_digest;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http_client::ApiError;
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
-    CertificateResult, DeviceAnswer, PendingRequest, SessionKind, SessionResult, SessionState,
-    SessionStatus,
+    CertificateResult, DeviceAnswer, PendingRequest, PendingRequests, SessionKind, SessionResult,
+    SessionState, SessionStatus, MAX_BODY_BYTES,
 };
 use imza_mobile_sign::service::ServiceConfig;
 
@@ -537,4 +538,436 @@ fn registering_a_phone_again_replaces_the_device_and_ends_its_sessions() {
         SessionResult::NotMobileClient,
     );
     assert!(mss.store.device_for_phone(PHONE).unwrap().is_none());
+}
+
+#[test]
+fn bad_requests_are_400_with_the_problem_named_and_large_bodies_413() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let url = mss.base_url();
+    let rp_auth = basic(RP_NAME, &mss.rp_key);
+    let device_auth = basic(&phone.device_id, &phone.device_secret);
+    let good = serde_json::to_value(session_request(&phone, &hash_of("x"))).unwrap();
+    let with = |field: &str, value: serde_json::Value| {
+        let mut body = good.clone();
+        body[field] = value;
+        body.to_string()
+    };
+    let without = |field: &str| {
+        let mut body = good.clone();
+        body.as_object_mut().unwrap().remove(field);
+        body.to_string()
+    };
+    let id = start_session(
+        &mss.rp(),
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("x")),
+    )
+    .unwrap();
+    // (method, path, credentials, body, what the message must mention)
+    let cases: Vec<(&str, String, &str, Option<String>, &str)> = vec![
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some("{".into()),
+            "EOF",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some("[]".into()),
+            "session request",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some("".into()),
+            "EOF",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("extra", "x".into())),
+            "unknown field `extra`",
+        ),
+        (
+            "POST",
+            "/authentication".into(),
+            &rp_auth,
+            Some(without("hash")),
+            "missing field `hash`",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("phoneNumber", "994501234567".into())),
+            "phoneNumber",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("phoneNumber", 994501234567u64.into())),
+            "invalid type",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("nationalIdentityNumber", "1ab2c3d".into())),
+            "nationalIdentityNumber",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("hash", "not base64!".into())),
+            "hash",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("hash", encode_base64(&[1; 20]).into())),
+            "hash: has 20 bytes",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("hashType", "MD5".into())),
+            "unknown variant `MD5`",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("displayText", "x".repeat(201).into())),
+            "displayText",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("displayText", "a\u{202e}b\nc".into())),
+            "displayText",
+        ),
+        (
+            "POST",
+            "/signature".into(),
+            &rp_auth,
+            Some(with("language", "FRA".into())),
+            "unknown variant `FRA`",
+        ),
+        (
+            "POST",
+            "/certificate".into(),
+            &rp_auth,
+            Some(r#"{"phoneNumber":"+994501234567"}"#.into()),
+            "missing field `nationalIdentityNumber`",
+        ),
+        (
+            "POST",
+            "/certificate".into(),
+            &rp_auth,
+            Some(r#"{"phoneNumber":"+99450","nationalIdentityNumber":"1AB2C3D"}"#.into()),
+            "phoneNumber",
+        ),
+        (
+            "GET",
+            format!("/session/{id}?timeoutMs=abc"),
+            &rp_auth,
+            None,
+            "timeoutMs",
+        ),
+        (
+            "GET",
+            format!("/session/{id}?timeoutMs=-5"),
+            &rp_auth,
+            None,
+            "timeoutMs",
+        ),
+        (
+            "GET",
+            "/session/not-an-id".into(),
+            &rp_auth,
+            None,
+            "session id",
+        ),
+        (
+            "GET",
+            "/session/0123456789ABCDEF0123456789ABCDEF".into(),
+            &rp_auth,
+            None,
+            "session id",
+        ),
+        (
+            "GET",
+            "/device/pending?timeoutMs=1.5".into(),
+            &device_auth,
+            None,
+            "timeoutMs",
+        ),
+        (
+            "POST",
+            format!("/device/session/{id}"),
+            &device_auth,
+            Some(r#"{"result":"TIMEOUT"}"#.into()),
+            "result",
+        ),
+        (
+            "POST",
+            format!("/device/session/{id}"),
+            &device_auth,
+            Some(r#"{"result":"OK"}"#.into()),
+            "signature: required",
+        ),
+        (
+            "POST",
+            format!("/device/session/{id}"),
+            &device_auth,
+            Some(r#"{"result":"USER_REFUSED","signature":"AAAA"}"#.into()),
+            "signature: only with result OK",
+        ),
+        (
+            "POST",
+            format!("/device/session/{id}"),
+            &device_auth,
+            Some(r#"{"result":"OK","signature":"AAAA","pin":"1234"}"#.into()),
+            "unknown field `pin`",
+        ),
+        (
+            "POST",
+            "/device/session/x".into(),
+            &device_auth,
+            Some(r#"{"result":"USER_REFUSED"}"#.into()),
+            "session id",
+        ),
+    ];
+    for (method, path, auth, body, mentions) in &cases {
+        let answer = raw_request(
+            &url,
+            method,
+            &format!("/mss/v1{path}"),
+            &[
+                ("Authorization", auth),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_deref().map(str::as_bytes),
+        );
+        assert_eq!(answer.status, 400, "{method} {path} {body:?}: {answer:?}");
+        let error = answer.error_body();
+        assert_eq!(error.error, "INVALID_REQUEST", "{path} {body:?}");
+        assert!(
+            error.message.contains(mentions),
+            "{path} {body:?}: {:?} does not mention {mentions:?}",
+            error.message
+        );
+        assert!(error.message.chars().count() <= 150, "{}", error.message);
+    }
+    // None of those touched the session.
+    assert_eq!(
+        session_status(&mss.rp(), &id, 0).unwrap().state,
+        SessionState::Running
+    );
+
+    // Over MAX_BODY_BYTES: refused by its Content-Length, or while reading a chunked body.
+    let large = format!(
+        r#"{{"phoneNumber":"{}","x":"{}"}}"#,
+        PHONE,
+        "a".repeat(MAX_BODY_BYTES as usize)
+    );
+    let declared = raw_request(
+        &url,
+        "POST",
+        "/mss/v1/signature",
+        &[("Authorization", &rp_auth)],
+        Some(large.as_bytes()),
+    );
+    assert_eq!(declared.status, 413, "{declared:?}");
+    assert_eq!(declared.error_body().error, "BODY_TOO_LARGE");
+    let chunked_body = format!("{:x}\r\n{large}\r\n0\r\n\r\n", large.len());
+    let chunked = raw_request(
+        &url,
+        "POST",
+        "/mss/v1/device/session/0123456789abcdef0123456789abcdef",
+        &[
+            ("Authorization", &device_auth),
+            ("Transfer-Encoding", "chunked"),
+        ],
+        Some(chunked_body.as_bytes()),
+    );
+    assert_eq!(chunked.status, 413, "{chunked:?}");
+    assert_eq!(chunked.error_body().error, "BODY_TOO_LARGE");
+
+    // Routes that do not exist answer in the same JSON.
+    let nowhere = raw_request(&url, "GET", "/mss/v1/nowhere", &[], None);
+    assert_eq!(nowhere.status, 404);
+    assert_eq!(nowhere.error_body().error, "NOT_FOUND");
+}
+
+#[test]
+fn long_poll_timeouts_over_the_cap_are_cut_not_refused() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let id = start_session(
+        &mss.rp(),
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("cap")),
+    )
+    .unwrap();
+    // A request is waiting: the long poll answers at once whatever its timeout.
+    let huge = raw_request(
+        &mss.base_url(),
+        "GET",
+        &format!("/mss/v1/device/pending?timeoutMs={}", "9".repeat(30)),
+        &[(
+            "Authorization",
+            &basic(&phone.device_id, &phone.device_secret),
+        )],
+        None,
+    );
+    assert_eq!(huge.status, 200, "{huge:?}");
+    let pending: PendingRequests = serde_json::from_str(&huge.body).unwrap();
+    assert_eq!(pending.requests.len(), 1);
+    phone.approve(&pending.requests[0]).unwrap();
+    let status = session_status(&mss.rp(), &id, 10_u64.pow(15)).unwrap();
+    assert_eq!(status.result, Some(SessionResult::Ok));
+}
+
+#[test]
+fn a_restart_mid_session_keeps_running_sessions_answerable() {
+    let mut mss = Mss::start();
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let (delivered, request) = delivered_session(&mss, &phone, "delivered before the restart");
+    let undelivered = start_session(
+        &rp,
+        SessionKind::Authentication,
+        &session_request(&phone, &hash_of("created before the restart")),
+    )
+    .unwrap();
+    let old_url = mss.base_url();
+
+    mss.restart();
+    assert_ne!(mss.base_url(), old_url);
+    let rp = mss.rp();
+    for id in [&delivered, &undelivered] {
+        assert_eq!(
+            session_status(&rp, id, 0).unwrap().state,
+            SessionState::Running
+        );
+    }
+    // The phone still has both to answer, the delivered one first.
+    let pending = phone.pending(0).unwrap().requests;
+    let ids: Vec<&str> = pending.iter().map(|r| r.session_id.as_str()).collect();
+    assert_eq!(ids, [delivered.as_str(), undelivered.as_str()]);
+    assert_eq!(pending[0], request);
+    for request in &pending {
+        phone.approve(request).unwrap();
+    }
+    for (id, kind) in [
+        (&delivered, SessionKind::Signature),
+        (&undelivered, SessionKind::Authentication),
+    ] {
+        let status = session_status(&rp, id, 5_000).unwrap();
+        assert_eq!(status.result, Some(SessionResult::Ok));
+        assert_eq!(
+            decode_base64(status.cert.as_deref().unwrap()).unwrap(),
+            phone.certificate(kind).der
+        );
+    }
+
+    // The relying party's key and the device's secret still work after another restart, and
+    // an answered session stays answered.
+    mss.restart();
+    let status = session_status(&mss.rp(), &delivered, 0).unwrap();
+    assert_eq!(status.result, Some(SessionResult::Ok));
+    assert!(phone.pending(0).unwrap().requests.is_empty());
+}
+
+#[test]
+fn sessions_complete_for_a_day_are_deleted() {
+    let mss = Mss::start();
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let (answered, request) = delivered_session(&mss, &phone, "answered");
+    phone.approve(&request).unwrap();
+    let abandoned = start_session(
+        &rp,
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("never read again")),
+    )
+    .unwrap();
+
+    mss.clock.advance(time::Duration::hours(23));
+    assert_eq!(mss.service.purge_old_sessions().unwrap(), 0);
+    assert_eq!(
+        session_status(&rp, &answered, 0).unwrap().result,
+        Some(SessionResult::Ok)
+    );
+    mss.clock.advance(time::Duration::hours(2));
+    // Both: the abandoned one ended at its expiry (PHONE_ABSENT) more than a day ago.
+    assert_eq!(mss.service.purge_old_sessions().unwrap(), 2);
+    for id in [&answered, &abandoned] {
+        assert_eq!(
+            refusal(session_status(&rp, id, 0)),
+            (404, "NOT_FOUND".to_string())
+        );
+    }
+    let rows: i64 = rusqlite::Connection::open(&mss.db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn the_tables_live_beside_the_ca_store_under_their_own_names() {
+    let mss = Mss::start();
+    let conn = rusqlite::Connection::open(&mss.db).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "mss_devices",
+            "mss_relying_parties",
+            "mss_schema_migrations",
+            "mss_sessions"
+        ]
+    );
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // Only hashes of the secrets are kept.
+    let key_hash: Vec<u8> = conn
+        .query_row("SELECT api_key_sha256 FROM mss_relying_parties", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(key_hash, openssl::sha::sha256(mss.rp_key.as_bytes()));
+    // Opening again (as every `imza` command does) changes nothing; a duplicate name is a
+    // conflict.
+    let again = imza_mobile_sign::store::MobileStore::open(&mss.db).unwrap();
+    assert_eq!(again.relying_parties().unwrap().len(), 1);
+    assert!(matches!(
+        again.add_relying_party(RP_NAME, mss.clock.now()),
+        Err(imza_mobile_sign::store::StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        again.add_relying_party("Not A Name", mss.clock.now()),
+        Err(imza_mobile_sign::store::StoreError::Invalid(_))
+    ));
 }

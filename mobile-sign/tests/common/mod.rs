@@ -451,7 +451,7 @@ impl RawResponse {
 
 /// Sends one HTTP/1.1 request over a fresh connection (`Connection: close`) and reads the
 /// whole answer. `headers` are sent as given; a `Content-Length` is added for `body` unless
-/// `headers` has one.
+/// `headers` has one or a `Transfer-Encoding` (then `body` goes as it is: chunk it yourself).
 pub fn raw_request(
     base_url: &str,
     method: &str,
@@ -472,9 +472,9 @@ pub fn raw_request(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    let declared = headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("content-length"));
+    let declared = headers.iter().any(|(n, _)| {
+        n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
+    });
     if let (Some(body), false) = (body, declared) {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
