@@ -328,12 +328,15 @@ fn an_expired_certificate_is_not_active() {
     );
 }
 
+/// Makes a device's signature field for a request.
+type Tamper<'a> = Box<dyn Fn(&PendingRequest) -> String + 'a>;
+
 #[test]
 fn a_tampered_device_signature_is_a_hash_mismatch_and_never_handed_out() {
     let mss = Mss::start();
     let phone = mss.register(PHONE, NATIONAL_ID);
     let stranger = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
-    let tampered: Vec<(&str, Box<dyn Fn(&PendingRequest) -> String>)> = vec![
+    let tampered: Vec<(&str, Tamper<'_>)> = vec![
         (
             "a flipped byte",
             Box::new(|request| {
