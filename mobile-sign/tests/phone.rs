@@ -813,6 +813,31 @@ mod with_a_fake_service {
     }
 
     #[test]
+    fn a_request_with_control_characters_is_not_shown_nor_signed() {
+        let digest = [8u8; 32];
+        let mut clear_screen = request("s-esc", SessionKind::Signature, &digest, HashType::Sha256);
+        clear_screen.display_text = Some("\u{1b}[2JPay 1000 AZN".into());
+        let mut bell = request("s-bell", SessionKind::Signature, &digest, HashType::Sha256);
+        bell.relying_party = "bank\u{7}".into();
+        let phone = phone(vec![clear_screen, bell], false);
+        let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 2);
+        assert_eq!((summary.requests, summary.answered, asked), (2, 2, 0));
+        assert!(
+            !events.iter().any(|e| matches!(e, PhoneEvent::Request(_))),
+            "{events:?}"
+        );
+        for event in &events {
+            if let PhoneEvent::RequestRejected { reason, .. } = event {
+                assert!(!reason.chars().any(char::is_control), "{reason:?}");
+            }
+        }
+        let answers = phone.fake.answers.lock().unwrap();
+        assert!(answers
+            .iter()
+            .all(|(_, a, _)| a.result == SessionResult::DeliveryError && a.signature.is_none()));
+    }
+
+    #[test]
     fn a_session_id_unfit_for_a_url_is_shown_but_not_answered() {
         let digest = [6u8; 32];
         let phone = phone(

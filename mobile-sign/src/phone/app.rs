@@ -14,8 +14,9 @@ use zeroize::Zeroizing;
 use super::{PhoneError, Wallet, PIN_TRIES};
 use crate::http_client::{ApiError, JsonClient};
 use crate::protocol::{
-    decode_hash, encode_base64, verification_code, DeviceAnswer, PendingRequest, PendingRequests,
-    SessionResult, SessionStatus, MAX_LONG_POLL_MS,
+    check_display_text, check_relying_party_name, decode_hash, encode_base64, verification_code,
+    DeviceAnswer, PendingRequest, PendingRequests, ProtocolError, SessionResult, SessionStatus,
+    MAX_LONG_POLL_MS,
 };
 
 /// How long one long poll asks the service to hold the request.
@@ -236,18 +237,31 @@ impl PhoneApp {
         summary: &mut RunSummary,
         screen: &mut dyn FnMut(&PhoneEvent),
     ) -> Result<(), PhoneError> {
-        screen(&PhoneEvent::Request(request.clone()));
         self.remember(&request.session_id);
-        let session_id = request.session_id.clone();
-        if !is_plain_session_id(&session_id) {
+        if !is_plain_session_id(&request.session_id) {
             screen(&PhoneEvent::RequestRejected {
-                session_id,
+                session_id: shown(&request.session_id),
                 reason: "the session id is not 1 to 128 letters, digits, '-' or '_'; it cannot \
                          be answered"
                     .into(),
             });
             return Ok(());
         }
+        let session_id = request.session_id.clone();
+        // What the screen will print must be what the protocol allows: a service must not make
+        // the phone show anything but a plain text (no terminal control sequences).
+        if let Err(e) = check_shown_fields(&request) {
+            screen(&PhoneEvent::RequestRejected {
+                session_id: session_id.clone(),
+                reason: format!("{e}: not shown, not signed"),
+            });
+            let answer = DeviceAnswer {
+                result: SessionResult::DeliveryError,
+                signature: None,
+            };
+            return self.answer(&session_id, &answer, summary, screen);
+        }
+        screen(&PhoneEvent::Request(request.clone()));
         if self.decision == Decision::Ignore {
             summary.ignored += 1;
             screen(&PhoneEvent::Ignored { session_id });
@@ -433,6 +447,37 @@ fn is_transient(e: &ApiError) -> bool {
         ApiError::Refused { status, .. } => *status >= 500,
         ApiError::BadAnswer(_) => false,
     }
+}
+
+/// Checks the fields a screen prints: the display text and the relying party's name follow
+/// the protocol's rules, the verification code and expiry time are short plain text.
+fn check_shown_fields(request: &PendingRequest) -> Result<(), ProtocolError> {
+    if let Some(text) = &request.display_text {
+        check_display_text(text)?;
+    }
+    check_relying_party_name(&request.relying_party)
+        .map_err(|e| ProtocolError::invalid("relyingParty", e.problem))?;
+    let plain = |text: &str| text.len() <= 40 && !text.chars().any(char::is_control);
+    if !plain(&request.verification_code) {
+        return Err(ProtocolError::invalid(
+            "verificationCode",
+            "is not a short plain text",
+        ));
+    }
+    if !plain(&request.expires_at) {
+        return Err(ProtocolError::invalid(
+            "expiresAt",
+            "is not a short plain text",
+        ));
+    }
+    Ok(())
+}
+
+/// Untrusted text made fit for a message: at most 128 characters, control characters escaped.
+fn shown(text: &str) -> String {
+    truncate(text, MAX_SESSION_ID_LEN)
+        .escape_debug()
+        .to_string()
 }
 
 /// A session id safe to put in a URL path as it is.
