@@ -118,6 +118,65 @@ pub enum PhoneEvent {
     },
 }
 
+/// One line for a person; untrusted text (display text, messages from the service) is
+/// quoted with its control characters escaped.
+impl std::fmt::Display for PhoneEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PhoneEvent::Request(request) => {
+                write!(
+                    f,
+                    "{} asks for your {}",
+                    request.relying_party,
+                    request.kind.name()
+                )?;
+                if let Some(text) = &request.display_text {
+                    write!(f, " ({text:?})")?;
+                }
+                write!(f, ": verification code {}", request.verification_code)
+            }
+            PhoneEvent::WrongPin { tries_left } => write!(
+                f,
+                "wrong PIN: {tries_left} {} left",
+                if *tries_left == 1 { "try" } else { "tries" }
+            ),
+            PhoneEvent::Answered { session_id, result } => {
+                write!(f, "answered {session_id}: {result}")
+            }
+            PhoneEvent::Ignored { session_id } => write!(f, "request {session_id} left unanswered"),
+            PhoneEvent::RequestRejected { session_id, reason } => {
+                write!(f, "request {session_id} refused by the phone: {reason}")
+            }
+            PhoneEvent::KeyStoreFailed {
+                session_id,
+                message,
+            } => write!(
+                f,
+                "request {session_id}: the key store failed ({message}); answered DELIVERY_ERROR"
+            ),
+            PhoneEvent::AnswerNotAccepted {
+                session_id,
+                status,
+                message,
+            } => write!(
+                f,
+                "the service did not take the answer to {session_id} (HTTP {status}): {:?}",
+                truncate(message, 200)
+            ),
+            PhoneEvent::ServiceUnreachable {
+                attempt,
+                message,
+                retry_in,
+            } => write!(
+                f,
+                "the signature service cannot be reached (attempt {attempt}): {message}; trying \
+                 again in {} ms",
+                retry_in.as_millis()
+            ),
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
@@ -496,6 +555,29 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_read_as_one_line_each() {
+        assert_eq!(
+            PhoneEvent::WrongPin { tries_left: 1 }.to_string(),
+            "wrong PIN: 1 try left"
+        );
+        assert_eq!(
+            PhoneEvent::Answered {
+                session_id: "abc".into(),
+                result: SessionResult::PinBlocked
+            }
+            .to_string(),
+            "answered abc: PIN_BLOCKED"
+        );
+        let shown = PhoneEvent::AnswerNotAccepted {
+            session_id: "abc".into(),
+            status: 409,
+            message: "over\nnow".into(),
+        }
+        .to_string();
+        assert!(!shown.contains('\n') && shown.contains("409"), "{shown}");
+    }
 
     #[test]
     fn only_plain_session_ids_go_into_urls() {
