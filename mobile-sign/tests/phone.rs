@@ -911,6 +911,35 @@ mod with_a_fake_service {
     }
 
     #[test]
+    fn a_pin_value_that_cannot_be_a_pin_is_refused_before_it_costs_a_try() {
+        let phone = phone(vec![], false);
+        for value in ["2468\n", "24", ""] {
+            let err = PhoneApp::new(
+                Wallet::open(&phone.dir).unwrap(),
+                Decision::Approve,
+                PinEntry::Value(Zeroizing::new(value.into())),
+            )
+            .unwrap_err();
+            assert!(matches!(err, PhoneError::PinFormat), "{value:?}: {err:?}");
+        }
+        let err = PhoneApp::new(
+            Wallet::open(&phone.dir).unwrap(),
+            Decision::Approve,
+            PinEntry::Prompt,
+        )
+        .unwrap_err();
+        assert!(matches!(err, PhoneError::PinUnavailable(_)), "{err:?}");
+        // Refusing or ignoring needs no PIN.
+        PhoneApp::new(
+            Wallet::open(&phone.dir).unwrap(),
+            Decision::Refuse,
+            PinEntry::Prompt,
+        )
+        .unwrap();
+        assert_eq!(Wallet::open(&phone.dir).unwrap().pin_tries_left(), 3);
+    }
+
+    #[test]
     fn an_idle_app_returns_when_no_request_comes() {
         let phone = phone(vec![], false);
         let mut app = PhoneApp::new(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-use super::{PhoneError, Wallet, PIN_TRIES};
+use super::{check_pin_format, PhoneError, Wallet, PIN_TRIES};
 use crate::http_client::{ApiError, JsonClient};
 use crate::protocol::{
     check_display_text, check_relying_party_name, decode_hash, encode_base64, verification_code,
@@ -221,6 +221,11 @@ impl PhoneApp {
                  PIN in an environment variable"
                     .into(),
             ));
+        }
+        // A value that cannot be a PIN (a stray newline in a variable, say) would be "typed
+        // again" until the keys block: refuse it before it costs a try.
+        if let PinEntry::Value(pin) = &pin {
+            check_pin_format(pin)?;
         }
         let client = JsonClient::new(wallet.mss_url(), wallet.device_id(), wallet.device_secret())?;
         Ok(PhoneApp {
