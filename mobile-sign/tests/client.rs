@@ -435,16 +435,37 @@ impl CitizenPhone {
         personal_code: &str,
         ocsp_url: &str,
     ) -> CitizenPhone {
+        CitizenPhone::register_under(
+            mss,
+            &mss.ca,
+            None,
+            phone_number,
+            national_id,
+            personal_code,
+            ocsp_url,
+        )
+    }
+
+    /// [`CitizenPhone::register`] with certificates of `ca`, naming `ca_issuers` in the AIA.
+    fn register_under(
+        mss: &Mss,
+        ca: &TestCa,
+        ca_issuers: Option<&str>,
+        phone_number: &str,
+        national_id: &str,
+        personal_code: &str,
+        ocsp_url: &str,
+    ) -> CitizenPhone {
         let subject =
             format!("CN=Günay Əliyev,givenName=Günay,SN=Əliyev,serialNumber={personal_code},C=AZ");
-        let aia = ext::authority_info_access(Some(ocsp_url), None).unwrap();
+        let aia = ext::authority_info_access(Some(ocsp_url), ca_issuers).unwrap();
         let issue = |key: &SoftwareKey, serial: &[u8], usage, eku| {
             let extensions = vec![
                 ext::key_usage(usage).unwrap(),
                 ext::extended_key_usage(&[eku], false).unwrap(),
                 aia.clone(),
             ];
-            mss.ca.issue(&subject, serial, key, extensions)
+            ca.issue(&subject, serial, key, extensions)
         };
         let mut serial = [0u8; 8];
         openssl::rand::rand_bytes(&mut serial).unwrap();
@@ -753,4 +774,73 @@ fn the_remote_key_believes_neither_the_services_signature_nor_its_certificate() 
         // The code comes from the hash, computed here: the service never sent one.
         assert_eq!(codes.all(), vec![verification_code(&digest)]);
     }
+}
+
+#[rocket::get("/ca/issuing.crt")]
+fn issuing_ca_certificate(der: &rocket::State<Vec<u8>>) -> (rocket::http::ContentType, Vec<u8>) {
+    (
+        rocket::http::ContentType::new("application", "pkix-cert"),
+        der.inner().clone(),
+    )
+}
+
+#[test]
+fn an_issuing_ca_missing_from_the_trust_is_fetched_from_the_certificates_ca_issuers_url() {
+    let mss = Mss::start();
+    let issuing = mss.ca.issuing_ca(
+        "CN=imza Test Mobile Issuing CA,O=imza,C=AZ",
+        KeyAlgorithm::EcP256,
+        &[0x33],
+    );
+    let ocsp = OcspResponder::for_ca(&issuing);
+    let der = issuing.der.clone();
+    let publisher = LoopbackServer::launch(
+        rocket::fairing::AdHoc::on_ignite("CA certificates", |rocket| async move {
+            rocket
+                .manage(der)
+                .mount("/", rocket::routes![issuing_ca_certificate])
+        }),
+        1,
+    );
+    let ca_issuers = publisher.url("/ca/issuing.crt");
+    let phone = CitizenPhone::register_under(
+        &mss,
+        &issuing,
+        Some(&ca_issuers),
+        PHONE,
+        NATIONAL_ID,
+        "PNOAZ-1AB2C3D",
+        &ocsp.url,
+    );
+    ocsp.statuses.set(&phone.auth_serial, CertStatusInfo::Good);
+    // The root's CRL says the issuing CA is not revoked; only the root is trusted.
+    let now = OffsetDateTime::now_utc();
+    let root_crl = imza_validation::read_crls(&mss.ca.crl_at(&[], now)).unwrap();
+    let mut without_fetching = trust(&mss);
+    without_fetching.add_crl(root_crl[0].clone());
+    let (_, _, outcome) = authenticate_phone(&mss, phone, &without_fetching);
+    match outcome {
+        Err(ClientError::Validation(why)) => {
+            assert!(why.contains("no certification path"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Another phone under the same CA, authenticated with fetching allowed.
+    let phone = CitizenPhone::register_under(
+        &mss,
+        &issuing,
+        Some(&ca_issuers),
+        "+994551111111",
+        "2BC3D4E",
+        "PNOAZ-2BC3D4E",
+        &ocsp.url,
+    );
+    ocsp.statuses.set(&phone.auth_serial, CertStatusInfo::Good);
+    let mut fetching = trust(&mss).with_issuer_fetching(HttpFetcher::default());
+    fetching.add_crl(root_crl[0].clone());
+    let (_, _, outcome) = authenticate_phone(&mss, phone, &fetching);
+    let citizen = outcome.unwrap();
+    assert_eq!(citizen.personal_code, "PNOAZ-2BC3D4E");
+    assert_eq!(citizen.issuer, "CN=imza Test Mobile Issuing CA,O=imza,C=AZ");
 }
