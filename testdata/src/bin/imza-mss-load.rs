@@ -19,7 +19,7 @@
 //! The file OUT.json holds private keys and secrets: it is written 0600, and the secrets are
 //! never printed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,8 @@ const HTTP_SLACK: Duration = Duration::from_secs(10);
 const SHORT_CALL: Duration = Duration::from_secs(30);
 /// Stack of every phone and relying-party thread: they hold one HTTP exchange each.
 const THREAD_STACK: usize = 256 * 1024;
+/// How often a phone sends its answer to one request when the exchange breaks.
+const MAX_ANSWER_ATTEMPTS: u32 = 3;
 /// At most this many problems are kept and printed (the counts cover all of them).
 const MAX_PROBLEMS_SHOWN: usize = 20;
 
@@ -628,7 +630,10 @@ fn simulate_phone(
     let who = phone_number(phone.index);
     // The first poll is answered at once: it proves the credentials before the release.
     let mut timeout_ms = 0;
-    let mut answered: HashSet<String> = HashSet::new();
+    // Requests seen (each counted once), and those given up on or answered: a request whose
+    // answer did not reach the service is still pending and comes back at the next poll.
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut attempts: HashMap<String, u32> = HashMap::new();
     let mut failures_in_a_row = 0u32;
     while !stop.load(Ordering::Acquire) {
         let path = format!("/device/pending?timeoutMs={timeout_ms}");
@@ -660,15 +665,28 @@ fn simulate_phone(
         }
         // The service sends the RUNNING requests of this device; a handful at most here.
         for request in pending.requests.iter().take(16) {
-            if !answered.insert(request.session_id.clone()) {
+            if seen.insert(request.session_id.clone()) {
+                if let Some(count) = received.get(phone.index).filter(|_| !leftovers) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let tries = attempts.entry(request.session_id.clone()).or_insert(0);
+            if *tries >= MAX_ANSWER_ATTEMPTS {
                 continue;
             }
-            if let Some(count) = received.get(phone.index).filter(|_| !leftovers) {
-                count.fetch_add(1, Ordering::Relaxed);
+            *tries += 1;
+            if answer(phone, &who, request, problems) == Answered::Done {
+                *tries = MAX_ANSWER_ATTEMPTS;
             }
-            answer(phone, &who, request, problems);
         }
     }
+}
+
+/// Whether a request is dealt with, or its answer should be sent again if it comes back.
+#[derive(PartialEq, Eq)]
+enum Answered {
+    Done,
+    TryAgain,
 }
 
 /// Checks one pending request and answers it with a signature of its hash.
@@ -677,13 +695,13 @@ fn answer(
     who: &str,
     request: &imza_mobile_sign::protocol::PendingRequest,
     problems: &Problems,
-) {
+) -> Answered {
     if !is_plain_id(&request.session_id) {
         problems.note(
             &problems.mixed_up,
             format!("phone {who}: a session id that cannot be a path segment"),
         );
-        return;
+        return Answered::Done;
     }
     let hash = match decode_base64(&request.hash) {
         Ok(hash) if request.hash_type == HashType::Sha256 && hash.len() == 32 => hash,
@@ -695,7 +713,7 @@ fn answer(
                     request.session_id
                 ),
             );
-            return;
+            return Answered::Done;
         }
     };
     if request.kind != SessionKind::Signature
@@ -712,13 +730,13 @@ fn answer(
                 verification_code(&hash)
             ),
         );
-        return;
+        return Answered::Done;
     }
     let signature = match phone.key.sign_digest(DigestAlgorithm::Sha256, &hash) {
         Ok(signature) => signature,
         Err(e) => {
             problems.note(&problems.phone_errors, format!("phone {who}: signing: {e}"));
-            return;
+            return Answered::Done;
         }
     };
     let body = DeviceAnswer {
@@ -741,11 +759,18 @@ fn answer(
                 result_name(status.result)
             ),
         ),
-        Err(e) => problems.note(
-            &problems.phone_errors,
-            format!("phone {who}: answering {}: {e}", request.session_id),
-        ),
+        Err(e) => {
+            problems.note(
+                &problems.phone_errors,
+                format!("phone {who}: answering {}: {e}", request.session_id),
+            );
+            // A refusal (409: answered already, 404) will not change; a broken exchange may.
+            if !matches!(e, ApiError::Refused { .. }) {
+                return Answered::TryAgain;
+            }
+        }
     }
+    Answered::Done
 }
 
 fn result_name(result: Option<SessionResult>) -> &'static str {
