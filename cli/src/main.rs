@@ -6,6 +6,7 @@ mod ca;
 mod card;
 mod cert;
 mod demo;
+mod mobile_auth;
 mod output;
 mod serve;
 mod services;

@@ -10,6 +10,8 @@ use clap::{ArgGroup, Args, ValueEnum};
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location, TokenSelector};
 use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
+use imza_mobile_sign::protocol::Language;
+use imza_mobile_sign::remote_key::{LastFailure, MobileSigningKey};
 use imza_signer::{
     augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
     SignOptions, SignerError, ValidationDataSources,
@@ -19,6 +21,7 @@ use imza_validation::HttpFetcher;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::mobile_auth::{citizen, client_failure, parse_language, show_code, RelyingParty};
 use crate::output::{
     ensure_absent, input, read_certificate_ders, read_input, write_new, CliResult, Failure,
 };
@@ -41,7 +44,13 @@ const MANUAL: &str = "\
     the card holds several signing ones; the PIN from --pin-env or asked without echo, again \
     before each signature if the card wants it); a PKCS#11 key chosen by label with \
     --pkcs11-module, --pkcs11-token, --pkcs11-key-label and --cert. It must be the key \
-    --cert certifies.\n\
+    --cert certifies. Or the citizen's phone with --mobile (mobile signature): the signing \
+    certificate registered for --mobile and --national-id is fetched from the signature \
+    service at --mss-url (as relying party --rp-name, API key in the environment variable \
+    --rp-key-env), the hash of the signed attributes is sent to the phone, the verification \
+    code is printed on standard error as `Verification code: NNNN` for the citizen to compare \
+    with the phone's, and the phone's signature is checked against the certificate before it \
+    is used.\n\
     \n\
     Levels: B (B-B, the default) is the signature alone. T adds a time-stamp on the \
     signature value from the TSA at --tsa. LT adds, after the time-stamp, the certificates \
@@ -58,19 +67,25 @@ const MANUAL: &str = "\
     checked against the signature.\n\
     \n\
     --out is never overwritten. Exit status 0: written. 1: a certificate to be validated for \
-    B-LT does not validate (revoked, no path to --trust, no revocation information). 2: bad \
-    usage or input (missing files, wrong key, wrong password, not a signature). 3: the TSA \
-    or a revocation server cannot be reached or refuses, or the key or token fails.\n\
+    B-LT does not validate (revoked, no path to --trust, no revocation information); with \
+    --mobile also: the citizen refused (USER_REFUSED), the PIN is blocked (PIN_BLOCKED), the \
+    phone's signature does not verify (SIGNATURE_HASH_MISMATCH), the certificate is not \
+    active. 2: bad usage or input (missing files, wrong key, wrong password, not a \
+    signature; with --mobile: an unknown phone or identity, NOT_FOUND / NOT_MOBILE_CLIENT, \
+    wrong relying-party credentials). 3: the TSA or a revocation server cannot be reached or \
+    refuses, or the key or token fails; with --mobile: the service cannot be reached, the \
+    phone is absent or did not answer in time (PHONE_ABSENT, TIMEOUT, DELIVERY_ERROR).\n\
     \n\
     Examples:\n\
     \x20 imza sign --in contract.pdf --out contract.pdf.p7s --key me.key --cert me.pem --chain ca.pem\n\
     \x20 imza sign --card --pin-env CARD_PIN --in contract.pdf --out contract.pdf.p7s --chain ca.pem --level T --tsa http://tsa.example.az/tsa\n\
+    \x20 RP_KEY=... imza sign --mobile +994501234567 --national-id 1AB2C3D --mss-url https://mss.gov.az --rp-name mygov.az --rp-key-env RP_KEY --in contract.pdf --out contract.pdf.p7s --chain ca.pem --level T --tsa http://tsa.example.az/tsa\n\
     \x20 imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n\
     \x20 imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s";
 
 #[derive(Args)]
 #[command(
-    group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_key_label", "card"]).multiple(false)),
+    group(ArgGroup::new("key_source").args(["key", "p12", "pkcs11_key_label", "card", "mobile"]).multiple(false)),
     group(ArgGroup::new("card_choice").args(["reader", "token", "token_serial"]).multiple(false)),
     after_long_help = MANUAL
 )]
@@ -145,6 +160,43 @@ pub struct SignArgs {
     /// Label of the private key on the token.
     #[arg(long, value_name = "LABEL", requires_all = ["pkcs11_module", "pkcs11_token", "cert"])]
     pkcs11_key_label: Option<String>,
+    /// Sign with the citizen's phone (mobile signature): the phone number, E.164
+    /// (`+994501234567`; spaces and dashes are dropped). Needs --national-id, --mss-url,
+    /// --rp-name and --rp-key-env.
+    #[arg(
+        long,
+        value_name = "PHONE",
+        requires_all = ["national_id", "mss_url", "rp_name", "rp_key_env"]
+    )]
+    mobile: Option<String>,
+    /// With --mobile: the citizen's national identity number (FIN), e.g. `1AB2C3D`.
+    #[arg(long, value_name = "ID", requires = "mobile")]
+    national_id: Option<String>,
+    /// With --mobile: the signature service's base URL (`https://mss.gov.az`).
+    #[arg(long, value_name = "URL", requires = "mobile")]
+    mss_url: Option<String>,
+    /// With --mobile: the relying party's registered name (`imza mobile rp add`).
+    #[arg(long, value_name = "NAME", requires = "mobile")]
+    rp_name: Option<String>,
+    /// With --mobile: environment variable holding the relying party's API key.
+    #[arg(long, value_name = "VAR", requires = "mobile")]
+    rp_key_env: Option<String>,
+    /// With --mobile: text shown on the phone, at most 200 characters (e.g. the document's
+    /// title).
+    #[arg(long, value_name = "TEXT", requires = "mobile")]
+    display_text: Option<String>,
+    /// With --mobile: language of the phone's texts: AZE (default), ENG, RUS or TUR.
+    #[arg(long, value_name = "LANG", requires = "mobile", value_parser = parse_language)]
+    language: Option<Language>,
+    /// With --mobile: give up waiting for the phone after this many seconds (the service ends
+    /// a session after 5 minutes by default).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "mobile",
+        default_value_t = 330
+    )]
+    mobile_wait: u64,
     /// Put the document inside the signature (enveloping) instead of beside it (detached).
     #[arg(long)]
     attached: bool,
@@ -230,7 +282,13 @@ fn run_sign(
         .as_deref()
         .ok_or_else(|| input("give the document to sign with --in"))?;
     let document = read_document(document_path)?;
-    let credentials = credentials(args, chain)?;
+    let (credentials, mobile_failure) = match &args.mobile {
+        Some(phone) => {
+            let (credentials, failure) = mobile_credentials(args, phone, chain)?;
+            (credentials, Some(failure))
+        }
+        None => (credentials(args, chain)?, None),
+    };
     let sources = validation_sources(args, level, credentials.chain(), &[])?;
     let options = SignOptions {
         attached: args.attached,
@@ -247,7 +305,13 @@ fn run_sign(
             archive_digest: None,
         },
     };
-    let signature = sign(&document, &credentials, &options).map_err(failure)?;
+    let signature = sign(&document, &credentials, &options).map_err(|e| {
+        // A phone's answer says more than the CoreError the key trait carries.
+        match mobile_failure.as_ref().and_then(LastFailure::take) {
+            Some(client_error) => client_failure(client_error),
+            None => failure(e),
+        }
+    })?;
     write_new(&args.out, &signature, false)?;
     println!(
         "signed {} ({} bytes) as {level} ({}) by {}; written to {}",
@@ -383,6 +447,49 @@ fn card_credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials,
     let key = CardKey::open(&request, &pin_source(args))?;
     let certificate = key.certificate().to_vec();
     Credentials::new(Box::new(key), certificate, chain).map_err(failure)
+}
+
+/// The phone's key (--mobile): the certificate registered for the phone number and identity,
+/// fetched from the service, and a key that has the phone sign; the chain from --chain.
+fn mobile_credentials(
+    args: &SignArgs,
+    phone: &str,
+    chain: Vec<Vec<u8>>,
+) -> Result<(Credentials, LastFailure), Failure> {
+    if args.cert.is_some() || args.key.is_some() {
+        return Err(input(
+            "--mobile fetches the certificate from the signature service: leave out --cert and --key",
+        ));
+    }
+    let national_id = args.national_id.as_deref().unwrap_or_default();
+    let phone = citizen(phone, national_id)?;
+    let client = RelyingParty {
+        mss_url: args.mss_url.as_deref().unwrap_or_default(),
+        rp_name: args.rp_name.as_deref().unwrap_or_default(),
+        rp_key_env: args.rp_key_env.as_deref().unwrap_or_default(),
+    }
+    .client()?;
+    let certificate = client
+        .certificate(&phone, national_id)
+        .map_err(client_failure)?;
+    let key = MobileSigningKey::new(
+        client,
+        &phone,
+        national_id,
+        certificate.clone(),
+        args.display_text.clone(),
+        args.language.unwrap_or(Language::Aze),
+        Box::new(show_code),
+    )
+    .map_err(client_failure)?
+    .with_give_up_after(Duration::from_secs(args.mobile_wait));
+    let failure = key.last_failure();
+    let credentials = Credentials::new(Box::new(key), certificate, chain).map_err(self::failure)?;
+    eprintln!(
+        "Asking the phone {phone} to sign for {}",
+        credentials.subject()
+    );
+    Ok((credentials, failure))
 }
 
 /// What B-LT data is gathered with, when `level` needs it: --trust, or the self-signed

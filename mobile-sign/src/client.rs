@@ -52,13 +52,13 @@ pub enum ClientError {
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] ProtocolError),
     /// No registration for this phone number and identity.
-    #[error("no mobile signature registration for {phone_number} with national identity number {national_id}")]
+    #[error("{phone_number} with national identity number {national_id} is not registered for mobile signature (NOT_FOUND)")]
     NotFound {
         phone_number: String,
         national_id: String,
     },
     /// Registered, but the signing certificate is revoked or expired.
-    #[error("the mobile signature registration for {phone_number} ({national_id}) is not active: its signing certificate is revoked or expired")]
+    #[error("the mobile signature of {phone_number} ({national_id}) is not active: its signing certificate is revoked or expired (NOT_ACTIVE)")]
     NotActive {
         phone_number: String,
         national_id: String,
@@ -301,11 +301,12 @@ impl MssClient {
     }
 }
 
-/// Failures a restart of the service explains: no connection, or 503 while its store is busy.
+/// Failures a restart of the service explains: no connection, a connection dropped, 503 while
+/// its store is busy, or a proxy in front of it saying it is away (502, 504).
 fn is_transient(e: &ApiError) -> bool {
     match e {
         ApiError::Unreachable(_) => true,
-        ApiError::Refused { status, .. } => *status == 503,
+        ApiError::Refused { status, .. } => matches!(*status, 502..=504),
         ApiError::BadAnswer(_) => false,
     }
 }
