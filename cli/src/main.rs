@@ -6,6 +6,7 @@ mod ca;
 mod card;
 mod cert;
 mod demo;
+mod mobile;
 mod mobile_auth;
 mod output;
 mod serve;
@@ -72,6 +73,13 @@ enum Command {
     /// unblock a PIN.
     #[command(subcommand)]
     Card(card::CardCommand),
+    /// Mobile signature: relying parties of the signature service, phone registration, and
+    /// authenticating a citizen by phone.
+    #[command(subcommand)]
+    Mobile(mobile::MobileCommand),
+    /// The citizen's phone (simulated): answer signature and authentication requests.
+    #[command(subcommand)]
+    Phone(mobile::PhoneCommand),
     /// Sign a document: CMS / CAdES B-B, B-T, B-LT, B-LTA; or raise a signature's level.
     Sign(Box<sign::SignArgs>),
     /// Validate a CMS / CAdES signature and report (ETSI TS 119 102-2). Exit 0 only when TOTAL_PASSED.
@@ -80,8 +88,9 @@ enum Command {
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
     /// Serve the PKI over HTTP: OCSP (POST /ocsp, GET /ocsp/BASE64) for every CA, RFC 3161
-    /// timestamps (POST /tsa), CA certificates and CRLs at the URLs written into certificates,
-    /// /health and Prometheus /metrics. Issues or renews each CA's delegated OCSP responder
+    /// timestamps (POST /tsa), signature validation (POST /verify), the mobile signature
+    /// service (/mss/v1: relying parties and registered phones), CA certificates and CRLs at
+    /// the URLs written into certificates, /health and Prometheus /metrics. Issues or renews each CA's delegated OCSP responder
     /// certificate at start and when due, and picks up revoked or new service certificates
     /// within --config's check_interval_seconds. Stops on Ctrl-C.
     Serve {
@@ -90,8 +99,8 @@ enum Command {
         listen: std::net::SocketAddr,
         /// TOML settings: check_interval_seconds; [ocsp] validity_minutes, cache_entries; [tsa] name,
         /// accuracy_seconds, clock_check_command, clock_check_interval_seconds; [crl]
-        /// validity_hours. Without it, the defaults (1 h OCSP validity, TSA "tsa", trusted
-        /// system clock, 24 h CRLs).
+        /// validity_hours; [mobile] session_lifetime_seconds. Without it, the defaults (1 h
+        /// OCSP validity, TSA "tsa", trusted system clock, 24 h CRLs, 5 min mobile sessions).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -108,6 +117,8 @@ fn main() -> ExitCode {
         Command::Ts(cmd) => ts::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
         Command::Card(cmd) => card::run(&cli.data_dir, cmd),
+        Command::Mobile(cmd) => mobile::run(&cli.data_dir, cmd),
+        Command::Phone(cmd) => mobile::run_phone(cmd),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::Demo => demo::run(&cli.data_dir),

@@ -5,6 +5,8 @@
 //! - `POST /verify` (imza-signer): signature validation against the store's root CAs;
 //! - `GET /ca/{name}.crt`, `GET /crl/{name}.crl`: what the certificates point to (the CRL is
 //!   signed afresh when none exists or a quarter of its validity is left);
+//! - `/mss/v1/...` (imza-mobile-sign): the mobile signature service — relying parties ask for
+//!   signatures and authentications, registered phones long-poll for them and answer;
 //! - `GET /health`, Prometheus `GET /metrics`.
 //!
 //! The status the responder gives comes from the same SQLite store the CLI writes; the
@@ -23,11 +25,14 @@ use rocket::{get, routes, Data, Request, Response, State};
 use time::Duration;
 
 use const_oid::ObjectIdentifier;
+use imza_ca::authority::DATABASE_FILE;
 use imza_ca::services::{DEFAULT_TSA_NAME, DEFAULT_TSA_POLICY};
 use imza_ca::store::{CertificateStatus, ServiceKind};
 use imza_ca::Pki;
 use imza_core::cert::serial_hex;
 use imza_core::clock::{from_x509_time, Clock, SystemClock};
+use imza_mobile_sign::service::{MobileService, ServiceConfig as MobileConfig};
+use imza_mobile_sign::store::MobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
@@ -259,6 +264,8 @@ fn plain_error(status: Status, _: &Request<'_>) -> String {
 /// clock_check_interval_seconds = 10
 /// [crl]
 /// validity_hours = 24          # CRLs the server signs itself
+/// [mobile]
+/// session_lifetime_seconds = 300  # how long a phone has to answer
 /// ```
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -269,6 +276,7 @@ pub struct ServeConfig {
     pub ocsp: OcspSection,
     pub tsa: TsaSection,
     pub crl: CrlSection,
+    pub mobile: MobileSection,
 }
 
 impl Default for ServeConfig {
@@ -278,6 +286,22 @@ impl Default for ServeConfig {
             ocsp: OcspSection::default(),
             tsa: TsaSection::default(),
             crl: CrlSection::default(),
+            mobile: MobileSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MobileSection {
+    /// How long a phone has to answer a signature or authentication request.
+    pub session_lifetime_seconds: u64,
+}
+
+impl Default for MobileSection {
+    fn default() -> Self {
+        MobileSection {
+            session_lifetime_seconds: imza_mobile_sign::protocol::SESSION_LIFETIME.as_secs(),
         }
     }
 }
@@ -351,6 +375,9 @@ impl ServeConfig {
         }
         if !(1..=3600).contains(&config.check_interval_seconds) {
             return bad("check_interval_seconds must be between 1 and 3600");
+        }
+        if !(1..=3600).contains(&config.mobile.session_lifetime_seconds) {
+            return bad("[mobile] session_lifetime_seconds must be between 1 and 3600");
         }
         if config.tsa.clock_check_interval_seconds == 0 {
             return bad("[tsa] clock_check_interval_seconds must be at least 1");
@@ -529,6 +556,7 @@ fn build_tsa(
 pub struct Services {
     ocsp: Arc<OcspService>,
     tsa: Arc<TsaService>,
+    mobile: Arc<MobileService>,
     /// What is being served now: the responder certificates, the TSA certificate's serial,
     /// and the store's audit head when they were last checked.
     served: Mutex<Served>,
@@ -572,10 +600,23 @@ impl Services {
             }
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
+        let mobile_store = MobileStore::open(&pki.data_dir().join(DATABASE_FILE))
+            .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
+        let mobile = Arc::new(MobileService::new(
+            Arc::new(mobile_store),
+            Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
+            Arc::clone(&clock),
+            MobileConfig {
+                session_lifetime: std::time::Duration::from_secs(
+                    config.mobile.session_lifetime_seconds,
+                ),
+            },
+        ));
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         Ok(Services {
             ocsp,
             tsa: Arc::new(tsa),
+            mobile,
             served: Mutex::new(Served {
                 responders,
                 tsa_serial,
@@ -674,6 +715,7 @@ pub fn rocket(
         .register("/", rocket::catchers![plain_error]);
     rocket = rocket.attach(imza_tsa::http::stage(Arc::clone(&services.tsa)));
     rocket = rocket.attach(imza_signer::http::stage(crate::verify::serve_service(&pki)));
+    rocket = rocket.attach(imza_mobile_sign::http::stage(Arc::clone(&services.mobile)));
     let maintained = Arc::clone(&services);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
     rocket.attach(rocket::fairing::AdHoc::on_liftoff(
@@ -740,7 +782,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
             .await
             .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
         note(format!(
-            "listening on http://{listen}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /ca/NAME.crt, /crl/NAME.crl, /health, /metrics",
+            "listening on http://{listen}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /ca/NAME.crt, /crl/NAME.crl, /health, /metrics",
             served.len(),
             served.join(", ")
         ));

@@ -1,0 +1,496 @@
+//! The mobile signature end to end, with real processes: `imza serve` (the signature service,
+//! OCSP, TSA) over a real SQLite store, `imza phone run` as the citizen's phone, and the relying
+//! party's `imza sign --mobile` / `imza mobile auth`; the results checked by `imza verify` and
+//! `openssl cms -verify`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use common::{free_port, stderr, Server, TestPki};
+use serde_json::Value;
+
+const PHONE: &str = "+994501234567";
+const FIN: &str = "1AB2C3D";
+const PIN: &str = "24680";
+const RP: &str = "mygov.az";
+const MOBILE_CA_SUBJECT: &str =
+    "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+const DOCUMENT: &[u8] = b"e-arayis: Aysel Mammadova lives at Baku, Nizami st. 1\n";
+
+/// A PKI with a `mobile` CA and a TSA, a registered relying party and phone, and `imza serve`
+/// on a loopback port (the URLs in the certificates point at it).
+struct Mobile {
+    pki: TestPki,
+    port: u16,
+    base: String,
+    config: PathBuf,
+    rp_key: String,
+    registration: Value,
+    server: Option<Server>,
+}
+
+impl Mobile {
+    /// Sessions live `session_seconds`.
+    fn new(session_seconds: u64) -> Mobile {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let pki = TestPki::with_root_at(&base);
+        pki.ok(&[
+            "ca",
+            "init",
+            "--name",
+            "mobile",
+            "--parent",
+            "root",
+            "--subject",
+            MOBILE_CA_SUBJECT,
+        ]);
+        pki.ok(&["tsa", "init", "--ca", "mobile"]);
+        let added: Value = serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", RP]))
+            .expect("rp add prints JSON");
+        assert_eq!(added["name"], RP);
+        let rp_key = added["apiKey"].as_str().expect("apiKey").to_string();
+        let config = pki.path("serve.toml");
+        std::fs::write(
+            &config,
+            format!("[mobile]\nsession_lifetime_seconds = {session_seconds}\n"),
+        )
+        .expect("write config");
+        let mut mobile = Mobile {
+            pki,
+            port,
+            base,
+            config,
+            rp_key,
+            registration: Value::Null,
+            server: None,
+        };
+        mobile.registration = mobile.register(PHONE, FIN, "phone");
+        mobile.start_server();
+        mobile
+    }
+
+    fn start_server(&mut self) {
+        let config = self.config.to_str().expect("path").to_string();
+        self.server = Some(Server::start_on(
+            &self.pki,
+            self.port,
+            &["--config", &config],
+        ));
+    }
+
+    fn stop_server(&mut self) {
+        self.server = None;
+    }
+
+    fn phone_dir(&self, name: &str) -> PathBuf {
+        self.pki.path(name)
+    }
+
+    /// `imza mobile register ... --json` with the phone's wallet in `dir_name`.
+    fn register(&self, phone: &str, fin: &str, dir_name: &str) -> Value {
+        let dir = self.phone_dir(dir_name);
+        let out = self.pki.ok_env(
+            &[
+                "mobile",
+                "register",
+                "--phone",
+                phone,
+                "--national-id",
+                fin,
+                "--given-name",
+                "Aysel",
+                "--surname",
+                "Məmmədova",
+                "--ca",
+                "mobile",
+                "--pin-env",
+                "PHONE_PIN",
+                "--mss-url",
+                &self.base,
+                "--phone-dir",
+                dir.to_str().expect("path"),
+                "--json",
+            ],
+            &[("PHONE_PIN", PIN)],
+        );
+        serde_json::from_str(&out).expect("register prints JSON")
+    }
+
+    /// `imza phone run --phone PHONE --phone-dir DIR MODE... --json`, running in the background.
+    fn phone(&self, dir_name: &str, mode: &[&str], pin: &str) -> PhoneProcess {
+        let dir = self.phone_dir(dir_name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(self.pki.data_dir())
+            .args(["phone", "run", "--phone", PHONE, "--phone-dir"])
+            .arg(&dir)
+            .args(mode)
+            .args(["--pin-env", "PHONE_PIN", "--json"])
+            .env("PHONE_PIN", pin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start imza phone run");
+        let lines = read_lines(child.stdout.take().expect("stdout"));
+        PhoneProcess { child, lines }
+    }
+
+    /// The relying party's `imza sign --mobile PHONE --national-id FIN ...` to `out`.
+    fn sign_args(&self, phone: &str, fin: &str, out: &str, extra: &[&str]) -> Vec<String> {
+        let doc = self.pki.path("doc.txt");
+        std::fs::write(&doc, DOCUMENT).expect("write document");
+        let mut args: Vec<String> = [
+            "sign",
+            "--mobile",
+            phone,
+            "--national-id",
+            fin,
+            "--mss-url",
+            &self.base,
+            "--rp-name",
+            RP,
+            "--rp-key-env",
+            "RP_KEY",
+            "--in",
+            doc.to_str().expect("path"),
+            "--out",
+            self.pki.path(out).to_str().expect("path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    fn imza(&self, args: &[String]) -> Output {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.pki.imza_env(&args, &[("RP_KEY", &self.rp_key)])
+    }
+
+    /// `imza sign --mobile` at level B-T, the TSA of the same server, the mobile CA as chain.
+    fn sign_b_t(&self, out: &str) -> Output {
+        let chain = self.pki.ca_pem("mobile");
+        let args = self.sign_args(
+            PHONE,
+            FIN,
+            out,
+            &[
+                "--level",
+                "T",
+                "--tsa",
+                &format!("{}/tsa", self.base),
+                "--chain",
+                chain.to_str().expect("path"),
+            ],
+        );
+        self.imza(&args)
+    }
+
+    fn auth_args(&self, extra: &[&str]) -> Vec<String> {
+        let root = self.pki.ca_pem("root");
+        let mut args: Vec<String> = [
+            "mobile",
+            "auth",
+            "--phone",
+            PHONE,
+            "--national-id",
+            FIN,
+            "--mss-url",
+            &self.base,
+            "--rp-name",
+            RP,
+            "--rp-key-env",
+            "RP_KEY",
+            "--trust",
+            root.to_str().expect("path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+}
+
+/// A running `imza phone run`, killed when dropped (also when a test fails).
+struct PhoneProcess {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl PhoneProcess {
+    /// The next JSON event the phone printed, waiting at most `wait`.
+    fn next_event(&self, wait: Duration) -> Option<Value> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                        return Some(value);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Every event until the phone exits or `wait` passes.
+    fn events_until_exit(&mut self, wait: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + wait;
+        let mut events = Vec::new();
+        while let Some(e) = self.next_event(deadline.saturating_duration_since(Instant::now())) {
+            events.push(e);
+        }
+        events
+    }
+}
+
+impl Drop for PhoneProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_lines(stream: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The 4 digits after "Verification code: " in what the relying party's command printed.
+fn verification_code(said: &str) -> String {
+    let line = said
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Verification code: "))
+        .unwrap_or_else(|| panic!("no verification code in: {said}"));
+    assert!(
+        line.len() == 4 && line.bytes().all(|b| b.is_ascii_digit()),
+        "{line}"
+    );
+    line.to_string()
+}
+
+fn events_of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[test]
+fn phone_signature_is_cades_b_t_that_imza_and_openssl_verify_with_the_same_code_on_both_screens() {
+    let mobile = Mobile::new(300);
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.sign_b_t("doc.p7s");
+    let said = stderr(&out);
+    assert!(out.status.success(), "sign --mobile failed: {said}");
+    let rp_code = verification_code(&said);
+
+    let events = phone.events_until_exit(WAIT);
+    let requests = events_of(&events, "request");
+    assert_eq!(requests.len(), 1, "{events:?}");
+    assert_eq!(requests[0]["verificationCode"], rp_code.as_str());
+    assert_eq!(requests[0]["relyingParty"], RP);
+    assert_eq!(requests[0]["kind"], "signature");
+    let answered = events_of(&events, "answered");
+    assert_eq!(answered[0]["result"], "OK", "{events:?}");
+
+    let signature = mobile.pki.path("doc.p7s");
+    let content = mobile.pki.path("doc.txt");
+    let (code, report) = verify_with_fresh_crls(&mobile.pki, &signature, &content);
+    assert_eq!(
+        common::first_indication(&report),
+        "TOTAL_PASSED",
+        "{report:#}"
+    );
+    assert_eq!(code, 0);
+    assert_eq!(report["signatures"][0]["level"], "B-T", "{report:#}");
+
+    let root = mobile.pki.ca_pem("root");
+    let verified =
+        common::openssl_cms_verify(&signature, &content, &root, &mobile.pki.path("openssl.out"));
+    assert!(
+        stderr(&verified).contains("Verification successful"),
+        "{}",
+        stderr(&verified)
+    );
+    assert_eq!(
+        std::fs::read(mobile.pki.path("openssl.out")).unwrap(),
+        DOCUMENT
+    );
+}
+
+/// `imza verify SIGNATURE --content CONTENT --trust root.pem --crl root --crl mobile --json`.
+fn verify_with_fresh_crls(pki: &TestPki, signature: &Path, content: &Path) -> (i32, Value) {
+    let root = pki.ca_pem("root");
+    let mut args: Vec<String> = vec![
+        "verify".into(),
+        signature.to_str().expect("path").into(),
+        "--content".into(),
+        content.to_str().expect("path").into(),
+        "--trust".into(),
+        root.to_str().expect("path").into(),
+    ];
+    for ca in ["root", "mobile"] {
+        let crl = pki.path(&format!("{ca}-fresh.crl"));
+        let _ = std::fs::remove_file(&crl);
+        pki.crl(ca, &crl);
+        args.extend(["--crl".into(), crl.to_str().expect("path").into()]);
+    }
+    args.push("--json".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = pki.imza(&args);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&out)));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn authentication_identifies_the_citizen_and_a_revoked_certificate_is_refused() {
+    let mobile = Mobile::new(300);
+    let _phone = mobile.phone("phone", &["--approve"], PIN);
+    let out = mobile.imza(&mobile.auth_args(&["--json"]));
+    let said = stderr(&out);
+    assert!(out.status.success(), "mobile auth failed: {said}");
+    verification_code(&said);
+    let identity: Value = serde_json::from_slice(&out.stdout).expect("JSON identity");
+    assert_eq!(identity["personalCode"], "PNOAZ-1AB2C3D", "{identity:#}");
+    assert_eq!(identity["name"], "Aysel Məmmədova", "{identity:#}");
+
+    let auth_serial = mobile.registration["authSerial"]
+        .as_str()
+        .expect("authSerial")
+        .to_string();
+    mobile.pki.revoke("mobile", &auth_serial, &[]);
+    let out = mobile.imza(&mobile.auth_args(&["--json"]));
+    let said = stderr(&out);
+    assert!(!out.status.success(), "a revoked certificate was accepted");
+    assert!(said.to_lowercase().contains("revoked"), "{said}");
+}
+
+#[test]
+fn refusal_ignored_request_absent_phone_and_unknown_phone_end_with_their_results() {
+    let mobile = Mobile::new(4);
+    {
+        let _phone = mobile.phone("phone", &["--refuse"], PIN);
+        let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "refused.p7s", &[]));
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("USER_REFUSED"), "{}", stderr(&out));
+    }
+    {
+        let _phone = mobile.phone("phone", &["--ignore"], PIN);
+        let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "ignored.p7s", &[]));
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("TIMEOUT"), "{}", stderr(&out));
+    }
+    // No phone app running at all.
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "absent.p7s", &[]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PHONE_ABSENT"), "{}", stderr(&out));
+    // A phone number nobody registered.
+    let out = mobile.imza(&mobile.sign_args("+994551112233", FIN, "unknown.p7s", &[]));
+    assert!(!out.status.success());
+    let said = stderr(&out);
+    assert!(
+        said.contains("NOT_FOUND") || said.contains("not registered"),
+        "{said}"
+    );
+    for name in ["refused.p7s", "ignored.p7s", "absent.p7s", "unknown.p7s"] {
+        assert!(!mobile.pki.path(name).exists(), "{name} was written");
+    }
+}
+
+#[test]
+fn three_wrong_pins_block_the_phone_and_later_requests_get_pin_blocked_at_once() {
+    let mobile = Mobile::new(300);
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "2"], "11111");
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked.p7s", &[]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked2.p7s", &[]));
+    assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
+    let events = phone.events_until_exit(WAIT);
+    let wrong: Vec<u64> = events_of(&events, "wrongPin")
+        .iter()
+        .filter_map(|e| e["triesLeft"].as_u64())
+        .collect();
+    assert_eq!(wrong, vec![2, 1], "{events:?}");
+    let results: Vec<&str> = events_of(&events, "answered")
+        .iter()
+        .filter_map(|e| e["result"].as_str())
+        .collect();
+    assert_eq!(results, vec!["PIN_BLOCKED", "PIN_BLOCKED"], "{events:?}");
+
+    // The right PIN no longer helps: the phone's keys are blocked for good.
+    let _phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked3.p7s", &[]));
+    assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_session_started_before_serve_restarts_completes_after_it() {
+    let mut mobile = Mobile::new(300);
+    let chain = mobile.pki.ca_pem("mobile");
+    let args = mobile.sign_args(
+        PHONE,
+        FIN,
+        "restart.p7s",
+        &["--chain", chain.to_str().expect("path")],
+    );
+    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(mobile.pki.data_dir())
+        .args(&args)
+        .env("RP_KEY", &mobile.rp_key)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imza sign --mobile");
+    let said = read_lines(sign.stderr.take().expect("stderr"));
+    // The session exists once the code is shown.
+    let rp_code = loop {
+        let line = said
+            .recv_timeout(WAIT)
+            .expect("sign --mobile showed no verification code");
+        if line.contains("Verification code: ") {
+            break verification_code(&line);
+        }
+    };
+
+    mobile.stop_server();
+    std::thread::sleep(Duration::from_millis(500));
+    mobile.start_server();
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let events = phone.events_until_exit(WAIT);
+    let status = sign.wait().expect("sign --mobile ends");
+    let rest: Vec<String> = said.try_iter().collect();
+    assert!(status.success(), "sign --mobile failed: {rest:?}");
+    assert_eq!(
+        events_of(&events, "request")[0]["verificationCode"],
+        rp_code.as_str()
+    );
+    let (_, report) = verify_with_fresh_crls(
+        &mobile.pki,
+        &mobile.pki.path("restart.p7s"),
+        &mobile.pki.path("doc.txt"),
+    );
+    assert_eq!(
+        common::first_indication(&report),
+        "TOTAL_PASSED",
+        "{report:#}"
+    );
+}
