@@ -46,12 +46,23 @@ const MAX_MESSAGE_CHARS: usize = 150;
 /// characters and a key 43; a device id 32 and a secret 43).
 const MAX_AUTHORIZATION_CHARS: usize = 512;
 
-/// Manages `service` and mounts the routes (and JSON error catchers) under `/mss/v1`.
+/// Manages `service`, mounts the routes (and JSON error catchers) under `/mss/v1`, and once
+/// the server is up runs the service's clean-up every [`PURGE_EVERY`] until it shuts down.
 pub fn stage(service: Arc<MobileService>) -> AdHoc {
     AdHoc::on_ignite(
         "imza mobile signature service (/mss/v1)",
         |rocket| async move {
+            let cleaner = Arc::clone(&service);
             rocket
+                .attach(AdHoc::on_liftoff(
+                    "imza mobile signature clean-up",
+                    move |rocket| {
+                        let shutdown = rocket.shutdown();
+                        Box::pin(async move {
+                            rocket::tokio::spawn(purge_periodically(cleaner, shutdown));
+                        })
+                    },
+                ))
                 .manage(service)
                 .mount(
                     API_PREFIX,
@@ -67,6 +78,22 @@ pub fn stage(service: Arc<MobileService>) -> AdHoc {
                 .register(API_PREFIX, rocket::catchers![fallback])
         },
     )
+}
+
+/// How often a running server deletes old sessions (besides at start, and as sessions are
+/// created).
+pub const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+async fn purge_periodically(service: Arc<MobileService>, shutdown: rocket::Shutdown) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        rocket::tokio::select! {
+            _ = &mut shutdown => return,
+            _ = rocket::tokio::time::sleep(PURGE_EVERY) => {}
+        }
+        // A failure is tried again next time; expired sessions are settled when read anyway.
+        let _ = service.run(|s| s.purge_old_sessions()).await;
+    }
 }
 
 /// An answer: a JSON body and its status.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,8 +15,8 @@ use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http_client::ApiError;
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
-    CertificateResult, DeviceAnswer, PendingRequest, PendingRequests, SessionKind, SessionResult,
-    SessionState, SessionStatus, MAX_BODY_BYTES,
+    CertificateResult, DeviceAnswer, HashType, PendingRequest, PendingRequests, SessionKind,
+    SessionResult, SessionState, SessionStatus, MAX_BODY_BYTES,
 };
 use imza_mobile_sign::service::ServiceConfig;
 
@@ -973,4 +974,98 @@ fn the_tables_live_beside_the_ca_store_under_their_own_names() {
         again.add_relying_party("Not A Name", mss.clock.now()),
         Err(imza_mobile_sign::store::StoreError::Invalid(_))
     ));
+}
+
+#[test]
+fn rsa_keys_and_longer_hashes_are_named_and_verified() {
+    let mss = Mss::start();
+    let phone = mss.register_with(PHONE, NATIONAL_ID, KeyAlgorithm::Rsa2048);
+    let hash = openssl::sha::sha384(b"a longer hash");
+    let mut request = session_request(&phone, &hash);
+    request.hash_type = HashType::Sha384;
+    let id = start_session(&mss.rp(), SessionKind::Signature, &request).unwrap();
+    let pending = phone.next_request();
+    assert_eq!(pending.hash_type, HashType::Sha384);
+    phone.approve(&pending).unwrap();
+    let status = session_status(&mss.rp(), &id, 5_000).unwrap();
+    let signature = status.signature.unwrap();
+    assert_eq!(signature.algorithm, "SHA384WithRSAEncryption");
+    verify_digest(
+        &phone.sign.details().unwrap().public_key,
+        imza_core::key::DigestAlgorithm::Sha384,
+        &hash,
+        &decode_base64(&signature.value).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn two_hundred_sessions_answered_at_once_are_not_mixed_up() {
+    // IMZA_MSS_TEST_SESSIONS=1000 runs the lead's benchmark shape here.
+    let sessions: usize = std::env::var("IMZA_MSS_TEST_SESSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let mss = Mss::start();
+    let phones: Vec<TestPhone> = (0..sessions)
+        .map(|i| mss.register(&format!("+99450{i:07}"), &format!("N{i:06}")))
+        .collect();
+    // Every phone and every relying-party thread starts at once.
+    let start = Barrier::new(2 * sessions);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for phone in &phones {
+            let start = &start;
+            scope.spawn(move || {
+                start.wait();
+                let pending = phone.pending(60_000).unwrap().requests;
+                assert_eq!(pending.len(), 1, "{} got {pending:?}", phone.phone_number);
+                let answered = phone.approve(&pending[0]).unwrap();
+                assert_eq!(answered.result, Some(SessionResult::Ok));
+            });
+        }
+        let relying_parties: Vec<_> = phones
+            .iter()
+            .map(|phone| {
+                let (start, mss) = (&start, &mss);
+                scope.spawn(move || {
+                    let mut hash = [0u8; 32];
+                    openssl::rand::rand_bytes(&mut hash).unwrap();
+                    let rp = mss.rp();
+                    start.wait();
+                    let id =
+                        start_session(&rp, SessionKind::Signature, &session_request(phone, &hash))
+                            .unwrap();
+                    let status = session_status(&rp, &id, 60_000).unwrap();
+                    assert_eq!(
+                        status.result,
+                        Some(SessionResult::Ok),
+                        "{}",
+                        phone.phone_number
+                    );
+                    assert_eq!(
+                        decode_base64(status.cert.as_deref().unwrap()).unwrap(),
+                        phone.sign.der,
+                        "another phone's certificate"
+                    );
+                    verify_digest(
+                        &phone.sign.details().unwrap().public_key,
+                        imza_core::key::DigestAlgorithm::Sha256,
+                        &hash,
+                        &decode_base64(&status.signature.unwrap().value).unwrap(),
+                    )
+                    .unwrap_or_else(|e| {
+                        panic!("{}: not a signature over its hash: {e}", phone.phone_number)
+                    });
+                })
+            })
+            .collect();
+        for handle in relying_parties {
+            handle.join().unwrap();
+        }
+    });
+    eprintln!(
+        "{sessions} sessions requested, fetched, signed, verified and read in {:?}",
+        started.elapsed()
+    );
 }
