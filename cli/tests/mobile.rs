@@ -494,3 +494,122 @@ fn a_session_started_before_serve_restarts_completes_after_it() {
         "{report:#}"
     );
 }
+
+/// A device that answers with a real signature of the phone's key over another hash: the
+/// service refuses it (SIGNATURE_HASH_MISMATCH), and another relying party cannot read the
+/// session meanwhile.
+#[test]
+fn a_tampered_device_answer_is_refused_and_another_relying_party_cannot_read_the_session() {
+    use imza_mobile_sign::http_client::{ApiError, JsonClient};
+    use imza_mobile_sign::protocol::{
+        encode_base64, DeviceAnswer, HashType, PendingRequests, SessionKind, SessionResult,
+        SessionStatus,
+    };
+
+    let mobile = Mobile::new(300);
+    let other: Value = serde_json::from_str(
+        &mobile
+            .pki
+            .ok(&["mobile", "rp", "add", "--name", "other.az"]),
+    )
+    .expect("JSON");
+    let other_key = other["apiKey"].as_str().expect("apiKey").to_string();
+    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(mobile.pki.data_dir())
+        .args(mobile.sign_args(PHONE, FIN, "tampered.p7s", &[]))
+        .env("RP_KEY", &mobile.rp_key)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imza sign --mobile");
+    let said = read_lines(sign.stderr.take().expect("stderr"));
+
+    // The device's own credentials, from the phone's wallet.
+    let dir = mobile.phone_dir("phone");
+    let wallet: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("phone.json")).expect("phone.json"))
+            .expect("wallet JSON");
+    let device = JsonClient::new(
+        &mobile.base,
+        wallet["deviceId"].as_str().expect("deviceId"),
+        wallet["deviceSecret"].as_str().expect("deviceSecret"),
+    )
+    .expect("device client");
+    let pending: PendingRequests = device
+        .get("/device/pending?timeoutMs=20000", Duration::from_secs(30))
+        .expect("pending requests");
+    let request = pending.requests.first().expect("a request").clone();
+    assert_eq!(request.kind, SessionKind::Signature);
+
+    // Another relying party: 404, the same answer as for a session that does not exist.
+    let intruder = JsonClient::new(&mobile.base, "other.az", &other_key).expect("client");
+    let path = format!("/session/{}", request.session_id);
+    match intruder.get::<SessionStatus>(&path, Duration::from_secs(10)) {
+        Err(ApiError::Refused { status: 404, .. }) => {}
+        other => panic!("another relying party read the session: {other:?}"),
+    }
+
+    // The phone's genuine key, but over a hash the relying party never sent.
+    let mut phone = imza_mobile_sign::phone::Wallet::open(&dir).expect("wallet");
+    let other_hash = openssl::sha::sha256(b"a document the citizen never saw");
+    let signature = phone
+        .sign(SessionKind::Signature, PIN, HashType::Sha256, &other_hash)
+        .expect("the phone signs");
+    let answered: SessionStatus = device
+        .post(
+            &format!("/device/session/{}", request.session_id),
+            &DeviceAnswer {
+                result: SessionResult::Ok,
+                signature: Some(encode_base64(&signature)),
+            },
+            Duration::from_secs(10),
+        )
+        .expect("answer accepted");
+    assert_eq!(answered.result, Some(SessionResult::SignatureHashMismatch));
+    assert!(answered.signature.is_none());
+
+    let status = sign.wait().expect("sign --mobile ends");
+    let rest: Vec<String> = said.try_iter().collect();
+    assert!(!status.success());
+    assert!(
+        rest.iter().any(|l| l.contains("SIGNATURE_HASH_MISMATCH")),
+        "{rest:?}"
+    );
+    assert!(!mobile.pki.path("tampered.p7s").exists());
+}
+
+/// Registering the phone number again (a new phone) replaces the device: the old
+/// certificates are revoked as superseded, the old phone is no longer let in, the new one signs.
+#[test]
+fn registering_a_phone_again_supersedes_the_old_device() {
+    let mobile = Mobile::new(300);
+    let old_serials = [
+        mobile.registration["authSerial"].as_str().expect("serial"),
+        mobile.registration["signSerial"].as_str().expect("serial"),
+    ];
+    let again = mobile.register(PHONE, FIN, "new-phone");
+    let superseded: Vec<&str> = again["supersededSerials"]
+        .as_array()
+        .expect("supersededSerials")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(superseded, old_serials);
+    for serial in old_serials {
+        let said = mobile
+            .pki
+            .exits(&common::revoke_args("mobile", serial, &[]), &[], 2);
+        assert!(said.contains("already revoked"), "{said}");
+    }
+
+    // The old phone's credentials no longer open the service.
+    let mut old = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let status = old.child.wait().expect("the old phone ends");
+    assert!(!status.success(), "the replaced phone kept running");
+
+    let mut new = mobile.phone("new-phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.sign_b_t("new.p7s");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = new.events_until_exit(WAIT);
+    assert_eq!(events_of(&events, "answered")[0]["result"], "OK");
+}
