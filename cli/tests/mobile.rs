@@ -124,15 +124,28 @@ impl Mobile {
 
     /// `imza phone run --phone PHONE --phone-dir DIR MODE... --json`, running in the background.
     fn phone(&self, dir_name: &str, mode: &[&str], pin: &str) -> PhoneProcess {
+        self.phone_with(PHONE, dir_name, mode, pin, &[])
+    }
+
+    /// [`Mobile::phone`] for another phone number, with extra environment (SOFTHSM2_CONF).
+    fn phone_with(
+        &self,
+        phone: &str,
+        dir_name: &str,
+        mode: &[&str],
+        pin: &str,
+        env: &[(&str, &str)],
+    ) -> PhoneProcess {
         let dir = self.phone_dir(dir_name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
             .arg("--data-dir")
             .arg(self.pki.data_dir())
-            .args(["phone", "run", "--phone", PHONE, "--phone-dir"])
+            .args(["phone", "run", "--phone", phone, "--phone-dir"])
             .arg(&dir)
             .args(mode)
             .args(["--pin-env", "PHONE_PIN", "--json"])
             .env("PHONE_PIN", pin)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -612,4 +625,134 @@ fn registering_a_phone_again_supersedes_the_old_device() {
     assert!(out.status.success(), "{}", stderr(&out));
     let events = new.events_until_exit(WAIT);
     assert_eq!(events_of(&events, "answered")[0]["result"], "OK");
+}
+
+/// The phone's keys in a PKCS#11 token (SoftHSM2) instead of files: registered, then a signature
+/// made on the token after its PIN verifies.
+#[test]
+fn a_phone_with_its_keys_on_a_pkcs11_token_registers_and_signs() {
+    use imza_testdata::softhsm::SoftHsm;
+    const HSM_PHONE: &str = "+994551234567";
+    const HSM_FIN: &str = "2XY3Z4W";
+    let mobile = Mobile::new(300);
+    let hsm = SoftHsm::new();
+    hsm.init_token("phone-se", "so-pin-1234", PIN);
+    let conf = hsm.conf_path().to_str().expect("path").to_string();
+    let module = hsm.module_path().to_str().expect("path").to_string();
+    let dir = mobile.phone_dir("hsm-phone");
+    let out = mobile.pki.ok_env(
+        &[
+            "mobile",
+            "register",
+            "--phone",
+            HSM_PHONE,
+            "--national-id",
+            HSM_FIN,
+            "--given-name",
+            "Rəşad",
+            "--surname",
+            "Quliyev",
+            "--ca",
+            "mobile",
+            "--pin-env",
+            "PHONE_PIN",
+            "--mss-url",
+            &mobile.base,
+            "--phone-dir",
+            dir.to_str().expect("path"),
+            "--pkcs11-module",
+            &module,
+            "--token",
+            "phone-se",
+            "--json",
+        ],
+        &[("PHONE_PIN", PIN), ("SOFTHSM2_CONF", &conf)],
+    );
+    let registered: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(registered["phone"], HSM_PHONE);
+    // No key file in the phone's directory: the keys are on the token.
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("phone dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec!["phone.json".to_string()], "{files:?}");
+
+    let mut phone = mobile.phone_with(
+        HSM_PHONE,
+        "hsm-phone",
+        &["--approve", "--count", "1"],
+        PIN,
+        &[("SOFTHSM2_CONF", &conf)],
+    );
+    let chain = mobile.pki.ca_pem("mobile");
+    let args = mobile.sign_args(
+        HSM_PHONE,
+        HSM_FIN,
+        "hsm.p7s",
+        &["--chain", chain.to_str().expect("path")],
+    );
+    let out = mobile.imza(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = phone.events_until_exit(WAIT);
+    assert_eq!(
+        events_of(&events, "answered")[0]["result"],
+        "OK",
+        "{events:?}"
+    );
+    let (_, report) = verify_with_fresh_crls(
+        &mobile.pki,
+        &mobile.pki.path("hsm.p7s"),
+        &mobile.pki.path("doc.txt"),
+    );
+    assert_eq!(
+        common::first_indication(&report),
+        "TOTAL_PASSED",
+        "{report:#}"
+    );
+}
+
+/// Registration checks what the CA will check before any key is made, and a refused
+/// registration leaves the store and the disk as they were.
+#[test]
+fn a_refused_registration_changes_nothing() {
+    let mobile = Mobile::new(300);
+    let before = mobile.pki.snapshot();
+    let register = |fin: &str, ca: &str, pin: &str, dir: &str| {
+        let dir = mobile.phone_dir(dir);
+        let args = [
+            "mobile",
+            "register",
+            "--phone",
+            "+994701112233",
+            "--national-id",
+            fin,
+            "--given-name",
+            "Nigar",
+            "--surname",
+            "Həsənova",
+            "--ca",
+            ca,
+            "--pin-env",
+            "PHONE_PIN",
+            "--phone-dir",
+            dir.to_str().expect("path"),
+        ];
+        mobile.pki.exits(&args, &[("PHONE_PIN", pin)], 2)
+    };
+    let said = register("3AB4C5D", "nosuchca", PIN, "p1");
+    assert!(said.contains("nosuchca"), "{said}");
+    // The profile wants a 7-character FIN.
+    let said = register("3AB4C5D6", "mobile", PIN, "p2");
+    assert!(said.contains("serialNumber"), "{said}");
+    let said = register("3AB4C5D", "mobile", "12ab", "p3");
+    assert!(said.to_lowercase().contains("pin"), "{said}");
+    for dir in ["p1", "p2", "p3"] {
+        assert!(!mobile.phone_dir(dir).exists(), "{dir} was created");
+    }
+    assert_eq!(mobile.pki.snapshot(), before);
+    let said = mobile
+        .pki
+        .exits(&["mobile", "rp", "add", "--name", RP], &[], 2);
+    assert!(said.contains(RP), "{said}");
 }
