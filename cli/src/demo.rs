@@ -2,7 +2,8 @@
 //!
 //! root (P-384) → citizens, organisations, infrastructure, mobile (P-256); a citizen with signing and
 //! authentication certificates, a second citizen whose signing certificate is revoked, an
-//! organisation seal, a TLS server and a TSA certificate; a CRL per CA. A second run finds
+//! organisation seal, a TLS server and a TSA certificate; a CRL per CA; for the mobile signature
+//! a relying party and a registered phone. A second run finds
 //! everything in place and only prints where it is.
 
 use std::path::Path;
@@ -53,6 +54,12 @@ const CAS: &[(&str, Option<&str>, &str, KeyAlgorithm)] = &[
         KeyAlgorithm::EcP256,
     ),
 ];
+
+/// The demo's relying party of the mobile signature service.
+const DEMO_RP: &str = "mygov.az";
+/// The demo's phone: number, FIN, given name, surname; and its signing PIN.
+const DEMO_PHONE: (&str, &str, &str, &str) = ("+994501234567", "5ZK7T2Q", "Günay", "Əliyeva");
+const DEMO_PHONE_PIN: &str = "12345";
 
 /// (file stem, CA, profile, subject, subjectAltNames)
 const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
@@ -208,6 +215,32 @@ pub fn run(data_dir: &Path) -> CliResult {
         format!("{tsa_pem}{issuer_pem}").as_bytes(),
     )?;
 
+    // The mobile signature: a relying party (its API key kept in demo/mobile-rp.key, 0600) and
+    // a registered phone (wallet and PIN-encrypted keys in demo/phone, PIN 12345).
+    let store = imza_mobile_sign::store::MobileStore::open(
+        &data_dir.join(imza_ca::authority::DATABASE_FILE),
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    let rp_key_file = demo.join("mobile-rp.key");
+    let registered = store
+        .relying_parties()
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    if !registered.iter().any(|rp| rp.name == DEMO_RP) {
+        let key = store
+            .add_relying_party(DEMO_RP, pki.now())
+            .map_err(|e| Failure::Internal(e.to_string()))?;
+        let _ = std::fs::remove_file(&rp_key_file);
+        imza_core::key::software::write_private_file(&rp_key_file, key.as_bytes())?;
+        println!("registered relying party {DEMO_RP}");
+    }
+    let phone_dir = demo.join("phone");
+    if !phone_dir
+        .join(imza_mobile_sign::phone::WALLET_FILE)
+        .exists()
+    {
+        crate::mobile::register_demo_phone(data_dir, DEMO_PHONE, &phone_dir, DEMO_PHONE_PIN)?;
+    }
+
     let audit = pki.verify_audit()?;
     println!();
     println!(
@@ -250,6 +283,14 @@ pub fn run(data_dir: &Path) -> CliResult {
         demo.display()
     );
     println!("  openssl cms -verify -binary -inform DER -in readme.p7s -content README.md -CAfile {0}/ca/root.pem -purpose any -out /dev/null", demo.display());
+    println!("Mobile signature (the phone in one terminal, the relying party in another):");
+    println!(
+        "  DEMO_PIN={DEMO_PHONE_PIN} imza phone run --phone {} --phone-dir {} --approve --pin-env DEMO_PIN",
+        DEMO_PHONE.0,
+        phone_dir.display()
+    );
+    println!("  RP_KEY=$(cat {}) imza --data-dir {dd} sign --mobile {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --in README.md --out mobile.p7s --chain {}/ca/mobile.pem --level T --tsa http://127.0.0.1:8080/tsa", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
+    println!("  RP_KEY=$(cat {}) imza mobile auth --phone {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --trust {}/ca/root.pem", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
     println!("  curl -s http://127.0.0.1:8080/verify -H 'Content-Type: application/json' -d \"{{\\\"signature\\\": \\\"$(base64 -w0 readme.p7s)\\\", \\\"content\\\": \\\"$(base64 -w0 README.md)\\\"}}\"");
     Ok(())
 }

@@ -234,7 +234,44 @@ fn register_subject(args: &RegisterArgs) -> Result<String, Failure> {
     }
 }
 
+/// The demo's phone (`imza demo`): registered like `imza mobile register` would, with its keys
+/// in PIN-encrypted files under `dir`.
+pub(crate) fn register_demo_phone(
+    data_dir: &Path,
+    (phone, national_id, given_name, surname): (&str, &str, &str, &str),
+    dir: &Path,
+    pin: &str,
+) -> CliResult {
+    let args = RegisterArgs {
+        phone: phone.to_string(),
+        national_id: national_id.to_string(),
+        given_name: Some(given_name.to_string()),
+        surname: Some(surname.to_string()),
+        subject: None,
+        ca: "mobile".to_string(),
+        pin_env: None,
+        mss_url: "http://127.0.0.1:8080".to_string(),
+        phone_dir: Some(dir.to_path_buf()),
+        pkcs11_module: None,
+        token: None,
+        ca_pin_env: None,
+        json: false,
+    };
+    register_with_pin(data_dir, &args, None, pin)
+}
+
 fn register(data_dir: &Path, args: &RegisterArgs) -> CliResult {
+    // The PIN is read once the request is known to be acceptable.
+    register_with_pin(data_dir, args, args.pin_env.as_deref(), "")
+}
+
+/// Registers a phone; the PIN comes from `pin_env` (or the terminal) when `pin` is empty.
+fn register_with_pin(
+    data_dir: &Path,
+    args: &RegisterArgs,
+    pin_env: Option<&str>,
+    pin: &str,
+) -> CliResult {
     let phone = normalize_phone_number(&args.phone).map_err(|e| input(e.to_string()))?;
     check_national_id(&args.national_id).map_err(|e| input(e.to_string()))?;
     let subject_text = register_subject(args)?;
@@ -269,7 +306,11 @@ fn register(data_dir: &Path, args: &RegisterArgs) -> CliResult {
             &options(profile),
         )?;
     }
-    let pin = secret(args.pin_env.as_deref(), "new signing PIN")?;
+    let pin = if pin.is_empty() {
+        secret(pin_env, "new signing PIN")?
+    } else {
+        zeroize::Zeroizing::new(pin.to_string())
+    };
     let keys = match (&args.pkcs11_module, &args.token) {
         (Some(module), Some(label)) => KeyStoreSpec::Pkcs11 {
             module: module.clone(),
