@@ -295,13 +295,11 @@ fn parse_timeout_ms(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms.min(MAX_LONG_POLL_MS)))
 }
 
-/// Reads a JSON body of at most [`MAX_BODY_BYTES`]: 413 over it, 400 for anything serde
-/// refuses (with what it says: the unknown or missing field, the bad value).
-async fn read_json<T: DeserializeOwned>(
-    body: Data<'_>,
-    declared: &DeclaredLength,
-    what: &str,
-) -> Result<T, ApiError> {
+/// Reads a body of at most [`MAX_BODY_BYTES`] (413 over it). Read before the caller is
+/// authenticated, so that a refusal never leaves an unread body behind (a server that answers
+/// and closes with bytes unread makes the kernel reset the connection, and the client may
+/// never see the answer); it is parsed only after.
+async fn read_body(body: Data<'_>, declared: &DeclaredLength) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             Status::PayloadTooLarge,
@@ -317,11 +315,17 @@ async fn read_json<T: DeserializeOwned>(
         .into_bytes()
         .await
         .map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
-    if !bytes.is_complete() {
-        return Err(too_large());
+    if bytes.is_complete() {
+        Ok(bytes.into_inner())
+    } else {
+        Err(too_large())
     }
-    serde_json::from_slice(&bytes.into_inner())
-        .map_err(|e| ApiError::invalid(format!("not a {what}: {e}")))
+}
+
+/// Parses a JSON body: 400 for anything serde refuses, with what it says (the unknown or
+/// missing field, the bad value).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("not a {what}: {e}")))
 }
 
 async fn relying_party(
@@ -363,9 +367,9 @@ async fn certificate(
     let service = service.inner();
     reply::<CertificateResponse>(
         async {
+            let bytes = read_body(body, &declared).await?;
             relying_party(service, credentials).await?;
-            let request: CertificateRequest =
-                read_json(body, &declared, "certificate request").await?;
+            let request: CertificateRequest = parse_json(&bytes, "certificate request")?;
             Ok(service.run(move |s| s.certificate(&request)).await?)
         }
         .await,
@@ -381,8 +385,9 @@ async fn start(
 ) -> ApiAnswer {
     reply::<SessionCreated>(
         async {
+            let bytes = read_body(body, &declared).await?;
             let party = relying_party(service, credentials).await?;
-            let request: SessionRequest = read_json(body, &declared, "session request").await?;
+            let request: SessionRequest = parse_json(&bytes, "session request")?;
             Ok(service
                 .run(move |s| s.start_session(&party, kind, &request))
                 .await?)
@@ -477,8 +482,9 @@ async fn device_answer(
     let id = id.to_string();
     reply::<SessionStatus>(
         async {
+            let bytes = read_body(body, &declared).await?;
             let device = device(service, credentials).await?;
-            let answer: DeviceAnswer = read_json(body, &declared, "device answer").await?;
+            let answer: DeviceAnswer = parse_json(&bytes, "device answer")?;
             Ok(service
                 .run(move |s| s.answer(&device, &id, &answer))
                 .await?)

@@ -658,7 +658,7 @@ fn bad_requests_are_400_with_the_problem_named_and_large_bodies_413() {
             "POST",
             "/signature".into(),
             &rp_auth,
-            Some(with("displayText", "a\u{202e}b\nc".into())),
+            Some(with("displayText", "line\nbreak".into())),
             "displayText",
         ),
         (
@@ -1001,7 +1001,11 @@ fn rsa_keys_and_longer_hashes_are_named_and_verified() {
 
 #[test]
 fn two_hundred_sessions_answered_at_once_are_not_mixed_up() {
-    // IMZA_MSS_TEST_SESSIONS=1000 runs the lead's benchmark shape here.
+    // IMZA_MSS_TEST_SESSIONS=1000 runs the benchmark's shape here. Then 2,000 connections
+    // open in the same instant overflow the listen backlog (Rocket 0.5 listens through
+    // tokio's TcpListener::bind, backlog 1024): the kernel falls back to SYN cookies and a
+    // few connections are reset before any byte reaches the service (`netstat -s`: "invalid
+    // SYN cookies received"). 200 stays under it.
     let sessions: usize = std::env::var("IMZA_MSS_TEST_SESSIONS")
         .ok()
         .and_then(|n| n.parse().ok())
