@@ -608,3 +608,188 @@ pub(crate) fn random_id() -> Result<String, StoreError> {
 pub fn is_well_formed_id(id: &str) -> bool {
     id.len() == ID_BYTES * 2 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{HashType, Language};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    fn session(id: &str, expires_at: OffsetDateTime) -> NewSession {
+        NewSession {
+            session_id: id.into(),
+            relying_party: "gov.az".into(),
+            device_id: None,
+            kind: SessionKind::Signature,
+            hash: vec![7; 32],
+            hash_type: HashType::Sha256,
+            display_text: Some("ünicode text".into()),
+            language: Language::Aze,
+            created_at: NOW,
+            expires_at,
+            completion: None,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, MobileStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MobileStore::open(&dir.path().join("imza.db")).unwrap();
+        store.add_relying_party("gov.az", NOW).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn the_store_is_shared_between_threads() {
+        assert_send_sync::<MobileStore>();
+    }
+
+    #[test]
+    fn a_session_completes_once_and_not_after_its_expiry() {
+        let (_dir, store) = store();
+        let expires = NOW + time::Duration::minutes(5);
+        store.insert_session(&session("a", expires)).unwrap();
+        store.insert_session(&session("b", expires)).unwrap();
+        let refused = SessionCompletion::without_signature(SessionResult::UserRefused, NOW);
+        assert!(store.complete_session("a", &refused).unwrap());
+        let blocked = SessionCompletion::without_signature(SessionResult::PinBlocked, NOW);
+        assert!(!store.complete_session("a", &blocked).unwrap());
+        let a = store.session_at("a", NOW).unwrap().unwrap();
+        assert_eq!(a.completion.unwrap().result, SessionResult::UserRefused);
+        assert_eq!(a.display_text.as_deref(), Some("ünicode text"));
+        let late = SessionCompletion::without_signature(SessionResult::UserRefused, expires);
+        assert!(!store.complete_session("b", &late).unwrap());
+        assert!(store.session_at("missing", NOW).unwrap().is_none());
+    }
+
+    #[test]
+    fn expiry_is_settled_once_and_stored() {
+        let (dir, store) = store();
+        let expires = NOW + time::Duration::minutes(5);
+        store.insert_session(&session("a", expires)).unwrap();
+        store.insert_session(&session("b", expires)).unwrap();
+        // "b" is fetched by its (absent from this test) device: mark it delivered by hand.
+        store
+            .sessions_connection()
+            .execute(
+                "UPDATE mss_sessions SET delivered_at = ?1 WHERE session_id = 'b'",
+                [millis(NOW)],
+            )
+            .unwrap();
+        let later = expires + time::Duration::seconds(1);
+        let a = store.session_at("a", later).unwrap().unwrap();
+        assert_eq!(
+            a.completion.as_ref().unwrap().result,
+            SessionResult::PhoneAbsent
+        );
+        assert_eq!(a.completion.unwrap().completed_at, expires);
+        // Another store on the file (a restarted service) reads the stored verdict, even at
+        // a time before the expiry.
+        let reopened = MobileStore::open(&dir.path().join("imza.db")).unwrap();
+        let a = reopened.session_at("a", NOW).unwrap().unwrap();
+        assert_eq!(a.completion.unwrap().result, SessionResult::PhoneAbsent);
+        let b = reopened.session_at("b", later).unwrap().unwrap();
+        assert_eq!(b.completion.unwrap().result, SessionResult::Timeout);
+    }
+
+    #[test]
+    fn purging_works_in_bounded_batches() {
+        let (_dir, store) = store();
+        for i in 0..25 {
+            let mut s = session(&format!("s{i:02}"), NOW + time::Duration::minutes(5));
+            s.completion = Some(SessionCompletion::without_signature(
+                SessionResult::NotMobileClient,
+                NOW,
+            ));
+            store.insert_session(&s).unwrap();
+        }
+        let day_later = NOW + time::Duration::days(1) + time::Duration::seconds(1);
+        // 2 batches of 10: 20 deleted, 5 left for the next round.
+        assert_eq!(
+            store
+                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .unwrap(),
+            20
+        );
+        assert_eq!(
+            store
+                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .unwrap(),
+            5
+        );
+        // Sessions complete after the cut-off stay.
+        store
+            .insert_session(&session("young", NOW + time::Duration::minutes(5)))
+            .unwrap();
+        assert_eq!(store.purge_sessions(day_later, NOW, 10, 2).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_newer_schema_or_a_file_that_is_no_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imza.db");
+        drop(MobileStore::open(&path).unwrap());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO mss_schema_migrations (version, applied_at) VALUES (99, 0)",
+                [],
+            )
+            .unwrap();
+        let newer = MobileStore::open(&path).unwrap_err();
+        assert!(
+            matches!(newer, StoreError::Corrupt(ref m) if m.contains("99")),
+            "{newer}"
+        );
+
+        let junk = dir.path().join("junk.db");
+        std::fs::write(&junk, vec![0x5a; 8192]).unwrap();
+        let error = MobileStore::open(&junk).unwrap_err();
+        assert!(error.to_string().contains("junk.db"), "{error}");
+    }
+
+    #[test]
+    fn registration_checks_what_it_stores() {
+        let (_dir, store) = store();
+        let junk = RegisteredCertificate {
+            ca: "mobile".into(),
+            der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+        };
+        let device = NewDevice {
+            phone_number: "+994501234567".into(),
+            national_id: "1AB2C3D".into(),
+            auth: junk.clone(),
+            sign: junk,
+        };
+        let error = store.register_device(&device, NOW).unwrap_err();
+        assert!(
+            matches!(error, StoreError::Invalid(ref m) if m.contains("authentication")),
+            "{error}"
+        );
+        let bad_phone = NewDevice {
+            phone_number: "0501234567".into(),
+            ..device
+        };
+        assert!(matches!(
+            store.register_device(&bad_phone, NOW),
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            store.deactivate_device_at("0123456789abcdef0123456789abcdef", NOW),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn ids_are_random_hex_and_checked_by_shape() {
+        let a = random_id().unwrap();
+        assert!(is_well_formed_id(&a));
+        assert_ne!(a, random_id().unwrap());
+        assert!(!is_well_formed_id("../../etc/passwd"));
+        assert!(!is_well_formed_id(&a.to_uppercase()));
+        assert!(!is_well_formed_id(&a[1..]));
+    }
+}
