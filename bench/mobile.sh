@@ -10,8 +10,9 @@
 #
 # Reported: sessions/s (sessions / wall time from the release to the last completion) and the
 # p50/p95/p99/max time from a relying party's request to its verified signature; the server's
-# peak RSS (VmHWM) and the CPU it used. The load generator (testdata imza-mss-load: 2 x COUNT
-# threads, every request a new HTTP connection) runs on the same cores as the server.
+# peak RSS (VmHWM) and the CPU it and the load generator used while the sessions ran. The
+# load generator (testdata imza-mss-load: 2 x COUNT threads, every request a new HTTP
+# connection) runs on the same cores as the server.
 #
 # No peer: the issue names no peer program for this benchmark (Mobile-ID and Smart-ID are
 # hosted services, not programs one can run beside imza).
@@ -49,21 +50,23 @@ IMZA_PID=$SERVER_PID
 wait_for_port "$PORT" "$IMZA_PID" "$OUT/mobile-serve.log"
 echo "  listening; RSS after start: $(awk '/^VmRSS:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$IMZA_PID/status")"
 
+# The phones' long polls (20 s) outlive the load generator: the server holds the last ones
+# until they time out. A round waits them out before it measures.
+LEFTOVER_POLLS_SECONDS=22
+
 # load NAME SESSIONS: one round; the load generator's output to $OUT/NAME.txt (and the screen),
-# its figures to $OUT/NAME.json. Sets SERVER_CORES and LOAD_CORES (CPU used during the round)
-# and BUSY. Fails when any session was lost, failed or mixed up.
+# its figures (with the CPU the server and the load generator used while the sessions ran) to
+# $OUT/NAME.json. Sets BUSY. Fails when any session was lost, failed or mixed up.
 load() {
   local name="$1" sessions="$2" status=0
   wait_for_idle_machine
   BUSY=""
   builds_running && BUSY="a compile was running"
-  local server_before
-  server_before="$(cpu_ticks "$IMZA_PID")"
   {
     echo "# imza-mss-load run $URL --sessions $sessions ($COUNT phones polling)"
     echo "# $(date -u +%FT%TZ), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    /usr/bin/time -o "$WORK/load-time" -f '%e %U %S' \
-      "$LOAD" run "$URL" "$LOAD_FILE" --sessions "$sessions" --json "$OUT/$name.json"
+    "$LOAD" run "$URL" "$LOAD_FILE" --sessions "$sessions" --json "$OUT/$name.json" \
+      --server-pid "$IMZA_PID"
   } >"$OUT/$name.txt" 2>&1 || status=$?
   builds_running && BUSY="a compile was running"
   sed -n '/^[^#]/s/^/  /p' "$OUT/$name.txt"
@@ -71,16 +74,14 @@ load() {
     echo "$name: imza-mss-load failed (exit $status); see $OUT/$name.txt and $OUT/mobile-serve.log" >&2
     return 1
   fi
-  local elapsed user system
-  read -r elapsed user system < <(tail -1 "$WORK/load-time")
-  SERVER_CORES="$(awk -v t="$(($(cpu_ticks "$IMZA_PID") - server_before))" -v hz="$(getconf CLK_TCK)" -v e="$elapsed" 'BEGIN { printf "%.2f", t / hz / e }')"
-  LOAD_CORES="$(awk -v u="$user" -v s="$system" -v e="$elapsed" 'BEGIN { printf "%.2f", (u + s) / e }')"
-  echo "# CPU during the round (set-up of the phones included): server ${SERVER_CORES} cores, load generator ${LOAD_CORES} cores (of $(nproc))" >>"$OUT/$name.txt"
-  echo "  CPU: server ${SERVER_CORES} cores, load generator ${LOAD_CORES} cores (of $(nproc))${BUSY:+  ($BUSY)}"
+  if [[ -n "$BUSY" ]]; then
+    echo "  ($BUSY)"
+  fi
 }
 
 echo "== warm-up: $WARMUP_SESSIONS sessions, $COUNT phones polling"
 load mobile-warmup "$WARMUP_SESSIONS"
+sleep "$LEFTOVER_POLLS_SECONDS"
 echo "== measured: $COUNT concurrent sessions, $COUNT phones polling"
 load mobile-load "$COUNT"
 IMZA_RSS_KIB="$(peak_rss_kib "$IMZA_PID")"
@@ -94,7 +95,9 @@ fi
 python3 - "$OUT/mobile-results.md" "$OUT/mobile-load.json" <<PY
 import json, sys
 f = json.load(open(sys.argv[2]))
-rss, server_cores, load_cores, cores = $IMZA_RSS_KIB / 1024, $SERVER_CORES, $LOAD_CORES, $(nproc)
+rss, cores = $IMZA_RSS_KIB / 1024, $(nproc)
+server_cores = "?" if f["server_cores"] is None else f"{f['server_cores']:.2f}"
+load_cores = "?" if f["load_cores"] is None else f"{f['load_cores']:.2f}"
 busy = "$BUSY"
 n = f["sessions"]
 rows = [

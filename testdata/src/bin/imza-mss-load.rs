@@ -6,7 +6,7 @@
 //!       authentication and signing certificates of the `mobile` CA, registered with the
 //!       service's store; OUT.json (mode 0600) holds the relying party's name and API key and,
 //!       per device, its id and secret, its signing key (PKCS#8 PEM) and certificate.
-//!   imza-mss-load run URL OUT.json [--sessions N] [--json FILE]
+//!   imza-mss-load run URL OUT.json [--sessions N] [--json FILE] [--server-pid PID]
 //!       one simulated phone per device long-polls `GET /mss/v1/device/pending` and answers
 //!       every request with a signature of the hash (after checking the verification code);
 //!       once every phone polls, N relying-party threads released together each start a
@@ -15,6 +15,9 @@
 //!       returned is that phone's, the signature verifies over that session's hash. Prints
 //!       (and with --json writes) sessions/s and the latency from request to signature;
 //!       exits 1 when any session is lost (no COMPLETE within 60 s), failed or mixed up.
+//!       With --server-pid, the CPU the server used while the sessions ran is reported too.
+//!       The phones' last long polls are left open when it exits: the server holds them until
+//!       they time out (20 s), so a next run should wait that long to measure alone.
 //!
 //! The file OUT.json holds private keys and secrets: it is written 0600, and the secrets are
 //! never printed.
@@ -86,7 +89,7 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: imza-mss-load setup DATA_DIR COUNT OUT.json\n       \
-                 imza-mss-load run URL OUT.json [--sessions N] [--json FILE]"
+                 imza-mss-load run URL OUT.json [--sessions N] [--json FILE] [--server-pid PID]"
             );
             std::process::exit(2);
         }
@@ -324,6 +327,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 fn run_command(url: &str, file: &Path, options: &[String]) -> Result<bool, String> {
     let mut sessions = None;
     let mut json_out = None;
+    let mut server_pid = None;
     let mut rest = options.iter();
     while let Some(option) = rest.next() {
         match (option.as_str(), rest.next()) {
@@ -334,6 +338,12 @@ fn run_command(url: &str, file: &Path, options: &[String]) -> Result<bool, Strin
                 )
             }
             ("--json", Some(path)) => json_out = Some(PathBuf::from(path)),
+            ("--server-pid", Some(pid)) => {
+                server_pid = Some(
+                    pid.parse::<u32>()
+                        .map_err(|_| format!("--server-pid {pid:?}: not a process id"))?,
+                )
+            }
             _ => return Err(format!("unknown option or missing value: {option}")),
         }
     }
@@ -348,7 +358,7 @@ fn run_command(url: &str, file: &Path, options: &[String]) -> Result<bool, Strin
             file.display()
         ));
     }
-    let report = run(url, load, sessions)?;
+    let report = run(url, load, sessions, server_pid)?;
     let ok = report.print();
     if let Some(path) = json_out {
         let json = serde_json::to_string_pretty(&report.figures)
@@ -418,6 +428,10 @@ struct Figures {
     p95_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// CPU used while the sessions ran (from the release until every relying party had its
+    /// answer), in cores: this program, and the server given with `--server-pid`.
+    load_cores: Option<f64>,
+    server_cores: Option<f64>,
 }
 
 struct Report {
@@ -442,6 +456,12 @@ impl Report {
             "request to signature: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             f.p50_ms, f.p95_ms, f.p99_ms, f.max_ms
         );
+        let show = |cores: Option<f64>| cores.map_or("?".to_string(), |c| format!("{c:.2}"));
+        println!(
+            "CPU while the sessions ran: server {} cores, load generator {} cores",
+            show(f.server_cores),
+            show(f.load_cores)
+        );
         for problem in &self.problems {
             println!("  problem: {problem}");
         }
@@ -449,7 +469,12 @@ impl Report {
     }
 }
 
-fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
+fn run(
+    url: &str,
+    load: LoadFile,
+    sessions: usize,
+    server_pid: Option<u32>,
+) -> Result<Report, String> {
     let phones: Vec<Arc<Phone>> = load
         .devices
         .iter()
@@ -543,6 +568,11 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
         relying_parties.push(handle);
     }
     barrier.wait();
+    let cpu_before = (
+        cpu_ticks("self"),
+        server_pid.map(|pid| cpu_ticks(&pid.to_string())),
+    );
+    let window = Instant::now();
     let outcomes: Vec<SessionOutcome> = relying_parties
         .into_iter()
         .map(|handle| {
@@ -556,6 +586,16 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
             })
         })
         .collect();
+    let window = window.elapsed().as_secs_f64();
+    let cores = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(b), Some(a)) if window > 0.0 => Some(a.saturating_sub(b) as f64 / USER_HZ / window),
+        _ => None,
+    };
+    let load_cores = cores(cpu_before.0, cpu_ticks("self"));
+    let server_cores = cores(
+        cpu_before.1.flatten(),
+        server_pid.and_then(|pid| cpu_ticks(&pid.to_string())),
+    );
     stop.store(true, Ordering::Release);
     // Phone threads still in a long poll are left to end with the process.
 
@@ -607,6 +647,8 @@ fn run(url: &str, load: LoadFile, sessions: usize) -> Result<Report, String> {
         p95_ms: percentile(0.95),
         p99_ms: percentile(0.99),
         max_ms: ms(latencies.last()),
+        load_cores,
+        server_cores,
     };
     let shown = problems
         .shown
@@ -771,6 +813,23 @@ fn answer(
         }
     }
     Answered::Done
+}
+
+/// Clock ticks per second of the times in `/proc/PID/stat` (USER_HZ, 100 on every Linux
+/// architecture imza builds for).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system, every thread) used so far by process `pid` (or `self`), in
+/// USER_HZ ticks; `None` when it cannot be read.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces and parentheses): state is the
+    // first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 fn result_name(result: Option<SessionResult>) -> &'static str {
