@@ -41,6 +41,10 @@ pub const COMPLETE_SESSION_RETENTION: time::Duration = time::Duration::hours(24)
 /// How often, at most, session creation also runs the clean-up.
 const PURGE_INTERVAL: time::Duration = time::Duration::minutes(10);
 
+/// The longest a configured session lifetime is taken to be (sessions last minutes; a day
+/// keeps the expiry arithmetic far from overflow).
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Rows per clean-up statement, and statements per clean-up.
 const PURGE_BATCH: usize = 1_000;
 const PURGE_MAX_BATCHES: usize = 100;
@@ -265,8 +269,8 @@ impl MobileService {
                 .map(|_| device),
             None => None,
         };
-        let lifetime =
-            time::Duration::try_from(self.config.session_lifetime).unwrap_or(time::Duration::MAX);
+        let lifetime = time::Duration::try_from(self.config.session_lifetime.min(MAX_LIFETIME))
+            .unwrap_or(time::Duration::minutes(5));
         let session = NewSession {
             session_id: random_id()?,
             relying_party: relying_party.to_string(),
