@@ -756,3 +756,35 @@ fn a_refused_registration_changes_nothing() {
         .exits(&["mobile", "rp", "add", "--name", RP], &[], 2);
     assert!(said.contains(RP), "{said}");
 }
+
+/// `imza serve` stopped with SIGTERM while a phone and a relying party hold long polls open:
+/// it answers them at once and exits cleanly instead of waiting them out.
+#[test]
+fn serve_stops_promptly_with_long_polls_open() {
+    let mut mobile = Mobile::new(300);
+    let _phone = mobile.phone("phone", &["--ignore"], PIN);
+    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(mobile.pki.data_dir())
+        .args(mobile.sign_args(PHONE, FIN, "stopped.p7s", &[]))
+        .env("RP_KEY", &mobile.rp_key)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start imza sign --mobile");
+    let said = read_lines(sign.stderr.take().expect("stderr"));
+    loop {
+        let line = said.recv_timeout(WAIT).expect("no verification code shown");
+        if line.contains("Verification code: ") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, took) = mobile.server.as_mut().expect("server").terminate();
+    assert_eq!(code, Some(0), "imza serve exit status after SIGTERM");
+    assert!(
+        took < Duration::from_secs(3),
+        "imza serve took {took:?} to stop"
+    );
+    let _ = sign.kill();
+    let _ = sign.wait();
+}

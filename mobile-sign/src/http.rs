@@ -439,13 +439,22 @@ async fn session(
     wait: LongPoll,
     credentials: BasicCredentials,
     service: &State<Arc<MobileService>>,
+    shutdown: rocket::Shutdown,
 ) -> ApiAnswer {
     let service = service.inner();
     reply::<SessionStatus>(
         async {
             let party = relying_party(service, credentials).await?;
             let wait = wait.0.map_err(ApiError::invalid)?;
-            Ok(service.wait_session_status(&party, id, wait).await?)
+            rocket::tokio::select! {
+                status = service.wait_session_status(&party, id, wait) => Ok(status?),
+                // The server is stopping: the session's state now, so that no long poll holds
+                // the shutdown up (the client asks again after the restart).
+                _ = shutdown => {
+                    let id = id.to_string();
+                    Ok(service.run(move |s| s.session_status(&party, &id)).await?)
+                }
+            }
         }
         .await,
     )
@@ -457,13 +466,18 @@ async fn device_pending(
     wait: LongPoll,
     credentials: BasicCredentials,
     service: &State<Arc<MobileService>>,
+    shutdown: rocket::Shutdown,
 ) -> ApiAnswer {
     let service = service.inner();
     reply::<PendingRequests>(
         async {
             let device = device(service, credentials).await?;
             let wait = wait.0.map_err(ApiError::invalid)?;
-            Ok(service.wait_pending_requests(&device, wait).await?)
+            rocket::tokio::select! {
+                pending = service.wait_pending_requests(&device, wait) => Ok(pending?),
+                // The server is stopping: nothing now, as when the long poll runs out.
+                _ = shutdown => Ok(PendingRequests { requests: Vec::new() }),
+            }
         }
         .await,
     )

@@ -410,7 +410,22 @@ pub fn check_display_text(text: &str) -> Result<(), ProtocolError> {
             "must not contain control characters",
         ));
     }
+    // Bidirectional formatting characters (Unicode TR #9: embeddings, overrides, isolates,
+    // marks) can make a phone show the text in another order than it was sent (U+202E turns
+    // "pay 100" into "001 yap"): refused like control characters.
+    if text.chars().any(is_bidi_format) {
+        return Err(ProtocolError::invalid(
+            "displayText",
+            "must not contain bidirectional formatting characters (U+200E/F, U+202A-E, U+2066-9, U+061C)",
+        ));
+    }
     Ok(())
+}
+
+/// The Unicode bidirectional formatting characters (UAX #9 §2): LRM, RLM, ALM, the embeddings
+/// and overrides LRE..RLO and PDF, and the isolates LRI..PDI.
+fn is_bidi_format(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Checks a relying-party name: 1–64 characters a-z, 0-9, '-' and '.', not starting with '-'.
@@ -511,6 +526,8 @@ mod tests {
         assert!(check_display_text(&"ə".repeat(200)).is_ok());
         assert!(check_display_text(&"ə".repeat(201)).is_err());
         assert!(check_display_text("line\nbreak").is_err());
+        assert!(check_display_text("pay \u{202E}001").is_err());
+        assert!(check_display_text("Ödəniş: 100 ₼ — Bakı").is_ok());
     }
 
     #[test]

@@ -597,6 +597,23 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the server as an operator would (SIGTERM) and returns its exit status and how
+    /// long it took to exit (killed after 20 s).
+    pub fn terminate(&mut self) -> (Option<i32>, std::time::Duration) {
+        let started = std::time::Instant::now();
+        run("kill", &["-TERM", &self.child.id().to_string()]);
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status.code(), started.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        (None, started.elapsed())
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
