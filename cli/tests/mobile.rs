@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -206,6 +206,23 @@ impl Mobile {
         self.imza(&args)
     }
 
+    /// `imza verify` of `signature` (over doc.txt) with fresh CRLs says TOTAL_PASSED.
+    fn assert_total_passed(&self, signature: &str) -> Value {
+        let (code, report) = self.pki.verify_with_fresh_crls_of(
+            &["root", "mobile"],
+            &self.pki.path(signature),
+            &self.pki.path("doc.txt"),
+            &[],
+        );
+        assert_eq!(
+            common::first_indication(&report),
+            "TOTAL_PASSED",
+            "{report:#}"
+        );
+        assert_eq!(code, 0);
+        report
+    }
+
     fn auth_args(&self, extra: &[&str]) -> Vec<String> {
         let root = self.pki.ca_pem("root");
         let mut args: Vec<String> = [
@@ -325,13 +342,7 @@ fn phone_signature_is_cades_b_t_that_imza_and_openssl_verify_with_the_same_code_
 
     let signature = mobile.pki.path("doc.p7s");
     let content = mobile.pki.path("doc.txt");
-    let (code, report) = verify_with_fresh_crls(&mobile.pki, &signature, &content);
-    assert_eq!(
-        common::first_indication(&report),
-        "TOTAL_PASSED",
-        "{report:#}"
-    );
-    assert_eq!(code, 0);
+    let report = mobile.assert_total_passed("doc.p7s");
     assert_eq!(report["signatures"][0]["level"], "B-T", "{report:#}");
 
     let root = mobile.pki.ca_pem("root");
@@ -346,31 +357,6 @@ fn phone_signature_is_cades_b_t_that_imza_and_openssl_verify_with_the_same_code_
         std::fs::read(mobile.pki.path("openssl.out")).unwrap(),
         DOCUMENT
     );
-}
-
-/// `imza verify SIGNATURE --content CONTENT --trust root.pem --crl root --crl mobile --json`.
-fn verify_with_fresh_crls(pki: &TestPki, signature: &Path, content: &Path) -> (i32, Value) {
-    let root = pki.ca_pem("root");
-    let mut args: Vec<String> = vec![
-        "verify".into(),
-        signature.to_str().expect("path").into(),
-        "--content".into(),
-        content.to_str().expect("path").into(),
-        "--trust".into(),
-        root.to_str().expect("path").into(),
-    ];
-    for ca in ["root", "mobile"] {
-        let crl = pki.path(&format!("{ca}-fresh.crl"));
-        let _ = std::fs::remove_file(&crl);
-        pki.crl(ca, &crl);
-        args.extend(["--crl".into(), crl.to_str().expect("path").into()]);
-    }
-    args.push("--json".into());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = pki.imza(&args);
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&out)));
-    (out.status.code().unwrap_or(-1), report)
 }
 
 #[test]
@@ -496,16 +482,7 @@ fn a_session_started_before_serve_restarts_completes_after_it() {
         events_of(&events, "request")[0]["verificationCode"],
         rp_code.as_str()
     );
-    let (_, report) = verify_with_fresh_crls(
-        &mobile.pki,
-        &mobile.pki.path("restart.p7s"),
-        &mobile.pki.path("doc.txt"),
-    );
-    assert_eq!(
-        common::first_indication(&report),
-        "TOTAL_PASSED",
-        "{report:#}"
-    );
+    mobile.assert_total_passed("restart.p7s");
 }
 
 /// A device that answers with a real signature of the phone's key over another hash: the
@@ -700,16 +677,7 @@ fn a_phone_with_its_keys_on_a_pkcs11_token_registers_and_signs() {
         "OK",
         "{events:?}"
     );
-    let (_, report) = verify_with_fresh_crls(
-        &mobile.pki,
-        &mobile.pki.path("hsm.p7s"),
-        &mobile.pki.path("doc.txt"),
-    );
-    assert_eq!(
-        common::first_indication(&report),
-        "TOTAL_PASSED",
-        "{report:#}"
-    );
+    mobile.assert_total_passed("hsm.p7s");
 }
 
 /// Registration checks what the CA will check before any key is made, and a refused

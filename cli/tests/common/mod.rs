@@ -374,6 +374,17 @@ impl TestPki {
         content: &Path,
         env: &[(&str, &str)],
     ) -> (i32, serde_json::Value) {
+        self.verify_with_fresh_crls_of(&["root", "citizens"], signature, content, env)
+    }
+
+    /// [`TestPki::verify_with_fresh_crls`] with fresh CRLs of the CAs `cas`.
+    pub fn verify_with_fresh_crls_of(
+        &self,
+        cas: &[&str],
+        signature: &Path,
+        content: &Path,
+        env: &[(&str, &str)],
+    ) -> (i32, serde_json::Value) {
         let root = self.ca_pem("root");
         let mut args = vec![
             "verify".to_string(),
@@ -383,7 +394,7 @@ impl TestPki {
             "--trust".into(),
             root.to_str().expect("path").into(),
         ];
-        for ca in ["root", "citizens"] {
+        for ca in cas {
             let crl = self.path(&format!("{ca}-fresh.crl"));
             let _ = std::fs::remove_file(&crl);
             self.ok_env(
