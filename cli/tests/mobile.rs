@@ -51,10 +51,7 @@ impl Mobile {
             MOBILE_CA_SUBJECT,
         ]);
         pki.ok(&["tsa", "init", "--ca", "mobile"]);
-        let added: Value = serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", RP]))
-            .expect("rp add prints JSON");
-        assert_eq!(added["name"], RP);
-        let rp_key = added["apiKey"].as_str().expect("apiKey").to_string();
+        let rp_key = add_relying_party(&pki, RP);
         let config = pki.path("serve.toml");
         std::fs::write(
             &config,
@@ -223,6 +220,20 @@ impl Mobile {
         report
     }
 
+    /// `imza sign --mobile` to `out` started in the background.
+    fn sign_in_background(&self, out: &str, extra: &[&str]) -> BackgroundSign {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(self.pki.data_dir())
+            .args(self.sign_args(PHONE, FIN, out, extra))
+            .env("RP_KEY", &self.rp_key)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start imza sign --mobile");
+        let said = read_lines(child.stderr.take().expect("stderr"));
+        BackgroundSign { child, said }
+    }
+
     fn auth_args(&self, extra: &[&str]) -> Vec<String> {
         let root = self.pki.ca_pem("root");
         let mut args: Vec<String> = [
@@ -246,6 +257,49 @@ impl Mobile {
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         args
+    }
+}
+
+/// `imza mobile rp add --name NAME` against `pki`: the API key it printed once.
+fn add_relying_party(pki: &TestPki, name: &str) -> String {
+    let added: Value = serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", name]))
+        .expect("rp add prints JSON");
+    assert_eq!(added["name"], name);
+    added["apiKey"].as_str().expect("apiKey").to_string()
+}
+
+/// An `imza sign --mobile` running in the background, with its stderr lines; killed when
+/// dropped.
+struct BackgroundSign {
+    child: Child,
+    said: Receiver<String>,
+}
+
+impl BackgroundSign {
+    /// Waits for the verification code: once it is shown the session exists.
+    fn verification_code(&self) -> String {
+        loop {
+            let line = self
+                .said
+                .recv_timeout(WAIT)
+                .expect("sign --mobile showed no verification code");
+            if line.contains("Verification code: ") {
+                break verification_code(&line);
+            }
+        }
+    }
+
+    /// Waits for the command to end: whether it succeeded, and what else it said.
+    fn finish(&mut self) -> (bool, Vec<String>) {
+        let status = self.child.wait().expect("sign --mobile ends");
+        (status.success(), self.said.try_iter().collect())
+    }
+}
+
+impl Drop for BackgroundSign {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -445,39 +499,18 @@ fn three_wrong_pins_block_the_phone_and_later_requests_get_pin_blocked_at_once()
 fn a_session_started_before_serve_restarts_completes_after_it() {
     let mut mobile = Mobile::new(300);
     let chain = mobile.pki.ca_pem("mobile");
-    let args = mobile.sign_args(
-        PHONE,
-        FIN,
-        "restart.p7s",
-        &["--chain", chain.to_str().expect("path")],
-    );
-    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
-        .arg("--data-dir")
-        .arg(mobile.pki.data_dir())
-        .args(&args)
-        .env("RP_KEY", &mobile.rp_key)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imza sign --mobile");
-    let said = read_lines(sign.stderr.take().expect("stderr"));
+    let mut sign =
+        mobile.sign_in_background("restart.p7s", &["--chain", chain.to_str().expect("path")]);
     // The session exists once the code is shown.
-    let rp_code = loop {
-        let line = said
-            .recv_timeout(WAIT)
-            .expect("sign --mobile showed no verification code");
-        if line.contains("Verification code: ") {
-            break verification_code(&line);
-        }
-    };
+    let rp_code = sign.verification_code();
 
     mobile.stop_server();
     std::thread::sleep(Duration::from_millis(500));
     mobile.start_server();
     let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
     let events = phone.events_until_exit(WAIT);
-    let status = sign.wait().expect("sign --mobile ends");
-    let rest: Vec<String> = said.try_iter().collect();
-    assert!(status.success(), "sign --mobile failed: {rest:?}");
+    let (ok, rest) = sign.finish();
+    assert!(ok, "sign --mobile failed: {rest:?}");
     assert_eq!(
         events_of(&events, "request")[0]["verificationCode"],
         rp_code.as_str()
@@ -497,22 +530,8 @@ fn a_tampered_device_answer_is_refused_and_another_relying_party_cannot_read_the
     };
 
     let mobile = Mobile::new(300);
-    let other: Value = serde_json::from_str(
-        &mobile
-            .pki
-            .ok(&["mobile", "rp", "add", "--name", "other.az"]),
-    )
-    .expect("JSON");
-    let other_key = other["apiKey"].as_str().expect("apiKey").to_string();
-    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
-        .arg("--data-dir")
-        .arg(mobile.pki.data_dir())
-        .args(mobile.sign_args(PHONE, FIN, "tampered.p7s", &[]))
-        .env("RP_KEY", &mobile.rp_key)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imza sign --mobile");
-    let said = read_lines(sign.stderr.take().expect("stderr"));
+    let other_key = add_relying_party(&mobile.pki, "other.az");
+    let mut sign = mobile.sign_in_background("tampered.p7s", &[]);
 
     // The device's own credentials, from the phone's wallet.
     let dir = mobile.phone_dir("phone");
@@ -558,9 +577,8 @@ fn a_tampered_device_answer_is_refused_and_another_relying_party_cannot_read_the
     assert_eq!(answered.result, Some(SessionResult::SignatureHashMismatch));
     assert!(answered.signature.is_none());
 
-    let status = sign.wait().expect("sign --mobile ends");
-    let rest: Vec<String> = said.try_iter().collect();
-    assert!(!status.success());
+    let (ok, rest) = sign.finish();
+    assert!(!ok);
     assert!(
         rest.iter().any(|l| l.contains("SIGNATURE_HASH_MISMATCH")),
         "{rest:?}"
@@ -731,21 +749,8 @@ fn a_refused_registration_changes_nothing() {
 fn serve_stops_promptly_with_long_polls_open() {
     let mut mobile = Mobile::new(300);
     let _phone = mobile.phone("phone", &["--ignore"], PIN);
-    let mut sign = Command::new(env!("CARGO_BIN_EXE_imza"))
-        .arg("--data-dir")
-        .arg(mobile.pki.data_dir())
-        .args(mobile.sign_args(PHONE, FIN, "stopped.p7s", &[]))
-        .env("RP_KEY", &mobile.rp_key)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start imza sign --mobile");
-    let said = read_lines(sign.stderr.take().expect("stderr"));
-    loop {
-        let line = said.recv_timeout(WAIT).expect("no verification code shown");
-        if line.contains("Verification code: ") {
-            break;
-        }
-    }
+    let sign = mobile.sign_in_background("stopped.p7s", &[]);
+    sign.verification_code();
     std::thread::sleep(Duration::from_millis(300));
     let (code, took) = mobile.server.as_mut().expect("server").terminate();
     assert_eq!(code, Some(0), "imza serve exit status after SIGTERM");
@@ -753,6 +758,4 @@ fn serve_stops_promptly_with_long_polls_open() {
         took < Duration::from_secs(3),
         "imza serve took {took:?} to stop"
     );
-    let _ = sign.kill();
-    let _ = sign.wait();
 }

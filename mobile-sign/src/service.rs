@@ -29,8 +29,8 @@ use crate::protocol::{
     SignatureValue, SESSION_LIFETIME,
 };
 use crate::store::{
-    is_well_formed_id, random_id, CertificateDetails, Device, MobileStore, NewSession,
-    RegisteredCertificate, SessionCompletion, SessionRecord, StoreError,
+    is_well_formed_id, random_id, CertificateDetails, Device, MobileStore, RegisteredCertificate,
+    SessionCompletion, SessionRecord, StoreError,
 };
 use signals::{Signals, Topic};
 
@@ -271,7 +271,7 @@ impl MobileService {
         };
         let lifetime = time::Duration::try_from(self.config.session_lifetime.min(MAX_LIFETIME))
             .unwrap_or(time::Duration::minutes(5));
-        let session = NewSession {
+        let session = SessionRecord {
             session_id: random_id()?,
             relying_party: relying_party.to_string(),
             device_id: device.as_ref().map(|d| d.device_id.clone()),
@@ -282,6 +282,7 @@ impl MobileService {
             language: request.language,
             created_at: now,
             expires_at: now.checked_add(lifetime).unwrap_or(now),
+            delivered_at: None,
             completion: match device {
                 Some(_) => None,
                 None => Some(SessionCompletion::without_signature(

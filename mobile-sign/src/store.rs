@@ -30,7 +30,7 @@ use imza_core::KeyAlgorithm;
 use crate::protocol::{check_national_id, check_phone_number, check_relying_party_name};
 use crate::protocol::{SessionKind, SessionResult};
 
-pub use sessions::{NewSession, SessionCompletion, SessionRecord};
+pub use sessions::{SessionCompletion, SessionRecord};
 
 /// Migrations in order: (version, SQL), each applied once in its own transaction and recorded
 /// in `mss_schema_migrations`. Never edit a released one; add the next.
@@ -619,8 +619,8 @@ mod tests {
 
     fn assert_send_sync<T: Send + Sync>() {}
 
-    fn session(id: &str, expires_at: OffsetDateTime) -> NewSession {
-        NewSession {
+    fn session(id: &str, expires_at: OffsetDateTime) -> SessionRecord {
+        SessionRecord {
             session_id: id.into(),
             relying_party: "gov.az".into(),
             device_id: None,
@@ -631,6 +631,7 @@ mod tests {
             language: Language::Aze,
             created_at: NOW,
             expires_at,
+            delivered_at: None,
             completion: None,
         }
     }

@@ -26,24 +26,6 @@ const SESSION_COLUMNS: &str = "session_id, relying_party, device_id, kind, hash,
      display_text, language, created_at, expires_at, delivered_at, completed_at, result, \
      signature, signature_algorithm, cert";
 
-/// A session to create.
-#[derive(Clone, Debug)]
-pub struct NewSession {
-    pub session_id: String,
-    pub relying_party: String,
-    /// `None` with a `completion` of NOT_MOBILE_CLIENT.
-    pub device_id: Option<String>,
-    pub kind: SessionKind,
-    pub hash: Vec<u8>,
-    pub hash_type: HashType,
-    pub display_text: Option<String>,
-    pub language: Language,
-    pub created_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-    /// Set for a session that is complete from the start.
-    pub completion: Option<SessionCompletion>,
-}
-
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionCompletion {
@@ -69,11 +51,13 @@ impl SessionCompletion {
     }
 }
 
-/// A stored session.
+/// A session: as created (`delivered_at` `None`; `completion` set only for one complete from
+/// the start, NOT_MOBILE_CLIENT) and as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRecord {
     pub session_id: String,
     pub relying_party: String,
+    /// `None` for a session refused with NOT_MOBILE_CLIENT at creation.
     pub device_id: Option<String>,
     pub kind: SessionKind,
     pub hash: Vec<u8>,
@@ -90,14 +74,14 @@ pub struct SessionRecord {
 
 impl MobileStore {
     /// Stores a new session.
-    pub fn insert_session(&self, session: &NewSession) -> Result<(), StoreError> {
+    pub fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         let conn = self.sessions_connection();
         let completion = session.completion.as_ref();
         conn.execute(
             "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
-             hash_type, display_text, language, created_at, expires_at, completed_at, result, \
-             signature, signature_algorithm, cert) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+             hash_type, display_text, language, created_at, expires_at, delivered_at, \
+             completed_at, result, signature, signature_algorithm, cert) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             params![
                 session.session_id,
                 session.relying_party,
@@ -109,6 +93,7 @@ impl MobileStore {
                 session.language.code(),
                 millis(session.created_at),
                 millis(session.expires_at),
+                session.delivered_at.map(millis),
                 completion.map(|c| millis(c.completed_at)),
                 completion.map(|c| c.result.name()),
                 completion.and_then(|c| c.signature.as_deref()),
