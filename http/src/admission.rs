@@ -1,0 +1,381 @@
+//! Admission control: how much work each service may have at once, and how much request data
+//! the process may hold in memory.
+//!
+//! A [`WorkLimit`] is one service's bulkhead: at most `concurrency` units of work run at once
+//! and at most `queue` more wait for a turn; anything beyond is refused at once with
+//! [`Overloaded`] (the route answers 503 with `Retry-After`), so a flood of one kind of
+//! request fills that service's queue and nobody else's. Blocking work runs on Tokio's
+//! blocking pool holding the permit until it finishes — even when the client went away — so
+//! the number of threads a service occupies never exceeds its `concurrency`; `imza serve`
+//! sizes the pool as the sum of the services' limits plus a margin, so no service can take
+//! the threads another needs.
+//!
+//! A [`MemoryBudget`] bounds the request bodies held in memory by all requests together:
+//! bodies reserve their bytes as they arrive and a request that would pass the budget is
+//! refused (503) instead of waiting.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long a refused client is told to wait before trying again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Default longest wait in a queue: work that would wait longer is refused instead.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// A service is full: its running work and queue are at their limits (or a queued request
+/// waited its longest), or the memory budget for request bodies is spent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{service} is busy; try again in {} s", retry_after.as_secs().max(1))]
+pub struct Overloaded {
+    /// Which limit refused: the service's name, or "request memory".
+    pub service: &'static str,
+    /// What the client is told in `Retry-After`.
+    pub retry_after: Duration,
+}
+
+/// Why [`WorkLimit::run_blocking`] gave no result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WorkError {
+    /// Not admitted: answer 503 with `Retry-After`.
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+    /// The work panicked (a bug); the server carries on.
+    #[error("{service}: the work failed unexpectedly")]
+    Failed { service: &'static str },
+}
+
+/// One service's bound on concurrent work and on waiting work. Cheap to clone (shared).
+#[derive(Clone, Debug)]
+pub struct WorkLimit {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: &'static str,
+    running: Arc<Semaphore>,
+    concurrency: usize,
+    /// Admitted work: running plus waiting.
+    admitted: AtomicUsize,
+    capacity: usize,
+    max_wait: Duration,
+    refused: AtomicU64,
+}
+
+/// A turn to run: held while the work runs, released when dropped.
+#[derive(Debug)]
+pub struct WorkPermit {
+    _running: OwnedSemaphorePermit,
+    _admitted: Admitted,
+}
+
+#[derive(Debug)]
+struct Admitted(Arc<Inner>);
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl WorkLimit {
+    /// `name` runs at most `concurrency` (at least 1) pieces of work at once, with at most
+    /// `queue` more waiting, each at most `max_wait` (then refused).
+    pub fn new(
+        name: &'static str,
+        concurrency: usize,
+        queue: usize,
+        max_wait: Duration,
+    ) -> WorkLimit {
+        let concurrency = concurrency.max(1);
+        WorkLimit {
+            inner: Arc::new(Inner {
+                name,
+                running: Arc::new(Semaphore::new(concurrency)),
+                concurrency,
+                admitted: AtomicUsize::new(0),
+                capacity: concurrency.saturating_add(queue),
+                max_wait,
+                refused: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// Most pieces of work running at once.
+    pub fn concurrency(&self) -> usize {
+        self.inner.concurrency
+    }
+
+    /// Work running or waiting now.
+    pub fn admitted(&self) -> usize {
+        self.inner.admitted.load(Ordering::Acquire)
+    }
+
+    /// Requests refused since the start.
+    pub fn refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
+    fn overloaded(&self) -> Overloaded {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+        Overloaded {
+            service: self.inner.name,
+            retry_after: RETRY_AFTER,
+        }
+    }
+
+    /// Waits for a turn when the queue has room; refuses at once when it has none, or when
+    /// the wait passes the longest wait.
+    pub async fn enter(&self) -> Result<WorkPermit, Overloaded> {
+        let inner = &self.inner;
+        if inner.admitted.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
+            inner.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.overloaded());
+        }
+        let admitted = Admitted(Arc::clone(inner));
+        let acquire = Arc::clone(&inner.running).acquire_owned();
+        match tokio::time::timeout(inner.max_wait, acquire).await {
+            Ok(Ok(running)) => Ok(WorkPermit {
+                _running: running,
+                _admitted: admitted,
+            }),
+            // The semaphore is never closed; a timeout means the queue moves too slowly.
+            _ => Err(self.overloaded()),
+        }
+    }
+
+    /// Runs blocking `work` (store access, signing, validation) on the blocking pool when
+    /// admitted. The permit is released when `work` ends, also when the caller stops waiting.
+    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, WorkError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = self.enter().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(|_| WorkError::Failed {
+            service: self.inner.name,
+        })
+    }
+}
+
+/// Bytes of request data all requests together may hold in memory.
+#[derive(Clone, Debug)]
+pub struct MemoryBudget {
+    permits: Arc<Semaphore>,
+    total_bytes: usize,
+}
+
+/// Bytes are reserved in units of this many.
+const UNIT: usize = 1024;
+
+/// Memory reserved for one request's data; given back when dropped.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl MemoryBudget {
+    /// A budget of `total_bytes` (rounded up to whole KiB).
+    pub fn new(total_bytes: usize) -> MemoryBudget {
+        let units = total_bytes.div_ceil(UNIT).min(Semaphore::MAX_PERMITS);
+        MemoryBudget {
+            permits: Arc::new(Semaphore::new(units)),
+            total_bytes,
+        }
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.total_bytes
+    }
+
+    /// Bytes not reserved now.
+    pub fn available_bytes(&self) -> usize {
+        self.permits.available_permits().saturating_mul(UNIT)
+    }
+
+    /// Adds `bytes` to `reservation`, or refuses at once (never waits) when the budget has
+    /// not that much left.
+    pub fn grow(&self, reservation: &mut Reservation, bytes: usize) -> Result<(), Overloaded> {
+        let units = bytes.div_ceil(UNIT);
+        if units == 0 {
+            return Ok(());
+        }
+        let refused = || Overloaded {
+            service: "request memory",
+            retry_after: RETRY_AFTER,
+        };
+        let units = u32::try_from(units).map_err(|_| refused())?;
+        let more = Arc::clone(&self.permits)
+            .try_acquire_many_owned(units)
+            .map_err(|_| refused())?;
+        match &mut reservation.permit {
+            Some(held) => held.merge(more),
+            None => reservation.permit = Some(more),
+        }
+        Ok(())
+    }
+}
+
+impl Reservation {
+    /// Bytes held (whole KiB).
+    pub fn bytes(&self) -> usize {
+        self.permit.as_ref().map_or(0, |p| p.num_permits() * UNIT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(16)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once_and_frees_up_when_work_ends() {
+        runtime().block_on(async {
+            let limit = WorkLimit::new("test", 2, 1, DEFAULT_MAX_WAIT);
+            let (release, gate) = mpsc::channel::<()>();
+            let gate = Arc::new(std::sync::Mutex::new(gate));
+            let mut running = Vec::new();
+            for _ in 0..2 {
+                let limit = limit.clone();
+                let gate = Arc::clone(&gate);
+                running.push(tokio::spawn(async move {
+                    limit
+                        .run_blocking(move || gate.lock().unwrap().recv().unwrap())
+                        .await
+                }));
+            }
+            while limit.admitted() < 2 {
+                tokio::task::yield_now().await;
+            }
+            // One more may wait…
+            let waiting = {
+                let limit = limit.clone();
+                tokio::spawn(async move { limit.run_blocking(|| 7).await })
+            };
+            while limit.admitted() < 3 {
+                tokio::task::yield_now().await;
+            }
+            // …the next is refused at once.
+            let refused = limit.run_blocking(|| 0).await.unwrap_err();
+            assert_eq!(
+                refused,
+                WorkError::Overloaded(Overloaded {
+                    service: "test",
+                    retry_after: RETRY_AFTER
+                })
+            );
+            assert_eq!(limit.refused(), 1);
+            release.send(()).unwrap();
+            release.send(()).unwrap();
+            for task in running {
+                assert_eq!(task.await.unwrap(), Ok(()));
+            }
+            assert_eq!(waiting.await.unwrap(), Ok(7));
+            assert_eq!(limit.admitted(), 0);
+            assert_eq!(limit.run_blocking(|| 1).await, Ok(1));
+        });
+    }
+
+    #[test]
+    fn a_caller_that_stops_waiting_keeps_the_permit_until_the_work_ends() {
+        runtime().block_on(async {
+            let limit = WorkLimit::new("test", 1, 0, DEFAULT_MAX_WAIT);
+            let (release, gate) = mpsc::channel::<()>();
+            let (started_tx, started) = tokio::sync::oneshot::channel();
+            let call = {
+                let limit = limit.clone();
+                tokio::spawn(async move {
+                    limit
+                        .run_blocking(move || {
+                            let _ = started_tx.send(());
+                            gate.recv().unwrap()
+                        })
+                        .await
+                })
+            };
+            started.await.unwrap();
+            call.abort();
+            let _ = call.await;
+            // The blocking work still runs: no second piece of work is admitted.
+            assert!(limit.run_blocking(|| ()).await.is_err());
+            release.send(()).unwrap();
+            let mut tries = 0;
+            while limit.admitted() > 0 && tries < 1000 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                tries += 1;
+            }
+            assert_eq!(limit.run_blocking(|| 3).await, Ok(3));
+        });
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_longest_wait_is_refused() {
+        runtime().block_on(async {
+            let limit = WorkLimit::new("slow", 1, 4, Duration::from_millis(50));
+            let (release, gate) = mpsc::channel::<()>();
+            let first = {
+                let limit = limit.clone();
+                tokio::spawn(async move { limit.run_blocking(move || gate.recv().unwrap()).await })
+            };
+            while limit.admitted() < 1 {
+                tokio::task::yield_now().await;
+            }
+            let err = limit.run_blocking(|| ()).await.unwrap_err();
+            assert!(matches!(err, WorkError::Overloaded(_)), "{err:?}");
+            release.send(()).unwrap();
+            assert_eq!(first.await.unwrap(), Ok(()));
+        });
+    }
+
+    #[test]
+    fn panicking_work_is_an_error_not_a_crash() {
+        runtime().block_on(async {
+            let limit = WorkLimit::new("test", 1, 0, DEFAULT_MAX_WAIT);
+            let err = limit
+                .run_blocking(|| -> u8 { panic!("bug") })
+                .await
+                .unwrap_err();
+            assert_eq!(err, WorkError::Failed { service: "test" });
+            assert_eq!(limit.run_blocking(|| 5).await, Ok(5));
+        });
+    }
+
+    #[test]
+    fn the_memory_budget_refuses_what_it_cannot_hold_and_takes_back_what_is_dropped() {
+        let budget = MemoryBudget::new(10 * 1024);
+        let mut first = Reservation::default();
+        budget.grow(&mut first, 6000).unwrap();
+        budget.grow(&mut first, 1).unwrap();
+        assert_eq!(first.bytes(), 7 * 1024);
+        let mut second = Reservation::default();
+        assert!(budget.grow(&mut second, 4 * 1024).is_err());
+        budget.grow(&mut second, 3 * 1024).unwrap();
+        assert_eq!(budget.available_bytes(), 0);
+        drop(first);
+        assert_eq!(budget.available_bytes(), 7 * 1024);
+        assert!(budget.grow(&mut second, usize::MAX).is_err());
+    }
+}

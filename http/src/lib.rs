@@ -1,0 +1,27 @@
+//! imza's HTTP serving plumbing, the one home for what every service needs so that no route,
+//! however loaded, can take the others down:
+//!
+//! - [`server`]: the accept loop and connections — a cap on open connections below the
+//!   process's file limit (the oldest idle ones closed first under pressure), header-read,
+//!   idle keep-alive, minimum-rate body and send timeouts, graceful shutdown — serving an
+//!   [`axum::Router`] over HTTP/1.1 with hyper 1;
+//! - [`admission`]: each service's bounded amount of concurrent work and bounded queue
+//!   ([`WorkLimit`]), answered with 503 and `Retry-After` when full instead of waiting, and a
+//!   process-wide budget for request bodies held in memory ([`MemoryBudget`]);
+//! - [`body`]: reading a request body within a size limit, the memory budget and the
+//!   minimum rate;
+//! - [`answer`]: the plain-text error answers and the `Retry-After` header.
+//!
+//! Why not Rocket's server: Rocket 0.5 binds its own listener (not replaceable) and turns
+//! hyper's header-read timeout off, so idle, slow and never-finishing connections could be
+//! held for ever (see ARCHITECTURE.md, "HTTP").
+
+pub mod admission;
+pub mod answer;
+pub mod body;
+mod connection;
+pub mod server;
+
+pub use admission::{MemoryBudget, Overloaded, WorkLimit};
+pub use body::{read_body, BodyRefused, LimitedBody};
+pub use server::{ConnectionLimits, Server, ServerStats, Shutdown};
