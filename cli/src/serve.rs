@@ -1,4 +1,5 @@
-//! `imza serve`: the HTTP front door (Rocket), composed from the service crates:
+//! `imza serve`: the HTTP front door, composed from the service crates on imza-http's
+//! server (bounded connections and timeouts, see [`ServeConfig`]'s `[server]`):
 //! - `POST /ocsp`, `GET /ocsp/{base64}` (imza-ocsp): every CA in the store, each answered by
 //!   its delegated responder, issued here when missing and renewed before it expires;
 //! - `POST /tsa` (imza-tsa): the newest usable time-stamping unit (`imza tsa init`);
@@ -9,28 +10,41 @@
 //!   signatures and authentications, registered phones long-poll for them and answer;
 //! - `GET /health`, Prometheus `GET /metrics`.
 //!
-//! The status the responder gives comes from the same SQLite store the CLI writes; the
-//! response cache is dropped whenever the store's audit head moves (a revocation by `imza ca
-//! revoke` in another process included), checked every 250 ms.
+//! Isolation: each service runs its blocking work within its own [`WorkLimit`] (bounded
+//! concurrency and queue, 503 with `Retry-After` beyond), and the blocking pool is sized as
+//! their sum plus a margin, so a flood of one kind of request — `/verify` waiting on slow
+//! revocation fetches, say — cannot take the threads OCSP signing, the TSA, the mobile
+//! signature service or CRL serving need. The OCSP cache's revision poll runs on a thread of
+//! its own with its own store connection: a revocation by `imza ca revoke` in another process
+//! drops the cache within a second whatever the server is doing, and `/health` says 503 when
+//! that poll stops completing.
 
-use std::collections::BTreeMap;
+mod config;
+mod metrics;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::{ContentType, Status};
-use rocket::{get, routes, Data, Request, Response, State};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, Response, StatusCode};
+use axum::routing::get;
+use axum::Router;
 use time::Duration;
 
 use const_oid::ObjectIdentifier;
 use imza_ca::authority::DATABASE_FILE;
-use imza_ca::services::{DEFAULT_TSA_NAME, DEFAULT_TSA_POLICY};
-use imza_ca::store::{CertificateStatus, ServiceKind};
+use imza_ca::services::DEFAULT_TSA_POLICY;
+use imza_ca::store::sqlite::SqliteStore;
+use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
 use imza_core::cert::serial_hex;
 use imza_core::clock::{from_x509_time, Clock, SystemClock};
+use imza_http::admission::WorkError;
+use imza_http::answer::{overloaded, plain};
+use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::{MobileService, ServiceConfig as MobileConfig};
 use imza_mobile_sign::store::MobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
@@ -38,6 +52,7 @@ use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
     ServedCa,
 };
+use imza_signer::http::VerifyLimits;
 use imza_tsa::http::TsaService;
 use imza_tsa::{
     accuracy_seconds, ClockCheck, ClockCommand, CommandClockCheck, TimeStampAuthority,
@@ -46,185 +61,174 @@ use imza_tsa::{
 
 use crate::ca::open_pki;
 use crate::output::{CliResult, Failure};
+pub use config::ServeConfig;
+use metrics::Metrics;
 
-/// Per-endpoint request counts and latency histograms, in Prometheus text format.
-#[derive(Default)]
-pub struct Metrics {
-    /// endpoint → HTTP status → series. Keyed by endpoint first so that recording a request
-    /// looks up by `&str` and allocates only the first time an endpoint is seen.
-    inner: Mutex<BTreeMap<String, BTreeMap<u16, Series>>>,
+/// `/health` says 503 when the OCSP revision poll has not completed for this many of its
+/// intervals: a revocation could then stay hidden behind the cache.
+const POLL_STALL_INTERVALS: u32 = 4;
+
+/// Blocking threads beyond the services' limits: store maintenance, DNS lookups, the odd
+/// task that is nobody's.
+const SPARE_BLOCKING_THREADS: usize = 8;
+
+/// Every service's work limit, built once from the configuration.
+pub struct Limits {
+    ocsp: WorkLimit,
+    tsa: WorkLimit,
+    verify: VerifyLimits,
+    /// `/crl/NAME.crl` and `/ca/NAME.crt`.
+    publishing: WorkLimit,
+    mobile: WorkLimit,
 }
 
-#[derive(Default, Clone)]
-struct Series {
-    count: u64,
-    sum_seconds: f64,
-    buckets: [u64; BUCKETS.len()],
-}
-
-/// Upper bounds (seconds) of the latency histogram.
-const BUCKETS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1.0];
-
-impl Metrics {
-    fn observe(&self, endpoint: &str, status: u16, seconds: f64) {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(endpoint) {
-            map.insert(endpoint.to_string(), BTreeMap::new());
-        }
-        let Some(by_status) = map.get_mut(endpoint) else {
-            return;
-        };
-        let series = by_status.entry(status).or_default();
-        series.count += 1;
-        series.sum_seconds += seconds;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                series.buckets[i] += 1;
-            }
+impl Limits {
+    fn new(config: &ServeConfig) -> Limits {
+        Limits {
+            ocsp: config.ocsp.admission().limit("OCSP", 2, 1024),
+            tsa: config.tsa.admission().limit("TSA", 1, 1024),
+            verify: VerifyLimits {
+                work: config
+                    .verify
+                    .admission()
+                    .limit("signature validation", 2, 64),
+                memory: MemoryBudget::new(config.verify.memory_mib * 1024 * 1024),
+            },
+            publishing: config.crl.admission().limit("CRL and CA publishing", 1, 32),
+            mobile: config.mobile.admission().limit("mobile signature", 2, 4096),
         }
     }
 
-    fn render(&self) -> String {
-        let map = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut out = String::new();
-        out.push_str("# HELP imza_http_requests_total HTTP requests by endpoint and status.\n");
-        out.push_str("# TYPE imza_http_requests_total counter\n");
-        for (endpoint, by_status) in &map {
-            for (status, s) in by_status {
-                out.push_str(&format!(
-                    "imza_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {}\n",
-                    s.count
-                ));
-            }
-        }
-        out.push_str("# HELP imza_http_request_duration_seconds Time to answer, by endpoint.\n");
-        out.push_str("# TYPE imza_http_request_duration_seconds histogram\n");
-        let mut by_endpoint: BTreeMap<&str, Series> = BTreeMap::new();
-        for (endpoint, by_status) in &map {
-            let e = by_endpoint.entry(endpoint.as_str()).or_default();
-            for s in by_status.values() {
-                e.count += s.count;
-                e.sum_seconds += s.sum_seconds;
-                for i in 0..BUCKETS.len() {
-                    e.buckets[i] += s.buckets[i];
-                }
-            }
-        }
-        for (endpoint, s) in by_endpoint {
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                out.push_str(&format!("imza_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {}\n", s.buckets[i]));
-            }
-            out.push_str(&format!("imza_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}\n", s.count));
-            out.push_str(&format!(
-                "imza_http_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}\n",
-                s.sum_seconds
-            ));
-            out.push_str(&format!(
-                "imza_http_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}\n",
-                s.count
-            ));
-        }
-        out
+    fn all(&self) -> Vec<WorkLimit> {
+        vec![
+            self.ocsp.clone(),
+            self.tsa.clone(),
+            self.verify.work.clone(),
+            self.publishing.clone(),
+            self.mobile.clone(),
+        ]
+    }
+
+    /// Threads the blocking pool needs so that every service can use its whole limit at
+    /// once. The TSA signs on the async workers and needs none.
+    fn blocking_threads(&self) -> usize {
+        self.ocsp.concurrency()
+            + self.verify.work.concurrency()
+            + self.publishing.concurrency()
+            + self.mobile.concurrency()
+            + SPARE_BLOCKING_THREADS
     }
 }
 
-/// Records every request's endpoint (the matched route's name), status and latency.
-struct MetricsFairing(Arc<Metrics>);
+/// What the routes of `imza serve` itself share.
+#[derive(Clone)]
+struct ServeState {
+    pki: Arc<Pki>,
+    services: Arc<Services>,
+    limits: Arc<Limits>,
+    metrics: Arc<Metrics>,
+    server: Arc<ServerStats>,
+}
 
-#[derive(Clone, Copy)]
-struct Started(Instant);
-
-#[rocket::async_trait]
-impl Fairing for MetricsFairing {
-    fn info(&self) -> Info {
-        Info {
-            name: "metrics",
-            kind: Kind::Request | Kind::Response,
-        }
-    }
-
-    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
-        request.local_cache(|| Started(Instant::now()));
-    }
-
-    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let started = request.local_cache(|| Started(Instant::now()));
-        let endpoint = request
-            .route()
-            .and_then(|r| r.name.as_deref())
-            .unwrap_or("unmatched");
-        self.0.observe(
-            endpoint,
-            response.status().code,
-            started.0.elapsed().as_secs_f64(),
+/// 200 when the OCSP cache's revision poll completes on time and its last read of the store
+/// worked; 503 otherwise (OCSP then answers live or `tryLater`, never from a cache that may
+/// be stale). The poll reads the store, so this also says the store is readable.
+async fn health(State(state): State<ServeState>) -> Response<Body> {
+    // No error details: paths and database messages are for the operator's log.
+    let ocsp = &state.services.ocsp;
+    let interval = ocsp.config().poll_interval;
+    if ocsp.since_last_poll() > interval * POLL_STALL_INTERVALS {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OCSP revision poll stalled",
         );
     }
-}
-
-/// 200 when the store reads and the OCSP cache's last check of it worked; 503 otherwise
-/// (OCSP then answers live or `tryLater`, never from a cache that may be stale).
-#[get("/health")]
-fn health(pki: &State<Arc<Pki>>, ocsp: &State<Arc<OcspService>>) -> (Status, &'static str) {
-    // No error details: paths and database messages are for the operator's log, not the web.
-    if pki.store().cas().is_err() {
-        return (Status::ServiceUnavailable, "store unavailable\n");
-    }
     match ocsp.last_poll_error() {
-        Some(_) => (
-            Status::ServiceUnavailable,
-            "OCSP status source unavailable\n",
+        Some(_) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "OCSP status source unavailable",
         ),
-        None => (Status::Ok, "ok\n"),
+        None => plain(StatusCode::OK, "ok"),
     }
 }
 
-#[get("/metrics")]
-fn metrics(metrics: &State<Arc<Metrics>>) -> (ContentType, String) {
-    (
-        ContentType::new("text", "plain").with_params(("version", "0.0.4")),
-        metrics.render(),
-    )
+async fn metrics_page(State(state): State<ServeState>) -> Response<Body> {
+    let text = state
+        .metrics
+        .render(Some(&state.server), &state.limits.all());
+    let mut response = Response::new(Body::from(text));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+/// A DER body of `media_type`.
+fn der(media_type: &'static str, bytes: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(bytes));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(media_type));
+    response
+}
+
+/// Runs store work for `/ca` and `/crl` within the publishing limit.
+async fn publishing<T, F>(state: &ServeState, work: F) -> Result<T, Response<Body>>
+where
+    T: Send + 'static,
+    F: FnOnce(&Pki) -> T + Send + 'static,
+{
+    let pki = Arc::clone(&state.pki);
+    match state
+        .limits
+        .publishing
+        .run_blocking(move || work(&pki))
+        .await
+    {
+        Ok(result) => Ok(result),
+        Err(WorkError::Overloaded(full)) => Err(overloaded(&full)),
+        Err(WorkError::Failed { .. }) => Err(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request did not complete",
+        )),
+    }
 }
 
 /// `/ca/citizens.crt` → the CA certificate, DER (RFC 5280 §4.2.2.1 caIssuers).
-#[get("/ca/<file>")]
-fn ca_certificate(
-    file: &str,
-    pki: &State<Arc<Pki>>,
-) -> Result<(ContentType, Vec<u8>), (Status, String)> {
-    let name = file
-        .strip_suffix(".crt")
-        .ok_or((Status::NotFound, "expected /ca/NAME.crt\n".to_string()))?;
-    match pki.store().ca(name) {
-        Ok(Some(ca)) => Ok((ContentType::new("application", "pkix-cert"), ca.certificate)),
-        Ok(None) => Err((Status::NotFound, format!("no CA named {name:?}\n"))),
-        Err(e) => Err((Status::InternalServerError, format!("{e}\n"))),
+async fn ca_certificate(
+    State(state): State<ServeState>,
+    UrlPath(file): UrlPath<String>,
+) -> Response<Body> {
+    let Some(name) = file.strip_suffix(".crt").map(str::to_string) else {
+        return plain(StatusCode::NOT_FOUND, "expected /ca/NAME.crt");
+    };
+    let found = publishing(&state, move |pki| {
+        pki.store().ca(&name).map(|ca| (name, ca))
+    })
+    .await;
+    match found {
+        Ok(Ok((_, Some(ca)))) => der("application/pkix-cert", ca.certificate),
+        Ok(Ok((name, None))) => plain(StatusCode::NOT_FOUND, format!("no CA named {name:?}")),
+        Ok(Err(e)) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(refused) => refused,
     }
 }
 
 /// `/crl/citizens.crl` → the latest CRL, DER (RFC 5280 §4.2.1.13), signing a fresh one when
 /// there is none or a quarter of its validity is left.
-#[get("/crl/<file>")]
-async fn crl(
-    file: &str,
-    pki: &State<Arc<Pki>>,
-    config: &State<Arc<ServeConfig>>,
-) -> Result<(ContentType, Vec<u8>), (Status, String)> {
-    let validity = Duration::hours(config.crl.validity_hours.into());
-    let name = file
-        .strip_suffix(".crl")
-        .ok_or((Status::NotFound, "expected /crl/NAME.crl\n".to_string()))?
-        .to_string();
-    let pki = Arc::clone(pki.inner());
-    let result =
-        rocket::tokio::task::spawn_blocking(move || current_crl(&pki, &name, validity)).await;
-    match result {
-        Ok(Ok(der)) => Ok((ContentType::new("application", "pkix-crl"), der)),
-        Ok(Err(e)) if matches!(e, imza_ca::CaError::UnknownCa { .. }) => {
-            Err((Status::NotFound, format!("{e}\n")))
+async fn crl(State(state): State<ServeState>, UrlPath(file): UrlPath<String>) -> Response<Body> {
+    let validity = Duration::hours(state.services.config.crl.validity_hours.into());
+    let Some(name) = file.strip_suffix(".crl").map(str::to_string) else {
+        return plain(StatusCode::NOT_FOUND, "expected /crl/NAME.crl");
+    };
+    match publishing(&state, move |pki| current_crl(pki, &name, validity)).await {
+        Ok(Ok(crl)) => der("application/pkix-crl", crl),
+        Ok(Err(e @ imza_ca::CaError::UnknownCa { .. })) => {
+            plain(StatusCode::NOT_FOUND, e.to_string())
         }
-        Ok(Err(e)) => Err((Status::ServiceUnavailable, format!("{e}\n"))),
-        Err(_) => Err((Status::InternalServerError, "CRL task failed\n".into())),
+        Ok(Err(e)) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(refused) => refused,
     }
 }
 
@@ -244,162 +248,28 @@ fn current_crl(pki: &Pki, name: &str, validity: Duration) -> Result<Vec<u8>, imz
         .der)
 }
 
-/// A plain-text error body for every status no route answered (404, 413, 422 ...).
-#[rocket::catch(default)]
-fn plain_error(status: Status, _: &Request<'_>) -> String {
-    format!("{status}\n")
+/// Answers OCSP's "what is the status of serial S of CA I" from the CA store. The revision
+/// (the audit head the cache poll watches) is read over a connection of its own, so the poll
+/// never waits behind other work on the store's shared connection.
+struct StoreStatus {
+    pki: Arc<Pki>,
+    revision: SqliteStore,
 }
 
-/// `imza serve --config FILE` (TOML). Every key is optional.
-///
-/// ```toml
-/// check_interval_seconds = 30  # store checked for revoked/new service certificates
-/// [ocsp]
-/// validity_minutes = 60        # nextUpdate − thisUpdate of every response
-/// cache_entries = 100000       # pre-signed responses kept
-/// [tsa]
-/// name = "tsa"                 # which unit answers on /tsa
-/// accuracy_seconds = 1
-/// clock_check_command = ["chronyc", "-n", "waitsync", "1", "0.1"]
-/// clock_check_interval_seconds = 10
-/// [crl]
-/// validity_hours = 24          # CRLs the server signs itself
-/// [mobile]
-/// session_lifetime_seconds = 300  # how long a phone has to answer
-/// ```
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServeConfig {
-    /// How often the store is checked for service changes: a revoked responder or TSA
-    /// certificate, a unit made by `imza tsa init`, a responder by `imza ocsp init`.
-    pub check_interval_seconds: u64,
-    pub ocsp: OcspSection,
-    pub tsa: TsaSection,
-    pub crl: CrlSection,
-    pub mobile: MobileSection,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig {
-            check_interval_seconds: 30,
-            ocsp: OcspSection::default(),
-            tsa: TsaSection::default(),
-            crl: CrlSection::default(),
-            mobile: MobileSection::default(),
-        }
+impl StoreStatus {
+    fn open(pki: &Arc<Pki>) -> Result<StoreStatus, Failure> {
+        let revision = SqliteStore::open(&pki.data_dir().join(DATABASE_FILE))
+            .map_err(|e| Failure::Internal(format!("OCSP revision poll: {e}")))?;
+        Ok(StoreStatus {
+            pki: Arc::clone(pki),
+            revision,
+        })
     }
 }
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MobileSection {
-    /// How long a phone has to answer a signature or authentication request.
-    pub session_lifetime_seconds: u64,
-}
-
-impl Default for MobileSection {
-    fn default() -> Self {
-        MobileSection {
-            session_lifetime_seconds: imza_mobile_sign::protocol::SESSION_LIFETIME.as_secs(),
-        }
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OcspSection {
-    pub validity_minutes: u32,
-    pub cache_entries: usize,
-}
-
-impl Default for OcspSection {
-    fn default() -> Self {
-        OcspSection {
-            validity_minutes: 60,
-            cache_entries: 100_000,
-        }
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TsaSection {
-    pub name: String,
-    pub accuracy_seconds: u64,
-    /// Run every `clock_check_interval_seconds`; the TSA refuses with timeNotAvailable while
-    /// it fails (RFC 3161 §2.2 / EN 319 421 §7.7.2). None: the system clock is trusted.
-    pub clock_check_command: Option<Vec<String>>,
-    pub clock_check_interval_seconds: u64,
-}
-
-impl Default for TsaSection {
-    fn default() -> Self {
-        TsaSection {
-            name: DEFAULT_TSA_NAME.to_string(),
-            accuracy_seconds: 1,
-            clock_check_command: None,
-            clock_check_interval_seconds: 10,
-        }
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CrlSection {
-    pub validity_hours: u32,
-}
-
-impl Default for CrlSection {
-    fn default() -> Self {
-        CrlSection { validity_hours: 24 }
-    }
-}
-
-impl ServeConfig {
-    /// Reads and checks the configuration file; no file means the defaults.
-    pub fn load(path: Option<&Path>) -> Result<ServeConfig, Failure> {
-        let Some(path) = path else {
-            return Ok(ServeConfig::default());
-        };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
-        let config: ServeConfig = toml::from_str(&text)
-            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-        let bad = |m: &str| Err(Failure::Input(format!("{}: {m}", path.display())));
-        if !(1..=7 * 24 * 60).contains(&config.ocsp.validity_minutes) {
-            return bad("[ocsp] validity_minutes must be between 1 and 10080 (7 days)");
-        }
-        if !(1..=366 * 24).contains(&config.crl.validity_hours) {
-            return bad("[crl] validity_hours must be between 1 and 8784 (366 days)");
-        }
-        if !(1..=3600).contains(&config.check_interval_seconds) {
-            return bad("check_interval_seconds must be between 1 and 3600");
-        }
-        if !(1..=3600).contains(&config.mobile.session_lifetime_seconds) {
-            return bad("[mobile] session_lifetime_seconds must be between 1 and 3600");
-        }
-        if config.tsa.clock_check_interval_seconds == 0 {
-            return bad("[tsa] clock_check_interval_seconds must be at least 1");
-        }
-        if config
-            .tsa
-            .clock_check_command
-            .as_ref()
-            .is_some_and(|c| c.is_empty())
-        {
-            return bad("[tsa] clock_check_command is empty");
-        }
-        Ok(config)
-    }
-}
-
-/// Answers OCSP's "what is the status of serial S of CA I" from the CA store.
-struct StoreStatus(Arc<Pki>);
 
 impl CertificateStatusSource for StoreStatus {
     fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
-        match self.0.store().status(issuer.as_str(), serial) {
+        match self.pki.store().status(issuer.as_str(), serial) {
             Ok(CertificateStatus::Issued) => Ok(CertStatusInfo::Good),
             Ok(CertificateStatus::Revoked { at, reason }) => Ok(CertStatusInfo::Revoked {
                 at,
@@ -415,8 +285,7 @@ impl CertificateStatusSource for StoreStatus {
     }
 
     fn revision(&self) -> Result<u64, OcspError> {
-        self.0
-            .store()
+        self.revision
             .audit_head()
             .map_err(|e| OcspError::SourceUnavailable(e.to_string()))
     }
@@ -572,7 +441,11 @@ struct Served {
 }
 
 impl Services {
-    pub fn start(pki: &Arc<Pki>, config: ServeConfig) -> Result<Services, Failure> {
+    pub fn start(
+        pki: &Arc<Pki>,
+        config: ServeConfig,
+        limits: &Limits,
+    ) -> Result<Services, Failure> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let clock_check: Arc<dyn ClockCheck> = match &config.tsa.clock_check_command {
             Some(argv) => Arc::new(
@@ -587,7 +460,7 @@ impl Services {
         let (responder, responders) = build_responder(ocsp_responders(pki)?, &config)?;
         let ocsp = Arc::new(OcspService::new(
             responder,
-            Arc::new(StoreStatus(Arc::clone(pki))),
+            Arc::new(StoreStatus::open(pki)?),
             Arc::clone(&clock),
             CacheConfig {
                 max_entries: config.ocsp.cache_entries,
@@ -610,6 +483,7 @@ impl Services {
                 session_lifetime: std::time::Duration::from_secs(
                     config.mobile.session_lifetime_seconds,
                 ),
+                work: limits.mobile.clone(),
             },
         ));
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
@@ -683,66 +557,93 @@ impl Services {
 /// How often responders are checked for renewal when nothing else changed.
 const RENEWAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Builds the Rocket instance serving `pki` with `services` on `listen`.
-pub fn rocket(
-    pki: Arc<Pki>,
-    services: Arc<Services>,
-    listen: SocketAddr,
-) -> rocket::Rocket<rocket::Build> {
-    let metrics = Arc::new(Metrics::default());
-    let config = rocket::Config {
-        address: listen.ip(),
-        port: listen.port(),
-        log_level: rocket::config::LogLevel::Off,
-        cli_colors: false,
-        limits: rocket::data::Limits::default()
-            .limit("bytes", rocket::data::ByteUnit::Kibibyte(64)),
-        // No `Server: Rocket` header: nothing to fingerprint, fewer bytes per answer.
-        ident: rocket::config::Ident::none(),
-        ..rocket::Config::release_default()
-    };
-    // Of Rocket's default security headers keep `X-Content-Type-Options: nosniff` (the
-    // bodies are DER and text); frame and FLoC policies mean nothing for these endpoints.
-    let shield = rocket::shield::Shield::new().enable(rocket::shield::NoSniff::Enable);
-    let mut rocket = rocket::custom(config)
-        .attach(shield)
-        .manage(Arc::clone(&pki))
-        .manage(Arc::clone(&services.config))
-        .manage(Arc::clone(&metrics))
-        .attach(MetricsFairing(metrics))
-        .attach(imza_ocsp::http::stage(Arc::clone(&services.ocsp)))
-        .mount("/", routes![health, metrics, ca_certificate, crl])
-        .register("/", rocket::catchers![plain_error]);
-    rocket = rocket.attach(imza_tsa::http::stage(Arc::clone(&services.tsa)));
-    rocket = rocket.attach(imza_signer::http::stage(crate::verify::serve_service(&pki)));
-    rocket = rocket.attach(imza_mobile_sign::http::stage(Arc::clone(&services.mobile)));
-    let maintained = Arc::clone(&services);
+/// The routes `imza serve` answers, with the shutdown that long polls listen to.
+fn router(state: ServeState, shutdown: &Shutdown) -> Router {
+    let services = &state.services;
+    let limits = &state.limits;
+    let own = Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_page))
+        .route("/ca/{file}", get(ca_certificate))
+        .route("/crl/{file}", get(crl))
+        .with_state(state.clone());
+    Router::new()
+        .merge(own)
+        .merge(imza_ocsp::http::routes(
+            Arc::clone(&services.ocsp),
+            limits.ocsp.clone(),
+        ))
+        .merge(imza_tsa::http::routes(
+            Arc::clone(&services.tsa),
+            limits.tsa.clone(),
+        ))
+        .merge(imza_signer::http::routes(
+            crate::verify::serve_service(&state.pki),
+            limits.verify.clone(),
+        ))
+        .merge(imza_mobile_sign::http::routes(
+            Arc::clone(&services.mobile),
+            shutdown.clone(),
+        ))
+        .fallback(|| async { plain(StatusCode::NOT_FOUND, "404 Not Found") })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::record,
+        ))
+}
+
+/// Starts what runs beside the routes until `shutdown`: the OCSP cache upkeep (threads of
+/// its own), the mobile signature clean-up, and the store maintenance every
+/// `check_interval_seconds`.
+fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failure> {
+    let services = &state.services;
+    imza_ocsp::http::start_upkeep(&services.ocsp, shutdown)
+        .map_err(|e| Failure::Internal(format!("cannot start the OCSP cache upkeep: {e}")))?;
+    imza_mobile_sign::http::spawn_purge(Arc::clone(&services.mobile), shutdown.clone());
+    let maintained = Arc::clone(services);
+    let pki = Arc::clone(&state.pki);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
-    rocket.attach(rocket::fairing::AdHoc::on_liftoff(
-        "service maintenance",
-        move |_| {
-            Box::pin(async move {
-                rocket::tokio::spawn(async move {
-                    let mut ticks = rocket::tokio::time::interval(tick);
-                    ticks.tick().await;
-                    loop {
-                        ticks.tick().await;
-                        let services = Arc::clone(&maintained);
-                        let pki = Arc::clone(&pki);
-                        let _ =
-                            rocket::tokio::task::spawn_blocking(move || services.maintain(&pki))
-                                .await;
-                    }
-                });
-            })
-        },
-    ))
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(tick);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let services = Arc::clone(&maintained);
+            let pki = Arc::clone(&pki);
+            let _ = tokio::task::spawn_blocking(move || services.maintain(&pki)).await;
+        }
+    });
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT (Ctrl-C).
+fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let cannot = |e: std::io::Error| Failure::Internal(format!("cannot handle signals: {e}"));
+    let mut term = signal(SignalKind::terminate()).map_err(cannot)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(cannot)?;
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        shutdown.cancel();
+    });
+    Ok(())
 }
 
 pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliResult {
     let config = ServeConfig::load(config)?;
     let pki = Arc::new(open_pki(data_dir)?);
-    let services = Arc::new(Services::start(&pki, config)?);
+    let limits = Arc::new(Limits::new(&config));
+    let connection_limits = config.server.clone();
+    let idle_timeout = connection_limits.idle_timeout_seconds;
+    let services = Arc::new(Services::start(&pki, config, &limits)?);
     let served: Vec<String> = services
         .ocsp
         .responder()
@@ -767,29 +668,44 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
             services.config.tsa.name
         )
     };
-    // Cache misses, nonce answers and CRLs run on the blocking pool. Tokio's default lets it
-    // grow to 512 threads under load, which only adds context switches (and a heap per
-    // thread) on a machine with a few cores: a few threads per core keep the CPUs busy.
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(4 * cores)
+    // The blocking pool holds exactly what the services' limits allow (plus a spare few):
+    // more threads than that would only be used by work the limits refuse.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(limits.blocking_threads())
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let ignited = rocket(pki, Arc::clone(&services), listen)
-            .ignite()
+        let server = Server::bind(listen, connection_limits)
             .await
             .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
+        let shutdown = server.shutdown();
+        let state = ServeState {
+            pki,
+            services,
+            limits,
+            metrics: Arc::new(Metrics::default()),
+            server: server.stats(),
+        };
+        stop_on_signals(&shutdown)?;
+        start_background(&state, &shutdown)?;
+        let routes = router(state, &shutdown);
         note(format!(
             "listening on http://{listen}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /ca/NAME.crt, /crl/NAME.crl, /health, /metrics",
             served.len(),
             served.join(", ")
         ));
-        ignited
-            .launch()
+        note(format!(
+            "connections: at most {} open (open-file limit {}), idle timeout {} s",
+            server.max_connections(),
+            server
+                .open_file_limit()
+                .map_or_else(|| "unknown".to_string(), |n| n.to_string()),
+            idle_timeout,
+        ));
+        server
+            .serve(routes)
             .await
-            .map(|_| ())
-            .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))
+            .map_err(|e| Failure::Internal(format!("serving on {listen} failed: {e}")))
     })
 }

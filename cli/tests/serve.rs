@@ -43,15 +43,29 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     assert_eq!(status, 200);
     let metrics = String::from_utf8(metrics).unwrap();
     assert!(
-        metrics.contains("imza_http_requests_total{endpoint=\"crl\",status=\"200\"} 3"),
+        metrics.contains("imza_http_requests_total{endpoint=\"GET /crl/{file}\",status=\"200\"} 3"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("imza_http_requests_total{endpoint=\"crl\",status=\"404\"} 1"),
+        metrics.contains("imza_http_requests_total{endpoint=\"GET /crl/{file}\",status=\"404\"} 1"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("imza_http_request_duration_seconds_count{endpoint=\"ca_certificate\"} 2"),
+        metrics.contains("imza_http_request_duration_seconds_count{endpoint=\"GET /ca/{file}\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imza_http_requests_total{endpoint=\"unmatched\",status=\"404\"} 1"),
+        "{metrics}"
+    );
+    // What the connection server did, and each service's refusals.
+    assert!(metrics.contains("imza_http_connections_open "), "{metrics}");
+    assert!(
+        metrics.contains("imza_http_connection_events_total{event=\"accepted\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("imza_work_refused_total{service=\"OCSP\"} 0"),
         "{metrics}"
     );
 }

@@ -12,11 +12,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{TsaPki, TSA_SUBJECT};
-use imza_tsa::http::{stage, TsaService};
 use imza_tsa::{
     parse_response, ClockCommand, CommandClockCheck, ImprintAlgorithm, TimeStampAuthority,
     TsaConfig,
@@ -80,7 +78,7 @@ impl Deref for Pki {
 
 // --- servers ------------------------------------------------------------------------------
 
-/// imza's TSA (`stage`) on an ephemeral loopback port, stopped when dropped.
+/// imza's TSA (its `POST /tsa` routes) on an ephemeral loopback port, stopped when dropped.
 struct ImzaTsa {
     url: String,
     _server: LoopbackServer,
@@ -88,8 +86,7 @@ struct ImzaTsa {
 
 impl ImzaTsa {
     fn start(authority: TimeStampAuthority) -> ImzaTsa {
-        let service = Arc::new(TsaService::new(authority, Arc::new(SystemClock)));
-        let server = LoopbackServer::launch(stage(service), 2);
+        let server = imza_testdata::tsa::serve(authority, 2);
         ImzaTsa {
             url: server.url("/tsa"),
             _server: server,

@@ -7,6 +7,7 @@ use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, Response, StatusCode};
 
 use crate::admission::Overloaded;
+use crate::body::BodyRefused;
 
 /// `status` with a one-line plain-text body, never cached.
 pub fn plain(status: StatusCode, text: impl Into<String>) -> Response<Body> {
@@ -46,6 +47,18 @@ pub fn closing(mut response: Response<Body>) -> Response<Body> {
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+/// The plain-text answer to a body that was not taken: 413 with `too_large` (the route's
+/// own words for its limit), 408, 503 with `Retry-After`, or 400. A body left unread closes
+/// the connection.
+pub fn refused_body(refused: BodyRefused, too_large: &str) -> Response<Body> {
+    match refused {
+        BodyRefused::TooLarge { .. } => closing(plain(StatusCode::PAYLOAD_TOO_LARGE, too_large)),
+        BodyRefused::TimedOut => plain(StatusCode::REQUEST_TIMEOUT, refused.to_string()),
+        BodyRefused::Overloaded(full) => overloaded(&full),
+        BodyRefused::Unreadable => closing(plain(StatusCode::BAD_REQUEST, refused.to_string())),
+    }
 }
 
 #[cfg(test)]

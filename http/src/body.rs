@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
@@ -169,6 +169,15 @@ pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
     }
 }
 
+/// Whether the request's `Content-Type` is `media_type` (`type/subtype`, compared without
+/// case, parameters ignored, as media types compare: RFC 9110 §8.3.1); `None` when the
+/// request has none (or an unreadable one).
+pub fn content_type_is(headers: &HeaderMap, media_type: &str) -> Option<bool> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or("").trim();
+    Some(essence.eq_ignore_ascii_case(media_type))
+}
+
 /// Reads a body of at most `limit` bytes. A declared `Content-Length` over the limit is
 /// refused before anything is read; otherwise bytes are reserved in `budget` (when given) as
 /// they arrive, and reading stops at the first byte past the limit, so the rest of a body is
@@ -285,6 +294,27 @@ mod tests {
             drop(first);
             assert_eq!(budget.available_bytes(), 4096);
         });
+    }
+
+    #[test]
+    fn media_types_compare_without_case_or_parameters() {
+        let with = |v: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            headers
+        };
+        let json = "application/json";
+        assert_eq!(content_type_is(&with("application/json"), json), Some(true));
+        assert_eq!(
+            content_type_is(&with("Application/JSON; charset=utf-8"), json),
+            Some(true)
+        );
+        assert_eq!(
+            content_type_is(&with("application/jsonx"), json),
+            Some(false)
+        );
+        assert_eq!(content_type_is(&with("text/plain"), json), Some(false));
+        assert_eq!(content_type_is(&HeaderMap::new(), json), None);
     }
 
     #[test]

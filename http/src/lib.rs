@@ -23,5 +23,5 @@ mod connection;
 pub mod server;
 
 pub use admission::{MemoryBudget, Overloaded, WorkLimit};
-pub use body::{read_body, BodyRefused, LimitedBody};
+pub use body::{content_type_is, declared_length, read_body, BodyRefused, LimitedBody};
 pub use server::{ConnectionLimits, Server, ServerStats, Shutdown};

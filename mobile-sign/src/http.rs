@@ -1,4 +1,4 @@
-//! The service's Rocket routes under `/mss/v1`, mounted by `imza serve` through [`stage`]:
+//! The service's routes under `/mss/v1`, served by `imza serve` through [`routes`]:
 //!
 //! | route | who | answer |
 //! | --- | --- | --- |
@@ -10,20 +10,24 @@
 //!
 //! Callers authenticate with HTTP Basic (RFC 7617): a relying party's name and API key, a
 //! device's id and secret. Errors are one line of JSON, [`ErrorBody`]: 400 INVALID_REQUEST,
-//! 401 UNAUTHORIZED (with `WWW-Authenticate: Basic realm="imza-mss"`), 404 NOT_FOUND, 409
-//! CONFLICT, 413 BODY_TOO_LARGE (over [`MAX_BODY_BYTES`]), 503 UNAVAILABLE. Bodies and
-//! credentials are never logged.
+//! 401 UNAUTHORIZED (with `WWW-Authenticate: Basic realm="imza-mss"`), 404 NOT_FOUND, 408
+//! REQUEST_TIMEOUT (a body sent too slowly), 409 CONFLICT, 413 BODY_TOO_LARGE (over
+//! [`MAX_BODY_BYTES`]), 503 UNAVAILABLE (with `Retry-After` when the service's work queue is
+//! full). Bodies and credentials are never logged.
 
-use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocket::data::ToByteUnit;
-use rocket::fairing::AdHoc;
-use rocket::http::{ContentType, Status};
-use rocket::request::{FromRequest, Outcome};
-use rocket::response::{self, Responder};
-use rocket::{Data, Request, Response, State};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::{get, post};
+use axum::Router;
+use imza_http::answer::{closing, retry_after_value};
+use imza_http::{read_body, BodyRefused, Overloaded, Shutdown};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -36,8 +40,8 @@ use crate::protocol::{
 use crate::service::{MobileService, ServiceError};
 use crate::store::Device;
 
-/// The realm in `WWW-Authenticate`.
-const REALM: &str = "imza-mss";
+/// What a 401 asks for (the realm names the service).
+const CHALLENGE: &str = "Basic realm=\"imza-mss\"";
 
 /// The longest error message, in characters (clients read the first 200 of the body).
 const MAX_MESSAGE_CHARS: usize = 150;
@@ -46,99 +50,104 @@ const MAX_MESSAGE_CHARS: usize = 150;
 /// characters and a key 43; a device id 32 and a secret 43).
 const MAX_AUTHORIZATION_CHARS: usize = 512;
 
-/// Manages `service`, mounts the routes (and JSON error catchers) under `/mss/v1`, and once
-/// the server is up runs the service's clean-up every [`PURGE_EVERY`] until it shuts down.
-pub fn stage(service: Arc<MobileService>) -> AdHoc {
-    AdHoc::on_ignite(
-        "imza mobile signature service (/mss/v1)",
-        |rocket| async move {
-            let cleaner = Arc::clone(&service);
-            rocket
-                .attach(AdHoc::on_liftoff(
-                    "imza mobile signature clean-up",
-                    move |rocket| {
-                        let shutdown = rocket.shutdown();
-                        Box::pin(async move {
-                            rocket::tokio::spawn(purge_periodically(cleaner, shutdown));
-                        })
-                    },
-                ))
-                .manage(service)
-                .mount(
-                    API_PREFIX,
-                    rocket::routes![
-                        certificate,
-                        authentication,
-                        signature,
-                        session,
-                        device_pending,
-                        device_answer
-                    ],
-                )
-                .register(API_PREFIX, rocket::catchers![fallback])
-        },
-    )
+/// The routes under `/mss/v1` (and JSON errors for anything else under it), answered by
+/// `service`. Long polls answer at once when `shutdown` is cancelled, so that none holds a
+/// stopping server up.
+pub fn routes(service: Arc<MobileService>, shutdown: Shutdown) -> Router {
+    let api = Router::new()
+        .route("/certificate", post(certificate))
+        .route("/authentication", post(authentication))
+        .route("/signature", post(signature))
+        .route("/session/{id}", get(session))
+        .route("/device/pending", get(device_pending))
+        .route("/device/session/{id}", post(device_answer))
+        .fallback(fallback)
+        .with_state(MssRoute { service, shutdown });
+    Router::new().nest(API_PREFIX, api)
+}
+
+#[derive(Clone)]
+struct MssRoute {
+    service: Arc<MobileService>,
+    shutdown: Shutdown,
+}
+
+/// Runs the service's clean-up every [`PURGE_EVERY`] until `shutdown` (besides at start, and
+/// as sessions are created). Needs a Tokio runtime.
+pub fn spawn_purge(service: Arc<MobileService>, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(PURGE_EVERY) => {}
+            }
+            // A failure is tried again next time; expired sessions are settled when read
+            // anyway.
+            let _ = service.run(|s| s.purge_old_sessions()).await;
+        }
+    });
 }
 
 /// How often a running server deletes old sessions (besides at start, and as sessions are
 /// created).
 pub const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
 
-async fn purge_periodically(service: Arc<MobileService>, shutdown: rocket::Shutdown) {
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        rocket::tokio::select! {
-            _ = &mut shutdown => return,
-            _ = rocket::tokio::time::sleep(PURGE_EVERY) => {}
-        }
-        // A failure is tried again next time; expired sessions are settled when read anyway.
-        let _ = service.run(|s| s.purge_old_sessions()).await;
-    }
-}
-
-/// An answer: a JSON body and its status.
-#[derive(Debug)]
-struct ApiAnswer {
-    status: Status,
-    body: String,
-}
-
 /// A refused request.
 #[derive(Debug)]
 struct ApiError {
-    status: Status,
+    status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<HeaderValue>,
 }
 
 impl ApiError {
-    fn new(status: Status, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
     fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(Status::BadRequest, "INVALID_REQUEST", message)
+        ApiError::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message)
     }
 
     fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(Status::Unauthorized, "UNAUTHORIZED", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
     }
 
-    fn answer(self) -> ApiAnswer {
+    fn busy(full: &Overloaded) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after_value(full)),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                full.to_string(),
+            )
+        }
+    }
+
+    fn into_response(self) -> Response<Body> {
         let body = ErrorBody {
             error: self.code.to_string(),
             message: shorten(&self.message),
         };
-        ApiAnswer {
-            status: self.status,
-            // Serialising two strings cannot fail; the fallback keeps the answer JSON anyway.
-            body: serde_json::to_string(&body)
-                .unwrap_or_else(|_| format!(r#"{{"error":"{}","message":""}}"#, self.code)),
+        // Serialising two strings cannot fail; the fallback keeps the answer JSON anyway.
+        let text = serde_json::to_string(&body)
+            .unwrap_or_else(|_| format!(r#"{{"error":"{}","message":""}}"#, self.code));
+        let mut response = json_response(self.status, text);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
         }
+        if let Some(retry_after) = self.retry_after {
+            response.headers_mut().insert(RETRY_AFTER, retry_after);
+        }
+        response
     }
 }
 
@@ -147,11 +156,12 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::InvalidRequest(m) => ApiError::invalid(m),
             ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
-            ServiceError::NotFound(m) => ApiError::new(Status::NotFound, "NOT_FOUND", m),
-            ServiceError::Conflict(m) => ApiError::new(Status::Conflict, "CONFLICT", m),
+            ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", m),
+            ServiceError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "CONFLICT", m),
             ServiceError::Unavailable(m) => {
-                ApiError::new(Status::ServiceUnavailable, "UNAVAILABLE", m)
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", m)
             }
+            ServiceError::Busy(full) => ApiError::busy(&full),
         }
     }
 }
@@ -170,46 +180,46 @@ fn shorten(message: &str) -> String {
     cut
 }
 
-impl<'r> Responder<'r, 'static> for ApiAnswer {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let mut response = Response::build();
-        response
-            .status(self.status)
-            .header(ContentType::JSON)
-            // Sessions and certificates are one caller's business: no shared cache keeps them.
-            .raw_header("Cache-Control", "no-store");
-        if self.status == Status::Unauthorized {
-            response.raw_header("WWW-Authenticate", format!("Basic realm=\"{REALM}\""));
-        }
-        response
-            .sized_body(self.body.len(), Cursor::new(self.body))
-            .ok()
-    }
+/// A JSON body with `status`. Sessions and certificates are one caller's business: no shared
+/// cache keeps them.
+fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
-fn reply<T: Serialize>(outcome: Result<T, ApiError>) -> ApiAnswer {
+fn reply<T: Serialize>(outcome: Result<T, ApiError>) -> Response<Body> {
     match outcome.and_then(|value| {
         serde_json::to_string(&value).map_err(|e| {
             ApiError::new(
-                Status::InternalServerError,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "INTERNAL",
                 format!("the answer could not be written: {e}"),
             )
         })
     }) {
-        Ok(body) => ApiAnswer {
-            status: Status::Ok,
-            body,
-        },
-        Err(e) => e.answer(),
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(e) => e.into_response(),
     }
 }
 
-/// `Authorization: Basic base64(user:secret)`, read strictly; `None` when absent or
-/// malformed (both answer 401).
+/// `Authorization: Basic base64(user:secret)`, read strictly; `None` when absent, repeated or
+/// malformed (all answer 401).
 struct BasicCredentials(Option<(String, Zeroizing<String>)>);
 
 impl BasicCredentials {
+    fn from_headers(headers: &HeaderMap) -> BasicCredentials {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let credentials = match (values.next(), values.next()) {
+            (Some(value), None) => value.to_str().ok().and_then(BasicCredentials::parse),
+            _ => None,
+        };
+        BasicCredentials(credentials)
+    }
+
     fn parse(header: &str) -> Option<(String, Zeroizing<String>)> {
         if header.len() > MAX_AUTHORIZATION_CHARS {
             return None;
@@ -228,51 +238,19 @@ impl BasicCredentials {
     }
 }
 
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for BasicCredentials {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let mut headers = request.headers().get("Authorization");
-        let credentials = match (headers.next(), headers.next()) {
-            (Some(header), None) => BasicCredentials::parse(header),
-            _ => None,
-        };
-        Outcome::Success(BasicCredentials(credentials))
-    }
-}
-
-/// The Content-Length a client declared: a body declared too large is refused unread.
-struct DeclaredLength(Option<u64>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for DeclaredLength {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let length = request
-            .headers()
-            .get_one("Content-Length")
-            .and_then(|v| v.trim().parse().ok());
-        Outcome::Success(DeclaredLength(length))
-    }
-}
-
 /// `?timeoutMs=N`: how long a long poll may wait (none: answer at once), cut to
-/// [`MAX_LONG_POLL_MS`]; `Err` when it is not a whole number.
-struct LongPoll(Result<Duration, String>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for LongPoll {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let wait = match request.query_value::<&str>("timeoutMs") {
-            None => Ok(Duration::ZERO),
-            Some(Ok(text)) => parse_timeout_ms(text),
-            Some(Err(_)) => Err(timeout_problem()),
-        };
-        Outcome::Success(LongPoll(wait))
+/// [`MAX_LONG_POLL_MS`]; `Err` when it is not a whole number (or given twice).
+fn long_poll(query: Option<&str>) -> Result<Duration, String> {
+    let mut values = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(name, _)| *name == "timeoutMs")
+        .map(|(_, value)| value);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(Duration::ZERO),
+        (Some(text), None) => parse_timeout_ms(text),
+        (Some(_), Some(_)) => Err(timeout_problem()),
     }
 }
 
@@ -299,26 +277,21 @@ fn parse_timeout_ms(text: &str) -> Result<Duration, String> {
 /// authenticated, so that a refusal never leaves an unread body behind (a server that answers
 /// and closes with bytes unread makes the kernel reset the connection, and the client may
 /// never see the answer); it is parsed only after.
-async fn read_body(body: Data<'_>, declared: &DeclaredLength) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            Status::PayloadTooLarge,
+async fn read_request_body(body: Body, headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+    match read_body(body, headers, MAX_BODY_BYTES as usize, None).await {
+        Ok(body) => Ok(body.bytes.to_vec()),
+        Err(BodyRefused::TooLarge { .. }) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
             "BODY_TOO_LARGE",
             format!("a request body is at most {MAX_BODY_BYTES} bytes"),
-        )
-    };
-    if declared.0.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
-    }
-    let bytes = body
-        .open(MAX_BODY_BYTES.bytes())
-        .into_bytes()
-        .await
-        .map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
-    if bytes.is_complete() {
-        Ok(bytes.into_inner())
-    } else {
-        Err(too_large())
+        )),
+        Err(BodyRefused::TimedOut) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "the body arrived too slowly",
+        )),
+        Err(BodyRefused::Overloaded(full)) => Err(ApiError::busy(&full)),
+        Err(BodyRefused::Unreadable) => Err(ApiError::invalid("the body could not be read")),
     }
 }
 
@@ -356,102 +329,89 @@ async fn device(
         .await?)
 }
 
+/// 413 and an unread body close the connection (see [`read_request_body`]).
+fn closing_if_unread(response: Response<Body>) -> Response<Body> {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        closing(response)
+    } else {
+        response
+    }
+}
+
 /// `POST /mss/v1/certificate`.
-#[rocket::post("/certificate", data = "<body>")]
 async fn certificate(
-    credentials: BasicCredentials,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<MobileService>>,
-) -> ApiAnswer {
-    let service = service.inner();
-    reply::<CertificateResponse>(
+    State(route): State<MssRoute>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let service = &route.service;
+    closing_if_unread(reply::<CertificateResponse>(
         async {
-            let bytes = read_body(body, &declared).await?;
-            relying_party(service, credentials).await?;
+            let bytes = read_request_body(body, &headers).await?;
+            relying_party(service, BasicCredentials::from_headers(&headers)).await?;
             let request: CertificateRequest = parse_json(&bytes, "certificate request")?;
             Ok(service.run(move |s| s.certificate(&request)).await?)
         }
         .await,
-    )
+    ))
 }
 
 async fn start(
     kind: SessionKind,
-    credentials: BasicCredentials,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &Arc<MobileService>,
-) -> ApiAnswer {
-    reply::<SessionCreated>(
+    route: MssRoute,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let service = &route.service;
+    closing_if_unread(reply::<SessionCreated>(
         async {
-            let bytes = read_body(body, &declared).await?;
-            let party = relying_party(service, credentials).await?;
+            let bytes = read_request_body(body, &headers).await?;
+            let party = relying_party(service, BasicCredentials::from_headers(&headers)).await?;
             let request: SessionRequest = parse_json(&bytes, "session request")?;
             Ok(service
                 .run(move |s| s.start_session(&party, kind, &request))
                 .await?)
         }
         .await,
-    )
+    ))
 }
 
 /// `POST /mss/v1/authentication`.
-#[rocket::post("/authentication", data = "<body>")]
 async fn authentication(
-    credentials: BasicCredentials,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<MobileService>>,
-) -> ApiAnswer {
-    start(
-        SessionKind::Authentication,
-        credentials,
-        declared,
-        body,
-        service.inner(),
-    )
-    .await
+    State(route): State<MssRoute>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    start(SessionKind::Authentication, route, headers, body).await
 }
 
 /// `POST /mss/v1/signature`.
-#[rocket::post("/signature", data = "<body>")]
 async fn signature(
-    credentials: BasicCredentials,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<MobileService>>,
-) -> ApiAnswer {
-    start(
-        SessionKind::Signature,
-        credentials,
-        declared,
-        body,
-        service.inner(),
-    )
-    .await
+    State(route): State<MssRoute>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    start(SessionKind::Signature, route, headers, body).await
 }
 
 /// `GET /mss/v1/session/{id}?timeoutMs=N`.
-#[rocket::get("/session/<id>")]
 async fn session(
-    id: &str,
-    wait: LongPoll,
-    credentials: BasicCredentials,
-    service: &State<Arc<MobileService>>,
-    shutdown: rocket::Shutdown,
-) -> ApiAnswer {
-    let service = service.inner();
+    State(route): State<MssRoute>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let service = &route.service;
     reply::<SessionStatus>(
         async {
-            let party = relying_party(service, credentials).await?;
-            let wait = wait.0.map_err(ApiError::invalid)?;
-            rocket::tokio::select! {
-                status = service.wait_session_status(&party, id, wait) => Ok(status?),
+            let party = relying_party(service, BasicCredentials::from_headers(&headers)).await?;
+            let wait = long_poll(query.as_deref()).map_err(ApiError::invalid)?;
+            tokio::select! {
+                status = service.wait_session_status(&party, &id, wait) => Ok(status?),
                 // The server is stopping: the session's state now, so that no long poll holds
                 // the shutdown up (the client asks again after the restart).
-                _ = shutdown => {
-                    let id = id.to_string();
+                _ = route.shutdown.cancelled() => {
+                    let id = id.clone();
                     Ok(service.run(move |s| s.session_status(&party, &id)).await?)
                 }
             }
@@ -461,22 +421,20 @@ async fn session(
 }
 
 /// `GET /mss/v1/device/pending?timeoutMs=N`.
-#[rocket::get("/device/pending")]
 async fn device_pending(
-    wait: LongPoll,
-    credentials: BasicCredentials,
-    service: &State<Arc<MobileService>>,
-    shutdown: rocket::Shutdown,
-) -> ApiAnswer {
-    let service = service.inner();
+    State(route): State<MssRoute>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let service = &route.service;
     reply::<PendingRequests>(
         async {
-            let device = device(service, credentials).await?;
-            let wait = wait.0.map_err(ApiError::invalid)?;
-            rocket::tokio::select! {
+            let device = device(service, BasicCredentials::from_headers(&headers)).await?;
+            let wait = long_poll(query.as_deref()).map_err(ApiError::invalid)?;
+            tokio::select! {
                 pending = service.wait_pending_requests(&device, wait) => Ok(pending?),
                 // The server is stopping: nothing now, as when the long poll runs out.
-                _ = shutdown => Ok(PendingRequests { requests: Vec::new() }),
+                _ = route.shutdown.cancelled() => Ok(PendingRequests { requests: Vec::new() }),
             }
         }
         .await,
@@ -484,45 +442,34 @@ async fn device_pending(
 }
 
 /// `POST /mss/v1/device/session/{id}`.
-#[rocket::post("/device/session/<id>", data = "<body>")]
 async fn device_answer(
-    id: &str,
-    credentials: BasicCredentials,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<MobileService>>,
-) -> ApiAnswer {
-    let service = service.inner();
-    let id = id.to_string();
-    reply::<SessionStatus>(
+    State(route): State<MssRoute>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let service = &route.service;
+    closing_if_unread(reply::<SessionStatus>(
         async {
-            let bytes = read_body(body, &declared).await?;
-            let device = device(service, credentials).await?;
+            let bytes = read_request_body(body, &headers).await?;
+            let device = device(service, BasicCredentials::from_headers(&headers)).await?;
             let answer: DeviceAnswer = parse_json(&bytes, "device answer")?;
             Ok(service
                 .run(move |s| s.answer(&device, &id, &answer))
                 .await?)
         }
         .await,
-    )
+    ))
 }
 
-/// Whatever Rocket itself refuses under `/mss/v1` (no such route, a malformed request)
-/// answers with the same JSON error body.
-#[rocket::catch(default)]
-fn fallback(status: Status, _request: &Request<'_>) -> ApiAnswer {
-    let (code, message) = match status.code {
-        400 => ("INVALID_REQUEST", "the request is malformed"),
-        401 => ("UNAUTHORIZED", "authentication required"),
-        404 => ("NOT_FOUND", "no such route under /mss/v1"),
-        413 => ("BODY_TOO_LARGE", "the request body is too large"),
-        _ => ("UNAVAILABLE", "the service could not answer"),
-    };
-    let status = match status.code {
-        400 | 401 | 404 | 413 => status,
-        _ => Status::ServiceUnavailable,
-    };
-    ApiError::new(status, code, message).answer()
+/// Anything under `/mss/v1` that is no route answers with the same JSON error body.
+async fn fallback() -> Response<Body> {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such route under /mss/v1",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -549,6 +496,23 @@ mod tests {
             BasicCredentials::parse(&format!("Basic {}", encode_base64(&[0xff, b':', b'x'])))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_long_poll_wait_comes_from_one_timeout_ms() {
+        assert_eq!(long_poll(None), Ok(Duration::ZERO));
+        assert_eq!(long_poll(Some("x=1")), Ok(Duration::ZERO));
+        assert_eq!(
+            long_poll(Some("timeoutMs=250")),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(
+            long_poll(Some("a=b&timeoutMs=5")),
+            Ok(Duration::from_millis(5))
+        );
+        assert!(long_poll(Some("timeoutMs")).is_err());
+        assert!(long_poll(Some("timeoutMs=1&timeoutMs=2")).is_err());
+        assert!(long_poll(Some("timeoutMs=%31")).is_err());
     }
 
     #[test]

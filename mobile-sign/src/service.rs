@@ -8,18 +8,21 @@
 //!
 //! The methods that touch the store are synchronous and short (indexed lookups, one short
 //! transaction, at most one signature verification); [`MobileService::run`] runs them on the
-//! blocking pool so that a store busy with another process's write never stalls the async
-//! workers that carry the long polls.
+//! blocking pool, within the service's [`WorkLimit`], so that a store busy with another
+//! process's write never stalls the async workers that carry the long polls, and a flood of
+//! requests fills this service's queue and no other's.
 
 mod signals;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rocket::tokio::time::Instant;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 use imza_core::clock::{rfc3339, Clock};
+use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::{Overloaded, WorkLimit};
 
 use crate::protocol::{
     check_national_id, check_phone_number, check_session_request, decode_base64, encode_base64,
@@ -77,14 +80,25 @@ pub trait CertificateStatus: Send + Sync {
 pub struct ServiceConfig {
     /// How long a session waits for the phone's answer.
     pub session_lifetime: Duration,
+    /// Store work running at once and waiting ([`MobileService::run`]); beyond it requests
+    /// are answered 503 with `Retry-After`.
+    pub work: WorkLimit,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             session_lifetime: SESSION_LIFETIME,
+            work: default_work_limit(),
         }
     }
+}
+
+/// A few store transactions per core at once (SQLite serialises writers anyway) and a
+/// queue deep enough for a burst of a thousand sessions.
+pub fn default_work_limit() -> WorkLimit {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    WorkLimit::new("mobile signature", 2 * cores, 4096, DEFAULT_MAX_WAIT)
 }
 
 /// Why a request was not served; each maps to one HTTP status and error code.
@@ -105,6 +119,9 @@ pub enum ServiceError {
     /// 503 UNAVAILABLE: the store (or the CA's status) failed.
     #[error("{0}")]
     Unavailable(String),
+    /// 503 UNAVAILABLE with `Retry-After`: the service's work queue is full.
+    #[error(transparent)]
+    Busy(#[from] Overloaded),
 }
 
 impl From<ProtocolError> for ServiceError {
@@ -172,16 +189,19 @@ impl MobileService {
         &self.config
     }
 
-    /// Runs store work on the blocking pool (see the module comment).
+    /// Runs store work on the blocking pool within the service's work limit (see the module
+    /// comment).
     pub async fn run<T, F>(self: &Arc<Self>, work: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&MobileService) -> Result<T, ServiceError> + Send + 'static,
     {
         let service = Arc::clone(self);
-        rocket::tokio::task::spawn_blocking(move || work(&service))
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("the request did not complete: {e}")))?
+        match self.config.work.run_blocking(move || work(&service)).await {
+            Ok(result) => result,
+            Err(WorkError::Overloaded(full)) => Err(ServiceError::Busy(full)),
+            Err(e @ WorkError::Failed { .. }) => Err(ServiceError::Unavailable(e.to_string())),
+        }
     }
 
     /// Checks a relying party's name and API key; returns the name.
@@ -337,7 +357,7 @@ impl MobileService {
             let nap = (deadline - now)
                 .min(self.until(expires_at) + EXPIRY_SLACK)
                 .min(RECHECK_INTERVAL);
-            let _ = rocket::tokio::time::timeout(nap, subscription.changed()).await;
+            let _ = tokio::time::timeout(nap, subscription.changed()).await;
         }
     }
 
@@ -374,7 +394,7 @@ impl MobileService {
                 return Ok(pending);
             }
             let nap = (deadline - now).min(RECHECK_INTERVAL);
-            let _ = rocket::tokio::time::timeout(nap, subscription.changed()).await;
+            let _ = tokio::time::timeout(nap, subscription.changed()).await;
         }
     }
 

@@ -26,7 +26,7 @@ use imza_mobile_sign::protocol::{
 };
 use imza_mobile_sign::remote_key::MobileSigningKey;
 use imza_mobile_sign::store::{NewDevice, RegisteredCertificate};
-use imza_ocsp::http::stage as ocsp_stage;
+use imza_ocsp::http::{default_work_limit as ocsp_work_limit, routes as ocsp_routes};
 use imza_ocsp::{
     CacheConfig, CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, OcspService,
     Responder, ResponderConfig, ServedCa,
@@ -406,7 +406,7 @@ impl OcspResponder {
             Arc::new(SystemClock),
             CacheConfig::default(),
         );
-        let server = LoopbackServer::launch(ocsp_stage(Arc::new(service)), 1);
+        let server = LoopbackServer::launch(ocsp_routes(Arc::new(service), ocsp_work_limit()), 1);
         OcspResponder {
             statuses,
             url: server.url("/ocsp"),
@@ -690,37 +690,38 @@ fn a_certificate_of_another_person_or_an_untrusted_ca_is_refused() {
     );
 }
 
-/// What the lying service answers to `GET /session/{id}`.
-struct LyingAnswer(String);
-
-#[rocket::post("/mss/v1/signature")]
-fn lying_start() -> (rocket::http::ContentType, &'static str) {
-    (rocket::http::ContentType::JSON, r#"{"sessionId":"s1"}"#)
-}
-
-#[rocket::get("/mss/v1/session/<id>")]
-fn lying_status(
-    id: &str,
-    answer: &rocket::State<LyingAnswer>,
-) -> (rocket::http::ContentType, String) {
-    assert_eq!(id, "s1");
-    (rocket::http::ContentType::JSON, answer.0.clone())
+/// A JSON answer for the stand-in servers.
+fn json(body: String) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
 }
 
 /// A "service" on loopback that says every signature session is complete and OK with
 /// `signature` and `certificate`.
 fn lying_service(signature: &[u8], certificate: &[u8]) -> LoopbackServer {
-    let answer = LyingAnswer(format!(
+    let answer = format!(
         r#"{{"state":"COMPLETE","result":"OK","signature":{{"value":"{}","algorithm":"SHA256WithECEncryption"}},"cert":"{}"}}"#,
         encode_base64(signature),
         encode_base64(certificate)
-    ));
-    let stage = rocket::fairing::AdHoc::on_ignite("lying service", |rocket| async move {
-        rocket
-            .manage(answer)
-            .mount("/", rocket::routes![lying_start, lying_status])
-    });
-    LoopbackServer::launch(stage, 1)
+    );
+    let router = axum::Router::new()
+        .route(
+            "/mss/v1/signature",
+            axum::routing::post(|| async { json(r#"{"sessionId":"s1"}"#.to_string()) }),
+        )
+        .route(
+            "/mss/v1/session/{id}",
+            axum::routing::get(
+                move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    assert_eq!(id, "s1");
+                    let answer = answer.clone();
+                    async move { json(answer) }
+                },
+            ),
+        );
+    LoopbackServer::launch(router, 1)
 }
 
 #[test]
@@ -776,14 +777,6 @@ fn the_remote_key_believes_neither_the_services_signature_nor_its_certificate() 
     }
 }
 
-#[rocket::get("/ca/issuing.crt")]
-fn issuing_ca_certificate(der: &rocket::State<Vec<u8>>) -> (rocket::http::ContentType, Vec<u8>) {
-    (
-        rocket::http::ContentType::new("application", "pkix-cert"),
-        der.inner().clone(),
-    )
-}
-
 #[test]
 fn an_issuing_ca_missing_from_the_trust_is_fetched_from_the_certificates_ca_issuers_url() {
     let mss = Mss::start();
@@ -795,11 +788,18 @@ fn an_issuing_ca_missing_from_the_trust_is_fetched_from_the_certificates_ca_issu
     let ocsp = OcspResponder::for_ca(&issuing);
     let der = issuing.der.clone();
     let publisher = LoopbackServer::launch(
-        rocket::fairing::AdHoc::on_ignite("CA certificates", |rocket| async move {
-            rocket
-                .manage(der)
-                .mount("/", rocket::routes![issuing_ca_certificate])
-        }),
+        axum::Router::new().route(
+            "/ca/issuing.crt",
+            axum::routing::get(move || {
+                let der = der.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/pkix-cert")],
+                        der,
+                    )
+                }
+            }),
+        ),
         1,
     );
     let ca_issuers = publisher.url("/ca/issuing.crt");

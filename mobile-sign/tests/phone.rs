@@ -554,13 +554,14 @@ mod fake_service {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+    use axum::http::{HeaderMap, HeaderName, StatusCode};
+    use axum::routing::{get, post};
+    use axum::Router;
     use imza_mobile_sign::protocol::{
         DeviceAnswer, ErrorBody, PendingRequest, PendingRequests, SessionState, SessionStatus,
     };
-    use rocket::fairing::AdHoc;
-    use rocket::http::uri::Origin;
-    use rocket::http::{ContentType, Status};
-    use rocket::State;
 
     #[derive(Default)]
     pub struct FakeService {
@@ -571,59 +572,50 @@ mod fake_service {
         pub conflict: bool,
     }
 
-    type Json = (Status, (ContentType, String));
+    type Json = (StatusCode, [(HeaderName, &'static str); 1], String);
 
-    #[rocket::get("/mss/v1/device/pending")]
-    async fn pending(fake: &State<Arc<FakeService>>, uri: &Origin<'_>) -> Json {
+    fn json(status: StatusCode, body: String) -> Json {
+        (status, [(CONTENT_TYPE, "application/json")], body)
+    }
+
+    async fn pending(State(fake): State<Arc<FakeService>>, RawQuery(query): RawQuery) -> Json {
         let listed = fake.pending.lock().unwrap().clone();
         if listed.is_empty() {
             // A short long poll, so an idle app does not spin.
-            let asked = uri
-                .query()
-                .and_then(|q| q.as_str().strip_prefix("timeoutMs="))
+            let asked = query
+                .as_deref()
+                .and_then(|q| q.strip_prefix("timeoutMs="))
                 .and_then(|ms| ms.parse::<u64>().ok())
                 .unwrap_or(0);
-            rocket::tokio::time::sleep(Duration::from_millis(asked.min(200))).await;
+            tokio::time::sleep(Duration::from_millis(asked.min(200))).await;
         }
         let body = serde_json::to_string(&PendingRequests { requests: listed }).unwrap();
-        (Status::Ok, (ContentType::JSON, body))
+        json(StatusCode::OK, body)
     }
 
-    struct Authorization(String);
-
-    #[rocket::async_trait]
-    impl<'r> rocket::request::FromRequest<'r> for Authorization {
-        type Error = ();
-        async fn from_request(
-            request: &'r rocket::Request<'_>,
-        ) -> rocket::request::Outcome<Self, ()> {
-            let value = request.headers().get_one("Authorization").unwrap_or("");
-            rocket::request::Outcome::Success(Authorization(value.to_string()))
-        }
-    }
-
-    #[rocket::post("/mss/v1/device/session/<id>", data = "<body>")]
-    fn answer(
-        fake: &State<Arc<FakeService>>,
-        id: &str,
-        authorization: Authorization,
+    async fn answer(
+        State(fake): State<Arc<FakeService>>,
+        Path(id): Path<String>,
+        headers: HeaderMap,
         body: String,
     ) -> Json {
+        let authorization = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let answer: DeviceAnswer = serde_json::from_str(&body).unwrap();
         fake.pending.lock().unwrap().retain(|r| r.session_id != id);
         fake.answers
             .lock()
             .unwrap()
-            .push((id.to_string(), answer.clone(), authorization.0));
+            .push((id.clone(), answer.clone(), authorization));
         if fake.conflict {
             let body = ErrorBody {
                 error: "CONFLICT".into(),
                 message: "the session is over".into(),
             };
-            return (
-                Status::Conflict,
-                (ContentType::JSON, serde_json::to_string(&body).unwrap()),
-            );
+            return json(StatusCode::CONFLICT, serde_json::to_string(&body).unwrap());
         }
         let status = SessionStatus {
             state: SessionState::Complete,
@@ -631,18 +623,14 @@ mod fake_service {
             signature: None,
             cert: None,
         };
-        (
-            Status::Ok,
-            (ContentType::JSON, serde_json::to_string(&status).unwrap()),
-        )
+        json(StatusCode::OK, serde_json::to_string(&status).unwrap())
     }
 
-    pub fn stage(fake: Arc<FakeService>) -> AdHoc {
-        AdHoc::on_ignite("fake device API", |rocket| async move {
-            rocket
-                .manage(fake)
-                .mount("/", rocket::routes![pending, answer])
-        })
+    pub fn routes(fake: Arc<FakeService>) -> Router {
+        Router::new()
+            .route("/mss/v1/device/pending", get(pending))
+            .route("/mss/v1/device/session/{id}", post(answer))
+            .with_state(fake)
     }
 }
 
@@ -657,7 +645,7 @@ mod with_a_fake_service {
     };
     use imza_testdata::loopback::LoopbackServer;
 
-    use super::fake_service::{stage, FakeService};
+    use super::fake_service::{routes, FakeService};
     use super::*;
 
     fn request(id: &str, kind: SessionKind, digest: &[u8], hash_type: HashType) -> PendingRequest {
@@ -688,7 +676,7 @@ mod with_a_fake_service {
             conflict,
             ..FakeService::default()
         });
-        let server = LoopbackServer::launch(stage(Arc::clone(&fake)), 2);
+        let server = LoopbackServer::launch(routes(Arc::clone(&fake)), 2);
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join(PHONE);
         let enrollment =

@@ -170,6 +170,7 @@ fn unanswered_sessions_end_with_timeout_when_fetched_and_phone_absent_when_not()
 fn a_long_poll_ends_when_a_short_session_expires() {
     let mss = Mss::start_with(ServiceConfig {
         session_lifetime: Duration::from_millis(1_500),
+        ..ServiceConfig::default()
     });
     let rp = mss.rp();
     let phone = mss.register(PHONE, NATIONAL_ID);

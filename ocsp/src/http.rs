@@ -1,40 +1,46 @@
-//! OCSP over HTTP (RFC 6960 Appendix A.1, profiled by RFC 5019 / RFC 9919): Rocket routes for
-//! `POST /ocsp` and `GET /ocsp/{base64 request}`, answered by an [`OcspService`], and the
-//! [`OcspStage`] fairing that mounts them and runs the cache upkeep.
+//! OCSP over HTTP (RFC 6960 Appendix A.1, profiled by RFC 5019 / RFC 9919): `POST /ocsp`
+//! and `GET /ocsp/{base64 request}`, answered by an [`OcspService`] ([`routes`]), and the
+//! cache upkeep that keeps it honest ([`start_upkeep`]).
 //!
 //! Decisions:
 //! - Every OCSP answer, error statuses included, is `200 OK` with
 //!   `Content-Type: application/ocsp-response` (A.1.2): the status travels in the DER.
 //!   HTTP errors are for what is not an OCSP request at all: a body over the request limit
 //!   (413, refused from Content-Length before reading when it is declared), a GET path over
-//!   [`MAX_GET_PATH_BYTES`] (414), another content type (415), an unreadable body (400).
+//!   [`MAX_GET_PATH_BYTES`] (414), another content type (415), an unreadable body (400), a
+//!   body sent too slowly (408) — and for a responder whose work queue is full (503 with
+//!   `Retry-After`).
 //! - Cacheable answers (successful, no nonce) carry the RFC 5019 §6.2 headers: `Last-Modified`
 //!   (thisUpdate), `Expires` (nextUpdate), `ETag` and `Cache-Control: max-age=N, public,
 //!   no-transform, must-revalidate` with N never reaching past nextUpdate; GET honours
 //!   `If-None-Match` with 304. Everything else is `Cache-Control: no-store`.
-//! - The GET path is read from the raw request URI, not from Rocket's segments, which drop
-//!   empty segments: base64 may contain `//`. It is percent-decoded (never `+` → space: `+`
-//!   is a base64 letter) and accepted with or without `=` padding.
-//! - A cache hit is answered on the async worker (a read lock and an `Arc` clone); a miss goes
-//!   to the blocking pool, since the status source may wait on a database and signing takes
-//!   CPU.
+//! - The GET path is read from the raw request URI, which keeps empty segments: base64 may
+//!   contain `//`. It is percent-decoded (never `+` → space: `+` is a base64 letter) and
+//!   accepted with or without `=` padding.
+//! - A cache hit is answered on the async worker (a read lock and an `Arc` clone); a miss
+//!   (and every nonce request) goes to the blocking pool within the responder's
+//!   [`WorkLimit`], since the status source may wait on a database and signing takes CPU.
+//! - The revision poll that drops the cache on a revocation runs on a thread of its own, so
+//!   nothing the server is doing can delay it.
 //! - Request bodies are never logged, nor anything else from here.
 
-use std::io::Cursor;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration as StdDuration;
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, ETAG, EXPIRES, IF_NONE_MATCH, LAST_MODIFIED,
+};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::routing::get;
+use axum::Router;
 use base64ct::{Base64, Base64Unpadded, Encoding};
-use rocket::data::{ByteUnit, Data};
-use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::{ContentType, Header, RawStr, Status};
-use rocket::request::{FromRequest, Outcome, Request};
-use rocket::response::{self, Responder, Response};
-use rocket::tokio::task::spawn_blocking;
-use rocket::tokio::time::{interval, MissedTickBehavior};
-use rocket::{Build, Orbit, Rocket, Shutdown, State};
+use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::answer::{closing, overloaded, plain, refused_body};
+use imza_http::{content_type_is, read_body, Shutdown, WorkLimit};
 
-use crate::cache::SignedResponse;
 use crate::OcspError;
 
 /// The service the routes answer with, re-exported so a server wires everything from here.
@@ -49,62 +55,96 @@ pub const MAX_GET_PATH_BYTES: usize = 16 * 1024;
 /// Where the routes are mounted, and the path segment GET requests follow.
 const OCSP_SEGMENT: &str = "ocsp";
 
-fn ocsp_response_type() -> ContentType {
-    ContentType::new("application", "ocsp-response")
+const OCSP_REQUEST: &str = "application/ocsp-request";
+const OCSP_RESPONSE: &str = "application/ocsp-response";
+
+/// The responder's default work limit for cache misses and nonce requests: two per core on
+/// the blocking pool (the status source may wait on the store), a queue for a burst.
+pub fn default_work_limit() -> WorkLimit {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    WorkLimit::new("OCSP", 2 * cores, 1024, DEFAULT_MAX_WAIT)
 }
 
-/// The headers the routes look at, taken raw from the request.
-pub struct OcspRequestHead<'r> {
-    /// The URI path exactly as received (percent-encoding and empty segments kept).
-    raw_path: &'r str,
-    content_type: Option<&'r str>,
-    content_length: Option<&'r str>,
-    if_none_match: Option<&'r str>,
+/// `POST /ocsp` and `GET /ocsp/…` answered by `service`; cache misses and nonce requests run
+/// within `limit` (beyond its queue: 503 with `Retry-After`).
+pub fn routes(service: Arc<OcspService>, limit: WorkLimit) -> Router {
+    Router::new()
+        .route("/ocsp", get(ocsp_get).post(ocsp_post))
+        .route("/ocsp/", get(ocsp_get).post(ocsp_post))
+        .route("/ocsp/{*request}", get(ocsp_get))
+        .with_state(OcspRoute { service, limit })
 }
 
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for OcspRequestHead<'r> {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let headers = request.headers();
-        Outcome::Success(OcspRequestHead {
-            raw_path: request.uri().path().as_str(),
-            content_type: headers.get_one("Content-Type"),
-            content_length: headers.get_one("Content-Length"),
-            if_none_match: headers.get_one("If-None-Match"),
-        })
-    }
-}
-
-impl OcspRequestHead<'_> {
-    /// `application/ocsp-request` (parameters ignored), or no Content-Type at all: some
-    /// clients send none, and the body is checked as DER either way.
-    fn content_type_accepted(&self) -> bool {
-        match self.content_type {
-            None => true,
-            Some(raw) => ContentType::parse_flexible(raw)
-                .is_some_and(|ct| ct.top() == "application" && ct.sub() == "ocsp-request"),
-        }
-    }
-
-    fn declared_length(&self) -> Option<u64> {
-        self.content_length.and_then(|v| v.trim().parse().ok())
-    }
+#[derive(Clone)]
+struct OcspRoute {
+    service: Arc<OcspService>,
+    limit: WorkLimit,
 }
 
 /// What a route sends back.
-pub enum OcspReply {
+enum OcspReply {
     /// 200 with the DER OCSPResponse.
     Answer(HttpOcspAnswer),
     /// 304 for a GET whose If-None-Match names the answer's ETag.
     NotModified(HttpOcspAnswer),
-    /// An HTTP error with a short plain-text reason: the request is not an OCSP request.
-    Refused(Status, String),
+    /// An HTTP error: the request is not an OCSP request, or the responder is full.
+    Refused(Response<Body>),
 }
 
-/// The DER body, streamed from the shared response without a copy.
-struct SharedDer(Arc<SignedResponse>);
+/// The RFC 5019 §6.2 headers of a cacheable answer, or `no-store`. `with_dates` adds
+/// Last-Modified, which a 304 leaves out (RFC 9110 §15.4.5).
+fn caching_headers(headers: &mut HeaderMap, answer: &HttpOcspAnswer, with_dates: bool) {
+    let value = |text: &str| HeaderValue::from_str(text).ok();
+    match (answer.freshness(), answer.max_age()) {
+        (Some(freshness), Some(max_age)) => {
+            let control = format!("max-age={max_age}, public, no-transform, must-revalidate");
+            let fields = [
+                (CACHE_CONTROL, value(&control)),
+                (ETAG, value(&freshness.etag)),
+                (EXPIRES, value(&freshness.expires)),
+            ];
+            for (name, value) in fields {
+                if let Some(value) = value {
+                    headers.insert(name, value);
+                }
+            }
+            if with_dates {
+                if let Some(value) = value(&freshness.last_modified) {
+                    headers.insert(LAST_MODIFIED, value);
+                }
+            }
+        }
+        _ => {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+}
+
+impl OcspReply {
+    fn into_response(self) -> Response<Body> {
+        match self {
+            OcspReply::Answer(answer) => {
+                let body = answer.body();
+                let mut response =
+                    Response::new(Body::from(bytes::Bytes::from_owner(SharedDer(body))));
+                let headers = response.headers_mut();
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(OCSP_RESPONSE));
+                caching_headers(headers, &answer, true);
+                response
+            }
+            OcspReply::NotModified(answer) => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NOT_MODIFIED;
+                caching_headers(response.headers_mut(), &answer, false);
+                response
+            }
+            OcspReply::Refused(response) => response,
+        }
+    }
+}
+
+/// The DER body, shared with the cache without a copy.
+struct SharedDer(Arc<crate::cache::SignedResponse>);
 
 impl AsRef<[u8]> for SharedDer {
     fn as_ref(&self) -> &[u8] {
@@ -112,134 +152,89 @@ impl AsRef<[u8]> for SharedDer {
     }
 }
 
-/// The RFC 5019 §6.2 headers of a cacheable answer, or `no-store`. `with_dates` adds
-/// Last-Modified, which a 304 leaves out (RFC 9110 §15.4.5).
-fn caching_headers(builder: &mut response::Builder<'_>, answer: &HttpOcspAnswer, with_dates: bool) {
-    match (answer.freshness(), answer.max_age()) {
-        (Some(freshness), Some(max_age)) => {
-            builder.header(Header::new(
-                "Cache-Control",
-                format!("max-age={max_age}, public, no-transform, must-revalidate"),
-            ));
-            builder.header(Header::new("ETag", freshness.etag.clone()));
-            builder.header(Header::new("Expires", freshness.expires.clone()));
-            if with_dates {
-                builder.header(Header::new(
-                    "Last-Modified",
-                    freshness.last_modified.clone(),
-                ));
-            }
-        }
-        _ => {
-            builder.header(Header::new("Cache-Control", "no-store"));
-        }
-    }
-}
-
-impl<'r> Responder<'r, 'static> for OcspReply {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let mut builder = Response::build();
-        match self {
-            OcspReply::Answer(answer) => {
-                builder.status(Status::Ok).header(ocsp_response_type());
-                caching_headers(&mut builder, &answer, true);
-                let body = answer.body();
-                builder.sized_body(body.der().len(), Cursor::new(SharedDer(body)));
-            }
-            OcspReply::NotModified(answer) => {
-                builder.status(Status::NotModified);
-                caching_headers(&mut builder, &answer, false);
-            }
-            OcspReply::Refused(status, text) => {
-                builder
-                    .status(status)
-                    .header(ContentType::Plain)
-                    .header(Header::new("Cache-Control", "no-store"))
-                    .sized_body(text.len(), Cursor::new(text));
-            }
-        }
-        builder.ok()
-    }
-}
-
-/// Answers `request` from the cache, or live on the blocking pool.
-async fn answer(service: &Arc<OcspService>, request: Vec<u8>) -> HttpOcspAnswer {
+/// Answers `request` from the cache, or live on the blocking pool within the work limit.
+async fn answer(route: &OcspRoute, request: Vec<u8>) -> OcspReply {
+    let service = &route.service;
     match service.answer_cached(&request) {
-        Ok(answer) => answer,
+        Ok(answer) => OcspReply::Answer(answer),
         Err(miss) => {
             let worker = Arc::clone(service);
-            spawn_blocking(move || worker.answer_missed(&request, miss))
+            match route
+                .limit
+                .run_blocking(move || worker.answer_missed(&request, miss))
                 .await
-                .unwrap_or_else(|_| {
-                    HttpOcspAnswer::refused(
-                        OcspError::Panic("the task answering the request failed".into()),
-                        service.now(),
-                    )
-                })
+            {
+                Ok(answer) => OcspReply::Answer(answer),
+                Err(WorkError::Overloaded(full)) => OcspReply::Refused(overloaded(&full)),
+                Err(WorkError::Failed { .. }) => OcspReply::Answer(HttpOcspAnswer::refused(
+                    OcspError::Panic("the task answering the request failed".into()),
+                    service.now(),
+                )),
+            }
         }
     }
 }
 
 /// `POST /ocsp`: the DER OCSPRequest is the body (RFC 6960 A.1.1).
-#[rocket::post("/ocsp", data = "<body>")]
-pub async fn ocsp_post(
-    service: &State<Arc<OcspService>>,
-    head: OcspRequestHead<'_>,
-    body: Data<'_>,
-) -> OcspReply {
-    if !head.content_type_accepted() {
-        return OcspReply::Refused(
-            Status::UnsupportedMediaType,
-            "an OCSP request is sent as application/ocsp-request\n".into(),
-        );
+async fn ocsp_post(
+    State(route): State<OcspRoute>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    // No Content-Type is accepted too: some clients send none, and the body is checked as
+    // DER either way.
+    if content_type_is(&headers, OCSP_REQUEST) == Some(false) {
+        return closing(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "an OCSP request is sent as application/ocsp-request",
+        ));
     }
-    let limit = service.max_request_bytes();
-    let too_large = || {
-        OcspReply::Refused(
-            Status::PayloadTooLarge,
-            format!("an OCSP request is at most {limit} bytes\n"),
-        )
-    };
-    if head.declared_length().is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
+    let limit = route.service.max_request_bytes();
     // At most `limit` bytes are read; whatever follows is left unread.
-    let bytes = match body.open(ByteUnit::from(limit)).into_bytes().await {
-        Ok(bytes) if bytes.is_complete() => bytes.into_inner(),
-        Ok(_) => return too_large(),
-        Err(_) => {
-            return OcspReply::Refused(
-                Status::BadRequest,
-                "the request body could not be read\n".into(),
+    let body = match read_body(body, &headers, limit, None).await {
+        Ok(body) => body,
+        Err(refused) => {
+            return refused_body(
+                refused,
+                &format!("an OCSP request is at most {limit} bytes"),
             )
         }
     };
-    OcspReply::Answer(answer(service.inner(), bytes).await)
+    answer(&route, body.bytes.to_vec()).await.into_response()
 }
 
 /// `GET /ocsp/{url-encoded base64 of the DER OCSPRequest}` (RFC 6960 A.1.1, RFC 5019 §5).
-#[rocket::get("/ocsp/<_..>")]
-pub async fn ocsp_get(service: &State<Arc<OcspService>>, head: OcspRequestHead<'_>) -> OcspReply {
-    let encoded = get_request_part(head.raw_path);
+async fn ocsp_get(State(route): State<OcspRoute>, uri: Uri, headers: HeaderMap) -> Response<Body> {
+    let encoded = get_request_part(uri.path());
     if encoded.len() > MAX_GET_PATH_BYTES {
-        return OcspReply::Refused(
-            Status::UriTooLong,
+        return plain(
+            StatusCode::URI_TOO_LONG,
             format!(
-                "a GET OCSP request path is at most {MAX_GET_PATH_BYTES} bytes; POST larger requests\n"
+                "a GET OCSP request path is at most {MAX_GET_PATH_BYTES} bytes; POST larger requests"
             ),
         );
     }
     let request = match decode_get_request(encoded) {
         Ok(request) => request,
         Err(problem) => {
-            return OcspReply::Answer(HttpOcspAnswer::refused(problem, service.now()));
+            return OcspReply::Answer(HttpOcspAnswer::refused(problem, route.service.now()))
+                .into_response();
         }
     };
-    let answer = answer(service.inner(), request).await;
-    match (answer.etag(), head.if_none_match) {
-        (Some(etag), Some(wanted)) if etag_matches(wanted, etag) => OcspReply::NotModified(answer),
-        _ => OcspReply::Answer(answer),
-    }
+    let if_none_match = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let reply = match answer(&route, request).await {
+        OcspReply::Answer(answer) => match (answer.etag(), if_none_match.as_deref()) {
+            (Some(etag), Some(wanted)) if etag_matches(wanted, etag) => {
+                OcspReply::NotModified(answer)
+            }
+            _ => OcspReply::Answer(answer),
+        },
+        other => other,
+    };
+    reply.into_response()
 }
 
 /// The part of a raw GET path after the `ocsp` segment, without the slashes that separate
@@ -258,8 +253,8 @@ pub fn decode_get_request(encoded: &str) -> Result<Vec<u8>, OcspError> {
         what: "GET request path",
         reason: reason.to_string(),
     };
-    let text = RawStr::new(encoded)
-        .percent_decode()
+    let text = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
         .map_err(|_| malformed("percent-decoding does not give text"))?;
     let decoded = if text.ends_with('=') {
         Base64::decode_vec(&text)
@@ -279,77 +274,67 @@ pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
             .any(|tag| tag == etag)
 }
 
-/// The Rocket fairing of the OCSP service: on ignite it manages the [`OcspService`] and mounts
-/// [`ocsp_post`] and [`ocsp_get`] at `/`; on liftoff it starts the cache upkeep on Rocket's
-/// runtime — [`OcspService::poll_revision`] every `poll_interval` and
-/// [`OcspService::refresh`] every `refresh_interval` — which stops when Rocket shuts down.
-pub struct OcspStage {
-    service: Arc<OcspService>,
+/// Starts the cache upkeep on threads of its own, until `shutdown`:
+/// [`OcspService::poll_revision`] every `poll_interval` — on a dedicated thread, so no load
+/// on the server's workers or blocking pool can delay a revocation reaching the cache — and
+/// [`OcspService::refresh`] every `refresh_interval`. A slow run delays the next, never
+/// overlaps it; a panicking run is reported by nothing but its effect and retried next time.
+pub fn start_upkeep(
+    service: &Arc<OcspService>,
+    shutdown: &Shutdown,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let config = *service.config();
+    let poll = every(
+        "ocsp-revision-poll",
+        config.poll_interval,
+        service,
+        shutdown,
+        |s| {
+            // A failure is kept for `last_poll_error` and has cleared the cache.
+            let _ = s.poll_revision();
+        },
+    )?;
+    let refresh = every(
+        "ocsp-cache-refresh",
+        config.refresh_interval,
+        service,
+        shutdown,
+        |s| {
+            s.refresh();
+        },
+    )?;
+    Ok(vec![poll, refresh])
 }
 
-/// The fairing to attach to serve OCSP: `rocket.attach(imza_ocsp::http::stage(service))`.
-pub fn stage(service: Arc<OcspService>) -> OcspStage {
-    OcspStage { service }
-}
-
-#[rocket::async_trait]
-impl Fairing for OcspStage {
-    fn info(&self) -> Info {
-        Info {
-            name: "imza OCSP responder",
-            kind: Kind::Ignite | Kind::Liftoff,
-        }
-    }
-
-    async fn on_ignite(&self, rocket: Rocket<Build>) -> rocket::fairing::Result {
-        Ok(rocket
-            .manage(Arc::clone(&self.service))
-            .mount("/", rocket::routes![ocsp_post, ocsp_get]))
-    }
-
-    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
-        let config = *self.service.config();
-        rocket::tokio::spawn(every(
-            config.poll_interval,
-            rocket.shutdown(),
-            Arc::clone(&self.service),
-            |service| {
-                // A failure is kept for `last_poll_error` and has cleared the cache.
-                let _ = service.poll_revision();
-            },
-        ));
-        rocket::tokio::spawn(every(
-            config.refresh_interval,
-            rocket.shutdown(),
-            Arc::clone(&self.service),
-            |service| {
-                service.refresh();
-            },
-        ));
-    }
-}
-
-/// Runs `job` on the blocking pool every `period` (a slow run delays the next, never
-/// overlaps it) until Rocket shuts down.
-async fn every(
+/// Runs `job` every `period` on a thread named `name` until `shutdown`.
+fn every(
+    name: &str,
     period: StdDuration,
-    shutdown: Shutdown,
-    service: Arc<OcspService>,
+    service: &Arc<OcspService>,
+    shutdown: &Shutdown,
     job: fn(&OcspService),
-) {
-    // `interval` refuses a zero period.
-    let mut ticks = interval(period.max(StdDuration::from_millis(1)));
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        rocket::tokio::select! {
-            _ = &mut shutdown => break,
-            _ = ticks.tick() => {}
-        }
-        let worker = Arc::clone(&service);
-        // A panicking job is reported by the JoinError and retried at the next tick.
-        let _ = spawn_blocking(move || job(&worker)).await;
-    }
+) -> std::io::Result<JoinHandle<()>> {
+    let service = Arc::clone(service);
+    let shutdown = shutdown.clone();
+    // Sleeps are cut into slices so that a shutdown is seen within one.
+    let slice = StdDuration::from_millis(100);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let period = period.max(StdDuration::from_millis(1));
+            while !shutdown.is_cancelled() {
+                let mut slept = StdDuration::ZERO;
+                while slept < period && !shutdown.is_cancelled() {
+                    let nap = slice.min(period - slept);
+                    std::thread::sleep(nap);
+                    slept += nap;
+                }
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&service)));
+            }
+        })
 }
 
 #[cfg(test)]

@@ -210,6 +210,9 @@ pub struct OcspService {
     config: CacheConfig,
     cache: OcspCache,
     last_poll_error: Mutex<Option<OcspError>>,
+    /// When the last revision poll ended, whatever its outcome (for `/health`: a poll that
+    /// stopped completing is as bad as one that fails).
+    last_poll_completed: Mutex<std::time::Instant>,
 }
 
 impl OcspService {
@@ -228,6 +231,7 @@ impl OcspService {
             cache: OcspCache::new(config.max_entries),
             config,
             last_poll_error: Mutex::new(None),
+            last_poll_completed: Mutex::new(std::time::Instant::now()),
         };
         // An error is kept for `last_poll_error`; the cache stays empty until a poll works.
         let _ = service.poll_revision();
@@ -321,6 +325,10 @@ impl OcspService {
                 "the status source panicked reading its revision".into(),
             ))
         });
+        *self
+            .last_poll_completed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         let mut last_error = self
             .last_poll_error
             .lock()
@@ -336,6 +344,15 @@ impl OcspService {
                 Err(problem)
             }
         }
+    }
+
+    /// How long ago the last revision poll ended (for `/health`: several intervals mean the
+    /// poll is stuck, and a revocation may not reach the cache).
+    pub fn since_last_poll(&self) -> StdDuration {
+        self.last_poll_completed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
     }
 
     /// Why the last revision poll failed, if it did (for `/health`).

@@ -1,7 +1,7 @@
-//! The OCSP routes on a real socket: Rocket listening on 127.0.0.1 (port chosen by the OS),
-//! talked to by `curl` and `openssl ocsp -url`, with the upkeep tasks [`stage`] starts at
-//! liftoff doing the revision polling — so a revocation must show within a second without
-//! anyone calling `poll_revision` by hand.
+//! The OCSP routes on a real socket: imza-http's server on 127.0.0.1 (port chosen by the OS),
+//! talked to by `curl` and `openssl ocsp -url`, with the upkeep threads of `start_upkeep`
+//! doing the revision polling — so a revocation must show within a second without anyone
+//! calling `poll_revision` by hand.
 
 mod common;
 

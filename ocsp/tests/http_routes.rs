@@ -1,5 +1,5 @@
-//! The OCSP routes through Rocket's local client (RFC 6960 A.1, RFC 5019 §5–6): status codes,
-//! content types, caching headers, the GET encoding corners, and the limits.
+//! The OCSP routes in process (RFC 6960 A.1, RFC 5019 §5–6): status codes, content types,
+//! caching headers, the GET encoding corners, and the limits.
 
 mod common;
 
@@ -8,26 +8,21 @@ use std::sync::Arc;
 use base64ct::{Base64, Encoding};
 use common::{live_service, ocsp_request, url_encoded_base64, LiveSource, Pki};
 use imza_core::clock::SystemClock;
-use imza_ocsp::http::{stage, MAX_GET_PATH_BYTES};
+use imza_ocsp::http::{default_work_limit, routes, MAX_GET_PATH_BYTES};
 use imza_ocsp::{parse_response, CacheConfig, CertStatusInfo, OcspService, ResponseStatus};
-use rocket::http::{ContentType, Header, Status};
-use rocket::local::blocking::{Client, LocalResponse};
+use imza_testdata::loopback::{RouterClient, RouterReply};
 
 struct Server {
     pki: Pki,
     source: Arc<LiveSource>,
     service: Arc<OcspService>,
-    client: Client,
+    client: RouterClient,
 }
 
 fn server() -> Server {
     let pki = Pki::new();
     let (source, service) = live_service(&pki, Arc::new(SystemClock), CacheConfig::default());
-    let rocket = rocket::custom(
-        rocket::Config::figment().merge(("log_level", rocket::config::LogLevel::Off)),
-    )
-    .attach(stage(Arc::clone(&service)));
-    let client = Client::untracked(rocket).unwrap();
+    let client = RouterClient::new(routes(Arc::clone(&service), default_work_limit()));
     Server {
         pki,
         source,
@@ -36,33 +31,34 @@ fn server() -> Server {
     }
 }
 
-fn header<'a>(response: &'a LocalResponse<'_>, name: &str) -> Option<&'a str> {
-    response.headers().get_one(name)
+fn header<'a>(response: &'a RouterReply, name: &str) -> Option<&'a str> {
+    response.header(name)
 }
 
-fn ocsp_type() -> ContentType {
-    ContentType::new("application", "ocsp-response")
-}
+const OCSP_REQUEST: (&str, &str) = ("Content-Type", "application/ocsp-request");
 
 impl Server {
     fn good_request(&self) -> Vec<u8> {
         ocsp_request(&self.pki.ca.der, &[&self.pki.good.serial], None)
     }
 
-    fn post(&self, body: &[u8]) -> LocalResponse<'_> {
-        self.client
-            .post("/ocsp")
-            .header(ContentType::new("application", "ocsp-request"))
-            .body(body)
-            .dispatch()
+    fn post(&self, body: &[u8]) -> RouterReply {
+        self.client.post("/ocsp", &[OCSP_REQUEST], body)
+    }
+
+    fn get(&self, path: impl AsRef<str>) -> RouterReply {
+        self.client.get(path.as_ref(), &[])
     }
 }
 
 /// Asserts a 200 OCSP answer and returns its status and body.
-fn ocsp_answer(response: LocalResponse<'_>) -> (ResponseStatus, Vec<u8>) {
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(response.content_type(), Some(ocsp_type()));
-    let body = response.into_bytes().unwrap();
+fn ocsp_answer(response: RouterReply) -> (ResponseStatus, Vec<u8>) {
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("Content-Type"),
+        Some("application/ocsp-response")
+    );
+    let body = response.body;
     (parse_response(&body).unwrap().status, body)
 }
 
@@ -179,14 +175,13 @@ fn ocsp_error_statuses_are_http_200_and_no_store() {
 #[test]
 fn post_without_content_type_is_accepted_and_another_type_is_415() {
     let s = server();
-    let response = s.client.post("/ocsp").body(s.good_request()).dispatch();
+    let response = s.client.post("/ocsp", &[], s.good_request());
     assert_eq!(ocsp_answer(response).0, ResponseStatus::Successful);
-    let with_params = s
-        .client
-        .post("/ocsp")
-        .header(Header::new("Content-Type", "Application/OCSP-Request; q=1"))
-        .body(s.good_request())
-        .dispatch();
+    let with_params = s.client.post(
+        "/ocsp",
+        &[("Content-Type", "Application/OCSP-Request; q=1")],
+        s.good_request(),
+    );
     assert_eq!(ocsp_answer(with_params).0, ResponseStatus::Successful);
     for wrong in [
         "application/json",
@@ -196,12 +191,12 @@ fn post_without_content_type_is_accepted_and_another_type_is_415() {
     ] {
         let response = s
             .client
-            .post("/ocsp")
-            .header(Header::new("Content-Type", wrong))
-            .body(s.good_request())
-            .dispatch();
-        assert_eq!(response.status(), Status::UnsupportedMediaType, "{wrong}");
-        assert_eq!(response.content_type(), Some(ContentType::Plain));
+            .post("/ocsp", &[("Content-Type", wrong)], s.good_request());
+        assert_eq!(response.status, 415, "{wrong}");
+        assert_eq!(
+            response.header("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
     }
 }
 
@@ -211,9 +206,12 @@ fn a_body_one_byte_over_64_kib_is_413_and_64_kib_is_read() {
     let limit = imza_ocsp::RequestLimits::default().max_bytes;
     assert_eq!(limit, 64 * 1024);
     let response = s.post(&vec![0x30; limit + 1]);
-    assert_eq!(response.status(), Status::PayloadTooLarge);
-    assert_eq!(response.content_type(), Some(ContentType::Plain));
-    assert!(response.into_string().unwrap().contains("65536"));
+    assert_eq!(response.status, 413);
+    assert_eq!(
+        response.header("Content-Type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert!(response.text().contains("65536"));
     // Exactly at the limit, the body is read and answered as the (malformed) request it is.
     let (status, _) = ocsp_answer(s.post(&vec![0x30; limit]));
     assert_eq!(status, ResponseStatus::MalformedRequest);
@@ -243,7 +241,7 @@ fn get_accepts_url_encoded_raw_and_unpadded_base64_with_slashes() {
         format!("/ocsp/{unpadded}"),
         format!("/ocsp//{encoded}"),
     ] {
-        let response = s.client.get(path.clone()).dispatch();
+        let response = s.get(&path);
         let (status, body) = ocsp_answer(response);
         assert_eq!(status, ResponseStatus::Successful, "{path}");
         assert_eq!(single_status(&body), CertStatusInfo::Good, "{path}");
@@ -253,10 +251,7 @@ fn get_accepts_url_encoded_raw_and_unpadded_base64_with_slashes() {
     }
     // Same bytes by GET and by POST: one cache entry for a nonce-less request.
     let plain = s.good_request();
-    let by_get = s
-        .client
-        .get(format!("/ocsp/{}", Base64::encode_string(&plain)))
-        .dispatch();
+    let by_get = s.get(format!("/ocsp/{}", Base64::encode_string(&plain)));
     let (_, get_body) = ocsp_answer(by_get);
     let (_, post_body) = ocsp_answer(s.post(&plain));
     assert_eq!(get_body, post_body);
@@ -265,7 +260,7 @@ fn get_accepts_url_encoded_raw_and_unpadded_base64_with_slashes() {
 #[test]
 fn get_with_a_slash_pair_in_the_base64_keeps_it() {
     let s = server();
-    // Rocket's segments would drop the empty one between the slashes; the raw path keeps it.
+    // Path segments would drop the empty one between the slashes; the raw path keeps it.
     let (request, encoded) = (0u16..=u16::MAX)
         .map(|n| {
             let request =
@@ -275,7 +270,7 @@ fn get_with_a_slash_pair_in_the_base64_keeps_it() {
         })
         .find(|(_, e)| e.contains("//"))
         .unwrap();
-    let response = s.client.get(format!("/ocsp/{encoded}")).dispatch();
+    let response = s.get(format!("/ocsp/{encoded}"));
     let (status, body) = ocsp_answer(response);
     assert_eq!(status, ResponseStatus::Successful);
     let basic = parse_response(&body).unwrap().basic.unwrap();
@@ -297,7 +292,7 @@ fn undecodable_get_paths_are_malformed_request_answers() {
         "/ocsp/-_-_",
         "/ocsp/",
     ] {
-        let response = s.client.get(path).dispatch();
+        let response = s.get(path);
         assert_eq!(header(&response, "Cache-Control"), Some("no-store"));
         let (status, _) = ocsp_answer(response);
         assert_eq!(status, ResponseStatus::MalformedRequest, "{path}");
@@ -307,15 +302,9 @@ fn undecodable_get_paths_are_malformed_request_answers() {
 #[test]
 fn a_get_path_over_the_limit_is_414() {
     let s = server();
-    let response = s
-        .client
-        .get(format!("/ocsp/{}", "A".repeat(MAX_GET_PATH_BYTES + 1)))
-        .dispatch();
-    assert_eq!(response.status(), Status::UriTooLong);
-    let at_limit = s
-        .client
-        .get(format!("/ocsp/{}", "A".repeat(MAX_GET_PATH_BYTES)))
-        .dispatch();
+    let response = s.get(format!("/ocsp/{}", "A".repeat(MAX_GET_PATH_BYTES + 1)));
+    assert_eq!(response.status, 414);
+    let at_limit = s.get(format!("/ocsp/{}", "A".repeat(MAX_GET_PATH_BYTES)));
     assert_eq!(ocsp_answer(at_limit).0, ResponseStatus::MalformedRequest);
 }
 
@@ -323,27 +312,21 @@ fn a_get_path_over_the_limit_is_414() {
 fn if_none_match_on_get_gives_304_with_the_validators() {
     let s = server();
     let path = format!("/ocsp/{}", Base64::encode_string(&s.good_request()));
-    let first = s.client.get(path.clone()).dispatch();
+    let first = s.get(&path);
     let etag = header(&first, "ETag").unwrap().to_string();
     let _ = ocsp_answer(first);
-    let again = s
-        .client
-        .get(path.clone())
-        .header(Header::new("If-None-Match", etag.clone()))
-        .dispatch();
-    assert_eq!(again.status(), Status::NotModified);
+    let again = s.client.get(&path, &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
     assert_eq!(header(&again, "ETag"), Some(etag.as_str()));
     assert!(header(&again, "Cache-Control")
         .unwrap()
         .starts_with("max-age="));
     assert!(header(&again, "Expires").is_some());
-    assert!(again.into_bytes().unwrap_or_default().is_empty());
+    assert!(again.body.is_empty());
     // Another tag: the full answer.
     let other = s
         .client
-        .get(path)
-        .header(Header::new("If-None-Match", "\"something else\""))
-        .dispatch();
+        .get(&path, &[("If-None-Match", "\"something else\"")]);
     assert_eq!(ocsp_answer(other).0, ResponseStatus::Successful);
 }
 

@@ -14,21 +14,31 @@
 //! - 400 `{"error": "..."}` for a body that is not such JSON, or base64 that does not decode;
 //! - 413 `{"error": "..."}` for a body over the limit (refused by its Content-Length before it
 //!   is read, or when reading passes the limit);
-//! - 415 `{"error": "..."}` for another media type.
+//! - 415 `{"error": "..."}` for another media type;
+//! - 408 `{"error": "..."}` for a body sent slower than the server accepts;
+//! - 503 `{"error": "..."}` with `Retry-After` when the validation queue is full or the
+//!   request bodies held by all requests would pass the memory budget ([`VerifyLimits`]).
+//!
+//! Validation — JSON parsing and base64 decoding of large bodies included — runs on the
+//! blocking pool within the service's own [`WorkLimit`]: its network fetches (revocation
+//! data) wait there, never on the threads other services use.
 //!
 //! The service's trust anchors, extra certificates and CRLs and network setting are fixed
 //! when it is built; "now" comes from its clock.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::post;
+use axum::Router;
 use base64ct::{Base64, Encoding};
 use imza_core::clock::Clock;
-use imza_tsa::http::{read_limited_body, BodyRefused, DeclaredLength};
-use rocket::fairing::AdHoc;
-use rocket::http::{ContentType, Status};
-use rocket::response::{self, Responder};
-use rocket::{Data, Request, Response, State};
+use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::answer::{closing, retry_after_value};
+use imza_http::{content_type_is, read_body, BodyRefused, MemoryBudget, Overloaded, WorkLimit};
 use serde::Deserialize;
 
 use crate::{SignatureVerifier, ValidationReport, VerifyOptions};
@@ -58,13 +68,39 @@ impl VerifyService {
     }
 }
 
-/// Manages `service` and mounts `POST /verify` at `/`.
-pub fn stage(service: Arc<VerifyService>) -> AdHoc {
-    AdHoc::on_ignite("imza signature validation (/verify)", |rocket| async move {
-        rocket
-            .manage(service)
-            .mount("/", rocket::routes![verify_post])
-    })
+/// How much `POST /verify` may do at once.
+#[derive(Clone, Debug)]
+pub struct VerifyLimits {
+    /// Validations running at once, and waiting.
+    pub work: WorkLimit,
+    /// Request data (bodies and their decoded copies) all requests may hold together.
+    pub memory: MemoryBudget,
+}
+
+impl Default for VerifyLimits {
+    /// Two validations per core at once (one may be waiting on a fetch), 64
+    /// waiting, and 512 MiB of request data in memory (ten 48 MiB requests with their
+    /// decoded copies).
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        VerifyLimits {
+            work: WorkLimit::new("signature validation", 2 * cores, 64, DEFAULT_MAX_WAIT),
+            memory: MemoryBudget::new(512 * 1024 * 1024),
+        }
+    }
+}
+
+/// `POST /verify` answered by `service` within `limits`.
+pub fn routes(service: Arc<VerifyService>, limits: VerifyLimits) -> Router {
+    Router::new()
+        .route("/verify", post(verify_post))
+        .with_state(VerifyRoute { service, limits })
+}
+
+#[derive(Clone)]
+struct VerifyRoute {
+    service: Arc<VerifyService>,
+    limits: VerifyLimits,
 }
 
 /// The JSON body of `POST /verify`.
@@ -79,28 +115,32 @@ struct VerifyRequest {
 }
 
 /// A JSON answer with a status.
-struct JsonAnswer(Status, String);
+struct JsonAnswer(StatusCode, String);
 
 impl JsonAnswer {
-    fn error(status: Status, text: impl Into<String>) -> JsonAnswer {
+    fn error(status: StatusCode, text: impl Into<String>) -> JsonAnswer {
         let body = serde_json::json!({ "error": text.into() }).to_string();
         JsonAnswer(status, body)
     }
-}
 
-impl<'r> Responder<'r, 'static> for JsonAnswer {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        Response::build()
-            .status(self.0)
-            .header(ContentType::JSON)
-            .raw_header("Cache-Control", "no-store")
-            .sized_body(self.1.len(), Cursor::new(self.1))
-            .ok()
+    fn into_response(self) -> Response<Body> {
+        let mut response = Response::new(Body::from(self.1));
+        *response.status_mut() = self.0;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 }
 
-fn is_json(content_type: Option<&ContentType>) -> bool {
-    content_type.is_some_and(|ct| ct.top() == "application" && ct.sub() == "json")
+/// 503 with `Retry-After`, in the route's JSON.
+fn busy(full: &Overloaded) -> Response<Body> {
+    let mut response =
+        JsonAnswer::error(StatusCode::SERVICE_UNAVAILABLE, full.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, retry_after_value(full));
+    response
 }
 
 fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, JsonAnswer> {
@@ -108,44 +148,82 @@ fn decode_base64(field: &str, text: &str) -> Result<Vec<u8>, JsonAnswer> {
     let compact: String = text.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
     Base64::decode_vec(&compact).map_err(|e| {
         JsonAnswer::error(
-            Status::BadRequest,
+            StatusCode::BAD_REQUEST,
             format!("\"{field}\" is not standard padded base64: {e}"),
         )
     })
 }
 
 /// `POST /verify`. Bodies are never logged.
-#[rocket::post("/verify", data = "<body>")]
 async fn verify_post(
-    content_type: Option<&ContentType>,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<VerifyService>>,
-) -> JsonAnswer {
-    if !is_json(content_type) {
-        return JsonAnswer::error(
-            Status::UnsupportedMediaType,
-            "send Content-Type: application/json with {\"signature\": base64, \"content\": \
-             base64 (for a detached signature)}",
+    State(route): State<VerifyRoute>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    if content_type_is(&headers, "application/json") != Some(true) {
+        return closing(
+            JsonAnswer::error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send Content-Type: application/json with {\"signature\": base64, \"content\": \
+                 base64 (for a detached signature)}",
+            )
+            .into_response(),
         );
     }
-    let body = match read_limited_body(body, &declared, MAX_BODY_BYTES).await {
+    let memory = &route.limits.memory;
+    let mut body = match read_body(body, &headers, MAX_BODY_BYTES, Some(memory)).await {
         Ok(body) => body,
-        Err(BodyRefused::TooLarge) => {
-            return JsonAnswer::error(
-                Status::PayloadTooLarge,
-                format!("a /verify request is at most {MAX_BODY_BYTES} bytes"),
+        Err(BodyRefused::TooLarge { .. }) => {
+            return closing(
+                JsonAnswer::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("a /verify request is at most {MAX_BODY_BYTES} bytes"),
+                )
+                .into_response(),
             )
         }
+        Err(BodyRefused::Overloaded(full)) => return closing(busy(&full)),
+        Err(BodyRefused::TimedOut) => {
+            return JsonAnswer::error(StatusCode::REQUEST_TIMEOUT, "the body arrived too slowly")
+                .into_response()
+        }
         Err(BodyRefused::Unreadable) => {
-            return JsonAnswer::error(Status::BadRequest, "the body could not be read")
+            return closing(
+                JsonAnswer::error(StatusCode::BAD_REQUEST, "the body could not be read")
+                    .into_response(),
+            )
         }
     };
-    let request: VerifyRequest = match serde_json::from_slice(&body) {
+    // The parsed strings and the decoded bytes come to about twice the body again: held
+    // against the same budget until the answer is written.
+    let decoded_size = body.bytes.len().saturating_mul(2);
+    if let Err(full) = body.reserve_more(memory, decoded_size) {
+        return busy(&full);
+    }
+    let service = Arc::clone(&route.service);
+    let work = route.limits.work.run_blocking(move || {
+        let (bytes, _reservation) = body.into_parts();
+        validate(&service, &bytes)
+    });
+    match work.await {
+        Ok(answer) => answer.into_response(),
+        Err(WorkError::Overloaded(full)) => busy(&full),
+        Err(WorkError::Failed { .. }) => JsonAnswer::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the validation did not complete",
+        )
+        .into_response(),
+    }
+}
+
+/// Parses the request and validates: CPU work of milliseconds (and, for signatures whose
+/// revocation data must be fetched, network waits), on the blocking pool.
+fn validate(service: &VerifyService, body: &[u8]) -> JsonAnswer {
+    let request: VerifyRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
             return JsonAnswer::error(
-                Status::BadRequest,
+                StatusCode::BAD_REQUEST,
                 format!(
                     "the body is not {{\"signature\": base64, \"content\": base64 (optional)}}: {e}"
                 ),
@@ -156,6 +234,7 @@ async fn verify_post(
         Ok(s) => s,
         Err(answer) => return answer,
     };
+    drop(request.signature);
     let content = match request
         .content
         .as_deref()
@@ -165,23 +244,12 @@ async fn verify_post(
         Some(Ok(c)) => Some(c),
         Some(Err(answer)) => return answer,
     };
-    let service = Arc::clone(service.inner());
-    // Path validation and signature checks are CPU work of milliseconds at most; they run on
-    // the blocking pool so a large document's hashing never stalls the async workers.
-    let report =
-        rocket::tokio::task::spawn_blocking(move || service.verify(&signature, content.as_deref()))
-            .await;
-    match report {
-        Ok(report) => match serde_json::to_string(&report) {
-            Ok(json) => JsonAnswer(Status::Ok, json),
-            Err(e) => JsonAnswer::error(
-                Status::InternalServerError,
-                format!("the report could not be written: {e}"),
-            ),
-        },
-        Err(_) => JsonAnswer::error(
-            Status::InternalServerError,
-            "the validation did not complete",
+    let report = service.verify(&signature, content.as_deref());
+    match serde_json::to_string(&report) {
+        Ok(json) => JsonAnswer(StatusCode::OK, json),
+        Err(e) => JsonAnswer::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the report could not be written: {e}"),
         ),
     }
 }
@@ -189,16 +257,6 @@ async fn verify_post(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_json_is_accepted() {
-        let parse = |s: &str| ContentType::parse_flexible(s);
-        assert!(is_json(parse("application/json").as_ref()));
-        assert!(is_json(parse("Application/JSON; charset=utf-8").as_ref()));
-        assert!(!is_json(parse("application/octet-stream").as_ref()));
-        assert!(!is_json(parse("text/plain").as_ref()));
-        assert!(!is_json(None));
-    }
 
     #[test]
     fn base64_with_line_breaks_decodes_and_garbage_does_not() {

@@ -10,6 +10,10 @@ mod common;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
 use cms::signed_data::SignerInfo;
 use common::*;
 use der::asn1::OctetString;
@@ -25,18 +29,11 @@ use imza_testdata::pki::{
     ca_extensions, leaf_extensions, revoked, tsa_extensions, write_certificate, TestCa,
 };
 use imza_tsa::{TimeStampAuthority, TsaConfig};
-use rocket::fairing::AdHoc;
-use rocket::State;
 use time::{Duration, OffsetDateTime};
 
 const DOCUMENT: &[u8] = b"Diplom N 2026/0042, verilib: Baki Dovlet Universiteti.";
 
 type Crls = Arc<Mutex<HashMap<String, Vec<u8>>>>;
-
-#[rocket::get("/crl/<name>")]
-fn crl(name: &str, crls: &State<Crls>) -> Option<Vec<u8>> {
-    crls.lock().unwrap().get(name).cloned()
-}
 
 /// root → issuing CA (CDP: root's CRL) → signer and TSA (CDP: the issuing CA's CRL), the
 /// CRLs on a loopback server, and imza's TSA with that certificate on another.
@@ -60,20 +57,12 @@ impl LongTermPki {
         let crl_fetches = Arc::new(Mutex::new(0usize));
         let counter = crl_fetches.clone();
         let served = crls.clone();
-        let crl_server = LoopbackServer::launch(
-            AdHoc::on_ignite("crls", move |rocket| async move {
-                rocket
-                    .manage(served)
-                    .mount("/", rocket::routes![crl])
-                    .attach(AdHoc::on_request("count", move |_, _| {
-                        let counter = counter.clone();
-                        Box::pin(async move {
-                            *counter.lock().unwrap() += 1;
-                        })
-                    }))
-            }),
-            1,
-        );
+        let crl = move |Path(name): Path<String>| {
+            *counter.lock().unwrap() += 1;
+            let found = served.lock().unwrap().get(&name).cloned();
+            async move { found.ok_or(StatusCode::NOT_FOUND) }
+        };
+        let crl_server = LoopbackServer::launch(Router::new().route("/crl/{name}", get(crl)), 1);
         let root_url = crl_server.url("/crl/root.crl");
         let issuing_url = crl_server.url("/crl/issuing.crl");
 

@@ -1,6 +1,6 @@
 //! `POST /verify` on a loopback port (the stage `imza serve` mounts): 200 with the JSON report
 //! for signatures good and bad, 400 for bodies that are not the JSON asked for, 413 for bodies
-//! over the limit, 415 for another media type.
+//! over the limit, 415 for another media type, 503 with `Retry-After` past the memory budget.
 
 mod common;
 
@@ -13,10 +13,9 @@ use base64ct::{Base64, Encoding};
 use common::*;
 use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
-use imza_signer::http::{stage, VerifyService, MAX_BODY_BYTES};
-use imza_testdata::loopback::LoopbackServer;
-use rocket::http::{ContentType, Header, Status};
-use rocket::local::blocking::Client;
+use imza_http::MemoryBudget;
+use imza_signer::http::{routes, VerifyLimits, VerifyService, MAX_BODY_BYTES};
+use imza_testdata::loopback::{LoopbackServer, RouterClient};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -87,7 +86,7 @@ fn fixture() -> Fixture {
     let now = OffsetDateTime::now_utc();
     let options = pki.clean_options(now);
     let service = Arc::new(VerifyService::new(&options, Arc::new(SystemClock)));
-    let server = LoopbackServer::launch(stage(service), 2);
+    let server = LoopbackServer::launch(routes(service, VerifyLimits::default()), 2);
     Fixture { pki, server }
 }
 
@@ -182,46 +181,49 @@ fn another_media_type_is_415() {
     }
 }
 
-#[test]
-fn bodies_over_the_limit_are_413() {
-    // Rocket's in-process client: the same stage, without pushing 48 MiB through a socket.
+fn service() -> Arc<VerifyService> {
     let pki = Pki::new(KeyAlgorithm::EcP256);
     let now = OffsetDateTime::now_utc();
-    let service = Arc::new(VerifyService::new(
+    Arc::new(VerifyService::new(
         &pki.options(&[], now),
         Arc::new(SystemClock),
-    ));
-    let config = rocket::Config {
-        log_level: rocket::config::LogLevel::Off,
-        ..rocket::Config::debug_default()
-    };
-    let client = Client::untracked(rocket::custom(config).attach(stage(service))).unwrap();
+    ))
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[test]
+fn bodies_over_the_limit_are_413() {
+    // In process: the same routes, without pushing 48 MiB through a socket.
+    let client = RouterClient::new(routes(service(), VerifyLimits::default()));
     let oversized = vec![b' '; MAX_BODY_BYTES + 1];
-    // No Content-Length (the local client sends none): the cap on reading decides.
-    let response = client
-        .post("/verify")
-        .header(ContentType::JSON)
-        .body(&oversized)
-        .dispatch();
-    assert_eq!(response.status(), Status::PayloadTooLarge);
-    let text = response.into_string().unwrap_or_default();
-    assert!(text.contains(&MAX_BODY_BYTES.to_string()), "{text}");
+    // No Content-Length: the cap on reading decides.
+    let response = client.post("/verify", &[JSON], oversized.clone());
+    assert_eq!(response.status, 413);
+    assert!(response.text().contains(&MAX_BODY_BYTES.to_string()));
     // A declared length over the cap is refused before the body is read.
-    let response = client
-        .post("/verify")
-        .header(ContentType::JSON)
-        .header(Header::new(
-            "Content-Length",
-            (MAX_BODY_BYTES + 1).to_string(),
-        ))
-        .body(&oversized)
-        .dispatch();
-    assert_eq!(response.status(), Status::PayloadTooLarge);
+    let length = (MAX_BODY_BYTES + 1).to_string();
+    let response = client.post("/verify", &[JSON, ("Content-Length", &length)], Vec::new());
+    assert_eq!(response.status, 413);
     // Exactly the cap is read (and, not being JSON, refused as a bad body).
-    let response = client
-        .post("/verify")
-        .header(ContentType::JSON)
-        .body(&oversized[..MAX_BODY_BYTES])
-        .dispatch();
-    assert_eq!(response.status(), Status::BadRequest);
+    let response = client.post("/verify", &[JSON], &oversized[..MAX_BODY_BYTES]);
+    assert_eq!(response.status, 400);
+}
+
+#[test]
+fn a_body_past_the_memory_budget_is_503_with_retry_after() {
+    let limits = VerifyLimits {
+        memory: MemoryBudget::new(1024 * 1024),
+        ..VerifyLimits::default()
+    };
+    let client = RouterClient::new(routes(service(), limits.clone()));
+    let response = client.post("/verify", &[JSON], vec![b' '; 2 * 1024 * 1024]);
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.header("Retry-After"), Some("1"));
+    assert!(response.text().contains("request memory"));
+    // The budget is whole again: a small request goes through to a report.
+    assert_eq!(limits.memory.available_bytes(), 1024 * 1024);
+    let body = serde_json::json!({ "signature": Base64::encode_string(b"hello") });
+    let response = client.post("/verify", &[JSON], body.to_string());
+    assert_eq!(response.status, 200, "{}", response.text());
 }

@@ -1,14 +1,21 @@
-//! A Rocket server on a real socket for tests: 127.0.0.1, a port the OS chooses, its own thread
-//! and Tokio runtime, and a shutdown when the test is done with it. Each service crate passes
-//! its stage (`imza_ocsp::http::stage`, `imza_tsa::http::stage`), so what is tested is what
-//! `imza serve` mounts.
+//! A server on a real socket for tests: 127.0.0.1, a port the OS chooses, its own thread and
+//! Tokio runtime, and a shutdown when the test is done with it. It is imza-http's [`Server`]
+//! (the one `imza serve` runs) with its default limits, and each service crate passes its
+//! routes (`imza_ocsp::http::routes`, `imza_tsa::http::routes` …), so what is tested is what
+//! `imza serve` mounts. [`RouterClient`] sends requests to the same routes in process, for
+//! what a socket adds nothing to (bodies of 48 MiB, headers a client library would fix).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rocket::fairing::{AdHoc, Fairing};
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use imza_http::{ConnectionLimits, Server, Shutdown};
+use tower::ServiceExt;
 
 /// How long [`LoopbackServer::launch`] waits for the server to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -16,46 +23,47 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// A running server; dropping it (or [`LoopbackServer::stop`]) shuts it down.
 pub struct LoopbackServer {
     port: u16,
-    shutdown: rocket::Shutdown,
+    shutdown: Shutdown,
     thread: Option<JoinHandle<()>>,
 }
 
 impl LoopbackServer {
-    /// Launches Rocket with `stage` attached, on a runtime of `worker_threads` threads, and
-    /// returns once it listens. Logging and the Ctrl-C handler are off; a shutdown waits at
-    /// most a second for requests in flight.
+    /// Serves `router` on a runtime of `worker_threads` threads and returns once it listens.
+    /// A shutdown waits at most a second for requests in flight.
     ///
     /// Panics if the server has not started within a minute.
-    pub fn launch(stage: impl Fairing, worker_threads: usize) -> LoopbackServer {
+    pub fn launch(router: Router, worker_threads: usize) -> LoopbackServer {
+        LoopbackServer::launch_with(move |_| router, worker_threads)
+    }
+
+    /// Like [`LoopbackServer::launch`], for routes that stop with the server (long polls that
+    /// answer at once on shutdown, background upkeep): `make` gets the server's [`Shutdown`]
+    /// and is called on the server's runtime.
+    pub fn launch_with<F>(make: F, worker_threads: usize) -> LoopbackServer
+    where
+        F: FnOnce(&Shutdown) -> Router + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
-            let runtime = rocket::tokio::runtime::Builder::new_multi_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(worker_threads)
                 .enable_all()
                 .build()
                 .expect("a Tokio runtime for the test server");
             runtime.block_on(async move {
-                let config = rocket::Config {
-                    address: Ipv4Addr::LOCALHOST.into(),
-                    port: 0,
-                    log_level: rocket::config::LogLevel::Off,
-                    cli_colors: false,
-                    shutdown: rocket::config::Shutdown {
-                        ctrlc: false,
-                        grace: 1,
-                        mercy: 1,
-                        ..Default::default()
-                    },
-                    ..rocket::Config::release_default()
+                let limits = ConnectionLimits {
+                    shutdown_grace_seconds: 1,
+                    ..ConnectionLimits::default()
                 };
-                let rocket = rocket::custom(config)
-                    .attach(stage)
-                    .attach(AdHoc::on_liftoff("tell the test", move |rocket| {
-                        Box::pin(async move {
-                            let _ = tx.send((rocket.config().port, rocket.shutdown()));
-                        })
-                    }));
-                let _ = rocket.launch().await;
+                let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                let server = Server::bind(address, limits)
+                    .await
+                    .expect("a loopback port for the test server");
+                let shutdown = server.shutdown();
+                let router = make(&shutdown);
+                let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
+                let _ = tx.send((port, shutdown));
+                let _ = server.serve(router).await;
             });
         });
         let (port, shutdown) = rx
@@ -80,7 +88,7 @@ impl LoopbackServer {
 
     /// Shuts the server down and waits for its thread; panics if that thread panicked.
     pub fn stop(mut self) {
-        self.shutdown.clone().notify();
+        self.shutdown.cancel();
         if let Some(thread) = self.thread.take() {
             thread.join().expect("the test server's thread panicked");
         }
@@ -89,10 +97,95 @@ impl LoopbackServer {
 
 impl Drop for LoopbackServer {
     fn drop(&mut self) {
-        self.shutdown.clone().notify();
+        self.shutdown.cancel();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Routes driven in process: each request goes through the router as the server would pass
+/// it (without the server's connection rules).
+pub struct RouterClient {
+    router: Router,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What [`RouterClient`] got back.
+#[derive(Debug)]
+pub struct RouterReply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RouterReply {
+    /// The value of header `name`, when it is there and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl RouterClient {
+    pub fn new(router: Router) -> RouterClient {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime for the in-process client");
+        RouterClient { router, runtime }
+    }
+
+    /// `method path` with `headers` (name, value) and `body`.
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> RouterReply {
+        let mut request = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Body::from(body.into()))
+            .expect("a well-formed test request");
+        self.runtime.block_on(async {
+            let response = match self.router.clone().oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .expect("the response body")
+                .to_bytes()
+                .to_vec();
+            RouterReply {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        })
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> RouterReply {
+        self.send(Method::GET, path, headers, Vec::new())
+    }
+
+    pub fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Vec<u8>>,
+    ) -> RouterReply {
+        self.send(Method::POST, path, headers, body)
     }
 }
 
@@ -102,11 +195,6 @@ mod tests {
     use std::net::TcpStream;
 
     use super::*;
-
-    #[rocket::get("/hello")]
-    fn hello() -> &'static str {
-        "hello"
-    }
 
     fn get(port: u16) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
@@ -119,10 +207,8 @@ mod tests {
 
     #[test]
     fn serves_on_its_port_until_stopped() {
-        let stage = AdHoc::on_ignite("hello", |rocket| async {
-            rocket.mount("/", rocket::routes![hello])
-        });
-        let server = LoopbackServer::launch(stage, 1);
+        let router = Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+        let server = LoopbackServer::launch(router, 1);
         assert_eq!(
             server.url("/hello"),
             format!("http://127.0.0.1:{}/hello", server.port())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use imza_core::clock::SystemClock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm};
-use imza_tsa::http::{stage, TsaService};
+use imza_tsa::http::{default_work_limit, routes, TsaService};
 use imza_tsa::{TimeStampAuthority, TsaConfig};
 
 use crate::loopback::LoopbackServer;
@@ -26,7 +26,7 @@ pub fn authority(cert_der: &[u8], key: Arc<SoftwareKey>) -> TimeStampAuthority {
 /// system clock.
 pub fn serve(authority: TimeStampAuthority, worker_threads: usize) -> LoopbackServer {
     let service = Arc::new(TsaService::new(authority, Arc::new(SystemClock)));
-    LoopbackServer::launch(stage(service), worker_threads)
+    LoopbackServer::launch(routes(service, default_work_limit()), worker_threads)
 }
 
 impl TsaPki {

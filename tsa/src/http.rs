@@ -1,22 +1,25 @@
 //! The TSA over HTTP (RFC 3161 §3.4): `POST /tsa` with a DER `TimeStampReq` of type
 //! `application/timestamp-query`, answered with a DER `TimeStampResp` of type
-//! `application/timestamp-reply`. Mounted into `imza serve` through [`stage`].
+//! `application/timestamp-reply`. Mounted into `imza serve` through [`routes`].
 //!
 //! Every request the route accepts gets HTTP 200 and a `TimeStampResp`, granted or a
 //! rejection with its failInfo: RFC 3161 reports refusals inside the protocol, and a client
 //! reads the reason there. HTTP errors are kept for what never reaches the TSA: a body of
-//! the wrong type (415) or too large to be a request (413).
+//! the wrong type (415), too large to be a request (413), too slow (408), or a TSA whose work
+//! queue is full (503 with `Retry-After`).
 
-use std::io::Cursor;
 use std::sync::{Arc, RwLock};
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::post;
+use axum::Router;
 use imza_core::clock::Clock;
-use rocket::data::ToByteUnit;
-use rocket::fairing::AdHoc;
-use rocket::http::{ContentType, Status};
-use rocket::request::{FromRequest, Outcome};
-use rocket::response::{self, Responder};
-use rocket::{Data, Request, Response, State};
+use imza_http::admission::DEFAULT_MAX_WAIT;
+use imza_http::answer::{closing, overloaded, plain, refused_body};
+use imza_http::{content_type_is, read_body, WorkLimit};
 
 use crate::authority::refuse;
 use crate::{TimeStampAuthority, TsaAnswer, TsaError, MAX_REQUEST_BYTES};
@@ -91,143 +94,58 @@ impl TsaService {
     }
 }
 
-/// Manages `service` and mounts `POST /tsa` at `/`.
-pub fn stage(service: Arc<TsaService>) -> AdHoc {
-    AdHoc::on_ignite("imza TSA (RFC 3161 §3.4)", |rocket| async move {
-        rocket.manage(service).mount("/", rocket::routes![tsa_post])
-    })
+/// The TSA's default work limit: as many signatures at once as there are cores (signing runs
+/// on the async workers), a queue for a burst of a thousand clients.
+pub fn default_work_limit() -> WorkLimit {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    WorkLimit::new("TSA", cores, 1024, DEFAULT_MAX_WAIT)
 }
 
-/// The Content-Length a client declared, if any: lets an oversized request be refused
-/// before a byte of its body is read. A request guard for [`read_limited_body`] (imza-signer's
-/// `POST /verify` reads its body the same way).
-pub struct DeclaredLength(pub Option<u64>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for DeclaredLength {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let length = request
-            .headers()
-            .get_one("Content-Length")
-            .and_then(|v| v.trim().parse().ok());
-        Outcome::Success(DeclaredLength(length))
-    }
+/// `POST /tsa` answered by `service`, with at most `limit`'s work at once (more waits in its
+/// queue; beyond that, 503 with `Retry-After`).
+pub fn routes(service: Arc<TsaService>, limit: WorkLimit) -> Router {
+    Router::new()
+        .route("/tsa", post(tsa_post))
+        .with_state(TsaRoute { service, limit })
 }
 
-/// Why a request body was not taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyRefused {
-    /// Declared, or found while reading, to be longer than the limit.
-    TooLarge,
-    /// The connection failed while the body was read.
-    Unreadable,
-}
-
-/// Reads a request body of at most `limit` bytes. A declared Content-Length over the limit is
-/// refused before anything is read; otherwise at most the limit is read (then one byte is
-/// peeked to tell "exactly the limit" from "more"), so the rest of a body sent without a
-/// Content-Length is never read into memory.
-pub async fn read_limited_body(
-    body: Data<'_>,
-    declared: &DeclaredLength,
-    limit: usize,
-) -> Result<Vec<u8>, BodyRefused> {
-    if declared.0.is_some_and(|n| n > limit as u64) {
-        return Err(BodyRefused::TooLarge);
-    }
-    let body = body
-        .open(limit.bytes())
-        .into_bytes()
-        .await
-        .map_err(|_| BodyRefused::Unreadable)?;
-    if body.is_complete() {
-        Ok(body.into_inner())
-    } else {
-        Err(BodyRefused::TooLarge)
-    }
-}
-
-/// What the route sends back.
-enum TsaHttpAnswer {
-    /// HTTP 200 with a DER `TimeStampResp`.
-    Reply(Vec<u8>),
-    /// An HTTP error with a short plain-text body.
-    Refused(Status, String),
-}
-
-impl<'r> Responder<'r, 'static> for TsaHttpAnswer {
-    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        match self {
-            TsaHttpAnswer::Reply(der) => Response::build()
-                .status(Status::Ok)
-                .raw_header("Content-Type", TIMESTAMP_REPLY)
-                // A token answers one request (its nonce, its time): never a cached copy.
-                .raw_header("Cache-Control", "no-store")
-                .sized_body(der.len(), Cursor::new(der))
-                .ok(),
-            TsaHttpAnswer::Refused(status, text) => Response::build()
-                .status(status)
-                .header(ContentType::Plain)
-                .sized_body(text.len(), Cursor::new(text))
-                .ok(),
-        }
-    }
-}
-
-/// Whether `content_type` is `application/timestamp-query` (case-insensitive, parameters
-/// ignored, as media types compare).
-fn is_timestamp_query(content_type: Option<&ContentType>) -> bool {
-    content_type.is_some_and(|ct| ct.top() == "application" && ct.sub() == "timestamp-query")
+#[derive(Clone)]
+struct TsaRoute {
+    service: Arc<TsaService>,
+    limit: WorkLimit,
 }
 
 /// `POST /tsa`: one RFC 3161 request, one response. Bodies are never logged.
-#[rocket::post("/tsa", data = "<body>")]
-async fn tsa_post(
-    content_type: Option<&ContentType>,
-    declared: DeclaredLength,
-    body: Data<'_>,
-    service: &State<Arc<TsaService>>,
-) -> TsaHttpAnswer {
-    if !is_timestamp_query(content_type) {
-        return TsaHttpAnswer::Refused(
-            Status::UnsupportedMediaType,
-            format!("send a DER TimeStampReq as Content-Type: {TIMESTAMP_QUERY} (RFC 3161 §3.4)\n"),
-        );
+///
+/// Signing runs on the async worker that received the request, within the TSA's work limit:
+/// a software P-256 signature takes tens of microseconds, less than handing the work to the
+/// blocking pool and back costs; the limit keeps a flood of requests to the TSA from holding
+/// more than its share of workers.
+async fn tsa_post(State(route): State<TsaRoute>, headers: HeaderMap, body: Body) -> Response<Body> {
+    if content_type_is(&headers, TIMESTAMP_QUERY) != Some(true) {
+        return closing(plain(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("send a DER TimeStampReq as Content-Type: {TIMESTAMP_QUERY} (RFC 3161 §3.4)"),
+        ));
     }
-    match read_limited_body(body, &declared, MAX_REQUEST_BYTES).await {
-        Ok(body) => TsaHttpAnswer::Reply(service.respond(&body).der),
-        Err(BodyRefused::TooLarge) => TsaHttpAnswer::Refused(
-            Status::PayloadTooLarge,
-            format!("a time-stamp request is at most {MAX_REQUEST_BYTES} bytes\n"),
-        ),
-        Err(BodyRefused::Unreadable) => TsaHttpAnswer::Refused(
-            Status::BadRequest,
-            "the request body could not be read\n".into(),
-        ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_timestamp_query_is_accepted() {
-        let parse = |s: &str| ContentType::parse_flexible(s);
-        assert!(is_timestamp_query(
-            parse("application/timestamp-query").as_ref()
-        ));
-        assert!(is_timestamp_query(
-            parse("Application/TimeStamp-Query; x=y").as_ref()
-        ));
-        assert!(!is_timestamp_query(
-            parse("application/timestamp-reply").as_ref()
-        ));
-        assert!(!is_timestamp_query(
-            parse("application/octet-stream").as_ref()
-        ));
-        assert!(!is_timestamp_query(None));
-    }
+    let body = match read_body(body, &headers, MAX_REQUEST_BYTES, None).await {
+        Ok(body) => body,
+        Err(refused) => {
+            return refused_body(
+                refused,
+                &format!("a time-stamp request is at most {MAX_REQUEST_BYTES} bytes"),
+            )
+        }
+    };
+    let _turn = match route.limit.enter().await {
+        Ok(turn) => turn,
+        Err(full) => return overloaded(&full),
+    };
+    let der = route.service.respond(&body.bytes).der;
+    let mut response = Response::new(Body::from(der));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(TIMESTAMP_REPLY));
+    // A token answers one request (its nonce, its time): never a cached copy.
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

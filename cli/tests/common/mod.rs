@@ -488,11 +488,19 @@ impl Server {
     /// that the URLs they write into certificates point at it.
     pub fn start_on(pki: &TestPki, port: u16, extra: &[&str]) -> Server {
         let listen = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_imza"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
+        command
             .arg("--data-dir")
             .arg(pki.data_dir())
             .args(["serve", "--listen", &listen])
-            .args(extra)
+            .args(extra);
+        Server::spawn(command, &listen)
+    }
+
+    /// Runs `command` (an `imza serve` listening on `listen`, perhaps started through a shell
+    /// that sets limits first) and waits until it listens.
+    pub fn spawn(mut command: Command, listen: &str) -> Server {
+        let child = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -503,12 +511,17 @@ impl Server {
         };
         // Start-up issues the OCSP responder certificates first: allow up to 20 s.
         for _ in 0..400 {
-            if std::net::TcpStream::connect(&listen).is_ok() {
+            if std::net::TcpStream::connect(listen).is_ok() {
                 return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         panic!("imza serve did not start on {listen}");
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `curl` GET: (HTTP status, body).

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use rocket::tokio::sync::watch;
+use tokio::sync::watch;
 
 /// What a long poll waits on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_wake_up_sent_while_reading_is_not_lost_and_topics_go_with_their_waiters() {
-        let runtime = rocket::tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
@@ -120,13 +120,12 @@ mod tests {
                 subscription.mark_seen();
                 // Sent after mark_seen, before the wait starts: the wait still sees it.
                 signals.notify(&topic);
-                rocket::tokio::time::timeout(Duration::from_secs(5), subscription.changed())
+                tokio::time::timeout(Duration::from_secs(5), subscription.changed())
                     .await
                     .expect("the wake-up was lost");
                 subscription.mark_seen();
                 let quiet =
-                    rocket::tokio::time::timeout(Duration::from_millis(50), subscription.changed())
-                        .await;
+                    tokio::time::timeout(Duration::from_millis(50), subscription.changed()).await;
                 assert!(quiet.is_err(), "woke up without a notification");
                 assert_eq!(signals.topics(), 1);
             }

@@ -37,7 +37,7 @@ use std::time::Duration;
 use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{KeyAlgorithm, SigningKey};
-use imza_mobile_sign::http::stage;
+use imza_mobile_sign::http::{routes, spawn_purge};
 use imza_mobile_sign::http_client::{ApiError, JsonClient};
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, DeviceAnswer, HashType, Language, PendingRequest,
@@ -160,7 +160,7 @@ impl Mss {
             clock.clone(),
             config.clone(),
         ));
-        let server = LoopbackServer::launch(stage(Arc::clone(&service)), SERVER_THREADS);
+        let server = serve(&service);
         let base_url = Arc::new(RwLock::new(server.url("")));
         Mss {
             dir,
@@ -262,10 +262,23 @@ impl Mss {
             self.config.clone(),
         ));
         self.store = store;
-        let server = LoopbackServer::launch(stage(Arc::clone(&self.service)), SERVER_THREADS);
+        let server = serve(&self.service);
         *self.base_url.write().unwrap() = server.url("");
         self.server = Some(server);
     }
+}
+
+/// `service`'s routes on a loopback port, with its periodic clean-up, as `imza serve` runs
+/// them.
+fn serve(service: &Arc<MobileService>) -> LoopbackServer {
+    let service = Arc::clone(service);
+    LoopbackServer::launch_with(
+        move |shutdown| {
+            spawn_purge(Arc::clone(&service), shutdown.clone());
+            routes(service, shutdown.clone())
+        },
+        SERVER_THREADS,
+    )
 }
 
 /// A serial for a test certificate: 8 random bytes, positive, no leading zero.

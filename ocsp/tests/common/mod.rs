@@ -17,7 +17,7 @@ use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
 use imza_ocsp::cert_id::cert_id;
-use imza_ocsp::http::stage;
+use imza_ocsp::http::{default_work_limit, routes, start_upkeep};
 use imza_ocsp::request::encode_request;
 use imza_ocsp::{
     CacheConfig, CertIdHash, CertStatusInfo, CertificateStatusSource, IssuerId, OcspAnswer,
@@ -390,9 +390,16 @@ pub fn live_service(
     (source, service)
 }
 
-/// `service`'s routes ([`stage`], upkeep tasks included) on a loopback port.
+/// `service`'s routes on a loopback port, with the cache upkeep ([`start_upkeep`]) running
+/// until the server stops.
 pub fn serve(service: Arc<OcspService>, worker_threads: usize) -> LoopbackServer {
-    LoopbackServer::launch(stage(service), worker_threads)
+    LoopbackServer::launch_with(
+        move |shutdown| {
+            start_upkeep(&service, shutdown).expect("the OCSP upkeep threads");
+            routes(service, default_work_limit())
+        },
+        worker_threads,
+    )
 }
 
 /// Output of a finished command.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use imza_core::{oids, KeyAlgorithm};
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::TsaPki;
-use imza_tsa::http::{stage, TsaService};
+use imza_tsa::http::{default_work_limit, routes, TsaService};
 use imza_tsa::{TimeStampAuthority, TsaConfig};
 
 pub const POLICY: const_oid::ObjectIdentifier = oids::ETSI_BEST_PRACTICES_TS_POLICY;
@@ -50,7 +50,7 @@ impl Deref for TestPki {
 
 /// `service`'s `POST /tsa` on a loopback port, on `worker_threads` threads.
 pub fn serve(service: Arc<TsaService>, worker_threads: usize) -> LoopbackServer {
-    LoopbackServer::launch(stage(service), worker_threads)
+    LoopbackServer::launch(routes(service, default_work_limit()), worker_threads)
 }
 
 // The `openssl` runner and output reader are imza-testdata's.

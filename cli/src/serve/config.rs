@@ -1,0 +1,317 @@
+//! `imza serve --config FILE` (TOML): every key optional, every default safe.
+//!
+//! ```toml
+//! check_interval_seconds = 30   # store checked for revoked/new service certificates
+//! [server]                      # connections (see imza_http::ConnectionLimits)
+//! max_connections = 16384       # lowered at start to fit the open-file limit
+//! listen_backlog = 1024         # the kernel caps it at net.core.somaxconn
+//! idle_timeout_seconds = 30     # no request under way (fresh or keep-alive)
+//! header_timeout_seconds = 10   # a request head, from its first byte
+//! body_timeout_seconds = 10     # a body: this, plus a second per …
+//! body_min_bytes_per_second = 4096
+//! send_timeout_seconds = 30     # an answer the client stops reading
+//! max_head_bytes = 65536
+//! shutdown_grace_seconds = 2
+//! [ocsp]
+//! validity_minutes = 60         # nextUpdate − thisUpdate of every response
+//! cache_entries = 100000        # pre-signed responses kept
+//! max_concurrent = 4            # live signatures at once (default: 2 per core) …
+//! queue = 1024                  # … and waiting; beyond: 503 with Retry-After
+//! [tsa]
+//! name = "tsa"                  # which unit answers on /tsa
+//! accuracy_seconds = 1
+//! clock_check_command = ["chronyc", "-n", "waitsync", "1", "0.1"]
+//! clock_check_interval_seconds = 10
+//! max_concurrent = 2            # default: 1 per core
+//! queue = 1024
+//! [verify]
+//! max_concurrent = 4            # default: 2 per core
+//! queue = 64
+//! memory_mib = 512              # request bodies (and decoded copies) held at once
+//! [crl]                         # also /ca/NAME.crt
+//! validity_hours = 24           # CRLs the server signs itself
+//! max_concurrent = 2
+//! queue = 32
+//! [mobile]
+//! session_lifetime_seconds = 300  # how long a phone has to answer
+//! max_concurrent = 4            # store transactions at once (default: 2 per core)
+//! queue = 4096
+//! ```
+
+use std::path::Path;
+
+use imza_ca::services::DEFAULT_TSA_NAME;
+use imza_http::admission::DEFAULT_MAX_WAIT;
+use imza_http::{ConnectionLimits, WorkLimit};
+
+use crate::output::Failure;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// How often the store is checked for service changes: a revoked responder or TSA
+    /// certificate, a unit made by `imza tsa init`, a responder by `imza ocsp init`.
+    pub check_interval_seconds: u64,
+    pub server: ConnectionLimits,
+    pub ocsp: OcspSection,
+    pub tsa: TsaSection,
+    pub verify: VerifySection,
+    pub crl: CrlSection,
+    pub mobile: MobileSection,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            check_interval_seconds: 30,
+            server: ConnectionLimits::default(),
+            ocsp: OcspSection::default(),
+            tsa: TsaSection::default(),
+            verify: VerifySection::default(),
+            crl: CrlSection::default(),
+            mobile: MobileSection::default(),
+        }
+    }
+}
+
+/// A service's bound on concurrent work and waiting work; `None`: the default per core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admission {
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+impl Admission {
+    /// The limit named `name`: `per_core` × cores at once unless configured, and `queue`
+    /// waiting unless configured.
+    pub fn limit(&self, name: &'static str, per_core: usize, queue: usize) -> WorkLimit {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        WorkLimit::new(
+            name,
+            self.max_concurrent.unwrap_or(per_core * cores),
+            self.queue.unwrap_or(queue),
+            DEFAULT_MAX_WAIT,
+        )
+    }
+
+    fn check(&self, section: &str) -> Result<(), String> {
+        if self
+            .max_concurrent
+            .is_some_and(|n| !(1..=1024).contains(&n))
+        {
+            return Err(format!(
+                "[{section}] max_concurrent must be between 1 and 1024"
+            ));
+        }
+        if self.queue.is_some_and(|n| n > 1_000_000) {
+            return Err(format!("[{section}] queue must be at most 1000000"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcspSection {
+    pub validity_minutes: u32,
+    pub cache_entries: usize,
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+impl Default for OcspSection {
+    fn default() -> Self {
+        OcspSection {
+            validity_minutes: 60,
+            cache_entries: 100_000,
+            max_concurrent: None,
+            queue: None,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsaSection {
+    pub name: String,
+    pub accuracy_seconds: u64,
+    /// Run every `clock_check_interval_seconds`; the TSA refuses with timeNotAvailable while
+    /// it fails (RFC 3161 §2.2 / EN 319 421 §7.7.2). None: the system clock is trusted.
+    pub clock_check_command: Option<Vec<String>>,
+    pub clock_check_interval_seconds: u64,
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+impl Default for TsaSection {
+    fn default() -> Self {
+        TsaSection {
+            name: DEFAULT_TSA_NAME.to_string(),
+            accuracy_seconds: 1,
+            clock_check_command: None,
+            clock_check_interval_seconds: 10,
+            max_concurrent: None,
+            queue: None,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifySection {
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+    pub memory_mib: usize,
+}
+
+impl Default for VerifySection {
+    fn default() -> Self {
+        VerifySection {
+            max_concurrent: None,
+            queue: None,
+            memory_mib: 512,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrlSection {
+    pub validity_hours: u32,
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+impl Default for CrlSection {
+    fn default() -> Self {
+        CrlSection {
+            validity_hours: 24,
+            max_concurrent: None,
+            queue: None,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MobileSection {
+    /// How long a phone has to answer a signature or authentication request.
+    pub session_lifetime_seconds: u64,
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+}
+
+impl Default for MobileSection {
+    fn default() -> Self {
+        MobileSection {
+            session_lifetime_seconds: imza_mobile_sign::protocol::SESSION_LIFETIME.as_secs(),
+            max_concurrent: None,
+            queue: None,
+        }
+    }
+}
+
+macro_rules! admission {
+    ($section:ty) => {
+        impl $section {
+            pub fn admission(&self) -> Admission {
+                Admission {
+                    max_concurrent: self.max_concurrent,
+                    queue: self.queue,
+                }
+            }
+        }
+    };
+}
+admission!(OcspSection);
+admission!(TsaSection);
+admission!(VerifySection);
+admission!(CrlSection);
+admission!(MobileSection);
+
+impl ServeConfig {
+    /// Reads and checks the configuration file; no file means the defaults.
+    pub fn load(path: Option<&Path>) -> Result<ServeConfig, Failure> {
+        let Some(path) = path else {
+            return Ok(ServeConfig::default());
+        };
+        let text = crate::output::read_limited(path, 1024 * 1024, "--config")?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Failure::Input(format!("{}: not UTF-8 text", path.display())))?;
+        let config: ServeConfig = toml::from_str(&text)
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        config
+            .check()
+            .map_err(|m| Failure::Input(format!("{}: {m}", path.display())))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(1..=7 * 24 * 60).contains(&self.ocsp.validity_minutes) {
+            return Err("[ocsp] validity_minutes must be between 1 and 10080 (7 days)".into());
+        }
+        if !(1..=366 * 24).contains(&self.crl.validity_hours) {
+            return Err("[crl] validity_hours must be between 1 and 8784 (366 days)".into());
+        }
+        if !(1..=3600).contains(&self.check_interval_seconds) {
+            return Err("check_interval_seconds must be between 1 and 3600".into());
+        }
+        if !(1..=3600).contains(&self.mobile.session_lifetime_seconds) {
+            return Err("[mobile] session_lifetime_seconds must be between 1 and 3600".into());
+        }
+        if self.tsa.clock_check_interval_seconds == 0 {
+            return Err("[tsa] clock_check_interval_seconds must be at least 1".into());
+        }
+        if self
+            .tsa
+            .clock_check_command
+            .as_ref()
+            .is_some_and(|c| c.is_empty())
+        {
+            return Err("[tsa] clock_check_command is empty".into());
+        }
+        if !(1..=64 * 1024).contains(&self.verify.memory_mib) {
+            return Err("[verify] memory_mib must be between 1 and 65536".into());
+        }
+        self.server.check().map_err(|m| format!("[server] {m}"))?;
+        self.ocsp.admission().check("ocsp")?;
+        self.tsa.admission().check("tsa")?;
+        self.verify.admission().check("verify")?;
+        self.crl.admission().check("crl")?;
+        self.mobile.admission().check("mobile")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_section_is_optional_and_unknown_keys_are_refused() {
+        let config: ServeConfig = toml::from_str("[verify]\nmemory_mib = 64\n").unwrap();
+        assert_eq!(config.verify.memory_mib, 64);
+        assert_eq!(config.server, ConnectionLimits::default());
+        assert!(config.check().is_ok());
+        assert!(toml::from_str::<ServeConfig>("[server]\nmax_conns = 1\n").is_err());
+        let zero: ServeConfig = toml::from_str("[server]\nidle_timeout_seconds = 0\n").unwrap();
+        assert!(zero
+            .check()
+            .unwrap_err()
+            .contains("[server] idle_timeout_seconds"));
+        let none: ServeConfig = toml::from_str("[ocsp]\nmax_concurrent = 0\n").unwrap();
+        assert!(none.check().unwrap_err().contains("[ocsp] max_concurrent"));
+    }
+
+    #[test]
+    fn admission_defaults_scale_with_cores_unless_configured() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let default = Admission::default().limit("x", 2, 10);
+        assert_eq!(default.concurrency(), 2 * cores);
+        let set = Admission {
+            max_concurrent: Some(3),
+            queue: Some(0),
+        };
+        assert_eq!(set.limit("x", 2, 10).concurrency(), 3);
+    }
+}
