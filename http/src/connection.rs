@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -210,6 +210,9 @@ pub(crate) struct Deadlines {
 #[derive(Debug)]
 pub(crate) struct Tracker {
     connections: Mutex<HashMap<u64, Arc<ConnectionState>>>,
+    /// Connections told to close whose task has not ended yet: their descriptors are still
+    /// open.
+    closing: AtomicUsize,
     next_id: AtomicU64,
     epoch: Instant,
     stats: Arc<ServerStats>,
@@ -227,6 +230,9 @@ impl Drop for Registration {
     fn drop(&mut self) {
         self.tracker.lock().remove(&self.id);
         self.tracker.stats.open.fetch_sub(1, Ordering::Relaxed);
+        if self.state.closing.load(Ordering::Acquire) {
+            self.tracker.closing.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -234,6 +240,7 @@ impl Tracker {
     pub(crate) fn new(stats: Arc<ServerStats>) -> Tracker {
         Tracker {
             connections: Mutex::new(HashMap::new()),
+            closing: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
             stats,
@@ -246,6 +253,11 @@ impl Tracker {
 
     pub(crate) fn open(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Connections told to close that are still open.
+    pub(crate) fn closing(&self) -> usize {
+        self.closing.load(Ordering::Acquire)
     }
 
     pub(crate) fn register(self: &Arc<Self>) -> Registration {
@@ -262,6 +274,7 @@ impl Tracker {
 
     fn close(&self, state: &ConnectionState, reason: CloseReason) {
         if state.request_close() {
+            self.closing.fetch_add(1, Ordering::AcqRel);
             let counter = match reason {
                 CloseReason::Idle => &self.stats.idle_closed,
                 CloseReason::HeaderTimeout => &self.stats.header_timeouts,

@@ -181,6 +181,11 @@ pub struct Server {
     shutdown: Shutdown,
 }
 
+/// Evictions still closing at which the accept loop waits for them.
+const PENDING_CLOSES: usize = 32;
+/// The longest the accept loop waits for them.
+const MAX_CLOSE_WAIT: Duration = Duration::from_millis(50);
+
 /// The answer to a connection refused at the cap (every connection busy).
 const FULL_ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
 Content-Type: text/plain\r\nContent-Length: 33\r\nConnection: close\r\n\r\n\
@@ -259,6 +264,17 @@ impl Server {
             shutdown: self.shutdown.clone(),
         });
         loop {
+            // At the cap with many evictions not yet done, let their tasks close their
+            // sockets before accepting more (each eviction frees its descriptor only when its
+            // task runs); bounded, so a stuck close cannot stop the accept loop.
+            let mut waited = Duration::ZERO;
+            while tracker.open() >= self.max_connections
+                && tracker.closing() >= PENDING_CLOSES
+                && waited < MAX_CLOSE_WAIT
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                waited += Duration::from_millis(1);
+            }
             let accepted = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => break,
