@@ -25,7 +25,7 @@ use imza_core::{pem, KeyAlgorithm, SigningKey};
 
 use crate::output::{
     self, ensure_absent, input, print_json, read_limited, sync_dir, write_new, write_replace,
-    write_whole, CliResult, Failure, MAX_CSR_BYTES,
+    write_whole_many, CliResult, Failure, MAX_CSR_BYTES,
 };
 
 /// Certificates committed per transaction in a batch: each commit is one fsync.
@@ -197,7 +197,10 @@ pub struct IssueArgs {
     /// Issue for every CSR (*.csr, *.pem, *.der) in this directory.
     #[arg(long, requires = "out_dir")]
     csr_dir: Option<PathBuf>,
-    /// Directory for the batch's certificates (NAME.pem per NAME.csr).
+    /// Directory for the batch's certificates (NAME.pem per NAME.csr). Each file appears
+    /// whole or not at all (written as .NAME.pem.XXXXXX.partial, synced, then renamed); if the
+    /// batch stops part-way it says how many certificates the store has and how many files
+    /// were written.
     #[arg(long, requires = "csr_dir")]
     out_dir: Option<PathBuf>,
     /// subjectAltName to include, `email:...`, `dns:...`, `ip:...` or `uri:...` (repeatable);
@@ -803,11 +806,13 @@ fn issue_batch(
             .issue(chunk, options)
             .map_err(|e| progress.stopped(e.into(), None))?;
         progress.committed += records.len();
-        let writes: Vec<CliResult> = records
-            .par_iter()
+        let files = records
+            .iter()
             .zip(outs)
-            .map(|(record, out)| write_whole(out, &encode_cert(&record.der, args.der)?, false))
-            .collect();
+            .map(|(record, out)| Ok((out.clone(), encode_cert(&record.der, args.der)?)))
+            .collect::<Result<Vec<_>, Failure>>()
+            .map_err(|e| progress.stopped(e, None))?;
+        let writes = write_whole_many(out_dir, &files);
         progress.written += writes.iter().filter(|w| w.is_ok()).count();
         let unwritten = records
             .iter()
@@ -873,7 +878,8 @@ impl BatchProgress<'_> {
             String::new()
         } else {
             format!(
-                "; the {missing} certificates without a file are in the store: imza ca list --ca                  {} lists them, imza ca show --ca {} --serial SERIAL prints one{}",
+                "; the {missing} certificates without a file are in the store: imza ca list --ca {} \
+                 lists them, imza ca show --ca {} --serial SERIAL prints one{}",
                 self.ca,
                 self.ca,
                 first_unwritten
