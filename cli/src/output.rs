@@ -181,10 +181,11 @@ fn write_whole(path: &Path, bytes: &[u8], private: bool) -> CliResult {
     rename_new(file, path)
 }
 
-/// Writes new public files whole or not at all, as [`write_whole`] does one, but with one
-/// sync of the filesystem (`syncfs`) for all of them: an fsync per file costs a journal commit
-/// each, which made a batch three times slower. Each file's result, in order; the renames are
-/// durable once `dir` is synced ([`sync_dir`]). If the sync fails, no file is renamed.
+/// Writes new public files into `dir` whole or not at all, as [`write_whole`] does one, but
+/// with one sync of the filesystem (`syncfs`) for all of them: an fsync per file costs a
+/// journal commit each, which made a batch three times slower. Each file's result, in order;
+/// the renames are durable once `dir` is synced ([`sync_dir`]). If the sync fails, no file is
+/// renamed.
 pub fn write_whole_many(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Vec<CliResult> {
     let written: Vec<Result<tempfile::NamedTempFile, Failure>> = files
         .par_iter()
@@ -236,7 +237,10 @@ fn write_temporary(
     let name = path
         .file_name()
         .ok_or_else(|| input(format!("{} is not a file name", path.display())))?;
-    let prefix = format!(".{}.", name.to_string_lossy());
+    // At most 100 characters of the name: with the random part and the suffix the temporary
+    // name must stay within the 255 bytes a file name may have.
+    let shown: String = name.to_string_lossy().chars().take(100).collect();
+    let prefix = format!(".{shown}.");
     let mut file = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".partial")
@@ -265,7 +269,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// A failed file operation: exit 2 when the path is at fault (missing directory, no
 /// permission, a file in the way), 3 when the system is (disk full, I/O error).
-pub fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
+fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     use std::io::ErrorKind::*;
     let message = format!("{what} {}: {e}", path.display());
     match e.kind() {

@@ -518,3 +518,17 @@ fn a_batch_killed_part_way_leaves_only_whole_certificate_files() {
         );
     }
 }
+
+/// An output file is written through a temporary twin; a name near the 255-byte limit still
+/// fits (the twin's name is cut), and nothing but the certificate is left.
+#[test]
+fn a_certificate_with_a_name_near_the_length_limit_is_written_whole() {
+    let pki = TestPki::with_root_and_citizens();
+    let csr = pki.csr("long", CITIZEN);
+    let dir = pki.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    let out = dir.join(format!("{}.pem", "c".repeat(250)));
+    pki.issue("citizens", "citizen-sign", &csr, &out, &[]);
+    let (files, others) = batch_output(&dir);
+    assert_eq!((files.len(), others.len()), (1, 0), "{others:?}");
+}
