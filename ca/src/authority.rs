@@ -4,7 +4,6 @@
 //! in the store together with the audit entry (one durable transaction), and only then hand
 //! the result back. A failure at any step leaves the store as it was.
 
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,8 +35,7 @@ use crate::store::{
     CaRecord, CaStore, CertificateRecord, CrlRecord, Revocation, StatusFilter, StoreError,
 };
 
-/// The SQLite file inside the data directory.
-pub const DATABASE_FILE: &str = "imza.db";
+pub use crate::data_dir::DATABASE_FILE;
 /// Default base URL written into CDP/AIA when the operator gives none.
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
 /// Default backdating of notBefore, so that relying parties with a slightly slow clock accept
@@ -117,20 +115,34 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 impl Pki {
-    /// Opens (creating if needed) the PKI in `data_dir`: directory mode 0700, `keys/` 0700, the
-    /// SQLite store migrated, profiles loaded from `profiles/`.
+    /// Opens the PKI of the existing store in `data_dir`. A directory without `imza.db` is
+    /// refused (`NoStore`) and nothing is created: a mistyped path must not become a new, empty
+    /// PKI whose audit log is "intact". The directory, `keys/` and `profiles/` must be the
+    /// user's own and writable by nobody else ([`crate::data_dir::check_private_dir`]).
     pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
-        for dir in [data_dir.to_path_buf(), data_dir.join("keys")] {
-            if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(|e| CaError::io(&dir, e))?;
-            }
-        }
+        crate::data_dir::check_existing(data_dir)?;
+        crate::data_dir::ensure_keys_dir(data_dir)?;
         let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
-        let profiles = ProfileSet::load(&data_dir.join("profiles"))?;
+        Pki::with_store(data_dir, store, clock)
+    }
+
+    /// Opens the PKI in `data_dir`, creating what is missing: the directory (0700), `keys/`
+    /// (0700) and an empty store (`imza.db`, 0600). For the commands that create a PKI
+    /// (`imza ca init` of a root, `imza demo`); an existing directory is checked as by
+    /// [`Pki::open`].
+    pub fn open_or_create(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
+        crate::data_dir::create_or_check(data_dir)?;
+        crate::data_dir::ensure_keys_dir(data_dir)?;
+        let store = SqliteStore::open_or_create(&data_dir.join(DATABASE_FILE))?;
+        Pki::with_store(data_dir, store, clock)
+    }
+
+    fn with_store(
+        data_dir: &Path,
+        store: SqliteStore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Pki, CaError> {
+        let profiles = ProfileSet::load(&data_dir.join(crate::data_dir::PROFILES_DIR))?;
         Ok(Pki {
             data_dir: data_dir.to_path_buf(),
             store: Box::new(store),

@@ -37,6 +37,29 @@ pub enum CaError {
     Key(#[from] CoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The data directory, or its `imza.db`, does not exist (and was not created).
+    #[error("no imza store in {} ({} is missing)", .data_dir.display(), crate::data_dir::DATABASE_FILE)]
+    NoStore { data_dir: PathBuf },
+    /// A directory of the PKI that its group or others may write to (mode in octal).
+    #[error(
+        "{} is writable by its group or by others (mode {mode:04o}): whoever can write there can \
+         swap the store, a key or a profile; check what is in it, then chmod 700 it",
+        .path.display()
+    )]
+    DirectoryWritableByOthers { path: PathBuf, mode: u32 },
+    /// A directory of the PKI that belongs to another user than the one running imza.
+    #[error(
+        "{} belongs to user id {owner}, not to the user running imza ({user}): refusing a \
+         directory another user controls",
+        .path.display()
+    )]
+    DirectoryNotOwned {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

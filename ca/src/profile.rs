@@ -7,6 +7,7 @@
 //! subjectAltNames, and those must be allowed here.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
 use const_oid::ObjectIdentifier;
@@ -465,13 +466,16 @@ impl ProfileSet {
                 name: stem.clone(),
                 reason: format!("{}: {reason}", path.display()),
             };
-            let size = std::fs::metadata(&path)
-                .map_err(|e| CaError::io(&path, e))?
-                .len();
-            if size > MAX_PROFILE_BYTES {
+            // Read no further than the limit: the size a file claims is not trusted (a FIFO
+            // or a device named *.toml has none).
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|file| file.take(MAX_PROFILE_BYTES + 1).read_to_end(&mut bytes))
+                .map_err(|e| CaError::io(&path, e))?;
+            if bytes.len() as u64 > MAX_PROFILE_BYTES {
                 return Err(bad(format!("larger than {MAX_PROFILE_BYTES} bytes")));
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| CaError::io(&path, e))?;
+            let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
             let spec: ProfileSpec = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
             if spec.name != stem {
                 return Err(bad(format!(

@@ -24,8 +24,8 @@ use imza_core::name::parse_dn;
 use imza_core::{pem, KeyAlgorithm, SigningKey};
 
 use crate::output::{
-    self, ensure_absent, input, print_json, read_input, write_new, write_replace, CliResult,
-    Failure,
+    self, ensure_absent, input, print_json, read_limited, sync_dir, write_new, write_replace,
+    write_whole_many, CliResult, Failure, MAX_CSR_BYTES,
 };
 
 /// Certificates committed per transaction in a batch: each commit is one fsync.
@@ -197,7 +197,10 @@ pub struct IssueArgs {
     /// Issue for every CSR (*.csr, *.pem, *.der) in this directory.
     #[arg(long, requires = "out_dir")]
     csr_dir: Option<PathBuf>,
-    /// Directory for the batch's certificates (NAME.pem per NAME.csr).
+    /// Directory for the batch's certificates (NAME.pem per NAME.csr). Each file appears
+    /// whole or not at all (written as .NAME.pem.XXXXXX.partial, synced, then renamed); if the
+    /// batch stops part-way it says how many certificates the store has and how many files
+    /// were written.
     #[arg(long, requires = "csr_dir")]
     out_dir: Option<PathBuf>,
     /// subjectAltName to include, `email:...`, `dns:...`, `ip:...` or `uri:...` (repeatable);
@@ -300,12 +303,30 @@ pub(crate) fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
     s.parse().map_err(|e: imza_core::CoreError| e.to_string())
 }
 
+/// The PKI of the existing store in `data_dir`, for every command but those that create one:
+/// a data directory without a store is refused (exit 2) and nothing is created, so a mistyped
+/// `--data-dir` cannot pass for an empty PKI.
 pub fn open_pki(data_dir: &Path) -> Result<Pki, Failure> {
-    Ok(Pki::open(data_dir, Arc::new(SystemClock))?)
+    Pki::open(data_dir, Arc::new(SystemClock)).map_err(|e| match e {
+        CaError::NoStore { .. } => input(format!(
+            "{e}: check --data-dir or IMZA_DATA_DIR, or create one with imza ca init"
+        )),
+        other => other.into(),
+    })
+}
+
+/// The PKI in `data_dir`, created (directory 0700, store 0600) if missing: for the commands
+/// that create a PKI, `imza ca init` of a root and `imza demo`.
+pub fn create_pki(data_dir: &Path) -> Result<Pki, Failure> {
+    Ok(Pki::open_or_create(data_dir, Arc::new(SystemClock))?)
 }
 
 pub fn run(data_dir: &Path, command: CaCommand) -> CliResult {
-    let pki = open_pki(data_dir)?;
+    let pki = match &command {
+        // A root starts a PKI; a subordinate CA needs its parent's store.
+        CaCommand::Init(args) if args.parent.is_none() => create_pki(data_dir)?,
+        _ => open_pki(data_dir)?,
+    };
     match command {
         CaCommand::Init(args) => init(&pki, args),
         CaCommand::Cert { ca, der } => {
@@ -582,7 +603,8 @@ fn issue(pki: &Pki, args: IssueArgs) -> CliResult {
     let out = args.out.clone().ok_or_else(|| input("--out is required"))?;
     ensure_absent(&out)?;
     let (request, new_key) = if let Some(csr) = &args.csr {
-        let mut request = IssueRequest::from(parse_csr(&read_input(csr)?)?);
+        let mut request =
+            IssueRequest::from(parse_csr(&read_limited(csr, MAX_CSR_BYTES, "--csr")?)?);
         request.alt_names.extend(extra_sans);
         (request, None)
     } else {
@@ -684,16 +706,27 @@ fn issue_batch(
     out_dir: &Path,
     extra_sans: &[AltName],
 ) -> CliResult {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| input(format!("cannot read {}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| ["csr", "pem", "der", "req"].contains(&x))
-        })
-        .collect();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| input(format!("cannot read {}: {e}", dir.display())))?
+    {
+        let path = entry
+            .map_err(|e| input(format!("cannot read {}: {e}", dir.display())))?
+            .path();
+        let is_csr = path
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| ["csr", "pem", "der", "req"].contains(&x));
+        if is_csr && path.is_file() {
+            if files.len() == MAX_BATCH_FILES {
+                return Err(input(format!(
+                    "more than {MAX_BATCH_FILES} CSRs in {}",
+                    dir.display()
+                )));
+            }
+            files.push(path);
+        }
+    }
     files.sort();
     if files.is_empty() {
         return Err(input(format!(
@@ -701,13 +734,6 @@ fn issue_batch(
             dir.display()
         )));
     }
-    if files.len() > MAX_BATCH_FILES {
-        return Err(input(format!(
-            "more than {MAX_BATCH_FILES} CSRs in one batch"
-        )));
-    }
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| input(format!("cannot create {}: {e}", out_dir.display())))?;
     let ext = if args.der { "der" } else { "pem" };
     let outputs: Vec<PathBuf> = files
         .iter()
@@ -718,6 +744,7 @@ fn issue_batch(
             ))
         })
         .collect();
+    refuse_shared_outputs(&files, &outputs)?;
     for out in &outputs {
         ensure_absent(out)?;
     }
@@ -728,7 +755,7 @@ fn issue_batch(
     let checked: Vec<Result<IssueRequest, String>> = files
         .par_iter()
         .map(|f| {
-            let bytes = read_input(f).map_err(|e| e.message())?;
+            let bytes = read_limited(f, MAX_CSR_BYTES, "--csr-dir").map_err(|e| e.message())?;
             let mut request = IssueRequest::from(parse_csr(&bytes).map_err(|e| e.to_string())?);
             request.alt_names.extend_from_slice(extra_sans);
             authority
@@ -756,26 +783,50 @@ fn issue_batch(
         )));
     }
     let requests: Vec<IssueRequest> = checked.into_iter().filter_map(Result::ok).collect();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .create(out_dir)
+        .map_err(|e| input(format!("cannot create {}: {e}", out_dir.display())))?;
 
-    // Phase 2: sign and commit chunk by chunk; files are written only after their commit.
+    // Phase 2: sign and commit chunk by chunk; a chunk's files are written only after its
+    // commit, each whole or not at all, and the directory synced once per chunk.
     let bar = output::progress(requests.len() as u64, "issuing");
-    let mut issued = 0usize;
+    let mut progress = BatchProgress {
+        total: requests.len(),
+        committed: 0,
+        written: 0,
+        ca: &args.ca,
+        out_dir,
+    };
     for (chunk, outs) in requests
         .chunks(BATCH_CHUNK)
         .zip(outputs.chunks(BATCH_CHUNK))
     {
-        let records = authority.issue(chunk, options).map_err(|e| {
-            Failure::from(e).with_context(format!(
-                "after {issued} certificates were issued and written"
-            ))
-        })?;
-        for (record, out) in records.iter().zip(outs) {
-            write_new(out, &encode_cert(&record.der, args.der)?, false)?;
+        let records = authority
+            .issue(chunk, options)
+            .map_err(|e| progress.stopped(e.into(), None))?;
+        progress.committed += records.len();
+        let files = records
+            .iter()
+            .zip(outs)
+            .map(|(record, out)| Ok((out.clone(), encode_cert(&record.der, args.der)?)))
+            .collect::<Result<Vec<_>, Failure>>()
+            .map_err(|e| progress.stopped(e, None))?;
+        let writes = write_whole_many(out_dir, &files);
+        progress.written += writes.iter().filter(|w| w.is_ok()).count();
+        let unwritten = records
+            .iter()
+            .zip(writes)
+            .find_map(|(record, w)| w.err().map(|e| (e, record)));
+        let synced = sync_dir(out_dir);
+        if let Some((failure, record)) = unwritten {
+            return Err(progress.stopped(failure, Some(&record.serial)));
         }
-        issued += records.len();
-        bar.set_position(issued as u64);
+        synced.map_err(|e| progress.stopped(e, None))?;
+        bar.set_position(progress.committed as u64);
     }
     bar.finish_and_clear();
+    let issued = progress.committed;
     if args.json {
         print_json(&json!({ "issued": issued, "out_dir": out_dir.display().to_string() }))
     } else {
@@ -785,6 +836,65 @@ fn issue_batch(
             out_dir.display()
         );
         Ok(())
+    }
+}
+
+/// Refuses a batch in which two CSRs would be written to one file (`a.csr` and `a.der` both
+/// to `a.pem`): the second could only fail after its certificate was committed.
+fn refuse_shared_outputs(files: &[PathBuf], outputs: &[PathBuf]) -> CliResult {
+    let mut first_for: std::collections::HashMap<&Path, &Path> =
+        std::collections::HashMap::with_capacity(outputs.len());
+    for (file, out) in files.iter().zip(outputs) {
+        if let Some(other) = first_for.insert(out, file) {
+            return Err(input(format!(
+                "{} and {} would both be written to {}; rename one",
+                other.display(),
+                file.display(),
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How far a batch got, for the message when it stops part-way.
+struct BatchProgress<'a> {
+    total: usize,
+    /// Certificates committed to the store (issued for good).
+    committed: usize,
+    /// Of those, the ones whose file was written.
+    written: usize,
+    ca: &'a str,
+    out_dir: &'a Path,
+}
+
+impl BatchProgress<'_> {
+    /// The failure that stopped the batch, with what was done and where the rest is: every
+    /// committed certificate is in the store even when its file is not. The exit code stays
+    /// the cause's (2 a path at fault, 3 the system: disk full, I/O).
+    fn stopped(&self, cause: Failure, first_unwritten: Option<&[u8]>) -> Failure {
+        let missing = self.committed - self.written;
+        let recover = if missing == 0 {
+            String::new()
+        } else {
+            format!(
+                "; the {missing} certificates without a file are in the store: imza ca list --ca {} \
+                 lists them, imza ca show --ca {} --serial SERIAL prints one{}",
+                self.ca,
+                self.ca,
+                first_unwritten
+                    .map(|serial| format!(" (the first: {})", serial_hex(serial)))
+                    .unwrap_or_default()
+            )
+        };
+        let done = format!(
+            "batch stopped: {} of {} certificates committed to the store, {} written to {}{recover}",
+            self.committed,
+            self.total,
+            self.written,
+            self.out_dir.display()
+        );
+        cause.with_context(done)
     }
 }
 

@@ -6,6 +6,7 @@
 //! a relying party and a registered phone. A second run finds
 //! everything in place and only prints where it is.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use time::Duration;
@@ -21,7 +22,7 @@ use imza_core::name::parse_dn;
 use imza_core::{pem, KeyAlgorithm, SigningKey};
 use x509_cert::ext::pkix::CrlReason;
 
-use crate::ca::open_pki;
+use crate::ca::create_pki;
 use crate::output::{write_replace, CliResult, Failure};
 
 const ORG: &str = "O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
@@ -101,12 +102,17 @@ const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
 ];
 
 pub fn run(data_dir: &Path) -> CliResult {
-    let pki = open_pki(data_dir)?;
+    let pki = create_pki(data_dir)?;
     let demo = data_dir.join("demo");
     for sub in ["ca", "certs", "keys", "crl"] {
-        std::fs::create_dir_all(demo.join(sub)).map_err(|e| {
-            Failure::Internal(format!("cannot create {}: {e}", demo.join(sub).display()))
-        })?;
+        // keys/ holds the demo citizens' private keys: the user's only, like the CA keys.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(if sub == "keys" { 0o700 } else { 0o755 })
+            .create(demo.join(sub))
+            .map_err(|e| {
+                Failure::Internal(format!("cannot create {}: {e}", demo.join(sub).display()))
+            })?;
     }
     for (name, parent, cn, key) in CAS {
         if pki

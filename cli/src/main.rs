@@ -33,7 +33,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "imza", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
-    /// Data directory holding the store, keys and profile overrides.
+    /// Data directory holding the store, keys and profile overrides. Every command but
+    /// `imza ca init` of a root CA and `imza demo` needs the store in it (`imza.db`) and
+    /// refuses a directory without one (exit 2), creating nothing. It, its keys/ and its
+    /// profiles/ must belong to the user running imza and be writable by no one else
+    /// (chmod 700); imza refuses them otherwise.
     #[arg(
         long,
         global = true,

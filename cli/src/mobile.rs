@@ -141,7 +141,9 @@ pub struct PhoneRunArgs {
     #[arg(long)]
     ignore: bool,
     /// Environment variable holding the signing PIN; without it the PIN is asked for on the
-    /// terminal for each request.
+    /// terminal for each request. A wrong PIN from the variable is tried once: that request is
+    /// refused (USER_REFUSED) and the app stops with exit code 2, instead of spending the
+    /// remaining tries on the same PIN.
     #[arg(long)]
     pin_env: Option<String>,
     /// Stop after this many requests.
@@ -192,8 +194,8 @@ pub fn run(data_dir: &Path, command: MobileCommand) -> CliResult {
 }
 
 fn open_store(data_dir: &Path) -> Result<MobileStore, Failure> {
-    // The CA store is opened first: it creates the data directory (0700) and migrates the
-    // file the mobile tables live in.
+    // The CA store is opened first: it refuses a data directory without a store (the mobile
+    // tables live in the CA's file, which only `imza ca init` creates) and migrates that file.
     let _pki = open_pki(data_dir)?;
     MobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)
 }

@@ -1,7 +1,6 @@
 //! `imza sign`: CMS / CAdES signatures (B-B to B-LTA) with a key file, PKCS#12 or PKCS#11
 //! key, and `imza sign --augment` to raise an existing signature's level.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,8 @@ use zeroize::Zeroizing;
 
 use crate::mobile_auth::{citizen, client_failure, parse_language, show_code, RelyingParty};
 use crate::output::{
-    ensure_absent, input, read_certificate_ders, read_input, write_new, CliResult, Failure,
+    ensure_absent, input, read_certificate_ders, read_limited, write_new, CliResult, Failure,
+    MAX_INPUT_BYTES,
 };
 
 /// Largest document signed, or signature augmented (an enveloping signature holds its
@@ -281,7 +281,7 @@ fn run_sign(
         .input
         .as_deref()
         .ok_or_else(|| input("give the document to sign with --in"))?;
-    let document = read_document(document_path)?;
+    let document = read_limited(document_path, MAX_DOCUMENT_BYTES, "--in")?;
     let (credentials, mobile_failure) = match &args.mobile {
         Some(phone) => {
             let (credentials, failure) = mobile_credentials(args, phone, chain)?;
@@ -335,14 +335,18 @@ fn run_augment(
     timestamper: Option<&HttpTimestamper>,
     chain: &[Vec<u8>],
 ) -> CliResult {
-    let signature = read_document(signature_path)?;
+    let signature = read_limited(signature_path, MAX_DOCUMENT_BYTES, "--augment")?;
     let before = level_of(&signature).map_err(|e| {
         input(format!(
             "{} is not a CMS signature imza can augment: {e}",
             signature_path.display()
         ))
     })?;
-    let content = args.content.as_deref().map(read_document).transpose()?;
+    let content = args
+        .content
+        .as_deref()
+        .map(|path| read_limited(path, MAX_DOCUMENT_BYTES, "--content"))
+        .transpose()?;
     // The signature's own self-signed certificates may serve as anchors when --trust is absent.
     let embedded = embedded_self_signed(&signature);
     let sources = validation_sources(args, level, chain, &embedded)?;
@@ -370,7 +374,7 @@ fn credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials, Fail
                 "--p12-pass-env {var}: the environment variable is not set (or not UTF-8)"
             ))
         })?);
-        let der = read_input(p12)?;
+        let der = read_limited(p12, MAX_INPUT_BYTES, "--p12")?;
         let mut credentials = Credentials::from_pkcs12(&der, &password, &p12.display().to_string())
             .map_err(failure)?;
         // --chain adds to the chain the file carries.
@@ -559,24 +563,6 @@ fn embedded_self_signed(signature: &[u8]) -> Vec<Vec<u8>> {
         .into_iter()
         .filter(|der| is_self_signed(der))
         .collect()
-}
-
-/// Reads a document or signature of at most [`MAX_DOCUMENT_BYTES`].
-fn read_document(path: &Path) -> Result<Vec<u8>, Failure> {
-    let cannot = |e: std::io::Error| input(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_DOCUMENT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-        return Err(input(format!(
-            "{} is larger than {} MiB, the most imza signs in memory",
-            path.display(),
-            MAX_DOCUMENT_BYTES / (1024 * 1024)
-        )));
-    }
-    Ok(bytes)
 }
 
 /// The exit code a signing failure gets (see the command's help).

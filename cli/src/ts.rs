@@ -20,8 +20,8 @@ use imza_tsa::{
 use imza_validation::HttpFetcher;
 
 use crate::output::{
-    ensure_absent, input, print_json, read_certificate_ders, read_input, write_new, CliResult,
-    Failure,
+    ensure_absent, input, print_json, read_certificate_ders, read_limited, write_new, CliResult,
+    Failure, MAX_INPUT_BYTES,
 };
 
 #[derive(Subcommand)]
@@ -264,7 +264,7 @@ fn verify(args: VerifyArgs) -> CliResult {
 
 /// Reads a DER TimeStampResp (which must be granted) or a bare TimeStampToken.
 fn read_token(path: &Path) -> Result<ParsedToken, Failure> {
-    let der = read_input(path)?;
+    let der = read_limited(path, MAX_INPUT_BYTES, "--in")?;
     match parse_response(&der) {
         Ok(response) => response
             .into_token()

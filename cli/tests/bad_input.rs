@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::*;
 
 fn refused<S: AsRef<str>>(pki: &TestPki, args: &[S], env: &[(&str, &str)], reason: &str) {
@@ -210,4 +212,110 @@ fn usage_errors_exit_2() {
         2,
     );
     assert!(message.contains("unknown key algorithm"), "{message}");
+}
+
+/// Files read whole are read no further than a limit: an endless `/dev/zero` and a 100 MB file
+/// are refused at once (exit 2, "larger than N bytes") instead of being read into memory, and
+/// nothing changes.
+#[test]
+fn endless_and_huge_inputs_are_refused_quickly_and_change_nothing() {
+    use std::time::{Duration, Instant};
+    let pki = TestPki::with_root_and_citizens();
+    let huge = pki.path("huge.csr");
+    // Sparse: 100 MB that take no disk space, and read as zeros.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(100 * 1024 * 1024)
+        .unwrap();
+    let out = pki.path("out.pem");
+    let document = pki.path("doc.txt");
+    std::fs::write(&document, b"a document").unwrap();
+    let citizens = pki.ca_pem("citizens");
+    let (doc, cert, sig) = (
+        document.to_str().unwrap(),
+        citizens.to_str().unwrap(),
+        pki.path("doc.p7s"),
+    );
+    let csr_dir = pki.path("csrs");
+    std::fs::create_dir(&csr_dir).unwrap();
+    std::fs::write(
+        csr_dir.join("a.csr"),
+        std::fs::read(pki.csr("a", CITIZEN)).unwrap(),
+    )
+    .unwrap();
+    std::fs::hard_link(&huge, csr_dir.join("b.csr")).unwrap();
+    let batch_out = pki.path("batch");
+
+    let csr_limit = "larger than 65536 bytes";
+    let mut cases: Vec<(Vec<String>, &str)> = Vec::new();
+    let owned = |args: Vec<&str>| args.into_iter().map(str::to_string).collect::<Vec<_>>();
+    for endless in ["/dev/zero", huge.to_str().unwrap()] {
+        cases.push((
+            owned(issue_csr_args(
+                "citizens",
+                "citizen-sign",
+                Path::new(endless),
+                &out,
+            )),
+            csr_limit,
+        ));
+        cases.push((
+            owned(sign_args(doc, sig.to_str().unwrap(), endless, cert, &[])),
+            "larger than 65536 bytes",
+        ));
+        cases.push((
+            owned(vec![
+                "sign",
+                "--in",
+                doc,
+                "--out",
+                sig.to_str().unwrap(),
+                "--p12",
+                endless,
+                "--p12-pass-env",
+                "P12_PASS",
+            ]),
+            "larger than 1048576 bytes",
+        ));
+        cases.push((
+            owned(vec![
+                "ts",
+                "verify",
+                "--in",
+                endless,
+                "--digest-hex",
+                "00",
+                "--ca-file",
+                cert,
+            ]),
+            "larger than 1048576 bytes",
+        ));
+    }
+    cases.push((
+        owned(issue_args(
+            "citizens",
+            "citizen-sign",
+            &[
+                "--csr-dir",
+                csr_dir.to_str().unwrap(),
+                "--out-dir",
+                batch_out.to_str().unwrap(),
+            ],
+        )),
+        csr_limit,
+    ));
+    for (args, reason) in cases {
+        let started = Instant::now();
+        refused(&pki, &args, &[("P12_PASS", "pass1234")], reason);
+        // Normally a few milliseconds; reading 100 MB, or /dev/zero until memory runs out,
+        // takes far longer.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "imza {args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    for written in [&out, &sig, &batch_out] {
+        assert!(!written.exists(), "{} was written", written.display());
+    }
 }

@@ -283,3 +283,252 @@ fn demo_builds_a_verifiable_pki_and_is_idempotent() {
     assert!(!revoked.status.success());
     assert!(pki.ok(&["audit", "verify"]).contains("intact"));
 }
+
+/// `count` CSRs for test citizens 0.. in `dir` (created), named `00000.csr`, `00001.csr`, ...
+fn write_csrs(dir: &std::path::Path, count: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let subject = imza_testdata::csr::citizen_subject(i);
+        let pairs: Vec<(&str, &str)> = subject.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let key = imza_testdata::csr::p256_key();
+        std::fs::write(
+            dir.join(format!("{i:05}.csr")),
+            imza_testdata::csr::csr_der(&key, &pairs),
+        )
+        .unwrap();
+    }
+}
+
+/// `imza ca issue --ca citizens --profile citizen-sign --csr-dir CSRS --out-dir OUT`.
+fn batch_args<'a>(csrs: &'a std::path::Path, out: &'a std::path::Path) -> Vec<&'a str> {
+    issue_args(
+        "citizens",
+        "citizen-sign",
+        &[
+            "--csr-dir",
+            csrs.to_str().unwrap(),
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Every serial the citizens CA issued, as unpadded upper-case hex.
+fn all_serials(pki: &TestPki) -> std::collections::HashSet<String> {
+    let list: serde_json::Value = serde_json::from_str(&pki.ok(&[
+        "ca", "list", "--ca", "citizens", "--limit", "1000000", "--json",
+    ]))
+    .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| unpadded(c["serial"].as_str().unwrap()))
+        .collect()
+}
+
+fn unpadded(hex: &str) -> String {
+    hex.replace(':', "")
+        .to_uppercase()
+        .trim_start_matches('0')
+        .to_string()
+}
+
+/// What a batch left in `dir`: the certificate files under their final names, each checked to
+/// be a whole certificate (returned as serials), and the names of any other files.
+fn batch_output(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let (mut serials, mut others) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".pem") && !name.starts_with('.') {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            let cert = openssl::x509::X509::from_pem(&bytes)
+                .unwrap_or_else(|e| panic!("{name} ({} bytes) is not whole: {e}", bytes.len()));
+            let serial = cert.serial_number().to_bn().unwrap().to_hex_str().unwrap();
+            serials.push(unpadded(&serial));
+        } else {
+            others.push(name);
+        }
+    }
+    (serials, others)
+}
+
+#[test]
+fn a_batch_with_two_csrs_for_one_output_file_is_refused_before_anything_is_issued() {
+    let pki = TestPki::with_root_and_citizens();
+    let csrs = pki.path("csrs");
+    write_csrs(&csrs, 3);
+    std::fs::copy(csrs.join("00001.csr"), csrs.join("00001.der")).unwrap();
+    let before = pki.snapshot();
+    let out = pki.path("out");
+    let said = pki.exits(&batch_args(&csrs, &out), &[], 2);
+    assert!(said.contains("would both be written to"), "{said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert_eq!(pki.snapshot(), before);
+    assert!(!out.exists());
+}
+
+/// How to get a private mount namespace for a tmpfs: as root `unshare --mount`, else with a
+/// user namespace; `None` when this system allows neither.
+fn mount_namespace() -> Option<Vec<&'static str>> {
+    [vec!["--mount"], vec!["--map-root-user", "--mount"]]
+        .into_iter()
+        .find(|flags| {
+            std::process::Command::new("unshare")
+                .args(flags)
+                .args(["sh", "-c", "mount -t tmpfs -o size=4k none /mnt"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// A batch whose output directory fills up (a 16 KiB tmpfs: room for a few certificate files)
+/// stops after its first chunk of 500: it says how many certificates the store has and how
+/// many files were written, exits 3 (the system failed, not the input), and no file under a
+/// final name is short or empty.
+#[test]
+fn a_batch_that_runs_out_of_disk_space_says_what_was_committed_and_leaves_no_partial_file() {
+    let Some(namespace) = mount_namespace() else {
+        eprintln!("SKIPPED: neither `unshare --mount` nor a user namespace is allowed here");
+        return;
+    };
+    let pki = TestPki::with_root_and_citizens();
+    let csrs = pki.path("csrs");
+    write_csrs(&csrs, 600);
+    let (out, saved) = (pki.path("out"), pki.path("saved"));
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(&saved).unwrap();
+    // The tmpfs lives and dies with the namespace: what the batch left in it is copied out.
+    let script = r#"mount -t tmpfs -o size=16k imza-full "$OUT" || exit 99
+"$@"; code=$?
+cp -a "$OUT"/. "$SAVED"/ && exit $code"#;
+    let run = std::process::Command::new("unshare")
+        .args(&namespace)
+        .args([
+            "sh",
+            "-c",
+            script,
+            "sh",
+            env!("CARGO_BIN_EXE_imza"),
+            "--data-dir",
+        ])
+        .arg(pki.data_dir())
+        .args(batch_args(&csrs, &out))
+        .env("OUT", &out)
+        .env("SAVED", &saved)
+        .output()
+        .unwrap();
+    let said = stderr(&run);
+    assert_eq!(run.status.code(), Some(3), "{said}");
+    assert_eq!(said.trim_end().lines().count(), 1, "{said}");
+    assert!(said.contains("No space left on device"), "{said}");
+    let counts = batch_counts(&said);
+    let (committed, total, written) = counts.unwrap_or_else(|| panic!("no counts in {said}"));
+    assert_eq!((committed, total), (500, 600), "{said}");
+    assert!(written < committed, "{said}");
+    assert!(said.contains("imza ca list --ca citizens"), "{said}");
+
+    let store = all_serials(&pki);
+    assert_eq!(store.len(), 500, "the second chunk was issued");
+    let (files, others) = batch_output(&saved);
+    assert_eq!(files.len(), written, "{said}");
+    assert!(others.is_empty(), "left behind: {others:?}");
+    for serial in &files {
+        assert!(
+            store.contains(serial),
+            "{serial} is written but not in the store"
+        );
+    }
+}
+
+/// (committed, total, written) from "... N of M certificates committed to the store, W
+/// written to ...".
+fn batch_counts(said: &str) -> Option<(usize, usize, usize)> {
+    let rest = said.split("batch stopped: ").nth(1)?;
+    let words: Vec<&str> = rest.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    // N of M certificates committed to the store W written to
+    match words.as_slice() {
+        [n, "of", m, "certificates", "committed", "to", "the", "store", w, "written", ..] => {
+            Some((n.parse().ok()?, m.parse().ok()?, w.parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// A batch killed (SIGKILL) while it writes leaves only whole certificates under final names,
+/// each of them in the store; a file it was writing is at most a clearly named temporary one.
+#[test]
+fn a_batch_killed_part_way_leaves_only_whole_certificate_files() {
+    use std::time::{Duration, Instant};
+    let pki = TestPki::with_root_and_citizens();
+    let csrs = pki.path("csrs");
+    let total = 3000;
+    write_csrs(&csrs, total);
+    let out = pki.path("out");
+    let mut batch = std::process::Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(batch_args(&csrs, &out))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let first_written = std::fs::read_dir(&out).is_ok_and(|mut d| {
+            d.any(|e| {
+                e.is_ok_and(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.ends_with(".pem") && !name.starts_with('.')
+                })
+            })
+        });
+        if first_written {
+            break;
+        }
+        assert!(batch.try_wait().unwrap().is_none(), "the batch ended first");
+        assert!(Instant::now() < deadline, "no file was written");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    batch.kill().unwrap();
+    batch.wait().unwrap();
+
+    let (files, others) = batch_output(&out);
+    eprintln!(
+        "killed with {} certificate files and {} other files written",
+        files.len(),
+        others.len()
+    );
+    assert!(
+        !files.is_empty() && files.len() < total,
+        "{} files",
+        files.len()
+    );
+    for name in &others {
+        // .00042.pem.XXXXXX.partial
+        let temporary =
+            name.starts_with('.') && name.contains(".pem.") && name.ends_with(".partial");
+        assert!(temporary, "unexpected file {name}");
+    }
+    let store = all_serials(&pki);
+    for serial in &files {
+        assert!(
+            store.contains(serial),
+            "{serial} is written but not in the store"
+        );
+    }
+}
+
+/// An output file is written through a temporary twin; a name near the 255-byte limit still
+/// fits (the twin's name is cut), and nothing but the certificate is left.
+#[test]
+fn a_certificate_with_a_name_near_the_length_limit_is_written_whole() {
+    let pki = TestPki::with_root_and_citizens();
+    let csr = pki.csr("long", CITIZEN);
+    let dir = pki.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    let out = dir.join(format!("{}.pem", "c".repeat(250)));
+    pki.issue("citizens", "citizen-sign", &csr, &out, &[]);
+    let (files, others) = batch_output(&dir);
+    assert_eq!((files.len(), others.len()), (1, 0), "{others:?}");
+}

@@ -144,11 +144,12 @@ impl Mobile {
             .env("PHONE_PIN", pin)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start imza phone run");
         let lines = read_lines(child.stdout.take().expect("stdout"));
-        PhoneProcess { child, lines }
+        let said = read_lines(child.stderr.take().expect("stderr"));
+        PhoneProcess { child, lines, said }
     }
 
     /// The relying party's `imza sign --mobile PHONE --national-id FIN ...` to `out`.
@@ -307,6 +308,8 @@ impl Drop for BackgroundSign {
 struct PhoneProcess {
     child: Child,
     lines: Receiver<String>,
+    /// Its standard error, line by line.
+    said: Receiver<String>,
 }
 
 impl PhoneProcess {
@@ -335,6 +338,35 @@ impl PhoneProcess {
         }
         events
     }
+}
+
+impl PhoneProcess {
+    /// Waits (at most [`WAIT`]) for the app to end by itself: its exit code and what it said
+    /// on standard error.
+    fn exit(&mut self) -> (Option<i32>, Vec<String>) {
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("phone status") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the phone app did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut said = Vec::new();
+        while let Ok(line) = self.said.recv_timeout(Duration::from_secs(5)) {
+            said.push(line);
+        }
+        (status.code(), said)
+    }
+}
+
+/// The phone's PIN tries counter, as its wallet (`phone.json`) keeps it.
+fn pin_tries_left(mobile: &Mobile, dir_name: &str) -> u64 {
+    let wallet: Value = serde_json::from_slice(
+        &std::fs::read(mobile.phone_dir(dir_name).join("phone.json")).expect("phone.json"),
+    )
+    .expect("wallet JSON");
+    wallet["pinTriesLeft"].as_u64().expect("pinTriesLeft")
 }
 
 impl Drop for PhoneProcess {
@@ -468,31 +500,86 @@ fn refusal_ignored_request_absent_phone_and_unknown_phone_end_with_their_results
     }
 }
 
+/// A wrong PIN given with --pin-env is tried once: the relying party learns the refusal
+/// (USER_REFUSED), the app stops with exit code 2 and one line, one try is spent (2 left), and
+/// the right PIN still signs afterwards.
 #[test]
-fn three_wrong_pins_block_the_phone_and_later_requests_get_pin_blocked_at_once() {
+fn a_wrong_pin_from_pin_env_is_tried_once_then_the_request_is_refused_and_the_app_stops() {
     let mobile = Mobile::new(300);
-    let mut phone = mobile.phone("phone", &["--approve", "--count", "2"], "11111");
-    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked.p7s", &[]));
+    // No --count: before, the app would have typed the same PIN again until the keys blocked.
+    let mut phone = mobile.phone("phone", &["--approve"], "11111");
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "wrong.p7s", &[]));
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
-    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked2.p7s", &[]));
-    assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("USER_REFUSED"), "{}", stderr(&out));
+    assert!(!mobile.pki.path("wrong.p7s").exists());
+
     let events = phone.events_until_exit(WAIT);
     let wrong: Vec<u64> = events_of(&events, "wrongPin")
         .iter()
         .filter_map(|e| e["triesLeft"].as_u64())
         .collect();
-    assert_eq!(wrong, vec![2, 1], "{events:?}");
+    assert_eq!(wrong, vec![2], "{events:?}");
     let results: Vec<&str> = events_of(&events, "answered")
         .iter()
         .filter_map(|e| e["result"].as_str())
         .collect();
-    assert_eq!(results, vec!["PIN_BLOCKED", "PIN_BLOCKED"], "{events:?}");
+    assert_eq!(results, vec!["USER_REFUSED"], "{events:?}");
+    let (code, said) = phone.exit();
+    assert_eq!(code, Some(2), "{said:?}");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("PIN is wrong") && said[0].contains("2 tries left"),
+        "{said:?}"
+    );
+    assert!(!said[0].contains("11111"), "{said:?}");
+    assert_eq!(pin_tries_left(&mobile, "phone"), 2);
+
+    // The right PIN still works, and resets the counter.
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.sign_b_t("right.p7s");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = phone.events_until_exit(WAIT);
+    assert_eq!(
+        events_of(&events, "answered")[0]["result"],
+        "OK",
+        "{events:?}"
+    );
+    assert_eq!(phone.exit().0, Some(0));
+    assert_eq!(pin_tries_left(&mobile, "phone"), 3);
+    mobile.assert_total_passed("right.p7s");
+}
+
+/// Three runs with a wrong PIN (one try each) block the phone: USER_REFUSED, USER_REFUSED,
+/// then PIN_BLOCKED; later requests get PIN_BLOCKED at once, whatever the PIN.
+#[test]
+fn three_runs_with_a_wrong_pin_block_the_phone_and_later_requests_get_pin_blocked_at_once() {
+    let mobile = Mobile::new(300);
+    for (run, (result, tries_left)) in
+        [("USER_REFUSED", 2), ("USER_REFUSED", 1), ("PIN_BLOCKED", 0)]
+            .into_iter()
+            .enumerate()
+    {
+        let mut phone = mobile.phone("phone", &["--approve"], "11111");
+        let out = mobile.imza(&mobile.sign_args(PHONE, FIN, &format!("wrong{run}.p7s"), &[]));
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(result), "{}", stderr(&out));
+        let (code, said) = phone.exit();
+        assert_eq!(code, Some(2), "run {run}: {said:?}");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(pin_tries_left(&mobile, "phone"), tries_left);
+    }
 
     // The right PIN no longer helps: the phone's keys are blocked for good.
-    let _phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
-    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked3.p7s", &[]));
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.imza(&mobile.sign_args(PHONE, FIN, "blocked.p7s", &[]));
     assert!(stderr(&out).contains("PIN_BLOCKED"), "{}", stderr(&out));
+    let events = phone.events_until_exit(WAIT);
+    assert!(events_of(&events, "wrongPin").is_empty(), "{events:?}");
+    assert_eq!(
+        events_of(&events, "answered")[0]["result"],
+        "PIN_BLOCKED",
+        "{events:?}"
+    );
 }
 
 #[test]

@@ -44,6 +44,10 @@ pub enum PhoneError {
         "the PIN was entered wrongly {PIN_TRIES} times in a row: the phone's keys are blocked"
     )]
     PinBlocked,
+    /// The PIN given to the app once (not typed per request) was wrong: it was tried once, the
+    /// request refused, and the app stopped rather than spend the remaining tries on it.
+    #[error("{}", pin_rejected_message(*.tries_left))]
+    PinRejected { tries_left: u8 },
     #[error("{} already holds a phone wallet; remove the directory to register this phone again", .0.display())]
     WalletExists(PathBuf),
     #[error("no phone wallet in {}: register the phone first (imza mobile register)", .0.display())]
@@ -75,6 +79,14 @@ pub enum PhoneError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn pin_rejected_message(tries_left: u8) -> String {
+    format!(
+        "the given PIN is wrong ({tries_left} {} left before the phone's keys are blocked): the \
+         request was refused and the PIN is not tried again",
+        if tries_left == 1 { "try" } else { "tries" }
+    )
 }
 
 impl PhoneError {

@@ -3,11 +3,14 @@
 //! `BEGIN IMMEDIATE` transaction that also appends its audit entries, so the state and the
 //! log commit together or not at all. The schema lives in `migrations/`, applied once each.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{ffi, params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    ffi, params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
+};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
 
@@ -27,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_services.sql")),
 ];
+
+/// Mode of a store file imza creates: the certificates, the audit log and the mobile service's
+/// registrations are for the user running imza only.
+const STORE_FILE_MODE: u32 = 0o600;
 
 /// How long a writer waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(10_000);
@@ -55,10 +62,44 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the store at `path`, creating the file if missing, and brings its schema up to
-    /// date.
+    /// Opens the existing store at `path` and brings its schema up to date. A missing file is
+    /// `NotFound`, never created: creating a store is [`SqliteStore::open_or_create`]'s job.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let mut conn = Connection::open(path).map_err(|e| opening(path, e))?;
+        if std::fs::symlink_metadata(path).is_err() {
+            return Err(StoreError::NotFound(format!(
+                "no database at {}",
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::default().difference(OpenFlags::SQLITE_OPEN_CREATE);
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| opening(path, e))?;
+        SqliteStore::set_up(conn, path)
+    }
+
+    /// Opens the store at `path`, creating it (mode 0600) if missing, and brings its schema up
+    /// to date.
+    pub fn open_or_create(path: &Path) -> Result<SqliteStore, StoreError> {
+        // Made here rather than by SQLite (0644): SQLite gives the `-wal` and `-shm` files it
+        // creates next to the store the store's own mode, so all three stay the user's.
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(STORE_FILE_MODE)
+            .open(path);
+        match created {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+        SqliteStore::open(path)
+    }
+
+    fn set_up(mut conn: Connection, path: &Path) -> Result<SqliteStore, StoreError> {
         configure(&conn, path)?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
@@ -869,7 +910,7 @@ mod tests {
 
     fn open_temp() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+        let store = SqliteStore::open_or_create(&dir.path().join("ca.db")).unwrap();
         (dir, store)
     }
 
@@ -1352,7 +1393,7 @@ mod tests {
             rows.collect::<Result<_, _>>().unwrap()
         };
         let first = {
-            let store = SqliteStore::open(&path).unwrap();
+            let store = SqliteStore::open_or_create(&path).unwrap();
             create_root(&store, "root");
             issue(&store, &[cert("root", &[1])]).unwrap();
             migrations(&store)
@@ -1368,6 +1409,34 @@ mod tests {
     }
 
     #[test]
+    fn opening_a_missing_store_is_not_found_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.db");
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NotFound(m) if m.contains("ca.db")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_created_store_and_its_wal_and_shm_files_are_mode_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.db");
+        let store = SqliteStore::open_or_create(&path).unwrap();
+        create_root(&store, "root");
+        for name in ["ca.db", "ca.db-wal", "ca.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+        }
+    }
+
+    #[test]
     fn a_file_that_is_not_a_database_is_reported_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.db");
@@ -1380,7 +1449,7 @@ mod tests {
     fn a_database_from_a_newer_imza_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.db");
-        drop(SqliteStore::open(&path).unwrap());
+        drop(SqliteStore::open_or_create(&path).unwrap());
         Connection::open(&path)
             .unwrap()
             .execute("INSERT INTO schema_migrations VALUES (999, 0)", [])

@@ -3,7 +3,7 @@
 //! For a demo or a test PKI. A production CA keeps its keys in an HSM ([`super::pkcs11`]).
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -17,6 +17,9 @@ use zeroize::Zeroizing;
 
 use super::{DigestAlgorithm, KeyAlgorithm, SigningKey};
 use crate::CoreError;
+
+/// Largest key file read: an RSA-16384 private key in PEM is about 12 KiB.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
 
 /// A private key in memory, signing through OpenSSL.
 pub struct SoftwareKey {
@@ -51,12 +54,25 @@ impl SoftwareKey {
         })
     }
 
-    /// Reads a PEM private key (PKCS#8, or traditional RSA/EC) from `path`.
+    /// Reads a PEM private key (PKCS#8, or traditional RSA/EC) of at most
+    /// [`MAX_KEY_FILE_BYTES`] from `path`.
     pub fn load_pem(path: &Path) -> Result<Self, CoreError> {
-        let pem = Zeroizing::new(std::fs::read(path).map_err(|e| CoreError::KeyFile {
+        let unreadable = |reason: String| CoreError::KeyFile {
             path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?);
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+        // Room for the whole key up front: a growing buffer would leave copies of it behind.
+        let mut pem = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize + 1));
+        // No further than the limit: `/dev/zero` or a pipe must not be read without end.
+        file.take(MAX_KEY_FILE_BYTES + 1)
+            .read_to_end(&mut pem)
+            .map_err(|e| unreadable(e.to_string()))?;
+        if pem.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(unreadable(format!(
+                "larger than {MAX_KEY_FILE_BYTES} bytes: not a key file"
+            )));
+        }
         let pkey = PKey::private_key_from_pem(&pem).map_err(|e| CoreError::KeyFile {
             path: path.to_path_buf(),
             reason: format!("not a PEM private key ({e})"),

@@ -61,7 +61,9 @@ pub enum Decision {
 
 /// Where the PIN comes from.
 pub enum PinEntry {
-    /// Typed already; a wrong one is "typed again" as it is, until right or blocked.
+    /// Given once (an environment variable): tried once per run. A wrong one is not typed
+    /// again — that would only spend the remaining tries and block the keys for good — so the
+    /// request is refused and [`PhoneApp::run`] ends with [`PhoneError::PinRejected`].
     Value(Zeroizing<String>),
     /// Asked on the terminal. Not built in yet (it needs a no-echo terminal reader): use
     /// [`PinEntry::Ask`] with one; [`PhoneApp::new`] refuses this.
@@ -200,6 +202,9 @@ pub struct PhoneApp {
     client: JsonClient,
     /// Sessions already shown, oldest first.
     seen: VecDeque<String>,
+    /// Set when the given PIN ([`PinEntry::Value`]) turned out wrong (or the keys blocked):
+    /// the run ends with it once the request is answered.
+    pin_rejected: Option<PhoneError>,
 }
 
 impl std::fmt::Debug for PhoneApp {
@@ -234,6 +239,7 @@ impl PhoneApp {
             pin,
             client,
             seen: VecDeque::new(),
+            pin_rejected: None,
         })
     }
 
@@ -246,7 +252,9 @@ impl PhoneApp {
     /// no request (`None`: never). Every step is reported to `screen`.
     ///
     /// Errors: the service unreachable for [`MAX_ATTEMPTS`] calls in a row, or refusing the
-    /// device (401: its credentials are no longer registered).
+    /// device (401: its credentials are no longer registered); a given PIN
+    /// ([`PinEntry::Value`]) that was wrong, once the request was answered
+    /// ([`PhoneError::PinRejected`], or [`PhoneError::PinBlocked`] if that was the last try).
     pub fn run(
         &mut self,
         max_requests: Option<usize>,
@@ -332,7 +340,11 @@ impl PhoneApp {
             return Ok(());
         }
         let answer = self.decide(&request, screen);
-        self.answer(&session_id, &answer, summary, screen)
+        self.answer(&session_id, &answer, summary, screen)?;
+        match self.pin_rejected.take() {
+            Some(rejected) => Err(rejected),
+            None => Ok(()),
+        }
     }
 
     /// The answer to a request the app will answer.
@@ -392,9 +404,26 @@ impl PhoneApp {
                 }
                 Err(PhoneError::PinIncorrect { tries_left: left }) => {
                     screen(&PhoneEvent::WrongPin { tries_left: left });
+                    if matches!(self.pin, PinEntry::Value(_)) {
+                        // The given PIN is not typed again. USER_REFUSED, not a result of its
+                        // own: to the relying party a citizen who got the PIN wrong has not
+                        // approved, as one who cancelled; how many tries the phone has left is
+                        // the phone's business, not the relying party's. (PIN_BLOCKED is
+                        // reserved for keys that are blocked; DELIVERY_ERROR would blame the
+                        // service.)
+                        self.pin_rejected = Some(PhoneError::PinRejected { tries_left: left });
+                        return plain(SessionResult::UserRefused);
+                    }
                     tries_left = Some(left);
                 }
-                Err(PhoneError::PinBlocked) => return plain(SessionResult::PinBlocked),
+                Err(PhoneError::PinBlocked) => {
+                    // The given PIN was wrong on the last try (or the keys were blocked
+                    // meanwhile): it can sign nothing more, so the run ends here too.
+                    if matches!(self.pin, PinEntry::Value(_)) {
+                        self.pin_rejected = Some(PhoneError::PinBlocked);
+                    }
+                    return plain(SessionResult::PinBlocked);
+                }
                 Err(e) => {
                     screen(&PhoneEvent::KeyStoreFailed {
                         session_id,
