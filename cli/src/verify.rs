@@ -266,6 +266,7 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
     for r in &s.revocation {
         let source = match (r.source, r.this_update, r.produced_at) {
             (Some("OCSP"), _, Some(at)) => format!(" (OCSP produced at {})", rfc3339(at)),
+            (Some("LOCAL"), _, _) => format!(" ({})", r.note.as_deref().unwrap_or("LOCAL")),
             (Some(src), Some(at), _) => format!(" ({src} of {})", rfc3339(at)),
             _ => String::new(),
         };

@@ -932,6 +932,10 @@ fn record_path(
                 entry.this_update = Some(*this_update);
                 entry.next_update = *next_update;
             }
+            Some(RevocationEvidence::Local { source }) => {
+                entry.source = Some("LOCAL");
+                entry.note = Some(format!("from {source}"));
+            }
             None => {}
         }
         report.revocation.push(entry);
