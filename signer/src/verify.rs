@@ -37,7 +37,8 @@ use imza_tsa::{
     VerificationTime,
 };
 use imza_validation::{
-    Certificate, Crl, Purpose, RevocationEvidence, RevocationState, SignatureCache, ValidatedPath,
+    Certificate, Crl, FetchCache, LocalRevocationSource, Purpose, RevocationEvidence,
+    RevocationState, SignatureCache, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -50,7 +51,8 @@ use crate::report::{
 use crate::signed_data::{find_signer_certificate, CmsSignedData, CmsSigner, VALIDATING};
 use crate::validation_data::{revocation_value, RevocationValue};
 use crate::verify_paths::{
-    PathChecker, PathFailure, PathFailureKind, SignatureMaterial, TsaPathValidator,
+    Network, OnlineSources, PathChecker, PathFailure, PathFailureKind, SignatureMaterial,
+    TsaPathValidator,
 };
 use crate::{Level, SignerError};
 
@@ -58,7 +60,7 @@ use crate::{Level, SignerError};
 const MAX_TIMESTAMPS: usize = 8;
 
 /// What a validation trusts and may use.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct VerifyOptions {
     /// The trust anchors every path (the signer's, each TSA's) must end at.
     pub trust_anchors: Vec<Certificate>,
@@ -66,8 +68,18 @@ pub struct VerifyOptions {
     pub extra_certificates: Vec<Certificate>,
     /// CRLs to use besides those in the signature.
     pub extra_crls: Vec<Crl>,
-    /// Whether CRLs and OCSP responses may be fetched from the URLs in certificates.
+    /// Whether CRLs and OCSP responses may be fetched from the URLs in certificates (when
+    /// what the signature carries and the issuer's records do not settle a status).
     pub network: bool,
+    /// With `network`: fetch through this process-wide cache (answers shared across
+    /// verifications and kept for their validity, identical fetches made once, at most
+    /// `per_request` outbound fetches per [`SignatureVerifier::verify`] call and `concurrent`
+    /// in the process; OCSP without nonces). `None`: each path validation fetches on its own,
+    /// with OCSP nonces, nothing kept (the CLI's `--network`).
+    pub fetch_cache: Option<Arc<FetchCache>>,
+    /// The issuer's own records, asked before OCSP and CRLs for the certificates of the CAs
+    /// they cover (`imza serve`: its CA store), network or not.
+    pub local_revocation: Option<Arc<dyn LocalRevocationSource>>,
     /// The validation's "current time": a signature without a valid time-stamp is judged at
     /// it, and every time-stamp's TSA path is.
     pub time: OffsetDateTime,
@@ -84,9 +96,28 @@ impl VerifyOptions {
             extra_certificates: Vec::new(),
             extra_crls: Vec::new(),
             network: false,
+            fetch_cache: None,
+            local_revocation: None,
             time,
             signature_cache: None,
         }
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("trust_anchors", &self.trust_anchors.len())
+            .field("extra_certificates", &self.extra_certificates.len())
+            .field("extra_crls", &self.extra_crls.len())
+            .field("network", &self.network)
+            .field("fetch_cache", &self.fetch_cache)
+            .field(
+                "local_revocation",
+                &self.local_revocation.as_ref().map(|l| l.name()),
+            )
+            .field("time", &self.time)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,15 +140,20 @@ pub fn verify(
 }
 
 impl SignatureVerifier {
-    /// A verifier with `options`' anchors, extra certificates and CRLs and network setting
-    /// (its `time` is not kept: each [`SignatureVerifier::verify`] call passes one).
+    /// A verifier with `options`' anchors, extra certificates and CRLs, network setting,
+    /// fetch cache and local records (its `time` is not kept: each
+    /// [`SignatureVerifier::verify`] call passes one).
     pub fn new(options: &VerifyOptions) -> SignatureVerifier {
         SignatureVerifier {
             paths: PathChecker::new(
                 options.trust_anchors.clone(),
                 options.extra_certificates.clone(),
                 options.extra_crls.clone(),
-                options.network,
+                OnlineSources {
+                    network: options.network,
+                    fetch_cache: options.fetch_cache.clone(),
+                    local: options.local_revocation.clone(),
+                },
                 options.signature_cache.clone().unwrap_or_default(),
             ),
         }
@@ -186,6 +222,7 @@ impl SignatureVerifier {
             has_revocation_values: !crls.is_empty() || !ocsp_responses.is_empty(),
             material: &SignatureMaterial::new(certificates, &crls, ocsp_responses),
             candidates: &candidates,
+            network: &self.paths.network(),
             now,
         };
         let reports = signed_data
@@ -307,6 +344,7 @@ impl SignatureVerifier {
             cert_der,
             cx.material.certificates(),
             cx.material,
+            cx.network,
             Purpose::Sign,
             poe,
         );
@@ -536,6 +574,7 @@ impl SignatureVerifier {
         let paths = TsaPathValidator {
             checker: &self.paths,
             material: cx.material,
+            network: cx.network,
             last: Default::default(),
         };
         let expect = Expectations {
@@ -605,6 +644,8 @@ struct Context<'a> {
     material: &'a SignatureMaterial,
     /// The signature's certificates, then the caller's: where signers and TSAs are looked for.
     candidates: &'a [Vec<u8>],
+    /// The network of this call: all its signers and time-stamps share its fetch cap.
+    network: &'a Network,
     now: OffsetDateTime,
 }
 

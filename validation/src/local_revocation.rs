@@ -12,7 +12,9 @@ use crate::Certificate;
 pub trait LocalRevocationSource: Send + Sync {
     /// What the records say about `cert`, which `issuer` signed (revocation is checked only
     /// on a path whose signatures verified). [`LocalStatus::NotMine`] when `issuer` is not a CA
-    /// whose records this source holds: the ordinary sources (OCSP, CRLs) then decide.
+    /// whose records this source holds: the ordinary sources (OCSP, CRLs) then decide. Which
+    /// issuers are "not mine" must not change while the source is in use (a verifier may keep
+    /// results that did not rest on it); every other answer may change at any moment.
     fn status(&self, cert: &Certificate, issuer: &Certificate) -> LocalStatus;
 
     /// Names the source in findings and notes (e.g. "the CA store of imza serve").
