@@ -13,7 +13,7 @@ use imza_ca::store::CertificateStatus;
 use imza_ca::Pki;
 use imza_core::clock::{rfc3339, SystemClock};
 use imza_signer::http::VerifyService;
-use imza_signer::{verify, SignatureReport, ValidationReport, VerifyOptions};
+use imza_signer::{verify, verify_reader, SignatureReport, ValidationReport, VerifyOptions};
 use imza_validation::{
     Certificate, FetchCache, FetchCacheConfig, LocalRevocationSource, LocalStatus,
 };
@@ -24,8 +24,9 @@ use crate::output::{
 
 /// Largest signature file read (a signature carrying its document included).
 const MAX_SIGNATURE_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest detached document read (hashed in memory).
-const MAX_CONTENT_BYTES: u64 = 1024 * 1024 * 1024;
+/// Largest detached document read. It is hashed as it is read, in bounded memory; the bound
+/// only ends an endless input (`/dev/zero`, a pipe).
+const MAX_CONTENT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 /// Largest certificate or CRL file read.
 const MAX_PKI_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -72,7 +73,8 @@ pub struct VerifyArgs {
     /// it) or PEM (`-----BEGIN PKCS7-----` or `CMS`).
     #[arg(value_name = "SIGNATURE")]
     signature: PathBuf,
-    /// The signed document, for a detached signature. Without it a detached signature is
+    /// The signed document, for a detached signature: hashed as it is read, so any size
+    /// (up to 16 GiB) is verified in bounded memory. Without it a detached signature is
     /// INDETERMINATE SIGNED_DATA_NOT_FOUND. Ignored (with a warning) for a signature that
     /// carries its document.
     #[arg(long, value_name = "FILE")]
@@ -112,7 +114,11 @@ pub fn run(args: VerifyArgs) -> CliResult {
     let content = args
         .content
         .as_deref()
-        .map(|p| read_limited(p, MAX_CONTENT_BYTES, "--content"))
+        .map(|path| {
+            std::fs::File::open(path)
+                .map(|file| (path, file))
+                .map_err(|e| input(format!("--content {}: cannot read: {e}", path.display())))
+        })
         .transpose()?;
     let mut trust_anchors = Vec::new();
     for path in &args.trust {
@@ -133,7 +139,24 @@ pub fn run(args: VerifyArgs) -> CliResult {
     }
     options.network = args.network;
 
-    let report = verify(&signature, content.as_deref(), &options);
+    let report = match content {
+        Some((path, file)) => {
+            let mut reader = Counted {
+                inner: std::io::Read::take(file, MAX_CONTENT_BYTES + 1),
+                read: 0,
+            };
+            let report = verify_reader(&signature, &mut reader, &options)
+                .map_err(|e| input(format!("--content {}: cannot read: {e}", path.display())))?;
+            if reader.read > MAX_CONTENT_BYTES {
+                return Err(input(format!(
+                    "--content {} is larger than {MAX_CONTENT_BYTES} bytes",
+                    path.display()
+                )));
+            }
+            report
+        }
+        None => verify(&signature, None, &options),
+    };
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::Internal(format!("writing the report: {e}")))?;
@@ -148,6 +171,20 @@ pub fn run(args: VerifyArgs) -> CliResult {
             "the signature is not valid: {}",
             verdicts(&report)
         )))
+    }
+}
+
+/// A reader that counts what passes through it.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
