@@ -9,10 +9,12 @@
 //! - a failed fetch is remembered briefly, so an unreachable responder is not asked again by
 //!   every request;
 //! - outbound fetches are capped per request ([`FetchCacheConfig::per_request`]: all the
-//!   validations of one request, through one [`RequestFetcher`]) and in the whole process
-//!   ([`FetchCacheConfig::concurrent`]). Over a cap a fetch fails at once as a network error,
-//!   never waits: the validation ends "revocation unknown" (a signature's TRY_LATER) with a
-//!   note naming the cap.
+//!   validations of one request, through one [`RequestFetcher`]), and so is the time a request
+//!   may spend fetching ([`FetchCacheConfig::per_request_time`]: sixteen unreachable
+//!   responders in a row would otherwise hold it for sixteen timeouts), and the fetches in
+//!   flight in the whole process ([`FetchCacheConfig::concurrent`]). Over a cap a fetch fails
+//!   at once as a network error, never waits: the validation ends "revocation unknown" (a
+//!   signature's TRY_LATER) with a note naming the cap.
 //!
 //! OCSP requests sent this way carry no nonce ([`Fetcher::ocsp_nonce`]): one answer serves
 //! everyone asking about the certificate, its freshness judged by thisUpdate and nextUpdate
@@ -55,6 +57,9 @@ pub struct FetchCacheConfig {
     /// signers and time-stamps together) may start; cache hits and waits for a fetch in
     /// flight do not count. Default 16.
     pub per_request: usize,
+    /// How long after it began a request may still start a fetch or wait for one in flight;
+    /// with `timeout` it bounds the time a request spends on the network. Default 10 s.
+    pub per_request_time: Duration,
     /// Most outbound fetches in flight in the whole process. Default 8.
     pub concurrent: usize,
     /// Longest an answer is kept, even when its nextUpdate is later. Default 1 hour.
@@ -75,6 +80,7 @@ impl Default for FetchCacheConfig {
             timeout: Duration::from_secs(5),
             max_answer_bytes: 32 * 1024 * 1024,
             per_request: 16,
+            per_request_time: Duration::from_secs(10),
             concurrent: 8,
             max_ttl: Duration::from_secs(3600),
             brief_ttl: Duration::from_secs(30),
@@ -95,6 +101,8 @@ pub struct FetchCacheStats {
     pub coalesced: u64,
     /// Fetches refused because their request had made [`FetchCacheConfig::per_request`].
     pub refused_per_request: u64,
+    /// Fetches refused because their request had spent [`FetchCacheConfig::per_request_time`].
+    pub refused_request_time: u64,
     /// Fetches refused because [`FetchCacheConfig::concurrent`] were in flight.
     pub refused_concurrent: u64,
     /// Outbound fetches in flight now.
@@ -196,7 +204,10 @@ impl FetchCache {
     pub fn request(self: &Arc<FetchCache>) -> RequestFetcher {
         RequestFetcher {
             cache: Arc::clone(self),
-            started: Arc::new(AtomicUsize::new(0)),
+            share: Arc::new(Share {
+                started: AtomicUsize::new(0),
+                began: Instant::now(),
+            }),
         }
     }
 
@@ -218,9 +229,9 @@ impl FetchCache {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The CRLs at `url`, for a request that has started `started` outbound fetches.
-    fn crls(&self, url: &str, started: &AtomicUsize) -> Result<Arc<[Arc<Crl>]>, ValidationError> {
-        let outcome = self.get(Key::Crl(url.to_string()), url, started, |inner| {
+    /// The CRLs at `url`, for the request whose share of the caps is `share`.
+    fn crls(&self, url: &str, share: &Share) -> Result<Arc<[Arc<Crl>]>, ValidationError> {
+        let outcome = self.get(Key::Crl(url.to_string()), url, share, |inner| {
             match inner.crls(url) {
                 Ok(crls) => {
                     // Kept until the earliest nextUpdate; a CRL without one: briefly.
@@ -248,10 +259,10 @@ impl FetchCache {
         &self,
         url: &str,
         request: &[u8],
-        started: &AtomicUsize,
+        share: &Share,
     ) -> Result<Arc<Vec<u8>>, ValidationError> {
         let key = Key::Ocsp(url.to_string(), sha256(request));
-        let outcome = self.get(key, url, started, |inner| {
+        let outcome = self.get(key, url, share, |inner| {
             match inner.post_ocsp(url, request) {
                 Ok(der) => {
                     let next_update = crate::ocsp::response_next_update(&der);
@@ -275,7 +286,7 @@ impl FetchCache {
         &self,
         key: Key,
         url: &str,
-        started: &AtomicUsize,
+        share: &Share,
         fetch: impl FnOnce(&dyn Fetcher) -> (Outcome, Option<OffsetDateTime>),
     ) -> Outcome {
         let now = self.clock.now();
@@ -297,13 +308,21 @@ impl FetchCache {
                     state.bytes = state.bytes.saturating_sub(stale.bytes);
                 }
             }
+            if share.began.elapsed() >= self.config.per_request_time {
+                state.stats.refused_request_time += 1;
+                return Err(format!(
+                    "{url} not fetched: this request has spent its {} ms on fetching (the \
+                     per-request time cap); try later",
+                    self.config.per_request_time.as_millis()
+                ));
+            }
             if let Some(flight) = state.flights.get(&key) {
                 let flight = Arc::clone(flight);
                 state.stats.coalesced += 1;
                 drop(state);
                 return self.wait(&flight, url);
             }
-            if started.load(Ordering::SeqCst) >= self.config.per_request {
+            if share.started.load(Ordering::SeqCst) >= self.config.per_request {
                 state.stats.refused_per_request += 1;
                 return Err(format!(
                     "{url} not fetched: this request has made its {} outbound fetches (the \
@@ -319,7 +338,7 @@ impl FetchCache {
                     self.config.concurrent
                 ));
             }
-            started.fetch_add(1, Ordering::SeqCst);
+            share.started.fetch_add(1, Ordering::SeqCst);
             state.in_flight += 1;
             state.stats.outbound += 1;
             let flight = Arc::new(Flight::default());
@@ -465,13 +484,21 @@ impl Drop for Lead<'_> {
 #[derive(Clone)]
 pub struct RequestFetcher {
     cache: Arc<FetchCache>,
-    started: Arc<AtomicUsize>,
+    share: Arc<Share>,
+}
+
+/// What one request has used of its caps.
+struct Share {
+    /// Outbound fetches started.
+    started: AtomicUsize,
+    /// When the request began (its request fetcher was made).
+    began: Instant,
 }
 
 impl RequestFetcher {
     /// Outbound fetches this request has started.
     pub fn outbound(&self) -> usize {
-        self.started.load(Ordering::SeqCst)
+        self.share.started.load(Ordering::SeqCst)
     }
 
     /// The cache behind it.
@@ -509,14 +536,12 @@ impl Fetcher for RequestFetcher {
 
     fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
         self.cache
-            .ocsp(url, request, &self.started)
+            .ocsp(url, request, &self.share)
             .map(|der| der.as_ref().clone())
     }
 
     fn crls(&self, url: &str) -> Result<Vec<Arc<Crl>>, ValidationError> {
-        self.cache
-            .crls(url, &self.started)
-            .map(|crls| crls.to_vec())
+        self.cache.crls(url, &self.share).map(|crls| crls.to_vec())
     }
 
     fn ocsp_nonce(&self) -> bool {

@@ -512,3 +512,26 @@ fn the_process_wide_cap_refuses_at_once_while_others_are_in_flight() {
     unknown_detail(validate(&pki, &cache, &clock, &other));
     assert_eq!(server.count("/other"), 1);
 }
+
+#[test]
+fn a_request_that_has_spent_its_fetching_time_starts_no_more_fetches() {
+    let server = Server::start(|_, _| Reply::Hold);
+    let (pki, clock) = (Pki::new(), TestClock::new());
+    let leaf = pki.leaf(
+        &[0x61],
+        Some(&server.url("/ocsp")),
+        Some(&server.url("/root.crl")),
+    );
+    let config = FetchCacheConfig {
+        timeout: Duration::from_secs(1),
+        per_request_time: Duration::from_millis(500),
+        ..FetchCacheConfig::default()
+    };
+    let cache = Arc::new(FetchCache::new(config, clock.clone()));
+    // The responder holds the request for the whole timeout; by then the request's half
+    // second is spent, and its CRL is not fetched.
+    let detail = unknown_detail(validate(&pki, &cache, &clock, &leaf));
+    assert!(detail.contains("per-request time cap"), "{detail}");
+    assert_eq!((server.count("/ocsp"), server.count("/root.crl")), (1, 0));
+    assert_eq!(cache.stats().refused_request_time, 1);
+}
