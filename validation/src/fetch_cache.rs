@@ -358,8 +358,11 @@ impl FetchCache {
 
     /// Waits for the fetch of `flight` (of `url`) to end, at most the timeout and a margin.
     fn wait(&self, flight: &Flight, url: &str) -> Outcome {
-        let limit = self.config.timeout + WAIT_MARGIN;
-        let deadline = Instant::now() + limit;
+        let limit = self.config.timeout.saturating_add(WAIT_MARGIN);
+        // A timeout past what the clock can add is a day.
+        let deadline = Instant::now()
+            .checked_add(limit)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut outcome = flight.outcome.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(done) = outcome.as_ref() {
@@ -388,10 +391,18 @@ impl FetchCache {
         outcome: &Outcome,
         next_update: Option<OffsetDateTime>,
     ) -> OffsetDateTime {
-        let after = |d: Duration| now + time::Duration::try_from(d).unwrap_or(time::Duration::ZERO);
+        // A duration past what a date can hold is no bound.
+        let after = |d: Duration| {
+            time::Duration::try_from(d)
+                .ok()
+                .and_then(|d| now.checked_add(d))
+        };
         match (outcome, next_update) {
-            (Ok(_), Some(next)) if next > now => next.min(after(self.config.max_ttl)),
-            _ => after(self.config.brief_ttl),
+            (Ok(_), Some(next)) if next > now => match after(self.config.max_ttl) {
+                Some(cap) => next.min(cap),
+                None => next,
+            },
+            _ => after(self.config.brief_ttl).unwrap_or(now),
         }
     }
 
