@@ -356,6 +356,7 @@ fn evidence_facts(
             Some(rfc3339(*this_update)),
             next_update.map(rfc3339),
         ),
+        Some(RevocationEvidence::Local { .. }) => (Some("local"), None, None),
         None => (None, None, None),
     }
 }

@@ -1,6 +1,7 @@
 //! `imza verify`: validate a CMS / CAdES signature and print the validation report
 //! (ETSI EN 319 102-1 indications, TS 119 102-2 shaped). Exit 0 only when TOTAL_PASSED.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,11 +9,14 @@ use clap::Args;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use imza_ca::store::CertificateStatus;
 use imza_ca::Pki;
 use imza_core::clock::{rfc3339, SystemClock};
 use imza_signer::http::VerifyService;
-use imza_signer::{verify, SignatureReport, ValidationReport, VerifyOptions};
-use imza_validation::Certificate;
+use imza_signer::{verify, verify_reader, SignatureReport, ValidationReport, VerifyOptions};
+use imza_validation::{
+    Certificate, FetchCache, FetchCacheConfig, LocalRevocationSource, LocalStatus,
+};
 
 use crate::output::{
     input, read_certificate_file, read_crl_file, read_limited, CliResult, Failure,
@@ -20,8 +24,9 @@ use crate::output::{
 
 /// Largest signature file read (a signature carrying its document included).
 const MAX_SIGNATURE_BYTES: u64 = 64 * 1024 * 1024;
-/// Largest detached document read (hashed in memory).
-const MAX_CONTENT_BYTES: u64 = 1024 * 1024 * 1024;
+/// Largest detached document read. It is hashed as it is read, in bounded memory; the bound
+/// only ends an endless input (`/dev/zero`, a pipe).
+const MAX_CONTENT_BYTES: u64 = 16 * 1024 * 1024 * 1024;
 /// Largest certificate or CRL file read.
 const MAX_PKI_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -68,7 +73,8 @@ pub struct VerifyArgs {
     /// it) or PEM (`-----BEGIN PKCS7-----` or `CMS`).
     #[arg(value_name = "SIGNATURE")]
     signature: PathBuf,
-    /// The signed document, for a detached signature. Without it a detached signature is
+    /// The signed document, for a detached signature: hashed as it is read, so any size
+    /// (up to 16 GiB) is verified in bounded memory. Without it a detached signature is
     /// INDETERMINATE SIGNED_DATA_NOT_FOUND. Ignored (with a warning) for a signature that
     /// carries its document.
     #[arg(long, value_name = "FILE")]
@@ -108,7 +114,11 @@ pub fn run(args: VerifyArgs) -> CliResult {
     let content = args
         .content
         .as_deref()
-        .map(|p| read_limited(p, MAX_CONTENT_BYTES, "--content"))
+        .map(|path| {
+            std::fs::File::open(path)
+                .map(|file| (path, file))
+                .map_err(|e| input(format!("--content {}: cannot read: {e}", path.display())))
+        })
         .transpose()?;
     let mut trust_anchors = Vec::new();
     for path in &args.trust {
@@ -129,7 +139,24 @@ pub fn run(args: VerifyArgs) -> CliResult {
     }
     options.network = args.network;
 
-    let report = verify(&signature, content.as_deref(), &options);
+    let report = match content {
+        Some((path, file)) => {
+            let mut reader = Counted {
+                inner: std::io::Read::take(file, MAX_CONTENT_BYTES + 1),
+                read: 0,
+            };
+            let report = verify_reader(&signature, &mut reader, &options)
+                .map_err(|e| input(format!("--content {}: cannot read: {e}", path.display())))?;
+            if reader.read > MAX_CONTENT_BYTES {
+                return Err(input(format!(
+                    "--content {} is larger than {MAX_CONTENT_BYTES} bytes",
+                    path.display()
+                )));
+            }
+            report
+        }
+        None => verify(&signature, None, &options),
+    };
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::Internal(format!("writing the report: {e}")))?;
@@ -144,6 +171,20 @@ pub fn run(args: VerifyArgs) -> CliResult {
             "the signature is not valid: {}",
             verdicts(&report)
         )))
+    }
+}
+
+/// A reader that counts what passes through it.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
     }
 }
 
@@ -266,6 +307,7 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
     for r in &s.revocation {
         let source = match (r.source, r.this_update, r.produced_at) {
             (Some("OCSP"), _, Some(at)) => format!(" (OCSP produced at {})", rfc3339(at)),
+            (Some("LOCAL"), _, _) => format!(" ({})", r.note.as_deref().unwrap_or("LOCAL")),
             (Some(src), Some(at), _) => format!(" ({src} of {})", rfc3339(at)),
             _ => String::new(),
         };
@@ -288,11 +330,30 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
     head
 }
 
-/// The service behind `POST /verify` in `imza serve`: the store's root CAs are the trust
-/// anchors, the CAs below them the intermediates, and revocation information is fetched from
-/// the URLs the certificates name (the server's own `/crl/` and `/ocsp` when their base URL
-/// points at it). CAs created after the server started are picked up at its next start.
-pub fn serve_service(pki: &Pki) -> Arc<VerifyService> {
+/// The service behind `POST /verify` in `imza serve`, with the fetch layer's defaults (see
+/// [`serve_service_with`]).
+pub fn serve_service(pki: &Arc<Pki>) -> Arc<VerifyService> {
+    serve_service_with(pki, FetchCacheConfig::default())
+}
+
+/// The service behind `POST /verify` in `imza serve`: [`serve_verify_options`] with a fetch
+/// cache made from `fetch` on the system clock, "now" from the system clock.
+pub fn serve_service_with(pki: &Arc<Pki>, fetch: FetchCacheConfig) -> Arc<VerifyService> {
+    let cache = Arc::new(FetchCache::new(fetch, Arc::new(SystemClock)));
+    Arc::new(VerifyService::new(
+        &serve_verify_options(pki, cache),
+        Arc::new(SystemClock),
+    ))
+}
+
+/// What `POST /verify` in `imza serve` validates with: the store's root CAs are the trust
+/// anchors, the CAs below them the intermediates (CAs created after the server started are
+/// picked up at its next start); the status of this PKI's own certificates comes from the
+/// store itself ([`StoreRevocation`]: no HTTP request, not even to this server, and a
+/// revocation counts at once); other certificates' from what the signature embeds, else from
+/// their OCSP / CRL URLs through `fetch_cache` (shared, capped; keep a clone of it for its
+/// [`FetchCache::stats`]).
+pub fn serve_verify_options(pki: &Arc<Pki>, fetch_cache: Arc<FetchCache>) -> VerifyOptions {
     let mut anchors = Vec::new();
     let mut intermediates = Vec::new();
     // A store that cannot be read leaves no anchors: every answer then says
@@ -309,5 +370,191 @@ pub fn serve_service(pki: &Pki) -> Arc<VerifyService> {
     let mut options = VerifyOptions::new(anchors, OffsetDateTime::now_utc());
     options.extra_certificates = intermediates;
     options.network = true;
-    Arc::new(VerifyService::new(&options, Arc::new(SystemClock)))
+    options.fetch_cache = Some(fetch_cache);
+    options.local_revocation = Some(Arc::new(StoreRevocation::new(pki)));
+    options
+}
+
+/// The CA store as the issuer's own records ([`LocalRevocationSource`]): a certificate whose
+/// issuer is one of the store's CAs (the issuer certificate's bytes equal to the CA's) gets its
+/// status from `store().status(ca, serial)` — what this server's OCSP responder would answer,
+/// without asking it. The CAs are read once, when it is made.
+pub struct StoreRevocation {
+    pki: Arc<Pki>,
+    /// SHA-256 of each CA certificate's DER → the CA's name.
+    cas: HashMap<[u8; 32], String>,
+}
+
+impl StoreRevocation {
+    pub fn new(pki: &Arc<Pki>) -> StoreRevocation {
+        let cas = pki
+            .store()
+            .cas()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|ca| (openssl::sha::sha256(&ca.certificate), ca.name))
+            .collect();
+        StoreRevocation {
+            pki: Arc::clone(pki),
+            cas,
+        }
+    }
+}
+
+impl LocalRevocationSource for StoreRevocation {
+    fn status(&self, cert: &Certificate, issuer: &Certificate) -> LocalStatus {
+        let Some(ca) = self.cas.get(&openssl::sha::sha256(issuer.der())) else {
+            return LocalStatus::NotMine;
+        };
+        match self.pki.store().status(ca, cert.serial()) {
+            Ok(CertificateStatus::Issued) => LocalStatus::Good,
+            Ok(CertificateStatus::Revoked { at, reason }) => LocalStatus::Revoked {
+                at,
+                reason: Some(imza_core::crl::reason_name(reason).to_string()),
+            },
+            Ok(CertificateStatus::Unknown) => LocalStatus::NoRecord,
+            Err(e) => LocalStatus::Unavailable {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    fn name(&self) -> String {
+        "the CA store of this server".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use imza_ca::authority::DEFAULT_BACKDATE;
+    use imza_ca::keyref::KeyBackend;
+    use imza_ca::{InitCa, IssueOptions, IssueRequest};
+    use imza_core::clock::FixedClock;
+    use imza_core::key::software::SoftwareKey;
+    use imza_core::name::parse_dn;
+    use imza_core::{KeyAlgorithm, SigningKey};
+    use imza_signer::{sign, Credentials, Indication, SignOptions, SubIndication};
+    use imza_validation::{Fetcher, ValidationError};
+    use x509_cert::ext::pkix::CrlReason;
+
+    use super::*;
+
+    /// Counts fetches and answers none.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl Fetcher for Counting {
+        fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(ValidationError::Network(format!("{url}: not in this test")))
+        }
+
+        fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err(ValidationError::Network(format!("{url}: not in this test")))
+        }
+    }
+
+    fn init(pki: &Pki, name: &str, parent: Option<&str>) {
+        pki.init_ca(InitCa {
+            name: name.into(),
+            subject: format!("CN=Verify Store Test {name},O=imza,C=AZ"),
+            parent: parent.map(str::to_string),
+            algorithm: KeyAlgorithm::EcP256,
+            validity_days: None,
+            // Nothing listens there: every fetch would fail (and be counted).
+            base_url: Some("http://127.0.0.1:9".into()),
+            backend: KeyBackend::Software,
+            parent_pin: None,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn the_stores_own_certificates_are_checked_against_it_and_a_revocation_counts_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Arc::new(Pki::open(dir.path(), Arc::new(SystemClock)).unwrap());
+        init(&pki, "root", None);
+        init(&pki, "citizens", Some("root"));
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let request = IssueRequest {
+            subject: parse_dn(
+                "CN=Quliyeva Aysel,givenName=Aysel,SN=Quliyeva,serialNumber=PNOAZ-1234567,C=AZ",
+            )
+            .unwrap(),
+            public_key: key.public_key_der().unwrap(),
+            key_algorithm: KeyAlgorithm::EcP256,
+            alt_names: Vec::new(),
+            asks_for_ca: false,
+        };
+        let options = IssueOptions {
+            profile: pki.profiles().get("citizen-sign").unwrap(),
+            validity_days: None,
+            backdate: DEFAULT_BACKDATE,
+        };
+        let record = pki
+            .authority("citizens", None)
+            .unwrap()
+            .issue(&[request], &options)
+            .unwrap()
+            .remove(0);
+        let credentials = Credentials::new(
+            Box::new(key),
+            record.der.clone(),
+            vec![pki.ca("citizens").unwrap().certificate],
+        )
+        .unwrap();
+        let document = b"a residence certificate\n";
+        let signature = sign(
+            document,
+            &credentials,
+            &SignOptions::new(OffsetDateTime::now_utc()),
+        )
+        .unwrap();
+
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(FetchCache::with_fetcher(
+            FetchCacheConfig::default(),
+            Arc::new(SystemClock),
+            Box::new(Counting(Arc::clone(&fetches))),
+        ));
+        // One fixed "now", a minute ahead: both verifications ask the same question, so a
+        // path result kept from the first would answer the second.
+        let now = OffsetDateTime::now_utc() + time::Duration::minutes(1);
+        let service = VerifyService::new(
+            &serve_verify_options(&pki, cache),
+            Arc::new(FixedClock(now)),
+        );
+
+        let report = service.verify(&signature, Some(document));
+        assert!(report.valid, "{report:#?}");
+        let revocation = &report.signatures[0].revocation;
+        assert_eq!(revocation.len(), 2, "the citizen and the citizens CA");
+        for entry in revocation {
+            assert_eq!(entry.source, Some("LOCAL"), "{entry:?}");
+            assert_eq!(
+                entry.note.as_deref(),
+                Some("from the CA store of this server")
+            );
+        }
+
+        pki.revoke("citizens", &record.serial, CrlReason::KeyCompromise, None)
+            .unwrap();
+        let report = service.verify(&signature, Some(document));
+        let s = &report.signatures[0];
+        assert_eq!(
+            (s.indication, s.sub_indication),
+            (
+                Indication::Indeterminate,
+                Some(SubIndication::REVOKED_NO_POE)
+            ),
+            "{report:#?}"
+        );
+        assert!(
+            s.errors.iter().any(|e| e.contains("keyCompromise")),
+            "{s:#?}"
+        );
+        assert_eq!(fetches.load(Ordering::SeqCst), 0);
+    }
 }

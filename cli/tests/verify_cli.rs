@@ -76,6 +76,11 @@ impl Fixture {
 
     /// `openssl cms -sign` of doc.txt into `out` (detached unless `attached`).
     fn openssl_sign(&self, out: &str, attached: bool) -> String {
+        self.openssl_sign_file("doc.txt", out, attached)
+    }
+
+    /// `openssl cms -sign` of the file `input` into `out` (detached unless `attached`).
+    fn openssl_sign_file(&self, input: &str, out: &str, attached: bool) -> String {
         let mut command = Command::new("openssl");
         command
             .args([
@@ -87,7 +92,7 @@ impl Fixture {
                 "-inkey",
                 &self.p("signer.key"),
             ])
-            .args(["-in", &self.p("doc.txt"), "-out", &self.p(out)]);
+            .args(["-in", &self.p(input), "-out", &self.p(out)]);
         if attached {
             command.arg("-nodetach");
         }
@@ -330,4 +335,66 @@ fn help_reads_like_a_manual() {
             "--help should mention {words}: {said}"
         );
     }
+}
+
+/// `imza args` under `/usr/bin/time -v`: its output, and its peak resident set in KiB.
+fn imza_measured(args: &[&str]) -> (Output, u64) {
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(env!("CARGO_BIN_EXE_imza"))
+        .args(args)
+        .output()
+        .expect("run imza under /usr/bin/time");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kib = stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in: {stderr}"));
+    (out, kib)
+}
+
+#[test]
+fn a_large_detached_document_is_verified_in_bounded_memory() {
+    // 400 MiB, sparse (quick to make, read as zeros) with a few bytes written through it.
+    const SIZE: u64 = 400 * 1024 * 1024;
+    let f = Fixture::new();
+    let big = f.path("big.bin");
+    let write_at = |offset: u64, bytes: &[u8]| {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new().write(true).open(&big).unwrap();
+        file.seek(SeekFrom::Start(offset)).unwrap();
+        file.write_all(bytes).unwrap();
+    };
+    std::fs::File::create(&big).unwrap().set_len(SIZE).unwrap();
+    for offset in [0, SIZE / 3, SIZE - 7] {
+        write_at(offset, b"imza");
+    }
+    let sig = f.openssl_sign_file("big.bin", "big.p7s", false);
+    let args = [
+        "verify",
+        &sig,
+        "--content",
+        &f.p("big.bin"),
+        "--trust",
+        &f.p("root.pem"),
+        "--crl",
+        &f.p("crl.pem"),
+        "--json",
+    ];
+    let (out, peak_kib) = imza_measured(&args);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["signatures"][0]["indication"], "TOTAL_PASSED");
+    // The document is 400 MiB; what the verifier holds is its digests.
+    assert!(
+        peak_kib < 64 * 1024,
+        "peak RSS {peak_kib} KiB for a {SIZE}-byte document"
+    );
+
+    // One byte changed in the middle: the digest no longer matches.
+    write_at(SIZE / 2, b"\x01");
+    let (out, _) = imza_measured(&args);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["signatures"][0]["sub_indication"], "HASH_FAILURE");
 }

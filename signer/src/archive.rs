@@ -8,6 +8,7 @@ use imza_core::oids;
 use imza_tsa::ImprintAlgorithm;
 
 use crate::attributes::{archive_message_imprint, AtsHashIndexV3};
+use crate::content::Content;
 use crate::signed_data::{CmsSignedData, RawAttribute, AUGMENTING};
 use crate::timestamp::Timestamper;
 use crate::SignerError;
@@ -22,8 +23,13 @@ pub(crate) fn add_archive_timestamp(
 ) -> Result<(), SignerError> {
     let signer = signed_data.only_signer()?;
     let index = AtsHashIndexV3::of(signed_data, signer, algorithm)?.to_der()?;
-    let imprint =
-        archive_message_imprint(signed_data, signer, detached_content, &index, algorithm)?;
+    let imprint = archive_message_imprint(
+        signed_data,
+        signer,
+        detached_content.map(Content::Bytes),
+        &index,
+        algorithm,
+    )?;
     let token = timestamper.timestamp(&imprint, algorithm)?;
     let mut token = CmsSignedData::read(token.der(), &AUGMENTING).map_err(|e| {
         SignerError::Timestamp(format!(

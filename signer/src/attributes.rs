@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use x509_cert::time::Time;
 use x509_cert::Certificate;
 
+use crate::content::Content;
 use crate::signed_data::{CmsSignedData, CmsSigner, RawAttribute, AUGMENTING};
 use crate::SignerError;
 
@@ -384,15 +385,20 @@ impl AtsHashIndexV3 {
 }
 
 /// The hash of the signed content with `algorithm`: the eContent's octets of an enveloping
-/// signature, else `detached` (the external content). Error when there is neither.
+/// signature, else `detached` (the external content, or its digests). Error when there is
+/// neither, or the digest was not taken.
 pub(crate) fn content_digest(
     signed_data: &CmsSignedData,
-    detached: Option<&[u8]>,
+    detached: Option<Content<'_>>,
     algorithm: ImprintAlgorithm,
 ) -> Result<Vec<u8>, SignerError> {
     match (signed_data.econtent(), detached) {
         (Some(content), _) => Ok(algorithm.digest(content)),
-        (None, Some(content)) => Ok(algorithm.digest(content)),
+        (None, Some(content)) => content.digest(algorithm).ok_or_else(|| {
+            SignerError::Usage(format!(
+                "the content's {algorithm} was not taken when it was read"
+            ))
+        }),
         (None, None) => Err(SignerError::Usage(
             "the signature is detached: the signed content is needed (give it with --content)"
                 .into(),
@@ -427,7 +433,7 @@ pub(crate) fn archive_imprint_input(
 pub(crate) fn archive_message_imprint(
     signed_data: &CmsSignedData,
     signer: &CmsSigner,
-    detached_content: Option<&[u8]>,
+    detached_content: Option<Content<'_>>,
     hash_index_der: &[u8],
     algorithm: ImprintAlgorithm,
 ) -> Result<Vec<u8>, SignerError> {
@@ -451,7 +457,7 @@ pub(crate) struct ArchiveTimestampCheck {
 pub(crate) fn check_archive_timestamps(
     signed_data: &CmsSignedData,
     signer: &CmsSigner,
-    detached_content: Option<&[u8]>,
+    detached_content: Option<Content<'_>>,
 ) -> Result<Vec<ArchiveTimestampCheck>, SignerError> {
     let mut checks = Vec::new();
     for archive in archive_timestamps(signer)? {
@@ -465,7 +471,7 @@ fn check_archive_timestamp(
     signed_data: &CmsSignedData,
     signer: &CmsSigner,
     archive: &ArchiveTimestamp,
-    detached_content: Option<&[u8]>,
+    detached_content: Option<Content<'_>>,
 ) -> Result<(), String> {
     let algorithm = archive
         .token

@@ -7,6 +7,7 @@
 mod archive;
 pub(crate) mod attributes;
 mod augment;
+mod content;
 mod credentials;
 mod error;
 pub mod http;
@@ -20,6 +21,7 @@ mod verify;
 mod verify_paths;
 
 pub use augment::{augment, certificates_of, level_of, AugmentOptions};
+pub use content::{ContentDigests, MAX_KEPT_CONTENT_BYTES};
 pub use credentials::{Credentials, MAX_CHAIN};
 pub use error::SignerError;
 pub use level::Level;
@@ -30,4 +32,4 @@ pub use report::{
 pub use sign::{sign, SignOptions};
 pub use timestamp::{HttpTimestamper, Timestamper};
 pub use validation_data::ValidationDataSources;
-pub use verify::{verify, SignatureVerifier, VerifyOptions};
+pub use verify::{verify, verify_reader, SignatureVerifier, VerifyOptions};

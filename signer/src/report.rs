@@ -281,7 +281,8 @@ pub struct RevocationReport {
     pub serial: String,
     /// `good` (not revoked at the proof-of-existence time) or `not_checked`.
     pub state: &'static str,
-    /// `CRL` or `OCSP`; `None` when not checked.
+    /// `CRL`, `OCSP`, or `LOCAL`: the issuer's own records, read by the validating server
+    /// (`note` names them); `None` when not checked.
     pub source: Option<&'static str>,
     #[serde(with = "rfc3339_option")]
     pub this_update: Option<OffsetDateTime>,
@@ -294,7 +295,7 @@ pub struct RevocationReport {
     /// stays valid: it existed before).
     #[serde(with = "rfc3339_option")]
     pub revoked_later: Option<OffsetDateTime>,
-    /// Why it was not checked.
+    /// Why it was not checked; for a `LOCAL` finding, whose records it comes from.
     pub note: Option<String>,
 }
 

@@ -230,7 +230,8 @@ pub(crate) fn add_validation_data(
                 Some(RevocationEvidence::Ocsp { der, .. }) => {
                     signed_data.add_revocation_value(ocsp_revocation_choice(der)?)?;
                 }
-                None => {}
+                // Only a validator given the issuer's records finds this; nothing to embed.
+                Some(RevocationEvidence::Local { .. }) | None => {}
             }
         }
     }

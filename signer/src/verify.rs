@@ -25,6 +25,7 @@
 //! A time-stamp that does not verify is reported with its own indication and ignored for the
 //! POE (EN 319 102-1 §5.6.2.4: only time-stamps that pass give proof of existence).
 
+use std::io::Read;
 use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
@@ -37,12 +38,14 @@ use imza_tsa::{
     VerificationTime,
 };
 use imza_validation::{
-    Certificate, Crl, Purpose, RevocationEvidence, RevocationState, SignatureCache, ValidatedPath,
+    Certificate, Crl, FetchCache, LocalRevocationSource, Purpose, RevocationEvidence,
+    RevocationState, SignatureCache, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 
 use crate::attributes;
+use crate::content::{Content, ContentDigests, MAX_KEPT_CONTENT_BYTES};
 use crate::report::{
     time_text, ChainCertificate, Indication, RevocationReport, SignatureReport, SignerReport,
     SubIndication, TimestampReport, ValidationReport,
@@ -50,7 +53,8 @@ use crate::report::{
 use crate::signed_data::{find_signer_certificate, CmsSignedData, CmsSigner, VALIDATING};
 use crate::validation_data::{revocation_value, RevocationValue};
 use crate::verify_paths::{
-    PathChecker, PathFailure, PathFailureKind, SignatureMaterial, TsaPathValidator,
+    Network, OnlineSources, PathChecker, PathFailure, PathFailureKind, SignatureMaterial,
+    TsaPathValidator,
 };
 use crate::{Level, SignerError};
 
@@ -58,7 +62,7 @@ use crate::{Level, SignerError};
 const MAX_TIMESTAMPS: usize = 8;
 
 /// What a validation trusts and may use.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct VerifyOptions {
     /// The trust anchors every path (the signer's, each TSA's) must end at.
     pub trust_anchors: Vec<Certificate>,
@@ -66,8 +70,18 @@ pub struct VerifyOptions {
     pub extra_certificates: Vec<Certificate>,
     /// CRLs to use besides those in the signature.
     pub extra_crls: Vec<Crl>,
-    /// Whether CRLs and OCSP responses may be fetched from the URLs in certificates.
+    /// Whether CRLs and OCSP responses may be fetched from the URLs in certificates (when
+    /// what the signature carries and the issuer's records do not settle a status).
     pub network: bool,
+    /// With `network`: fetch through this process-wide cache (answers shared across
+    /// verifications and kept for their validity, identical fetches made once, at most
+    /// `per_request` outbound fetches per [`SignatureVerifier::verify`] call and `concurrent`
+    /// in the process; OCSP without nonces). `None`: each path validation fetches on its own,
+    /// with OCSP nonces, nothing kept (the CLI's `--network`).
+    pub fetch_cache: Option<Arc<FetchCache>>,
+    /// The issuer's own records, asked before OCSP and CRLs for the certificates of the CAs
+    /// they cover (`imza serve`: its CA store), network or not.
+    pub local_revocation: Option<Arc<dyn LocalRevocationSource>>,
     /// The validation's "current time": a signature without a valid time-stamp is judged at
     /// it, and every time-stamp's TSA path is.
     pub time: OffsetDateTime,
@@ -84,9 +98,28 @@ impl VerifyOptions {
             extra_certificates: Vec::new(),
             extra_crls: Vec::new(),
             network: false,
+            fetch_cache: None,
+            local_revocation: None,
             time,
             signature_cache: None,
         }
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("trust_anchors", &self.trust_anchors.len())
+            .field("extra_certificates", &self.extra_certificates.len())
+            .field("extra_crls", &self.extra_crls.len())
+            .field("network", &self.network)
+            .field("fetch_cache", &self.fetch_cache)
+            .field(
+                "local_revocation",
+                &self.local_revocation.as_ref().map(|l| l.name()),
+            )
+            .field("time", &self.time)
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,16 +141,31 @@ pub fn verify(
     SignatureVerifier::new(options).verify(signature_der, detached_content, options.time)
 }
 
+/// [`verify`] with the detached content read from `content` as a stream, in bounded memory
+/// ([`SignatureVerifier::verify_reader`]).
+pub fn verify_reader(
+    signature_der: &[u8],
+    content: &mut dyn Read,
+    options: &VerifyOptions,
+) -> std::io::Result<ValidationReport> {
+    SignatureVerifier::new(options).verify_reader(signature_der, content, options.time)
+}
+
 impl SignatureVerifier {
-    /// A verifier with `options`' anchors, extra certificates and CRLs and network setting
-    /// (its `time` is not kept: each [`SignatureVerifier::verify`] call passes one).
+    /// A verifier with `options`' anchors, extra certificates and CRLs, network setting,
+    /// fetch cache and local records (its `time` is not kept: each
+    /// [`SignatureVerifier::verify`] call passes one).
     pub fn new(options: &VerifyOptions) -> SignatureVerifier {
         SignatureVerifier {
             paths: PathChecker::new(
                 options.trust_anchors.clone(),
                 options.extra_certificates.clone(),
                 options.extra_crls.clone(),
-                options.network,
+                OnlineSources {
+                    network: options.network,
+                    fetch_cache: options.fetch_cache.clone(),
+                    local: options.local_revocation.clone(),
+                },
                 options.signature_cache.clone().unwrap_or_default(),
             ),
         }
@@ -130,36 +178,41 @@ impl SignatureVerifier {
         detached_content: Option<&[u8]>,
         now: OffsetDateTime,
     ) -> ValidationReport {
-        let read = CmsSignedData::read(signature_der, &VALIDATING)
-            .map_err(SignerError::from)
-            .and_then(|signed_data| {
-                let revocation = signed_data
-                    .crls
-                    .iter()
-                    .map(|element| revocation_value(element))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let mut crls = Vec::new();
-                let mut ocsp_responses = Vec::new();
-                for value in revocation {
-                    match value {
-                        RevocationValue::Crl(der) => crls.push(der.to_vec()),
-                        RevocationValue::OcspResponse(der) => ocsp_responses.push(der),
-                        RevocationValue::Other => {}
-                    }
-                }
-                Ok((signed_data, crls, ocsp_responses))
-            });
-        let (signed_data, crls, ocsp_responses) = match read {
+        match read_signature(signature_der) {
+            Ok(read) => self.verify_read(&read, detached_content.map(Content::Bytes), now),
+            Err(e) => unreadable(e, now),
+        }
+    }
+
+    /// [`SignatureVerifier::verify`] with the detached content read from `content` as a
+    /// stream: hashed in one pass with the digest algorithms the signature uses (every one
+    /// supported when it has archive time-stamps), so memory stays bounded whatever the
+    /// document's size. A SignerInfo without signed attributes signs the document itself: its
+    /// bytes are kept for it up to [`MAX_KEPT_CONTENT_BYTES`], and beyond that it is
+    /// INDETERMINATE / SIGNED_DATA_NOT_FOUND. A signature that does not parse is reported
+    /// without reading `content`. Errors are `content`'s read errors.
+    pub fn verify_reader(
+        &self,
+        signature_der: &[u8],
+        content: &mut dyn Read,
+        now: OffsetDateTime,
+    ) -> std::io::Result<ValidationReport> {
+        let read = match read_signature(signature_der) {
             Ok(read) => read,
-            Err(e) => {
-                let mut report = SignatureReport::new(0);
-                report.fail(
-                    SubIndication::FORMAT_FAILURE,
-                    format!("not a CMS SignedData: {e}"),
-                );
-                return ValidationReport::new(now, vec![report]);
-            }
+            Err(e) => return Ok(unreadable(e, now)),
         };
+        let (algorithms, keep) = content_needs(&read.signed_data);
+        let digests = ContentDigests::read(content, &algorithms, keep)?;
+        Ok(self.verify_read(&read, Some(Content::Digested(&digests)), now))
+    }
+
+    fn verify_read(
+        &self,
+        read: &ReadSignature,
+        detached_content: Option<Content<'_>>,
+        now: OffsetDateTime,
+    ) -> ValidationReport {
+        let signed_data = &read.signed_data;
         if signed_data.signers.is_empty() {
             let mut report = SignatureReport::new(0);
             report.detached = signed_data.econtent().is_none();
@@ -179,13 +232,18 @@ impl SignatureVerifier {
             .cloned()
             .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
             .collect();
+        let (crls, ocsp_responses) = (&read.crls, &read.ocsp_responses);
         let context = Context {
-            signed_data: &signed_data,
-            content: signed_data.econtent().or(detached_content),
+            signed_data,
+            content: signed_data
+                .econtent()
+                .map(Content::Bytes)
+                .or(detached_content),
             detached_content,
             has_revocation_values: !crls.is_empty() || !ocsp_responses.is_empty(),
-            material: &SignatureMaterial::new(certificates, &crls, ocsp_responses),
+            material: &SignatureMaterial::new(certificates, crls, ocsp_responses.clone()),
             candidates: &candidates,
+            network: &self.paths.network(),
             now,
         };
         let reports = signed_data
@@ -276,6 +334,17 @@ impl SignatureVerifier {
                     );
                     return report;
                 };
+                let Some(content) = content.bytes() else {
+                    report.fail(
+                        SubIndication::SIGNED_DATA_NOT_FOUND,
+                        format!(
+                            "without signed attributes the signature is over the document \
+                             itself, and a document read as a stream is kept only up to \
+                             {MAX_KEPT_CONTENT_BYTES} bytes"
+                        ),
+                    );
+                    return report;
+                };
                 if let Err(e) = check_signature(&cert, &algorithm, content, signer.signature()) {
                     report.fail(e.0, e.1);
                     return report;
@@ -307,6 +376,7 @@ impl SignatureVerifier {
             cert_der,
             cx.material.certificates(),
             cx.material,
+            cx.network,
             Purpose::Sign,
             poe,
         );
@@ -388,7 +458,13 @@ impl SignatureVerifier {
             );
             return false;
         };
-        let actual = digest.digest(content);
+        let Some(actual) = content.digest(digest) else {
+            report.fail(
+                SubIndication::SIGNED_DATA_NOT_FOUND,
+                format!("the content's {digest} was not taken when it was read"),
+            );
+            return false;
+        };
         if actual != expected {
             report.fail(
                 SubIndication::HASH_FAILURE,
@@ -401,7 +477,7 @@ impl SignatureVerifier {
             return false;
         }
         if let (Some(given), Some(carried)) = (cx.detached_content, cx.signed_data.econtent()) {
-            if given != carried {
+            if !given.same_as(carried) {
                 report.warnings.push(
                     "the content supplied differs from the content the signature carries".into(),
                 );
@@ -536,6 +612,7 @@ impl SignatureVerifier {
         let paths = TsaPathValidator {
             checker: &self.paths,
             material: cx.material,
+            network: cx.network,
             last: Default::default(),
         };
         let expect = Expectations {
@@ -594,17 +671,85 @@ fn tsa_label(token: &ParsedToken) -> Option<String> {
     })
 }
 
+/// A signature read: its SignedData and the revocation values it carries.
+struct ReadSignature {
+    signed_data: CmsSignedData,
+    crls: Vec<Vec<u8>>,
+    ocsp_responses: Vec<Vec<u8>>,
+}
+
+/// Reads `signature_der`.
+fn read_signature(signature_der: &[u8]) -> Result<ReadSignature, SignerError> {
+    CmsSignedData::read(signature_der, &VALIDATING)
+        .map_err(SignerError::from)
+        .and_then(|signed_data| {
+            let revocation = signed_data
+                .crls
+                .iter()
+                .map(|element| revocation_value(element))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut crls = Vec::new();
+            let mut ocsp_responses = Vec::new();
+            for value in revocation {
+                match value {
+                    RevocationValue::Crl(der) => crls.push(der.to_vec()),
+                    RevocationValue::OcspResponse(der) => ocsp_responses.push(der),
+                    RevocationValue::Other => {}
+                }
+            }
+            Ok(ReadSignature {
+                signed_data,
+                crls,
+                ocsp_responses,
+            })
+        })
+}
+
+/// The report on a signature that is not a readable SignedData: one FORMAT_FAILURE entry.
+fn unreadable(e: SignerError, now: OffsetDateTime) -> ValidationReport {
+    let mut report = SignatureReport::new(0);
+    report.fail(
+        SubIndication::FORMAT_FAILURE,
+        format!("not a CMS SignedData: {e}"),
+    );
+    ValidationReport::new(now, vec![report])
+}
+
+/// What a streamed content must be hashed with for `signed_data` — each SignerInfo's digest
+/// algorithm, every supported one when an archive time-stamp (whose imprint algorithm is its
+/// own) is present, SHA-256 at least (to compare with a carried content) — and whether its
+/// bytes must be kept (a SignerInfo without signed attributes signs them).
+fn content_needs(signed_data: &CmsSignedData) -> (Vec<ImprintAlgorithm>, bool) {
+    let mut algorithms = Vec::new();
+    let mut keep = false;
+    for signer in &signed_data.signers {
+        if signer.has_unsigned(oids::ATTR_ARCHIVE_TIME_STAMP_V3) {
+            algorithms.extend(ImprintAlgorithm::ALL);
+        }
+        if let Ok(algorithm) = ImprintAlgorithm::from_identifier(signer.digest_algorithm()) {
+            algorithms.push(algorithm);
+        }
+        keep |= matches!(signer.signed_attributes_der(), Ok(None));
+    }
+    if algorithms.is_empty() {
+        algorithms.push(ImprintAlgorithm::Sha256);
+    }
+    (algorithms, keep)
+}
+
 /// What every SignerInfo of one document shares.
 struct Context<'a> {
     signed_data: &'a CmsSignedData,
     /// The content the message digests are checked against: the carried one, else the given.
-    content: Option<&'a [u8]>,
-    detached_content: Option<&'a [u8]>,
+    content: Option<Content<'a>>,
+    detached_content: Option<Content<'a>>,
     /// Whether `SignedData.crls` holds CRLs or OCSP responses.
     has_revocation_values: bool,
     material: &'a SignatureMaterial,
     /// The signature's certificates, then the caller's: where signers and TSAs are looked for.
     candidates: &'a [Vec<u8>],
+    /// The network of this call: all its signers and time-stamps share its fetch cap.
+    network: &'a Network,
     now: OffsetDateTime,
 }
 
@@ -931,6 +1076,10 @@ fn record_path(
                 entry.produced_at = Some(*produced_at);
                 entry.this_update = Some(*this_update);
                 entry.next_update = *next_update;
+            }
+            Some(RevocationEvidence::Local { source }) => {
+                entry.source = Some("LOCAL");
+                entry.note = Some(format!("from {source}"));
             }
             None => {}
         }

@@ -5,18 +5,29 @@
 //! time. Also the [`PathValidator`] the time-stamp verifier of imza-tsa calls, so a TSA's path
 //! and revocation are checked the same way.
 //!
+//! Revocation comes, in this order, from the issuer's own records when the verifier runs
+//! beside them (a [`LocalRevocationSource`]: `imza serve` and its CA store), from what the
+//! signature and the caller carry, and — when the network is allowed — from the certificates'
+//! OCSP and CRL URLs: through the process's [`FetchCache`] (shared answers, capped fetches,
+//! one [`RequestFetcher`] per verify call) or, without one, a fresh HTTP fetcher per
+//! validation (OCSP nonces, nothing kept).
+//!
 //! Results are cached by everything they depend on (target, purpose, time, the exact
 //! material), so verifying many signatures from one signer under one CA costs a lookup for
-//! the chain. With network fetching on nothing is cached: a fetched answer may change.
+//! the chain. A result for which the records or the network were consulted is not cached: a
+//! revocation recorded in the store must show in the very next verification, and a fetched
+//! answer expires.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use imza_tsa::PathValidator;
 use imza_validation::{
-    Certificate, Crl, HttpFetcher, Purpose, RevocationPolicy, SignatureCache, ValidatedPath,
-    ValidationError, ValidationOptions, Validator,
+    Certificate, Crl, FetchCache, Fetcher, HttpFetcher, LocalRevocationSource, LocalStatus,
+    Purpose, RequestFetcher, RevocationPolicy, SignatureCache, ValidatedPath, ValidationError,
+    ValidationOptions, Validator,
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
@@ -135,13 +146,30 @@ fn hash_item(hasher: &mut Sha256, kind: u8, der: &[u8]) {
     hasher.update(der);
 }
 
-/// Trust anchors, the caller's certificates and CRLs, network use, and the result cache:
-/// built once per verifier and shared by every signature it verifies.
+/// The network one verify call may use, made once per call by [`PathChecker::network`].
+#[derive(Clone, Debug)]
+pub(crate) enum Network {
+    Off,
+    /// A fresh HTTP fetcher per validation.
+    Direct,
+    /// The process's fetch cache, this call's fetches counted by one request fetcher.
+    Cached(RequestFetcher),
+}
+
+/// Where revocation may come from besides the material: the issuer's records and the network.
+pub(crate) struct OnlineSources {
+    pub(crate) network: bool,
+    pub(crate) fetch_cache: Option<Arc<FetchCache>>,
+    pub(crate) local: Option<Arc<dyn LocalRevocationSource>>,
+}
+
+/// Trust anchors, the caller's certificates and CRLs, the online sources, and the result
+/// cache: built once per verifier and shared by every signature it verifies.
 pub(crate) struct PathChecker {
     anchors: Vec<Arc<Certificate>>,
     extra_certificates: Vec<Arc<Certificate>>,
     extra_crls: Vec<Arc<Crl>>,
-    network: bool,
+    online: OnlineSources,
     /// Verified certificate and CRL signatures, shared by the validator made for each
     /// signature (and with other validators of the process, when the caller passes one).
     signatures: Arc<SignatureCache>,
@@ -157,14 +185,14 @@ impl PathChecker {
         anchors: Vec<Certificate>,
         extra_certificates: Vec<Certificate>,
         extra_crls: Vec<Crl>,
-        network: bool,
+        online: OnlineSources,
         signatures: Arc<SignatureCache>,
     ) -> PathChecker {
         PathChecker {
             anchors: anchors.into_iter().map(Arc::new).collect(),
             extra_certificates: extra_certificates.into_iter().map(Arc::new).collect(),
             extra_crls: extra_crls.into_iter().map(Arc::new).collect(),
-            network,
+            online,
             signatures,
             cache: Mutex::new(HashMap::new()),
             parsed: Mutex::new(HashMap::new()),
@@ -176,26 +204,44 @@ impl PathChecker {
         self.extra_certificates.iter().map(|c| c.der())
     }
 
+    /// The network for one verify call: every validation of the call shares one request
+    /// fetcher, so the per-request cap covers all its signers and time-stamps.
+    pub(crate) fn network(&self) -> Network {
+        match (&self.online.network, &self.online.fetch_cache) {
+            (false, _) => Network::Off,
+            (true, None) => Network::Direct,
+            (true, Some(cache)) => Network::Cached(cache.request()),
+        }
+    }
+
     /// Validates a path from `target` for `purpose` at `at`, with `untrusted` (DER) and the
-    /// caller's certificates as the pool and `material`'s revocation data with the caller's.
-    /// Revocation is required for every certificate below the anchor.
+    /// caller's certificates as the pool and `material`'s revocation data with the caller's,
+    /// and the issuer's records and `network` when needed. Revocation is required for every
+    /// certificate below the anchor.
     pub(crate) fn validate(
         &self,
         target: &[u8],
         untrusted: &[Vec<u8>],
         material: &SignatureMaterial,
+        network: &Network,
         purpose: Purpose,
         at: OffsetDateTime,
     ) -> PathResult {
-        let key = (!self.network).then(|| cache_key(target, untrusted, material, purpose, at));
-        if let Some(key) = &key {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(hit) = cache.get(key) {
-                return hit.clone();
-            }
+        let key = cache_key(target, untrusted, material, purpose, at);
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return hit.clone();
         }
-        let result = self.validate_uncached(target, untrusted, material, purpose, at);
-        if let Some(key) = key {
+        let consulted = Arc::new(AtomicBool::new(false));
+        let result = self.validate_uncached(
+            target, untrusted, material, network, &consulted, purpose, at,
+        );
+        // What rests on the records or the network may change by the next call.
+        if !consulted.load(Ordering::SeqCst) {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             if cache.len() >= MAX_CACHED_PATHS {
                 cache.clear();
@@ -205,11 +251,14 @@ impl PathChecker {
         result
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn validate_uncached(
         &self,
         target: &[u8],
         untrusted: &[Vec<u8>],
         material: &SignatureMaterial,
+        network: &Network,
+        consulted: &Arc<AtomicBool>,
         purpose: Purpose,
         at: OffsetDateTime,
     ) -> PathResult {
@@ -234,13 +283,27 @@ impl PathChecker {
         for der in &material.ocsp_responses {
             validator.add_ocsp_response(der.clone());
         }
-        if self.network {
-            validator.set_fetcher(Box::new(HttpFetcher::default()));
+        let fetcher: Option<Box<dyn Fetcher>> = match network {
+            Network::Off => None,
+            Network::Direct => Some(Box::new(HttpFetcher::default())),
+            Network::Cached(request) => Some(Box::new(request.clone())),
+        };
+        if let Some(fetcher) = fetcher {
+            validator.set_fetcher(Box::new(Watched {
+                inner: fetcher,
+                consulted: Arc::clone(consulted),
+            }));
+        }
+        if let Some(local) = &self.online.local {
+            validator.set_local_revocation(Arc::new(Watched {
+                inner: Arc::clone(local),
+                consulted: Arc::clone(consulted),
+            }));
         }
         let mut options = ValidationOptions::at(at);
         options.purpose = purpose;
         options.revocation = RevocationPolicy::Require;
-        options.network = self.network;
+        options.network = !matches!(network, Network::Off);
         validator
             .validate_shared(&target, &options)
             .map_err(PathFailure::from_error)
@@ -269,6 +332,48 @@ impl PathChecker {
     }
 }
 
+/// A fetcher or records that flag when they are asked, so that what rests on them is not
+/// kept in the result cache.
+struct Watched<T> {
+    inner: T,
+    consulted: Arc<AtomicBool>,
+}
+
+impl Fetcher for Watched<Box<dyn Fetcher>> {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
+        self.consulted.store(true, Ordering::SeqCst);
+        self.inner.fetch_crl(url)
+    }
+
+    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
+        self.consulted.store(true, Ordering::SeqCst);
+        self.inner.post_ocsp(url, request)
+    }
+
+    fn crls(&self, url: &str) -> Result<Vec<Arc<Crl>>, ValidationError> {
+        self.consulted.store(true, Ordering::SeqCst);
+        self.inner.crls(url)
+    }
+
+    fn ocsp_nonce(&self) -> bool {
+        self.inner.ocsp_nonce()
+    }
+}
+
+impl LocalRevocationSource for Watched<Arc<dyn LocalRevocationSource>> {
+    fn status(&self, cert: &Certificate, issuer: &Certificate) -> LocalStatus {
+        let status = self.inner.status(cert, issuer);
+        if status != LocalStatus::NotMine {
+            self.consulted.store(true, Ordering::SeqCst);
+        }
+        status
+    }
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+}
+
 fn cache_key(
     target: &[u8],
     untrusted: &[Vec<u8>],
@@ -293,6 +398,7 @@ fn cache_key(
 pub(crate) struct TsaPathValidator<'a> {
     pub(crate) checker: &'a PathChecker,
     pub(crate) material: &'a SignatureMaterial,
+    pub(crate) network: &'a Network,
     pub(crate) last: RefCell<Option<PathResult>>,
 }
 
@@ -303,9 +409,14 @@ impl PathValidator for TsaPathValidator<'_> {
         untrusted: &[Vec<u8>],
         at: OffsetDateTime,
     ) -> Result<(), String> {
-        let result =
-            self.checker
-                .validate(signer, untrusted, self.material, Purpose::TimeStamping, at);
+        let result = self.checker.validate(
+            signer,
+            untrusted,
+            self.material,
+            self.network,
+            Purpose::TimeStamping,
+            at,
+        );
         let answer = match &result {
             Ok(_) => Ok(()),
             Err(failure) => Err(format!("{} (at {})", failure.message, time_text(at))),

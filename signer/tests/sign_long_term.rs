@@ -430,6 +430,15 @@ fn b_lt_and_b_lta_signatures_validate_offline_with_the_crl_server_stopped() {
             "{name}: {}",
             serde_json::to_string_pretty(&report).unwrap()
         );
+        // The same with the document streamed: only its digests are at hand, the archive
+        // time-stamp's imprint included.
+        let streamed =
+            imza_signer::verify_reader(signature, &mut &DOCUMENT[..], &verify_options).unwrap();
+        assert!(
+            streamed.valid,
+            "{name} streamed: {}",
+            serde_json::to_string_pretty(&streamed).unwrap()
+        );
     }
     assert_eq!(pki.crl_fetches(), fetches, "validation went to the network");
 }

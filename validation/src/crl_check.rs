@@ -163,7 +163,8 @@ fn describe_reason(reason: Option<CrlReason>) -> Option<String> {
 }
 
 impl Session<'_> {
-    /// §6.3.3 for `chain[index]`, whose issuer is `chain[index + 1]`.
+    /// §6.3.3 for `chain[index]`, whose issuer is `chain[index + 1]`, with the validator's
+    /// CRLs and those `fetched` for this certificate.
     pub(crate) fn crl_status(
         &mut self,
         chain: &[Arc<Certificate>],
@@ -171,6 +172,7 @@ impl Session<'_> {
         working_keys: &[Vec<u8>],
         anchor: &Arc<Certificate>,
         options: &ValidationOptions,
+        fetched: &[Arc<Crl>],
     ) -> Result<CrlOutcome, PathFailure> {
         let (Some(cert), Some(issuer)) = (chain.get(index), chain.get(index + 1)) else {
             return Ok(CrlOutcome::Unknown {
@@ -179,14 +181,6 @@ impl Session<'_> {
         };
         let v = self.v;
         let mut notes: Vec<String> = Vec::new();
-        let mut fetched: Vec<Arc<Crl>> = Vec::new();
-        if options.network {
-            if let Some(fetcher) = v.fetcher.as_deref() {
-                let (crls, fetch_notes) = crate::fetch::fetch_crls(cert, fetcher);
-                fetched.extend(crls.into_iter().map(Arc::new));
-                notes.extend(fetch_notes);
-            }
-        }
         let time = options.time;
         let mut reasons_mask: u16 = 0;
         let mut revoked_later: Option<OffsetDateTime> = None;
@@ -309,7 +303,7 @@ impl Session<'_> {
                         }
                     };
                 // (h): a delta CRL of the same issuer and scope, signed by the same key.
-                let delta = self.matching_delta(&crl, &fetched, &signer, time, &mut notes)?;
+                let delta = self.matching_delta(&crl, fetched, &signer, time, &mut notes)?;
                 if stale && delta.is_none() {
                     notes.push(format!(
                         "CRL of {issuer_text} is out of date: nextUpdate {} is before the validation time {time}",
@@ -581,6 +575,7 @@ impl Session<'_> {
                         .revocation
                         .iter()
                         .filter_map(|s| s.evidence.clone())
+                        .filter(|e| e.der().is_some())
                         .collect();
                     evidence.extend(path.supporting_evidence);
                     return Ok(Ok(Signer {

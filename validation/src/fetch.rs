@@ -6,6 +6,7 @@
 //! distribution point are skipped. Every answer is read up to a size limit within a timeout,
 //! and a certificate makes at most [`MAX_CRL_URLS`] CRL fetches.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use der::Decode;
@@ -28,13 +29,33 @@ const OCSP_RESPONSE: &str = "application/ocsp-response";
 /// `Content-Type` of a DER CRL (RFC 2585 §4.2).
 const PKIX_CRL: &str = "application/pkix-crl";
 
-/// Gets bytes from URLs taken from certificates. Implemented over HTTP by [`HttpFetcher`];
-/// tests can count or refuse calls.
+/// Gets bytes from URLs taken from certificates. Implemented over HTTP by [`HttpFetcher`],
+/// and with a shared cache, coalescing and caps by [`crate::RequestFetcher`]; tests can count
+/// or refuse calls.
 pub trait Fetcher: Send + Sync {
     /// GET a DER CRL from an `http://` distribution point.
     fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError>;
     /// POST a DER OCSPRequest (`application/ocsp-request`) and return the DER OCSPResponse.
     fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError>;
+
+    /// The CRLs at `url`, parsed. The default parses what [`Fetcher::fetch_crl`] answers; a
+    /// cache hands out the CRLs it parsed once, so a large CRL is not parsed per validation.
+    fn crls(&self, url: &str) -> Result<Vec<Arc<Crl>>, ValidationError> {
+        let bytes = self.fetch_crl(url)?;
+        Ok(crate::read_crls(&bytes)?
+            .into_iter()
+            .map(Arc::new)
+            .collect())
+    }
+
+    /// Whether OCSP requests sent through this fetcher carry a fresh nonce (RFC 9654). Yes by
+    /// default: the answer serves this one validation, and the nonce proves it is not a
+    /// replay. A fetcher whose answers are shared by many validations says no: a nonce would
+    /// make every answer unique, and a shared answer's freshness comes from its thisUpdate and
+    /// nextUpdate, which every response check judges anyway (the RFC 5019 model).
+    fn ocsp_nonce(&self) -> bool {
+        true
+    }
 }
 
 /// HTTP with a timeout and a size limit per answer: the one HTTP client of imza's libraries
@@ -275,14 +296,14 @@ impl Fetcher for HttpFetcher {
 /// The CRLs at `cert`'s http:// CRL distribution points (and freshest-CRL pointers, for
 /// delta CRLs), fetched with `fetcher` and parsed. Failures are returned as notes, not errors:
 /// other revocation sources may still cover the certificate.
-pub(crate) fn fetch_crls(cert: &Certificate, fetcher: &dyn Fetcher) -> (Vec<Crl>, Vec<String>) {
+pub(crate) fn fetch_crls(
+    cert: &Certificate,
+    fetcher: &dyn Fetcher,
+) -> (Vec<Arc<Crl>>, Vec<String>) {
     let (urls, mut notes) = crl_urls(cert);
     let mut crls = Vec::new();
     for url in &urls {
-        match fetcher
-            .fetch_crl(url)
-            .and_then(|bytes| crate::read_crls(&bytes))
-        {
+        match fetcher.crls(url) {
             Ok(found) if found.is_empty() => notes.push(format!("{url}: no CRL in the answer")),
             Ok(found) => crls.extend(found.into_iter().take(MAX_CRL_URLS)),
             Err(e) => notes.push(format!("CRL {url}: {e}")),

@@ -3,8 +3,10 @@
 //! and OCSP (RFC 6960, client side).
 //!
 //! A [`Validator`] holds the trust anchors, an unordered pool of untrusted certificates and the
-//! revocation material (CRLs, OCSP responses, and a [`Fetcher`] when the caller allows
-//! network). [`Validator::validate`] builds candidate paths from a target certificate to an
+//! revocation material (CRLs, OCSP responses, a [`Fetcher`] when the caller allows network,
+//! and a [`LocalRevocationSource`] when it runs beside the issuer's own records). A service
+//! validating for others fetches through one [`FetchCache`]: answers shared and kept for their
+//! validity, identical fetches made once, outbound fetches capped. [`Validator::validate`] builds candidate paths from a target certificate to an
 //! anchor within a [`Budget`] and runs the §6.1 algorithm on each at the time given in
 //! [`ValidationOptions`] — never the wall clock — until one passes.
 
@@ -15,7 +17,9 @@ mod crl_check;
 mod error;
 mod extensions;
 mod fetch;
+mod fetch_cache;
 mod legacy_time;
+mod local_revocation;
 mod name;
 mod name_constraints;
 mod ocsp;
@@ -34,6 +38,8 @@ pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::ValidationError;
 pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
+pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
+pub use local_revocation::{LocalRevocationSource, LocalStatus};
 pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};

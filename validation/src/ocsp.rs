@@ -75,7 +75,6 @@ pub(crate) enum OcspFinding {
     Revoked {
         at: OffsetDateTime,
         reason: Option<String>,
-        evidence: RevocationEvidence,
     },
     /// No usable response: none given, none for this certificate, or each unusable for the
     /// reasons listed (bad signature, unauthorised signer, stale, unknown status, network).
@@ -147,7 +146,8 @@ pub(crate) fn ocsp_status(
     Ok(OcspFinding::None { notes })
 }
 
-/// Sends a request with a fresh nonce to `url` and checks the answer.
+/// Sends a request to `url` — with a fresh nonce unless the fetcher shares answers across
+/// validations ([`Fetcher::ocsp_nonce`]) — and checks the answer.
 fn ask_responder(
     check: &ResponseCheck<'_>,
     cert: &Certificate,
@@ -155,16 +155,49 @@ fn ask_responder(
     fetcher: &dyn Fetcher,
     url: &str,
 ) -> Result<OcspFinding, String> {
-    let nonce = random_nonce().map_err(|e| e.to_string())?;
-    let request = build_request(cert, issuer, Some(&nonce)).map_err(|e| e.to_string())?;
+    let nonce = if fetcher.ocsp_nonce() {
+        Some(random_nonce().map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let request = build_request(cert, issuer, nonce.as_deref()).map_err(|e| e.to_string())?;
     let answer = fetcher
         .post_ocsp(url, &request)
         .map_err(|e| e.to_string())?;
-    match check.response(&Arc::new(answer), Some(&nonce)) {
+    match check.response(&Arc::new(answer), nonce.as_deref()) {
         Ok(finding) => Ok(finding),
         Err(Problem::NotAbout) => Err("the answer is not about this certificate".into()),
         Err(Problem::Unusable(why)) => Err(why),
     }
+}
+
+/// The earliest nextUpdate among the SingleResponses of a successful basic OCSPResponse:
+/// until when a cache may keep it. `None` when the response says no such thing (not a
+/// successful basic response, undecodable, over the limits, or a SingleResponse without
+/// nextUpdate). Nothing is verified here: a kept response is checked at every use.
+pub(crate) fn response_next_update(der: &[u8]) -> Option<OffsetDateTime> {
+    if der.len() > MAX_RESPONSE_BYTES {
+        return None;
+    }
+    let response = OcspResponse::from_der(der).ok()?;
+    if response.response_status != OcspResponseStatus::Successful {
+        return None;
+    }
+    let bytes = response.response_bytes?;
+    if bytes.response_type != oids::OCSP_BASIC {
+        return None;
+    }
+    let raw = BasicOcspResponseRaw::from_der(bytes.response.as_bytes()).ok()?;
+    let data = ResponseData::from_der(&raw.tbs_response_data.to_der().ok()?).ok()?;
+    if data.responses.len() > MAX_SINGLE_RESPONSES {
+        return None;
+    }
+    data.responses
+        .iter()
+        .map(|single| single.next_update.as_ref().map(instant))
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .min()
 }
 
 /// The http:// and https:// OCSP responder URLs in `cert`'s authorityInfoAccess
@@ -448,7 +481,6 @@ impl ResponseCheck<'_> {
                         reason: info
                             .revocation_reason
                             .map(|r| imza_core::crl::reason_name(r).to_string()),
-                        evidence,
                     })
                 }
             }
@@ -669,7 +701,7 @@ mod tests {
             OcspFinding::Good {
                 revoked_later: None,
                 evidence,
-            } => assert_eq!(evidence.der(), der.as_slice()),
+            } => assert_eq!(evidence.der(), Some(der.as_slice())),
             other => panic!("{other:?}"),
         }
     }

@@ -29,7 +29,8 @@ pub enum RevocationState {
     NotChecked { why: String },
 }
 
-/// The CRL or OCSP response a finding rests on, as DER (to embed in a B-LT signature).
+/// What a finding rests on: a CRL or an OCSP response as DER (to embed in a B-LT signature),
+/// or the issuer's own records read by a [`crate::LocalRevocationSource`] (nothing to embed).
 #[derive(Clone, Debug)]
 pub enum RevocationEvidence {
     Crl {
@@ -44,12 +45,19 @@ pub enum RevocationEvidence {
         this_update: OffsetDateTime,
         next_update: Option<OffsetDateTime>,
     },
+    /// The issuer's records, current when the validation read them.
+    Local {
+        /// [`crate::LocalRevocationSource::name`].
+        source: String,
+    },
 }
 
 impl RevocationEvidence {
-    pub fn der(&self) -> &[u8] {
+    /// The DER of a CRL or OCSP response; `None` for the issuer's records.
+    pub fn der(&self) -> Option<&[u8]> {
         match self {
-            RevocationEvidence::Crl { der, .. } | RevocationEvidence::Ocsp { der, .. } => der,
+            RevocationEvidence::Crl { der, .. } | RevocationEvidence::Ocsp { der, .. } => Some(der),
+            RevocationEvidence::Local { .. } => None,
         }
     }
 }
@@ -58,7 +66,7 @@ use crate::crl_check::CrlOutcome;
 use crate::ocsp::OcspFinding;
 use crate::path_builder::Session;
 use crate::path_validation::PathFailure;
-use crate::{Certificate, RevocationPolicy, ValidationError, ValidationOptions};
+use crate::{Certificate, LocalStatus, RevocationPolicy, ValidationError, ValidationOptions};
 
 /// The revocation findings of a path, and everything they rest on.
 pub(crate) struct CheckedRevocation {
@@ -67,9 +75,23 @@ pub(crate) struct CheckedRevocation {
     pub certificates: Vec<Arc<Certificate>>,
 }
 
+/// What the sources say about one certificate, short of "revoked" (which ends the path).
+enum Finding {
+    Good {
+        revoked_later: Option<OffsetDateTime>,
+        /// What the finding rests on.
+        evidence: RevocationEvidence,
+        /// Everything to embed for it: the CRLs and responses, those of CRL-signer paths.
+        supporting: Vec<RevocationEvidence>,
+        certificates: Vec<Arc<Certificate>>,
+    },
+    Unknown {
+        notes: Vec<String>,
+    },
+}
+
 impl Session<'_> {
-    /// §6.1.3 (a)(3) for every certificate of `chain` below the anchor, from the top: OCSP
-    /// first (the responses given, and the responder when the network is allowed), then CRLs.
+    /// §6.1.3 (a)(3) for every certificate of `chain` below the anchor, from the top.
     pub(crate) fn check_revocation(
         &mut self,
         chain: &[Arc<Certificate>],
@@ -83,7 +105,7 @@ impl Session<'_> {
         let mut evidence: Vec<RevocationEvidence> = Vec::new();
         let mut certificates: Vec<Arc<Certificate>> = Vec::new();
         for index in (0..n).rev() {
-            let (Some(cert), Some(issuer)) = (chain.get(index), chain.get(index + 1)) else {
+            let Some(cert) = chain.get(index) else {
                 continue;
             };
             let progress = base + (n - index) as u32;
@@ -94,77 +116,33 @@ impl Session<'_> {
                     state,
                     evidence,
                 };
-            let revoked = |at: OffsetDateTime, reason: Option<String>| PathFailure {
-                error: ValidationError::Revoked {
-                    subject: cert.subject_text(),
-                    revoked_at: at,
-                    reason,
-                },
-                progress,
-            };
+            let not_checked =
+                |why: &str| status(RevocationState::NotChecked { why: why.into() }, None);
             if options.revocation == RevocationPolicy::Off {
-                statuses[index] = Some(status(
-                    RevocationState::NotChecked {
-                        why: "revocation checking is off".into(),
-                    },
-                    None,
-                ));
+                statuses[index] = Some(not_checked("revocation checking is off"));
                 continue;
             }
             if cert.ext.ocsp_no_check {
-                statuses[index] = Some(status(
-                    RevocationState::NotChecked {
-                        why: "id-pkix-ocsp-nocheck: trusted for its lifetime (RFC 6960 §4.2.2.2.1)"
-                            .into(),
-                    },
-                    None,
+                statuses[index] = Some(not_checked(
+                    "id-pkix-ocsp-nocheck: trusted for its lifetime (RFC 6960 §4.2.2.2.1)",
                 ));
                 continue;
             }
-            let v = self.v;
-            let fetcher = if options.network {
-                v.fetcher.as_deref()
-            } else {
-                None
-            };
-            let mut notes: Vec<String> = Vec::new();
-            match crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, fetcher, options.time) {
-                Ok(OcspFinding::Good {
+            let found =
+                self.certificate_status(chain, index, working_keys, anchor, options, progress)?;
+            match found {
+                Finding::Good {
                     revoked_later,
                     evidence: found,
-                }) => {
-                    evidence.push(found.clone());
-                    statuses[index] =
-                        Some(status(RevocationState::Good { revoked_later }, Some(found)));
-                    continue;
-                }
-                Ok(OcspFinding::Revoked {
-                    at,
-                    reason,
-                    evidence: _evidence,
-                }) => return Err(revoked(at, reason)),
-                Ok(OcspFinding::None { notes: found }) => notes.extend(found),
-                Err(e) => notes.push(format!("OCSP: {e}")),
-            }
-            match self.crl_status(chain, index, working_keys, anchor, options)? {
-                CrlOutcome::Good {
-                    revoked_later,
-                    evidence: found,
-                    all_evidence,
+                    supporting,
                     certificates: signer_certs,
                 } => {
-                    evidence.extend(all_evidence);
+                    evidence.extend(supporting);
                     certificates.extend(signer_certs);
                     statuses[index] =
                         Some(status(RevocationState::Good { revoked_later }, Some(found)));
                 }
-                CrlOutcome::Revoked { at, reason } => return Err(revoked(at, reason)),
-                CrlOutcome::Unknown { notes: crl_notes } => {
-                    for note in crl_notes {
-                        if !notes.contains(&note) {
-                            notes.push(note);
-                        }
-                    }
+                Finding::Unknown { notes } => {
                     let detail = notes.join("; ");
                     if options.revocation == RevocationPolicy::Require {
                         return Err(PathFailure {
@@ -175,8 +153,7 @@ impl Session<'_> {
                             progress,
                         });
                     }
-                    statuses[index] =
-                        Some(status(RevocationState::NotChecked { why: detail }, None));
+                    statuses[index] = Some(not_checked(&detail));
                 }
             }
         }
@@ -185,5 +162,132 @@ impl Session<'_> {
             evidence,
             certificates,
         })
+    }
+
+    /// The status of `chain[index]` (issued by `chain[index + 1]`), from the sources in this
+    /// order, the first that settles it winning: the issuer's own records (a
+    /// [`crate::LocalRevocationSource`]); the OCSP responses given, then the CRLs given; and
+    /// only then, when the network is allowed, the OCSP responder and the CRL distribution
+    /// points. What the caller already holds (a B-LT signature's own data) never costs a
+    /// fetch. A revocation at or before the validation time is the error ending the path, at
+    /// `progress`.
+    fn certificate_status(
+        &mut self,
+        chain: &[Arc<Certificate>],
+        index: usize,
+        working_keys: &[Vec<u8>],
+        anchor: &Arc<Certificate>,
+        options: &ValidationOptions,
+        progress: u32,
+    ) -> Result<Finding, PathFailure> {
+        let (Some(cert), Some(issuer)) = (chain.get(index), chain.get(index + 1)) else {
+            return Ok(Finding::Unknown {
+                notes: vec!["no issuer on the path".into()],
+            });
+        };
+        let revoked = |at: OffsetDateTime, reason: Option<String>| PathFailure {
+            error: ValidationError::Revoked {
+                subject: cert.subject_text(),
+                revoked_at: at,
+                reason,
+            },
+            progress,
+        };
+        let v = self.v;
+        let time = options.time;
+        if let Some(local) = v.local_revocation.as_deref() {
+            let evidence = RevocationEvidence::Local {
+                source: local.name(),
+            };
+            let good = |revoked_later| Finding::Good {
+                revoked_later,
+                evidence: evidence.clone(),
+                supporting: Vec::new(),
+                certificates: Vec::new(),
+            };
+            let serial = imza_core::cert::serial_hex(cert.serial());
+            match local.status(cert, issuer) {
+                LocalStatus::NotMine => {}
+                LocalStatus::Good => return Ok(good(None)),
+                LocalStatus::Revoked { at, reason } if at <= time => {
+                    return Err(revoked(at, reason))
+                }
+                LocalStatus::Revoked { at, .. } => return Ok(good(Some(at))),
+                LocalStatus::NoRecord => {
+                    return Ok(Finding::Unknown {
+                        notes: vec![format!(
+                            "{}: {} has no record of serial {serial}",
+                            local.name(),
+                            issuer.subject_text()
+                        )],
+                    })
+                }
+                LocalStatus::Unavailable { reason } => {
+                    return Ok(Finding::Unknown {
+                        notes: vec![format!("{}: cannot be read: {reason}", local.name())],
+                    })
+                }
+            }
+        }
+        let mut notes: Vec<String> = Vec::new();
+        let ocsp_good = |found: RevocationEvidence, revoked_later| Finding::Good {
+            revoked_later,
+            evidence: found.clone(),
+            supporting: vec![found],
+            certificates: Vec::new(),
+        };
+        match crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, None, time) {
+            Ok(OcspFinding::Good {
+                revoked_later,
+                evidence: found,
+            }) => return Ok(ocsp_good(found, revoked_later)),
+            Ok(OcspFinding::Revoked { at, reason, .. }) => return Err(revoked(at, reason)),
+            Ok(OcspFinding::None { notes: found }) => notes.extend(found),
+            Err(e) => notes.push(format!("OCSP: {e}")),
+        }
+        let mut crl = self.crl_status(chain, index, working_keys, anchor, options, &[])?;
+        let fetcher = if options.network {
+            v.fetcher.as_deref()
+        } else {
+            None
+        };
+        if let (CrlOutcome::Unknown { .. }, Some(fetcher)) = (&crl, fetcher) {
+            match crate::ocsp::ocsp_status(cert, issuer, &[], Some(fetcher), time) {
+                Ok(OcspFinding::Good {
+                    revoked_later,
+                    evidence: found,
+                }) => return Ok(ocsp_good(found, revoked_later)),
+                Ok(OcspFinding::Revoked { at, reason, .. }) => return Err(revoked(at, reason)),
+                Ok(OcspFinding::None { notes: found }) => notes.extend(found),
+                Err(e) => notes.push(format!("OCSP: {e}")),
+            }
+            let (fetched, fetch_notes) = crate::fetch::fetch_crls(cert, fetcher);
+            notes.extend(fetch_notes);
+            if !fetched.is_empty() {
+                crl = self.crl_status(chain, index, working_keys, anchor, options, &fetched)?;
+            }
+        }
+        match crl {
+            CrlOutcome::Good {
+                revoked_later,
+                evidence: found,
+                all_evidence,
+                certificates,
+            } => Ok(Finding::Good {
+                revoked_later,
+                evidence: found,
+                supporting: all_evidence,
+                certificates,
+            }),
+            CrlOutcome::Revoked { at, reason } => Err(revoked(at, reason)),
+            CrlOutcome::Unknown { notes: crl_notes } => {
+                for note in crl_notes {
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
+                Ok(Finding::Unknown { notes })
+            }
+        }
     }
 }

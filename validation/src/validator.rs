@@ -11,8 +11,8 @@ use crate::name::NameKey;
 use crate::path_builder::Session;
 use crate::signature::SignatureCache;
 use crate::{
-    Certificate, Crl, Fetcher, RevocationEvidence, RevocationStatus, ValidationError,
-    ValidationOptions,
+    Certificate, Crl, Fetcher, LocalRevocationSource, RevocationEvidence, RevocationStatus,
+    ValidationError, ValidationOptions,
 };
 
 /// A path that passed RFC 5280 §6.1 (and revocation, as the options asked).
@@ -43,6 +43,7 @@ pub struct Validator {
     crl_index: HashMap<NameKey, Vec<usize>>,
     pub(crate) ocsp_responses: Vec<Arc<Vec<u8>>>,
     pub(crate) fetcher: Option<Box<dyn Fetcher>>,
+    pub(crate) local_revocation: Option<Arc<dyn LocalRevocationSource>>,
     pub(crate) signatures: Arc<SignatureCache>,
 }
 
@@ -59,6 +60,7 @@ impl Validator {
             crl_index: HashMap::new(),
             ocsp_responses: Vec::new(),
             fetcher: None,
+            local_revocation: None,
             signatures: Arc::new(SignatureCache::default()),
         };
         for anchor in anchors {
@@ -150,6 +152,12 @@ impl Validator {
     /// The fetcher used when [`ValidationOptions::network`] is set.
     pub fn set_fetcher(&mut self, fetcher: Box<dyn Fetcher>) {
         self.fetcher = Some(fetcher);
+    }
+
+    /// The issuer's own records, consulted before OCSP and CRLs (network or not) for the
+    /// certificates of the CAs they cover.
+    pub fn set_local_revocation(&mut self, source: Arc<dyn LocalRevocationSource>) {
+        self.local_revocation = Some(source);
     }
 
     /// Builds and validates a path from `target` to one of the anchors.

@@ -49,14 +49,14 @@ fn assert_valid_chain_of_three(chain: &ThreeChain) {
         path.revocation[0]
             .evidence
             .as_ref()
-            .map(|e| e.der().to_vec()),
+            .and_then(|e| e.der().map(<[u8]>::to_vec)),
         Some(chain.ca_crl.der().to_vec())
     );
     assert_eq!(
         path.revocation[1]
             .evidence
             .as_ref()
-            .map(|e| e.der().to_vec()),
+            .and_then(|e| e.der().map(<[u8]>::to_vec)),
         Some(chain.root_crl.der().to_vec())
     );
     assert_eq!(path.supporting_evidence.len(), 2);
