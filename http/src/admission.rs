@@ -10,12 +10,17 @@
 //! sizes the pool as the sum of the services' limits plus a margin, so no service can take
 //! the threads another needs.
 //!
+//! A limit may instead run its work on threads of its own at a lower CPU priority
+//! ([`WorkLimit::on_own_threads`]): bulk work such as signature validation then takes only the
+//! CPU that OCSP, the TSA and the mobile signature service leave, so a flood of it cannot
+//! push their latency up.
+//!
 //! A [`MemoryBudget`] bounds the request bodies held in memory by all requests together:
 //! bodies reserve their bytes as they arrive and a request that would pass the budget is
 //! refused (503) instead of waiting.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -64,6 +69,20 @@ struct Inner {
     capacity: usize,
     max_wait: Duration,
     refused: AtomicU64,
+    threads: Threads,
+}
+
+/// A piece of blocking work handed to a limit's own threads.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Where a limit's blocking work runs.
+#[derive(Debug)]
+enum Threads {
+    /// Tokio's blocking pool, sized by the server to hold every limit's concurrency.
+    Shared,
+    /// Threads of the limit's own (as many as its concurrency, so a job never waits for one);
+    /// they end when the limit is dropped.
+    Own(Mutex<mpsc::Sender<Job>>),
 }
 
 /// A turn to run: held while the work runs, released when dropped.
@@ -101,8 +120,63 @@ impl WorkLimit {
                 capacity: concurrency.saturating_add(queue),
                 max_wait,
                 refused: AtomicU64::new(0),
+                threads: Threads::Shared,
             }),
         }
+    }
+
+    /// Like [`WorkLimit::new`], but the work runs on `concurrency` threads of the limit's own
+    /// (named `thread_name`), at nice value `nice` (0–19: higher yields the CPU to the rest of
+    /// the process; Linux keeps the nice value per thread).
+    pub fn on_own_threads(
+        name: &'static str,
+        thread_name: &str,
+        concurrency: usize,
+        queue: usize,
+        max_wait: Duration,
+        nice: i32,
+    ) -> std::io::Result<WorkLimit> {
+        let concurrency = concurrency.max(1);
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..concurrency {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(thread_name.to_string())
+                .spawn(move || {
+                    // Lowering one's own priority needs no privilege; failing to is harmless.
+                    let _ = rustix::process::setpriority_process(None, nice.clamp(0, 19));
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            // The limit was dropped.
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(WorkLimit {
+            inner: Arc::new(Inner {
+                name,
+                running: Arc::new(Semaphore::new(concurrency)),
+                concurrency,
+                admitted: AtomicUsize::new(0),
+                capacity: concurrency.saturating_add(queue),
+                max_wait,
+                refused: AtomicU64::new(0),
+                threads: Threads::Own(Mutex::new(sender)),
+            }),
+        })
+    }
+
+    /// Whether the work runs on Tokio's blocking pool (the server must size it for this
+    /// limit) rather than on threads of its own.
+    pub fn uses_shared_pool(&self) -> bool {
+        matches!(self.inner.threads, Threads::Shared)
     }
 
     pub fn name(&self) -> &'static str {
@@ -160,14 +234,35 @@ impl WorkLimit {
         T: Send + 'static,
     {
         let permit = self.enter().await?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|_| WorkError::Failed {
+        let failed = WorkError::Failed {
             service: self.inner.name,
-        })
+        };
+        match &self.inner.threads {
+            Threads::Shared => tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                work()
+            })
+            .await
+            .map_err(|_| failed),
+            Threads::Own(jobs) => {
+                let (done, result) = tokio::sync::oneshot::channel();
+                let job: Job = Box::new(move || {
+                    let _permit = permit;
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
+                    let _ = done.send(outcome);
+                });
+                let sent = jobs
+                    .lock()
+                    .map_err(|_| failed.clone())?
+                    .send(job)
+                    .map_err(|_| failed.clone());
+                sent?;
+                match result.await {
+                    Ok(Some(value)) => Ok(value),
+                    _ => Err(failed),
+                }
+            }
+        }
     }
 }
 
@@ -336,13 +431,19 @@ mod tests {
         runtime().block_on(async {
             let limit = WorkLimit::new("slow", 1, 4, Duration::from_millis(50));
             let (release, gate) = mpsc::channel::<()>();
+            let (started_tx, started) = tokio::sync::oneshot::channel();
             let first = {
                 let limit = limit.clone();
-                tokio::spawn(async move { limit.run_blocking(move || gate.recv().unwrap()).await })
+                tokio::spawn(async move {
+                    limit
+                        .run_blocking(move || {
+                            let _ = started_tx.send(());
+                            gate.recv().unwrap()
+                        })
+                        .await
+                })
             };
-            while limit.admitted() < 1 {
-                tokio::task::yield_now().await;
-            }
+            started.await.unwrap();
             let err = limit.run_blocking(|| ()).await.unwrap_err();
             assert!(matches!(err, WorkError::Overloaded(_)), "{err:?}");
             release.send(()).unwrap();
@@ -360,6 +461,32 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err, WorkError::Failed { service: "test" });
             assert_eq!(limit.run_blocking(|| 5).await, Ok(5));
+        });
+    }
+
+    #[test]
+    fn own_threads_run_the_work_at_a_lower_priority_and_survive_a_panic() {
+        runtime().block_on(async {
+            let limit =
+                WorkLimit::on_own_threads("bulk", "imza-test-bulk", 2, 4, DEFAULT_MAX_WAIT, 10)
+                    .unwrap();
+            assert!(!limit.uses_shared_pool());
+            let (name, nice) = limit
+                .run_blocking(|| {
+                    (
+                        std::thread::current().name().map(str::to_string),
+                        rustix::process::getpriority_process(None).unwrap(),
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!(name.as_deref(), Some("imza-test-bulk"));
+            assert_eq!(nice, 10);
+            let err = limit.run_blocking(|| -> u8 { panic!("bug") }).await;
+            assert_eq!(err, Err(WorkError::Failed { service: "bulk" }));
+            // Both threads still serve.
+            let (a, b) = tokio::join!(limit.run_blocking(|| 1), limit.run_blocking(|| 2));
+            assert_eq!((a, b), (Ok(1), Ok(2)));
         });
     }
 
