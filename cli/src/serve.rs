@@ -12,9 +12,10 @@
 //!
 //! Isolation: each service runs its blocking work within its own [`WorkLimit`] (bounded
 //! concurrency and queue, 503 with `Retry-After` beyond), and the blocking pool is sized as
-//! their sum plus a margin, so a flood of one kind of request — `/verify` waiting on slow
-//! revocation fetches, say — cannot take the threads OCSP signing, the TSA, the mobile
-//! signature service or CRL serving need. The OCSP cache's revision poll runs on a thread of
+//! their sum plus a margin; `/verify` runs on threads of its own at a lower CPU priority. So a
+//! flood of one kind of request — `/verify` waiting on slow revocation fetches or burning CPU
+//! on crafted signatures, say — cannot take the threads or the CPU that OCSP signing, the
+//! TSA, the mobile signature service or CRL serving need. The OCSP cache's revision poll runs on a thread of
 //! its own with its own store connection: a revocation by `imza ca revoke` in another process
 //! drops the cache within a second whatever the server is doing, and `/health` says 503 when
 //! that poll stops completing.
@@ -42,7 +43,7 @@ use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
 use imza_core::cert::serial_hex;
 use imza_core::clock::{from_x509_time, Clock, SystemClock};
-use imza_http::admission::WorkError;
+use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::{MobileService, ServiceConfig as MobileConfig};
@@ -52,12 +53,13 @@ use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
     ServedCa,
 };
-use imza_signer::http::VerifyLimits;
+use imza_signer::http::{VerifyLimits, VerifyService};
 use imza_tsa::http::TsaService;
 use imza_tsa::{
     accuracy_seconds, ClockCheck, ClockCommand, CommandClockCheck, TimeStampAuthority,
     TrustSystemClock, TsaConfig,
 };
+use imza_validation::FetchCache;
 
 use crate::ca::open_pki;
 use crate::output::{CliResult, Failure};
@@ -82,21 +84,35 @@ pub struct Limits {
     mobile: WorkLimit,
 }
 
+/// The nice value of `/verify`'s threads: validation is bulk work that takes only the CPU the
+/// latency-sensitive services leave.
+const VERIFY_NICE: i32 = 10;
+
 impl Limits {
-    fn new(config: &ServeConfig) -> Limits {
-        Limits {
+    fn new(config: &ServeConfig) -> Result<Limits, Failure> {
+        let verify = config
+            .verify
+            .admission()
+            .limit("signature validation", 2, 64);
+        let verify = WorkLimit::on_own_threads(
+            "signature validation",
+            "imza-verify",
+            verify.concurrency(),
+            config.verify.queue.unwrap_or(64),
+            DEFAULT_MAX_WAIT,
+            VERIFY_NICE,
+        )
+        .map_err(|e| Failure::Internal(format!("cannot start the validation threads: {e}")))?;
+        Ok(Limits {
             ocsp: config.ocsp.admission().limit("OCSP", 2, 1024),
             tsa: config.tsa.admission().limit("TSA", 1, 1024),
             verify: VerifyLimits {
-                work: config
-                    .verify
-                    .admission()
-                    .limit("signature validation", 2, 64),
+                work: verify,
                 memory: MemoryBudget::new(config.verify.memory_mib * 1024 * 1024),
             },
             publishing: config.crl.admission().limit("CRL and CA publishing", 1, 32),
             mobile: config.mobile.admission().limit("mobile signature", 2, 4096),
-        }
+        })
     }
 
     fn all(&self) -> Vec<WorkLimit> {
@@ -110,12 +126,18 @@ impl Limits {
     }
 
     /// Threads the blocking pool needs so that every service can use its whole limit at
-    /// once. The TSA signs on the async workers and needs none.
+    /// once. The TSA signs on the async workers, `/verify` on threads of its own.
     fn blocking_threads(&self) -> usize {
-        self.ocsp.concurrency()
-            + self.verify.work.concurrency()
-            + self.publishing.concurrency()
-            + self.mobile.concurrency()
+        [
+            &self.ocsp,
+            &self.publishing,
+            &self.mobile,
+            &self.verify.work,
+        ]
+        .into_iter()
+        .filter(|limit| limit.uses_shared_pool())
+        .map(WorkLimit::concurrency)
+        .sum::<usize>()
             + SPARE_BLOCKING_THREADS
     }
 }
@@ -128,6 +150,8 @@ struct ServeState {
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
     server: Arc<ServerStats>,
+    /// `/verify`'s outbound fetches, for `/metrics`.
+    fetches: Arc<FetchCache>,
 }
 
 /// 200 when the OCSP cache's revision poll completes on time and its last read of the store
@@ -153,9 +177,11 @@ async fn health(State(state): State<ServeState>) -> Response<Body> {
 }
 
 async fn metrics_page(State(state): State<ServeState>) -> Response<Body> {
-    let text = state
-        .metrics
-        .render(Some(&state.server), &state.limits.all());
+    let text = state.metrics.render(
+        Some(&state.server),
+        &state.limits.all(),
+        Some(&state.fetches.stats()),
+    );
     let mut response = Response::new(Body::from(text));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -578,7 +604,10 @@ fn router(state: ServeState, shutdown: &Shutdown) -> Router {
             limits.tsa.clone(),
         ))
         .merge(imza_signer::http::routes(
-            crate::verify::serve_service(&state.pki),
+            Arc::new(VerifyService::new(
+                &crate::verify::serve_verify_options(&state.pki, Arc::clone(&state.fetches)),
+                Arc::new(SystemClock),
+            )),
             limits.verify.clone(),
         ))
         .merge(imza_mobile_sign::http::routes(
@@ -640,9 +669,10 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
 pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliResult {
     let config = ServeConfig::load(config)?;
     let pki = Arc::new(open_pki(data_dir)?);
-    let limits = Arc::new(Limits::new(&config));
+    let limits = Arc::new(Limits::new(&config)?);
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
+    let verify_fetches = config.verify.fetch_cache();
     let services = Arc::new(Services::start(&pki, config, &limits)?);
     let served: Vec<String> = services
         .ocsp
@@ -686,6 +716,7 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
             limits,
             metrics: Arc::new(Metrics::default()),
             server: server.stats(),
+            fetches: Arc::new(FetchCache::new(verify_fetches, Arc::new(SystemClock))),
         };
         stop_on_signals(&shutdown)?;
         start_background(&state, &shutdown)?;

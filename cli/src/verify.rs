@@ -11,12 +11,9 @@ use time::OffsetDateTime;
 
 use imza_ca::store::CertificateStatus;
 use imza_ca::Pki;
-use imza_core::clock::{rfc3339, SystemClock};
-use imza_signer::http::VerifyService;
+use imza_core::clock::rfc3339;
 use imza_signer::{verify, verify_reader, SignatureReport, ValidationReport, VerifyOptions};
-use imza_validation::{
-    Certificate, FetchCache, FetchCacheConfig, LocalRevocationSource, LocalStatus,
-};
+use imza_validation::{Certificate, FetchCache, LocalRevocationSource, LocalStatus};
 
 use crate::output::{
     input, read_certificate_file, read_crl_file, read_limited, CliResult, Failure,
@@ -330,22 +327,6 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
     head
 }
 
-/// The service behind `POST /verify` in `imza serve`, with the fetch layer's defaults (see
-/// [`serve_service_with`]).
-pub fn serve_service(pki: &Arc<Pki>) -> Arc<VerifyService> {
-    serve_service_with(pki, FetchCacheConfig::default())
-}
-
-/// The service behind `POST /verify` in `imza serve`: [`serve_verify_options`] with a fetch
-/// cache made from `fetch` on the system clock, "now" from the system clock.
-pub fn serve_service_with(pki: &Arc<Pki>, fetch: FetchCacheConfig) -> Arc<VerifyService> {
-    let cache = Arc::new(FetchCache::new(fetch, Arc::new(SystemClock)));
-    Arc::new(VerifyService::new(
-        &serve_verify_options(pki, cache),
-        Arc::new(SystemClock),
-    ))
-}
-
 /// What `POST /verify` in `imza serve` validates with: the store's root CAs are the trust
 /// anchors, the CAs below them the intermediates (CAs created after the server started are
 /// picked up at its next start); the status of this PKI's own certificates comes from the
@@ -431,12 +412,13 @@ mod tests {
     use imza_ca::authority::DEFAULT_BACKDATE;
     use imza_ca::keyref::KeyBackend;
     use imza_ca::{InitCa, IssueOptions, IssueRequest};
-    use imza_core::clock::FixedClock;
+    use imza_core::clock::{FixedClock, SystemClock};
     use imza_core::key::software::SoftwareKey;
     use imza_core::name::parse_dn;
     use imza_core::{KeyAlgorithm, SigningKey};
+    use imza_signer::http::VerifyService;
     use imza_signer::{sign, Credentials, Indication, SignOptions, SubIndication};
-    use imza_validation::{Fetcher, ValidationError};
+    use imza_validation::{FetchCacheConfig, Fetcher, ValidationError};
     use x509_cert::ext::pkix::CrlReason;
 
     use super::*;

@@ -28,6 +28,11 @@
 //! max_concurrent = 4            # default: 2 per core
 //! queue = 64
 //! memory_mib = 512              # request bodies (and decoded copies) held at once
+//! fetch_timeout_seconds = 5     # one outbound OCSP / CRL fetch (for other PKIs' certificates)
+//! fetches_per_request = 16      # outbound fetches one /verify may start
+//! concurrent_fetches = 8        # outbound fetches in flight in the whole process
+//! fetch_cache_entries = 1024    # fetched answers kept (until their nextUpdate, at most 1 h)
+//! fetch_cache_mib = 128
 //! [crl]                         # also /ca/NAME.crt
 //! validity_hours = 24           # CRLs the server signs itself
 //! max_concurrent = 2
@@ -43,6 +48,7 @@ use std::path::Path;
 use imza_ca::services::DEFAULT_TSA_NAME;
 use imza_http::admission::DEFAULT_MAX_WAIT;
 use imza_http::{ConnectionLimits, WorkLimit};
+use imza_validation::FetchCacheConfig;
 
 use crate::output::Failure;
 
@@ -85,13 +91,18 @@ impl Admission {
     /// The limit named `name`: `per_core` × cores at once unless configured, and `queue`
     /// waiting unless configured.
     pub fn limit(&self, name: &'static str, per_core: usize, queue: usize) -> WorkLimit {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         WorkLimit::new(
             name,
-            self.max_concurrent.unwrap_or(per_core * cores),
+            self.concurrency(per_core),
             self.queue.unwrap_or(queue),
             DEFAULT_MAX_WAIT,
         )
+    }
+
+    /// Work at once: as configured, else `per_core` × cores.
+    pub fn concurrency(&self, per_core: usize) -> usize {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.max_concurrent.unwrap_or(per_core * cores)
     }
 
     fn check(&self, section: &str) -> Result<(), String> {
@@ -162,14 +173,40 @@ pub struct VerifySection {
     pub max_concurrent: Option<usize>,
     pub queue: Option<usize>,
     pub memory_mib: usize,
+    pub fetch_timeout_seconds: u64,
+    pub fetches_per_request: usize,
+    pub concurrent_fetches: usize,
+    pub fetch_cache_entries: usize,
+    pub fetch_cache_mib: u64,
 }
 
 impl Default for VerifySection {
     fn default() -> Self {
+        let fetch = FetchCacheConfig::default();
         VerifySection {
             max_concurrent: None,
             queue: None,
             memory_mib: 512,
+            fetch_timeout_seconds: fetch.timeout.as_secs(),
+            fetches_per_request: fetch.per_request,
+            concurrent_fetches: fetch.concurrent,
+            fetch_cache_entries: fetch.max_entries,
+            fetch_cache_mib: fetch.max_bytes / (1024 * 1024),
+        }
+    }
+}
+
+impl VerifySection {
+    /// The shared fetch layer's configuration; what the section does not set keeps
+    /// imza-validation's defaults.
+    pub fn fetch_cache(&self) -> FetchCacheConfig {
+        FetchCacheConfig {
+            timeout: std::time::Duration::from_secs(self.fetch_timeout_seconds),
+            per_request: self.fetches_per_request,
+            concurrent: self.concurrent_fetches,
+            max_entries: self.fetch_cache_entries,
+            max_bytes: self.fetch_cache_mib * 1024 * 1024,
+            ..FetchCacheConfig::default()
         }
     }
 }
@@ -270,8 +307,26 @@ impl ServeConfig {
         {
             return Err("[tsa] clock_check_command is empty".into());
         }
-        if !(1..=64 * 1024).contains(&self.verify.memory_mib) {
+        let verify = &self.verify;
+        if !(1..=64 * 1024).contains(&verify.memory_mib) {
             return Err("[verify] memory_mib must be between 1 and 65536".into());
+        }
+        if !(1..=60).contains(&verify.fetch_timeout_seconds) {
+            return Err("[verify] fetch_timeout_seconds must be between 1 and 60".into());
+        }
+        if verify.fetches_per_request > 256 || verify.concurrent_fetches > 256 {
+            return Err(
+                "[verify] fetches_per_request and concurrent_fetches must be at most 256 \
+                 (0 turns fetching off)"
+                    .into(),
+            );
+        }
+        if verify.fetch_cache_entries > 1_000_000 || verify.fetch_cache_mib > 64 * 1024 {
+            return Err(
+                "[verify] fetch_cache_entries must be at most 1000000 and fetch_cache_mib at \
+                 most 65536"
+                    .into(),
+            );
         }
         self.server.check().map_err(|m| format!("[server] {m}"))?;
         self.ocsp.admission().check("ocsp")?;

@@ -11,6 +11,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::Response;
 use axum::middleware::Next;
 use imza_http::{ServerStats, WorkLimit};
+use imza_validation::FetchCacheStats;
 
 /// Per-endpoint request counts and latency histograms, in Prometheus text format.
 #[derive(Default)]
@@ -51,7 +52,12 @@ impl Metrics {
 
     /// The text exposition of everything: requests, then the connection server's counters
     /// (`server`), then each work limit's refusals.
-    pub fn render(&self, server: Option<&ServerStats>, limits: &[WorkLimit]) -> String {
+    pub fn render(
+        &self,
+        server: Option<&ServerStats>,
+        limits: &[WorkLimit],
+        fetches: Option<&FetchCacheStats>,
+    ) -> String {
         let map = self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut out = String::new();
         out.push_str("# HELP imza_http_requests_total HTTP requests by endpoint and status.\n");
@@ -116,6 +122,25 @@ impl Metrics {
                 limit.name(),
                 limit.refused()
             ));
+        }
+        if let Some(f) = fetches {
+            out.push_str("# HELP imza_verify_fetches_total What /verify's revocation fetching did: outbound fetches, cache hits, coalesced waits, refusals by cap.\n");
+            out.push_str("# TYPE imza_verify_fetches_total counter\n");
+            for (what, value) in [
+                ("outbound", f.outbound),
+                ("hit", f.hits),
+                ("coalesced", f.coalesced),
+                ("refused_per_request", f.refused_per_request),
+                ("refused_request_time", f.refused_request_time),
+                ("refused_concurrent", f.refused_concurrent),
+            ] {
+                out.push_str(&format!(
+                    "imza_verify_fetches_total{{what=\"{what}\"}} {value}\n"
+                ));
+            }
+            out.push_str("# HELP imza_verify_fetch_cache_entries Fetched answers (and remembered failures) kept now.\n");
+            out.push_str("# TYPE imza_verify_fetch_cache_entries gauge\n");
+            out.push_str(&format!("imza_verify_fetch_cache_entries {}\n", f.entries));
         }
         out
     }
