@@ -4,11 +4,8 @@
 //! cap of outbound fetches in one verification (the signers beyond it are TRY_LATER, saying
 //! which cap), and 32 concurrent verifications of one signature fetch each answer once.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 
 use cms::content_info::ContentInfo;
 use der::asn1::{Any, SetOfVec};
@@ -17,6 +14,7 @@ use imza_core::clock::SystemClock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{ext, oids, KeyAlgorithm};
 use imza_signer::{Indication, SignatureVerifier, SubIndication, ValidationReport, VerifyOptions};
+use imza_testdata::loopback::{CountingServer as Server, Reply};
 use imza_testdata::pki::{tsa_extensions, write_certificate, TestCa};
 use imza_tsa::{build_request, parse_response, ImprintAlgorithm};
 use imza_validation::{Certificate, FetchCache, FetchCacheConfig};
@@ -27,82 +25,6 @@ use x509_cert::ext::pkix::KeyUsages;
 const DOCUMENT: &[u8] = b"a document signed by many\n";
 const SIGNERS: usize = 16;
 const TIMESTAMPS: usize = 4;
-
-/// A loopback server counting requests by path: `/crl/...` gets `crl`, anything else 404.
-struct Server {
-    port: u16,
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Server {
-    fn start(crl: Vec<u8>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let counts = Arc::new(Mutex::new(HashMap::new()));
-        let (crl, seen) = (Arc::new(crl), Arc::clone(&counts));
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (crl, seen) = (Arc::clone(&crl), Arc::clone(&seen));
-                std::thread::spawn(move || answer(stream, &crl, &seen));
-            }
-        });
-        Server { port, counts }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn total(&self) -> usize {
-        self.counts.lock().unwrap().values().sum()
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-}
-
-fn answer(mut stream: TcpStream, crl: &[u8], seen: &Mutex<HashMap<String, usize>>) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&got[..end]).into_owned();
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while got.len() < end + length {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    *seen.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let (status, body) = if path.starts_with("/crl/") {
-        ("200 OK", crl)
-    } else {
-        ("404 Not Found", &b""[..])
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
-}
 
 /// A root, `signers` signers and a TSA, each naming its own `/ocsp/NAME` and `/crl/NAME` at
 /// the server; the files openssl needs in a temp directory.
@@ -118,11 +40,19 @@ impl Crowd {
     fn new(signers: usize) -> Crowd {
         let root = TestCa::root("CN=Crowd Root,C=AZ", KeyAlgorithm::EcP256);
         let now = OffsetDateTime::now_utc();
-        let server = Server::start(root.crl(
+        let crl = root.crl(
             &[],
             now - time::Duration::minutes(5),
             now + time::Duration::days(1),
-        ));
+        );
+        // `/crl/...` gets the CRL, anything else 404.
+        let server = Server::start(move |path, _| {
+            if path.starts_with("/crl/") {
+                Reply::Body(crl.clone())
+            } else {
+                Reply::Status(404)
+            }
+        });
         let urls = |name: &str| {
             vec![
                 ext::authority_info_access(Some(&server.url(&format!("/ocsp/{name}"))), None)

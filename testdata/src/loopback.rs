@@ -4,14 +4,17 @@
 //! routes (`imza_ocsp::http::routes`, `imza_tsa::http::routes` …), so what is tested is what
 //! `imza serve` mounts. [`RouterClient`] sends requests to the same routes in process, for
 //! what a socket adds nothing to (bodies of 48 MiB, headers a client library would fix).
+//! [`CountingServer`] stands in for someone else's responder or CRL server: it counts what
+//! it is asked, path by path, and answers what the test says — or never answers.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::Router;
 use http_body_util::BodyExt;
 use imza_http::{ConnectionLimits, Server, Shutdown};
@@ -101,6 +104,76 @@ impl Drop for LoopbackServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// What a [`CountingServer`] answers one request with.
+pub enum Reply {
+    /// 200 with this body.
+    Body(Vec<u8>),
+    /// This status, no body.
+    Status(u16),
+    /// Nothing at all: the request is held, never answered, until the server stops.
+    Hold,
+}
+
+/// A loopback server that counts requests by path (with the query) and keeps every request
+/// body, answering each with what `handler` (path, body) says.
+pub struct CountingServer {
+    server: LoopbackServer,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl CountingServer {
+    pub fn start(handler: impl Fn(&str, &[u8]) -> Reply + Send + Sync + 'static) -> CountingServer {
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let bodies: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let handler = Arc::new(handler);
+        let (seen, kept) = (Arc::clone(&counts), Arc::clone(&bodies));
+        let answer = move |uri: Uri, body: Bytes| {
+            let path = uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string());
+            *seen.lock().unwrap().entry(path.clone()).or_default() += 1;
+            kept.lock().unwrap().push(body.to_vec());
+            let reply = handler(&path, &body);
+            async move {
+                match reply {
+                    Reply::Body(body) => (StatusCode::OK, body),
+                    Reply::Status(status) => (
+                        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                        Vec::new(),
+                    ),
+                    Reply::Hold => std::future::pending().await,
+                }
+            }
+        };
+        CountingServer {
+            server: LoopbackServer::launch(Router::new().fallback(answer), 2),
+            counts,
+            bodies,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// Requests for `path` so far.
+    pub fn count(&self, path: &str) -> usize {
+        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// Requests so far, every path together.
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap().values().sum()
+    }
+
+    /// Every request body so far, in the order they came.
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
     }
 }
 

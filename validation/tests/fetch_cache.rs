@@ -5,9 +5,6 @@
 //! answers is asked once, its waiters coalesced, then remembered; the per-request and
 //! process-wide caps refuse at once, with a note naming the cap.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +15,7 @@ use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
     ServedCa,
 };
+use imza_testdata::loopback::{CountingServer as Server, Reply};
 use imza_testdata::pki::{leaf_extensions, ocsp_responder_extensions, TestCa};
 use imza_validation::{
     Certificate, FetchCache, FetchCacheConfig, RevocationEvidence, RevocationPolicy, ValidatedPath,
@@ -44,113 +42,6 @@ impl Clock for TestClock {
     fn now(&self) -> OffsetDateTime {
         *self.0.lock().unwrap()
     }
-}
-
-// --- a loopback HTTP server that counts requests --------------------------------------------
-
-/// What the server does with one request.
-enum Reply {
-    /// 200 with this body.
-    Body(Vec<u8>),
-    /// This status, no body.
-    Status(u16),
-    /// Nothing at all: the connection is held open, never answered.
-    Hold,
-}
-
-type Handler = dyn Fn(&str, &[u8]) -> Reply + Send + Sync;
-
-struct Server {
-    port: u16,
-    /// Requests seen, by path.
-    counts: Arc<Mutex<HashMap<String, usize>>>,
-    /// Every request body, in order.
-    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Server {
-    /// Answers each request (path, body) with `handler`, one thread per connection.
-    fn start(handler: impl Fn(&str, &[u8]) -> Reply + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let counts = Arc::new(Mutex::new(HashMap::new()));
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (c, b) = (Arc::clone(&counts), Arc::clone(&bodies));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (handler, counts, bodies) =
-                    (Arc::clone(&handler), Arc::clone(&c), Arc::clone(&b));
-                std::thread::spawn(move || serve(stream, &*handler, &counts, &bodies));
-            }
-        });
-        Server {
-            port,
-            counts,
-            bodies,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn count(&self, path: &str) -> usize {
-        self.counts.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-}
-
-fn serve(
-    mut stream: TcpStream,
-    handler: &Handler,
-    counts: &Mutex<HashMap<String, usize>>,
-    bodies: &Mutex<Vec<Vec<u8>>>,
-) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    while got.len() < head_end + length {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    let body = got[head_end..head_end + length].to_vec();
-    *counts.lock().unwrap().entry(path.clone()).or_default() += 1;
-    bodies.lock().unwrap().push(body.clone());
-    let (status, body) = match handler(&path, &body) {
-        Reply::Body(body) => (200, body),
-        Reply::Status(status) => (status, Vec::new()),
-        Reply::Hold => {
-            std::thread::sleep(Duration::from_secs(60));
-            return;
-        }
-    };
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&body);
 }
 
 // --- the PKI: a root, its delegated OCSP responder, leaves naming the server ----------------
@@ -329,7 +220,7 @@ fn thirty_two_validations_of_one_certificate_make_one_ocsp_request_without_a_non
     assert_eq!(stats.hits + stats.coalesced, 31, "{stats:?}");
     assert!(stats.coalesced > 0, "{stats:?}");
     // The one request asked about the leaf and carried no nonce: its answer serves everyone.
-    let request = x509_ocsp::OcspRequest::from_der(&server.bodies.lock().unwrap()[0]).unwrap();
+    let request = x509_ocsp::OcspRequest::from_der(&server.bodies()[0]).unwrap();
     assert!(request.nonce().is_none());
     assert_eq!(
         request.tbs_request.request_list[0]
