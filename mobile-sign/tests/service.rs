@@ -815,6 +815,69 @@ fn bad_requests_are_400_with_the_problem_named_and_large_bodies_413() {
     assert_eq!(nowhere.error_body().error, "NOT_FOUND");
 }
 
+/// The rows in `mss_sessions`, counted through a connection of its own.
+fn session_rows(mss: &Mss) -> i64 {
+    rusqlite::Connection::open(&mss.db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn display_texts_with_invisible_or_separator_characters_are_refused_naming_the_code_point() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    // One of each class: line separator, paragraph separator, zero-width space, word joiner,
+    // byte order mark, soft hyphen, Mongolian vowel separator, grapheme joiner, Hangul
+    // fillers, a variation selector, a tag character, a bidi override, private use.
+    for c in [
+        '\u{2028}',
+        '\u{2029}',
+        '\u{200B}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{180E}',
+        '\u{034F}',
+        '\u{115F}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{FE0F}',
+        '\u{E0041}',
+        '\u{202E}',
+        '\u{E000}',
+    ] {
+        let mut request = session_request(&phone, &hash_of("hidden"));
+        request.display_text = Some(format!("Pay 100{c} AZN"));
+        let answer = raw_request(
+            &mss.base_url(),
+            "POST",
+            "/mss/v1/signature",
+            &[("Authorization", &basic(RP_NAME, &mss.rp_key))],
+            Some(serde_json::to_string(&request).unwrap().as_bytes()),
+        );
+        assert_eq!(answer.status, 400, "{answer:?}");
+        let error = answer.error_body();
+        assert_eq!(error.error, "INVALID_REQUEST");
+        let code_point = format!("U+{:04X}", u32::from(c));
+        assert!(
+            error.message.starts_with("displayText: ") && error.message.contains(&code_point),
+            "{code_point}: {}",
+            error.message
+        );
+    }
+    // Nothing was stored, nothing reached the phone; a plain text still goes through.
+    assert_eq!(session_rows(&mss), 0);
+    assert!(phone.pending(0).unwrap().requests.is_empty());
+    let mut plain = session_request(&phone, &hash_of("plain"));
+    plain.display_text = Some("Ödəniş: 100 ₼ — «Bakı»".into());
+    start_session(&mss.rp(), SessionKind::Signature, &plain).unwrap();
+    assert_eq!(
+        phone.next_request().display_text.as_deref(),
+        Some("Ödəniş: 100 ₼ — «Bakı»")
+    );
+}
+
 #[test]
 fn long_poll_timeouts_over_the_cap_are_cut_not_refused() {
     let mss = Mss::start();
@@ -924,11 +987,7 @@ fn sessions_complete_for_a_day_are_deleted() {
             (404, "NOT_FOUND".to_string())
         );
     }
-    let rows: i64 = rusqlite::Connection::open(&mss.db)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!(session_rows(&mss), 0);
 }
 
 #[test]
