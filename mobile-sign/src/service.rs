@@ -184,16 +184,19 @@ impl MobileService {
             .map_err(|e| ServiceError::Unavailable(format!("the request did not complete: {e}")))?
     }
 
-    /// Checks a relying party's name and API key; returns the name.
+    /// Checks a relying party's name and API key; returns the name. A known name with a wrong
+    /// key and an unknown name do the same work: the store answers both with one row (the
+    /// stored hash or the decoy), compared in constant time.
     pub fn authenticate_relying_party(
         &self,
         name: &str,
         key: &str,
     ) -> Result<String, ServiceError> {
-        let stored = self.store.relying_party_key_hash(name)?;
+        let (stored, known) = self
+            .store
+            .relying_party_key_hash_or(name, &self.decoy_hash)?;
         let presented = openssl::sha::sha256(key.as_bytes());
-        let matches = openssl::memcmp::eq(&presented, stored.as_ref().unwrap_or(&self.decoy_hash));
-        if stored.is_some() && matches {
+        if openssl::memcmp::eq(&presented, &stored) & known {
             Ok(name.to_string())
         } else {
             Err(ServiceError::Unauthorized(
@@ -202,7 +205,10 @@ impl MobileService {
         }
     }
 
-    /// Checks a device's id and secret; only an active device authenticates.
+    /// Checks a device's id and secret; only an active device authenticates. A known id with
+    /// a wrong secret and an unknown id do the same work (see
+    /// [`MobileService::authenticate_relying_party`]); the device's record is read only once
+    /// its secret matched.
     pub fn authenticate_device(
         &self,
         device_id: &str,
@@ -212,14 +218,15 @@ impl MobileService {
         if !is_well_formed_id(device_id) {
             return Err(refused());
         }
-        let found = self.store.active_device_with_secret_hash(device_id)?;
+        let (stored, known) = self
+            .store
+            .active_device_secret_hash_or(device_id, &self.decoy_hash)?;
         let presented = openssl::sha::sha256(secret.as_bytes());
-        let stored = found.as_ref().map_or(&self.decoy_hash, |(_, hash)| hash);
-        let matches = openssl::memcmp::eq(&presented, stored);
-        match found {
-            Some((device, _)) if matches => Ok(device),
-            _ => Err(refused()),
+        if !(openssl::memcmp::eq(&presented, &stored) & known) {
+            return Err(refused());
         }
+        // Deactivated between the two reads: refused like an unknown device.
+        self.store.active_device(device_id)?.ok_or_else(refused)
     }
 
     /// `POST /certificate`: the signing certificate of the phone registered for this number and

@@ -1132,3 +1132,70 @@ fn two_hundred_sessions_answered_at_once_are_not_mixed_up() {
         started.elapsed()
     );
 }
+/// The middle value of `samples`.
+fn median(samples: &mut [u128]) -> u128 {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Not a test: a benchmark of the 401 paths (`cargo test --release -p imza-mobile-sign --test
+/// service -- --ignored --nocapture authentication_timing`). Prints the median time of a wrong
+/// key for a known relying-party name and for an unknown one, and the same for devices.
+#[test]
+#[ignore]
+fn authentication_timing_benchmark() {
+    let mss = Mss::start();
+    for i in 0..50 {
+        mss.add_relying_party(&format!("party-{i:02}.gov.az"));
+    }
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    for i in 0..200 {
+        mss.register(&format!("+99455{i:07}"), &format!("M{i:06}"));
+    }
+    let rounds = 200_000;
+    let (mut rp_known, mut rp_unknown, mut dev_known, mut dev_unknown) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let unknown_device = "0123456789abcdef0123456789abcdef";
+    for _ in 0..rounds {
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_relying_party(RP_NAME, "wrong-key-0123456789abcdef0123456789abcdef")
+            .is_err());
+        rp_known.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_relying_party(
+                "nobody.gov.az",
+                "wrong-key-0123456789abcdef0123456789abcdef"
+            )
+            .is_err());
+        rp_unknown.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_device(
+                &phone.device_id,
+                "wrong-secret-0123456789abcdef0123456789abcd"
+            )
+            .is_err());
+        dev_known.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_device(
+                unknown_device,
+                "wrong-secret-0123456789abcdef0123456789abcd"
+            )
+            .is_err());
+        dev_unknown.push(t.elapsed().as_nanos());
+    }
+    eprintln!(
+        "401 medians over {rounds} calls each: relying party known name {} ns, unknown name {} ns; device known id {} ns, unknown id {} ns",
+        median(&mut rp_known),
+        median(&mut rp_unknown),
+        median(&mut dev_known),
+        median(&mut dev_unknown)
+    );
+}
