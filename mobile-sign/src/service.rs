@@ -349,8 +349,11 @@ impl MobileService {
     }
 
     /// `GET /device/pending` answered at once: the RUNNING, unexpired sessions of `device`
-    /// (at most [`MAX_PENDING_REQUESTS`], oldest first), now marked delivered. A session
-    /// stays pending until answered or expired, so a phone that restarts sees it again.
+    /// (at most [`MAX_PENDING_REQUESTS`]), taken in turns across relying parties, each one's
+    /// oldest first, so every relying party with a request for the phone (up to
+    /// [`MAX_PENDING_REQUESTS`] of them) has its oldest in every answer; now marked delivered.
+    /// A session stays pending until answered or expired, so a phone that restarts sees it
+    /// again.
     pub fn pending_requests(&self, device: &Device) -> Result<PendingRequests, ServiceError> {
         let sessions = self.store.pending_sessions(
             &device.device_id,

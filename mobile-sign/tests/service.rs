@@ -13,12 +13,13 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::verify::verify_digest;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http_client::ApiError;
+use imza_mobile_sign::http_client::JsonClient;
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
     CertificateResult, DeviceAnswer, HashType, PendingRequest, PendingRequests, SessionKind,
     SessionResult, SessionState, SessionStatus, MAX_BODY_BYTES,
 };
-use imza_mobile_sign::service::ServiceConfig;
+use imza_mobile_sign::service::{ServiceConfig, MAX_PENDING_REQUESTS};
 
 /// Approves a session and checks what the relying party gets: OK, a signature that verifies
 /// over the hash with the registered certificate's key, that certificate.
@@ -1132,6 +1133,63 @@ fn two_hundred_sessions_answered_at_once_are_not_mixed_up() {
         started.elapsed()
     );
 }
+#[test]
+fn the_pending_list_takes_relying_parties_in_turns_each_ones_oldest_first() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let flood = mss.add_relying_party("flood.gov.az");
+    let bank = mss.add_relying_party("bank.az");
+    let start = |rp: &JsonClient, text: &str| {
+        start_session(
+            rp,
+            SessionKind::Signature,
+            &session_request(&phone, &hash_of(text)),
+        )
+        .unwrap()
+    };
+    let floods: Vec<String> = (0..20)
+        .map(|i| start(&flood, &format!("flood {i}")))
+        .collect();
+    let ours = start(&mss.rp(), "ours");
+    let bank_1 = start(&bank, "bank 1");
+    let bank_2 = start(&bank, "bank 2");
+    let ids: Vec<String> = phone
+        .pending(0)
+        .unwrap()
+        .requests
+        .into_iter()
+        .map(|r| r.session_id)
+        .collect();
+    let mut expected = vec![
+        floods[0].clone(),
+        ours.clone(),
+        bank_1.clone(),
+        floods[1].clone(),
+        bank_2,
+    ];
+    expected.extend(floods[2..13].iter().cloned());
+    assert_eq!(ids.len(), MAX_PENDING_REQUESTS);
+    assert_eq!(ids, expected);
+    // Every answer keeps the turns: with ours and the bank's first answered, the flood
+    // still cannot fill the list alone while the bank waits.
+    let pending = phone.pending(0).unwrap().requests;
+    for id in [&ours, &bank_1] {
+        let request = pending.iter().find(|r| &r.session_id == id).unwrap();
+        phone.approve(request).unwrap();
+    }
+    let ids: Vec<String> = phone
+        .pending(0)
+        .unwrap()
+        .requests
+        .into_iter()
+        .map(|r| r.session_id)
+        .collect();
+    assert_eq!(
+        ids[1], expected[4],
+        "the bank's second is no longer in turn: {ids:?}"
+    );
+}
+
 /// The middle value of `samples`.
 fn median(samples: &mut [u128]) -> u128 {
     samples.sort_unstable();

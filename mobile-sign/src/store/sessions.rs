@@ -134,8 +134,11 @@ impl MobileStore {
         Ok(Some(session))
     }
 
-    /// The RUNNING, unexpired sessions of a device, oldest first, at most `limit`; those not
-    /// fetched before are marked delivered at `now`.
+    /// The RUNNING, unexpired sessions of a device, at most `limit`, taken in turns across
+    /// relying parties: every relying party's oldest first (oldest of those first), then every
+    /// one's second oldest, and so on. A flood from one relying party thus cannot push another's
+    /// request out of the answer (as long as fewer than `limit` relying parties are waiting).
+    /// Those not fetched before are marked delivered at `now`.
     pub fn pending_sessions(
         &self,
         device_id: &str,
@@ -145,11 +148,18 @@ impl MobileStore {
         let mut conn = self.sessions_connection();
         let now_ms = millis(now);
         let mut sessions = {
+            // The device's running sessions are few (each relying party may have only a handful
+            // running per phone), so numbering them all is cheap; rowid breaks ties of the same
+            // millisecond in the order of insertion.
             let mut statement = conn
                 .prepare_cached(&format!(
-                    "SELECT {SESSION_COLUMNS} FROM mss_sessions \
-                     WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
-                     ORDER BY created_at LIMIT ?3"
+                    "SELECT {SESSION_COLUMNS} FROM ( \
+                         SELECT *, rowid AS inserted, ROW_NUMBER() OVER ( \
+                             PARTITION BY relying_party ORDER BY created_at, rowid \
+                         ) AS turn \
+                         FROM mss_sessions \
+                         WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+                     ) ORDER BY turn, created_at, inserted LIMIT ?3"
                 ))
                 .map_err(db_error)?;
             let rows = statement
