@@ -610,6 +610,7 @@ impl Services {
                 session_lifetime: std::time::Duration::from_secs(
                     config.mobile.session_lifetime_seconds,
                 ),
+                ..MobileConfig::default()
             },
         ));
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;

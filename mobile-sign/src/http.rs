@@ -11,8 +11,8 @@
 //! Callers authenticate with HTTP Basic (RFC 7617): a relying party's name and API key, a
 //! device's id and secret. Errors are one line of JSON, [`ErrorBody`]: 400 INVALID_REQUEST,
 //! 401 UNAUTHORIZED (with `WWW-Authenticate: Basic realm="imza-mss"`), 404 NOT_FOUND, 409
-//! CONFLICT, 413 BODY_TOO_LARGE (over [`MAX_BODY_BYTES`]), 503 UNAVAILABLE. Bodies and
-//! credentials are never logged.
+//! CONFLICT, 413 BODY_TOO_LARGE (over [`MAX_BODY_BYTES`]), 429 TOO_MANY_REQUESTS (with
+//! `Retry-After` in whole seconds), 503 UNAVAILABLE. Bodies and credentials are never logged.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -101,6 +101,8 @@ async fn purge_periodically(service: Arc<MobileService>, shutdown: rocket::Shutd
 struct ApiAnswer {
     status: Status,
     body: String,
+    /// `Retry-After`, whole seconds (with 429).
+    retry_after: Option<u64>,
 }
 
 /// A refused request.
@@ -109,6 +111,7 @@ struct ApiError {
     status: Status,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -117,6 +120,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl ApiError {
         };
         ApiAnswer {
             status: self.status,
+            retry_after: self.retry_after,
             // Serialising two strings cannot fail; the fallback keeps the answer JSON anyway.
             body: serde_json::to_string(&body)
                 .unwrap_or_else(|_| format!(r#"{{"error":"{}","message":""}}"#, self.code)),
@@ -149,6 +154,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthorized(m) => ApiError::unauthorized(m),
             ServiceError::NotFound(m) => ApiError::new(Status::NotFound, "NOT_FOUND", m),
             ServiceError::Conflict(m) => ApiError::new(Status::Conflict, "CONFLICT", m),
+            ServiceError::TooManyRequests {
+                message,
+                retry_after_seconds,
+            } => ApiError {
+                retry_after: Some(retry_after_seconds),
+                ..ApiError::new(Status::TooManyRequests, "TOO_MANY_REQUESTS", message)
+            },
             ServiceError::Unavailable(m) => {
                 ApiError::new(Status::ServiceUnavailable, "UNAVAILABLE", m)
             }
@@ -181,6 +193,9 @@ impl<'r> Responder<'r, 'static> for ApiAnswer {
         if self.status == Status::Unauthorized {
             response.raw_header("WWW-Authenticate", format!("Basic realm=\"{REALM}\""));
         }
+        if let Some(seconds) = self.retry_after {
+            response.raw_header("Retry-After", seconds.to_string());
+        }
         response
             .sized_body(self.body.len(), Cursor::new(self.body))
             .ok()
@@ -200,6 +215,7 @@ fn reply<T: Serialize>(outcome: Result<T, ApiError>) -> ApiAnswer {
         Ok(body) => ApiAnswer {
             status: Status::Ok,
             body,
+            retry_after: None,
         },
         Err(e) => e.answer(),
     }

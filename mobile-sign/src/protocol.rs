@@ -276,7 +276,7 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `INVALID_REQUEST`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`,
-    /// `BODY_TOO_LARGE`, `UNAVAILABLE`.
+    /// `BODY_TOO_LARGE`, `TOO_MANY_REQUESTS`, `UNAVAILABLE`.
     pub error: String,
     /// What was wrong, for a person.
     pub message: String,

@@ -30,7 +30,7 @@ use imza_core::KeyAlgorithm;
 use crate::protocol::{check_national_id, check_phone_number, check_relying_party_name};
 use crate::protocol::{SessionKind, SessionResult};
 
-pub use sessions::{SessionCompletion, SessionRecord};
+pub use sessions::{SessionCompletion, SessionRecord, Stored};
 
 /// Migrations in order: (version, SQL), each applied once in its own transaction and recorded
 /// in `mss_schema_migrations`. Never edit a released one; add the next.
@@ -749,17 +749,18 @@ mod tests {
             ));
             store.insert_session(&s).unwrap();
         }
-        let day_later = NOW + time::Duration::days(1) + time::Duration::seconds(1);
+        // Before the sessions expire, so that only their completion time counts.
+        let later = NOW + time::Duration::minutes(1);
         // 2 batches of 10: 20 deleted, 5 left for the next round.
         assert_eq!(
             store
-                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .purge_sessions(later, NOW + time::Duration::seconds(1), 10, 2)
                 .unwrap(),
             20
         );
         assert_eq!(
             store
-                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .purge_sessions(later, NOW + time::Duration::seconds(1), 10, 2)
                 .unwrap(),
             5
         );
@@ -767,7 +768,27 @@ mod tests {
         store
             .insert_session(&session("young", NOW + time::Duration::minutes(5)))
             .unwrap();
-        assert_eq!(store.purge_sessions(day_later, NOW, 10, 2).unwrap(), 0);
+        assert_eq!(store.purge_sessions(later, NOW, 10, 2).unwrap(), 0);
+    }
+
+    #[test]
+    fn sessions_refused_at_creation_go_once_expired_not_a_day_later() {
+        let (_dir, store) = store();
+        let expires = NOW + time::Duration::minutes(5);
+        for i in 0..3 {
+            let mut s = session(&format!("r{i}"), expires);
+            s.completion = Some(SessionCompletion::without_signature(
+                SessionResult::NotMobileClient,
+                NOW,
+            ));
+            store.insert_session(&s).unwrap();
+        }
+        let day_ago = NOW - time::Duration::days(1);
+        let before = expires - time::Duration::seconds(1);
+        assert_eq!(store.purge_sessions(before, day_ago, 10, 2).unwrap(), 0);
+        assert!(store.session_at("r0", before).unwrap().is_some());
+        assert_eq!(store.purge_sessions(expires, day_ago, 10, 2).unwrap(), 3);
+        assert!(store.session_at("r0", expires).unwrap().is_none());
     }
 
     #[test]
