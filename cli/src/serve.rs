@@ -46,7 +46,7 @@ use imza_core::clock::{from_x509_time, Clock, SystemClock};
 use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
-use imza_mobile_sign::service::{MobileService, ServiceConfig as MobileConfig};
+use imza_mobile_sign::service::MobileService;
 use imza_mobile_sign::store::MobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
@@ -505,12 +505,7 @@ impl Services {
             Arc::new(mobile_store),
             Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
             Arc::clone(&clock),
-            MobileConfig {
-                session_lifetime: std::time::Duration::from_secs(
-                    config.mobile.session_lifetime_seconds,
-                ),
-                work: limits.mobile.clone(),
-            },
+            config.mobile.service_config(limits.mobile.clone()),
         ));
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         Ok(Services {

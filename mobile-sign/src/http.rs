@@ -12,8 +12,9 @@
 //! device's id and secret. Errors are one line of JSON, [`ErrorBody`]: 400 INVALID_REQUEST,
 //! 401 UNAUTHORIZED (with `WWW-Authenticate: Basic realm="imza-mss"`), 404 NOT_FOUND, 408
 //! REQUEST_TIMEOUT (a body sent too slowly), 409 CONFLICT, 413 BODY_TOO_LARGE (over
-//! [`MAX_BODY_BYTES`]), 503 UNAVAILABLE (with `Retry-After` when the service's work queue is
-//! full). Bodies and credentials are never logged.
+//! [`MAX_BODY_BYTES`]), 429 TOO_MANY_REQUESTS (with `Retry-After`: over a rate limit, or too
+//! many sessions running for the phone), 503 UNAVAILABLE (with `Retry-After` when the
+//! service's work queue is full). Bodies and credentials are never logged.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +162,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable(m) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", m)
             }
+            ServiceError::TooManyRequests {
+                message,
+                retry_after_seconds,
+            } => ApiError {
+                retry_after: Some(HeaderValue::from(retry_after_seconds.max(1))),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", message)
+            },
             ServiceError::Busy(full) => ApiError::busy(&full),
         }
     }

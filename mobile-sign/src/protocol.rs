@@ -232,7 +232,8 @@ pub struct SessionRequest {
     /// Base64 of the digest to sign; its length must match `hashType`.
     pub hash: String,
     pub hash_type: HashType,
-    /// Shown on the phone; at most [`DISPLAY_TEXT_MAX_CHARS`] characters, no control characters.
+    /// Shown on the phone; at most [`DISPLAY_TEXT_MAX_CHARS`] characters, each shown as itself
+    /// (no control, separator, invisible or private-use characters: [`check_display_text`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub display_text: Option<String>,
     pub language: Language,
@@ -275,7 +276,7 @@ pub struct SessionStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `INVALID_REQUEST`, `UNAUTHORIZED`, `NOT_FOUND`, `CONFLICT`,
-    /// `BODY_TOO_LARGE`, `UNAVAILABLE`.
+    /// `BODY_TOO_LARGE`, `TOO_MANY_REQUESTS`, `UNAVAILABLE`.
     pub error: String,
     /// What was wrong, for a person.
     pub message: String,
@@ -394,8 +395,9 @@ pub fn check_national_id(id: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// Checks a display text: at most [`DISPLAY_TEXT_MAX_CHARS`] characters, none of them a
-/// control character (a phone must not be made to show something other than what was sent).
+/// Checks a display text: at most [`DISPLAY_TEXT_MAX_CHARS`] characters, each of them one a
+/// phone shows as itself (see [`unshowable`]): a phone must not be made to show something
+/// other than what was sent. The refusal names the first offending code point.
 pub fn check_display_text(text: &str) -> Result<(), ProtocolError> {
     let count = text.chars().count();
     if count > DISPLAY_TEXT_MAX_CHARS {
@@ -404,28 +406,115 @@ pub fn check_display_text(text: &str) -> Result<(), ProtocolError> {
             format!("has {count} characters, at most {DISPLAY_TEXT_MAX_CHARS} are allowed"),
         ));
     }
-    if text.chars().any(char::is_control) {
+    if let Some((position, c, why)) = text
+        .chars()
+        .enumerate()
+        .find_map(|(i, c)| unshowable(c).map(|why| (i + 1, c, why)))
+    {
         return Err(ProtocolError::invalid(
             "displayText",
-            "must not contain control characters",
-        ));
-    }
-    // Bidirectional formatting characters (Unicode TR #9: embeddings, overrides, isolates,
-    // marks) can make a phone show the text in another order than it was sent (U+202E turns
-    // "pay 100" into "001 yap"): refused like control characters.
-    if text.chars().any(is_bidi_format) {
-        return Err(ProtocolError::invalid(
-            "displayText",
-            "must not contain bidirectional formatting characters (U+200E/F, U+202A-E, U+2066-9, U+061C)",
+            format!(
+                "character {position} is U+{:04X}, {}; not allowed",
+                u32::from(c),
+                why.description()
+            ),
         ));
     }
     Ok(())
 }
 
-/// The Unicode bidirectional formatting characters (UAX #9 §2): LRM, RLM, ALM, the embeddings
-/// and overrides LRE..RLO and PDF, and the isolates LRI..PDI.
-fn is_bidi_format(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+/// Why a character may not be in a display text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unshowable {
+    /// General category Cc (C0, DEL, C1: line breaks, tabs, escapes).
+    Control,
+    /// U+2028 and U+2029 (categories Zl and Zp): they break the line like a newline.
+    Separator,
+    /// The bidirectional formatting characters (UAX #9 §2): they can make a phone show the
+    /// text in another order than it was sent (U+202E turns "pay 100" into "001 yap").
+    Bidi,
+    /// A default-ignorable code point (Unicode's `Default_Ignorable_Code_Point`: zero-width
+    /// spaces and joiners, the soft hyphen, fillers, variation selectors, tags) or another
+    /// format character (category Cf): shown as nothing, or changing how its neighbours are
+    /// shown, so two texts that look alike could differ in what was signed.
+    Invisible,
+    /// Private use (U+E000–U+F8FF, planes 15 and 16): its glyph is whatever the phone's font
+    /// puts there (U+F8FF is a logo on some phones), so the relying party cannot know what
+    /// the citizen sees.
+    PrivateUse,
+    /// A noncharacter (U+FDD0–U+FDEF, U+xxFFFE, U+xxFFFF): never text.
+    Noncharacter,
+}
+
+impl Unshowable {
+    pub fn description(self) -> &'static str {
+        match self {
+            Unshowable::Control => "a control character",
+            Unshowable::Separator => "a line or paragraph separator",
+            Unshowable::Bidi => "a bidirectional formatting character",
+            Unshowable::Invisible => "an invisible or formatting character",
+            Unshowable::PrivateUse => "a private-use character",
+            Unshowable::Noncharacter => "a noncharacter",
+        }
+    }
+}
+
+/// The format characters (category Cf) and default-ignorable code points of Unicode 15.0
+/// (UnicodeData.txt, DerivedCoreProperties.txt), less the bidirectional ones
+/// ([`Unshowable::Bidi`]), as inclusive ranges. The reserved (unassigned) ranges that
+/// Unicode already declares default-ignorable are in: a phone with a newer Unicode hides them.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // SOFT HYPHEN
+    ('\u{034F}', '\u{034F}'),   // COMBINING GRAPHEME JOINER
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs (prepended concatenation marks)
+    ('\u{06DD}', '\u{06DD}'),   // ARABIC END OF AYAH
+    ('\u{070F}', '\u{070F}'),   // SYRIAC ABBREVIATION MARK
+    ('\u{0890}', '\u{0891}'),   // ARABIC POUND / PIASTRE MARK ABOVE
+    ('\u{08E2}', '\u{08E2}'),   // ARABIC DISPUTED END OF AYAH
+    ('\u{115F}', '\u{1160}'),   // HANGUL CHOSEONG / JUNGSEONG FILLER
+    ('\u{17B4}', '\u{17B5}'),   // KHMER VOWEL INHERENT AQ, AA
+    ('\u{180B}', '\u{180F}'),   // Mongolian free variation selectors, vowel separator
+    ('\u{200B}', '\u{200D}'),   // ZERO WIDTH SPACE, NON-JOINER, JOINER
+    ('\u{2060}', '\u{2065}'),   // WORD JOINER, invisible operators, <reserved-2065>
+    ('\u{206A}', '\u{206F}'),   // deprecated shaping and digit format characters
+    ('\u{3164}', '\u{3164}'),   // HANGUL FILLER
+    ('\u{FE00}', '\u{FE0F}'),   // VARIATION SELECTOR-1..16
+    ('\u{FEFF}', '\u{FEFF}'),   // ZERO WIDTH NO-BREAK SPACE (byte order mark)
+    ('\u{FFA0}', '\u{FFA0}'),   // HALFWIDTH HANGUL FILLER
+    ('\u{FFF0}', '\u{FFFB}'),   // <reserved>, interlinear annotation anchor..terminator
+    ('\u{110BD}', '\u{110BD}'), // KAITHI NUMBER SIGN
+    ('\u{110CD}', '\u{110CD}'), // KAITHI NUMBER SIGN ABOVE
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol format controls
+    ('\u{E0000}', '\u{E0FFF}'), // tags (U+E0000..E007F), VARIATION SELECTOR-17..256, reserved
+];
+
+/// Whether a display text may carry `c`, and if not, why. One home for the rule: the service
+/// checks requests with it, the phone checks what it is asked to show, the relying party's
+/// client checks before it sends.
+pub fn unshowable(c: char) -> Option<Unshowable> {
+    let code = u32::from(c);
+    if c.is_control() {
+        Some(Unshowable::Control)
+    } else if matches!(c, '\u{2028}' | '\u{2029}') {
+        Some(Unshowable::Separator)
+    } else if matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    {
+        Some(Unshowable::Bidi)
+    } else if INVISIBLE
+        .iter()
+        .any(|&(low, high)| (low..=high).contains(&c))
+    {
+        Some(Unshowable::Invisible)
+    } else if matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}')
+    {
+        Some(Unshowable::PrivateUse)
+    } else if (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE {
+        Some(Unshowable::Noncharacter)
+    } else {
+        None
+    }
 }
 
 /// Checks a relying-party name: 1–64 characters a-z, 0-9, '-' and '.', not starting with '-'.
@@ -528,6 +617,78 @@ mod tests {
         assert!(check_display_text("line\nbreak").is_err());
         assert!(check_display_text("pay \u{202E}001").is_err());
         assert!(check_display_text("Ödəniş: 100 ₼ — Bakı").is_ok());
+    }
+
+    #[test]
+    fn display_texts_refuse_every_class_of_unshowable_character_by_code_point() {
+        use Unshowable::*;
+        let refused: &[(char, Unshowable)] = &[
+            ('\n', Control),
+            ('\t', Control),
+            ('\u{7F}', Control),
+            ('\u{85}', Control),
+            ('\u{2028}', Separator),
+            ('\u{2029}', Separator),
+            ('\u{200E}', Bidi),
+            ('\u{200F}', Bidi),
+            ('\u{061C}', Bidi),
+            ('\u{202A}', Bidi),
+            ('\u{202E}', Bidi),
+            ('\u{2066}', Bidi),
+            ('\u{2069}', Bidi),
+            ('\u{200B}', Invisible),
+            ('\u{200C}', Invisible),
+            ('\u{200D}', Invisible),
+            ('\u{2060}', Invisible),
+            ('\u{2064}', Invisible),
+            ('\u{FEFF}', Invisible),
+            ('\u{00AD}', Invisible),
+            ('\u{180E}', Invisible),
+            ('\u{034F}', Invisible),
+            ('\u{115F}', Invisible),
+            ('\u{1160}', Invisible),
+            ('\u{3164}', Invisible),
+            ('\u{FFA0}', Invisible),
+            ('\u{FE00}', Invisible),
+            ('\u{FE0F}', Invisible),
+            ('\u{E0100}', Invisible),
+            ('\u{E01EF}', Invisible),
+            ('\u{E0001}', Invisible),
+            ('\u{E0020}', Invisible),
+            ('\u{E007F}', Invisible),
+            ('\u{FFF9}', Invisible),
+            ('\u{0600}', Invisible),
+            ('\u{1D173}', Invisible),
+            ('\u{E000}', PrivateUse),
+            ('\u{F8FF}', PrivateUse),
+            ('\u{F0000}', PrivateUse),
+            ('\u{10FFFD}', PrivateUse),
+            ('\u{FDD0}', Noncharacter),
+            ('\u{FFFE}', Noncharacter),
+            ('\u{1FFFF}', Noncharacter),
+        ];
+        for &(c, class) in refused {
+            assert_eq!(unshowable(c), Some(class), "U+{:04X}", u32::from(c));
+            let error = check_display_text(&format!("Pay 100{c} AZN")).unwrap_err();
+            assert_eq!(error.field, "displayText");
+            let named = format!(
+                "character 8 is U+{:04X}, {}",
+                u32::from(c),
+                class.description()
+            );
+            assert!(error.problem.starts_with(&named), "{}", error.problem);
+        }
+        // What texts are made of stays allowed: letters of the four languages, digits,
+        // punctuation, currency, ordinary and no-break spaces, emoji, combining accents.
+        for text in [
+            "Ödəniş: 100 ₼ — Bakı, «Azərbaycan»",
+            "Оплата 100 рублей",
+            "Ödeme: 1.000,00 ₺ (İstanbul)",
+            "Sign \u{00A0}now \u{1F4DD} e\u{0301}",
+            "日本語の文書に署名",
+        ] {
+            assert_eq!(check_display_text(text), Ok(()), "{text}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! process's write never stalls the async workers that carry the long polls, and a flood of
 //! requests fills this service's queue and no other's.
 
+mod limits;
 mod signals;
 
 use std::sync::{Arc, Mutex};
@@ -33,16 +34,22 @@ use crate::protocol::{
 };
 use crate::store::{
     is_well_formed_id, random_id, CertificateDetails, Device, MobileStore, RegisteredCertificate,
-    SessionCompletion, SessionRecord, StoreError,
+    SessionCompletion, SessionRecord, StoreError, Stored,
 };
+pub use limits::RateLimit;
+use limits::{Refusal, SessionLimiter};
 use signals::{Signals, Topic};
 
 /// How long complete sessions are kept before they are deleted (they hold personal data:
-/// hashes and display texts).
+/// hashes and display texts). Sessions refused at creation with NOT_MOBILE_CLIENT are kept
+/// only until their expiry: the relying party reads their result the way it reads any
+/// session's, within its lifetime, and a flood of requests for unregistered numbers must not
+/// pile up for a day.
 pub const COMPLETE_SESSION_RETENTION: time::Duration = time::Duration::hours(24);
 
-/// How often, at most, session creation also runs the clean-up.
-const PURGE_INTERVAL: time::Duration = time::Duration::minutes(10);
+/// How often, at most, session creation also runs the clean-up (often enough that sessions
+/// refused with NOT_MOBILE_CLIENT go soon after their expiry, under a flood too).
+const PURGE_INTERVAL: time::Duration = time::Duration::minutes(1);
 
 /// The longest a configured session lifetime is taken to be (sessions last minutes; a day
 /// keeps the expiry arithmetic far from overflow).
@@ -75,7 +82,8 @@ pub trait CertificateStatus: Send + Sync {
     fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String>;
 }
 
-/// How the service runs.
+/// How the service runs. The defaults are safe for a public service; `imza serve` reads them
+/// from its `[mobile]` section.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     /// How long a session waits for the phone's answer.
@@ -83,13 +91,45 @@ pub struct ServiceConfig {
     /// Store work running at once and waiting ([`MobileService::run`]); beyond it requests
     /// are answered 503 with `Retry-After`.
     pub work: WorkLimit,
+    /// Session creations (`/authentication`, `/signature`) of one relying party, across all
+    /// phone numbers. Default: 100 a second, 1,000 at once.
+    pub relying_party_rate: RateLimit,
+    /// Session creations of one relying party for one phone number: another relying party
+    /// has its own budget for the same phone. Default: 10 a minute, 10 at once.
+    pub phone_rate: RateLimit,
+    /// RUNNING sessions one relying party may have for one phone number at once, counted in
+    /// the store. Default: 2.
+    pub max_running_per_phone: u32,
+    /// The most (relying party, phone number) pairs the rate limiter tracks at once; a new
+    /// pair over it waits until an idle one expires. Default: 100,000.
+    pub max_tracked_phones: usize,
 }
+
+/// The defaults of [`ServiceConfig`].
+pub const DEFAULT_RELYING_PARTY_RATE: RateLimit = RateLimit {
+    burst: 1_000,
+    interval: Duration::from_millis(10),
+};
+pub const DEFAULT_PHONE_RATE: RateLimit = RateLimit {
+    burst: 10,
+    interval: Duration::from_secs(6),
+};
+pub const DEFAULT_MAX_RUNNING_PER_PHONE: u32 = 2;
+pub const DEFAULT_MAX_TRACKED_PHONES: usize = 100_000;
+
+/// The largest [`ServiceConfig::max_tracked_phones`] (each entry holds a relying-party name,
+/// a phone number and a time).
+pub const MAX_TRACKED_PHONES: usize = 10_000_000;
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             session_lifetime: SESSION_LIFETIME,
             work: default_work_limit(),
+            relying_party_rate: DEFAULT_RELYING_PARTY_RATE,
+            phone_rate: DEFAULT_PHONE_RATE,
+            max_running_per_phone: DEFAULT_MAX_RUNNING_PER_PHONE,
+            max_tracked_phones: DEFAULT_MAX_TRACKED_PHONES,
         }
     }
 }
@@ -99,6 +139,25 @@ impl Default for ServiceConfig {
 pub fn default_work_limit() -> WorkLimit {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     WorkLimit::new("mobile signature", 2 * cores, 4096, DEFAULT_MAX_WAIT)
+}
+
+impl ServiceConfig {
+    /// Why this configuration cannot be used, if it cannot (one line, naming the setting).
+    /// [`MobileService::new`] keeps whatever it is given within these bounds anyway.
+    pub fn check(&self) -> Result<(), String> {
+        self.relying_party_rate
+            .check("the relying party rate limit")?;
+        self.phone_rate.check("the phone rate limit")?;
+        if self.max_running_per_phone == 0 {
+            return Err("max_running_per_phone must be at least 1".into());
+        }
+        if !(1..=MAX_TRACKED_PHONES).contains(&self.max_tracked_phones) {
+            return Err(format!(
+                "max_tracked_phones must be 1 to {MAX_TRACKED_PHONES}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Why a request was not served; each maps to one HTTP status and error code.
@@ -116,6 +175,14 @@ pub enum ServiceError {
     /// 409 CONFLICT: the session is complete or expired.
     #[error("{0}")]
     Conflict(String),
+    /// 429 TOO_MANY_REQUESTS with `Retry-After: retry_after_seconds`: over a rate limit, or
+    /// the relying party has as many sessions running for the phone as it may.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        /// Whole seconds, at least 1.
+        retry_after_seconds: u64,
+    },
     /// 503 UNAVAILABLE: the store (or the CA's status) failed.
     #[error("{0}")]
     Unavailable(String),
@@ -144,6 +211,7 @@ pub struct MobileService {
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     signals: Signals,
+    limiter: SessionLimiter,
     last_purge: Mutex<Option<OffsetDateTime>>,
     /// Compared against when a name or device id is unknown, so that an unknown one takes as
     /// long as a wrong key.
@@ -168,12 +236,18 @@ impl MobileService {
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> MobileService {
+        let limiter = SessionLimiter::new(
+            config.relying_party_rate,
+            config.phone_rate,
+            config.max_tracked_phones.clamp(1, MAX_TRACKED_PHONES),
+        );
         let service = MobileService {
             store,
             status,
             clock,
             config,
             signals: Signals::default(),
+            limiter,
             last_purge: Mutex::new(None),
             decoy_hash: openssl::sha::sha256(b"imza-mss decoy"),
         };
@@ -204,16 +278,19 @@ impl MobileService {
         }
     }
 
-    /// Checks a relying party's name and API key; returns the name.
+    /// Checks a relying party's name and API key; returns the name. A known name with a wrong
+    /// key and an unknown name do the same work: the store answers both with one row (the
+    /// stored hash or the decoy), compared in constant time.
     pub fn authenticate_relying_party(
         &self,
         name: &str,
         key: &str,
     ) -> Result<String, ServiceError> {
-        let stored = self.store.relying_party_key_hash(name)?;
+        let (stored, known) = self
+            .store
+            .relying_party_key_hash_or(name, &self.decoy_hash)?;
         let presented = openssl::sha::sha256(key.as_bytes());
-        let matches = openssl::memcmp::eq(&presented, stored.as_ref().unwrap_or(&self.decoy_hash));
-        if stored.is_some() && matches {
+        if openssl::memcmp::eq(&presented, &stored) & known {
             Ok(name.to_string())
         } else {
             Err(ServiceError::Unauthorized(
@@ -222,7 +299,10 @@ impl MobileService {
         }
     }
 
-    /// Checks a device's id and secret; only an active device authenticates.
+    /// Checks a device's id and secret; only an active device authenticates. A known id with
+    /// a wrong secret and an unknown id do the same work (see
+    /// [`MobileService::authenticate_relying_party`]); the device's record is read only once
+    /// its secret matched.
     pub fn authenticate_device(
         &self,
         device_id: &str,
@@ -232,14 +312,15 @@ impl MobileService {
         if !is_well_formed_id(device_id) {
             return Err(refused());
         }
-        let found = self.store.active_device_with_secret_hash(device_id)?;
+        let (stored, known) = self
+            .store
+            .active_device_secret_hash_or(device_id, &self.decoy_hash)?;
         let presented = openssl::sha::sha256(secret.as_bytes());
-        let stored = found.as_ref().map_or(&self.decoy_hash, |(_, hash)| hash);
-        let matches = openssl::memcmp::eq(&presented, stored);
-        match found {
-            Some((device, _)) if matches => Ok(device),
-            _ => Err(refused()),
+        if !(openssl::memcmp::eq(&presented, &stored) & known) {
+            return Err(refused());
         }
+        // Deactivated between the two reads: refused like an unknown device.
+        self.store.active_device(device_id)?.ok_or_else(refused)
     }
 
     /// `POST /certificate`: the signing certificate of the phone registered for this number and
@@ -272,7 +353,9 @@ impl MobileService {
 
     /// `POST /authentication` and `/signature`: a new session for `relying_party`, RUNNING, or
     /// COMPLETE with NOT_MOBILE_CLIENT when no active device with a good certificate of that
-    /// kind answers for the number and identity.
+    /// kind answers for the number and identity. Refused with TOO_MANY_REQUESTS, before
+    /// anything is stored, when the relying party is over its rate limits or has
+    /// [`ServiceConfig::max_running_per_phone`] sessions running for the phone.
     pub fn start_session(
         &self,
         relying_party: &str,
@@ -281,6 +364,9 @@ impl MobileService {
     ) -> Result<SessionCreated, ServiceError> {
         let hash = check_session_request(request)?;
         let now = self.clock.now();
+        self.limiter
+            .admit(relying_party, &request.phone_number, now)
+            .map_err(rate_limited)?;
         let device =
             self.registered_device(&request.phone_number, &request.national_identity_number)?;
         let device = match device {
@@ -311,7 +397,24 @@ impl MobileService {
                 )),
             },
         };
-        self.store.insert_session(&session)?;
+        let max_running = self.config.max_running_per_phone.max(1);
+        if let Stored::TooManyRunning {
+            running,
+            first_expiry,
+        } = self
+            .store
+            .insert_session_within(&session, max_running, now)?
+        {
+            return Err(ServiceError::TooManyRequests {
+                message: format!(
+                    "relying party {relying_party} has {running} sessions running for this \
+                     phone number, at most {max_running}: wait for one to complete"
+                ),
+                retry_after_seconds: whole_seconds(
+                    Duration::try_from(first_expiry - now).unwrap_or_default(),
+                ),
+            });
+        }
         if let Some(device_id) = &session.device_id {
             self.signals.notify(&Topic::Device(device_id.clone()));
         }
@@ -319,6 +422,11 @@ impl MobileService {
         Ok(SessionCreated {
             session_id: session.session_id,
         })
+    }
+
+    /// How many (relying party, phone number) pairs the rate limiter tracks now.
+    pub fn rate_limited_phones(&self) -> usize {
+        self.limiter.tracked_phones()
     }
 
     /// `GET /session/{id}` answered at once.
@@ -362,8 +470,11 @@ impl MobileService {
     }
 
     /// `GET /device/pending` answered at once: the RUNNING, unexpired sessions of `device`
-    /// (at most [`MAX_PENDING_REQUESTS`], oldest first), now marked delivered. A session
-    /// stays pending until answered or expired, so a phone that restarts sees it again.
+    /// (at most [`MAX_PENDING_REQUESTS`]), taken in turns across relying parties, each one's
+    /// oldest first, so every relying party with a request for the phone (up to
+    /// [`MAX_PENDING_REQUESTS`] of them) has its oldest in every answer; now marked delivered.
+    /// A session stays pending until answered or expired, so a phone that restarts sees it
+    /// again.
     pub fn pending_requests(&self, device: &Device) -> Result<PendingRequests, ServiceError> {
         let sessions = self.store.pending_sessions(
             &device.device_id,
@@ -456,8 +567,9 @@ impl MobileService {
         }))
     }
 
-    /// Ends sessions left running past their expiry and deletes those complete for more than
-    /// [`COMPLETE_SESSION_RETENTION`]; returns how many were deleted.
+    /// Ends sessions left running past their expiry, deletes those complete for more than
+    /// [`COMPLETE_SESSION_RETENTION`] and those refused with NOT_MOBILE_CLIENT at creation
+    /// once they expired; returns how many were deleted.
     pub fn purge_old_sessions(&self) -> Result<usize, ServiceError> {
         let now = self.clock.now();
         let deleted = self.store.purge_sessions(
@@ -540,6 +652,34 @@ impl MobileService {
     fn until(&self, at: OffsetDateTime) -> Duration {
         Duration::try_from(at - self.clock.now()).unwrap_or(Duration::ZERO)
     }
+}
+
+/// The 429 for a request the rate limiter refused.
+fn rate_limited(refusal: Refusal) -> ServiceError {
+    let retry_after_seconds = whole_seconds(refusal.retry_after());
+    let message = match refusal {
+        Refusal::RelyingParty { .. } => format!(
+            "too many sessions from this relying party: try again in {retry_after_seconds} s"
+        ),
+        Refusal::Phone { .. } => format!(
+            "too many sessions from this relying party for this phone number: try again in \
+             {retry_after_seconds} s"
+        ),
+        Refusal::Full { .. } => format!(
+            "the service tracks as many phone numbers as it may: try again in \
+             {retry_after_seconds} s"
+        ),
+    };
+    ServiceError::TooManyRequests {
+        message,
+        retry_after_seconds,
+    }
+}
+
+/// A wait as `Retry-After` gives it: whole seconds, rounded up, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
 }
 
 fn check_session_id(session_id: &str) -> Result<(), ServiceError> {

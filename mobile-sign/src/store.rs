@@ -30,11 +30,17 @@ use imza_core::KeyAlgorithm;
 use crate::protocol::{check_national_id, check_phone_number, check_relying_party_name};
 use crate::protocol::{SessionKind, SessionResult};
 
-pub use sessions::{SessionCompletion, SessionRecord};
+pub use sessions::{SessionCompletion, SessionRecord, Stored};
 
 /// Migrations in order: (version, SQL), each applied once in its own transaction and recorded
 /// in `mss_schema_migrations`. Never edit a released one; add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("store/migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("store/migrations/0001_initial.sql")),
+    (
+        2,
+        include_str!("store/migrations/0002_equal_work_and_short_lived_refusals.sql"),
+    ),
+];
 
 /// How long a writer waits for another connection's (or process's) write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(10_000);
@@ -177,6 +183,18 @@ impl std::fmt::Debug for MobileStore {
     }
 }
 
+/// A relying party's key hash (`?1` the name) or the decoy (`?2`), and whether it was found:
+/// one row either way, the hash read from the covering index (INDEXED BY: an error rather
+/// than a silent visit to the table if the index were missing).
+const RELYING_PARTY_KEY_HASH: &str = "SELECT api_key_sha256, 1 FROM mss_relying_parties \
+     INDEXED BY mss_relying_parties_key WHERE name = ?1 UNION ALL SELECT ?2, 0 LIMIT 1";
+
+/// An active device's secret hash (`?1` the id) or the decoy (`?2`), as
+/// [`RELYING_PARTY_KEY_HASH`].
+const DEVICE_SECRET_HASH: &str = "SELECT secret_sha256, 1 FROM mss_devices \
+     INDEXED BY mss_devices_active_secret WHERE device_id = ?1 AND deactivated_at IS NULL \
+     UNION ALL SELECT ?2, 0 LIMIT 1";
+
 const DEVICE_COLUMNS: &str = "device_id, phone_number, national_id, auth_ca, auth_der, \
      sign_ca, sign_der, registered_at";
 
@@ -262,18 +280,18 @@ impl MobileStore {
         .collect()
     }
 
-    /// The SHA-256 of a relying party's API key, `None` for an unknown name.
-    pub fn relying_party_key_hash(&self, name: &str) -> Result<Option<[u8; 32]>, StoreError> {
+    /// The SHA-256 of a relying party's API key and `true`, or `decoy` and `false` for an
+    /// unknown name. Both come from one statement that yields one row of the same shape
+    /// either way, and the stored hash is read from the covering index
+    /// `mss_relying_parties_key` (migration 2): a known name costs the same work as an unknown
+    /// one, so the time of a 401 does not tell which names exist.
+    pub fn relying_party_key_hash_or(
+        &self,
+        name: &str,
+        decoy: &[u8; 32],
+    ) -> Result<([u8; 32], bool), StoreError> {
         let conn = self.registry();
-        let hash: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT api_key_sha256 FROM mss_relying_parties WHERE name = ?1",
-                [name],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(db_error)?;
-        hash.map(|h| sha256_value(h, "api_key_sha256")).transpose()
+        secret_hash_or(&conn, RELYING_PARTY_KEY_HASH, name, decoy, "api_key_sha256")
     }
 
     /// Registers a device for `device.phone_number` and returns its new id and secret (secret
@@ -397,28 +415,52 @@ impl MobileStore {
         .transpose()
     }
 
-    /// An active device and the SHA-256 of its secret, for authentication.
-    pub fn active_device_with_secret_hash(
+    /// The SHA-256 of an active device's secret and `true`, or `decoy` and `false` when no
+    /// active device has this id; the same work either way, as
+    /// [`MobileStore::relying_party_key_hash_or`] (index `mss_devices_active_secret`).
+    pub fn active_device_secret_hash_or(
         &self,
         device_id: &str,
-    ) -> Result<Option<(Device, [u8; 32])>, StoreError> {
+        decoy: &[u8; 32],
+    ) -> Result<([u8; 32], bool), StoreError> {
         let conn = self.registry();
-        let found = conn
-            .query_row(
-                &format!(
-                    "SELECT {DEVICE_COLUMNS}, secret_sha256 FROM mss_devices \
-                     WHERE device_id = ?1 AND deactivated_at IS NULL"
-                ),
-                [device_id],
-                |row| Ok((device_row(row)?, row.get::<_, Vec<u8>>(8)?)),
-            )
-            .optional()
-            .map_err(db_error)?;
-        match found {
-            None => Ok(None),
-            Some((device, hash)) => Ok(Some((device?, sha256_value(hash, "secret_sha256")?))),
-        }
+        secret_hash_or(&conn, DEVICE_SECRET_HASH, device_id, decoy, "secret_sha256")
     }
+
+    /// An active device by id.
+    pub fn active_device(&self, device_id: &str) -> Result<Option<Device>, StoreError> {
+        let conn = self.registry();
+        conn.query_row(
+            &format!(
+                "SELECT {DEVICE_COLUMNS} FROM mss_devices \
+                 WHERE device_id = ?1 AND deactivated_at IS NULL"
+            ),
+            [device_id],
+            device_row,
+        )
+        .optional()
+        .map_err(db_error)?
+        .transpose()
+    }
+}
+
+/// Runs one of the `..._hash_or` statements: `?1` the name or id, `?2` the decoy; the row is
+/// (hash, found).
+fn secret_hash_or(
+    conn: &Connection,
+    sql: &str,
+    key: &str,
+    decoy: &[u8; 32],
+    column: &str,
+) -> Result<([u8; 32], bool), StoreError> {
+    let (hash, found): (Vec<u8>, bool) = conn
+        .prepare_cached(sql)
+        .map_err(db_error)?
+        .query_row(params![key, &decoy[..]], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .map_err(db_error)?;
+    Ok((sha256_value(hash, column)?, found))
 }
 
 /// Deactivates an active device and ends its running sessions; false if it was not active.
@@ -707,17 +749,18 @@ mod tests {
             ));
             store.insert_session(&s).unwrap();
         }
-        let day_later = NOW + time::Duration::days(1) + time::Duration::seconds(1);
+        // Before the sessions expire, so that only their completion time counts.
+        let later = NOW + time::Duration::minutes(1);
         // 2 batches of 10: 20 deleted, 5 left for the next round.
         assert_eq!(
             store
-                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .purge_sessions(later, NOW + time::Duration::seconds(1), 10, 2)
                 .unwrap(),
             20
         );
         assert_eq!(
             store
-                .purge_sessions(day_later, NOW + time::Duration::seconds(1), 10, 2)
+                .purge_sessions(later, NOW + time::Duration::seconds(1), 10, 2)
                 .unwrap(),
             5
         );
@@ -725,7 +768,27 @@ mod tests {
         store
             .insert_session(&session("young", NOW + time::Duration::minutes(5)))
             .unwrap();
-        assert_eq!(store.purge_sessions(day_later, NOW, 10, 2).unwrap(), 0);
+        assert_eq!(store.purge_sessions(later, NOW, 10, 2).unwrap(), 0);
+    }
+
+    #[test]
+    fn sessions_refused_at_creation_go_once_expired_not_a_day_later() {
+        let (_dir, store) = store();
+        let expires = NOW + time::Duration::minutes(5);
+        for i in 0..3 {
+            let mut s = session(&format!("r{i}"), expires);
+            s.completion = Some(SessionCompletion::without_signature(
+                SessionResult::NotMobileClient,
+                NOW,
+            ));
+            store.insert_session(&s).unwrap();
+        }
+        let day_ago = NOW - time::Duration::days(1);
+        let before = expires - time::Duration::seconds(1);
+        assert_eq!(store.purge_sessions(before, day_ago, 10, 2).unwrap(), 0);
+        assert!(store.session_at("r0", before).unwrap().is_some());
+        assert_eq!(store.purge_sessions(expires, day_ago, 10, 2).unwrap(), 3);
+        assert!(store.session_at("r0", expires).unwrap().is_none());
     }
 
     #[test]
@@ -782,6 +845,49 @@ mod tests {
             store.deactivate_device_at("0123456789abcdef0123456789abcdef", NOW),
             Err(StoreError::NotFound(_))
         ));
+    }
+
+    /// What SQLite's planner does for a statement, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = statement
+            .query_map(params!["x", &[0u8; 32][..]], |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn authentication_reads_a_known_and_an_unknown_name_alike() {
+        let (_dir, store) = store();
+        let decoy = [0xd5; 32];
+        let (stored, known) = store.relying_party_key_hash_or("gov.az", &decoy).unwrap();
+        assert!(known);
+        assert_ne!(stored, decoy);
+        assert_eq!(
+            store
+                .relying_party_key_hash_or("nobody.az", &decoy)
+                .unwrap(),
+            (decoy, false)
+        );
+        assert_eq!(
+            store
+                .active_device_secret_hash_or("0123456789abcdef0123456789abcdef", &decoy)
+                .unwrap(),
+            (decoy, false)
+        );
+        // The stored hash comes from a covering index: no visit to the table for a known
+        // name that an unknown one would not make.
+        let conn = store.registry();
+        let rp = plan(&conn, RELYING_PARTY_KEY_HASH);
+        assert!(
+            rp.contains("USING COVERING INDEX mss_relying_parties_key"),
+            "{rp}"
+        );
+        let device = plan(&conn, DEVICE_SECRET_HASH);
+        assert!(
+            device.contains("USING COVERING INDEX mss_devices_active_secret"),
+            "{device}"
+        );
     }
 
     #[test]

@@ -13,12 +13,15 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::verify::verify_digest;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http_client::ApiError;
+use imza_mobile_sign::http_client::JsonClient;
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
     CertificateResult, DeviceAnswer, HashType, PendingRequest, PendingRequests, SessionKind,
     SessionResult, SessionState, SessionStatus, MAX_BODY_BYTES,
 };
-use imza_mobile_sign::service::ServiceConfig;
+use imza_mobile_sign::service::{
+    RateLimit, ServiceConfig, DEFAULT_MAX_RUNNING_PER_PHONE, MAX_PENDING_REQUESTS,
+};
 
 /// Approves a session and checks what the relying party gets: OK, a signature that verifies
 /// over the hash with the registered certificate's key, that certificate.
@@ -817,6 +820,61 @@ fn bad_requests_are_400_with_the_problem_named_and_large_bodies_413() {
 }
 
 #[test]
+fn display_texts_with_invisible_or_separator_characters_are_refused_naming_the_code_point() {
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    // One of each class: line separator, paragraph separator, zero-width space, word joiner,
+    // byte order mark, soft hyphen, Mongolian vowel separator, grapheme joiner, Hangul
+    // fillers, a variation selector, a tag character, a bidi override, private use.
+    for c in [
+        '\u{2028}',
+        '\u{2029}',
+        '\u{200B}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{180E}',
+        '\u{034F}',
+        '\u{115F}',
+        '\u{3164}',
+        '\u{FFA0}',
+        '\u{FE0F}',
+        '\u{E0041}',
+        '\u{202E}',
+        '\u{E000}',
+    ] {
+        let mut request = session_request(&phone, &hash_of("hidden"));
+        request.display_text = Some(format!("Pay 100{c} AZN"));
+        let answer = raw_request(
+            &mss.base_url(),
+            "POST",
+            "/mss/v1/signature",
+            &[("Authorization", &basic(RP_NAME, &mss.rp_key))],
+            Some(serde_json::to_string(&request).unwrap().as_bytes()),
+        );
+        assert_eq!(answer.status, 400, "{answer:?}");
+        let error = answer.error_body();
+        assert_eq!(error.error, "INVALID_REQUEST");
+        let code_point = format!("U+{:04X}", u32::from(c));
+        assert!(
+            error.message.starts_with("displayText: ") && error.message.contains(&code_point),
+            "{code_point}: {}",
+            error.message
+        );
+    }
+    // Nothing was stored, nothing reached the phone; a plain text still goes through.
+    assert_eq!(mss.session_rows(), 0);
+    assert!(phone.pending(0).unwrap().requests.is_empty());
+    let mut plain = session_request(&phone, &hash_of("plain"));
+    plain.display_text = Some("Ödəniş: 100 ₼ — «Bakı»".into());
+    start_session(&mss.rp(), SessionKind::Signature, &plain).unwrap();
+    assert_eq!(
+        phone.next_request().display_text.as_deref(),
+        Some("Ödəniş: 100 ₼ — «Bakı»")
+    );
+}
+
+#[test]
 fn long_poll_timeouts_over_the_cap_are_cut_not_refused() {
     let mss = Mss::start();
     let phone = mss.register(PHONE, NATIONAL_ID);
@@ -925,11 +983,7 @@ fn sessions_complete_for_a_day_are_deleted() {
             (404, "NOT_FOUND".to_string())
         );
     }
-    let rows: i64 = rusqlite::Connection::open(&mss.db)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!(mss.session_rows(), 0);
 }
 
 #[test]
@@ -1072,5 +1126,495 @@ fn two_hundred_sessions_answered_at_once_are_not_mixed_up() {
     eprintln!(
         "{sessions} sessions requested, fetched, signed, verified and read in {:?}",
         started.elapsed()
+    );
+}
+/// The `Retry-After` of a 429 with the TOO_MANY_REQUESTS body, in seconds.
+fn too_many(answer: &RawResponse) -> u64 {
+    assert_eq!(answer.status, 429, "{answer:?}");
+    assert_eq!(answer.error_body().error, "TOO_MANY_REQUESTS");
+    let seconds: u64 = answer
+        .header("Retry-After")
+        .unwrap_or_else(|| panic!("no Retry-After: {answer:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("Retry-After is not whole seconds ({e}): {answer:?}"));
+    assert!(seconds >= 1, "{answer:?}");
+    seconds
+}
+
+fn session_id_of(answer: &RawResponse) -> String {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn one_relying_party_flooding_a_phone_cannot_keep_another_relying_partys_session_from_it() {
+    // The defaults: what `imza serve` runs with.
+    let mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let flood_key = mss.add_relying_party_key("flood.gov.az");
+    let rows_before = mss.session_rows();
+    let url = mss.base_url();
+    let (threads, per_thread) = (8, 50);
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    let hash = hash_of("the other relying party's document");
+    let (flood, other_id) = std::thread::scope(|scope| {
+        let flooders: Vec<_> = (0..threads)
+            .map(|t| {
+                let (url, flood_key, phone, answered) = (&url, &flood_key, &phone, &answered);
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|i| {
+                            let request = session_request(phone, &hash_of(&format!("{t}/{i}")));
+                            let answer = start_session_raw(
+                                url,
+                                "flood.gov.az",
+                                flood_key,
+                                SessionKind::Signature,
+                                &request,
+                            );
+                            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            answer
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // The other relying party asks in the middle of the flood.
+        while answered.load(std::sync::atomic::Ordering::SeqCst) < threads * per_thread / 4 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let other_id = start_session(
+            &mss.rp(),
+            SessionKind::Signature,
+            &session_request(&phone, &hash),
+        )
+        .expect("the other relying party's session is created during the flood");
+        let flood: Vec<RawResponse> = flooders
+            .into_iter()
+            .flat_map(|f| f.join().unwrap())
+            .collect();
+        (flood, other_id)
+    });
+
+    let accepted = flood.iter().filter(|a| a.status == 200).count();
+    let limited: Vec<u64> = flood
+        .iter()
+        .filter(|a| a.status != 200)
+        .map(too_many)
+        .collect();
+    assert_eq!(accepted + limited.len(), threads * per_thread);
+    assert!(
+        accepted <= DEFAULT_MAX_RUNNING_PER_PHONE as usize,
+        "{accepted} flood sessions accepted"
+    );
+    // The phone sees the other relying party's request, approves it, the signature verifies.
+    let pending = phone.pending(20_000).unwrap().requests;
+    let request = pending
+        .iter()
+        .find(|r| r.relying_party == RP_NAME)
+        .unwrap_or_else(|| panic!("the other relying party's request is hidden: {pending:?}"));
+    assert_eq!(request.session_id, other_id);
+    phone.approve(request).unwrap();
+    let status = session_status(&mss.rp(), &other_id, 10_000).unwrap();
+    assert_eq!(status.result, Some(SessionResult::Ok));
+    verify_digest(
+        &phone.sign.details().unwrap().public_key,
+        imza_core::key::DigestAlgorithm::Sha256,
+        &hash,
+        &decode_base64(&status.signature.unwrap().value).unwrap(),
+    )
+    .unwrap();
+    // The database grew by what the caps allow: the flood's running sessions and the other's.
+    let grown = mss.session_rows() - rows_before;
+    assert_eq!(grown, accepted as i64 + 1);
+    assert!(
+        grown <= i64::from(DEFAULT_MAX_RUNNING_PER_PHONE) + 1,
+        "{grown}"
+    );
+    eprintln!(
+        "{} flood requests: {accepted} accepted, {} refused with 429 (Retry-After {}..{} s)",
+        flood.len(),
+        limited.len(),
+        limited.iter().min().unwrap(),
+        limited.iter().max().unwrap()
+    );
+}
+
+#[test]
+fn over_its_rate_a_relying_party_gets_429_with_retry_after_and_is_served_after_the_wait() {
+    let mss = Mss::start_with(ServiceConfig {
+        relying_party_rate: RateLimit::per_minute(1, 3),
+        ..ServiceConfig::default()
+    });
+    let url = mss.base_url();
+    let other_key = mss.add_relying_party_key("bank.az");
+    let ask = |name: &str, key: &str, phone: &str| {
+        start_session_raw(
+            &url,
+            name,
+            key,
+            SessionKind::Authentication,
+            &unregistered_request(phone),
+        )
+    };
+    for i in 0..3 {
+        session_id_of(&ask(RP_NAME, &mss.rp_key, &format!("+99470000000{i}")));
+    }
+    let refused = ask(RP_NAME, &mss.rp_key, "+994700000009");
+    let wait = too_many(&refused);
+    assert!((59..=60).contains(&wait), "{refused:?}");
+    assert!(
+        refused.error_body().message.contains("relying party"),
+        "{refused:?}"
+    );
+    // Another relying party is not held up by it.
+    session_id_of(&ask("bank.az", &other_key, "+994700000009"));
+    // Once Retry-After has passed (on the service's clock), one more, and only one.
+    mss.clock.advance(time::Duration::seconds(wait as i64));
+    session_id_of(&ask(RP_NAME, &mss.rp_key, "+994700000009"));
+    too_many(&ask(RP_NAME, &mss.rp_key, "+994700000008"));
+    assert_eq!(mss.session_rows(), 5);
+}
+
+#[test]
+fn a_relying_party_has_its_own_budget_per_phone_number() {
+    let mss = Mss::start_with(ServiceConfig {
+        phone_rate: RateLimit::per_minute(1, 2),
+        ..ServiceConfig::default()
+    });
+    let url = mss.base_url();
+    let other_key = mss.add_relying_party_key("bank.az");
+    let ask = |name: &str, key: &str, phone: &str| {
+        start_session_raw(
+            &url,
+            name,
+            key,
+            SessionKind::Signature,
+            &unregistered_request(phone),
+        )
+    };
+    let number = "+994701112233";
+    session_id_of(&ask(RP_NAME, &mss.rp_key, number));
+    session_id_of(&ask(RP_NAME, &mss.rp_key, number));
+    let refused = ask(RP_NAME, &mss.rp_key, number);
+    let wait = too_many(&refused);
+    assert!((59..=60).contains(&wait), "{refused:?}");
+    assert!(
+        refused.error_body().message.contains("phone number"),
+        "{refused:?}"
+    );
+    // Another number, and another relying party for the same number, are unaffected.
+    session_id_of(&ask(RP_NAME, &mss.rp_key, "+994701112234"));
+    session_id_of(&ask("bank.az", &other_key, number));
+    session_id_of(&ask("bank.az", &other_key, number));
+    too_many(&ask("bank.az", &other_key, number));
+    // After the wait (on the service's clock), one more.
+    mss.clock.advance(time::Duration::seconds(wait as i64));
+    session_id_of(&ask(RP_NAME, &mss.rp_key, number));
+    too_many(&ask(RP_NAME, &mss.rp_key, number));
+}
+
+#[test]
+fn running_sessions_per_phone_are_capped_per_relying_party_and_counted_in_the_store() {
+    let mut mss = Mss::start();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let bank_key = mss.add_relying_party_key("bank.az");
+    let cap = DEFAULT_MAX_RUNNING_PER_PHONE as usize;
+    let start = |mss: &Mss, name: &str, key: &str, text: &str| {
+        start_session_raw(
+            &mss.base_url(),
+            name,
+            key,
+            SessionKind::Signature,
+            &session_request(&phone, &hash_of(text)),
+        )
+    };
+    let ours: Vec<String> = (0..cap)
+        .map(|i| session_id_of(&start(&mss, RP_NAME, &mss.rp_key, &format!("ours {i}"))))
+        .collect();
+    let refused = start(&mss, RP_NAME, &mss.rp_key, "one too many");
+    // Until the first running session expires at the latest (5 minutes).
+    let wait = too_many(&refused);
+    assert!((1..=300).contains(&wait), "{refused:?}");
+    assert!(
+        refused.error_body().message.contains("running"),
+        "{refused:?}"
+    );
+    // The other relying party's slots are its own.
+    for i in 0..cap {
+        session_id_of(&start(&mss, "bank.az", &bank_key, &format!("bank {i}")));
+    }
+    too_many(&start(&mss, "bank.az", &bank_key, "bank: one too many"));
+    // The count lives in the store: a restarted service refuses too.
+    mss.restart();
+    too_many(&start(&mss, RP_NAME, &mss.rp_key, "after the restart"));
+    // A session answered frees its slot.
+    let pending = phone.pending(0).unwrap().requests;
+    let first = pending.iter().find(|r| r.session_id == ours[0]).unwrap();
+    phone
+        .answer_without_signature(first, SessionResult::UserRefused)
+        .unwrap();
+    session_id_of(&start(&mss, RP_NAME, &mss.rp_key, "a slot was freed"));
+    assert_eq!(mss.session_rows(), 2 * cap as i64 + 1);
+}
+
+#[test]
+fn the_pending_list_takes_relying_parties_in_turns_each_ones_oldest_first() {
+    let mss = Mss::start_with(ServiceConfig {
+        max_running_per_phone: 50,
+        phone_rate: RateLimit::per_minute(60, 50),
+        ..ServiceConfig::default()
+    });
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let flood = mss.add_relying_party("flood.gov.az");
+    let bank = mss.add_relying_party("bank.az");
+    let start = |rp: &JsonClient, text: &str| {
+        start_session(
+            rp,
+            SessionKind::Signature,
+            &session_request(&phone, &hash_of(text)),
+        )
+        .unwrap()
+    };
+    let floods: Vec<String> = (0..20)
+        .map(|i| start(&flood, &format!("flood {i}")))
+        .collect();
+    let ours = start(&mss.rp(), "ours");
+    let bank_1 = start(&bank, "bank 1");
+    let bank_2 = start(&bank, "bank 2");
+    let ids: Vec<String> = phone
+        .pending(0)
+        .unwrap()
+        .requests
+        .into_iter()
+        .map(|r| r.session_id)
+        .collect();
+    let mut expected = vec![
+        floods[0].clone(),
+        ours.clone(),
+        bank_1.clone(),
+        floods[1].clone(),
+        bank_2,
+    ];
+    expected.extend(floods[2..13].iter().cloned());
+    assert_eq!(ids.len(), MAX_PENDING_REQUESTS);
+    assert_eq!(ids, expected);
+    // Every answer keeps the turns: with ours and the bank's first answered, the flood
+    // still cannot fill the list alone while the bank waits.
+    let pending = phone.pending(0).unwrap().requests;
+    for id in [&ours, &bank_1] {
+        let request = pending.iter().find(|r| &r.session_id == id).unwrap();
+        phone.approve(request).unwrap();
+    }
+    let ids: Vec<String> = phone
+        .pending(0)
+        .unwrap()
+        .requests
+        .into_iter()
+        .map(|r| r.session_id)
+        .collect();
+    assert_eq!(
+        ids[1], expected[4],
+        "the bank's second is no longer in turn: {ids:?}"
+    );
+}
+
+#[test]
+fn not_mobile_client_sessions_are_kept_until_their_expiry_not_a_day() {
+    let mss = Mss::start_with(ServiceConfig {
+        relying_party_rate: RateLimit::per_second(1, 20),
+        ..ServiceConfig::default()
+    });
+    let rp = mss.rp();
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    let running = start_session(
+        &rp,
+        SessionKind::Signature,
+        &session_request(&phone, &hash_of("a real one")),
+    )
+    .unwrap();
+    // A flood of unregistered numbers: the burst is stored, the rest refused.
+    let url = mss.base_url();
+    let flooded = Instant::now();
+    let answers: Vec<RawResponse> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|t| {
+                let (url, key) = (&url, &mss.rp_key);
+                scope.spawn(move || {
+                    (0..50)
+                        .map(|i| {
+                            start_session_raw(
+                                url,
+                                RP_NAME,
+                                key,
+                                SessionKind::Authentication,
+                                &unregistered_request(&format!("+99471{t:02}{i:05}")),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let flood_took = flooded.elapsed();
+    let refused: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .map(session_id_of)
+        .collect();
+    answers.iter().filter(|a| a.status != 200).for_each(|a| {
+        too_many(a);
+    });
+    // The burst less the real session, plus one a second refilled meanwhile.
+    let refilled = flood_took.as_secs() as usize + 1;
+    assert!(refused.len() >= 19, "{}", refused.len());
+    assert!(
+        refused.len() <= 19 + refilled,
+        "{} stored in {flood_took:?}",
+        refused.len()
+    );
+    assert_eq!(mss.session_rows(), refused.len() as i64 + 1);
+    for id in &refused {
+        assert_complete_without_signature(
+            &session_status(&rp, id, 0).unwrap(),
+            SessionResult::NotMobileClient,
+        );
+    }
+    // Readable for the session's lifetime (to 2 s before the first one's expiry here); gone
+    // at the first clean-up after it (here: past the last one's expiry).
+    let since_flood = time::Duration::try_from(flooded.elapsed()).unwrap();
+    mss.clock
+        .advance(time::Duration::minutes(5) - time::Duration::seconds(2) - since_flood);
+    assert_eq!(mss.service.purge_old_sessions().unwrap(), 0);
+    assert_eq!(
+        session_status(&rp, &refused[0], 0).unwrap().result,
+        Some(SessionResult::NotMobileClient)
+    );
+    mss.clock
+        .advance(time::Duration::seconds(3) + time::Duration::try_from(flood_took).unwrap());
+    assert_eq!(mss.service.purge_old_sessions().unwrap(), refused.len());
+    assert_eq!(
+        refusal(session_status(&rp, &refused[0], 0)),
+        (404, "NOT_FOUND".to_string())
+    );
+    // The real session, ended PHONE_ABSENT at its expiry, is kept its day.
+    assert_complete_without_signature(
+        &session_status(&rp, &running, 0).unwrap(),
+        SessionResult::PhoneAbsent,
+    );
+    assert_eq!(mss.session_rows(), 1);
+}
+
+#[test]
+fn the_rate_limiter_tracks_at_most_its_cap_of_phone_numbers_however_many_are_asked_for() {
+    let cap = 50;
+    let mss = Mss::start_with(ServiceConfig {
+        max_tracked_phones: cap,
+        // A number's budget is full again, its entry idle, a minute after its request.
+        phone_rate: RateLimit::per_minute(1, 1),
+        ..ServiceConfig::default()
+    });
+    let url = mss.base_url();
+    let (mut stored, mut full) = (0, 0);
+    for round in 0..10 {
+        for i in 0..2 * cap {
+            let answer = start_session_raw(
+                &url,
+                RP_NAME,
+                &mss.rp_key,
+                SessionKind::Authentication,
+                &unregistered_request(&format!("+99472{round:02}{i:05}")),
+            );
+            if answer.status == 200 {
+                stored += 1;
+            } else {
+                let wait = too_many(&answer);
+                assert!((1..=60).contains(&wait), "{answer:?}");
+                assert!(
+                    answer.error_body().message.contains("phone numbers"),
+                    "{answer:?}"
+                );
+                full += 1;
+            }
+            assert!(mss.service.rate_limited_phones() <= cap);
+        }
+        // The idle entries make room for the next round's numbers.
+        mss.clock.advance(time::Duration::seconds(61));
+    }
+    assert_eq!((stored, full), (10 * cap, 10 * cap));
+}
+
+/// The middle value of `samples`.
+fn median(samples: &mut [u128]) -> u128 {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Not a test: a benchmark of the 401 paths (`cargo test --release -p imza-mobile-sign --test
+/// service -- --ignored --nocapture authentication_timing`). Prints the median time of a wrong
+/// key for a known relying-party name and for an unknown one, and the same for devices.
+#[test]
+#[ignore]
+fn authentication_timing_benchmark() {
+    let mss = Mss::start();
+    for i in 0..50 {
+        mss.add_relying_party(&format!("party-{i:02}.gov.az"));
+    }
+    let phone = mss.register(PHONE, NATIONAL_ID);
+    for i in 0..200 {
+        mss.register(&format!("+99455{i:07}"), &format!("M{i:06}"));
+    }
+    let rounds = 200_000;
+    let (mut rp_known, mut rp_unknown, mut dev_known, mut dev_unknown) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let unknown_device = "0123456789abcdef0123456789abcdef";
+    for _ in 0..rounds {
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_relying_party(RP_NAME, "wrong-key-0123456789abcdef0123456789abcdef")
+            .is_err());
+        rp_known.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_relying_party(
+                "nobody.gov.az",
+                "wrong-key-0123456789abcdef0123456789abcdef"
+            )
+            .is_err());
+        rp_unknown.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_device(
+                &phone.device_id,
+                "wrong-secret-0123456789abcdef0123456789abcd"
+            )
+            .is_err());
+        dev_known.push(t.elapsed().as_nanos());
+        let t = Instant::now();
+        assert!(mss
+            .service
+            .authenticate_device(
+                unknown_device,
+                "wrong-secret-0123456789abcdef0123456789abcd"
+            )
+            .is_err());
+        dev_unknown.push(t.elapsed().as_nanos());
+    }
+    eprintln!(
+        "401 medians over {rounds} calls each: relying party known name {} ns, unknown name {} ns; device known id {} ns, unknown id {} ns",
+        median(&mut rp_known),
+        median(&mut rp_unknown),
+        median(&mut dev_known),
+        median(&mut dev_unknown)
     );
 }

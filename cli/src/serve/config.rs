@@ -41,13 +41,21 @@
 //! session_lifetime_seconds = 300  # how long a phone has to answer
 //! max_concurrent = 4            # store transactions at once (default: 2 per core)
 //! queue = 4096
+//! relying_party_sessions_per_second = 100  # session creations per relying party (429 over)
+//! relying_party_session_burst = 1000
+//! phone_sessions_per_minute = 10           # per relying party and phone number
+//! phone_session_burst = 10
+//! max_running_sessions_per_phone = 2       # per relying party and phone number
+//! max_tracked_phones = 100000
 //! ```
 
 use std::path::Path;
+use std::time::Duration;
 
 use imza_ca::services::DEFAULT_TSA_NAME;
 use imza_http::admission::DEFAULT_MAX_WAIT;
 use imza_http::{ConnectionLimits, WorkLimit};
+use imza_mobile_sign::service as mobile;
 use imza_validation::FetchCacheConfig;
 
 use crate::output::Failure;
@@ -236,14 +244,53 @@ pub struct MobileSection {
     pub session_lifetime_seconds: u64,
     pub max_concurrent: Option<usize>,
     pub queue: Option<usize>,
+    pub relying_party_sessions_per_second: u32,
+    pub relying_party_session_burst: u32,
+    pub phone_sessions_per_minute: u32,
+    pub phone_session_burst: u32,
+    pub max_running_sessions_per_phone: u32,
+    pub max_tracked_phones: usize,
 }
 
 impl Default for MobileSection {
     fn default() -> Self {
+        let party = mobile::DEFAULT_RELYING_PARTY_RATE;
+        let phone = mobile::DEFAULT_PHONE_RATE;
         MobileSection {
             session_lifetime_seconds: imza_mobile_sign::protocol::SESSION_LIFETIME.as_secs(),
             max_concurrent: None,
             queue: None,
+            relying_party_sessions_per_second: per(Duration::from_secs(1), party.interval),
+            relying_party_session_burst: party.burst,
+            phone_sessions_per_minute: per(Duration::from_secs(60), phone.interval),
+            phone_session_burst: phone.burst,
+            max_running_sessions_per_phone: mobile::DEFAULT_MAX_RUNNING_PER_PHONE,
+            max_tracked_phones: mobile::DEFAULT_MAX_TRACKED_PHONES,
+        }
+    }
+}
+
+/// How many `interval`s fit in `period`.
+fn per(period: Duration, interval: Duration) -> u32 {
+    u32::try_from(period.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX)
+}
+
+impl MobileSection {
+    /// The service's configuration: this section, and `work` for its store work.
+    pub fn service_config(&self, work: WorkLimit) -> mobile::ServiceConfig {
+        mobile::ServiceConfig {
+            session_lifetime: Duration::from_secs(self.session_lifetime_seconds),
+            work,
+            relying_party_rate: mobile::RateLimit::per_second(
+                self.relying_party_sessions_per_second,
+                self.relying_party_session_burst,
+            ),
+            phone_rate: mobile::RateLimit::per_minute(
+                self.phone_sessions_per_minute,
+                self.phone_session_burst,
+            ),
+            max_running_per_phone: self.max_running_sessions_per_phone,
+            max_tracked_phones: self.max_tracked_phones,
         }
     }
 }
@@ -296,6 +343,19 @@ impl ServeConfig {
         if !(1..=3600).contains(&self.mobile.session_lifetime_seconds) {
             return Err("[mobile] session_lifetime_seconds must be between 1 and 3600".into());
         }
+        if self.mobile.relying_party_sessions_per_second == 0
+            || self.mobile.phone_sessions_per_minute == 0
+        {
+            return Err(
+                "[mobile] relying_party_sessions_per_second and phone_sessions_per_minute must \
+                 be at least 1"
+                    .into(),
+            );
+        }
+        self.mobile
+            .service_config(WorkLimit::new("check", 1, 0, DEFAULT_MAX_WAIT))
+            .check()
+            .map_err(|m| format!("[mobile] {m}"))?;
         if self.tsa.clock_check_interval_seconds == 0 {
             return Err("[tsa] clock_check_interval_seconds must be at least 1".into());
         }
@@ -356,6 +416,19 @@ mod tests {
             .contains("[server] idle_timeout_seconds"));
         let none: ServeConfig = toml::from_str("[ocsp]\nmax_concurrent = 0\n").unwrap();
         assert!(none.check().unwrap_err().contains("[ocsp] max_concurrent"));
+    }
+
+    #[test]
+    fn the_mobile_defaults_are_the_services_own() {
+        let config = MobileSection::default().service_config(Admission::default().limit("x", 1, 1));
+        assert_eq!(
+            config.relying_party_rate,
+            mobile::DEFAULT_RELYING_PARTY_RATE
+        );
+        assert_eq!(config.phone_rate, mobile::DEFAULT_PHONE_RATE);
+        assert!(ServeConfig::default().check().is_ok());
+        let zero: ServeConfig = toml::from_str("[mobile]\nphone_session_burst = 0\n").unwrap();
+        assert!(zero.check().unwrap_err().starts_with("[mobile]"));
     }
 
     #[test]

@@ -72,37 +72,68 @@ pub struct SessionRecord {
     pub completion: Option<SessionCompletion>,
 }
 
+/// What [`MobileStore::insert_session_within`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    Stored,
+    /// Not stored: the relying party has `running` sessions running for the device already;
+    /// the first of them expires at `first_expiry`.
+    TooManyRunning {
+        running: u32,
+        first_expiry: OffsetDateTime,
+    },
+}
+
 impl MobileStore {
     /// Stores a new session.
     pub fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let conn = self.sessions_connection();
-        let completion = session.completion.as_ref();
-        conn.execute(
-            "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
-             hash_type, display_text, language, created_at, expires_at, delivered_at, \
-             completed_at, result, signature, signature_algorithm, cert) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            params![
-                session.session_id,
-                session.relying_party,
-                session.device_id,
-                session.kind.name(),
-                session.hash,
-                session.hash_type.name(),
-                session.display_text,
-                session.language.code(),
-                millis(session.created_at),
-                millis(session.expires_at),
-                session.delivered_at.map(millis),
-                completion.map(|c| millis(c.completed_at)),
-                completion.map(|c| c.result.name()),
-                completion.and_then(|c| c.signature.as_deref()),
-                completion.and_then(|c| c.signature_algorithm.as_deref()),
-                completion.and_then(|c| c.cert.as_deref()),
-            ],
-        )
-        .map_err(db_error)?;
-        Ok(())
+        insert(&self.sessions_connection(), session)
+    }
+
+    /// Stores a new session unless it would be RUNNING and its relying party already has
+    /// `max_running` sessions running (unexpired at `now`) for its device. Counted and
+    /// inserted in one `BEGIN IMMEDIATE` transaction, so that concurrent requests, from this
+    /// process or another on the same file, cannot together pass the cap.
+    pub fn insert_session_within(
+        &self,
+        session: &SessionRecord,
+        max_running: u32,
+        now: OffsetDateTime,
+    ) -> Result<Stored, StoreError> {
+        let mut conn = self.sessions_connection();
+        let (Some(device_id), None) = (&session.device_id, &session.completion) else {
+            insert(&conn, session)?;
+            return Ok(Stored::Stored);
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        // A device's running sessions are few (this cap times the relying parties): the
+        // partial index mss_sessions_device_running holds exactly them.
+        let (running, first_expiry): (i64, Option<i64>) = tx
+            .prepare_cached(
+                "SELECT COUNT(*), MIN(expires_at) FROM mss_sessions \
+                 WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+                 AND relying_party = ?3",
+            )
+            .map_err(db_error)?
+            .query_row(
+                params![device_id, millis(now), session.relying_party],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(db_error)?;
+        if running >= i64::from(max_running) {
+            return Ok(Stored::TooManyRunning {
+                running: u32::try_from(running).unwrap_or(u32::MAX),
+                first_expiry: first_expiry
+                    .map(|ms| from_millis(ms, "expires_at"))
+                    .transpose()?
+                    .unwrap_or(now),
+            });
+        }
+        insert(&tx, session)?;
+        tx.commit().map_err(db_error)?;
+        Ok(Stored::Stored)
     }
 
     /// A session as it is at `now`: a RUNNING one past its expiry is completed first (TIMEOUT
@@ -134,8 +165,11 @@ impl MobileStore {
         Ok(Some(session))
     }
 
-    /// The RUNNING, unexpired sessions of a device, oldest first, at most `limit`; those not
-    /// fetched before are marked delivered at `now`.
+    /// The RUNNING, unexpired sessions of a device, at most `limit`, taken in turns across
+    /// relying parties: every relying party's oldest first (oldest of those first), then every
+    /// one's second oldest, and so on. A flood from one relying party thus cannot push another's
+    /// request out of the answer (as long as fewer than `limit` relying parties are waiting).
+    /// Those not fetched before are marked delivered at `now`.
     pub fn pending_sessions(
         &self,
         device_id: &str,
@@ -145,11 +179,18 @@ impl MobileStore {
         let mut conn = self.sessions_connection();
         let now_ms = millis(now);
         let mut sessions = {
+            // The device's running sessions are few (each relying party may have only a handful
+            // running per phone), so numbering them all is cheap; rowid breaks ties of the same
+            // millisecond in the order of insertion.
             let mut statement = conn
                 .prepare_cached(&format!(
-                    "SELECT {SESSION_COLUMNS} FROM mss_sessions \
-                     WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
-                     ORDER BY created_at LIMIT ?3"
+                    "SELECT {SESSION_COLUMNS} FROM ( \
+                         SELECT *, rowid AS inserted, ROW_NUMBER() OVER ( \
+                             PARTITION BY relying_party ORDER BY created_at, rowid \
+                         ) AS turn \
+                         FROM mss_sessions \
+                         WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+                     ) ORDER BY turn, created_at, inserted LIMIT ?3"
                 ))
                 .map_err(db_error)?;
             let rows = statement
@@ -206,9 +247,10 @@ impl MobileStore {
         Ok(changed == 1)
     }
 
-    /// Ends sessions left RUNNING past their expiry (nobody read them since) and deletes the
+    /// Ends sessions left RUNNING past their expiry (nobody read them since), deletes the
     /// sessions complete before `complete_before` (they hold personal data: hashes and display
-    /// texts). Works in batches of `batch` rows, at most `max_batches` of each; returns how
+    /// texts) and those created complete without a device (NOT_MOBILE_CLIENT) that expired by
+    /// `now`. Works in batches of `batch` rows, at most `max_batches` of each; returns how
     /// many were deleted.
     pub fn purge_sessions(
         &self,
@@ -245,13 +287,56 @@ impl MobileStore {
                     params![millis(complete_before), batch],
                 )
                 .map_err(db_error)?;
-            deleted += removed;
-            if (ended as i64) < batch && (removed as i64) < batch {
+            // Refused at creation (NOT_MOBILE_CLIENT, no device): gone once expired.
+            let refused = conn
+                .execute(
+                    "DELETE FROM mss_sessions WHERE rowid IN (SELECT rowid FROM mss_sessions \
+                         INDEXED BY mss_sessions_refused_expiry \
+                         WHERE device_id IS NULL AND expires_at <= ?1 LIMIT ?2)",
+                    params![now_ms, batch],
+                )
+                .map_err(db_error)?;
+            deleted += removed + refused;
+            if [ended, removed, refused]
+                .iter()
+                .all(|&n| (n as i64) < batch)
+            {
                 break;
             }
         }
         Ok(deleted)
     }
+}
+
+/// Inserts a session through `conn` (a connection or a transaction).
+fn insert(conn: &rusqlite::Connection, session: &SessionRecord) -> Result<(), StoreError> {
+    let completion = session.completion.as_ref();
+    conn.execute(
+        "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
+         hash_type, display_text, language, created_at, expires_at, delivered_at, \
+         completed_at, result, signature, signature_algorithm, cert) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            session.session_id,
+            session.relying_party,
+            session.device_id,
+            session.kind.name(),
+            session.hash,
+            session.hash_type.name(),
+            session.display_text,
+            session.language.code(),
+            millis(session.created_at),
+            millis(session.expires_at),
+            session.delivered_at.map(millis),
+            completion.map(|c| millis(c.completed_at)),
+            completion.map(|c| c.result.name()),
+            completion.and_then(|c| c.signature.as_deref()),
+            completion.and_then(|c| c.signature_algorithm.as_deref()),
+            completion.and_then(|c| c.cert.as_deref()),
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
 }
 
 fn expiry_result(session: &SessionRecord) -> SessionResult {

@@ -22,7 +22,9 @@
 //!   simulated device over the raw device API ([`imza_mobile_sign::http_client::JsonClient`]):
 //!   [`TestPhone::pending`], [`TestPhone::next_request`], [`TestPhone::sign`],
 //!   [`TestPhone::answer`], [`TestPhone::approve`].
-//! - relying-party helpers: [`session_request`], [`start_session`], [`session_status`].
+//! - relying-party helpers: [`session_request`], [`start_session`], [`session_status`],
+//!   [`start_session_raw`] (the whole HTTP answer), [`unregistered_request`];
+//!   [`Mss::session_rows`] counts the rows of `mss_sessions`.
 //!
 //! Fixtures panic when something cannot be set up.
 
@@ -189,11 +191,23 @@ impl Mss {
 
     /// Registers another relying party and returns its client.
     pub fn add_relying_party(&self, name: &str) -> JsonClient {
-        let key = self
-            .store
-            .add_relying_party(name, self.clock.now())
-            .expect("add a relying party");
+        let key = self.add_relying_party_key(name);
         JsonClient::new(&self.base_url(), name, &key).expect("a client")
+    }
+
+    /// Registers another relying party and returns its API key (for [`raw_request`]s).
+    pub fn add_relying_party_key(&self, name: &str) -> Zeroizing<String> {
+        self.store
+            .add_relying_party(name, self.clock.now())
+            .expect("add a relying party")
+    }
+
+    /// The rows of `mss_sessions`, counted through a connection of its own.
+    pub fn session_rows(&self) -> i64 {
+        rusqlite::Connection::open(&self.db)
+            .expect("open the database")
+            .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
+            .expect("count the sessions")
     }
 
     /// Registers a phone with fresh P-256 keys.
@@ -424,6 +438,40 @@ pub fn session_status(
         &format!("/session/{session_id}?timeoutMs={timeout_ms}"),
         Duration::from_millis(timeout_ms) + CLIENT_SLACK,
     )
+}
+
+/// `POST /mss/v1/{kind}` as relying party `name` over a fresh connection, for what
+/// [`JsonClient`] does not show (the `Retry-After` of a 429).
+pub fn start_session_raw(
+    base_url: &str,
+    name: &str,
+    key: &str,
+    kind: SessionKind,
+    request: &SessionRequest,
+) -> RawResponse {
+    let body = serde_json::to_vec(request).expect("a JSON request");
+    raw_request(
+        base_url,
+        "POST",
+        &format!("/mss/v1/{}", kind.name()),
+        &[
+            ("Authorization", &basic(name, key)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(&body),
+    )
+}
+
+/// A request for a phone number nobody registered (the session is NOT_MOBILE_CLIENT).
+pub fn unregistered_request(phone_number: &str) -> SessionRequest {
+    SessionRequest {
+        phone_number: phone_number.into(),
+        national_identity_number: "0ZZ0ZZ0".into(),
+        hash: encode_base64(&[3u8; 32]),
+        hash_type: HashType::Sha256,
+        display_text: None,
+        language: Language::Aze,
+    }
 }
 
 /// `Basic base64(user:secret)`.
