@@ -846,3 +846,129 @@ fn serve_stops_promptly_with_long_polls_open() {
         "imza serve took {took:?} to stop"
     );
 }
+
+/// One relying party floods one phone with signature requests from 16 threads while another
+/// relying party asks that phone for a signature with `imza sign --mobile`: the other's request
+/// reaches the phone and completes, the flood gets 429 with `Retry-After`, and the store
+/// grows by what the caps allow (two running sessions for the flooding party, one for the
+/// other).
+#[test]
+fn a_relying_party_flooding_a_phone_cannot_crowd_out_another() {
+    use imza_mobile_sign::http_client::{ApiError, JsonClient};
+    use imza_mobile_sign::protocol::{
+        encode_base64, HashType, Language, SessionCreated, SessionRequest,
+    };
+
+    const THREADS: usize = 16;
+    const EACH: usize = 25;
+    let mobile = Mobile::new(300);
+    let flood_key = add_relying_party(&mobile.pki, "flood.az");
+    let db = mobile.pki.data_dir().join("imza.db");
+    let sessions = || -> u64 {
+        let out = common::run(
+            "sqlite3",
+            &[
+                db.to_str().expect("path"),
+                "SELECT COUNT(*) FROM mss_sessions",
+            ],
+        );
+        common::stdout(&out).trim().parse().expect("a count")
+    };
+    let before = sessions();
+
+    let flood: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (base, key) = (mobile.base.clone(), flood_key.clone());
+            std::thread::spawn(move || {
+                let client = JsonClient::new(&base, "flood.az", &key).expect("client");
+                let (mut created, mut limited, mut other) = (0, 0, Vec::new());
+                for i in 0..EACH {
+                    let hash = openssl::sha::sha256(format!("flood {t} {i}").as_bytes());
+                    let request = SessionRequest {
+                        phone_number: PHONE.into(),
+                        national_identity_number: FIN.into(),
+                        hash: encode_base64(&hash),
+                        hash_type: HashType::Sha256,
+                        display_text: Some("Flood".into()),
+                        language: Language::Eng,
+                    };
+                    match client.post::<_, SessionCreated>(
+                        "/signature",
+                        &request,
+                        Duration::from_secs(30),
+                    ) {
+                        Ok(_) => created += 1,
+                        Err(ApiError::Refused { status: 429, .. }) => limited += 1,
+                        Err(e) => other.push(e.to_string()),
+                    }
+                }
+                (created, limited, other)
+            })
+        })
+        .collect();
+    let (mut created, mut limited) = (0, 0);
+    for thread in flood {
+        let (c, l, other) = thread.join().expect("a flood thread");
+        assert!(other.is_empty(), "{other:?}");
+        created += c;
+        limited += l;
+    }
+    assert_eq!(created + limited, THREADS * EACH);
+    assert_eq!(
+        created, 2,
+        "the running cap for one relying party and phone"
+    );
+
+    // The refusal says when to come back.
+    let refused = mobile.server.as_ref().expect("serving").request(
+        "POST",
+        "/mss/v1/signature",
+        &[
+            "Content-Type: application/json",
+            &format!(
+                "Authorization: Basic {}",
+                encode_base64(format!("flood.az:{flood_key}").as_bytes())
+            ),
+        ],
+        Some(&{
+            let body = mobile.pki.path("flood.json");
+            std::fs::write(
+                &body,
+                format!(
+                    r#"{{"phoneNumber":"{PHONE}","nationalIdentityNumber":"{FIN}","hash":"{}","hashType":"SHA256","language":"ENG"}}"#,
+                    encode_base64(&[7u8; 32])
+                ),
+            )
+            .expect("write body");
+            body
+        }),
+    );
+    assert_eq!(refused.status, 429);
+    let wait: u64 = refused
+        .header("Retry-After")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!(wait >= 1, "{wait}");
+
+    // The other relying party's request reaches the phone among the flood's and completes.
+    let chain = mobile.pki.ca_pem("mobile");
+    let mut sign =
+        mobile.sign_in_background("other.p7s", &["--chain", chain.to_str().expect("path")]);
+    let code = sign.verification_code();
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "3"], PIN);
+    let (ok, said) = sign.finish();
+    assert!(ok, "sign --mobile failed: {said:?}");
+    let events = phone.events_until_exit(WAIT);
+    let ours: Vec<&Value> = events_of(&events, "request")
+        .into_iter()
+        .filter(|r| r["relyingParty"] == RP)
+        .collect();
+    assert_eq!(ours.len(), 1, "{events:?}");
+    assert_eq!(ours[0]["verificationCode"], code.as_str());
+    mobile.assert_total_passed("other.p7s");
+    assert!(
+        sessions() - before <= 3,
+        "the store grew by {} sessions",
+        sessions() - before
+    );
+}
