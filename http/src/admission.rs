@@ -4,16 +4,16 @@
 //! A [`WorkLimit`] is one service's bulkhead: at most `concurrency` units of work run at once
 //! and at most `queue` more wait for a turn; anything beyond is refused at once with
 //! [`Overloaded`] (the route answers 503 with `Retry-After`), so a flood of one kind of
-//! request fills that service's queue and nobody else's. Blocking work runs on Tokio's
-//! blocking pool holding the permit until it finishes — even when the client went away — so
-//! the number of threads a service occupies never exceeds its `concurrency`; `imza serve`
-//! sizes the pool as the sum of the services' limits plus a margin, so no service can take
-//! the threads another needs.
+//! request fills that service's queue and nobody else's. Work holds its place until it
+//! finishes — even when the client went away — so a service never runs more than its
+//! `concurrency` at once.
 //!
-//! A limit may instead run its work on threads of its own at a lower CPU priority
-//! ([`WorkLimit::on_own_threads`]): bulk work such as signature validation then takes only the
-//! CPU that OCSP, the TSA and the mobile signature service leave, so a flood of it cannot
-//! push their latency up.
+//! Blocking work runs either on threads of the limit's own ([`WorkLimit::on_own_threads`],
+//! what `imza serve` uses: no service can take the threads another needs, and bulk work such
+//! as signature validation can run at a lower CPU priority, taking only the CPU that OCSP, the
+//! TSA and the mobile signature service leave) or on Tokio's shared blocking pool
+//! ([`WorkLimit::new`], for libraries and tests). Work that runs on the async workers takes a
+//! turn with [`WorkLimit::enter`].
 //!
 //! A [`MemoryBudget`] bounds the request bodies held in memory by all requests together:
 //! bodies reserve their bytes as they arrive and a request that would pass the budget is
@@ -80,9 +80,9 @@ type Job = Box<dyn FnOnce() + Send>;
 enum Threads {
     /// Tokio's blocking pool, sized by the server to hold every limit's concurrency.
     Shared,
-    /// Threads of the limit's own (as many as its concurrency, so a job never waits for one);
-    /// they end when the limit is dropped.
-    Own(Mutex<mpsc::Sender<Job>>),
+    /// Threads of the limit's own, as many as its concurrency, taking jobs in order from one
+    /// channel (the queue); they end when the limit is dropped.
+    Own(mpsc::Sender<Job>),
 }
 
 /// A turn to run: held while the work runs, released when dropped.
@@ -168,7 +168,7 @@ impl WorkLimit {
                 capacity: concurrency.saturating_add(queue),
                 max_wait,
                 refused: AtomicU64::new(0),
-                threads: Threads::Own(Mutex::new(sender)),
+                threads: Threads::Own(sender),
             }),
         })
     }
@@ -209,14 +209,9 @@ impl WorkLimit {
     /// Waits for a turn when the queue has room; refuses at once when it has none, or when
     /// the wait passes the longest wait.
     pub async fn enter(&self) -> Result<WorkPermit, Overloaded> {
-        let inner = &self.inner;
-        if inner.admitted.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
-            inner.admitted.fetch_sub(1, Ordering::AcqRel);
-            return Err(self.overloaded());
-        }
-        let admitted = Admitted(Arc::clone(inner));
-        let acquire = Arc::clone(&inner.running).acquire_owned();
-        match tokio::time::timeout(inner.max_wait, acquire).await {
+        let admitted = self.admit()?;
+        let acquire = Arc::clone(&self.inner.running).acquire_owned();
+        match tokio::time::timeout(self.inner.max_wait, acquire).await {
             Ok(Ok(running)) => Ok(WorkPermit {
                 _running: running,
                 _admitted: admitted,
@@ -226,44 +221,73 @@ impl WorkLimit {
         }
     }
 
-    /// Runs blocking `work` (store access, signing, validation) on the blocking pool when
-    /// admitted. The permit is released when `work` ends, also when the caller stops waiting.
+    /// Runs blocking `work` (store access, signing, validation) when admitted: on the
+    /// blocking pool once a turn is free, or queued straight to the limit's own threads. The
+    /// work holds its place in the limit until it ends, also when the caller stops waiting.
     pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, WorkError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let permit = self.enter().await?;
         let failed = WorkError::Failed {
             service: self.inner.name,
         };
         match &self.inner.threads {
-            Threads::Shared => tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                work()
-            })
-            .await
-            .map_err(|_| failed),
+            Threads::Shared => {
+                let permit = self.enter().await?;
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    work()
+                })
+                .await
+                .map_err(|_| failed)
+            }
             Threads::Own(jobs) => {
+                // The channel is the queue: a job goes to the next free thread without a
+                // round trip through the async workers.
+                let admitted = self.admit()?;
+                let queued = std::time::Instant::now();
+                let max_wait = self.inner.max_wait;
                 let (done, result) = tokio::sync::oneshot::channel();
                 let job: Job = Box::new(move || {
-                    let _permit = permit;
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).ok();
-                    let _ = done.send(outcome);
+                    let _admitted = admitted;
+                    if queued.elapsed() > max_wait {
+                        let _ = done.send(Outcome::WaitedTooLong);
+                        return;
+                    }
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+                    let _ = done.send(match outcome {
+                        Ok(value) => Outcome::Done(value),
+                        Err(_) => Outcome::Panicked,
+                    });
                 });
-                let sent = jobs
-                    .lock()
-                    .map_err(|_| failed.clone())?
-                    .send(job)
-                    .map_err(|_| failed.clone());
-                sent?;
+                jobs.send(job).map_err(|_| failed.clone())?;
                 match result.await {
-                    Ok(Some(value)) => Ok(value),
-                    _ => Err(failed),
+                    Ok(Outcome::Done(value)) => Ok(value),
+                    Ok(Outcome::WaitedTooLong) => Err(WorkError::Overloaded(self.overloaded())),
+                    Ok(Outcome::Panicked) | Err(_) => Err(failed),
                 }
             }
         }
     }
+
+    /// A place among the admitted, or a refusal when running and waiting work fill the limit.
+    fn admit(&self) -> Result<Admitted, Overloaded> {
+        let inner = &self.inner;
+        if inner.admitted.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
+            inner.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.overloaded());
+        }
+        Ok(Admitted(Arc::clone(inner)))
+    }
+}
+
+/// How a job on a limit's own threads ended.
+enum Outcome<T> {
+    Done(T),
+    /// It waited in the queue longer than the longest wait and was not run.
+    WaitedTooLong,
+    Panicked,
 }
 
 /// Bytes of request data all requests together may hold in memory.
@@ -461,6 +485,58 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err, WorkError::Failed { service: "test" });
             assert_eq!(limit.run_blocking(|| 5).await, Ok(5));
+        });
+    }
+
+    #[test]
+    fn own_threads_queue_in_order_refuse_beyond_the_queue_and_skip_what_waited_too_long() {
+        runtime().block_on(async {
+            let limit = WorkLimit::on_own_threads(
+                "queued",
+                "imza-test-queue",
+                1,
+                1,
+                Duration::from_millis(200),
+                0,
+            )
+            .unwrap();
+            let (release, gate) = mpsc::channel::<()>();
+            let (started_tx, started) = tokio::sync::oneshot::channel();
+            let first = {
+                let limit = limit.clone();
+                tokio::spawn(async move {
+                    limit
+                        .run_blocking(move || {
+                            let _ = started_tx.send(());
+                            gate.recv().unwrap()
+                        })
+                        .await
+                })
+            };
+            started.await.unwrap();
+            let waiting = {
+                let limit = limit.clone();
+                tokio::spawn(async move { limit.run_blocking(|| 2).await })
+            };
+            while limit.admitted() < 2 {
+                tokio::task::yield_now().await;
+            }
+            // Running one, one queued: the next is refused at once.
+            assert!(matches!(
+                limit.run_blocking(|| 3).await,
+                Err(WorkError::Overloaded(_))
+            ));
+            // The queued one waits past the longest wait: refused when its turn comes.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            release.send(()).unwrap();
+            assert_eq!(first.await.unwrap(), Ok(()));
+            assert!(matches!(
+                waiting.await.unwrap(),
+                Err(WorkError::Overloaded(_))
+            ));
+            assert_eq!(limit.refused(), 2);
+            assert_eq!(limit.run_blocking(|| 4).await, Ok(4));
+            assert_eq!(limit.admitted(), 0);
         });
     }
 

@@ -361,7 +361,13 @@ impl ConnectionContext {
                         .headers
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                Ok::<_, Infallible>(Response::from_parts(parts, GuardedBody { body, guard }))
+                Ok::<_, Infallible>(Response::from_parts(
+                    parts,
+                    GuardedBody {
+                        body,
+                        _guard: guard,
+                    },
+                ))
             }
         });
         let conn = self.http.serve_connection(io, service);
@@ -383,7 +389,8 @@ impl ConnectionContext {
 /// or dropped.
 struct GuardedBody {
     body: Body,
-    guard: RequestGuard,
+    /// Held, never read: dropping it ends the request.
+    _guard: RequestGuard,
 }
 
 impl http_body::Body for GuardedBody {
@@ -398,7 +405,6 @@ impl http_body::Body for GuardedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        let _ = &self.guard;
         self.body.is_end_stream()
     }
 
