@@ -11,14 +11,14 @@
 //! - `GET /health`, Prometheus `GET /metrics`.
 //!
 //! Isolation: each service runs its blocking work within its own [`WorkLimit`] (bounded
-//! concurrency and queue, 503 with `Retry-After` beyond), and the blocking pool is sized as
-//! their sum plus a margin; `/verify` runs on threads of its own at a lower CPU priority. So a
+//! concurrency and queue, 503 with `Retry-After` beyond) on threads of its own; `/verify`'s
+//! run at a lower CPU priority. So a
 //! flood of one kind of request — `/verify` waiting on slow revocation fetches or burning CPU
 //! on crafted signatures, say — cannot take the threads or the CPU that OCSP signing, the
-//! TSA, the mobile signature service or CRL serving need. The OCSP cache's revision poll runs on a thread of
-//! its own with its own store connection: a revocation by `imza ca revoke` in another process
-//! drops the cache within a second whatever the server is doing, and `/health` says 503 when
-//! that poll stops completing.
+//! TSA, the mobile signature service or CRL serving need. The OCSP cache's revision poll runs
+//! on a thread of its own with its own store connection: a revocation by `imza ca revoke` in
+//! another process drops the cache within a second whatever the server is doing, and
+//! `/health` says 503 when that poll stops completing.
 
 mod config;
 mod metrics;
@@ -43,7 +43,7 @@ use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
 use imza_core::cert::serial_hex;
 use imza_core::clock::{from_x509_time, Clock, SystemClock};
-use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::admission::WorkError;
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::MobileService;
@@ -89,29 +89,36 @@ pub struct Limits {
 const VERIFY_NICE: i32 = 10;
 
 impl Limits {
+    /// The limits `config` asks for; every service with blocking work on threads of its own.
     fn new(config: &ServeConfig) -> Result<Limits, Failure> {
-        let verify = config
-            .verify
-            .admission()
-            .limit("signature validation", 2, 64);
-        let verify = WorkLimit::on_own_threads(
-            "signature validation",
-            "imza-verify",
-            verify.concurrency(),
-            config.verify.queue.unwrap_or(64),
-            DEFAULT_MAX_WAIT,
-            VERIFY_NICE,
-        )
-        .map_err(|e| Failure::Internal(format!("cannot start the validation threads: {e}")))?;
+        let threads = |e: std::io::Error| {
+            Failure::Internal(format!("cannot start the services' threads: {e}"))
+        };
         Ok(Limits {
-            ocsp: config.ocsp.admission().limit("OCSP", 2, 1024),
+            ocsp: config
+                .ocsp
+                .admission()
+                .own_threads("OCSP", "imza-ocsp", 2, 1024, 0)
+                .map_err(threads)?,
             tsa: config.tsa.admission().limit("TSA", 1, 1024),
             verify: VerifyLimits {
-                work: verify,
+                work: config
+                    .verify
+                    .admission()
+                    .own_threads("signature validation", "imza-verify", 2, 64, VERIFY_NICE)
+                    .map_err(threads)?,
                 memory: MemoryBudget::new(config.verify.memory_mib * 1024 * 1024),
             },
-            publishing: config.crl.admission().limit("CRL and CA publishing", 1, 32),
-            mobile: config.mobile.admission().limit("mobile signature", 2, 4096),
+            publishing: config
+                .crl
+                .admission()
+                .own_threads("CRL and CA publishing", "imza-publish", 1, 32, 0)
+                .map_err(threads)?,
+            mobile: config
+                .mobile
+                .admission()
+                .own_threads("mobile signature", "imza-mss", 2, 4096, 0)
+                .map_err(threads)?,
         })
     }
 
@@ -125,8 +132,9 @@ impl Limits {
         ]
     }
 
-    /// Threads the blocking pool needs so that every service can use its whole limit at
-    /// once. The TSA signs on the async workers, `/verify` on threads of its own.
+    /// Threads the shared blocking pool needs so that every service on it can use its whole
+    /// limit at once (none, as built here: the TSA signs on the async workers, the others
+    /// have threads of their own).
     fn blocking_threads(&self) -> usize {
         [
             &self.ocsp,
@@ -229,14 +237,11 @@ async fn ca_certificate(
     let Some(name) = file.strip_suffix(".crt").map(str::to_string) else {
         return plain(StatusCode::NOT_FOUND, "expected /ca/NAME.crt");
     };
-    let found = publishing(&state, move |pki| {
-        pki.store().ca(&name).map(|ca| (name, ca))
-    })
-    .await;
-    match found {
-        Ok(Ok((_, Some(ca)))) => der("application/pkix-cert", ca.certificate),
-        Ok(Ok((name, None))) => plain(StatusCode::NOT_FOUND, format!("no CA named {name:?}")),
-        Ok(Err(e)) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    let lookup = name.clone();
+    match publishing(&state, move |pki| pki.store().ca(&lookup)).await {
+        Ok(Ok(Some(ca))) => der("application/pkix-cert", ca.certificate),
+        Ok(Ok(None)) => plain(StatusCode::NOT_FOUND, format!("no CA named {name:?}")),
+        Ok(Err(e)) => unavailable(&format!("/ca/{name}.crt"), e),
         Err(refused) => refused,
     }
 }
@@ -248,14 +253,25 @@ async fn crl(State(state): State<ServeState>, UrlPath(file): UrlPath<String>) ->
     let Some(name) = file.strip_suffix(".crl").map(str::to_string) else {
         return plain(StatusCode::NOT_FOUND, "expected /crl/NAME.crl");
     };
-    match publishing(&state, move |pki| current_crl(pki, &name, validity)).await {
+    let ca = name.clone();
+    match publishing(&state, move |pki| current_crl(pki, &ca, validity)).await {
         Ok(Ok(crl)) => der("application/pkix-crl", crl),
         Ok(Err(e @ imza_ca::CaError::UnknownCa { .. })) => {
             plain(StatusCode::NOT_FOUND, e.to_string())
         }
-        Ok(Err(e)) => plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Ok(Err(e)) => unavailable(&format!("/crl/{name}.crl"), e),
         Err(refused) => refused,
     }
+}
+
+/// 503 for a store or signing failure: the details (paths, database messages) go to the
+/// operator's log, not to the web.
+fn unavailable(what: &str, error: impl std::fmt::Display) -> Response<Body> {
+    note(format!("{what}: {error}"));
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what} is not available now"),
+    )
 }
 
 fn current_crl(pki: &Pki, name: &str, validity: Duration) -> Result<Vec<u8>, imza_ca::CaError> {
@@ -693,8 +709,8 @@ pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliRes
             services.config.tsa.name
         )
     };
-    // The blocking pool holds exactly what the services' limits allow (plus a spare few):
-    // more threads than that would only be used by work the limits refuse.
+    // The services run their blocking work on threads of their own; Tokio's blocking pool is
+    // left the spare few the rest needs (store maintenance, DNS lookups).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(limits.blocking_threads())
         .enable_all()

@@ -107,6 +107,26 @@ impl Admission {
         )
     }
 
+    /// The limit named `name` on threads of its own (named `thread_name`) at nice `nice`:
+    /// `per_core` × cores of them unless configured, and `queue` waiting unless configured.
+    pub fn own_threads(
+        &self,
+        name: &'static str,
+        thread_name: &str,
+        per_core: usize,
+        queue: usize,
+        nice: i32,
+    ) -> std::io::Result<WorkLimit> {
+        WorkLimit::on_own_threads(
+            name,
+            thread_name,
+            self.concurrency(per_core),
+            self.queue.unwrap_or(queue),
+            DEFAULT_MAX_WAIT,
+            nice,
+        )
+    }
+
     /// Work at once: as configured, else `per_core` × cores.
     pub fn concurrency(&self, per_core: usize) -> usize {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
