@@ -26,6 +26,30 @@ const SESSION_COLUMNS: &str = "session_id, relying_party, device_id, kind, hash,
      display_text, language, created_at, expires_at, delivered_at, completed_at, result, \
      signature, signature_algorithm, cert";
 
+/// The most running sessions of one device read to take turns among (far more than caps
+/// allow: a bound on the read, not a rule).
+const MAX_RUNNING_READ: i64 = 4096;
+
+/// At most `limit` of `sessions` (oldest first) in turns across relying parties: every
+/// relying party's oldest (oldest of those first), then every one's second oldest, and so on.
+fn in_turns(sessions: Vec<SessionRecord>, limit: usize) -> Vec<SessionRecord> {
+    let mut turn_of: Vec<(usize, usize)> = Vec::with_capacity(sessions.len());
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (index, session) in sessions.iter().enumerate() {
+        let turn = seen.entry(session.relying_party.as_str()).or_insert(0);
+        turn_of.push((*turn, index));
+        *turn += 1;
+    }
+    // Stable: within a turn, the order they came in.
+    turn_of.sort_by_key(|(turn, _)| *turn);
+    let mut picked: Vec<Option<SessionRecord>> = sessions.into_iter().map(Some).collect();
+    turn_of
+        .into_iter()
+        .take(limit)
+        .filter_map(|(_, index)| picked[index].take())
+        .collect()
+}
+
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionCompletion {
@@ -180,27 +204,21 @@ impl MobileStore {
         let now_ms = millis(now);
         let mut sessions = {
             // The device's running sessions are few (each relying party may have only a handful
-            // running per phone), so numbering them all is cheap; rowid breaks ties of the same
-            // millisecond in the order of insertion.
+            // running per phone): read them in the order they came and take turns here.
             let mut statement = conn
                 .prepare_cached(&format!(
-                    "SELECT {SESSION_COLUMNS} FROM ( \
-                         SELECT *, rowid AS inserted, ROW_NUMBER() OVER ( \
-                             PARTITION BY relying_party ORDER BY created_at, rowid \
-                         ) AS turn \
-                         FROM mss_sessions \
-                         WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
-                     ) ORDER BY turn, created_at, inserted LIMIT ?3"
+                    "SELECT {SESSION_COLUMNS} FROM mss_sessions \
+                     WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+                     ORDER BY created_at, rowid LIMIT ?3"
                 ))
                 .map_err(db_error)?;
             let rows = statement
-                .query_map(
-                    params![device_id, now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
-                    session_row,
-                )
+                .query_map(params![device_id, now_ms, MAX_RUNNING_READ], session_row)
                 .map_err(db_error)?;
-            rows.map(|r| r.map_err(db_error).and_then(|session| session))
-                .collect::<Result<Vec<_>, StoreError>>()?
+            let running = rows
+                .map(|r| r.map_err(db_error).and_then(|session| session))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            in_turns(running, limit)
         };
         if sessions.iter().any(|s| s.delivered_at.is_none()) {
             let tx = conn
