@@ -224,6 +224,29 @@ fn a_revocation_in_the_source_is_served_within_a_second_by_the_background_poll()
 }
 
 #[test]
+fn a_poll_that_stops_completing_shows_in_its_age_and_the_next_one_resets_it() {
+    let f = fixture();
+    let interval = f.service.config().poll_interval;
+    // The upkeep thread polls every interval.
+    std::thread::sleep(interval * 2);
+    assert!(f.service.since_last_poll() < interval * 2);
+    {
+        let _stuck = f.source.revision_gate.lock().unwrap();
+        std::thread::sleep(interval * 6);
+        let age = f.service.since_last_poll();
+        assert!(age > interval * 4, "{age:?}");
+    }
+    let released = Instant::now();
+    while f.service.since_last_poll() > interval * 2 {
+        assert!(
+            released.elapsed() < Duration::from_secs(5),
+            "the poll never came back"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn a_body_over_64_kib_is_413_over_the_wire_and_the_server_goes_on() {
     let f = fixture();
     let big = vec![0x30u8; 64 * 1024 + 1];

@@ -221,6 +221,9 @@ pub struct LiveSource {
     pub status_calls: AtomicUsize,
     /// When set, `revision` fails as a store that is down does.
     pub revision_fails: AtomicBool,
+    /// `revision` takes this lock: a test holding it makes the poll hang, as a store stuck
+    /// behind a lock does.
+    pub revision_gate: Mutex<()>,
     /// Run once, inside the next `status` call, after the status was read.
     after_status: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
@@ -245,6 +248,7 @@ impl LiveSource {
             revision: AtomicU64::new(1),
             status_calls: AtomicUsize::new(0),
             revision_fails: AtomicBool::new(false),
+            revision_gate: Mutex::new(()),
             after_status: Mutex::new(None),
         }
     }
@@ -294,6 +298,7 @@ impl CertificateStatusSource for LiveSource {
     }
 
     fn revision(&self) -> Result<u64, OcspError> {
+        drop(self.revision_gate.lock().unwrap_or_else(|e| e.into_inner()));
         if self.revision_fails.load(Ordering::SeqCst) {
             return Err(OcspError::StatusUnavailable {
                 issuer: String::new(),
