@@ -78,7 +78,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Where a limit's blocking work runs.
 #[derive(Debug)]
 enum Threads {
-    /// Tokio's blocking pool, sized by the server to hold every limit's concurrency.
+    /// Tokio's blocking pool, shared with whatever else runs there.
     Shared,
     /// Threads of the limit's own, as many as its concurrency, taking jobs in order from one
     /// channel (the queue); they end when the limit is dropped.
@@ -173,8 +173,8 @@ impl WorkLimit {
         })
     }
 
-    /// Whether the work runs on Tokio's blocking pool (the server must size it for this
-    /// limit) rather than on threads of its own.
+    /// Whether the work runs on Tokio's blocking pool (whoever builds the runtime must give
+    /// it room for this limit) rather than on threads of its own.
     pub fn uses_shared_pool(&self) -> bool {
         matches!(self.inner.threads, Threads::Shared)
     }
@@ -250,16 +250,17 @@ impl WorkLimit {
                 let max_wait = self.inner.max_wait;
                 let (done, result) = tokio::sync::oneshot::channel();
                 let job: Job = Box::new(move || {
-                    let _admitted = admitted;
-                    if queued.elapsed() > max_wait {
-                        let _ = done.send(Outcome::WaitedTooLong);
-                        return;
-                    }
-                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-                    let _ = done.send(match outcome {
-                        Ok(value) => Outcome::Done(value),
-                        Err(_) => Outcome::Panicked,
-                    });
+                    let outcome = if queued.elapsed() > max_wait {
+                        Outcome::WaitedTooLong
+                    } else {
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+                            Ok(value) => Outcome::Done(value),
+                            Err(_) => Outcome::Panicked,
+                        }
+                    };
+                    // The place frees before the caller hears: whoever it tells may use it.
+                    drop(admitted);
+                    let _ = done.send(outcome);
                 });
                 jobs.send(job).map_err(|_| failed.clone())?;
                 match result.await {

@@ -229,7 +229,7 @@ fn a_poll_that_stops_completing_shows_in_its_age_and_the_next_one_resets_it() {
     let interval = f.service.config().poll_interval;
     // The upkeep thread polls every interval.
     std::thread::sleep(interval * 2);
-    assert!(f.service.since_last_poll() < interval * 2);
+    assert!(f.service.since_last_poll() < interval * 4);
     {
         let _stuck = f.source.revision_gate.lock().unwrap();
         std::thread::sleep(interval * 6);
