@@ -236,14 +236,26 @@ impl Session<'_> {
             supporting: vec![found],
             certificates: Vec::new(),
         };
-        match crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, None, time) {
-            Ok(OcspFinding::Good {
-                revoked_later,
-                evidence: found,
-            }) => return Ok(ocsp_good(found, revoked_later)),
-            Ok(OcspFinding::Revoked { at, reason, .. }) => return Err(revoked(at, reason)),
-            Ok(OcspFinding::None { notes: found }) => notes.extend(found),
-            Err(e) => notes.push(format!("OCSP: {e}")),
+        // A usable OCSP answer settles the status; anything else adds to the notes.
+        let settled =
+            |answer: Result<OcspFinding, ValidationError>, notes: &mut Vec<String>| match answer {
+                Ok(OcspFinding::Good {
+                    revoked_later,
+                    evidence: found,
+                }) => Some(Ok(ocsp_good(found, revoked_later))),
+                Ok(OcspFinding::Revoked { at, reason, .. }) => Some(Err(revoked(at, reason))),
+                Ok(OcspFinding::None { notes: found }) => {
+                    notes.extend(found);
+                    None
+                }
+                Err(e) => {
+                    notes.push(format!("OCSP: {e}"));
+                    None
+                }
+            };
+        let given = crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, None, time);
+        if let Some(result) = settled(given, &mut notes) {
+            return result;
         }
         let mut crl = self.crl_status(chain, index, working_keys, anchor, options, &[])?;
         let fetcher = if options.network {
@@ -252,14 +264,9 @@ impl Session<'_> {
             None
         };
         if let (CrlOutcome::Unknown { .. }, Some(fetcher)) = (&crl, fetcher) {
-            match crate::ocsp::ocsp_status(cert, issuer, &[], Some(fetcher), time) {
-                Ok(OcspFinding::Good {
-                    revoked_later,
-                    evidence: found,
-                }) => return Ok(ocsp_good(found, revoked_later)),
-                Ok(OcspFinding::Revoked { at, reason, .. }) => return Err(revoked(at, reason)),
-                Ok(OcspFinding::None { notes: found }) => notes.extend(found),
-                Err(e) => notes.push(format!("OCSP: {e}")),
+            let asked = crate::ocsp::ocsp_status(cert, issuer, &[], Some(fetcher), time);
+            if let Some(result) = settled(asked, &mut notes) {
+                return result;
             }
             let (fetched, fetch_notes) = crate::fetch::fetch_crls(cert, fetcher);
             notes.extend(fetch_notes);
