@@ -360,7 +360,27 @@ impl Reservation {
 mod tests {
     use std::sync::mpsc;
 
+    use tokio::task::JoinHandle;
+
     use super::*;
+
+    /// Starts work on `limit` that runs until told to end (on the returned sender); returns
+    /// once it is running.
+    async fn hold(limit: &WorkLimit) -> (JoinHandle<Result<(), WorkError>>, mpsc::Sender<()>) {
+        let (release, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let limit = limit.clone();
+        let work = tokio::spawn(async move {
+            limit
+                .run_blocking(move || {
+                    let _ = started_tx.send(());
+                    gate.recv().unwrap()
+                })
+                .await
+        });
+        started.await.unwrap();
+        (work, release)
+    }
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
@@ -423,20 +443,7 @@ mod tests {
     fn a_caller_that_stops_waiting_keeps_the_permit_until_the_work_ends() {
         runtime().block_on(async {
             let limit = WorkLimit::new("test", 1, 0, DEFAULT_MAX_WAIT);
-            let (release, gate) = mpsc::channel::<()>();
-            let (started_tx, started) = tokio::sync::oneshot::channel();
-            let call = {
-                let limit = limit.clone();
-                tokio::spawn(async move {
-                    limit
-                        .run_blocking(move || {
-                            let _ = started_tx.send(());
-                            gate.recv().unwrap()
-                        })
-                        .await
-                })
-            };
-            started.await.unwrap();
+            let (call, release) = hold(&limit).await;
             call.abort();
             let _ = call.await;
             // The blocking work still runs: no second piece of work is admitted.
@@ -455,20 +462,7 @@ mod tests {
     fn a_wait_longer_than_the_longest_wait_is_refused() {
         runtime().block_on(async {
             let limit = WorkLimit::new("slow", 1, 4, Duration::from_millis(50));
-            let (release, gate) = mpsc::channel::<()>();
-            let (started_tx, started) = tokio::sync::oneshot::channel();
-            let first = {
-                let limit = limit.clone();
-                tokio::spawn(async move {
-                    limit
-                        .run_blocking(move || {
-                            let _ = started_tx.send(());
-                            gate.recv().unwrap()
-                        })
-                        .await
-                })
-            };
-            started.await.unwrap();
+            let (first, release) = hold(&limit).await;
             let err = limit.run_blocking(|| ()).await.unwrap_err();
             assert!(matches!(err, WorkError::Overloaded(_)), "{err:?}");
             release.send(()).unwrap();
@@ -501,20 +495,7 @@ mod tests {
                 0,
             )
             .unwrap();
-            let (release, gate) = mpsc::channel::<()>();
-            let (started_tx, started) = tokio::sync::oneshot::channel();
-            let first = {
-                let limit = limit.clone();
-                tokio::spawn(async move {
-                    limit
-                        .run_blocking(move || {
-                            let _ = started_tx.send(());
-                            gate.recv().unwrap()
-                        })
-                        .await
-                })
-            };
-            started.await.unwrap();
+            let (first, release) = hold(&limit).await;
             let waiting = {
                 let limit = limit.clone();
                 tokio::spawn(async move { limit.run_blocking(|| 2).await })
