@@ -2,12 +2,14 @@
 # Installs what imza needs to build and test on Debian 12, only what is missing (idempotent).
 # Debian packages: C libraries for the build, SoftHSM2/OpenSC for PKCS#11, pcscd with
 # vsmartcard's virtual reader for the chip-card tests, openssl for the
-# independent checks, wrk/hyperfine for benchmarks. Python venv (.venv): pkilint.
+# independent checks, wrk/hyperfine for benchmarks, PostgreSQL (server and client) for the
+# second store engine (the tests start their own cluster; the service is never enabled here). Python venv (.venv): pkilint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3 curl
-              softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd python3-venv wrk hyperfine time)
+              softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd python3-venv wrk hyperfine time
+              postgresql postgresql-client)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

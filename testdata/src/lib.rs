@@ -2,7 +2,7 @@
 //! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
 //! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
 //! imza's TSA in process or on loopback ([`tsa`]), the `openssl` runner ([`tools`]),
-//! benchmark timing ([`bench`]), and pcscd with virtual readers and a PIV card emulator
+//! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
 //! ([`card`]).
 
 pub mod bench;
@@ -10,6 +10,7 @@ pub mod card;
 pub mod csr;
 pub mod loopback;
 pub mod pki;
+pub mod postgres;
 pub mod softhsm;
 pub mod tools;
 pub mod tsa;

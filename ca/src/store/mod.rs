@@ -1,32 +1,64 @@
 //! The CA's durable state behind one trait: CAs, issued certificates, revocations, CRLs and the
-//! audit log. SQLite ([`sqlite`]) is the embedded default; the trait carries no SQLite types
-//! so a PostgreSQL store can follow for multi-node deployments.
+//! audit log, on either engine of imza-store — SQLite ([`sqlite`], the embedded default) or
+//! PostgreSQL ([`postgres`], shared by several nodes). The trait carries no engine's types;
+//! [`open`] picks the engine from the store's URL.
 //!
 //! Every write that records a CA action takes the [`AuditEvent`] with it and appends it in the
 //! same transaction, so the log and the state can never disagree.
+//!
+//! # Concurrency contract (both engines)
+//! - Each method is atomic: on error nothing it was asked to write is visible, on success all
+//!   of it is, durably, with its audit entries.
+//! - Audit appends are serialised across every process on the store (SQLite: the file's write
+//!   lock; PostgreSQL: a transaction-scoped advisory lock, the last lock a transaction takes),
+//!   so the chain stays one line: entry `n + 1` always links entry `n`, whoever wrote either.
+//! - Uniqueness is the database's: of two writers of one (CA, serial), one CA name or one CRL
+//!   number, one commits and the other gets [`StoreError::Conflict`] and writes nothing.
+//! - A revocation is one conditional update: of two concurrent revokers of one serial exactly
+//!   one succeeds (and writes the one audit entry); the other gets
+//!   [`StoreError::AlreadyRevoked`] and writes nothing.
+//! - Order comes from sequences (CA creation, issuance), never from `MAX + 1` or a rowid; two
+//!   issuers on two nodes never draw the same value.
 
+pub mod postgres;
+mod rows;
 pub mod sqlite;
 
+use imza_store::{Create, Migrations, StoreUrl, Violation};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
 
 use crate::audit::{AuditEntry, AuditEvent};
 use crate::keyref::KeyReference;
 
-/// Errors from a store, independent of the database behind it.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule refused the write (a CA name, a serial, a CRL number).
-    #[error("already exists: {0}")]
-    Conflict(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    #[error("certificate {serial} is already revoked (since {revoked_at})")]
-    AlreadyRevoked { serial: String, revoked_at: String },
-    #[error("the store's data is inconsistent: {0}")]
-    Corrupt(String),
-    #[error("database error: {0}")]
-    Backend(String),
+pub use imza_store::StoreError;
+
+/// The CA schema on SQLite. Never edit a released version; add the next to both engines.
+pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
+    what: "the CA store",
+    table: "schema_migrations",
+    steps: &[
+        (1, include_str!("migrations/sqlite/0001_initial.sql")),
+        (2, include_str!("migrations/sqlite/0002_services.sql")),
+        (3, include_str!("migrations/sqlite/0003_sequences.sql")),
+    ],
+};
+
+/// The CA schema on PostgreSQL: version 3 is SQLite's 1 to 3 in one step, so a version
+/// number names the same tables on both engines.
+pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
+    what: "the CA store",
+    table: "schema_migrations",
+    steps: &[(3, include_str!("migrations/postgres/0003_initial.sql"))],
+};
+
+/// Opens the CA store at `url`. With [`Create::No`] a missing store (no SQLite file, or a
+/// database without imza's tables) is `NotFound` and nothing is created.
+pub fn open(url: &StoreUrl, create: Create) -> Result<Box<dyn CaStore>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Box::new(sqlite::SqliteStore::open_with(path, create)?),
+        StoreUrl::Postgres(url) => Box::new(postgres::PgStore::open(url, create)?),
+    })
 }
 
 /// A certificate authority as stored.
@@ -142,9 +174,11 @@ pub struct ServiceRecord {
     pub created_at: OffsetDateTime,
 }
 
-/// The durable state of a PKI. Implementations must make each method atomic: on error,
-/// nothing it was asked to write is visible.
-pub trait CaStore: Send + Sync {
+/// The durable state of a PKI, under the concurrency contract of this module's docs.
+pub trait CaStore: Send + Sync + std::fmt::Debug {
+    /// `sqlite` or `postgres`.
+    fn engine(&self) -> &'static str;
+
     /// Records a new CA and, for a subordinate CA, its certificate as issued by the parent.
     /// `Conflict` if the name is taken.
     fn create_ca(
@@ -178,7 +212,9 @@ pub trait CaStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
 
-    /// Marks a certificate revoked. `NotFound` for an unknown serial, `AlreadyRevoked` if so.
+    /// Marks a certificate revoked and appends `audit`, only if it was not revoked: of
+    /// concurrent revokers exactly one succeeds. `NotFound` for an unknown serial,
+    /// `AlreadyRevoked` if it was (then no audit entry is written).
     fn revoke(
         &self,
         ca: &str,
@@ -225,4 +261,114 @@ pub trait CaStore: Send + Sync {
         kind: ServiceKind,
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
+}
+
+/// SQL condition (after `WHERE ca = …`) for a listing filter; `now` binds to `placeholder`.
+fn filter_condition(filter: StatusFilter, placeholder: &str) -> (String, Option<i64>) {
+    match filter {
+        StatusFilter::All => (String::new(), None),
+        StatusFilter::Revoked => ("AND revoked_at IS NOT NULL".into(), None),
+        StatusFilter::Valid { now } => (
+            format!("AND revoked_at IS NULL AND not_after >= {placeholder}"),
+            Some(now.unix_timestamp()),
+        ),
+        StatusFilter::Expired { now } => (
+            format!("AND revoked_at IS NULL AND not_after < {placeholder}"),
+            Some(now.unix_timestamp()),
+        ),
+    }
+}
+
+/// The certificate columns prefixed with a table alias, for joins.
+fn qualified_certificate_columns(alias: &str) -> String {
+    rows::CERTIFICATE_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// (revoked_at, reason code, invalidity date) as stored.
+fn revocation_values(r: &Revocation) -> (i64, i64, Option<i64>) {
+    (
+        r.revoked_at.unix_timestamp(),
+        i64::from(imza_core::crl::reason_code(r.reason)),
+        r.invalidity_date.map(|t| t.unix_timestamp()),
+    )
+}
+
+/// Why a revocation changed no row: no such certificate, or revoked already (at `current`).
+fn not_revoked(
+    ca: &str,
+    serial_hex: &str,
+    current: Option<Option<i64>>,
+) -> Result<StoreError, StoreError> {
+    match current {
+        None => Ok(StoreError::NotFound(format!(
+            "certificate serial {serial_hex} of CA {ca}"
+        ))),
+        Some(Some(at)) => rows::already_revoked(serial_hex, at),
+        Some(None) => Err(StoreError::Backend(format!(
+            "certificate serial {serial_hex} of CA {ca} was neither revoked nor revocable"
+        ))),
+    }
+}
+
+fn certificate_insert_error(
+    violation: Option<Violation>,
+    other: StoreError,
+    c: &CertificateRecord,
+) -> StoreError {
+    match violation {
+        Some(Violation::Unique) => StoreError::Conflict(format!(
+            "certificate serial {} already issued by CA {}",
+            hex::encode_upper(&c.serial),
+            c.ca
+        )),
+        Some(Violation::ForeignKey) => StoreError::NotFound(format!("CA {}", c.ca)),
+        None => other,
+    }
+}
+
+fn ca_insert_error(violation: Option<Violation>, other: StoreError, ca: &CaRecord) -> StoreError {
+    match violation {
+        Some(Violation::Unique) => StoreError::Conflict(format!("CA {} already exists", ca.name)),
+        Some(Violation::ForeignKey) => StoreError::NotFound(format!(
+            "parent CA {} of CA {}",
+            ca.parent.as_deref().unwrap_or(""),
+            ca.name
+        )),
+        None => other,
+    }
+}
+
+fn crl_insert_error(
+    violation: Option<Violation>,
+    other: StoreError,
+    crl: &CrlRecord,
+) -> StoreError {
+    match violation {
+        Some(Violation::Unique) => {
+            StoreError::Conflict(format!("CRL number {} of CA {} exists", crl.number, crl.ca))
+        }
+        Some(Violation::ForeignKey) => StoreError::NotFound(format!("CA {}", crl.ca)),
+        None => other,
+    }
+}
+
+fn service_insert_error(
+    violation: Option<Violation>,
+    other: StoreError,
+    service: &ServiceRecord,
+) -> StoreError {
+    match violation {
+        Some(Violation::Unique) => StoreError::Conflict(format!(
+            "{} service {} with serial {}",
+            service.kind.as_str(),
+            service.name,
+            hex::encode_upper(&service.serial)
+        )),
+        Some(Violation::ForeignKey) => StoreError::NotFound(format!("CA {}", service.ca)),
+        None => other,
+    }
 }
