@@ -30,10 +30,10 @@ use crate::csr::CertificateRequest;
 use crate::error::CaError;
 use crate::keyref::{KeyBackend, KeyReference};
 use crate::profile::{Profile, ProfileSet};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{
     CaRecord, CaStore, CertificateRecord, CrlRecord, Revocation, StatusFilter, StoreError,
 };
+use imza_store::{Create, StoreUrl};
 
 pub use crate::data_dir::DATABASE_FILE;
 /// Default base URL written into CDP/AIA when the operator gives none.
@@ -44,9 +44,11 @@ pub const DEFAULT_BACKDATE: Duration = Duration::seconds(60);
 /// Longest backdating accepted.
 pub const MAX_BACKDATE: Duration = Duration::days(1);
 
-/// A national PKI in one data directory: its store, profiles, software keys and clock.
+/// A national PKI: its store (embedded or shared), and the data directory of this machine
+/// with its profiles and software keys; and its clock.
 pub struct Pki {
     data_dir: PathBuf,
+    store_url: StoreUrl,
     store: Box<dyn CaStore>,
     profiles: ProfileSet,
     clock: Arc<dyn Clock>,
@@ -115,40 +117,77 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 impl Pki {
-    /// Opens the PKI of the existing store in `data_dir`. A directory without `imza.db` is
-    /// refused (`NoStore`) and nothing is created: a mistyped path must not become a new, empty
-    /// PKI whose audit log is "intact". The directory, `keys/` and `profiles/` must be the
-    /// user's own and writable by nobody else ([`crate::data_dir::check_private_dir`]).
-    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
-        crate::data_dir::check_existing(data_dir)?;
+    /// Opens the PKI whose store is at `store` (its keys and profiles in `data_dir`). A store
+    /// that does not exist — no SQLite file, a database without imza's tables — is refused
+    /// (`NoStore`) and nothing is created: a mistyped path must not become a new, empty PKI
+    /// whose audit log is "intact". The directory, `keys/` and `profiles/` must be the user's
+    /// own and writable by nobody else ([`crate::data_dir::check_private_dir`]). With a
+    /// PostgreSQL store the data directory holds only this node's keys and is created if
+    /// missing.
+    pub fn open(data_dir: &Path, store: &StoreUrl, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
+        let open_store = || {
+            crate::store::open(store, Create::No).map_err(|e| match e {
+                StoreError::NotFound(_) => CaError::NoStore {
+                    store: store.to_string(),
+                },
+                other => other.into(),
+            })
+        };
+        // Nothing is created before the store is known to exist.
+        let opened = match store {
+            StoreUrl::Sqlite(_) => {
+                crate::data_dir::check_existing(data_dir)?;
+                open_store()?
+            }
+            StoreUrl::Postgres(_) => {
+                let opened = open_store()?;
+                crate::data_dir::create_or_check(data_dir)?;
+                opened
+            }
+        };
         crate::data_dir::ensure_keys_dir(data_dir)?;
-        let store = SqliteStore::open(&data_dir.join(DATABASE_FILE))?;
-        Pki::with_store(data_dir, store, clock)
+        Pki::with_store(data_dir, store, opened, clock)
     }
 
     /// Opens the PKI in `data_dir`, creating what is missing: the directory (0700), `keys/`
-    /// (0700) and an empty store (`imza.db`, 0600). For the commands that create a PKI
-    /// (`imza ca init` of a root, `imza demo`); an existing directory is checked as by
-    /// [`Pki::open`].
-    pub fn open_or_create(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
+    /// (0700) and an empty store (an SQLite file is made 0600; a PostgreSQL database must exist
+    /// and gets imza's tables). For the commands that create a PKI (`imza ca init` of a root,
+    /// `imza demo`); an existing directory is checked as by [`Pki::open`].
+    pub fn open_or_create(
+        data_dir: &Path,
+        store: &StoreUrl,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Pki, CaError> {
         crate::data_dir::create_or_check(data_dir)?;
         crate::data_dir::ensure_keys_dir(data_dir)?;
-        let store = SqliteStore::open_or_create(&data_dir.join(DATABASE_FILE))?;
-        Pki::with_store(data_dir, store, clock)
+        let opened = crate::store::open(store, Create::IfMissing)?;
+        Pki::with_store(data_dir, store, opened, clock)
+    }
+
+    /// The embedded store's URL for `data_dir`: `sqlite:DATA_DIR/imza.db`.
+    pub fn default_store(data_dir: &Path) -> StoreUrl {
+        StoreUrl::sqlite(&data_dir.join(DATABASE_FILE))
     }
 
     fn with_store(
         data_dir: &Path,
-        store: SqliteStore,
+        url: &StoreUrl,
+        store: Box<dyn CaStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Pki, CaError> {
         let profiles = ProfileSet::load(&data_dir.join(crate::data_dir::PROFILES_DIR))?;
         Ok(Pki {
             data_dir: data_dir.to_path_buf(),
-            store: Box::new(store),
+            store_url: url.clone(),
+            store,
             profiles,
             clock,
         })
+    }
+
+    /// Where the store is (shown redacted).
+    pub fn store_url(&self) -> &StoreUrl {
+        &self.store_url
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -26,24 +26,20 @@ const PRIVATE_DIR_MODE: u32 = 0o700;
 /// Write permission for the group or for others.
 const WRITABLE_BY_OTHERS: u32 = 0o022;
 
-/// Checks the data directory of an existing PKI and that it holds a store: `NoStore` when the
-/// directory or its `imza.db` is missing (nothing is created), else as [`check_private_dir`]
-/// for it and its `keys/` and `profiles/`.
+/// Checks the data directory of an existing PKI: `NoStore` when it is missing (nothing is
+/// created), else as [`check_private_dir`] for it and its `keys/` and `profiles/`. Whether the
+/// store itself exists is the store's to say (`imza_store::Create::No`).
 pub fn check_existing(data_dir: &Path) -> Result<(), CaError> {
-    let no_store = || CaError::NoStore {
-        data_dir: data_dir.to_path_buf(),
-    };
     match std::fs::metadata(data_dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_store()),
-        Err(e) => return Err(CaError::io(data_dir, e)),
-        Ok(_) => check_private_dir(data_dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CaError::NoStore {
+            store: data_dir.display().to_string(),
+        }),
+        Err(e) => Err(CaError::io(data_dir, e)),
+        Ok(_) => {
+            check_private_dir(data_dir)?;
+            check_subdirs(data_dir)
+        }
     }
-    match std::fs::symlink_metadata(data_dir.join(DATABASE_FILE)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(no_store()),
-        Err(e) => return Err(CaError::io(&data_dir.join(DATABASE_FILE), e)),
-        Ok(_) => {}
-    }
-    check_subdirs(data_dir)
 }
 
 /// Creates the data directory (mode 0700, with any missing parents) if it is missing, else
@@ -122,23 +118,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_directory_or_store_is_no_store_and_nothing_is_created() {
+    fn a_missing_directory_is_no_store_and_nothing_is_created() {
         let tmp = tempfile::tempdir().unwrap();
         let missing = tmp.path().join("typo/data");
         assert!(matches!(
             check_existing(&missing),
-            Err(CaError::NoStore { data_dir }) if data_dir == missing
+            Err(CaError::NoStore { store }) if store == missing.display().to_string()
         ));
         assert!(!tmp.path().join("typo").exists());
-
-        let empty = tmp.path().join("empty");
-        std::fs::create_dir(&empty).unwrap();
-        chmod(&empty, 0o700);
-        assert!(matches!(
-            check_existing(&empty),
-            Err(CaError::NoStore { .. })
-        ));
-        assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
     }
 
     #[test]

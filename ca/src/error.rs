@@ -37,9 +37,9 @@ pub enum CaError {
     Key(#[from] CoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The data directory, or its `imza.db`, does not exist (and was not created).
-    #[error("no imza store in {} ({} is missing)", .data_dir.display(), crate::data_dir::DATABASE_FILE)]
-    NoStore { data_dir: PathBuf },
+    /// The data directory, or the store, does not exist (and was not created).
+    #[error("no imza store at {store}")]
+    NoStore { store: String },
     /// A directory of the PKI that its group or others may write to (mode in octal).
     #[error(
         "{} is writable by its group or by others (mode {mode:04o}): whoever can write there can \
@@ -86,6 +86,7 @@ impl CaError {
                 e,
                 StoreError::Conflict(_)
                     | StoreError::NotFound(_)
+                    | StoreError::Invalid(_)
                     | StoreError::AlreadyRevoked { .. }
             ),
             CaError::Io { .. } => true,

@@ -387,7 +387,8 @@ mod tests {
     fn pki() -> (tempfile::TempDir, Arc<TestClock>, Pki) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(TestClock(Mutex::new(datetime!(2026-11-21 10:00 UTC))));
-        let pki = Pki::open_or_create(dir.path(), clock.clone()).unwrap();
+        let pki = Pki::open_or_create(dir.path(), &Pki::default_store(dir.path()), clock.clone())
+            .unwrap();
         for (name, subject, parent) in [
             ("root", "CN=Test Root,O=Test State,C=AZ", None),
             (

@@ -22,6 +22,7 @@ use imza_core::key::pkcs11::PinSource;
 use imza_core::key::software::SoftwareKey;
 use imza_core::name::parse_dn;
 use imza_core::{pem, KeyAlgorithm, SigningKey};
+use imza_store::StoreUrl;
 
 use crate::output::{
     self, ensure_absent, input, print_json, read_limited, sync_dir, write_new, write_replace,
@@ -303,29 +304,71 @@ pub(crate) fn parse_key_algorithm(s: &str) -> Result<KeyAlgorithm, String> {
     s.parse().map_err(|e: imza_core::CoreError| e.to_string())
 }
 
-/// The PKI of the existing store in `data_dir`, for every command but those that create one:
-/// a data directory without a store is refused (exit 2) and nothing is created, so a mistyped
-/// `--data-dir` cannot pass for an empty PKI.
-pub fn open_pki(data_dir: &Path) -> Result<Pki, Failure> {
-    Pki::open(data_dir, Arc::new(SystemClock)).map_err(|e| match e {
+/// Where a command finds the PKI: the store, and this machine's data directory (keys,
+/// profiles).
+pub struct Home {
+    pub data_dir: PathBuf,
+    pub store: StoreUrl,
+}
+
+impl Home {
+    /// From `--data-dir` and `--store` / IMZA_STORE (`store`; without it, the embedded store
+    /// in the data directory). A password in a `--store` given on the command line is refused:
+    /// `ps` shows every process's arguments to every user.
+    pub fn new(
+        data_dir: &Path,
+        store: Option<&str>,
+        on_command_line: bool,
+    ) -> Result<Home, Failure> {
+        let store = match store {
+            None => Pki::default_store(data_dir),
+            Some(text) => text
+                .parse::<StoreUrl>()
+                .map_err(|e| input(format!("--store: {e}")))?,
+        };
+        if on_command_line && store.has_password() {
+            return Err(input(
+                "--store: the URL carries a password, which `ps` would show to every user; \
+                 put the URL in IMZA_STORE, or the password in PGPASSWORD or a password file \
+                 (~/.pgpass, PGPASSFILE), and leave it out of --store",
+            ));
+        }
+        Ok(Home {
+            data_dir: data_dir.to_path_buf(),
+            store,
+        })
+    }
+}
+
+/// The PKI of the existing store, for every command but those that create one: a missing store
+/// is refused (exit 2) and nothing is created, so a mistyped `--data-dir` or `--store` cannot
+/// pass for an empty PKI.
+pub fn open_pki(home: &Home) -> Result<Pki, Failure> {
+    Pki::open(&home.data_dir, &home.store, Arc::new(SystemClock)).map_err(|e| match e {
         CaError::NoStore { .. } => input(format!(
-            "{e}: check --data-dir or IMZA_DATA_DIR, or create one with imza ca init"
+            "{e}: check --data-dir or IMZA_DATA_DIR and --store or IMZA_STORE, or create one \
+             with imza ca init"
         )),
         other => other.into(),
     })
 }
 
-/// The PKI in `data_dir`, created (directory 0700, store 0600) if missing: for the commands
-/// that create a PKI, `imza ca init` of a root and `imza demo`.
-pub fn create_pki(data_dir: &Path) -> Result<Pki, Failure> {
-    Ok(Pki::open_or_create(data_dir, Arc::new(SystemClock))?)
+/// The PKI, its store created (SQLite file 0600, or imza's tables in an existing PostgreSQL
+/// database) and its data directory (0700) if missing: for the commands that create a PKI,
+/// `imza ca init` of a root and `imza demo`.
+pub fn create_pki(home: &Home) -> Result<Pki, Failure> {
+    Ok(Pki::open_or_create(
+        &home.data_dir,
+        &home.store,
+        Arc::new(SystemClock),
+    )?)
 }
 
-pub fn run(data_dir: &Path, command: CaCommand) -> CliResult {
+pub fn run(home: &Home, command: CaCommand) -> CliResult {
     let pki = match &command {
         // A root starts a PKI; a subordinate CA needs its parent's store.
-        CaCommand::Init(args) if args.parent.is_none() => create_pki(data_dir)?,
-        _ => open_pki(data_dir)?,
+        CaCommand::Init(args) if args.parent.is_none() => create_pki(home)?,
+        _ => open_pki(home)?,
     };
     match command {
         CaCommand::Init(args) => init(&pki, args),
@@ -936,8 +979,8 @@ pub fn run_profile(data_dir: &Path, command: ProfileCommand) -> CliResult {
     }
 }
 
-pub fn run_audit(data_dir: &Path, command: AuditCommand) -> CliResult {
-    let pki = open_pki(data_dir)?;
+pub fn run_audit(home: &Home, command: AuditCommand) -> CliResult {
+    let pki = open_pki(home)?;
     match command {
         AuditCommand::Verify { json } => match pki.verify_audit() {
             Ok(summary) => {

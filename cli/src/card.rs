@@ -3,7 +3,7 @@
 //! written back), unblock a locked PIN with the PUK.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -25,7 +25,7 @@ use imza_smartcard::reader::{list_readers, ReaderEvent, ReaderStatus, ReaderWatc
 use imza_smartcard::token::{generate_on_token, list_tokens};
 use imza_smartcard::CardError;
 
-use crate::ca::{open_pki, parse_key_algorithm};
+use crate::ca::{open_pki, parse_key_algorithm, Home};
 use crate::output::{ensure_absent, print_json, secret, write_new, CliResult, Failure};
 
 #[derive(Subcommand)]
@@ -158,11 +158,11 @@ impl From<CardError> for Failure {
     }
 }
 
-pub fn run(data_dir: &Path, command: CardCommand) -> CliResult {
+pub fn run(home: &Home, command: CardCommand) -> CliResult {
     match command {
         CardCommand::List(args) => list(&args),
         CardCommand::Watch(args) => watch(&args),
-        CardCommand::Enroll(args) => enroll(data_dir, &args),
+        CardCommand::Enroll(args) => enroll(home, &args),
         CardCommand::Unblock(args) => unblock(&args),
     }
 }
@@ -356,13 +356,13 @@ fn management_key(args: &EnrollArgs) -> Result<ManagementKey, Failure> {
     }
 }
 
-fn enroll(data_dir: &Path, args: &EnrollArgs) -> CliResult {
+fn enroll(home: &Home, args: &EnrollArgs) -> CliResult {
     if let Some(out) = &args.out {
         ensure_absent(out)?;
     }
     // Everything the CA will check is checked before the card is touched: a request the
     // profile refuses must not cost the citizen a new key on the card.
-    let pki = open_pki(data_dir)?;
+    let pki = open_pki(home)?;
     let profile = pki.profiles().get(&args.profile)?.clone();
     let subject = parse_dn(&args.subject)?;
     let options = IssueOptions {

@@ -7,7 +7,6 @@
 //! everything in place and only prints where it is.
 
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
 
 use time::Duration;
 
@@ -22,7 +21,7 @@ use imza_core::name::parse_dn;
 use imza_core::{pem, KeyAlgorithm, SigningKey};
 use x509_cert::ext::pkix::CrlReason;
 
-use crate::ca::create_pki;
+use crate::ca::{create_pki, Home};
 use crate::output::{write_replace, CliResult, Failure};
 
 const ORG: &str = "O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
@@ -101,8 +100,9 @@ const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
 ];
 
-pub fn run(data_dir: &Path) -> CliResult {
-    let pki = create_pki(data_dir)?;
+pub fn run(home: &Home) -> CliResult {
+    let data_dir = home.data_dir.as_path();
+    let pki = create_pki(home)?;
     let demo = data_dir.join("demo");
     for sub in ["ca", "certs", "keys", "crl"] {
         // keys/ holds the demo citizens' private keys: the user's only, like the CA keys.
@@ -223,10 +223,7 @@ pub fn run(data_dir: &Path) -> CliResult {
 
     // The mobile signature: a relying party (its API key kept in demo/mobile-rp.key, 0600) and
     // a registered phone (wallet and PIN-encrypted keys in demo/phone, PIN 12345).
-    let store = imza_mobile_sign::store::MobileStore::open(
-        &data_dir.join(imza_ca::authority::DATABASE_FILE),
-    )
-    .map_err(|e| Failure::Internal(e.to_string()))?;
+    let store = crate::mobile::open_mobile_store(home)?;
     let rp_key_file = demo.join("mobile-rp.key");
     let registered = store
         .relying_parties()
@@ -244,7 +241,7 @@ pub fn run(data_dir: &Path) -> CliResult {
         .join(imza_mobile_sign::phone::WALLET_FILE)
         .exists()
     {
-        crate::mobile::register_demo_phone(data_dir, DEMO_PHONE, &phone_dir, DEMO_PHONE_PIN)?;
+        crate::mobile::register_demo_phone(home, DEMO_PHONE, &phone_dir, DEMO_PHONE_PIN)?;
     }
 
     let audit = pki.verify_audit()?;
@@ -257,10 +254,7 @@ pub fn run(data_dir: &Path) -> CliResult {
             ""
         }
     );
-    println!(
-        "  store           {}",
-        data_dir.join(imza_ca::authority::DATABASE_FILE).display()
-    );
+    println!("  store           {}", home.store);
     println!("  CA keys (0600)  {}", data_dir.join("keys").display());
     println!("  CA certificates {}", demo.join("ca").display());
     println!(

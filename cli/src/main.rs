@@ -18,7 +18,9 @@ mod verify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+pub use ca::Home;
 
 /// mimalloc instead of glibc's malloc: `imza serve` answers tens of thousands of small
 /// requests a second on a few threads, where glibc's arena locks showed up in profiles.
@@ -27,9 +29,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// imza — national PKI and e-signature toolkit.
 ///
-/// Runs a country's certificate authorities from one data directory: the SQLite store
-/// (`imza.db`), software CA keys (`keys/`, mode 0600) and optional profile overrides
-/// (`profiles/NAME.toml`). CA keys may instead live in a PKCS#11 HSM.
+/// Runs a country's certificate authorities from a store and a data directory: the store is
+/// embedded (SQLite, `imza.db` in the data directory) or a PostgreSQL database several nodes
+/// share (`--store`); the data directory holds this machine's software keys (`keys/`, mode
+/// 0600) and optional profile overrides (`profiles/NAME.toml`). Keys may instead live in a
+/// PKCS#11 HSM.
 #[derive(Parser)]
 #[command(name = "imza", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
@@ -45,6 +49,15 @@ struct Cli {
         default_value = "./imza-data"
     )]
     data_dir: PathBuf,
+
+    /// Where the store is: `sqlite:PATH` (embedded; the default is `sqlite:DATA_DIR/imza.db`)
+    /// or `postgres://USER@HOST[:PORT]/DATABASE[?sslmode=require]` (one database that several
+    /// nodes share). A PostgreSQL password goes in IMZA_STORE, PGPASSWORD or a password file
+    /// (~/.pgpass or PGPASSFILE, mode 0600), never on the command line: a --store that carries
+    /// one is refused, since `ps` shows every process's arguments. An unreachable database or
+    /// a refused login exits 3; an unknown scheme exits 2.
+    #[arg(long, global = true, env = "IMZA_STORE", value_name = "URL")]
+    store: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -111,22 +124,31 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let store_on_command_line =
+        matches.value_source("store") == Some(clap::parser::ValueSource::CommandLine);
+    let home = || Home::new(&cli.data_dir, cli.store.as_deref(), store_on_command_line);
     let result = match cli.command {
-        Command::Ca(cmd) => ca::run(&cli.data_dir, *cmd),
+        Command::Ca(cmd) => home().and_then(|h| ca::run(&h, *cmd)),
         Command::Profile(cmd) => ca::run_profile(&cli.data_dir, cmd),
-        Command::Audit(cmd) => ca::run_audit(&cli.data_dir, cmd),
-        Command::Tsa(cmd) => services::run_tsa(&cli.data_dir, cmd),
-        Command::Ocsp(cmd) => services::run_ocsp(&cli.data_dir, cmd),
+        Command::Audit(cmd) => home().and_then(|h| ca::run_audit(&h, cmd)),
+        Command::Tsa(cmd) => home().and_then(|h| services::run_tsa(&h, cmd)),
+        Command::Ocsp(cmd) => home().and_then(|h| services::run_ocsp(&h, cmd)),
         Command::Ts(cmd) => ts::run(cmd),
         Command::Cert(cmd) => cert::run(cmd),
-        Command::Card(cmd) => card::run(&cli.data_dir, cmd),
-        Command::Mobile(cmd) => mobile::run(&cli.data_dir, cmd),
+        Command::Card(cmd) => home().and_then(|h| card::run(&h, cmd)),
+        Command::Mobile(cmd) => home().and_then(|h| mobile::run(&h, cmd)),
         Command::Phone(cmd) => mobile::run_phone(cmd),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
-        Command::Demo => demo::run(&cli.data_dir),
-        Command::Serve { listen, config } => serve::run(&cli.data_dir, listen, config.as_deref()),
+        Command::Demo => home().and_then(|h| demo::run(&h)),
+        Command::Serve { listen, config } => {
+            home().and_then(|h| serve::run(&h, listen, config.as_deref()))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

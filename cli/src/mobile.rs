@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
-use imza_ca::authority::{DATABASE_FILE, DEFAULT_BACKDATE};
+use imza_ca::authority::DEFAULT_BACKDATE;
 use imza_ca::csr::parse_csr;
 use imza_ca::store::CertificateRecord;
 use imza_ca::{IssueOptions, IssueRequest, Pki};
@@ -27,7 +27,7 @@ use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 use imza_mobile_sign::store::{MobileStore, NewDevice, RegisteredCertificate};
 use x509_cert::ext::pkix::crl::CrlReason;
 
-use crate::ca::open_pki;
+use crate::ca::{open_pki, Home};
 use crate::output::{input, print_json, secret, CliResult, Failure};
 
 /// The relying-party and device registry of `imza serve`'s mobile signature service.
@@ -157,17 +157,17 @@ pub struct PhoneRunArgs {
     json: bool,
 }
 
-pub fn run(data_dir: &Path, command: MobileCommand) -> CliResult {
+pub fn run(home: &Home, command: MobileCommand) -> CliResult {
     match command {
         MobileCommand::Rp(RpCommand::Add { name }) => {
-            let store = open_store(data_dir)?;
+            let store = open_store(home)?;
             let key = store
                 .add_relying_party(&name, time::OffsetDateTime::now_utc())
                 .map_err(store_failure)?;
             print_json(&json!({ "name": name, "apiKey": key.as_str() }))
         }
         MobileCommand::Rp(RpCommand::List { json }) => {
-            let store = open_store(data_dir)?;
+            let store = open_store(home)?;
             let parties = store.relying_parties().map_err(store_failure)?;
             if json {
                 print_json(&json!(parties
@@ -188,16 +188,27 @@ pub fn run(data_dir: &Path, command: MobileCommand) -> CliResult {
                 Ok(())
             }
         }
-        MobileCommand::Register(args) => register(data_dir, &args),
+        MobileCommand::Register(args) => register(home, &args),
         MobileCommand::Auth(args) => crate::mobile_auth::run(*args),
     }
 }
 
-fn open_store(data_dir: &Path) -> Result<MobileStore, Failure> {
-    // The CA store is opened first: it refuses a data directory without a store (the mobile
-    // tables live in the CA's file, which only `imza ca init` creates) and migrates that file.
-    let _pki = open_pki(data_dir)?;
-    MobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)
+fn open_store(home: &Home) -> Result<MobileStore, Failure> {
+    // The CA store is opened first: it refuses a missing store (the mobile tables live beside
+    // the CA's, which only `imza ca init` creates) and migrates it.
+    let _pki = open_pki(home)?;
+    open_mobile_store(home)
+}
+
+/// The mobile signature tables in the store of `home` (opened after the CA's).
+pub(crate) fn open_mobile_store(home: &Home) -> Result<MobileStore, Failure> {
+    match &home.store {
+        imza_store::StoreUrl::Sqlite(path) => MobileStore::open(path).map_err(store_failure),
+        imza_store::StoreUrl::Postgres(_) => Err(input(
+            "the mobile signature service does not run on a PostgreSQL store yet: use the \
+             embedded store (sqlite:PATH) for it",
+        )),
+    }
 }
 
 fn store_failure(e: imza_mobile_sign::store::StoreError) -> Failure {
@@ -239,7 +250,7 @@ fn register_subject(args: &RegisterArgs) -> Result<String, Failure> {
 /// The demo's phone (`imza demo`): registered like `imza mobile register` would, with its keys
 /// in PIN-encrypted files under `dir`.
 pub(crate) fn register_demo_phone(
-    data_dir: &Path,
+    home: &Home,
     (phone, national_id, given_name, surname): (&str, &str, &str, &str),
     dir: &Path,
     pin: &str,
@@ -259,17 +270,17 @@ pub(crate) fn register_demo_phone(
         ca_pin_env: None,
         json: false,
     };
-    register_with_pin(data_dir, &args, None, pin)
+    register_with_pin(home, &args, None, pin)
 }
 
-fn register(data_dir: &Path, args: &RegisterArgs) -> CliResult {
+fn register(home: &Home, args: &RegisterArgs) -> CliResult {
     // The PIN is read once the request is known to be acceptable.
-    register_with_pin(data_dir, args, args.pin_env.as_deref(), "")
+    register_with_pin(home, args, args.pin_env.as_deref(), "")
 }
 
 /// Registers a phone; the PIN comes from `pin_env` (or the terminal) when `pin` is empty.
 fn register_with_pin(
-    data_dir: &Path,
+    home: &Home,
     args: &RegisterArgs,
     pin_env: Option<&str>,
     pin: &str,
@@ -284,8 +295,8 @@ fn register_with_pin(
         .unwrap_or_else(|| default_phone_dir(&phone));
 
     // Everything the CA will check is checked before any key is made.
-    let pki = open_pki(data_dir)?;
-    let store = MobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)?;
+    let pki = open_pki(home)?;
+    let store = open_mobile_store(home)?;
     let auth_profile = pki.profiles().get("citizen-auth")?.clone();
     let sign_profile = pki.profiles().get("citizen-sign")?.clone();
     let ca_pin = args.ca_pin_env.clone().map(PinSource::Env);

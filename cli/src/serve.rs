@@ -36,9 +36,7 @@ use axum::Router;
 use time::Duration;
 
 use const_oid::ObjectIdentifier;
-use imza_ca::authority::DATABASE_FILE;
 use imza_ca::services::DEFAULT_TSA_POLICY;
-use imza_ca::store::sqlite::SqliteStore;
 use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
 use imza_core::cert::serial_hex;
@@ -61,7 +59,7 @@ use imza_tsa::{
 };
 use imza_validation::FetchCache;
 
-use crate::ca::open_pki;
+use crate::ca::{open_pki, Home};
 use crate::output::{CliResult, Failure};
 pub use config::ServeConfig;
 use metrics::Metrics;
@@ -295,12 +293,12 @@ fn current_crl(pki: &Pki, name: &str, validity: Duration) -> Result<Vec<u8>, imz
 /// never waits behind other work on the store's shared connection.
 struct StoreStatus {
     pki: Arc<Pki>,
-    revision: SqliteStore,
+    revision: Box<dyn CaStore>,
 }
 
 impl StoreStatus {
     fn open(pki: &Arc<Pki>) -> Result<StoreStatus, Failure> {
-        let revision = SqliteStore::open(&pki.data_dir().join(DATABASE_FILE))
+        let revision = imza_ca::store::open(pki.store_url(), imza_store::Create::No)
             .map_err(|e| Failure::Internal(format!("OCSP revision poll: {e}")))?;
         Ok(StoreStatus {
             pki: Arc::clone(pki),
@@ -515,8 +513,15 @@ impl Services {
             }
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
-        let mobile_store = MobileStore::open(&pki.data_dir().join(DATABASE_FILE))
-            .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
+        let mobile_store = match pki.store_url() {
+            imza_store::StoreUrl::Sqlite(path) => MobileStore::open(path)
+                .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?,
+            imza_store::StoreUrl::Postgres(_) => {
+                return Err(Failure::Input(
+                    "the mobile signature service does not run on a PostgreSQL store yet".into(),
+                ))
+            }
+        };
         let mobile = Arc::new(MobileService::new(
             Arc::new(mobile_store),
             Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
@@ -677,9 +682,9 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(data_dir: &Path, listen: SocketAddr, config: Option<&Path>) -> CliResult {
+pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>) -> CliResult {
     let config = ServeConfig::load(config)?;
-    let pki = Arc::new(open_pki(data_dir)?);
+    let pki = Arc::new(open_pki(home)?);
     let limits = Arc::new(Limits::new(&config)?);
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;

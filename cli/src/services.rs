@@ -1,7 +1,5 @@
 //! `imza tsa ...` and `imza ocsp ...`: the certified keys of the services `imza serve` runs.
 
-use std::path::Path;
-
 use clap::Subcommand;
 use serde_json::json;
 
@@ -13,7 +11,7 @@ use imza_core::clock::rfc3339;
 use imza_core::key::pkcs11::PinSource;
 use imza_core::pem;
 
-use crate::ca::{open_pki, NewKeyArgs};
+use crate::ca::{open_pki, Home, NewKeyArgs};
 use crate::output::{print_json, CliResult, Failure};
 
 #[derive(Subcommand)]
@@ -133,8 +131,8 @@ fn print_list(pki: &Pki, kind: ServiceKind, json_out: bool) -> CliResult {
     Ok(())
 }
 
-pub fn run_tsa(data_dir: &Path, command: TsaCommand) -> CliResult {
-    let pki = open_pki(data_dir)?;
+pub fn run_tsa(home: &Home, command: TsaCommand) -> CliResult {
+    let pki = open_pki(home)?;
     match command {
         TsaCommand::Init {
             ca,
@@ -188,8 +186,8 @@ pub fn run_tsa(data_dir: &Path, command: TsaCommand) -> CliResult {
     }
 }
 
-pub fn run_ocsp(data_dir: &Path, command: OcspCommand) -> CliResult {
-    let pki = open_pki(data_dir)?;
+pub fn run_ocsp(home: &Home, command: OcspCommand) -> CliResult {
+    let pki = open_pki(home)?;
     match command {
         OcspCommand::Init {
             ca,

@@ -456,7 +456,14 @@ mod tests {
     #[test]
     fn the_stores_own_certificates_are_checked_against_it_and_a_revocation_counts_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let pki = Arc::new(Pki::open_or_create(dir.path(), Arc::new(SystemClock)).unwrap());
+        let pki = Arc::new(
+            Pki::open_or_create(
+                dir.path(),
+                &Pki::default_store(dir.path()),
+                Arc::new(SystemClock),
+            )
+            .unwrap(),
+        );
         init(&pki, "root", None);
         init(&pki, "citizens", Some("root"));
         let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();

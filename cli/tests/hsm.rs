@@ -107,6 +107,7 @@ fn wrong_hsm_pin_exits_2_and_changes_nothing() {
     // comparison is between two states of one store: a store command no longer makes one.)
     imza_ca::Pki::open_or_create(
         &pki.data_dir(),
+        &imza_ca::Pki::default_store(&pki.data_dir()),
         std::sync::Arc::new(imza_core::clock::SystemClock),
     )
     .expect("empty store");

@@ -53,77 +53,6 @@ fn refused(data_dir: &Path, args: &[&str], reason: &str) -> String {
     said
 }
 
-/// Every command that opens a store, each with arguments it would otherwise accept.
-fn store_commands(out: &str, csr: &str, csr_dir: &str) -> Vec<Vec<String>> {
-    let commands: Vec<Vec<&str>> = vec![
-        vec!["audit", "verify"],
-        vec!["audit", "verify", "--json"],
-        vec!["ca", "list"],
-        vec!["ca", "list", "--ca", "citizens"],
-        vec!["ca", "show", "--ca", "citizens", "--serial", "01"],
-        vec!["ca", "cert", "--ca", "citizens"],
-        issue_csr_args_str("citizens", "citizen-sign", csr, out),
-        issue_args(
-            "citizens",
-            "citizen-sign",
-            &["--csr-dir", csr_dir, "--out-dir", out],
-        ),
-        revoke_args("citizens", "01", &[]),
-        vec!["ca", "crl", "--ca", "citizens", "--out", out],
-        init_citizens_args(&[]),
-        vec!["tsa", "init", "--ca", "citizens"],
-        vec!["tsa", "list"],
-        vec!["tsa", "cert", "--name", "tsa"],
-        vec!["ocsp", "init", "--ca", "citizens"],
-        vec!["ocsp", "list"],
-        vec!["mobile", "rp", "add", "--name", "mygov.az"],
-        vec!["mobile", "rp", "list"],
-        vec![
-            "mobile",
-            "register",
-            "--phone",
-            "+994501234567",
-            "--national-id",
-            "1AB2C3D",
-            "--given-name",
-            "Aysel",
-            "--surname",
-            "Mammadova",
-            "--ca",
-            "mobile",
-            "--pin-env",
-            "PHONE_PIN",
-            "--phone-dir",
-            out,
-        ],
-        card_enroll_args(
-            &[
-                "--token",
-                "card",
-                "--pkcs11-module",
-                "/nonexistent/module.so",
-            ],
-            "citizen-sign",
-            "CN=X,C=AZ",
-            &[],
-        ),
-        vec!["serve", "--listen", "127.0.0.1:0"],
-    ];
-    commands
-        .into_iter()
-        .map(|c| c.into_iter().map(str::to_string).collect())
-        .collect()
-}
-
-fn issue_csr_args_str<'a>(
-    ca: &'a str,
-    profile: &'a str,
-    csr: &'a str,
-    out: &'a str,
-) -> Vec<&'a str> {
-    issue_args(ca, profile, &["--csr", csr, "--out", out])
-}
-
 #[test]
 fn every_store_command_refuses_a_missing_data_dir_and_creates_nothing() {
     let pki = TestPki::new();
@@ -138,7 +67,7 @@ fn every_store_command_refuses_a_missing_data_dir_and_creates_nothing() {
         csr_dir.to_str().unwrap(),
     ) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let said = refused(&missing, &args, "no imza store in");
+        let said = refused(&missing, &args, "no imza store at");
         assert!(said.contains(missing.to_str().unwrap()), "{said}");
         assert!(
             said.contains("--data-dir") && said.contains("imza ca init"),
@@ -164,7 +93,7 @@ fn a_data_dir_without_a_store_is_refused_too_and_stays_empty() {
         init_citizens_args(&[]),
         vec!["serve", "--listen", "127.0.0.1:0"],
     ] {
-        refused(&empty, &args, "no imza store in");
+        refused(&empty, &args, "no imza store at");
         assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0, "{args:?}");
     }
     // A root's `ca init` is what creates a store.

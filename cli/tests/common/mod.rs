@@ -13,12 +13,40 @@ pub const BASE_URL: &str = "http://pki.e-imza.az";
 
 pub struct TestPki {
     pub dir: tempfile::TempDir,
+    /// The store on PostgreSQL instead of the data directory's SQLite file.
+    pub postgres: Option<PgStore>,
+}
+
+/// A store on a database of the test binary's PostgreSQL cluster. Commands get it as
+/// IMZA_STORE (no password) and PGPASSWORD, as an operator would set them.
+pub struct PgStore {
+    pub cluster: &'static imza_testdata::postgres::PgCluster,
+    pub database: String,
+}
+
+impl PgStore {
+    pub fn url(&self) -> String {
+        self.cluster.url_without_password(&self.database)
+    }
 }
 
 impl TestPki {
     pub fn new() -> TestPki {
         TestPki {
             dir: tempfile::tempdir().expect("tempdir"),
+            postgres: None,
+        }
+    }
+
+    /// A PKI whose store is a new empty database on the shared PostgreSQL cluster.
+    pub fn on_postgres() -> TestPki {
+        let cluster = imza_testdata::postgres::PgCluster::shared();
+        TestPki {
+            dir: tempfile::tempdir().expect("tempdir"),
+            postgres: Some(PgStore {
+                cluster,
+                database: cluster.create_database(),
+            }),
         }
     }
 
@@ -37,6 +65,10 @@ impl TestPki {
     pub fn imza_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_imza"));
         cmd.arg("--data-dir").arg(self.data_dir()).args(args);
+        if let Some(pg) = &self.postgres {
+            cmd.env("IMZA_STORE", pg.url())
+                .env("PGPASSWORD", pg.cluster.password());
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -153,9 +185,27 @@ impl TestPki {
     }
 
     /// A logical snapshot of the store (every table's rows) plus the key directory listing.
+    /// On PostgreSQL every table's rows, sorted (sequence positions are not state: a refused
+    /// insert may use a number up, as PostgreSQL's sequences are not transactional).
     pub fn snapshot(&self) -> String {
         let db = self.data_dir().join("imza.db");
-        let dump = if db.exists() {
+        let dump = if let Some(pg) = &self.postgres {
+            let tables = pg.cluster.psql(
+                &pg.database,
+                "SELECT string_agg(table_name, ' ' ORDER BY table_name) \
+                 FROM information_schema.tables WHERE table_schema = 'public'",
+            );
+            let mut dump = String::new();
+            for table in tables.split_whitespace() {
+                dump.push_str(&format!("== {table}\n"));
+                dump.push_str(&pg.cluster.psql(
+                    &pg.database,
+                    &format!("SELECT t::text FROM {table} t ORDER BY 1"),
+                ));
+                dump.push('\n');
+            }
+            dump.into_bytes()
+        } else if db.exists() {
             run("sqlite3", &[db.to_str().expect("path"), ".dump"]).stdout
         } else {
             Vec::new()
@@ -643,4 +693,75 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every command that opens a store, each with arguments it would otherwise accept.
+pub fn store_commands(out: &str, csr: &str, csr_dir: &str) -> Vec<Vec<String>> {
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["audit", "verify"],
+        vec!["audit", "verify", "--json"],
+        vec!["ca", "list"],
+        vec!["ca", "list", "--ca", "citizens"],
+        vec!["ca", "show", "--ca", "citizens", "--serial", "01"],
+        vec!["ca", "cert", "--ca", "citizens"],
+        issue_csr_args_str("citizens", "citizen-sign", csr, out),
+        issue_args(
+            "citizens",
+            "citizen-sign",
+            &["--csr-dir", csr_dir, "--out-dir", out],
+        ),
+        revoke_args("citizens", "01", &[]),
+        vec!["ca", "crl", "--ca", "citizens", "--out", out],
+        init_citizens_args(&[]),
+        vec!["tsa", "init", "--ca", "citizens"],
+        vec!["tsa", "list"],
+        vec!["tsa", "cert", "--name", "tsa"],
+        vec!["ocsp", "init", "--ca", "citizens"],
+        vec!["ocsp", "list"],
+        vec!["mobile", "rp", "add", "--name", "mygov.az"],
+        vec!["mobile", "rp", "list"],
+        vec![
+            "mobile",
+            "register",
+            "--phone",
+            "+994501234567",
+            "--national-id",
+            "1AB2C3D",
+            "--given-name",
+            "Aysel",
+            "--surname",
+            "Mammadova",
+            "--ca",
+            "mobile",
+            "--pin-env",
+            "PHONE_PIN",
+            "--phone-dir",
+            out,
+        ],
+        card_enroll_args(
+            &[
+                "--token",
+                "card",
+                "--pkcs11-module",
+                "/nonexistent/module.so",
+            ],
+            "citizen-sign",
+            "CN=X,C=AZ",
+            &[],
+        ),
+        vec!["serve", "--listen", "127.0.0.1:0"],
+    ];
+    commands
+        .into_iter()
+        .map(|c| c.into_iter().map(str::to_string).collect())
+        .collect()
+}
+
+fn issue_csr_args_str<'a>(
+    ca: &'a str,
+    profile: &'a str,
+    csr: &'a str,
+    out: &'a str,
+) -> Vec<&'a str> {
+    issue_args(ca, profile, &["--csr", csr, "--out", out])
 }

@@ -138,8 +138,12 @@ fn national_id(i: usize) -> String {
 
 fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
     let started = Instant::now();
-    let pki = Pki::open(data_dir, Arc::new(SystemClock))
-        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let pki = Pki::open(
+        data_dir,
+        &Pki::default_store(data_dir),
+        Arc::new(SystemClock),
+    )
+    .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let has_mobile_ca = pki
         .store()
         .ca(MOBILE_CA)
