@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("store/migrations/0002_equal_work_and_short_lived_refusals.sql"),
     ),
+    (
+        3,
+        include_str!("store/migrations/0003_session_sequence.sql"),
+    ),
 ];
 
 /// How long a writer waits for another connection's (or process's) write lock.
@@ -888,6 +892,61 @@ mod tests {
             device.contains("USING COVERING INDEX mss_devices_active_secret"),
             "{device}"
         );
+    }
+
+    #[test]
+    fn sessions_stored_before_the_sequence_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imza.db");
+        // A file as an imza before migration 0003 left it, with sessions created in the same
+        // millisecond in an order their ids do not sort in.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE mss_schema_migrations (version INTEGER PRIMARY KEY, \
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO mss_schema_migrations VALUES (?1, 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO mss_relying_parties VALUES ('gov.az', x'00', 0);
+             INSERT INTO mss_devices (device_id, phone_number, national_id, secret_sha256, \
+                 auth_ca, auth_der, sign_ca, sign_der, registered_at) \
+                 VALUES ('d', '+994501234567', '1AB2C3D', x'00', 'ca', x'30', 'ca', x'30', 0);",
+        )
+        .unwrap();
+        for id in ["m", "c", "x"] {
+            conn.execute(
+                "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
+                 hash_type, language, created_at, expires_at) \
+                 VALUES (?1, 'gov.az', 'd', 'signature', x'07', 'SHA256', 'AZE', ?2, ?3)",
+                params![id, millis(NOW), millis(NOW + time::Duration::minutes(5))],
+            )
+            .unwrap();
+        }
+        drop(conn);
+
+        let store = MobileStore::open(&path).unwrap();
+        // A new one, created in the same millisecond, comes after them.
+        store
+            .insert_session(&SessionRecord {
+                device_id: Some("d".into()),
+                ..session("a", NOW + time::Duration::minutes(5))
+            })
+            .unwrap();
+        let order: Vec<String> = store
+            .pending_sessions("d", NOW, 10)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.session_id)
+            .collect();
+        assert_eq!(order, ["m", "c", "x", "a"]);
     }
 
     #[test]

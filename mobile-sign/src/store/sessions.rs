@@ -209,7 +209,7 @@ impl MobileStore {
                 .prepare_cached(&format!(
                     "SELECT {SESSION_COLUMNS} FROM mss_sessions \
                      WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
-                     ORDER BY created_at, rowid LIMIT ?3"
+                     ORDER BY created_at, seq LIMIT ?3"
                 ))
                 .map_err(db_error)?;
             let rows = statement
@@ -288,7 +288,7 @@ impl MobileStore {
                 .execute(
                     "UPDATE mss_sessions SET completed_at = expires_at, \
                      result = CASE WHEN delivered_at IS NULL THEN ?2 ELSE ?3 END \
-                     WHERE rowid IN (SELECT rowid FROM mss_sessions \
+                     WHERE session_id IN (SELECT session_id FROM mss_sessions \
                          WHERE completed_at IS NULL AND expires_at <= ?1 LIMIT ?4)",
                     params![
                         now_ms,
@@ -300,7 +300,8 @@ impl MobileStore {
                 .map_err(db_error)?;
             let removed = conn
                 .execute(
-                    "DELETE FROM mss_sessions WHERE rowid IN (SELECT rowid FROM mss_sessions \
+                    "DELETE FROM mss_sessions WHERE session_id IN (SELECT session_id \
+                         FROM mss_sessions \
                          WHERE completed_at IS NOT NULL AND completed_at < ?1 LIMIT ?2)",
                     params![millis(complete_before), batch],
                 )
@@ -308,8 +309,8 @@ impl MobileStore {
             // Refused at creation (NOT_MOBILE_CLIENT, no device): gone once expired.
             let refused = conn
                 .execute(
-                    "DELETE FROM mss_sessions WHERE rowid IN (SELECT rowid FROM mss_sessions \
-                         INDEXED BY mss_sessions_refused_expiry \
+                    "DELETE FROM mss_sessions WHERE session_id IN (SELECT session_id \
+                         FROM mss_sessions INDEXED BY mss_sessions_refused_expiry \
                          WHERE device_id IS NULL AND expires_at <= ?1 LIMIT ?2)",
                     params![now_ms, batch],
                 )
@@ -326,14 +327,17 @@ impl MobileStore {
     }
 }
 
-/// Inserts a session through `conn` (a connection or a transaction).
+/// Inserts a session through `conn` (a connection or a transaction), numbered one past the
+/// highest sequence number stored (read under the statement's write lock, from the unique
+/// index on `seq`).
 fn insert(conn: &rusqlite::Connection, session: &SessionRecord) -> Result<(), StoreError> {
     let completion = session.completion.as_ref();
     conn.execute(
         "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
          hash_type, display_text, language, created_at, expires_at, delivered_at, \
-         completed_at, result, signature, signature_algorithm, cert) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         completed_at, result, signature, signature_algorithm, cert, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM mss_sessions))",
         params![
             session.session_id,
             session.relying_party,
