@@ -223,17 +223,15 @@ pub fn run(data_dir: &Path) -> CliResult {
 
     // The mobile signature: a relying party (its API key kept in demo/mobile-rp.key, 0600) and
     // a registered phone (wallet and PIN-encrypted keys in demo/phone, PIN 12345).
-    let store = imza_mobile_sign::store::MobileStore::open(
+    let store = imza_mobile_sign::store::SqliteMobileStore::open(
         &data_dir.join(imza_ca::authority::DATABASE_FILE),
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     let rp_key_file = demo.join("mobile-rp.key");
-    let registered = store
-        .relying_parties()
+    let registered = imza_mobile_sign::store::MobileStore::relying_parties(&store)
         .map_err(|e| Failure::Internal(e.to_string()))?;
     if !registered.iter().any(|rp| rp.name == DEMO_RP) {
-        let key = store
-            .add_relying_party(DEMO_RP, pki.now())
+        let key = imza_mobile_sign::store::add_relying_party(&store, DEMO_RP, pki.now())
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let _ = std::fs::remove_file(&rp_key_file);
         imza_core::key::software::write_private_file(&rp_key_file, key.as_bytes())?;

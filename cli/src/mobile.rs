@@ -24,7 +24,10 @@ use imza_mobile_sign::phone::{
     Wallet,
 };
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
-use imza_mobile_sign::store::{MobileStore, NewDevice, RegisteredCertificate};
+use imza_mobile_sign::store::{
+    add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
+    SqliteMobileStore,
+};
 use x509_cert::ext::pkix::crl::CrlReason;
 
 use crate::ca::open_pki;
@@ -161,8 +164,7 @@ pub fn run(data_dir: &Path, command: MobileCommand) -> CliResult {
     match command {
         MobileCommand::Rp(RpCommand::Add { name }) => {
             let store = open_store(data_dir)?;
-            let key = store
-                .add_relying_party(&name, time::OffsetDateTime::now_utc())
+            let key = add_relying_party(&store, &name, time::OffsetDateTime::now_utc())
                 .map_err(store_failure)?;
             print_json(&json!({ "name": name, "apiKey": key.as_str() }))
         }
@@ -193,11 +195,11 @@ pub fn run(data_dir: &Path, command: MobileCommand) -> CliResult {
     }
 }
 
-fn open_store(data_dir: &Path) -> Result<MobileStore, Failure> {
+fn open_store(data_dir: &Path) -> Result<SqliteMobileStore, Failure> {
     // The CA store is opened first: it refuses a data directory without a store (the mobile
     // tables live in the CA's file, which only `imza ca init` creates) and migrates that file.
     let _pki = open_pki(data_dir)?;
-    MobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)
+    SqliteMobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)
 }
 
 fn store_failure(e: imza_mobile_sign::store::StoreError) -> Failure {
@@ -285,7 +287,7 @@ fn register_with_pin(
 
     // Everything the CA will check is checked before any key is made.
     let pki = open_pki(data_dir)?;
-    let store = MobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)?;
+    let store = SqliteMobileStore::open(&data_dir.join(DATABASE_FILE)).map_err(store_failure)?;
     let auth_profile = pki.profiles().get("citizen-auth")?.clone();
     let sign_profile = pki.profiles().get("citizen-sign")?.clone();
     let ca_pin = args.ca_pin_env.clone().map(PinSource::Env);
@@ -336,23 +338,23 @@ fn register_with_pin(
         issued.push(issue(&auth_profile, enrollment.auth_key())?);
         issued.push(issue(&sign_profile, enrollment.sign_key())?);
         let (auth, sign) = (&issued[0], &issued[1]);
-        let registration = store
-            .register_device(
-                &NewDevice {
-                    phone_number: phone.clone(),
-                    national_id: args.national_id.clone(),
-                    auth: RegisteredCertificate {
-                        ca: auth.ca.clone(),
-                        der: auth.der.clone(),
-                    },
-                    sign: RegisteredCertificate {
-                        ca: sign.ca.clone(),
-                        der: sign.der.clone(),
-                    },
+        let registration = register_device(
+            &store,
+            &NewDevice {
+                phone_number: phone.clone(),
+                national_id: args.national_id.clone(),
+                auth: RegisteredCertificate {
+                    ca: auth.ca.clone(),
+                    der: auth.der.clone(),
                 },
-                pki.now(),
-            )
-            .map_err(store_failure)?;
+                sign: RegisteredCertificate {
+                    ca: sign.ca.clone(),
+                    der: sign.der.clone(),
+                },
+            },
+            pki.now(),
+        )
+        .map_err(store_failure)?;
         let chain = crate::serve::chain_below_root(&pki, &args.ca)?;
         let completed = enrollment.complete(
             &auth.der,
@@ -363,7 +365,8 @@ fn register_with_pin(
             &args.mss_url,
         );
         if let Err(e) = completed {
-            let _ = store.deactivate_device(&registration.device_id);
+            let _ =
+                store.deactivate_device(&registration.device_id, time::OffsetDateTime::now_utc());
             return Err(phone_failure(e));
         }
         Ok(registration)

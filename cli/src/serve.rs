@@ -47,7 +47,7 @@ use imza_http::admission::WorkError;
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::MobileService;
-use imza_mobile_sign::store::MobileStore;
+use imza_mobile_sign::store::SqliteMobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
@@ -515,7 +515,7 @@ impl Services {
             }
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
-        let mobile_store = MobileStore::open(&pki.data_dir().join(DATABASE_FILE))
+        let mobile_store = SqliteMobileStore::open(&pki.data_dir().join(DATABASE_FILE))
             .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
         let mobile = Arc::new(MobileService::new(
             Arc::new(mobile_store),
