@@ -1,5 +1,6 @@
 //! The contract of [`MobileStore`] as tests that any engine runs: what each method stores and
-//! answers.
+//! answers, and what concurrent callers get (threads racing on two handles of one database,
+//! as two processes or nodes would).
 //!
 //! An engine's test file runs them all, one `#[test]` each, with
 //! [`mobile_store_contract_tests!`](crate::mobile_store_contract_tests), given a function
@@ -9,7 +10,7 @@
 //! imza_mobile_sign::mobile_store_contract_tests!(fresh_postgres_database);
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -45,6 +46,13 @@ macro_rules! mobile_store_contract_tests {
             the_running_cap_counts_per_relying_party_and_device,
             purging_works_in_bounded_batches,
             sessions_refused_at_creation_go_once_expired_not_a_day_later,
+            concurrent_relying_parties_of_one_name_store_exactly_one,
+            concurrent_registrations_of_one_number_leave_exactly_one_active_device,
+            concurrent_deactivations_of_one_device_let_exactly_one_succeed,
+            concurrent_completions_of_one_session_let_exactly_one_win,
+            a_completion_racing_the_expiry_is_stored_alone_and_seen_by_every_reader,
+            concurrent_session_creations_do_not_pass_the_running_cap,
+            concurrent_clean_ups_delete_each_session_once,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -62,6 +70,9 @@ const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
 
 /// The relying party every test starts with.
 const RP: &str = "gov.az";
+
+/// How many threads race in the concurrency tests.
+const RACERS: usize = 8;
 
 /// A handle on `db` with relying party [`RP`].
 fn store(db: &dyn Database) -> Arc<dyn MobileStore> {
@@ -147,6 +158,32 @@ fn result_of(store: &dyn MobileStore, id: &str, now: OffsetDateTime) -> Option<S
         .expect("read a session")
         .and_then(|s| s.completion)
         .map(|c| c.result)
+}
+
+/// Runs `work(i, store)` for `i` in `0..threads` on as many threads, released together, the
+/// threads taking turns between two handles on `db`; the results in the order of `i`.
+fn race<T: Send>(
+    db: &dyn Database,
+    threads: usize,
+    work: impl Fn(usize, &dyn MobileStore) -> T + Sync,
+) -> Vec<T> {
+    let handles = [db.open(), db.open()];
+    let start = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let running: Vec<_> = (0..threads)
+            .map(|i| {
+                let (store, start, work) = (handles[i % 2].as_ref(), &start, &work);
+                scope.spawn(move || {
+                    start.wait();
+                    work(i, store)
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a racing thread panicked"))
+            .collect()
+    })
 }
 
 pub fn a_relying_party_name_is_stored_once(db: &dyn Database) {
@@ -593,4 +630,178 @@ pub fn sessions_refused_at_creation_go_once_expired_not_a_day_later(db: &dyn Dat
     assert!(store.session_at("r0", before).unwrap().is_some());
     assert_eq!(store.purge_sessions(expires, day_ago, 10, 2).unwrap(), 3);
     assert!(store.session_at("r0", expires).unwrap().is_none());
+}
+
+pub fn concurrent_relying_parties_of_one_name_store_exactly_one(db: &dyn Database) {
+    // The database is empty: every racer inserts the same new name.
+    let results = race(db, RACERS, |i, store| {
+        store.insert_relying_party("new.gov.az", &[i as u8; 32], NOW)
+    });
+    let stored: Vec<usize> = (0..RACERS).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(stored.len(), 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+    let (hash, known) = db
+        .open()
+        .relying_party_key_hash_or("new.gov.az", &[0xff; 32])
+        .unwrap();
+    assert!(known);
+    assert_eq!(
+        hash, [stored[0] as u8; 32],
+        "the winner's key is the one kept"
+    );
+}
+
+pub fn concurrent_registrations_of_one_number_leave_exactly_one_active_device(db: &dyn Database) {
+    let phone = "+994501234567";
+    let devices: Vec<Device> = (0..RACERS).map(|_| device(phone)).collect();
+    let results = race(db, RACERS, |i, store| {
+        store.insert_device(&devices[i], &secret_hash(&devices[i]))
+    });
+    let replaced: Vec<Option<Device>> = results
+        .into_iter()
+        .map(|r| r.expect("every registration succeeds"))
+        .collect();
+    let store = db.open();
+    let active = store.device_for_phone(phone).unwrap().expect("one active");
+    // Applied one after another: the first replaced nothing, every other replaced the one
+    // applied just before it, so each device but the last is replaced exactly once.
+    assert_eq!(replaced.iter().filter(|r| r.is_none()).count(), 1);
+    let mut replaced_ids: Vec<&str> = replaced
+        .iter()
+        .flatten()
+        .map(|d| d.device_id.as_str())
+        .collect();
+    replaced_ids.sort_unstable();
+    let mut others: Vec<&str> = devices
+        .iter()
+        .map(|d| d.device_id.as_str())
+        .filter(|id| *id != active.device_id)
+        .collect();
+    others.sort_unstable();
+    assert_eq!(replaced_ids, others);
+    for device in &devices {
+        let is_active = store.active_device(&device.device_id).unwrap().is_some();
+        assert_eq!(is_active, device.device_id == active.device_id);
+    }
+}
+
+pub fn concurrent_deactivations_of_one_device_let_exactly_one_succeed(db: &dyn Database) {
+    let device = register(store(db).as_ref(), "+994501234567");
+    let results = race(db, RACERS, |_, store| {
+        store.deactivate_device(&device.device_id, NOW)
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::NotFound(_)))));
+    assert_eq!(db.open().active_device(&device.device_id).unwrap(), None);
+}
+
+pub fn concurrent_completions_of_one_session_let_exactly_one_win(db: &dyn Database) {
+    let store = store(db);
+    let device = register(store.as_ref(), "+994501234567");
+    let expires = NOW + Duration::minutes(5);
+    store
+        .insert_session(&session("a", Some(device.device_id.as_str()), expires))
+        .unwrap();
+    let results = [
+        SessionResult::UserRefused,
+        SessionResult::PinBlocked,
+        SessionResult::DeliveryError,
+    ];
+    let completion = |i: usize| {
+        SessionCompletion::without_signature(
+            results[i % results.len()],
+            NOW + Duration::seconds(i as i64),
+        )
+    };
+    let won = race(db, RACERS, |i, store| {
+        store.complete_session("a", &completion(i)).unwrap()
+    });
+    let winners: Vec<usize> = (0..RACERS).filter(|&i| won[i]).collect();
+    assert_eq!(winners.len(), 1, "{won:?}");
+    let stored = store.session_at("a", NOW).unwrap().unwrap().completion;
+    assert_eq!(stored, Some(completion(winners[0])));
+}
+
+pub fn a_completion_racing_the_expiry_is_stored_alone_and_seen_by_every_reader(db: &dyn Database) {
+    let store = store(db);
+    let expires = NOW + Duration::minutes(5);
+    let answer = SessionCompletion::without_signature(
+        SessionResult::UserRefused,
+        expires - Duration::seconds(1),
+    );
+    let after = expires + Duration::seconds(1);
+    // Several rounds: which side wins varies.
+    for round in 0..4 {
+        let id = format!("s{round}");
+        store.insert_session(&session(&id, None, expires)).unwrap();
+        // Even racers answer (in time by their clock), odd ones read after the expiry.
+        let outcomes = race(db, RACERS, |i, store| match i % 2 {
+            0 => (store.complete_session(&id, &answer).unwrap(), None),
+            _ => (
+                false,
+                store.session_at(&id, after).unwrap().unwrap().completion,
+            ),
+        });
+        let stored = store
+            .session_at(&id, NOW)
+            .unwrap()
+            .unwrap()
+            .completion
+            .expect("complete");
+        let answered = outcomes.iter().filter(|(won, _)| *won).count();
+        match stored.result {
+            SessionResult::UserRefused => assert_eq!(answered, 1, "{outcomes:?}"),
+            SessionResult::PhoneAbsent => assert_eq!(answered, 0, "{outcomes:?}"),
+            other => panic!("stored {other}"),
+        }
+        // Every reader saw what is stored, whichever won.
+        for (_, seen) in outcomes.iter().filter(|(_, seen)| seen.is_some()) {
+            assert_eq!(seen.as_ref(), Some(&stored));
+        }
+    }
+}
+
+pub fn concurrent_session_creations_do_not_pass_the_running_cap(db: &dyn Database) {
+    let store = store(db);
+    let device = register(store.as_ref(), "+994501234567");
+    let expires = NOW + Duration::minutes(5);
+    let outcomes = race(db, RACERS, |i, store| {
+        let session = session(&format!("s{i}"), Some(device.device_id.as_str()), expires);
+        store.insert_session_within(&session, 2, NOW).unwrap()
+    });
+    let stored = outcomes.iter().filter(|o| **o == Stored::Stored).count();
+    assert_eq!(stored, 2, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        Stored::Stored | Stored::TooManyRunning { running: 2, .. }
+    )));
+    let running = store.running_sessions(&device.device_id, NOW, 100).unwrap();
+    assert_eq!(running.len(), 2);
+}
+
+pub fn concurrent_clean_ups_delete_each_session_once(db: &dyn Database) {
+    let store = store(db);
+    let sessions = 60;
+    for i in 0..sessions {
+        store
+            .insert_session(&refused(&format!("s{i:02}"), NOW + Duration::minutes(5)))
+            .unwrap();
+    }
+    let later = NOW + Duration::minutes(1);
+    let deleted = race(db, 4, |_, store| {
+        store
+            .purge_sessions(later, NOW + Duration::seconds(1), 5, 100)
+            .unwrap()
+    });
+    assert_eq!(deleted.iter().sum::<usize>(), sessions, "{deleted:?}");
+    assert!(store.session_at("s00", later).unwrap().is_none());
+    assert_eq!(store.purge_sessions(later, later, 5, 100).unwrap(), 0);
 }
