@@ -24,7 +24,10 @@ use imza_mobile_sign::phone::{
     Wallet,
 };
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
-use imza_mobile_sign::store::{MobileStore, NewDevice, RegisteredCertificate};
+use imza_mobile_sign::store::{
+    add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
+    SqliteMobileStore,
+};
 use x509_cert::ext::pkix::crl::CrlReason;
 
 use crate::ca::{open_pki, Home};
@@ -161,8 +164,7 @@ pub fn run(home: &Home, command: MobileCommand) -> CliResult {
     match command {
         MobileCommand::Rp(RpCommand::Add { name }) => {
             let store = open_store(home)?;
-            let key = store
-                .add_relying_party(&name, time::OffsetDateTime::now_utc())
+            let key = add_relying_party(&store, &name, time::OffsetDateTime::now_utc())
                 .map_err(store_failure)?;
             print_json(&json!({ "name": name, "apiKey": key.as_str() }))
         }
@@ -193,7 +195,7 @@ pub fn run(home: &Home, command: MobileCommand) -> CliResult {
     }
 }
 
-fn open_store(home: &Home) -> Result<MobileStore, Failure> {
+fn open_store(home: &Home) -> Result<SqliteMobileStore, Failure> {
     // The CA store is opened first: it refuses a missing store (the mobile tables live beside
     // the CA's, which only `imza ca init` creates) and migrates it.
     let _pki = open_pki(home)?;
@@ -201,9 +203,9 @@ fn open_store(home: &Home) -> Result<MobileStore, Failure> {
 }
 
 /// The mobile signature tables in the store of `home` (opened after the CA's).
-pub(crate) fn open_mobile_store(home: &Home) -> Result<MobileStore, Failure> {
+pub(crate) fn open_mobile_store(home: &Home) -> Result<SqliteMobileStore, Failure> {
     match &home.store {
-        imza_store::StoreUrl::Sqlite(path) => MobileStore::open(path).map_err(store_failure),
+        imza_store::StoreUrl::Sqlite(path) => SqliteMobileStore::open(path).map_err(store_failure),
         imza_store::StoreUrl::Postgres(_) => Err(input(
             "the mobile signature service does not run on a PostgreSQL store yet: use the \
              embedded store (sqlite:PATH) for it",
@@ -347,23 +349,23 @@ fn register_with_pin(
         issued.push(issue(&auth_profile, enrollment.auth_key())?);
         issued.push(issue(&sign_profile, enrollment.sign_key())?);
         let (auth, sign) = (&issued[0], &issued[1]);
-        let registration = store
-            .register_device(
-                &NewDevice {
-                    phone_number: phone.clone(),
-                    national_id: args.national_id.clone(),
-                    auth: RegisteredCertificate {
-                        ca: auth.ca.clone(),
-                        der: auth.der.clone(),
-                    },
-                    sign: RegisteredCertificate {
-                        ca: sign.ca.clone(),
-                        der: sign.der.clone(),
-                    },
+        let registration = register_device(
+            &store,
+            &NewDevice {
+                phone_number: phone.clone(),
+                national_id: args.national_id.clone(),
+                auth: RegisteredCertificate {
+                    ca: auth.ca.clone(),
+                    der: auth.der.clone(),
                 },
-                pki.now(),
-            )
-            .map_err(store_failure)?;
+                sign: RegisteredCertificate {
+                    ca: sign.ca.clone(),
+                    der: sign.der.clone(),
+                },
+            },
+            pki.now(),
+        )
+        .map_err(store_failure)?;
         let chain = crate::serve::chain_below_root(&pki, &args.ca)?;
         let completed = enrollment.complete(
             &auth.der,
@@ -374,7 +376,8 @@ fn register_with_pin(
             &args.mss_url,
         );
         if let Err(e) = completed {
-            let _ = store.deactivate_device(&registration.device_id);
+            let _ =
+                store.deactivate_device(&registration.device_id, time::OffsetDateTime::now_utc());
             return Err(phone_failure(e));
         }
         Ok(registration)

@@ -45,7 +45,7 @@ use imza_http::admission::WorkError;
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::MobileService;
-use imza_mobile_sign::store::MobileStore;
+use imza_mobile_sign::store::SqliteMobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
@@ -514,7 +514,7 @@ impl Services {
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
         let mobile_store = match pki.store_url() {
-            imza_store::StoreUrl::Sqlite(path) => MobileStore::open(path)
+            imza_store::StoreUrl::Sqlite(path) => SqliteMobileStore::open(path)
                 .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?,
             imza_store::StoreUrl::Postgres(_) => {
                 return Err(Failure::Input(

@@ -8,8 +8,9 @@
 //! hands it to the relying party.
 //!
 //! - [`protocol`]: the JSON API both sides speak, and the rules they check alike;
-//! - [`store`], [`service`], [`http`]: the service, its sessions and device registrations in
-//!   the SQLite store, its Rocket routes (mounted by `imza serve`);
+//! - [`store`], [`service`], [`http`]: the service, its sessions and device registrations
+//!   behind the [`store::MobileStore`] trait (SQLite by default), its Rocket routes (mounted by
+//!   `imza serve`);
 //! - [`phone`]: the phone side: its keys (PKCS#11 token or PIN-encrypted file), the PIN and its
 //!   counter, the app that long-polls the service and answers;
 //! - [`client`], [`remote_key`], [`authentication`]: the relying party's side: a client, a

@@ -32,6 +32,7 @@ use crate::protocol::{
     SessionCreated, SessionKind, SessionRequest, SessionResult, SessionState, SessionStatus,
     SignatureValue, SESSION_LIFETIME,
 };
+use crate::store::sessions::pending_sessions;
 use crate::store::{
     is_well_formed_id, random_id, CertificateDetails, Device, MobileStore, RegisteredCertificate,
     SessionCompletion, SessionRecord, StoreError, Stored,
@@ -206,7 +207,7 @@ impl From<StoreError> for ServiceError {
 /// The service: sessions over a [`MobileStore`], certificate status from the CA, time from a
 /// clock. Shared by the HTTP routes as `Arc<MobileService>`.
 pub struct MobileService {
-    store: Arc<MobileStore>,
+    store: Arc<dyn MobileStore>,
     status: Arc<dyn CertificateStatus>,
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
@@ -231,7 +232,7 @@ impl MobileService {
     /// A service over `store`. Sessions complete for more than a day are deleted now and then
     /// from time to time as sessions are created (a failure is tried again later).
     pub fn new(
-        store: Arc<MobileStore>,
+        store: Arc<dyn MobileStore>,
         status: Arc<dyn CertificateStatus>,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
@@ -255,7 +256,7 @@ impl MobileService {
         service
     }
 
-    pub fn store(&self) -> &Arc<MobileStore> {
+    pub fn store(&self) -> &Arc<dyn MobileStore> {
         &self.store
     }
 
@@ -476,7 +477,8 @@ impl MobileService {
     /// A session stays pending until answered or expired, so a phone that restarts sees it
     /// again.
     pub fn pending_requests(&self, device: &Device) -> Result<PendingRequests, ServiceError> {
-        let sessions = self.store.pending_sessions(
+        let sessions = pending_sessions(
+            self.store.as_ref(),
             &device.device_id,
             self.clock.now(),
             MAX_PENDING_REQUESTS,

@@ -25,7 +25,9 @@ use imza_mobile_sign::protocol::{
     SessionResult,
 };
 use imza_mobile_sign::remote_key::MobileSigningKey;
-use imza_mobile_sign::store::{NewDevice, RegisteredCertificate};
+use imza_mobile_sign::store::{
+    add_relying_party, register_device, NewDevice, RegisteredCertificate,
+};
 use imza_ocsp::http::{default_work_limit as ocsp_work_limit, routes as ocsp_routes};
 use imza_ocsp::{
     CacheConfig, CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, OcspService,
@@ -329,10 +331,7 @@ fn waiting_gives_up_at_the_callers_deadline_and_the_session_can_still_be_read() 
     )
     .unwrap();
     // Another relying party does not see it, and a wrong key sees nothing.
-    let other_key = mss
-        .store
-        .add_relying_party("other.gov.az", mss.clock.now())
-        .unwrap();
+    let other_key = add_relying_party(mss.store.as_ref(), "other.gov.az", mss.clock.now()).unwrap();
     let other = MssClient::new(&mss.base_url(), "other.gov.az", &other_key).unwrap();
     assert!(matches!(
         other.wait(&id, PATIENCE),
@@ -487,24 +486,23 @@ impl CitizenPhone {
             KeyUsages::NonRepudiation.into(),
             oids::KP_EMAIL_PROTECTION,
         );
-        let registration = mss
-            .store
-            .register_device(
-                &NewDevice {
-                    phone_number: phone_number.into(),
-                    national_id: national_id.into(),
-                    auth: RegisteredCertificate {
-                        ca: common::CA_NAME.into(),
-                        der: auth_der.clone(),
-                    },
-                    sign: RegisteredCertificate {
-                        ca: common::CA_NAME.into(),
-                        der: sign_der,
-                    },
+        let registration = register_device(
+            mss.store.as_ref(),
+            &NewDevice {
+                phone_number: phone_number.into(),
+                national_id: national_id.into(),
+                auth: RegisteredCertificate {
+                    ca: common::CA_NAME.into(),
+                    der: auth_der.clone(),
                 },
-                mss.clock.now(),
-            )
-            .unwrap();
+                sign: RegisteredCertificate {
+                    ca: common::CA_NAME.into(),
+                    der: sign_der,
+                },
+            },
+            mss.clock.now(),
+        )
+        .unwrap();
         let device = imza_mobile_sign::http_client::JsonClient::new(
             &mss.base_url(),
             &registration.device_id,

@@ -987,7 +987,7 @@ mod with_the_service {
         decode_base64, encode_base64, verification_code, Language, SessionRequest, SessionResult,
         SessionState, SessionStatus,
     };
-    use imza_mobile_sign::store::{NewDevice, RegisteredCertificate};
+    use imza_mobile_sign::store::{register_device, NewDevice, RegisteredCertificate};
 
     use super::common::{self, session_status, start_session, Mss, CA_NAME, RP_NAME};
     use super::*;
@@ -1016,18 +1016,17 @@ mod with_the_service {
         };
         let auth = certificate(enrollment.auth_key());
         let sign = certificate(enrollment.sign_key());
-        let registration = mss
-            .store
-            .register_device(
-                &NewDevice {
-                    phone_number: common::PHONE.into(),
-                    national_id: common::NATIONAL_ID.into(),
-                    auth: auth.clone(),
-                    sign: sign.clone(),
-                },
-                imza_core::clock::Clock::now(mss.clock.as_ref()),
-            )
-            .unwrap();
+        let registration = register_device(
+            mss.store.as_ref(),
+            &NewDevice {
+                phone_number: common::PHONE.into(),
+                national_id: common::NATIONAL_ID.into(),
+                auth: auth.clone(),
+                sign: sign.clone(),
+            },
+            imza_core::clock::Clock::now(mss.clock.as_ref()),
+        )
+        .unwrap();
         enrollment
             .complete(
                 &auth.der,

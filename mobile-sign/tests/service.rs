@@ -22,6 +22,7 @@ use imza_mobile_sign::protocol::{
 use imza_mobile_sign::service::{
     RateLimit, ServiceConfig, DEFAULT_MAX_RUNNING_PER_PHONE, MAX_PENDING_REQUESTS,
 };
+use imza_mobile_sign::store::{add_relying_party, MobileStore};
 
 /// Approves a session and checks what the relying party gets: OK, a signature that verifies
 /// over the hash with the registered certificate's key, that certificate.
@@ -540,7 +541,9 @@ fn registering_a_phone_again_replaces_the_device_and_ends_its_sessions() {
 
     // A device deactivated (the CLI's rollback) ends its sessions the same way.
     let (id, _) = delivered_session(&mss, &new, "rolled back");
-    mss.store.deactivate_device(&new.device_id).unwrap();
+    mss.store
+        .deactivate_device(&new.device_id, mss.clock.now())
+        .unwrap();
     assert_complete_without_signature(
         &session_status(&rp, &id, 0).unwrap(),
         SessionResult::NotMobileClient,
@@ -1019,14 +1022,14 @@ fn the_tables_live_beside_the_ca_store_under_their_own_names() {
     assert_eq!(key_hash, openssl::sha::sha256(mss.rp_key.as_bytes()));
     // Opening again (as every `imza` command does) changes nothing; a duplicate name is a
     // conflict.
-    let again = imza_mobile_sign::store::MobileStore::open(&mss.db).unwrap();
+    let again = imza_mobile_sign::store::SqliteMobileStore::open(&mss.db).unwrap();
     assert_eq!(again.relying_parties().unwrap().len(), 1);
     assert!(matches!(
-        again.add_relying_party(RP_NAME, mss.clock.now()),
+        add_relying_party(&again, RP_NAME, mss.clock.now()),
         Err(imza_mobile_sign::store::StoreError::Conflict(_))
     ));
     assert!(matches!(
-        again.add_relying_party("Not A Name", mss.clock.now()),
+        add_relying_party(&again, "Not A Name", mss.clock.now()),
         Err(imza_mobile_sign::store::StoreError::Invalid(_))
     ));
 }

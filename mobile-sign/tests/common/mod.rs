@@ -46,7 +46,10 @@ use imza_mobile_sign::protocol::{
     PendingRequests, SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
 };
 use imza_mobile_sign::service::{CertificateStatus, MobileService, ServiceConfig};
-use imza_mobile_sign::store::{MobileStore, NewDevice, RegisteredCertificate};
+use imza_mobile_sign::store::{
+    add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
+    SqliteMobileStore,
+};
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{leaf_extensions, TestCa};
 use tempfile::TempDir;
@@ -133,7 +136,7 @@ pub struct Mss {
     pub status: Arc<TestStatus>,
     pub ca: TestCa,
     pub config: ServiceConfig,
-    pub store: Arc<MobileStore>,
+    pub store: Arc<dyn MobileStore>,
     pub service: Arc<MobileService>,
     server: Option<LoopbackServer>,
     /// `http://127.0.0.1:PORT`, shared with the phones (it changes on restart).
@@ -150,12 +153,12 @@ impl Mss {
     pub fn start_with(config: ServiceConfig) -> Mss {
         let dir = tempfile::tempdir().expect("a tempdir");
         let db = dir.path().join("imza.db");
-        let store = Arc::new(MobileStore::open(&db).expect("open the store"));
+        let store: Arc<dyn MobileStore> =
+            Arc::new(SqliteMobileStore::open(&db).expect("open the store"));
         let clock = Arc::new(TestClock::default());
         let status = Arc::new(TestStatus::default());
-        let rp_key = store
-            .add_relying_party(RP_NAME, clock.now())
-            .expect("add the relying party");
+        let rp_key =
+            add_relying_party(store.as_ref(), RP_NAME, clock.now()).expect("add the relying party");
         let service = Arc::new(MobileService::new(
             Arc::clone(&store),
             status.clone(),
@@ -197,9 +200,7 @@ impl Mss {
 
     /// Registers another relying party and returns its API key (for [`raw_request`]s).
     pub fn add_relying_party_key(&self, name: &str) -> Zeroizing<String> {
-        self.store
-            .add_relying_party(name, self.clock.now())
-            .expect("add a relying party")
+        add_relying_party(self.store.as_ref(), name, self.clock.now()).expect("add a relying party")
     }
 
     /// The rows of `mss_sessions`, counted through a connection of its own.
@@ -237,18 +238,17 @@ impl Mss {
                 .ca
                 .issue(&subject, &serial(), sign_key.as_ref(), leaf_extensions()),
         };
-        let registration = self
-            .store
-            .register_device(
-                &NewDevice {
-                    phone_number: phone_number.into(),
-                    national_id: national_id.into(),
-                    auth: auth.clone(),
-                    sign: sign.clone(),
-                },
-                self.clock.now(),
-            )
-            .expect("register the device");
+        let registration = register_device(
+            self.store.as_ref(),
+            &NewDevice {
+                phone_number: phone_number.into(),
+                national_id: national_id.into(),
+                auth: auth.clone(),
+                sign: sign.clone(),
+            },
+            self.clock.now(),
+        )
+        .expect("register the device");
         TestPhone {
             phone_number: phone_number.into(),
             national_id: national_id.into(),
@@ -268,7 +268,8 @@ impl Mss {
         if let Some(server) = self.server.take() {
             server.stop();
         }
-        let store = Arc::new(MobileStore::open(&self.db).expect("reopen the store"));
+        let store: Arc<dyn MobileStore> =
+            Arc::new(SqliteMobileStore::open(&self.db).expect("reopen the store"));
         self.service = Arc::new(MobileService::new(
             Arc::clone(&store),
             self.status.clone(),

@@ -44,7 +44,9 @@ use imza_mobile_sign::protocol::{
     PendingRequests, SessionCreated, SessionKind, SessionRequest, SessionResult, SessionState,
     SessionStatus,
 };
-use imza_mobile_sign::store::{MobileStore, NewDevice, RegisteredCertificate, StoreError};
+use imza_mobile_sign::store::{
+    register_device, MobileStore, NewDevice, RegisteredCertificate, SqliteMobileStore, StoreError,
+};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -221,7 +223,7 @@ fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
     }
     let issued_in = started.elapsed();
 
-    let store = MobileStore::open(&data_dir.join(DATABASE_FILE))
+    let store = SqliteMobileStore::open(&data_dir.join(DATABASE_FILE))
         .map_err(|e| format!("opening the service's store: {e}"))?;
     let now = OffsetDateTime::now_utc();
     let (relying_party, api_key) = add_relying_party(&store, now)?;
@@ -231,23 +233,23 @@ fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
         .zip(auth_certs.into_iter().zip(sign_certs))
         .enumerate()
     {
-        let registration = store
-            .register_device(
-                &NewDevice {
-                    phone_number: phone_number(i),
-                    national_id: national_id(i),
-                    auth: RegisteredCertificate {
-                        ca: MOBILE_CA.into(),
-                        der: auth_der,
-                    },
-                    sign: RegisteredCertificate {
-                        ca: MOBILE_CA.into(),
-                        der: sign_der.clone(),
-                    },
+        let registration = register_device(
+            &store,
+            &NewDevice {
+                phone_number: phone_number(i),
+                national_id: national_id(i),
+                auth: RegisteredCertificate {
+                    ca: MOBILE_CA.into(),
+                    der: auth_der,
                 },
-                now,
-            )
-            .map_err(|e| format!("registering device {}: {e}", phone_number(i)))?;
+                sign: RegisteredCertificate {
+                    ca: MOBILE_CA.into(),
+                    der: sign_der.clone(),
+                },
+            },
+            now,
+        )
+        .map_err(|e| format!("registering device {}: {e}", phone_number(i)))?;
         let pem = Zeroizing::new(
             sign_key
                 .pkey()
@@ -289,7 +291,7 @@ fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
 
 /// Registers `mss-load` (or `mss-load-2`, ... when taken): its name and API key.
 fn add_relying_party(
-    store: &MobileStore,
+    store: &dyn MobileStore,
     now: OffsetDateTime,
 ) -> Result<(String, Zeroizing<String>), String> {
     for n in 1..=100 {
@@ -297,7 +299,7 @@ fn add_relying_party(
             1 => RELYING_PARTY.to_string(),
             _ => format!("{RELYING_PARTY}-{n}"),
         };
-        match store.add_relying_party(&name, now) {
+        match imza_mobile_sign::store::add_relying_party(store, &name, now) {
             Ok(key) => return Ok((name, key)),
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(format!("registering relying party {name}: {e}")),

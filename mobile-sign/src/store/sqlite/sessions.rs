@@ -1,0 +1,377 @@
+//! The sessions' statements on the sessions connection. Each change is one short statement or
+//! one `BEGIN IMMEDIATE` transaction, and each completion is conditioned on the session still
+//! running, so two answers racing cannot both complete it.
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use time::OffsetDateTime;
+
+use super::{db_error, from_millis, millis, violated_unique};
+use crate::protocol::{HashType, SessionKind, SessionResult};
+use crate::store::sessions::{result_on_expiry, SessionCompletion, SessionRecord, Stored};
+use crate::store::StoreError;
+
+/// Every result, for reading the stored names back.
+const RESULTS: [SessionResult; 8] = [
+    SessionResult::Ok,
+    SessionResult::UserRefused,
+    SessionResult::Timeout,
+    SessionResult::NotMobileClient,
+    SessionResult::PhoneAbsent,
+    SessionResult::SignatureHashMismatch,
+    SessionResult::DeliveryError,
+    SessionResult::PinBlocked,
+];
+
+const SESSION_COLUMNS: &str = "session_id, relying_party, device_id, kind, hash, hash_type, \
+     display_text, language, created_at, expires_at, delivered_at, completed_at, result, \
+     signature, signature_algorithm, cert";
+
+/// Settles RUNNING sessions past their expiry, `?1` being the condition that picks them
+/// (`…` in `WHERE completed_at IS NULL AND …`): complete at their expiry, with the result
+/// [`result_on_expiry`] gives for the `delivered_at` the row has as it is written (`?2`
+/// never delivered, `?3` delivered).
+fn settle_expired(condition: &str) -> String {
+    format!(
+        "UPDATE mss_sessions SET completed_at = expires_at, \
+         result = CASE WHEN delivered_at IS NULL THEN ?2 ELSE ?3 END \
+         WHERE completed_at IS NULL AND {condition}"
+    )
+}
+
+/// The parameters `?2` and `?3` of [`settle_expired`].
+fn expiry_results() -> (&'static str, &'static str) {
+    (
+        result_on_expiry(false).name(),
+        result_on_expiry(true).name(),
+    )
+}
+
+/// Inserts a session through `conn` (a connection or a transaction), numbered one past the
+/// highest sequence number stored (read under the statement's write lock, from the unique
+/// index on `seq`).
+pub(super) fn insert(conn: &Connection, session: &SessionRecord) -> Result<(), StoreError> {
+    let completion = session.completion.as_ref();
+    conn.prepare_cached(
+        "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
+         hash_type, display_text, language, created_at, expires_at, delivered_at, \
+         completed_at, result, signature, signature_algorithm, cert, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+         (SELECT COALESCE(MAX(seq), 0) + 1 FROM mss_sessions))",
+    )
+    .map_err(db_error)?
+    .execute(params![
+        session.session_id,
+        session.relying_party,
+        session.device_id,
+        session.kind.name(),
+        session.hash,
+        session.hash_type.name(),
+        session.display_text,
+        session.language.code(),
+        millis(session.created_at),
+        millis(session.expires_at),
+        session.delivered_at.map(millis),
+        completion.map(|c| millis(c.completed_at)),
+        completion.map(|c| c.result.name()),
+        completion.and_then(|c| c.signature.as_deref()),
+        completion.and_then(|c| c.signature_algorithm.as_deref()),
+        completion.and_then(|c| c.cert.as_deref()),
+    ])
+    .map_err(|e| match violated_unique(&e) {
+        true => StoreError::Conflict(format!("session {}", session.session_id)),
+        false => db_error(e),
+    })?;
+    Ok(())
+}
+
+/// See [`crate::store::MobileStore::insert_session_within`].
+pub(super) fn insert_within(
+    conn: &mut Connection,
+    session: &SessionRecord,
+    max_running: u32,
+    now: OffsetDateTime,
+) -> Result<Stored, StoreError> {
+    let (Some(device_id), None) = (&session.device_id, &session.completion) else {
+        insert(conn, session)?;
+        return Ok(Stored::Stored);
+    };
+    // Immediate: the count and the insert under one write lock, so that concurrent requests,
+    // from this process or another on the same file, cannot together pass the cap.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    // A device's running sessions are few (this cap times the relying parties): the partial
+    // index mss_sessions_device_running holds exactly them.
+    let (running, first_expiry): (i64, Option<i64>) = tx
+        .prepare_cached(
+            "SELECT COUNT(*), MIN(expires_at) FROM mss_sessions \
+             WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+             AND relying_party = ?3",
+        )
+        .map_err(db_error)?
+        .query_row(
+            params![device_id, millis(now), session.relying_party],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(db_error)?;
+    if running >= i64::from(max_running) {
+        return Ok(Stored::TooManyRunning {
+            running: u32::try_from(running).unwrap_or(u32::MAX),
+            first_expiry: first_expiry
+                .map(|ms| from_millis(ms, "expires_at"))
+                .transpose()?
+                .unwrap_or(now),
+        });
+    }
+    insert(&tx, session)?;
+    tx.commit().map_err(db_error)?;
+    Ok(Stored::Stored)
+}
+
+/// See [`crate::store::MobileStore::session_at`].
+pub(super) fn at(
+    conn: &Connection,
+    session_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<SessionRecord>, StoreError> {
+    let Some(session) = select_session(conn, session_id)? else {
+        return Ok(None);
+    };
+    if session.completion.is_some() || session.expires_at > now {
+        // Only an expired one is written: a plain read takes no write lock.
+        return Ok(Some(session));
+    }
+    let (absent, timeout) = expiry_results();
+    conn.prepare_cached(&settle_expired("session_id = ?1"))
+        .map_err(db_error)?
+        .execute(params![session_id, absent, timeout])
+        .map_err(db_error)?;
+    // Re-read: an answer may have completed it between the two statements (another process
+    // writing the same file).
+    select_session(conn, session_id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("session {session_id} vanished while expiring")))
+        .map(Some)
+}
+
+/// See [`crate::store::MobileStore::running_sessions`]. Ordered by `created_at`, then `seq`:
+/// the partial index mss_sessions_device_running (migration 0003) holds them in that order.
+pub(super) fn running(
+    conn: &Connection,
+    device_id: &str,
+    now: OffsetDateTime,
+    max: usize,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM mss_sessions \
+             WHERE device_id = ?1 AND completed_at IS NULL AND expires_at > ?2 \
+             ORDER BY created_at, seq LIMIT ?3"
+        ))
+        .map_err(db_error)?;
+    let rows = statement
+        .query_map(
+            params![
+                device_id,
+                millis(now),
+                i64::try_from(max).unwrap_or(i64::MAX)
+            ],
+            session_row,
+        )
+        .map_err(db_error)?;
+    rows.map(|r| r.map_err(db_error).and_then(|session| session))
+        .collect()
+}
+
+/// See [`crate::store::MobileStore::mark_delivered`].
+pub(super) fn mark_delivered(
+    conn: &mut Connection,
+    session_ids: &[&str],
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if session_ids.is_empty() {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    {
+        let mut statement = tx
+            .prepare_cached(
+                "UPDATE mss_sessions SET delivered_at = ?2 \
+                 WHERE session_id = ?1 AND delivered_at IS NULL",
+            )
+            .map_err(db_error)?;
+        for session_id in session_ids {
+            statement
+                .execute(params![session_id, millis(at)])
+                .map_err(db_error)?;
+        }
+    }
+    tx.commit().map_err(db_error)
+}
+
+/// See [`crate::store::MobileStore::complete_session`].
+pub(super) fn complete(
+    conn: &Connection,
+    session_id: &str,
+    completion: &SessionCompletion,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE mss_sessions SET completed_at = ?2, result = ?3, signature = ?4, \
+             signature_algorithm = ?5, cert = ?6, delivered_at = COALESCE(delivered_at, ?2) \
+             WHERE session_id = ?1 AND completed_at IS NULL AND expires_at > ?2",
+        )
+        .map_err(db_error)?
+        .execute(params![
+            session_id,
+            millis(completion.completed_at),
+            completion.result.name(),
+            completion.signature,
+            completion.signature_algorithm,
+            completion.cert,
+        ])
+        .map_err(db_error)?;
+    Ok(changed == 1)
+}
+
+/// What one round of the clean-up did.
+pub(super) struct PurgeRound {
+    pub deleted: usize,
+    /// Whether a statement met its batch size: there may be more to do.
+    pub full: bool,
+}
+
+/// One round of [`crate::store::MobileStore::purge_sessions`]: three statements of at most
+/// `batch` rows each, each its own transaction. Rows are picked by `session_id`, the key every
+/// engine has.
+pub(super) fn purge_round(
+    conn: &Connection,
+    now: OffsetDateTime,
+    complete_before: OffsetDateTime,
+    batch: i64,
+) -> Result<PurgeRound, StoreError> {
+    let now_ms = millis(now);
+    let (absent, timeout) = expiry_results();
+    let ended = conn
+        .execute(
+            &settle_expired(
+                "session_id IN (SELECT session_id FROM mss_sessions \
+                 WHERE completed_at IS NULL AND expires_at <= ?1 LIMIT ?4)",
+            ),
+            params![now_ms, absent, timeout, batch],
+        )
+        .map_err(db_error)?;
+    let removed = conn
+        .execute(
+            "DELETE FROM mss_sessions WHERE session_id IN (SELECT session_id FROM mss_sessions \
+             WHERE completed_at IS NOT NULL AND completed_at < ?1 LIMIT ?2)",
+            params![millis(complete_before), batch],
+        )
+        .map_err(db_error)?;
+    // Refused at creation (NOT_MOBILE_CLIENT, no device): gone once expired.
+    let refused = conn
+        .execute(
+            "DELETE FROM mss_sessions WHERE session_id IN (SELECT session_id FROM mss_sessions \
+             INDEXED BY mss_sessions_refused_expiry \
+             WHERE device_id IS NULL AND expires_at <= ?1 LIMIT ?2)",
+            params![now_ms, batch],
+        )
+        .map_err(db_error)?;
+    Ok(PurgeRound {
+        deleted: removed + refused,
+        full: [ended, removed, refused]
+            .iter()
+            .any(|&n| i64::try_from(n).unwrap_or(i64::MAX) >= batch),
+    })
+}
+
+fn select_session(
+    conn: &Connection,
+    session_id: &str,
+) -> Result<Option<SessionRecord>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM mss_sessions WHERE session_id = ?1"
+    ))
+    .map_err(db_error)?
+    .query_row([session_id], session_row)
+    .optional()
+    .map_err(db_error)?
+    .transpose()
+}
+
+/// Reads [`SESSION_COLUMNS`]; the inner `Result` is a stored value that cannot be read back.
+fn session_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionRecord, StoreError>> {
+    let kind: String = row.get(3)?;
+    let hash_type: String = row.get(5)?;
+    let language: String = row.get(7)?;
+    let created_at: i64 = row.get(8)?;
+    let expires_at: i64 = row.get(9)?;
+    let delivered_at: Option<i64> = row.get(10)?;
+    let completed_at: Option<i64> = row.get(11)?;
+    let result: Option<String> = row.get(12)?;
+    let signature: Option<Vec<u8>> = row.get(13)?;
+    let signature_algorithm: Option<String> = row.get(14)?;
+    let cert: Option<Vec<u8>> = row.get(15)?;
+    let session_id: String = row.get(0)?;
+    let relying_party: String = row.get(1)?;
+    let device_id: Option<String> = row.get(2)?;
+    let hash: Vec<u8> = row.get(4)?;
+    let display_text: Option<String> = row.get(6)?;
+    Ok((|| {
+        let completion = match (completed_at, result) {
+            (None, None) => None,
+            (Some(at), Some(result)) => Some(SessionCompletion {
+                result: parse_result(&result)?,
+                completed_at: from_millis(at, "completed_at")?,
+                signature,
+                signature_algorithm,
+                cert,
+            }),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "session {session_id} has a completion time without a result or the reverse"
+                )))
+            }
+        };
+        Ok(SessionRecord {
+            kind: parse_kind(&kind)?,
+            hash_type: parse_hash_type(&hash_type)?,
+            language: language
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("unknown language {language:?}")))?,
+            created_at: from_millis(created_at, "created_at")?,
+            expires_at: from_millis(expires_at, "expires_at")?,
+            delivered_at: delivered_at
+                .map(|ms| from_millis(ms, "delivered_at"))
+                .transpose()?,
+            session_id,
+            relying_party,
+            device_id,
+            hash,
+            display_text,
+            completion,
+        })
+    })())
+}
+
+fn parse_result(name: &str) -> Result<SessionResult, StoreError> {
+    RESULTS
+        .into_iter()
+        .find(|r| r.name() == name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown session result {name:?}")))
+}
+
+fn parse_kind(name: &str) -> Result<SessionKind, StoreError> {
+    [SessionKind::Authentication, SessionKind::Signature]
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown session kind {name:?}")))
+}
+
+fn parse_hash_type(name: &str) -> Result<HashType, StoreError> {
+    [HashType::Sha256, HashType::Sha384, HashType::Sha512]
+        .into_iter()
+        .find(|h| h.name() == name)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown hash type {name:?}")))
+}
