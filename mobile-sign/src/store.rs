@@ -36,25 +36,10 @@ pub use sqlite::SqliteMobileStore;
 
 pub(crate) use registration::random_id;
 
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule refused the write (a relying-party name, a device id or a session id
-    /// that exists); nothing was written.
-    #[error("already exists: {0}")]
-    Conflict(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// What was to be stored breaks a rule (a name, a phone number, a certificate): raised by
-    /// the checks above the trait, never by an implementation.
-    #[error("invalid: {0}")]
-    Invalid(String),
-    /// A stored value cannot be read back.
-    #[error("the mobile signature tables are inconsistent: {0}")]
-    Corrupt(String),
-    #[error("database error: {0}")]
-    Backend(String),
-}
+/// The one error of every imza store (Conflict, NotFound, Invalid, Corrupt, NewerSchema,
+/// Unavailable, Backend). `Invalid` is raised by the checks above the trait, never by an
+/// implementation.
+pub use imza_store::StoreError;
 
 /// A registered relying party (its API key is never kept).
 #[derive(Clone, Debug, PartialEq, Eq)]
