@@ -7,11 +7,14 @@
 //! a valid phone number, national identity number, relying-party name or certificate is, how
 //! API keys, device secrets and ids are made, which result an expired session gets, how a
 //! phone's pending requests take turns. The trait takes values already checked and already
-//! made, and its implementations ([`sqlite`], the embedded default, in the CA store's
-//! `imza.db`) only store them. Its doc comments state the concurrency contract each
-//! implementation keeps; `store::contract` (built for tests and with the `contract-tests`
-//! feature) holds the tests that check it, run against every engine.
+//! made, and its implementations only store them: [`sqlite`], the embedded default, in the CA
+//! store's `imza.db`, and [`postgres`], in the CA store's database, for several nodes; [`open`]
+//! picks one from the store's URL. Both keep the same values the same way (`rows`). The
+//! trait's doc comments state the concurrency contract each implementation keeps;
+//! `store::contract` (built for tests and with the `contract-tests` feature) holds the tests
+//! that check it, run against every engine.
 
+pub mod postgres;
 pub mod registration;
 mod rows;
 pub mod sessions;
@@ -20,16 +23,19 @@ pub mod sqlite;
 #[cfg(any(test, feature = "contract-tests"))]
 pub mod contract;
 
+use std::sync::Arc;
+
 use der::{Decode, Encode};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
 use imza_core::clock::from_x509_time;
 use imza_core::KeyAlgorithm;
-use imza_store::Migrations;
+use imza_store::{Create, Migrations, StoreUrl};
 
 use crate::protocol::SessionKind;
 
+pub use postgres::PgMobileStore;
 pub use registration::{
     add_relying_party, is_well_formed_id, register_device, DeviceRegistration, NewDevice,
 };
@@ -60,6 +66,29 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
         ),
     ],
 };
+
+/// The mobile signature tables on PostgreSQL: version 3 is SQLite's 1 to 3 in one step, so a
+/// version number names the same tables on both engines.
+pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
+    what: "the mobile signature tables",
+    table: "mss_schema_migrations",
+    steps: &[(
+        3,
+        include_str!("store/migrations/postgres/0003_initial.sql"),
+    )],
+};
+
+/// Opens the mobile signature tables of the store at `url`, creating them if missing: on
+/// SQLite in the file at the path (created if missing, as [`SqliteMobileStore::open`]), on
+/// PostgreSQL in the database, beside the CA store's tables ([`PgMobileStore`], its own pool
+/// of connections). A caller that must not create a store where there is none opens the CA
+/// store first, without creating it.
+pub fn open(url: &StoreUrl) -> Result<Arc<dyn MobileStore>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sqlite(path) => Arc::new(SqliteMobileStore::open(path)?),
+        StoreUrl::Postgres(url) => Arc::new(PgMobileStore::open(url, Create::IfMissing)?),
+    })
+}
 
 /// A registered relying party (its API key is never kept).
 #[derive(Clone, Debug, PartialEq, Eq)]

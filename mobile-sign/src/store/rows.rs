@@ -159,6 +159,13 @@ impl SessionValues<'_> {
     }
 }
 
+/// What one round of the clean-up ([`super::MobileStore::purge_sessions`]) did.
+pub(super) struct PurgeRound {
+    pub deleted: usize,
+    /// Whether a statement met its batch size: there may be more to do.
+    pub full: bool,
+}
+
 /// The results a session that expired RUNNING is settled with: (never delivered, delivered),
 /// as [`result_on_expiry`] says. An engine's settling statement picks one by `delivered_at`
 /// as the row has it when the write applies.

@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
 use crate::store::rows::{
-    self, expiry_results, from_millis, millis, SessionRow, SessionValues, SESSION_COLUMNS,
+    self, expiry_results, from_millis, millis, PurgeRound, SessionRow, SessionValues,
+    SESSION_COLUMNS,
 };
 use crate::store::sessions::{SessionCompletion, SessionRecord, Stored};
 use crate::store::StoreError;
@@ -204,13 +205,6 @@ pub(super) fn complete(
         ])
         .map_err(db_error)?;
     Ok(changed == 1)
-}
-
-/// What one round of the clean-up did.
-pub(super) struct PurgeRound {
-    pub deleted: usize,
-    /// Whether a statement met its batch size: there may be more to do.
-    pub full: bool,
 }
 
 /// One round of [`crate::store::MobileStore::purge_sessions`]: three statements of at most
