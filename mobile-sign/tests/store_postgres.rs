@@ -225,3 +225,40 @@ fn delivery_marks_lock_sessions_in_id_order_as_a_deactivation_does() {
         assert_eq!(session.delivered_at, Some(NOW), "{id}");
     }
 }
+
+/// The connections to the database other than `client`'s own.
+fn other_connections(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_store_dropped_on_a_tokio_worker_closes_its_connections_without_a_panic() {
+    let db = fresh();
+    let store = db.open();
+    store.relying_parties().expect("a connection in the pool");
+    let mut watcher = client(&db);
+    assert!(other_connections(&mut watcher) >= 1);
+    // As a server's last handle goes when it shuts down: in a task on a worker thread.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    runtime
+        .block_on(async move { tokio::spawn(async move { drop(store) }).await })
+        .expect("the task dropping the store does not panic");
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while other_connections(&mut watcher) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the store's connections stay open"
+        );
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+}
