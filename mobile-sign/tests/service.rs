@@ -1,6 +1,7 @@
-//! The signature service over real HTTP on loopback, on a real SQLite file, with real keys and
-//! certificates: sessions from the relying party's request to the phone's verified answer,
-//! every result, the refusals, a restart mid-session and many sessions at once.
+//! The signature service over real HTTP on loopback, on a real SQLite file (a real PostgreSQL
+//! database where a test says so, or for all with `IMZA_TEST_MSS_STORE=postgres`), with real
+//! keys and certificates: sessions from the relying party's request to the phone's verified
+//! answer, every result, the refusals, a restart mid-session and many sessions at once.
 
 mod common;
 
@@ -24,10 +25,11 @@ use imza_mobile_sign::service::{
 };
 use imza_mobile_sign::store::{add_relying_party, MobileStore};
 
-/// Approves a session and checks what the relying party gets: OK, a signature that verifies
-/// over the hash with the registered certificate's key, that certificate.
-fn approved_session_verifies(kind: SessionKind) {
-    let mss = Mss::start();
+/// Approves a session on a store of `engine` and checks what the relying party gets: OK, a
+/// signature that verifies over the hash with the registered certificate's key, that
+/// certificate.
+fn approved_session_verifies(engine: Engine, kind: SessionKind) {
+    let mss = Mss::start_on(engine, ServiceConfig::default());
     let rp = mss.rp();
     let phone = mss.register(PHONE, NATIONAL_ID);
     let hash = openssl::sha::sha256(b"the residence certificate");
@@ -70,12 +72,17 @@ fn approved_session_verifies(kind: SessionKind) {
 
 #[test]
 fn approved_signature_session_returns_a_verified_signature_and_the_signing_certificate() {
-    approved_session_verifies(SessionKind::Signature);
+    approved_session_verifies(Engine::from_env(), SessionKind::Signature);
 }
 
 #[test]
 fn approved_authentication_session_returns_a_verified_signature_and_the_auth_certificate() {
-    approved_session_verifies(SessionKind::Authentication);
+    approved_session_verifies(Engine::from_env(), SessionKind::Authentication);
+}
+
+#[test]
+fn approved_signature_session_on_postgres_returns_a_verified_signature() {
+    approved_session_verifies(Engine::Postgres, SessionKind::Signature);
 }
 
 /// The HTTP status and error code of a refused call.
@@ -908,7 +915,18 @@ fn long_poll_timeouts_over_the_cap_are_cut_not_refused() {
 
 #[test]
 fn a_restart_mid_session_keeps_running_sessions_answerable() {
-    let mut mss = Mss::start();
+    restart_mid_session_keeps_running_sessions_answerable(Engine::from_env());
+}
+
+#[test]
+fn a_restart_mid_session_on_postgres_keeps_running_sessions_answerable() {
+    restart_mid_session_keeps_running_sessions_answerable(Engine::Postgres);
+}
+
+/// Sessions created before a restart of the service (a new store handle on the same
+/// database) are answered after it; keys and secrets still work.
+fn restart_mid_session_keeps_running_sessions_answerable(engine: Engine) {
+    let mut mss = Mss::start_on(engine, ServiceConfig::default());
     let rp = mss.rp();
     let phone = mss.register(PHONE, NATIONAL_ID);
     let (delivered, request) = delivered_session(&mss, &phone, "delivered before the restart");
@@ -991,7 +1009,8 @@ fn sessions_complete_for_a_day_are_deleted() {
 
 #[test]
 fn the_tables_live_beside_the_ca_store_under_their_own_names() {
-    let mss = Mss::start();
+    // The SQLite file's own tables and settings (tests/store_postgres.rs checks PostgreSQL's).
+    let mss = Mss::start_on(Engine::Sqlite, ServiceConfig::default());
     let conn = rusqlite::Connection::open(&mss.db).unwrap();
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")

@@ -1,5 +1,7 @@
-//! The mobile signature service on a real loopback port over a real SQLite file, for the
-//! tests of this crate (`mod common;` in a file of `mobile-sign/tests/`).
+//! The mobile signature service on a real loopback port over a real store, for the tests of
+//! this crate (`mod common;` in a file of `mobile-sign/tests/`): a SQLite file, or with
+//! [`Mss::start_on`]`(Engine::Postgres, …)` a fresh database of a PostgreSQL cluster of the test
+//! binary's own. `IMZA_TEST_MSS_STORE=postgres` runs every [`Mss::start`] on PostgreSQL.
 //!
 //! ```ignore
 //! let mss = Mss::start();                                   // fresh tempdir imza.db, service, server
@@ -17,7 +19,7 @@
 //!   word, a set of revoked certificates: [`TestStatus::revoke`]), [`Mss::ca`] (the TestCa
 //!   that issues the phones' certificates, recorded as CA [`CA_NAME`]), one relying party
 //!   [`RP_NAME`] with its key; [`Mss::restart`] drops the server, the service and the store
-//!   and opens them again on the same file (the port changes: phones follow it).
+//!   and opens them again on the same database (the port changes: phones follow it).
 //! - [`TestPhone`]: a registered phone with its software keys and certificates, and a minimal
 //!   simulated device over the raw device API ([`imza_mobile_sign::http_client::JsonClient`]):
 //!   [`TestPhone::pending`], [`TestPhone::next_request`], [`TestPhone::sign`],
@@ -48,8 +50,8 @@ use imza_mobile_sign::protocol::{
 use imza_mobile_sign::service::{CertificateStatus, MobileService, ServiceConfig};
 use imza_mobile_sign::store::{
     add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
-    SqliteMobileStore,
 };
+use imza_store::StoreUrl;
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{leaf_extensions, TestCa};
 use tempfile::TempDir;
@@ -127,11 +129,33 @@ impl CertificateStatus for TestStatus {
     }
 }
 
+/// The engine a test's store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// PostgreSQL when `IMZA_TEST_MSS_STORE=postgres`, otherwise SQLite.
+    pub fn from_env() -> Engine {
+        match std::env::var("IMZA_TEST_MSS_STORE").as_deref() {
+            Ok("postgres") => Engine::Postgres,
+            Ok("sqlite") | Err(_) => Engine::Sqlite,
+            Ok(other) => panic!("IMZA_TEST_MSS_STORE={other}: sqlite or postgres"),
+        }
+    }
+}
+
 /// The service on loopback; see the module docs.
 pub struct Mss {
     pub dir: TempDir,
-    /// `<dir>/imza.db`.
+    /// `<dir>/imza.db`, the store on SQLite (nothing there on PostgreSQL).
     pub db: PathBuf,
+    /// The store: `sqlite:<dir>/imza.db` or a fresh PostgreSQL database.
+    pub url: StoreUrl,
+    /// On PostgreSQL, the database's URL with its password (for [`Mss::session_rows`]).
+    postgres: Option<String>,
     pub clock: Arc<TestClock>,
     pub status: Arc<TestStatus>,
     pub ca: TestCa,
@@ -150,11 +174,23 @@ impl Mss {
         Mss::start_with(ServiceConfig::default())
     }
 
+    /// A fresh service with `config`, on the engine [`Engine::from_env`] says.
     pub fn start_with(config: ServiceConfig) -> Mss {
+        Mss::start_on(Engine::from_env(), config)
+    }
+
+    /// A fresh service with `config` on a store of `engine`.
+    pub fn start_on(engine: Engine, config: ServiceConfig) -> Mss {
         let dir = tempfile::tempdir().expect("a tempdir");
         let db = dir.path().join("imza.db");
-        let store: Arc<dyn MobileStore> =
-            Arc::new(SqliteMobileStore::open(&db).expect("open the store"));
+        let (url, postgres) = match engine {
+            Engine::Sqlite => (StoreUrl::sqlite(&db), None),
+            Engine::Postgres => {
+                let url = imza_testdata::postgres::PgCluster::shared().database();
+                (url.parse().expect("a store URL"), Some(url))
+            }
+        };
+        let store = imza_mobile_sign::store::open(&url).expect("open the store");
         let clock = Arc::new(TestClock::default());
         let status = Arc::new(TestStatus::default());
         let rp_key =
@@ -170,6 +206,8 @@ impl Mss {
         Mss {
             dir,
             db,
+            url,
+            postgres,
             clock,
             status,
             ca: TestCa::root("CN=imza Test Mobile CA,O=imza,C=AZ", KeyAlgorithm::EcP256),
@@ -205,10 +243,18 @@ impl Mss {
 
     /// The rows of `mss_sessions`, counted through a connection of its own.
     pub fn session_rows(&self) -> i64 {
-        rusqlite::Connection::open(&self.db)
-            .expect("open the database")
-            .query_row("SELECT COUNT(*) FROM mss_sessions", [], |r| r.get(0))
-            .expect("count the sessions")
+        const COUNT: &str = "SELECT COUNT(*) FROM mss_sessions";
+        match &self.postgres {
+            None => rusqlite::Connection::open(&self.db)
+                .expect("open the database")
+                .query_row(COUNT, [], |r| r.get(0))
+                .expect("count the sessions"),
+            Some(url) => postgres::Client::connect(url, postgres::NoTls)
+                .expect("connect to the database")
+                .query_one(COUNT, &[])
+                .expect("count the sessions")
+                .get(0),
+        }
     }
 
     /// Registers a phone with fresh P-256 keys.
@@ -263,13 +309,12 @@ impl Mss {
     }
 
     /// Stops the server and drops the service and the store, then opens a new store on the
-    /// same file, a new service and a new server (on a new port, which the phones follow).
+    /// same database, a new service and a new server (on a new port, which the phones follow).
     pub fn restart(&mut self) {
         if let Some(server) = self.server.take() {
             server.stop();
         }
-        let store: Arc<dyn MobileStore> =
-            Arc::new(SqliteMobileStore::open(&self.db).expect("reopen the store"));
+        let store = imza_mobile_sign::store::open(&self.url).expect("reopen the store");
         self.service = Arc::new(MobileService::new(
             Arc::clone(&store),
             self.status.clone(),
