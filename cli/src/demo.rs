@@ -225,10 +225,10 @@ pub fn run(home: &Home) -> CliResult {
     // a registered phone (wallet and PIN-encrypted keys in demo/phone, PIN 12345).
     let store = crate::mobile::open_mobile_store(home)?;
     let rp_key_file = demo.join("mobile-rp.key");
-    let registered = imza_mobile_sign::store::MobileStore::relying_parties(&store)
+    let registered = imza_mobile_sign::store::MobileStore::relying_parties(store.as_ref())
         .map_err(|e| Failure::Internal(e.to_string()))?;
     if !registered.iter().any(|rp| rp.name == DEMO_RP) {
-        let key = imza_mobile_sign::store::add_relying_party(&store, DEMO_RP, pki.now())
+        let key = imza_mobile_sign::store::add_relying_party(store.as_ref(), DEMO_RP, pki.now())
             .map_err(|e| Failure::Internal(e.to_string()))?;
         let _ = std::fs::remove_file(&rp_key_file);
         imza_core::key::software::write_private_file(&rp_key_file, key.as_bytes())?;

@@ -26,7 +26,6 @@ use imza_mobile_sign::phone::{
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 use imza_mobile_sign::store::{
     add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
-    SqliteMobileStore,
 };
 use x509_cert::ext::pkix::crl::CrlReason;
 
@@ -164,7 +163,7 @@ pub fn run(home: &Home, command: MobileCommand) -> CliResult {
     match command {
         MobileCommand::Rp(RpCommand::Add { name }) => {
             let store = open_store(home)?;
-            let key = add_relying_party(&store, &name, time::OffsetDateTime::now_utc())
+            let key = add_relying_party(store.as_ref(), &name, time::OffsetDateTime::now_utc())
                 .map_err(store_failure)?;
             print_json(&json!({ "name": name, "apiKey": key.as_str() }))
         }
@@ -195,22 +194,17 @@ pub fn run(home: &Home, command: MobileCommand) -> CliResult {
     }
 }
 
-fn open_store(home: &Home) -> Result<SqliteMobileStore, Failure> {
+fn open_store(home: &Home) -> Result<Arc<dyn MobileStore>, Failure> {
     // The CA store is opened first: it refuses a missing store (the mobile tables live beside
     // the CA's, which only `imza ca init` creates) and migrates it.
     let _pki = open_pki(home)?;
     open_mobile_store(home)
 }
 
-/// The mobile signature tables in the store of `home` (opened after the CA's).
-pub(crate) fn open_mobile_store(home: &Home) -> Result<SqliteMobileStore, Failure> {
-    match &home.store {
-        imza_store::StoreUrl::Sqlite(path) => SqliteMobileStore::open(path).map_err(store_failure),
-        imza_store::StoreUrl::Postgres(_) => Err(input(
-            "the mobile signature service does not run on a PostgreSQL store yet: use the \
-             embedded store (sqlite:PATH) for it",
-        )),
-    }
+/// The mobile signature tables in the store of `home`, on either engine; created there if
+/// missing, so open the CA store first (it refuses a place without an imza store).
+pub(crate) fn open_mobile_store(home: &Home) -> Result<Arc<dyn MobileStore>, Failure> {
+    imza_mobile_sign::store::open(&home.store).map_err(store_failure)
 }
 
 /// A store failure as the CLI reports it: the database failing, unreachable, damaged or newer
@@ -356,7 +350,7 @@ fn register_with_pin(
         issued.push(issue(&sign_profile, enrollment.sign_key())?);
         let (auth, sign) = (&issued[0], &issued[1]);
         let registration = register_device(
-            &store,
+            store.as_ref(),
             &NewDevice {
                 phone_number: phone.clone(),
                 national_id: args.national_id.clone(),

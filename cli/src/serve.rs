@@ -45,7 +45,6 @@ use imza_http::admission::WorkError;
 use imza_http::answer::{overloaded, plain};
 use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
 use imza_mobile_sign::service::MobileService;
-use imza_mobile_sign::store::SqliteMobileStore;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
@@ -513,17 +512,10 @@ impl Services {
             }
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
-        let mobile_store = match pki.store_url() {
-            imza_store::StoreUrl::Sqlite(path) => SqliteMobileStore::open(path)
-                .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?,
-            imza_store::StoreUrl::Postgres(_) => {
-                return Err(Failure::Input(
-                    "the mobile signature service does not run on a PostgreSQL store yet".into(),
-                ))
-            }
-        };
+        let mobile_store = imza_mobile_sign::store::open(pki.store_url())
+            .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
         let mobile = Arc::new(MobileService::new(
-            Arc::new(mobile_store),
+            mobile_store,
             Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
             Arc::clone(&clock),
             config.mobile.service_config(limits.mobile.clone()),
