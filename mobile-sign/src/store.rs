@@ -255,7 +255,8 @@ pub trait MobileStore: Send + Sync + std::fmt::Debug {
     /// The SHA-256 of an active device's secret and `true`, or `decoy` and `false` when no
     /// active device has this id: the same work either way, as
     /// [`MobileStore::relying_party_key_hash_or`] (SQLite: the covering index
-    /// `mss_devices_active_secret`).
+    /// `mss_devices_active_secret`; PostgreSQL: the partial index of that name, `INCLUDE
+    /// (secret_sha256)`).
     fn active_device_secret_hash_or(
         &self,
         device_id: &str,
@@ -357,5 +358,6 @@ mod tests {
         assert_send_sync::<dyn MobileStore>();
         assert_send_sync::<Arc<dyn MobileStore>>();
         assert_send_sync::<SqliteMobileStore>();
+        assert_send_sync::<PgMobileStore>();
     }
 }
