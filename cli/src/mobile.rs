@@ -213,10 +213,16 @@ pub(crate) fn open_mobile_store(home: &Home) -> Result<SqliteMobileStore, Failur
     }
 }
 
+/// A store failure as the CLI reports it: the database failing, unreachable, damaged or newer
+/// than this imza is an environment failure (exit 3); a refused name, a missing record or a
+/// malformed value is the operator's input (exit 2).
 fn store_failure(e: imza_mobile_sign::store::StoreError) -> Failure {
     use imza_mobile_sign::store::StoreError;
     match e {
-        StoreError::Backend(m) => Failure::Internal(m),
+        StoreError::Backend(_)
+        | StoreError::Unavailable(_)
+        | StoreError::Corrupt(_)
+        | StoreError::NewerSchema { .. } => Failure::Internal(e.to_string()),
         other => Failure::Input(other.to_string()),
     }
 }

@@ -13,6 +13,7 @@
 //! feature) holds the tests that check it, run against every engine.
 
 pub mod registration;
+mod rows;
 pub mod sessions;
 pub mod sqlite;
 
@@ -25,6 +26,7 @@ use x509_cert::Certificate;
 
 use imza_core::clock::from_x509_time;
 use imza_core::KeyAlgorithm;
+use imza_store::Migrations;
 
 use crate::protocol::SessionKind;
 
@@ -36,25 +38,28 @@ pub use sqlite::SqliteMobileStore;
 
 pub(crate) use registration::random_id;
 
-/// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A uniqueness rule refused the write (a relying-party name, a device id or a session id
-    /// that exists); nothing was written.
-    #[error("already exists: {0}")]
-    Conflict(String),
-    #[error("not found: {0}")]
-    NotFound(String),
-    /// What was to be stored breaks a rule (a name, a phone number, a certificate): raised by
-    /// the checks above the trait, never by an implementation.
-    #[error("invalid: {0}")]
-    Invalid(String),
-    /// A stored value cannot be read back.
-    #[error("the mobile signature tables are inconsistent: {0}")]
-    Corrupt(String),
-    #[error("database error: {0}")]
-    Backend(String),
-}
+/// The one error of every imza store (Conflict, NotFound, Invalid, Corrupt, NewerSchema,
+/// Unavailable, Backend). `Invalid` is raised by the checks above the trait, never by an
+/// implementation.
+pub use imza_store::StoreError;
+
+/// The mobile signature tables on SQLite, recorded in their own `mss_schema_migrations` beside
+/// the CA's tables. Never edit a released version; add the next to both engines.
+pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
+    what: "the mobile signature tables",
+    table: "mss_schema_migrations",
+    steps: &[
+        (1, include_str!("store/migrations/sqlite/0001_initial.sql")),
+        (
+            2,
+            include_str!("store/migrations/sqlite/0002_equal_work_and_short_lived_refusals.sql"),
+        ),
+        (
+            3,
+            include_str!("store/migrations/sqlite/0003_session_sequence.sql"),
+        ),
+    ],
+};
 
 /// A registered relying party (its API key is never kept).
 #[derive(Clone, Debug, PartialEq, Eq)]

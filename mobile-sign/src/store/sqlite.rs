@@ -1,8 +1,8 @@
 //! [`MobileStore`] in the CA store's SQLite file (`<data dir>/imza.db`), the embedded default.
 //!
 //! The tables are named `mss_*` and versioned in their own `mss_schema_migrations`, so the CA's
-//! tables and its `schema_migrations` are never touched. Like the CA store the file is in WAL
-//! mode with a busy timeout. Every write that reads before it writes is one `BEGIN IMMEDIATE`
+//! tables and its `schema_migrations` are never touched. The file is opened and migrated by
+//! imza-store as the CA's is (WAL, a busy timeout, created mode 0600). Every write that reads before it writes is one `BEGIN IMMEDIATE`
 //! transaction: SQLite's single writer lock, taken at its start, is what serialises the
 //! writes the trait's contract asks to be serialised, across processes on the same file too.
 //!
@@ -14,27 +14,15 @@ mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use rusqlite::{ffi, params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
+use imza_store::sqlite::{error as db_error, migrate, open, violated, Durability};
+use imza_store::Create;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
+use super::rows::{self, millis, DeviceRow, DEVICE_COLUMNS};
 use super::sessions::{SessionCompletion, SessionRecord, Stored, RESULT_WHEN_DEACTIVATED};
-use super::{Device, MobileStore, RegisteredCertificate, RelyingParty, StoreError};
-
-/// Migrations in order: (version, SQL), each applied once in its own transaction and recorded
-/// in `mss_schema_migrations`. Never edit a released one; add the next.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/0001_initial.sql")),
-    (
-        2,
-        include_str!("migrations/0002_equal_work_and_short_lived_refusals.sql"),
-    ),
-    (3, include_str!("migrations/0003_session_sequence.sql")),
-];
-
-/// How long a writer waits for another connection's (or process's) write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_millis(10_000);
+use super::{Device, MobileStore, RelyingParty, StoreError, SCHEMA_SQLITE};
 
 /// The service's tables in one SQLite file. `Send + Sync`: each connection is behind a mutex.
 pub struct SqliteMobileStore {
@@ -65,12 +53,9 @@ const DEVICE_SECRET_HASH: &str = "SELECT secret_sha256, 1 FROM mss_devices \
      INDEXED BY mss_devices_active_secret WHERE device_id = ?1 AND deactivated_at IS NULL \
      UNION ALL SELECT ?2, 0 LIMIT 1";
 
-const DEVICE_COLUMNS: &str = "device_id, phone_number, national_id, auth_ca, auth_der, \
-     sign_ca, sign_der, registered_at";
-
 impl SqliteMobileStore {
-    /// Opens (creating/migrating the mss_* tables in) the SQLite file at `path` — the CA
-    /// store's imza.db.
+    /// Opens (creating the file if missing, creating or migrating the mss_* tables) the SQLite
+    /// file at `path` — the CA store's imza.db.
     ///
     /// Sessions are written through their own connection with `synchronous=NORMAL`: in WAL
     /// mode that loses nothing when `imza serve` crashes or restarts (the WAL is in the OS's
@@ -80,9 +65,9 @@ impl SqliteMobileStore {
     /// sessions at once. Relying parties and devices keep `synchronous=FULL`: an API key or a
     /// device secret that was handed out must still work after a power cut.
     pub fn open(path: &Path) -> Result<SqliteMobileStore, StoreError> {
-        let mut registry = connect(path, "FULL")?;
-        migrate(&mut registry)?;
-        let sessions = connect(path, "NORMAL")?;
+        let mut registry = open(path, Create::IfMissing, Durability::Full)?;
+        migrate(&mut registry, &SCHEMA_SQLITE)?;
+        let sessions = open(path, Create::IfMissing, Durability::Normal)?;
         Ok(SqliteMobileStore {
             registry: Mutex::new(registry),
             sessions: Mutex::new(sessions),
@@ -134,10 +119,7 @@ impl MobileStore for SqliteMobileStore {
              VALUES (?1, ?2, ?3)",
             params![name, &api_key_sha256[..], millis(at)],
         )
-        .map_err(|e| match violated_unique(&e) {
-            true => StoreError::Conflict(format!("relying party {name}")),
-            false => db_error(e),
-        })?;
+        .map_err(|e| rows::relying_party_insert_error(violated(&e), db_error(e), name))?;
         Ok(())
     }
 
@@ -155,7 +137,7 @@ impl MobileStore for SqliteMobileStore {
             let (name, created_at) = row.map_err(db_error)?;
             Ok(RelyingParty {
                 name,
-                created_at: from_millis(created_at, "created_at")?,
+                created_at: rows::from_millis(created_at, "created_at")?,
             })
         })
         .collect()
@@ -213,10 +195,7 @@ impl MobileStore for SqliteMobileStore {
                 now
             ],
         )
-        .map_err(|e| match violated_unique(&e) {
-            true => StoreError::Conflict(format!("device {}", device.device_id)),
-            false => db_error(e),
-        })?;
+        .map_err(|e| rows::device_insert_error(violated(&e), db_error(e), device))?;
         tx.commit().map_err(db_error)?;
         Ok(replaced)
     }
@@ -302,7 +281,7 @@ impl MobileStore for SqliteMobileStore {
         batch: usize,
         max_batches: usize,
     ) -> Result<usize, StoreError> {
-        let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+        let batch = rows::sql_limit(batch);
         let mut deleted = 0;
         for _ in 0..max_batches {
             // The lock is released between rounds, so live sessions are not held up behind a
@@ -334,7 +313,7 @@ fn secret_hash_or(
             Ok((row.get(0)?, row.get(1)?))
         })
         .map_err(db_error)?;
-    Ok((sha256_value(hash, column)?, found))
+    Ok((rows::sha256_value(hash, column)?, found))
 }
 
 /// Deactivates an active device and ends its running sessions; false if it was not active.
@@ -362,143 +341,20 @@ fn deactivate(
     Ok(true)
 }
 
-/// Reads a device from the first eight columns of [`DEVICE_COLUMNS`]. The outer `Result` is
-/// rusqlite's, the inner one a value that cannot be read back.
+/// Reads a device from [`DEVICE_COLUMNS`]. The outer `Result` is rusqlite's, the inner one
+/// a value that cannot be read back.
 fn device_row(row: &Row<'_>) -> rusqlite::Result<Result<Device, StoreError>> {
-    let registered_at: i64 = row.get(7)?;
-    let device = Device {
+    Ok(DeviceRow {
         device_id: row.get(0)?,
         phone_number: row.get(1)?,
         national_id: row.get(2)?,
-        auth: RegisteredCertificate {
-            ca: row.get(3)?,
-            der: row.get(4)?,
-        },
-        sign: RegisteredCertificate {
-            ca: row.get(5)?,
-            der: row.get(6)?,
-        },
-        registered_at: OffsetDateTime::UNIX_EPOCH,
-    };
-    Ok(
-        from_millis(registered_at, "registered_at").map(|registered_at| Device {
-            registered_at,
-            ..device
-        }),
-    )
-}
-
-fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
-    let opening = |e: rusqlite::Error| match db_error(e) {
-        StoreError::Backend(m) => {
-            StoreError::Backend(format!("cannot open {}: {m}", path.display()))
-        }
-        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
-        other => other,
-    };
-    let conn = Connection::open(path).map_err(opening)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(opening)?;
-    // The first statement that reads the file: a file that is not a database fails here.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(opening)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Backend(format!(
-            "cannot open {}: the database refused WAL journal mode (it is in {mode} mode)",
-            path.display()
-        )));
+        auth_ca: row.get(3)?,
+        auth_der: row.get(4)?,
+        sign_ca: row.get(5)?,
+        sign_der: row.get(6)?,
+        registered_at: row.get(7)?,
     }
-    conn.pragma_update(None, "synchronous", synchronous)
-        .and_then(|()| conn.pragma_update(None, "foreign_keys", true))
-        .map_err(opening)?;
-    Ok(conn)
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS mss_schema_migrations (
-             version    INTEGER PRIMARY KEY,
-             applied_at INTEGER NOT NULL
-         )",
-    )
-    .map_err(db_error)?;
-    let newest_known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
-    for (version, sql) in MIGRATIONS {
-        // Immediate: two processes opening a fresh file at once must not both apply it.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let newest_applied: Option<i64> = tx
-            .query_row("SELECT MAX(version) FROM mss_schema_migrations", [], |r| {
-                r.get(0)
-            })
-            .map_err(db_error)?;
-        if let Some(applied) = newest_applied.filter(|v| *v > newest_known) {
-            return Err(StoreError::Corrupt(format!(
-                "the mobile signature tables have schema version {applied}, newer than this \
-                 imza knows ({newest_known}); use a newer imza"
-            )));
-        }
-        let done: bool = tx
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM mss_schema_migrations WHERE version = ?1)",
-                [version],
-                |r| r.get(0),
-            )
-            .map_err(db_error)?;
-        if done {
-            continue;
-        }
-        tx.execute_batch(sql).map_err(|e| {
-            StoreError::Backend(format!(
-                "mobile signature schema migration {version} failed: {e}"
-            ))
-        })?;
-        tx.execute(
-            "INSERT INTO mss_schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![version, OffsetDateTime::now_utc().unix_timestamp()],
-        )
-        .map_err(db_error)?;
-        tx.commit().map_err(db_error)?;
-    }
-    Ok(())
-}
-
-/// Maps a database error: damage and unreadable values are `Corrupt`, the rest `Backend`.
-fn db_error(e: rusqlite::Error) -> StoreError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
-        {
-            StoreError::Corrupt(e.to_string())
-        }
-        rusqlite::Error::FromSqlConversionFailure(..)
-        | rusqlite::Error::InvalidColumnType(..)
-        | rusqlite::Error::IntegralValueOutOfRange(..)
-        | rusqlite::Error::Utf8Error(..) => StoreError::Corrupt(format!("unreadable value: {e}")),
-        _ => StoreError::Backend(e.to_string()),
-    }
-}
-
-fn violated_unique(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.code == ErrorCode::ConstraintViolation
-            && matches!(f.extended_code, ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE))
-}
-
-fn sha256_value(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], StoreError> {
-    <[u8; 32]>::try_from(bytes.as_slice())
-        .map_err(|_| StoreError::Corrupt(format!("{column} has {} bytes, not 32", bytes.len())))
-}
-
-/// Unix milliseconds, the unit of every time column.
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn from_millis(ms: i64, column: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| StoreError::Corrupt(format!("{column} {ms} is not a valid time")))
+    .into_device())
 }
 
 #[cfg(test)]
@@ -549,7 +405,14 @@ mod tests {
             .unwrap();
         let newer = SqliteMobileStore::open(&path).unwrap_err();
         assert!(
-            matches!(newer, StoreError::Corrupt(ref m) if m.contains("99")),
+            matches!(
+                newer,
+                StoreError::NewerSchema {
+                    what: "the mobile signature tables",
+                    found: 99,
+                    known: 3
+                }
+            ),
             "{newer}"
         );
 
@@ -616,7 +479,7 @@ mod tests {
              applied_at INTEGER NOT NULL)",
         )
         .unwrap();
-        for (version, sql) in &MIGRATIONS[..2] {
+        for (version, sql) in &SCHEMA_SQLITE.steps[..2] {
             conn.execute_batch(sql).unwrap();
             conn.execute(
                 "INSERT INTO mss_schema_migrations VALUES (?1, 0)",

@@ -2,34 +2,20 @@
 //! one `BEGIN IMMEDIATE` transaction, and each completion is conditioned on the session still
 //! running, so two answers racing cannot both complete it.
 
+use imza_store::sqlite::{error as db_error, violated};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use time::OffsetDateTime;
 
-use super::{db_error, from_millis, millis, violated_unique};
-use crate::protocol::{HashType, SessionKind, SessionResult};
-use crate::store::sessions::{result_on_expiry, SessionCompletion, SessionRecord, Stored};
+use crate::store::rows::{
+    self, expiry_results, from_millis, millis, SessionRow, SessionValues, SESSION_COLUMNS,
+};
+use crate::store::sessions::{SessionCompletion, SessionRecord, Stored};
 use crate::store::StoreError;
 
-/// Every result, for reading the stored names back.
-const RESULTS: [SessionResult; 8] = [
-    SessionResult::Ok,
-    SessionResult::UserRefused,
-    SessionResult::Timeout,
-    SessionResult::NotMobileClient,
-    SessionResult::PhoneAbsent,
-    SessionResult::SignatureHashMismatch,
-    SessionResult::DeliveryError,
-    SessionResult::PinBlocked,
-];
-
-const SESSION_COLUMNS: &str = "session_id, relying_party, device_id, kind, hash, hash_type, \
-     display_text, language, created_at, expires_at, delivered_at, completed_at, result, \
-     signature, signature_algorithm, cert";
-
-/// Settles RUNNING sessions past their expiry, `?1` being the condition that picks them
-/// (`…` in `WHERE completed_at IS NULL AND …`): complete at their expiry, with the result
-/// [`result_on_expiry`] gives for the `delivered_at` the row has as it is written (`?2`
-/// never delivered, `?3` delivered).
+/// Settles RUNNING sessions past their expiry, `condition` picking them (`…` in
+/// `WHERE completed_at IS NULL AND …`): complete at their expiry, with the result of
+/// [`expiry_results`] for the `delivered_at` the row has as it is written (`?2` never
+/// delivered, `?3` delivered).
 fn settle_expired(condition: &str) -> String {
     format!(
         "UPDATE mss_sessions SET completed_at = expires_at, \
@@ -38,19 +24,11 @@ fn settle_expired(condition: &str) -> String {
     )
 }
 
-/// The parameters `?2` and `?3` of [`settle_expired`].
-fn expiry_results() -> (&'static str, &'static str) {
-    (
-        result_on_expiry(false).name(),
-        result_on_expiry(true).name(),
-    )
-}
-
 /// Inserts a session through `conn` (a connection or a transaction), numbered one past the
 /// highest sequence number stored (read under the statement's write lock, from the unique
 /// index on `seq`).
 pub(super) fn insert(conn: &Connection, session: &SessionRecord) -> Result<(), StoreError> {
-    let completion = session.completion.as_ref();
+    let values = SessionValues::of(session);
     conn.prepare_cached(
         "INSERT INTO mss_sessions (session_id, relying_party, device_id, kind, hash, \
          hash_type, display_text, language, created_at, expires_at, delivered_at, \
@@ -63,24 +41,21 @@ pub(super) fn insert(conn: &Connection, session: &SessionRecord) -> Result<(), S
         session.session_id,
         session.relying_party,
         session.device_id,
-        session.kind.name(),
+        values.kind,
         session.hash,
-        session.hash_type.name(),
+        values.hash_type,
         session.display_text,
-        session.language.code(),
-        millis(session.created_at),
-        millis(session.expires_at),
-        session.delivered_at.map(millis),
-        completion.map(|c| millis(c.completed_at)),
-        completion.map(|c| c.result.name()),
-        completion.and_then(|c| c.signature.as_deref()),
-        completion.and_then(|c| c.signature_algorithm.as_deref()),
-        completion.and_then(|c| c.cert.as_deref()),
+        values.language,
+        values.created_at,
+        values.expires_at,
+        values.delivered_at,
+        values.completed_at,
+        values.result,
+        values.signature,
+        values.signature_algorithm,
+        values.cert,
     ])
-    .map_err(|e| match violated_unique(&e) {
-        true => StoreError::Conflict(format!("session {}", session.session_id)),
-        false => db_error(e),
-    })?;
+    .map_err(|e| rows::session_insert_error(violated(&e), db_error(e), session))?;
     Ok(())
 }
 
@@ -170,11 +145,7 @@ pub(super) fn running(
         .map_err(db_error)?;
     let rows = statement
         .query_map(
-            params![
-                device_id,
-                millis(now),
-                i64::try_from(max).unwrap_or(i64::MAX)
-            ],
+            params![device_id, millis(now), rows::sql_limit(max)],
             session_row,
         )
         .map_err(db_error)?;
@@ -302,76 +273,23 @@ fn select_session(
 
 /// Reads [`SESSION_COLUMNS`]; the inner `Result` is a stored value that cannot be read back.
 fn session_row(row: &Row<'_>) -> rusqlite::Result<Result<SessionRecord, StoreError>> {
-    let kind: String = row.get(3)?;
-    let hash_type: String = row.get(5)?;
-    let language: String = row.get(7)?;
-    let created_at: i64 = row.get(8)?;
-    let expires_at: i64 = row.get(9)?;
-    let delivered_at: Option<i64> = row.get(10)?;
-    let completed_at: Option<i64> = row.get(11)?;
-    let result: Option<String> = row.get(12)?;
-    let signature: Option<Vec<u8>> = row.get(13)?;
-    let signature_algorithm: Option<String> = row.get(14)?;
-    let cert: Option<Vec<u8>> = row.get(15)?;
-    let session_id: String = row.get(0)?;
-    let relying_party: String = row.get(1)?;
-    let device_id: Option<String> = row.get(2)?;
-    let hash: Vec<u8> = row.get(4)?;
-    let display_text: Option<String> = row.get(6)?;
-    Ok((|| {
-        let completion = match (completed_at, result) {
-            (None, None) => None,
-            (Some(at), Some(result)) => Some(SessionCompletion {
-                result: parse_result(&result)?,
-                completed_at: from_millis(at, "completed_at")?,
-                signature,
-                signature_algorithm,
-                cert,
-            }),
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "session {session_id} has a completion time without a result or the reverse"
-                )))
-            }
-        };
-        Ok(SessionRecord {
-            kind: parse_kind(&kind)?,
-            hash_type: parse_hash_type(&hash_type)?,
-            language: language
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("unknown language {language:?}")))?,
-            created_at: from_millis(created_at, "created_at")?,
-            expires_at: from_millis(expires_at, "expires_at")?,
-            delivered_at: delivered_at
-                .map(|ms| from_millis(ms, "delivered_at"))
-                .transpose()?,
-            session_id,
-            relying_party,
-            device_id,
-            hash,
-            display_text,
-            completion,
-        })
-    })())
-}
-
-fn parse_result(name: &str) -> Result<SessionResult, StoreError> {
-    RESULTS
-        .into_iter()
-        .find(|r| r.name() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown session result {name:?}")))
-}
-
-fn parse_kind(name: &str) -> Result<SessionKind, StoreError> {
-    [SessionKind::Authentication, SessionKind::Signature]
-        .into_iter()
-        .find(|k| k.name() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown session kind {name:?}")))
-}
-
-fn parse_hash_type(name: &str) -> Result<HashType, StoreError> {
-    [HashType::Sha256, HashType::Sha384, HashType::Sha512]
-        .into_iter()
-        .find(|h| h.name() == name)
-        .ok_or_else(|| StoreError::Corrupt(format!("unknown hash type {name:?}")))
+    Ok(SessionRow {
+        session_id: row.get(0)?,
+        relying_party: row.get(1)?,
+        device_id: row.get(2)?,
+        kind: row.get(3)?,
+        hash: row.get(4)?,
+        hash_type: row.get(5)?,
+        display_text: row.get(6)?,
+        language: row.get(7)?,
+        created_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        delivered_at: row.get(10)?,
+        completed_at: row.get(11)?,
+        result: row.get(12)?,
+        signature: row.get(13)?,
+        signature_algorithm: row.get(14)?,
+        cert: row.get(15)?,
+    }
+    .into_record())
 }
