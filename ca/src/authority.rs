@@ -52,6 +52,9 @@ pub struct Pki {
     store: Box<dyn CaStore>,
     profiles: ProfileSet,
     clock: Arc<dyn Clock>,
+    /// False in a process that must never open a CA private key (a public node of `imza
+    /// serve`): [`Pki::authority`] refuses.
+    ca_keys: bool,
 }
 
 /// What `imza ca init` asks for.
@@ -121,9 +124,9 @@ impl Pki {
     /// that does not exist — no SQLite file, a database without imza's tables — is refused
     /// (`NoStore`) and nothing is created: a mistyped path must not become a new, empty PKI
     /// whose audit log is "intact". The directory, `keys/` and `profiles/` must be the user's
-    /// own and writable by nobody else ([`crate::data_dir::check_private_dir`]). With a
-    /// PostgreSQL store the data directory holds only this node's keys and is created if
-    /// missing.
+    /// own and writable by nobody else ([`crate::data_dir::check_private_dir`]). With a store
+    /// outside the data directory (PostgreSQL, or another node's file) the data directory holds
+    /// only this machine's keys and is created if missing.
     pub fn open(data_dir: &Path, store: &StoreUrl, clock: Arc<dyn Clock>) -> Result<Pki, CaError> {
         let open_store = || {
             crate::store::open(store, Create::No).map_err(|e| match e {
@@ -133,13 +136,16 @@ impl Pki {
                 other => other.into(),
             })
         };
-        // Nothing is created before the store is known to exist.
+        // Nothing is created before the store is known to exist. The data directory's own
+        // store file is trusted only once the directory is checked; a store elsewhere (a
+        // database, another node's file) is opened first, and this machine's data directory
+        // made for its keys if missing.
         let opened = match store {
-            StoreUrl::Sqlite(_) => {
+            StoreUrl::Sqlite(path) if *path == data_dir.join(DATABASE_FILE) => {
                 crate::data_dir::check_existing(data_dir)?;
                 open_store()?
             }
-            StoreUrl::Postgres(_) => {
+            _ => {
                 let opened = open_store()?;
                 crate::data_dir::create_or_check(data_dir)?;
                 opened
@@ -182,7 +188,21 @@ impl Pki {
             store,
             profiles,
             clock,
+            ca_keys: true,
         })
+    }
+
+    /// This PKI for a process that must never open a CA private key (a public node): every
+    /// later [`Pki::authority`] is refused with `CaKeysNotHere`, so nothing in it can sign
+    /// with a CA key, whatever a request asks.
+    pub fn without_ca_keys(mut self) -> Pki {
+        self.ca_keys = false;
+        self
+    }
+
+    /// Whether this process may open CA keys.
+    pub fn opens_ca_keys(&self) -> bool {
+        self.ca_keys
     }
 
     /// Where the store is (shown redacted).
@@ -242,6 +262,11 @@ impl Pki {
         name: &str,
         pin: Option<&PinSource>,
     ) -> Result<CertificateAuthority<'_>, CaError> {
+        if !self.ca_keys {
+            return Err(CaError::CaKeysNotHere {
+                ca: name.to_string(),
+            });
+        }
         let record = self.ca(name)?;
         let certificate = parse_certificate(&record.certificate)?;
         let key = record.key.open(&self.data_dir, pin)?;

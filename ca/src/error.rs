@@ -11,6 +11,12 @@ use crate::store::StoreError;
 pub enum CaError {
     #[error("no CA named {name:?} (known: {known})")]
     UnknownCa { name: String, known: String },
+    /// A process without the CA role was asked to use a CA key.
+    #[error(
+        "this process does not hold CA keys (no ca role): CA {ca}'s key is used only on the CA \
+         node (imza ca crl, imza serve --roles ca)"
+    )]
+    CaKeysNotHere { ca: String },
     #[error("a CA named {0:?} already exists")]
     CaExists(String),
     #[error("invalid CA name {0:?}: use 1 to 64 characters a-z, 0-9 and '-'")]

@@ -422,6 +422,26 @@ mod tests {
     }
 
     #[test]
+    fn a_pki_without_ca_keys_refuses_every_ca_key_use_and_changes_nothing() {
+        let (_dir, _clock, pki) = pki();
+        let before = audit_actions(&pki);
+        let public = pki.without_ca_keys();
+        assert!(!public.opens_ca_keys());
+        for ca in ["root", "citizens"] {
+            assert!(matches!(
+                public.authority(ca, None),
+                Err(CaError::CaKeysNotHere { .. })
+            ));
+        }
+        // Issuing a responder needs the CA's key: refused, nothing stored.
+        assert!(matches!(
+            public.ensure_ocsp_responder("citizens", None),
+            Err(CaError::CaKeysNotHere { .. })
+        ));
+        assert_eq!(audit_actions(&public), before);
+    }
+
+    #[test]
     fn a_responder_is_issued_once_then_reused_then_renewed_when_due() {
         let (dir, clock, pki) = pki();
         let first = pki.ensure_ocsp_responder("citizens", None).unwrap();

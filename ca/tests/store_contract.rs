@@ -22,7 +22,7 @@ mod contract {
 
     const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
 
-    fn event(action: &str, ca: &str, details: serde_json::Value) -> AuditEvent {
+    pub(super) fn event(action: &str, ca: &str, details: serde_json::Value) -> AuditEvent {
         AuditEvent {
             at: T0,
             action: action.into(),
@@ -31,7 +31,7 @@ mod contract {
         }
     }
 
-    fn ca_record(name: &str, parent: Option<&str>) -> CaRecord {
+    pub(super) fn ca_record(name: &str, parent: Option<&str>) -> CaRecord {
         CaRecord {
             name: name.into(),
             parent: parent.map(Into::into),
@@ -44,7 +44,7 @@ mod contract {
         }
     }
 
-    fn cert(ca: &str, serial: &[u8]) -> CertificateRecord {
+    pub(super) fn cert(ca: &str, serial: &[u8]) -> CertificateRecord {
         CertificateRecord {
             ca: ca.into(),
             serial: serial.to_vec(),
@@ -58,7 +58,7 @@ mod contract {
         }
     }
 
-    fn issue_event(c: &CertificateRecord) -> AuditEvent {
+    pub(super) fn issue_event(c: &CertificateRecord) -> AuditEvent {
         event(
             "ca.issue",
             &c.ca,
@@ -66,7 +66,7 @@ mod contract {
         )
     }
 
-    fn create_root(store: &dyn CaStore, name: &str) {
+    pub(super) fn create_root(store: &dyn CaStore, name: &str) {
         store
             .create_ca(
                 &ca_record(name, None),
@@ -76,7 +76,10 @@ mod contract {
             .unwrap();
     }
 
-    fn issue(store: &dyn CaStore, certs: &[CertificateRecord]) -> Result<(), StoreError> {
+    pub(super) fn issue(
+        store: &dyn CaStore,
+        certs: &[CertificateRecord],
+    ) -> Result<(), StoreError> {
         let audits: Vec<AuditEvent> = certs.iter().map(issue_event).collect();
         store.insert_certificates(certs, &audits)
     }
@@ -528,72 +531,23 @@ fn postgres_store() -> Box<dyn CaStore> {
 
 /// The cases that race several handles on one store (as several processes or nodes would).
 mod racing {
+    use super::contract::{ca_record, cert, create_root, event, issue_event};
     use super::*;
-
-    const T0: OffsetDateTime = datetime!(2025-03-01 12:00:00 UTC);
-
-    fn event(action: &str, ca: &str, details: serde_json::Value) -> AuditEvent {
-        AuditEvent {
-            at: T0,
-            action: action.into(),
-            ca: ca.into(),
-            details,
-        }
-    }
-
-    fn root(store: &dyn CaStore) {
-        let ca = CaRecord {
-            name: "root".into(),
-            parent: None,
-            certificate: b"root".to_vec(),
-            key: KeyReference::File {
-                path: PathBuf::from("keys/root.key.pem"),
-            },
-            base_url: "https://pki.example/root".into(),
-            created_at: T0,
-        };
-        store
-            .create_ca(&ca, None, &event("ca.init", "root", serde_json::json!({})))
-            .unwrap();
-    }
-
-    fn cert(serial: Vec<u8>) -> CertificateRecord {
-        CertificateRecord {
-            ca: "root".into(),
-            subject: format!("CN={}", hex::encode(&serial)),
-            serial,
-            profile: "citizen-auth".into(),
-            not_before: T0,
-            not_after: T0 + time::Duration::days(365),
-            issued_at: T0,
-            der: vec![0x30, 0x00],
-            revocation: None,
-        }
-    }
 
     /// Four issuers, each on a handle of its own, insert 50 batches of 20 at once: every
     /// certificate is stored once with its audit entry, and the chain is one line.
     pub fn concurrent_issuers_keep_one_audit_line(open: &(dyn Fn() -> Box<dyn CaStore> + Sync)) {
         let store = open();
-        root(&*store);
+        create_root(&*store, "root");
         std::thread::scope(|s| {
             for issuer in 0u8..4 {
                 s.spawn(move || {
                     let handle = open();
                     for batch in 0u8..50 {
                         let certs: Vec<_> = (0u8..20)
-                            .map(|i| cert(vec![issuer + 1, batch, i]))
+                            .map(|i| cert("root", &[issuer + 1, batch, i]))
                             .collect();
-                        let audits: Vec<_> = certs
-                            .iter()
-                            .map(|c| {
-                                event(
-                                    "ca.issue",
-                                    "root",
-                                    serde_json::json!({ "serial": hex::encode_upper(&c.serial) }),
-                                )
-                            })
-                            .collect();
+                        let audits: Vec<_> = certs.iter().map(issue_event).collect();
                         handle.insert_certificates(&certs, &audits).unwrap();
                     }
                 });
@@ -631,8 +585,10 @@ mod racing {
         open: &(dyn Fn() -> Box<dyn CaStore> + Sync),
     ) {
         let store = open();
-        root(&*store);
-        store.insert_certificates(&[cert(vec![0x42])], &[]).unwrap();
+        create_root(&*store, "root");
+        store
+            .insert_certificates(&[cert("root", &[0x42])], &[])
+            .unwrap();
         let barrier = std::sync::Barrier::new(8);
         let outcomes: Vec<Result<(), StoreError>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8u8)
@@ -641,7 +597,8 @@ mod racing {
                     s.spawn(move || {
                         let handle = open();
                         let revocation = Revocation {
-                            revoked_at: T0 + time::Duration::seconds(i64::from(i)),
+                            revoked_at: datetime!(2025-03-02 12:00:00 UTC)
+                                + time::Duration::seconds(i64::from(i)),
                             reason: CrlReason::KeyCompromise,
                             invalidity_date: None,
                         };
@@ -681,18 +638,8 @@ mod racing {
                 .map(|_| {
                     s.spawn(move || {
                         let handle = open();
-                        let ca = CaRecord {
-                            name: "root".into(),
-                            parent: None,
-                            certificate: b"root".to_vec(),
-                            key: KeyReference::File {
-                                path: PathBuf::from("keys/root.key.pem"),
-                            },
-                            base_url: "https://pki.example/root".into(),
-                            created_at: T0,
-                        };
                         match handle.create_ca(
-                            &ca,
+                            &ca_record("root", None),
                             None,
                             &event("ca.init", "root", serde_json::json!({})),
                         ) {

@@ -120,6 +120,13 @@ enum Command {
         /// OCSP validity, TSA "tsa", trusted system clock, 24 h CRLs, 5 min mobile sessions).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// What this process runs: `all` (the default: one node with everything, as for the
+        /// demo), `public` (everything but ca: a node facing the internet, which never opens a
+        /// CA key), or a list of ocsp, tsa, verify, mss, publish (CA certificates and the
+        /// stored CRLs), ca (signs CRLs into the store on a schedule, certifies and renews
+        /// delegated responders; the node beside the CA keys).
+        #[arg(long, default_value = "all", value_name = "ROLES")]
+        roles: serve::roles::Roles,
     },
 }
 
@@ -146,9 +153,11 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::Demo => home().and_then(|h| demo::run(&h)),
-        Command::Serve { listen, config } => {
-            home().and_then(|h| serve::run(&h, listen, config.as_deref()))
-        }
+        Command::Serve {
+            listen,
+            config,
+            roles,
+        } => home().and_then(|h| serve::run(&h, listen, config.as_deref(), roles)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@
 
 mod config;
 mod metrics;
+pub mod roles;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -62,6 +63,7 @@ use crate::ca::{open_pki, Home};
 use crate::output::{CliResult, Failure};
 pub use config::ServeConfig;
 use metrics::Metrics;
+use roles::{Role, Roles};
 
 /// `/health` says 503 when the OCSP revision poll has not completed for this many of its
 /// intervals: a revocation could then stay hidden behind the cache.
@@ -243,16 +245,20 @@ async fn ca_certificate(
     }
 }
 
-/// `/crl/citizens.crl` → the latest CRL, DER (RFC 5280 §4.2.1.13), signing a fresh one when
-/// there is none or a quarter of its validity is left.
+/// `/crl/citizens.crl` → the latest CRL the CA side stored, DER (RFC 5280 §4.2.1.13). A GET
+/// never signs: CRLs are signed by the `ca` role on its schedule and by `imza ca crl`, so no
+/// request can make a process use a CA key or build a CRL in memory.
 async fn crl(State(state): State<ServeState>, UrlPath(file): UrlPath<String>) -> Response<Body> {
-    let validity = Duration::hours(state.services.config.crl.validity_hours.into());
     let Some(name) = file.strip_suffix(".crl").map(str::to_string) else {
         return plain(StatusCode::NOT_FOUND, "expected /crl/NAME.crl");
     };
     let ca = name.clone();
-    match publishing(&state, move |pki| current_crl(pki, &ca, validity)).await {
-        Ok(Ok(crl)) => der("application/pkix-crl", crl),
+    match publishing(&state, move |pki| stored_crl(pki, &ca)).await {
+        Ok(Ok(Some(crl))) => der("application/pkix-crl", crl),
+        Ok(Ok(None)) => plain(
+            StatusCode::NOT_FOUND,
+            format!("no CRL of CA {name:?} has been published yet"),
+        ),
         Ok(Err(e @ imza_ca::CaError::UnknownCa { .. })) => {
             plain(StatusCode::NOT_FOUND, e.to_string())
         }
@@ -271,20 +277,44 @@ fn unavailable(what: &str, error: impl std::fmt::Display) -> Response<Body> {
     )
 }
 
-fn current_crl(pki: &Pki, name: &str, validity: Duration) -> Result<Vec<u8>, imza_ca::CaError> {
+fn stored_crl(pki: &Pki, name: &str) -> Result<Option<Vec<u8>>, imza_ca::CaError> {
     pki.ca(name)?;
+    Ok(pki.store().latest_crl(name)?.map(|crl| crl.der))
+}
+
+/// The `ca` role's CRL schedule: signs a new CRL into the store for every CA whose key opens
+/// without a person (a PIN in the environment, a software key) when it has none or a quarter
+/// of the latest's validity is left. Several CA nodes may run it: the CRL number is unique in
+/// the store, so of two at once one stores and the other is refused and notes it.
+fn sign_due_crls(pki: &Pki, validity: Duration) {
+    let cas = match pki.store().cas() {
+        Ok(cas) => cas,
+        Err(e) => return note(format!("CRL schedule: cannot read the store: {e}")),
+    };
     let now = pki.now();
-    if let Some(crl) = pki.store().latest_crl(name)? {
-        let margin = (crl.next_update - crl.this_update) / 4;
-        if now + margin < crl.next_update {
-            return Ok(crl.der);
+    for ca in cas.iter().filter(|ca| ca.key.opens_unattended()) {
+        let due = match pki.store().latest_crl(&ca.name) {
+            Ok(Some(crl)) => now + (crl.next_update - crl.this_update) / 4 >= crl.next_update,
+            Ok(None) => true,
+            Err(e) => {
+                note(format!("CRL schedule: CA {}: {e}", ca.name));
+                continue;
+            }
+        };
+        if !due {
+            continue;
+        }
+        match pki
+            .authority(&ca.name, None)
+            .and_then(|authority| authority.sign_crl(validity, &mut |_, _| {}))
+        {
+            Ok(signed) => note(format!(
+                "CRL schedule: signed CRL {} of CA {} ({} entries)",
+                signed.record.number, ca.name, signed.revoked
+            )),
+            Err(e) => note(format!("CRL schedule: CA {}: {e}", ca.name)),
         }
     }
-    Ok(pki
-        .authority(name, None)?
-        .sign_crl(validity, &mut |_, _| {})?
-        .record
-        .der)
 }
 
 /// Answers OCSP's "what is the status of serial S of CA I" from the CA store. The revision
@@ -350,7 +380,9 @@ fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
             ));
             continue;
         }
-        let responder = if ca.key.opens_unattended() {
+        // Only a process with the ca role issues responders; a public node answers with the
+        // ones certified for it.
+        let responder = if pki.opens_ca_keys() && ca.key.opens_unattended() {
             match pki.ensure_ocsp_responder(&ca.name, None) {
                 Ok(ensured) => {
                     if ensured.issued {
@@ -381,7 +413,18 @@ fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
             ));
             continue;
         };
-        let key = responder.open_key(pki)?;
+        // A responder whose key is not on this machine (certified for another node) is not
+        // served here; the others are.
+        let key = match responder.open_key(pki) {
+            Ok(key) => key,
+            Err(e) => {
+                note(format!(
+                    "OCSP: CA {}: the responder's key is not usable here ({e}); not served",
+                    ca.name
+                ));
+                continue;
+            }
+        };
         served.push(ServedCa {
             issuer: IssuerId::new(&ca.name),
             ca_certificate: ca.certificate.clone(),
@@ -464,7 +507,9 @@ fn build_tsa(
 pub struct Services {
     ocsp: Arc<OcspService>,
     tsa: Arc<TsaService>,
-    mobile: Arc<MobileService>,
+    /// With the `mss` role only.
+    mobile: Option<Arc<MobileService>>,
+    roles: Roles,
     /// What is being served now: the responder certificates, the TSA certificate's serial,
     /// and the store's audit head when they were last checked.
     served: Mutex<Served>,
@@ -484,6 +529,7 @@ impl Services {
         pki: &Arc<Pki>,
         config: ServeConfig,
         limits: &Limits,
+        roles: Roles,
     ) -> Result<Services, Failure> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let clock_check: Arc<dyn ClockCheck> = match &config.tsa.clock_check_command {
@@ -506,25 +552,35 @@ impl Services {
                 ..CacheConfig::default()
             },
         ));
-        let (tsa, tsa_serial) = match build_tsa(pki, &config, &clock_check)? {
+        let tsa_unit = match roles.has(Role::Tsa) {
+            true => build_tsa(pki, &config, &clock_check)?,
+            false => None,
+        };
+        let (tsa, tsa_serial) = match tsa_unit {
             Some((authority, serial)) => {
                 (TsaService::new(authority, Arc::clone(&clock)), Some(serial))
             }
             None => (TsaService::unavailable(Arc::clone(&clock)), None),
         };
-        let mobile_store = imza_mobile_sign::store::open(pki.store_url())
-            .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
-        let mobile = Arc::new(MobileService::new(
-            mobile_store,
-            Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
-            Arc::clone(&clock),
-            config.mobile.service_config(limits.mobile.clone()),
-        ));
+        let mobile = match roles.has(Role::Mss) {
+            false => None,
+            true => {
+                let mobile_store = imza_mobile_sign::store::open(pki.store_url())
+                    .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
+                Some(Arc::new(MobileService::new(
+                    mobile_store,
+                    Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
+                    Arc::clone(&clock),
+                    config.mobile.service_config(limits.mobile.clone()),
+                )))
+            }
+        };
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         Ok(Services {
             ocsp,
             tsa: Arc::new(tsa),
             mobile,
+            roles,
             served: Mutex::new(Served {
                 responders,
                 tsa_serial,
@@ -561,7 +617,11 @@ impl Services {
             Ok(_) => {}
             Err(e) => note(format!("OCSP maintenance failed: {}", e.message())),
         }
-        match build_tsa(pki, &self.config, &self.clock_check) {
+        let tsa = match self.roles.has(Role::Tsa) {
+            true => build_tsa(pki, &self.config, &self.clock_check),
+            false => Ok(None),
+        };
+        match tsa {
             Ok(Some((authority, serial))) if served.tsa_serial.as_ref() != Some(&serial) => {
                 self.tsa.replace(authority);
                 note(format!(
@@ -591,37 +651,48 @@ impl Services {
 /// How often responders are checked for renewal when nothing else changed.
 const RENEWAL_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// The routes `imza serve` answers, with the shutdown that long polls listen to.
+/// The routes `imza serve` answers for its roles, with the shutdown that long polls listen to.
 fn router(state: ServeState, shutdown: &Shutdown) -> Router {
     let services = &state.services;
     let limits = &state.limits;
-    let own = Router::new()
+    let roles = services.roles;
+    let mut own = Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics_page))
-        .route("/ca/{file}", get(ca_certificate))
-        .route("/crl/{file}", get(crl))
-        .with_state(state.clone());
-    Router::new()
-        .merge(own)
-        .merge(imza_ocsp::http::routes(
+        .route("/metrics", get(metrics_page));
+    if roles.has(Role::Publish) {
+        own = own
+            .route("/ca/{file}", get(ca_certificate))
+            .route("/crl/{file}", get(crl));
+    }
+    let mut routes = Router::new().merge(own.with_state(state.clone()));
+    if roles.has(Role::Ocsp) {
+        routes = routes.merge(imza_ocsp::http::routes(
             Arc::clone(&services.ocsp),
             limits.ocsp.clone(),
-        ))
-        .merge(imza_tsa::http::routes(
+        ));
+    }
+    if roles.has(Role::Tsa) {
+        routes = routes.merge(imza_tsa::http::routes(
             Arc::clone(&services.tsa),
             limits.tsa.clone(),
-        ))
-        .merge(imza_signer::http::routes(
+        ));
+    }
+    if roles.has(Role::Verify) {
+        routes = routes.merge(imza_signer::http::routes(
             Arc::new(VerifyService::new(
                 &crate::verify::serve_verify_options(&state.pki, Arc::clone(&state.fetches)),
                 Arc::new(SystemClock),
             )),
             limits.verify.clone(),
-        ))
-        .merge(imza_mobile_sign::http::routes(
-            Arc::clone(&services.mobile),
+        ));
+    }
+    if let Some(mobile) = &services.mobile {
+        routes = routes.merge(imza_mobile_sign::http::routes(
+            Arc::clone(mobile),
             shutdown.clone(),
-        ))
+        ));
+    }
+    routes
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "404 Not Found") })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state.metrics),
@@ -636,12 +707,17 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
     let services = &state.services;
     imza_ocsp::http::start_upkeep(&services.ocsp, shutdown)
         .map_err(|e| Failure::Internal(format!("cannot start the OCSP cache upkeep: {e}")))?;
-    imza_mobile_sign::http::spawn_purge(Arc::clone(&services.mobile), shutdown.clone());
+    if let Some(mobile) = &services.mobile {
+        imza_mobile_sign::http::spawn_purge(Arc::clone(mobile), shutdown.clone());
+    }
     let maintained = Arc::clone(services);
     let pki = Arc::clone(&state.pki);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
+    let crl_validity = Duration::hours(services.config.crl.validity_hours.into());
+    let signs_crls = services.roles.has(Role::Ca);
     let shutdown = shutdown.clone();
     tokio::spawn(async move {
+        // The first tick is at once; `run` did that round before serving.
         let mut ticks = tokio::time::interval(tick);
         ticks.tick().await;
         loop {
@@ -651,7 +727,13 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
             }
             let services = Arc::clone(&maintained);
             let pki = Arc::clone(&pki);
-            let _ = tokio::task::spawn_blocking(move || services.maintain(&pki)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                if signs_crls {
+                    sign_due_crls(&pki, crl_validity);
+                }
+                services.maintain(&pki)
+            })
+            .await;
         }
     });
     Ok(())
@@ -674,14 +756,23 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>) -> CliResult {
+pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>, roles: Roles) -> CliResult {
     let config = ServeConfig::load(config)?;
-    let pki = Arc::new(open_pki(home)?);
+    let pki = open_pki(home)?;
+    // Without the ca role nothing in this process may open a CA key.
+    let pki = Arc::new(match roles.has(Role::Ca) {
+        true => pki,
+        false => pki.without_ca_keys(),
+    });
+    if roles.has(Role::Ca) {
+        // A CA node publishes missing or due CRLs before it serves anything.
+        sign_due_crls(&pki, Duration::hours(config.crl.validity_hours.into()));
+    }
     let limits = Arc::new(Limits::new(&config)?);
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
     let verify_fetches = config.verify.fetch_cache();
-    let services = Arc::new(Services::start(&pki, config, &limits)?);
+    let services = Arc::new(Services::start(&pki, config, &limits, roles)?);
     let served: Vec<String> = services
         .ocsp
         .responder()
@@ -730,7 +821,7 @@ pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>) -> CliResult 
         start_background(&state, &shutdown)?;
         let routes = router(state, &shutdown);
         note(format!(
-            "listening on http://{listen}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /ca/NAME.crt, /crl/NAME.crl, /health, /metrics",
+            "listening on http://{listen} with roles {roles}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /ca/NAME.crt, /crl/NAME.crl (each with its role), /health, /metrics",
             served.len(),
             served.join(", ")
         ));

@@ -18,7 +18,8 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
     let subject = openssl_show("x509", &cert, true, &["-subject", "-nameopt", "utf8"]);
     assert!(subject.contains("CN=AZ Citizens CA"), "{subject}");
 
-    // No CRL yet: the server signs one (number 1); asking again serves the same.
+    // No CRL yet: the server (all roles, so the ca role too) signed one (number 1) as it
+    // started; asking again serves the same.
     let (status, first) = server.get("/crl/citizens.crl");
     assert_eq!(status, 200);
     assert_eq!(server.get("/crl/citizens.crl").1, first);
@@ -68,4 +69,51 @@ fn serves_ca_certificates_and_crls_at_the_certificate_urls() {
         metrics.contains("imza_work_refused_total{service=\"OCSP\"} 0"),
         "{metrics}"
     );
+}
+
+/// `--roles public`: a node facing the internet, in a data directory without any key, on the
+/// CA node's store. It serves the CA certificates and the CRLs the CA side stored, and a GET
+/// never signs — with no CRL stored it says so (the server before roles signed one here).
+/// The CA node (`--roles ca`) then publishes the missing CRLs as it starts.
+#[test]
+fn a_public_node_serves_stored_crls_and_never_signs_with_a_ca_key() {
+    let pki = TestPki::with_root_and_citizens();
+    let store = format!("sqlite:{}", pki.data_dir().join("imza.db").display());
+    let public_dir = pki.path("public-node");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    command.arg("--data-dir").arg(&public_dir).args([
+        "--store", &store, "serve", "--roles", "public", "--listen", &listen,
+    ]);
+    let public = Server::spawn(command, &listen);
+
+    assert_eq!(public.get("/health").0, 200);
+    assert_eq!(public.get("/ca/citizens.crt").0, 200);
+    let (status, body) = public.get("/crl/citizens.crl");
+    assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("has been published yet"));
+    let keys = std::fs::read_dir(public_dir.join("keys")).unwrap().count();
+    assert_eq!(keys, 0, "the public node has no key of any kind");
+    let crls = |pki: &TestPki| pki.snapshot().matches("INSERT INTO crls").count();
+    assert_eq!(crls(&pki), 0, "a GET signed a CRL");
+
+    // The CA node signs what is due as it starts; the public node then serves it.
+    let _ca_node = Server::start_with(&pki, &["--roles", "ca"]);
+    assert_eq!(crls(&pki), 2, "root and citizens");
+    let (status, der) = public.get("/crl/citizens.crl");
+    assert_eq!(status, 200);
+    let crl = pki.path("public.crl");
+    std::fs::write(&crl, &der).unwrap();
+    let number = openssl_show("crl", &crl, true, &["-crlnumber"]);
+    assert_eq!(number.trim(), "crlNumber=0x01");
+    // A public node does not answer what its roles leave out.
+    let mut ca_only = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    let ca_listen = format!("127.0.0.1:{}", free_port());
+    ca_only
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(["serve", "--roles", "ca", "--listen", &ca_listen]);
+    let ca_node = Server::spawn(ca_only, &ca_listen);
+    assert_eq!(ca_node.get("/crl/citizens.crl").0, 404);
+    assert_eq!(ca_node.get("/health").0, 200);
 }

@@ -544,6 +544,11 @@ impl Server {
             .arg(pki.data_dir())
             .args(["serve", "--listen", &listen])
             .args(extra);
+        if let Some(pg) = &pki.postgres {
+            command
+                .env("IMZA_STORE", pg.url())
+                .env("PGPASSWORD", pg.cluster.password());
+        }
         Server::spawn(command, &listen)
     }
 
