@@ -159,6 +159,9 @@ struct ServeState {
     server: Arc<ServerStats>,
     /// `/verify`'s outbound fetches, for `/metrics`.
     fetches: Arc<FetchCache>,
+    /// `/verify`, with the `verify` role: built before the runtime starts, since it reads the
+    /// store (a blocking PostgreSQL client must not run on a thread that drives Tokio).
+    verify: Option<Arc<VerifyService>>,
 }
 
 /// 200 when the OCSP cache's revision poll completes on time and its last read of the store
@@ -677,12 +680,9 @@ fn router(state: ServeState, shutdown: &Shutdown) -> Router {
             limits.tsa.clone(),
         ));
     }
-    if roles.has(Role::Verify) {
+    if let Some(verify) = &state.verify {
         routes = routes.merge(imza_signer::http::routes(
-            Arc::new(VerifyService::new(
-                &crate::verify::serve_verify_options(&state.pki, Arc::clone(&state.fetches)),
-                Arc::new(SystemClock),
-            )),
+            Arc::clone(verify),
             limits.verify.clone(),
         ));
     }
@@ -804,6 +804,14 @@ pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>, roles: Roles)
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
+    // Everything that reads the store at start is done here, off the runtime's threads.
+    let fetches = Arc::new(FetchCache::new(verify_fetches, Arc::new(SystemClock)));
+    let verify = roles.has(Role::Verify).then(|| {
+        Arc::new(VerifyService::new(
+            &crate::verify::serve_verify_options(&pki, Arc::clone(&fetches)),
+            Arc::new(SystemClock),
+        ))
+    });
     runtime.block_on(async move {
         let server = Server::bind(listen, connection_limits)
             .await
@@ -815,7 +823,8 @@ pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>, roles: Roles)
             limits,
             metrics: Arc::new(Metrics::default()),
             server: server.stats(),
-            fetches: Arc::new(FetchCache::new(verify_fetches, Arc::new(SystemClock))),
+            fetches,
+            verify,
         };
         stop_on_signals(&shutdown)?;
         start_background(&state, &shutdown)?;

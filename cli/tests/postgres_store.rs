@@ -242,3 +242,63 @@ fn a_schema_newer_than_the_binary_is_refused() {
         "{said}"
     );
 }
+
+/// `imza serve` (all roles) on a PostgreSQL store: it starts, OCSP checked by openssl says
+/// good, a revocation by `imza ca revoke` in another process is answered revoked within a
+/// second, /verify and the mobile signature service are up, and SIGTERM stops it cleanly
+/// (exit 0: the store's connections are closed off the runtime's threads).
+#[test]
+fn imza_serve_runs_on_postgres_and_sees_a_revocation_within_a_second() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let pki = TestPki::on_postgres();
+    pki.ok(&init_root_args(&["--key", "ec-p384", "--base-url", &base]));
+    pki.ok(&init_citizens_args(&["--base-url", &base]));
+    let cert = pki.issue_citizen("citizen-sign", "gunay");
+    let serial = pki.serials("citizens").pop().expect("one certificate");
+    let mut server = Server::start_on(&pki, port, &[]);
+    assert_eq!(server.get("/health").0, 200);
+    assert_eq!(server.get("/crl/citizens.crl").0, 200);
+
+    let (citizens, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));
+    let ocsp = |extra: &[&str]| -> String {
+        let url = format!("{base}/ocsp");
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            citizens.to_str().unwrap(),
+            "-cert",
+            cert.to_str().unwrap(),
+            "-url",
+            &url,
+            "-CAfile",
+            root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = run("openssl", &args);
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    let said = ocsp(&["-no_nonce"]);
+    assert!(said.contains(": good"), "{said}");
+
+    pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let said = ocsp(&["-no_nonce"]);
+        if said.contains(": revoked") {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(1),
+            "still not revoked after 1 s: {said}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The mobile signature service answers on this store too (an unknown relying party).
+    let (status, _) = server.get("/mss/v1/session/00000000000000000000000000000000");
+    assert!(status == 401 || status == 404, "{status}");
+
+    let (code, took) = server.terminate();
+    assert_eq!(code, Some(0), "exit after SIGTERM");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}

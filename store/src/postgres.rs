@@ -12,6 +12,7 @@
 //! writers (the audit chain) takes a transaction-scoped advisory lock or a row lock, as its
 //! trait's contract says.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -44,11 +45,35 @@ impl Default for PoolOptions {
     }
 }
 
-/// The connections of one process to one database.
+/// The connections of one process to one database. Clones share the connections.
 #[derive(Clone)]
 pub struct Pool {
-    pool: r2d2::Pool<Manager>,
+    pool: Arc<Connections>,
     url: PostgresUrl,
+}
+
+/// The r2d2 pool, closed safely when the last [`Pool`] goes.
+struct Connections(Option<r2d2::Pool<Manager>>);
+
+impl Drop for Connections {
+    /// Closing a rust-postgres connection blocks on a runtime of the client's own, which
+    /// panics on a thread that drives Tokio — where a server's last handle on the store goes
+    /// when it shuts down. There the connections are closed on a thread of their own.
+    fn drop(&mut self) {
+        let Some(pool) = self.0.take() else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let closing = std::thread::Builder::new()
+            .name("imza-store-close".into())
+            .spawn(move || drop(pool));
+        // Without a thread to close them on, the connections end with the process.
+        if let Ok(thread) = closing {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -111,14 +136,20 @@ impl Pool {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         Ok(Pool {
-            pool,
+            pool: Arc::new(Connections(Some(pool))),
             url: url.clone(),
         })
     }
 
     /// A connection, waiting at most the pool's wait.
     pub fn get(&self) -> Result<Connection, StoreError> {
-        self.pool.get().map_err(|e| {
+        let Some(pool) = &self.pool.0 else {
+            return Err(StoreError::Unavailable(format!(
+                "{}: the pool is closed",
+                self.url
+            )));
+        };
+        pool.get().map_err(|e| {
             StoreError::Unavailable(format!("{}: no connection to the database: {e}", self.url))
         })
     }

@@ -52,8 +52,7 @@ const DEVICE_SECRET_HASH: &str = "SELECT secret_sha256, true FROM mss_devices \
 /// The service's tables in a PostgreSQL database, through a pool of connections of its own.
 #[derive(Debug)]
 pub struct PgMobileStore {
-    /// Always there until the store is dropped (see its `Drop`).
-    pool: Option<Pool>,
+    pool: Pool,
 }
 
 /// A statement parameter with its type, as `query_typed` takes it.
@@ -73,16 +72,11 @@ impl PgMobileStore {
         options: PoolOptions,
     ) -> Result<PgMobileStore, StoreError> {
         let pool = Pool::open(url, create, &[&SCHEMA_POSTGRES], options)?;
-        Ok(PgMobileStore { pool: Some(pool) })
+        Ok(PgMobileStore { pool })
     }
 
     fn connection(&self) -> Result<Connection, StoreError> {
-        match &self.pool {
-            Some(pool) => pool.get(),
-            None => Err(StoreError::Unavailable(
-                "the mobile signature store is closed".into(),
-            )),
-        }
+        self.pool.get()
     }
 
     /// Runs one statement on its own (its own transaction) and returns its rows.
@@ -127,35 +121,6 @@ impl PgMobileStore {
             StoreError::Backend(format!("no row for {column}, not even the decoy"))
         })?;
         Ok((rows::sha256_value(get(row, 0)?, column)?, get(row, 1)?))
-    }
-}
-
-impl Drop for PgMobileStore {
-    /// Closing a connection of rust-postgres blocks on a runtime of its own, which panics on a
-    /// thread that runs Tokio tasks — where a server's last handle on the store goes when it
-    /// shuts down (a task's, or the future `block_on` ran). There the connections are closed
-    /// on a thread of their own.
-    fn drop(&mut self) {
-        let Some(pool) = self.pool.take() else {
-            return;
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return;
-        }
-        let (send, receive) = std::sync::mpsc::channel::<Pool>();
-        let closing = std::thread::Builder::new()
-            .name("mss-store-close".into())
-            .spawn(move || drop(receive.recv()));
-        match closing {
-            Ok(thread) => match send.send(pool) {
-                Ok(()) => {
-                    let _ = thread.join();
-                }
-                // The thread is gone: the connections end with the process.
-                Err(std::sync::mpsc::SendError(pool)) => std::mem::forget(pool),
-            },
-            Err(_) => std::mem::forget(pool),
-        }
     }
 }
 
