@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authority;
 pub mod csr;
 pub mod data_dir;
+pub mod delegation;
 mod error;
 pub mod keyref;
 pub mod profile;

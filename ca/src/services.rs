@@ -111,7 +111,7 @@ impl InitTsa {
 
 /// A subject of `C` and `O` taken from the CA's subject, then `CN=cn` (cut to the 64
 /// characters of ub-common-name).
-fn service_subject(ca_subject: &Name, cn: &str) -> Result<Name, CaError> {
+pub(crate) fn service_subject(ca_subject: &Name, cn: &str) -> Result<Name, CaError> {
     let mut rdns = Vec::new();
     for oid in [oids::AT_COUNTRY, oids::AT_ORGANIZATION] {
         rdns.extend(
@@ -131,7 +131,7 @@ fn service_subject(ca_subject: &Name, cn: &str) -> Result<Name, CaError> {
 }
 
 /// A short unique suffix for a service key's file name and PKCS#11 label.
-fn key_suffix(now: OffsetDateTime) -> Result<String, CaError> {
+pub(crate) fn key_suffix(now: OffsetDateTime) -> Result<String, CaError> {
     let mut random = [0u8; 4];
     openssl::rand::rand_bytes(&mut random).map_err(CoreError::openssl)?;
     Ok(format!("{}-{}", now.unix_timestamp(), hex::encode(random)))
@@ -157,17 +157,14 @@ impl Pki {
         Ok(all)
     }
 
-    /// The newest service of `kind` named `name` usable now, if any.
+    /// The newest service of `kind` named `name` usable now whose key this CA node holds, if
+    /// any (services certified for other nodes: [`Pki::current_service_of`]).
     pub fn current_service(
         &self,
         kind: ServiceKind,
         name: &str,
     ) -> Result<Option<ServiceCertificate>, CaError> {
-        let now = self.now();
-        Ok(self
-            .services(kind, Some(name))?
-            .into_iter()
-            .find(|s| s.usable_at(now)))
+        self.current_service_of(kind, name, None)
     }
 
     /// Makes sure CA `ca` has a delegated OCSP responder usable for at least a third of its
@@ -324,6 +321,7 @@ impl Pki {
                 key: key_ref.clone(),
                 policy: policy.clone(),
                 created_at: now,
+                node: None,
             };
             let issued = issue_event(&certificate);
             let registered = AuditEvent {

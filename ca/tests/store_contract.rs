@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use imza_ca::audit::{AuditEvent, ChainVerifier};
 use imza_ca::keyref::KeyReference;
 use imza_ca::store::{
-    CaRecord, CaStore, CertificateRecord, CrlRecord, Revocation, StatusFilter, StoreError,
+    CaRecord, CaStore, CertificateRecord, CrlRecord, Revocation, ServiceKind, ServiceRecord,
+    ServiceRequest, StatusFilter, StoreError,
 };
 use imza_core::clock::rfc3339;
 use imza_core::crl::RevokedEntry;
@@ -469,6 +470,101 @@ mod contract {
             ]
         );
     }
+
+    pub(super) fn request(node: &str) -> ServiceRequest {
+        ServiceRequest {
+            id: 0,
+            kind: ServiceKind::Ocsp,
+            name: "root".into(),
+            ca: "root".into(),
+            node: node.into(),
+            csr: vec![0x30, 0x00],
+            key: KeyReference::File {
+                path: PathBuf::from(format!("keys/ocsp-{node}.key.pem")),
+            },
+            requested_at: T0,
+        }
+    }
+
+    pub(super) fn responder_for(
+        request: &ServiceRequest,
+        serial: u8,
+    ) -> (ServiceRecord, CertificateRecord) {
+        let certificate = cert("root", &[0x0C, serial]);
+        let service = ServiceRecord {
+            kind: request.kind,
+            name: request.name.clone(),
+            ca: request.ca.clone(),
+            serial: certificate.serial.clone(),
+            key: request.key.clone(),
+            policy: None,
+            created_at: T0,
+            node: Some(request.node.clone()),
+        };
+        (service, certificate)
+    }
+
+    pub fn service_requests_are_open_once_per_node_and_closed_once(store: &dyn CaStore) {
+        create_root(store, "root");
+        let audit = || event("ocsp.request", "root", serde_json::json!({}));
+        let first = store
+            .insert_service_request(&request("pub1"), &audit())
+            .unwrap();
+        let other = store
+            .insert_service_request(&request("pub2"), &audit())
+            .unwrap();
+        assert!(other > first);
+        let entries = count(store, "audit");
+        let err = store
+            .insert_service_request(&request("pub1"), &audit())
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if m.contains("pub1")),
+            "{err}"
+        );
+        assert_eq!(count(store, "audit"), entries);
+        let open = store.open_service_requests(10).unwrap();
+        assert_eq!(
+            open.iter()
+                .map(|r| (r.id, r.node.as_str()))
+                .collect::<Vec<_>>(),
+            [(first, "pub1"), (other, "pub2")]
+        );
+        assert_eq!(
+            open[0],
+            ServiceRequest {
+                id: first,
+                ..request("pub1")
+            }
+        );
+
+        let (service, certificate) = responder_for(&open[0], 1);
+        store
+            .certify_service_request(first, &service, &certificate, &[audit()])
+            .unwrap();
+        let served = store.services(ServiceKind::Ocsp, Some("root")).unwrap();
+        assert_eq!(served.len(), 1);
+        assert_eq!(served[0].0.node.as_deref(), Some("pub1"));
+        assert_eq!(served[0].1, certificate);
+        // Closed: a second certification writes nothing; a new request may be filed.
+        let (again, again_cert) = responder_for(&open[0], 2);
+        let err = store
+            .certify_service_request(first, &again, &again_cert, &[audit()])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert!(store.certificate("root", &[0x0C, 2]).unwrap().is_none());
+        store
+            .refuse_service_request(other, "bad CSR", &audit())
+            .unwrap();
+        assert!(matches!(
+            store.refuse_service_request(other, "again", &audit()),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(store.open_service_requests(10).unwrap().is_empty());
+        store
+            .insert_service_request(&request("pub1"), &audit())
+            .unwrap();
+    }
 }
 
 /// Instantiates each contract case for both engines.
@@ -511,6 +607,7 @@ engines!(
     certificates_filter_by_status_in_issuance_order,
     crl_numbers_are_tracked_and_a_duplicate_is_a_conflict,
     audit_chain_over_several_operations_verifies_and_pages,
+    service_requests_are_open_once_per_node_and_closed_once,
 );
 
 fn sqlite_store() -> (tempfile::TempDir, Box<dyn CaStore>) {
@@ -656,6 +753,58 @@ mod racing {
         assert_eq!(store.cas().unwrap().len(), 1);
         assert_eq!(store.audit_entries(0, 100).unwrap().len(), 1);
     }
+
+    /// Four CA nodes certify one request at once: exactly one records a responder.
+    pub fn concurrent_certifications_of_one_request_have_one_winner(
+        open: &(dyn Fn() -> Box<dyn CaStore> + Sync),
+    ) {
+        use super::contract::{request, responder_for};
+        let store = open();
+        create_root(&*store, "root");
+        let id = store
+            .insert_service_request(
+                &request("pub1"),
+                &event("ocsp.request", "root", serde_json::json!({})),
+            )
+            .unwrap();
+        let stored = ServiceRequest {
+            id,
+            ..request("pub1")
+        };
+        let barrier = std::sync::Barrier::new(4);
+        let wins: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4u8)
+                .map(|i| {
+                    let (barrier, stored) = (&barrier, &stored);
+                    s.spawn(move || {
+                        let handle = open();
+                        let (service, certificate) = responder_for(stored, i);
+                        barrier.wait();
+                        match handle.certify_service_request(
+                            id,
+                            &service,
+                            &certificate,
+                            &[event("ocsp.certify", "root", serde_json::json!({}))],
+                        ) {
+                            Ok(()) => true,
+                            Err(StoreError::Conflict(_)) => false,
+                            Err(e) => panic!("{e}"),
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(wins.iter().filter(|w| **w).count(), 1);
+        assert_eq!(store.services(ServiceKind::Ocsp, None).unwrap().len(), 1);
+        let certified = store
+            .audit_entries(0, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "ocsp.certify")
+            .count();
+        assert_eq!(certified, 1);
+    }
 }
 
 /// Instantiates each racing case for both engines, with an opener of new handles.
@@ -690,6 +839,7 @@ racing_engines!(
     concurrent_issuers_keep_one_audit_line,
     concurrent_revocations_of_one_serial_exactly_one_wins,
     concurrent_creation_of_one_ca_has_one_winner,
+    concurrent_certifications_of_one_request_have_one_winner,
 );
 
 /// What only the PostgreSQL engine has: logins, an unreachable server, a schema in a

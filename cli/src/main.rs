@@ -127,6 +127,11 @@ enum Command {
         /// delegated responders; the node beside the CA keys).
         #[arg(long, default_value = "all", value_name = "ROLES")]
         roles: serve::roles::Roles,
+        /// This node's name, on a node without the ca role (default: the host name, made
+        /// a-z0-9-). Its delegated OCSP responders are certified for it: it makes their keys
+        /// in its own data directory and files requests the CA node certifies.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
     },
 }
 
@@ -157,7 +162,8 @@ fn main() -> ExitCode {
             listen,
             config,
             roles,
-        } => home().and_then(|h| serve::run(&h, listen, config.as_deref(), roles)),
+            node,
+        } => home().and_then(|h| serve::run(&h, listen, config.as_deref(), roles, node)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,7 @@ use axum::Router;
 use time::Duration;
 
 use const_oid::ObjectIdentifier;
+use imza_ca::delegation::RequestOutcome;
 use imza_ca::services::DEFAULT_TSA_POLICY;
 use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
@@ -165,8 +166,9 @@ struct ServeState {
 }
 
 /// 200 when the OCSP cache's revision poll completes on time and its last read of the store
-/// worked; 503 otherwise (OCSP then answers live or `tryLater`, never from a cache that may
-/// be stale). The poll reads the store, so this also says the store is readable.
+/// worked; 503 otherwise, so a load balancer takes the node out (it keeps answering from the
+/// responses already signed, until their nextUpdate, and `tryLater` for the rest). The poll
+/// reads the store, so this also says the store is readable.
 async fn health(State(state): State<ServeState>) -> Response<Body> {
     // No error details: paths and database messages are for the operator's log.
     let ocsp = &state.services.ocsp;
@@ -368,9 +370,11 @@ fn note(message: impl std::fmt::Display) {
     eprintln!("imza serve: {message}");
 }
 
-/// The delegated responders of every CA whose certificate is valid now: issued or renewed
-/// with the CA key when due (never prompting for a PIN), else the current one kept.
-fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
+/// The delegated responders of every CA whose certificate is valid now. On the CA node: issued
+/// or renewed with the CA key when due (never prompting for a PIN), else the current one kept.
+/// On a public node (`node`): the responder certified for it; when it has none or it is due,
+/// a new key is made here and a request filed for the CA side to certify.
+fn ocsp_responders(pki: &Pki, node: Option<&str>) -> Result<Vec<ServedCa>, Failure> {
     let now = pki.now();
     let mut served = Vec::new();
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
@@ -385,7 +389,9 @@ fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
         }
         // Only a process with the ca role issues responders; a public node answers with the
         // ones certified for it.
-        let responder = if pki.opens_ca_keys() && ca.key.opens_unattended() {
+        let responder = if let (false, Some(node)) = (pki.opens_ca_keys(), node) {
+            node_responder(pki, &ca.name, node)?
+        } else if pki.opens_ca_keys() && ca.key.opens_unattended() {
             match pki.ensure_ocsp_responder(&ca.name, None) {
                 Ok(ensured) => {
                     if ensured.issued {
@@ -409,6 +415,14 @@ fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
             pki.current_service(ServiceKind::Ocsp, &ca.name)?
         };
         let Some(responder) = responder else {
+            if let (false, Some(node)) = (pki.opens_ca_keys(), node) {
+                note(format!(
+                    "OCSP: CA {}: waiting for the CA side to certify node {node}'s responder \
+                     (answers for it are 'unauthorized' until then)",
+                    ca.name
+                ));
+                continue;
+            }
             note(format!(
                 "OCSP: CA {} has no responder and its key needs a PIN the server lacks; \
                  run imza ocsp init --ca {} (answers for it are 'unauthorized' until then)",
@@ -436,6 +450,59 @@ fn ocsp_responders(pki: &Pki) -> Result<Vec<ServedCa>, Failure> {
         });
     }
     Ok(served)
+}
+
+/// A public node's responder for CA `ca`: the current one certified for `node`, after filing
+/// a request for a new one when there is none or it is due for renewal (and none is open).
+fn node_responder(
+    pki: &Pki,
+    ca: &str,
+    node: &str,
+) -> Result<Option<imza_ca::ServiceCertificate>, Failure> {
+    let current = pki.current_service_of(ServiceKind::Ocsp, ca, Some(node))?;
+    let due = current.as_ref().is_none_or(|c| {
+        c.certificate.not_after - pki.now() <= imza_ca::services::renewal_margin(&c.certificate)
+    });
+    if due && pki.open_responder_request(ca, node)?.is_none() {
+        match pki.request_ocsp_responder(ca, node, &imza_ca::keyref::KeyBackend::Software) {
+            Ok(request) => note(format!(
+                "OCSP: asked the CA side to certify a new responder key of node {node} for CA \
+                 {ca} (request {})",
+                request.id
+            )),
+            Err(e) => note(format!("OCSP: CA {ca}: cannot request a responder: {e}")),
+        }
+    }
+    Ok(current)
+}
+
+/// The `ca` role's round of certifying the delegated responders public nodes asked for.
+fn certify_requests(pki: &Pki) {
+    match pki.certify_service_requests(None) {
+        Ok(done) => {
+            for (request, outcome) in done {
+                let what = format!(
+                    "{} request {} of node {} for {}",
+                    request.kind.as_str(),
+                    request.id,
+                    request.node,
+                    request.name
+                );
+                match outcome {
+                    RequestOutcome::Certified { serial } => {
+                        note(format!("{what}: certified ({})", serial_hex(&serial)))
+                    }
+                    RequestOutcome::Refused { reason } => {
+                        note(format!("{what}: refused: {reason}"))
+                    }
+                    RequestOutcome::Deferred { reason } => {
+                        note(format!("{what}: left open: {reason}"))
+                    }
+                }
+            }
+        }
+        Err(e) => note(format!("certifying service requests: {e}")),
+    }
 }
 
 /// The responder over `served`, and the responder certificates it answers with.
@@ -518,6 +585,9 @@ pub struct Services {
     served: Mutex<Served>,
     clock_check: Arc<dyn ClockCheck>,
     config: Arc<ServeConfig>,
+    /// A public node's name (its delegated responders are certified for it); `None` on the
+    /// CA node.
+    node: Option<String>,
 }
 
 struct Served {
@@ -533,6 +603,7 @@ impl Services {
         config: ServeConfig,
         limits: &Limits,
         roles: Roles,
+        node: Option<String>,
     ) -> Result<Services, Failure> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let clock_check: Arc<dyn ClockCheck> = match &config.tsa.clock_check_command {
@@ -545,7 +616,11 @@ impl Services {
             ),
             None => Arc::new(TrustSystemClock),
         };
-        let (responder, responders) = build_responder(ocsp_responders(pki)?, &config)?;
+        // The head before the services are built: whatever changes after it (another node
+        // certifying this one's responder meanwhile) is seen at the first check.
+        let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
+        let (responder, responders) =
+            build_responder(ocsp_responders(pki, node.as_deref())?, &config)?;
         let ocsp = Arc::new(OcspService::new(
             responder,
             Arc::new(StoreStatus::open(pki)?),
@@ -578,7 +653,6 @@ impl Services {
                 )))
             }
         };
-        let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         Ok(Services {
             ocsp,
             tsa: Arc::new(tsa),
@@ -592,6 +666,7 @@ impl Services {
             }),
             clock_check,
             config: Arc::new(config),
+            node,
         })
     }
 
@@ -610,7 +685,8 @@ impl Services {
         if head == served.audit_head && served.checked.elapsed() < RENEWAL_PERIOD {
             return;
         }
-        let built = ocsp_responders(pki).and_then(|s| build_responder(s, &self.config));
+        let built = ocsp_responders(pki, self.node.as_deref())
+            .and_then(|s| build_responder(s, &self.config));
         match built {
             Ok((responder, responders)) if responders != served.responders => {
                 self.ocsp.replace_responder(responder);
@@ -645,8 +721,11 @@ impl Services {
             }
             Err(e) => note(format!("TSA maintenance failed: {}", e.message())),
         }
-        // The responders' own issuance moved the head: record the head after it.
-        served.audit_head = pki.store().audit_head().unwrap_or(head);
+        // The head read before the rebuild: a change made meanwhile (another node certifying a
+        // responder for this one) is seen at the next check. Recording the head after the
+        // rebuild would lose it; this node's own writes only cost one more rebuild that finds
+        // nothing new.
+        served.audit_head = head;
         served.checked = std::time::Instant::now();
     }
 }
@@ -729,6 +808,7 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
             let pki = Arc::clone(&pki);
             let _ = tokio::task::spawn_blocking(move || {
                 if signs_crls {
+                    certify_requests(&pki);
                     sign_due_crls(&pki, crl_validity);
                 }
                 services.maintain(&pki)
@@ -756,7 +836,13 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>, roles: Roles) -> CliResult {
+pub fn run(
+    home: &Home,
+    listen: SocketAddr,
+    config: Option<&Path>,
+    roles: Roles,
+    node: Option<String>,
+) -> CliResult {
     let config = ServeConfig::load(config)?;
     let pki = open_pki(home)?;
     // Without the ca role nothing in this process may open a CA key.
@@ -764,15 +850,22 @@ pub fn run(home: &Home, listen: SocketAddr, config: Option<&Path>, roles: Roles)
         true => pki,
         false => pki.without_ca_keys(),
     });
+    // The CA node's responders are its own (no node); a public node's are certified for it.
+    let node = match roles.has(Role::Ca) {
+        true => None,
+        false => Some(node.unwrap_or_else(roles::host_node_name)),
+    };
     if roles.has(Role::Ca) {
-        // A CA node publishes missing or due CRLs before it serves anything.
+        // A CA node certifies what nodes asked for and publishes missing or due CRLs before it
+        // serves anything.
+        certify_requests(&pki);
         sign_due_crls(&pki, Duration::hours(config.crl.validity_hours.into()));
     }
     let limits = Arc::new(Limits::new(&config)?);
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
     let verify_fetches = config.verify.fetch_cache();
-    let services = Arc::new(Services::start(&pki, config, &limits, roles)?);
+    let services = Arc::new(Services::start(&pki, config, &limits, roles, node)?);
     let served: Vec<String> = services
         .ocsp
         .responder()

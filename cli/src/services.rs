@@ -13,6 +13,7 @@ use imza_core::pem;
 
 use crate::ca::{open_pki, Home, NewKeyArgs};
 use crate::output::{print_json, CliResult, Failure};
+use imza_ca::delegation::RequestOutcome;
 
 #[derive(Subcommand)]
 pub enum TsaCommand {
@@ -82,8 +83,20 @@ pub enum OcspCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List OCSP responder certificates, newest first.
+    /// List OCSP responder certificates, newest first (with the node holding each key).
     List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Certify the responder keys public nodes asked for (`imza serve --roles public` files a
+    /// request with a CSR when it has no responder or its responder is due for renewal). The
+    /// `ca` role of `imza serve` does this by itself every check interval; run it by hand on the
+    /// CA node when a CA key needs a PIN the server does not have. A request whose CSR does not
+    /// verify is refused, with the reason recorded and audited.
+    Certify {
+        /// Environment variable holding the CA's PIN, if its key is in PKCS#11.
+        #[arg(long)]
+        ca_pin_env: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -100,6 +113,7 @@ fn describe(pki: &Pki, s: &ServiceCertificate) -> serde_json::Value {
         "usable": s.usable_at(now),
         "policy": s.service.policy,
         "key": s.service.key.describe(),
+        "node": s.service.node,
     })
 }
 
@@ -215,5 +229,46 @@ pub fn run_ocsp(home: &Home, command: OcspCommand) -> CliResult {
             Ok(())
         }
         OcspCommand::List { json } => print_list(&pki, ServiceKind::Ocsp, json),
+        OcspCommand::Certify {
+            ca_pin_env,
+            json: json_out,
+        } => {
+            let pin = ca_pin_env.map(PinSource::Env);
+            let done = pki.certify_service_requests(pin.as_ref())?;
+            let items: Vec<serde_json::Value> = done
+                .iter()
+                .map(|(request, outcome)| {
+                    let (verdict, detail) = match outcome {
+                        RequestOutcome::Certified { serial } => ("certified", serial_hex(serial)),
+                        RequestOutcome::Refused { reason } => ("refused", reason.clone()),
+                        RequestOutcome::Deferred { reason } => ("left open", reason.clone()),
+                    };
+                    json!({
+                        "request": request.id,
+                        "ca": request.ca,
+                        "node": request.node,
+                        "outcome": verdict,
+                        "detail": detail,
+                    })
+                })
+                .collect();
+            if json_out {
+                return print_json(&json!(items));
+            }
+            if items.is_empty() {
+                println!("no open requests");
+            }
+            for item in &items {
+                println!(
+                    "request {} of node {} for CA {}: {} ({})",
+                    item["request"],
+                    item["node"].as_str().unwrap_or(""),
+                    item["ca"].as_str().unwrap_or(""),
+                    item["outcome"].as_str().unwrap_or(""),
+                    item["detail"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
     }
 }

@@ -41,6 +41,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
         (1, include_str!("migrations/sqlite/0001_initial.sql")),
         (2, include_str!("migrations/sqlite/0002_services.sql")),
         (3, include_str!("migrations/sqlite/0003_sequences.sql")),
+        (
+            4,
+            include_str!("migrations/sqlite/0004_service_requests.sql"),
+        ),
     ],
 };
 
@@ -49,7 +53,13 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
 pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
     what: "the CA store",
     table: "schema_migrations",
-    steps: &[(3, include_str!("migrations/postgres/0003_initial.sql"))],
+    steps: &[
+        (3, include_str!("migrations/postgres/0003_initial.sql")),
+        (
+            4,
+            include_str!("migrations/postgres/0004_service_requests.sql"),
+        ),
+    ],
 };
 
 /// Opens the CA store at `url`. With [`Create::No`] a missing store (no SQLite file, or a
@@ -172,6 +182,27 @@ pub struct ServiceRecord {
     /// The TSA policy OID (dotted); `None` for OCSP responders.
     pub policy: Option<String>,
     pub created_at: OffsetDateTime,
+    /// The node whose data directory (or token) holds the key; `None` for the CA node's own.
+    pub node: Option<String>,
+}
+
+/// A node's request for a service certificate: its CSR and where it keeps the key. The CA
+/// side certifies it ([`CaStore::certify_service_request`]) or refuses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceRequest {
+    /// Set by the store (a sequence); 0 in a request not yet stored.
+    pub id: u64,
+    pub kind: ServiceKind,
+    /// For OCSP the CA answered for; for a TSA the unit's name.
+    pub name: String,
+    /// The CA asked to certify.
+    pub ca: String,
+    pub node: String,
+    /// PKCS#10, DER.
+    pub csr: Vec<u8>,
+    /// Where the node keeps the key, relative to its data directory.
+    pub key: KeyReference,
+    pub requested_at: OffsetDateTime,
 }
 
 /// The durable state of a PKI, under the concurrency contract of this module's docs.
@@ -252,6 +283,39 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
         service: &ServiceRecord,
         certificate: &CertificateRecord,
         audits: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Records a node's request for a service certificate, with its audit entry; returns its
+    /// id. `Conflict` if that node has an open request for that service (then nothing is
+    /// written): of concurrent requests one is recorded.
+    fn insert_service_request(
+        &self,
+        request: &ServiceRequest,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError>;
+
+    /// Requests neither certified nor refused, oldest first, at most `limit`.
+    fn open_service_requests(&self, limit: usize) -> Result<Vec<ServiceRequest>, StoreError>;
+
+    /// Records the certificate that answers request `id` (with `service` naming its node and
+    /// key) and closes the request, in one transaction with `audits`. `Conflict` if the request
+    /// is no longer open — of two CA nodes certifying at once, one records and the other
+    /// writes nothing.
+    fn certify_service_request(
+        &self,
+        id: u64,
+        service: &ServiceRecord,
+        certificate: &CertificateRecord,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Closes request `id` as refused (`reason`), with its audit entry. `Conflict` if it is no
+    /// longer open.
+    fn refuse_service_request(
+        &self,
+        id: u64,
+        reason: &str,
+        audit: &AuditEvent,
     ) -> Result<(), StoreError>;
 
     /// Services of `kind` (only those named `name`, if given) with their certificates, oldest
@@ -369,6 +433,30 @@ fn service_insert_error(
             hex::encode_upper(&service.serial)
         )),
         Some(Violation::ForeignKey) => StoreError::NotFound(format!("CA {}", service.ca)),
+        None => other,
+    }
+}
+
+/// Why closing a service request changed no row: there is none, or it is closed already.
+fn request_not_open(id: u64) -> StoreError {
+    StoreError::Conflict(format!(
+        "service request {id} is not open (certified or refused already, or unknown)"
+    ))
+}
+
+fn request_insert_error(
+    violation: Option<Violation>,
+    other: StoreError,
+    request: &ServiceRequest,
+) -> StoreError {
+    match violation {
+        Some(Violation::Unique) => StoreError::Conflict(format!(
+            "node {} has an open {} request for {}",
+            request.node,
+            request.kind.as_str(),
+            request.name
+        )),
+        Some(Violation::ForeignKey) => StoreError::NotFound(format!("CA {}", request.ca)),
         None => other,
     }
 }

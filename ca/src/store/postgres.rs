@@ -24,7 +24,7 @@ use imza_store::{Create, PostgresUrl};
 use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS};
 use super::{
     CaRecord, CaStore, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
-    ServiceRecord, StatusFilter, StoreError, SCHEMA_POSTGRES,
+    ServiceRecord, ServiceRequest, StatusFilter, StoreError, SCHEMA_POSTGRES,
 };
 use crate::audit::{AuditEntry, AuditEvent};
 
@@ -199,6 +199,35 @@ fn insert_certificates(
         super::certificate_insert_error(violated(&e), db_error(e), culprit)
     })?;
     Ok(())
+}
+
+/// Inserts a service's certificate and row and appends `audits`, inside `tx`.
+fn insert_service(
+    tx: &mut Transaction<'_>,
+    service: &ServiceRecord,
+    certificate: &CertificateRecord,
+    audits: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let key_ref = rows::key_to_json(&service.key)?;
+    let serial = hex::encode_upper(&service.serial);
+    let created_at = service.created_at.unix_timestamp();
+    insert_certificates(tx, std::slice::from_ref(certificate))?;
+    tx.query_typed(
+        "INSERT INTO services (kind, name, ca, serial, key_ref, policy, created_at, node) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            (&service.kind.as_str(), Type::TEXT),
+            (&service.name, Type::TEXT),
+            (&service.ca, Type::TEXT),
+            (&serial, Type::TEXT),
+            (&key_ref, Type::TEXT),
+            (&service.policy, Type::TEXT),
+            (&created_at, Type::INT8),
+            (&service.node, Type::TEXT),
+        ],
+    )
+    .map_err(|e| super::service_insert_error(violated(&e), db_error(e), service))?;
+    append_audit(tx, audits)
 }
 
 fn certificate_at(row: &postgres::Row, at: usize) -> Result<CertificateRecord, StoreError> {
@@ -508,26 +537,106 @@ impl CaStore for PgStore {
         audits: &[AuditEvent],
     ) -> Result<(), StoreError> {
         rows::check_service_certificate(service, certificate)?;
-        let key_ref = rows::key_to_json(&service.key)?;
-        let serial = hex::encode_upper(&service.serial);
-        let created_at = service.created_at.unix_timestamp();
+        self.write(|tx| insert_service(tx, service, certificate, audits))
+    }
+
+    fn insert_service_request(
+        &self,
+        request: &ServiceRequest,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let key_ref = rows::key_to_json(&request.key)?;
+        let requested_at = request.requested_at.unix_timestamp();
         self.write(|tx| {
-            insert_certificates(tx, std::slice::from_ref(certificate))?;
-            tx.query_typed(
-                "INSERT INTO services (kind, name, ca, serial, key_ref, policy, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    (&service.kind.as_str(), Type::TEXT),
-                    (&service.name, Type::TEXT),
-                    (&service.ca, Type::TEXT),
-                    (&serial, Type::TEXT),
-                    (&key_ref, Type::TEXT),
-                    (&service.policy, Type::TEXT),
-                    (&created_at, Type::INT8),
-                ],
-            )
-            .map_err(|e| super::service_insert_error(violated(&e), db_error(e), service))?;
-            append_audit(tx, audits)
+            let row = tx
+                .query_typed_one(
+                    "INSERT INTO service_requests (kind, name, ca, node, csr, key_ref, \
+                     requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    &[
+                        (&request.kind.as_str(), Type::TEXT),
+                        (&request.name, Type::TEXT),
+                        (&request.ca, Type::TEXT),
+                        (&request.node, Type::TEXT),
+                        (&request.csr, Type::BYTEA),
+                        (&key_ref, Type::TEXT),
+                        (&requested_at, Type::INT8),
+                    ],
+                )
+                .map_err(|e| super::request_insert_error(violated(&e), db_error(e), request))?;
+            append_audit(tx, std::slice::from_ref(audit))?;
+            rows::to_u64(get(&row, 0)?, "service request id")
+        })
+    }
+
+    fn open_service_requests(&self, limit: usize) -> Result<Vec<ServiceRequest>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM service_requests \
+             WHERE certified_serial IS NULL AND refused IS NULL ORDER BY id LIMIT $1",
+            rows::REQUEST_COLUMNS
+        );
+        let limit = rows::sql_limit(limit);
+        self.read(&sql, &[(&limit, Type::INT8)], |row| {
+            rows::RequestRow {
+                id: get(row, 0)?,
+                kind: get(row, 1)?,
+                name: get(row, 2)?,
+                ca: get(row, 3)?,
+                node: get(row, 4)?,
+                csr: get(row, 5)?,
+                key_ref: get(row, 6)?,
+                requested_at: get(row, 7)?,
+            }
+            .into_request()
+        })
+    }
+
+    fn certify_service_request(
+        &self,
+        id: u64,
+        service: &ServiceRecord,
+        certificate: &CertificateRecord,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        rows::check_service_certificate(service, certificate)?;
+        let request = rows::to_i64(id, "service request id")?;
+        let serial = hex::encode_upper(&service.serial);
+        self.write(|tx| {
+            // A second certifier waits for this row's lock, then finds it closed.
+            let closed = tx
+                .query_typed(
+                    "UPDATE service_requests SET certified_serial = $2 \
+                     WHERE id = $1 AND certified_serial IS NULL AND refused IS NULL RETURNING 1",
+                    &[(&request, Type::INT8), (&serial, Type::TEXT)],
+                )
+                .map_err(db_error)?
+                .len();
+            if closed == 0 {
+                return Err(super::request_not_open(id));
+            }
+            insert_service(tx, service, certificate, audits)
+        })
+    }
+
+    fn refuse_service_request(
+        &self,
+        id: u64,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let request = rows::to_i64(id, "service request id")?;
+        self.write(|tx| {
+            let closed = tx
+                .query_typed(
+                    "UPDATE service_requests SET refused = $2 \
+                     WHERE id = $1 AND certified_serial IS NULL AND refused IS NULL RETURNING 1",
+                    &[(&request, Type::INT8), (&reason, Type::TEXT)],
+                )
+                .map_err(db_error)?
+                .len();
+            if closed == 0 {
+                return Err(super::request_not_open(id));
+            }
+            append_audit(tx, std::slice::from_ref(audit))
         })
     }
 
@@ -537,7 +646,7 @@ impl CaStore for PgStore {
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError> {
         let sql = format!(
-            "SELECT s.name, s.ca, s.serial, s.key_ref, s.policy, s.created_at, {} \
+            "SELECT s.name, s.ca, s.serial, s.key_ref, s.policy, s.created_at, s.node, {} \
              FROM services s JOIN certificates c ON c.ca = s.ca AND c.serial = s.serial \
              WHERE s.kind = $1 AND ($2::text IS NULL OR s.name = $2) \
              ORDER BY s.created_at, s.id",
@@ -547,18 +656,17 @@ impl CaStore for PgStore {
             &sql,
             &[(&kind.as_str(), Type::TEXT), (&name, Type::TEXT)],
             |row| {
-                let serial: String = get(row, 2)?;
-                let key_ref: String = get(row, 3)?;
-                let service = rows::service_record(
-                    kind,
-                    get(row, 0)?,
-                    get(row, 1)?,
-                    &serial,
-                    &key_ref,
-                    get(row, 4)?,
-                    get(row, 5)?,
-                )?;
-                Ok((service, certificate_at(row, 6)?))
+                let service = rows::ServiceRow {
+                    name: get(row, 0)?,
+                    ca: get(row, 1)?,
+                    serial: get(row, 2)?,
+                    key_ref: get(row, 3)?,
+                    policy: get(row, 4)?,
+                    created_at: get(row, 5)?,
+                    node: get(row, 6)?,
+                }
+                .into_record(kind)?;
+                Ok((service, certificate_at(row, 7)?))
             },
         )
     }

@@ -10,7 +10,7 @@ use imza_core::crl::{reason_code, reason_from_code, RevokedEntry};
 
 use super::{
     CaRecord, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
-    ServiceRecord, StoreError,
+    ServiceRecord, ServiceRequest, StoreError,
 };
 use crate::audit::AuditEntry;
 use crate::keyref::KeyReference;
@@ -151,26 +151,75 @@ pub(super) fn crl_record(
     })
 }
 
-/// A service row: (name, ca, serial, key_ref, policy, created_at).
-pub(super) fn service_record(
-    kind: ServiceKind,
-    name: String,
-    ca: String,
-    serial: &str,
-    key_ref: &str,
-    policy: Option<String>,
-    created_at: i64,
-) -> Result<ServiceRecord, StoreError> {
-    let key = key_from_json(key_ref, || format!("{} service {name}", kind.as_str()))?;
-    Ok(ServiceRecord {
-        kind,
-        serial: serial_from_hex(serial)?,
-        key,
-        policy,
-        created_at: time_from(created_at, "service creation time")?,
-        name,
-        ca,
-    })
+/// A service row as read from either engine.
+pub(super) struct ServiceRow {
+    pub name: String,
+    pub ca: String,
+    pub serial: String,
+    pub key_ref: String,
+    pub policy: Option<String>,
+    pub created_at: i64,
+    pub node: Option<String>,
+}
+
+impl ServiceRow {
+    pub fn into_record(self, kind: ServiceKind) -> Result<ServiceRecord, StoreError> {
+        let name = self.name;
+        let key = key_from_json(&self.key_ref, || {
+            format!("{} service {name}", kind.as_str())
+        })?;
+        Ok(ServiceRecord {
+            kind,
+            serial: serial_from_hex(&self.serial)?,
+            key,
+            policy: self.policy,
+            created_at: time_from(self.created_at, "service creation time")?,
+            name,
+            ca: self.ca,
+            node: self.node,
+        })
+    }
+}
+
+/// Columns of a service request row, in the order both engines select them.
+pub(super) const REQUEST_COLUMNS: &str = "id, kind, name, ca, node, csr, key_ref, requested_at";
+
+/// A service request row as read from either engine.
+pub(super) struct RequestRow {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub ca: String,
+    pub node: String,
+    pub csr: Vec<u8>,
+    pub key_ref: String,
+    pub requested_at: i64,
+}
+
+impl RequestRow {
+    pub fn into_request(self) -> Result<ServiceRequest, StoreError> {
+        let kind = match self.kind.as_str() {
+            "ocsp" => ServiceKind::Ocsp,
+            "tsa" => ServiceKind::Tsa,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "service request {} of unknown kind {other:?}",
+                    self.id
+                )))
+            }
+        };
+        let key = key_from_json(&self.key_ref, || format!("service request {}", self.id))?;
+        Ok(ServiceRequest {
+            id: to_u64(self.id, "service request id")?,
+            kind,
+            name: self.name,
+            ca: self.ca,
+            node: self.node,
+            csr: self.csr,
+            key,
+            requested_at: time_from(self.requested_at, "request time")?,
+        })
+    }
 }
 
 /// An audit row: (seq, at, action, ca, details, prev_hash, hash).

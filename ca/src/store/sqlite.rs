@@ -16,7 +16,7 @@ use imza_store::Create;
 use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS};
 use super::{
     CaRecord, CaStore, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
-    ServiceRecord, StatusFilter, StoreError, SCHEMA_SQLITE,
+    ServiceRecord, ServiceRequest, StatusFilter, StoreError, SCHEMA_SQLITE,
 };
 use crate::audit::{AuditEntry, AuditEvent};
 
@@ -164,6 +164,35 @@ fn insert_certificates(tx: &Connection, certs: &[CertificateRecord]) -> Result<(
             .map_err(|e| super::certificate_insert_error(violated(&e), db_error(e), c))?;
     }
     Ok(())
+}
+
+/// Inserts a service's certificate and row and appends `audits`, inside `tx`.
+fn insert_service(
+    tx: &Connection,
+    service: &ServiceRecord,
+    certificate: &CertificateRecord,
+    audits: &[AuditEvent],
+) -> Result<(), StoreError> {
+    let key_ref = rows::key_to_json(&service.key)?;
+    insert_certificates(tx, std::slice::from_ref(certificate))?;
+    let id = next_ids(tx, "services", 1)?;
+    tx.execute(
+        "INSERT INTO services (kind, name, ca, serial, key_ref, policy, created_at, id, node) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            service.kind.as_str(),
+            service.name,
+            service.ca,
+            hex::encode_upper(&service.serial),
+            key_ref,
+            service.policy,
+            service.created_at.unix_timestamp(),
+            id,
+            service.node,
+        ],
+    )
+    .map_err(|e| super::service_insert_error(violated(&e), db_error(e), service))?;
+    append_audit(tx, audits)
 }
 
 /// Reads [`CERTIFICATE_COLUMNS`] starting at column `at` of `row`.
@@ -488,26 +517,104 @@ impl CaStore for SqliteStore {
         audits: &[AuditEvent],
     ) -> Result<(), StoreError> {
         rows::check_service_certificate(service, certificate)?;
-        let key_ref = rows::key_to_json(&service.key)?;
+        self.write(|tx| insert_service(tx, service, certificate, audits))
+    }
+
+    fn insert_service_request(
+        &self,
+        request: &ServiceRequest,
+        audit: &AuditEvent,
+    ) -> Result<u64, StoreError> {
+        let key_ref = rows::key_to_json(&request.key)?;
         self.write(|tx| {
-            insert_certificates(tx, std::slice::from_ref(certificate))?;
-            let id = next_ids(tx, "services", 1)?;
+            let id = next_ids(tx, "service_requests", 1)?;
             tx.execute(
-                "INSERT INTO services (kind, name, ca, serial, key_ref, policy, created_at, id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO service_requests (id, kind, name, ca, node, csr, key_ref, \
+                 requested_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    service.kind.as_str(),
-                    service.name,
-                    service.ca,
-                    hex::encode_upper(&service.serial),
-                    key_ref,
-                    service.policy,
-                    service.created_at.unix_timestamp(),
                     id,
+                    request.kind.as_str(),
+                    request.name,
+                    request.ca,
+                    request.node,
+                    request.csr,
+                    key_ref,
+                    request.requested_at.unix_timestamp(),
                 ],
             )
-            .map_err(|e| super::service_insert_error(violated(&e), db_error(e), service))?;
-            append_audit(tx, audits)
+            .map_err(|e| super::request_insert_error(violated(&e), db_error(e), request))?;
+            append_audit(tx, std::slice::from_ref(audit))?;
+            rows::to_u64(id, "service request id")
+        })
+    }
+
+    fn open_service_requests(&self, limit: usize) -> Result<Vec<ServiceRequest>, StoreError> {
+        let conn = self.lock();
+        let sql = format!(
+            "SELECT {} FROM service_requests \
+             WHERE certified_serial IS NULL AND refused IS NULL ORDER BY id LIMIT ?1",
+            rows::REQUEST_COLUMNS
+        );
+        collect(&conn, &sql, [rows::sql_limit(limit)], |row| {
+            let read = || -> rusqlite::Result<rows::RequestRow> {
+                Ok(rows::RequestRow {
+                    id: row.get(0)?,
+                    kind: row.get(1)?,
+                    name: row.get(2)?,
+                    ca: row.get(3)?,
+                    node: row.get(4)?,
+                    csr: row.get(5)?,
+                    key_ref: row.get(6)?,
+                    requested_at: row.get(7)?,
+                })
+            };
+            read().map_err(db_error)?.into_request()
+        })
+    }
+
+    fn certify_service_request(
+        &self,
+        id: u64,
+        service: &ServiceRecord,
+        certificate: &CertificateRecord,
+        audits: &[AuditEvent],
+    ) -> Result<(), StoreError> {
+        rows::check_service_certificate(service, certificate)?;
+        let id = rows::to_i64(id, "service request id")?;
+        self.write(|tx| {
+            let closed = tx
+                .execute(
+                    "UPDATE service_requests SET certified_serial = ?2 \
+                     WHERE id = ?1 AND certified_serial IS NULL AND refused IS NULL",
+                    params![id, hex::encode_upper(&service.serial)],
+                )
+                .map_err(db_error)?;
+            if closed == 0 {
+                return Err(super::request_not_open(id.unsigned_abs()));
+            }
+            insert_service(tx, service, certificate, audits)
+        })
+    }
+
+    fn refuse_service_request(
+        &self,
+        id: u64,
+        reason: &str,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let id = rows::to_i64(id, "service request id")?;
+        self.write(|tx| {
+            let closed = tx
+                .execute(
+                    "UPDATE service_requests SET refused = ?2 \
+                     WHERE id = ?1 AND certified_serial IS NULL AND refused IS NULL",
+                    params![id, reason],
+                )
+                .map_err(db_error)?;
+            if closed == 0 {
+                return Err(super::request_not_open(id.unsigned_abs()));
+            }
+            append_audit(tx, std::slice::from_ref(audit))
         })
     }
 
@@ -517,7 +624,7 @@ impl CaStore for SqliteStore {
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError> {
         let sql = format!(
-            "SELECT s.name, s.ca, s.serial, s.key_ref, s.policy, s.created_at, {} \
+            "SELECT s.name, s.ca, s.serial, s.key_ref, s.policy, s.created_at, s.node, {} \
              FROM services s JOIN certificates c ON c.ca = s.ca AND c.serial = s.serial \
              WHERE s.kind = ?1 AND (?2 IS NULL OR s.name = ?2) \
              ORDER BY s.created_at, s.id",
@@ -525,18 +632,19 @@ impl CaStore for SqliteStore {
         );
         let conn = self.lock();
         collect(&conn, &sql, params![kind.as_str(), name], |row| {
-            let serial: String = row.get(2).map_err(db_error)?;
-            let key_ref: String = row.get(3).map_err(db_error)?;
-            let service = rows::service_record(
-                kind,
-                row.get(0).map_err(db_error)?,
-                row.get(1).map_err(db_error)?,
-                &serial,
-                &key_ref,
-                row.get(4).map_err(db_error)?,
-                row.get(5).map_err(db_error)?,
-            )?;
-            Ok((service, certificate_at(row, 6)?))
+            let read = || -> rusqlite::Result<rows::ServiceRow> {
+                Ok(rows::ServiceRow {
+                    name: row.get(0)?,
+                    ca: row.get(1)?,
+                    serial: row.get(2)?,
+                    key_ref: row.get(3)?,
+                    policy: row.get(4)?,
+                    created_at: row.get(5)?,
+                    node: row.get(6)?,
+                })
+            };
+            let service = read().map_err(db_error)?.into_record(kind)?;
+            Ok((service, certificate_at(row, 7)?))
         })
     }
 }

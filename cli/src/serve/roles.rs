@@ -108,6 +108,27 @@ impl fmt::Display for Roles {
     }
 }
 
+/// This machine's name as a node name (`a-z`, `0-9`, `-`, at most 64): the default of
+/// `--node` on a public node.
+pub fn host_node_name() -> String {
+    let uname = rustix::system::uname();
+    let host = uname.nodename().to_string_lossy().to_ascii_lowercase();
+    let name: String = host
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '-' => c,
+            _ => '-',
+        })
+        .take(64)
+        .collect();
+    let name = name.trim_matches('-').to_string();
+    if name.is_empty() {
+        "node".to_string()
+    } else {
+        name
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
