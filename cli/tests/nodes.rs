@@ -213,3 +213,122 @@ fn imza_ocsp_certify_answers_a_public_node_by_hand() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// PostgreSQL stopped and started under OCSP load (a cluster of this test's own): `/health`
+/// says 503 while it is away, the answers already signed keep being served, and the node
+/// recovers by itself — a revocation after the restart is answered within a second.
+#[test]
+fn a_database_restart_under_ocsp_load_keeps_signed_answers_and_recovers_without_a_restart() {
+    // Stopped by its watchdog when this test process ends.
+    let cluster: &'static imza_testdata::postgres::PgCluster =
+        Box::leak(Box::new(imza_testdata::postgres::PgCluster::start()));
+    let pki = TestPki::on_cluster(cluster);
+    pki.ok(&init_root_args(&[]));
+    pki.ok(&init_citizens_args(&[]));
+    let cert = pki.issue_citizen("citizen-sign", "rashad");
+    let serial = pki.serials("citizens").pop().unwrap();
+    let (issuer, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));
+    let config = pki.path("serve.toml");
+    std::fs::write(&config, "check_interval_seconds = 1\n").unwrap();
+    let server = node(
+        &pki,
+        &pki.data_dir(),
+        &["--config", config.to_str().unwrap()],
+    );
+    // A nonce-less request, answered once so that the answer is cached.
+    let request_file = pki.path("good.req");
+    let made = run(
+        "openssl",
+        &[
+            "ocsp",
+            "-issuer",
+            issuer.to_str().unwrap(),
+            "-cert",
+            cert.to_str().unwrap(),
+            "-no_nonce",
+            "-reqout",
+            request_file.to_str().unwrap(),
+        ],
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let request = std::fs::read(&request_file).unwrap();
+    let ask = || server.post("/ocsp", "application/ocsp-request", &request);
+    let signed = ask();
+    assert_eq!(signed.status, 200);
+    assert_eq!(ask().body, signed.body, "served from the cache");
+
+    // Load while the database goes away and comes back.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (answered, failed) = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let (mut answered, mut failed) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let reply = ask();
+                if reply.status == 200 && reply.body == signed.body {
+                    answered += 1;
+                } else {
+                    failed += 1;
+                }
+            }
+            (answered, failed)
+        });
+        cluster.stop_server();
+        let down = Instant::now();
+        loop {
+            if server.get("/health").0 == 503 {
+                break;
+            }
+            assert!(
+                down.elapsed() < Duration::from_secs(10),
+                "/health never said 503"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Still answered from what was signed before, while the database is away.
+        for _ in 0..5 {
+            let reply = ask();
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.body, signed.body);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        cluster.start_server();
+        let up = Instant::now();
+        loop {
+            if server.get("/health").0 == 200 {
+                break;
+            }
+            assert!(
+                up.elapsed() < Duration::from_secs(20),
+                "/health never came back"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!(
+            "healthy again {:?} after the database restarted",
+            up.elapsed()
+        );
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        load.join().unwrap()
+    });
+    println!("during the outage: {answered} cached answers served, {failed} other replies");
+    assert!(answered > 0);
+    assert_eq!(
+        failed, 0,
+        "every request was answered from the signed answers"
+    );
+
+    // Recovered without a restart: a revocation now is answered within a second.
+    pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
+    let revoked = Instant::now();
+    loop {
+        let said = ocsp(&server, &issuer, &root, &cert, &[]);
+        if said.contains(": revoked") {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "not revoked within 1 s after the restart: {said}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

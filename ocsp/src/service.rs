@@ -3,7 +3,8 @@
 //! describe — nonce-less requests answered from the cache, requests with a nonce (RFC 9654)
 //! signed live — plus the upkeep that keeps the cache honest:
 //! - [`OcspService::poll_revision`], every [`CacheConfig::poll_interval`], drops the cache
-//!   when the source's revision moves (a revocation or issuance, in any process);
+//!   when the source's revision moves (a revocation or issuance, in any process), and keeps
+//!   it while the source cannot be read;
 //! - [`OcspService::refresh`], every [`CacheConfig::refresh_interval`], re-signs the entries
 //!   in use before they go stale, so hot answers never expire under their clients.
 
@@ -317,8 +318,8 @@ impl OcspService {
     }
 
     /// Reads the source's revision and clears the cache when it moved since the last poll.
-    /// When the revision cannot be read the cache is cleared as well (a revocation may be
-    /// hiding behind the failure) and the error returned. Returns whether it cleared.
+    /// When the revision cannot be read the cache is kept (see [`OcspCache::observe_revision`])
+    /// and the error returned, for `/health`. Returns whether it cleared.
     pub fn poll_revision(&self) -> Result<bool, OcspError> {
         let read = catch_unwind(AssertUnwindSafe(|| self.source.revision())).unwrap_or_else(|_| {
             Err(OcspError::Panic(

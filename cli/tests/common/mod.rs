@@ -40,7 +40,12 @@ impl TestPki {
 
     /// A PKI whose store is a new empty database on the shared PostgreSQL cluster.
     pub fn on_postgres() -> TestPki {
-        let cluster = imza_testdata::postgres::PgCluster::shared();
+        TestPki::on_cluster(imza_testdata::postgres::PgCluster::shared())
+    }
+
+    /// A PKI whose store is a new empty database on `cluster` (one of a test's own, for a test
+    /// that stops and starts the server).
+    pub fn on_cluster(cluster: &'static imza_testdata::postgres::PgCluster) -> TestPki {
         TestPki {
             dir: tempfile::tempdir().expect("tempdir"),
             postgres: Some(PgStore {
