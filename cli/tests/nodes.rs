@@ -332,3 +332,144 @@ fn a_database_restart_under_ocsp_load_keeps_signed_answers_and_recovers_without_
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A mobile signature across nodes on one PostgreSQL store: the relying party asks node A, the
+/// phone (registered with node B's address) answers node B, and the result is read on node C —
+/// checked by openssl against the certificate the session returns.
+#[test]
+fn a_mobile_signature_session_spans_three_nodes() {
+    use base64ct::{Base64, Encoding};
+
+    let pki = TestPki::on_postgres();
+    pki.ok(&init_root_args(&[]));
+    pki.ok(&[
+        "ca",
+        "init",
+        "--name",
+        "mobile",
+        "--parent",
+        "root",
+        "--subject",
+        "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
+    ]);
+    let added: serde_json::Value =
+        serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", "mygov.az"])).unwrap();
+    let api_key = added["apiKey"].as_str().unwrap().to_string();
+    let nodes: Vec<Server> = ["mss-a", "mss-b", "mss-c"]
+        .iter()
+        .map(|name| node(&pki, &pki.path(name), &["--roles", "mss", "--node", name]))
+        .collect();
+    let phone_dir = pki.path("phone");
+    pki.ok_env(
+        &[
+            "mobile",
+            "register",
+            "--phone",
+            "+994501234567",
+            "--national-id",
+            "1AB2C3D",
+            "--given-name",
+            "Aysel",
+            "--surname",
+            "Məmmədova",
+            "--ca",
+            "mobile",
+            "--pin-env",
+            "PHONE_PIN",
+            "--mss-url",
+            &nodes[1].base,
+            "--phone-dir",
+            phone_dir.to_str().unwrap(),
+        ],
+        &[("PHONE_PIN", "24680")],
+    );
+    // The phone, on node B.
+    let mut phone = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(["phone", "run", "--phone", "+994501234567", "--phone-dir"])
+        .arg(&phone_dir)
+        .args(["--approve", "--count", "1", "--pin-env", "PHONE_PIN"])
+        .env("PHONE_PIN", "24680")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // The relying party, on node A.
+    let document = b"e-arayis: across three nodes\n";
+    let digest = openssl::sha::sha256(document);
+    let body = serde_json::json!({
+        "phoneNumber": "+994501234567",
+        "nationalIdentityNumber": "1AB2C3D",
+        "hash": Base64::encode_string(&digest),
+        "hashType": "SHA256",
+        "language": "ENG",
+    });
+    let authorization = format!(
+        "Authorization: Basic {}",
+        Base64::encode_string(format!("mygov.az:{api_key}").as_bytes())
+    );
+    let body_file = pki.path("session.json");
+    std::fs::write(&body_file, body.to_string()).unwrap();
+    let created = nodes[0].request(
+        "POST",
+        "/mss/v1/signature",
+        &[&authorization, "Content-Type: application/json"],
+        Some(&body_file),
+    );
+    assert_eq!(
+        created.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let session: serde_json::Value = serde_json::from_slice(&created.body).unwrap();
+    let id = session["sessionId"].as_str().unwrap();
+
+    // The result, on node C.
+    let status = nodes[2].request(
+        "GET",
+        &format!("/mss/v1/session/{id}?timeoutMs=20000"),
+        &[&authorization],
+        None,
+    );
+    assert_eq!(
+        status.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&status.body)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["state"], "COMPLETE", "{status}");
+    assert_eq!(status["result"], "OK", "{status}");
+    assert!(phone.wait().unwrap().success());
+
+    // openssl checks the signature over the digest with the returned certificate's key.
+    let cert_der = Base64::decode_vec(status["cert"].as_str().unwrap()).unwrap();
+    let signature = Base64::decode_vec(status["signature"]["value"].as_str().unwrap()).unwrap();
+    let cert = openssl::x509::X509::from_der(&cert_der).unwrap();
+    std::fs::write(pki.path("signer.pem"), cert.to_pem().unwrap()).unwrap();
+    std::fs::write(pki.path("sig.der"), &signature).unwrap();
+    std::fs::write(pki.path("digest.bin"), digest).unwrap();
+    let checked = run(
+        "openssl",
+        &[
+            "pkeyutl",
+            "-verify",
+            "-certin",
+            "-inkey",
+            pki.path("signer.pem").to_str().unwrap(),
+            "-in",
+            pki.path("digest.bin").to_str().unwrap(),
+            "-sigfile",
+            pki.path("sig.der").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&checked).contains("Signature Verified Successfully"),
+        "{}{}",
+        stdout(&checked),
+        stderr(&checked)
+    );
+}
