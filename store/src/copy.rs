@@ -26,6 +26,9 @@ use rusqlite::TransactionBehavior;
 
 use crate::{Migrations, StoreError};
 
+/// The target's client and the transaction the caller's check runs in (rust-postgres).
+pub use postgres::{Client, Transaction};
+
 /// A column's type: the PostgreSQL type (its `information_schema` name) and the SQLite storage
 /// class a value must have. NULL is always allowed here; NOT NULL is the target's to enforce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
