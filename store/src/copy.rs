@@ -292,6 +292,15 @@ fn pg(e: postgres::Error) -> CopyError {
     CopyError::Store(crate::postgres::error(e))
 }
 
+/// A value of a row of the copy's own statements (typed by them: a mismatch is reported, not
+/// a panic).
+fn cell<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    i: usize,
+) -> Result<T, CopyError> {
+    row.try_get(i).map_err(pg)
+}
+
 fn lite(e: rusqlite::Error) -> CopyError {
     CopyError::Store(crate::sqlite::error(e))
 }
@@ -496,8 +505,8 @@ fn prepare_target(tx: &mut postgres::Transaction<'_>, sets: &[&TableSet]) -> Res
         )
         .map_err(pg)?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| cell(r, 0))
+        .collect::<Result<_, _>>()?;
     if !found.is_empty() {
         let shown = found.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let more = found.len().saturating_sub(5);
@@ -515,8 +524,8 @@ fn prepare_target(tx: &mut postgres::Transaction<'_>, sets: &[&TableSet]) -> Res
                 &format!("SELECT MAX(version) FROM \"{}\"", set.postgres.table),
                 &[],
             )
-            .map_err(pg)?
-            .get(0);
+            .map_err(pg)
+            .and_then(|r| cell(&r, 0))?;
         if version != Some(set.version) {
             return Err(CopyError::SchemaVersion {
                 what: set.postgres.what,
@@ -534,8 +543,8 @@ fn prepare_target(tx: &mut postgres::Transaction<'_>, sets: &[&TableSet]) -> Res
         )
         .map_err(pg)?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| cell(r, 0))
+        .collect::<Result<_, _>>()?;
     let known: BTreeSet<&str> = sets
         .iter()
         .flat_map(|s| s.tables.iter().map(|t| t.name).chain([s.postgres.table]))
@@ -555,8 +564,8 @@ fn prepare_target(tx: &mut postgres::Transaction<'_>, sets: &[&TableSet]) -> Res
             )
             .map_err(pg)?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .map(|r| Ok((cell(r, 0)?, cell(r, 1)?)))
+            .collect::<Result<_, CopyError>>()?;
         same_columns(engine, table, columns.iter().map(|(n, _)| n.as_str()))?;
         for column in table.columns {
             let ty = columns
@@ -806,8 +815,8 @@ fn copy_table(
 fn count_target(tx: &mut postgres::Transaction<'_>, table: &Table) -> Result<u64, CopyError> {
     let rows: i64 = tx
         .query_one(&format!("SELECT count(*) FROM \"{}\"", table.name), &[])
-        .map_err(pg)?
-        .get(0);
+        .map_err(pg)
+        .and_then(|r| cell(&r, 0))?;
     Ok(u64::try_from(rows).unwrap_or(0))
 }
 
@@ -823,8 +832,8 @@ fn reset_identity(tx: &mut postgres::Transaction<'_>, table: &Table) -> Result<(
             "SELECT pg_get_serial_sequence($1, $2)",
             &[&table.name, &column],
         )
-        .map_err(pg)?
-        .get(0);
+        .map_err(pg)
+        .and_then(|r| cell(&r, 0))?;
     let Some(sequence) = sequence else {
         return Err(CopyError::Mismatch {
             engine: "PostgreSQL",
