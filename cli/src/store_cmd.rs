@@ -34,8 +34,8 @@ pub enum StoreCommand {
     ///
     /// Copies everything the store (`--store`, by default sqlite:DATA_DIR/imza.db) holds — CAs,
     /// certificates and revocations, CRLs, OCSP responder and TSA certificates and key
-    /// references, the audit log, and the mobile signature service's relying parties, phones
-    /// and sessions — row for row into the database --to names, which must exist and have no
+    /// references, public nodes' responder requests, the audit log, and the mobile signature
+    /// service's relying parties, phones and sessions — row for row into the database --to names, which must exist and have no
     /// tables (exit 2 otherwise, and nothing is written). The tables are made by the normal
     /// migrations; every value, number and hash is copied unchanged, and PostgreSQL's
     /// sequences continue after the copied numbers.

@@ -177,6 +177,23 @@ fn ocsp_status(base: &str, demo: &Path, issuer: &str, cert: &str) -> String {
     format!("{}{}", stdout(&out), stderr(&out))
 }
 
+/// `imza serve --roles ocsp --node edge1`: a public node in a data directory of its own
+/// (`edge/`) on the store at `store`. It makes its responder keys there and files requests
+/// the CA side certifies.
+fn edge_node(pki: &TestPki, store: &str) -> Server {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
+    command
+        .arg("--data-dir")
+        .arg(pki.path("edge"))
+        .args([
+            "serve", "--roles", "ocsp", "--node", "edge1", "--listen", &listen,
+        ])
+        .env("IMZA_STORE", store)
+        .env("PGPASSWORD", PgCluster::shared().password());
+    Server::spawn(command, &listen)
+}
+
 /// The demo's phone and relying party sign a document through `imza serve` at `base`: the
 /// phone app approves one request, `imza sign --mobile` makes a CAdES B-T signature (the
 /// server's TSA), and openssl verifies it against the demo's root.
@@ -255,9 +272,11 @@ fn the_demo_moved_to_postgres_answers_as_before_and_carries_on() {
     let started = Instant::now();
     pki.ok(&["demo"]);
     eprintln!("imza demo: {:.2} s", started.elapsed().as_secs_f64());
+    // A public node files requests for responders of its own, still open at the move.
+    let embedded = format!("sqlite:{}", pki.data_dir().join("imza.db").display());
+    drop(edge_node(&pki, &embedded));
     let before = views(&pki, &DEMO_CAS);
     let counts = sqlite_counts(&pki);
-    let citizens_before = pki.serials("citizens");
 
     let database = PgCluster::shared().create_database();
     let started = Instant::now();
@@ -275,6 +294,7 @@ fn the_demo_moved_to_postgres_answers_as_before_and_carries_on() {
     assert_eq!(rows("mss_relying_parties"), 1);
     assert_eq!(rows("mss_devices"), 1);
     assert!(rows("crls") >= 5 && rows("services") >= 6, "{counts:?}");
+    assert_eq!(rows("service_requests"), 5);
     assert_eq!(report["audit"]["ok"], true);
     assert_eq!(report["audit"]["entries"].as_u64(), Some(rows("audit")));
     assert!(report["to"].as_str().unwrap().starts_with("postgres://"));
@@ -283,6 +303,9 @@ fn the_demo_moved_to_postgres_answers_as_before_and_carries_on() {
     let pki = moved_to(pki, &database);
     assert_eq!(views(&pki, &DEMO_CAS), before);
     assert!(!tables_in(&database).contains("sequences"));
+    // The public node's requests, filed before the move, are certified after it.
+    let certified = pki.ok(&["ocsp", "certify"]);
+    assert_eq!(certified.matches(": certified").count(), 5, "{certified}");
 
     // imza serve on the database: the demo's OCSP verdicts, and the demo's phone signs.
     let port = free_port();
@@ -297,7 +320,22 @@ fn the_demo_moved_to_postgres_answers_as_before_and_carries_on() {
     demo_mobile_signature_verifies(&pki, &server.base);
     drop(server);
 
+    // The public node answers with its own responder (its keys never left its data
+    // directory).
+    let edge = edge_node(&pki, &PgCluster::shared().url_without_password(&database));
+    let waiting = Instant::now();
+    loop {
+        let said = ocsp_status(&edge.base, &demo, "citizens", "gunay-sign");
+        if said.contains(": good") {
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(20), "{said}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(edge);
+
     // New certificates, CAs and revocations follow the copied ones (the sequences continue).
+    let citizens_before = pki.serials("citizens");
     let cert = pki.issue_citizen("citizen-sign", "after-move");
     let citizens = pki.serials("citizens");
     assert_eq!(citizens.len(), citizens_before.len() + 1);
