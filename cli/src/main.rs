@@ -12,6 +12,7 @@ mod output;
 mod serve;
 mod services;
 mod sign;
+mod store_cmd;
 mod ts;
 mod verify;
 
@@ -101,6 +102,9 @@ enum Command {
     Sign(Box<sign::SignArgs>),
     /// Validate a CMS / CAdES signature and report (ETSI TS 119 102-2). Exit 0 only when TOTAL_PASSED.
     Verify(Box<verify::VerifyArgs>),
+    /// The store itself: copy the embedded store into PostgreSQL (`store migrate`).
+    #[command(subcommand)]
+    Store(store_cmd::StoreCommand),
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
         Command::Phone(cmd) => mobile::run_phone(cmd),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
+        Command::Store(cmd) => home().and_then(|h| store_cmd::run(&h, cmd, &matches)),
         Command::Demo => home().and_then(|h| demo::run(&h)),
         Command::Serve {
             listen,

@@ -31,6 +31,7 @@ use x509_cert::Certificate;
 
 use imza_core::clock::from_x509_time;
 use imza_core::KeyAlgorithm;
+use imza_store::copy::{Column, Table, TableSet};
 use imza_store::{Create, Migrations, StoreUrl};
 
 use crate::protocol::SessionKind;
@@ -76,6 +77,70 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
         3,
         include_str!("store/migrations/postgres/0003_initial.sql"),
     )],
+};
+
+/// The mobile signature tables as `imza store migrate` copies them from SQLite to PostgreSQL
+/// (imza-store's `copy`), each after the tables it refers to. Keep it in step with the
+/// migrations: a copy refuses a store whose version, tables or columns differ from it.
+pub const TABLES: TableSet = TableSet {
+    sqlite: &SCHEMA_SQLITE,
+    postgres: &SCHEMA_POSTGRES,
+    version: 3,
+    tables: &[
+        Table {
+            name: "mss_relying_parties",
+            columns: &[
+                Column::text("name"),
+                Column::bytes("api_key_sha256"),
+                Column::bigint("created_at"),
+            ],
+            order_by: &["name"],
+            identity: None,
+        },
+        Table {
+            name: "mss_devices",
+            columns: &[
+                Column::text("device_id"),
+                Column::text("phone_number"),
+                Column::text("national_id"),
+                Column::bytes("secret_sha256"),
+                Column::text("auth_ca"),
+                Column::bytes("auth_der"),
+                Column::text("sign_ca"),
+                Column::bytes("sign_der"),
+                Column::bigint("registered_at"),
+                Column::bigint("deactivated_at"),
+            ],
+            order_by: &["device_id"],
+            identity: None,
+        },
+        Table {
+            name: "mss_sessions",
+            columns: &[
+                Column::text("session_id"),
+                Column::text("relying_party"),
+                Column::text("device_id"),
+                Column::text("kind"),
+                Column::bytes("hash"),
+                Column::text("hash_type"),
+                Column::text("display_text"),
+                Column::text("language"),
+                Column::bigint("created_at"),
+                Column::bigint("expires_at"),
+                Column::bigint("delivered_at"),
+                Column::bigint("completed_at"),
+                Column::text("result"),
+                Column::bytes("signature"),
+                Column::text("signature_algorithm"),
+                Column::bytes("cert"),
+                Column::bigint("seq"),
+            ],
+            // The order they were stored in (unique on SQLite).
+            order_by: &["seq"],
+            identity: Some("seq"),
+        },
+    ],
+    sqlite_only: &[],
 };
 
 /// Opens the mobile signature tables of the store at `url`, creating them if missing: on

@@ -9,6 +9,7 @@
 //! own SQL. The concurrency contract each store trait promises is written on the trait, in the
 //! crate that owns it; both engines honour it and one contract test suite checks it.
 
+pub mod copy;
 pub mod error;
 pub mod postgres;
 pub mod sqlite;

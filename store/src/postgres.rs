@@ -95,14 +95,7 @@ impl Pool {
         schemas: &[&Migrations],
         options: PoolOptions,
     ) -> Result<Pool, StoreError> {
-        let mut config = url.config.clone();
-        if let Some(note) = crate::pgpass::complete(&mut config) {
-            eprintln!("note: {note}");
-        }
-        config.connect_timeout(options.wait);
-        let tls = native_tls::TlsConnector::new()
-            .map_err(|e| StoreError::Backend(format!("cannot set up TLS: {e}")))?;
-        let tls = MakeTlsConnector::new(tls);
+        let (config, tls) = client_config(url, options.wait)?;
         let mut first = config
             .connect(tls.clone())
             .map_err(|e| in_context(error(e), url))?;
@@ -160,6 +153,31 @@ impl Pool {
     }
 }
 
+/// One connection of its own to `url`, outside any pool, waiting at most `wait` for the
+/// server: for work that holds one transaction from start to end (`imza store migrate`'s
+/// copy). The password comes as for a [`Pool`]; an unreachable server or a refused login is
+/// `Unavailable`, in the server's words.
+pub fn connect(url: &PostgresUrl, wait: Duration) -> Result<postgres::Client, StoreError> {
+    let (config, tls) = client_config(url, wait)?;
+    config.connect(tls).map_err(|e| in_context(error(e), url))
+}
+
+/// The client configuration of `url` with its password completed (environment, password
+/// file) and a connect timeout, and the TLS connector `sslmode` may ask for.
+fn client_config(
+    url: &PostgresUrl,
+    wait: Duration,
+) -> Result<(postgres::Config, MakeTlsConnector), StoreError> {
+    let mut config = url.config.clone();
+    if let Some(note) = crate::pgpass::complete(&mut config) {
+        eprintln!("note: {note}");
+    }
+    config.connect_timeout(wait);
+    let tls = native_tls::TlsConnector::new()
+        .map_err(|e| StoreError::Backend(format!("cannot set up TLS: {e}")))?;
+    Ok((config, MakeTlsConnector::new(tls)))
+}
+
 fn in_context(e: StoreError, url: &PostgresUrl) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(format!("{url}: {m}")),
@@ -169,8 +187,13 @@ fn in_context(e: StoreError, url: &PostgresUrl) -> StoreError {
 
 /// Applies the versions of `migrations` not applied yet, in one transaction under an
 /// advisory lock (two nodes starting at once on a fresh database apply each version once).
-/// A schema newer than the binary is refused before anything is touched.
-pub fn migrate(client: &mut postgres::Client, migrations: &Migrations) -> Result<(), StoreError> {
+/// A schema newer than the binary is refused before anything is touched. Inside a
+/// transaction (`client` a [`postgres::Transaction`]) the versions are applied in a savepoint
+/// and stay uncommitted with the rest of it (DDL is transactional in PostgreSQL).
+pub fn migrate(
+    client: &mut impl postgres::GenericClient,
+    migrations: &Migrations,
+) -> Result<(), StoreError> {
     let table = migrations.table;
     let mut tx = client.transaction().map_err(error)?;
     tx.execute(

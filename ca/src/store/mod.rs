@@ -24,6 +24,7 @@ pub mod postgres;
 mod rows;
 pub mod sqlite;
 
+use imza_store::copy::{Column, Table, TableSet};
 use imza_store::{Create, Migrations, StoreUrl, Violation};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
@@ -60,6 +61,112 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             include_str!("migrations/postgres/0004_service_requests.sql"),
         ),
     ],
+};
+
+/// The CA store's tables as `imza store migrate` copies them from SQLite to PostgreSQL
+/// (imza-store's `copy`), each after the tables it refers to. Keep it in step with the
+/// migrations: a copy refuses a store whose version, tables or columns differ from it.
+pub const TABLES: TableSet = TableSet {
+    sqlite: &SCHEMA_SQLITE,
+    postgres: &SCHEMA_POSTGRES,
+    version: 4,
+    tables: &[
+        Table {
+            name: "cas",
+            columns: &[
+                Column::text("name"),
+                Column::text("parent"),
+                Column::bytes("certificate"),
+                Column::text("key_ref"),
+                Column::text("base_url"),
+                Column::bigint("created_at"),
+                Column::bigint("seq"),
+            ],
+            // Creation order: a parent before its children.
+            order_by: &["seq"],
+            identity: Some("seq"),
+        },
+        Table {
+            name: "certificates",
+            columns: &[
+                Column::text("ca"),
+                Column::text("serial"),
+                Column::text("subject"),
+                Column::text("profile"),
+                Column::bigint("not_before"),
+                Column::bigint("not_after"),
+                Column::bigint("issued_at"),
+                Column::bytes("der"),
+                Column::bigint("revoked_at"),
+                Column::integer("reason"),
+                Column::bigint("invalidity_date"),
+                Column::bigint("id"),
+            ],
+            order_by: &["ca", "serial"],
+            identity: Some("id"),
+        },
+        Table {
+            name: "crls",
+            columns: &[
+                Column::text("ca"),
+                Column::bigint("number"),
+                Column::bigint("this_update"),
+                Column::bigint("next_update"),
+                Column::bytes("der"),
+            ],
+            order_by: &["ca", "number"],
+            identity: None,
+        },
+        Table {
+            name: "audit",
+            columns: &[
+                Column::bigint("seq"),
+                Column::text("at"),
+                Column::text("action"),
+                Column::text("ca"),
+                Column::text("details"),
+                Column::text("prev_hash"),
+                Column::text("hash"),
+            ],
+            order_by: &["seq"],
+            identity: None,
+        },
+        Table {
+            name: "services",
+            columns: &[
+                Column::text("kind"),
+                Column::text("name"),
+                Column::text("ca"),
+                Column::text("serial"),
+                Column::text("key_ref"),
+                Column::text("policy"),
+                Column::bigint("created_at"),
+                Column::bigint("id"),
+                Column::text("node"),
+            ],
+            order_by: &["kind", "name", "serial"],
+            identity: Some("id"),
+        },
+        Table {
+            name: "service_requests",
+            columns: &[
+                Column::bigint("id"),
+                Column::text("kind"),
+                Column::text("name"),
+                Column::text("ca"),
+                Column::text("node"),
+                Column::bytes("csr"),
+                Column::text("key_ref"),
+                Column::bigint("requested_at"),
+                Column::text("certified_serial"),
+                Column::text("refused"),
+            ],
+            order_by: &["id"],
+            identity: Some("id"),
+        },
+    ],
+    // PostgreSQL numbers CAs, certificates, services and requests with identity columns.
+    sqlite_only: &["sequences"],
 };
 
 /// Opens the CA store at `url`. With [`Create::No`] a missing store (no SQLite file, or a
