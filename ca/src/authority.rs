@@ -682,6 +682,7 @@ impl CertificateAuthority<'_> {
                 number,
                 this_update: now,
                 next_update,
+                distribution_point: None,
             },
             &entries,
             self.key.as_ref(),
