@@ -406,6 +406,7 @@ mod tests {
                 base_url: None,
                 backend: KeyBackend::Software,
                 parent_pin: None,
+                crl_shards: 0,
             })
             .unwrap();
         }

@@ -594,6 +594,7 @@ fn init(pki: &Pki, args: InitArgs) -> CliResult {
         base_url: args.base_url,
         backend,
         parent_pin: args.parent_pin_env.map(PinSource::Env),
+        crl_shards: 0,
     })?;
     if args.json {
         return print_json(

@@ -41,6 +41,7 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
         (1, include_str!("migrations/sqlite/0001_initial.sql")),
         (2, include_str!("migrations/sqlite/0002_services.sql")),
         (3, include_str!("migrations/sqlite/0003_sequences.sql")),
+        (5, include_str!("migrations/sqlite/0005_crl_shards.sql")),
     ],
 };
 
@@ -49,7 +50,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
 pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
     what: "the CA store",
     table: "schema_migrations",
-    steps: &[(3, include_str!("migrations/postgres/0003_initial.sql"))],
+    steps: &[
+        (3, include_str!("migrations/postgres/0003_initial.sql")),
+        (5, include_str!("migrations/postgres/0005_crl_shards.sql")),
+    ],
 };
 
 /// Opens the CA store at `url`. With [`Create::No`] a missing store (no SQLite file, or a
@@ -75,6 +79,8 @@ pub struct CaRecord {
     /// Base of the URLs written into issued certificates (CDP, AIA).
     pub base_url: String,
     pub created_at: OffsetDateTime,
+    /// How many shards the CA's CRL is partitioned into (`crate::crl_shards`); 0: one CRL.
+    pub crl_shards: u32,
 }
 
 /// How a certificate was revoked.
@@ -101,6 +107,9 @@ pub struct CertificateRecord {
     /// The certificate, DER.
     pub der: Vec<u8>,
     pub revocation: Option<Revocation>,
+    /// The CRL shard its CRL distribution point names (`crate::crl_shards`); `None` for a
+    /// certificate of a CA whose CRL is not partitioned.
+    pub crl_shard: Option<u32>,
 }
 
 /// Which certificates a listing wants.
@@ -122,6 +131,9 @@ pub enum StatusFilter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrlRecord {
     pub ca: String,
+    /// The shard it covers; `None` for the one CRL of a CA that is not partitioned.
+    pub shard: Option<u32>,
+    /// Unique per CA: the shards of a CA draw on one sequence of numbers.
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
@@ -226,13 +238,37 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
     /// Every revoked certificate of `ca` (serial, time, reason, invalidity date), for a CRL.
     fn revoked(&self, ca: &str) -> Result<Vec<imza_core::crl::RevokedEntry>, StoreError>;
 
-    /// The highest CRL number issued for `ca`, if any.
+    /// The revoked certificates of `ca` in CRL shard `shard`, for that shard's CRL: one
+    /// indexed range, so signing every shard reads each revoked row once.
+    fn revoked_in_shard(
+        &self,
+        ca: &str,
+        shard: u32,
+    ) -> Result<Vec<imza_core::crl::RevokedEntry>, StoreError>;
+
+    /// The highest CRL number issued for `ca` (any shard), if any.
     fn last_crl_number(&self, ca: &str) -> Result<Option<u64>, StoreError>;
 
     /// Records a signed CRL. `Conflict` if that number exists for the CA.
     fn insert_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError>;
 
+    /// Records signed CRLs (shards of one run) with their audit entries in one durable
+    /// transaction. `Conflict` if any number exists for its CA; then nothing is written.
+    fn insert_crls(&self, crls: &[CrlRecord], audits: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The latest (highest-numbered) CRL of `ca` that is not a shard's.
     fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// The latest CRL of shard `shard` of `ca`.
+    fn latest_shard_crl(&self, ca: &str, shard: u32) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// For each shard `0 .. shards` of `ca`, the (thisUpdate, nextUpdate) of its latest CRL,
+    /// `None` where it has none: what a CRL schedule needs, without reading any CRL's DER.
+    fn shard_crl_validity(
+        &self,
+        ca: &str,
+        shards: u32,
+    ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError>;
 
     /// Audit entries with `seq > after`, in order, at most `limit` (page through the log).
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;

@@ -103,6 +103,7 @@ fn row(
         issued_at: not_before,
         der: Vec::new(),
         revocation,
+        crl_shard: None,
     }
 }
 
