@@ -539,6 +539,10 @@ mod contract {
             .collect();
         assert_eq!(validity, [Some(1), Some(1), Some(24), Some(24), None]);
         assert!(store.shard_crl_validity("citizens", 0).unwrap().is_empty());
+        assert!(matches!(
+            store.shard_crl_validity("citizens", u32::MAX),
+            Err(StoreError::Invalid(_))
+        ));
         let entries = store.audit_entries(0, usize::MAX).unwrap();
         assert_eq!(entries.iter().filter(|e| e.action == "ca.crl").count(), 6);
 

@@ -299,6 +299,18 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
 }
 
+/// A shard count a caller asks about: at most [`crate::crl_shards::MAX_CRL_SHARDS`], so a
+/// per-shard loop stays bounded whatever it is given.
+fn check_shard_count(shards: u32) -> Result<(), StoreError> {
+    if shards > crate::crl_shards::MAX_CRL_SHARDS {
+        return Err(StoreError::Invalid(format!(
+            "{shards} CRL shards: at most {}",
+            crate::crl_shards::MAX_CRL_SHARDS
+        )));
+    }
+    Ok(())
+}
+
 /// SQL condition (after `WHERE ca = …`) for a listing filter; `now` binds to `placeholder`.
 fn filter_condition(filter: StatusFilter, placeholder: &str) -> (String, Option<i64>) {
     match filter {

@@ -542,6 +542,7 @@ impl CaStore for PgStore {
         ca: &str,
         shards: u32,
     ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError> {
+        super::check_shard_count(shards)?;
         let Some(last) = shards.checked_sub(1) else {
             return Ok(Vec::new());
         };

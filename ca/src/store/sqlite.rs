@@ -483,6 +483,7 @@ impl CaStore for SqliteStore {
         ca: &str,
         shards: u32,
     ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError> {
+        super::check_shard_count(shards)?;
         let conn = self.lock();
         let mut latest = conn
             .prepare_cached(
