@@ -34,6 +34,8 @@ bench: build
 	bash bench/mobile.sh
 	bash bench/verify.sh
 	bash bench/card.sh
+	bash bench/national.sh
+	bash bench/crl-shards.sh
 
 clean:
 	cargo clean

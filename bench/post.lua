@@ -3,11 +3,15 @@
 -- Without WRK_NONCE every request is the same bytes, formatted once (wrk's static mode).
 -- With WRK_NONCE, the nonce octets as they appear in BODY_FILE, every request carries fresh
 -- random octets of the same length in their place, so no two requests ask the same question.
+-- With WRK_SERIAL=HEX and WRK_SERIAL_RANGE=N instead (an OCSP request whose CertID serial is
+-- HEX), the serial's last three octets are replaced by a random number below N in every
+-- request: questions about N different certificates (bench/national.sh's fixture), so that
+-- almost every request misses the responder's cache.
 -- (wrk decides static or dynamic from the script's top level, before init() sees the
 -- arguments, hence an environment variable rather than an argument.)
 -- done() prints one line starting with RESULT, read by bench/common.sh.
 
-local prefix, suffix, nonce_len
+local prefix, suffix, nonce_len, serial_range
 
 -- wrk's default resolve() opens and closes a TCP connection to each address to test it. The
 -- peer, `openssl ocsp -port` (3.0.19 here), then spins at 100% CPU on that connection forever
@@ -44,6 +48,15 @@ function init(args)
     -- Each thread its own sequence (thread_id is set by setup() before init() runs).
     math.randomseed(os.time() * 1000 + (thread_id or 0))
   end
+  local serial_hex = os.getenv("WRK_SERIAL")
+  if serial_hex then
+    local serial = from_hex(serial_hex)
+    local at = assert(body:find(serial, 1, true), "WRK_SERIAL not found in the request body")
+    prefix = body:sub(1, at - 1 + #serial - 3)
+    suffix = body:sub(at + #serial)
+    serial_range = assert(tonumber(os.getenv("WRK_SERIAL_RANGE")), "WRK_SERIAL_RANGE missing")
+    math.randomseed(os.time() * 1000 + (thread_id or 0))
+  end
 end
 
 if os.getenv("WRK_NONCE") then
@@ -54,6 +67,15 @@ if os.getenv("WRK_NONCE") then
       octets[i] = char(random(0, 255))
     end
     return wrk.format(nil, nil, nil, prefix .. concat(octets) .. suffix)
+  end
+end
+
+if os.getenv("WRK_SERIAL") then
+  local char, random, floor = string.char, math.random, math.floor
+  function request()
+    local n = random(0, serial_range - 1)
+    local tail = char(floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)
+    return wrk.format(nil, nil, nil, prefix .. tail .. suffix)
   end
 end
 

@@ -26,6 +26,7 @@ use imza_core::name::{format_dn, parse_dn};
 use imza_core::{KeyAlgorithm, SigningKey};
 
 use crate::audit::{AuditEvent, ChainVerifier};
+use crate::crl_shards::{shard_crl_url, shard_of, CrlRun, ShardSigner, MAX_CRL_SHARDS};
 use crate::csr::CertificateRequest;
 use crate::error::CaError;
 use crate::keyref::{KeyBackend, KeyReference};
@@ -70,6 +71,9 @@ pub struct InitCa {
     pub backend: KeyBackend,
     /// PIN for the parent's key if it lives in PKCS#11 (else its stored source is used).
     pub parent_pin: Option<PinSource>,
+    /// Partition the CA's CRL into this many shards ([`crate::crl_shards`]); 0 or 1: one CRL.
+    /// Only a subordinate CA: a root issues CA certificates, few of them.
+    pub crl_shards: u32,
 }
 
 /// A subject asking for a certificate, after its CSR (if any) was verified.
@@ -299,6 +303,22 @@ impl Pki {
         if self.store.ca(&request.name)?.is_some() {
             return Err(CaError::CaExists(request.name));
         }
+        let crl_shards = match request.crl_shards {
+            0 | 1 => 0,
+            n if n > MAX_CRL_SHARDS => {
+                return Err(CaError::InvalidRequest(format!(
+                    "--crl-shards {n}: at most {MAX_CRL_SHARDS} shards"
+                )))
+            }
+            _ if request.parent.is_none() => {
+                return Err(CaError::InvalidRequest(
+                    "a root CA's CRL is not partitioned (it lists the CA certificates it \
+                     issued, few of them): give --crl-shards to a subordinate CA (--parent)"
+                        .into(),
+                ))
+            }
+            n => n,
+        };
         let subject = parse_dn(&request.subject)?;
         let profile_name = if request.parent.is_some() {
             "sub-ca"
@@ -384,6 +404,7 @@ impl Pki {
                 key: key_ref.clone(),
                 base_url: base_url.clone(),
                 created_at: now,
+                crl_shards,
             };
             let cert = parse_certificate(&record.certificate)?;
             let event = AuditEvent {
@@ -398,6 +419,7 @@ impl Pki {
                     "algorithm": request.algorithm.name(),
                     "not_after": rfc3339(from_x509_time(&cert.tbs_certificate.validity.not_after)),
                     "base_url": base_url,
+                    "crl_shards": crl_shards,
                     "certificate_sha256": hex::encode(openssl::sha::sha256(&record.certificate)),
                 }),
             };
@@ -566,6 +588,22 @@ impl CertificateAuthority<'_> {
                 "the subject equals the issuing CA's name".into(),
             ));
         }
+        // A partitioned CA publishes no complete CRL, the only kind that covers a certificate
+        // naming no distribution point (RFC 5280 §6.3.3): unless nobody checks it (ocsp-nocheck).
+        if self.record.crl_shards > 1
+            && !profile.spec.include_crl_distribution_point
+            && !profile.spec.ocsp_no_check
+        {
+            return Err(CaError::ProfileViolation {
+                profile: profile.name().to_string(),
+                reason: format!(
+                    "CA {} publishes its CRL in {} shards and every certificate it issues must \
+                     name its shard's CRL distribution point; the profile has none",
+                    self.name(),
+                    self.record.crl_shards
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -599,7 +637,9 @@ impl CertificateAuthority<'_> {
         let not_before = now - options.backdate;
         let not_after = now + Duration::days(days.into());
         let subject_key_id = x::key_identifier(&request.public_key)?;
-        let urls = IssuerUrls::new(&self.record.base_url, self.name());
+        let serial = random_serial()?;
+        let crl_shard = shard_of(&serial, self.record.crl_shards);
+        let urls = IssuerUrls::new(&self.record.base_url, self.name(), crl_shard);
         let extensions = profile_extensions(
             profile,
             &subject_key_id,
@@ -608,7 +648,6 @@ impl CertificateAuthority<'_> {
             &request.alt_names,
             &request.subject,
         )?;
-        let serial = random_serial()?;
         let signed = sign_certificate(
             CertificateFields {
                 serial: serial.clone(),
@@ -631,6 +670,7 @@ impl CertificateAuthority<'_> {
             issued_at: now,
             der: signed.der,
             revocation: None,
+            crl_shard,
         })
     }
 
@@ -653,12 +693,8 @@ impl CertificateAuthority<'_> {
         Ok(records)
     }
 
-    /// Signs the next CRL (number + 1) over every revoked certificate, records it, returns it.
-    pub fn sign_crl(
-        &self,
-        validity: Duration,
-        progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<SignedCrl, CaError> {
+    /// Checks a CRL validity and that the CA may sign now; returns now.
+    fn check_crl_signing(&self, validity: Duration) -> Result<OffsetDateTime, CaError> {
         if validity <= Duration::ZERO || validity > Duration::days(366) {
             return Err(CaError::InvalidRequest(
                 "the CRL validity must be between 1 hour and 366 days".into(),
@@ -672,6 +708,57 @@ impl CertificateAuthority<'_> {
                 reason: "its certificate has expired".into(),
             });
         }
+        Ok(now)
+    }
+
+    /// Signs every CRL the CA publishes — its one CRL, or each shard's of a partitioned CA
+    /// ([`crate::crl_shards`]) — and records them, calling `stored` for each once it is in the
+    /// store. `progress(done, total)` counts entries of an unpartitioned CA's CRL.
+    pub fn sign_crls(
+        &self,
+        validity: Duration,
+        progress: &mut dyn FnMut(usize, usize),
+        stored: &mut dyn FnMut(&SignedCrl),
+    ) -> Result<CrlRun, CaError> {
+        if self.record.crl_shards < 2 {
+            let signed = self.sign_crl(validity, progress)?;
+            stored(&signed);
+            let number = signed.record.number;
+            return Ok(CrlRun {
+                crls: 1,
+                revoked: signed.revoked,
+                numbers: (number, number),
+                next_update: signed.record.next_update,
+            });
+        }
+        let now = self.check_crl_signing(validity)?;
+        ShardSigner {
+            store: self.pki.store.as_ref(),
+            ca: self.name(),
+            base_url: &self.record.base_url,
+            shards: self.record.crl_shards,
+            issuer: &self.certificate.tbs_certificate.subject,
+            issuer_key_id: &self.key_id,
+            key: self.key.as_ref(),
+        }
+        .sign_all(now, now + validity, stored)
+    }
+
+    /// Signs the next CRL (number + 1) over every revoked certificate, records it, returns it.
+    /// A partitioned CA has no such CRL: [`Self::sign_crls`] signs its shards.
+    pub fn sign_crl(
+        &self,
+        validity: Duration,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<SignedCrl, CaError> {
+        if self.record.crl_shards > 1 {
+            return Err(CaError::InvalidRequest(format!(
+                "CA {} publishes its CRL in {} shards, not as one CRL",
+                self.name(),
+                self.record.crl_shards
+            )));
+        }
+        let now = self.check_crl_signing(validity)?;
         let entries = self.pki.store.revoked(self.name())?;
         let number = self.pki.store.last_crl_number(self.name())?.unwrap_or(0) + 1;
         let next_update = now + validity;
@@ -682,6 +769,7 @@ impl CertificateAuthority<'_> {
                 number,
                 this_update: now,
                 next_update,
+                distribution_point: None,
             },
             &entries,
             self.key.as_ref(),
@@ -689,6 +777,7 @@ impl CertificateAuthority<'_> {
         )?;
         let record = CrlRecord {
             ca: self.name().to_string(),
+            shard: None,
             number,
             this_update: now,
             next_update,
@@ -752,9 +841,14 @@ pub struct IssuerUrls {
 }
 
 impl IssuerUrls {
-    pub fn new(base_url: &str, ca: &str) -> Self {
+    /// The URLs of a certificate of CA `ca` in CRL shard `crl_shard` (`None`: the CA's CRL is
+    /// not partitioned).
+    pub fn new(base_url: &str, ca: &str, crl_shard: Option<u32>) -> Self {
         IssuerUrls {
-            crl: format!("{base_url}/crl/{ca}.crl"),
+            crl: match crl_shard {
+                Some(shard) => shard_crl_url(base_url, ca, shard),
+                None => format!("{base_url}/crl/{ca}.crl"),
+            },
             ocsp: format!("{base_url}/ocsp"),
             ca_issuers: format!("{base_url}/ca/{ca}.crt"),
         }

@@ -1,9 +1,11 @@
 //! imza-ca: the CA engine: certificate profiles ([`profile`]), CSR checks ([`csr`]),
-//! issuance, revocation and CRLs ([`authority`]), the store ([`store`]), the data directory it
-//! lives in ([`data_dir`]) and the tamper-evident audit log ([`audit`]).
+//! issuance, revocation and CRLs ([`authority`]; partitioned CRLs in [`crl_shards`]), the
+//! store ([`store`]), the data directory it lives in ([`data_dir`]) and the tamper-evident
+//! audit log ([`audit`]).
 
 pub mod audit;
 pub mod authority;
+pub mod crl_shards;
 pub mod csr;
 pub mod data_dir;
 pub mod delegation;

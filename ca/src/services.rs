@@ -404,6 +404,7 @@ mod tests {
                 base_url: None,
                 backend: KeyBackend::Software,
                 parent_pin: None,
+                crl_shards: 0,
             })
             .unwrap();
         }

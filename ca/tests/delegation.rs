@@ -35,6 +35,7 @@ fn nodes() -> (tempfile::TempDir, Pki, Pki) {
             base_url: None,
             backend: KeyBackend::Software,
             parent_pin: None,
+            crl_shards: 0,
         })
         .unwrap();
     }

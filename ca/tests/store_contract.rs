@@ -42,6 +42,7 @@ mod contract {
             },
             base_url: format!("https://pki.example/{name}"),
             created_at: T0,
+            crl_shards: 0,
         }
     }
 
@@ -56,6 +57,7 @@ mod contract {
             issued_at: T0,
             der: vec![0x30, 0x03, 0x02, 0x01, serial.last().copied().unwrap_or(0)],
             revocation: None,
+            crl_shard: None,
         }
     }
 
@@ -384,6 +386,7 @@ mod contract {
         assert_eq!(store.latest_crl("root").unwrap(), None);
         let crl = |number: u64| CrlRecord {
             ca: "root".into(),
+            shard: None,
             number,
             this_update: T0,
             next_update: T0 + time::Duration::days(7),
@@ -401,6 +404,182 @@ mod contract {
             matches!(&err, StoreError::Conflict(m) if m == "CRL number 2 of CA root exists"),
             "{err}"
         );
+        assert_eq!(count(store, "audit"), audit_before);
+    }
+
+    /// A CA whose CRL is cut into `shards` shards.
+    fn create_sharded(store: &dyn CaStore, name: &str, shards: u32) {
+        store
+            .create_ca(
+                &CaRecord {
+                    crl_shards: shards,
+                    ..ca_record(name, None)
+                },
+                None,
+                &event("ca.init", name, serde_json::json!({})),
+            )
+            .unwrap();
+    }
+
+    fn in_shard(ca: &str, serial: &[u8], shard: u32) -> CertificateRecord {
+        CertificateRecord {
+            crl_shard: Some(shard),
+            ..cert(ca, serial)
+        }
+    }
+
+    fn shard_crl(ca: &str, shard: Option<u32>, number: u64, hours: i64) -> CrlRecord {
+        CrlRecord {
+            ca: ca.into(),
+            shard,
+            number,
+            this_update: T0,
+            next_update: T0 + time::Duration::hours(hours),
+            der: vec![0x30, number as u8],
+        }
+    }
+
+    pub fn shard_counts_and_certificate_shards_read_back(store: &dyn CaStore) {
+        create_sharded(store, "citizens", 64);
+        create_root(store, "root");
+        assert_eq!(store.ca("citizens").unwrap().unwrap().crl_shards, 64);
+        assert_eq!(store.ca("root").unwrap().unwrap().crl_shards, 0);
+        let certs = [
+            in_shard("citizens", &[1], 63),
+            in_shard("citizens", &[2], 0),
+        ];
+        issue(store, &certs).unwrap();
+        issue(store, &[cert("root", &[1])]).unwrap();
+        assert_eq!(
+            store.certificate("citizens", &[1]).unwrap().unwrap(),
+            certs[0]
+        );
+        assert_eq!(
+            store
+                .certificates("citizens", StatusFilter::All, 10)
+                .unwrap(),
+            certs
+        );
+        assert_eq!(
+            store.certificate("root", &[1]).unwrap().unwrap().crl_shard,
+            None
+        );
+    }
+
+    pub fn revoked_in_shard_lists_that_shards_revoked_certificates_only(store: &dyn CaStore) {
+        create_sharded(store, "citizens", 4);
+        create_sharded(store, "other", 4);
+        let certs: Vec<CertificateRecord> = (0u8..12)
+            .map(|i| in_shard("citizens", &[i], u32::from(i % 4)))
+            .chain([in_shard("other", &[1], 1)])
+            .collect();
+        issue(store, &certs).unwrap();
+        let audit = event("ca.revoke", "citizens", serde_json::json!({}));
+        let r = revocation(CrlReason::KeyCompromise, None);
+        // Shard 1 holds serials 1, 5, 9: revoke 1 and 9, and one of shard 2.
+        for serial in [1u8, 9, 2] {
+            store.revoke("citizens", &[serial], &r, &audit).unwrap();
+        }
+        store.revoke("other", &[1], &r, &audit).unwrap();
+        let serials = |shard| -> Vec<Vec<u8>> {
+            let mut s: Vec<Vec<u8>> = store
+                .revoked_in_shard("citizens", shard)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.serial)
+                .collect();
+            s.sort();
+            s
+        };
+        assert_eq!(serials(1), [vec![1], vec![9]]);
+        assert_eq!(serials(2), [vec![2]]);
+        assert!(serials(0).is_empty() && serials(3).is_empty() && serials(4).is_empty());
+        let entry = &store.revoked_in_shard("citizens", 2).unwrap()[0];
+        assert_eq!(
+            (entry.revoked_at, entry.reason),
+            (r.revoked_at, Some(r.reason))
+        );
+        // The shards together are the CA's revoked list.
+        assert_eq!(store.revoked("citizens").unwrap().len(), 3);
+        assert!(store.revoked_in_shard("nobody", 1).unwrap().is_empty());
+    }
+
+    pub fn shard_crls_are_kept_per_shard_and_apart_from_a_ca_crl(store: &dyn CaStore) {
+        create_sharded(store, "citizens", 4);
+        let audit = |n: u64| event("ca.crl", "citizens", serde_json::json!({ "number": n }));
+        let first: Vec<CrlRecord> = (0..4)
+            .map(|k| shard_crl("citizens", Some(k), 1 + u64::from(k), 24))
+            .collect();
+        let audits: Vec<AuditEvent> = first.iter().map(|c| audit(c.number)).collect();
+        store.insert_crls(&first, &audits).unwrap();
+        // A second run, which got as far as shards 0 and 1.
+        let second: Vec<CrlRecord> = (0..2)
+            .map(|k| shard_crl("citizens", Some(k), 5 + u64::from(k), 1))
+            .collect();
+        store.insert_crls(&second, &[audit(5), audit(6)]).unwrap();
+        assert_eq!(store.last_crl_number("citizens").unwrap(), Some(6));
+        assert_eq!(
+            store.latest_shard_crl("citizens", 0).unwrap(),
+            Some(second[0].clone())
+        );
+        assert_eq!(
+            store.latest_shard_crl("citizens", 3).unwrap(),
+            Some(first[3].clone())
+        );
+        assert_eq!(store.latest_shard_crl("citizens", 4).unwrap(), None);
+        // No shard's CRL is the CA's one CRL.
+        assert_eq!(store.latest_crl("citizens").unwrap(), None);
+        let hours = |v: Option<(OffsetDateTime, OffsetDateTime)>| {
+            v.map(|(this, next)| (next - this).whole_hours())
+        };
+        let validity: Vec<Option<i64>> = store
+            .shard_crl_validity("citizens", 5)
+            .unwrap()
+            .into_iter()
+            .map(hours)
+            .collect();
+        assert_eq!(validity, [Some(1), Some(1), Some(24), Some(24), None]);
+        assert!(store.shard_crl_validity("citizens", 0).unwrap().is_empty());
+        assert!(matches!(
+            store.shard_crl_validity("citizens", u32::MAX),
+            Err(StoreError::Invalid(_))
+        ));
+        let entries = store.audit_entries(0, usize::MAX).unwrap();
+        assert_eq!(entries.iter().filter(|e| e.action == "ca.crl").count(), 6);
+
+        // The CA's one CRL (shard NULL) and the shards' CRLs do not mask each other.
+        let whole = shard_crl("citizens", None, 7, 24);
+        store.insert_crl(&whole, &audit(7)).unwrap();
+        assert_eq!(store.latest_crl("citizens").unwrap(), Some(whole));
+        assert_eq!(
+            store.latest_shard_crl("citizens", 1).unwrap(),
+            Some(second[1].clone())
+        );
+    }
+
+    pub fn shard_crls_with_a_taken_number_are_a_conflict_and_none_is_stored(store: &dyn CaStore) {
+        create_sharded(store, "citizens", 4);
+        let audit = event("ca.crl", "citizens", serde_json::json!({}));
+        store
+            .insert_crls(
+                &[shard_crl("citizens", Some(0), 1, 24)],
+                std::slice::from_ref(&audit),
+            )
+            .unwrap();
+        let audit_before = count(store, "audit");
+        let run = [
+            shard_crl("citizens", Some(1), 2, 24),
+            shard_crl("citizens", Some(2), 1, 24),
+        ];
+        let err = store
+            .insert_crls(&run, &[audit.clone(), audit])
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if m == "CRL number 1 of CA citizens exists"),
+            "{err}"
+        );
+        assert_eq!(store.latest_shard_crl("citizens", 1).unwrap(), None);
+        assert_eq!(store.last_crl_number("citizens").unwrap(), Some(1));
         assert_eq!(count(store, "audit"), audit_before);
     }
 
@@ -429,6 +608,7 @@ mod contract {
             .unwrap();
         let crl = CrlRecord {
             ca: "citizens".into(),
+            shard: None,
             number: 1,
             this_update: T0,
             next_update: T0 + time::Duration::days(1),
@@ -608,6 +788,10 @@ engines!(
     crl_numbers_are_tracked_and_a_duplicate_is_a_conflict,
     audit_chain_over_several_operations_verifies_and_pages,
     service_requests_are_open_once_per_node_and_closed_once,
+    shard_counts_and_certificate_shards_read_back,
+    revoked_in_shard_lists_that_shards_revoked_certificates_only,
+    shard_crls_are_kept_per_shard_and_apart_from_a_ca_crl,
+    shard_crls_with_a_taken_number_are_a_conflict_and_none_is_stored,
 );
 
 fn sqlite_store() -> (tempfile::TempDir, Box<dyn CaStore>) {

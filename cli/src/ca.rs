@@ -10,6 +10,7 @@ use time::Duration;
 use zeroize::Zeroizing;
 
 use imza_ca::authority::DEFAULT_BACKDATE;
+use imza_ca::crl_shards::MAX_CRL_SHARDS;
 use imza_ca::csr::parse_csr;
 use imza_ca::keyref::KeyBackend;
 use imza_ca::store::{CertificateRecord, StatusFilter};
@@ -26,7 +27,7 @@ use imza_store::StoreUrl;
 
 use crate::output::{
     self, ensure_absent, input, print_json, read_limited, sync_dir, write_new, write_replace,
-    write_whole_many, CliResult, Failure, MAX_CSR_BYTES,
+    write_whole_many, CliResult, Failure, ReplacingFiles, MAX_CSR_BYTES,
 };
 
 /// Certificates committed per transaction in a batch: each commit is one fsync.
@@ -69,11 +70,14 @@ pub enum CaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Sign a fresh CRL (CRL number + 1) over every revoked certificate of the CA.
+    /// Sign a fresh CRL (CRL number + 1) over every revoked certificate of the CA; for a CA
+    /// whose CRL is partitioned (`ca init --crl-shards`), a fresh CRL for every shard.
     Crl {
         #[arg(long)]
         ca: String,
-        /// Where to write the CRL (replaced if it exists).
+        /// Where to write the CRL (replaced if it exists). For a partitioned CA a directory
+        /// (created if missing) that gets one file per shard, SHARD.crl, each replaced: the
+        /// layout `imza serve` publishes them in (/crl/NAME/SHARD.crl).
         #[arg(long)]
         out: PathBuf,
         /// Write DER instead of PEM.
@@ -164,6 +168,18 @@ pub struct InitArgs {
     /// (default: the parent's, or http://127.0.0.1:8080 for a root).
     #[arg(long)]
     base_url: Option<String>,
+    /// Partition the CA's CRL into this many shards (RFC 5280 §5.2.5 issuing distribution
+    /// points), for a CA of a national population: each certificate is put into one shard when
+    /// it is issued and names that shard's CRL (BASE_URL/crl/NAME/SHARD.crl) as its CRL
+    /// distribution point, so every CRL stays small. Fixed for the CA's life; only a
+    /// subordinate CA. 0 or 1: one CRL.
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "parent",
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CRL_SHARDS))
+    )]
+    crl_shards: u32,
     /// Environment variable holding the parent CA's PIN, if its key is in PKCS#11 and its
     /// remembered variable should not be used.
     #[arg(long)]
@@ -408,27 +424,23 @@ pub fn run(home: &Home, command: CaCommand) -> CliResult {
             pin,
         } => {
             let authority = pki.authority(&ca, pin.source().as_ref())?;
+            let validity = Duration::hours(next_update_hours.into());
+            if authority.record().crl_shards > 1 {
+                return write_crl_shards(&authority, validity, &out, der);
+            }
             // A bar only for long work (100,000+ entries), and only on a terminal.
             let mut bar: Option<indicatif::ProgressBar> = None;
-            let signed = authority.sign_crl(
-                Duration::hours(next_update_hours.into()),
-                &mut |done, total| {
-                    if total >= 100_000 {
-                        bar.get_or_insert_with(|| output::progress(total as u64, "CRL entries"))
-                            .set_position(done as u64);
-                    }
-                },
-            )?;
+            let signed = authority.sign_crl(validity, &mut |done, total| {
+                if total >= 100_000 {
+                    bar.get_or_insert_with(|| output::progress(total as u64, "CRL entries"))
+                        .set_position(done as u64);
+                }
+            })?;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
             let crl = &signed.record;
-            let bytes = if der {
-                crl.der.clone()
-            } else {
-                pem::encode(pem::X509_CRL, &crl.der)?.into_bytes()
-            };
-            write_replace(&out, &bytes)?;
+            write_replace(&out, &crl_bytes(&crl.der, der)?)?;
             eprintln!(
                 "CRL number {} of CA {ca}: {} revoked, next update {}, written to {}",
                 crl.number,
@@ -518,6 +530,59 @@ fn status_of(r: &CertificateRecord, now: time::OffsetDateTime) -> &'static str {
     }
 }
 
+/// A CRL as written: DER, or PEM.
+fn crl_bytes(crl: &[u8], der: bool) -> Result<Vec<u8>, Failure> {
+    Ok(if der {
+        crl.to_vec()
+    } else {
+        pem::encode(pem::X509_CRL, crl)?.into_bytes()
+    })
+}
+
+/// `imza ca crl` of a partitioned CA: every shard's CRL signed and stored, and written to
+/// `dir/SHARD.crl` as it comes (one in memory at a time), all replacing the old files at once.
+fn write_crl_shards(
+    authority: &imza_ca::CertificateAuthority<'_>,
+    validity: Duration,
+    dir: &Path,
+    der: bool,
+) -> CliResult {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        input(format!(
+            "--out {}: a partitioned CA's CRLs go to a directory, which cannot be made: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut files = ReplacingFiles::new(dir);
+    let mut encoding: Result<(), Failure> = Ok(());
+    let run = authority.sign_crls(validity, &mut |_, _| {}, &mut |signed| {
+        let shard = signed.record.shard.unwrap_or_default();
+        match crl_bytes(&signed.record.der, der) {
+            Ok(bytes) => files.stage(dir.join(format!("{shard}.crl")), &bytes),
+            Err(e) => {
+                if encoding.is_ok() {
+                    encoding = Err(e);
+                }
+            }
+        }
+    })?;
+    encoding?;
+    let written = files.commit()?;
+    eprintln!(
+        "CA {}: {} shard CRLs signed (numbers {} to {}), {} revoked in all, next update {}, \
+         written to {} ({} files)",
+        authority.record().name,
+        run.crls,
+        run.numbers.0,
+        run.numbers.1,
+        run.revoked,
+        rfc3339(run.next_update),
+        dir.display(),
+        written.len()
+    );
+    Ok(())
+}
+
 fn certificate_json(r: &CertificateRecord, now: time::OffsetDateTime) -> Value {
     json!({
         "ca": r.ca,
@@ -531,6 +596,7 @@ fn certificate_json(r: &CertificateRecord, now: time::OffsetDateTime) -> Value {
         "revoked_at": r.revocation.map(|v| rfc3339(v.revoked_at)),
         "reason": r.revocation.map(|v| reason_name(v.reason)),
         "invalidity_date": r.revocation.and_then(|v| v.invalidity_date.map(rfc3339)),
+        "crl_shard": r.crl_shard,
     })
 }
 
@@ -559,6 +625,7 @@ fn list_cas(pki: &Pki, json: bool) -> CliResult {
                 "not_after": cert.as_ref().map(|c| rfc3339(imza_core::clock::from_x509_time(&c.tbs_certificate.validity.not_after))),
                 "key": ca.key.describe(),
                 "base_url": ca.base_url,
+                "crl_shards": ca.crl_shards,
             })
         })
         .collect();
@@ -594,10 +661,11 @@ fn init(pki: &Pki, args: InitArgs) -> CliResult {
         base_url: args.base_url,
         backend,
         parent_pin: args.parent_pin_env.map(PinSource::Env),
+        crl_shards: args.crl_shards,
     })?;
     if args.json {
         return print_json(
-            &json!({ "name": record.name, "parent": record.parent, "key": record.key.describe(), "base_url": record.base_url }),
+            &json!({ "name": record.name, "parent": record.parent, "key": record.key.describe(), "base_url": record.base_url, "crl_shards": record.crl_shards }),
         );
     }
     println!(

@@ -130,6 +130,7 @@ pub fn run(home: &Home) -> CliResult {
                 base_url: None,
                 backend: KeyBackend::Software,
                 parent_pin: None,
+                crl_shards: 0,
             })?;
             println!("created CA {name}");
         }

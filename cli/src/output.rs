@@ -204,6 +204,59 @@ pub fn write_whole_many(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Vec<CliResu
         .collect()
 }
 
+/// Public files that replace their namesakes as a set, written as they come so that only one
+/// is in memory at a time (the CRL shards of `imza ca crl`): each goes to a temporary twin
+/// beside it ([`ReplacingFiles::stage`]); [`ReplacingFiles::commit`] syncs the filesystem once
+/// and then renames every twin over its name. Readers see each file old or new, never a mix; a
+/// failure before the renames replaces no file, and the twins are removed.
+pub struct ReplacingFiles {
+    dir: PathBuf,
+    staged: Vec<(tempfile::TempPath, PathBuf)>,
+    failure: Option<Failure>,
+}
+
+impl ReplacingFiles {
+    /// Files in `dir`, which must exist.
+    pub fn new(dir: &Path) -> ReplacingFiles {
+        ReplacingFiles {
+            dir: dir.to_path_buf(),
+            staged: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Writes `bytes` for `path` (in the directory) to its temporary twin; the first failure is
+    /// kept for [`ReplacingFiles::commit`] and later files are not written.
+    pub fn stage(&mut self, path: PathBuf, bytes: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        match write_temporary(&path, bytes, false, false) {
+            Ok(file) => self.staged.push((file.into_temp_path(), path)),
+            Err(failure) => self.failure = Some(failure),
+        }
+    }
+
+    /// One sync of the filesystem, then every staged file renamed over its name and the
+    /// directory synced. The staged files' names, in order.
+    pub fn commit(self) -> Result<Vec<PathBuf>, Failure> {
+        if let Some(failure) = self.failure {
+            return Err(failure);
+        }
+        std::fs::File::open(&self.dir)
+            .and_then(|d| rustix::fs::syncfs(&d).map_err(std::io::Error::from))
+            .map_err(|e| io_failure("cannot sync", &self.dir, e))?;
+        let mut written = Vec::with_capacity(self.staged.len());
+        for (file, path) in self.staged {
+            file.persist(&path)
+                .map_err(|e| io_failure("cannot write", &path, e.error))?;
+            written.push(path);
+        }
+        sync_dir(&self.dir)?;
+        Ok(written)
+    }
+}
+
 /// Renames a written temporary file to `path`, refusing to replace a file that exists.
 fn rename_new(file: tempfile::NamedTempFile, path: &Path) -> CliResult {
     file.persist_noclobber(path).map_err(|e| {

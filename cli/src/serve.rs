@@ -4,8 +4,9 @@
 //!   its delegated responder, issued here when missing and renewed before it expires;
 //! - `POST /tsa` (imza-tsa): the newest usable time-stamping unit (`imza tsa init`);
 //! - `POST /verify` (imza-signer): signature validation against the store's root CAs;
-//! - `GET /ca/{name}.crt`, `GET /crl/{name}.crl`: what the certificates point to (the CRL is
-//!   signed afresh when none exists or a quarter of its validity is left);
+//! - `GET /ca/{name}.crt`, `GET /crl/{name}.crl`, and for a CA whose CRL is partitioned
+//!   `GET /crl/{name}/{shard}.crl`: what the certificates point to (the CRLs are signed
+//!   afresh by the `ca` role when none exists or a quarter of its validity is left);
 //! - `/mss/v1/...` (imza-mobile-sign): the mobile signature service — relying parties ask for
 //!   signatures and authentications, registered phones long-poll for them and answer;
 //! - `GET /health`, Prometheus `GET /metrics`.
@@ -34,7 +35,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, Response, StatusCode};
 use axum::routing::get;
 use axum::Router;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use const_oid::ObjectIdentifier;
 use imza_ca::delegation::RequestOutcome;
@@ -257,17 +258,38 @@ async fn crl(State(state): State<ServeState>, UrlPath(file): UrlPath<String>) ->
     let Some(name) = file.strip_suffix(".crl").map(str::to_string) else {
         return plain(StatusCode::NOT_FOUND, "expected /crl/NAME.crl");
     };
+    published_crl(&state, name, None).await
+}
+
+/// `/crl/citizens/7.crl` → the latest stored CRL of shard 7 of a CA whose CRL is partitioned
+/// (RFC 5280 §5.2.5; see `imza_ca::crl_shards`), the URL its certificates name.
+async fn shard_crl(
+    State(state): State<ServeState>,
+    UrlPath((name, file)): UrlPath<(String, String)>,
+) -> Response<Body> {
+    let Some(shard) = file
+        .strip_suffix(".crl")
+        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return plain(StatusCode::NOT_FOUND, "expected /crl/NAME/SHARD.crl");
+    };
+    published_crl(&state, name, Some(shard)).await
+}
+
+async fn published_crl(state: &ServeState, name: String, shard: Option<u32>) -> Response<Body> {
     let ca = name.clone();
-    match publishing(&state, move |pki| stored_crl(pki, &ca)).await {
-        Ok(Ok(Some(crl))) => der("application/pkix-crl", crl),
-        Ok(Ok(None)) => plain(
-            StatusCode::NOT_FOUND,
-            format!("no CRL of CA {name:?} has been published yet"),
-        ),
+    let path = match shard {
+        Some(shard) => format!("/crl/{name}/{shard}.crl"),
+        None => format!("/crl/{name}.crl"),
+    };
+    match publishing(state, move |pki| stored_crl(pki, &ca, shard)).await {
+        Ok(Ok(Ok(crl))) => der("application/pkix-crl", crl),
+        Ok(Ok(Err(missing))) => plain(StatusCode::NOT_FOUND, missing),
         Ok(Err(e @ imza_ca::CaError::UnknownCa { .. })) => {
             plain(StatusCode::NOT_FOUND, e.to_string())
         }
-        Ok(Err(e)) => unavailable(&format!("/crl/{name}.crl"), e),
+        Ok(Err(e)) => unavailable(&path, e),
         Err(refused) => refused,
     }
 }
@@ -282,40 +304,77 @@ fn unavailable(what: &str, error: impl std::fmt::Display) -> Response<Body> {
     )
 }
 
-fn stored_crl(pki: &Pki, name: &str) -> Result<Option<Vec<u8>>, imza_ca::CaError> {
-    pki.ca(name)?;
-    Ok(pki.store().latest_crl(name)?.map(|crl| crl.der))
+/// The latest stored CRL of CA `name` (of its shard `shard`), or why there is none to serve.
+fn stored_crl(
+    pki: &Pki,
+    name: &str,
+    shard: Option<u32>,
+) -> Result<Result<Vec<u8>, String>, imza_ca::CaError> {
+    let shards = pki.ca(name)?.crl_shards;
+    let found = match shard {
+        None if shards > 1 => {
+            return Ok(Err(format!(
+                "CA {name:?} publishes its CRL in {shards} shards, /crl/{name}/0.crl to \
+                 /crl/{name}/{}.crl; each certificate names its own",
+                shards - 1
+            )))
+        }
+        None => pki.store().latest_crl(name)?,
+        Some(shard) if shard < shards => pki.store().latest_shard_crl(name, shard)?,
+        Some(shard) => {
+            return Ok(Err(format!("CA {name:?} has no CRL shard {shard}")));
+        }
+    };
+    Ok(found
+        .map(|crl| crl.der)
+        .ok_or_else(|| format!("no CRL of CA {name:?} has been published yet")))
 }
 
 /// The `ca` role's CRL schedule: signs a new CRL into the store for every CA whose key opens
 /// without a person (a PIN in the environment, a software key) when it has none or a quarter
-/// of the latest's validity is left. Several CA nodes may run it: the CRL number is unique in
-/// the store, so of two at once one stores and the other is refused and notes it.
+/// of the latest's validity is left (a partitioned CA: all its shards, when any shard's is).
+/// Several CA nodes may run it: the CRL number is unique in the store, so of two at once one
+/// stores and the other is refused and notes it.
 fn sign_due_crls(pki: &Pki, validity: Duration) {
     let cas = match pki.store().cas() {
         Ok(cas) => cas,
         Err(e) => return note(format!("CRL schedule: cannot read the store: {e}")),
     };
     let now = pki.now();
+    let due_at = |(this_update, next_update): (OffsetDateTime, OffsetDateTime)| {
+        now + (next_update - this_update) / 4 >= next_update
+    };
     for ca in cas.iter().filter(|ca| ca.key.opens_unattended()) {
-        let due = match pki.store().latest_crl(&ca.name) {
-            Ok(Some(crl)) => now + (crl.next_update - crl.this_update) / 4 >= crl.next_update,
-            Ok(None) => true,
+        // A partitioned CA's shards are signed together, when any of them is due.
+        let due = match ca.crl_shards {
+            0 | 1 => pki
+                .store()
+                .latest_crl(&ca.name)
+                .map(|crl| crl.is_none_or(|c| due_at((c.this_update, c.next_update)))),
+            shards => pki
+                .store()
+                .shard_crl_validity(&ca.name, shards)
+                .map(|latest| latest.into_iter().any(|v| v.is_none_or(due_at))),
+        };
+        match due {
+            Ok(true) => {}
+            Ok(false) => continue,
             Err(e) => {
                 note(format!("CRL schedule: CA {}: {e}", ca.name));
                 continue;
             }
-        };
-        if !due {
-            continue;
         }
         match pki
             .authority(&ca.name, None)
-            .and_then(|authority| authority.sign_crl(validity, &mut |_, _| {}))
+            .and_then(|authority| authority.sign_crls(validity, &mut |_, _| {}, &mut |_| {}))
         {
-            Ok(signed) => note(format!(
+            Ok(run) if run.crls == 1 => note(format!(
                 "CRL schedule: signed CRL {} of CA {} ({} entries)",
-                signed.record.number, ca.name, signed.revoked
+                run.numbers.0, ca.name, run.revoked
+            )),
+            Ok(run) => note(format!(
+                "CRL schedule: signed the {} shard CRLs of CA {} (numbers {} to {}, {} entries)",
+                run.crls, ca.name, run.numbers.0, run.numbers.1, run.revoked
             )),
             Err(e) => note(format!("CRL schedule: CA {}: {e}", ca.name)),
         }
@@ -744,7 +803,8 @@ fn router(state: ServeState, shutdown: &Shutdown) -> Router {
     if roles.has(Role::Publish) {
         own = own
             .route("/ca/{file}", get(ca_certificate))
-            .route("/crl/{file}", get(crl));
+            .route("/crl/{file}", get(crl))
+            .route("/crl/{ca}/{file}", get(shard_crl));
     }
     let mut routes = Router::new().merge(own.with_state(state.clone()));
     if roles.has(Role::Ocsp) {

@@ -449,6 +449,7 @@ mod tests {
             base_url: Some("http://127.0.0.1:9".into()),
             backend: KeyBackend::Software,
             parent_pin: None,
+            crl_shards: 0,
         })
         .unwrap();
     }

@@ -532,3 +532,191 @@ fn a_certificate_with_a_name_near_the_length_limit_is_written_whole() {
     let (files, others) = batch_output(&dir);
     assert_eq!((files.len(), others.len()), (1, 0), "{others:?}");
 }
+
+/// The CRL distribution point URL a certificate (PEM) names.
+fn crl_url(cert: &std::path::Path) -> String {
+    let text = openssl_show("x509", cert, false, &["-ext", "crlDistributionPoints"]);
+    let urls: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("URI:"))
+        .collect();
+    assert_eq!(urls.len(), 1, "{text}");
+    urls[0].to_string()
+}
+
+/// A CA of 4 CRL shards: each certificate names its shard's CRL, which openssl, imza's own
+/// validator and pkilint accept; the CRL of another shard is refused as out of scope by both
+/// verifiers, never taken as "good".
+#[test]
+fn a_partitioned_cas_certificates_are_checked_against_their_own_shard_crl() {
+    let pki = TestPki::with_root_at(BASE_URL);
+    pki.ok(&init_citizens_args(&["--crl-shards", "4"]));
+    // Certificates until two shards have one each (serials are random: one in four per try).
+    let mut by_shard: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
+    for i in 0..64 {
+        if by_shard.len() == 2 {
+            break;
+        }
+        let cert = pki.issue_citizen("citizen-sign", &format!("c{i}"));
+        let url = crl_url(&cert);
+        let shard = url
+            .strip_prefix(&format!("{BASE_URL}/crl/citizens/"))
+            .and_then(|s| s.strip_suffix(".crl"))
+            .unwrap_or_else(|| panic!("not a shard URL: {url}"))
+            .to_string();
+        by_shard.entry(shard).or_insert(cert);
+    }
+    let [(revoked_shard, revoked), (good_shard, good)]: [(String, std::path::PathBuf); 2] =
+        by_shard.into_iter().collect::<Vec<_>>().try_into().unwrap();
+    let serial = |cert: &std::path::Path| {
+        openssl_show("x509", cert, false, &["-serial"])
+            .trim()
+            .trim_start_matches("serial=")
+            .to_string()
+    };
+    pki.revoke(
+        "citizens",
+        &serial(&revoked),
+        &["--reason", "keyCompromise"],
+    );
+    let dir = pki.path("shards");
+    pki.crl("citizens", &dir);
+    let root_crl = pki.path("root.crl");
+    pki.crl("root", &root_crl);
+    let shard_file = |shard: &str| dir.join(format!("{shard}.crl"));
+    for shard in 0..4 {
+        let crl = shard_file(&shard.to_string());
+        let text = openssl_show("crl", &crl, false, &["-text"]);
+        assert!(
+            text.contains(&format!("URI:{BASE_URL}/crl/citizens/{shard}.crl")),
+            "{text}"
+        );
+        assert_eq!(
+            text.contains(&serial(&revoked)),
+            shard.to_string() == revoked_shard,
+            "shard {shard}: {text}"
+        );
+    }
+
+    // openssl -crl_check: OK / revoked with the certificate's own shard CRL ...
+    let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
+    let said = |out: &std::process::Output| format!("{}{}", stdout(out), stderr(out));
+    let ok = openssl_verify(&root, &citizens, &good, Some(&shard_file(&good_shard)));
+    assert!(ok.status.success(), "{}", said(&ok));
+    let out = openssl_verify(
+        &root,
+        &citizens,
+        &revoked,
+        Some(&shard_file(&revoked_shard)),
+    );
+    assert!(!out.status.success());
+    assert!(said(&out).contains("certificate revoked"), "{}", said(&out));
+    // ... and no verdict of good from another shard's CRL: openssl finds it out of scope.
+    let out = openssl_verify(&root, &citizens, &revoked, Some(&shard_file(&good_shard)));
+    assert!(!out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("different CRL scope"), "{}", said(&out));
+
+    // imza's own validator, likewise.
+    let verify = |cert: &std::path::Path, shard: &str| {
+        pki.imza(&[
+            "cert",
+            "verify",
+            cert.to_str().unwrap(),
+            "--trust",
+            root.to_str().unwrap(),
+            "--untrusted",
+            citizens.to_str().unwrap(),
+            "--crl",
+            shard_file(shard).to_str().unwrap(),
+            "--crl",
+            root_crl.to_str().unwrap(),
+        ])
+    };
+    let out = verify(&good, &good_shard);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let out = verify(&revoked, &revoked_shard);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("was revoked"), "{}", said(&out));
+    let out = verify(&revoked, &good_shard);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("is for another distribution point"),
+        "{}",
+        said(&out)
+    );
+
+    // pkilint: the shard CRL, and the certificate naming it.
+    let lint = |tool: &str, args: &[&str], file: &std::path::Path| {
+        let mut all = args.to_vec();
+        all.push(file.to_str().unwrap());
+        let out = run(&pkilint(tool), &all);
+        assert!(
+            out.status.success() && stdout(&out).trim().is_empty(),
+            "{tool} {}: {}",
+            file.display(),
+            said(&out)
+        );
+    };
+    for shard in [&revoked_shard, &good_shard] {
+        lint(
+            "lint_crl",
+            &["lint", "-s", "WARNING", "-t", "CRL", "-p", "PKIX"],
+            &shard_file(shard),
+        );
+    }
+    lint("lint_pkix_cert", &["lint", "-s", "ERROR"], &revoked);
+    lint(
+        "lint_etsi_cert",
+        &[
+            "lint",
+            "-s",
+            "ERROR",
+            "-t",
+            "QCP-N-QSCD-NON-EIDAS-FINAL-CERTIFICATE",
+        ],
+        &revoked,
+    );
+}
+
+#[test]
+fn crl_shards_are_for_a_subordinate_ca_and_go_to_a_directory() {
+    let pki = TestPki::new();
+    let said = pki.exits(
+        &init_root_args(&["--crl-shards", "8", "--base-url", BASE_URL]),
+        &[],
+        2,
+    );
+    assert!(said.contains("--parent"), "{said}");
+    pki.ok(&init_root_args(&["--base-url", BASE_URL]));
+    let said = pki.exits(&init_citizens_args(&["--crl-shards", "5000"]), &[], 2);
+    assert!(said.contains("5000"), "{said}");
+    pki.ok(&init_citizens_args(&["--crl-shards", "3"]));
+    let listed: serde_json::Value =
+        serde_json::from_str(&pki.ok(&["ca", "list", "--json"])).unwrap();
+    assert_eq!(listed[1]["crl_shards"], 3);
+    // A file where the shards' directory should be is refused, and left alone.
+    let file = pki.path("in-the-way");
+    std::fs::write(&file, b"keep").unwrap();
+    let said = pki.exits(
+        &[
+            "ca",
+            "crl",
+            "--ca",
+            "citizens",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+        &[],
+        2,
+    );
+    assert!(said.contains("directory"), "{said}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    let dir = pki.path("shards");
+    pki.crl("citizens", &dir);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["0.crl", "1.crl", "2.crl"]);
+}

@@ -122,3 +122,88 @@ fn a_public_node_serves_stored_crls_and_never_signs_with_a_ca_key() {
     assert_eq!(ca_node.get("/crl/citizens.crl").0, 404);
     assert_eq!(ca_node.get("/health").0, 200);
 }
+
+/// A CA whose CRL is partitioned: the `ca` role signs every shard as it starts, and each
+/// certificate's CRL distribution point serves the CRL of its own shard, whose IDP names that
+/// very URL; the CA's unpartitioned URL and shards it does not have are 404.
+#[test]
+fn a_partitioned_cas_shard_crls_are_served_where_its_certificates_point() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let pki = TestPki::with_root_at(&base);
+    pki.ok(&init_citizens_args(&["--crl-shards", "4"]));
+    let certs: Vec<std::path::PathBuf> = (0..6)
+        .map(|i| pki.issue_citizen("citizen-auth", &format!("c{i}")))
+        .collect();
+    let server = Server::start_on(&pki, port, &[]);
+    let crls = pki.snapshot().matches("INSERT INTO crls").count();
+    assert_eq!(crls, 5, "root's CRL and the 4 shards'");
+
+    for cert in &certs {
+        let cdp = openssl_show("x509", cert, false, &["-ext", "crlDistributionPoints"]);
+        let url = cdp
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("URI:"))
+            .unwrap_or_else(|| panic!("no CDP: {cdp}"))
+            .to_string();
+        let path = url.strip_prefix(&base).unwrap();
+        assert!(path.starts_with("/crl/citizens/"), "{path}");
+        let (status, der) = server.get(path);
+        assert_eq!(status, 200, "{path}");
+        let file = pki.path("served.crl");
+        std::fs::write(&file, &der).unwrap();
+        let text = openssl_show("crl", &file, true, &["-text"]);
+        assert!(
+            text.contains("Issuing Distribution Point: critical"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("URI:{url}")), "{text}");
+    }
+
+    // After a revocation and `imza ca crl`, the revoked certificate's shard lists it.
+    let serial = openssl_show("x509", &certs[0], false, &["-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=");
+    pki.revoke("citizens", serial, &[]);
+    pki.crl("citizens", &pki.path("shards"));
+    let cdp = openssl_show("x509", &certs[0], false, &["-ext", "crlDistributionPoints"]);
+    let path = cdp
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("URI:"))
+        .and_then(|u| u.strip_prefix(&base))
+        .unwrap()
+        .to_string();
+    let (_, der) = server.get(&path);
+    let file = pki.path("served.crl");
+    std::fs::write(&file, &der).unwrap();
+    assert!(openssl_show("crl", &file, true, &["-text"]).contains(serial));
+
+    let (status, body) = server.get("/crl/citizens.crl");
+    assert_eq!(status, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("/crl/citizens/3.crl"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(server.get("/crl/citizens/4.crl").0, 404);
+    assert_eq!(server.get("/crl/citizens/x.crl").0, 404);
+    assert_eq!(server.get("/crl/citizens/-1.crl").0, 404);
+    assert_eq!(server.get("/crl/root/0.crl").0, 404);
+    assert_eq!(server.get("/crl/nope/0.crl").0, 404);
+    assert_eq!(server.get("/crl/root.crl").0, 200);
+
+    // Every shard's CRL is fresh: a CA node starting now signs none (nor the root's).
+    let before = pki.snapshot().matches("INSERT INTO crls").count();
+    let ca_node = Server::start_with(&pki, &["--roles", "ca"]);
+    assert_eq!(pki.snapshot().matches("INSERT INTO crls").count(), before);
+    drop(ca_node);
+    // One shard without a CRL (a run that stopped part way, say): the next run signs them all.
+    let db = pki.data_dir().join("imza.db");
+    run(
+        "sqlite3",
+        &[db.to_str().unwrap(), "DELETE FROM crls WHERE shard = 2"],
+    );
+    let left = pki.snapshot().matches("INSERT INTO crls").count();
+    assert_eq!(left, before - 2, "shard 2 had two CRLs");
+    let _ca_node = Server::start_with(&pki, &["--roles", "ca"]);
+    assert_eq!(pki.snapshot().matches("INSERT INTO crls").count(), left + 4);
+}

@@ -2,13 +2,16 @@
 //!
 //! Carries the CRL number and authority key identifier (§5.2.1, §5.2.3), nextUpdate (§5.1.2.5),
 //! and per entry the reason code (§5.3.1, omitted for `unspecified` as the RFC recommends) and
-//! the invalidity date (§5.3.2).
+//! the invalidity date (§5.3.2). A CRL that is one partition of its issuer's (a shard) carries
+//! a critical issuingDistributionPoint naming the distribution point it covers (§5.2.5).
 
 use der::asn1::{BitString, Uint};
 use der::Encode;
 use time::OffsetDateTime;
 use x509_cert::certificate::Version;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
+use x509_cert::ext::pkix::name::DistributionPointName;
 use x509_cert::ext::pkix::{CrlNumber, CrlReason};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
@@ -36,6 +39,10 @@ pub struct CrlFields<'a> {
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
+    /// For a CRL that covers one distribution point (a shard): the URI certificates name in
+    /// their CRL distribution point, written as the issuingDistributionPoint's fullName. `None`
+    /// for a complete CRL, which lists every revoked certificate of the issuer.
+    pub distribution_point: Option<&'a str>,
 }
 
 fn entry(e: &RevokedEntry) -> Result<RevokedCert, CoreError> {
@@ -73,6 +80,13 @@ pub fn sign_crl(
     }
     progress(entries.len(), entries.len());
     let number = CrlNumber(Uint::new(&fields.number.to_be_bytes()).map_err(CoreError::der)?);
+    let mut extensions = vec![
+        authority_key_identifier(fields.issuer_key_id)?,
+        extension(oids::EXT_CRL_NUMBER, false, &number)?,
+    ];
+    if let Some(uri) = fields.distribution_point {
+        extensions.push(issuing_distribution_point(uri)?);
+    }
     let tbs = TbsCertList {
         version: Version::V2,
         signature: issuer_key.signature_algorithm(),
@@ -80,10 +94,7 @@ pub fn sign_crl(
         this_update: x509_time(fields.this_update)?,
         next_update: Some(x509_time(fields.next_update)?),
         revoked_certificates: (!revoked.is_empty()).then_some(revoked),
-        crl_extensions: Some(vec![
-            authority_key_identifier(fields.issuer_key_id)?,
-            extension(oids::EXT_CRL_NUMBER, false, &number)?,
-        ]),
+        crl_extensions: Some(extensions),
     };
     let tbs_der = tbs.to_der().map_err(CoreError::der)?;
     let signature = issuer_key.sign(&tbs_der)?;
@@ -93,6 +104,21 @@ pub fn sign_crl(
         signature: BitString::from_bytes(&signature).map_err(CoreError::der)?,
     };
     crl.to_der().map_err(CoreError::der)
+}
+
+/// issuingDistributionPoint (RFC 5280 §5.2.5) of a CRL covering the certificates whose CRL
+/// distribution point is `uri`: critical, as the RFC requires; its scope is only the point, so
+/// end-entity and CA certificates alike, and every reason.
+fn issuing_distribution_point(uri: &str) -> Result<Extension, CoreError> {
+    let idp = IssuingDistributionPoint {
+        distribution_point: Some(DistributionPointName::FullName(vec![crate::ext::uri(uri)?])),
+        only_contains_user_certs: false,
+        only_contains_ca_certs: false,
+        only_some_reasons: None,
+        indirect_crl: false,
+        only_contains_attribute_certs: false,
+    };
+    extension(oids::EXT_ISSUING_DISTRIBUTION_POINT, true, &idp)
 }
 
 /// Reason names as operators type them (RFC 5280 §5.3.1 spelling).
@@ -143,3 +169,74 @@ const REASONS: &[(&str, CrlReason)] = &[
     ("certificateHold", CrlReason::CertificateHold),
     ("privilegeWithdrawn", CrlReason::PrivilegeWithdrawn),
 ];
+
+#[cfg(test)]
+mod tests {
+    use der::Decode;
+    use time::macros::datetime;
+    use x509_cert::ext::pkix::name::GeneralName;
+
+    use super::*;
+    use crate::key::software::SoftwareKey;
+    use crate::KeyAlgorithm;
+
+    fn signed(distribution_point: Option<&str>) -> CertificateList {
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let issuer = crate::name::parse_dn("CN=Citizens,C=AZ").unwrap();
+        let at = datetime!(2025-03-01 12:00:00 UTC);
+        let der = sign_crl(
+            CrlFields {
+                issuer: &issuer,
+                issuer_key_id: &[1, 2, 3],
+                number: 7,
+                this_update: at,
+                next_update: at + time::Duration::days(1),
+                distribution_point,
+            },
+            &[],
+            &key,
+            &mut |_, _| {},
+        )
+        .unwrap();
+        CertificateList::from_der(&der).unwrap()
+    }
+
+    fn idp(crl: &CertificateList) -> Option<(bool, IssuingDistributionPoint)> {
+        crl.tbs_cert_list
+            .crl_extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == oids::EXT_ISSUING_DISTRIBUTION_POINT)
+            .map(|e| {
+                (
+                    e.critical,
+                    IssuingDistributionPoint::from_der(e.extn_value.as_bytes()).unwrap(),
+                )
+            })
+    }
+
+    #[test]
+    fn a_shard_crl_names_exactly_its_distribution_point_in_a_critical_idp() {
+        let url = "http://pki.example/crl/citizens/7.crl";
+        let (critical, idp) = idp(&signed(Some(url))).unwrap();
+        assert!(critical);
+        let Some(DistributionPointName::FullName(names)) = idp.distribution_point else {
+            panic!("no fullName: {idp:?}");
+        };
+        assert!(
+            matches!(names.as_slice(), [GeneralName::UniformResourceIdentifier(u)] if u.as_str() == url)
+        );
+        assert!(
+            !idp.only_contains_user_certs
+                && !idp.only_contains_ca_certs
+                && !idp.only_contains_attribute_certs
+                && !idp.indirect_crl
+                && idp.only_some_reasons.is_none()
+        );
+    }
+
+    #[test]
+    fn a_complete_crl_has_no_idp() {
+        assert!(idp(&signed(None)).is_none());
+    }
+}

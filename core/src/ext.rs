@@ -91,7 +91,8 @@ pub fn certificate_policies(policies: &[ObjectIdentifier]) -> Result<Extension, 
     extension(oids::EXT_CERTIFICATE_POLICIES, false, &cp)
 }
 
-fn uri(url: &str) -> Result<GeneralName, CoreError> {
+/// A URI general name (CRL distribution points, AIA, issuingDistributionPoint).
+pub(crate) fn uri(url: &str) -> Result<GeneralName, CoreError> {
     Ok(GeneralName::UniformResourceIdentifier(
         Ia5String::new(url)
             .map_err(|_| CoreError::malformed("URL", format!("{url:?} is not ASCII")))?,

@@ -184,6 +184,7 @@ pub fn crl_by(
             number: 1,
             this_update,
             next_update,
+            distribution_point: None,
         },
         revoked,
         issuer_key,

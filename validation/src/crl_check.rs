@@ -32,6 +32,10 @@ const MAX_SIGNER_DEPTH: usize = 3;
 /// Most CRLs examined for one distribution point.
 const MAX_CRLS_PER_POINT: usize = 64;
 
+/// Most CRLs whose scope is compared (names only, no signature) to pick those examined for one
+/// distribution point: the shards of a partitioned CRL, all given at once.
+const MAX_CRLS_SCANNED_PER_POINT: usize = 4096;
+
 /// What the CRLs say about one certificate.
 pub(crate) enum CrlOutcome {
     Good {
@@ -107,6 +111,23 @@ fn same_general_name(a: &GeneralName, b: &GeneralName) -> bool {
 
 fn any_common(a: &[GeneralName], b: &[GeneralName]) -> bool {
     a.iter().any(|x| b.iter().any(|y| same_general_name(x, y)))
+}
+
+/// Whether `crl`'s issuingDistributionPoint names a point other than `point`'s names: a CRL
+/// that §6.3.3 (b)(2)(i) sets aside for this point.
+fn for_another_point(crl: &Crl, point: &Point) -> bool {
+    match (
+        crl.idp
+            .as_ref()
+            .and_then(|idp| idp.distribution_point.as_ref()),
+        &point.names,
+    ) {
+        (Some(idp_name), Some(names)) => !any_common(
+            &full_names(idp_name, &crl.inner().tbs_cert_list.issuer),
+            names,
+        ),
+        _ => false,
+    }
 }
 
 fn points_of(cert: &Certificate) -> Vec<Point> {
@@ -196,13 +217,20 @@ impl Session<'_> {
                 Some(names) => names.iter().map(NameKey::new).collect(),
                 None => vec![cert.issuer_key().clone()],
             };
-            let candidates: Vec<Arc<Crl>> = issuer_names
+            // CRLs scoped to another distribution point (the other shards of a partitioned
+            // CRL, RFC 5280 §5.2.5) go last, so that the cap is spent on CRLs that can answer.
+            let (in_scope, elsewhere): (Vec<&Arc<Crl>>, Vec<&Arc<Crl>>) = issuer_names
                 .iter()
                 .flat_map(|name| {
                     v.crls_named(name)
                         .chain(fetched.iter().filter(move |c| &c.issuer_key == name))
                 })
                 .filter(|crl| !crl.is_delta())
+                .take(MAX_CRLS_SCANNED_PER_POINT)
+                .partition(|crl| !for_another_point(crl, &point));
+            let candidates: Vec<Arc<Crl>> = in_scope
+                .into_iter()
+                .chain(elsewhere)
                 .take(MAX_CRLS_PER_POINT)
                 .cloned()
                 .collect();

@@ -420,3 +420,84 @@ fn a_revoked_leaf_among_several_issuer_candidates_reports_revoked() {
         other => panic!("expected Revoked, got {other:?}"),
     }
 }
+
+/// The shards of a partitioned CRL (RFC 5280 §5.2.5), more of them than the validator examines
+/// for one distribution point, all given at once: the one whose issuingDistributionPoint names
+/// the certificate's distribution point is found wherever it lies among them, and the others,
+/// which do not cover the certificate, never pass it as good.
+#[test]
+fn the_matching_shard_is_found_among_more_shard_crls_than_are_examined() {
+    const SHARDS: u32 = 100;
+    let point = |shard: u32| format!("http://pki.example/crl/issuing/{shard}.crl");
+    let chain = ThreeChain::new(p256);
+    let leaf_in = |shard: u32, serial: u8| {
+        let mut extensions = leaf_extensions();
+        extensions.push(imza_core::ext::crl_distribution_points(&point(shard)).unwrap());
+        issue(
+            Some(&chain.ca),
+            &format!("CN=Shard {shard} Holder,serialNumber=PNOAZ-1234567,C=AZ"),
+            p256(),
+            Shape::current(&[serial], extensions),
+        )
+        .certificate()
+    };
+    let (revoked, good) = (leaf_in(97, 0x61), leaf_in(97, 0x62));
+    let elsewhere = leaf_in(5, 0x63);
+    let this_update = now() - Duration::minutes(1);
+    let shard_crl = |shard: u32| {
+        let entries = [RevokedEntry {
+            serial: vec![0x61],
+            revoked_at: this_update - Duration::hours(1),
+            reason: Some(CrlReason::KeyCompromise),
+            invalidity_date: None,
+        }];
+        let der = imza_core::crl::sign_crl(
+            imza_core::crl::CrlFields {
+                issuer: &imza_core::name::parse_dn(&chain.ca.subject).unwrap(),
+                issuer_key_id: &chain.ca.key_id(),
+                number: u64::from(shard) + 1,
+                this_update,
+                next_update: this_update + Duration::days(1),
+                distribution_point: Some(&point(shard)),
+            },
+            if shard == 97 { &entries } else { &[] },
+            chain.ca.key.as_ref(),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        imza_validation::Crl::from_der(der).unwrap()
+    };
+    let mut validator = Validator::new(vec![chain.root.certificate()]);
+    validator.add_certificate(chain.ca.certificate());
+    validator.add_crl(chain.root_crl.clone());
+    for shard in 0..SHARDS {
+        validator.add_crl(shard_crl(shard));
+    }
+    let at = ValidationOptions::at(now());
+    match validator.validate(&revoked, &at) {
+        Err(ValidationError::Revoked { reason, .. }) => {
+            assert_eq!(reason.as_deref(), Some("keyCompromise"))
+        }
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+    validator
+        .validate(&good, &at)
+        .unwrap_or_else(|e| panic!("the good certificate of shard 97 must validate: {e}"));
+    validator
+        .validate(&elsewhere, &at)
+        .unwrap_or_else(|e| panic!("the certificate of shard 5 must validate: {e}"));
+
+    // Without its own shard's CRL a certificate's status is unknown, not good.
+    let mut without = Validator::new(vec![chain.root.certificate()]);
+    without.add_certificate(chain.ca.certificate());
+    without.add_crl(chain.root_crl.clone());
+    for shard in (0..SHARDS).filter(|s| *s != 97) {
+        without.add_crl(shard_crl(shard));
+    }
+    match without.validate(&revoked, &at) {
+        Err(ValidationError::RevocationUnknown { detail, .. }) => {
+            assert!(detail.contains("another distribution point"), "{detail}")
+        }
+        other => panic!("expected RevocationUnknown, got {other:?}"),
+    }
+}

@@ -46,6 +46,7 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             4,
             include_str!("migrations/sqlite/0004_service_requests.sql"),
         ),
+        (5, include_str!("migrations/sqlite/0005_crl_shards.sql")),
     ],
 };
 
@@ -60,6 +61,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             4,
             include_str!("migrations/postgres/0004_service_requests.sql"),
         ),
+        (5, include_str!("migrations/postgres/0005_crl_shards.sql")),
     ],
 };
 
@@ -69,7 +71,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 4,
+    version: 5,
     tables: &[
         Table {
             name: "cas",
@@ -81,6 +83,7 @@ pub const TABLES: TableSet = TableSet {
                 Column::text("base_url"),
                 Column::bigint("created_at"),
                 Column::bigint("seq"),
+                Column::integer("crl_shards"),
             ],
             // Creation order: a parent before its children.
             order_by: &["seq"],
@@ -101,6 +104,7 @@ pub const TABLES: TableSet = TableSet {
                 Column::integer("reason"),
                 Column::bigint("invalidity_date"),
                 Column::bigint("id"),
+                Column::integer("crl_shard"),
             ],
             order_by: &["ca", "serial"],
             identity: Some("id"),
@@ -113,6 +117,7 @@ pub const TABLES: TableSet = TableSet {
                 Column::bigint("this_update"),
                 Column::bigint("next_update"),
                 Column::bytes("der"),
+                Column::integer("shard"),
             ],
             order_by: &["ca", "number"],
             identity: None,
@@ -192,6 +197,8 @@ pub struct CaRecord {
     /// Base of the URLs written into issued certificates (CDP, AIA).
     pub base_url: String,
     pub created_at: OffsetDateTime,
+    /// How many shards the CA's CRL is partitioned into (`crate::crl_shards`); 0: one CRL.
+    pub crl_shards: u32,
 }
 
 /// How a certificate was revoked.
@@ -218,6 +225,9 @@ pub struct CertificateRecord {
     /// The certificate, DER.
     pub der: Vec<u8>,
     pub revocation: Option<Revocation>,
+    /// The CRL shard its CRL distribution point names (`crate::crl_shards`); `None` for a
+    /// certificate of a CA whose CRL is not partitioned.
+    pub crl_shard: Option<u32>,
 }
 
 /// Which certificates a listing wants.
@@ -239,6 +249,9 @@ pub enum StatusFilter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrlRecord {
     pub ca: String,
+    /// The shard it covers; `None` for the one CRL of a CA that is not partitioned.
+    pub shard: Option<u32>,
+    /// Unique per CA: the shards of a CA draw on one sequence of numbers.
     pub number: u64,
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
@@ -364,13 +377,37 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
     /// Every revoked certificate of `ca` (serial, time, reason, invalidity date), for a CRL.
     fn revoked(&self, ca: &str) -> Result<Vec<imza_core::crl::RevokedEntry>, StoreError>;
 
-    /// The highest CRL number issued for `ca`, if any.
+    /// The revoked certificates of `ca` in CRL shard `shard`, for that shard's CRL: one
+    /// indexed range, so signing every shard reads each revoked row once.
+    fn revoked_in_shard(
+        &self,
+        ca: &str,
+        shard: u32,
+    ) -> Result<Vec<imza_core::crl::RevokedEntry>, StoreError>;
+
+    /// The highest CRL number issued for `ca` (any shard), if any.
     fn last_crl_number(&self, ca: &str) -> Result<Option<u64>, StoreError>;
 
     /// Records a signed CRL. `Conflict` if that number exists for the CA.
     fn insert_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError>;
 
+    /// Records signed CRLs (shards of one run) with their audit entries in one durable
+    /// transaction. `Conflict` if any number exists for its CA; then nothing is written.
+    fn insert_crls(&self, crls: &[CrlRecord], audits: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The latest (highest-numbered) CRL of `ca` that is not a shard's.
     fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// The latest CRL of shard `shard` of `ca`.
+    fn latest_shard_crl(&self, ca: &str, shard: u32) -> Result<Option<CrlRecord>, StoreError>;
+
+    /// For each shard `0 .. shards` of `ca`, the (thisUpdate, nextUpdate) of its latest CRL,
+    /// `None` where it has none: what a CRL schedule needs, without reading any CRL's DER.
+    fn shard_crl_validity(
+        &self,
+        ca: &str,
+        shards: u32,
+    ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError>;
 
     /// Audit entries with `seq > after`, in order, at most `limit` (page through the log).
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
@@ -432,6 +469,18 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
         kind: ServiceKind,
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
+}
+
+/// A shard count a caller asks about: at most [`crate::crl_shards::MAX_CRL_SHARDS`], so a
+/// per-shard loop stays bounded whatever it is given.
+fn check_shard_count(shards: u32) -> Result<(), StoreError> {
+    if shards > crate::crl_shards::MAX_CRL_SHARDS {
+        return Err(StoreError::Invalid(format!(
+            "{shards} CRL shards: at most {}",
+            crate::crl_shards::MAX_CRL_SHARDS
+        )));
+    }
+    Ok(())
 }
 
 /// SQL condition (after `WHERE ca = …`) for a listing filter; `now` binds to `placeholder`.

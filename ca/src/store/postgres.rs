@@ -16,12 +16,13 @@
 
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
+use time::OffsetDateTime;
 
 use imza_core::crl::RevokedEntry;
 use imza_store::postgres::{error as db_error, violated, Pool, PoolOptions};
 use imza_store::{Create, PostgresUrl};
 
-use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS};
+use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS, CRL_COLUMNS};
 use super::{
     CaRecord, CaStore, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
     ServiceRecord, ServiceRequest, StatusFilter, StoreError, SCHEMA_POSTGRES,
@@ -167,14 +168,18 @@ fn insert_certificates(
         .map(|v| v.reason.and_then(|r| i32::try_from(r).ok()))
         .collect();
     let invalidity: Vec<Option<i64>> = values.iter().map(|v| v.invalidity_date).collect();
+    let crl_shard: Vec<Option<i32>> = values
+        .iter()
+        .map(|v| v.crl_shard.map(int4).transpose())
+        .collect::<Result<_, _>>()?;
     tx.query_typed(
         "INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after, \
-         issued_at, der, revoked_at, reason, invalidity_date) \
+         issued_at, der, revoked_at, reason, invalidity_date, crl_shard) \
          SELECT ca, serial, subject, profile, not_before, not_after, issued_at, der, \
-         revoked_at, reason, invalidity_date \
-         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) WITH ORDINALITY \
+         revoked_at, reason, invalidity_date, crl_shard \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) WITH ORDINALITY \
          AS u (ca, serial, subject, profile, not_before, not_after, issued_at, der, \
-         revoked_at, reason, invalidity_date, n) ORDER BY n",
+         revoked_at, reason, invalidity_date, crl_shard, n) ORDER BY n",
         &[
             (&ca, Type::TEXT_ARRAY),
             (&serial, Type::TEXT_ARRAY),
@@ -187,6 +192,7 @@ fn insert_certificates(
             (&revoked_at, Type::INT8_ARRAY),
             (&reason, Type::INT4_ARRAY),
             (&invalidity, Type::INT8_ARRAY),
+            (&crl_shard, Type::INT4_ARRAY),
         ],
     )
     .map_err(|e| {
@@ -243,6 +249,7 @@ fn certificate_at(row: &postgres::Row, at: usize) -> Result<CertificateRecord, S
         revoked_at: get(row, at + 8)?,
         reason: get::<Option<i32>>(row, at + 9)?.map(i64::from),
         invalidity_date: get(row, at + 10)?,
+        crl_shard: get::<Option<i32>>(row, at + 11)?.map(i64::from),
     }
     .into_record()
 }
@@ -256,10 +263,52 @@ fn ca_from_row(row: &postgres::Row) -> Result<CaRecord, StoreError> {
         &key_ref,
         get(row, 4)?,
         get(row, 5)?,
+        get::<i32>(row, 6)?.into(),
     )
 }
 
-const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at";
+fn crl_from_row(row: &postgres::Row) -> Result<CrlRecord, StoreError> {
+    rows::crl_record(
+        get(row, 0)?,
+        get::<Option<i32>>(row, 1)?.map(i64::from),
+        get(row, 2)?,
+        get(row, 3)?,
+        get(row, 4)?,
+        get(row, 5)?,
+    )
+}
+
+/// A value for an INTEGER column (shard numbers and counts).
+fn int4(value: i64) -> Result<i32, StoreError> {
+    i32::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is too large to store")))
+}
+
+/// Appends the CRL entries `sql` (selecting serial, revoked_at, reason, invalidity_date)
+/// finds to `out`, streamed: a million-entry list is not held twice (rows and entries).
+fn read_revoked(
+    pool: &Pool,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    out: &mut Vec<RevokedEntry>,
+) -> Result<(), StoreError> {
+    let mut conn = pool.get()?;
+    let mut rows = conn
+        .query_typed_raw(sql, params.iter().map(|(value, ty)| (*value, ty.clone())))
+        .map_err(db_error)?;
+    while let Some(row) =
+        postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(db_error)?
+    {
+        out.push(rows::revoked_entry(
+            get::<&str>(&row, 0)?,
+            get(&row, 1)?,
+            get::<Option<i32>>(&row, 2)?.map(i64::from),
+            get(&row, 3)?,
+        )?);
+    }
+    Ok(())
+}
+
+const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at, crl_shards";
 
 impl CaStore for PgStore {
     fn engine(&self) -> &'static str {
@@ -275,10 +324,11 @@ impl CaStore for PgStore {
         rows::check_issued_by_parent(ca, issued_by_parent)?;
         let key_ref = rows::key_to_json(&ca.key)?;
         let created_at = ca.created_at.unix_timestamp();
+        let crl_shards = int4(ca.crl_shards.into())?;
         self.write(|tx| {
             tx.query_typed(
-                "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at, \
+                 crl_shards) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     (&ca.name, Type::TEXT),
                     (&ca.parent, Type::TEXT),
@@ -286,6 +336,7 @@ impl CaStore for PgStore {
                     (&key_ref, Type::TEXT),
                     (&ca.base_url, Type::TEXT),
                     (&created_at, Type::INT8),
+                    (&crl_shards, Type::INT4),
                 ],
             )
             .map_err(|e| super::ca_insert_error(violated(&e), db_error(e), ca))?;
@@ -401,26 +452,28 @@ impl CaStore for PgStore {
     }
 
     fn revoked(&self, ca: &str) -> Result<Vec<RevokedEntry>, StoreError> {
-        let mut conn = self.pool.get()?;
-        // Streamed: a million-entry list is not held twice (rows and entries).
-        let mut rows = conn
-            .query_typed_raw(
-                "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
-                 WHERE ca = $1 AND revoked_at IS NOT NULL",
-                [(ca, Type::TEXT)],
-            )
-            .map_err(db_error)?;
         let mut out = Vec::new();
-        while let Some(row) =
-            postgres::fallible_iterator::FallibleIterator::next(&mut rows).map_err(db_error)?
-        {
-            out.push(rows::revoked_entry(
-                get::<&str>(&row, 0)?,
-                get(&row, 1)?,
-                get::<Option<i32>>(&row, 2)?.map(i64::from),
-                get(&row, 3)?,
-            )?);
-        }
+        read_revoked(
+            &self.pool,
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
+             WHERE ca = $1 AND revoked_at IS NOT NULL",
+            &[(&ca, Type::TEXT)],
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    fn revoked_in_shard(&self, ca: &str, shard: u32) -> Result<Vec<RevokedEntry>, StoreError> {
+        let shard = int4(shard.into())?;
+        let mut out = Vec::new();
+        // One range of the partial index `certificates_revoked_in_shard`.
+        read_revoked(
+            &self.pool,
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
+             WHERE ca = $1 AND crl_shard = $2 AND revoked_at IS NOT NULL",
+            &[(&ca, Type::TEXT), (&shard, Type::INT4)],
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -439,45 +492,104 @@ impl CaStore for PgStore {
     }
 
     fn insert_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
-        let number = rows::to_i64(crl.number, "CRL number")?;
-        let (this_update, next_update) = (
-            crl.this_update.unix_timestamp(),
-            crl.next_update.unix_timestamp(),
-        );
+        self.insert_crls(std::slice::from_ref(crl), std::slice::from_ref(audit))
+    }
+
+    fn insert_crls(&self, crls: &[CrlRecord], audits: &[AuditEvent]) -> Result<(), StoreError> {
+        let Some(first) = crls.first() else {
+            return self.write(|tx| append_audit(tx, audits));
+        };
+        let ca: Vec<&str> = crls.iter().map(|c| c.ca.as_str()).collect();
+        let shard: Vec<Option<i32>> = crls
+            .iter()
+            .map(|c| c.shard.map(|s| int4(s.into())).transpose())
+            .collect::<Result<_, _>>()?;
+        let number: Vec<i64> = crls
+            .iter()
+            .map(|c| rows::to_i64(c.number, "CRL number"))
+            .collect::<Result<_, _>>()?;
+        let this_update: Vec<i64> = crls
+            .iter()
+            .map(|c| c.this_update.unix_timestamp())
+            .collect();
+        let next_update: Vec<i64> = crls
+            .iter()
+            .map(|c| c.next_update.unix_timestamp())
+            .collect();
+        let der: Vec<&[u8]> = crls.iter().map(|c| c.der.as_slice()).collect();
         self.write(|tx| {
             tx.query_typed(
-                "INSERT INTO crls (ca, number, this_update, next_update, der) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO crls (ca, shard, number, this_update, next_update, der) \
+                 SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
                 &[
-                    (&crl.ca, Type::TEXT),
-                    (&number, Type::INT8),
-                    (&this_update, Type::INT8),
-                    (&next_update, Type::INT8),
-                    (&crl.der, Type::BYTEA),
+                    (&ca, Type::TEXT_ARRAY),
+                    (&shard, Type::INT4_ARRAY),
+                    (&number, Type::INT8_ARRAY),
+                    (&this_update, Type::INT8_ARRAY),
+                    (&next_update, Type::INT8_ARRAY),
+                    (&der, Type::BYTEA_ARRAY),
                 ],
             )
-            .map_err(|e| super::crl_insert_error(violated(&e), db_error(e), crl))?;
-            append_audit(tx, std::slice::from_ref(audit))
+            .map_err(|e| {
+                // Name the CRL that collided, from the server's detail ("Key (ca, number)=(…)").
+                let detail = e.as_db_error().and_then(|d| d.detail()).unwrap_or("");
+                let culprit = crls
+                    .iter()
+                    .find(|c| detail.contains(&format!("({}, {})", c.ca, c.number)))
+                    .unwrap_or(first);
+                super::crl_insert_error(violated(&e), db_error(e), culprit)
+            })?;
+            append_audit(tx, audits)
         })
     }
 
     fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CRL_COLUMNS} FROM crls WHERE ca = $1 AND shard IS NULL \
+             ORDER BY number DESC LIMIT 1"
+        );
+        Ok(self.read(&sql, &[(&ca, Type::TEXT)], crl_from_row)?.pop())
+    }
+
+    fn latest_shard_crl(&self, ca: &str, shard: u32) -> Result<Option<CrlRecord>, StoreError> {
+        let shard = int4(shard.into())?;
+        let sql = format!(
+            "SELECT {CRL_COLUMNS} FROM crls WHERE ca = $1 AND shard = $2 \
+             ORDER BY number DESC LIMIT 1"
+        );
         Ok(self
             .read(
-                "SELECT ca, number, this_update, next_update, der FROM crls \
-                 WHERE ca = $1 ORDER BY number DESC LIMIT 1",
-                &[(&ca, Type::TEXT)],
-                |row| {
-                    rows::crl_record(
-                        get(row, 0)?,
-                        get(row, 1)?,
-                        get(row, 2)?,
-                        get(row, 3)?,
-                        get(row, 4)?,
-                    )
-                },
+                &sql,
+                &[(&ca, Type::TEXT), (&shard, Type::INT4)],
+                crl_from_row,
             )?
             .pop())
+    }
+
+    fn shard_crl_validity(
+        &self,
+        ca: &str,
+        shards: u32,
+    ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError> {
+        super::check_shard_count(shards)?;
+        let Some(last) = shards.checked_sub(1) else {
+            return Ok(Vec::new());
+        };
+        let last = int4(last.into())?;
+        // One round trip: an index seek per shard (crls_of_shard).
+        self.read(
+            "SELECT c.this_update, c.next_update FROM generate_series(0, $2) AS s (shard) \
+             LEFT JOIN LATERAL (SELECT this_update, next_update FROM crls \
+             WHERE ca = $1 AND crls.shard = s.shard ORDER BY number DESC LIMIT 1) c ON true \
+             ORDER BY s.shard",
+            &[(&ca, Type::TEXT), (&last, Type::INT4)],
+            |row| match (get::<Option<i64>>(row, 0)?, get::<Option<i64>>(row, 1)?) {
+                (Some(this_update), Some(next_update)) => {
+                    rows::crl_validity((this_update, next_update)).map(Some)
+                }
+                _ => Ok(None),
+            },
+        )
     }
 
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {

@@ -17,7 +17,7 @@ use crate::keyref::KeyReference;
 
 /// Columns of a certificate row, in the order both engines select them.
 pub(super) const CERTIFICATE_COLUMNS: &str = "ca, serial, subject, profile, not_before, \
-     not_after, issued_at, der, revoked_at, reason, invalidity_date";
+     not_after, issued_at, der, revoked_at, reason, invalidity_date, crl_shard";
 
 /// A certificate row as read from either engine.
 pub(super) struct CertificateRow {
@@ -32,6 +32,7 @@ pub(super) struct CertificateRow {
     pub revoked_at: Option<i64>,
     pub reason: Option<i64>,
     pub invalidity_date: Option<i64>,
+    pub crl_shard: Option<i64>,
 }
 
 impl CertificateRow {
@@ -54,6 +55,10 @@ impl CertificateRow {
             issued_at: time_from(self.issued_at, "issuance time")?,
             der: self.der,
             revocation,
+            crl_shard: self
+                .crl_shard
+                .map(|s| shard_from(s, "CRL shard"))
+                .transpose()?,
         })
     }
 }
@@ -67,6 +72,7 @@ pub(super) struct CertificateValues {
     pub revoked_at: Option<i64>,
     pub reason: Option<i64>,
     pub invalidity_date: Option<i64>,
+    pub crl_shard: Option<i64>,
 }
 
 impl CertificateValues {
@@ -82,6 +88,7 @@ impl CertificateValues {
             invalidity_date: revocation
                 .and_then(|r| r.invalidity_date)
                 .map(|t| t.unix_timestamp()),
+            crl_shard: c.crl_shard.map(i64::from),
         }
     }
 }
@@ -123,6 +130,7 @@ pub(super) fn ca_record(
     key_ref: &str,
     base_url: String,
     created_at: i64,
+    crl_shards: i64,
 ) -> Result<CaRecord, StoreError> {
     let key = key_from_json(key_ref, || format!("CA {name}"))?;
     Ok(CaRecord {
@@ -131,12 +139,26 @@ pub(super) fn ca_record(
         key,
         base_url,
         created_at: time_from(created_at, "CA creation time")?,
+        crl_shards: match shard_from(crl_shards, "CRL shard count")? {
+            n if n > crate::crl_shards::MAX_CRL_SHARDS => {
+                return Err(StoreError::Corrupt(format!(
+                    "CA {name} has {n} CRL shards, more than {}",
+                    crate::crl_shards::MAX_CRL_SHARDS
+                )))
+            }
+            n => n,
+        },
         name,
     })
 }
 
+/// Columns of a CRL row, in the order both engines select them.
+pub(super) const CRL_COLUMNS: &str = "ca, shard, number, this_update, next_update, der";
+
+/// A CRL row: [`CRL_COLUMNS`].
 pub(super) fn crl_record(
     ca: String,
+    shard: Option<i64>,
     number: i64,
     this_update: i64,
     next_update: i64,
@@ -144,11 +166,22 @@ pub(super) fn crl_record(
 ) -> Result<CrlRecord, StoreError> {
     Ok(CrlRecord {
         ca,
+        shard: shard.map(|s| shard_from(s, "CRL shard")).transpose()?,
         number: to_u64(number, "CRL number")?,
         this_update: time_from(this_update, "CRL thisUpdate")?,
         next_update: time_from(next_update, "CRL nextUpdate")?,
         der,
     })
+}
+
+/// A CRL's (this_update, next_update) columns.
+pub(super) fn crl_validity(
+    (this_update, next_update): (i64, i64),
+) -> Result<(OffsetDateTime, OffsetDateTime), StoreError> {
+    Ok((
+        time_from(this_update, "CRL thisUpdate")?,
+        time_from(next_update, "CRL nextUpdate")?,
+    ))
 }
 
 /// A service row as read from either engine.
@@ -296,6 +329,11 @@ pub(super) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
 
 pub(super) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what} {value}")))
+}
+
+/// A stored shard number or shard count (never negative, at most `u32::MAX`).
+pub(super) fn shard_from(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} is out of range")))
 }
 
 pub(super) fn sql_limit(n: usize) -> i64 {

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use time::OffsetDateTime;
 
 use imza_core::crl::RevokedEntry;
 use imza_store::sqlite::{error as db_error, violated, Durability};
 use imza_store::Create;
 
-use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS};
+use super::rows::{self, CertificateRow, CertificateValues, CERTIFICATE_COLUMNS, CRL_COLUMNS};
 use super::{
     CaRecord, CaStore, CertificateRecord, CertificateStatus, CrlRecord, Revocation, ServiceKind,
     ServiceRecord, ServiceRequest, StatusFilter, StoreError, SCHEMA_SQLITE,
@@ -21,8 +22,8 @@ use super::{
 use crate::audit::{AuditEntry, AuditEvent};
 
 const INSERT_CERTIFICATE: &str = "INSERT INTO certificates (ca, serial, subject, profile, \
-     not_before, not_after, issued_at, der, revoked_at, reason, invalidity_date, id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+     not_before, not_after, issued_at, der, revoked_at, reason, invalidity_date, id, crl_shard) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /// A [`CaStore`] in one SQLite file.
 pub struct SqliteStore {
@@ -160,6 +161,7 @@ fn insert_certificates(tx: &Connection, certs: &[CertificateRecord]) -> Result<(
                 v.reason,
                 v.invalidity_date,
                 id,
+                v.crl_shard,
             ])
             .map_err(|e| super::certificate_insert_error(violated(&e), db_error(e), c))?;
     }
@@ -210,6 +212,7 @@ fn certificate_at(row: &Row<'_>, at: usize) -> Result<CertificateRecord, StoreEr
             revoked_at: row.get(at + 8)?,
             reason: row.get(at + 9)?,
             invalidity_date: row.get(at + 10)?,
+            crl_shard: row.get(at + 11)?,
         })
     };
     read().map_err(db_error)?.into_record()
@@ -240,10 +243,48 @@ fn ca_from_row(row: &Row<'_>) -> Result<CaRecord, StoreError> {
         &key_ref,
         row.get(4).map_err(db_error)?,
         row.get(5).map_err(db_error)?,
+        row.get(6).map_err(db_error)?,
     )
 }
 
-const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at";
+fn crl_from_row(row: &Row<'_>) -> Result<CrlRecord, StoreError> {
+    rows::crl_record(
+        row.get(0).map_err(db_error)?,
+        row.get(1).map_err(db_error)?,
+        row.get(2).map_err(db_error)?,
+        row.get(3).map_err(db_error)?,
+        row.get(4).map_err(db_error)?,
+        row.get(5).map_err(db_error)?,
+    )
+}
+
+/// Appends the CRL entries `sql` (selecting serial, revoked_at, reason, invalidity_date)
+/// finds to `out`.
+fn read_revoked(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    out: &mut Vec<RevokedEntry>,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut rows = stmt.query(params).map_err(db_error)?;
+    while let Some(row) = rows.next().map_err(db_error)? {
+        // Borrow the text in place: no String per row on a million-row CRL.
+        let serial = row
+            .get_ref(0)
+            .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+            .map_err(db_error)?;
+        out.push(rows::revoked_entry(
+            serial,
+            row.get(1).map_err(db_error)?,
+            row.get(2).map_err(db_error)?,
+            row.get(3).map_err(db_error)?,
+        )?);
+    }
+    Ok(())
+}
+
+const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at, crl_shards";
 
 impl CaStore for SqliteStore {
     fn engine(&self) -> &'static str {
@@ -261,8 +302,8 @@ impl CaStore for SqliteStore {
         self.write(|tx| {
             let seq = next_ids(tx, "cas", 1)?;
             tx.execute(
-                "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at, seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at, seq, \
+                 crl_shards) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     ca.name,
                     ca.parent,
@@ -271,6 +312,7 @@ impl CaStore for SqliteStore {
                     ca.base_url,
                     ca.created_at.unix_timestamp(),
                     seq,
+                    ca.crl_shards,
                 ],
             )
             .map_err(|e| super::ca_insert_error(violated(&e), db_error(e), ca))?;
@@ -386,26 +428,27 @@ impl CaStore for SqliteStore {
             .and_then(|mut s| s.query_row([ca], |r| r.get(0)))
             .map_err(db_error)?;
         let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
-                 WHERE ca = ?1 AND revoked_at IS NOT NULL",
-            )
-            .map_err(db_error)?;
-        let mut rows = stmt.query([ca]).map_err(db_error)?;
-        while let Some(row) = rows.next().map_err(db_error)? {
-            // Borrow the text in place: no String per row on a million-row CRL.
-            let serial = row
-                .get_ref(0)
-                .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
-                .map_err(db_error)?;
-            out.push(rows::revoked_entry(
-                serial,
-                row.get(1).map_err(db_error)?,
-                row.get(2).map_err(db_error)?,
-                row.get(3).map_err(db_error)?,
-            )?);
-        }
+        read_revoked(
+            &conn,
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
+             WHERE ca = ?1 AND revoked_at IS NOT NULL",
+            params![ca],
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    fn revoked_in_shard(&self, ca: &str, shard: u32) -> Result<Vec<RevokedEntry>, StoreError> {
+        let conn = self.lock();
+        // One range of the partial index `certificates_revoked_in_shard`.
+        let mut out = Vec::new();
+        read_revoked(
+            &conn,
+            "SELECT serial, revoked_at, reason, invalidity_date FROM certificates \
+             WHERE ca = ?1 AND crl_shard = ?2 AND revoked_at IS NOT NULL",
+            params![ca, shard],
+            &mut out,
+        )?;
         Ok(out)
     }
 
@@ -419,44 +462,73 @@ impl CaStore for SqliteStore {
     }
 
     fn insert_crl(&self, crl: &CrlRecord, audit: &AuditEvent) -> Result<(), StoreError> {
-        let number = rows::to_i64(crl.number, "CRL number")?;
+        self.insert_crls(std::slice::from_ref(crl), std::slice::from_ref(audit))
+    }
+
+    fn insert_crls(&self, crls: &[CrlRecord], audits: &[AuditEvent]) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO crls (ca, number, this_update, next_update, der) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    crl.ca,
-                    number,
-                    crl.this_update.unix_timestamp(),
-                    crl.next_update.unix_timestamp(),
-                    crl.der,
-                ])
-            })
-            .map_err(|e| super::crl_insert_error(violated(&e), db_error(e), crl))?;
-            append_audit(tx, std::slice::from_ref(audit))
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO crls (ca, shard, number, this_update, next_update, der) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db_error)?;
+            for crl in crls {
+                insert
+                    .execute(params![
+                        crl.ca,
+                        crl.shard,
+                        rows::to_i64(crl.number, "CRL number")?,
+                        crl.this_update.unix_timestamp(),
+                        crl.next_update.unix_timestamp(),
+                        crl.der,
+                    ])
+                    .map_err(|e| super::crl_insert_error(violated(&e), db_error(e), crl))?;
+            }
+            append_audit(tx, audits)
         })
     }
 
     fn latest_crl(&self, ca: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CRL_COLUMNS} FROM crls WHERE ca = ?1 AND shard IS NULL \
+             ORDER BY number DESC LIMIT 1"
+        );
         let conn = self.lock();
-        let found = collect(
-            &conn,
-            "SELECT ca, number, this_update, next_update, der FROM crls \
-             WHERE ca = ?1 ORDER BY number DESC LIMIT 1",
-            [ca],
-            |row| {
-                rows::crl_record(
-                    row.get(0).map_err(db_error)?,
-                    row.get(1).map_err(db_error)?,
-                    row.get(2).map_err(db_error)?,
-                    row.get(3).map_err(db_error)?,
-                    row.get(4).map_err(db_error)?,
-                )
-            },
-        )?;
-        Ok(found.into_iter().next())
+        Ok(collect(&conn, &sql, [ca], crl_from_row)?.pop())
+    }
+
+    fn latest_shard_crl(&self, ca: &str, shard: u32) -> Result<Option<CrlRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CRL_COLUMNS} FROM crls WHERE ca = ?1 AND shard = ?2 \
+             ORDER BY number DESC LIMIT 1"
+        );
+        let conn = self.lock();
+        Ok(collect(&conn, &sql, params![ca, shard], crl_from_row)?.pop())
+    }
+
+    fn shard_crl_validity(
+        &self,
+        ca: &str,
+        shards: u32,
+    ) -> Result<Vec<Option<(OffsetDateTime, OffsetDateTime)>>, StoreError> {
+        super::check_shard_count(shards)?;
+        let conn = self.lock();
+        let mut latest = conn
+            .prepare_cached(
+                "SELECT this_update, next_update FROM crls WHERE ca = ?1 AND shard = ?2 \
+                 ORDER BY number DESC LIMIT 1",
+            )
+            .map_err(db_error)?;
+        (0..shards)
+            .map(|shard| {
+                let times: Option<(i64, i64)> = latest
+                    .query_row(params![ca, shard], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(db_error)?;
+                times.map(rows::crl_validity).transpose()
+            })
+            .collect()
     }
 
     fn audit_entries(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
@@ -690,6 +762,7 @@ mod tests {
             },
             base_url: format!("https://pki.example/{name}"),
             created_at: T0,
+            crl_shards: 0,
         }
     }
 
@@ -704,6 +777,7 @@ mod tests {
             issued_at: T0,
             der: vec![0x30, 0x03, 0x02, 0x01, serial.last().copied().unwrap_or(0)],
             revocation: None,
+            crl_shard: None,
         }
     }
 
@@ -801,6 +875,68 @@ mod tests {
         std::fs::write(&path, vec![0x5A; 8192]).unwrap();
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+
+    /// A store made before CRL shards (schema version 3) opens, is migrated to version 5, and
+    /// its CAs and certificates read back unpartitioned.
+    #[test]
+    fn a_version_3_store_gains_crl_shards_and_its_rows_read_back_unpartitioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.db");
+        let mut conn =
+            imza_store::sqlite::open(&path, Create::IfMissing, Durability::Full).unwrap();
+        let version_3 = imza_store::Migrations {
+            steps: &SCHEMA_SQLITE.steps[..3],
+            ..SCHEMA_SQLITE
+        };
+        assert_eq!(version_3.newest(), 3);
+        imza_store::sqlite::migrate(&mut conn, &version_3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at, seq)
+                 VALUES ('root', NULL, x'30', '{\"kind\":\"file\",\"path\":\"keys/root.key.pem\"}',
+                         'http://pki.example', 0, 1);
+             INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after,
+                 issued_at, der, revoked_at, reason, invalidity_date, id)
+                 VALUES ('root', '01', 'CN=x', 'p', 0, 1, 0, x'30', 5, 1, NULL, 1);
+             INSERT INTO crls (ca, number, this_update, next_update, der)
+                 VALUES ('root', 1, 0, 10, x'30');",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let versions: Vec<i64> = {
+            let conn = store.lock();
+            let mut stmt = conn
+                .prepare("SELECT version FROM schema_migrations ORDER BY version")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(store.ca("root").unwrap().unwrap().crl_shards, 0);
+        assert_eq!(
+            store.certificate("root", &[1]).unwrap().unwrap().crl_shard,
+            None
+        );
+        assert_eq!(store.latest_crl("root").unwrap().unwrap().shard, None);
+        assert_eq!(store.revoked("root").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_shard_count_beyond_the_limit_is_corrupt() {
+        let (_dir, store) = open_temp();
+        create_root(&store, "root");
+        store
+            .lock()
+            .execute_batch("UPDATE cas SET crl_shards = 1000000")
+            .unwrap();
+        assert!(matches!(store.ca("root"), Err(StoreError::Corrupt(_))));
+        store
+            .lock()
+            .execute_batch("UPDATE cas SET crl_shards = -1")
+            .unwrap();
+        assert!(matches!(store.cas(), Err(StoreError::Corrupt(_))));
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //!   imza-fixtures issued DATA_DIR CA COUNT INDEX    COUNT issued, unrevoked entries for CA in the
 //!                                                   store (valid from now for 3 years), and the
 //!                                                   same serials as an `openssl ca` index
-//! The last two write rows straight into the store (`CaStore::insert_certificates` with no audit
+//!   imza-fixtures population DATA_DIR CA COUNT REVOKED
+//!                                                 COUNT entries for CA, REVOKED of them revoked
+//!                                                 (spread evenly), each in the CRL shard
+//!                                                 `crl_shards::shard_of` gives for the CA's shard
+//!                                                 count (none for an unpartitioned CA)
+//! The last three write rows straight into the store (`CaStore::insert_certificates` with no audit
 //! entries, empty DER): no certificates are signed; the store is something to measure against.
 
 use std::fs::File;
@@ -29,6 +34,12 @@ fn main() {
             args[4].parse().expect("COUNT"),
             PathBuf::from(&args[5]),
         ),
+        Some("population") if args.len() == 6 => population(
+            PathBuf::from(&args[2]),
+            &args[3],
+            args[4].parse().expect("COUNT"),
+            args[5].parse().expect("REVOKED"),
+        ),
         Some("issued") if args.len() == 6 => issued(
             PathBuf::from(&args[2]),
             &args[3],
@@ -38,7 +49,7 @@ fn main() {
         _ => {
             eprintln!(
                 "usage: imza-fixtures csrs COUNT DIR | revoked DATA_DIR CA COUNT INDEX_FILE \
-                 | issued DATA_DIR CA COUNT INDEX_FILE"
+                 | issued DATA_DIR CA COUNT INDEX_FILE | population DATA_DIR CA COUNT REVOKED"
             );
             std::process::exit(2);
         }
@@ -103,6 +114,7 @@ fn row(
         issued_at: not_before,
         der: Vec::new(),
         revocation,
+        crl_shard: None,
     }
 }
 
@@ -170,4 +182,52 @@ fn issued(data_dir: PathBuf, ca: &str, count: usize, index: PathBuf) {
             .expect("insert issued");
     }
     out.flush().expect("flush");
+}
+
+/// COUNT certificates of CA (valid for 3 years from now), every (COUNT / REVOKED)-th revoked,
+/// each in its CRL shard as issuance would put it: a national CA's population to sign CRLs
+/// over. Progress on stderr every million rows.
+fn population(data_dir: PathBuf, ca: &str, count: usize, revoked: usize) {
+    let store = open_store(&data_dir);
+    let shards = store
+        .ca(ca)
+        .expect("read CA")
+        .expect("CA exists")
+        .crl_shards;
+    let not_before = now();
+    let not_after = not_before + time::Duration::days(3 * 365);
+    let every = (count / revoked.max(1)).max(1);
+    let revocation = Revocation {
+        revoked_at: not_before,
+        reason: CrlReason::KeyCompromise,
+        invalidity_date: None,
+    };
+    let mut done_revoked = 0;
+    for chunk_start in (0..count).step_by(CHUNK) {
+        let rows: Vec<CertificateRecord> = random_serials((count - chunk_start).min(CHUNK))
+            .into_iter()
+            .enumerate()
+            .map(|(i, serial)| {
+                let revoke = (chunk_start + i) % every == 0 && done_revoked < revoked;
+                done_revoked += usize::from(revoke);
+                CertificateRecord {
+                    crl_shard: imza_ca::crl_shards::shard_of(&serial, shards),
+                    ..row(
+                        ca,
+                        serial,
+                        not_before,
+                        not_after,
+                        revoke.then_some(revocation),
+                    )
+                }
+            })
+            .collect();
+        store
+            .insert_certificates(&rows, &[])
+            .expect("insert population");
+        let done = chunk_start + rows.len();
+        if done.is_multiple_of(1_000_000) || done == count {
+            eprintln!("  {ca}: {done} certificates, {done_revoked} revoked");
+        }
+    }
 }

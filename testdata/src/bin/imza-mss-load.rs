@@ -161,6 +161,7 @@ fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
             base_url: None,
             backend: KeyBackend::Software,
             parent_pin: None,
+            crl_shards: 0,
         })
         .map_err(|e| format!("creating the {MOBILE_CA} CA under root: {e}"))?;
         println!("created the {MOBILE_CA} CA under root");

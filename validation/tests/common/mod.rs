@@ -226,6 +226,7 @@ pub fn crl(
             number: 1,
             this_update,
             next_update: this_update + Duration::days(7),
+            distribution_point: None,
         },
         entries,
         issuer.key.as_ref(),
