@@ -45,6 +45,27 @@ rm -f "$PG_DIR/pw"
 PG_PORT="$(free_port)"
 as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
   -o "-k $PG_DIR -p $PG_PORT -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
+PG_PID="$(head -1 "$PG_DIR/data/postmaster.pid")"
+# pg_ticks: CPU ticks used so far by the server and its backends.
+pg_ticks() {
+  local total=0 pid
+  local -a fields
+  for pid in "$PG_PID" $(pgrep -P "$PG_PID"); do
+    read -r -a fields <<<"$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+# pg_run_wrk NAME ARGS...: run_wrk, and PG_CORES the cores PostgreSQL used meanwhile.
+pg_run_wrk() {
+  local before start
+  before="$(pg_ticks)"
+  start="$(date +%s.%N)"
+  run_wrk "$@"
+  PG_CORES="$(awk -v t="$(($(pg_ticks) - before))" -v hz="$(getconf CLK_TCK)" -v s="$start" -v e="$(date +%s.%N)" \
+    'BEGIN { printf "%.2f", t / hz / (e - s) }')"
+  echo "    PostgreSQL meanwhile (warm-up included): $PG_CORES cores"
+}
 psql_pki() {
   psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U imza -d "${2:-pki}" -c "$1"
 }
@@ -141,13 +162,13 @@ for url in "${PUB_URLS[@]}"; do
 done
 echo "  both public nodes answer good with responders certified for them by the CA node"
 SERVER_PID="${PUB_PIDS[0]}"
-run_wrk national-ocsp-cached "${PUB_URLS[0]}" "$PKI/leaf.req" application/ocsp-request
+pg_run_wrk national-ocsp-cached "${PUB_URLS[0]}" "$PKI/leaf.req" application/ocsp-request
 read -r CACHED_RPS CACHED_P99 <<<"$RPS $P99_MS"
 openssl ocsp -issuer "$PKI/ca.pem" -serial 0x42424242424242424242424242000000 -no_nonce \
   -reqout "$PKI/fixture.req" >/dev/null
 WRK_SERIAL=42424242424242424242424242000000 WRK_SERIAL_RANGE="$N" \
-  run_wrk national-ocsp-uncached "${PUB_URLS[0]}" "$PKI/fixture.req" application/ocsp-request
-read -r MISS_RPS MISS_P99 <<<"$RPS $P99_MS"
+  pg_run_wrk national-ocsp-uncached "${PUB_URLS[0]}" "$PKI/fixture.req" application/ocsp-request
+read -r MISS_RPS MISS_P99 MISS_SERVER MISS_PG <<<"$RPS $P99_MS $SERVER_CORES $PG_CORES"
 PUB_RSS_KIB="$(peak_rss_kib "${PUB_PIDS[0]}")"
 echo "  public node peak RSS: $((PUB_RSS_KIB / 1024)) MiB"
 
@@ -176,7 +197,7 @@ echo "  from the start of imza ca revoke to both nodes answering revoked: p50 $R
   echo "| --- | --- |"
   cat "$WORK/issue.md"
   echo "| OCSP from a public node, $N certificates in PostgreSQL, cached (wrk -c $WRK_CONNECTIONS -t $WRK_THREADS -d $WRK_DURATION) | **$(printf '%.0f' "$CACHED_RPS") responses/s**, p99 $CACHED_P99 ms |"
-  echo "| same, every request a serial not yet cached (status read from PostgreSQL + P-256 signature) | **$(printf '%.0f' "$MISS_RPS") responses/s**, p99 $MISS_P99 ms |"
+  echo "| same, every request a serial not yet cached (status read from PostgreSQL + P-256 signature) | **$(printf '%.0f' "$MISS_RPS") responses/s**, p99 $MISS_P99 ms (CPU: node $MISS_SERVER cores, PostgreSQL $MISS_PG) |"
   echo "| public node peak RSS after both runs | $((PUB_RSS_KIB / 1024)) MiB |"
   echo "| revocation to both public nodes ($REVOCATIONS revocations, from the start of \`imza ca revoke\`) | p50 $REV_P50 ms, **p99 $REV_P99 ms**, max $REV_MAX ms |"
   echo

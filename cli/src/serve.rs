@@ -686,6 +686,7 @@ impl Services {
             Arc::clone(&clock),
             CacheConfig {
                 max_entries: config.ocsp.cache_entries,
+                max_bytes: config.ocsp.cache_mib * 1024 * 1024,
                 ..CacheConfig::default()
             },
         ));

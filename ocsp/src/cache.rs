@@ -24,9 +24,24 @@ use time::macros::format_description;
 use time::{Duration, OffsetDateTime};
 use x509_ocsp::OcspResponseStatus;
 
-/// Default bound on the number of cached responses: with ~100-byte requests and ~500-byte
-/// responses, about 60 MB.
+/// Default bound on the number of cached responses.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+
+/// Default bound on the memory the cached entries take ([`entry_bytes`]): a delegated
+/// responder's answer carries its certificate (~1 KiB an entry with the request and the
+/// bookkeeping), so 100,000 entries alone would be ~120 MiB; 64 MiB keeps a public node
+/// within ~150 MiB however many different certificates it is asked about.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// What one entry is taken to cost beyond its request and response bytes, an estimate: the
+/// map slot, the shared response with its validators (three small strings), and the
+/// allocator's rounding of each of those allocations.
+const ENTRY_OVERHEAD_BYTES: usize = 320;
+
+/// The memory one entry is counted as: request and response bytes plus a fixed overhead.
+pub fn entry_bytes(request: &[u8], response: &SignedResponse) -> usize {
+    request.len() + response.der.len() + ENTRY_OVERHEAD_BYTES
+}
 
 /// IMF-fixdate, the HTTP-date form senders must generate (RFC 9110 §5.6.7).
 const HTTP_DATE: &[BorrowedFormatItem<'static>] = format_description!(
@@ -188,9 +203,12 @@ struct CacheState {
     /// after a failed one.
     source_revision: Option<u64>,
     entries: HashMap<Box<[u8]>, Arc<SignedResponse>>,
+    /// The entries' [`entry_bytes`], summed.
+    bytes: usize,
 }
 
-/// Signed responses keyed by request DER, bounded, cleared on every source revision.
+/// Signed responses keyed by request DER, bounded in entries and in bytes, cleared on every
+/// source revision.
 ///
 /// When full, new questions are answered live and not kept (nothing is evicted): the bound
 /// exists for hostile request streams (every unknown serial is a successful, cacheable
@@ -200,17 +218,21 @@ struct CacheState {
 pub struct OcspCache {
     state: RwLock<CacheState>,
     max_entries: usize,
+    max_bytes: usize,
 }
 
 impl OcspCache {
-    pub fn new(max_entries: usize) -> Self {
+    /// A cache of at most `max_entries` entries taking at most `max_bytes` ([`entry_bytes`]).
+    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
         OcspCache {
             state: RwLock::new(CacheState {
                 epoch: 0,
                 source_revision: None,
                 entries: HashMap::new(),
+                bytes: 0,
             }),
             max_entries,
+            max_bytes,
         }
     }
 
@@ -240,8 +262,8 @@ impl OcspCache {
     }
 
     /// Keeps `response` for `request` if the cache was not cleared since `noted` was taken,
-    /// the response is cacheable and fresh at `now`, and there is room (replacing an entry for
-    /// the same request always fits).
+    /// the response is cacheable and fresh at `now`, and there is room in entries and bytes
+    /// (replacing an entry for the same request always fits).
     pub fn insert(
         &self,
         request: &[u8],
@@ -258,14 +280,20 @@ impl OcspCache {
         if state.epoch != noted.0 {
             return Insertion::StaleEpoch;
         }
+        let cost = entry_bytes(request, &response);
         if let Some(slot) = state.entries.get_mut(request) {
+            let old = entry_bytes(request, slot);
             *slot = response;
+            state.bytes = state.bytes - old + cost;
             return Insertion::Inserted;
         }
-        if state.entries.len() >= self.max_entries {
+        if state.entries.len() >= self.max_entries
+            || state.bytes.saturating_add(cost) > self.max_bytes
+        {
             return Insertion::Full;
         }
         state.entries.insert(request.into(), response);
+        state.bytes += cost;
         Insertion::Inserted
     }
 
@@ -279,6 +307,7 @@ impl OcspCache {
         state.epoch = state.epoch.wrapping_add(1);
         // A fresh map: the old one's memory goes back too.
         state.entries = HashMap::new();
+        state.bytes = 0;
     }
 
     /// Compares the source's `revision` with the one the entries were signed under and clears
@@ -317,6 +346,15 @@ impl OcspCache {
         self.max_entries
     }
 
+    /// The memory the entries are counted as ([`entry_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.read().bytes
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// The entries with less than `margin` of freshness left at `now` (expired ones included),
     /// with the epoch to re-insert their re-signed responses under.
     pub fn due(&self, now: OffsetDateTime, margin: Duration) -> (CacheEpoch, Vec<CachedEntry>) {
@@ -338,6 +376,7 @@ impl OcspCache {
         let mut state = self.write();
         match state.entries.get(request) {
             Some(current) if Arc::ptr_eq(current, response) => {
+                state.bytes -= entry_bytes(request, response);
                 state.entries.remove(request);
                 true
             }
@@ -378,7 +417,7 @@ mod tests {
 
     #[test]
     fn an_answer_noted_before_a_clear_is_refused_after_it() {
-        let cache = OcspCache::new(10);
+        let cache = OcspCache::new(10, usize::MAX);
         let noted = miss(&cache, b"req");
         cache.clear();
         let next = T0 + Duration::hours(1);
@@ -398,7 +437,7 @@ mod tests {
 
     #[test]
     fn a_new_source_revision_clears_and_an_unreadable_one_too() {
-        let cache = OcspCache::new(10);
+        let cache = OcspCache::new(10, usize::MAX);
         assert!(cache.observe_revision(Some(7)), "first revision seen");
         let next = T0 + Duration::hours(1);
         let noted = miss(&cache, b"req");
@@ -425,7 +464,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_served_only_before_next_update() {
-        let cache = OcspCache::new(10);
+        let cache = OcspCache::new(10, usize::MAX);
         let next = T0 + Duration::minutes(5);
         let noted = miss(&cache, b"req");
         cache.insert(b"req", response(1, next), noted, T0);
@@ -441,7 +480,7 @@ mod tests {
 
     #[test]
     fn uncacheable_responses_are_never_kept() {
-        let cache = OcspCache::new(10);
+        let cache = OcspCache::new(10, usize::MAX);
         let noted = miss(&cache, b"req");
         let error = Arc::new(SignedResponse::uncacheable(
             vec![0x30, 0x03, 0x0a, 0x01, 0x01],
@@ -456,7 +495,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_keeps_what_it_has_and_still_replaces_entries() {
-        let cache = OcspCache::new(2);
+        let cache = OcspCache::new(2, usize::MAX);
         let next = T0 + Duration::hours(1);
         let epoch = cache.epoch();
         // (key, response number, what the insertion gives): the third key finds the cache
@@ -480,8 +519,46 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_bound_refuses_new_entries_and_frees_what_is_removed_or_replaced() {
+        let next = T0 + Duration::hours(1);
+        let one = entry_bytes(b"a", &response(1, next));
+        let cache = OcspCache::new(100, 2 * one);
+        let epoch = cache.epoch();
+        let a = response(1, next);
+        assert_eq!(
+            cache.insert(b"a", Arc::clone(&a), epoch, T0),
+            Insertion::Inserted
+        );
+        assert_eq!(
+            cache.insert(b"b", response(2, next), epoch, T0),
+            Insertion::Inserted
+        );
+        assert_eq!(cache.bytes(), 2 * one);
+        assert_eq!(
+            cache.insert(b"c", response(3, next), epoch, T0),
+            Insertion::Full
+        );
+        // A replacement of the same size fits and keeps the count.
+        let a2 = response(4, next);
+        assert_eq!(
+            cache.insert(b"a", Arc::clone(&a2), epoch, T0),
+            Insertion::Inserted
+        );
+        assert_eq!(cache.bytes(), 2 * one);
+        assert!(!cache.remove_if_same(b"a", &a), "replaced: not removed");
+        assert!(cache.remove_if_same(b"a", &a2));
+        assert_eq!(cache.bytes(), one);
+        assert_eq!(
+            cache.insert(b"c", response(3, next), epoch, T0),
+            Insertion::Inserted
+        );
+        cache.clear();
+        assert_eq!((cache.len(), cache.bytes()), (0, 0));
+    }
+
+    #[test]
     fn due_lists_entries_under_the_margin_and_removal_spares_replaced_ones() {
-        let cache = OcspCache::new(10);
+        let cache = OcspCache::new(10, usize::MAX);
         let epoch = cache.epoch();
         let soon = response(1, T0 + Duration::minutes(10));
         let later = response(2, T0 + Duration::minutes(50));

@@ -18,7 +18,8 @@ use x509_ocsp::OcspResponseStatus;
 use imza_core::clock::Clock;
 
 use crate::cache::{
-    CachedEntry, Freshness, Insertion, Lookup, OcspCache, SignedResponse, DEFAULT_MAX_ENTRIES,
+    CachedEntry, Freshness, Insertion, Lookup, OcspCache, SignedResponse, DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ENTRIES,
 };
 use crate::responder::{OcspAnswer, Responder};
 use crate::signing::error_response;
@@ -41,6 +42,8 @@ pub const DEFAULT_MAX_CACHED_REQUEST_BYTES: usize = 4 * 1024;
 pub struct CacheConfig {
     /// Most responses kept; when full, new answers are sent but not kept (see [`OcspCache`]).
     pub max_entries: usize,
+    /// Most memory the kept responses take ([`crate::cache::entry_bytes`]); likewise.
+    pub max_bytes: usize,
     /// Largest request whose answer is kept.
     pub max_cached_request_bytes: usize,
     /// Time between two [`OcspService::poll_revision`] calls by the background task.
@@ -53,6 +56,7 @@ impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
             max_entries: DEFAULT_MAX_ENTRIES,
+            max_bytes: DEFAULT_MAX_BYTES,
             max_cached_request_bytes: DEFAULT_MAX_CACHED_REQUEST_BYTES,
             poll_interval: DEFAULT_POLL_INTERVAL,
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
@@ -229,7 +233,7 @@ impl OcspService {
             responder: RwLock::new(Arc::new(responder)),
             source,
             clock,
-            cache: OcspCache::new(config.max_entries),
+            cache: OcspCache::new(config.max_entries, config.max_bytes),
             config,
             last_poll_error: Mutex::new(None),
             last_poll_completed: Mutex::new(std::time::Instant::now()),

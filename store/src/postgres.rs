@@ -8,24 +8,99 @@
 //! file), `PGPASSWORD`, or the password file (libpq's conventions, see `pgpass`), and is in
 //! no message: errors show the redacted URL and the server's words only.
 //!
+//! Reads a node answers often (an OCSP status) go through [`Client::query_prepared`]: the
+//! server parses and plans each statement once per connection, not once per call.
+//!
 //! Transactions run at READ COMMITTED (PostgreSQL's default); a store that must serialise
 //! writers (the audit chain) takes a transaction-scoped advisory lock or a row lock, as its
 //! trait's contract says.
 
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
+use postgres::types::{ToSql, Type};
+use postgres::{Row, Statement};
 use postgres_native_tls::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::url::PostgresUrl;
 use crate::{Create, Migrations, StoreError, Violation};
 
-type Manager = PostgresConnectionManager<MakeTlsConnector>;
-
-/// A connection borrowed from the pool; dereferences to a [`postgres::Client`].
+/// A connection borrowed from the pool; dereferences to a [`Client`], and through it to a
+/// [`postgres::Client`].
 pub type Connection = r2d2::PooledConnection<Manager>;
+
+/// Most statements one connection keeps prepared; beyond, statements run unprepared.
+const MAX_PREPARED: usize = 256;
+
+/// A connection of the pool: a rust-postgres client and the statements prepared on it.
+pub struct Client {
+    client: postgres::Client,
+    prepared: HashMap<String, Statement>,
+}
+
+impl Deref for Client {
+    type Target = postgres::Client;
+
+    fn deref(&self) -> &postgres::Client {
+        &self.client
+    }
+}
+
+impl DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+}
+
+impl Client {
+    /// Runs `sql` with `params` (values and their types), prepared on this connection the
+    /// first time and reused after. For statements of a fixed text: each text is kept.
+    pub fn query_prepared(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(value, _)| *value).collect();
+        if let Some(statement) = self.prepared.get(sql) {
+            return self.client.query(statement, &values);
+        }
+        if self.prepared.len() >= MAX_PREPARED {
+            return self.client.query_typed(sql, params);
+        }
+        let types: Vec<Type> = params.iter().map(|(_, ty)| ty.clone()).collect();
+        let statement = self.client.prepare_typed(sql, &types)?;
+        let rows = self.client.query(&statement, &values)?;
+        self.prepared.insert(sql.to_owned(), statement);
+        Ok(rows)
+    }
+}
+
+/// r2d2_postgres's connection manager, its connections wrapped in a [`Client`].
+pub struct Manager(PostgresConnectionManager<MakeTlsConnector>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Client;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Client, postgres::Error> {
+        Ok(Client {
+            client: self.0.connect()?,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Client) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Client) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
 
 /// How many connections a process keeps and how long a caller waits for one.
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +193,7 @@ impl Pool {
             migrate(&mut first, schema)?;
         }
         drop(first);
-        let manager = PostgresConnectionManager::new(config, tls);
+        let manager = Manager(PostgresConnectionManager::new(config, tls));
         let pool = r2d2::Pool::builder()
             .max_size(options.max_connections.max(1))
             .min_idle(Some(0))

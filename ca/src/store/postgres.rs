@@ -75,7 +75,7 @@ impl PgStore {
         map: impl Fn(&postgres::Row) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let mut conn = self.pool.get()?;
-        let rows = conn.query_typed(sql, params).map_err(db_error)?;
+        let rows = conn.query_prepared(sql, params).map_err(db_error)?;
         rows.iter().map(map).collect()
     }
 }

@@ -14,7 +14,8 @@
 //! shutdown_grace_seconds = 2
 //! [ocsp]
 //! validity_minutes = 60         # nextUpdate − thisUpdate of every response
-//! cache_entries = 100000        # pre-signed responses kept
+//! cache_entries = 100000        # pre-signed responses kept, at most …
+//! cache_mib = 64                # … and at most this much memory
 //! max_concurrent = 4            # live signatures at once (default: 2 per core) …
 //! queue = 1024                  # … and waiting; beyond: 503 with Retry-After
 //! [tsa]
@@ -154,6 +155,7 @@ impl Admission {
 pub struct OcspSection {
     pub validity_minutes: u32,
     pub cache_entries: usize,
+    pub cache_mib: usize,
     pub max_concurrent: Option<usize>,
     pub queue: Option<usize>,
 }
@@ -163,6 +165,7 @@ impl Default for OcspSection {
         OcspSection {
             validity_minutes: 60,
             cache_entries: 100_000,
+            cache_mib: imza_ocsp::cache::DEFAULT_MAX_BYTES / (1024 * 1024),
             max_concurrent: None,
             queue: None,
         }
@@ -354,6 +357,11 @@ impl ServeConfig {
         if !(1..=7 * 24 * 60).contains(&self.ocsp.validity_minutes) {
             return Err("[ocsp] validity_minutes must be between 1 and 10080 (7 days)".into());
         }
+        if self.ocsp.cache_entries > 100_000_000 || self.ocsp.cache_mib > 64 * 1024 {
+            return Err(
+                "[ocsp] cache_entries must be at most 100000000 and cache_mib at most 65536".into(),
+            );
+        }
         if !(1..=366 * 24).contains(&self.crl.validity_hours) {
             return Err("[crl] validity_hours must be between 1 and 8784 (366 days)".into());
         }
@@ -436,6 +444,13 @@ mod tests {
             .contains("[server] idle_timeout_seconds"));
         let none: ServeConfig = toml::from_str("[ocsp]\nmax_concurrent = 0\n").unwrap();
         assert!(none.check().unwrap_err().contains("[ocsp] max_concurrent"));
+        let huge: ServeConfig = toml::from_str("[ocsp]\ncache_mib = 100000\n").unwrap();
+        assert!(huge.check().unwrap_err().contains("[ocsp] cache_entries"));
+        let small: ServeConfig = toml::from_str("[ocsp]\ncache_mib = 8\n").unwrap();
+        assert_eq!(
+            (small.ocsp.cache_mib, small.ocsp.cache_entries),
+            (8, 100_000)
+        );
     }
 
     #[test]

@@ -82,7 +82,7 @@ impl PgMobileStore {
     /// Runs one statement on its own (its own transaction) and returns its rows.
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
         self.connection()?
-            .query_typed(sql, params)
+            .query_prepared(sql, params)
             .map_err(db_error)
     }
 
@@ -305,7 +305,7 @@ impl MobileStore for PgMobileStore {
     }
 
     fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        sessions::insert(&mut *self.connection()?, session)
+        sessions::insert(&mut **self.connection()?, session)
     }
 
     fn insert_session_within(
@@ -326,7 +326,7 @@ impl MobileStore for PgMobileStore {
         session_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        sessions::at(&mut *self.connection()?, session_id, now)
+        sessions::at(&mut **self.connection()?, session_id, now)
     }
 
     fn running_sessions(
@@ -335,14 +335,14 @@ impl MobileStore for PgMobileStore {
         now: OffsetDateTime,
         max: usize,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        sessions::running(&mut *self.connection()?, device_id, now, max)
+        sessions::running(&mut **self.connection()?, device_id, now, max)
     }
 
     fn mark_delivered(&self, session_ids: &[&str], at: OffsetDateTime) -> Result<(), StoreError> {
         if session_ids.is_empty() {
             return Ok(());
         }
-        sessions::mark_delivered(&mut *self.connection()?, session_ids, at)
+        sessions::mark_delivered(&mut **self.connection()?, session_ids, at)
     }
 
     fn complete_session(
@@ -350,7 +350,7 @@ impl MobileStore for PgMobileStore {
         session_id: &str,
         completion: &SessionCompletion,
     ) -> Result<bool, StoreError> {
-        sessions::complete(&mut *self.connection()?, session_id, completion)
+        sessions::complete(&mut **self.connection()?, session_id, completion)
     }
 
     fn purge_sessions(
@@ -365,7 +365,7 @@ impl MobileStore for PgMobileStore {
         for _ in 0..max_batches {
             // A connection per round, given back between rounds.
             let round =
-                sessions::purge_round(&mut *self.connection()?, now, complete_before, batch)?;
+                sessions::purge_round(&mut **self.connection()?, now, complete_before, batch)?;
             deleted += round.deleted;
             if !round.full {
                 break;
