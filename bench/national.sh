@@ -6,7 +6,8 @@
 #   2. OCSP from a public node (`imza serve --roles ocsp`, its responder certified by a CA node)
 #      whose PostgreSQL holds COUNT certificates: cached answers, then first requests for
 #      serials not yet cached (status read + signing: a random one of the COUNT per request),
-#      and the node's peak RSS;
+#      and the node's peak RSS; then the same against the embedded single node (`--roles
+#      ocsp,ca` on the SQLite store) holding the same COUNT certificates;
 #   3. revocation to every node: `imza ca revoke` on the CA side, then two public nodes asked
 #      until both answer revoked, REVOCATIONS times; p50 / p99 / max.
 #
@@ -87,10 +88,11 @@ mkdir -p "$WORK/csrs-a" "$WORK/csrs-b"
 find "$WORK/csrs-all" -name '*.csr' | sort >"$WORK/csrs.txt"
 head -n "$EACH" "$WORK/csrs.txt" | xargs -r mv -t "$WORK/csrs-a"
 find "$WORK/csrs-all" -name '*.csr' | xargs -r mv -t "$WORK/csrs-b"
-# two_issuers LABEL IMZA...: both batches started together; prints certificates/s (wall clock).
+# two_issuers LABEL FILE IMZA...: both batches started together; prints certificates/s (wall
+# clock) and keeps the figure in $WORK/FILE.
 two_issuers() {
-  local label="$1" start end
-  shift
+  local label="$1" file="$2" start end
+  shift 2
   rm -rf "$WORK/out-a" "$WORK/out-b"
   wait_for_idle_machine
   start="$(date +%s.%N)"
@@ -101,13 +103,14 @@ two_issuers() {
   wait "$a"
   wait "$b"
   end="$(date +%s.%N)"
-  awk -v n="$((2 * EACH))" -v s="$start" -v e="$end" -v l="$label" -v md="$WORK/issue.md" \
+  awk -v n="$((2 * EACH))" -v s="$start" -v e="$end" -v l="$label" -v f="$WORK/$file" \
     'BEGIN { r = n / (e - s); printf "  %-52s %8.0f certificates/s (%d in %.2f s)\n", l, r, n, e - s
-             printf "| two issuers at once, %s | **%.0f certificates/s** (%d in %.2f s) |\n", l, r, n, e - s >> md }'
+             printf "%.0f certificates/s (%d in %.2f s)", r, n, e - s > f }'
 }
 for run in 1 2; do
-  two_issuers "SQLite (synchronous=FULL), run $run" "$IMZA"
-  two_issuers "PostgreSQL (synchronous_commit=on), run $run" pg_imza
+  two_issuers "SQLite (synchronous=FULL), run $run" "issue-sqlite-$run" "$IMZA"
+  two_issuers "PostgreSQL (synchronous_commit=on), run $run" "issue-pg-$run" pg_imza
+  echo "| durable issuance, two issuers at once, $EACH CSRs each, run $run (SQLite: synchronous=FULL; PostgreSQL: synchronous_commit=on, one server for both) | **$(cat "$WORK/issue-pg-$run")** | $(cat "$WORK/issue-sqlite-$run") |" >>"$WORK/issue.md"
 done
 psql_pki "SELECT 'PostgreSQL store: ' || count(*) || ' certificates, ' || (SELECT count(*) FROM audit) || ' audit entries' FROM certificates"
 pg_imza audit verify | sed 's/^/  /'
@@ -172,6 +175,31 @@ read -r MISS_RPS MISS_P99 MISS_SERVER MISS_PG <<<"$RPS $P99_MS $SERVER_CORES $PG
 PUB_RSS_KIB="$(peak_rss_kib "${PUB_PIDS[0]}")"
 echo "  public node peak RSS: $((PUB_RSS_KIB / 1024)) MiB"
 
+echo "== 2b. the same from the embedded single node; $N certificates in SQLite"
+start=$SECONDS
+sqlite3 "$IMZA_DATA_DIR/imza.db" "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < $N - 1)
+  INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after, issued_at, der, id)
+  SELECT 'citizens', '42424242424242424242424242' || printf('%06X', n), 'CN=bench', 'citizen-auth',
+         1700000000, 1900000000, 1700000000, x'3000', 1000000000 + n FROM i"
+echo "  $N rows inserted in $((SECONDS - start)) s; store $(du -h "$IMZA_DATA_DIR/imza.db" | cut -f1)"
+"$IMZA" ca cert --ca citizens >"$PKI/sqlite-ca.pem"
+openssl ocsp -issuer "$PKI/sqlite-ca.pem" -serial 0x42424242424242424242424242000000 -no_nonce \
+  -reqout "$PKI/sqlite-fixture.req" >/dev/null
+port="$(free_port)"
+start_server "$OUT/national-sqlite-node.log" "$IMZA" serve --roles ocsp,ca \
+  --listen "127.0.0.1:$port" --config "$WORK/serve.toml"
+wait_for_port "$port" "$SERVER_PID" "$OUT/national-sqlite-node.log"
+SQLITE_URL="http://127.0.0.1:$port/ocsp"
+[[ "$(answer "$SQLITE_URL" "$PKI/sqlite-fixture.req")" == good ]] || { echo "the SQLite node does not answer good" >&2; exit 1; }
+run_wrk national-sqlite-ocsp-cached "$SQLITE_URL" "$PKI/sqlite-fixture.req" application/ocsp-request
+read -r SQLITE_CACHED_RPS SQLITE_CACHED_P99 <<<"$RPS $P99_MS"
+WRK_SERIAL=42424242424242424242424242000000 WRK_SERIAL_RANGE="$N" \
+  run_wrk national-sqlite-ocsp-uncached "$SQLITE_URL" "$PKI/sqlite-fixture.req" application/ocsp-request
+read -r SQLITE_MISS_RPS SQLITE_MISS_P99 SQLITE_MISS_SERVER <<<"$RPS $P99_MS $SERVER_CORES"
+SQLITE_RSS_KIB="$(peak_rss_kib "$SERVER_PID")"
+echo "  embedded node peak RSS: $((SQLITE_RSS_KIB / 1024)) MiB"
+kill "$SERVER_PID"
+
 # --- 3. revocation to every node ---
 echo "== 3. revocation to two public nodes, $REVOCATIONS times"
 : >"$WORK/revocation-ms"
@@ -193,13 +221,13 @@ echo "  from the start of imza ca revoke to both nodes answering revoked: p50 $R
 {
   echo "### National scale (bench/national.sh)"
   echo
-  echo "| measurement | figure |"
-  echo "| --- | --- |"
+  echo "| measurement | PostgreSQL | SQLite (same run) |"
+  echo "| --- | --- | --- |"
   cat "$WORK/issue.md"
-  echo "| OCSP from a public node, $N certificates in PostgreSQL, cached (wrk -c $WRK_CONNECTIONS -t $WRK_THREADS -d $WRK_DURATION) | **$(printf '%.0f' "$CACHED_RPS") responses/s**, p99 $CACHED_P99 ms |"
-  echo "| same, every request a serial not yet cached (status read from PostgreSQL + P-256 signature) | **$(printf '%.0f' "$MISS_RPS") responses/s**, p99 $MISS_P99 ms (CPU: node $MISS_SERVER cores, PostgreSQL $MISS_PG) |"
-  echo "| public node peak RSS after both runs | $((PUB_RSS_KIB / 1024)) MiB |"
-  echo "| revocation to both public nodes ($REVOCATIONS revocations, from the start of \`imza ca revoke\`) | p50 $REV_P50 ms, **p99 $REV_P99 ms**, max $REV_MAX ms |"
+  echo "| OCSP, $N certificates in the store, cached (wrk -c $WRK_CONNECTIONS -t $WRK_THREADS -d $WRK_DURATION): a public node / the embedded single node | **$(printf '%.0f' "$CACHED_RPS") responses/s**, p99 $CACHED_P99 ms | $(printf '%.0f' "$SQLITE_CACHED_RPS") responses/s, p99 $SQLITE_CACHED_P99 ms |"
+  echo "| same, every request a serial not yet cached (status read + P-256 signature) | **$(printf '%.0f' "$MISS_RPS") responses/s**, p99 $MISS_P99 ms (CPU: node $MISS_SERVER cores, PostgreSQL $MISS_PG) | $(printf '%.0f' "$SQLITE_MISS_RPS") responses/s, p99 $SQLITE_MISS_P99 ms (CPU: node $SQLITE_MISS_SERVER cores) |"
+  echo "| node peak RSS after both runs | **$((PUB_RSS_KIB / 1024)) MiB** | $((SQLITE_RSS_KIB / 1024)) MiB |"
+  echo "| revocation to both public nodes ($REVOCATIONS revocations, from the start of \`imza ca revoke\`) | p50 $REV_P50 ms, **p99 $REV_P99 ms**, max $REV_MAX ms | — (one node) |"
   echo
 } | tee -a "$RESULTS"
 record_conditions "$RESULTS"
