@@ -123,6 +123,54 @@ fn a_public_node_serves_stored_crls_and_never_signs_with_a_ca_key() {
     assert_eq!(ca_node.get("/health").0, 200);
 }
 
+/// The hostile-load limits hold on a node of public roles as on the single node: a request
+/// head that never ends is cut off at the header timeout, an OCSP body over the limit is
+/// refused unread, and what the node does not serve is 404.
+#[test]
+fn a_public_node_keeps_the_servers_limits() {
+    use std::io::{Read, Write};
+    let pki = TestPki::with_root_and_citizens();
+    let store = format!("sqlite:{}", pki.data_dir().join("imza.db").display());
+    let config = pki.path("serve.toml");
+    std::fs::write(&config, "[server]\nheader_timeout_seconds = 1\n").unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    command
+        .arg("--data-dir")
+        .arg(pki.path("public-node"))
+        .args([
+            "--store", &store, "serve", "--roles", "ocsp", "--listen", &listen,
+        ]);
+    command.arg("--config").arg(&config);
+    let public = Server::spawn(command, &listen);
+
+    let mut slow = std::net::TcpStream::connect(&listen).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "an endless head was kept {waited:?}"
+    );
+
+    let big = vec![0x30; 64 * 1024 + 1];
+    let refused = public.post("/ocsp", "application/ocsp-request", &big);
+    assert_eq!(
+        refused.status,
+        413,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(public.get("/tsa").0, 404);
+    assert_eq!(public.get("/crl/citizens.crl").0, 404);
+    assert_eq!(public.get("/health").0, 200);
+}
+
 /// A CA whose CRL is partitioned: the `ca` role signs every shard as it starts, and each
 /// certificate's CRL distribution point serves the CRL of its own shard, whose IDP names that
 /// very URL; the CA's unpartitioned URL and shards it does not have are 404.
