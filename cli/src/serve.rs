@@ -39,6 +39,7 @@ use time::{Duration, OffsetDateTime};
 
 use const_oid::ObjectIdentifier;
 use imza_ca::delegation::RequestOutcome;
+use imza_ca::keyref::KeyBackend;
 use imza_ca::services::DEFAULT_TSA_POLICY;
 use imza_ca::store::{CaStore, CertificateStatus, ServiceKind};
 use imza_ca::Pki;
@@ -433,7 +434,12 @@ fn note(message: impl std::fmt::Display) {
 /// or renewed with the CA key when due (never prompting for a PIN), else the current one kept.
 /// On a public node (`node`): the responder certified for it; when it has none or it is due,
 /// a new key is made here and a request filed for the CA side to certify.
-fn ocsp_responders(pki: &Pki, node: Option<&str>) -> Result<Vec<ServedCa>, Failure> {
+/// A public node makes new responder keys with `backend`.
+fn ocsp_responders(
+    pki: &Pki,
+    node: Option<&str>,
+    backend: &KeyBackend,
+) -> Result<Vec<ServedCa>, Failure> {
     let now = pki.now();
     let mut served = Vec::new();
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
@@ -449,7 +455,7 @@ fn ocsp_responders(pki: &Pki, node: Option<&str>) -> Result<Vec<ServedCa>, Failu
         // Only a process with the ca role issues responders; a public node answers with the
         // ones certified for it.
         let responder = if let (false, Some(node)) = (pki.opens_ca_keys(), node) {
-            node_responder(pki, &ca.name, node)?
+            node_responder(pki, &ca.name, node, backend)?
         } else if pki.opens_ca_keys() && ca.key.opens_unattended() {
             match pki.ensure_ocsp_responder(&ca.name, None) {
                 Ok(ensured) => {
@@ -512,18 +518,20 @@ fn ocsp_responders(pki: &Pki, node: Option<&str>) -> Result<Vec<ServedCa>, Failu
 }
 
 /// A public node's responder for CA `ca`: the current one certified for `node`, after filing
-/// a request for a new one when there is none or it is due for renewal (and none is open).
+/// a request for a new one (its key made with `backend`) when there is none or it is due for
+/// renewal (and none is open).
 fn node_responder(
     pki: &Pki,
     ca: &str,
     node: &str,
+    backend: &KeyBackend,
 ) -> Result<Option<imza_ca::ServiceCertificate>, Failure> {
     let current = pki.current_service_of(ServiceKind::Ocsp, ca, Some(node))?;
     let due = current.as_ref().is_none_or(|c| {
         c.certificate.not_after - pki.now() <= imza_ca::services::renewal_margin(&c.certificate)
     });
     if due && pki.open_responder_request(ca, node)?.is_none() {
-        match pki.request_ocsp_responder(ca, node, &imza_ca::keyref::KeyBackend::Software) {
+        match pki.request_ocsp_responder(ca, node, backend) {
             Ok(request) => note(format!(
                 "OCSP: asked the CA side to certify a new responder key of node {node} for CA \
                  {ca} (request {})",
@@ -678,8 +686,10 @@ impl Services {
         // The head before the services are built: whatever changes after it (another node
         // certifying this one's responder meanwhile) is seen at the first check.
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
-        let (responder, responders) =
-            build_responder(ocsp_responders(pki, node.as_deref())?, &config)?;
+        let (responder, responders) = build_responder(
+            ocsp_responders(pki, node.as_deref(), &config.ocsp.responder_backend())?,
+            &config,
+        )?;
         let ocsp = Arc::new(OcspService::new(
             responder,
             Arc::new(StoreStatus::open(pki)?),
@@ -745,7 +755,8 @@ impl Services {
         if head == served.audit_head && served.checked.elapsed() < RENEWAL_PERIOD {
             return;
         }
-        let built = ocsp_responders(pki, self.node.as_deref())
+        let backend = self.config.ocsp.responder_backend();
+        let built = ocsp_responders(pki, self.node.as_deref(), &backend)
             .and_then(|s| build_responder(s, &self.config));
         match built {
             Ok((responder, responders)) if responders != served.responders => {

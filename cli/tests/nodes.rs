@@ -12,6 +12,11 @@ use common::*;
 
 /// `imza serve` of a node: `data_dir`, the PKI's PostgreSQL store, `args`.
 fn node(pki: &TestPki, data_dir: &Path, args: &[&str]) -> Server {
+    node_with_env(pki, data_dir, args, &[])
+}
+
+/// [`node`] with more environment variables.
+fn node_with_env(pki: &TestPki, data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let pg = pki.postgres.as_ref().expect("a PostgreSQL store");
     let listen = format!("127.0.0.1:{}", free_port());
     // Through a shell that keeps the node's messages beside its data directory.
@@ -26,7 +31,8 @@ fn node(pki: &TestPki, data_dir: &Path, args: &[&str]) -> Server {
         .args(["serve", "--listen", &listen])
         .args(args)
         .env("IMZA_STORE", pg.url())
-        .env("PGPASSWORD", pg.cluster.password());
+        .env("PGPASSWORD", pg.cluster.password())
+        .envs(env.iter().copied());
     Server::spawn(command, &listen)
 }
 
@@ -212,6 +218,88 @@ fn imza_ocsp_certify_answers_a_public_node_by_hand() {
         assert!(started.elapsed() < Duration::from_secs(10), "{said}");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A public node whose responder keys are on a PKCS#11 token (SoftHSM2) rather than files:
+/// the key is made on the token, the CA side certifies it like any other, the node answers
+/// with it, and the node's data directory holds no key at all.
+#[test]
+fn a_public_node_keeps_its_responder_key_in_an_hsm() {
+    use imza_testdata::softhsm::SoftHsm;
+    let hsm = SoftHsm::new();
+    hsm.init_token("Node pub4", "12345678", "4321");
+    let module = hsm.module_path().to_str().unwrap().to_owned();
+    let conf = hsm.conf_path().to_str().unwrap().to_owned();
+    let pki = TestPki::on_postgres();
+    pki.ok(&init_root_args(&[]));
+    pki.ok(&init_citizens_args(&[]));
+    let cert = pki.issue_citizen("citizen-auth", "leyla");
+    let (issuer, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));
+    let config = pki.path("serve-hsm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "check_interval_seconds = 1\n[ocsp]\nresponder_pkcs11_module = \"{module}\"\n\
+             responder_pkcs11_token = \"Node pub4\"\nresponder_pkcs11_pin_env = \"NODE_PIN\"\n"
+        ),
+    )
+    .unwrap();
+    let data_dir = pki.path("pub4");
+    let public = node_with_env(
+        &pki,
+        &data_dir,
+        &[
+            "--roles",
+            "public",
+            "--node",
+            "pub4",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[("SOFTHSM2_CONF", &conf), ("NODE_PIN", "4321")],
+    );
+    let certified = pki.ok(&["ocsp", "certify"]);
+    assert_eq!(certified.matches(": certified").count(), 2, "{certified}");
+
+    let started = Instant::now();
+    loop {
+        let said = ocsp(&public, &issuer, &root, &cert, &["-resp_text"]);
+        if said.contains(": good") {
+            assert!(said.contains("Response verify OK"), "{said}");
+            assert!(said.contains("OCSP Responder citizens pub4"), "{said}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{said}\n{}",
+            std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(key_files(&data_dir), Vec::<String>::new());
+    let objects = Command::new("pkcs11-tool")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--module",
+            &module,
+            "--token-label",
+            "Node pub4",
+            "--login",
+            "--pin",
+            "4321",
+            "--list-objects",
+            "--type",
+            "privkey",
+        ])
+        .output()
+        .expect("pkcs11-tool");
+    let objects = stdout(&objects);
+    assert_eq!(
+        objects.matches("imza-ocsp-").count(),
+        2,
+        "one responder key per CA on the token: {objects}"
+    );
+    assert_eq!(objects.matches("never extractable").count(), 2, "{objects}");
 }
 
 /// PostgreSQL stopped and started under OCSP load (a cluster of this test's own): `/health`

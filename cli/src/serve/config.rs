@@ -16,6 +16,11 @@
 //! validity_minutes = 60         # nextUpdate − thisUpdate of every response
 //! cache_entries = 100000        # pre-signed responses kept, at most …
 //! cache_mib = 64                # … and at most this much memory
+//! # A public node's own responder keys on a PKCS#11 token instead of files (all three or none;
+//! # the PIN comes from the variable named, a service cannot ask for it):
+//! responder_pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+//! responder_pkcs11_token = "node-1"
+//! responder_pkcs11_pin_env = "IMZA_RESPONDER_PIN"
 //! max_concurrent = 4            # live signatures at once (default: 2 per core) …
 //! queue = 1024                  # … and waiting; beyond: 503 with Retry-After
 //! [tsa]
@@ -50,10 +55,12 @@
 //! max_tracked_phones = 100000
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use imza_ca::keyref::KeyBackend;
 use imza_ca::services::DEFAULT_TSA_NAME;
+use imza_core::key::pkcs11::PinSource;
 use imza_http::admission::DEFAULT_MAX_WAIT;
 use imza_http::{ConnectionLimits, WorkLimit};
 use imza_mobile_sign::service as mobile;
@@ -158,6 +165,44 @@ pub struct OcspSection {
     pub cache_mib: usize,
     pub max_concurrent: Option<usize>,
     pub queue: Option<usize>,
+    pub responder_pkcs11_module: Option<PathBuf>,
+    pub responder_pkcs11_token: Option<String>,
+    pub responder_pkcs11_pin_env: Option<String>,
+}
+
+impl OcspSection {
+    /// Where a public node makes its responder keys: the PKCS#11 token configured, else files
+    /// in its data directory.
+    pub fn responder_backend(&self) -> KeyBackend {
+        match (
+            &self.responder_pkcs11_module,
+            &self.responder_pkcs11_token,
+            &self.responder_pkcs11_pin_env,
+        ) {
+            (Some(module), Some(token), Some(pin_env)) => KeyBackend::Pkcs11 {
+                module: module.clone(),
+                token_label: token.clone(),
+                pin: PinSource::Env(pin_env.clone()),
+            },
+            _ => KeyBackend::Software,
+        }
+    }
+
+    fn check_responder_token(&self) -> Result<(), String> {
+        let set = [
+            self.responder_pkcs11_module.is_some(),
+            self.responder_pkcs11_token.is_some(),
+            self.responder_pkcs11_pin_env.is_some(),
+        ];
+        if set.contains(&true) && set.contains(&false) {
+            return Err(
+                "[ocsp] responder_pkcs11_module, responder_pkcs11_token and \
+                 responder_pkcs11_pin_env go together: all three or none"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for OcspSection {
@@ -168,6 +213,9 @@ impl Default for OcspSection {
             cache_mib: imza_ocsp::cache::DEFAULT_MAX_BYTES / (1024 * 1024),
             max_concurrent: None,
             queue: None,
+            responder_pkcs11_module: None,
+            responder_pkcs11_token: None,
+            responder_pkcs11_pin_env: None,
         }
     }
 }
@@ -362,6 +410,7 @@ impl ServeConfig {
                 "[ocsp] cache_entries must be at most 100000000 and cache_mib at most 65536".into(),
             );
         }
+        self.ocsp.check_responder_token()?;
         if !(1..=366 * 24).contains(&self.crl.validity_hours) {
             return Err("[crl] validity_hours must be between 1 and 8784 (366 days)".into());
         }
@@ -451,6 +500,13 @@ mod tests {
             (small.ocsp.cache_mib, small.ocsp.cache_entries),
             (8, 100_000)
         );
+        let half: ServeConfig =
+            toml::from_str("[ocsp]\nresponder_pkcs11_token = \"node\"\n").unwrap();
+        assert!(half.check().unwrap_err().contains("all three or none"));
+        assert!(matches!(
+            ServeConfig::default().ocsp.responder_backend(),
+            KeyBackend::Software
+        ));
     }
 
     #[test]
