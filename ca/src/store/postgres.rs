@@ -308,8 +308,6 @@ fn read_revoked(
     Ok(())
 }
 
-const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at, crl_shards";
-
 impl CaStore for PgStore {
     fn engine(&self) -> &'static str {
         "postgres"
@@ -351,12 +349,12 @@ impl CaStore for PgStore {
     }
 
     fn ca(&self, name: &str) -> Result<Option<CaRecord>, StoreError> {
-        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE name = $1");
+        let sql = format!("SELECT {} FROM cas WHERE name = $1", rows::CA_COLUMNS);
         Ok(self.read(&sql, &[(&name, Type::TEXT)], ca_from_row)?.pop())
     }
 
     fn cas(&self) -> Result<Vec<CaRecord>, StoreError> {
-        let sql = format!("SELECT {CA_COLUMNS} FROM cas ORDER BY seq");
+        let sql = format!("SELECT {} FROM cas ORDER BY seq", rows::CA_COLUMNS);
         self.read(&sql, &[], ca_from_row)
     }
 

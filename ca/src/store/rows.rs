@@ -214,6 +214,10 @@ impl ServiceRow {
     }
 }
 
+/// Columns of a CA row, in the order both engines select them.
+pub(super) const CA_COLUMNS: &str =
+    "name, parent, certificate, key_ref, base_url, created_at, crl_shards";
+
 /// Columns of a service request row, in the order both engines select them.
 pub(super) const REQUEST_COLUMNS: &str = "id, kind, name, ca, node, csr, key_ref, requested_at";
 

@@ -284,8 +284,6 @@ fn read_revoked(
     Ok(())
 }
 
-const CA_COLUMNS: &str = "name, parent, certificate, key_ref, base_url, created_at, crl_shards";
-
 impl CaStore for SqliteStore {
     fn engine(&self) -> &'static str {
         "sqlite"
@@ -328,13 +326,13 @@ impl CaStore for SqliteStore {
 
     fn ca(&self, name: &str) -> Result<Option<CaRecord>, StoreError> {
         let conn = self.lock();
-        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE name = ?1");
+        let sql = format!("SELECT {} FROM cas WHERE name = ?1", rows::CA_COLUMNS);
         Ok(collect(&conn, &sql, [name], ca_from_row)?.pop())
     }
 
     fn cas(&self) -> Result<Vec<CaRecord>, StoreError> {
         let conn = self.lock();
-        let sql = format!("SELECT {CA_COLUMNS} FROM cas ORDER BY seq");
+        let sql = format!("SELECT {} FROM cas ORDER BY seq", rows::CA_COLUMNS);
         collect(&conn, &sql, [], ca_from_row)
     }
 
