@@ -1,20 +1,23 @@
 //! Service keys held by other nodes: how a public node, which never holds a CA key, gets its
-//! own delegated OCSP responder certified by the CA side (RFC 6960 §4.2.2.2), through the
-//! shared store.
+//! own delegated OCSP responder (RFC 6960 §4.2.2.2) and its own key for a time-stamping unit
+//! certified by the CA side, through the shared store.
 //!
 //! 1. The node makes the key where it runs (a software key in its own data directory, mode
 //!    0600, or on its token) and files a request: a PKCS#10 CSR signed with that key (proof
-//!    of possession) and where it keeps the key ([`Pki::request_ocsp_responder`]).
+//!    of possession) and where it keeps the key ([`Pki::request_ocsp_responder`],
+//!    [`Pki::request_tsa_unit`]).
 //! 2. The CA side (`imza serve --roles ca`, or `imza ocsp certify`) checks each open request's
-//!    CSR and certifies it with the `ocsp` profile, recording the certificate and a `services`
-//!    row naming the node, and closing the request, in one transaction
+//!    CSR and certifies it with the `ocsp` or `tsa` profile, recording the certificate and a
+//!    `services` row naming the node, and closing the request, in one transaction
 //!    ([`Pki::certify_service_requests`]); a request it cannot accept is refused with the
 //!    reason. Of several CA nodes at once, one certifies each request.
 //! 3. The node sees the certificate through the store and answers with its key. Renewal is
 //!    the same path with a new key, filed when a third of the certificate's life is left.
 //!
 //! The CSR's subject is not taken: the CA names the service (`C`, `O` of the CA, `CN=OCSP
-//! Responder CA NODE`), as for its own responders.
+//! Responder CA NODE` or `CN=O Time-Stamping Unit NAME NODE`), as for its own. A node's TSA
+//! key belongs to a unit created on the CA side (`imza tsa init`): the unit's CA certifies it
+//! and the unit's policy goes with it.
 
 use serde_json::json;
 
@@ -29,7 +32,9 @@ use crate::authority::{
 };
 use crate::error::CaError;
 use crate::keyref::{KeyBackend, KeyReference};
-use crate::services::{key_suffix, service_subject, ServiceCertificate, OCSP_PROFILE};
+use crate::services::{
+    key_suffix, service_subject, tsa_common_name, ServiceCertificate, OCSP_PROFILE, TSA_PROFILE,
+};
 use crate::store::{ServiceKind, ServiceRecord, ServiceRequest, StoreError};
 
 /// How many open requests one round of certification takes.
@@ -48,11 +53,44 @@ pub enum RequestOutcome {
 }
 
 impl Pki {
-    /// On a node: makes a new responder key for CA `ca` (software, in this data directory) and
-    /// files a request the CA side certifies. `Conflict` (as `InvalidRequest`) if this node
-    /// has a request open for that CA; then the new key is removed.
+    /// On a node: makes a new responder key for CA `ca` (with `backend`: in this data
+    /// directory or on a token) and files a request the CA side certifies. `Conflict` (as
+    /// `InvalidRequest`) if this node has a request open for that CA; then the new key is
+    /// removed.
     pub fn request_ocsp_responder(
         &self,
+        ca: &str,
+        node: &str,
+        backend: &KeyBackend,
+    ) -> Result<ServiceRequest, CaError> {
+        self.ca(ca)?;
+        self.request_service_key(ServiceKind::Ocsp, ca, ca, node, backend)
+    }
+
+    /// On a node: makes a new key for the time-stamping unit `name` (created on the CA side
+    /// with `imza tsa init`) and files a request the unit's CA certifies. As
+    /// [`Pki::request_ocsp_responder`] otherwise.
+    pub fn request_tsa_unit(
+        &self,
+        name: &str,
+        node: &str,
+        backend: &KeyBackend,
+    ) -> Result<ServiceRequest, CaError> {
+        let unit = self
+            .current_service(ServiceKind::Tsa, name)?
+            .ok_or_else(|| {
+                CaError::InvalidRequest(format!(
+                    "there is no usable TSA named {name:?} to hold a key for: create it on the CA \
+                 node with imza tsa init"
+                ))
+            })?;
+        self.request_service_key(ServiceKind::Tsa, name, &unit.service.ca, node, backend)
+    }
+
+    fn request_service_key(
+        &self,
+        kind: ServiceKind,
+        name: &str,
         ca: &str,
         node: &str,
         backend: &KeyBackend,
@@ -62,9 +100,8 @@ impl Pki {
                 "invalid node name {node:?}: use 1 to 64 characters a-z, 0-9 and '-'"
             )));
         }
-        self.ca(ca)?;
         let now = self.now();
-        let stem = format!("ocsp-{ca}-{node}-{}", key_suffix(now)?);
+        let stem = format!("{}-{name}-{node}-{}", kind.as_str(), key_suffix(now)?);
         let (key_ref, key) = KeyReference::generate_named(
             backend,
             &stem,
@@ -73,12 +110,12 @@ impl Pki {
             self.data_dir(),
         )?;
         let result = (|| {
-            let subject = parse_dn(&format!("CN=OCSP Responder {ca} {node}"))?;
+            let subject = parse_dn(&format!("CN={} {name} {node}", kind.as_str()))?;
             let csr = imza_core::csr::build_csr(&subject, key.as_ref())?;
             let mut request = ServiceRequest {
                 id: 0,
-                kind: ServiceKind::Ocsp,
-                name: ca.to_string(),
+                kind,
+                name: name.to_string(),
                 ca: ca.to_string(),
                 node: node.to_string(),
                 csr,
@@ -87,9 +124,9 @@ impl Pki {
             };
             let audit = AuditEvent {
                 at: now,
-                action: "ocsp.request".into(),
+                action: format!("{}.request", kind.as_str()),
                 ca: ca.to_string(),
-                details: json!({ "node": node, "key": key_ref.describe() }),
+                details: json!({ "name": name, "node": node, "key": key_ref.describe() }),
             };
             request.id = self
                 .store()
@@ -106,17 +143,19 @@ impl Pki {
         result
     }
 
-    /// This node's open request for a responder of `ca`, if any.
-    pub fn open_responder_request(
+    /// This node's open request for a `kind` service named `name` (an OCSP responder is named
+    /// after its CA), if any.
+    pub fn open_service_request(
         &self,
-        ca: &str,
+        kind: ServiceKind,
+        name: &str,
         node: &str,
     ) -> Result<Option<ServiceRequest>, CaError> {
         Ok(self
             .store()
             .open_service_requests(usize::MAX)?
             .into_iter()
-            .find(|r| r.kind == ServiceKind::Ocsp && r.name == ca && r.node == node))
+            .find(|r| r.kind == kind && r.name == name && r.node == node))
     }
 
     /// On the CA side: certifies (or refuses) the open requests, oldest first, with the keys
@@ -156,13 +195,25 @@ impl Pki {
                 Err(e) => Err(e.into()),
             }
         };
-        if request.kind != ServiceKind::Ocsp || request.name != request.ca {
-            return refuse(format!(
-                "only OCSP responders of the requesting CA are certified this way (asked: {} {})",
-                request.kind.as_str(),
-                request.name
-            ));
-        }
+        // What is certified: the profile, and the policy a node's TSA key shares with its unit.
+        let (profile, policy) = match request.kind {
+            ServiceKind::Ocsp if request.name == request.ca => (OCSP_PROFILE, None),
+            ServiceKind::Ocsp => {
+                return refuse(format!(
+                    "an OCSP responder is certified by the CA it answers for (asked: {} for {})",
+                    request.ca, request.name
+                ))
+            }
+            ServiceKind::Tsa => match self.current_service(ServiceKind::Tsa, &request.name)? {
+                Some(unit) if unit.service.ca == request.ca => (TSA_PROFILE, unit.service.policy),
+                _ => {
+                    return refuse(format!(
+                        "there is no usable TSA {} of CA {} on the CA side",
+                        request.name, request.ca
+                    ))
+                }
+            },
+        };
         let authority = match self.authority(&request.ca, pin) {
             Ok(authority) => authority,
             Err(e @ CaError::UnknownCa { .. }) => return refuse(e.to_string()),
@@ -177,7 +228,7 @@ impl Pki {
             Ok(_) => return refuse("the CSR asks for a CA certificate".into()),
             Err(e) => return refuse(e.to_string()),
         };
-        let profile = self.profiles().get(OCSP_PROFILE)?;
+        let profile = self.profiles().get(profile)?;
         let options = IssueOptions {
             profile,
             validity_days: None,
@@ -188,11 +239,17 @@ impl Pki {
                 reason: e.to_string(),
             });
         }
+        let ca_subject = &authority.certificate().tbs_certificate.subject;
+        let common_name = match request.kind {
+            ServiceKind::Ocsp => format!("OCSP Responder {} {}", request.ca, request.node),
+            ServiceKind::Tsa => format!(
+                "{} {}",
+                tsa_common_name(ca_subject, &request.name),
+                request.node
+            ),
+        };
         let issue = IssueRequest {
-            subject: service_subject(
-                &authority.certificate().tbs_certificate.subject,
-                &format!("OCSP Responder {} {}", request.ca, request.node),
-            )?,
+            subject: service_subject(ca_subject, &common_name)?,
             public_key: csr.public_key,
             key_algorithm: csr.key_algorithm,
             alt_names: Vec::new(),
@@ -203,22 +260,24 @@ impl Pki {
         }
         let certificate = authority.sign_one(&issue, &options, now)?;
         let service = ServiceRecord {
-            kind: ServiceKind::Ocsp,
-            name: request.ca.clone(),
+            kind: request.kind,
+            name: request.name.clone(),
             ca: request.ca.clone(),
             serial: certificate.serial.clone(),
             key: request.key.clone(),
-            policy: None,
+            policy: policy.clone(),
             created_at: now,
             node: Some(request.node.clone()),
         };
         let certified = AuditEvent {
             at: now,
-            action: "ocsp.certify".into(),
+            action: format!("{}.certify", request.kind.as_str()),
             ca: request.ca.clone(),
             details: json!({
                 "request": request.id,
+                "name": request.name,
                 "node": request.node,
+                "policy": policy,
                 "serial": serial_hex(&certificate.serial),
                 "subject": format_dn(&issue.subject),
                 "key": request.key.describe(),

@@ -243,17 +243,7 @@ impl Pki {
         let ca_subject = &authority.certificate().tbs_certificate.subject;
         let subject = match &request.subject {
             Some(dn) => parse_dn(dn)?,
-            None => {
-                let organisation =
-                    imza_core::name::attribute_values(ca_subject, oids::AT_ORGANIZATION)
-                        .into_iter()
-                        .next()
-                        .unwrap_or_else(|| "imza".to_string());
-                service_subject(
-                    ca_subject,
-                    &format!("{organisation} Time-Stamping Unit {}", request.name),
-                )?
-            }
+            None => service_subject(ca_subject, &tsa_common_name(ca_subject, &request.name))?,
         };
         self.issue_service(
             &authority,
@@ -355,6 +345,16 @@ impl Pki {
         }
         result
     }
+}
+
+/// The common name of time-stamping unit `name` of the CA named `ca_subject`: `<O of the CA>
+/// Time-Stamping Unit <name>`.
+pub(crate) fn tsa_common_name(ca_subject: &Name, name: &str) -> String {
+    let organisation = imza_core::name::attribute_values(ca_subject, oids::AT_ORGANIZATION)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "imza".to_string());
+    format!("{organisation} Time-Stamping Unit {name}")
 }
 
 /// How long before its notAfter a service certificate is due for renewal.

@@ -1,13 +1,14 @@
-//! A public node's delegated OCSP responder, certified by the CA side through the shared
-//! store: the node makes its key (it holds no CA key), the CA node certifies the CSR, the node
-//! then answers with a key only it holds. Bad requests are refused, never certified.
+//! A public node's delegated OCSP responder and its key for a time-stamping unit, certified by
+//! the CA side through the shared store: the node makes its key (it holds no CA key), the CA
+//! node certifies the CSR, the node then answers with a key only it holds. Bad requests are
+//! refused, never certified.
 
 use std::sync::Arc;
 
 use imza_ca::delegation::RequestOutcome;
 use imza_ca::keyref::KeyBackend;
 use imza_ca::store::{ServiceKind, ServiceRequest};
-use imza_ca::{CaError, InitCa, Pki};
+use imza_ca::{CaError, InitCa, InitTsa, Pki};
 use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
 
@@ -52,7 +53,9 @@ fn a_public_node_gets_a_responder_the_ca_side_certifies_and_only_it_holds_the_ke
         .request_ocsp_responder("citizens", "pub1", &KeyBackend::Software)
         .unwrap();
     assert_eq!(
-        public.open_responder_request("citizens", "pub1").unwrap(),
+        public
+            .open_service_request(ServiceKind::Ocsp, "citizens", "pub1")
+            .unwrap(),
         Some(request.clone())
     );
     // A second request while one is open is refused, and its new key removed.
@@ -165,4 +168,83 @@ fn node_names_are_checked() {
         public.request_ocsp_responder("nobody", "pub1", &KeyBackend::Software),
         Err(CaError::UnknownCa { .. })
     ));
+}
+
+#[test]
+fn a_public_node_gets_its_own_key_for_a_tsa_unit_with_the_units_ca_and_policy() {
+    let (_dir, ca, public) = nodes();
+    // No unit on the CA side: nothing to hold a key for, and no key is made.
+    assert!(matches!(
+        public.request_tsa_unit("tsa", "pub1", &KeyBackend::Software),
+        Err(CaError::InvalidRequest(m)) if m.contains("imza tsa init")
+    ));
+    assert!(
+        !public.data_dir().join("keys").exists()
+            || std::fs::read_dir(public.data_dir().join("keys"))
+                .unwrap()
+                .count()
+                == 0
+    );
+
+    let mut unit = InitTsa::new("tsa", "citizens");
+    unit.policy = Some("1.2.3.4.5".into());
+    let unit = ca.init_tsa(unit).unwrap();
+    let request = public
+        .request_tsa_unit("tsa", "pub1", &KeyBackend::Software)
+        .unwrap();
+    assert_eq!(
+        (request.kind, request.ca.as_str()),
+        (ServiceKind::Tsa, "citizens")
+    );
+    let outcomes = ca.certify_service_requests(None).unwrap();
+    assert!(
+        matches!(outcomes.as_slice(), [(_, RequestOutcome::Certified { .. })]),
+        "{outcomes:?}"
+    );
+    let mine = public
+        .current_service_of(ServiceKind::Tsa, "tsa", Some("pub1"))
+        .unwrap()
+        .expect("certified");
+    assert_eq!(mine.service.policy.as_deref(), Some("1.2.3.4.5"));
+    assert_eq!(mine.service.ca, "citizens");
+    assert_ne!(mine.certificate.serial, unit.certificate.serial);
+    assert!(
+        mine.certificate
+            .subject
+            .contains("Time-Stamping Unit tsa pub1"),
+        "{}",
+        mine.certificate.subject
+    );
+    assert_eq!(mine.certificate.profile, "tsa");
+    let key = mine.open_key(&public).unwrap();
+    let cert = imza_core::cert::parse_certificate(&mine.certificate.der).unwrap();
+    let spki = der::Encode::to_der(&cert.tbs_certificate.subject_public_key_info).unwrap();
+    assert_eq!(key.public_key_der().unwrap(), spki);
+    // The CA node's own unit is still the one it signs with.
+    let own = ca
+        .current_service(ServiceKind::Tsa, "tsa")
+        .unwrap()
+        .unwrap();
+    assert_eq!(own.certificate.serial, unit.certificate.serial);
+
+    // A request naming a unit the CA side does not have is refused.
+    let mut stray = public
+        .request_tsa_unit("tsa", "pub2", &KeyBackend::Software)
+        .unwrap();
+    ca.certify_service_requests(None).unwrap();
+    stray.name = "other".into();
+    stray.node = "pub3".into();
+    let audit = imza_ca::audit::AuditEvent {
+        at: ca.now(),
+        action: "tsa.request".into(),
+        ca: "citizens".into(),
+        details: serde_json::json!({}),
+    };
+    ca.store().insert_service_request(&stray, &audit).unwrap();
+    let outcomes = ca.certify_service_requests(None).unwrap();
+    assert!(
+        matches!(&outcomes[0].1, RequestOutcome::Refused { reason } if reason.contains("no usable TSA other")),
+        "{outcomes:?}"
+    );
+    assert!(ca.verify_audit().is_ok());
 }

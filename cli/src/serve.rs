@@ -455,7 +455,7 @@ fn ocsp_responders(
         // Only a process with the ca role issues responders; a public node answers with the
         // ones certified for it.
         let responder = if let (false, Some(node)) = (pki.opens_ca_keys(), node) {
-            node_responder(pki, &ca.name, node, backend)?
+            node_service(pki, ServiceKind::Ocsp, &ca.name, node, backend)?
         } else if pki.opens_ca_keys() && ca.key.opens_unattended() {
             match pki.ensure_ocsp_responder(&ca.name, None) {
                 Ok(ensured) => {
@@ -517,27 +517,35 @@ fn ocsp_responders(
     Ok(served)
 }
 
-/// A public node's responder for CA `ca`: the current one certified for `node`, after filing
-/// a request for a new one (its key made with `backend`) when there is none or it is due for
-/// renewal (and none is open).
-fn node_responder(
+/// A public node's `kind` service named `name` (an OCSP responder: its CA's name): the
+/// current one certified for `node`, after filing a request for a new one (its key made with
+/// `backend`) when there is none or it is due for renewal (and none is open).
+fn node_service(
     pki: &Pki,
-    ca: &str,
+    kind: ServiceKind,
+    name: &str,
     node: &str,
     backend: &KeyBackend,
 ) -> Result<Option<imza_ca::ServiceCertificate>, Failure> {
-    let current = pki.current_service_of(ServiceKind::Ocsp, ca, Some(node))?;
+    let current = pki.current_service_of(kind, name, Some(node))?;
     let due = current.as_ref().is_none_or(|c| {
         c.certificate.not_after - pki.now() <= imza_ca::services::renewal_margin(&c.certificate)
     });
-    if due && pki.open_responder_request(ca, node)?.is_none() {
-        match pki.request_ocsp_responder(ca, node, backend) {
+    if due && pki.open_service_request(kind, name, node)?.is_none() {
+        let what = match kind {
+            ServiceKind::Ocsp => format!("OCSP responder key for CA {name}"),
+            ServiceKind::Tsa => format!("key for TSA {name}"),
+        };
+        let requested = match kind {
+            ServiceKind::Ocsp => pki.request_ocsp_responder(name, node, backend),
+            ServiceKind::Tsa => pki.request_tsa_unit(name, node, backend),
+        };
+        match requested {
             Ok(request) => note(format!(
-                "OCSP: asked the CA side to certify a new responder key of node {node} for CA \
-                 {ca} (request {})",
+                "asked the CA side to certify a new {what} of node {node} (request {})",
                 request.id
             )),
-            Err(e) => note(format!("OCSP: CA {ca}: cannot request a responder: {e}")),
+            Err(e) => note(format!("cannot request a {what}: {e}")),
         }
     }
     Ok(current)
@@ -615,8 +623,28 @@ fn build_tsa(
     pki: &Pki,
     config: &ServeConfig,
     clock_check: &Arc<dyn ClockCheck>,
+    node: Option<&str>,
 ) -> Result<Option<(TimeStampAuthority, Vec<u8>)>, Failure> {
-    let Some(unit) = pki.current_service(ServiceKind::Tsa, &config.tsa.name)? else {
+    // A public node stamps with a key of its own for the unit, certified by the CA side, while
+    // the unit (created there with `imza tsa init`) is usable.
+    let unit = match (pki.opens_ca_keys(), node) {
+        (false, Some(_))
+            if pki
+                .current_service(ServiceKind::Tsa, &config.tsa.name)?
+                .is_none() =>
+        {
+            None
+        }
+        (false, Some(node)) => node_service(
+            pki,
+            ServiceKind::Tsa,
+            &config.tsa.name,
+            node,
+            &config.node.key_backend(),
+        )?,
+        _ => pki.current_service(ServiceKind::Tsa, &config.tsa.name)?,
+    };
+    let Some(unit) = unit else {
         return Ok(None);
     };
     let policy = unit.service.policy.as_deref().unwrap_or(DEFAULT_TSA_POLICY);
@@ -687,7 +715,7 @@ impl Services {
         // certifying this one's responder meanwhile) is seen at the first check.
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         let (responder, responders) = build_responder(
-            ocsp_responders(pki, node.as_deref(), &config.ocsp.responder_backend())?,
+            ocsp_responders(pki, node.as_deref(), &config.node.key_backend())?,
             &config,
         )?;
         let ocsp = Arc::new(OcspService::new(
@@ -701,7 +729,7 @@ impl Services {
             },
         ));
         let tsa_unit = match roles.has(Role::Tsa) {
-            true => build_tsa(pki, &config, &clock_check)?,
+            true => build_tsa(pki, &config, &clock_check, node.as_deref())?,
             false => None,
         };
         let (tsa, tsa_serial) = match tsa_unit {
@@ -755,7 +783,7 @@ impl Services {
         if head == served.audit_head && served.checked.elapsed() < RENEWAL_PERIOD {
             return;
         }
-        let backend = self.config.ocsp.responder_backend();
+        let backend = self.config.node.key_backend();
         let built = ocsp_responders(pki, self.node.as_deref(), &backend)
             .and_then(|s| build_responder(s, &self.config));
         match built {
@@ -768,7 +796,7 @@ impl Services {
             Err(e) => note(format!("OCSP maintenance failed: {}", e.message())),
         }
         let tsa = match self.roles.has(Role::Tsa) {
-            true => build_tsa(pki, &self.config, &self.clock_check),
+            true => build_tsa(pki, &self.config, &self.clock_check, self.node.as_deref()),
             false => Ok(None),
         };
         match tsa {

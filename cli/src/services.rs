@@ -56,7 +56,8 @@ pub enum TsaCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List time-stamping units, newest first.
+    /// List time-stamping units, newest first (with the node holding each key: none for the
+    /// unit's own key, here).
     List {
         #[arg(long)]
         json: bool,
@@ -88,8 +89,9 @@ pub enum OcspCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Certify the responder keys public nodes asked for (`imza serve --roles public` files a
-    /// request with a CSR when it has no responder or its responder is due for renewal). The
+    /// Certify the keys public nodes asked for: OCSP responders, and their keys for the TSA
+    /// units created here with `imza tsa init` (`imza serve --roles public` files a request
+    /// with a CSR when it has none or its certificate is due for renewal). The
     /// `ca` role of `imza serve` does this by itself every check interval; run it by hand on the
     /// CA node when a CA key needs a PIN the server does not have. A request whose CSR does not
     /// verify is refused, with the reason recorded and audited.
@@ -125,7 +127,7 @@ fn print_list(pki: &Pki, kind: ServiceKind, json_out: bool) -> CliResult {
     }
     for s in &all {
         println!(
-            "{:<12} ca={:<14} serial={} not_after={} {}{}",
+            "{:<12} ca={:<14} serial={} not_after={} {}{}{}",
             s.service.name,
             s.service.ca,
             serial_hex(&s.certificate.serial),
@@ -139,6 +141,11 @@ fn print_list(pki: &Pki, kind: ServiceKind, json_out: bool) -> CliResult {
                 .policy
                 .as_deref()
                 .map(|p| format!(" policy={p}"))
+                .unwrap_or_default(),
+            s.service
+                .node
+                .as_deref()
+                .map(|n| format!(" node={n}"))
                 .unwrap_or_default(),
         );
     }
@@ -245,6 +252,8 @@ pub fn run_ocsp(home: &Home, command: OcspCommand) -> CliResult {
                     };
                     json!({
                         "request": request.id,
+                        "kind": request.kind.as_str(),
+                        "name": request.name,
                         "ca": request.ca,
                         "node": request.node,
                         "outcome": verdict,
@@ -260,8 +269,10 @@ pub fn run_ocsp(home: &Home, command: OcspCommand) -> CliResult {
             }
             for item in &items {
                 println!(
-                    "request {} of node {} for CA {}: {} ({})",
+                    "{} request {} ({}) of node {} for CA {}: {} ({})",
+                    item["kind"].as_str().unwrap_or(""),
                     item["request"],
+                    item["name"].as_str().unwrap_or(""),
                     item["node"].as_str().unwrap_or(""),
                     item["ca"].as_str().unwrap_or(""),
                     item["outcome"].as_str().unwrap_or(""),

@@ -239,8 +239,8 @@ fn a_public_node_keeps_its_responder_key_in_an_hsm() {
     std::fs::write(
         &config,
         format!(
-            "check_interval_seconds = 1\n[ocsp]\nresponder_pkcs11_module = \"{module}\"\n\
-             responder_pkcs11_token = \"Node pub4\"\nresponder_pkcs11_pin_env = \"NODE_PIN\"\n"
+            "check_interval_seconds = 1\n[node]\npkcs11_module = \"{module}\"\n\
+             pkcs11_token = \"Node pub4\"\npkcs11_pin_env = \"NODE_PIN\"\n"
         ),
     )
     .unwrap();
@@ -300,6 +300,128 @@ fn a_public_node_keeps_its_responder_key_in_an_hsm() {
         "one responder key per CA on the token: {objects}"
     );
     assert_eq!(objects.matches("never extractable").count(), 2, "{objects}");
+}
+
+/// A public node stamps time with a key of its own for the CA side's TSA unit: it files a
+/// request, the CA node certifies it with the unit's CA and policy, and openssl verifies the
+/// node's tokens; the CA node's own unit key never leaves the CA node.
+#[test]
+fn a_public_node_stamps_with_its_own_key_for_the_tsa_unit() {
+    let pki = TestPki::on_postgres();
+    pki.ok(&init_root_args(&[]));
+    pki.ok(&init_citizens_args(&[]));
+    pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    let (issuer, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));
+    let config = pki.path("serve.toml");
+    std::fs::write(&config, "check_interval_seconds = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let _ca_node = node(
+        &pki,
+        &pki.data_dir(),
+        &["--roles", "ca", "--config", config],
+    );
+    let data_dir = pki.path("pub5");
+    let public = node(
+        &pki,
+        &data_dir,
+        &["--roles", "public", "--node", "pub5", "--config", config],
+    );
+
+    let data = pki.path("arayis.txt");
+    std::fs::write(&data, "Arayış: verilir ki, ...\n").unwrap();
+    let query = pki.path("q.tsq");
+    let made = run(
+        "openssl",
+        &[
+            "ts",
+            "-query",
+            "-data",
+            data.to_str().unwrap(),
+            "-sha256",
+            "-cert",
+            "-out",
+            query.to_str().unwrap(),
+        ],
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let query_der = std::fs::read(&query).unwrap();
+    // Until the CA node has certified the node's key, the TSA there answers "rejection".
+    let response = pki.path("r.tsr");
+    let started = Instant::now();
+    loop {
+        let reply = public.post("/tsa", "application/timestamp-query", &query_der);
+        std::fs::write(&response, &reply.body).unwrap();
+        let shown = stdout(&run(
+            "openssl",
+            &["ts", "-reply", "-in", response.to_str().unwrap(), "-text"],
+        ));
+        if reply.status == 200 && shown.contains("Status: Granted") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no stamp from pub5 ({}): {shown}\n{}",
+            reply.status,
+            std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let verified = run(
+        "openssl",
+        &[
+            "ts",
+            "-verify",
+            "-in",
+            response.to_str().unwrap(),
+            "-data",
+            data.to_str().unwrap(),
+            "-CAfile",
+            root.to_str().unwrap(),
+            "-untrusted",
+            issuer.to_str().unwrap(),
+        ],
+    );
+    let text = format!("{}{}", stdout(&verified), stderr(&verified));
+    assert!(text.contains("Verification: OK"), "{text}");
+    // The token names the node's own unit certificate, and the node holds only its own keys.
+    let token = pki.path("token.p7s");
+    run(
+        "openssl",
+        &[
+            "ts",
+            "-reply",
+            "-in",
+            response.to_str().unwrap(),
+            "-token_out",
+            "-out",
+            token.to_str().unwrap(),
+        ],
+    );
+    let certs = stdout(&run(
+        "openssl",
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            token.to_str().unwrap(),
+            "-print_certs",
+            "-noout",
+        ],
+    ));
+    assert!(certs.contains("Time-Stamping Unit tsa pub5"), "{certs}");
+    let keys = key_files(&data_dir);
+    assert!(
+        keys.iter().any(|k| k.starts_with("tsa-tsa-pub5-")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("tsa-tsa-pub5-") || k.starts_with("ocsp-")),
+        "{keys:?}"
+    );
+    let list = pki.ok(&["tsa", "list"]);
+    assert!(list.contains("node=pub5"), "{list}");
 }
 
 /// PostgreSQL stopped and started under OCSP load (a cluster of this test's own): `/health`

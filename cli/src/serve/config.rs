@@ -16,11 +16,6 @@
 //! validity_minutes = 60         # nextUpdate − thisUpdate of every response
 //! cache_entries = 100000        # pre-signed responses kept, at most …
 //! cache_mib = 64                # … and at most this much memory
-//! # A public node's own responder keys on a PKCS#11 token instead of files (all three or none;
-//! # the PIN comes from the variable named, a service cannot ask for it):
-//! responder_pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
-//! responder_pkcs11_token = "node-1"
-//! responder_pkcs11_pin_env = "IMZA_RESPONDER_PIN"
 //! max_concurrent = 4            # live signatures at once (default: 2 per core) …
 //! queue = 1024                  # … and waiting; beyond: 503 with Retry-After
 //! [tsa]
@@ -80,6 +75,7 @@ pub struct ServeConfig {
     pub verify: VerifySection,
     pub crl: CrlSection,
     pub mobile: MobileSection,
+    pub node: NodeSection,
 }
 
 impl Default for ServeConfig {
@@ -92,6 +88,7 @@ impl Default for ServeConfig {
             verify: VerifySection::default(),
             crl: CrlSection::default(),
             mobile: MobileSection::default(),
+            node: NodeSection::default(),
         }
     }
 }
@@ -165,19 +162,24 @@ pub struct OcspSection {
     pub cache_mib: usize,
     pub max_concurrent: Option<usize>,
     pub queue: Option<usize>,
-    pub responder_pkcs11_module: Option<PathBuf>,
-    pub responder_pkcs11_token: Option<String>,
-    pub responder_pkcs11_pin_env: Option<String>,
 }
 
-impl OcspSection {
-    /// Where a public node makes its responder keys: the PKCS#11 token configured, else files
-    /// in its data directory.
-    pub fn responder_backend(&self) -> KeyBackend {
+/// Where a public node makes the keys of its own (OCSP responders, TSA units).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token: Option<String>,
+    pub pkcs11_pin_env: Option<String>,
+}
+
+impl NodeSection {
+    /// The PKCS#11 token configured, else files in the node's data directory.
+    pub fn key_backend(&self) -> KeyBackend {
         match (
-            &self.responder_pkcs11_module,
-            &self.responder_pkcs11_token,
-            &self.responder_pkcs11_pin_env,
+            &self.pkcs11_module,
+            &self.pkcs11_token,
+            &self.pkcs11_pin_env,
         ) {
             (Some(module), Some(token), Some(pin_env)) => KeyBackend::Pkcs11 {
                 module: module.clone(),
@@ -188,16 +190,16 @@ impl OcspSection {
         }
     }
 
-    fn check_responder_token(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String> {
         let set = [
-            self.responder_pkcs11_module.is_some(),
-            self.responder_pkcs11_token.is_some(),
-            self.responder_pkcs11_pin_env.is_some(),
+            self.pkcs11_module.is_some(),
+            self.pkcs11_token.is_some(),
+            self.pkcs11_pin_env.is_some(),
         ];
         if set.contains(&true) && set.contains(&false) {
             return Err(
-                "[ocsp] responder_pkcs11_module, responder_pkcs11_token and \
-                 responder_pkcs11_pin_env go together: all three or none"
+                "[node] pkcs11_module, pkcs11_token and pkcs11_pin_env go together: \
+                 all three or none (a service cannot ask for a PIN)"
                     .into(),
             );
         }
@@ -213,9 +215,6 @@ impl Default for OcspSection {
             cache_mib: imza_ocsp::cache::DEFAULT_MAX_BYTES / (1024 * 1024),
             max_concurrent: None,
             queue: None,
-            responder_pkcs11_module: None,
-            responder_pkcs11_token: None,
-            responder_pkcs11_pin_env: None,
         }
     }
 }
@@ -410,7 +409,7 @@ impl ServeConfig {
                 "[ocsp] cache_entries must be at most 100000000 and cache_mib at most 65536".into(),
             );
         }
-        self.ocsp.check_responder_token()?;
+        self.node.check()?;
         if !(1..=366 * 24).contains(&self.crl.validity_hours) {
             return Err("[crl] validity_hours must be between 1 and 8784 (366 days)".into());
         }
@@ -500,11 +499,10 @@ mod tests {
             (small.ocsp.cache_mib, small.ocsp.cache_entries),
             (8, 100_000)
         );
-        let half: ServeConfig =
-            toml::from_str("[ocsp]\nresponder_pkcs11_token = \"node\"\n").unwrap();
+        let half: ServeConfig = toml::from_str("[node]\npkcs11_token = \"node\"\n").unwrap();
         assert!(half.check().unwrap_err().contains("all three or none"));
         assert!(matches!(
-            ServeConfig::default().ocsp.responder_backend(),
+            ServeConfig::default().node.key_backend(),
             KeyBackend::Software
         ));
     }
