@@ -619,3 +619,112 @@ fn a_store_whose_audit_chain_is_broken_is_not_copied() {
     );
     assert_eq!(tables_in(&database), "");
 }
+
+/// The shard named in a certificate's CRL distribution point (`…/crl/citizens/N.crl`), and
+/// its serial as openssl prints it.
+fn shard_and_serial(cert: &Path) -> (String, String) {
+    let cdp = openssl_x509(cert, &["-ext", "crlDistributionPoints"]);
+    let shard = cdp
+        .split("/crl/citizens/")
+        .nth(1)
+        .and_then(|rest| rest.split(".crl").next())
+        .unwrap_or_else(|| panic!("no shard CDP: {cdp}"))
+        .to_string();
+    let serial = openssl_x509(cert, &["-serial"])
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string();
+    (shard, serial)
+}
+
+fn openssl_x509(cert: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["x509", "-in", cert.to_str().unwrap(), "-noout"];
+    args.extend_from_slice(extra);
+    stdout(&run("openssl", &args))
+}
+
+/// The serials each shard CRL in `dir` lists, by shard.
+fn listed_by_shard(dir: &Path) -> Vec<(String, Vec<String>)> {
+    let mut shards: Vec<(String, Vec<String>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let text = stdout(&run(
+                "openssl",
+                &[
+                    "crl",
+                    "-inform",
+                    "DER",
+                    "-in",
+                    path.to_str().unwrap(),
+                    "-noout",
+                    "-text",
+                ],
+            ));
+            let serials = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Serial Number: "))
+                .map(str::to_string)
+                .collect();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            (name, serials)
+        })
+        .collect();
+    shards.sort();
+    shards
+}
+
+/// A CA whose CRL is partitioned moves with its partition: after the copy its new
+/// certificates still name a shard, and the shards signed on the database list each revoked
+/// certificate once, in the shard its distribution point names.
+#[test]
+fn a_partitioned_ca_moves_with_its_shards() {
+    let pki = TestPki::new();
+    pki.ok(&init_root_args(&[]));
+    pki.ok(&init_citizens_args(&["--crl-shards", "4"]));
+    let certs: Vec<_> = (0..6)
+        .map(|i| pki.issue_citizen("citizen-sign", &format!("citizen{i}")))
+        .collect();
+    let revoked: Vec<(String, String)> = certs[..2].iter().map(|c| shard_and_serial(c)).collect();
+    for (_, serial) in &revoked {
+        pki.revoke("citizens", serial, &["--reason", "keyCompromise"]);
+    }
+    pki.ok(&[
+        "ca",
+        "crl",
+        "--ca",
+        "citizens",
+        "--der",
+        "--out",
+        pki.path("before").to_str().unwrap(),
+    ]);
+
+    let database = PgCluster::shared().create_database();
+    migrate_ok(&pki, &database);
+    let pki = moved_to(pki, &database);
+    let after = pki.path("after");
+    pki.ok(&[
+        "ca",
+        "crl",
+        "--ca",
+        "citizens",
+        "--der",
+        "--out",
+        after.to_str().unwrap(),
+    ]);
+    let shards = listed_by_shard(&after);
+    assert_eq!(shards.len(), 4, "{shards:?}");
+    assert_eq!(shards, listed_by_shard(&pki.path("before")));
+    for (shard, serial) in &revoked {
+        let holders: Vec<&String> = shards
+            .iter()
+            .filter(|(_, listed)| listed.iter().any(|s| s.eq_ignore_ascii_case(serial)))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(holders, [shard], "{serial} in {shards:?}");
+    }
+    // Issued on the database: still partitioned.
+    let new = pki.issue_citizen("citizen-sign", "after-the-move");
+    let (shard, _) = shard_and_serial(&new);
+    assert!(shard.parse::<u32>().unwrap() < 4, "{shard}");
+}
