@@ -154,8 +154,7 @@ pub fn run(args: MobileAuthArgs) -> CliResult {
         ..HttpFetcher::default()
     };
     let mut trust = AuthenticationTrust::new(anchors, Box::new(fetcher.clone()), clock)
-        .with_issuer_fetching(fetcher)
-        .with_give_up_after(Duration::from_secs(args.wait));
+        .with_issuer_fetching(fetcher);
     for path in &args.untrusted {
         for cert in read_certificate_file(path, "--untrusted", MAX_PKI_FILE_BYTES)? {
             trust.add_intermediate(cert);
@@ -179,6 +178,7 @@ pub fn run(args: MobileAuthArgs) -> CliResult {
         args.language,
         args.display_text.clone(),
         &trust,
+        Duration::from_secs(args.wait),
         &show_code,
     )
     .map_err(client_failure)?;

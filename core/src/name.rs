@@ -348,6 +348,21 @@ pub fn attribute_values(name: &Name, oid: ObjectIdentifier) -> Vec<String> {
         .collect()
 }
 
+/// How a natural person's certificate names them: the commonName, else givenName and
+/// surname, else either one; `None` when the subject has none of these.
+pub fn person_name(name: &Name) -> Option<String> {
+    let first = |oid| attribute_values(name, oid).into_iter().next();
+    match (
+        first(oids::AT_COMMON_NAME),
+        first(oids::AT_GIVEN_NAME),
+        first(oids::AT_SURNAME),
+    ) {
+        (Some(cn), _, _) => Some(cn),
+        (None, Some(given), Some(surname)) => Some(format!("{given} {surname}")),
+        (None, given, surname) => given.or(surname),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::{Mss, TestPhone, NATIONAL_ID, PHONE, RP_NAME};
-use imza_core::clock::{Clock, SystemClock};
+use imza_core::clock::Clock;
 use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::key::DigestAlgorithm;
@@ -28,14 +26,11 @@ use imza_mobile_sign::remote_key::MobileSigningKey;
 use imza_mobile_sign::store::{
     add_relying_party, register_device, NewDevice, RegisteredCertificate,
 };
-use imza_ocsp::http::{default_work_limit as ocsp_work_limit, routes as ocsp_routes};
-use imza_ocsp::{
-    CacheConfig, CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, OcspService,
-    Responder, ResponderConfig, ServedCa,
-};
+use imza_ocsp::CertStatusInfo;
 use imza_signer::{sign, Credentials, SignOptions, VerifyOptions};
 use imza_testdata::loopback::LoopbackServer;
-use imza_testdata::pki::{ocsp_responder_extensions, TestCa};
+use imza_testdata::ocsp::OcspResponder;
+use imza_testdata::pki::TestCa;
 use imza_validation::{Certificate, HttpFetcher};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{CrlReason, KeyUsages};
@@ -344,76 +339,6 @@ fn waiting_gives_up_at_the_callers_deadline_and_the_session_can_still_be_read() 
     ));
 }
 
-/// Certificate statuses by serial for the OCSP responder; a serial not set is unknown.
-#[derive(Default)]
-struct Statuses {
-    by_serial: Mutex<HashMap<Vec<u8>, CertStatusInfo>>,
-    revision: AtomicU64,
-}
-
-impl Statuses {
-    fn set(&self, serial: &[u8], status: CertStatusInfo) {
-        self.by_serial
-            .lock()
-            .unwrap()
-            .insert(serial.to_vec(), status);
-        self.revision.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl CertificateStatusSource for Statuses {
-    fn status(&self, _: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
-        Ok(self
-            .by_serial
-            .lock()
-            .unwrap()
-            .get(serial)
-            .copied()
-            .unwrap_or(CertStatusInfo::Unknown))
-    }
-
-    fn revision(&self) -> Result<u64, OcspError> {
-        Ok(self.revision.load(Ordering::SeqCst))
-    }
-}
-
-/// imza's OCSP responder for the service's test CA, on loopback, with a delegated responder.
-struct OcspResponder {
-    statuses: Arc<Statuses>,
-    url: String,
-    _server: LoopbackServer,
-}
-
-impl OcspResponder {
-    fn for_ca(ca: &TestCa) -> OcspResponder {
-        let responder = ca.issue_service(
-            "CN=imza Test Mobile CA OCSP,O=imza,C=AZ",
-            &[0x7e, 1],
-            KeyAlgorithm::EcP256,
-            ocsp_responder_extensions(),
-        );
-        let served = ServedCa {
-            issuer: IssuerId::new("mobile"),
-            ca_certificate: ca.der.clone(),
-            responder_certificate: responder.der,
-            responder_key: responder.key,
-        };
-        let statuses = Arc::new(Statuses::default());
-        let service = OcspService::new(
-            Responder::new(vec![served], ResponderConfig::default()).unwrap(),
-            Arc::clone(&statuses) as Arc<dyn CertificateStatusSource>,
-            Arc::new(SystemClock),
-            CacheConfig::default(),
-        );
-        let server = LoopbackServer::launch(ocsp_routes(Arc::new(service), ocsp_work_limit()), 1);
-        OcspResponder {
-            statuses,
-            url: server.url("/ocsp"),
-            _server: server,
-        }
-    }
-}
-
 /// A citizen's phone registered with certificates as the `citizen-auth` and `citizen-sign`
 /// profiles make them (subject with serialNumber `personal_code`, AIA OCSP at `ocsp_url`),
 /// and a minimal device on the device API.
@@ -557,7 +482,6 @@ fn trust(mss: &Mss) -> AuthenticationTrust {
         }),
         mss.clock.clone(),
     )
-    .with_give_up_after(PATIENCE)
 }
 
 /// Runs an authentication of `phone` approved on its thread; the codes shown to the relying
@@ -582,6 +506,7 @@ fn authenticate_phone(
         Language::Aze,
         Some("Log in to e-gov.az".into()),
         trust,
+        PATIENCE,
         &|code: &str| sink(code),
     );
     (codes.all(), approving.join().unwrap(), outcome)

@@ -1,7 +1,8 @@
 //! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
 //! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
 //! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
-//! imza's TSA in process or on loopback ([`tsa`]), the `openssl` runner ([`tools`]),
+//! imza's TSA in process or on loopback ([`tsa`]), imza's OCSP responder on loopback with
+//! statuses a test sets ([`ocsp`]), the `openssl` runner ([`tools`]),
 //! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
 //! ([`card`]).
 
@@ -9,6 +10,7 @@ pub mod bench;
 pub mod card;
 pub mod csr;
 pub mod loopback;
+pub mod ocsp;
 pub mod pki;
 pub mod postgres;
 pub mod softhsm;

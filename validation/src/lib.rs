@@ -10,6 +10,7 @@
 //! anchor within a [`Budget`] and runs the §6.1 algorithm on each at the time given in
 //! [`ValidationOptions`] — never the wall clock — until one passes.
 
+mod authentication;
 mod budget;
 mod certificate;
 mod crl;
@@ -34,6 +35,7 @@ mod revocation;
 mod signature;
 mod validator;
 
+pub use authentication::{AuthenticationTrust, MAX_ISSUER_FETCHES};
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::ValidationError;
