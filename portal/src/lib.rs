@@ -1,0 +1,12 @@
+//! imza-portal: the citizen portal — login with the ID card (through `imza agent` and a Web eID
+//! authentication token), the ASAN-style phone signature, a QR code, a device certificate or
+//! an access code, and the citizen's cabinet (see ARCHITECTURE.md, "The citizen portal").
+//!
+//! Built so far: [`webeid`], the Web eID authentication token (`web-eid:1.0` / `web-eid:1.1`)
+//! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
+//! signature over the portal's own origin and nonce — and [`card`], the card login that puts
+//! them in order with the chain and OCSP. The routes, the store, the agent and the other login
+//! methods come next.
+
+pub mod card;
+pub mod webeid;
