@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Path validation and CAdES B-T verification throughput, in process on one thread (cargo's
+# Path validation, CAdES B-T verification and card-login throughput, in process (cargo's
 # bench profile): validation/benches/validation.rs (3-certificate chains with CRLs, hostile
-# pools) and signer/benches/verify.rs (a stream of distinct B-T signatures). Figures are per
-# core (the thread's CPU time) with wall-clock beside them. Output: bench/out/validation.txt,
-# bench/out/verify.txt.
+# pools), signer/benches/verify.rs (a stream of distinct B-T signatures) and
+# portal/benches/card_login.rs (Web eID tokens of 64 cards, OCSP answers cached, one and two
+# threads). Figures are per core (the thread's CPU time) with wall-clock beside them. Output:
+# bench/out/validation.txt, bench/out/verify.txt, bench/out/card-login.txt.
 #
 # No peer is run here (the issue names none for these targets); `openssl verify` over many
 # leaves in one process would be the natural one for path validation.
@@ -13,3 +14,4 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/out
 cargo bench -q -p imza-validation --bench validation | tee bench/out/validation.txt
 cargo bench -q -p imza-signer --bench verify | tee bench/out/verify.txt
+cargo bench -q -p imza-portal --bench card_login | tee bench/out/card-login.txt

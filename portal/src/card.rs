@@ -12,7 +12,7 @@ use const_oid::ObjectIdentifier;
 use imza_core::clock::Clock;
 use imza_core::name::{attribute_values, format_dn, person_name};
 use imza_core::oids;
-use imza_validation::{AuthenticationTrust, Certificate};
+use imza_validation::{AuthenticationTrust, Certificate, FetchCache};
 
 use crate::webeid::{AuthToken, ChallengeNonce, TokenError, VerifiedToken};
 
@@ -61,6 +61,7 @@ pub struct CardLogin {
     accepted_policies: Vec<ObjectIdentifier>,
     trust: AuthenticationTrust,
     clock: Arc<dyn Clock>,
+    fetch_cache: Option<Arc<FetchCache>>,
 }
 
 /// A card login that succeeded: who, and the token as verified.
@@ -86,7 +87,16 @@ impl CardLogin {
             accepted_policies,
             trust,
             clock,
+            fetch_cache: None,
         })
+    }
+
+    /// Revocation answers fetched through `cache`, the process's one: an OCSP answer is
+    /// fetched once and serves every login with that certificate until it expires, each login
+    /// a request of its own (with its own cap on outbound fetches).
+    pub fn with_fetch_cache(mut self, cache: Arc<FetchCache>) -> CardLogin {
+        self.fetch_cache = Some(cache);
+        self
     }
 
     /// Checks `token` (the JSON the page posted) against `nonce`, the one the portal stored
@@ -97,9 +107,13 @@ impl CardLogin {
         let checked = AuthToken::parse(token)?.check_certificate(now, &self.accepted_policies)?;
         let certificate = Certificate::from_der(checked.certificate_der().to_vec())
             .map_err(|e| TokenError::Malformed(format!("unverifiedCertificate: {e}")))?;
-        self.trust
-            .validate(&certificate)
-            .map_err(TokenError::Chain)?;
+        match &self.fetch_cache {
+            Some(cache) => self
+                .trust
+                .validate_with(&certificate, Box::new(cache.request())),
+            None => self.trust.validate(&certificate),
+        }
+        .map_err(TokenError::Chain)?;
         let citizen = Citizen::of(&certificate)?;
         let token = checked.verify(&self.origin, nonce, now)?;
         Ok(CardLoggedIn { citizen, token })

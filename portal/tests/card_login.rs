@@ -17,7 +17,9 @@ use imza_portal::card::CardLogin;
 use imza_portal::webeid::{ChallengeNonce, TokenAlgorithm, TokenError};
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::TestCa;
-use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+use imza_validation::{
+    AuthenticationTrust, Certificate, FetchCache, FetchCacheConfig, HttpFetcher,
+};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
 
@@ -64,7 +66,10 @@ fn a_good_card_logs_in_as_the_citizen_its_certificate_names() {
     assert_eq!(done.citizen.name, "Gunay Aliyeva");
     assert_eq!(done.citizen.personal_code, "PNOAZ-5ZK7T2Q");
     assert_eq!(done.citizen.country.as_deref(), Some("AZ"));
-    assert_eq!(done.citizen.certificate_serial, "11");
+    assert_eq!(
+        done.citizen.certificate_serial,
+        imza_core::cert::serial_hex(&serial_of(&card))
+    );
     assert_eq!(done.token.certificate_der, card.certificate);
 }
 
@@ -182,4 +187,32 @@ fn a_portal_origin_that_is_not_an_origin_is_refused_at_set_up() {
         ),
         Err(TokenError::Origin(_))
     ));
+}
+
+#[test]
+fn with_the_fetch_cache_a_cards_ocsp_answer_serves_its_next_logins() {
+    let ca = ca();
+    let ocsp = OcspResponder::for_ca(&ca);
+    let cards: Vec<Card> = (0..3).map(|_| card_answered_at(&ca, &ocsp.url)).collect();
+    for card in &cards {
+        ocsp.statuses.set(&serial_of(card), CertStatusInfo::Good);
+    }
+    let cache = Arc::new(FetchCache::new(
+        FetchCacheConfig::default(),
+        Arc::new(SystemClock),
+    ));
+    let portal = login(&ca).with_fetch_cache(Arc::clone(&cache));
+    // More logins than one request's cap on outbound fetches: each login is a request.
+    for round in 0..20 {
+        for card in &cards {
+            let nonce = nonce();
+            let json = token(card, TokenAlgorithm::Es256, ORIGIN, &nonce, "web-eid:1.1");
+            portal
+                .login(&json, &nonce)
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.outbound, 3, "{stats:?}");
+    assert_eq!(stats.hits, 57, "{stats:?}");
 }

@@ -77,6 +77,20 @@ impl AuthenticationTrust {
     /// Validates `certificate` for authentication at the clock's time, revocation required
     /// over the network, after fetching missing issuers when allowed.
     pub fn validate(&self, certificate: &Certificate) -> Result<(), String> {
+        self.validate_with(
+            certificate,
+            Box::new(SharedFetcher(Arc::clone(&self.fetcher))),
+        )
+    }
+
+    /// [`AuthenticationTrust::validate`], revocation fetched with `fetcher` (one login's
+    /// [`crate::RequestFetcher`] of a process-wide [`crate::FetchCache`], say) instead of the
+    /// trust's own.
+    pub fn validate_with(
+        &self,
+        certificate: &Certificate,
+        fetcher: Box<dyn Fetcher>,
+    ) -> Result<(), String> {
         let mut validator =
             Validator::new(Vec::new()).with_signature_cache(Arc::clone(&self.signatures));
         for anchor in &self.anchors {
@@ -88,7 +102,7 @@ impl AuthenticationTrust {
         for crl in &self.crls {
             validator.add_shared_crl(Arc::clone(crl));
         }
-        validator.set_fetcher(Box::new(SharedFetcher(Arc::clone(&self.fetcher))));
+        validator.set_fetcher(fetcher);
         let mut notes = Vec::new();
         if let Some(fetcher) = &self.issuer_fetcher {
             for issuer in self.fetch_issuers(certificate, fetcher, &mut notes) {

@@ -55,11 +55,11 @@ pub struct Card {
 
 pub fn card(ca: &TestCa, algorithm: KeyAlgorithm, extensions: Vec<Extension>) -> Card {
     let key = SoftwareKey::generate(algorithm).unwrap();
-    let certificate = ca.issue(SUBJECT, &[0x11], &key, extensions);
+    let certificate = ca.issue(SUBJECT, &serial(), &key, extensions);
     let signing_key = SoftwareKey::generate(algorithm).unwrap();
     let signing = ca.issue(
         SUBJECT,
-        &[0x12],
+        &serial(),
         &signing_key,
         vec![
             ext::key_usage(KeyUsages::NonRepudiation.into()).unwrap(),
@@ -71,6 +71,14 @@ pub fn card(ca: &TestCa, algorithm: KeyAlgorithm, extensions: Vec<Extension>) ->
         certificate,
         signing,
     }
+}
+
+/// A fresh positive 8-byte serial: every card's certificates are their own.
+pub fn serial() -> Vec<u8> {
+    let mut serial = [0u8; 8];
+    openssl::rand::rand_bytes(&mut serial).unwrap();
+    serial[0] = (serial[0] & 0x7f) | 0x01;
+    serial.to_vec()
 }
 
 pub fn ca() -> TestCa {
