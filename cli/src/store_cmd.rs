@@ -1,7 +1,7 @@
 //! `imza store migrate`: moves the embedded store (SQLite) into an empty PostgreSQL database —
-//! every table of the CA store and of the mobile signature service, in one transaction
-//! (imza-store's `copy`, with the table lists `imza_ca::store::TABLES` and
-//! `imza_mobile_sign::store::TABLES`) — and checks the copy's audit chain before it commits and
+//! every table of the CA store, the mobile signature service and the portal, in one
+//! transaction (imza-store's `copy`, with the table lists `imza_ca::store::TABLES`,
+//! `imza_mobile_sign::store::TABLES` and `imza_portal::store::TABLES`) — and checks the copy's audit chain before it commits and
 //! again, as `imza audit verify` does, on the database it committed to.
 
 use std::sync::Arc;
@@ -91,13 +91,19 @@ fn migrate(home: &Home, args: &MigrateArgs, to_on_command_line: bool) -> CliResu
     // touched.
     let mut client = imza_store::postgres::connect(&target, CONNECT_WAIT).map_err(store_failure)?;
     // Opened as every command opens them: a missing store is refused, an older schema brought
-    // up to date, a newer one refused; the mobile signature tables are made if missing.
+    // up to date, a newer one refused; the mobile signature and portal tables are made if
+    // missing.
     drop(open_pki(home)?);
     drop(crate::mobile::open_mobile_store(home)?);
+    drop(imza_portal::store::open(&home.store).map_err(store_failure)?);
     let mut source = imza_store::sqlite::open(source_path, Create::No, Durability::Full)
         .map_err(store_failure)?;
 
-    let sets = [&imza_ca::store::TABLES, &imza_mobile_sign::store::TABLES];
+    let sets = [
+        &imza_ca::store::TABLES,
+        &imza_mobile_sign::store::TABLES,
+        &imza_portal::store::TABLES,
+    ];
     let mut bar: Option<(String, indicatif::ProgressBar)> = None;
     let mut show = |p: Progress<'_>| {
         if p.total < PROGRESS_FROM_ROWS {

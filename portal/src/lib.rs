@@ -4,9 +4,11 @@
 //!
 //! Built so far: [`webeid`], the Web eID authentication token (`web-eid:1.0` / `web-eid:1.1`)
 //! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
-//! signature over the portal's own origin and nonce — and [`card`], the card login that puts
-//! them in order with the chain and OCSP. The routes, the store, the agent and the other login
-//! methods come next.
+//! signature over the portal's own origin and nonce — [`card`], the card login that puts them
+//! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
+//! on SQLite or PostgreSQL. The routes, access codes, the agent and the other login methods
+//! come next.
 
 pub mod card;
+pub mod store;
 pub mod webeid;

@@ -20,6 +20,20 @@ mod pgpass;
 pub use error::{StoreError, Violation};
 pub use url::{PostgresUrl, StoreUrl};
 
+use time::OffsetDateTime;
+
+/// Unix milliseconds, the unit of the time columns of the stores that keep sub-second times
+/// (sessions and their history).
+pub fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A time column in [`millis`] read back; `Corrupt` naming `column` when it is out of range.
+pub fn from_millis(ms: i64, column: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| StoreError::Corrupt(format!("{column} {ms} is not a valid time")))
+}
+
 /// One crate's schema: the table that records which versions are applied, and the versions
 /// in order. A version is applied once, in its own transaction; a released one is never
 /// edited, the next is added.

@@ -4,8 +4,6 @@
 //! means. One home, so the SQLite and PostgreSQL stores read a row the same way, call the same
 //! values corrupt and refuse the same writes with the same errors.
 
-use time::OffsetDateTime;
-
 use imza_store::Violation;
 
 use super::sessions::{result_on_expiry, SessionCompletion, SessionRecord};
@@ -183,14 +181,7 @@ pub(super) fn sha256_value(bytes: Vec<u8>, column: &str) -> Result<[u8; 32], Sto
 }
 
 /// Unix milliseconds, the unit of every time column.
-pub(super) fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub(super) fn from_millis(ms: i64, column: &str) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| StoreError::Corrupt(format!("{column} {ms} is not a valid time")))
-}
+pub(super) use imza_store::{from_millis, millis};
 
 /// A row limit as SQL takes it.
 pub(super) fn sql_limit(n: usize) -> i64 {

@@ -1,0 +1,301 @@
+//! The contract of [`PortalStore`] as tests every engine runs: what each method stores and
+//! answers, and what concurrent callers get (threads racing on two handles of one database,
+//! as two processes or nodes would). An engine's test file runs them all with
+//! [`portal_store_contract_tests!`](crate::portal_store_contract_tests), given a function that
+//! makes a fresh, empty [`Database`] (build with the `contract-tests` feature).
+
+use std::sync::{Arc, Barrier};
+
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+use super::{Event, EventKind, LoginMethod, PortalStore, Session, SessionCitizen, StoreError};
+
+/// One fresh, empty database of an engine for one contract test.
+pub trait Database {
+    /// Another handle on this database, as another process (or node) would open it.
+    fn open(&self) -> Arc<dyn PortalStore>;
+}
+
+/// Defines one `#[test]` per contract test, each on a database from `$fresh()`.
+#[macro_export]
+macro_rules! portal_store_contract_tests {
+    ($fresh:expr) => {
+        $crate::portal_store_contract_tests!(@each $fresh;
+            a_session_reads_back_and_its_id_is_stored_once,
+            a_login_replaces_the_anonymous_session_and_records_the_login,
+            a_login_of_a_session_not_live_and_anonymous_changes_nothing,
+            a_session_ends_once_and_a_touch_needs_a_live_one,
+            a_nonce_is_replaced_and_taken_once,
+            the_history_is_the_citizens_own_newest_first,
+            concurrent_takers_of_one_nonce_get_it_once,
+            concurrent_logins_on_one_session_let_exactly_one_succeed,
+        );
+    };
+    (@each $fresh:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let database = $fresh();
+                $crate::store::contract::$name(&database);
+            }
+        )*
+    };
+}
+
+const T0: OffsetDateTime = datetime!(2026-12-07 10:00:00.123 UTC);
+
+fn id(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn anonymous(n: u8) -> Session {
+    Session {
+        id_sha256: id(n),
+        csrf_sha256: [n ^ 0xff; 32],
+        created_at: T0,
+        last_seen_at: T0,
+        expires_at: T0 + Duration::hours(8),
+        citizen: None,
+        ended_at: None,
+    }
+}
+
+fn citizen(code: &str) -> SessionCitizen {
+    SessionCitizen {
+        personal_code: code.into(),
+        name: "Günay Əliyeva".into(),
+        method: LoginMethod::Card,
+    }
+}
+
+fn logged_in(n: u8, code: &str) -> Session {
+    Session {
+        citizen: Some(citizen(code)),
+        ..anonymous(n)
+    }
+}
+
+fn login_event(code: &str, at: OffsetDateTime) -> Event {
+    Event {
+        at,
+        personal_code: code.into(),
+        kind: EventKind::Login,
+        method: Some(LoginMethod::Card),
+        detail: String::new(),
+    }
+}
+
+pub fn a_session_reads_back_and_its_id_is_stored_once(db: &dyn Database) {
+    let store = db.open();
+    assert_eq!(store.session(&id(1)).unwrap(), None);
+    store.create_session(&anonymous(1)).unwrap();
+    assert_eq!(store.session(&id(1)).unwrap(), Some(anonymous(1)));
+    let mut other = anonymous(1);
+    other.csrf_sha256 = [7; 32];
+    assert!(matches!(
+        store.create_session(&other),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.session(&id(1)).unwrap(), Some(anonymous(1)));
+    store
+        .create_session(&logged_in(2, "PNOAZ-5ZK7T2Q"))
+        .unwrap();
+    assert_eq!(
+        db.open().session(&id(2)).unwrap(),
+        Some(logged_in(2, "PNOAZ-5ZK7T2Q"))
+    );
+}
+
+pub fn a_login_replaces_the_anonymous_session_and_records_the_login(db: &dyn Database) {
+    let store = db.open();
+    store.create_session(&anonymous(1)).unwrap();
+    store.put_nonce(&id(1), "nonce-1", T0).unwrap();
+    let at = T0 + Duration::seconds(30);
+    let new = Session {
+        created_at: at,
+        last_seen_at: at,
+        ..logged_in(2, "PNOAZ-5ZK7T2Q")
+    };
+    store
+        .log_in(&id(1), &new, &login_event("PNOAZ-5ZK7T2Q", at))
+        .unwrap();
+    let old = store.session(&id(1)).unwrap().unwrap();
+    assert_eq!(old.ended_at, Some(at));
+    assert_eq!(old.citizen, None);
+    assert_eq!(store.session(&id(2)).unwrap(), Some(new));
+    assert_eq!(
+        store.take_nonce(&id(1)).unwrap(),
+        None,
+        "the old session's nonce went"
+    );
+    assert_eq!(
+        store.events("PNOAZ-5ZK7T2Q", 10).unwrap(),
+        [login_event("PNOAZ-5ZK7T2Q", at)]
+    );
+}
+
+pub fn a_login_of_a_session_not_live_and_anonymous_changes_nothing(db: &dyn Database) {
+    let store = db.open();
+    store.create_session(&anonymous(1)).unwrap();
+    store
+        .create_session(&logged_in(2, "PNOAZ-1AB2C3D"))
+        .unwrap();
+    store.create_session(&anonymous(3)).unwrap();
+    store.end_session(&id(3), T0, None).unwrap();
+    let event = login_event("PNOAZ-5ZK7T2Q", T0);
+    // Missing, already logged in, ended: NotFound.
+    for old in [id(9), id(2), id(3)] {
+        assert!(
+            matches!(
+                store.log_in(&old, &logged_in(4, "PNOAZ-5ZK7T2Q"), &event),
+                Err(StoreError::NotFound(_))
+            ),
+            "{old:?}"
+        );
+    }
+    // A new id that is taken: Conflict, and the anonymous session is still live.
+    assert!(matches!(
+        store.log_in(&id(1), &logged_in(2, "PNOAZ-5ZK7T2Q"), &event),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.session(&id(1)).unwrap(), Some(anonymous(1)));
+    assert_eq!(store.session(&id(4)).unwrap(), None);
+    assert!(store.events("PNOAZ-5ZK7T2Q", 10).unwrap().is_empty());
+}
+
+pub fn a_session_ends_once_and_a_touch_needs_a_live_one(db: &dyn Database) {
+    let store = db.open();
+    store
+        .create_session(&logged_in(1, "PNOAZ-5ZK7T2Q"))
+        .unwrap();
+    let seen = T0 + Duration::minutes(5);
+    store.touch_session(&id(1), seen).unwrap();
+    // A touch never moves last_seen_at back.
+    store.touch_session(&id(1), T0).unwrap();
+    assert_eq!(store.session(&id(1)).unwrap().unwrap().last_seen_at, seen);
+    let logout = Event {
+        kind: EventKind::Logout,
+        ..login_event("PNOAZ-5ZK7T2Q", seen)
+    };
+    store.end_session(&id(1), seen, Some(&logout)).unwrap();
+    assert!(matches!(
+        store.end_session(&id(1), seen, Some(&logout)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.touch_session(&id(1), seen),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.touch_session(&id(9), seen),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.session(&id(1)).unwrap().unwrap().ended_at, Some(seen));
+    assert_eq!(store.events("PNOAZ-5ZK7T2Q", 10).unwrap(), [logout]);
+}
+
+pub fn a_nonce_is_replaced_and_taken_once(db: &dyn Database) {
+    let store = db.open();
+    assert_eq!(store.take_nonce(&id(1)).unwrap(), None);
+    store.put_nonce(&id(1), "first", T0).unwrap();
+    let later = T0 + Duration::seconds(2);
+    store.put_nonce(&id(1), "second", later).unwrap();
+    store.put_nonce(&id(2), "other", T0).unwrap();
+    assert_eq!(
+        store.take_nonce(&id(1)).unwrap(),
+        Some(("second".to_string(), later))
+    );
+    assert_eq!(store.take_nonce(&id(1)).unwrap(), None);
+    assert_eq!(
+        db.open().take_nonce(&id(2)).unwrap(),
+        Some(("other".to_string(), T0))
+    );
+}
+
+pub fn the_history_is_the_citizens_own_newest_first(db: &dyn Database) {
+    let store = db.open();
+    let mine: Vec<Event> = (0..5)
+        .map(|i| Event {
+            kind: if i == 2 {
+                EventKind::Service
+            } else {
+                EventKind::Login
+            },
+            detail: if i == 2 {
+                "e-arayış".into()
+            } else {
+                String::new()
+            },
+            method: (i != 2).then_some(LoginMethod::Phone),
+            ..login_event("PNOAZ-5ZK7T2Q", T0 + Duration::seconds(i))
+        })
+        .collect();
+    for (i, event) in mine.iter().enumerate() {
+        store.record_event(event).unwrap();
+        store
+            .record_event(&login_event(&format!("PNOAZ-OTHER{i:02}"), T0))
+            .unwrap();
+    }
+    let history = store.events("PNOAZ-5ZK7T2Q", 10).unwrap();
+    let newest_first: Vec<Event> = mine.iter().rev().cloned().collect();
+    assert_eq!(history, newest_first);
+    assert_eq!(store.events("PNOAZ-5ZK7T2Q", 2).unwrap(), newest_first[..2]);
+    assert!(store.events("PNOAZ-NOBODY", 10).unwrap().is_empty());
+}
+
+pub fn concurrent_takers_of_one_nonce_get_it_once(db: &dyn Database) {
+    const TAKERS: usize = 8;
+    for round in 0..5u8 {
+        db.open().put_nonce(&id(round), "the nonce", T0).unwrap();
+        let barrier = Arc::new(Barrier::new(TAKERS));
+        let handles: Vec<_> = (0..TAKERS)
+            .map(|_| {
+                let (store, barrier) = (db.open(), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.take_nonce(&id(round)).unwrap()
+                })
+            })
+            .collect();
+        let got: Vec<_> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(got.len(), 1, "round {round}: {got:?}");
+    }
+}
+
+pub fn concurrent_logins_on_one_session_let_exactly_one_succeed(db: &dyn Database) {
+    const LOGINS: u8 = 6;
+    db.open().create_session(&anonymous(1)).unwrap();
+    let barrier = Arc::new(Barrier::new(usize::from(LOGINS)));
+    let handles: Vec<_> = (0..LOGINS)
+        .map(|i| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let code = format!("PNOAZ-RACE{i:03}");
+                barrier.wait();
+                store.log_in(&id(1), &logged_in(10 + i, &code), &login_event(&code, T0))
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let won: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|o| o.is_ok() || matches!(o, Err(StoreError::NotFound(_)))));
+    let store = db.open();
+    for i in 0..LOGINS {
+        let winner = usize::from(i) == won[0];
+        assert_eq!(store.session(&id(10 + i)).unwrap().is_some(), winner);
+        let history = store.events(&format!("PNOAZ-RACE{i:03}"), 10).unwrap();
+        assert_eq!(history.len(), usize::from(winner));
+    }
+}

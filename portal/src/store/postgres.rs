@@ -1,0 +1,265 @@
+//! [`PortalStore`] in PostgreSQL, beside the CA store's tables, for several nodes: the same
+//! `portal_*` tables as on SQLite, through imza-store's pool. Statements run at READ
+//! COMMITTED; the contract's "exactly one" cases rest on row locks: an UPDATE or DELETE that
+//! waits for another transaction on the same row re-reads it after that one commits and finds
+//! it no longer matching, so the later caller changes nothing.
+
+use imza_store::postgres::{error as db_error, violated, Pool, PoolOptions};
+use imza_store::{millis, Create, PostgresUrl, Violation};
+use postgres::types::{ToSql, Type};
+use postgres::{GenericClient, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::{
+    event_from, sql_limit, Event, PortalStore, Session, SessionRow, StoreError, SCHEMA_POSTGRES,
+    SESSION_COLUMNS,
+};
+
+/// The portal's tables in a PostgreSQL database. Clones share the pool.
+#[derive(Clone, Debug)]
+pub struct PgPortalStore {
+    pool: Pool,
+}
+
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+impl PgPortalStore {
+    /// Connects to `url` and creates or migrates the portal_* tables (with [`Create::No`], a
+    /// database without them is `NotFound`).
+    pub fn open(url: &PostgresUrl, create: Create) -> Result<PgPortalStore, StoreError> {
+        let pool = Pool::open(url, create, &[&SCHEMA_POSTGRES], PoolOptions::default())?;
+        Ok(PgPortalStore { pool })
+    }
+
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>, StoreError> {
+        self.pool
+            .get()?
+            .query_prepared(sql, params)
+            .map_err(db_error)
+    }
+
+    /// Runs `f` in one transaction and commits; on an error nothing of it stays.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        let mut tx = conn.transaction().map_err(db_error)?;
+        let value = f(&mut tx)?;
+        tx.commit().map_err(db_error)?;
+        Ok(value)
+    }
+}
+
+fn get<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("unreadable value: {e}")))
+}
+
+fn insert_session(tx: &mut impl GenericClient, session: &Session) -> Result<(), StoreError> {
+    let citizen = session.citizen.as_ref();
+    let id = &session.id_sha256[..];
+    let csrf = &session.csrf_sha256[..];
+    let (created, seen, expires) = (
+        millis(session.created_at),
+        millis(session.last_seen_at),
+        millis(session.expires_at),
+    );
+    let code = citizen.map(|c| c.personal_code.as_str());
+    let name = citizen.map(|c| c.name.as_str());
+    let method = citizen.map(|c| c.method.as_str());
+    let ended = session.ended_at.map(millis);
+    tx.query_typed(
+        &format!(
+            "INSERT INTO portal_sessions ({SESSION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ),
+        &[
+            (&id, Type::BYTEA),
+            (&csrf, Type::BYTEA),
+            (&created, Type::INT8),
+            (&seen, Type::INT8),
+            (&expires, Type::INT8),
+            (&code, Type::TEXT),
+            (&name, Type::TEXT),
+            (&method, Type::TEXT),
+            (&ended, Type::INT8),
+        ],
+    )
+    .map_err(|e| match violated(&e) {
+        Some(Violation::Unique) => StoreError::Conflict("a session with this id".into()),
+        _ => db_error(e),
+    })?;
+    Ok(())
+}
+
+fn insert_event(tx: &mut impl GenericClient, event: &Event) -> Result<(), StoreError> {
+    let at = millis(event.at);
+    let kind = event.kind.as_str();
+    let method = event.method.map(|m| m.as_str());
+    tx.query_typed(
+        "INSERT INTO portal_events (at, personal_code, kind, method, detail) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            (&at, Type::INT8),
+            (&event.personal_code, Type::TEXT),
+            (&kind, Type::TEXT),
+            (&method, Type::TEXT),
+            (&event.detail, Type::TEXT),
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Ends the live session `id` at `at` if `condition` (more SQL after `ended_at IS NULL`) holds
+/// and drops its nonce; whether it ended one.
+fn end(
+    tx: &mut Transaction<'_>,
+    id: &[u8; 32],
+    at: OffsetDateTime,
+    condition: &str,
+) -> Result<bool, StoreError> {
+    let (id, at) = (&id[..], millis(at));
+    let ended = tx
+        .query_typed(
+            &format!(
+                "UPDATE portal_sessions SET ended_at = $2 \
+                 WHERE id_sha256 = $1 AND ended_at IS NULL{condition} RETURNING 1"
+            ),
+            &[(&id, Type::BYTEA), (&at, Type::INT8)],
+        )
+        .map_err(db_error)?;
+    if ended.is_empty() {
+        return Ok(false);
+    }
+    tx.query_typed(
+        "DELETE FROM portal_nonces WHERE session_sha256 = $1",
+        &[(&id, Type::BYTEA)],
+    )
+    .map_err(db_error)?;
+    Ok(true)
+}
+
+impl PortalStore for PgPortalStore {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        insert_session(&mut **self.pool.get()?, session)
+    }
+
+    fn session(&self, id_sha256: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        let id = &id_sha256[..];
+        let rows = self.query(
+            &format!("SELECT {SESSION_COLUMNS} FROM portal_sessions WHERE id_sha256 = $1"),
+            &[(&id, Type::BYTEA)],
+        )?;
+        rows.first()
+            .map(|r| {
+                SessionRow {
+                    id_sha256: get(r, 0)?,
+                    csrf_sha256: get(r, 1)?,
+                    created_at: get(r, 2)?,
+                    last_seen_at: get(r, 3)?,
+                    expires_at: get(r, 4)?,
+                    personal_code: get(r, 5)?,
+                    name: get(r, 6)?,
+                    method: get(r, 7)?,
+                    ended_at: get(r, 8)?,
+                }
+                .into_session()
+            })
+            .transpose()
+    }
+
+    fn touch_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        let (id, at) = (&id_sha256[..], millis(at));
+        let touched = self.query(
+            "UPDATE portal_sessions SET last_seen_at = GREATEST(last_seen_at, $2) \
+             WHERE id_sha256 = $1 AND ended_at IS NULL RETURNING 1",
+            &[(&id, Type::BYTEA), (&at, Type::INT8)],
+        )?;
+        match touched.is_empty() {
+            true => Err(StoreError::NotFound("no live session with this id".into())),
+            false => Ok(()),
+        }
+    }
+
+    fn log_in(&self, old: &[u8; 32], new: &Session, event: &Event) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if !end(tx, old, event.at, " AND personal_code IS NULL")? {
+                return Err(StoreError::NotFound(
+                    "no live anonymous session with this id".into(),
+                ));
+            }
+            insert_session(tx, new)?;
+            insert_event(tx, event)
+        })
+    }
+
+    fn end_session(
+        &self,
+        id_sha256: &[u8; 32],
+        at: OffsetDateTime,
+        event: Option<&Event>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if !end(tx, id_sha256, at, "")? {
+                return Err(StoreError::NotFound("no live session with this id".into()));
+            }
+            match event {
+                Some(event) => insert_event(tx, event),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn put_nonce(
+        &self,
+        id_sha256: &[u8; 32],
+        nonce: &str,
+        issued_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (id, at) = (&id_sha256[..], millis(issued_at));
+        self.query(
+            "INSERT INTO portal_nonces (session_sha256, nonce, issued_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (session_sha256) DO UPDATE SET nonce = EXCLUDED.nonce, \
+             issued_at = EXCLUDED.issued_at",
+            &[(&id, Type::BYTEA), (&nonce, Type::TEXT), (&at, Type::INT8)],
+        )?;
+        Ok(())
+    }
+
+    fn take_nonce(
+        &self,
+        id_sha256: &[u8; 32],
+    ) -> Result<Option<(String, OffsetDateTime)>, StoreError> {
+        let id = &id_sha256[..];
+        let rows = self.query(
+            "DELETE FROM portal_nonces WHERE session_sha256 = $1 RETURNING nonce, issued_at",
+            &[(&id, Type::BYTEA)],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok((
+                    get(r, 0)?,
+                    imza_store::from_millis(get(r, 1)?, "issued_at")?,
+                ))
+            })
+            .transpose()
+    }
+
+    fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        insert_event(&mut **self.pool.get()?, event)
+    }
+
+    fn events(&self, personal_code: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let limit = sql_limit(limit);
+        let rows = self.query(
+            "SELECT at, personal_code, kind, method, detail FROM portal_events \
+             WHERE personal_code = $1 ORDER BY seq DESC LIMIT $2",
+            &[(&personal_code, Type::TEXT), (&limit, Type::INT8)],
+        )?;
+        rows.iter()
+            .map(|r| event_from(get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?, get(r, 4)?))
+            .collect()
+    }
+}

@@ -1,0 +1,287 @@
+//! [`PortalStore`] in the CA store's SQLite file (`<data dir>/imza.db`), the embedded default:
+//! the `portal_*` tables, versioned in their own `portal_schema_migrations`, opened and
+//! migrated by imza-store as the CA's are. A write that reads before it writes is one
+//! `BEGIN IMMEDIATE` transaction: SQLite's one writer lock, taken at its start, serialises
+//! what the contract asks to be serialised, across processes on the file too.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use imza_store::sqlite::{error as db_error, migrate, open, violated, Durability};
+use imza_store::{millis, Create, Violation};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use time::OffsetDateTime;
+
+use super::{
+    event_from, sql_limit, Event, PortalStore, Session, SessionRow, StoreError, SCHEMA_SQLITE,
+    SESSION_COLUMNS,
+};
+
+/// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
+pub struct SqlitePortalStore {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqlitePortalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlitePortalStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlitePortalStore {
+    /// Opens (creating the file and the portal_* tables if missing) the SQLite file at `path`.
+    pub fn open(path: &Path) -> Result<SqlitePortalStore, StoreError> {
+        let mut conn = open(path, Create::IfMissing, Durability::Full)?;
+        migrate(&mut conn, &SCHEMA_SQLITE)?;
+        Ok(SqlitePortalStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits; on an error nothing stays.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(db_error)?;
+        Ok(value)
+    }
+}
+
+fn insert_session(tx: &Connection, session: &Session) -> Result<(), StoreError> {
+    let citizen = session.citizen.as_ref();
+    tx.execute(
+        &format!("INSERT INTO portal_sessions ({SESSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        params![
+            &session.id_sha256[..],
+            &session.csrf_sha256[..],
+            millis(session.created_at),
+            millis(session.last_seen_at),
+            millis(session.expires_at),
+            citizen.map(|c| c.personal_code.as_str()),
+            citizen.map(|c| c.name.as_str()),
+            citizen.map(|c| c.method.as_str()),
+            session.ended_at.map(millis),
+        ],
+    )
+    .map_err(|e| match violated(&e) {
+        Some(Violation::Unique) => StoreError::Conflict("a session with this id".into()),
+        _ => db_error(e),
+    })?;
+    Ok(())
+}
+
+fn insert_event(tx: &Connection, event: &Event) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO portal_events (at, personal_code, kind, method, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            millis(event.at),
+            event.personal_code,
+            event.kind.as_str(),
+            event.method.map(|m| m.as_str()),
+            event.detail,
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+impl PortalStore for SqlitePortalStore {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.write(|tx| insert_session(tx, session))
+    }
+
+    fn session(&self, id_sha256: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        let conn = self.lock();
+        let row = conn
+            .prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM portal_sessions WHERE id_sha256 = ?1"
+            ))
+            .map_err(db_error)?
+            .query_row([&id_sha256[..]], |r| {
+                Ok(SessionRow {
+                    id_sha256: r.get(0)?,
+                    csrf_sha256: r.get(1)?,
+                    created_at: r.get(2)?,
+                    last_seen_at: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    personal_code: r.get(5)?,
+                    name: r.get(6)?,
+                    method: r.get(7)?,
+                    ended_at: r.get(8)?,
+                })
+            })
+            .optional()
+            .map_err(db_error)?;
+        row.map(SessionRow::into_session).transpose()
+    }
+
+    fn touch_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE portal_sessions SET last_seen_at = max(last_seen_at, ?2) \
+                 WHERE id_sha256 = ?1 AND ended_at IS NULL",
+                params![&id_sha256[..], millis(at)],
+            )
+            .map_err(db_error)?;
+        match changed {
+            0 => Err(StoreError::NotFound("no live session with this id".into())),
+            _ => Ok(()),
+        }
+    }
+
+    fn log_in(&self, old: &[u8; 32], new: &Session, event: &Event) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let ended = tx
+                .execute(
+                    "UPDATE portal_sessions SET ended_at = ?2 \
+                     WHERE id_sha256 = ?1 AND ended_at IS NULL AND personal_code IS NULL",
+                    params![&old[..], millis(event.at)],
+                )
+                .map_err(db_error)?;
+            if ended == 0 {
+                return Err(StoreError::NotFound(
+                    "no live anonymous session with this id".into(),
+                ));
+            }
+            tx.execute(
+                "DELETE FROM portal_nonces WHERE session_sha256 = ?1",
+                [&old[..]],
+            )
+            .map_err(db_error)?;
+            insert_session(tx, new)?;
+            insert_event(tx, event)
+        })
+    }
+
+    fn end_session(
+        &self,
+        id_sha256: &[u8; 32],
+        at: OffsetDateTime,
+        event: Option<&Event>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let ended = tx
+                .execute(
+                    "UPDATE portal_sessions SET ended_at = ?2 \
+                     WHERE id_sha256 = ?1 AND ended_at IS NULL",
+                    params![&id_sha256[..], millis(at)],
+                )
+                .map_err(db_error)?;
+            if ended == 0 {
+                return Err(StoreError::NotFound("no live session with this id".into()));
+            }
+            tx.execute(
+                "DELETE FROM portal_nonces WHERE session_sha256 = ?1",
+                [&id_sha256[..]],
+            )
+            .map_err(db_error)?;
+            match event {
+                Some(event) => insert_event(tx, event),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn put_nonce(
+        &self,
+        id_sha256: &[u8; 32],
+        nonce: &str,
+        issued_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                "INSERT INTO portal_nonces (session_sha256, nonce, issued_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (session_sha256) DO UPDATE SET nonce = excluded.nonce, \
+                 issued_at = excluded.issued_at",
+                params![&id_sha256[..], nonce, millis(issued_at)],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn take_nonce(
+        &self,
+        id_sha256: &[u8; 32],
+    ) -> Result<Option<(String, OffsetDateTime)>, StoreError> {
+        let taken: Option<(String, i64)> = self
+            .lock()
+            .query_row(
+                "DELETE FROM portal_nonces WHERE session_sha256 = ?1 RETURNING nonce, issued_at",
+                [&id_sha256[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        taken
+            .map(|(nonce, at)| Ok((nonce, imza_store::from_millis(at, "issued_at")?)))
+            .transpose()
+    }
+
+    fn record_event(&self, event: &Event) -> Result<(), StoreError> {
+        insert_event(&self.lock(), event)
+    }
+
+    fn events(&self, personal_code: &str, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT at, personal_code, kind, method, detail FROM portal_events \
+                 WHERE personal_code = ?1 ORDER BY seq DESC LIMIT ?2",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![personal_code, sql_limit(limit)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (at, code, kind, method, detail) = row.map_err(db_error)?;
+            event_from(at, code, kind, method, detail)
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::contract::Database;
+
+    /// A fresh SQLite file; every handle its own connection, as another process would have.
+    struct SqliteDatabase {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl Database for SqliteDatabase {
+        fn open(&self) -> Arc<dyn PortalStore> {
+            Arc::new(SqlitePortalStore::open(&self.path).expect("open the store"))
+        }
+    }
+
+    fn fresh() -> SqliteDatabase {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("imza.db");
+        SqliteDatabase { _dir: dir, path }
+    }
+
+    crate::portal_store_contract_tests!(fresh);
+}
