@@ -9,6 +9,7 @@ mod demo;
 mod mobile;
 mod mobile_auth;
 mod output;
+mod portal;
 mod serve;
 mod services;
 mod sign;
@@ -95,6 +96,9 @@ enum Command {
     /// authenticating a citizen by phone.
     #[command(subcommand)]
     Mobile(mobile::MobileCommand),
+    /// The citizen portal: one-time access codes for citizens.
+    #[command(subcommand)]
+    Portal(portal::PortalCommand),
     /// The citizen's phone (simulated): answer signature and authentication requests.
     #[command(subcommand)]
     Phone(mobile::PhoneCommand),
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => cert::run(cmd),
         Command::Card(cmd) => home().and_then(|h| card::run(&h, cmd)),
         Command::Mobile(cmd) => home().and_then(|h| mobile::run(&h, cmd)),
+        Command::Portal(cmd) => home().and_then(|h| portal::run(&h, cmd)),
         Command::Phone(cmd) => mobile::run_phone(cmd),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),

@@ -30,7 +30,7 @@ use imza_mobile_sign::store::{
 use x509_cert::ext::pkix::crl::CrlReason;
 
 use crate::ca::{open_pki, Home};
-use crate::output::{input, print_json, secret, CliResult, Failure};
+use crate::output::{input, print_json, secret, store_failure, CliResult, Failure};
 
 /// The relying-party and device registry of `imza serve`'s mobile signature service.
 #[derive(Subcommand)]
@@ -205,20 +205,6 @@ fn open_store(home: &Home) -> Result<Arc<dyn MobileStore>, Failure> {
 /// missing, so open the CA store first (it refuses a place without an imza store).
 pub(crate) fn open_mobile_store(home: &Home) -> Result<Arc<dyn MobileStore>, Failure> {
     imza_mobile_sign::store::open(&home.store).map_err(store_failure)
-}
-
-/// A store failure as the CLI reports it: the database failing, unreachable, damaged or newer
-/// than this imza is an environment failure (exit 3); a refused name, a missing record or a
-/// malformed value is the operator's input (exit 2).
-fn store_failure(e: imza_mobile_sign::store::StoreError) -> Failure {
-    use imza_mobile_sign::store::StoreError;
-    match e {
-        StoreError::Backend(_)
-        | StoreError::Unavailable(_)
-        | StoreError::Corrupt(_)
-        | StoreError::NewerSchema { .. } => Failure::Internal(e.to_string()),
-        other => Failure::Input(other.to_string()),
-    }
 }
 
 /// The subject both certificates carry.

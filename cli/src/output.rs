@@ -26,6 +26,20 @@ pub enum Failure {
     Internal(String),
 }
 
+/// A store failure as the CLI reports it: the database failing, unreachable, damaged or newer
+/// than this imza is an environment failure (exit 3); a refused name, a missing record or a
+/// malformed value is the operator's input (exit 2).
+pub fn store_failure(e: imza_store::StoreError) -> Failure {
+    use imza_store::StoreError;
+    match e {
+        StoreError::Backend(_)
+        | StoreError::Unavailable(_)
+        | StoreError::Corrupt(_)
+        | StoreError::NewerSchema { .. } => Failure::Internal(e.to_string()),
+        other => Failure::Input(other.to_string()),
+    }
+}
+
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {

@@ -19,7 +19,7 @@ use imza_store::sqlite::Durability;
 use imza_store::{Create, PostgresUrl, StoreError, StoreUrl};
 
 use crate::ca::{open_pki, Home};
-use crate::output::{input, print_json, CliResult, Failure};
+use crate::output::{input, print_json, store_failure, CliResult, Failure};
 
 /// How long the target may take to accept the connection.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
@@ -243,18 +243,6 @@ fn verify_chain(tx: &mut copy::Transaction<'_>) -> Result<(u64, String), Failure
         if (rows.len() as i64) < AUDIT_PAGE {
             return Ok((verifier.count(), verifier.head().to_string()));
         }
-    }
-}
-
-/// A store failure: the database failing, unreachable, damaged or newer than this imza is an
-/// environment failure (exit 3); what the operator named being wrong is input (exit 2).
-fn store_failure(e: StoreError) -> Failure {
-    match e {
-        StoreError::Conflict(_)
-        | StoreError::NotFound(_)
-        | StoreError::Invalid(_)
-        | StoreError::AlreadyRevoked { .. } => Failure::Input(e.to_string()),
-        other => Failure::Internal(other.to_string()),
     }
 }
 

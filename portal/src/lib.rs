@@ -6,9 +6,10 @@
 //! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
 //! signature over the portal's own origin and nonce — [`card`], the card login that puts them
 //! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
-//! on SQLite or PostgreSQL. The routes, access codes, the agent and the other login methods
-//! come next.
+//! on SQLite or PostgreSQL, and [`access_code`], one-time codes from a service centre. The
+//! routes, the agent and the other login methods come next.
 
+pub mod access_code;
 pub mod card;
 pub mod store;
 pub mod webeid;

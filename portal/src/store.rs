@@ -32,24 +32,36 @@ pub use sqlite::SqlitePortalStore;
 pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
     what: "the portal tables",
     table: "portal_schema_migrations",
-    steps: &[(1, include_str!("store/migrations/sqlite/0001_initial.sql"))],
+    steps: &[
+        (1, include_str!("store/migrations/sqlite/0001_initial.sql")),
+        (
+            2,
+            include_str!("store/migrations/sqlite/0002_access_codes.sql"),
+        ),
+    ],
 };
 
 /// The portal's tables on PostgreSQL: the same version numbers name the same tables.
 pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
     what: "the portal tables",
     table: "portal_schema_migrations",
-    steps: &[(
-        1,
-        include_str!("store/migrations/postgres/0001_initial.sql"),
-    )],
+    steps: &[
+        (
+            1,
+            include_str!("store/migrations/postgres/0001_initial.sql"),
+        ),
+        (
+            2,
+            include_str!("store/migrations/postgres/0002_access_codes.sql"),
+        ),
+    ],
 };
 
 /// The portal's tables as `imza store migrate` copies them (keep in step with the migrations).
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 1,
+    version: 2,
     tables: &[
         Table {
             name: "portal_sessions",
@@ -89,6 +101,21 @@ pub const TABLES: TableSet = TableSet {
             ],
             order_by: &["seq"],
             identity: Some("seq"),
+        },
+        Table {
+            name: "portal_access_codes",
+            columns: &[
+                Column::text("personal_code"),
+                Column::bytes("code_id"),
+                Column::bytes("code_scrypt"),
+                Column::bytes("salt"),
+                Column::bigint("issued_at"),
+                Column::bigint("expires_at"),
+                Column::integer("tries_left"),
+                Column::bigint("locked_until"),
+            ],
+            order_by: &["personal_code"],
+            identity: None,
         },
     ],
     sqlite_only: &[],
@@ -204,6 +231,31 @@ pub struct Event {
     pub detail: String,
 }
 
+/// A citizen's one-time access code as kept: its scrypt hash, never the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessCode {
+    pub personal_code: String,
+    /// Random, names this issuance: a wrong try or a use counts against this code only, not
+    /// one issued after it.
+    pub code_id: [u8; 16],
+    pub code_scrypt: Vec<u8>,
+    pub salt: Vec<u8>,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub tries_left: u32,
+    /// Wrong tries used up: no try is taken before this time.
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+/// What a wrong try left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailedTry {
+    /// Tries left before the lock-out.
+    TriesLeft(u32),
+    /// That was the last one: locked until then, with the tries back afterwards.
+    Locked(OffsetDateTime),
+}
+
 /// The portal's records. Each method is atomic; what concurrent callers get is said per
 /// method. Times are kept to the millisecond.
 pub trait PortalStore: Send + Sync + std::fmt::Debug {
@@ -255,7 +307,130 @@ pub trait PortalStore: Send + Sync + std::fmt::Debug {
 
     /// The citizen's history, newest first (in the order recorded), at most `limit` entries.
     fn events(&self, personal_code: &str, limit: usize) -> Result<Vec<Event>, StoreError>;
+
+    /// Keeps `code` as its citizen's access code, replacing one they had.
+    fn put_access_code(&self, code: &AccessCode) -> Result<(), StoreError>;
+
+    /// The citizen's access code, if one is kept.
+    fn access_code(&self, personal_code: &str) -> Result<Option<AccessCode>, StoreError>;
+
+    /// Counts a wrong try against the code `code_id` of the citizen, at `now`: one try less;
+    /// the last one locks them out until `now + lock` and gives the tries (`tries`) back for
+    /// afterwards. `NotFound` when that code is not kept (used, or replaced) or is locked at
+    /// `now`. Concurrent wrong tries each count once.
+    fn record_wrong_try(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+        tries: u32,
+        lock: time::Duration,
+    ) -> Result<FailedTry, StoreError>;
+
+    /// Uses the code `code_id` of the citizen: removes it if it is kept, unexpired and not
+    /// locked at `now`, and says whether it did. Of concurrent uses exactly one gets `true`.
+    fn use_access_code(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
+
+/// An access code row (personal_code, code_id, code_scrypt, salt, issued_at, expires_at,
+/// tries_left, locked_until) read from either engine.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn access_code_from(
+    personal_code: String,
+    code_id: Vec<u8>,
+    code_scrypt: Vec<u8>,
+    salt: Vec<u8>,
+    issued_at: i64,
+    expires_at: i64,
+    tries_left: i64,
+    locked_until: Option<i64>,
+) -> Result<AccessCode, StoreError> {
+    use imza_store::from_millis;
+    Ok(AccessCode {
+        personal_code,
+        code_id: <[u8; 16]>::try_from(code_id.as_slice())
+            .map_err(|_| StoreError::Corrupt("code_id is not 16 bytes".into()))?,
+        code_scrypt,
+        salt,
+        issued_at: from_millis(issued_at, "issued_at")?,
+        expires_at: from_millis(expires_at, "expires_at")?,
+        tries_left: u32::try_from(tries_left)
+            .map_err(|_| StoreError::Corrupt(format!("tries_left {tries_left}")))?,
+        locked_until: locked_until
+            .map(|t| from_millis(t, "locked_until"))
+            .transpose()?,
+    })
+}
+
+/// A wrong try, as one UPDATE both engines run (`{n}` a placeholder: `?n` or `$n`): with
+/// 1 personal_code, 2 code_id, 3 now, 4 the tries given back, 5 the lock's end. Returns the
+/// new (tries_left, locked_until); a row locked at `now` is not touched.
+pub(crate) fn wrong_try_sql(placeholder: &str) -> String {
+    let p = |n: u8| format!("{placeholder}{n}");
+    format!(
+        "UPDATE portal_access_codes SET \
+           tries_left = CASE WHEN tries_left <= 1 THEN {t} ELSE tries_left - 1 END, \
+           locked_until = CASE WHEN tries_left <= 1 THEN {l} ELSE locked_until END \
+         WHERE personal_code = {c} AND code_id = {i} \
+           AND (locked_until IS NULL OR locked_until <= {n}) \
+         RETURNING tries_left, locked_until",
+        c = p(1),
+        i = p(2),
+        n = p(3),
+        t = p(4),
+        l = p(5),
+    )
+}
+
+/// What [`wrong_try_sql`] returned, given the lock's end it set when it locked.
+pub(crate) fn failed_try(
+    tries_left: i64,
+    locked_until: Option<i64>,
+    lock_end: OffsetDateTime,
+) -> Result<FailedTry, StoreError> {
+    if locked_until == Some(imza_store::millis(lock_end)) {
+        return Ok(FailedTry::Locked(lock_end));
+    }
+    u32::try_from(tries_left)
+        .map(FailedTry::TriesLeft)
+        .map_err(|_| StoreError::Corrupt(format!("tries_left {tries_left}")))
+}
+
+/// Uses a code: one DELETE both engines run (`{n}` as in [`wrong_try_sql`]) with
+/// 1 personal_code, 2 code_id, 3 now.
+pub(crate) fn use_code_sql(placeholder: &str) -> String {
+    let p = |n: u8| format!("{placeholder}{n}");
+    format!(
+        "DELETE FROM portal_access_codes WHERE personal_code = {c} AND code_id = {i} \
+         AND expires_at > {n} AND (locked_until IS NULL OR locked_until <= {n})",
+        c = p(1),
+        i = p(2),
+        n = p(3),
+    )
+}
+
+/// Keeps a code, replacing the citizen's (`{n}` as in [`wrong_try_sql`]), columns in
+/// [`ACCESS_CODE_COLUMNS`] order.
+pub(crate) fn put_code_sql(placeholder: &str) -> String {
+    let values: Vec<String> = (1..=8).map(|n| format!("{placeholder}{n}")).collect();
+    format!(
+        "INSERT INTO portal_access_codes ({ACCESS_CODE_COLUMNS}) VALUES ({}) \
+         ON CONFLICT (personal_code) DO UPDATE SET code_id = excluded.code_id, \
+         code_scrypt = excluded.code_scrypt, salt = excluded.salt, \
+         issued_at = excluded.issued_at, expires_at = excluded.expires_at, \
+         tries_left = excluded.tries_left, locked_until = excluded.locked_until",
+        values.join(", ")
+    )
+}
+
+/// The columns of an access code row, in [`access_code_from`]'s order.
+pub(crate) const ACCESS_CODE_COLUMNS: &str = "personal_code, code_id, code_scrypt, salt, \
+     issued_at, expires_at, tries_left, locked_until";
 
 /// What a stored session row means, read from either engine.
 pub(crate) struct SessionRow {

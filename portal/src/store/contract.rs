@@ -9,7 +9,10 @@ use std::sync::{Arc, Barrier};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-use super::{Event, EventKind, LoginMethod, PortalStore, Session, SessionCitizen, StoreError};
+use super::{
+    AccessCode, Event, EventKind, FailedTry, LoginMethod, PortalStore, Session, SessionCitizen,
+    StoreError,
+};
 
 /// One fresh, empty database of an engine for one contract test.
 pub trait Database {
@@ -30,6 +33,11 @@ macro_rules! portal_store_contract_tests {
             the_history_is_the_citizens_own_newest_first,
             concurrent_takers_of_one_nonce_get_it_once,
             concurrent_logins_on_one_session_let_exactly_one_succeed,
+            an_access_code_replaces_the_citizens_previous_one,
+            wrong_tries_count_down_lock_and_come_back_after_the_lock,
+            a_code_is_used_once_and_not_expired_locked_or_replaced,
+            concurrent_uses_of_one_code_let_exactly_one_succeed,
+            concurrent_wrong_tries_each_count_once,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -298,4 +306,171 @@ pub fn concurrent_logins_on_one_session_let_exactly_one_succeed(db: &dyn Databas
         let history = store.events(&format!("PNOAZ-RACE{i:03}"), 10).unwrap();
         assert_eq!(history.len(), usize::from(winner));
     }
+}
+
+fn code(personal_code: &str, id: u8) -> AccessCode {
+    AccessCode {
+        personal_code: personal_code.into(),
+        code_id: [id; 16],
+        code_scrypt: vec![id; 32],
+        salt: vec![id ^ 0x55; 16],
+        issued_at: T0,
+        expires_at: T0 + Duration::hours(24),
+        tries_left: 5,
+        locked_until: None,
+    }
+}
+
+const LOCK: Duration = Duration::minutes(15);
+
+pub fn an_access_code_replaces_the_citizens_previous_one(db: &dyn Database) {
+    let store = db.open();
+    assert_eq!(store.access_code("PNOAZ-5ZK7T2Q").unwrap(), None);
+    store.put_access_code(&code("PNOAZ-5ZK7T2Q", 1)).unwrap();
+    store.put_access_code(&code("PNOAZ-1AB2C3D", 2)).unwrap();
+    let mut replaced = code("PNOAZ-5ZK7T2Q", 3);
+    replaced.locked_until = Some(T0 + LOCK);
+    store.put_access_code(&replaced).unwrap();
+    assert_eq!(
+        db.open().access_code("PNOAZ-5ZK7T2Q").unwrap(),
+        Some(replaced)
+    );
+    assert_eq!(
+        store.access_code("PNOAZ-1AB2C3D").unwrap(),
+        Some(code("PNOAZ-1AB2C3D", 2))
+    );
+}
+
+pub fn wrong_tries_count_down_lock_and_come_back_after_the_lock(db: &dyn Database) {
+    let store = db.open();
+    store.put_access_code(&code("PNOAZ-5ZK7T2Q", 1)).unwrap();
+    for left in (1..5).rev() {
+        assert_eq!(
+            store
+                .record_wrong_try("PNOAZ-5ZK7T2Q", &[1; 16], T0, 5, LOCK)
+                .unwrap(),
+            FailedTry::TriesLeft(left)
+        );
+    }
+    assert_eq!(
+        store
+            .record_wrong_try("PNOAZ-5ZK7T2Q", &[1; 16], T0, 5, LOCK)
+            .unwrap(),
+        FailedTry::Locked(T0 + LOCK)
+    );
+    let kept = store.access_code("PNOAZ-5ZK7T2Q").unwrap().unwrap();
+    assert_eq!((kept.tries_left, kept.locked_until), (5, Some(T0 + LOCK)));
+    // While locked no try counts; another code id never does.
+    let during = T0 + LOCK - Duration::seconds(1);
+    assert!(matches!(
+        store.record_wrong_try("PNOAZ-5ZK7T2Q", &[1; 16], during, 5, LOCK),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.record_wrong_try("PNOAZ-5ZK7T2Q", &[9; 16], T0 + LOCK, 5, LOCK),
+        Err(StoreError::NotFound(_))
+    ));
+    // After the lock: the tries are back.
+    assert_eq!(
+        store
+            .record_wrong_try("PNOAZ-5ZK7T2Q", &[1; 16], T0 + LOCK, 5, LOCK)
+            .unwrap(),
+        FailedTry::TriesLeft(4)
+    );
+}
+
+pub fn a_code_is_used_once_and_not_expired_locked_or_replaced(db: &dyn Database) {
+    let store = db.open();
+    store.put_access_code(&code("PNOAZ-5ZK7T2Q", 1)).unwrap();
+    assert!(
+        !store
+            .use_access_code("PNOAZ-5ZK7T2Q", &[2; 16], T0)
+            .unwrap(),
+        "another code"
+    );
+    assert!(
+        !store
+            .use_access_code("PNOAZ-5ZK7T2Q", &[1; 16], T0 + Duration::hours(24))
+            .unwrap(),
+        "expired"
+    );
+    let mut locked = code("PNOAZ-5ZK7T2Q", 1);
+    locked.locked_until = Some(T0 + LOCK);
+    store.put_access_code(&locked).unwrap();
+    assert!(
+        !store
+            .use_access_code("PNOAZ-5ZK7T2Q", &[1; 16], T0)
+            .unwrap(),
+        "locked"
+    );
+    let after = T0 + LOCK;
+    assert!(store
+        .use_access_code("PNOAZ-5ZK7T2Q", &[1; 16], after)
+        .unwrap());
+    assert!(
+        !store
+            .use_access_code("PNOAZ-5ZK7T2Q", &[1; 16], after)
+            .unwrap(),
+        "used"
+    );
+    assert_eq!(store.access_code("PNOAZ-5ZK7T2Q").unwrap(), None);
+}
+
+pub fn concurrent_uses_of_one_code_let_exactly_one_succeed(db: &dyn Database) {
+    const USERS: usize = 8;
+    db.open()
+        .put_access_code(&code("PNOAZ-5ZK7T2Q", 1))
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(USERS));
+    let handles: Vec<_> = (0..USERS)
+        .map(|_| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store
+                    .use_access_code("PNOAZ-5ZK7T2Q", &[1; 16], T0)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let used = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|used| *used)
+        .count();
+    assert_eq!(used, 1);
+}
+
+pub fn concurrent_wrong_tries_each_count_once(db: &dyn Database) {
+    const TRIES: u32 = 4;
+    db.open()
+        .put_access_code(&code("PNOAZ-5ZK7T2Q", 1))
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(TRIES as usize));
+    let handles: Vec<_> = (0..TRIES)
+        .map(|_| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store
+                    .record_wrong_try("PNOAZ-5ZK7T2Q", &[1; 16], T0, 5, LOCK)
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut left: Vec<FailedTry> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    left.sort_by_key(|f| match f {
+        FailedTry::TriesLeft(n) => *n,
+        FailedTry::Locked(_) => 0,
+    });
+    assert_eq!(
+        left,
+        [4, 3, 2, 1]
+            .iter()
+            .rev()
+            .map(|n| FailedTry::TriesLeft(*n))
+            .collect::<Vec<_>>()
+    );
+    let kept = db.open().access_code("PNOAZ-5ZK7T2Q").unwrap().unwrap();
+    assert_eq!(kept.tries_left, 1);
 }

@@ -11,8 +11,9 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    event_from, sql_limit, Event, PortalStore, Session, SessionRow, StoreError, SCHEMA_POSTGRES,
-    SESSION_COLUMNS,
+    access_code_from, event_from, failed_try, put_code_sql, sql_limit, use_code_sql, wrong_try_sql,
+    AccessCode, Event, FailedTry, PortalStore, Session, SessionRow, StoreError,
+    ACCESS_CODE_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
 };
 
 /// The portal's tables in a PostgreSQL database. Clones share the pool.
@@ -261,5 +262,98 @@ impl PortalStore for PgPortalStore {
         rows.iter()
             .map(|r| event_from(get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?, get(r, 4)?))
             .collect()
+    }
+
+    fn put_access_code(&self, code: &AccessCode) -> Result<(), StoreError> {
+        let id = &code.code_id[..];
+        let (issued, expires) = (millis(code.issued_at), millis(code.expires_at));
+        let tries = i32::try_from(code.tries_left)
+            .map_err(|_| StoreError::Invalid(format!("{} tries", code.tries_left)))?;
+        let locked = code.locked_until.map(millis);
+        self.query(
+            &put_code_sql("$"),
+            &[
+                (&code.personal_code, Type::TEXT),
+                (&id, Type::BYTEA),
+                (&code.code_scrypt, Type::BYTEA),
+                (&code.salt, Type::BYTEA),
+                (&issued, Type::INT8),
+                (&expires, Type::INT8),
+                (&tries, Type::INT4),
+                (&locked, Type::INT8),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn access_code(&self, personal_code: &str) -> Result<Option<AccessCode>, StoreError> {
+        let rows = self.query(
+            &format!(
+                "SELECT {ACCESS_CODE_COLUMNS} FROM portal_access_codes WHERE personal_code = $1"
+            ),
+            &[(&personal_code, Type::TEXT)],
+        )?;
+        rows.first()
+            .map(|r| {
+                access_code_from(
+                    get(r, 0)?,
+                    get(r, 1)?,
+                    get(r, 2)?,
+                    get(r, 3)?,
+                    get(r, 4)?,
+                    get(r, 5)?,
+                    i64::from(get::<i32>(r, 6)?),
+                    get(r, 7)?,
+                )
+            })
+            .transpose()
+    }
+
+    fn record_wrong_try(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+        tries: u32,
+        lock: time::Duration,
+    ) -> Result<FailedTry, StoreError> {
+        let lock_end = now + lock;
+        let (id, at, end) = (&code_id[..], millis(now), millis(lock_end));
+        let tries =
+            i32::try_from(tries).map_err(|_| StoreError::Invalid(format!("{tries} tries")))?;
+        let rows = self.query(
+            &wrong_try_sql("$"),
+            &[
+                (&personal_code, Type::TEXT),
+                (&id, Type::BYTEA),
+                (&at, Type::INT8),
+                (&tries, Type::INT4),
+                (&end, Type::INT8),
+            ],
+        )?;
+        match rows.first() {
+            Some(r) => failed_try(i64::from(get::<i32>(r, 0)?), get(r, 1)?, lock_end),
+            None => Err(StoreError::NotFound(
+                "no such access code, or it is locked".into(),
+            )),
+        }
+    }
+
+    fn use_access_code(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (id, at) = (&code_id[..], millis(now));
+        let used = self
+            .pool
+            .get()?
+            .execute(
+                &use_code_sql("$") as &str,
+                &[&personal_code as &(dyn ToSql + Sync), &id, &at],
+            )
+            .map_err(db_error)?;
+        Ok(used == 1)
     }
 }

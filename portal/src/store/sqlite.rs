@@ -13,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use time::OffsetDateTime;
 
 use super::{
-    event_from, sql_limit, Event, PortalStore, Session, SessionRow, StoreError, SCHEMA_SQLITE,
-    SESSION_COLUMNS,
+    access_code_from, event_from, failed_try, put_code_sql, sql_limit, use_code_sql, wrong_try_sql,
+    AccessCode, Event, FailedTry, PortalStore, Session, SessionRow, StoreError,
+    ACCESS_CODE_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
 };
 
 /// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
@@ -255,6 +256,101 @@ impl PortalStore for SqlitePortalStore {
             event_from(at, code, kind, method, detail)
         })
         .collect()
+    }
+
+    fn put_access_code(&self, code: &AccessCode) -> Result<(), StoreError> {
+        self.lock()
+            .execute(
+                &put_code_sql("?"),
+                params![
+                    code.personal_code,
+                    &code.code_id[..],
+                    code.code_scrypt,
+                    code.salt,
+                    millis(code.issued_at),
+                    millis(code.expires_at),
+                    i64::from(code.tries_left),
+                    code.locked_until.map(millis),
+                ],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn access_code(&self, personal_code: &str) -> Result<Option<AccessCode>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(
+                &format!(
+                    "SELECT {ACCESS_CODE_COLUMNS} FROM portal_access_codes \
+                     WHERE personal_code = ?1"
+                ),
+                [personal_code],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db_error)?;
+        row.map(|(c, i, h, s, at, exp, t, l)| access_code_from(c, i, h, s, at, exp, t, l))
+            .transpose()
+    }
+
+    fn record_wrong_try(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+        tries: u32,
+        lock: time::Duration,
+    ) -> Result<FailedTry, StoreError> {
+        let lock_end = now + lock;
+        let row: Option<(i64, Option<i64>)> = self
+            .lock()
+            .query_row(
+                &wrong_try_sql("?"),
+                params![
+                    personal_code,
+                    &code_id[..],
+                    millis(now),
+                    i64::from(tries),
+                    millis(lock_end)
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        match row {
+            Some((tries_left, locked_until)) => failed_try(tries_left, locked_until, lock_end),
+            None => Err(StoreError::NotFound(
+                "no such access code, or it is locked".into(),
+            )),
+        }
+    }
+
+    fn use_access_code(
+        &self,
+        personal_code: &str,
+        code_id: &[u8; 16],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let used = self
+            .lock()
+            .execute(
+                &use_code_sql("?"),
+                params![personal_code, &code_id[..], millis(now)],
+            )
+            .map_err(db_error)?;
+        Ok(used == 1)
     }
 }
 
