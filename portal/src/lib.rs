@@ -6,10 +6,12 @@
 //! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
 //! signature over the portal's own origin and nonce — [`card`], the card login that puts them
 //! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
-//! on SQLite or PostgreSQL, and [`access_code`], one-time codes from a service centre. The
-//! routes, the agent and the other login methods come next.
+//! on SQLite or PostgreSQL, [`session`], the browser sessions above it (cookie, CSRF token,
+//! timeouts, a new id at login), and [`access_code`], one-time codes from a service centre.
+//! The routes and pages, the agent and the other login methods come next.
 
 pub mod access_code;
 pub mod card;
+pub mod session;
 pub mod store;
 pub mod webeid;
