@@ -7,11 +7,13 @@
 //! signature over the portal's own origin and nonce — [`card`], the card login that puts them
 //! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
 //! on SQLite or PostgreSQL, [`session`], the browser sessions above it (cookie, CSRF token,
-//! timeouts, a new id at login), and [`access_code`], one-time codes from a service centre.
-//! The routes and pages, the agent and the other login methods come next.
+//! timeouts, a new id at login), [`access_code`], one-time codes from a service centre, and
+//! [`qr`], the QR login's device link. The routes and pages, the agent and the other login
+//! methods come next.
 
 pub mod access_code;
 pub mod card;
+pub mod qr;
 pub mod session;
 pub mod store;
 pub mod webeid;
