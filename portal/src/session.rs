@@ -5,9 +5,10 @@
 //!   `HttpOnly`, `SameSite=Strict`, `Path=/` and has no `Domain` (the `__Host-` prefix makes
 //!   browsers insist on all that). The store keeps only its SHA-256, so a copy of the database
 //!   yields no usable cookie.
-//! - Every session has a CSRF token of its own (256 bits) that pages put in their forms; a
-//!   state-changing request must bring it back ([`check_csrf`], constant time). Only its
-//!   SHA-256 is kept.
+//! - Every session has a CSRF token of its own that pages put in their forms; a
+//!   state-changing request must bring it back ([`check_csrf`], constant time). It is derived
+//!   from the cookie ([`csrf_token`]), so a page can be rendered with it on any request, and a
+//!   site that cannot read the (HttpOnly) cookie cannot know it. Only its SHA-256 is kept.
 //! - A login gives a **new** session id and token and ends the anonymous session in the same
 //!   transaction, so a cookie planted before login is worth nothing after it.
 //! - A session ends at logout, after [`SessionPolicy::idle`] without a request, or
@@ -95,13 +96,23 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
+/// The CSRF token of the session whose cookie is `cookie`: base64url(SHA-256 of a label and
+/// the cookie).
+pub fn csrf_token(cookie: &str) -> String {
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(b"imza-portal-csrf|");
+    hasher.update(cookie.as_bytes());
+    Base64UrlUnpadded::encode_string(&hasher.finish())
+}
+
 fn new_session(
     now: OffsetDateTime,
     policy: &SessionPolicy,
     citizen: Option<SessionCitizen>,
 ) -> Result<NewSession, StoreError> {
     let (cookie, id_sha256) = secret()?;
-    let (csrf_token, csrf_sha256) = secret()?;
+    let csrf_token = csrf_token(&cookie);
+    let csrf_sha256 = openssl::sha::sha256(csrf_token.as_bytes());
     Ok(NewSession {
         cookie,
         csrf_token,

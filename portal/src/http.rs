@@ -1,0 +1,376 @@
+//! The portal's routes (axum, served by imza-http like every service): the login page, the
+//! access-code login, the cabinet and logout. The card, phone, QR and device-certificate
+//! logins join them as they are built.
+//!
+//! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
+//! no inline script or style, no framing), `nosniff`, no referrer and `no-store`. Every
+//! state-changing request is a POST carrying the session's CSRF token; a form body is at most
+//! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
+    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use percent_encoding::percent_decode_str;
+
+use imza_core::clock::Clock;
+use imza_http::{content_type_is, read_body, BodyRefused};
+
+use crate::access_code::{self, AccessCodeError, AccessCodePolicy};
+use crate::pages::{self, Language};
+use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
+use crate::store::{LoginMethod, PortalStore, Session, SessionCitizen, StoreError};
+
+/// Largest form body read.
+pub const MAX_FORM_BYTES: usize = 4 * 1024;
+
+/// What the pages may load: only the portal's own resources; no inline script or style.
+pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// The portal's state: its store, clock and policies.
+pub struct Portal {
+    pub store: Arc<dyn PortalStore>,
+    pub clock: Arc<dyn Clock>,
+    pub sessions: SessionPolicy,
+    pub codes: AccessCodePolicy,
+}
+
+/// The portal's routes under `/portal`.
+pub fn routes(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/portal", get(login_page))
+        .route("/portal/login/code", post(code_login))
+        .route("/portal/cabinet", get(cabinet))
+        .route("/portal/logout", post(logout))
+        .with_state(portal)
+}
+
+/// An answer with the headers every portal answer carries.
+fn answer(status: StatusCode, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (X_FRAME_OPTIONS, "DENY"),
+        (REFERRER_POLICY, "no-referrer"),
+        (CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn html(status: StatusCode, page: String) -> Response<Body> {
+    let mut response = answer(status, Body::from(page));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = answer(status, Body::from(format!("{message}\n")));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn see_other(location: &'static str, cookie: Option<String>) -> Response<Body> {
+    let mut response = answer(StatusCode::SEE_OTHER, Body::empty());
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static(location));
+    if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn with_cookie(mut response: Response<Body>, cookie: String) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+fn failed(e: StoreError) -> Response<Body> {
+    eprintln!("portal: store: {e}");
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the portal cannot reach its records now; try again shortly",
+    )
+}
+
+/// The session cookie's value, if the request has exactly one.
+fn cookie_of(headers: &HeaderMap) -> Option<String> {
+    let mut found = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_string());
+    match (found.next(), found.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// Runs blocking store work off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Backend(format!("the portal's worker failed: {e}")))?
+}
+
+/// The live session of the request, if any.
+async fn current(
+    portal: &Arc<Portal>,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, String)>, StoreError> {
+    let Some(cookie) = cookie_of(headers) else {
+        return Ok(None);
+    };
+    let portal = Arc::clone(portal);
+    blocking(move || {
+        let now = portal.clock.now();
+        Ok(
+            session::current(portal.store.as_ref(), &cookie, now, &portal.sessions)?
+                .map(|s| (s, cookie)),
+        )
+    })
+    .await
+}
+
+async fn login_page(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response<Body> {
+    let language = Language::from_query(uri.query());
+    match current(&portal, &headers).await {
+        Ok(Some((session, _))) if session.citizen.is_some() => see_other("/portal/cabinet", None),
+        Ok(Some((_, cookie))) => html(
+            StatusCode::OK,
+            pages::login(language, &csrf_token(&cookie), None),
+        ),
+        Ok(None) => {
+            let started = {
+                let portal = Arc::clone(&portal);
+                blocking(move || {
+                    session::start(portal.store.as_ref(), portal.clock.now(), &portal.sessions)
+                })
+                .await
+            };
+            match started {
+                Ok(made) => with_cookie(
+                    html(
+                        StatusCode::OK,
+                        pages::login(language, &made.csrf_token, None),
+                    ),
+                    session::set_cookie(&made.cookie, &portal.sessions),
+                ),
+                Err(e) => failed(e),
+            }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// A form body's fields (`application/x-www-form-urlencoded`), each name at most once.
+fn form_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "the form is not UTF-8".to_string())?;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| "the form is not UTF-8".to_string())
+        };
+        let (name, value) = (decode(name)?, decode(value)?);
+        if fields.iter().any(|(n, _)| *n == name) {
+            return Err(format!("the form has {name} twice"));
+        }
+        fields.push((name, value));
+    }
+    Ok(fields)
+}
+
+/// Reads a form posted by one of the portal's pages: its fields, or the answer refusing it.
+async fn read_form(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<(String, String)>, Response<Body>> {
+    if content_type_is(headers, "application/x-www-form-urlencoded") != Some(true) {
+        return Err(text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a form post is expected",
+        ));
+    }
+    let body = read_body(body, headers, MAX_FORM_BYTES, None)
+        .await
+        .map_err(|e| match e {
+            BodyRefused::TooLarge { limit } => text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("a form is at most {limit} bytes"),
+            ),
+            _ => text(StatusCode::BAD_REQUEST, "the form could not be read"),
+        })?;
+    form_fields(&body.bytes).map_err(|e| text(StatusCode::BAD_REQUEST, &e))
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// The refusal of a state-changing request without its session or CSRF token.
+fn forbidden() -> Response<Body> {
+    text(
+        StatusCode::FORBIDDEN,
+        "this form is out of date or not the portal's; reload the page and try again",
+    )
+}
+
+async fn code_login(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response<Body> {
+    let language = Language::from_query(uri.query());
+    let fields = match read_form(&headers, body).await {
+        Ok(fields) => fields,
+        Err(refused) => return refused,
+    };
+    let (session, cookie) = match current(&portal, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return forbidden(),
+        Err(e) => return failed(e),
+    };
+    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
+        return forbidden();
+    }
+    let national_id = field(&fields, "national_id").to_string();
+    let code = field(&fields, "code").to_string();
+    let worker = Arc::clone(&portal);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let now = worker.clock.now();
+        let store = worker.store.as_ref();
+        let personal_code = access_code::log_in(store, &national_id, &code, now, &worker.codes)?;
+        let citizen = SessionCitizen {
+            name: personal_code.clone(),
+            personal_code,
+            method: LoginMethod::AccessCode,
+        };
+        Ok::<_, AccessCodeError>(session::log_in(
+            store,
+            &session,
+            citizen,
+            now,
+            &worker.sessions,
+        )?)
+    })
+    .await;
+    let again = |status, message: String| {
+        html(
+            status,
+            pages::login(language, &csrf_token(&cookie), Some(&message)),
+        )
+    };
+    match outcome {
+        Ok(Ok(made)) => see_other(
+            "/portal/cabinet",
+            Some(session::set_cookie(&made.cookie, &portal.sessions)),
+        ),
+        Ok(Err(AccessCodeError::Invalid(why))) => again(StatusCode::BAD_REQUEST, why),
+        Ok(Err(e @ (AccessCodeError::Refused { .. } | AccessCodeError::Locked { .. }))) => {
+            again(StatusCode::UNAUTHORIZED, e.to_string())
+        }
+        // The session was used by another login meanwhile.
+        Ok(Err(AccessCodeError::Store(StoreError::NotFound(_)))) => forbidden(),
+        Ok(Err(AccessCodeError::Store(e))) => failed(e),
+        Err(e) => failed(StoreError::Backend(format!(
+            "the portal's worker failed: {e}"
+        ))),
+    }
+}
+
+async fn cabinet(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response<Body> {
+    let language = Language::from_query(uri.query());
+    let (session, cookie) = match current(&portal, &headers).await {
+        Ok(Some(found)) if found.0.citizen.is_some() => found,
+        Ok(_) => return see_other("/portal", None),
+        Err(e) => return failed(e),
+    };
+    let personal_code = session
+        .citizen
+        .as_ref()
+        .map(|c| c.personal_code.clone())
+        .unwrap_or_default();
+    let history = {
+        let portal = Arc::clone(&portal);
+        blocking(move || portal.store.events(&personal_code, 100)).await
+    };
+    match history {
+        Ok(history) => html(
+            StatusCode::OK,
+            pages::cabinet(language, &session, &csrf_token(&cookie), &history),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+async fn logout(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    let fields = match read_form(&headers, body).await {
+        Ok(fields) => fields,
+        Err(refused) => return refused,
+    };
+    let session = match current(&portal, &headers).await {
+        Ok(Some((session, _))) => session,
+        Ok(None) => return see_other("/portal", Some(session::clear_cookie())),
+        Err(e) => return failed(e),
+    };
+    if !session::check_csrf(&session, field(&fields, "csrf")) {
+        return forbidden();
+    }
+    let worker = Arc::clone(&portal);
+    match blocking(move || session::log_out(worker.store.as_ref(), &session, worker.clock.now()))
+        .await
+    {
+        Ok(()) | Err(StoreError::NotFound(_)) => {
+            see_other("/portal", Some(session::clear_cookie()))
+        }
+        Err(e) => failed(e),
+    }
+}

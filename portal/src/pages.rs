@@ -1,0 +1,160 @@
+//! The portal's pages as HTML, in Azerbaijani (the default) or English. Every value from a
+//! request or the store goes through [`escape`]; no page has inline script or style, so the
+//! Content-Security-Policy needs no `unsafe-inline`.
+
+use imza_core::clock::rfc3339;
+
+use crate::store::{Event, EventKind, LoginMethod, Session};
+
+/// The pages' language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    Aze,
+    Eng,
+}
+
+impl Language {
+    /// `?lang=eng` picks English; anything else is Azerbaijani.
+    pub fn from_query(query: Option<&str>) -> Language {
+        let english = query.is_some_and(|q| q.split('&').any(|pair| pair == "lang=eng"));
+        if english {
+            Language::Eng
+        } else {
+            Language::Aze
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Language::Aze => "az",
+            Language::Eng => "en",
+        }
+    }
+
+    fn pick(self, aze: &'static str, eng: &'static str) -> &'static str {
+        match self {
+            Language::Aze => aze,
+            Language::Eng => eng,
+        }
+    }
+}
+
+/// `text` with the characters HTML gives a meaning to replaced by references.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn page(language: Language, title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title></head><body>{body}</body></html>\n",
+        language.code(),
+        escape(title)
+    )
+}
+
+fn method_name(language: Language, method: LoginMethod) -> &'static str {
+    match method {
+        LoginMethod::Card => language.pick("şəxsiyyət vəsiqəsi", "ID card"),
+        LoginMethod::Phone => language.pick("ASAN İmza", "ASAN signature (phone)"),
+        LoginMethod::Qr => language.pick("QR kod", "QR code"),
+        LoginMethod::DeviceCertificate => {
+            language.pick("mobil autentifikasiya sertifikatı", "device certificate")
+        }
+        LoginMethod::AccessCode => language.pick("giriş kodu", "access code"),
+    }
+}
+
+/// The login page: the access-code form (the other methods' parts come with them), with the
+/// session's CSRF token, and `message` (an error) above it.
+pub fn login(language: Language, csrf_token: &str, message: Option<&str>) -> String {
+    let title = language.pick("Vətəndaş portalına giriş", "Log in to the citizen portal");
+    let message = message
+        .map(|m| format!("<p role=\"alert\" id=\"message\">{}</p>", escape(m)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>{title}</h1>{message}\
+         <form method=\"post\" action=\"/portal/login/code\" id=\"access-code\">\
+         <h2>{code_title}</h2>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>{id_label} <input name=\"national_id\" autocomplete=\"username\" maxlength=\"7\" required></label>\
+         <label>{code_label} <input name=\"code\" autocomplete=\"one-time-code\" maxlength=\"16\" required></label>\
+         <button type=\"submit\">{submit}</button></form>\
+         <p><a href=\"/portal?lang={other_code}\">{other}</a></p>",
+        title = escape(title),
+        code_title = language.pick("Giriş kodu ilə", "With an access code"),
+        csrf = escape(csrf_token),
+        id_label = language.pick("FİN", "National id (FİN)"),
+        code_label = language.pick("Kod", "Code"),
+        submit = language.pick("Daxil ol", "Log in"),
+        other_code = match language {
+            Language::Aze => "eng",
+            Language::Eng => "aze",
+        },
+        other = language.pick("English", "Azərbaycanca"),
+    );
+    page(language, title, &body)
+}
+
+/// The cabinet: who is logged in and how, and their history.
+pub fn cabinet(
+    language: Language,
+    session: &Session,
+    csrf_token: &str,
+    history: &[Event],
+) -> String {
+    let title = language.pick("Şəxsi kabinet", "Personal cabinet");
+    let Some(citizen) = &session.citizen else {
+        return page(language, title, "");
+    };
+    let rows: String = history
+        .iter()
+        .map(|event| {
+            let what = match event.kind {
+                EventKind::Login => language.pick("Giriş", "Login"),
+                EventKind::Logout => language.pick("Çıxış", "Logout"),
+                EventKind::Service => language.pick("Xidmət", "Service"),
+            };
+            let how = event
+                .method
+                .map(|m| method_name(language, m))
+                .unwrap_or_default();
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&rfc3339(event.at)),
+                escape(what),
+                escape(how),
+                escape(&event.detail)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>{title}</h1>\
+         <p id=\"citizen\"><span id=\"name\">{name}</span> · <span id=\"personal-code\">{code}</span></p>\
+         <p id=\"method\">{method_label}: {method}</p>\
+         <h2>{history_title}</h2><table id=\"history\"><tbody>{rows}</tbody></table>\
+         <form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">{logout}</button></form>",
+        title = escape(title),
+        name = escape(&citizen.name),
+        code = escape(&citizen.personal_code),
+        method_label = language.pick("Giriş üsulu", "Logged in with"),
+        method = escape(method_name(language, citizen.method)),
+        history_title = language.pick("Əməliyyatlar tarixçəsi", "Operations history"),
+        csrf = escape(csrf_token),
+        logout = language.pick("Çıxış", "Log out"),
+    );
+    page(language, title, &body)
+}
