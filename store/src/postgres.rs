@@ -222,6 +222,19 @@ impl Pool {
         })
     }
 
+    /// Runs `f` in one transaction on a pooled connection and commits; on an error nothing of
+    /// it stays (the transaction is rolled back when dropped).
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.get()?;
+        let mut tx = conn.transaction().map_err(error)?;
+        let value = f(&mut tx)?;
+        tx.commit().map_err(error)?;
+        Ok(value)
+    }
+
     /// The database, as it may be shown.
     pub fn url(&self) -> &PostgresUrl {
         &self.url

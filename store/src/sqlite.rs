@@ -153,6 +153,21 @@ pub fn error(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction on `conn` and commits; on an error nothing of
+/// it stays. IMMEDIATE takes SQLite's one writer lock at the start, so a write that reads
+/// first is serialised with every other writer of the file, other processes' too.
+pub fn write<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(error)?;
+    let value = f(&tx)?;
+    tx.commit().map_err(error)?;
+    Ok(value)
+}
+
 /// The integrity rule a refused statement broke, if that is why it was refused.
 pub fn violated(e: &rusqlite::Error) -> Option<Violation> {
     match e {

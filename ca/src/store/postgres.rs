@@ -60,11 +60,7 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
-        let mut tx = conn.transaction().map_err(db_error)?;
-        let value = f(&mut tx)?;
-        tx.commit().map_err(db_error)?;
-        Ok(value)
+        self.pool.write(f)
     }
 
     /// Runs one read statement and maps its rows.

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
 use imza_core::crl::RevokedEntry;
@@ -81,13 +81,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(db_error)?;
-        Ok(value)
+        imza_store::sqlite::write(&mut self.lock(), |tx| f(tx))
     }
 }
 

@@ -91,11 +91,7 @@ impl PgMobileStore {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.connection()?;
-        let mut tx = conn.transaction().map_err(db_error)?;
-        let value = f(&mut tx)?;
-        tx.commit().map_err(db_error)?;
-        Ok(value)
+        self.pool.write(f)
     }
 
     /// A device by `condition` on [`DEVICE_COLUMNS`] (`$1` its one parameter).

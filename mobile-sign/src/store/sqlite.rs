@@ -15,9 +15,9 @@ mod sessions;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use imza_store::sqlite::{error as db_error, migrate, open, violated, Durability};
+use imza_store::sqlite::{error as db_error, migrate, open, violated, write, Durability};
 use imza_store::Create;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use time::OffsetDateTime;
 
 use super::rows::{self, millis, DeviceRow, DEVICE_COLUMNS};
@@ -158,57 +158,52 @@ impl MobileStore for SqliteMobileStore {
         secret_sha256: &[u8; 32],
     ) -> Result<Option<Device>, StoreError> {
         let now = millis(device.registered_at);
-        let mut conn = self.registry();
         // Immediate: the write lock from the start, so that the read of the phone number's
         // active device and the writes are one serialised step across processes.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let replaced = tx
-            .query_row(
-                &format!(
-                    "SELECT {DEVICE_COLUMNS} FROM mss_devices \
+        write(&mut self.registry(), |tx| {
+            let replaced = tx
+                .query_row(
+                    &format!(
+                        "SELECT {DEVICE_COLUMNS} FROM mss_devices \
                      WHERE phone_number = ?1 AND deactivated_at IS NULL"
-                ),
-                [&device.phone_number],
-                device_row,
-            )
-            .optional()
-            .map_err(db_error)?
-            .transpose()?;
-        if let Some(old) = &replaced {
-            deactivate(&tx, &old.device_id, now)?;
-        }
-        tx.execute(
-            "INSERT INTO mss_devices (device_id, phone_number, national_id, secret_sha256, \
+                    ),
+                    [&device.phone_number],
+                    device_row,
+                )
+                .optional()
+                .map_err(db_error)?
+                .transpose()?;
+            if let Some(old) = &replaced {
+                deactivate(tx, &old.device_id, now)?;
+            }
+            tx.execute(
+                "INSERT INTO mss_devices (device_id, phone_number, national_id, secret_sha256, \
              auth_ca, auth_der, sign_ca, sign_der, registered_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                device.device_id,
-                device.phone_number,
-                device.national_id,
-                &secret_sha256[..],
-                device.auth.ca,
-                device.auth.der,
-                device.sign.ca,
-                device.sign.der,
-                now
-            ],
-        )
-        .map_err(|e| rows::device_insert_error(violated(&e), db_error(e), device))?;
-        tx.commit().map_err(db_error)?;
-        Ok(replaced)
+                params![
+                    device.device_id,
+                    device.phone_number,
+                    device.national_id,
+                    &secret_sha256[..],
+                    device.auth.ca,
+                    device.auth.der,
+                    device.sign.ca,
+                    device.sign.der,
+                    now
+                ],
+            )
+            .map_err(|e| rows::device_insert_error(violated(&e), db_error(e), device))?;
+            Ok(replaced)
+        })
     }
 
     fn deactivate_device(&self, device_id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
-        let mut conn = self.registry();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        if !deactivate(&tx, device_id, millis(at))? {
-            return Err(StoreError::NotFound(format!("active device {device_id}")));
-        }
-        tx.commit().map_err(db_error)
+        write(&mut self.registry(), |tx| {
+            if !deactivate(tx, device_id, millis(at))? {
+                return Err(StoreError::NotFound(format!("active device {device_id}")));
+            }
+            Ok(())
+        })
     }
 
     fn device_for_phone(&self, phone_number: &str) -> Result<Option<Device>, StoreError> {

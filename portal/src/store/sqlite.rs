@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use imza_store::sqlite::{error as db_error, migrate, open, violated, Durability};
 use imza_store::{millis, Create, Violation};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::{
@@ -52,13 +52,7 @@ impl SqlitePortalStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db_error)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(db_error)?;
-        Ok(value)
+        imza_store::sqlite::write(&mut self.lock(), f)
     }
 }
 
