@@ -30,7 +30,7 @@ const DEMO_RP: &str = "mygov.az";
 const DEMO_PIN: &str = "12345";
 
 /// Every table the copy writes, in its order.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "cas",
     "certificates",
     "crls",
@@ -43,6 +43,7 @@ const TABLES: [&str; 12] = [
     "portal_sessions",
     "portal_nonces",
     "portal_events",
+    "portal_access_codes",
 ];
 
 /// `imza store migrate --to DATABASE EXTRA...` from `pki`'s embedded store, the password in
