@@ -21,7 +21,9 @@ pub mod answer;
 pub mod body;
 mod connection;
 pub mod server;
+pub mod tls;
 
 pub use admission::{MemoryBudget, Overloaded, WorkLimit};
 pub use body::{content_type_is, declared_length, read_body, BodyRefused, LimitedBody};
 pub use server::{ConnectionLimits, Server, ServerStats, Shutdown};
+pub use tls::{ClientCertificate, TlsConfig};

@@ -39,6 +39,7 @@ use tower::ServiceExt;
 
 use crate::body::{Pace, TimedBody};
 use crate::connection::{Deadlines, RequestGuard, TrackedIo, Tracker};
+use crate::tls::{ClientCertificate, TlsConfig};
 
 /// Cancels a running [`Server`] (and whatever else listens for it, such as long polls that
 /// should answer at once when the server stops).
@@ -179,6 +180,7 @@ pub struct Server {
     open_file_limit: Option<u64>,
     stats: Arc<ServerStats>,
     shutdown: Shutdown,
+    tls: Option<TlsConfig>,
 }
 
 /// Evictions still closing at which the accept loop waits for them.
@@ -214,7 +216,16 @@ impl Server {
             open_file_limit,
             stats: Arc::new(ServerStats::default()),
             shutdown: Shutdown::new(),
+            tls: None,
         })
+    }
+
+    /// Serves HTTPS with `tls` instead of plain HTTP: every connection's handshake first,
+    /// within the connection's deadlines; a client certificate, when one was presented, goes to
+    /// every request of the connection as a [`ClientCertificate`] extension.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Server {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -262,6 +273,7 @@ impl Server {
             pace: self.limits.pace(),
             grace: Duration::from_secs(self.limits.shutdown_grace_seconds),
             shutdown: self.shutdown.clone(),
+            tls: self.tls.clone(),
         });
         loop {
             // At the cap with many evictions not yet done, let their tasks close their
@@ -330,6 +342,7 @@ struct ConnectionContext {
     pace: Pace,
     grace: Duration,
     shutdown: Shutdown,
+    tls: Option<TlsConfig>,
 }
 
 impl ConnectionContext {
@@ -339,7 +352,45 @@ impl ConnectionContext {
         peer: SocketAddr,
         state: &Arc<crate::connection::ConnectionState>,
     ) {
-        let io = TokioIo::new(TrackedIo::new(stream, Arc::clone(state)));
+        let tracked = TrackedIo::new(stream, Arc::clone(state));
+        let Some(tls) = &self.tls else {
+            return self.serve_http(tracked, peer, None, state).await;
+        };
+        let Ok(ssl) = openssl::ssl::Ssl::new(tls.acceptor.context()) else {
+            return;
+        };
+        let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tracked) else {
+            return;
+        };
+        // The handshake within the connection's deadlines (the tracker closes a connection
+        // that stalls) and before shutdown; a failed one just closes the connection.
+        let handshake = tokio::select! {
+            biased;
+            _ = state.closed() => return,
+            _ = self.shutdown.cancelled() => return,
+            done = Pin::new(&mut stream).accept() => done,
+        };
+        if handshake.is_err() {
+            return;
+        }
+        let client = stream
+            .ssl()
+            .peer_certificate()
+            .and_then(|c| c.to_der().ok())
+            .map(ClientCertificate);
+        self.serve_http(stream, peer, client, state).await
+    }
+
+    async fn serve_http<I>(
+        &self,
+        io: I,
+        peer: SocketAddr,
+        client: Option<ClientCertificate>,
+        state: &Arc<crate::connection::ConnectionState>,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
         let router = self.router.clone();
         let pace = self.pace;
         let service_state = Arc::clone(state);
@@ -349,6 +400,9 @@ impl ConnectionContext {
             let mut request =
                 request.map(|body| Body::new(TimedBody::new(body, pace, Arc::clone(&connection))));
             request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(client) = &client {
+                request.extensions_mut().insert(client.clone());
+            }
             let router = router.clone();
             async move {
                 let response = match router.oneshot(request).await {

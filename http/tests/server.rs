@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::Router;
-use imza_http::{read_body, BodyRefused, ConnectionLimits, Server, ServerStats, Shutdown};
+use axum::{Extension, Router};
+use imza_http::{
+    read_body, BodyRefused, ClientCertificate, ConnectionLimits, Server, ServerStats, Shutdown,
+    TlsConfig,
+};
 
 struct Running {
     address: SocketAddr,
@@ -39,6 +42,11 @@ async fn echo(headers: HeaderMap, body: Body) -> (StatusCode, String) {
 }
 
 fn start(limits: ConnectionLimits) -> Running {
+    start_with(limits, None)
+}
+
+/// [`start`], serving HTTPS with `tls` when given.
+fn start_with(limits: ConnectionLimits, tls: Option<TlsConfig>) -> Running {
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -47,9 +55,12 @@ fn start(limits: ConnectionLimits) -> Running {
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let server = Server::bind("127.0.0.1:0".parse().unwrap(), limits)
+            let mut server = Server::bind("127.0.0.1:0".parse().unwrap(), limits)
                 .await
                 .unwrap();
+            if let Some(tls) = tls {
+                server = server.with_tls(tls);
+            }
             let router = Router::new()
                 .route("/hello", get(|| async { "hello" }))
                 .route(
@@ -59,7 +70,18 @@ fn start(limits: ConnectionLimits) -> Running {
                         "slow"
                     }),
                 )
-                .route("/echo", post(echo));
+                .route("/echo", post(echo))
+                .route(
+                    "/who",
+                    get(|client: Option<Extension<ClientCertificate>>| async move {
+                        match client {
+                            Some(Extension(ClientCertificate(der))) => {
+                                format!("client certificate, {} bytes", der.len())
+                            }
+                            None => "no client certificate".to_string(),
+                        }
+                    }),
+                );
             tx.send((
                 server.local_addr().unwrap(),
                 server.stats(),
@@ -284,4 +306,199 @@ fn shutdown_stops_accepting_and_ends_serve() {
     thread.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(TcpStream::connect(server.address).is_err());
+}
+
+/// Runs `openssl` with `args` in `dir`, insisting on success.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA named `name` in `dir` (name.pem, name.key) and a certificate it issues (leaf.pem,
+/// leaf.key) for `subject` with `extensions` (an openssl -extfile line).
+fn ca_and_leaf(dir: &std::path::Path, name: &str, leaf: &str, subject: &str, extension: &str) {
+    let key = |file: &str| {
+        [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            file,
+        ]
+        .map(String::from)
+    };
+    let run =
+        |args: Vec<String>| openssl(dir, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    run(key(&format!("{name}.key")).to_vec());
+    run([
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        &format!("{name}.key"),
+        "-subj",
+        &format!("/CN={name}"),
+        "-days",
+        "2",
+        "-out",
+        &format!("{name}.pem"),
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]
+    .map(String::from)
+    .to_vec());
+    run(key(&format!("{leaf}.key")).to_vec());
+    run([
+        "req",
+        "-new",
+        "-key",
+        &format!("{leaf}.key"),
+        "-subj",
+        subject,
+        "-out",
+        &format!("{leaf}.csr"),
+    ]
+    .map(String::from)
+    .to_vec());
+    std::fs::write(dir.join(format!("{leaf}.ext")), extension).unwrap();
+    run([
+        "x509",
+        "-req",
+        "-in",
+        &format!("{leaf}.csr"),
+        "-CA",
+        &format!("{name}.pem"),
+        "-CAkey",
+        &format!("{name}.key"),
+        "-set_serial",
+        "2",
+        "-days",
+        "1",
+        "-extfile",
+        &format!("{leaf}.ext"),
+        "-out",
+        &format!("{leaf}.pem"),
+    ]
+    .map(String::from)
+    .to_vec());
+}
+
+/// curl against `url` with `extra` arguments: (exit status, body).
+fn curl(dir: &std::path::Path, url: &str, extra: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .current_dir(dir)
+        .args(["-s", "--max-time", "5"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn https_with_an_optional_client_certificate_checked_against_its_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ca_and_leaf(
+        d,
+        "server-ca",
+        "server",
+        "/CN=127.0.0.1",
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    );
+    ca_and_leaf(
+        d,
+        "client-ca",
+        "client",
+        "/CN=Gunay Aliyeva",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    ca_and_leaf(
+        d,
+        "other-ca",
+        "stranger",
+        "/CN=Stranger",
+        "extendedKeyUsage=clientAuth\n",
+    );
+    let read = |f: &str| std::fs::read(d.join(f)).unwrap();
+    let mut chain = read("server.pem");
+    chain.extend(read("server-ca.pem"));
+    let tls = TlsConfig::new(&chain, &read("server.key"), Some(&read("client-ca.pem"))).unwrap();
+    let server = start_with(ConnectionLimits::default(), Some(tls));
+    let url = format!("https://127.0.0.1:{}/who", server.address.port());
+
+    assert_eq!(
+        curl(d, &url, &["--cacert", "server-ca.pem"]),
+        (0, "no client certificate".into())
+    );
+    let (status, body) = curl(
+        d,
+        &url,
+        &[
+            "--cacert",
+            "server-ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client.key",
+        ],
+    );
+    assert_eq!(status, 0);
+    assert!(body.starts_with("client certificate, "), "{body}");
+    // A client certificate from another CA fails the handshake.
+    let (status, _) = curl(
+        d,
+        &url,
+        &[
+            "--cacert",
+            "server-ca.pem",
+            "--cert",
+            "stranger.pem",
+            "--key",
+            "stranger.key",
+        ],
+    );
+    assert_ne!(status, 0);
+    // A client that does not trust the server's CA stops; plain HTTP gets no answer.
+    assert_ne!(curl(d, &url, &[]).0, 0);
+    let plain = format!("http://127.0.0.1:{}/who", server.address.port());
+    assert_ne!(curl(d, &plain, &[]).1, "no client certificate");
+    // TLS 1.1 is refused; 1.3 is spoken.
+    assert_ne!(
+        curl(
+            d,
+            &url,
+            &["--cacert", "server-ca.pem", "--tlsv1.1", "--tls-max", "1.1"]
+        )
+        .0,
+        0
+    );
+    assert_eq!(
+        curl(d, &url, &["--cacert", "server-ca.pem", "--tlsv1.3"]).0,
+        0
+    );
+    // The server goes on.
+    assert_eq!(
+        curl(d, &url, &["--cacert", "server-ca.pem"]).1,
+        "no client certificate"
+    );
+    // A key that is not the certificate's is refused at set-up.
+    assert!(TlsConfig::new(&chain, &read("client.key"), None)
+        .unwrap_err()
+        .contains("does not match"));
 }
