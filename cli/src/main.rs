@@ -112,9 +112,10 @@ enum Command {
     /// Build a demo national PKI in the data directory (idempotent): root, citizens,
     /// organisations and infrastructure CAs, a few certificates, one revoked, CRLs.
     Demo,
-    /// Serve the PKI over HTTP: OCSP (POST /ocsp, GET /ocsp/BASE64) for every CA, RFC 3161
-    /// timestamps (POST /tsa), signature validation (POST /verify), the mobile signature
-    /// service (/mss/v1: relying parties and registered phones), CA certificates and CRLs at
+    /// Serve the PKI over HTTP (HTTPS with --tls-cert): OCSP (POST /ocsp, GET /ocsp/BASE64) for
+    /// every CA, RFC 3161 timestamps (POST /tsa), signature validation (POST /verify), the
+    /// mobile signature service (/mss/v1: relying parties and registered phones), the citizen
+    /// portal (/portal: HTTPS, or plain HTTP on loopback only), CA certificates and CRLs at
     /// the URLs written into certificates, /health and Prometheus /metrics. Issues or renews each CA's delegated OCSP responder
     /// certificate at start and when due, and picks up revoked or new service certificates
     /// within --config's check_interval_seconds. Stops on Ctrl-C.
@@ -131,7 +132,7 @@ enum Command {
         /// What this process runs: `all` (the default: one node with everything, as for the
         /// demo), `public` (everything but ca: a node facing the internet, which never opens a
         /// CA key), or a list of ocsp, tsa, verify, mss, publish (CA certificates and the
-        /// stored CRLs), ca (signs CRLs into the store on a schedule, certifies and renews
+        /// stored CRLs), portal (the citizen portal), ca (signs CRLs into the store on a schedule, certifies and renews
         /// delegated responders; the node beside the CA keys).
         #[arg(long, default_value = "all", value_name = "ROLES")]
         roles: serve::roles::Roles,
@@ -140,6 +141,18 @@ enum Command {
         /// in its own data directory and files requests the CA node certifies.
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
+        /// Serve HTTPS with this certificate chain (PEM: the server's certificate, e.g. from
+        /// the tls-server profile, then its CAs). The portal role needs HTTPS except on a
+        /// loopback address.
+        #[arg(long, requires = "tls_key", value_name = "PEM")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM; a file only its owner can read).
+        #[arg(long, requires = "tls_cert", value_name = "PEM")]
+        tls_key: Option<PathBuf>,
+        /// Ask clients for a certificate chaining to these CAs (PEM): the portal's
+        /// device-certificate login. Optional for clients.
+        #[arg(long, requires = "tls_cert", value_name = "PEM")]
+        tls_client_cas: Option<PathBuf>,
     },
 }
 
@@ -173,7 +186,20 @@ fn main() -> ExitCode {
             config,
             roles,
             node,
-        } => home().and_then(|h| serve::run(&h, listen, config.as_deref(), roles, node)),
+            tls_cert,
+            tls_key,
+            tls_client_cas,
+        } => home().and_then(|h| {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(serve::TlsFiles {
+                    cert,
+                    key,
+                    client_cas: tls_client_cas,
+                }),
+                _ => None,
+            };
+            serve::run(&h, listen, config.as_deref(), roles, node, tls)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

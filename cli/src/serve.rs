@@ -26,7 +26,7 @@ mod metrics;
 pub mod roles;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -47,7 +47,7 @@ use imza_core::cert::serial_hex;
 use imza_core::clock::{from_x509_time, Clock, SystemClock};
 use imza_http::admission::WorkError;
 use imza_http::answer::{overloaded, plain};
-use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, WorkLimit};
+use imza_http::{MemoryBudget, Server, ServerStats, Shutdown, TlsConfig, WorkLimit};
 use imza_mobile_sign::service::MobileService;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
@@ -165,6 +165,8 @@ struct ServeState {
     /// `/verify`, with the `verify` role: built before the runtime starts, since it reads the
     /// store (a blocking PostgreSQL client must not run on a thread that drives Tokio).
     verify: Option<Arc<VerifyService>>,
+    /// `/portal`, with the `portal` role where it may be served (HTTPS, or loopback).
+    portal: Option<Arc<imza_portal::http::Portal>>,
 }
 
 /// 200 when the OCSP cache's revision poll completes on time and its last read of the store
@@ -871,6 +873,9 @@ fn router(state: ServeState, shutdown: &Shutdown) -> Router {
             shutdown.clone(),
         ));
     }
+    if let Some(portal) = &state.portal {
+        routes = routes.merge(imza_portal::http::routes(Arc::clone(portal)));
+    }
     routes
         .fallback(|| async { plain(StatusCode::NOT_FOUND, "404 Not Found") })
         .layer(axum::middleware::from_fn_with_state(
@@ -936,14 +941,62 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Where `--tls-cert`, `--tls-key` and `--tls-client-cas` point.
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_cas: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn load(&self) -> Result<TlsConfig, Failure> {
+        let read = |path: &Path, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| Failure::Input(format!("{what} {}: {e}", path.display())))
+        };
+        // A private key others can read is refused, as the CA's key files are kept 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&self.key)
+            .map_err(|e| Failure::Input(format!("--tls-key {}: {e}", self.key.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(Failure::Input(format!(
+                "--tls-key {}: others can read it (mode {:o}); chmod 600 it",
+                self.key.display(),
+                mode & 0o777
+            )));
+        }
+        let client_cas = match &self.client_cas {
+            Some(path) => Some(read(path, "--tls-client-cas")?),
+            None => None,
+        };
+        TlsConfig::new(
+            &read(&self.cert, "--tls-cert")?,
+            &zeroize::Zeroizing::new(read(&self.key, "--tls-key")?),
+            client_cas.as_deref(),
+        )
+        .map_err(Failure::Input)
+    }
+}
+
 pub fn run(
     home: &Home,
     listen: SocketAddr,
     config: Option<&Path>,
     roles: Roles,
     node: Option<String>,
+    tls: Option<TlsFiles>,
 ) -> CliResult {
     let config = ServeConfig::load(config)?;
+    let tls = tls.as_ref().map(TlsFiles::load).transpose()?;
+    // The portal's cookies and logins want HTTPS: plain HTTP only on loopback, for development.
+    let portal_here = roles.has(Role::Portal) && (tls.is_some() || listen.ip().is_loopback());
+    if roles.has(Role::Portal) && !portal_here {
+        note(format!(
+            "portal: not served on {listen} without --tls-cert (plain HTTP is for loopback only)"
+        ));
+    }
     let pki = open_pki(home)?;
     // Without the ca role nothing in this process may open a CA key.
     let pki = Arc::new(match roles.has(Role::Ca) {
@@ -1005,10 +1058,24 @@ pub fn run(
             Arc::new(SystemClock),
         ))
     });
+    let portal = match portal_here {
+        true => Some(Arc::new(imza_portal::http::Portal {
+            store: imza_portal::store::open(pki.store_url())
+                .map_err(|e| Failure::Internal(format!("portal: {e}")))?,
+            clock: Arc::new(SystemClock),
+            sessions: imza_portal::session::SessionPolicy::default(),
+            codes: imza_portal::access_code::AccessCodePolicy::default(),
+        })),
+        false => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
-        let server = Server::bind(listen, connection_limits)
+        let mut server = Server::bind(listen, connection_limits)
             .await
             .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
+        if let Some(tls) = tls {
+            server = server.with_tls(tls);
+        }
         let shutdown = server.shutdown();
         let state = ServeState {
             pki,
@@ -1018,12 +1085,13 @@ pub fn run(
             server: server.stats(),
             fetches,
             verify,
+            portal,
         };
         stop_on_signals(&shutdown)?;
         start_background(&state, &shutdown)?;
         let routes = router(state, &shutdown);
         note(format!(
-            "listening on http://{listen} with roles {roles}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /ca/NAME.crt, /crl/NAME.crl (each with its role), /health, /metrics",
+            "listening on {scheme}://{listen} with roles {roles}: /ocsp for {} CA(s) [{}], /tsa with {tsa}, /verify, /mss/v1 (mobile signature), /portal, /ca/NAME.crt, /crl/NAME.crl (each with its role), /health, /metrics",
             served.len(),
             served.join(", ")
         ));

@@ -255,3 +255,151 @@ fn a_partitioned_cas_shard_crls_are_served_where_its_certificates_point() {
     let _ca_node = Server::start_with(&pki, &["--roles", "ca"]);
     assert_eq!(pki.snapshot().matches("INSERT INTO crls").count(), left + 4);
 }
+
+/// The portal over HTTPS with a certificate imza's own CA issued under the tls-server profile:
+/// curl trusting only the PKI's root gets the login page and logs in with an access code; the
+/// portal is not served over plain HTTP on a non-loopback address, and a key file others can
+/// read is refused.
+#[test]
+fn the_portal_is_served_over_https_with_a_tls_server_certificate_from_the_pki() {
+    let pki = TestPki::with_root_and_citizens();
+    let (key, csr, cert) = (
+        pki.path("tls.key"),
+        pki.path("tls.csr"),
+        pki.path("tls.pem"),
+    );
+    let sh = |args: &[&str]| {
+        let out = run("openssl", args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    sh(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    sh(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=127.0.0.1/O=Test State/C=AZ",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    pki.issue("citizens", "tls-server", &csr, &cert, &[]);
+    let chain = pki.path("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(pki.ca_pem("citizens")).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    let root = pki.ca_pem("root");
+
+    // A key others can read: refused, exit 2.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let tls_args = [
+        "--tls-cert",
+        chain.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let said = pki.exits(
+        &[&["serve", "--listen", &listen][..], &tls_args].concat(),
+        &[],
+        2,
+    );
+    assert!(said.contains("chmod 600"), "{said}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    command
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(["serve", "--listen", &listen])
+        .args(tls_args);
+    let _server = Server::spawn(command, &listen);
+    let base = format!("https://{listen}");
+    let jar = pki.path("cookies.txt");
+    let curl = |extra: &[&str]| {
+        let mut args = vec![
+            "-s",
+            "--max-time",
+            "10",
+            "--cacert",
+            root.to_str().unwrap(),
+            "-c",
+            jar.to_str().unwrap(),
+            "-b",
+            jar.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        stdout(&run("curl", &args))
+    };
+    let page = curl(&[&format!("{base}/portal")]);
+    assert!(page.contains("Giriş kodu ilə"), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the CSRF token")
+        .to_string();
+    let code: serde_json::Value = serde_json::from_str(&pki.ok(&[
+        "portal",
+        "code",
+        "issue",
+        "--national-id",
+        "5ZK7T2Q",
+        "--json",
+    ]))
+    .unwrap();
+    let code = code["code"].as_str().unwrap();
+    let cabinet = curl(&[
+        "-L",
+        "--data",
+        &format!("csrf={csrf}&national_id=5ZK7T2Q&code={code}"),
+        &format!("{base}/portal/login/code"),
+    ]);
+    assert!(
+        cabinet.contains("<span id=\"personal-code\">PNOAZ-5ZK7T2Q</span>"),
+        "{cabinet}"
+    );
+    // The other services answer over the same HTTPS.
+    assert_eq!(
+        curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("{base}/health")
+        ]),
+        "200"
+    );
+}
+
+#[test]
+fn the_portal_is_not_served_over_plain_http_beyond_loopback() {
+    let pki = TestPki::with_root_and_citizens();
+    let listen = format!("0.0.0.0:{}", free_port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    command.arg("--data-dir").arg(pki.data_dir()).args([
+        "serve",
+        "--listen",
+        &listen,
+        "--roles",
+        "portal,publish",
+    ]);
+    let port = listen.rsplit(':').next().unwrap().to_string();
+    let server = Server::spawn(command, &format!("127.0.0.1:{port}"));
+    assert_eq!(server.get("/portal").0, 404);
+    assert_eq!(server.get("/ca/root.crt").0, 200);
+    // On loopback, plain HTTP is there for development.
+    let local = Server::start_with(&pki, &["--roles", "portal"]);
+    assert_eq!(local.get("/portal").0, 200);
+}

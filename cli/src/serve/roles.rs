@@ -8,6 +8,7 @@
 //! | `verify`  | `/verify`                                                   | never  |
 //! | `mss`     | `/mss/v1`, the mobile signature service                     | never  |
 //! | `publish` | `/ca/NAME.crt` and the CRLs the CA side stored, `/crl/NAME.crl` | never  |
+//! | `portal`  | `/portal`, the citizen portal (HTTPS, or plain HTTP on loopback only) | never  |
 //! | `ca`      | signs CRLs into the store on a schedule; certifies and renews delegated responders | yes |
 //!
 //! A process without `ca` opens its PKI with [`imza_ca::Pki::without_ca_keys`]: nothing in it
@@ -26,16 +27,18 @@ pub enum Role {
     Mss,
     Publish,
     Ca,
+    Portal,
 }
 
 impl Role {
-    const ALL: [Role; 6] = [
+    const ALL: [Role; 7] = [
         Role::Ocsp,
         Role::Tsa,
         Role::Verify,
         Role::Mss,
         Role::Publish,
         Role::Ca,
+        Role::Portal,
     ];
 
     fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Role {
             Role::Mss => "mss",
             Role::Publish => "publish",
             Role::Ca => "ca",
+            Role::Portal => "portal",
         }
     }
 }
@@ -56,7 +60,7 @@ pub struct Roles(u8);
 
 impl Roles {
     /// Everything, in one process: the embedded single node and the demo.
-    const ALL_BITS: Roles = Roles(0b11_1111);
+    const ALL_BITS: Roles = Roles(0b111_1111);
 
     /// The roles a public node runs: all but `ca`.
     pub fn public() -> Roles {
@@ -87,7 +91,7 @@ impl FromStr for Roles {
                     None => {
                         return Err(format!(
                             "unknown role {other:?}: use all, public, or a list of \
-                             ocsp, tsa, verify, mss, publish, ca"
+                             ocsp, tsa, verify, mss, publish, portal, ca"
                         ))
                     }
                 },
