@@ -147,7 +147,8 @@ mod tests {
         assert!("ocsp,cta".parse::<Roles>().unwrap_err().contains("cta"));
         assert_eq!(
             Roles::ALL_BITS.to_string(),
-            "ocsp,tsa,verify,mss,publish,ca"
+            "ocsp,tsa,verify,mss,publish,ca,portal"
         );
+        assert!(public.has(Role::Portal));
     }
 }
