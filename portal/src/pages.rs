@@ -31,7 +31,7 @@ impl Language {
         }
     }
 
-    fn pick(self, aze: &'static str, eng: &'static str) -> &'static str {
+    pub fn pick(self, aze: &'static str, eng: &'static str) -> &'static str {
         match self {
             Language::Aze => aze,
             Language::Eng => eng,
@@ -77,28 +77,18 @@ fn method_name(language: Language, method: LoginMethod) -> &'static str {
     }
 }
 
-/// The login page: the access-code form (the other methods' parts come with them), with the
-/// session's CSRF token, and `message` (an error) above it.
-pub fn login(language: Language, csrf_token: &str, message: Option<&str>) -> String {
+/// The login page: one section per login method (each built beside its routes, with the
+/// session's CSRF token), and `message` (an error) above them.
+pub fn login(language: Language, sections: &[String], message: Option<&str>) -> String {
     let title = language.pick("Vətəndaş portalına giriş", "Log in to the citizen portal");
     let message = message
         .map(|m| format!("<p role=\"alert\" id=\"message\">{}</p>", escape(m)))
         .unwrap_or_default();
     let body = format!(
-        "<h1>{title}</h1>{message}\
-         <form method=\"post\" action=\"/portal/login/code\" id=\"access-code\">\
-         <h2>{code_title}</h2>\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <label>{id_label} <input name=\"national_id\" autocomplete=\"username\" maxlength=\"7\" required></label>\
-         <label>{code_label} <input name=\"code\" autocomplete=\"one-time-code\" maxlength=\"16\" required></label>\
-         <button type=\"submit\">{submit}</button></form>\
+        "<h1>{title}</h1>{message}{sections}\
          <p><a href=\"/portal?lang={other_code}\">{other}</a></p>",
         title = escape(title),
-        code_title = language.pick("Giriş kodu ilə", "With an access code"),
-        csrf = escape(csrf_token),
-        id_label = language.pick("FİN", "National id (FİN)"),
-        code_label = language.pick("Kod", "Code"),
-        submit = language.pick("Daxil ol", "Log in"),
+        sections = sections.concat(),
         other_code = match language {
             Language::Aze => "eng",
             Language::Eng => "aze",

@@ -1,11 +1,14 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
-//! access-code login, the cabinet and logout. The card, phone, QR and device-certificate
-//! logins join them as they are built.
+//! cabinet and logout here, and each login method in a module of its own with its part of the
+//! login page ([`login_sections`]): `code` (access codes). The card, phone, QR and
+//! device-certificate logins join them as they are built.
 //!
 //! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
 //! no inline script or style, no framing), `nosniff`, no referrer and `no-store`. Every
 //! state-changing request is a POST carrying the session's CSRF token; a form body is at most
 //! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
+
+mod code;
 
 use std::sync::Arc;
 
@@ -23,10 +26,10 @@ use percent_encoding::percent_decode_str;
 use imza_core::clock::Clock;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
-use crate::access_code::{self, AccessCodeError, AccessCodePolicy};
+use crate::access_code::AccessCodePolicy;
 use crate::pages::{self, Language};
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
-use crate::store::{LoginMethod, PortalStore, Session, SessionCitizen, StoreError};
+use crate::store::{PortalStore, Session, StoreError};
 
 /// Largest form body read.
 pub const MAX_FORM_BYTES: usize = 4 * 1024;
@@ -48,14 +51,14 @@ pub struct Portal {
 pub fn routes(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/portal", get(login_page))
-        .route("/portal/login/code", post(code_login))
+        .route("/portal/login/code", post(code::login))
         .route("/portal/cabinet", get(cabinet))
         .route("/portal/logout", post(logout))
         .with_state(portal)
 }
 
 /// An answer with the headers every portal answer carries.
-fn answer(status: StatusCode, body: Body) -> Response<Body> {
+pub(crate) fn answer(status: StatusCode, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -71,7 +74,7 @@ fn answer(status: StatusCode, body: Body) -> Response<Body> {
     response
 }
 
-fn html(status: StatusCode, page: String) -> Response<Body> {
+pub(crate) fn html(status: StatusCode, page: String) -> Response<Body> {
     let mut response = answer(status, Body::from(page));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -80,7 +83,7 @@ fn html(status: StatusCode, page: String) -> Response<Body> {
     response
 }
 
-fn text(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = answer(status, Body::from(format!("{message}\n")));
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -89,7 +92,7 @@ fn text(status: StatusCode, message: &str) -> Response<Body> {
     response
 }
 
-fn see_other(location: &'static str, cookie: Option<String>) -> Response<Body> {
+pub(crate) fn see_other(location: &'static str, cookie: Option<String>) -> Response<Body> {
     let mut response = answer(StatusCode::SEE_OTHER, Body::empty());
     response
         .headers_mut()
@@ -100,14 +103,14 @@ fn see_other(location: &'static str, cookie: Option<String>) -> Response<Body> {
     response
 }
 
-fn with_cookie(mut response: Response<Body>, cookie: String) -> Response<Body> {
+pub(crate) fn with_cookie(mut response: Response<Body>, cookie: String) -> Response<Body> {
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(SET_COOKIE, value);
     }
     response
 }
 
-fn failed(e: StoreError) -> Response<Body> {
+pub(crate) fn failed(e: StoreError) -> Response<Body> {
     eprintln!("portal: store: {e}");
     text(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -116,7 +119,7 @@ fn failed(e: StoreError) -> Response<Body> {
 }
 
 /// The session cookie's value, if the request has exactly one.
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_of(headers: &HeaderMap) -> Option<String> {
     let mut found = headers
         .get_all(COOKIE)
         .iter()
@@ -132,7 +135,7 @@ fn cookie_of(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Runs blocking store work off the runtime's threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f)
@@ -141,7 +144,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// The live session of the request, if any.
-async fn current(
+pub(crate) async fn current(
     portal: &Arc<Portal>,
     headers: &HeaderMap,
 ) -> Result<Option<(Session, String)>, StoreError> {
@@ -169,7 +172,11 @@ async fn login_page(
         Ok(Some((session, _))) if session.citizen.is_some() => see_other("/portal/cabinet", None),
         Ok(Some((_, cookie))) => html(
             StatusCode::OK,
-            pages::login(language, &csrf_token(&cookie), None),
+            pages::login(
+                language,
+                &login_sections(language, &csrf_token(&cookie)),
+                None,
+            ),
         ),
         Ok(None) => {
             let started = {
@@ -183,7 +190,7 @@ async fn login_page(
                 Ok(made) => with_cookie(
                     html(
                         StatusCode::OK,
-                        pages::login(language, &made.csrf_token, None),
+                        pages::login(language, &login_sections(language, &made.csrf_token), None),
                     ),
                     session::set_cookie(&made.cookie, &portal.sessions),
                 ),
@@ -194,8 +201,13 @@ async fn login_page(
     }
 }
 
+/// The login page's parts, one per login method, in the order shown.
+pub(crate) fn login_sections(language: Language, csrf_token: &str) -> Vec<String> {
+    vec![code::section(language, csrf_token)]
+}
+
 /// A form body's fields (`application/x-www-form-urlencoded`), each name at most once.
-fn form_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn form_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the form is not UTF-8".to_string())?;
     let mut fields: Vec<(String, String)> = Vec::new();
     for pair in text.split('&').filter(|p| !p.is_empty()) {
@@ -216,7 +228,7 @@ fn form_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
 }
 
 /// Reads a form posted by one of the portal's pages: its fields, or the answer refusing it.
-async fn read_form(
+pub(crate) async fn read_form(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Vec<(String, String)>, Response<Body>> {
@@ -238,7 +250,7 @@ async fn read_form(
     form_fields(&body.bytes).map_err(|e| text(StatusCode::BAD_REQUEST, &e))
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
         .find(|(n, _)| n == name)
@@ -247,75 +259,11 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
 }
 
 /// The refusal of a state-changing request without its session or CSRF token.
-fn forbidden() -> Response<Body> {
+pub(crate) fn forbidden() -> Response<Body> {
     text(
         StatusCode::FORBIDDEN,
         "this form is out of date or not the portal's; reload the page and try again",
     )
-}
-
-async fn code_login(
-    State(portal): State<Arc<Portal>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response<Body> {
-    let language = Language::from_query(uri.query());
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
-        Err(refused) => return refused,
-    };
-    let (session, cookie) = match current(&portal, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
-    };
-    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
-    let national_id = field(&fields, "national_id").to_string();
-    let code = field(&fields, "code").to_string();
-    let worker = Arc::clone(&portal);
-    let outcome = tokio::task::spawn_blocking(move || {
-        let now = worker.clock.now();
-        let store = worker.store.as_ref();
-        let personal_code = access_code::log_in(store, &national_id, &code, now, &worker.codes)?;
-        let citizen = SessionCitizen {
-            name: personal_code.clone(),
-            personal_code,
-            method: LoginMethod::AccessCode,
-        };
-        Ok::<_, AccessCodeError>(session::log_in(
-            store,
-            &session,
-            citizen,
-            now,
-            &worker.sessions,
-        )?)
-    })
-    .await;
-    let again = |status, message: String| {
-        html(
-            status,
-            pages::login(language, &csrf_token(&cookie), Some(&message)),
-        )
-    };
-    match outcome {
-        Ok(Ok(made)) => see_other(
-            "/portal/cabinet",
-            Some(session::set_cookie(&made.cookie, &portal.sessions)),
-        ),
-        Ok(Err(AccessCodeError::Invalid(why))) => again(StatusCode::BAD_REQUEST, why),
-        Ok(Err(e @ (AccessCodeError::Refused { .. } | AccessCodeError::Locked { .. }))) => {
-            again(StatusCode::UNAUTHORIZED, e.to_string())
-        }
-        // The session was used by another login meanwhile.
-        Ok(Err(AccessCodeError::Store(StoreError::NotFound(_)))) => forbidden(),
-        Ok(Err(AccessCodeError::Store(e))) => failed(e),
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
-    }
 }
 
 async fn cabinet(

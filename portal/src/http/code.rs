@@ -1,0 +1,101 @@
+//! The access-code login: a one-time code from a service centre and the national id, posted
+//! from the login page's form (see [`crate::access_code`]).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Response, StatusCode, Uri};
+
+use super::{
+    current, failed, field, forbidden, html, login_sections, read_form, see_other, Portal,
+};
+use crate::access_code::{self, AccessCodeError};
+use crate::pages::{self, escape, Language};
+use crate::session::{self, csrf_token};
+use crate::store::{LoginMethod, SessionCitizen, StoreError};
+
+/// The login page's access-code form.
+pub(super) fn section(language: Language, csrf_token: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/portal/login/code\" id=\"access-code\">\
+         <h2>{code_title}</h2>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>{id_label} <input name=\"national_id\" autocomplete=\"username\" maxlength=\"7\" required></label>\
+         <label>{code_label} <input name=\"code\" autocomplete=\"one-time-code\" maxlength=\"16\" required></label>\
+         <button type=\"submit\">{submit}</button></form>",
+        code_title = language.pick("Giriş kodu ilə", "With an access code"),
+        csrf = escape(csrf_token),
+        id_label = language.pick("FİN", "National id (FİN)"),
+        code_label = language.pick("Kod", "Code"),
+        submit = language.pick("Daxil ol", "Log in"),
+    )
+}
+
+pub(super) async fn login(
+    State(portal): State<Arc<Portal>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response<Body> {
+    let language = Language::from_query(uri.query());
+    let fields = match read_form(&headers, body).await {
+        Ok(fields) => fields,
+        Err(refused) => return refused,
+    };
+    let (session, cookie) = match current(&portal, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return forbidden(),
+        Err(e) => return failed(e),
+    };
+    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
+        return forbidden();
+    }
+    let national_id = field(&fields, "national_id").to_string();
+    let code = field(&fields, "code").to_string();
+    let worker = Arc::clone(&portal);
+    let outcome = tokio::task::spawn_blocking(move || {
+        let now = worker.clock.now();
+        let store = worker.store.as_ref();
+        let personal_code = access_code::log_in(store, &national_id, &code, now, &worker.codes)?;
+        let citizen = SessionCitizen {
+            name: personal_code.clone(),
+            personal_code,
+            method: LoginMethod::AccessCode,
+        };
+        Ok::<_, AccessCodeError>(session::log_in(
+            store,
+            &session,
+            citizen,
+            now,
+            &worker.sessions,
+        )?)
+    })
+    .await;
+    let again = |status, message: String| {
+        html(
+            status,
+            pages::login(
+                language,
+                &login_sections(language, &csrf_token(&cookie)),
+                Some(&message),
+            ),
+        )
+    };
+    match outcome {
+        Ok(Ok(made)) => see_other(
+            "/portal/cabinet",
+            Some(session::set_cookie(&made.cookie, &portal.sessions)),
+        ),
+        Ok(Err(AccessCodeError::Invalid(why))) => again(StatusCode::BAD_REQUEST, why),
+        Ok(Err(e @ (AccessCodeError::Refused { .. } | AccessCodeError::Locked { .. }))) => {
+            again(StatusCode::UNAUTHORIZED, e.to_string())
+        }
+        // The session was used by another login meanwhile.
+        Ok(Err(AccessCodeError::Store(StoreError::NotFound(_)))) => forbidden(),
+        Ok(Err(AccessCodeError::Store(e))) => failed(e),
+        Err(e) => failed(StoreError::Backend(format!(
+            "the portal's worker failed: {e}"
+        ))),
+    }
+}
