@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3 curl
               softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd python3-venv wrk hyperfine time
-              postgresql postgresql-client)
+              postgresql postgresql-client
+              chromium chromium-driver fonts-dejavu-core zbar-tools libnss3-tools)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
