@@ -43,20 +43,31 @@ pub struct AuthenticatedCitizen {
     pub issuer: String,
 }
 
-/// Authenticates the citizen registered for `phone_number` and `national_id`: see the module
-/// documentation. `on_code` is told the verification code once the session has started; the
-/// phone has `give_up_after` to answer.
-#[allow(clippy::too_many_arguments)]
-pub fn authenticate(
+/// An authentication session started with the service: what [`finish`] needs to check the
+/// phone's answer. Holds nothing secret (the challenge's hash is what the phone signs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAuthentication {
+    /// The service's session id.
+    pub session_id: String,
+    /// SHA-256 of the random challenge: what the phone signs.
+    pub hash: [u8; 32],
+    /// The verification code both screens show.
+    pub verification_code: String,
+    /// The national identity number asked for.
+    pub national_id: String,
+}
+
+/// Starts the authentication of the citizen registered for `phone_number` and `national_id`:
+/// a fresh random challenge, sent as its SHA-256 for the phone to sign. The caller shows the
+/// verification code, then calls [`finish`] (at once to wait, or again and again with a short
+/// patience from a page that polls).
+pub fn start(
     client: &MssClient,
     phone_number: &str,
     national_id: &str,
     language: Language,
     display_text: Option<String>,
-    trust: &AuthenticationTrust,
-    give_up_after: Duration,
-    on_code: &dyn Fn(&str),
-) -> Result<AuthenticatedCitizen, ClientError> {
+) -> Result<PendingAuthentication, ClientError> {
     check_phone_number(phone_number)?;
     check_national_id(national_id)?;
     if let Some(text) = &display_text {
@@ -75,18 +86,82 @@ pub fn authenticate(
         language,
     };
     let session_id = client.start(SessionKind::Authentication, &request)?;
-    on_code(&verification_code(&hash));
-    let (signature, certificate_der) = client.wait(&session_id, give_up_after)?.into_signature()?;
-    let certificate = Certificate::from_der(certificate_der.clone())
+    Ok(PendingAuthentication {
+        session_id,
+        verification_code: verification_code(&hash),
+        hash,
+        national_id: national_id.to_string(),
+    })
+}
+
+/// Waits up to `give_up_after` for the phone's answer to `pending` ([`ClientError::GaveUp`]
+/// while it is still running; `Duration::ZERO` asks once), then believes it only after the
+/// checks of the module documentation.
+pub fn finish(
+    client: &MssClient,
+    pending: &PendingAuthentication,
+    trust: &AuthenticationTrust,
+    give_up_after: Duration,
+) -> Result<AuthenticatedCitizen, ClientError> {
+    let (signature, certificate_der) = client
+        .wait(&pending.session_id, give_up_after)?
+        .into_signature()?;
+    verify_authentication(
+        certificate_der,
+        &pending.hash,
+        &signature,
+        trust,
+        Some(&pending.national_id),
+    )
+    .map_err(|e| match e {
+        ClientError::BadSignature(why) => {
+            ClientError::BadSignature(format!("session {}: {why}", pending.session_id))
+        }
+        other => other,
+    })
+}
+
+/// Authenticates the citizen registered for `phone_number` and `national_id`: [`start`],
+/// `on_code` told the verification code, then [`finish`] with the phone given
+/// `give_up_after` to answer.
+#[allow(clippy::too_many_arguments)]
+pub fn authenticate(
+    client: &MssClient,
+    phone_number: &str,
+    national_id: &str,
+    language: Language,
+    display_text: Option<String>,
+    trust: &AuthenticationTrust,
+    give_up_after: Duration,
+    on_code: &dyn Fn(&str),
+) -> Result<AuthenticatedCitizen, ClientError> {
+    let pending = start(client, phone_number, national_id, language, display_text)?;
+    on_code(&pending.verification_code);
+    finish(client, &pending, trust, give_up_after)
+}
+
+/// Checks a phone's authentication: `signature` over the SHA-256 `digest` verifies with
+/// `certificate_der`'s key, the certificate is an authentication certificate
+/// (keyUsage digitalSignature) that validates with `trust` (path, revocation required), and
+/// it names a person — the one of `national_id` when given. Used by [`finish`] and by logins
+/// whose challenge reaches the phone another way (the portal's QR login).
+pub fn verify_authentication(
+    certificate_der: Vec<u8>,
+    digest: &[u8; 32],
+    signature: &[u8],
+    trust: &AuthenticationTrust,
+    national_id: Option<&str>,
+) -> Result<AuthenticatedCitizen, ClientError> {
+    let certificate = Certificate::from_der(certificate_der)
         .map_err(|e| ClientError::BadCertificate(e.to_string()))?;
     let spki = certificate
         .spki_der()
         .map_err(|e| ClientError::BadCertificate(e.to_string()))?;
-    imza_core::verify::verify_digest(&spki, DigestAlgorithm::Sha256, &hash, &signature).map_err(
+    imza_core::verify::verify_digest(&spki, DigestAlgorithm::Sha256, digest, signature).map_err(
         |e| {
             ClientError::BadSignature(format!(
-                "session {session_id}: the challenge's signature does not verify with the \
-                 authentication certificate ({}): {e}",
+                "the challenge's signature does not verify with the authentication certificate \
+                 ({}): {e}",
                 certificate.subject_text()
             ))
         },
@@ -115,46 +190,63 @@ fn check_authentication_use(certificate: &Certificate) -> Result<(), ClientError
     }
 }
 
-/// The identity a certificate states, checked to be the one of `national_id`: the subject's
-/// one serialNumber is `national_id` itself or ends with `-national_id` (`PNOAZ-1AB2C3D`).
+/// The identity a certificate states, checked to be the one of `national_id` when one was
+/// asked for: the subject's one serialNumber is `national_id` itself or ends with
+/// `-national_id` (`PNOAZ-1AB2C3D`). Without one, the national id is what follows the
+/// personal code's last `-`.
 fn identity(
     certificate: &Certificate,
-    national_id: &str,
+    national_id: Option<&str>,
 ) -> Result<AuthenticatedCitizen, ClientError> {
     let subject = certificate.subject();
+    let expected = national_id.unwrap_or("a personal code (serialNumber)");
+    let mismatch = |found: String| ClientError::IdentityMismatch {
+        expected: expected.to_string(),
+        found,
+    };
     let serials = attribute_values(subject, oids::AT_SERIAL_NUMBER);
     let personal_code = match serials.as_slice() {
         [one] => one.clone(),
         [] => {
-            return Err(ClientError::IdentityMismatch {
-                expected: national_id.to_string(),
-                found: format!("{} (no serialNumber)", certificate.subject_text()),
-            })
+            return Err(mismatch(format!(
+                "{} (no serialNumber)",
+                certificate.subject_text()
+            )))
         }
         _ => {
-            return Err(ClientError::IdentityMismatch {
-                expected: national_id.to_string(),
-                found: format!("{} (several serialNumbers)", certificate.subject_text()),
-            })
+            return Err(mismatch(format!(
+                "{} (several serialNumbers)",
+                certificate.subject_text()
+            )))
         }
     };
-    let matches = personal_code == national_id
-        || personal_code
-            .strip_suffix(national_id)
-            .is_some_and(|prefix| prefix.ends_with('-'));
-    if !matches {
-        return Err(ClientError::IdentityMismatch {
-            expected: national_id.to_string(),
-            found: format!("{personal_code} ({})", certificate.subject_text()),
-        });
-    }
+    let national_id = match national_id {
+        Some(asked) => {
+            let matches = personal_code == asked
+                || personal_code
+                    .strip_suffix(asked)
+                    .is_some_and(|prefix| prefix.ends_with('-'));
+            if !matches {
+                return Err(mismatch(format!(
+                    "{personal_code} ({})",
+                    certificate.subject_text()
+                )));
+            }
+            asked.to_string()
+        }
+        None => personal_code
+            .rsplit('-')
+            .next()
+            .unwrap_or(&personal_code)
+            .to_string(),
+    };
     let first = |oid| attribute_values(subject, oid).into_iter().next();
     let name = person_name(subject).unwrap_or_else(|| personal_code.clone());
     Ok(AuthenticatedCitizen {
         certificate: certificate.der().to_vec(),
         name,
         personal_code,
-        national_id: national_id.to_string(),
+        national_id,
         country: first(oids::AT_COUNTRY),
         certificate_serial: imza_core::cert::serial_hex(certificate.serial()),
         issuer: format_dn(certificate.issuer()),
@@ -179,28 +271,34 @@ mod tests {
         let cert = certificate(
             "CN=Əliyev Günay,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-1AB2C3D,C=AZ",
         );
-        let citizen = identity(&cert, "1AB2C3D").unwrap();
+        let citizen = identity(&cert, Some("1AB2C3D")).unwrap();
         assert_eq!(citizen.name, "Əliyev Günay");
         assert_eq!(citizen.personal_code, "PNOAZ-1AB2C3D");
         assert_eq!(citizen.country.as_deref(), Some("AZ"));
         assert_eq!(citizen.certificate_serial, "05");
         assert_eq!(citizen.issuer, "CN=Test Root,C=AZ");
+        // Without a national id asked for, it is read from the personal code.
+        assert_eq!(identity(&cert, None).unwrap().national_id, "1AB2C3D");
         let no_cn = certificate("givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-1AB2C3D,C=AZ");
-        assert_eq!(identity(&no_cn, "1AB2C3D").unwrap().name, "Günay Əliyev");
+        assert_eq!(
+            identity(&no_cn, Some("1AB2C3D")).unwrap().name,
+            "Günay Əliyev"
+        );
     }
 
     #[test]
     fn another_persons_certificate_is_refused() {
         let cert = certificate("CN=Other,serialNumber=PNOAZ-9ZZ9ZZ9,C=AZ");
         assert!(matches!(
-            identity(&cert, "1AB2C3D"),
+            identity(&cert, Some("1AB2C3D")),
             Err(ClientError::IdentityMismatch { .. })
         ));
         // A suffix that is not the whole id after the '-' does not match.
         let cert = certificate("CN=Other,serialNumber=PNOAZ-X1AB2C3D,C=AZ");
-        assert!(identity(&cert, "1AB2C3D").is_err());
+        assert!(identity(&cert, Some("1AB2C3D")).is_err());
         let cert = certificate("CN=Nobody,C=AZ");
-        assert!(identity(&cert, "1AB2C3D").is_err());
+        assert!(identity(&cert, Some("1AB2C3D")).is_err());
+        assert!(identity(&cert, None).is_err());
     }
 
     #[test]
