@@ -38,6 +38,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             2,
             include_str!("store/migrations/sqlite/0002_access_codes.sql"),
         ),
+        (
+            3,
+            include_str!("store/migrations/sqlite/0003_pending_logins.sql"),
+        ),
     ],
 };
 
@@ -54,6 +58,10 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             2,
             include_str!("store/migrations/postgres/0002_access_codes.sql"),
         ),
+        (
+            3,
+            include_str!("store/migrations/postgres/0003_pending_logins.sql"),
+        ),
     ],
 };
 
@@ -61,7 +69,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 2,
+    version: 3,
     tables: &[
         Table {
             name: "portal_sessions",
@@ -115,6 +123,25 @@ pub const TABLES: TableSet = TableSet {
                 Column::bigint("locked_until"),
             ],
             order_by: &["personal_code"],
+            identity: None,
+        },
+        Table {
+            name: "portal_pending_logins",
+            columns: &[
+                Column::bytes("session_sha256"),
+                Column::text("method"),
+                Column::bigint("started_at"),
+                Column::bytes("challenge"),
+                Column::text("mss_session_id"),
+                Column::text("national_id"),
+                Column::text("verification_code"),
+                Column::text("qr_token"),
+                Column::bytes("qr_secret"),
+                Column::text("approved_personal_code"),
+                Column::text("approved_name"),
+                Column::bigint("approved_at"),
+            ],
+            order_by: &["session_sha256"],
             identity: None,
         },
     ],
@@ -247,6 +274,38 @@ pub struct AccessCode {
     pub locked_until: Option<OffsetDateTime>,
 }
 
+/// A phone or QR login under way for a browser session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingLogin {
+    pub session_sha256: [u8; 32],
+    pub started_at: OffsetDateTime,
+    /// What the phone signs: the SHA-256 of a random challenge (phone login, sent through the
+    /// signature service), or a random challenge the portal gives the phone that scanned the
+    /// QR code.
+    pub challenge: [u8; 32],
+    pub kind: PendingKind,
+}
+
+/// What a login under way waits for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PendingKind {
+    /// The signature service's authentication session.
+    Phone {
+        mss_session_id: String,
+        national_id: String,
+        verification_code: String,
+    },
+    /// A phone to scan the QR code and answer.
+    Qr {
+        /// Public: it is in every device link.
+        token: String,
+        /// Authenticates the device links; never leaves the server.
+        secret: [u8; 32],
+        /// Whom the phone's answer identified, once one was accepted.
+        approved: Option<(SessionCitizen, OffsetDateTime)>,
+    },
+}
+
 /// What a wrong try left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailedTry {
@@ -326,6 +385,33 @@ pub trait PortalStore: Send + Sync + std::fmt::Debug {
         tries: u32,
         lock: time::Duration,
     ) -> Result<FailedTry, StoreError>;
+
+    /// Keeps `login` as its browser session's login under way, replacing one it had.
+    /// `Conflict` when its QR token is another session's (nothing changes).
+    fn put_pending_login(&self, login: &PendingLogin) -> Result<(), StoreError>;
+
+    /// The browser session's login under way, if any.
+    fn pending_login(&self, session_sha256: &[u8; 32]) -> Result<Option<PendingLogin>, StoreError>;
+
+    /// The QR login whose token is `token`, if one is under way.
+    fn qr_login(&self, token: &str) -> Result<Option<PendingLogin>, StoreError>;
+
+    /// Records that a phone's answer to the QR login `token` identified `citizen` at `at`.
+    /// `NotFound` when no QR login with this token is under way unapproved (nothing changes):
+    /// of concurrent approvals exactly one succeeds.
+    fn approve_qr_login(
+        &self,
+        token: &str,
+        citizen: &SessionCitizen,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the browser session's login under way out: of concurrent callers exactly one
+    /// gets it.
+    fn take_pending_login(
+        &self,
+        session_sha256: &[u8; 32],
+    ) -> Result<Option<PendingLogin>, StoreError>;
 
     /// Uses the code `code_id` of the citizen: removes it if it is kept, unexpired and not
     /// locked at `now`, and says whether it did. Of concurrent uses exactly one gets `true`.
@@ -431,6 +517,162 @@ pub(crate) fn put_code_sql(placeholder: &str) -> String {
 /// The columns of an access code row, in [`access_code_from`]'s order.
 pub(crate) const ACCESS_CODE_COLUMNS: &str = "personal_code, code_id, code_scrypt, salt, \
      issued_at, expires_at, tries_left, locked_until";
+
+/// The columns of a pending login row, in [`PendingRow`]'s order.
+pub(crate) const PENDING_COLUMNS: &str = "session_sha256, method, started_at, challenge, \
+     mss_session_id, national_id, verification_code, qr_token, qr_secret, \
+     approved_personal_code, approved_name, approved_at";
+
+/// Keeps a pending login, replacing its session's (`{n}` as in [`wrong_try_sql`]), columns
+/// in [`PENDING_COLUMNS`] order.
+pub(crate) fn put_pending_sql(placeholder: &str) -> String {
+    let values: Vec<String> = (1..=12).map(|n| format!("{placeholder}{n}")).collect();
+    let updates: Vec<String> = PENDING_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "session_sha256")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO portal_pending_logins ({PENDING_COLUMNS}) VALUES ({}) \
+         ON CONFLICT (session_sha256) DO UPDATE SET {}",
+        values.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// A pending login row, read from either engine.
+pub(crate) struct PendingRow {
+    pub session_sha256: Vec<u8>,
+    pub method: String,
+    pub started_at: i64,
+    pub challenge: Vec<u8>,
+    pub mss_session_id: Option<String>,
+    pub national_id: Option<String>,
+    pub verification_code: Option<String>,
+    pub qr_token: Option<String>,
+    pub qr_secret: Option<Vec<u8>>,
+    pub approved_personal_code: Option<String>,
+    pub approved_name: Option<String>,
+    pub approved_at: Option<i64>,
+}
+
+/// The values a pending login is stored as, in [`PENDING_COLUMNS`] order.
+pub(crate) struct PendingValues<'a> {
+    pub method: &'static str,
+    pub started_at: i64,
+    pub mss_session_id: Option<&'a str>,
+    pub national_id: Option<&'a str>,
+    pub verification_code: Option<&'a str>,
+    pub qr_token: Option<&'a str>,
+    pub qr_secret: Option<&'a [u8]>,
+    pub approved_personal_code: Option<&'a str>,
+    pub approved_name: Option<&'a str>,
+    pub approved_at: Option<i64>,
+}
+
+impl PendingLogin {
+    pub(crate) fn values(&self) -> PendingValues<'_> {
+        let mut values = PendingValues {
+            method: "phone",
+            started_at: imza_store::millis(self.started_at),
+            mss_session_id: None,
+            national_id: None,
+            verification_code: None,
+            qr_token: None,
+            qr_secret: None,
+            approved_personal_code: None,
+            approved_name: None,
+            approved_at: None,
+        };
+        match &self.kind {
+            PendingKind::Phone {
+                mss_session_id,
+                national_id,
+                verification_code,
+            } => {
+                values.mss_session_id = Some(mss_session_id);
+                values.national_id = Some(national_id);
+                values.verification_code = Some(verification_code);
+            }
+            PendingKind::Qr {
+                token,
+                secret,
+                approved,
+            } => {
+                values.method = "qr";
+                values.qr_token = Some(token);
+                values.qr_secret = Some(&secret[..]);
+                if let Some((citizen, at)) = approved {
+                    values.approved_personal_code = Some(&citizen.personal_code);
+                    values.approved_name = Some(&citizen.name);
+                    values.approved_at = Some(imza_store::millis(*at));
+                }
+            }
+        }
+        values
+    }
+}
+
+impl PendingRow {
+    pub fn into_pending(self) -> Result<PendingLogin, StoreError> {
+        use imza_store::from_millis;
+        let half = |what: &str| StoreError::Corrupt(format!("a {what} login's row is half set"));
+        let kind = match self.method.as_str() {
+            "phone" => match (
+                self.mss_session_id,
+                self.national_id,
+                self.verification_code,
+            ) {
+                (Some(mss_session_id), Some(national_id), Some(verification_code)) => {
+                    PendingKind::Phone {
+                        mss_session_id,
+                        national_id,
+                        verification_code,
+                    }
+                }
+                _ => return Err(half("phone")),
+            },
+            "qr" => {
+                let (Some(token), Some(secret)) = (self.qr_token, self.qr_secret) else {
+                    return Err(half("QR"));
+                };
+                let approved = match (
+                    self.approved_personal_code,
+                    self.approved_name,
+                    self.approved_at,
+                ) {
+                    (Some(personal_code), Some(name), Some(at)) => Some((
+                        SessionCitizen {
+                            personal_code,
+                            name,
+                            method: LoginMethod::Qr,
+                        },
+                        from_millis(at, "approved_at")?,
+                    )),
+                    (None, None, None) => None,
+                    _ => return Err(half("QR")),
+                };
+                PendingKind::Qr {
+                    token,
+                    secret: sha256_column(secret, "qr_secret")?,
+                    approved,
+                }
+            }
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown pending login method {other:?}"
+                )))
+            }
+        };
+        Ok(PendingLogin {
+            session_sha256: sha256_column(self.session_sha256, "session_sha256")?,
+            started_at: from_millis(self.started_at, "started_at")?,
+            challenge: sha256_column(self.challenge, "challenge")?,
+            kind,
+        })
+    }
+}
 
 /// What a stored session row means, read from either engine.
 pub(crate) struct SessionRow {

@@ -10,8 +10,8 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    AccessCode, Event, EventKind, FailedTry, LoginMethod, PortalStore, Session, SessionCitizen,
-    StoreError,
+    AccessCode, Event, EventKind, FailedTry, LoginMethod, PendingKind, PendingLogin, PortalStore,
+    Session, SessionCitizen, StoreError,
 };
 
 /// One fresh, empty database of an engine for one contract test.
@@ -38,6 +38,10 @@ macro_rules! portal_store_contract_tests {
             a_code_is_used_once_and_not_expired_locked_or_replaced,
             concurrent_uses_of_one_code_let_exactly_one_succeed,
             concurrent_wrong_tries_each_count_once,
+            a_pending_login_reads_back_is_replaced_and_taken_once,
+            a_qr_login_is_found_by_its_token_and_approved_once,
+            a_qr_token_belongs_to_one_session,
+            concurrent_approvals_of_one_qr_login_let_exactly_one_succeed,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -473,4 +477,123 @@ pub fn concurrent_wrong_tries_each_count_once(db: &dyn Database) {
     );
     let kept = db.open().access_code("PNOAZ-5ZK7T2Q").unwrap().unwrap();
     assert_eq!(kept.tries_left, 1);
+}
+
+fn phone_login(n: u8) -> PendingLogin {
+    PendingLogin {
+        session_sha256: id(n),
+        started_at: T0,
+        challenge: [n.wrapping_add(1); 32],
+        kind: PendingKind::Phone {
+            mss_session_id: format!("mss-session-{n}"),
+            national_id: "5ZK7T2Q".into(),
+            verification_code: "0421".into(),
+        },
+    }
+}
+
+fn qr_login(n: u8, token: &str) -> PendingLogin {
+    PendingLogin {
+        session_sha256: id(n),
+        started_at: T0,
+        challenge: [n.wrapping_add(2); 32],
+        kind: PendingKind::Qr {
+            token: token.into(),
+            secret: [n.wrapping_add(3); 32],
+            approved: None,
+        },
+    }
+}
+
+fn qr_citizen() -> SessionCitizen {
+    SessionCitizen {
+        method: LoginMethod::Qr,
+        ..citizen("PNOAZ-5ZK7T2Q")
+    }
+}
+
+pub fn a_pending_login_reads_back_is_replaced_and_taken_once(db: &dyn Database) {
+    let store = db.open();
+    assert_eq!(store.pending_login(&id(1)).unwrap(), None);
+    store.put_pending_login(&phone_login(1)).unwrap();
+    assert_eq!(store.pending_login(&id(1)).unwrap(), Some(phone_login(1)));
+    // A new login on the same browser session replaces the one under way.
+    let qr = qr_login(1, "token-one");
+    store.put_pending_login(&qr).unwrap();
+    assert_eq!(store.pending_login(&id(1)).unwrap(), Some(qr.clone()));
+    assert_eq!(store.pending_login(&id(2)).unwrap(), None);
+    assert_eq!(store.take_pending_login(&id(1)).unwrap(), Some(qr));
+    assert_eq!(store.take_pending_login(&id(1)).unwrap(), None);
+    assert_eq!(store.pending_login(&id(1)).unwrap(), None);
+    assert_eq!(store.qr_login("token-one").unwrap(), None);
+}
+
+pub fn a_qr_login_is_found_by_its_token_and_approved_once(db: &dyn Database) {
+    let store = db.open();
+    store.put_pending_login(&qr_login(1, "token-one")).unwrap();
+    store.put_pending_login(&phone_login(2)).unwrap();
+    assert_eq!(
+        store.qr_login("token-one").unwrap(),
+        Some(qr_login(1, "token-one"))
+    );
+    assert_eq!(store.qr_login("token-two").unwrap(), None);
+    let at = T0 + Duration::seconds(3);
+    store
+        .approve_qr_login("token-one", &qr_citizen(), at)
+        .unwrap();
+    let Some(PendingLogin {
+        kind: PendingKind::Qr { approved, .. },
+        ..
+    }) = store.pending_login(&id(1)).unwrap()
+    else {
+        panic!("the QR login is gone");
+    };
+    assert_eq!(approved, Some((qr_citizen(), at)));
+    assert!(matches!(
+        store.approve_qr_login("token-one", &qr_citizen(), at),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.approve_qr_login("token-two", &qr_citizen(), at),
+        Err(StoreError::NotFound(_))
+    ));
+    // A phone login has no token to approve.
+    assert_eq!(store.pending_login(&id(2)).unwrap(), Some(phone_login(2)));
+}
+
+pub fn a_qr_token_belongs_to_one_session(db: &dyn Database) {
+    let store = db.open();
+    store.put_pending_login(&qr_login(1, "token-one")).unwrap();
+    assert!(matches!(
+        store.put_pending_login(&qr_login(2, "token-one")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.pending_login(&id(2)).unwrap(), None);
+    assert_eq!(
+        store.qr_login("token-one").unwrap(),
+        Some(qr_login(1, "token-one"))
+    );
+}
+
+pub fn concurrent_approvals_of_one_qr_login_let_exactly_one_succeed(db: &dyn Database) {
+    const PHONES: usize = 6;
+    db.open()
+        .put_pending_login(&qr_login(1, "token-one"))
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(PHONES));
+    let handles: Vec<_> = (0..PHONES)
+        .map(|_| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.approve_qr_login("token-one", &qr_citizen(), T0)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let approved = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(approved, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(()) | Err(StoreError::NotFound(_)))));
 }

@@ -11,9 +11,10 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, put_code_sql, sql_limit, use_code_sql, wrong_try_sql,
-    AccessCode, Event, FailedTry, PortalStore, Session, SessionRow, StoreError,
-    ACCESS_CODE_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
+    access_code_from, event_from, failed_try, put_code_sql, put_pending_sql, sql_limit,
+    use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
+    PortalStore, Session, SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS,
+    PENDING_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
 };
 
 /// The portal's tables in a PostgreSQL database. Clones share the pool.
@@ -138,7 +139,122 @@ fn end(
     Ok(true)
 }
 
+fn pending_row(r: &Row) -> Result<PendingRow, StoreError> {
+    Ok(PendingRow {
+        session_sha256: get(r, 0)?,
+        method: get(r, 1)?,
+        started_at: get(r, 2)?,
+        challenge: get(r, 3)?,
+        mss_session_id: get(r, 4)?,
+        national_id: get(r, 5)?,
+        verification_code: get(r, 6)?,
+        qr_token: get(r, 7)?,
+        qr_secret: get(r, 8)?,
+        approved_personal_code: get(r, 9)?,
+        approved_name: get(r, 10)?,
+        approved_at: get(r, 11)?,
+    })
+}
+
+fn first_pending(rows: Vec<Row>) -> Result<Option<PendingLogin>, StoreError> {
+    rows.first()
+        .map(|r| pending_row(r)?.into_pending())
+        .transpose()
+}
+
 impl PortalStore for PgPortalStore {
+    fn put_pending_login(&self, login: &PendingLogin) -> Result<(), StoreError> {
+        let v = login.values();
+        let (session, challenge) = (&login.session_sha256[..], &login.challenge[..]);
+        self.pool
+            .get()?
+            .query_prepared(
+                &put_pending_sql("$"),
+                &[
+                    (&session, Type::BYTEA),
+                    (&v.method, Type::TEXT),
+                    (&v.started_at, Type::INT8),
+                    (&challenge, Type::BYTEA),
+                    (&v.mss_session_id, Type::TEXT),
+                    (&v.national_id, Type::TEXT),
+                    (&v.verification_code, Type::TEXT),
+                    (&v.qr_token, Type::TEXT),
+                    (&v.qr_secret, Type::BYTEA),
+                    (&v.approved_personal_code, Type::TEXT),
+                    (&v.approved_name, Type::TEXT),
+                    (&v.approved_at, Type::INT8),
+                ],
+            )
+            .map_err(|e| match violated(&e) {
+                Some(Violation::Unique) => {
+                    StoreError::Conflict("the QR token is another session's".into())
+                }
+                _ => db_error(e),
+            })?;
+        Ok(())
+    }
+
+    fn pending_login(&self, session_sha256: &[u8; 32]) -> Result<Option<PendingLogin>, StoreError> {
+        let id = &session_sha256[..];
+        first_pending(self.query(
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM portal_pending_logins WHERE session_sha256 = $1"
+            ),
+            &[(&id, Type::BYTEA)],
+        )?)
+    }
+
+    fn qr_login(&self, token: &str) -> Result<Option<PendingLogin>, StoreError> {
+        first_pending(self.query(
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM portal_pending_logins \
+                 WHERE qr_token = $1 AND method = 'qr'"
+            ),
+            &[(&token, Type::TEXT)],
+        )?)
+    }
+
+    fn approve_qr_login(
+        &self,
+        token: &str,
+        citizen: &SessionCitizen,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let at = millis(at);
+        let rows = self.query(
+            "UPDATE portal_pending_logins SET approved_personal_code = $2, \
+             approved_name = $3, approved_at = $4 \
+             WHERE qr_token = $1 AND method = 'qr' AND approved_at IS NULL \
+             RETURNING session_sha256",
+            &[
+                (&token, Type::TEXT),
+                (&citizen.personal_code, Type::TEXT),
+                (&citizen.name, Type::TEXT),
+                (&at, Type::INT8),
+            ],
+        )?;
+        match rows.len() {
+            0 => Err(StoreError::NotFound(
+                "no QR login awaiting a phone has this token".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn take_pending_login(
+        &self,
+        session_sha256: &[u8; 32],
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        let id = &session_sha256[..];
+        first_pending(self.query(
+            &format!(
+                "DELETE FROM portal_pending_logins WHERE session_sha256 = $1 \
+                 RETURNING {PENDING_COLUMNS}"
+            ),
+            &[(&id, Type::BYTEA)],
+        )?)
+    }
+
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         insert_session(&mut **self.pool.get()?, session)
     }

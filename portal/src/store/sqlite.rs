@@ -13,9 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, put_code_sql, sql_limit, use_code_sql, wrong_try_sql,
-    AccessCode, Event, FailedTry, PortalStore, Session, SessionRow, StoreError,
-    ACCESS_CODE_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
+    access_code_from, event_from, failed_try, put_code_sql, put_pending_sql, sql_limit,
+    use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
+    PortalStore, Session, SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS,
+    PENDING_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
 };
 
 /// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
@@ -95,7 +96,123 @@ fn insert_event(tx: &Connection, event: &Event) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
+    Ok(PendingRow {
+        session_sha256: r.get(0)?,
+        method: r.get(1)?,
+        started_at: r.get(2)?,
+        challenge: r.get(3)?,
+        mss_session_id: r.get(4)?,
+        national_id: r.get(5)?,
+        verification_code: r.get(6)?,
+        qr_token: r.get(7)?,
+        qr_secret: r.get(8)?,
+        approved_personal_code: r.get(9)?,
+        approved_name: r.get(10)?,
+        approved_at: r.get(11)?,
+    })
+}
+
+impl SqlitePortalStore {
+    fn one_pending(
+        &self,
+        sql: &str,
+        key: &dyn rusqlite::ToSql,
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        let row = self
+            .lock()
+            .query_row(sql, [key], pending_row)
+            .optional()
+            .map_err(db_error)?;
+        row.map(PendingRow::into_pending).transpose()
+    }
+}
+
 impl PortalStore for SqlitePortalStore {
+    fn put_pending_login(&self, login: &PendingLogin) -> Result<(), StoreError> {
+        let v = login.values();
+        self.lock()
+            .execute(
+                &put_pending_sql("?"),
+                params![
+                    &login.session_sha256[..],
+                    v.method,
+                    v.started_at,
+                    &login.challenge[..],
+                    v.mss_session_id,
+                    v.national_id,
+                    v.verification_code,
+                    v.qr_token,
+                    v.qr_secret,
+                    v.approved_personal_code,
+                    v.approved_name,
+                    v.approved_at,
+                ],
+            )
+            .map_err(|e| match violated(&e) {
+                Some(Violation::Unique) => {
+                    StoreError::Conflict("the QR token is another session's".into())
+                }
+                _ => db_error(e),
+            })?;
+        Ok(())
+    }
+
+    fn pending_login(&self, session_sha256: &[u8; 32]) -> Result<Option<PendingLogin>, StoreError> {
+        self.one_pending(
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM portal_pending_logins WHERE session_sha256 = ?1"
+            ),
+            &&session_sha256[..],
+        )
+    }
+
+    fn qr_login(&self, token: &str) -> Result<Option<PendingLogin>, StoreError> {
+        self.one_pending(
+            &format!(
+                "SELECT {PENDING_COLUMNS} FROM portal_pending_logins \
+                 WHERE qr_token = ?1 AND method = 'qr'"
+            ),
+            &token,
+        )
+    }
+
+    fn approve_qr_login(
+        &self,
+        token: &str,
+        citizen: &SessionCitizen,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .lock()
+            .execute(
+                "UPDATE portal_pending_logins SET approved_personal_code = ?2, \
+                 approved_name = ?3, approved_at = ?4 \
+                 WHERE qr_token = ?1 AND method = 'qr' AND approved_at IS NULL",
+                params![token, citizen.personal_code, citizen.name, millis(at)],
+            )
+            .map_err(db_error)?;
+        match changed {
+            0 => Err(StoreError::NotFound(
+                "no QR login awaiting a phone has this token".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn take_pending_login(
+        &self,
+        session_sha256: &[u8; 32],
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        self.one_pending(
+            &format!(
+                "DELETE FROM portal_pending_logins WHERE session_sha256 = ?1 \
+                 RETURNING {PENDING_COLUMNS}"
+            ),
+            &&session_sha256[..],
+        )
+    }
+
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         self.write(|tx| insert_session(tx, session))
     }
