@@ -980,6 +980,93 @@ impl TlsFiles {
     }
 }
 
+/// The address this server is reached at from this host: a wildcard listen address is
+/// reached on loopback.
+fn own_address(listen: SocketAddr) -> SocketAddr {
+    match listen.ip() {
+        ip if ip.is_unspecified() && listen.is_ipv4() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, listen.port()))
+        }
+        ip if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, listen.port()))
+        }
+        _ => listen,
+    }
+}
+
+/// The portal's phone and QR logins from `[portal]` (see `config.rs`): the phone CAs'
+/// authentication certificates validated against the store's roots with OCSP; the phone
+/// login only when the signature service is known and the API key's variable is set (its
+/// value is never printed). `own` is this server's base URL.
+fn portal_phone_logins(
+    pki: &Pki,
+    config: &config::PortalSection,
+    mss_here: bool,
+    own: &str,
+) -> Result<Arc<imza_portal::phone::PhoneLogins>, Failure> {
+    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+    let mut anchors = Vec::new();
+    let mut intermediates = Vec::new();
+    for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
+        let Ok(cert) = Certificate::from_der(ca.certificate) else {
+            continue;
+        };
+        match ca.parent {
+            None => anchors.push(cert),
+            Some(_) => intermediates.push(cert),
+        }
+    }
+    let mut phone_issuers = Vec::new();
+    for name in &config.phone_cas {
+        match pki.ca(name).map(|r| Certificate::from_der(r.certificate)) {
+            Ok(Ok(cert)) => phone_issuers.push(cert.subject_text()),
+            _ => note(format!(
+                "portal: phone CA {name:?} is not in the store; its phones cannot log in by QR"
+            )),
+        }
+    }
+    let fetcher = HttpFetcher::default();
+    let mut trust =
+        AuthenticationTrust::new(anchors, Box::new(fetcher.clone()), Arc::new(SystemClock))
+            .with_issuer_fetching(fetcher);
+    for cert in intermediates {
+        trust.add_intermediate(cert);
+    }
+    let mss_url = config
+        .mss_url
+        .clone()
+        .or_else(|| mss_here.then(|| own.to_string()));
+    let key = std::env::var(&config.mss_api_key_env)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(zeroize::Zeroizing::new);
+    let mss = match (mss_url, key) {
+        (Some(url), Some(key)) => Some(
+            imza_mobile_sign::client::MssClient::new(&url, &config.mss_relying_party, &key)
+                .map_err(|e| Failure::Input(format!("[portal] mss: {e}")))?,
+        ),
+        (None, _) => {
+            note("portal: no phone login: no [portal] mss_url and no mss role here");
+            None
+        }
+        (Some(_), None) => {
+            note(format!(
+                "portal: no phone login: {} is not set (the portal's API key at the signature \
+                 service)",
+                config.mss_api_key_env
+            ));
+            None
+        }
+    };
+    Ok(Arc::new(imza_portal::phone::PhoneLogins {
+        origin: config.origin.clone().unwrap_or_else(|| own.to_string()),
+        name: config.name.clone(),
+        mss,
+        trust,
+        phone_issuers,
+    }))
+}
+
 pub fn run(
     home: &Home,
     listen: SocketAddr,
@@ -1065,6 +1152,16 @@ pub fn run(
             clock: Arc::new(SystemClock),
             sessions: imza_portal::session::SessionPolicy::default(),
             codes: imza_portal::access_code::AccessCodePolicy::default(),
+            phone: Some(portal_phone_logins(
+                &pki,
+                &services.config.portal,
+                roles.has(Role::Mss),
+                &format!(
+                    "{}://{}",
+                    if tls.is_some() { "https" } else { "http" },
+                    own_address(listen)
+                ),
+            )?),
         })),
         false => None,
     };

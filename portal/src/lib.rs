@@ -8,14 +8,16 @@
 //! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
 //! on SQLite or PostgreSQL, [`session`], the browser sessions above it (cookie, CSRF token,
 //! timeouts, a new id at login), [`access_code`], one-time codes from a service centre, and
-//! [`qr`], the QR login's device link; [`http`] and [`pages`] serve the login page, the
-//! access-code login, the cabinet and logout. The agent, the other logins' routes, HTTPS and
-//! `imza serve --roles portal` come next.
+//! [`qr`], the QR login's device link, its QR image and the phone's answer; [`phone`], the
+//! phone and QR logins' checks of the phone's certificate; [`http`] and [`pages`] serve the
+//! login page, the access-code, phone and QR logins, the cabinet and logout. The agent and
+//! the other logins' routes come next.
 
 pub mod access_code;
 pub mod card;
 pub mod http;
 pub mod pages;
+pub mod phone;
 pub mod qr;
 pub mod session;
 pub mod store;

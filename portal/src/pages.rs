@@ -148,3 +148,58 @@ pub fn cabinet(
     );
     page(language, title, &body)
 }
+
+/// What a waiting page shows the citizen while the phone answers.
+pub enum Waiting<'a> {
+    /// The phone login: the verification code the phone shows too.
+    Phone { verification_code: &'a str },
+    /// The QR login: the QR code's image, at this URL (made anew every second).
+    Qr { image_url: &'a str },
+}
+
+/// The waiting page of the phone and QR logins: `/portal/assets/wait.js` polls
+/// `/portal/login/wait` with the session's CSRF token and goes on to the cabinet.
+pub fn waiting(language: Language, csrf_token: &str, what: Waiting<'_>) -> String {
+    let title = language.pick("Telefonla təsdiq gözlənilir", "Waiting for your phone");
+    let (method, shown) = match what {
+        Waiting::Phone { verification_code } => (
+            "phone",
+            format!(
+                "<p>{explain}</p><p id=\"verification-code\">{code}</p>",
+                explain = escape(language.pick(
+                    "Telefonunuzda eyni yoxlama kodunu gördükdə PIN kodu daxil edin:",
+                    "Enter your PIN on the phone once it shows the same verification code:",
+                )),
+                code = escape(verification_code),
+            ),
+        ),
+        Waiting::Qr { image_url } => (
+            "qr",
+            format!(
+                "<p>{explain}</p><img id=\"qr\" src=\"{src}\" alt=\"{alt}\">",
+                explain = escape(language.pick(
+                    "QR kodu telefonunuzdakı imza tətbiqi ilə skan edin:",
+                    "Scan the QR code with the imza app on your phone:",
+                )),
+                src = escape(image_url),
+                alt = escape(language.pick("Giriş üçün QR kod", "QR code to log in")),
+            ),
+        ),
+    };
+    let body = format!(
+        "<h1>{title}</h1><main id=\"wait\" data-method=\"{method}\" data-csrf=\"{csrf}\">{shown}\
+         <p id=\"status\" role=\"status\">{waiting}</p>\
+         <noscript>{noscript}</noscript>\
+         <p><a href=\"/portal\">{back}</a></p></main>\
+         <script src=\"/portal/assets/wait.js\"></script>",
+        title = escape(title),
+        csrf = escape(csrf_token),
+        waiting = escape(language.pick("Gözlənilir…", "Waiting…")),
+        noscript = escape(language.pick(
+            "Bu səhifə JavaScript tələb edir.",
+            "This page needs JavaScript.",
+        )),
+        back = escape(language.pick("Başqa üsulla daxil olun", "Log in another way")),
+    );
+    page(language, title, &body)
+}

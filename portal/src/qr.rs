@@ -18,6 +18,7 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// The scheme and version in every payload.
@@ -28,6 +29,126 @@ pub const MAX_LINK_AGE_SECONDS: i64 = 5;
 
 /// Longest link accepted back from a phone.
 pub const MAX_LINK_BYTES: usize = 512;
+
+/// How long a QR login waits for a phone, from its start: then the page says it expired.
+pub const QR_LOGIN_LIFETIME_SECONDS: i64 = 120;
+
+/// How old the link a phone's answer carries may be: the link was at most
+/// [`MAX_LINK_AGE_SECONDS`] old when the phone scanned it (the portal gave the challenge only
+/// then), and the citizen then has this long to read the portal's name and enter the PIN.
+pub const ANSWER_WINDOW_SECONDS: i64 = 60;
+
+/// Pixels per QR module in the PNG, and the quiet zone around it in modules (ISO/IEC 18004
+/// asks for 4).
+const PNG_MODULE_PIXELS: u32 = 6;
+const PNG_QUIET_MODULES: u32 = 4;
+
+/// What the phone posts to `{origin}/portal/qr/v1/scan` right after scanning the QR code.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScanRequest {
+    pub link: String,
+}
+
+/// The portal's answer to a scan: who asks (shown on the phone) and the challenge to sign.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScanAnswer {
+    pub portal_name: String,
+    pub origin: String,
+    /// 32 random bytes of this login, base64.
+    pub challenge: String,
+    /// How long the phone has to answer.
+    pub answer_within_seconds: i64,
+}
+
+/// What the phone posts to `{origin}/portal/qr/v1/answer`: the link it scanned, its
+/// authentication certificate (DER, base64) and its signature (DER ECDSA or PKCS#1 v1.5,
+/// base64) over [`answer_digest`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PhoneAnswer {
+    pub link: String,
+    pub certificate: String,
+    pub signature: String,
+}
+
+/// What the phone signs with its authentication key: SHA-256 over the scheme, the origin it
+/// showed the citizen, the session token and the challenge, so that a signature is worth
+/// nothing at another portal (origin) or for another login (token and challenge).
+pub fn answer_digest(origin: &str, token: &str, challenge: &[u8]) -> [u8; 32] {
+    let mut hasher = openssl::sha::Sha256::new();
+    for part in [
+        SCHEME.as_bytes(),
+        b"|answer|",
+        origin.as_bytes(),
+        b"|",
+        token.as_bytes(),
+        b"|",
+    ] {
+        hasher.update(part);
+    }
+    hasher.update(challenge);
+    hasher.finish()
+}
+
+/// The origin a device link names (`https://portal.gov.az` of
+/// `https://portal.gov.az/qr/v1?...`), for the phone to show and to post its answer to.
+pub fn link_origin(link: &str) -> Result<&str, QrError> {
+    if link.len() > MAX_LINK_BYTES {
+        return Err(QrError::Malformed(format!(
+            "longer than {MAX_LINK_BYTES} bytes"
+        )));
+    }
+    let (origin, _) = link
+        .split_once("/qr/v1?")
+        .ok_or_else(|| QrError::Malformed("not an imza QR login link".into()))?;
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| QrError::Malformed("the link is not http(s)".into()))?;
+    if host.is_empty() || host.contains(['/', '?', '#', '@']) {
+        return Err(QrError::Malformed("the link's origin is not a host".into()));
+    }
+    Ok(origin)
+}
+
+/// The QR code of `link` as a PNG (black on white, 1 bit per pixel).
+pub fn qr_png(link: &str) -> Result<Vec<u8>, String> {
+    let code = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| format!("no QR code for the link: {e}"))?;
+    let modules = u32::try_from(code.width()).map_err(|_| "a QR code too wide".to_string())?;
+    let colors = code.to_colors();
+    let side = (modules + 2 * PNG_QUIET_MODULES) * PNG_MODULE_PIXELS;
+    let row_bytes = side.div_ceil(8) as usize;
+    // White everywhere (bit 1), then the dark modules cleared.
+    let mut pixels = vec![0xffu8; row_bytes * side as usize];
+    for (i, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (mx, my) = (i as u32 % modules, i as u32 / modules);
+        for dy in 0..PNG_MODULE_PIXELS {
+            for dx in 0..PNG_MODULE_PIXELS {
+                let x = (mx + PNG_QUIET_MODULES) * PNG_MODULE_PIXELS + dx;
+                let y = (my + PNG_QUIET_MODULES) * PNG_MODULE_PIXELS + dy;
+                pixels[y as usize * row_bytes + (x / 8) as usize] &= !(0x80 >> (x % 8));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::One);
+    let mut writer = encoder
+        .write_header()
+        .map_err(|e| format!("PNG header: {e}"))?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| format!("PNG data: {e}"))?;
+    writer.finish().map_err(|e| format!("PNG end: {e}"))?;
+    Ok(out)
+}
 
 /// Why a device link was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -138,6 +259,18 @@ impl QrSession {
         origin: &str,
         now: OffsetDateTime,
     ) -> Result<CheckedLink, QrError> {
+        self.check_link_within(link, origin, now, MAX_LINK_AGE_SECONDS)
+    }
+
+    /// [`QrSession::check_link`] with a link up to `max_age` seconds old (a phone's answer,
+    /// [`ANSWER_WINDOW_SECONDS`], after it scanned in time).
+    pub fn check_link_within(
+        &self,
+        link: &str,
+        origin: &str,
+        now: OffsetDateTime,
+        max_age: i64,
+    ) -> Result<CheckedLink, QrError> {
         let fields = parse_link(link, origin)?;
         if fields.token != self.token {
             return Err(QrError::WrongCode);
@@ -157,7 +290,7 @@ impl QrSession {
             return Err(QrError::WrongCode);
         }
         let age = self.elapsed(now) - fields.elapsed_seconds;
-        if !(0..=MAX_LINK_AGE_SECONDS).contains(&age) {
+        if !(0..=max_age).contains(&age) {
             return Err(QrError::Stale { age });
         }
         Ok(CheckedLink {

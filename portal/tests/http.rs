@@ -28,6 +28,7 @@ fn site() -> Site {
         clock: Arc::new(SystemClock),
         sessions: SessionPolicy::default(),
         codes: AccessCodePolicy::default(),
+        phone: None,
     };
     Site {
         _dir: dir,

@@ -104,3 +104,83 @@ fn a_link_for_another_session_or_altered_is_refused() {
         );
     }
 }
+
+/// The QR image is a PNG that an independent reader (zbarimg, of zbar-tools) decodes back to
+/// the device link.
+#[test]
+fn the_qr_png_decodes_to_the_device_link() {
+    let t0 = OffsetDateTime::now_utc();
+    let session = QrSession::start(t0).unwrap();
+    let link = session.device_link(ORIGIN, "eng", t0 + Duration::seconds(3));
+    let png = imza_portal::qr::qr_png(&link).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("qr.png");
+    std::fs::write(&file, &png).unwrap();
+    let out = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw"])
+        .arg(&file)
+        .output()
+        .expect("run zbarimg (Debian zbar-tools)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim_end(), link);
+}
+
+#[test]
+fn a_links_origin_is_what_comes_before_the_path() {
+    use imza_portal::qr::link_origin;
+    let session = QrSession::start(OffsetDateTime::now_utc()).unwrap();
+    let link = session.device_link(ORIGIN, "aze", OffsetDateTime::now_utc());
+    assert_eq!(link_origin(&link).unwrap(), ORIGIN);
+    for bad in [
+        "ftp://portal.gov.az/qr/v1?x=1",
+        "https://portal.gov.az/other?x=1",
+        "https:///qr/v1?x=1",
+        "https://user@evil.example/x/qr/v1?x=1",
+    ] {
+        assert!(link_origin(bad).is_err(), "{bad}");
+    }
+    assert!(link_origin(&format!("{ORIGIN}/qr/v1?{}", "a".repeat(600))).is_err());
+}
+
+#[test]
+fn the_answer_digest_binds_origin_token_and_challenge() {
+    use imza_portal::qr::answer_digest;
+    let base = answer_digest(ORIGIN, "token", &[1; 32]);
+    assert_eq!(base, answer_digest(ORIGIN, "token", &[1; 32]));
+    assert_ne!(
+        base,
+        answer_digest("https://portal.gov.az.evil.example", "token", &[1; 32])
+    );
+    assert_ne!(base, answer_digest(ORIGIN, "tokem", &[1; 32]));
+    assert_ne!(base, answer_digest(ORIGIN, "token", &[2; 32]));
+}
+
+#[test]
+fn an_answer_may_carry_a_link_up_to_the_answer_window_old_but_no_older() {
+    use imza_portal::qr::ANSWER_WINDOW_SECONDS;
+    let t0 = OffsetDateTime::now_utc();
+    let session = QrSession::start(t0).unwrap();
+    let link = session.device_link(ORIGIN, "aze", t0);
+    let late = t0 + Duration::seconds(ANSWER_WINDOW_SECONDS);
+    assert!(matches!(
+        session.check_link(&link, ORIGIN, late),
+        Err(QrError::Stale { .. })
+    ));
+    session
+        .check_link_within(&link, ORIGIN, late, ANSWER_WINDOW_SECONDS)
+        .unwrap();
+    assert!(matches!(
+        session.check_link_within(
+            &link,
+            ORIGIN,
+            late + Duration::seconds(1),
+            ANSWER_WINDOW_SECONDS
+        ),
+        Err(QrError::Stale { .. })
+    ));
+}

@@ -48,6 +48,13 @@
 //! phone_session_burst = 10
 //! max_running_sessions_per_phone = 2       # per relying party and phone number
 //! max_tracked_phones = 100000
+//! [portal]                      # the phone and QR logins of the citizen portal
+//! origin = "https://portal.gov.az"  # as browsers and phones reach it; default: this server's
+//! name = "imza portal"          # shown on the phone beside the origin
+//! mss_url = "https://mss.gov.az"    # default: this server's own /mss/v1 with the mss role
+//! mss_relying_party = "portal"  # the portal's relying-party name (imza mobile rp add)
+//! mss_api_key_env = "IMZA_PORTAL_MSS_API_KEY"  # the variable holding its API key
+//! phone_cas = ["mobile"]        # CAs whose certificates are phones' (the QR login)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -75,6 +82,7 @@ pub struct ServeConfig {
     pub verify: VerifySection,
     pub crl: CrlSection,
     pub mobile: MobileSection,
+    pub portal: PortalSection,
     pub node: NodeSection,
 }
 
@@ -88,6 +96,7 @@ impl Default for ServeConfig {
             verify: VerifySection::default(),
             crl: CrlSection::default(),
             mobile: MobileSection::default(),
+            portal: PortalSection::default(),
             node: NodeSection::default(),
         }
     }
@@ -336,6 +345,41 @@ impl Default for MobileSection {
             phone_session_burst: phone.burst,
             max_running_sessions_per_phone: mobile::DEFAULT_MAX_RUNNING_PER_PHONE,
             max_tracked_phones: mobile::DEFAULT_MAX_TRACKED_PHONES,
+        }
+    }
+}
+
+/// The portal's phone and QR logins.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// The portal's origin as browsers and phones reach it (scheme, host, port); `None`: this
+    /// server's own address (`https://` with TLS).
+    pub origin: Option<String>,
+    /// The portal's name, shown on the phone with the origin.
+    pub name: String,
+    /// The mobile signature service the phone login asks; `None`: this server's own, when it
+    /// has the mss role (otherwise there is no phone login).
+    pub mss_url: Option<String>,
+    /// The portal's relying-party name at the service.
+    pub mss_relying_party: String,
+    /// The environment variable holding the portal's API key (never in this file, never
+    /// logged). Unset: no phone login.
+    pub mss_api_key_env: String,
+    /// The CAs (by name) whose authentication certificates are phones': the QR login takes
+    /// only these.
+    pub phone_cas: Vec<String>,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        PortalSection {
+            origin: None,
+            name: "imza portal".to_string(),
+            mss_url: None,
+            mss_relying_party: "portal".to_string(),
+            mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
+            phone_cas: vec!["mobile".to_string()],
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
 //! cabinet and logout here, and each login method in a module of its own with its part of the
-//! login page ([`login_sections`]): `code` (access codes). The card, phone, QR and
-//! device-certificate logins join them as they are built.
+//! login page ([`login_sections`]): `code` (access codes), `phone` (the ASAN-style phone
+//! login), `qr` (the QR login and the phone's side of it), and `wait`, the waiting page's
+//! questions shared by the last two. The card and device-certificate logins join them as they
+//! are built.
 //!
 //! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
 //! no inline script or style, no framing), `nosniff`, no referrer and `no-store`. Every
@@ -9,6 +11,9 @@
 //! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
 
 mod code;
+mod phone;
+mod qr;
+mod wait;
 
 use std::sync::Arc;
 
@@ -28,6 +33,7 @@ use imza_http::{content_type_is, read_body, BodyRefused};
 
 use crate::access_code::AccessCodePolicy;
 use crate::pages::{self, Language};
+use crate::phone::PhoneLogins;
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
 use crate::store::{PortalStore, Session, StoreError};
 
@@ -45,6 +51,8 @@ pub struct Portal {
     pub clock: Arc<dyn Clock>,
     pub sessions: SessionPolicy,
     pub codes: AccessCodePolicy,
+    /// The phone and QR logins; `None`: not offered.
+    pub phone: Option<Arc<PhoneLogins>>,
 }
 
 /// The portal's routes under `/portal`.
@@ -52,6 +60,13 @@ pub fn routes(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/portal", get(login_page))
         .route("/portal/login/code", post(code::login))
+        .route("/portal/login/phone", post(phone::login))
+        .route("/portal/login/qr", post(qr::start))
+        .route("/portal/login/qr/image", get(qr::image))
+        .route("/portal/login/wait", post(wait::wait))
+        .route("/portal/assets/wait.js", get(wait::script))
+        .route("/portal/qr/v1/scan", post(qr::scan))
+        .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
         .route("/portal/logout", post(logout))
         .with_state(portal)
@@ -203,7 +218,11 @@ async fn login_page(
 
 /// The login page's parts, one per login method, in the order shown.
 pub(crate) fn login_sections(language: Language, csrf_token: &str) -> Vec<String> {
-    vec![code::section(language, csrf_token)]
+    vec![
+        phone::section(language, csrf_token),
+        qr::section(language, csrf_token),
+        code::section(language, csrf_token),
+    ]
 }
 
 /// A form body's fields (`application/x-www-form-urlencoded`), each name at most once.
