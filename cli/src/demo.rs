@@ -57,6 +57,8 @@ const CAS: &[(&str, Option<&str>, &str, KeyAlgorithm)] = &[
 
 /// The demo's relying party of the mobile signature service.
 const DEMO_RP: &str = "mygov.az";
+/// The portal's relying party (the default of `imza serve`'s `[portal] mss_relying_party`).
+const DEMO_PORTAL_RP: &str = "portal";
 /// The demo's phone: number, FIN, given name, surname; and its signing PIN.
 const DEMO_PHONE: (&str, &str, &str, &str) = ("+994501234567", "5ZK7T2Q", "Günay", "Əliyeva");
 const DEMO_PHONE_PIN: &str = "12345";
@@ -235,6 +237,18 @@ pub fn run(home: &Home) -> CliResult {
         imza_core::key::software::write_private_file(&rp_key_file, key.as_bytes())?;
         println!("registered relying party {DEMO_RP}");
     }
+    // The portal's own relying party (the phone login of /portal; `[portal]
+    // mss_relying_party` of `imza serve` defaults to it): its API key in demo/portal-rp.key,
+    // handed to `imza serve` in IMZA_PORTAL_MSS_API_KEY.
+    let portal_key_file = demo.join("portal-rp.key");
+    if !registered.iter().any(|rp| rp.name == DEMO_PORTAL_RP) {
+        let key =
+            imza_mobile_sign::store::add_relying_party(store.as_ref(), DEMO_PORTAL_RP, pki.now())
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+        let _ = std::fs::remove_file(&portal_key_file);
+        imza_core::key::software::write_private_file(&portal_key_file, key.as_bytes())?;
+        println!("registered relying party {DEMO_PORTAL_RP} (the portal's phone login)");
+    }
     let phone_dir = demo.join("phone");
     if !phone_dir
         .join(imza_mobile_sign::phone::WALLET_FILE)
@@ -290,6 +304,16 @@ pub fn run(home: &Home) -> CliResult {
     );
     println!("  RP_KEY=$(cat {}) imza --data-dir {dd} sign --mobile {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --in README.md --out mobile.p7s --chain {}/ca/mobile.pem --level T --tsa http://127.0.0.1:8080/tsa", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
     println!("  RP_KEY=$(cat {}) imza mobile auth --phone {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --trust {}/ca/root.pem", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
+    println!("Portal phone and QR logins (serve with the portal's API key; then, in a browser, /portal):");
+    println!(
+        "  IMZA_PORTAL_MSS_API_KEY=$(cat {}) imza --data-dir {dd} serve",
+        portal_key_file.display()
+    );
+    println!(
+        "  DEMO_PIN={DEMO_PHONE_PIN} imza phone qr --link 'LINK FROM THE QR CODE' --phone {} --phone-dir {} --pin-env DEMO_PIN",
+        DEMO_PHONE.0,
+        phone_dir.display()
+    );
     println!("  curl -s http://127.0.0.1:8080/verify -H 'Content-Type: application/json' -d \"{{\\\"signature\\\": \\\"$(base64 -w0 readme.p7s)\\\", \\\"content\\\": \\\"$(base64 -w0 README.md)\\\"}}\"");
     Ok(())
 }

@@ -9,6 +9,7 @@ mod demo;
 mod mobile;
 mod mobile_auth;
 mod output;
+mod phone_qr;
 mod portal;
 mod serve;
 mod services;

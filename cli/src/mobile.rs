@@ -122,6 +122,37 @@ pub enum PhoneCommand {
     /// show who asks, the text and the verification code, and answer. With --approve the
     /// signing PIN is checked on the phone (3 wrong in a row block the keys: PIN_BLOCKED).
     Run(PhoneRunArgs),
+    /// Log in to a portal by its QR code: given the device link the QR code holds, the phone
+    /// asks the portal what it is (the link must be fresh: a QR code is refused a few seconds
+    /// after it was shown), shows the portal's name and origin, asks for the PIN (--pin-env,
+    /// or the terminal) and answers with its authentication certificate and a signature over
+    /// the portal's origin, the login and its challenge. Exit status 0: the portal took the
+    /// answer (the browser showing the QR code logs in); 1: the portal refused it (stale or
+    /// foreign link, certificate not accepted); 2: bad input, wrong PIN, or refused here.
+    Qr(PhoneQrArgs),
+}
+
+#[derive(Args)]
+pub struct PhoneQrArgs {
+    /// The device link read from the QR code (`https://portal.gov.az/qr/v1?...`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) link: String,
+    /// The phone number given at registration.
+    #[arg(long)]
+    pub(crate) phone: String,
+    /// The phone's directory, if not the default (see `imza mobile register --phone-dir`).
+    #[arg(long)]
+    pub(crate) phone_dir: Option<PathBuf>,
+    /// Environment variable holding the signing PIN; without it the PIN is asked for on the
+    /// terminal.
+    #[arg(long)]
+    pub(crate) pin_env: Option<String>,
+    /// Refuse: show who asks, sign nothing, tell the portal nothing.
+    #[arg(long)]
+    pub(crate) refuse: bool,
+    /// One JSON object per step on standard output.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Args)]
@@ -449,16 +480,15 @@ fn certificate_serial(der: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(cert.tbs_certificate.serial_number.as_bytes().to_vec())
 }
 
-fn phone_failure(e: imza_mobile_sign::phone::PhoneError) -> Failure {
+pub(crate) fn phone_failure(e: imza_mobile_sign::phone::PhoneError) -> Failure {
     Failure::Input(e.to_string())
 }
 
-pub fn run_phone(command: PhoneCommand) -> CliResult {
-    let PhoneCommand::Run(args) = command;
-    let phone = normalize_phone_number(&args.phone).map_err(|e| input(e.to_string()))?;
-    let dir = args
-        .phone_dir
-        .clone()
+/// The wallet of `phone` in `dir` (or the default directory), checked to be that phone's.
+fn open_wallet(phone: &str, dir: Option<&Path>) -> Result<Wallet, Failure> {
+    let phone = normalize_phone_number(phone).map_err(|e| input(e.to_string()))?;
+    let dir = dir
+        .map(Path::to_path_buf)
         .unwrap_or_else(|| default_phone_dir(&phone));
     let wallet = Wallet::open(&dir).map_err(phone_failure)?;
     if wallet.phone_number() != phone {
@@ -468,6 +498,20 @@ pub fn run_phone(command: PhoneCommand) -> CliResult {
             wallet.phone_number()
         )));
     }
+    Ok(wallet)
+}
+
+pub fn run_phone(command: PhoneCommand) -> CliResult {
+    let args = match command {
+        PhoneCommand::Run(args) => args,
+        PhoneCommand::Qr(args) => {
+            return crate::phone_qr::run(
+                &args,
+                open_wallet(&args.phone, args.phone_dir.as_deref())?,
+            )
+        }
+    };
+    let wallet = open_wallet(&args.phone, args.phone_dir.as_deref())?;
     let decision = if args.approve {
         Decision::Approve
     } else if args.refuse {

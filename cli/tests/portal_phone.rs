@@ -1,0 +1,672 @@
+//! The portal's phone and QR logins end to end, with real parts: one `imza serve` (CA, OCSP,
+//! the mobile signature service) on plain HTTP loopback — the URLs in the certificates point at
+//! it — and one `imza serve --roles portal` over HTTPS with a tls-server certificate from the
+//! PKI's own CA; a phone registered with `imza mobile register`, answering as `imza phone run`
+//! and `imza phone qr`; and a Rust HTTP client acting as the browser's page (its cookie kept by
+//! hand, trusting only the PKI's root). The QR code is read from the portal's PNG by zbarimg.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{free_port, init_citizens_args, run, stderr, Server, TestPki};
+use serde_json::Value;
+
+const PHONE: &str = "+994501234567";
+const FIN: &str = "1AB2C3D";
+const PIN: &str = "24680";
+const RP: &str = "portal";
+const PORTAL_NAME: &str = "mygov.az";
+const MOBILE_CA_SUBJECT: &str =
+    "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+
+/// The PKI, the two servers and the registered phone.
+struct Lab {
+    pki: TestPki,
+    portal_base: String,
+    root_pem: PathBuf,
+    _mss: Server,
+    _portal: Server,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let pki = TestPki::with_root_at(&base);
+        pki.ok(&init_citizens_args(&[]));
+        pki.ok(&[
+            "ca",
+            "init",
+            "--name",
+            "mobile",
+            "--parent",
+            "root",
+            "--subject",
+            MOBILE_CA_SUBJECT,
+        ]);
+        let rp: Value =
+            serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", RP])).unwrap();
+        let rp_key = rp["apiKey"].as_str().unwrap().to_string();
+        let phone_dir = pki.path("phone");
+        pki.ok_env(
+            &[
+                "mobile",
+                "register",
+                "--phone",
+                PHONE,
+                "--national-id",
+                FIN,
+                "--given-name",
+                "Aysel",
+                "--surname",
+                "Məmmədova",
+                "--ca",
+                "mobile",
+                "--pin-env",
+                "PHONE_PIN",
+                "--mss-url",
+                &base,
+                "--phone-dir",
+                phone_dir.to_str().unwrap(),
+            ],
+            &[("PHONE_PIN", PIN)],
+        );
+        let (key, chain) = tls_server_certificate(&pki);
+        let mss = Server::start_on(&pki, port, &["--roles", "ca,ocsp,mss,publish"]);
+
+        let config = pki.path("portal.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[portal]\nname = \"{PORTAL_NAME}\"\nmss_url = \"{base}\"\n\
+                 mss_relying_party = \"{RP}\"\nmss_api_key_env = \"PORTAL_MSS_KEY\"\n"
+            ),
+        )
+        .unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
+        command
+            .arg("--data-dir")
+            .arg(pki.data_dir())
+            .args([
+                "serve", "--listen", &listen, "--roles", "portal", "--config",
+            ])
+            .arg(&config)
+            .arg("--tls-cert")
+            .arg(&chain)
+            .arg("--tls-key")
+            .arg(&key)
+            .env("PORTAL_MSS_KEY", &rp_key);
+        let portal = Server::spawn(command, &listen);
+        Lab {
+            root_pem: pki.ca_pem("root"),
+            pki,
+            portal_base: format!("https://{listen}"),
+            _mss: mss,
+            _portal: portal,
+        }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser::new(&self.portal_base, &self.root_pem)
+    }
+
+    /// `imza phone run --approve|--refuse --count 1 --json` in the background.
+    fn phone_run(&self, decision: &str) -> PhoneRun {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(self.pki.data_dir())
+            .args(["phone", "run", "--phone", PHONE, "--phone-dir"])
+            .arg(self.pki.path("phone"))
+            .args([decision, "--count", "1", "--pin-env", "PHONE_PIN", "--json"])
+            .env("PHONE_PIN", PIN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start imza phone run");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(value);
+                }
+            }
+        });
+        PhoneRun { child, events: rx }
+    }
+
+    /// `imza phone qr --link LINK --json`: (exit code, stdout, stderr). The phone trusts the
+    /// portal's TLS certificate through the PKI's root (OpenSSL's SSL_CERT_FILE).
+    fn phone_qr(&self, link: &str) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(self.pki.data_dir())
+            .args([
+                "phone",
+                "qr",
+                "--link",
+                link,
+                "--phone",
+                PHONE,
+                "--phone-dir",
+            ])
+            .arg(self.pki.path("phone"))
+            .args(["--pin-env", "PHONE_PIN", "--json"])
+            .env("PHONE_PIN", PIN)
+            .env("SSL_CERT_FILE", &self.root_pem)
+            .output()
+            .expect("run imza phone qr");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr(&out),
+        )
+    }
+}
+
+/// A tls-server certificate for 127.0.0.1 from the citizens CA: (key, chain PEM).
+fn tls_server_certificate(pki: &TestPki) -> (PathBuf, PathBuf) {
+    let (key, csr, cert) = (
+        pki.path("tls.key"),
+        pki.path("tls.csr"),
+        pki.path("tls.pem"),
+    );
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            key.to_str().unwrap(),
+        ],
+        vec![
+            "req",
+            "-new",
+            "-key",
+            key.to_str().unwrap(),
+            "-subj",
+            "/CN=127.0.0.1/O=Test State/C=AZ",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-out",
+            csr.to_str().unwrap(),
+        ],
+    ] {
+        let out = run("openssl", &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    pki.issue("citizens", "tls-server", &csr, &cert, &[]);
+    let chain = pki.path("chain.pem");
+    let mut pem = std::fs::read(&cert).unwrap();
+    pem.extend(std::fs::read(pki.ca_pem("citizens")).unwrap());
+    std::fs::write(&chain, pem).unwrap();
+    (key, chain)
+}
+
+struct PhoneRun {
+    child: Child,
+    events: std::sync::mpsc::Receiver<Value>,
+}
+
+impl PhoneRun {
+    /// The next event of `kind` within 30 s.
+    fn event(&self, kind: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {kind} event from the phone"));
+            if event["event"] == kind {
+                return event;
+            }
+        }
+    }
+}
+
+impl Drop for PhoneRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the portal answered.
+struct Page {
+    status: u16,
+    location: Option<String>,
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+impl Page {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The text of the element with `id` (`<p id="ID">TEXT</p>`).
+    fn element(&self, id: &str) -> Option<String> {
+        let text = self.text();
+        let start = text.find(&format!("id=\"{id}\""))?;
+        let rest = &text[start..];
+        let open = rest.find('>')? + 1;
+        let close = rest[open..].find('<')?;
+        Some(rest[open..open + close].to_string())
+    }
+
+    /// The value of attribute `name` (first occurrence).
+    fn attribute(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let marker = format!("{name}=\"");
+        let start = text.find(&marker)? + marker.len();
+        let end = text[start..].find('"')?;
+        Some(text[start..start + end].to_string())
+    }
+}
+
+/// The page's side: a cookie jar of one cookie, requests with the portal's own forms.
+struct Browser {
+    agent: ureq::Agent,
+    base: String,
+    cookie: Option<String>,
+}
+
+fn form_encode(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(name, value)| {
+            let encode = |s: &str| {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", encode(name), encode(value))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Browser {
+    fn new(base: &str, root_pem: &std::path::Path) -> Browser {
+        let pem = std::fs::read(root_pem).unwrap();
+        let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        let tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Browser {
+            agent,
+            base: base.to_string(),
+            cookie: None,
+        }
+    }
+
+    fn request(&mut self, path: &str, body: Option<(&str, Vec<u8>)>) -> Page {
+        let url = format!("{}{path}", self.base);
+        let cookie = self
+            .cookie
+            .as_ref()
+            .map(|c| format!("__Host-imza-session={c}"));
+        let result = match body {
+            None => {
+                let mut request = self.agent.get(&url);
+                if let Some(cookie) = &cookie {
+                    request = request.header("Cookie", cookie);
+                }
+                request.call()
+            }
+            Some((content_type, bytes)) => {
+                let mut request = self.agent.post(&url).header("Content-Type", content_type);
+                if let Some(cookie) = &cookie {
+                    request = request.header("Cookie", cookie);
+                }
+                request.send(&bytes[..])
+            }
+        };
+        let mut response = result.unwrap_or_else(|e| panic!("{url}: {e}"));
+        for value in response.headers().get_all("set-cookie") {
+            let value = value.to_str().unwrap();
+            if let Some(rest) = value.strip_prefix("__Host-imza-session=") {
+                let cookie = rest.split(';').next().unwrap().to_string();
+                self.cookie = (!cookie.is_empty()).then_some(cookie);
+            }
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (location, content_type) = (header("location"), header("content-type"));
+        Page {
+            status: response.status().as_u16(),
+            location,
+            content_type: content_type.unwrap_or_default(),
+            bytes: response.body_mut().read_to_vec().unwrap(),
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        self.request(path, None)
+    }
+
+    fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = form_encode(fields).into_bytes();
+        self.request(path, Some(("application/x-www-form-urlencoded", body)))
+    }
+
+    /// The login page's CSRF token (a new anonymous session on the first visit).
+    fn login_page(&mut self) -> String {
+        let page = self.get("/portal?lang=eng");
+        assert_eq!(page.status, 200, "{}", page.text());
+        page.attribute("name=\"csrf\" value")
+            .or_else(|| {
+                let text = page.text();
+                text.split("name=\"csrf\" value=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .map(str::to_string)
+            })
+            .expect("the CSRF token")
+    }
+
+    /// Asks `/portal/login/wait` as the waiting page's script does, once a second, until the
+    /// login is no longer waiting or `patience` has passed: the last answer.
+    fn wait(&mut self, csrf: &str, patience: Duration) -> Value {
+        let deadline = Instant::now() + patience;
+        loop {
+            let page = self.post_form("/portal/login/wait", &[("csrf", csrf)]);
+            assert_eq!(page.status, 200, "{}", page.text());
+            let answer = page.json();
+            if answer["state"] != "waiting" || Instant::now() >= deadline {
+                return answer;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Starts a QR login: the waiting page's CSRF token.
+    fn start_qr(&mut self) -> String {
+        let csrf = self.login_page();
+        let page = self.post_form("/portal/login/qr?lang=eng", &[("csrf", &csrf)]);
+        assert_eq!(page.status, 200, "{}", page.text());
+        assert!(page.text().contains("<img id=\"qr\""), "{}", page.text());
+        assert!(page.text().contains("src=\"/portal/assets/wait.js\""));
+        page.attribute("data-csrf").expect("data-csrf")
+    }
+
+    /// The QR code's link as zbarimg reads it from the portal's PNG.
+    fn qr_link(&mut self, dir: &std::path::Path) -> String {
+        let image = self.get("/portal/login/qr/image?lang=eng");
+        assert_eq!(image.status, 200, "{}", image.text());
+        assert_eq!(image.content_type, "image/png");
+        let file = dir.join(format!("qr-{}.png", free_port()));
+        std::fs::write(&file, &image.bytes).unwrap();
+        let out = run("zbarimg", &["--quiet", "--raw", file.to_str().unwrap()]);
+        assert!(out.status.success(), "zbarimg: {}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+}
+
+/// The form of the phone login.
+fn phone_login(browser: &mut Browser, csrf: &str) -> Page {
+    browser.post_form(
+        "/portal/login/phone?lang=eng",
+        &[("csrf", csrf), ("phone", PHONE), ("national_id", FIN)],
+    )
+}
+
+#[test]
+fn phone_login_shows_the_phones_code_and_the_approval_opens_the_cabinet_refusal_says_so() {
+    let lab = Lab::new();
+    let mut browser = lab.browser();
+    let csrf = browser.login_page();
+    let first_cookie = browser.cookie.clone().unwrap();
+    let phone = lab.phone_run("--approve");
+    let waiting = phone_login(&mut browser, &csrf);
+    assert_eq!(waiting.status, 200, "{}", waiting.text());
+    let code = waiting.element("verification-code").expect("the code");
+    assert_eq!(code.len(), 4, "{code}");
+    let request = phone.event("request");
+    assert_eq!(request["verificationCode"], code.as_str());
+    assert_eq!(request["relyingParty"], RP);
+    assert_eq!(request["kind"], "authentication");
+    let csrf = waiting.attribute("data-csrf").unwrap();
+    let done = browser.wait(&csrf, Duration::from_secs(30));
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["location"], "/portal/cabinet");
+    assert_ne!(browser.cookie.as_deref(), Some(first_cookie.as_str()));
+    let cabinet = browser.get("/portal/cabinet?lang=eng");
+    assert_eq!(cabinet.status, 200, "{}", cabinet.text());
+    assert_eq!(cabinet.element("name").as_deref(), Some("Aysel Məmmədova"));
+    assert_eq!(
+        cabinet.element("personal-code").as_deref(),
+        Some("PNOAZ-1AB2C3D")
+    );
+    assert!(cabinet.text().contains("ASAN signature (phone)"));
+    // The cookie of the waiting page is worth nothing now.
+    let mut old = lab.browser();
+    old.cookie = Some(first_cookie);
+    let refused = old.get("/portal/cabinet");
+    assert_eq!(refused.status, 303);
+    assert_eq!(refused.location.as_deref(), Some("/portal"));
+    drop(phone);
+
+    // Refused on the phone: the page says so, and nobody is logged in.
+    let mut browser = lab.browser();
+    let csrf = browser.login_page();
+    let phone = lab.phone_run("--refuse");
+    let waiting = phone_login(&mut browser, &csrf);
+    assert_eq!(waiting.status, 200, "{}", waiting.text());
+    phone.event("answered");
+    let csrf = waiting.attribute("data-csrf").unwrap();
+    let failed = browser.wait(&csrf, Duration::from_secs(30));
+    assert_eq!(failed["state"], "failed", "{failed}");
+    let message = failed["message"].as_str().unwrap();
+    assert!(message.contains("refused"), "{message}");
+    assert!(message.contains("USER_REFUSED"), "{message}");
+    assert_eq!(browser.get("/portal/cabinet").status, 303);
+}
+
+#[test]
+fn qr_login_from_the_decoded_image_logs_in_only_the_browser_that_showed_it() {
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut shown = lab.browser();
+    let shown_csrf = shown.start_qr();
+    let mut other = lab.browser();
+    let other_csrf = other.start_qr();
+
+    let link = other.qr_link(dir.path());
+    assert!(
+        link.starts_with(&format!(
+            "{}/qr/v1?deviceLinkType=QR&sessionType=auth&",
+            lab.portal_base
+        )),
+        "{link}"
+    );
+    let (code, out, said) = lab.phone_qr(&link);
+    assert_eq!(code, 0, "{out}{said}");
+    let request: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(request["portalName"], PORTAL_NAME);
+    assert_eq!(request["origin"], lab.portal_base.as_str());
+    assert!(out.contains("\"answered\""), "{out}");
+    // The other browser's link logs the other browser in, not this one.
+    assert_eq!(
+        other.wait(&other_csrf, Duration::from_secs(10))["state"],
+        "done"
+    );
+    assert_eq!(
+        shown.wait(&shown_csrf, Duration::from_secs(2))["state"],
+        "waiting"
+    );
+    let cabinet = other.get("/portal/cabinet?lang=eng");
+    assert_eq!(cabinet.element("name").as_deref(), Some("Aysel Məmmədova"));
+    assert!(cabinet.text().contains("QR code"), "{}", cabinet.text());
+    assert_eq!(shown.get("/portal/cabinet").status, 303);
+    // The same link again: the login is over.
+    let (code, out, said) = lab.phone_qr(&link);
+    assert_ne!(code, 0, "{out}{said}");
+
+    // Now this browser's own QR code.
+    let link = shown.qr_link(dir.path());
+    let (code, out, said) = lab.phone_qr(&link);
+    assert_eq!(code, 0, "{out}{said}");
+    assert_eq!(
+        shown.wait(&shown_csrf, Duration::from_secs(10))["state"],
+        "done"
+    );
+    let cabinet = shown.get("/portal/cabinet");
+    assert_eq!(
+        cabinet.element("personal-code").as_deref(),
+        Some("PNOAZ-1AB2C3D")
+    );
+}
+
+#[test]
+fn a_qr_code_older_than_the_limit_is_refused_and_logs_nobody_in() {
+    let lab = Lab::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut browser = lab.browser();
+    let csrf = browser.start_qr();
+    let link = browser.qr_link(dir.path());
+    // A photograph of the screen, used later.
+    let limit = u64::try_from(imza_portal::qr::MAX_LINK_AGE_SECONDS).unwrap();
+    std::thread::sleep(Duration::from_secs(limit + 2));
+    let (code, out, said) = lab.phone_qr(&link);
+    assert_eq!(code, 1, "{out}{said}");
+    assert!(said.contains("old"), "{said}");
+    assert!(!out.contains("\"answered\""), "{out}");
+    assert_eq!(
+        browser.wait(&csrf, Duration::from_secs(2))["state"],
+        "waiting"
+    );
+    assert_eq!(browser.get("/portal/cabinet").status, 303);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_required() {
+    let lab = Lab::new();
+    let mut browser = lab.browser();
+    let csrf = browser.login_page();
+    for (phone, fin, says) in [
+        ("12ab", FIN, "phone"),
+        ("+99450123456789012345", FIN, "phone"),
+        (PHONE, "1ab2c3d", "national_id"),
+        (PHONE, "1AB2C3D1AB2C3D1AB2C3D", "national_id"),
+        (PHONE, "<script>", "national_id"),
+    ] {
+        let page = browser.post_form(
+            "/portal/login/phone?lang=eng",
+            &[("csrf", &csrf), ("phone", phone), ("national_id", fin)],
+        );
+        assert_eq!(page.status, 400, "{phone} {fin}: {}", page.text());
+        let message = page.element("message").unwrap_or_default();
+        assert!(message.contains(says), "{phone} {fin}: {message}");
+        assert!(!page.text().contains("<script>"), "escaped");
+    }
+    // Nothing is under way for this session.
+    let answer = browser.wait(&csrf, Duration::ZERO);
+    assert_eq!(answer["state"], "failed", "{answer}");
+    assert!(answer["message"]
+        .as_str()
+        .unwrap()
+        .contains("no phone or QR login is under way"));
+    // An oversized form is refused before it is read.
+    let big = "9".repeat(8 * 1024);
+    let page = browser.post_form(
+        "/portal/login/phone",
+        &[("csrf", &csrf), ("phone", &big), ("national_id", FIN)],
+    );
+    assert_eq!(page.status, 413, "{}", page.text());
+    // Without the CSRF token (or with another session's): 403, nothing started.
+    for path in [
+        "/portal/login/phone",
+        "/portal/login/qr",
+        "/portal/login/wait",
+    ] {
+        let page = browser.post_form(path, &[("phone", PHONE), ("national_id", FIN)]);
+        assert_eq!(page.status, 403, "{path}: {}", page.text());
+        let page = browser.post_form(
+            path,
+            &[("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        );
+        assert_eq!(page.status, 403, "{path}: {}", page.text());
+    }
+    assert_eq!(browser.get("/portal/login/qr/image").status, 404);
+
+    // The phone's side: malformed and oversized session tokens and links → 400, unknown → 404.
+    let portal = lab.browser();
+    let post_json = |browser: &mut Browser, path: &str, body: String| {
+        browser.request(path, Some(("application/json", body.into_bytes())))
+    };
+    let mut phone_side = portal;
+    let origin = lab.portal_base.clone();
+    for (link, status) in [
+        (format!("{origin}/qr/v1?deviceLinkType=QR&sessionType=auth&sessionToken=short&elapsedSeconds=1&lang=aze&authCode=x"), 400),
+        (format!("{origin}/qr/v1?deviceLinkType=QR&sessionType=auth&sessionToken={}&elapsedSeconds=1&lang=aze&authCode=x", "A".repeat(600)), 400),
+        (format!("{origin}/qr/v1?deviceLinkType=QR&sessionType=auth&sessionToken=AAAAAAAAAAAAAAAAAAAAAA&elapsedSeconds=-1&lang=aze&authCode=x"), 400),
+        ("https://evil.example/qr/v1?sessionToken=AAAAAAAAAAAAAAAAAAAAAA".to_string(), 400),
+        (format!("{origin}/qr/v1?deviceLinkType=QR&sessionType=auth&sessionToken=AAAAAAAAAAAAAAAAAAAAAA&elapsedSeconds=1&lang=aze&authCode=x"), 404),
+    ] {
+        let body = serde_json::json!({ "link": link }).to_string();
+        let page = post_json(&mut phone_side, "/portal/qr/v1/scan", body);
+        assert_eq!(page.status, status, "{link}: {}", page.text());
+        assert!(page.json()["error"].as_str().is_some(), "{}", page.text());
+    }
+    let page = post_json(
+        &mut phone_side,
+        "/portal/qr/v1/scan",
+        format!("{{\"link\": \"{}\"}}", "x".repeat(20 * 1024)),
+    );
+    assert_eq!(page.status, 413, "{}", page.text());
+    let page = post_json(
+        &mut phone_side,
+        "/portal/qr/v1/scan",
+        "{\"link\": 1}".into(),
+    );
+    assert_eq!(page.status, 400, "{}", page.text());
+    let page = post_json(
+        &mut phone_side,
+        "/portal/qr/v1/answer",
+        "{\"link\": \"x\", \"certificate\": \"\", \"signature\": \"\", \"extra\": 1}".into(),
+    );
+    assert_eq!(page.status, 400, "{}", page.text());
+}
