@@ -29,7 +29,9 @@
     }).then(function (answer) {
       if (answer.state === "done") {
         finished = true;
-        window.location.assign(answer.location);
+        // The cabinet in the page's language.
+        var english = document.documentElement.lang === "en";
+        window.location.assign(answer.location + (english ? "?lang=eng" : ""));
       } else if (answer.state === "failed") {
         finished = true;
         if (qr) { qr.remove(); }
