@@ -17,11 +17,15 @@ build: setup
 	cargo build --release --workspace
 
 # The services on plain HTTP (the URLs written into the demo's certificates) and the portal on
-# HTTPS with the certificate `imza demo` issues for localhost; Ctrl-C stops both.
+# HTTPS with the certificate `imza demo` issues for localhost (its phone login a relying party
+# of the first one's mobile signature service: demo/portal.toml, demo/portal-rp.key); Ctrl-C
+# stops both.
 demo: build
 	./target/release/imza --data-dir $(DATA_DIR) demo
 	trap 'kill 0' INT TERM EXIT; \
+	IMZA_PORTAL_MSS_API_KEY="$$(cat $(DATA_DIR)/demo/portal-rp.key)" \
 	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(PORTAL_LISTEN) --roles portal \
+	  --config $(DATA_DIR)/demo/portal.toml \
 	  --tls-cert $(DATA_DIR)/demo/certs/portal-tls-chain.pem --tls-key $(DATA_DIR)/demo/keys/portal-tls.key.pem & \
 	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(LISTEN) --roles ocsp,tsa,verify,mss,publish,ca
 

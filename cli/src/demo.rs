@@ -275,6 +275,16 @@ pub fn run(home: &Home) -> CliResult {
         imza_core::key::software::write_private_file(&portal_key_file, key.as_bytes())?;
         println!("registered relying party {DEMO_PORTAL_RP} (the portal's phone login)");
     }
+    // make demo serves the portal in a process of its own on https://localhost:8443; its
+    // phone login asks the signature service of the other one, on port 8080.
+    write_replace(
+        &demo.join("portal.toml"),
+        format!(
+            "[portal]\norigin = \"https://localhost:8443\"\nname = \"{DEMO_RP}\"\n\
+             mss_url = \"http://127.0.0.1:8080\"\nmss_relying_party = \"{DEMO_PORTAL_RP}\"\n"
+        )
+        .as_bytes(),
+    )?;
     let phone_dir = demo.join("phone");
     if !phone_dir
         .join(imza_mobile_sign::phone::WALLET_FILE)
@@ -336,9 +346,9 @@ pub fn run(home: &Home) -> CliResult {
     );
     println!("  RP_KEY=$(cat {}) imza --data-dir {dd} sign --mobile {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --in README.md --out mobile.p7s --chain {}/ca/mobile.pem --level T --tsa http://127.0.0.1:8080/tsa", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
     println!("  RP_KEY=$(cat {}) imza mobile auth --phone {} --national-id {} --mss-url http://127.0.0.1:8080 --rp-name {DEMO_RP} --rp-key-env RP_KEY --trust {}/ca/root.pem", rp_key_file.display(), DEMO_PHONE.0, DEMO_PHONE.1, demo.display());
-    println!("Portal phone and QR logins (serve with the portal's API key; then, in a browser, /portal):");
     println!(
-        "  IMZA_PORTAL_MSS_API_KEY=$(cat {}) imza --data-dir {dd} serve",
+        "Portal phone and QR logins (make demo serves the portal with {}/portal.toml and the key in {}):",
+        demo.display(),
         portal_key_file.display()
     );
     println!(
