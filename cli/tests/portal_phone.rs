@@ -4,6 +4,8 @@
 //! PKI's own CA; a phone registered with `imza mobile register`, answering as `imza phone run`
 //! and `imza phone qr`; and a Rust HTTP client acting as the browser's page (its cookie kept by
 //! hand, trusting only the PKI's root). The QR code is read from the portal's PNG by zbarimg.
+//! Module `in_a_browser` does the same in headless Chromium, the QR code read from a
+//! screenshot's pixels.
 
 mod common;
 
@@ -335,6 +337,12 @@ impl Browser {
     }
 
     fn request(&mut self, path: &str, body: Option<(&str, Vec<u8>)>) -> Page {
+        self.try_request(path, body)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// [`Browser::request`], the exchange's failure returned.
+    fn try_request(&mut self, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<Page, String> {
         let url = format!("{}{path}", self.base);
         let cookie = self
             .cookie
@@ -356,7 +364,7 @@ impl Browser {
                 request.send(&bytes[..])
             }
         };
-        let mut response = result.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let mut response = result.map_err(|e| format!("{url}: {e}"))?;
         for value in response.headers().get_all("set-cookie") {
             let value = value.to_str().unwrap();
             if let Some(rest) = value.strip_prefix("__Host-imza-session=") {
@@ -372,12 +380,15 @@ impl Browser {
                 .map(str::to_string)
         };
         let (location, content_type) = (header("location"), header("content-type"));
-        Page {
+        Ok(Page {
             status: response.status().as_u16(),
             location,
             content_type: content_type.unwrap_or_default(),
-            bytes: response.body_mut().read_to_vec().unwrap(),
-        }
+            bytes: response
+                .body_mut()
+                .read_to_vec()
+                .map_err(|e| format!("{url}: {e}"))?,
+        })
     }
 
     fn get(&mut self, path: &str) -> Page {
@@ -581,6 +592,15 @@ fn a_qr_code_older_than_the_limit_is_refused_and_logs_nobody_in() {
     assert_eq!(browser.get("/portal/cabinet").status, 303);
 }
 
+/// A body over the limit is refused on its Content-Length, before it is read: 413, or the
+/// connection closed while the client is still sending it.
+fn refused_as_too_large(answer: Result<Page, String>) {
+    match answer {
+        Ok(page) => assert_eq!(page.status, 413, "{}", page.text()),
+        Err(e) => assert!(e.contains("Broken pipe") || e.contains("reset"), "{e}"),
+    }
+}
+
 #[test]
 fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_required() {
     let lab = Lab::new();
@@ -609,13 +629,15 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
         .as_str()
         .unwrap()
         .contains("no phone or QR login is under way"));
-    // An oversized form is refused before it is read.
     let big = "9".repeat(8 * 1024);
-    let page = browser.post_form(
+    let form = form_encode(&[("csrf", &csrf), ("phone", &big), ("national_id", FIN)]);
+    refused_as_too_large(browser.try_request(
         "/portal/login/phone",
-        &[("csrf", &csrf), ("phone", &big), ("national_id", FIN)],
-    );
-    assert_eq!(page.status, 413, "{}", page.text());
+        Some(("application/x-www-form-urlencoded", form.into_bytes())),
+    ));
+    let cookie = browser.cookie.take();
+    let mut browser = lab.browser();
+    browser.cookie = cookie;
     // Without the CSRF token (or with another session's): 403, nothing started.
     for path in [
         "/portal/login/phone",
@@ -651,12 +673,13 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
         assert_eq!(page.status, status, "{link}: {}", page.text());
         assert!(page.json()["error"].as_str().is_some(), "{}", page.text());
     }
-    let page = post_json(
-        &mut phone_side,
+    let oversized = format!("{{\"link\": \"{}\"}}", "x".repeat(20 * 1024));
+    refused_as_too_large(phone_side.try_request(
         "/portal/qr/v1/scan",
-        format!("{{\"link\": \"{}\"}}", "x".repeat(20 * 1024)),
-    );
-    assert_eq!(page.status, 413, "{}", page.text());
+        Some(("application/json", oversized.into_bytes())),
+    ));
+    // A new connection: the refused one is closed by the server.
+    let mut phone_side = lab.browser();
     let page = post_json(
         &mut phone_side,
         "/portal/qr/v1/scan",
@@ -669,4 +692,123 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
         "{\"link\": \"x\", \"certificate\": \"\", \"signature\": \"\", \"extra\": 1}".into(),
     );
     assert_eq!(page.status, 400, "{}", page.text());
+}
+
+/// The phone and QR logins in a real browser (headless Chromium over WebDriver, trusting the
+/// PKI's root in its own NSS database): the page's script does the polling; screenshots of
+/// the login page, each waiting page and the cabinet are kept under
+/// `target/tmp/artefacts/portal-phone-browser/`.
+mod in_a_browser {
+    use std::mem::ManuallyDrop;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use imza_testdata::browser::{decode_qr, Browser};
+
+    use super::{Lab, FIN, PHONE};
+
+    /// A browser of this test's own (each lab has its own root to trust). Never dropped, not
+    /// even when the test fails: the watchdog `Browser::start` sets up stops chromedriver and
+    /// Chromium when the test process ends.
+    fn browser(lab: &Lab) -> Option<ManuallyDrop<Browser>> {
+        if !Browser::is_available() {
+            eprintln!("skipped: chromium, chromedriver, certutil or zbarimg is not installed");
+            return None;
+        }
+        let browser = Browser::start(
+            &[lab.root_pem.as_path()],
+            &Path::new(env!("CARGO_TARGET_TMPDIR")).join("artefacts/portal-phone-browser"),
+        );
+        browser.fresh(&format!("{}/portal", lab.portal_base));
+        Some(ManuallyDrop::new(browser))
+    }
+
+    #[test]
+    fn phone_login_in_the_browser_shows_the_phones_code_and_opens_the_cabinet() {
+        let lab = Lab::new();
+        let Some(browser) = browser(&lab) else { return };
+        browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
+        browser.wait_for_text("#phone-login h2", "phone");
+        browser.screenshot("login-page");
+        browser.fill("#phone-login input[name=phone]", PHONE);
+        browser.fill("#phone-login input[name=national_id]", FIN);
+        browser.click("#phone-login button[type=submit]");
+        let code = browser.text("#verification-code");
+        browser.screenshot("phone-waiting");
+        // The phone picks the request up now (it is waiting at the service).
+        let phone = lab.phone_run("--approve");
+        let request = phone.event("request");
+        assert_eq!(request["verificationCode"], code.as_str());
+        let name = browser.wait_for_text("#name", "Aysel");
+        assert_eq!(name, "Aysel Məmmədova");
+        assert_eq!(browser.text("#personal-code"), "PNOAZ-1AB2C3D");
+        assert!(
+            browser.current_url().ends_with("/portal/cabinet?lang=eng"),
+            "{}",
+            browser.current_url()
+        );
+        browser.screenshot("phone-cabinet");
+        drop(phone);
+
+        // Refused on the phone: the waiting page says so.
+        browser.fresh(&format!("{}/portal", lab.portal_base));
+        browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
+        browser.fill("#phone-login input[name=phone]", PHONE);
+        browser.fill("#phone-login input[name=national_id]", FIN);
+        browser.click("#phone-login button[type=submit]");
+        browser.text("#verification-code");
+        let phone = lab.phone_run("--refuse");
+        phone.event("answered");
+        browser.wait_for_text("#status", "USER_REFUSED");
+        browser.screenshot("phone-refused");
+    }
+
+    /// Waits until the page's QR image is loaded (so that the screenshot has it).
+    fn qr_shown(browser: &Browser) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while browser.execute(
+            "const i = document.getElementById('qr'); return !!(i && i.complete && i.naturalWidth > 0);",
+            vec![],
+        ) != serde_json::Value::Bool(true)
+        {
+            assert!(Instant::now() < deadline, "the QR image never loaded");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn qr_login_in_the_browser_with_the_code_read_from_the_screenshot() {
+        let lab = Lab::new();
+        let Some(browser) = browser(&lab) else { return };
+        browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
+        browser.click("#qr-login button[type=submit]");
+        qr_shown(&browser);
+
+        // A photograph of the screen used later: refused, and the page still waits.
+        let shot = browser.screenshot("qr-waiting-photographed");
+        let links = decode_qr(&shot);
+        assert_eq!(links.len(), 1, "{links:?}");
+        let limit = u64::try_from(imza_portal::qr::MAX_LINK_AGE_SECONDS).unwrap();
+        std::thread::sleep(Duration::from_secs(limit + 2));
+        let (code, out, said) = lab.phone_qr(&links[0]);
+        assert_eq!(code, 1, "{out}{said}");
+        assert!(browser.has("#qr"), "the page gave up: {}", browser.source());
+
+        // The QR code on the screen now, read from the screenshot's pixels.
+        qr_shown(&browser);
+        let shot = browser.screenshot("qr-waiting");
+        let links = decode_qr(&shot);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert!(
+            links[0].starts_with(&format!("{}/qr/v1?", lab.portal_base)),
+            "{}",
+            links[0]
+        );
+        let (code, out, said) = lab.phone_qr(&links[0]);
+        assert_eq!(code, 0, "{out}{said}");
+        let name = browser.wait_for_text("#name", "Aysel");
+        assert_eq!(name, "Aysel Məmmədova");
+        assert!(browser.text("#method").contains("QR"));
+        browser.screenshot("qr-cabinet");
+    }
 }
