@@ -328,15 +328,16 @@ pub trait PortalStore: Send + Sync + std::fmt::Debug {
     /// this id.
     fn touch_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// A login, in one transaction: the live anonymous session `old` ends at `event.at`, the
-    /// new session `new` (with its citizen: a new id, so a session id planted before login is
-    /// worth nothing after it) is stored, and `event` appended to the citizen's history.
+    /// A login, in one transaction: the live anonymous session `old` ends at `event.at` (its
+    /// nonce and login under way gone with it), the new session `new` (with its citizen: a
+    /// new id, so a session id planted before login is worth nothing after it) is stored, and
+    /// `event` appended to the citizen's history.
     /// `NotFound` when `old` is not live and anonymous, `Conflict` when `new`'s id is taken;
     /// either way nothing changes. Of concurrent logins on one session, exactly one succeeds.
     fn log_in(&self, old: &[u8; 32], new: &Session, event: &Event) -> Result<(), StoreError>;
 
-    /// Ends the live session at `at` (logout, or a timeout seen), appending `event` to the
-    /// citizen's history if given, in one transaction. `NotFound` when no live session has this
+    /// Ends the live session at `at` (logout, or a timeout seen), with its nonce and login
+    /// under way, appending `event` to the citizen's history if given, in one transaction. `NotFound` when no live session has this
     /// id (nothing changes): of concurrent calls, exactly one ends it.
     fn end_session(
         &self,

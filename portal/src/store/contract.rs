@@ -41,6 +41,7 @@ macro_rules! portal_store_contract_tests {
             a_pending_login_reads_back_is_replaced_and_taken_once,
             a_qr_login_is_found_by_its_token_and_approved_once,
             a_qr_token_belongs_to_one_session,
+            a_sessions_login_under_way_ends_with_the_session,
             concurrent_approvals_of_one_qr_login_let_exactly_one_succeed,
         );
     };
@@ -596,4 +597,25 @@ pub fn concurrent_approvals_of_one_qr_login_let_exactly_one_succeed(db: &dyn Dat
     assert!(results
         .iter()
         .all(|r| matches!(r, Ok(()) | Err(StoreError::NotFound(_)))));
+}
+
+pub fn a_sessions_login_under_way_ends_with_the_session(db: &dyn Database) {
+    let store = db.open();
+    store.create_session(&anonymous(1)).unwrap();
+    store.create_session(&anonymous(2)).unwrap();
+    store.put_pending_login(&phone_login(1)).unwrap();
+    store.put_pending_login(&qr_login(2, "token-two")).unwrap();
+    // Logged in another way: the phone login under way is gone with the anonymous session.
+    store
+        .log_in(
+            &id(1),
+            &logged_in(3, "PNOAZ-5ZK7T2Q"),
+            &login_event("PNOAZ-5ZK7T2Q", T0),
+        )
+        .unwrap();
+    assert_eq!(store.pending_login(&id(1)).unwrap(), None);
+    // Ended (a timeout): so is the QR login, and its token names nothing.
+    store.end_session(&id(2), T0, None).unwrap();
+    assert_eq!(store.pending_login(&id(2)).unwrap(), None);
+    assert_eq!(store.qr_login("token-two").unwrap(), None);
 }

@@ -111,7 +111,7 @@ fn insert_event(tx: &mut impl GenericClient, event: &Event) -> Result<(), StoreE
 }
 
 /// Ends the live session `id` at `at` if `condition` (more SQL after `ended_at IS NULL`) holds
-/// and drops its nonce; whether it ended one.
+/// and drops its nonce and its login under way; whether it ended one.
 fn end(
     tx: &mut Transaction<'_>,
     id: &[u8; 32],
@@ -131,11 +131,13 @@ fn end(
     if ended.is_empty() {
         return Ok(false);
     }
-    tx.query_typed(
-        "DELETE FROM portal_nonces WHERE session_sha256 = $1",
-        &[(&id, Type::BYTEA)],
-    )
-    .map_err(db_error)?;
+    for table in ["portal_nonces", "portal_pending_logins"] {
+        tx.query_typed(
+            &format!("DELETE FROM {table} WHERE session_sha256 = $1"),
+            &[(&id, Type::BYTEA)],
+        )
+        .map_err(db_error)?;
+    }
     Ok(true)
 }
 

@@ -271,11 +271,13 @@ impl PortalStore for SqlitePortalStore {
                     "no live anonymous session with this id".into(),
                 ));
             }
-            tx.execute(
-                "DELETE FROM portal_nonces WHERE session_sha256 = ?1",
-                [&old[..]],
-            )
-            .map_err(db_error)?;
+            for table in ["portal_nonces", "portal_pending_logins"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE session_sha256 = ?1"),
+                    [&old[..]],
+                )
+                .map_err(db_error)?;
+            }
             insert_session(tx, new)?;
             insert_event(tx, event)
         })
@@ -298,11 +300,13 @@ impl PortalStore for SqlitePortalStore {
             if ended == 0 {
                 return Err(StoreError::NotFound("no live session with this id".into()));
             }
-            tx.execute(
-                "DELETE FROM portal_nonces WHERE session_sha256 = ?1",
-                [&id_sha256[..]],
-            )
-            .map_err(db_error)?;
+            for table in ["portal_nonces", "portal_pending_logins"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE session_sha256 = ?1"),
+                    [&id_sha256[..]],
+                )
+                .map_err(db_error)?;
+            }
             match event {
                 Some(event) => insert_event(tx, event),
                 None => Ok(()),
