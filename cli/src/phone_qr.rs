@@ -68,6 +68,16 @@ pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {
         .map_err(|e| input(format!("--link: {e}")))?
         .to_string();
     let token = link_token(&args.link, &origin).map_err(|e| input(format!("--link: {e}")))?;
+    // The answer identifies the citizen: over HTTPS, or plain HTTP to this machine only.
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+        .iter()
+        .any(|prefix| origin.starts_with(prefix));
+    if !origin.starts_with("https://") && !loopback {
+        return Err(input(format!(
+            "--link: {origin} is not HTTPS; the phone answers only over HTTPS (or plain HTTP \
+             on loopback)"
+        )));
+    }
     let fetcher = HttpFetcher {
         timeout: Duration::from_secs(20),
         max_bytes: MAX_ANSWER_BYTES,

@@ -680,6 +680,15 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
     ));
     // A new connection: the refused one is closed by the server.
     let mut phone_side = lab.browser();
+    // The phone answers only over HTTPS (or on loopback), and only links it can read.
+    for link in [
+        "http://portal.gov.az/qr/v1?deviceLinkType=QR&sessionType=auth&sessionToken=AAAAAAAAAAAAAAAAAAAAAA&elapsedSeconds=1&lang=aze&authCode=x",
+        "https://portal.gov.az/login",
+    ] {
+        let (code, out, said) = lab.phone_qr(link);
+        assert_eq!(code, 2, "{link}: {out}{said}");
+        assert!(said.contains("--link"), "{said}");
+    }
     let page = post_json(
         &mut phone_side,
         "/portal/qr/v1/scan",
