@@ -5,6 +5,7 @@
 
 DATA_DIR ?= ./imza-data
 LISTEN ?= 127.0.0.1:8080
+PORTAL_LISTEN ?= 127.0.0.1:8443
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: setup build demo test lint bench clean
@@ -15,9 +16,14 @@ setup:
 build: setup
 	cargo build --release --workspace
 
+# The services on plain HTTP (the URLs written into the demo's certificates) and the portal on
+# HTTPS with the certificate `imza demo` issues for localhost; Ctrl-C stops both.
 demo: build
 	./target/release/imza --data-dir $(DATA_DIR) demo
-	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(LISTEN)
+	trap 'kill 0' INT TERM EXIT; \
+	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(PORTAL_LISTEN) --roles portal \
+	  --tls-cert $(DATA_DIR)/demo/certs/portal-tls-chain.pem --tls-key $(DATA_DIR)/demo/keys/portal-tls.key.pem & \
+	./target/release/imza --data-dir $(DATA_DIR) serve --listen $(LISTEN) --roles ocsp,tsa,verify,mss,publish,ca
 
 test: setup
 	bash scripts/test.sh

@@ -98,7 +98,18 @@ const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
         "CN=e-gov.az,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
         &["dns:e-gov.az", "dns:www.e-gov.az"],
     ),
+    (
+        PORTAL_TLS,
+        "infrastructure",
+        "tls-server",
+        "CN=localhost,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
+        &["dns:localhost", "ip:127.0.0.1"],
+    ),
 ];
+
+/// The certificate `make demo` serves the portal over HTTPS with, on localhost / 127.0.0.1:
+/// `demo/certs/portal-tls-chain.pem` (with its CA) and `demo/keys/portal-tls.key.pem`.
+pub const PORTAL_TLS: &str = "portal-tls";
 
 pub fn run(home: &Home) -> CliResult {
     let data_dir = home.data_dir.as_path();
@@ -142,8 +153,10 @@ pub fn run(home: &Home) -> CliResult {
     }
 
     let already = !pki.list("citizens", StatusFilter::All, 1)?.is_empty();
-    if !already {
-        for (stem, ca, profile_name, subject, sans) in CERTIFICATES {
+    let cert_path = |stem: &str| demo.join("certs").join(format!("{stem}.pem"));
+    for (stem, ca, profile_name, subject, sans) in CERTIFICATES {
+        // A demo built by an older imza gets the certificates added since.
+        if !already || !cert_path(stem).exists() {
             let authority = pki.authority(ca, None)?;
             let profile = pki.profiles().get(profile_name)?;
             let key = SoftwareKey::generate(KeyAlgorithm::EcP256)?;
@@ -167,7 +180,7 @@ pub fn run(home: &Home) -> CliResult {
             let _ = std::fs::remove_file(&key_path);
             key.save_pem(&key_path)?;
             write_replace(
-                &demo.join("certs").join(format!("{stem}.pem")),
+                &cert_path(stem),
                 pem::encode(pem::CERTIFICATE, &record.der)?.as_bytes(),
             )?;
             if stem.ends_with("-revoked") {
@@ -178,6 +191,19 @@ pub fn run(home: &Home) -> CliResult {
             }
         }
     }
+    let portal_tls = std::fs::read(cert_path(PORTAL_TLS))
+        .and_then(|cert| {
+            Ok([
+                cert,
+                std::fs::read(demo.join("ca").join("infrastructure.pem"))?,
+            ]
+            .concat())
+        })
+        .map_err(|e| Failure::Internal(format!("the portal's TLS certificate: {e}")))?;
+    write_replace(
+        &demo.join("certs").join(format!("{PORTAL_TLS}-chain.pem")),
+        &portal_tls,
+    )?;
     for (name, ..) in CAS {
         let crl = match pki
             .store()
@@ -282,6 +308,12 @@ pub fn run(home: &Home) -> CliResult {
         demo.display()
     );
     println!("  openssl cms -verify -binary -inform DER -in readme.p7s -content README.md -CAfile {0}/ca/root.pem -purpose any -out /dev/null", demo.display());
+    println!("The citizen portal (make demo serves it over HTTPS; trust {0}/ca/root.pem in the browser):", demo.display());
+    println!("  https://localhost:8443/portal");
+    println!(
+        "  imza --data-dir {dd} portal code issue --national-id {}",
+        DEMO_PHONE.1
+    );
     println!("Mobile signature (the phone in one terminal, the relying party in another):");
     println!(
         "  DEMO_PIN={DEMO_PHONE_PIN} imza phone run --phone {} --phone-dir {} --approve --pin-env DEMO_PIN",

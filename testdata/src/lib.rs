@@ -4,9 +4,10 @@
 //! imza's TSA in process or on loopback ([`tsa`]), imza's OCSP responder on loopback with
 //! statuses a test sets ([`ocsp`]), the `openssl` runner ([`tools`]),
 //! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
-//! ([`card`]).
+//! ([`card`]), and headless Chromium over WebDriver for the portal's pages ([`browser`]).
 
 pub mod bench;
+pub mod browser;
 pub mod card;
 pub mod csr;
 pub mod loopback;

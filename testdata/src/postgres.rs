@@ -301,7 +301,8 @@ fn chown_to_postgres(path: &Path) {
 }
 
 /// A port nothing listens on now (the server binds it a moment later).
-fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
+pub(crate) fn free_port() -> u16 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Ok(l) = TcpListener::bind("127.0.0.1:0") {
