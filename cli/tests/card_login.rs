@@ -52,13 +52,46 @@ fn wait_for_port(port: u16, what: &str) {
     panic!("{what} did not start on port {port}");
 }
 
+/// How the portal is started (again, by [`Lab::restart_portal`]).
+struct PortalArgs {
+    data_dir: PathBuf,
+    port: u16,
+    chain: PathBuf,
+    key: PathBuf,
+    config: PathBuf,
+}
+
+impl PortalArgs {
+    fn spawn(&self) -> Process {
+        let portal = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["serve", "--roles", "portal", "--listen"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--tls-cert")
+            .arg(&self.chain)
+            .arg("--tls-key")
+            .arg(&self.key)
+            .arg("--config")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the portal");
+        let portal = Process(portal);
+        wait_for_port(self.port, "the portal");
+        portal
+    }
+}
+
 /// The PKI, the card, the OCSP server, the portal over HTTPS and the agent.
 struct Lab {
     pki: TestPki,
     card: VirtualCard,
     _reader: ReaderLease,
-    _ocsp: Server,
-    _portal: Process,
+    ocsp: Server,
+    portal: Process,
+    portal_args: PortalArgs,
     agent: Process,
     portal_origin: String,
     agent_url: String,
@@ -153,23 +186,14 @@ impl Lab {
         let agent_url = format!("http://127.0.0.1:{agent_port}");
         let config = pki.path("portal.toml");
         std::fs::write(&config, format!("[portal]\nagent = \"{agent_url}\"\n")).unwrap();
-        let portal = Command::new(env!("CARGO_BIN_EXE_imza"))
-            .arg("--data-dir")
-            .arg(pki.data_dir())
-            .args(["serve", "--roles", "portal", "--listen"])
-            .arg(format!("127.0.0.1:{portal_port}"))
-            .arg("--tls-cert")
-            .arg(&chain)
-            .arg("--tls-key")
-            .arg(&key)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the portal");
-        let portal = Process(portal);
-        wait_for_port(portal_port, "the portal");
+        let portal_args = PortalArgs {
+            data_dir: pki.data_dir(),
+            port: portal_port,
+            chain,
+            key,
+            config,
+        };
+        let portal = portal_args.spawn();
 
         // The agent, its PIN dialog a script.
         let (pin_file, shown_file, agent_log) = (
@@ -219,8 +243,9 @@ impl Lab {
             pki,
             card,
             _reader: reader,
-            _ocsp: ocsp,
-            _portal: portal,
+            ocsp,
+            portal,
+            portal_args,
             agent,
             portal_origin,
             agent_url,
@@ -258,6 +283,24 @@ impl Lab {
         browser.csrf = attribute(&page.body, "data-csrf");
         assert_eq!(attribute(&page.body, "data-agent"), self.agent_url);
         browser
+    }
+
+    /// Stops the portal and starts it again: a process with no OCSP answers cached yet (a
+    /// "good" answer fetched for an earlier login holds until its nextUpdate).
+    fn restart_portal(&mut self) {
+        let _ = self.portal.0.kill();
+        let _ = self.portal.0.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.portal_args.port)).is_ok() {
+            assert!(Instant::now() < deadline, "the portal did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.portal = self.portal_args.spawn();
+    }
+
+    /// The OCSP server's origin (`http://127.0.0.1:PORT`): another site than the portal.
+    fn pki_base(&self) -> String {
+        self.ocsp.base.clone()
     }
 
     fn shown(&self) -> String {
@@ -756,4 +799,139 @@ fn a_revoked_authentication_certificate_is_refused_with_the_reason() {
         "{message}"
     );
     assert_eq!(page.get("/portal/cabinet").status, 303);
+}
+
+/// The same login in a real browser (headless Chromium over WebDriver, trusting only the
+/// PKI's root): the login page's script asks the portal for a challenge, the agent for the
+/// token, posts it, and the cabinet shows the citizen. A wrong PIN, a page of another origin,
+/// a revoked certificate and a stopped agent are told on the page. Screenshots under
+/// `target/tmp/artefacts/card-browser/`.
+#[test]
+fn the_card_login_works_in_a_real_browser() {
+    use imza_testdata::browser::Browser;
+    if !Browser::is_available() {
+        eprintln!("note: chromium, chromedriver or certutil is not installed; skipping");
+        return;
+    }
+    let Some(mut lab) = Lab::start() else { return };
+    let root = lab.pki.ca_pem("root");
+    let browser = Browser::start(
+        &[root.as_path()],
+        &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artefacts/card-browser"),
+    );
+    let login_page = format!("{}/portal", lab.portal_origin);
+    browser.fresh(&login_page);
+
+    // Page → agent → card → portal → cabinet.
+    browser.goto(&login_page);
+    browser.wait_for_text("#card-login h2", "Şəxsiyyət vəsiqəsi ilə");
+    browser.screenshot("card-login-page-aze");
+    browser.click("#card-login-button");
+    browser.wait_for_text("#name", "Leyla Həsənova");
+    assert!(browser.current_url().ends_with("/portal/cabinet"));
+    assert!(browser.text("#method").contains("şəxsiyyət vəsiqəsi"));
+    browser.screenshot("card-cabinet");
+    assert!(lab.shown().contains(&lab.portal_origin), "{}", lab.shown());
+
+    // A wrong PIN: the page says how many tries are left.
+    browser.fresh(&login_page);
+    std::fs::write(&lab.pin_file, "111111").unwrap();
+    browser.goto(&format!("{login_page}?lang=eng"));
+    browser.click("#card-login-button");
+    browser.wait_for_text("#card-message", "The PIN is wrong. 2 tries left.");
+    browser.screenshot("card-wrong-pin");
+    std::fs::write(&lab.pin_file, PIN).unwrap();
+    browser.click("#card-login-button");
+    browser.wait_for_text("#name", "Leyla Həsənova");
+
+    // A page of another origin (the OCSP server's, a real page) asking the agent gets
+    // nothing: the browser's preflight is refused, so the fetch fails without an answer.
+    let dialogs = lab.shown().lines().count();
+    let other_origin = lab.pki_base();
+    browser.goto(&format!("{other_origin}/health"));
+    let outcome = browser.block_on(browser.client().execute_async(
+        "const done = arguments[arguments.length - 1];\
+         fetch(arguments[0] + '/v1/signing-certificate', {method: 'POST', \
+           headers: {'Content-Type': 'application/json'}, body: '{}'})\
+           .then(r => r.text().then(t => done('answered ' + r.status + ' ' + t)))\
+           .catch(e => done('refused: ' + e));",
+        vec![serde_json::Value::String(lab.agent_url.clone())],
+    ));
+    let outcome = outcome.expect("script").to_string();
+    assert!(outcome.contains("refused"), "{outcome}");
+    assert!(!outcome.contains("certificate\""), "{outcome}");
+    assert_eq!(lab.shown().lines().count(), dialogs, "no PIN dialog");
+    assert!(
+        lab.agent_said()
+            .contains(&format!("{other_origin:?}: not on the allow-list")),
+        "{}",
+        lab.agent_said()
+    );
+
+    // A revoked authentication certificate: refused, with the reason (by a portal process
+    // that has no "good" answer for it cached from the logins above).
+    lab.revoke_authentication_certificate();
+    std::thread::sleep(Duration::from_secs(2));
+    lab.restart_portal();
+    browser.fresh(&login_page);
+    browser.goto(&format!("{login_page}?lang=eng"));
+    browser.click("#card-login-button");
+    let said = browser.wait_for_text("#card-message", "The certificate was refused");
+    assert!(said.to_lowercase().contains("revoked"), "{said}");
+    browser.screenshot("card-revoked");
+
+    // The agent not running: the page says to start it.
+    let _ = lab.agent.0.kill();
+    let _ = lab.agent.0.wait();
+    browser.click("#card-login-button");
+    browser.wait_for_text("#card-message", "The imza agent is not running");
+    browser.screenshot("card-agent-not-running");
+    // Chromium and chromedriver go with this test process (the harness's watchdog), as for
+    // the harness's own tests, whose browser is a static never dropped.
+    std::mem::forget(browser);
+}
+
+/// The agent refuses to listen beyond loopback, and origins that are not serialized origins
+/// (a path, a trailing slash, plain HTTP to a public host, `*`): exit 2, nothing served.
+#[test]
+fn the_agent_refuses_a_public_address_and_malformed_origins() {
+    let agent = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("agent")
+            .args(args)
+            .output()
+            .expect("run imza agent")
+    };
+    let port = free_port().to_string();
+    let out = agent(&[
+        "--listen",
+        &format!("0.0.0.0:{port}"),
+        "--allow-origin",
+        "https://portal.gov.az",
+        "--pkcs11-module",
+        "/bin/true",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("loopback only"), "{}", stderr(&out));
+    for origin in [
+        "https://portal.gov.az/",
+        "https://portal.gov.az/login",
+        "http://portal.gov.az",
+        "*",
+    ] {
+        let out = agent(&[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-origin",
+            origin,
+            "--pkcs11-module",
+            "/bin/true",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{origin}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a web origin"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
