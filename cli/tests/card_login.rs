@@ -623,12 +623,35 @@ fn a_page_of_another_origin_gets_nothing_from_the_agent_and_no_card_access() {
             None
         );
     }
+    // DNS rebinding: a hostile name resolving to 127.0.0.1 carries its own name in Host.
+    let port = lab.agent_url.rsplit(':').next().unwrap();
+    let rebound = run(
+        "curl",
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{size_download}",
+            "-H",
+            &format!("Host: rebound.evil.example:{port}"),
+            "-H",
+            &format!("Origin: {}", lab.portal_origin),
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            "{}",
+            &format!("{}/v1/signing-certificate", lab.agent_url),
+        ],
+    );
+    assert_eq!(stdout(&rebound), "403 0");
     // Refused and logged (the origin only), and the card never touched: no PIN dialog, the
     // PIN's tries untouched.
     assert_eq!(lab.shown(), "", "the pinentry was run");
     let said = lab.agent_said();
     assert!(
-        said.contains("\"https://evil.example\": not on the allow-list"),
+        said.contains("\"https://evil.example\": not on the allow-list")
+            && said.contains("rebound.evil.example"),
         "{said}"
     );
     assert_eq!(lab.card.state().pin_tries_left(), 3);
