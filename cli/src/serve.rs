@@ -1127,10 +1127,18 @@ fn card_login(
     if !config.card_login {
         return Ok(None);
     }
-    let origin = config
-        .origin
-        .clone()
-        .unwrap_or_else(|| format!("{}://{listen}", if tls { "https" } else { "http" }));
+    let origin = match &config.origin {
+        Some(origin) => origin.clone(),
+        // A wildcard address names no site a browser could be on.
+        None if listen.ip().is_unspecified() => {
+            note(format!(
+                "portal: the card login is off: set [portal] origin to the portal's public \
+                 origin (listening on {listen} says nothing of it)"
+            ));
+            return Ok(None);
+        }
+        None => default_origin(listen, tls),
+    };
     let policies = pki
         .profiles()
         .get(&config.card_profile)
@@ -1167,4 +1175,39 @@ fn card_login(
     imza_portal::http::CardLoginConfig::new(login, &config.agent)
         .map(Some)
         .map_err(|e| Failure::Input(format!("[portal] agent: {e}")))
+}
+
+/// The origin browsers see for a server on `listen` (RFC 6454 §6.2: the scheme's default port
+/// is left out).
+fn default_origin(listen: SocketAddr, tls: bool) -> String {
+    let (scheme, default_port) = if tls { ("https", 443) } else { ("http", 80) };
+    let host = match listen.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    if listen.port() == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{}", listen.port())
+    }
+}
+
+#[cfg(test)]
+mod portal_origin_tests {
+    use super::default_origin;
+
+    #[test]
+    fn the_default_origin_is_what_browsers_send() {
+        let at = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            default_origin(at("127.0.0.1:8443"), true),
+            "https://127.0.0.1:8443"
+        );
+        assert_eq!(default_origin(at("10.0.0.5:443"), true), "https://10.0.0.5");
+        assert_eq!(
+            default_origin(at("127.0.0.1:80"), false),
+            "http://127.0.0.1"
+        );
+        assert_eq!(default_origin(at("[::1]:8443"), true), "https://[::1]:8443");
+    }
 }

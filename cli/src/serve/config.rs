@@ -51,7 +51,7 @@
 //! [portal]
 //! origin = "https://portal.gov.az"  # the portal's public origin, which card tokens are
 //!                               # signed over (default: https://LISTEN with --tls-cert,
-//!                               # else http://LISTEN)
+//!                               # else http://LISTEN; none for 0.0.0.0: card login off)
 //! agent = "http://127.0.0.1:24843"  # where citizens' `imza agent` listens (CSP connect-src)
 //! card_login = true             # the ID-card login (anchors: the store's root CAs; OCSP
 //!                               # required)
