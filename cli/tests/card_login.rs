@@ -321,6 +321,51 @@ impl Lab {
     }
 }
 
+/// Checks with openssl that `signature` (raw ECDSA `r ‖ s`, base64) is `certificate`'s
+/// (base64 DER) over SHA-256 of `document`; leaves the certificate as `sign.der`.
+fn verify_with_openssl(pki: &TestPki, document: &[u8], certificate: &str, signature: &str) {
+    let raw = Base64::decode_vec(signature).unwrap();
+    let der = imza_core::key::ecdsa_raw_to_der(&raw).unwrap();
+    std::fs::write(pki.path("doc.txt"), document).unwrap();
+    std::fs::write(pki.path("sig.der"), der).unwrap();
+    std::fs::write(
+        pki.path("sign.der"),
+        Base64::decode_vec(certificate).unwrap(),
+    )
+    .unwrap();
+    let public = run(
+        "openssl",
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            pki.path("sign.der").to_str().unwrap(),
+            "-pubkey",
+            "-noout",
+        ],
+    );
+    std::fs::write(pki.path("sign-pub.pem"), &public.stdout).unwrap();
+    let verified = run(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            pki.path("sign-pub.pem").to_str().unwrap(),
+            "-signature",
+            pki.path("sig.der").to_str().unwrap(),
+            pki.path("doc.txt").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&verified).contains("Verified OK"),
+        "{} {}",
+        stdout(&verified),
+        stderr(&verified)
+    );
+}
+
 fn attribute(page: &str, name: &str) -> String {
     page.split(&format!("{name}=\""))
         .nth(1)
@@ -544,46 +589,11 @@ fn a_card_logs_in_through_the_agent_and_the_cabinet_shows_the_citizen() {
     assert_eq!(signed.status, 200, "{}", signed.body);
     let signed = signed.json();
     assert_eq!(signed["signatureAlgorithm"]["cryptoAlgorithm"], "ECC");
-    let raw = Base64::decode_vec(signed["signature"].as_str().unwrap()).unwrap();
-    let der = imza_core::key::ecdsa_raw_to_der(&raw).unwrap();
-    let dir = &lab.pki;
-    std::fs::write(dir.path("doc.txt"), document).unwrap();
-    std::fs::write(dir.path("sig.der"), der).unwrap();
-    std::fs::write(
-        dir.path("sign.der"),
-        Base64::decode_vec(&certificate).unwrap(),
-    )
-    .unwrap();
-    let public = run(
-        "openssl",
-        &[
-            "x509",
-            "-inform",
-            "DER",
-            "-in",
-            dir.path("sign.der").to_str().unwrap(),
-            "-pubkey",
-            "-noout",
-        ],
-    );
-    std::fs::write(dir.path("sign-pub.pem"), &public.stdout).unwrap();
-    let verified = run(
-        "openssl",
-        &[
-            "dgst",
-            "-sha256",
-            "-verify",
-            dir.path("sign-pub.pem").to_str().unwrap(),
-            "-signature",
-            dir.path("sig.der").to_str().unwrap(),
-            dir.path("doc.txt").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        stdout(&verified).contains("Verified OK"),
-        "{} {}",
-        stdout(&verified),
-        stderr(&verified)
+    verify_with_openssl(
+        &lab.pki,
+        document,
+        &certificate,
+        signed["signature"].as_str().unwrap(),
     );
     // The signing certificate is the slot 9C one the CA issued, and the dialog said "sign".
     let enrolled = openssl_show("x509", &lab.pki.path("9c.pem"), false, &["-serial"]);
@@ -866,6 +876,32 @@ fn the_card_login_works_in_a_real_browser() {
     std::fs::write(&lab.pin_file, PIN).unwrap();
     browser.click("#card-login-button");
     browser.wait_for_text("#name", "Leyla Həsənova");
+
+    // The document-signing half through the portal's library in the page: the signing
+    // certificate, then a hash signed by the slot 9C key; openssl verifies the signature.
+    browser.fresh(&login_page);
+    browser.goto(&login_page);
+    browser.wait_for_text("#card-login h2", "Şəxsiyyət vəsiqəsi ilə");
+    let document = b"Arayis: imzalanacaq sened.\n";
+    let signed = browser.block_on(browser.client().execute_async(
+        "const [agent, hash, done] = arguments;\
+         webeid.getSigningCertificate({agent})\
+           .then(c => webeid.sign(c.certificate, hash, 'SHA-256', {agent})\
+             .then(s => done({certificate: c.certificate, signature: s.signature})))\
+           .catch(e => done({error: e.code + ' ' + e.message}));",
+        vec![
+            Value::String(lab.agent_url.clone()),
+            Value::String(Base64::encode_string(&openssl::sha::sha256(document))),
+        ],
+    ));
+    let signed = signed.expect("script");
+    assert!(signed.get("error").is_none(), "{signed}");
+    verify_with_openssl(
+        &lab.pki,
+        document,
+        signed["certificate"].as_str().unwrap(),
+        signed["signature"].as_str().unwrap(),
+    );
 
     // A page of another origin (the OCSP server's, a real page) asking the agent gets
     // nothing: the browser's preflight is refused, so the fetch fails without an answer.
