@@ -327,7 +327,8 @@ impl CardAccess {
     }
 }
 
-/// A token that is not there, worded as a missing card whatever the module said.
+/// A token that is not there, worded as a missing card whatever the module said (the module
+/// itself was loaded when the agent started).
 fn missing_card(error: CardError, selector: &TokenSelector) -> AgentError {
     match AgentError::from(error) {
         AgentError::Card(said) => AgentError::NoCard(format!(

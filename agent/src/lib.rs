@@ -48,8 +48,12 @@ pub struct AgentConfig {
 pub enum StartError {
     #[error("the agent listens on loopback only (127.0.0.1 or ::1), not {0}")]
     NotLoopback(SocketAddr),
-    #[error("no origin is allowed: give at least one --allow-origin")]
+    #[error(
+        "no origin is allowed: give at least one (--allow-origin, or allow_origins in --config)"
+    )]
     NoOrigin,
+    #[error("{0}")]
+    Module(String),
     #[error("cannot listen on {address}: {reason}")]
     Listen { address: SocketAddr, reason: String },
 }
@@ -69,6 +73,10 @@ pub async fn bind(config: AgentConfig) -> Result<Bound, StartError> {
     if config.allowed.is_empty() {
         return Err(StartError::NoOrigin);
     }
+    // Loaded (and initialised) once for the process, now: a module that cannot be loaded is
+    // the installation's fault, said at start rather than to every page as a missing card.
+    imza_core::key::pkcs11::module_context(&config.module)
+        .map_err(|e| StartError::Module(e.to_string()))?;
     let limits = ConnectionLimits {
         // A handful of browser tabs on one computer.
         max_connections: 256,

@@ -19,14 +19,20 @@ use crate::output::{CliResult, Failure};
 /// page. Stops on Ctrl-C.
 #[derive(Args)]
 pub struct AgentArgs {
-    /// Loopback address and port to listen on (pages call http://127.0.0.1:PORT).
-    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
-    listen: SocketAddr,
+    /// Loopback address and port to listen on (pages call http://127.0.0.1:PORT). Default:
+    /// 127.0.0.1:24843.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// A web origin whose pages may use the card, exactly as browsers send it:
     /// `https://portal.gov.az` (no path, no trailing slash; `http://` only for loopback
-    /// development). Repeatable; at least one.
-    #[arg(long = "allow-origin", value_name = "ORIGIN", required = true)]
+    /// development). Repeatable; with --config's `allow_origins`, at least one in all.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origin: Vec<String>,
+    /// A TOML file for an agent installed as a service: `allow_origins = [...]` (added to
+    /// --allow-origin), and `listen`, `reader`, `pkcs11_module`, `pinentry`, each used where
+    /// the flag is not given.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The card reader to use (part of its name); default: the only card present.
     #[arg(long, value_name = "NAME")]
     reader: Option<String>,
@@ -36,23 +42,58 @@ pub struct AgentArgs {
     pkcs11_module: Option<PathBuf>,
     /// The PIN dialog: a program speaking GnuPG's pinentry (Assuan) protocol, e.g.
     /// pinentry-gnome3, pinentry-qt, pinentry-curses.
-    #[arg(long, value_name = "PROGRAM", default_value = "pinentry")]
-    pinentry: PathBuf,
+    /// Default: `pinentry`.
+    #[arg(long, value_name = "PROGRAM")]
+    pinentry: Option<PathBuf>,
+}
+
+/// `--config FILE`: what the flags say, for an agent started by the desktop session.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentFile {
+    #[serde(default)]
+    allow_origins: Vec<String>,
+    listen: Option<SocketAddr>,
+    reader: Option<String>,
+    pkcs11_module: Option<PathBuf>,
+    pinentry: Option<PathBuf>,
+}
+
+/// Largest --config file read.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+fn read_config(path: &std::path::Path) -> Result<AgentFile, Failure> {
+    let text = crate::output::read_limited(path, MAX_CONFIG_BYTES, "--config")?;
+    let text = String::from_utf8(text)
+        .map_err(|_| Failure::Input(format!("{}: not UTF-8 text", path.display())))?;
+    toml::from_str(&text).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 pub fn run(args: AgentArgs) -> CliResult {
-    let allowed = AllowList::new(&args.allow_origin)
-        .map_err(|e| Failure::Input(format!("--allow-origin: {e}")))?;
-    let module =
-        resolve_module(args.pkcs11_module.as_deref()).map_err(|e| Failure::Input(e.to_string()))?;
+    let file = match &args.config {
+        Some(path) => read_config(path)?,
+        None => AgentFile::default(),
+    };
+    let origins = args.allow_origin.iter().chain(&file.allow_origins);
+    let allowed =
+        AllowList::new(origins).map_err(|e| Failure::Input(format!("allowed origin: {e}")))?;
+    let module = resolve_module(args.pkcs11_module.or(file.pkcs11_module).as_deref())
+        .map_err(|e| Failure::Input(e.to_string()))?;
     let config = AgentConfig {
-        listen: args.listen,
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
         allowed,
         module,
         token: args
             .reader
+            .or(file.reader)
             .map_or(TokenSelector::Only, TokenSelector::Reader),
-        pinentry: args.pinentry,
+        pinentry: args
+            .pinentry
+            .or(file.pinentry)
+            .unwrap_or_else(|| PathBuf::from("pinentry")),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -994,3 +994,99 @@ fn the_agent_refuses_a_public_address_and_malformed_origins() {
         );
     }
 }
+
+/// `imza agent --config FILE`: its origins are allowed (an allowed page reaches the card code
+/// and is told there is no card in the reader the file names, its origin echoed), the others
+/// refused; an unknown key, no origin at all, or a file that is no PKCS#11 module is refused
+/// at start.
+#[test]
+fn the_agents_config_file_allows_its_origins() {
+    if !std::path::Path::new(imza_testdata::card::OPENSC_PKCS11_MODULE).exists() {
+        eprintln!("note: OpenSC is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "allow_origins = [\"https://portal.gov.az\"]\nlisten = \"127.0.0.1:{port}\"\n\
+             reader = \"no such reader\"\npkcs11_module = \"{}\"\n\
+             pinentry = \"/nonexistent/pinentry\"\n",
+            imza_testdata::card::OPENSC_PKCS11_MODULE
+        ),
+    )
+    .unwrap();
+    let agent = Process(
+        Command::new(env!("CARGO_BIN_EXE_imza"))
+            .arg("agent")
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start imza agent"),
+    );
+    wait_for_port(port, "imza agent");
+    let call = |origin: &str| {
+        let out = run(
+            "curl",
+            &[
+                "-s",
+                "-D",
+                "-",
+                "-H",
+                &format!("Origin: {origin}"),
+                "-H",
+                "Content-Type: application/json",
+                "--data",
+                "{}",
+                &format!("http://127.0.0.1:{port}/v1/signing-certificate"),
+            ],
+        );
+        stdout(&out)
+    };
+    let allowed = call("https://portal.gov.az");
+    assert!(
+        allowed
+            .to_lowercase()
+            .contains("access-control-allow-origin: https://portal.gov.az")
+            && allowed.contains("ERR_IMZA_NO_CARD"),
+        "{allowed}"
+    );
+    let refused = call(EVIL);
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(
+        !refused.to_lowercase().contains("access-control"),
+        "{refused}"
+    );
+    drop(agent);
+
+    for (text, said) in [
+        ("allow_origins = []\n", "no origin is allowed"),
+        (
+            "allow_origins = [\"https://a.example\"]\nport = 1\n",
+            "unknown field",
+        ),
+        (
+            "allow_origins = [\"https://a.example\"]\npkcs11_module = \"/bin/true\"\n",
+            "cannot load PKCS#11 module /bin/true",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_imza"))
+            .args(["agent", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--config")
+            .arg(&config)
+            .env(
+                "IMZA_PKCS11_MODULE",
+                imza_testdata::card::OPENSC_PKCS11_MODULE,
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    }
+}
