@@ -945,6 +945,11 @@ fn the_card_login_works_in_a_real_browser() {
     browser.click("#card-login-button");
     browser.wait_for_text("#card-message", "The imza agent is not running");
     browser.screenshot("card-agent-not-running");
+    // And in Azerbaijani, the page's default.
+    browser.goto(&login_page);
+    browser.click("#card-login-button");
+    browser.wait_for_text("#card-message", "İmza agenti işləmir");
+    browser.screenshot("card-agent-not-running-aze");
     // Chromium and chromedriver go with this test process (the harness's watchdog), as for
     // the harness's own tests, whose browser is a static never dropped.
     std::mem::forget(browser);
