@@ -9,8 +9,9 @@
 //! on SQLite or PostgreSQL, [`session`], the browser sessions above it (cookie, CSRF token,
 //! timeouts, a new id at login), [`access_code`], one-time codes from a service centre, and
 //! [`qr`], the QR login's device link; [`http`] and [`pages`] serve the login page, the
-//! access-code login, the cabinet and logout. The agent, the other logins' routes, HTTPS and
-//! `imza serve --roles portal` come next.
+//! access-code login, the card login (with `imza agent`, crate imza-agent, on the citizen's
+//! computer; its scripts in `assets/`), the cabinet and logout. The phone, QR and
+//! device-certificate logins' routes come next.
 
 pub mod access_code;
 pub mod card;

@@ -48,6 +48,14 @@
 //! phone_session_burst = 10
 //! max_running_sessions_per_phone = 2       # per relying party and phone number
 //! max_tracked_phones = 100000
+//! [portal]
+//! origin = "https://portal.gov.az"  # the portal's public origin, which card tokens are
+//!                               # signed over (default: https://LISTEN with --tls-cert,
+//!                               # else http://LISTEN; none for 0.0.0.0: card login off)
+//! agent = "http://127.0.0.1:24843"  # where citizens' `imza agent` listens (CSP connect-src)
+//! card_login = true             # the ID-card login (anchors: the store's root CAs; OCSP
+//!                               # required)
+//! card_profile = "citizen-auth" # the profile whose certificate policies may log in by card
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -76,6 +84,7 @@ pub struct ServeConfig {
     pub crl: CrlSection,
     pub mobile: MobileSection,
     pub node: NodeSection,
+    pub portal: PortalSection,
 }
 
 impl Default for ServeConfig {
@@ -89,6 +98,7 @@ impl Default for ServeConfig {
             crl: CrlSection::default(),
             mobile: MobileSection::default(),
             node: NodeSection::default(),
+            portal: PortalSection::default(),
         }
     }
 }
@@ -285,6 +295,30 @@ impl VerifySection {
             max_entries: self.fetch_cache_entries,
             max_bytes: self.fetch_cache_mib * 1024 * 1024,
             ..FetchCacheConfig::default()
+        }
+    }
+}
+
+/// `[portal]`: the citizen portal's public origin and its ID-card login.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// The portal's public origin (`https://portal.gov.az`); `None`: from --listen.
+    pub origin: Option<String>,
+    /// The origin of the citizens' signing agent, which the login page calls.
+    pub agent: String,
+    pub card_login: bool,
+    /// The certificate profile whose policies the card login accepts.
+    pub card_profile: String,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        PortalSection {
+            origin: None,
+            agent: format!("http://127.0.0.1:{}", imza_agent::DEFAULT_PORT),
+            card_login: true,
+            card_profile: "citizen-auth".to_string(),
         }
     }
 }

@@ -1,14 +1,19 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
 //! cabinet and logout here, and each login method in a module of its own with its part of the
-//! login page ([`login_sections`]): `code` (access codes). The card, phone, QR and
+//! login page ([`login_sections`]): `code` (access codes) and `card` (the ID card through
+//! `imza agent`, with its scripts under `/portal/assets/`). The phone, QR and
 //! device-certificate logins join them as they are built.
 //!
 //! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
-//! no inline script or style, no framing), `nosniff`, no referrer and `no-store`. Every
+//! no inline script or style, no framing; the pages may also `fetch` the citizen's agent on
+//! loopback when the card login is on: [`Portal::content_security_policy`]), `nosniff`, no referrer and `no-store`. Every
 //! state-changing request is a POST carrying the session's CSRF token; a form body is at most
 //! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
 
+mod card;
 mod code;
+
+pub use card::{CardLoginConfig, CSRF_HEADER};
 
 use std::sync::Arc;
 
@@ -45,15 +50,47 @@ pub struct Portal {
     pub clock: Arc<dyn Clock>,
     pub sessions: SessionPolicy,
     pub codes: AccessCodePolicy,
+    /// The ID-card login, when configured (the portal's origin, trusted CAs, the agent's
+    /// address).
+    pub card: Option<CardLoginConfig>,
+}
+
+impl Portal {
+    /// [`CONTENT_SECURITY_POLICY_VALUE`], with the citizen's agent added to `connect-src`
+    /// when the card login is on: the login page's script calls it, and nothing else.
+    pub fn content_security_policy(&self) -> String {
+        match &self.card {
+            Some(card) => CONTENT_SECURITY_POLICY_VALUE.replace(
+                "connect-src 'self'",
+                &format!("connect-src 'self' {}", card.agent_origin),
+            ),
+            None => CONTENT_SECURITY_POLICY_VALUE.to_string(),
+        }
+    }
 }
 
 /// The portal's routes under `/portal`.
 pub fn routes(portal: Arc<Portal>) -> Router {
+    let csp = HeaderValue::from_str(&portal.content_security_policy())
+        .unwrap_or_else(|_| HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE));
     Router::new()
         .route("/portal", get(login_page))
         .route("/portal/login/code", post(code::login))
+        .route("/portal/login/card/nonce", post(card::nonce))
+        .route("/portal/login/card", post(card::login))
+        .route("/portal/assets/web-eid.js", get(card::web_eid_js))
+        .route("/portal/assets/login-card.js", get(card::login_card_js))
         .route("/portal/cabinet", get(cabinet))
         .route("/portal/logout", post(logout))
+        .layer(axum::middleware::map_response(
+            move |mut response: Response<Body>| {
+                let csp = csp.clone();
+                async move {
+                    response.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
+                    response
+                }
+            },
+        ))
         .with_state(portal)
 }
 
@@ -174,7 +211,7 @@ async fn login_page(
             StatusCode::OK,
             pages::login(
                 language,
-                &login_sections(language, &csrf_token(&cookie)),
+                &login_sections(&portal, language, &csrf_token(&cookie)),
                 None,
             ),
         ),
@@ -190,7 +227,11 @@ async fn login_page(
                 Ok(made) => with_cookie(
                     html(
                         StatusCode::OK,
-                        pages::login(language, &login_sections(language, &made.csrf_token), None),
+                        pages::login(
+                            language,
+                            &login_sections(&portal, language, &made.csrf_token),
+                            None,
+                        ),
                     ),
                     session::set_cookie(&made.cookie, &portal.sessions),
                 ),
@@ -202,8 +243,13 @@ async fn login_page(
 }
 
 /// The login page's parts, one per login method, in the order shown.
-pub(crate) fn login_sections(language: Language, csrf_token: &str) -> Vec<String> {
-    vec![code::section(language, csrf_token)]
+pub(crate) fn login_sections(portal: &Portal, language: Language, csrf_token: &str) -> Vec<String> {
+    let mut sections = Vec::new();
+    if let Some(card) = &portal.card {
+        sections.push(card::section(language, csrf_token, &card.agent_origin));
+    }
+    sections.push(code::section(language, csrf_token));
+    sections
 }
 
 /// A form body's fields (`application/x-www-form-urlencoded`), each name at most once.
