@@ -22,51 +22,8 @@ REVOCATIONS="${3:-50}"
 RESULTS="$OUT/national-results.md"
 : >"$RESULTS"
 
-# --- a PostgreSQL cluster of this run's own ---
-PG_BIN="$(find /usr/lib/postgresql -maxdepth 2 -name bin -type d | sort -V | tail -1)"
-# Its own directory, not under $WORK (0700 root): the server runs as `postgres` when we are root.
-PG_DIR="$(mktemp -d /tmp/imza-bench-pg.XXXXXX)"
-as_postgres() {
-  if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-[[ "$(id -u)" == 0 ]] && chown postgres "$PG_DIR"
-national_cleanup() {
-  as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
-  cleanup
-}
-trap national_cleanup EXIT
-PGPASSWORD="$(openssl rand -hex 16)"
-export PGPASSWORD
-echo "$PGPASSWORD" >"$PG_DIR/pw"
-[[ "$(id -u)" == 0 ]] && chown postgres "$PG_DIR/pw"
-as_postgres "$PG_BIN/initdb" -D "$PG_DIR/data" -U imza --pwfile "$PG_DIR/pw" \
-  --auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 >/dev/null
-rm -f "$PG_DIR/pw"
-PG_PORT="$(free_port)"
-as_postgres "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/log" -w \
-  -o "-k $PG_DIR -p $PG_PORT -c listen_addresses=127.0.0.1 -c max_connections=300" start >/dev/null
-PG_PID="$(head -1 "$PG_DIR/data/postmaster.pid")"
-# pg_ticks: CPU ticks used so far by the server and its backends.
-pg_ticks() {
-  local total=0 pid
-  local -a fields
-  for pid in "$PG_PID" $(pgrep -P "$PG_PID"); do
-    read -r -a fields <<<"$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)" || continue
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
-}
-# pg_run_wrk NAME ARGS...: run_wrk, and PG_CORES the cores PostgreSQL used meanwhile.
-pg_run_wrk() {
-  local before start
-  before="$(pg_ticks)"
-  start="$(date +%s.%N)"
-  run_wrk "$@"
-  PG_CORES="$(awk -v t="$(($(pg_ticks) - before))" -v hz="$(getconf CLK_TCK)" -v s="$start" -v e="$(date +%s.%N)" \
-    'BEGIN { printf "%.2f", t / hz / (e - s) }')"
-  echo "    PostgreSQL meanwhile (warm-up included): $PG_CORES cores"
-}
+# --- a PostgreSQL cluster of this run's own (bench/common.sh) ---
+start_bench_postgres
 psql_pki() {
   psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U imza -d "${2:-pki}" -c "$1"
 }

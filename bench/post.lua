@@ -1,5 +1,8 @@
--- wrk script: POST a DER body (an OCSP or RFC 3161 request) read from a file.
+-- wrk script: POST a DER body (an OCSP or RFC 3161 request) read from a file, or GET.
 --   [WRK_NONCE=HEX] wrk ... -s bench/post.lua URL -- BODY_FILE CONTENT_TYPE
+--   [WRK_COOKIE_FILE=F] wrk ... -s bench/post.lua URL -- GET
+-- With WRK_COOKIE_FILE, each GET carries a Cookie header picked at random from the file's lines
+-- (many browsers' sessions, bench/portal.sh).
 -- Without WRK_NONCE every request is the same bytes, formatted once (wrk's static mode).
 -- With WRK_NONCE, the nonce octets as they appear in BODY_FILE, every request carries fresh
 -- random octets of the same length in their place, so no two requests ask the same question.
@@ -12,6 +15,7 @@
 -- done() prints one line starting with RESULT, read by bench/common.sh.
 
 local prefix, suffix, nonce_len, serial_range
+local cookies = {}
 
 -- wrk's default resolve() opens and closes a TCP connection to each address to test it. The
 -- peer, `openssl ocsp -port` (3.0.19 here), then spins at 100% CPU on that connection forever
@@ -32,6 +36,16 @@ function setup(thread)
 end
 
 function init(args)
+  if args[1] == "GET" then
+    local cookie_file = os.getenv("WRK_COOKIE_FILE")
+    if cookie_file then
+      for line in io.lines(cookie_file) do
+        cookies[#cookies + 1] = line
+      end
+      math.randomseed(os.time() * 1000 + (thread_id or 0))
+    end
+    return
+  end
   local file = assert(io.open(args[1], "rb"), "cannot open " .. tostring(args[1]))
   local body = file:read("*a")
   file:close()
@@ -76,6 +90,13 @@ if os.getenv("WRK_SERIAL") then
     local n = random(0, serial_range - 1)
     local tail = char(floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)
     return wrk.format(nil, nil, nil, prefix .. tail .. suffix)
+  end
+end
+
+if os.getenv("WRK_COOKIE_FILE") then
+  local random = math.random
+  function request()
+    return wrk.format(nil, nil, { Cookie = cookies[random(1, #cookies)] })
   end
 end
 

@@ -2,6 +2,7 @@
 //! crates. Exit codes: 0 success, 1 a verdict of "no" (e.g. a broken audit chain), 2 bad usage
 //! or bad input, 3 an internal or environment failure.
 
+mod agent;
 mod ca;
 mod card;
 mod cert;
@@ -100,6 +101,9 @@ enum Command {
     /// The citizen portal: one-time access codes for citizens.
     #[command(subcommand)]
     Portal(portal::PortalCommand),
+    /// The signing agent on the citizen's computer: lets pages of allowed origins log in and
+    /// sign with the ID card (Web eID tokens), the PIN asked by the agent itself.
+    Agent(agent::AgentArgs),
     /// The citizen's phone (simulated): answer signature and authentication requests.
     #[command(subcommand)]
     Phone(mobile::PhoneCommand),
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Mobile(cmd) => home().and_then(|h| mobile::run(&h, cmd)),
         Command::Portal(cmd) => home().and_then(|h| portal::run(&h, cmd)),
         Command::Phone(cmd) => mobile::run_phone(cmd),
+        Command::Agent(args) => agent::run(args),
         Command::Sign(args) => sign::run(*args),
         Command::Verify(args) => verify::run(*args),
         Command::Store(cmd) => home().and_then(|h| store_cmd::run(&h, cmd, &matches)),

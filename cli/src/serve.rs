@@ -997,13 +997,22 @@ fn own_address(listen: SocketAddr) -> SocketAddr {
 /// The portal's phone and QR logins from `[portal]` (see `config.rs`): the phone CAs'
 /// authentication certificates validated against the store's roots with OCSP; the phone
 /// login only when the signature service is known and the API key's variable is set (its
-/// value is never printed). `own` is this server's base URL.
+/// value is never printed). Without `[portal] origin`, the origin and the signature service
+/// are this server's own (on loopback for a wildcard `listen`).
 fn portal_phone_logins(
     pki: &Pki,
     config: &config::PortalSection,
     mss_here: bool,
-    own: &str,
+    listen: SocketAddr,
+    tls: bool,
 ) -> Result<Arc<imza_portal::phone::PhoneLogins>, Failure> {
+    let own = default_origin(own_address(listen), tls);
+    if config.origin.is_none() && listen.ip().is_unspecified() {
+        note(format!(
+            "portal: the QR login's links name {own}, which phones elsewhere cannot reach: set \
+             [portal] origin to the portal's public origin"
+        ));
+    }
     use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
     let mut anchors = Vec::new();
     let mut intermediates = Vec::new();
@@ -1035,7 +1044,7 @@ fn portal_phone_logins(
     let mss_url = config
         .mss_url
         .clone()
-        .or_else(|| mss_here.then(|| own.to_string()));
+        .or_else(|| mss_here.then(|| own.clone()));
     let key = std::env::var(&config.mss_api_key_env)
         .ok()
         .filter(|k| !k.is_empty())
@@ -1059,7 +1068,7 @@ fn portal_phone_logins(
         }
     };
     Ok(Arc::new(imza_portal::phone::PhoneLogins {
-        origin: config.origin.clone().unwrap_or_else(|| own.to_string()),
+        origin: config.origin.clone().unwrap_or(own),
         name: config.name.clone(),
         mss,
         trust,
@@ -1075,8 +1084,9 @@ pub fn run(
     node: Option<String>,
     tls: Option<TlsFiles>,
 ) -> CliResult {
-    let config = ServeConfig::load(config)?;
+    let mut config = ServeConfig::load(config)?;
     let tls = tls.as_ref().map(TlsFiles::load).transpose()?;
+    let tls_on = tls.is_some();
     // The portal's cookies and logins want HTTPS: plain HTTP only on loopback, for development.
     let portal_here = roles.has(Role::Portal) && (tls.is_some() || listen.ip().is_loopback());
     if roles.has(Role::Portal) && !portal_here {
@@ -1105,6 +1115,7 @@ pub fn run(
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
     let verify_fetches = config.verify.fetch_cache();
+    let portal_config = std::mem::take(&mut config.portal);
     let services = Arc::new(Services::start(&pki, config, &limits, roles, node)?);
     let served: Vec<String> = services
         .ocsp
@@ -1152,15 +1163,13 @@ pub fn run(
             clock: Arc::new(SystemClock),
             sessions: imza_portal::session::SessionPolicy::default(),
             codes: imza_portal::access_code::AccessCodePolicy::default(),
+            card: card_login(&pki, &portal_config, listen, tls_on, &fetches)?,
             phone: Some(portal_phone_logins(
                 &pki,
-                &services.config.portal,
+                &portal_config,
                 roles.has(Role::Mss),
-                &format!(
-                    "{}://{}",
-                    if tls.is_some() { "https" } else { "http" },
-                    own_address(listen)
-                ),
+                listen,
+                tls_on,
             )?),
         })),
         false => None,
@@ -1205,4 +1214,103 @@ pub fn run(
             .await
             .map_err(|e| Failure::Internal(format!("serving on {listen} failed: {e}")))
     })
+}
+
+/// The portal's ID-card login, unless `[portal] card_login = false`: tokens signed over the
+/// portal's public origin (`[portal] origin`, else this server's own), certificates carrying
+/// a policy of `[portal] card_profile`, chaining to the store's root CAs (its other CAs as
+/// intermediates) with OCSP required, revocation fetched through the process's `fetches`.
+fn card_login(
+    pki: &Pki,
+    config: &config::PortalSection,
+    listen: SocketAddr,
+    tls: bool,
+    fetches: &Arc<FetchCache>,
+) -> Result<Option<imza_portal::http::CardLoginConfig>, Failure> {
+    if !config.card_login {
+        return Ok(None);
+    }
+    let origin = match &config.origin {
+        Some(origin) => origin.clone(),
+        // A wildcard address names no site a browser could be on.
+        None if listen.ip().is_unspecified() => {
+            note(format!(
+                "portal: the card login is off: set [portal] origin to the portal's public \
+                 origin (listening on {listen} says nothing of it)"
+            ));
+            return Ok(None);
+        }
+        None => default_origin(listen, tls),
+    };
+    let policies = pki
+        .profiles()
+        .get(&config.card_profile)
+        .map_err(|e| Failure::Input(format!("[portal] card_profile: {e}")))?
+        .policies
+        .clone();
+    let mut anchors = Vec::new();
+    let mut intermediates = Vec::new();
+    for ca in pki
+        .store()
+        .cas()
+        .map_err(|e| Failure::Internal(format!("portal: {e}")))?
+    {
+        let Ok(cert) = imza_validation::Certificate::from_der(ca.certificate) else {
+            continue;
+        };
+        match ca.parent {
+            None => anchors.push(cert),
+            Some(_) => intermediates.push(cert),
+        }
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut trust = imza_validation::AuthenticationTrust::new(
+        anchors,
+        Box::new(imza_validation::HttpFetcher::default()),
+        Arc::clone(&clock),
+    );
+    for cert in intermediates {
+        trust.add_intermediate(cert);
+    }
+    let login = imza_portal::card::CardLogin::new(&origin, policies, trust, clock)
+        .map_err(|e| Failure::Input(format!("[portal] origin: {e}")))?
+        .with_fetch_cache(Arc::clone(fetches));
+    imza_portal::http::CardLoginConfig::new(login, &config.agent)
+        .map(Some)
+        .map_err(|e| Failure::Input(format!("[portal] agent: {e}")))
+}
+
+/// The origin browsers see for a server on `listen` (RFC 6454 §6.2: the scheme's default port
+/// is left out).
+fn default_origin(listen: SocketAddr, tls: bool) -> String {
+    let (scheme, default_port) = if tls { ("https", 443) } else { ("http", 80) };
+    let host = match listen.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    if listen.port() == default_port {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}:{}", listen.port())
+    }
+}
+
+#[cfg(test)]
+mod portal_origin_tests {
+    use super::default_origin;
+
+    #[test]
+    fn the_default_origin_is_what_browsers_send() {
+        let at = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            default_origin(at("127.0.0.1:8443"), true),
+            "https://127.0.0.1:8443"
+        );
+        assert_eq!(default_origin(at("10.0.0.5:443"), true), "https://10.0.0.5");
+        assert_eq!(
+            default_origin(at("127.0.0.1:80"), false),
+            "http://127.0.0.1"
+        );
+        assert_eq!(default_origin(at("[::1]:8443"), true), "https://[::1]:8443");
+    }
 }

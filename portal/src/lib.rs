@@ -10,8 +10,9 @@
 //! timeouts, a new id at login), [`access_code`], one-time codes from a service centre, and
 //! [`qr`], the QR login's device link, its QR image and the phone's answer; [`phone`], the
 //! phone and QR logins' checks of the phone's certificate; [`http`] and [`pages`] serve the
-//! login page, the access-code, phone and QR logins, the cabinet and logout. The agent and
-//! the other logins' routes come next.
+//! login page, the access-code login, the card login (with `imza agent`, crate imza-agent, on
+//! the citizen's computer; its scripts in `assets/`), the phone and QR logins, the cabinet and
+//! logout. The device-certificate login's routes come next.
 
 pub mod access_code;
 pub mod card;

@@ -26,6 +26,10 @@ const SECRET_BYTES: usize = 32;
 /// Characters of a secret in base64url without padding.
 const SECRET_CHARS: usize = 43;
 
+/// A live session's last-seen time is written at most this often: the idle timeout is kept to
+/// within this much, and a page's burst of requests costs one write, not one each.
+pub const TOUCH_INTERVAL: Duration = Duration::seconds(30);
+
 /// How long sessions last.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionPolicy {
@@ -164,10 +168,12 @@ pub fn current(
             Err(e) => return Err(e),
         }
     }
-    match store.touch_session(&id, now) {
-        Ok(()) => {}
-        Err(StoreError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(e),
+    if now - session.last_seen_at >= TOUCH_INTERVAL {
+        match store.touch_session(&id, now) {
+            Ok(()) => {}
+            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
     }
     session.last_seen_at = session.last_seen_at.max(now);
     Ok(Some(session))

@@ -28,6 +28,7 @@ fn site() -> Site {
         clock: Arc::new(SystemClock),
         sessions: SessionPolicy::default(),
         codes: AccessCodePolicy::default(),
+        card: None,
         phone: None,
     };
     Site {

@@ -4,7 +4,8 @@
 use time::{Duration, OffsetDateTime};
 
 use imza_portal::session::{
-    check_csrf, clear_cookie, cookie_id, current, log_in, log_out, set_cookie, start, SessionPolicy,
+    check_csrf, clear_cookie, cookie_id, current, log_in, log_out, set_cookie, start,
+    SessionPolicy, TOUCH_INTERVAL,
 };
 use imza_portal::store::{EventKind, LoginMethod, PortalStore, SessionCitizen, SqlitePortalStore};
 
@@ -81,6 +82,16 @@ fn idle_and_absolute_timeouts_end_the_session() {
             .unwrap()
             .is_some());
     }
+    // A request within TOUCH_INTERVAL of the last written one is not written: the idle
+    // timeout runs from the last written time.
+    assert!(current(
+        &store,
+        &made.cookie,
+        at + TOUCH_INTERVAL - Duration::seconds(1),
+        &policy
+    )
+    .unwrap()
+    .is_some());
     // …15 minutes without one end it, for good.
     at += Duration::minutes(15);
     assert!(current(&store, &made.cookie, at, &policy)

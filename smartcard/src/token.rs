@@ -343,6 +343,19 @@ impl CardKey {
     pub fn key(&self) -> &Pkcs11Key {
         &self.key
     }
+
+    /// Whatever the module made of it (CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR, ...), a card no
+    /// longer in its reader is the one thing the citizen needs to hear.
+    fn explain_signing_failure(&self, e: CoreError) -> CoreError {
+        if !self.slot.is_empty() && card_gone_from(&self.slot) {
+            CoreError::Pkcs11(format!(
+                "the card was removed from reader {:?} during signing; insert it and sign again",
+                self.slot
+            ))
+        } else {
+            e
+        }
+    }
 }
 
 impl SigningKey for CardKey {
@@ -355,19 +368,21 @@ impl SigningKey for CardKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
-        self.key.sign(message).map_err(|e| {
-            // Whatever the module made of it (CKR_DEVICE_REMOVED, CKR_DEVICE_ERROR, ...), a
-            // card no longer in its reader is the one thing the citizen needs to hear.
-            if !self.slot.is_empty() && card_gone_from(&self.slot) {
-                CoreError::Pkcs11(format!(
-                    "the card was removed from reader {:?} during signing; insert it and sign \
-                     again",
-                    self.slot
-                ))
-            } else {
-                e
-            }
-        })
+        self.key
+            .sign(message)
+            .map_err(|e| self.explain_signing_failure(e))
+    }
+
+    /// A digest computed elsewhere (a page's hash through `imza agent`), with the same
+    /// word for a card pulled meanwhile as [`CardKey::sign`].
+    fn sign_digest(
+        &self,
+        algorithm: imza_core::key::DigestAlgorithm,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, CoreError> {
+        self.key
+            .sign_digest(algorithm, digest)
+            .map_err(|e| self.explain_signing_failure(e))
     }
 
     fn describe(&self) -> String {

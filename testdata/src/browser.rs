@@ -274,7 +274,9 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.runtime.block_on(self.client.clone().close());
         let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.driver.id())])
+            // procps' kill needs `--` before a negative pid (a process group); without it the
+            // group is taken for a signal and nothing is killed.
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
             .status();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.home);
@@ -311,9 +313,11 @@ pub fn decode_qr(png: &Path) -> Vec<String> {
 // The watchdog outlives this process by design: nobody is left to wait for it.
 #[allow(clippy::zombie_processes)]
 pub fn clean_up_after_this_process(group: Option<u32>, pattern: Option<&str>, remove: &[&Path]) {
+    // dash's builtin kill (sh here) takes a negative pid after the signal directly and
+    // refuses `--` ("Illegal number").
     let script = r#"
 while kill -0 "$1" 2>/dev/null; do sleep 0.3; done
-[ -n "$2" ] && kill -KILL -- "-$2" 2>/dev/null
+[ -n "$2" ] && kill -KILL "-$2" 2>/dev/null
 [ -n "$IMZA_WATCHDOG_PATTERN" ] && pkill -KILL -f -- "$IMZA_WATCHDOG_PATTERN" 2>/dev/null
 shift 2
 rm -rf "$@"

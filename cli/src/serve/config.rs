@@ -48,9 +48,16 @@
 //! phone_session_burst = 10
 //! max_running_sessions_per_phone = 2       # per relying party and phone number
 //! max_tracked_phones = 100000
-//! [portal]                      # the phone and QR logins of the citizen portal
-//! origin = "https://portal.gov.az"  # as browsers and phones reach it; default: this server's
-//! name = "imza portal"          # shown on the phone beside the origin
+//! [portal]
+//! origin = "https://portal.gov.az"  # the portal's public origin, which card tokens and phones'
+//!                               # QR answers are signed over (default: https://LISTEN with
+//!                               # --tls-cert, else http://LISTEN; none for 0.0.0.0: card
+//!                               # login off)
+//! agent = "http://127.0.0.1:24843"  # where citizens' `imza agent` listens (CSP connect-src)
+//! card_login = true             # the ID-card login (anchors: the store's root CAs; OCSP
+//!                               # required)
+//! card_profile = "citizen-auth" # the profile whose certificate policies may log in by card
+//! name = "imza portal"          # shown on the phone beside the origin (phone and QR logins)
 //! mss_url = "https://mss.gov.az"    # default: this server's own /mss/v1 with the mss role
 //! mss_relying_party = "portal"  # the portal's relying-party name (imza mobile rp add)
 //! mss_api_key_env = "IMZA_PORTAL_MSS_API_KEY"  # the variable holding its API key
@@ -82,8 +89,8 @@ pub struct ServeConfig {
     pub verify: VerifySection,
     pub crl: CrlSection,
     pub mobile: MobileSection,
-    pub portal: PortalSection,
     pub node: NodeSection,
+    pub portal: PortalSection,
 }
 
 impl Default for ServeConfig {
@@ -96,8 +103,8 @@ impl Default for ServeConfig {
             verify: VerifySection::default(),
             crl: CrlSection::default(),
             mobile: MobileSection::default(),
-            portal: PortalSection::default(),
             node: NodeSection::default(),
+            portal: PortalSection::default(),
         }
     }
 }
@@ -298,6 +305,48 @@ impl VerifySection {
     }
 }
 
+/// `[portal]`: the citizen portal's public origin and its ID-card login.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// The portal's public origin (`https://portal.gov.az`); `None`: from --listen.
+    pub origin: Option<String>,
+    /// The origin of the citizens' signing agent, which the login page calls.
+    pub agent: String,
+    pub card_login: bool,
+    /// The certificate profile whose policies the card login accepts.
+    pub card_profile: String,
+    /// The portal's name, shown on the phone with the origin (phone and QR logins).
+    pub name: String,
+    /// The mobile signature service the phone login asks; `None`: this server's own, when it
+    /// has the mss role (otherwise there is no phone login).
+    pub mss_url: Option<String>,
+    /// The portal's relying-party name at the service.
+    pub mss_relying_party: String,
+    /// The environment variable holding the portal's API key (never in this file, never
+    /// logged). Unset: no phone login.
+    pub mss_api_key_env: String,
+    /// The CAs (by name) whose authentication certificates are phones': the QR login takes
+    /// only these.
+    pub phone_cas: Vec<String>,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        PortalSection {
+            origin: None,
+            agent: format!("http://127.0.0.1:{}", imza_agent::DEFAULT_PORT),
+            card_login: true,
+            card_profile: "citizen-auth".to_string(),
+            name: "imza portal".to_string(),
+            mss_url: None,
+            mss_relying_party: "portal".to_string(),
+            mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
+            phone_cas: vec!["mobile".to_string()],
+        }
+    }
+}
+
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrlSection {
@@ -345,41 +394,6 @@ impl Default for MobileSection {
             phone_session_burst: phone.burst,
             max_running_sessions_per_phone: mobile::DEFAULT_MAX_RUNNING_PER_PHONE,
             max_tracked_phones: mobile::DEFAULT_MAX_TRACKED_PHONES,
-        }
-    }
-}
-
-/// The portal's phone and QR logins.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PortalSection {
-    /// The portal's origin as browsers and phones reach it (scheme, host, port); `None`: this
-    /// server's own address (`https://` with TLS).
-    pub origin: Option<String>,
-    /// The portal's name, shown on the phone with the origin.
-    pub name: String,
-    /// The mobile signature service the phone login asks; `None`: this server's own, when it
-    /// has the mss role (otherwise there is no phone login).
-    pub mss_url: Option<String>,
-    /// The portal's relying-party name at the service.
-    pub mss_relying_party: String,
-    /// The environment variable holding the portal's API key (never in this file, never
-    /// logged). Unset: no phone login.
-    pub mss_api_key_env: String,
-    /// The CAs (by name) whose authentication certificates are phones': the QR login takes
-    /// only these.
-    pub phone_cas: Vec<String>,
-}
-
-impl Default for PortalSection {
-    fn default() -> Self {
-        PortalSection {
-            origin: None,
-            name: "imza portal".to_string(),
-            mss_url: None,
-            mss_relying_party: "portal".to_string(),
-            mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
-            phone_cas: vec!["mobile".to_string()],
         }
     }
 }

@@ -77,7 +77,7 @@ pub(super) async fn login(
             status,
             pages::login(
                 language,
-                &login_sections(language, &csrf_token(&cookie)),
+                &login_sections(&portal, language, &csrf_token(&cookie)),
                 Some(&message),
             ),
         )

@@ -1,19 +1,23 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
 //! cabinet and logout here, and each login method in a module of its own with its part of the
-//! login page ([`login_sections`]): `code` (access codes), `phone` (the ASAN-style phone
+//! login page ([`login_sections`]): `code` (access codes), `card` (the ID card through
+//! `imza agent`, with its scripts under `/portal/assets/`), `phone` (the ASAN-style phone
 //! login), `qr` (the QR login and the phone's side of it), and `wait`, the waiting page's
-//! questions shared by the last two. The card and device-certificate logins join them as they
-//! are built.
+//! questions shared by the last two. The device-certificate login joins them as it is built.
 //!
 //! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
-//! no inline script or style, no framing), `nosniff`, no referrer and `no-store`. Every
+//! no inline script or style, no framing; the pages may also `fetch` the citizen's agent on
+//! loopback when the card login is on: [`Portal::content_security_policy`]), `nosniff`, no referrer and `no-store`. Every
 //! state-changing request is a POST carrying the session's CSRF token; a form body is at most
 //! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
 
+mod card;
 mod code;
 mod phone;
 mod qr;
 mod wait;
+
+pub use card::{CardLoginConfig, CSRF_HEADER};
 
 use std::sync::Arc;
 
@@ -51,15 +55,38 @@ pub struct Portal {
     pub clock: Arc<dyn Clock>,
     pub sessions: SessionPolicy,
     pub codes: AccessCodePolicy,
+    /// The ID-card login, when configured (the portal's origin, trusted CAs, the agent's
+    /// address).
+    pub card: Option<CardLoginConfig>,
     /// The phone and QR logins; `None`: not offered.
     pub phone: Option<Arc<PhoneLogins>>,
 }
 
+impl Portal {
+    /// [`CONTENT_SECURITY_POLICY_VALUE`], with the citizen's agent added to `connect-src`
+    /// when the card login is on: the login page's script calls it, and nothing else.
+    pub fn content_security_policy(&self) -> String {
+        match &self.card {
+            Some(card) => CONTENT_SECURITY_POLICY_VALUE.replace(
+                "connect-src 'self'",
+                &format!("connect-src 'self' {}", card.agent_origin),
+            ),
+            None => CONTENT_SECURITY_POLICY_VALUE.to_string(),
+        }
+    }
+}
+
 /// The portal's routes under `/portal`.
 pub fn routes(portal: Arc<Portal>) -> Router {
+    let csp = HeaderValue::from_str(&portal.content_security_policy())
+        .unwrap_or_else(|_| HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE));
     Router::new()
         .route("/portal", get(login_page))
         .route("/portal/login/code", post(code::login))
+        .route("/portal/login/card/nonce", post(card::nonce))
+        .route("/portal/login/card", post(card::login))
+        .route("/portal/assets/web-eid.js", get(card::web_eid_js))
+        .route("/portal/assets/login-card.js", get(card::login_card_js))
         .route("/portal/login/phone", post(phone::login))
         .route("/portal/login/qr", post(qr::start))
         .route("/portal/login/qr/image", get(qr::image))
@@ -69,6 +96,15 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
         .route("/portal/logout", post(logout))
+        .layer(axum::middleware::map_response(
+            move |mut response: Response<Body>| {
+                let csp = csp.clone();
+                async move {
+                    response.headers_mut().insert(CONTENT_SECURITY_POLICY, csp);
+                    response
+                }
+            },
+        ))
         .with_state(portal)
 }
 
@@ -189,7 +225,7 @@ async fn login_page(
             StatusCode::OK,
             pages::login(
                 language,
-                &login_sections(language, &csrf_token(&cookie)),
+                &login_sections(&portal, language, &csrf_token(&cookie)),
                 None,
             ),
         ),
@@ -205,7 +241,11 @@ async fn login_page(
                 Ok(made) => with_cookie(
                     html(
                         StatusCode::OK,
-                        pages::login(language, &login_sections(language, &made.csrf_token), None),
+                        pages::login(
+                            language,
+                            &login_sections(&portal, language, &made.csrf_token),
+                            None,
+                        ),
                     ),
                     session::set_cookie(&made.cookie, &portal.sessions),
                 ),
@@ -217,12 +257,19 @@ async fn login_page(
 }
 
 /// The login page's parts, one per login method, in the order shown.
-pub(crate) fn login_sections(language: Language, csrf_token: &str) -> Vec<String> {
-    vec![
-        phone::section(language, csrf_token),
-        qr::section(language, csrf_token),
-        code::section(language, csrf_token),
-    ]
+pub(crate) fn login_sections(portal: &Portal, language: Language, csrf_token: &str) -> Vec<String> {
+    let mut sections = Vec::new();
+    if let Some(card) = &portal.card {
+        sections.push(card::section(language, csrf_token, &card.agent_origin));
+    }
+    if let Some(phone_logins) = &portal.phone {
+        if phone_logins.mss.is_some() {
+            sections.push(phone::section(language, csrf_token));
+        }
+        sections.push(qr::section(language, csrf_token));
+    }
+    sections.push(code::section(language, csrf_token));
+    sections
 }
 
 /// A form body's fields (`application/x-www-form-urlencoded`), each name at most once.

@@ -72,7 +72,11 @@ pub(super) async fn login(
     let again = |status, message: String| {
         html(
             status,
-            pages::login(language, &login_sections(language, &csrf), Some(&message)),
+            pages::login(
+                language,
+                &login_sections(&portal, language, &csrf),
+                Some(&message),
+            ),
         )
     };
     let phone = match normalize_phone_number(field(&fields, "phone")) {
