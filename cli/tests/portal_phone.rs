@@ -708,7 +708,6 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
 /// the login page, each waiting page and the cabinet are kept under
 /// `target/tmp/artefacts/portal-phone-browser/`.
 mod in_a_browser {
-    use std::mem::ManuallyDrop;
     use std::path::Path;
     use std::time::{Duration, Instant};
 
@@ -716,10 +715,8 @@ mod in_a_browser {
 
     use super::{Lab, FIN, PHONE};
 
-    /// A browser of this test's own (each lab has its own root to trust). Never dropped, not
-    /// even when the test fails: the watchdog `Browser::start` sets up stops chromedriver and
-    /// Chromium when the test process ends.
-    fn browser(lab: &Lab) -> Option<ManuallyDrop<Browser>> {
+    /// A browser of this test's own (each lab has its own root to trust), stopped when dropped.
+    fn browser(lab: &Lab) -> Option<Browser> {
         if !Browser::is_available() {
             eprintln!("skipped: chromium, chromedriver, certutil or zbarimg is not installed");
             return None;
@@ -729,7 +726,7 @@ mod in_a_browser {
             &Path::new(env!("CARGO_TARGET_TMPDIR")).join("artefacts/portal-phone-browser"),
         );
         browser.fresh(&format!("{}/portal", lab.portal_base));
-        Some(ManuallyDrop::new(browser))
+        Some(browser)
     }
 
     #[test]
