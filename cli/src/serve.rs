@@ -84,6 +84,8 @@ pub struct Limits {
     /// `/crl/NAME.crl` and `/ca/NAME.crt`.
     publishing: WorkLimit,
     mobile: WorkLimit,
+    /// The portal's store work and its logins' OCSP checks.
+    portal: WorkLimit,
 }
 
 /// The nice value of `/verify`'s threads: validation is bulk work that takes only the CPU the
@@ -121,6 +123,11 @@ impl Limits {
                 .admission()
                 .own_threads("mobile signature", "imza-mss", 2, 4096, 0)
                 .map_err(threads)?,
+            portal: config
+                .portal
+                .admission()
+                .own_threads("portal", "imza-portal", 2, 1024, 0)
+                .map_err(threads)?,
         })
     }
 
@@ -131,6 +138,7 @@ impl Limits {
             self.verify.work.clone(),
             self.publishing.clone(),
             self.mobile.clone(),
+            self.portal.clone(),
         ]
     }
 
@@ -142,6 +150,7 @@ impl Limits {
             &self.ocsp,
             &self.publishing,
             &self.mobile,
+            &self.portal,
             &self.verify.work,
         ]
         .into_iter()
@@ -894,6 +903,13 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
     if let Some(mobile) = &services.mobile {
         imza_mobile_sign::http::spawn_purge(Arc::clone(mobile), shutdown.clone());
     }
+    if let Some(portal) = &state.portal {
+        imza_portal::http::spawn_purge(
+            Arc::clone(portal),
+            shutdown.clone(),
+            std::time::Duration::from_secs(services.config.portal.purge_interval_seconds),
+        );
+    }
     let maintained = Arc::clone(services);
     let pki = Arc::clone(&state.pki);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
@@ -939,6 +955,39 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// The portal's device-certificate login: certificates under the policies of the PKI's
+/// `device-auth` profile, chaining to the PKI's own root CAs (its other CAs as
+/// intermediates), OCSP at the certificate's AIA asked at every login.
+fn device_login(pki: &Pki) -> Result<imza_portal::device::DeviceLogin, Failure> {
+    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+    let policies = pki.profiles().get("device-auth")?.policies.clone();
+    let mut anchors = Vec::new();
+    let mut intermediates = Vec::new();
+    for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
+        let certificate = Certificate::from_der(ca.certificate)
+            .map_err(|e| Failure::Internal(format!("CA {}: {e}", ca.name)))?;
+        match ca.parent {
+            None => anchors.push(certificate),
+            Some(_) => intermediates.push(certificate),
+        }
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut trust = AuthenticationTrust::new(
+        anchors,
+        Box::new(HttpFetcher {
+            timeout: std::time::Duration::from_secs(5),
+            ..HttpFetcher::default()
+        }),
+        Arc::clone(&clock),
+    );
+    for intermediate in intermediates {
+        trust.add_intermediate(intermediate);
+    }
+    Ok(imza_portal::device::DeviceLogin::new(
+        policies, trust, clock,
+    ))
 }
 
 /// Where `--tls-cert`, `--tls-key` and `--tls-client-cas` point.
@@ -989,6 +1038,8 @@ pub fn run(
     tls: Option<TlsFiles>,
 ) -> CliResult {
     let config = ServeConfig::load(config)?;
+    // Client certificates are asked for only with --tls-client-cas: the device login needs them.
+    let asks_for_client_certificates = tls.as_ref().is_some_and(|t| t.client_cas.is_some());
     let tls = tls.as_ref().map(TlsFiles::load).transpose()?;
     // The portal's cookies and logins want HTTPS: plain HTTP only on loopback, for development.
     let portal_here = roles.has(Role::Portal) && (tls.is_some() || listen.ip().is_loopback());
@@ -1059,13 +1110,18 @@ pub fn run(
         ))
     });
     let portal = match portal_here {
-        true => Some(Arc::new(imza_portal::http::Portal {
-            store: imza_portal::store::open(pki.store_url())
-                .map_err(|e| Failure::Internal(format!("portal: {e}")))?,
-            clock: Arc::new(SystemClock),
-            sessions: imza_portal::session::SessionPolicy::default(),
-            codes: imza_portal::access_code::AccessCodePolicy::default(),
-        })),
+        true => {
+            let store = imza_portal::store::open(pki.store_url())
+                .map_err(|e| Failure::Internal(format!("portal: {e}")))?;
+            let mut portal = imza_portal::http::Portal::new(store, Arc::new(SystemClock));
+            portal.work = limits.portal.clone();
+            portal.login_limits =
+                imza_portal::login_limits::LoginLimits::new(services.config.portal.login_limits());
+            if asks_for_client_certificates {
+                portal.device = Some(Arc::new(device_login(&pki)?));
+            }
+            Some(Arc::new(portal))
+        }
         false => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };

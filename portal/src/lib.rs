@@ -14,7 +14,9 @@
 
 pub mod access_code;
 pub mod card;
+pub mod device;
 pub mod http;
+pub mod login_limits;
 pub mod pages;
 pub mod qr;
 pub mod session;
