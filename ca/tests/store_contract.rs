@@ -745,6 +745,36 @@ mod contract {
             .insert_service_request(&request("pub1"), &audit())
             .unwrap();
     }
+
+    pub fn a_citizens_certificates_are_found_by_the_subjects_serial_number(store: &dyn CaStore) {
+        create_root(store, "root");
+        let holder = |serial: u8, subject: &str, days: i64| CertificateRecord {
+            subject: subject.into(),
+            not_after: T0 + time::Duration::days(days),
+            ..cert("root", &[serial])
+        };
+        let mine_late = holder(1, "C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay Əliyeva", 300);
+        let mine_soon = holder(2, "C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay Əliyeva", 10);
+        let other = holder(3, "C=AZ,serialNumber=PNOAZ-1AB2C3D,CN=Rəşad", 10);
+        let lookalike = holder(4, "C=AZ,CN=serialNumber=PNOAZ-5ZK7T2Q", 10);
+        let certs = [mine_late.clone(), mine_soon.clone(), other, lookalike];
+        let events: Vec<_> = certs.iter().map(issue_event).collect();
+        store.insert_certificates(&certs, &events).unwrap();
+        assert_eq!(
+            store
+                .certificates_of_subject_serial_number("PNOAZ-5ZK7T2Q", 10)
+                .unwrap(),
+            [mine_soon, mine_late]
+        );
+        assert!(store
+            .certificates_of_subject_serial_number("PNOAZ-5ZK7T2", 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .certificates_of_subject_serial_number("%", 10)
+            .unwrap()
+            .is_empty());
+    }
 }
 
 /// Instantiates each contract case for both engines.
@@ -792,6 +822,7 @@ engines!(
     revoked_in_shard_lists_that_shards_revoked_certificates_only,
     shard_crls_are_kept_per_shard_and_apart_from_a_ca_crl,
     shard_crls_with_a_taken_number_are_a_conflict_and_none_is_stored,
+    a_citizens_certificates_are_found_by_the_subjects_serial_number,
 );
 
 fn sqlite_store() -> (tempfile::TempDir, Box<dyn CaStore>) {

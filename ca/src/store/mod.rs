@@ -469,6 +469,40 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
         kind: ServiceKind,
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
+
+    /// The certificates of every CA whose subject carries exactly the serialNumber
+    /// `serial_number` (ETSI EN 319 412-1 §5.1.3: a citizen's personal code, `PNOAZ-5ZK7T2Q`),
+    /// soonest to expire first, at most `limit`: the citizen portal's list of a citizen's
+    /// certificates. A plain read, matching the stored subject text (`subject LIKE`, then the
+    /// attribute checked exactly): a scan of the certificates table, with no index behind it
+    /// yet — fine for a cabinet page now and then, not for a hot path.
+    fn certificates_of_subject_serial_number(
+        &self,
+        serial_number: &str,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+}
+
+/// The `LIKE` pattern (escape character `!`) matching a stored subject that may carry
+/// `serialNumber=VALUE`; [`has_subject_serial_number`] then checks it exactly.
+fn subject_serial_number_pattern(serial_number: &str) -> String {
+    let mut pattern = String::from("%serialNumber=");
+    for c in serial_number.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Whether the stored subject (RFC 4514 text) carries exactly one serialNumber, `serial_number`.
+fn has_subject_serial_number(record: &CertificateRecord, serial_number: &str) -> bool {
+    imza_core::name::parse_dn(&record.subject).is_ok_and(|name| {
+        imza_core::name::attribute_values(&name, imza_core::oids::AT_SERIAL_NUMBER)
+            == [serial_number.to_string()]
+    })
 }
 
 /// A shard count a caller asks about: at most [`crate::crl_shards::MAX_CRL_SHARDS`], so a

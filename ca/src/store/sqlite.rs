@@ -355,6 +355,28 @@ impl CaStore for SqliteStore {
         Ok(found.into_iter().next())
     }
 
+    fn certificates_of_subject_serial_number(
+        &self,
+        serial_number: &str,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE subject LIKE ?1 ESCAPE '!' \
+             ORDER BY not_after, id LIMIT ?2"
+        );
+        let pattern = super::subject_serial_number_pattern(serial_number);
+        let found = collect(
+            &self.lock(),
+            &sql,
+            params![pattern, rows::sql_limit(limit)],
+            |r| certificate_at(r, 0),
+        )?;
+        Ok(found
+            .into_iter()
+            .filter(|c| super::has_subject_serial_number(c, serial_number))
+            .collect())
+    }
+
     fn certificates(
         &self,
         ca: &str,
