@@ -21,6 +21,7 @@
 //! another process drops the cache within a second whatever the server is doing, and
 //! `/health` says 503 when that poll stops completing.
 
+mod citizen_records;
 mod config;
 mod metrics;
 pub mod roles;
@@ -1120,6 +1121,16 @@ pub fn run(
             if asks_for_client_certificates {
                 portal.device = Some(Arc::new(device_login(&pki)?));
             }
+            // The cabinet's view of the mobile signature and CA records: handles of their
+            // own on the same store.
+            let unavailable = |e: imza_store::StoreError| Failure::Internal(format!("portal: {e}"));
+            portal.records = Some(Arc::new(citizen_records::StoreCitizenRecords {
+                mobile: imza_mobile_sign::store::open(pki.store_url()).map_err(unavailable)?,
+                ca: Arc::from(
+                    imza_ca::store::open(pki.store_url(), imza_store::Create::No)
+                        .map_err(unavailable)?,
+                ),
+            }));
             Some(Arc::new(portal))
         }
         false => None,

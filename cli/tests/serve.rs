@@ -615,6 +615,27 @@ fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refu
             && cabinet.contains("Giriş üsulu: mobil autentifikasiya sertifikatı"),
         "{cabinet}"
     );
+    // The cabinet reads the CA store: the citizen's four certificates, the expired one said
+    // so, none flagged as expiring soon (all have a year or more).
+    let listed = cabinet
+        .split("<table id=\"certificates\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the certificates table")
+        .to_string();
+    assert_eq!(listed.matches("<tr").count(), 4, "{listed}");
+    assert_eq!(
+        listed.matches("<td>device-auth</td>").count(),
+        3,
+        "{listed}"
+    );
+    assert!(listed.contains("müddəti bitib"), "{listed}");
+    assert!(!listed.contains("expiring"), "{listed}");
+    // Who used the certificates: this login, by the portal itself.
+    assert!(
+        cabinet.contains("<td>e-gov portal</td><td>autentifikasiya</td><td>login (device-certificate)</td><td>OK</td>"),
+        "{cabinet}"
+    );
 
     let expired = login("expired.txt", Some(&(expired_cert, expired_key)));
     assert!(expired.ends_with("\n401"), "{expired}");

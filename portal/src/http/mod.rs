@@ -37,9 +37,13 @@ use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, W
 use crate::access_code::AccessCodePolicy;
 use crate::device::DeviceLogin;
 use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
-use crate::pages::{self, Language};
+use crate::pages::{self, CabinetRecords, Language};
+use crate::records::{merge_uses, CitizenRecords};
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
 use crate::store::{PortalStore, Session, StoreError};
+
+/// Most rows of each table of the cabinet.
+const CABINET_ROWS: usize = 100;
 
 /// Largest form body read.
 pub const MAX_FORM_BYTES: usize = 4 * 1024;
@@ -63,6 +67,9 @@ pub struct Portal {
     pub login_limits: LoginLimits,
     /// The device-certificate login; `None`: not offered (its button is not shown).
     pub device: Option<Arc<DeviceLogin>>,
+    /// The other services' records the cabinet shows (who used the citizen's certificates,
+    /// their certificates); `None`: only the portal's own.
+    pub records: Option<Arc<dyn CitizenRecords>>,
 }
 
 impl Portal {
@@ -77,6 +84,7 @@ impl Portal {
             work: default_work_limit(),
             login_limits: LoginLimits::new(LoginLimitPolicy::default()),
             device: None,
+            records: None,
         }
     }
 }
@@ -476,14 +484,35 @@ async fn cabinet(
         .as_ref()
         .map(|c| c.personal_code.clone())
         .unwrap_or_default();
-    let history = {
-        let worker = Arc::clone(&portal);
-        blocking(&portal, move || worker.store.events(&personal_code, 100)).await
-    };
-    match history {
-        Ok(history) => html(
+    // Only the session's own citizen's records: the personal code comes from the session.
+    let worker = Arc::clone(&portal);
+    let read = blocking(&portal, move || {
+        let history = worker.store.events(&personal_code, CABINET_ROWS)?;
+        let (uses, certificates) = match &worker.records {
+            Some(records) => (
+                records.certificate_uses(&personal_code, CABINET_ROWS)?,
+                Some(records.certificates(&personal_code, CABINET_ROWS)?),
+            ),
+            None => (Vec::new(), None),
+        };
+        let uses = merge_uses(&history, uses, CABINET_ROWS);
+        Ok((history, uses, certificates))
+    })
+    .await;
+    match read {
+        Ok((history, uses, certificates)) => html(
             StatusCode::OK,
-            pages::cabinet(language, &session, &csrf_token(&cookie), &history),
+            pages::cabinet(
+                language,
+                &session,
+                &csrf_token(&cookie),
+                &CabinetRecords {
+                    history: &history,
+                    uses: &uses,
+                    certificates: certificates.as_deref(),
+                    now: portal.clock.now(),
+                },
+            ),
         ),
         Err(e) => failed(e),
     }
