@@ -1123,6 +1123,34 @@ mod postgres_engine {
         assert_eq!(tables, "0");
     }
 
+    /// A database made before version 6 finds its certificates by the subject's serialNumber
+    /// after the migration (the column filled from the stored subject text by a regex).
+    #[test]
+    fn a_version_5_database_finds_a_citizens_certificates_after_the_migration() {
+        let cluster = PgCluster::shared();
+        let db = cluster.create_database();
+        let store = imza_ca::store::open(&url(&cluster.url(&db)), Create::IfMissing).unwrap();
+        super::contract::create_root(&*store, "root");
+        drop(store);
+        // Back to version 5's shape, with certificates issued then.
+        cluster.psql(
+            &db,
+            "DROP INDEX certificates_of_subject_serial_number; \
+             ALTER TABLE certificates DROP COLUMN subject_serial_number; \
+             DELETE FROM schema_migrations WHERE version = 6; \
+             INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after, \
+                 issued_at, der) VALUES \
+             ('root', '01', 'C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay', 'p', 0, 1, 0, '\\x30'), \
+             ('root', '02', 'CN=nobody', 'p', 0, 1, 0, '\\x30')",
+        );
+        let store = imza_ca::store::open(&url(&cluster.url(&db)), Create::No).unwrap();
+        let found = store
+            .certificates_of_subject_serial_number("PNOAZ-5ZK7T2Q", 10)
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].serial, [1]);
+    }
+
     #[test]
     fn a_schema_newer_than_the_binary_is_refused() {
         let cluster = PgCluster::shared();

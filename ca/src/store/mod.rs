@@ -47,6 +47,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             include_str!("migrations/sqlite/0004_service_requests.sql"),
         ),
         (5, include_str!("migrations/sqlite/0005_crl_shards.sql")),
+        (
+            6,
+            include_str!("migrations/sqlite/0006_subject_serial_number.sql"),
+        ),
     ],
 };
 
@@ -62,6 +66,10 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             include_str!("migrations/postgres/0004_service_requests.sql"),
         ),
         (5, include_str!("migrations/postgres/0005_crl_shards.sql")),
+        (
+            6,
+            include_str!("migrations/postgres/0006_subject_serial_number.sql"),
+        ),
     ],
 };
 
@@ -71,7 +79,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 5,
+    version: 6,
     tables: &[
         Table {
             name: "cas",
@@ -105,6 +113,7 @@ pub const TABLES: TableSet = TableSet {
                 Column::bigint("invalidity_date"),
                 Column::bigint("id"),
                 Column::integer("crl_shard"),
+                Column::text("subject_serial_number"),
             ],
             order_by: &["ca", "serial"],
             identity: Some("id"),
@@ -473,9 +482,9 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
     /// The certificates of every CA whose subject carries exactly the serialNumber
     /// `serial_number` (ETSI EN 319 412-1 §5.1.3: a citizen's personal code, `PNOAZ-5ZK7T2Q`),
     /// soonest to expire first, at most `limit`: the citizen portal's list of a citizen's
-    /// certificates. A plain read, matching the stored subject text (`subject LIKE`, then the
-    /// attribute checked exactly): a scan of the certificates table, with no index behind it
-    /// yet — fine for a cabinet page now and then, not for a hot path.
+    /// certificates. A plain read of the index `certificates_of_subject_serial_number`
+    /// (schema version 6; the column is written at issuance), the subject then checked
+    /// exactly.
     fn certificates_of_subject_serial_number(
         &self,
         serial_number: &str,
@@ -483,26 +492,22 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<CertificateRecord>, StoreError>;
 }
 
-/// The `LIKE` pattern (escape character `!`) matching a stored subject that may carry
-/// `serialNumber=VALUE`; [`has_subject_serial_number`] then checks it exactly.
-fn subject_serial_number_pattern(serial_number: &str) -> String {
-    let mut pattern = String::from("%serialNumber=");
-    for c in serial_number.chars() {
-        if matches!(c, '%' | '_' | '!') {
-            pattern.push('!');
-        }
-        pattern.push(c);
+/// The serialNumber of a stored subject (RFC 4514 text) when it carries exactly one: what the
+/// `subject_serial_number` column holds.
+fn subject_serial_number(subject: &str) -> Option<String> {
+    let name = imza_core::name::parse_dn(subject).ok()?;
+    let mut values =
+        imza_core::name::attribute_values(&name, imza_core::oids::AT_SERIAL_NUMBER).into_iter();
+    match (values.next(), values.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
     }
-    pattern.push('%');
-    pattern
 }
 
-/// Whether the stored subject (RFC 4514 text) carries exactly one serialNumber, `serial_number`.
+/// Whether the stored subject carries exactly one serialNumber, `serial_number` (the column of
+/// a row migrated from before version 6 was cut from the text, so it is checked again).
 fn has_subject_serial_number(record: &CertificateRecord, serial_number: &str) -> bool {
-    imza_core::name::parse_dn(&record.subject).is_ok_and(|name| {
-        imza_core::name::attribute_values(&name, imza_core::oids::AT_SERIAL_NUMBER)
-            == [serial_number.to_string()]
-    })
+    subject_serial_number(&record.subject).as_deref() == Some(serial_number)
 }
 
 /// A shard count a caller asks about: at most [`crate::crl_shards::MAX_CRL_SHARDS`], so a
