@@ -1070,6 +1070,34 @@ pub fn run(
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
     let verify_fetches = config.verify.fetch_cache();
+    // The portal (its stores opened, the device login's trust read) before the services: once
+    // the OCSP service exists, /health counts the time to its first revision poll, and store
+    // work at start should not eat into it.
+    let portal = match portal_here {
+        true => {
+            let store = imza_portal::store::open(pki.store_url())
+                .map_err(|e| Failure::Internal(format!("portal: {e}")))?;
+            let mut portal = imza_portal::http::Portal::new(store, Arc::new(SystemClock));
+            portal.work = limits.portal.clone();
+            portal.login_limits =
+                imza_portal::login_limits::LoginLimits::new(config.portal.login_limits());
+            if asks_for_client_certificates {
+                portal.device = Some(Arc::new(device_login(&pki)?));
+            }
+            // The cabinet's view of the mobile signature and CA records: handles of their
+            // own on the same store.
+            let unavailable = |e: imza_store::StoreError| Failure::Internal(format!("portal: {e}"));
+            portal.records = Some(Arc::new(citizen_records::StoreCitizenRecords {
+                mobile: imza_mobile_sign::store::open(pki.store_url()).map_err(unavailable)?,
+                ca: Arc::from(
+                    imza_ca::store::open(pki.store_url(), imza_store::Create::No)
+                        .map_err(unavailable)?,
+                ),
+            }));
+            Some(Arc::new(portal))
+        }
+        false => None,
+    };
     let services = Arc::new(Services::start(&pki, config, &limits, roles, node)?);
     let served: Vec<String> = services
         .ocsp
@@ -1110,31 +1138,6 @@ pub fn run(
             Arc::new(SystemClock),
         ))
     });
-    let portal = match portal_here {
-        true => {
-            let store = imza_portal::store::open(pki.store_url())
-                .map_err(|e| Failure::Internal(format!("portal: {e}")))?;
-            let mut portal = imza_portal::http::Portal::new(store, Arc::new(SystemClock));
-            portal.work = limits.portal.clone();
-            portal.login_limits =
-                imza_portal::login_limits::LoginLimits::new(services.config.portal.login_limits());
-            if asks_for_client_certificates {
-                portal.device = Some(Arc::new(device_login(&pki)?));
-            }
-            // The cabinet's view of the mobile signature and CA records: handles of their
-            // own on the same store.
-            let unavailable = |e: imza_store::StoreError| Failure::Internal(format!("portal: {e}"));
-            portal.records = Some(Arc::new(citizen_records::StoreCitizenRecords {
-                mobile: imza_mobile_sign::store::open(pki.store_url()).map_err(unavailable)?,
-                ca: Arc::from(
-                    imza_ca::store::open(pki.store_url(), imza_store::Create::No)
-                        .map_err(unavailable)?,
-                ),
-            }));
-            Some(Arc::new(portal))
-        }
-        false => None,
-    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
         let mut server = Server::bind(listen, connection_limits)
