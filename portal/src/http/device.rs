@@ -124,10 +124,8 @@ pub(super) async fn login(
             "/portal/cabinet",
             Some(session::set_cookie(&made.cookie, &portal.sessions)),
         ),
-        Ok(Ok(Err(refused))) => {
-            eprintln!("portal: device-certificate login refused: {refused}");
-            again(StatusCode::UNAUTHORIZED, refused.to_string())
-        }
+        // Said to the citizen, not logged: the reason names them (personal data).
+        Ok(Ok(Err(refused))) => again(StatusCode::UNAUTHORIZED, refused.to_string()),
         // The session was used by another login meanwhile.
         Ok(Err(StoreError::NotFound(_))) => forbidden(),
         Ok(Err(e)) => failed(e),
