@@ -5,19 +5,25 @@
 //! Built so far: [`webeid`], the Web eID authentication token (`web-eid:1.0` / `web-eid:1.1`)
 //! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
 //! signature over the portal's own origin and nonce — [`card`], the card login that puts them
-//! in order with the chain and OCSP, and [`store`], sessions, nonces and each citizen's history
-//! on SQLite or PostgreSQL, [`session`], the browser sessions above it (cookie, CSRF token,
-//! timeouts, a new id at login), [`access_code`], one-time codes from a service centre, and
-//! [`qr`], the QR login's device link; [`http`] and [`pages`] serve the login page, the
-//! access-code login, the card login (with `imza agent`, crate imza-agent, on the citizen's
-//! computer; its scripts in `assets/`), the cabinet and logout. The phone, QR and
-//! device-certificate logins' routes come next.
+//! in order with the chain and OCSP, [`device`], the device-certificate login (TLS client
+//! authentication), [`store`], sessions, nonces, each citizen's history and access codes on
+//! SQLite or PostgreSQL, with their purge, [`session`], the browser sessions above it (cookie,
+//! CSRF token, timeouts, a new id at login), [`access_code`], one-time codes from a service
+//! centre, [`qr`], the QR login's device link, [`login_limits`], the rate limits every login
+//! takes a turn of, and [`records`], what the cabinet reads of the other services' records;
+//! [`http`] and [`pages`] serve the login page, the access-code, card (with `imza agent`,
+//! crate imza-agent, on the citizen's computer; its scripts in `assets/`) and
+//! device-certificate logins, the cabinet and logout. The phone and QR logins' routes come
+//! next.
 
 pub mod access_code;
 pub mod card;
+pub mod device;
 pub mod http;
+pub mod login_limits;
 pub mod pages;
 pub mod qr;
+pub mod records;
 pub mod session;
 pub mod store;
 pub mod webeid;
