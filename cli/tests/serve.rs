@@ -510,39 +510,8 @@ fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refu
     let good = device("good", "device-auth");
     let lost = device("lost", "device-auth");
     let card = device("card", "citizen-auth");
-    let tls_key = imza_testdata::csr::p256_key();
-    let (key, csr, cert) = (
-        pki.path("tls.key"),
-        pki.path("tls.csr"),
-        pki.path("tls.pem"),
-    );
-    std::fs::write(&key, tls_key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = run(
-        "openssl",
-        &[
-            "req",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            "/CN=127.0.0.1/O=Test State/C=AZ",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-outform",
-            "DER",
-            "-out",
-            csr.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-    pki.issue("citizens", "tls-server", &csr, &cert, &[]);
+    let (chain, key) = pki.tls_server_certificate("citizens");
     let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let chain = pki.path("chain.pem");
-    let mut pem = std::fs::read(&cert).unwrap();
-    pem.extend(std::fs::read(&citizens).unwrap());
-    std::fs::write(&chain, pem).unwrap();
     let client_cas = pki.path("client-cas.pem");
     let mut pem = std::fs::read(&root).unwrap();
     pem.extend(std::fs::read(&citizens).unwrap());
