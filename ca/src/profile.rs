@@ -34,6 +34,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "citizen-sign",
         include_str!("../profiles/citizen-sign.toml"),
     ),
+    ("device-auth", include_str!("../profiles/device-auth.toml")),
     ("org-seal", include_str!("../profiles/org-seal.toml")),
     ("tsa", include_str!("../profiles/tsa.toml")),
     ("ocsp", include_str!("../profiles/ocsp.toml")),
@@ -515,6 +516,7 @@ mod tests {
             "sub-ca",
             "citizen-auth",
             "citizen-sign",
+            "device-auth",
             "org-seal",
             "tsa",
             "ocsp",
@@ -526,6 +528,19 @@ mod tests {
             set.get("nope"),
             Err(CaError::UnknownProfile { .. })
         ));
+    }
+
+    #[test]
+    fn a_device_certificate_and_an_id_cards_authentication_certificate_share_no_policy() {
+        // The portal tells the two logins apart by policy alone.
+        let set = ProfileSet::built_in().unwrap();
+        let device = &set.get("device-auth").unwrap().policies;
+        let card = &set.get("citizen-auth").unwrap().policies;
+        assert!(!device.is_empty() && !card.is_empty());
+        assert!(
+            device.iter().all(|p| !card.contains(p)),
+            "{device:?} {card:?}"
+        );
     }
 
     #[test]

@@ -745,6 +745,36 @@ mod contract {
             .insert_service_request(&request("pub1"), &audit())
             .unwrap();
     }
+
+    pub fn a_citizens_certificates_are_found_by_the_subjects_serial_number(store: &dyn CaStore) {
+        create_root(store, "root");
+        let holder = |serial: u8, subject: &str, days: i64| CertificateRecord {
+            subject: subject.into(),
+            not_after: T0 + time::Duration::days(days),
+            ..cert("root", &[serial])
+        };
+        let mine_late = holder(1, "C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay Əliyeva", 300);
+        let mine_soon = holder(2, "C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay Əliyeva", 10);
+        let other = holder(3, "C=AZ,serialNumber=PNOAZ-1AB2C3D,CN=Rəşad", 10);
+        let lookalike = holder(4, "C=AZ,CN=serialNumber=PNOAZ-5ZK7T2Q", 10);
+        let certs = [mine_late.clone(), mine_soon.clone(), other, lookalike];
+        let events: Vec<_> = certs.iter().map(issue_event).collect();
+        store.insert_certificates(&certs, &events).unwrap();
+        assert_eq!(
+            store
+                .certificates_of_subject_serial_number("PNOAZ-5ZK7T2Q", 10)
+                .unwrap(),
+            [mine_soon, mine_late]
+        );
+        assert!(store
+            .certificates_of_subject_serial_number("PNOAZ-5ZK7T2", 10)
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .certificates_of_subject_serial_number("%", 10)
+            .unwrap()
+            .is_empty());
+    }
 }
 
 /// Instantiates each contract case for both engines.
@@ -792,6 +822,7 @@ engines!(
     revoked_in_shard_lists_that_shards_revoked_certificates_only,
     shard_crls_are_kept_per_shard_and_apart_from_a_ca_crl,
     shard_crls_with_a_taken_number_are_a_conflict_and_none_is_stored,
+    a_citizens_certificates_are_found_by_the_subjects_serial_number,
 );
 
 fn sqlite_store() -> (tempfile::TempDir, Box<dyn CaStore>) {
@@ -1090,6 +1121,34 @@ mod postgres_engine {
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
         );
         assert_eq!(tables, "0");
+    }
+
+    /// A database made before version 6 finds its certificates by the subject's serialNumber
+    /// after the migration (the column filled from the stored subject text by a regex).
+    #[test]
+    fn a_version_5_database_finds_a_citizens_certificates_after_the_migration() {
+        let cluster = PgCluster::shared();
+        let db = cluster.create_database();
+        let store = imza_ca::store::open(&url(&cluster.url(&db)), Create::IfMissing).unwrap();
+        super::contract::create_root(&*store, "root");
+        drop(store);
+        // Back to version 5's shape, with certificates issued then.
+        cluster.psql(
+            &db,
+            "DROP INDEX certificates_of_subject_serial_number; \
+             ALTER TABLE certificates DROP COLUMN subject_serial_number; \
+             DELETE FROM schema_migrations WHERE version = 6; \
+             INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after, \
+                 issued_at, der) VALUES \
+             ('root', '01', 'C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay', 'p', 0, 1, 0, '\\x30'), \
+             ('root', '02', 'CN=nobody', 'p', 0, 1, 0, '\\x30')",
+        );
+        let store = imza_ca::store::open(&url(&cluster.url(&db)), Create::No).unwrap();
+        let found = store
+            .certificates_of_subject_serial_number("PNOAZ-5ZK7T2Q", 10)
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].serial, [1]);
     }
 
     #[test]

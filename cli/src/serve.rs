@@ -21,6 +21,7 @@
 //! another process drops the cache within a second whatever the server is doing, and
 //! `/health` says 503 when that poll stops completing.
 
+mod citizen_records;
 mod config;
 mod metrics;
 pub mod roles;
@@ -84,6 +85,8 @@ pub struct Limits {
     /// `/crl/NAME.crl` and `/ca/NAME.crt`.
     publishing: WorkLimit,
     mobile: WorkLimit,
+    /// The portal's store work and its logins' OCSP checks.
+    portal: WorkLimit,
 }
 
 /// The nice value of `/verify`'s threads: validation is bulk work that takes only the CPU the
@@ -121,6 +124,11 @@ impl Limits {
                 .admission()
                 .own_threads("mobile signature", "imza-mss", 2, 4096, 0)
                 .map_err(threads)?,
+            portal: config
+                .portal
+                .admission()
+                .own_threads("portal", "imza-portal", 2, 1024, 0)
+                .map_err(threads)?,
         })
     }
 
@@ -131,6 +139,7 @@ impl Limits {
             self.verify.work.clone(),
             self.publishing.clone(),
             self.mobile.clone(),
+            self.portal.clone(),
         ]
     }
 
@@ -142,6 +151,7 @@ impl Limits {
             &self.ocsp,
             &self.publishing,
             &self.mobile,
+            &self.portal,
             &self.verify.work,
         ]
         .into_iter()
@@ -894,6 +904,13 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
     if let Some(mobile) = &services.mobile {
         imza_mobile_sign::http::spawn_purge(Arc::clone(mobile), shutdown.clone());
     }
+    if let Some(portal) = &state.portal {
+        imza_portal::http::spawn_purge(
+            Arc::clone(portal),
+            shutdown.clone(),
+            std::time::Duration::from_secs(services.config.portal.purge_interval_seconds),
+        );
+    }
     let maintained = Arc::clone(services);
     let pki = Arc::clone(&state.pki);
     let tick = std::time::Duration::from_secs(services.config.check_interval_seconds);
@@ -939,6 +956,49 @@ fn stop_on_signals(shutdown: &Shutdown) -> Result<(), Failure> {
         shutdown.cancel();
     });
     Ok(())
+}
+
+/// The portal's device-certificate login: certificates under the policies of the PKI's
+/// `device-auth` profile, chaining to the PKI's own root CAs (its other CAs as
+/// intermediates), OCSP at the certificate's AIA asked at every login.
+fn device_login(pki: &Pki) -> Result<imza_portal::device::DeviceLogin, Failure> {
+    let policies = pki.profiles().get("device-auth")?.policies.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let trust = pki_authentication_trust(pki, &clock)?;
+    Ok(imza_portal::device::DeviceLogin::new(
+        policies, trust, clock,
+    ))
+}
+
+/// What the portal's logins trust: the PKI's own root CAs as anchors, its other CAs as
+/// intermediates, revocation (OCSP at the certificate's AIA) fetched with a 5 s timeout.
+fn pki_authentication_trust(
+    pki: &Pki,
+    clock: &Arc<dyn Clock>,
+) -> Result<imza_validation::AuthenticationTrust, Failure> {
+    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+    let mut anchors = Vec::new();
+    let mut intermediates = Vec::new();
+    for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
+        let certificate = Certificate::from_der(ca.certificate)
+            .map_err(|e| Failure::Internal(format!("CA {}: {e}", ca.name)))?;
+        match ca.parent {
+            None => anchors.push(certificate),
+            Some(_) => intermediates.push(certificate),
+        }
+    }
+    let mut trust = AuthenticationTrust::new(
+        anchors,
+        Box::new(HttpFetcher {
+            timeout: std::time::Duration::from_secs(5),
+            ..HttpFetcher::default()
+        }),
+        Arc::clone(clock),
+    );
+    for intermediate in intermediates {
+        trust.add_intermediate(intermediate);
+    }
+    Ok(trust)
 }
 
 /// Where `--tls-cert`, `--tls-key` and `--tls-client-cas` point.
@@ -1006,24 +1066,13 @@ fn portal_phone_logins(
     listen: SocketAddr,
     tls: bool,
 ) -> Result<Arc<imza_portal::phone::PhoneLogins>, Failure> {
+    use imza_validation::Certificate;
     let own = default_origin(own_address(listen), tls);
     if config.origin.is_none() && listen.ip().is_unspecified() {
         note(format!(
             "portal: the QR login's links name {own}, which phones elsewhere cannot reach: set \
              [portal] origin to the portal's public origin"
         ));
-    }
-    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
-    let mut anchors = Vec::new();
-    let mut intermediates = Vec::new();
-    for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
-        let Ok(cert) = Certificate::from_der(ca.certificate) else {
-            continue;
-        };
-        match ca.parent {
-            None => anchors.push(cert),
-            Some(_) => intermediates.push(cert),
-        }
     }
     let mut phone_issuers = Vec::new();
     for name in &config.phone_cas {
@@ -1034,13 +1083,8 @@ fn portal_phone_logins(
             )),
         }
     }
-    let fetcher = HttpFetcher::default();
-    let mut trust =
-        AuthenticationTrust::new(anchors, Box::new(fetcher.clone()), Arc::new(SystemClock))
-            .with_issuer_fetching(fetcher);
-    for cert in intermediates {
-        trust.add_intermediate(cert);
-    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let trust = pki_authentication_trust(pki, &clock)?;
     let mss_url = config
         .mss_url
         .clone()
@@ -1084,7 +1128,9 @@ pub fn run(
     node: Option<String>,
     tls: Option<TlsFiles>,
 ) -> CliResult {
-    let mut config = ServeConfig::load(config)?;
+    let config = ServeConfig::load(config)?;
+    // Client certificates are asked for only with --tls-client-cas: the device login needs them.
+    let asks_for_client_certificates = tls.as_ref().is_some_and(|t| t.client_cas.is_some());
     let tls = tls.as_ref().map(TlsFiles::load).transpose()?;
     let tls_on = tls.is_some();
     // The portal's cookies and logins want HTTPS: plain HTTP only on loopback, for development.
@@ -1115,7 +1161,44 @@ pub fn run(
     let connection_limits = config.server.clone();
     let idle_timeout = connection_limits.idle_timeout_seconds;
     let verify_fetches = config.verify.fetch_cache();
-    let portal_config = std::mem::take(&mut config.portal);
+    // Everything that reads the store at start is done here, off the runtime's threads.
+    let fetches = Arc::new(FetchCache::new(verify_fetches, Arc::new(SystemClock)));
+    // The portal (its stores opened, the device login's trust read) before the services: once
+    // the OCSP service exists, /health counts the time to its first revision poll, and store
+    // work at start should not eat into it.
+    let portal = match portal_here {
+        true => {
+            let store = imza_portal::store::open(pki.store_url())
+                .map_err(|e| Failure::Internal(format!("portal: {e}")))?;
+            let mut portal = imza_portal::http::Portal::new(store, Arc::new(SystemClock));
+            portal.work = limits.portal.clone();
+            portal.login_limits =
+                imza_portal::login_limits::LoginLimits::new(config.portal.login_limits());
+            portal.card = card_login(&pki, &config.portal, listen, tls_on, &fetches)?;
+            portal.phone = Some(portal_phone_logins(
+                &pki,
+                &config.portal,
+                roles.has(Role::Mss),
+                listen,
+                tls_on,
+            )?);
+            if asks_for_client_certificates {
+                portal.device = Some(Arc::new(device_login(&pki)?));
+            }
+            // The cabinet's view of the mobile signature and CA records: handles of their
+            // own on the same store.
+            let unavailable = |e: imza_store::StoreError| Failure::Internal(format!("portal: {e}"));
+            portal.records = Some(Arc::new(citizen_records::StoreCitizenRecords {
+                mobile: imza_mobile_sign::store::open(pki.store_url()).map_err(unavailable)?,
+                ca: Arc::from(
+                    imza_ca::store::open(pki.store_url(), imza_store::Create::No)
+                        .map_err(unavailable)?,
+                ),
+            }));
+            Some(Arc::new(portal))
+        }
+        false => None,
+    };
     let services = Arc::new(Services::start(&pki, config, &limits, roles, node)?);
     let served: Vec<String> = services
         .ocsp
@@ -1148,32 +1231,12 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
-    // Everything that reads the store at start is done here, off the runtime's threads.
-    let fetches = Arc::new(FetchCache::new(verify_fetches, Arc::new(SystemClock)));
     let verify = roles.has(Role::Verify).then(|| {
         Arc::new(VerifyService::new(
             &crate::verify::serve_verify_options(&pki, Arc::clone(&fetches)),
             Arc::new(SystemClock),
         ))
     });
-    let portal = match portal_here {
-        true => Some(Arc::new(imza_portal::http::Portal {
-            store: imza_portal::store::open(pki.store_url())
-                .map_err(|e| Failure::Internal(format!("portal: {e}")))?,
-            clock: Arc::new(SystemClock),
-            sessions: imza_portal::session::SessionPolicy::default(),
-            codes: imza_portal::access_code::AccessCodePolicy::default(),
-            card: card_login(&pki, &portal_config, listen, tls_on, &fetches)?,
-            phone: Some(portal_phone_logins(
-                &pki,
-                &portal_config,
-                roles.has(Role::Mss),
-                listen,
-                tls_on,
-            )?),
-        })),
-        false => None,
-    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
         let mut server = Server::bind(listen, connection_limits)
@@ -1248,30 +1311,8 @@ fn card_login(
         .map_err(|e| Failure::Input(format!("[portal] card_profile: {e}")))?
         .policies
         .clone();
-    let mut anchors = Vec::new();
-    let mut intermediates = Vec::new();
-    for ca in pki
-        .store()
-        .cas()
-        .map_err(|e| Failure::Internal(format!("portal: {e}")))?
-    {
-        let Ok(cert) = imza_validation::Certificate::from_der(ca.certificate) else {
-            continue;
-        };
-        match ca.parent {
-            None => anchors.push(cert),
-            Some(_) => intermediates.push(cert),
-        }
-    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let mut trust = imza_validation::AuthenticationTrust::new(
-        anchors,
-        Box::new(imza_validation::HttpFetcher::default()),
-        Arc::clone(&clock),
-    );
-    for cert in intermediates {
-        trust.add_intermediate(cert);
-    }
+    let trust = pki_authentication_trust(pki, &clock)?;
     let login = imza_portal::card::CardLogin::new(&origin, policies, trust, clock)
         .map_err(|e| Failure::Input(format!("[portal] origin: {e}")))?
         .with_fetch_cache(Arc::clone(fetches));

@@ -1,5 +1,5 @@
 //! Every built-in profile's certificate, and the CRL, checked by pkilint (not written here):
-//! `lint_pkix_cert -s ERROR` for each, the ETSI linter for the three ETSI profiles with the
+//! `lint_pkix_cert -s ERROR` for each, the ETSI linter for the four ETSI profiles with the
 //! certificate types the issue names, and `lint_crl` for the CRL. Findings at WARNING level
 //! and above are collected into the test output so the README list can be checked.
 
@@ -28,6 +28,13 @@ const CASES: &[Case] = &[
     ),
     (
         "citizen-auth",
+        "citizens",
+        "CN=Əliyev Günay Şəmsi oğlu,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-5ZK7T2Q,C=AZ",
+        &[],
+        Some("NCP-NATURAL-PERSON-CERTIFICATE"),
+    ),
+    (
+        "device-auth",
         "citizens",
         "CN=Əliyev Günay Şəmsi oğlu,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-5ZK7T2Q,C=AZ",
         &[],

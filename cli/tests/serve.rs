@@ -403,3 +403,238 @@ fn the_portal_is_not_served_over_plain_http_beyond_loopback() {
     let local = Server::start_with(&pki, &["--roles", "portal"]);
     assert_eq!(local.get("/portal").0, 200);
 }
+
+/// The device-certificate login over real HTTPS from `imza serve`: curl presents a device
+/// certificate issued by imza (profile device-auth) and reaches the cabinet; an expired one
+/// and, after `imza ca revoke`, a revoked one are refused with the reason; no certificate, and
+/// the ID card's authentication certificate (another policy), are refused too. OCSP comes
+/// from a second `imza serve` on plain loopback HTTP, the URL in the certificates' AIA.
+#[test]
+fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refused() {
+    use std::sync::Arc;
+
+    use imza_ca::keyref::KeyBackend;
+    use imza_ca::{InitCa, IssueOptions, IssueRequest, Pki};
+    use imza_core::clock::FixedClock;
+    use imza_core::key::software::SoftwareKey;
+    use imza_core::key::{KeyAlgorithm, SigningKey};
+    use imza_core::name::parse_dn;
+    use time::{Duration, OffsetDateTime};
+
+    let ocsp_port = free_port();
+    let base_url = format!("http://127.0.0.1:{ocsp_port}");
+    let pki = TestPki::new();
+    let data_dir = pki.data_dir();
+    let store = Pki::default_store(&data_dir);
+    const SUBJECT: &str =
+        "CN=Əliyev Günay Şəmsi oğlu,givenName=Günay,SN=Əliyev,serialNumber=PNOAZ-5ZK7T2Q,C=AZ";
+    // The CAs are made three days ago (imza's library with its clock set back), so that a
+    // device certificate issued two days ago for one day is expired now: the CLI cannot make
+    // one, rightly.
+    let past = OffsetDateTime::now_utc() - Duration::days(3);
+    {
+        let then = Pki::open_or_create(&data_dir, &store, Arc::new(FixedClock(past))).unwrap();
+        for (name, subject, parent, algorithm) in [
+            ("root", ROOT_SUBJECT, None, KeyAlgorithm::EcP384),
+            (
+                "citizens",
+                CITIZENS_SUBJECT,
+                Some("root"),
+                KeyAlgorithm::EcP256,
+            ),
+        ] {
+            then.init_ca(InitCa {
+                name: name.into(),
+                subject: subject.into(),
+                parent: parent.map(str::to_string),
+                algorithm,
+                validity_days: None,
+                base_url: parent.is_none().then(|| base_url.clone()),
+                backend: KeyBackend::Software,
+                parent_pin: None,
+                crl_shards: 0,
+            })
+            .unwrap();
+        }
+    }
+    let expired_key = pki.path("expired.key");
+    let expired_cert = pki.path("expired.pem");
+    {
+        let then = Pki::open(
+            &data_dir,
+            &store,
+            Arc::new(FixedClock(past + Duration::days(1))),
+        )
+        .unwrap();
+        let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+        let profile = then.profiles().get("device-auth").unwrap();
+        let issued = then
+            .authority("citizens", None)
+            .unwrap()
+            .issue(
+                &[IssueRequest {
+                    subject: parse_dn(SUBJECT).unwrap(),
+                    public_key: key.public_key_der().unwrap(),
+                    key_algorithm: KeyAlgorithm::EcP256,
+                    alt_names: Vec::new(),
+                    asks_for_ca: false,
+                }],
+                &IssueOptions {
+                    profile,
+                    validity_days: Some(1),
+                    backdate: Duration::ZERO,
+                },
+            )
+            .unwrap()
+            .remove(0);
+        key.save_pem(&expired_key).unwrap();
+        std::fs::write(
+            &expired_cert,
+            imza_core::pem::encode(imza_core::pem::CERTIFICATE, &issued.der).unwrap(),
+        )
+        .unwrap();
+    }
+
+    // Now, through the CLI: the portal's TLS certificate, a good device certificate, one to be
+    // revoked, and the ID card's authentication certificate of the same citizen.
+    let device = |name: &str, profile: &str| {
+        let key = imza_testdata::csr::p256_key();
+        let key_path = pki.path(&format!("{name}.key"));
+        std::fs::write(&key_path, key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        let csr = pki.path(&format!("{name}.csr"));
+        std::fs::write(&csr, imza_testdata::csr::csr_der(&key, CITIZEN)).unwrap();
+        let cert = pki.path(&format!("{name}.pem"));
+        pki.issue("citizens", profile, &csr, &cert, &[]);
+        (cert, key_path)
+    };
+    let good = device("good", "device-auth");
+    let lost = device("lost", "device-auth");
+    let card = device("card", "citizen-auth");
+    let (chain, key) = pki.tls_server_certificate("citizens");
+    let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
+    let client_cas = pki.path("client-cas.pem");
+    let mut pem = std::fs::read(&root).unwrap();
+    pem.extend(std::fs::read(&citizens).unwrap());
+    std::fs::write(&client_cas, pem).unwrap();
+
+    // The PKI's services (OCSP) at the certificates' URL; the portal over HTTPS.
+    let _services = Server::start_on(&pki, ocsp_port, &[]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
+    command
+        .arg("--data-dir")
+        .arg(pki.data_dir())
+        .args(["serve", "--listen", &listen, "--roles", "portal"])
+        .args(["--tls-cert", chain.to_str().unwrap()])
+        .args(["--tls-key", key.to_str().unwrap()])
+        .args(["--tls-client-cas", client_cas.to_str().unwrap()]);
+    let _portal = Server::spawn(command, &listen);
+    let base = format!("https://{listen}");
+
+    // One browser: a cookie jar of its own; with `certificate`, every connection presents it.
+    let login = |jar: &str, certificate: Option<&(std::path::PathBuf, std::path::PathBuf)>| {
+        let jar = pki.path(jar);
+        let curl = |extra: &[&str]| {
+            let mut args = vec![
+                "-s".to_string(),
+                "--max-time".into(),
+                "20".into(),
+                "--cacert".into(),
+                root.to_str().unwrap().into(),
+                "-c".into(),
+                jar.to_str().unwrap().into(),
+                "-b".into(),
+                jar.to_str().unwrap().into(),
+            ];
+            if let Some((cert, key)) = certificate {
+                args.extend([
+                    "--cert".into(),
+                    cert.to_str().unwrap().into(),
+                    "--key".into(),
+                    key.to_str().unwrap().into(),
+                ]);
+            }
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            stdout(&run("curl", &args))
+        };
+        let page = curl(&[&format!("{base}/portal?lang=eng")]);
+        assert!(page.contains("/portal/login/device"), "{page}");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the CSRF token")
+            .to_string();
+        curl(&[
+            "-L",
+            "-w",
+            "\n%{http_code}",
+            "--data",
+            &format!("csrf={csrf}"),
+            &format!("{base}/portal/login/device?lang=eng"),
+        ])
+    };
+
+    let cabinet = login("good.txt", Some(&good));
+    assert!(cabinet.ends_with("\n200"), "{cabinet}");
+    assert!(
+        cabinet.contains("<span id=\"name\">Əliyev Günay Şəmsi oğlu</span>")
+            && cabinet.contains("<span id=\"personal-code\">PNOAZ-5ZK7T2Q</span>")
+            && cabinet.contains("Giriş üsulu: mobil autentifikasiya sertifikatı"),
+        "{cabinet}"
+    );
+    // The cabinet reads the CA store: the citizen's four certificates, the expired one said
+    // so, none flagged as expiring soon (all have a year or more).
+    let listed = cabinet
+        .split("<table id=\"certificates\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the certificates table")
+        .to_string();
+    assert_eq!(listed.matches("<tr").count(), 4, "{listed}");
+    assert_eq!(
+        listed.matches("<td>device-auth</td>").count(),
+        3,
+        "{listed}"
+    );
+    assert!(listed.contains("müddəti bitib"), "{listed}");
+    assert!(!listed.contains("expiring"), "{listed}");
+    // Who used the certificates: this login, by the portal itself.
+    assert!(
+        cabinet.contains("<td>e-gov portal</td><td>autentifikasiya</td><td>login (device-certificate)</td><td>OK</td>"),
+        "{cabinet}"
+    );
+
+    let expired = login("expired.txt", Some(&(expired_cert, expired_key)));
+    assert!(expired.ends_with("\n401"), "{expired}");
+    assert!(expired.contains("not valid now"), "{expired}");
+
+    let none = login("none.txt", None);
+    assert!(none.ends_with("\n401"), "{none}");
+    assert!(
+        none.contains("no device certificate was presented"),
+        "{none}"
+    );
+
+    let card = login("card.txt", Some(&card));
+    assert!(card.ends_with("\n401"), "{card}");
+    assert!(card.contains("not accepted for this login"), "{card}");
+
+    // Good before the revocation, refused with the reason after it (the OCSP responder's
+    // cache follows the store within a second or so).
+    assert!(login("lost-1.txt", Some(&lost)).ends_with("\n200"));
+    let serial = openssl_show("x509", &lost.0, false, &["-serial"]);
+    let serial = serial.trim().trim_start_matches("serial=").to_string();
+    pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
+    let mut refused = String::new();
+    for attempt in 0..20 {
+        refused = login(&format!("lost-r{attempt}.txt"), Some(&lost));
+        if !refused.ends_with("\n200") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(refused.ends_with("\n401"), "{refused}");
+    assert!(refused.contains("revoked"), "{refused}");
+}

@@ -12,8 +12,14 @@ use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode, SslVersion};
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::X509;
 
+/// OpenSSL's verification errors for a certificate outside its validity period
+/// (`x509_vfy.h`).
+const X509_V_ERR_CERT_NOT_YET_VALID: i32 = 9;
+const X509_V_ERR_CERT_HAS_EXPIRED: i32 = 10;
+
 /// The DER certificate a client presented in the TLS handshake, verified to chain to the
-/// configured client CAs at the TLS layer.
+/// configured client CAs at the TLS layer — all but its own validity period, which the route
+/// checks (so that it can say the certificate expired).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientCertificate(pub Vec<u8>);
 
@@ -72,7 +78,16 @@ impl TlsConfig {
             builder
                 .set_verify_cert_store(store.build())
                 .map_err(|e| format!("client CAs: {e}"))?;
-            builder.set_verify(SslVerifyMode::PEER);
+            // The client's own certificate out of its validity period still reaches the
+            // route, which refuses it with words a citizen can act on ("expired on …") rather
+            // than a TLS alert the browser shows as a bare connection error. Everything else
+            // — the chain, its signatures, the CAs' own validity — fails the handshake here.
+            builder.set_verify_callback(SslVerifyMode::PEER, |verified, context| {
+                verified
+                    || (context.error_depth() == 0
+                        && [X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED]
+                            .contains(&context.error().as_raw()))
+            });
         }
         Ok(TlsConfig {
             acceptor: Arc::new(builder.build()),

@@ -474,6 +474,41 @@ fn https_with_an_optional_client_certificate_checked_against_its_cas() {
         ],
     );
     assert_ne!(status, 0);
+    // A client certificate of the right CA but expired reaches the route, which decides (the
+    // portal says "expired" in words; a TLS alert would not).
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "client-ca.pem",
+            "-CAkey",
+            "client-ca.key",
+            "-set_serial",
+            "3",
+            "-days",
+            "-1",
+            "-out",
+            "expired.pem",
+        ],
+    );
+    let (status, body) = curl(
+        d,
+        &url,
+        &[
+            "--cacert",
+            "server-ca.pem",
+            "--cert",
+            "expired.pem",
+            "--key",
+            "client.key",
+        ],
+    );
+    assert_eq!(status, 0);
+    assert!(body.starts_with("client certificate, "), "{body}");
     // A client that does not trust the server's CA stops; plain HTTP gets no answer.
     assert_ne!(curl(d, &url, &[]).0, 0);
     let plain = format!("http://127.0.0.1:{}/who", server.address.port());

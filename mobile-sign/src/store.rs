@@ -65,6 +65,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             3,
             include_str!("store/migrations/sqlite/0003_session_sequence.sql"),
         ),
+        (
+            4,
+            include_str!("store/migrations/sqlite/0004_sessions_of_a_citizen.sql"),
+        ),
     ],
 };
 
@@ -73,10 +77,16 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
 pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
     what: "the mobile signature tables",
     table: "mss_schema_migrations",
-    steps: &[(
-        3,
-        include_str!("store/migrations/postgres/0003_initial.sql"),
-    )],
+    steps: &[
+        (
+            3,
+            include_str!("store/migrations/postgres/0003_initial.sql"),
+        ),
+        (
+            4,
+            include_str!("store/migrations/postgres/0004_sessions_of_a_citizen.sql"),
+        ),
+    ],
 };
 
 /// The mobile signature tables as `imza store migrate` copies them from SQLite to PostgreSQL
@@ -85,7 +95,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 3,
+    version: 4,
     tables: &[
         Table {
             name: "mss_relying_parties",
@@ -409,6 +419,18 @@ pub trait MobileStore: Send + Sync + std::fmt::Debug {
         batch: usize,
         max_batches: usize,
     ) -> Result<usize, StoreError>;
+
+    /// The sessions of every device, active or not, registered with `national_id` — those
+    /// its certificates answered or were asked to, whatever relying party asked — newest first
+    /// (by sequence number), at most `limit`: the citizen portal's "who used my
+    /// certificates". A plain read (indexes `mss_devices_of_national_id` and
+    /// `mss_sessions_of_device`); sessions are as stored (one past its expiry and never
+    /// settled reads as running). Purged sessions are gone from it.
+    fn sessions_of_national_id(
+        &self,
+        national_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn client(db: &PgDatabase) -> postgres::Client {
 const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
 
 #[test]
-fn open_picks_postgres_from_the_url_and_records_sqlites_version_3_in_one_step() {
+fn open_picks_postgres_from_the_url_and_records_sqlites_version_3_in_one_step_then_4() {
     let db = fresh();
     let url: StoreUrl = db.raw.parse().unwrap();
     let store = imza_mobile_sign::store::open(&url).expect("open");
@@ -68,7 +68,11 @@ fn open_picks_postgres_from_the_url_and_records_sqlites_version_3_in_one_step() 
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [3], "SQLite's versions 1 to 3, recorded as 3");
+    assert_eq!(
+        versions,
+        [3, 4],
+        "SQLite's versions 1 to 3, recorded as 3, then 4 (the citizen's sessions' indexes)"
+    );
     let tables: Vec<String> = client
         .query(
             "SELECT table_name::text FROM information_schema.tables \
@@ -95,7 +99,7 @@ fn open_picks_postgres_from_the_url_and_records_sqlites_version_3_in_one_step() 
     drop(again);
     client
         .execute(
-            "INSERT INTO mss_schema_migrations (version, applied_at) VALUES (4, 0)",
+            "INSERT INTO mss_schema_migrations (version, applied_at) VALUES (5, 0)",
             &[],
         )
         .unwrap();
@@ -105,8 +109,8 @@ fn open_picks_postgres_from_the_url_and_records_sqlites_version_3_in_one_step() 
             newer,
             StoreError::NewerSchema {
                 what: "the mobile signature tables",
-                found: 4,
-                known: 3
+                found: 5,
+                known: 4
             }
         ),
         "{newer}"

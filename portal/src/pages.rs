@@ -4,6 +4,9 @@
 
 use imza_core::clock::rfc3339;
 
+use time::OffsetDateTime;
+
+use crate::records::{CertificateUse, CitizenCertificate, UseKind};
 use crate::store::{Event, EventKind, LoginMethod, Session};
 
 /// The pages' language.
@@ -98,13 +101,86 @@ pub fn login(language: Language, sections: &[String], message: Option<&str>) -> 
     page(language, title, &body)
 }
 
-/// The cabinet: who is logged in and how, and their history.
+/// What the cabinet shows besides who is logged in.
+pub struct CabinetRecords<'a> {
+    /// The citizen's history (logins, logouts, services).
+    pub history: &'a [Event],
+    /// "Who used my certificates".
+    pub uses: &'a [CertificateUse],
+    /// The citizen's certificates; `None` when the portal has no access to the CA's records.
+    pub certificates: Option<&'a [CitizenCertificate]>,
+    /// The time the expiry flags are computed at.
+    pub now: OffsetDateTime,
+}
+
+/// The "who used my certificates" table and the certificates table, expiring ones flagged.
+fn certificate_sections(language: Language, records: &CabinetRecords<'_>) -> String {
+    let uses: String = records
+        .uses
+        .iter()
+        .map(|u| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&rfc3339(u.at)),
+                escape(&u.relying_party),
+                escape(match u.kind {
+                    UseKind::Authentication => language.pick("autentifikasiya", "authentication"),
+                    UseKind::Signature => language.pick("imza", "signature"),
+                }),
+                escape(u.display_text.as_deref().unwrap_or("")),
+                escape(&u.result),
+            )
+        })
+        .collect();
+    let certificates = records.certificates.map(|certificates| {
+        let rows: String = certificates
+            .iter()
+            .map(|c| {
+                let soon = c.expires_soon(records.now);
+                let status = if c.revoked {
+                    language.pick("ləğv edilib", "revoked")
+                } else if c.not_after <= records.now {
+                    language.pick("müddəti bitib", "expired")
+                } else if soon {
+                    language.pick("30 gün ərzində bitir", "expires within 30 days")
+                } else {
+                    language.pick("qüvvədədir", "valid")
+                };
+                format!(
+                    "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if soon { " class=\"expiring\"" } else { "" },
+                    escape(&c.profile),
+                    escape(&c.ca),
+                    escape(&c.serial),
+                    escape(&rfc3339(c.not_after)),
+                    escape(status),
+                )
+            })
+            .collect();
+        format!(
+            "<h2>{}</h2><table id=\"certificates\"><tbody>{rows}</tbody></table>",
+            escape(language.pick("Sertifikatlarım", "My certificates"))
+        )
+    });
+    format!(
+        "<h2>{title}</h2><table id=\"certificate-uses\"><tbody>{uses}</tbody></table>{certificates}",
+        title = escape(language.pick(
+            "Sertifikatlarımdan kim istifadə edib",
+            "Who used my certificates"
+        )),
+        certificates = certificates.unwrap_or_default(),
+    )
+}
+
+/// The cabinet: who is logged in and how, their history, who used their certificates, and
+/// their certificates.
 pub fn cabinet(
     language: Language,
     session: &Session,
     csrf_token: &str,
-    history: &[Event],
+    records: &CabinetRecords<'_>,
 ) -> String {
+    let history = records.history;
     let title = language.pick("Şəxsi kabinet", "Personal cabinet");
     let Some(citizen) = &session.citizen else {
         return page(language, title, "");
@@ -134,7 +210,7 @@ pub fn cabinet(
         "<h1>{title}</h1>\
          <p id=\"citizen\"><span id=\"name\">{name}</span> · <span id=\"personal-code\">{code}</span></p>\
          <p id=\"method\">{method_label}: {method}</p>\
-         <h2>{history_title}</h2><table id=\"history\"><tbody>{rows}</tbody></table>\
+         <h2>{history_title}</h2><table id=\"history\"><tbody>{rows}</tbody></table>{certificates}\
          <form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">{logout}</button></form>",
         title = escape(title),
@@ -143,6 +219,7 @@ pub fn cabinet(
         method_label = language.pick("Giriş üsulu", "Logged in with"),
         method = escape(method_name(language, citizen.method)),
         history_title = language.pick("Əməliyyatlar tarixçəsi", "Operations history"),
+        certificates = certificate_sections(language, records),
         csrf = escape(csrf_token),
         logout = language.pick("Çıxış", "Log out"),
     );

@@ -17,7 +17,9 @@
 use base64ct::{Base64UrlUnpadded, Encoding};
 use time::{Duration, OffsetDateTime};
 
-use crate::store::{Event, EventKind, PortalStore, Session, SessionCitizen, StoreError};
+use crate::store::{
+    Event, EventKind, PortalStore, PurgeCutoffs, Purged, Session, SessionCitizen, StoreError,
+};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "__Host-imza-session";
@@ -222,4 +224,26 @@ pub fn log_out(
         detail: String::new(),
     });
     store.end_session(&session.id_sha256, now, event.as_ref())
+}
+
+/// Rows a purge deletes per statement, and rounds at most per run ([`purge`]).
+pub const PURGE_BATCH: usize = 1000;
+pub const PURGE_MAX_ROUNDS: usize = 100;
+
+/// The clean-up `imza serve` runs periodically: sessions ended, past their absolute timeout
+/// or idle longer than `policy` allows, nonces older than `nonce_lifetime` or of sessions not
+/// live, and expired access codes, in bounded rounds ([`PortalStore::purge`]). The histories
+/// stay.
+pub fn purge(
+    store: &dyn PortalStore,
+    now: OffsetDateTime,
+    policy: &SessionPolicy,
+    nonce_lifetime: Duration,
+) -> Result<Purged, StoreError> {
+    let cutoffs = PurgeCutoffs {
+        now,
+        idle_before: now - policy.idle,
+        nonces_before: now - nonce_lifetime,
+    };
+    store.purge(&cutoffs, PURGE_BATCH, PURGE_MAX_ROUNDS)
 }

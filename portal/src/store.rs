@@ -422,6 +422,81 @@ pub trait PortalStore: Send + Sync + std::fmt::Debug {
         code_id: &[u8; 16],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// The clean-up ([`PurgeCutoffs`]): deletes sessions ended, past their absolute timeout or
+    /// idle too long, nonces too old or of sessions not live, and expired access codes (a used
+    /// code is deleted when used). The citizens' histories stay.
+    ///
+    /// Not one transaction: rounds of at most `batch` rows per statement, each statement its
+    /// own short transaction, at most `max_rounds` rounds, so logins are never held up behind
+    /// a large clean-up. Concurrent purges may interleave; each row is deleted once, so their
+    /// counts add up to the rows deleted. A live session is never deleted: a session a
+    /// request is using when it passes its idle cut-off is ended anyway.
+    fn purge(
+        &self,
+        cutoffs: &PurgeCutoffs,
+        batch: usize,
+        max_rounds: usize,
+    ) -> Result<Purged, StoreError>;
+}
+
+/// What [`PortalStore::purge`] removes: records no request can use any more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PurgeCutoffs {
+    /// Sessions ended (logout, login, a timeout seen), past their absolute timeout at this
+    /// time, and access codes expired by it, go.
+    pub now: OffsetDateTime,
+    /// Sessions without a request since this time (the idle timeout) go.
+    pub idle_before: OffsetDateTime,
+    /// Nonces issued before this time (their lifetime) go, and so do nonces of sessions that
+    /// are not live.
+    pub nonces_before: OffsetDateTime,
+}
+
+/// How many records a purge removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: usize,
+    pub nonces: usize,
+    pub access_codes: usize,
+}
+
+impl Purged {
+    pub fn total(&self) -> usize {
+        self.sessions + self.nonces + self.access_codes
+    }
+}
+
+/// The purge's statements (`{n}` a placeholder, as [`wrong_try_sql`]), each deleting at most
+/// a batch: sessions with 1 now, 2 idle_before, 3 batch; nonces with 1 nonces_before,
+/// 2 batch; access codes with 1 now, 2 batch. The sessions go first, so their nonces go in
+/// the same round.
+pub(crate) fn purge_sql(placeholder: &str) -> [String; 3] {
+    let p = |n: u8| format!("{placeholder}{n}");
+    [
+        format!(
+            "DELETE FROM portal_sessions WHERE id_sha256 IN (SELECT id_sha256 FROM \
+             portal_sessions WHERE ended_at IS NOT NULL OR expires_at <= {now} \
+             OR last_seen_at <= {idle} LIMIT {batch})",
+            now = p(1),
+            idle = p(2),
+            batch = p(3),
+        ),
+        format!(
+            "DELETE FROM portal_nonces WHERE session_sha256 IN (SELECT n.session_sha256 FROM \
+             portal_nonces n WHERE n.issued_at <= {before} OR NOT EXISTS (SELECT 1 FROM \
+             portal_sessions s WHERE s.id_sha256 = n.session_sha256 AND s.ended_at IS NULL) \
+             LIMIT {batch})",
+            before = p(1),
+            batch = p(2),
+        ),
+        format!(
+            "DELETE FROM portal_access_codes WHERE personal_code IN (SELECT personal_code FROM \
+             portal_access_codes WHERE expires_at <= {now} LIMIT {batch})",
+            now = p(1),
+            batch = p(2),
+        ),
+    ]
 }
 
 /// An access code row (personal_code, code_id, code_scrypt, salt, issued_at, expires_at,

@@ -448,7 +448,7 @@ fn signing_certificates(list: Vec<SigningFields>) -> Result<Vec<SigningCertifica
         .collect()
 }
 
-fn check_time(certificate: &Certificate, now: OffsetDateTime) -> Result<(), TokenError> {
+pub(crate) fn check_time(certificate: &Certificate, now: OffsetDateTime) -> Result<(), TokenError> {
     let validity = &certificate.tbs_certificate.validity;
     let not_before = validity.not_before.to_unix_duration().as_secs();
     let not_after = validity.not_after.to_unix_duration().as_secs();
@@ -462,7 +462,7 @@ fn check_time(certificate: &Certificate, now: OffsetDateTime) -> Result<(), Toke
     Ok(())
 }
 
-fn check_authentication_use(certificate: &Certificate) -> Result<(), TokenError> {
+pub(crate) fn check_authentication_use(certificate: &Certificate) -> Result<(), TokenError> {
     let tbs = &certificate.tbs_certificate;
     let unreadable = |what: &str, e: der::Error| malformed(format!("unreadable {what}: {e}"));
     if let Some((_, usage)) = tbs
@@ -489,7 +489,7 @@ fn check_authentication_use(certificate: &Certificate) -> Result<(), TokenError>
     }
 }
 
-fn check_policies(
+pub(crate) fn check_policies(
     certificate: &Certificate,
     accepted: &[ObjectIdentifier],
 ) -> Result<(), TokenError> {

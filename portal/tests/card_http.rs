@@ -14,10 +14,9 @@ use imza_core::clock::SystemClock;
 use imza_core::ext;
 use imza_core::key::KeyAlgorithm;
 use imza_ocsp::CertStatusInfo;
-use imza_portal::access_code::AccessCodePolicy;
 use imza_portal::card::CardLogin;
 use imza_portal::http::{routes, CardLoginConfig, Portal};
-use imza_portal::session::{csrf_token, SessionPolicy};
+use imza_portal::session::csrf_token;
 use imza_portal::store::{PortalStore, SqlitePortalStore};
 use imza_portal::webeid::{ChallengeNonce, TokenAlgorithm};
 use imza_testdata::loopback::{RouterClient, RouterReply};
@@ -59,14 +58,11 @@ fn site() -> Site {
         Arc::new(SystemClock),
     );
     let login = CardLogin::new(ORIGIN, vec![CARD_AUTH], trust, Arc::new(SystemClock)).unwrap();
-    let portal = Portal {
-        store: Arc::clone(&store) as Arc<dyn PortalStore>,
-        clock: Arc::new(SystemClock),
-        sessions: SessionPolicy::default(),
-        codes: AccessCodePolicy::default(),
-        card: Some(CardLoginConfig::new(login, AGENT).unwrap()),
-        phone: None,
-    };
+    let mut portal = Portal::new(
+        Arc::clone(&store) as Arc<dyn PortalStore>,
+        Arc::new(SystemClock),
+    );
+    portal.card = Some(CardLoginConfig::new(login, AGENT).unwrap());
     Site {
         _dir: dir,
         store,

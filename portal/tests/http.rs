@@ -7,7 +7,7 @@ use std::sync::Arc;
 use imza_core::clock::SystemClock;
 use imza_portal::access_code::{issue, AccessCodePolicy};
 use imza_portal::http::{routes, Portal, CONTENT_SECURITY_POLICY_VALUE};
-use imza_portal::session::{csrf_token, SessionPolicy};
+use imza_portal::session::csrf_token;
 use imza_portal::store::{EventKind, LoginMethod, PortalStore, SqlitePortalStore};
 use imza_testdata::loopback::{RouterClient, RouterReply};
 use time::OffsetDateTime;
@@ -23,14 +23,10 @@ struct Site {
 fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqlitePortalStore::open(&dir.path().join("imza.db")).unwrap());
-    let portal = Portal {
-        store: Arc::clone(&store) as Arc<dyn PortalStore>,
-        clock: Arc::new(SystemClock),
-        sessions: SessionPolicy::default(),
-        codes: AccessCodePolicy::default(),
-        card: None,
-        phone: None,
-    };
+    let portal = Portal::new(
+        Arc::clone(&store) as Arc<dyn PortalStore>,
+        Arc::new(SystemClock),
+    );
     Site {
         _dir: dir,
         store,
@@ -295,4 +291,79 @@ fn forged_stale_wrong_and_malformed_logins_are_refused_and_count_what_they_shoul
         &issued.code,
     );
     assert_eq!(right.status, 303);
+}
+
+#[test]
+fn login_attempts_for_one_citizen_are_limited_with_429_and_retry_after() {
+    let site = site();
+    let cookie = visit(&site);
+    let csrf = csrf_token(&cookie);
+    // The default budget: 10 attempts at once per citizen (wrong codes, a locked code, all
+    // count), then one every 30 s.
+    for attempt in 0..10 {
+        let reply = post_code(&site, &cookie, &csrf, "5ZK7T2Q", "00000-00000");
+        assert_ne!(reply.status, 429, "attempt {attempt}");
+    }
+    let limited = post_code(&site, &cookie, &csrf, "5zk7t2q", "00000-00000");
+    assert_eq!(limited.status, 429);
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert!(
+        limited
+            .text()
+            .contains("too many login attempts for this person"),
+        "{}",
+        limited.text()
+    );
+    // Another citizen is not held up by it.
+    let other = post_code(&site, &cookie, &csrf, "1AB2C3D", "00000-00000");
+    assert_ne!(other.status, 429);
+}
+
+/// Over a real socket (imza-http's server, the peer address in each request): one client
+/// address trying many citizens is limited by its own budget, and an `X-Forwarded-For` it
+/// writes itself buys nothing while no proxy is trusted.
+#[test]
+fn one_address_trying_many_citizens_is_limited_whatever_it_says_it_forwards() {
+    use imza_portal::login_limits::{Budget, LoginLimitPolicy, LoginLimits};
+    use imza_testdata::loopback::LoopbackServer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqlitePortalStore::open(&dir.path().join("imza.db")).unwrap());
+    let mut portal = Portal::new(store as Arc<dyn PortalStore>, Arc::new(SystemClock));
+    portal.login_limits = LoginLimits::new(LoginLimitPolicy {
+        address: Budget {
+            burst: 3,
+            interval: std::time::Duration::from_secs(60),
+        },
+        ..LoginLimitPolicy::default()
+    });
+    let server = LoopbackServer::launch(routes(Arc::new(portal)), 2);
+    let post = |national_id: &str, forwarded_for: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "--max-time",
+                "10",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(["-H", &format!("X-Forwarded-For: {forwarded_for}")])
+            .args([
+                "--data",
+                &format!("csrf=x&national_id={national_id}&code=00000-00000"),
+            ])
+            .arg(server.url("/portal/login/code"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // No session: 403 each time, but each attempt counts against the address.
+    for (i, id) in ["1AAAAAA", "2BBBBBB", "3CCCCCC"].iter().enumerate() {
+        assert_eq!(post(id, &format!("203.0.113.{i}")), "403", "attempt {i}");
+    }
+    assert_eq!(post("4DDDDDD", "198.51.100.7"), "429");
+    assert_eq!(post("5EEEEEE", "192.0.2.99"), "429");
 }

@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 /// Chromium's binary (Debian's `/usr/bin/chromium` is a wrapper script around it).
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Where Debian's Chromium reads mandatory policies at start.
+const POLICIES: &str = "/etc/chromium/policies/managed";
 
 /// How long a wait for an element or a text gives up after.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -34,7 +36,18 @@ pub struct Browser {
     client: Client,
     driver: Child,
     home: PathBuf,
+    /// The client-certificate policy file written for this browser, removed with it.
+    policy: Option<PathBuf>,
     artefacts: PathBuf,
+}
+
+/// A client certificate for [`Browser::start_with_client_certificate`].
+pub struct ClientCertificate {
+    /// The certificate and its key (PKCS#12).
+    pub pkcs12: PathBuf,
+    pub password: String,
+    /// The site (`https://127.0.0.1:PORT`) it is presented to.
+    pub site: String,
 }
 
 impl Browser {
@@ -55,6 +68,28 @@ impl Browser {
     /// HTTPS, saving screenshots under `artefacts`. Panics (a test set-up failure) when it
     /// cannot.
     pub fn start(trusted_roots: &[&Path], artefacts: &Path) -> Browser {
+        Browser::start_with(trusted_roots, artefacts, None)
+    }
+
+    /// [`Browser::start`], with a client certificate in the browser's NSS database that it
+    /// presents, without asking, to the sites the certificate is for — as a citizen's device
+    /// whose mobile authentication certificate is installed. Chromium chooses a client
+    /// certificate without a dialog only under the `AutoSelectCertificateForUrls` policy, read
+    /// from `/etc/chromium/policies/managed/` at start: a file naming only `certificate.site`
+    /// is written there, and removed with the browser's other files.
+    pub fn start_with_client_certificate(
+        trusted_roots: &[&Path],
+        artefacts: &Path,
+        certificate: &ClientCertificate,
+    ) -> Browser {
+        Browser::start_with(trusted_roots, artefacts, Some(certificate))
+    }
+
+    fn start_with(
+        trusted_roots: &[&Path],
+        artefacts: &Path,
+        client: Option<&ClientCertificate>,
+    ) -> Browser {
         let home = tempfile::Builder::new()
             .prefix("imza-browser-")
             .tempdir()
@@ -73,6 +108,27 @@ impl Browser {
             );
         }
         std::fs::create_dir_all(artefacts).expect("artefacts directory");
+        let mut policy = None;
+        if let Some(client) = client {
+            let pkcs12 = client.pkcs12.display().to_string();
+            run(
+                "pk12util",
+                &["-i", &pkcs12, "-d", &db, "-W", &client.password],
+            );
+            let dir = Path::new(POLICIES);
+            std::fs::create_dir_all(dir).expect("Chromium's policy directory");
+            let file = dir.join(format!(
+                "imza-test-{}-{}.json",
+                std::process::id(),
+                home.file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("browser")
+            ));
+            let rule = json!({ "pattern": client.site, "filter": {} }).to_string();
+            let body = json!({ "AutoSelectCertificateForUrls": [rule] }).to_string();
+            std::fs::write(&file, body).expect("Chromium policy file");
+            policy = Some(file);
+        }
 
         let port = crate::postgres::free_port();
         let driver = {
@@ -88,7 +144,9 @@ impl Browser {
                 .expect("chromedriver")
         };
         let profile_flag = format!("--user-data-dir={}/profile", home.display());
-        clean_up_after_this_process(Some(driver.id()), Some(&profile_flag), &[&home]);
+        let mut remove = vec![home.as_path()];
+        remove.extend(policy.as_deref());
+        clean_up_after_this_process(Some(driver.id()), Some(&profile_flag), &remove);
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -133,6 +191,7 @@ impl Browser {
             client,
             driver,
             home,
+            policy,
             artefacts: artefacts.to_path_buf(),
         }
     }
@@ -280,6 +339,9 @@ impl Drop for Browser {
             .status();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.home);
+        if let Some(policy) = &self.policy {
+            let _ = std::fs::remove_file(policy);
+        }
     }
 }
 

@@ -47,6 +47,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             include_str!("migrations/sqlite/0004_service_requests.sql"),
         ),
         (5, include_str!("migrations/sqlite/0005_crl_shards.sql")),
+        (
+            6,
+            include_str!("migrations/sqlite/0006_subject_serial_number.sql"),
+        ),
     ],
 };
 
@@ -62,6 +66,10 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             include_str!("migrations/postgres/0004_service_requests.sql"),
         ),
         (5, include_str!("migrations/postgres/0005_crl_shards.sql")),
+        (
+            6,
+            include_str!("migrations/postgres/0006_subject_serial_number.sql"),
+        ),
     ],
 };
 
@@ -71,7 +79,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 5,
+    version: 6,
     tables: &[
         Table {
             name: "cas",
@@ -105,6 +113,7 @@ pub const TABLES: TableSet = TableSet {
                 Column::bigint("invalidity_date"),
                 Column::bigint("id"),
                 Column::integer("crl_shard"),
+                Column::text("subject_serial_number"),
             ],
             order_by: &["ca", "serial"],
             identity: Some("id"),
@@ -469,6 +478,36 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
         kind: ServiceKind,
         name: Option<&str>,
     ) -> Result<Vec<(ServiceRecord, CertificateRecord)>, StoreError>;
+
+    /// The certificates of every CA whose subject carries exactly the serialNumber
+    /// `serial_number` (ETSI EN 319 412-1 §5.1.3: a citizen's personal code, `PNOAZ-5ZK7T2Q`),
+    /// soonest to expire first, at most `limit`: the citizen portal's list of a citizen's
+    /// certificates. A plain read of the index `certificates_of_subject_serial_number`
+    /// (schema version 6; the column is written at issuance), the subject then checked
+    /// exactly.
+    fn certificates_of_subject_serial_number(
+        &self,
+        serial_number: &str,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+}
+
+/// The serialNumber of a stored subject (RFC 4514 text) when it carries exactly one: what the
+/// `subject_serial_number` column holds.
+fn subject_serial_number(subject: &str) -> Option<String> {
+    let name = imza_core::name::parse_dn(subject).ok()?;
+    let mut values =
+        imza_core::name::attribute_values(&name, imza_core::oids::AT_SERIAL_NUMBER).into_iter();
+    match (values.next(), values.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
+/// Whether the stored subject carries exactly one serialNumber, `serial_number` (the column of
+/// a row migrated from before version 6 was cut from the text, so it is checked again).
+fn has_subject_serial_number(record: &CertificateRecord, serial_number: &str) -> bool {
+    subject_serial_number(&record.subject).as_deref() == Some(serial_number)
 }
 
 /// A shard count a caller asks about: at most [`crate::crl_shards::MAX_CRL_SHARDS`], so a

@@ -168,14 +168,20 @@ fn insert_certificates(
         .iter()
         .map(|v| v.crl_shard.map(int4).transpose())
         .collect::<Result<_, _>>()?;
+    let subject_serial_number: Vec<Option<&str>> = values
+        .iter()
+        .map(|v| v.subject_serial_number.as_deref())
+        .collect();
     tx.query_typed(
         "INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after, \
-         issued_at, der, revoked_at, reason, invalidity_date, crl_shard) \
+         issued_at, der, revoked_at, reason, invalidity_date, crl_shard, \
+         subject_serial_number) \
          SELECT ca, serial, subject, profile, not_before, not_after, issued_at, der, \
-         revoked_at, reason, invalidity_date, crl_shard \
-         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) WITH ORDINALITY \
+         revoked_at, reason, invalidity_date, crl_shard, subject_serial_number \
+         FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) WITH ORDINALITY \
          AS u (ca, serial, subject, profile, not_before, not_after, issued_at, der, \
-         revoked_at, reason, invalidity_date, crl_shard, n) ORDER BY n",
+         revoked_at, reason, invalidity_date, crl_shard, subject_serial_number, n) \
+         ORDER BY n",
         &[
             (&ca, Type::TEXT_ARRAY),
             (&serial, Type::TEXT_ARRAY),
@@ -189,6 +195,7 @@ fn insert_certificates(
             (&reason, Type::INT4_ARRAY),
             (&invalidity, Type::INT8_ARRAY),
             (&crl_shard, Type::INT4_ARRAY),
+            (&subject_serial_number, Type::TEXT_ARRAY),
         ],
     )
     .map_err(|e| {
@@ -378,6 +385,27 @@ impl CaStore for PgStore {
                 certificate_at(r, 0)
             })?
             .pop())
+    }
+
+    fn certificates_of_subject_serial_number(
+        &self,
+        serial_number: &str,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE subject_serial_number = $1 \
+             ORDER BY not_after, id LIMIT $2"
+        );
+        let limit = rows::sql_limit(limit);
+        let found = self.read(
+            &sql,
+            &[(&serial_number, Type::TEXT), (&limit, Type::INT8)],
+            |r| certificate_at(r, 0),
+        )?;
+        Ok(found
+            .into_iter()
+            .filter(|c| super::has_subject_serial_number(c, serial_number))
+            .collect())
     }
 
     fn certificates(

@@ -73,6 +73,7 @@ pub(super) struct CertificateValues {
     pub reason: Option<i64>,
     pub invalidity_date: Option<i64>,
     pub crl_shard: Option<i64>,
+    pub subject_serial_number: Option<String>,
 }
 
 impl CertificateValues {
@@ -89,6 +90,7 @@ impl CertificateValues {
                 .and_then(|r| r.invalidity_date)
                 .map(|t| t.unix_timestamp()),
             crl_shard: c.crl_shard.map(i64::from),
+            subject_serial_number: super::subject_serial_number(&c.subject),
         }
     }
 }

@@ -22,8 +22,9 @@ use super::{
 use crate::audit::{AuditEntry, AuditEvent};
 
 const INSERT_CERTIFICATE: &str = "INSERT INTO certificates (ca, serial, subject, profile, \
-     not_before, not_after, issued_at, der, revoked_at, reason, invalidity_date, id, crl_shard) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     not_before, not_after, issued_at, der, revoked_at, reason, invalidity_date, id, crl_shard, \
+     subject_serial_number) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// A [`CaStore`] in one SQLite file.
 pub struct SqliteStore {
@@ -156,6 +157,7 @@ fn insert_certificates(tx: &Connection, certs: &[CertificateRecord]) -> Result<(
                 v.invalidity_date,
                 id,
                 v.crl_shard,
+                v.subject_serial_number,
             ])
             .map_err(|e| super::certificate_insert_error(violated(&e), db_error(e), c))?;
     }
@@ -353,6 +355,27 @@ impl CaStore for SqliteStore {
             certificate_at(r, 0)
         })?;
         Ok(found.into_iter().next())
+    }
+
+    fn certificates_of_subject_serial_number(
+        &self,
+        serial_number: &str,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE subject_serial_number = ?1 \
+             ORDER BY not_after, id LIMIT ?2"
+        );
+        let found = collect(
+            &self.lock(),
+            &sql,
+            params![serial_number, rows::sql_limit(limit)],
+            |r| certificate_at(r, 0),
+        )?;
+        Ok(found
+            .into_iter()
+            .filter(|c| super::has_subject_serial_number(c, serial_number))
+            .collect())
     }
 
     fn certificates(
@@ -869,6 +892,41 @@ mod tests {
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 
+    /// A store made before version 6 finds its certificates by the subject's serialNumber
+    /// after the migration (the column filled from the stored subject text).
+    #[test]
+    fn a_version_5_store_finds_a_citizens_certificates_after_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.db");
+        let mut conn =
+            imza_store::sqlite::open(&path, Create::IfMissing, Durability::Full).unwrap();
+        let version_5 = imza_store::Migrations {
+            steps: &SCHEMA_SQLITE.steps[..5],
+            ..SCHEMA_SQLITE
+        };
+        imza_store::sqlite::migrate(&mut conn, &version_5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO cas (name, parent, certificate, key_ref, base_url, created_at, seq)
+                 VALUES ('root', NULL, x'30', '{\"kind\":\"file\",\"path\":\"keys/root.key.pem\"}',
+                         'http://pki.example', 0, 1);
+             INSERT INTO certificates (ca, serial, subject, profile, not_before, not_after,
+                 issued_at, der, revoked_at, reason, invalidity_date, id)
+                 VALUES ('root', '01', 'C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay', 'p', 0, 1,
+                         0, x'30', NULL, NULL, NULL, 1),
+                        ('root', '02', 'CN=serialNumber=PNOAZ-5ZK7T2Q', 'p', 0, 1,
+                         0, x'30', NULL, NULL, NULL, 2),
+                        ('root', '03', 'CN=nobody', 'p', 0, 1, 0, x'30', NULL, NULL, NULL, 3);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path).unwrap();
+        let found = store
+            .certificates_of_subject_serial_number("PNOAZ-5ZK7T2Q", 10)
+            .unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].serial, [1]);
+    }
+
     /// A store made before CRL shards (schema version 3) opens, is migrated to version 5, and
     /// its CAs and certificates read back unpartitioned.
     #[test]
@@ -905,7 +963,7 @@ mod tests {
             let rows = stmt.query_map([], |r| r.get(0)).unwrap();
             rows.collect::<Result<_, _>>().unwrap()
         };
-        assert_eq!(versions, [1, 2, 3, 4, 5]);
+        assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
         assert_eq!(store.ca("root").unwrap().unwrap().crl_shards, 0);
         assert_eq!(
             store.certificate("root", &[1]).unwrap().unwrap().crl_shard,

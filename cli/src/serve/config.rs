@@ -57,6 +57,16 @@
 //! card_login = true             # the ID-card login (anchors: the store's root CAs; OCSP
 //!                               # required)
 //! card_profile = "citizen-auth" # the profile whose certificate policies may log in by card
+//! max_concurrent = 4            # store work and OCSP checks at once (default: 2 per core)
+//! queue = 1024
+//! purge_interval_seconds = 300  # ended/expired sessions, old nonces, expired access codes
+//! person_login_burst = 10       # login attempts per person (national id) at once …
+//! person_login_interval_seconds = 30  # … then one per this (429 with Retry-After over)
+//! address_login_burst = 30      # the same per client address (IPv6: per /64)
+//! address_login_interval_seconds = 2
+//! max_tracked = 65536           # people and addresses each limiter remembers
+//! trusted_proxies = []          # peers whose X-Forwarded-For names the client; none: the
+//!                               # TCP peer is the client whatever headers say
 //! name = "imza portal"          # shown on the phone beside the origin (phone and QR logins)
 //! mss_url = "https://mss.gov.az"    # default: this server's own /mss/v1 with the mss role
 //! mss_relying_party = "portal"  # the portal's relying-party name (imza mobile rp add)
@@ -89,8 +99,8 @@ pub struct ServeConfig {
     pub verify: VerifySection,
     pub crl: CrlSection,
     pub mobile: MobileSection,
-    pub node: NodeSection,
     pub portal: PortalSection,
+    pub node: NodeSection,
 }
 
 impl Default for ServeConfig {
@@ -103,8 +113,8 @@ impl Default for ServeConfig {
             verify: VerifySection::default(),
             crl: CrlSection::default(),
             mobile: MobileSection::default(),
-            node: NodeSection::default(),
             portal: PortalSection::default(),
+            node: NodeSection::default(),
         }
     }
 }
@@ -305,48 +315,6 @@ impl VerifySection {
     }
 }
 
-/// `[portal]`: the citizen portal's public origin and its ID-card login.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PortalSection {
-    /// The portal's public origin (`https://portal.gov.az`); `None`: from --listen.
-    pub origin: Option<String>,
-    /// The origin of the citizens' signing agent, which the login page calls.
-    pub agent: String,
-    pub card_login: bool,
-    /// The certificate profile whose policies the card login accepts.
-    pub card_profile: String,
-    /// The portal's name, shown on the phone with the origin (phone and QR logins).
-    pub name: String,
-    /// The mobile signature service the phone login asks; `None`: this server's own, when it
-    /// has the mss role (otherwise there is no phone login).
-    pub mss_url: Option<String>,
-    /// The portal's relying-party name at the service.
-    pub mss_relying_party: String,
-    /// The environment variable holding the portal's API key (never in this file, never
-    /// logged). Unset: no phone login.
-    pub mss_api_key_env: String,
-    /// The CAs (by name) whose authentication certificates are phones': the QR login takes
-    /// only these.
-    pub phone_cas: Vec<String>,
-}
-
-impl Default for PortalSection {
-    fn default() -> Self {
-        PortalSection {
-            origin: None,
-            agent: format!("http://127.0.0.1:{}", imza_agent::DEFAULT_PORT),
-            card_login: true,
-            card_profile: "citizen-auth".to_string(),
-            name: "imza portal".to_string(),
-            mss_url: None,
-            mss_relying_party: "portal".to_string(),
-            mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
-            phone_cas: vec!["mobile".to_string()],
-        }
-    }
-}
-
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrlSection {
@@ -423,6 +391,119 @@ impl MobileSection {
     }
 }
 
+/// `[portal]`: the citizen portal's public origin, its ID-card login, its work limit, clean-up
+/// and login rate limits (in memory, per process: see `imza_portal::login_limits`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSection {
+    /// The portal's public origin (`https://portal.gov.az`); `None`: from --listen.
+    pub origin: Option<String>,
+    /// The origin of the citizens' signing agent, which the login page calls.
+    pub agent: String,
+    pub card_login: bool,
+    /// The certificate profile whose policies the card login accepts.
+    pub card_profile: String,
+    pub max_concurrent: Option<usize>,
+    pub queue: Option<usize>,
+    pub purge_interval_seconds: u64,
+    pub person_login_burst: u32,
+    pub person_login_interval_seconds: u64,
+    pub address_login_burst: u32,
+    pub address_login_interval_seconds: u64,
+    pub max_tracked: usize,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The portal's name, shown on the phone with the origin (phone and QR logins).
+    pub name: String,
+    /// The mobile signature service the phone login asks; `None`: this server's own, when it
+    /// has the mss role (otherwise there is no phone login).
+    pub mss_url: Option<String>,
+    /// The portal's relying-party name at the service.
+    pub mss_relying_party: String,
+    /// The environment variable holding the portal's API key (never in this file, never
+    /// logged). Unset: no phone login.
+    pub mss_api_key_env: String,
+    /// The CAs (by name) whose authentication certificates are phones': the QR login takes
+    /// only these.
+    pub phone_cas: Vec<String>,
+}
+
+impl Default for PortalSection {
+    fn default() -> Self {
+        let limits = imza_portal::login_limits::LoginLimitPolicy::default();
+        PortalSection {
+            origin: None,
+            agent: format!("http://127.0.0.1:{}", imza_agent::DEFAULT_PORT),
+            card_login: true,
+            card_profile: "citizen-auth".to_string(),
+            max_concurrent: None,
+            queue: None,
+            purge_interval_seconds: imza_portal::http::PURGE_EVERY.as_secs(),
+            person_login_burst: limits.identity.burst,
+            person_login_interval_seconds: limits.identity.interval.as_secs(),
+            address_login_burst: limits.address.burst,
+            address_login_interval_seconds: limits.address.interval.as_secs(),
+            max_tracked: limits.max_tracked,
+            trusted_proxies: limits.trusted_proxies,
+            name: "imza portal".to_string(),
+            mss_url: None,
+            mss_relying_party: "portal".to_string(),
+            mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
+            phone_cas: vec!["mobile".to_string()],
+        }
+    }
+}
+
+impl PortalSection {
+    /// The login rate limits this section asks for.
+    pub fn login_limits(&self) -> imza_portal::login_limits::LoginLimitPolicy {
+        use imza_portal::login_limits::{Budget, LoginLimitPolicy};
+        LoginLimitPolicy {
+            identity: Budget {
+                burst: self.person_login_burst,
+                interval: Duration::from_secs(self.person_login_interval_seconds),
+            },
+            address: Budget {
+                burst: self.address_login_burst,
+                interval: Duration::from_secs(self.address_login_interval_seconds),
+            },
+            max_tracked: self.max_tracked,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(1..=24 * 3600).contains(&self.purge_interval_seconds) {
+            return Err("[portal] purge_interval_seconds must be between 1 and 86400".into());
+        }
+        for (burst, interval, what) in [
+            (
+                self.person_login_burst,
+                self.person_login_interval_seconds,
+                "person_login",
+            ),
+            (
+                self.address_login_burst,
+                self.address_login_interval_seconds,
+                "address_login",
+            ),
+        ] {
+            if !(1..=1_000_000).contains(&burst) || !(1..=24 * 3600).contains(&interval) {
+                return Err(format!(
+                    "[portal] {what}_burst must be 1 to 1000000 and {what}_interval_seconds 1 \
+                     to 86400"
+                ));
+            }
+        }
+        if !(1..=10_000_000).contains(&self.max_tracked) {
+            return Err("[portal] max_tracked must be between 1 and 10000000".into());
+        }
+        if self.trusted_proxies.len() > 64 {
+            return Err("[portal] trusted_proxies lists at most 64 addresses".into());
+        }
+        self.admission().check("portal")
+    }
+}
+
 macro_rules! admission {
     ($section:ty) => {
         impl $section {
@@ -440,6 +521,7 @@ admission!(TsaSection);
 admission!(VerifySection);
 admission!(CrlSection);
 admission!(MobileSection);
+admission!(PortalSection);
 
 impl ServeConfig {
     /// Reads and checks the configuration file; no file means the defaults.
@@ -528,6 +610,7 @@ impl ServeConfig {
         self.verify.admission().check("verify")?;
         self.crl.admission().check("crl")?;
         self.mobile.admission().check("mobile")?;
+        self.portal.check()?;
         Ok(())
     }
 }
@@ -576,6 +659,16 @@ mod tests {
         assert!(ServeConfig::default().check().is_ok());
         let zero: ServeConfig = toml::from_str("[mobile]\nphone_session_burst = 0\n").unwrap();
         assert!(zero.check().unwrap_err().starts_with("[mobile]"));
+        let proxied: ServeConfig =
+            toml::from_str("[portal]\ntrusted_proxies = [\"10.0.0.1\", \"::1\"]\n").unwrap();
+        assert!(proxied.check().is_ok());
+        assert_eq!(proxied.portal.login_limits().trusted_proxies.len(), 2);
+        assert_eq!(
+            ServeConfig::default().portal.login_limits(),
+            imza_portal::login_limits::LoginLimitPolicy::default()
+        );
+        let zero: ServeConfig = toml::from_str("[portal]\nperson_login_burst = 0\n").unwrap();
+        assert!(zero.check().unwrap_err().starts_with("[portal]"));
     }
 
     #[test]

@@ -282,6 +282,47 @@ impl TestPki {
     }
 }
 
+impl TestPki {
+    /// A `tls-server` certificate from `ca` for 127.0.0.1 (a new P-256 key, mode 0600):
+    /// (the certificate with its CA as a chain, the key) — what `imza serve --tls-cert
+    /// --tls-key` takes.
+    pub fn tls_server_certificate(&self, ca: &str) -> (PathBuf, PathBuf) {
+        let key = imza_testdata::csr::p256_key();
+        let (key_path, csr, cert) = (
+            self.path("tls.key"),
+            self.path("tls.csr"),
+            self.path("tls.pem"),
+        );
+        std::fs::write(&key_path, key.private_key_to_pem_pkcs8().expect("PEM")).expect("key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let out = run(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-key",
+                key_path.to_str().expect("path"),
+                "-subj",
+                "/CN=127.0.0.1/O=Test State/C=AZ",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-outform",
+                "DER",
+                "-out",
+                csr.to_str().expect("path"),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        self.issue(ca, "tls-server", &csr, &cert, &[]);
+        let chain = self.path("tls-chain.pem");
+        let mut pem = std::fs::read(&cert).expect("certificate");
+        pem.extend(std::fs::read(self.ca_pem(ca)).expect("CA certificate"));
+        std::fs::write(&chain, pem).expect("chain");
+        (chain, key_path)
+    }
+}
+
 /// `ca init --name root --subject ROOT_SUBJECT EXTRA...`.
 pub fn init_root_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["ca", "init", "--name", "root", "--subject", ROOT_SUBJECT];

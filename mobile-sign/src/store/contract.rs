@@ -53,6 +53,7 @@ macro_rules! mobile_store_contract_tests {
             a_completion_racing_the_expiry_is_stored_alone_and_seen_by_every_reader,
             concurrent_session_creations_do_not_pass_the_running_cap,
             concurrent_clean_ups_delete_each_session_once,
+            a_citizens_sessions_are_those_of_all_their_devices_newest_first,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -804,4 +805,56 @@ pub fn concurrent_clean_ups_delete_each_session_once(db: &dyn Database) {
     assert_eq!(deleted.iter().sum::<usize>(), sessions, "{deleted:?}");
     assert!(store.session_at("s00", later).unwrap().is_none());
     assert_eq!(store.purge_sessions(later, later, 5, 100).unwrap(), 0);
+}
+
+pub fn a_citizens_sessions_are_those_of_all_their_devices_newest_first(db: &dyn Database) {
+    let store = store(db);
+    add_party(store.as_ref(), "bank.az");
+    let later = NOW + Duration::minutes(5);
+    // The citizen's first phone, replaced by a second (both theirs); another citizen's phone.
+    let first = register(store.as_ref(), "+994501111111");
+    let second = Device {
+        national_id: first.national_id.clone(),
+        ..device("+994501111111")
+    };
+    store.insert_device(&second, &secret_hash(&second)).unwrap();
+    let other = Device {
+        national_id: "9ZZ9ZZ9".into(),
+        ..device("+994502222222")
+    };
+    store.insert_device(&other, &secret_hash(&other)).unwrap();
+    store
+        .insert_session(&session("old", Some(&first.device_id), later))
+        .unwrap();
+    store
+        .insert_session(&SessionRecord {
+            relying_party: "bank.az".into(),
+            kind: SessionKind::Authentication,
+            ..session("new", Some(&second.device_id), later)
+        })
+        .unwrap();
+    store
+        .insert_session(&session("theirs", Some(&other.device_id), later))
+        .unwrap();
+    store.insert_session(&refused("nobodys", later)).unwrap();
+
+    let mine = store
+        .sessions_of_national_id(&first.national_id, 10)
+        .unwrap();
+    let ids: Vec<&str> = mine.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, ["new", "old"]);
+    assert_eq!(mine[0].relying_party, "bank.az");
+    assert_eq!(mine[0].kind, SessionKind::Authentication);
+    assert_eq!(mine[1].display_text.as_deref(), Some("ünicode text"));
+    assert_eq!(
+        store
+            .sessions_of_national_id(&first.national_id, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store
+        .sessions_of_national_id("0AAAAAA", 10)
+        .unwrap()
+        .is_empty());
 }

@@ -334,6 +334,14 @@ impl MobileStore for PgMobileStore {
         sessions::running(&mut **self.connection()?, device_id, now, max)
     }
 
+    fn sessions_of_national_id(
+        &self,
+        national_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::of_national_id(&mut **self.connection()?, national_id, limit)
+    }
+
     fn mark_delivered(&self, session_ids: &[&str], at: OffsetDateTime) -> Result<(), StoreError> {
         if session_ids.is_empty() {
             return Ok(());

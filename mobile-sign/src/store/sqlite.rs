@@ -269,6 +269,14 @@ impl MobileStore for SqliteMobileStore {
         sessions::complete(&self.sessions_connection(), session_id, completion)
     }
 
+    fn sessions_of_national_id(
+        &self,
+        national_id: &str,
+        limit: usize,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        sessions::of_national_id(&self.sessions_connection(), national_id, limit)
+    }
+
     fn purge_sessions(
         &self,
         now: OffsetDateTime,
@@ -405,7 +413,7 @@ mod tests {
                 StoreError::NewerSchema {
                     what: "the mobile signature tables",
                     found: 99,
-                    known: 3
+                    known: 4
                 }
             ),
             "{newer}"

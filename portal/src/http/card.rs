@@ -18,7 +18,9 @@ use serde_json::json;
 
 use imza_http::{content_type_is, read_body, BodyRefused};
 
-use super::{answer, blocking, current, failed, with_cookie, Portal};
+use super::{
+    answer, blocking, current, failed, limit_login, with_cookie, work, ClientAddress, Portal,
+};
 use crate::card::CardLogin;
 use crate::pages::{escape, Language};
 use crate::session;
@@ -130,7 +132,7 @@ pub(super) async fn nonce(
         Err(refused) => return refused,
     };
     let worker = Arc::clone(&portal);
-    let issued = blocking(move || {
+    let issued = blocking(&portal, move || {
         let nonce = ChallengeNonce::generate(worker.clock.now())
             .map_err(|e| StoreError::Backend(format!("no random bytes: {e}")))?;
         worker
@@ -166,6 +168,7 @@ fn token_refused(error: &TokenError) -> Response<Body> {
 /// login in the citizen's history) → `{"location": "/portal/cabinet"}` and the new cookie.
 pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -173,6 +176,10 @@ pub(super) async fn login(
     let language = Language::from_query(uri.query());
     if portal.card.is_none() {
         return not_configured();
+    }
+    // Who the token names is known only once it is checked: the client address's budget.
+    if let Err(refused) = limit_login(&portal, client, None) {
+        return refused;
     }
     let session = match anonymous_session(&portal, &headers, language).await {
         Ok(session) => session,
@@ -207,7 +214,7 @@ pub(super) async fn login(
         return token_refused(&e);
     }
     let worker = Arc::clone(&portal);
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = work(&portal, move || {
         let store = worker.store.as_ref();
         let Some(config) = worker.card.as_ref() else {
             return Ok(Err(None));
@@ -253,9 +260,7 @@ pub(super) async fn login(
         // The session was used by another login meanwhile.
         Ok(Err(StoreError::NotFound(_))) => csrf_refused(language),
         Ok(Err(e)) => failed(e),
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
+        Err(e) => failed(e),
     }
 }
 

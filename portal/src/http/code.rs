@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 
 use super::{
-    current, failed, field, forbidden, html, login_sections, read_form, see_other, Portal,
+    current, failed, field, forbidden, html, limit_login, login_sections, read_form, see_other,
+    work, ClientAddress, Portal,
 };
 use crate::access_code::{self, AccessCodeError};
 use crate::pages::{self, escape, Language};
@@ -34,6 +35,7 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
 
 pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -43,6 +45,9 @@ pub(super) async fn login(
         Ok(fields) => fields,
         Err(refused) => return refused,
     };
+    if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
+        return refused;
+    }
     let (session, cookie) = match current(&portal, &headers).await {
         Ok(Some(found)) => found,
         Ok(None) => return forbidden(),
@@ -54,7 +59,7 @@ pub(super) async fn login(
     let national_id = field(&fields, "national_id").to_string();
     let code = field(&fields, "code").to_string();
     let worker = Arc::clone(&portal);
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = work(&portal, move || {
         let now = worker.clock.now();
         let store = worker.store.as_ref();
         let personal_code = access_code::log_in(store, &national_id, &code, now, &worker.codes)?;
@@ -94,8 +99,6 @@ pub(super) async fn login(
         // The session was used by another login meanwhile.
         Ok(Err(AccessCodeError::Store(StoreError::NotFound(_)))) => forbidden(),
         Ok(Err(AccessCodeError::Store(e))) => failed(e),
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
+        Err(e) => failed(e),
     }
 }

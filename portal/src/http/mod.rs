@@ -1,45 +1,59 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
 //! cabinet and logout here, and each login method in a module of its own with its part of the
 //! login page ([`login_sections`]): `code` (access codes), `card` (the ID card through
-//! `imza agent`, with its scripts under `/portal/assets/`), `phone` (the ASAN-style phone
-//! login), `qr` (the QR login and the phone's side of it), and `wait`, the waiting page's
-//! questions shared by the last two. The device-certificate login joins them as it is built.
+//! `imza agent`, with its scripts under `/portal/assets/`), `device` (device certificates,
+//! TLS client authentication), `phone` (the ASAN-style phone login), `qr` (the QR login and
+//! the phone's side of it), and `wait`, the waiting page's questions shared by the last two.
 //!
 //! Every answer carries a strict Content-Security-Policy (everything from the portal itself,
 //! no inline script or style, no framing; the pages may also `fetch` the citizen's agent on
 //! loopback when the card login is on: [`Portal::content_security_policy`]), `nosniff`, no referrer and `no-store`. Every
 //! state-changing request is a POST carrying the session's CSRF token; a form body is at most
-//! [`MAX_FORM_BYTES`]. Store work runs on Tokio's blocking threads.
+//! [`MAX_FORM_BYTES`]. Store work and revocation checks run within the portal's
+//! [`WorkLimit`] ([`blocking`]): bounded, and refused with 503 and `Retry-After` beyond. Every
+//! login route takes a turn of the login rate limits ([`limit_login`], one line) before it
+//! does any work.
 
 mod card;
 mod code;
+mod device;
 mod phone;
 mod qr;
 mod wait;
 
 pub use card::{CardLoginConfig, CSRF_HEADER};
 
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
-    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use percent_encoding::percent_decode_str;
 
 use imza_core::clock::Clock;
-use imza_http::{content_type_is, read_body, BodyRefused};
+use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, WorkLimit};
 
 use crate::access_code::AccessCodePolicy;
-use crate::pages::{self, Language};
+use crate::device::DeviceLogin;
+use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
+use crate::pages::{self, CabinetRecords, Language};
 use crate::phone::PhoneLogins;
+use crate::records::{merge_uses, CitizenRecords};
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
 use crate::store::{PortalStore, Session, StoreError};
+
+/// Most rows of each table of the cabinet.
+const CABINET_ROWS: usize = 100;
 
 /// Largest form body read.
 pub const MAX_FORM_BYTES: usize = 4 * 1024;
@@ -49,7 +63,8 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
      style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
-/// The portal's state: its store, clock and policies.
+/// The portal's state: its store, clock and policies, its bounded work, the login rate
+/// limits, and the login methods configured.
 pub struct Portal {
     pub store: Arc<dyn PortalStore>,
     pub clock: Arc<dyn Clock>,
@@ -58,11 +73,38 @@ pub struct Portal {
     /// The ID-card login, when configured (the portal's origin, trusted CAs, the agent's
     /// address).
     pub card: Option<CardLoginConfig>,
+    /// Every blocking piece of work of the portal's routes (store, revocation checks) runs
+    /// within this limit. `imza serve` gives it threads of its own.
+    pub work: WorkLimit,
+    /// The rate limits every login route takes a turn of ([`limit_login`]).
+    pub login_limits: LoginLimits,
+    /// The device-certificate login; `None`: not offered (its button is not shown).
+    pub device: Option<Arc<DeviceLogin>>,
+    /// The other services' records the cabinet shows (who used the citizen's certificates,
+    /// their certificates); `None`: only the portal's own.
+    pub records: Option<Arc<dyn CitizenRecords>>,
     /// The phone and QR logins; `None`: not offered.
     pub phone: Option<Arc<PhoneLogins>>,
 }
 
 impl Portal {
+    /// A portal on `store` with the default policies, no card or device login, and its work
+    /// on Tokio's blocking pool ([`default_work_limit`]).
+    pub fn new(store: Arc<dyn PortalStore>, clock: Arc<dyn Clock>) -> Portal {
+        Portal {
+            store,
+            clock,
+            sessions: SessionPolicy::default(),
+            codes: AccessCodePolicy::default(),
+            card: None,
+            work: default_work_limit(),
+            login_limits: LoginLimits::new(LoginLimitPolicy::default()),
+            device: None,
+            records: None,
+            phone: None,
+        }
+    }
+
     /// [`CONTENT_SECURITY_POLICY_VALUE`], with the citizen's agent added to `connect-src`
     /// when the card login is on: the login page's script calls it, and nothing else.
     pub fn content_security_policy(&self) -> String {
@@ -76,6 +118,12 @@ impl Portal {
     }
 }
 
+/// The portal's work limit for libraries and tests: 8 at once on Tokio's blocking pool, 256
+/// waiting.
+pub fn default_work_limit() -> WorkLimit {
+    WorkLimit::new("portal", 8, 256, DEFAULT_MAX_WAIT)
+}
+
 /// The portal's routes under `/portal`.
 pub fn routes(portal: Arc<Portal>) -> Router {
     let csp = HeaderValue::from_str(&portal.content_security_policy())
@@ -87,6 +135,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/login/card", post(card::login))
         .route("/portal/assets/web-eid.js", get(card::web_eid_js))
         .route("/portal/assets/login-card.js", get(card::login_card_js))
+        .route("/portal/login/device", post(device::login))
         .route("/portal/login/phone", post(phone::login))
         .route("/portal/login/qr", post(qr::start))
         .route("/portal/login/qr/image", get(qr::image))
@@ -106,6 +155,43 @@ pub fn routes(portal: Arc<Portal>) -> Router {
             },
         ))
         .with_state(portal)
+}
+
+/// How often `imza serve` runs the portal's clean-up by default ([`spawn_purge`]).
+pub const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Runs the portal's clean-up ([`session::purge`]) at once and then every `every` until
+/// `shutdown`, within the portal's work limit. Needs a Tokio runtime. A failure is noted and
+/// tried again next time: nothing depends on a purge (an ended or timed-out session is
+/// refused whether or not its row is still there).
+pub fn spawn_purge(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            let worker = Arc::clone(&portal);
+            let done = work(&portal, move || {
+                session::purge(
+                    worker.store.as_ref(),
+                    worker.clock.now(),
+                    &worker.sessions,
+                    crate::webeid::NONCE_LIFETIME,
+                )
+            })
+            .await;
+            match done {
+                Ok(Ok(purged)) if purged.total() > 0 => eprintln!(
+                    "portal: purged {} sessions, {} nonces and {} access codes no longer usable",
+                    purged.sessions, purged.nonces, purged.access_codes
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("portal: purge: {e}"),
+                Err(_) => eprintln!("portal: purge: the portal is busy; trying again later"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
 }
 
 /// An answer with the headers every portal answer carries.
@@ -161,12 +247,45 @@ pub(crate) fn with_cookie(mut response: Response<Body>, cookie: String) -> Respo
     response
 }
 
-pub(crate) fn failed(e: StoreError) -> Response<Body> {
-    eprintln!("portal: store: {e}");
-    text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the portal cannot reach its records now; try again shortly",
-    )
+/// Why a route's blocking work gave no answer.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The portal's work limit is full.
+    Busy(Overloaded),
+    /// The work panicked (a bug); the server carries on.
+    Crashed,
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::Store(e)
+    }
+}
+
+/// 503: with `Retry-After` when the portal is busy; a store failure's details go to the
+/// operator's log, not to the web.
+pub(crate) fn failed(e: impl Into<Failure>) -> Response<Body> {
+    match e.into() {
+        Failure::Busy(full) => {
+            let mut response = text(StatusCode::SERVICE_UNAVAILABLE, &full.to_string());
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, imza_http::answer::retry_after_value(&full));
+            response
+        }
+        Failure::Crashed => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the request did not complete",
+        ),
+        Failure::Store(e) => {
+            eprintln!("portal: store: {e}");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the portal cannot reach its records now; try again shortly",
+            )
+        }
+    }
 }
 
 /// The session cookie's value, if the request has exactly one.
@@ -185,25 +304,100 @@ pub(crate) fn cookie_of(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-/// Runs blocking store work off the runtime's threads.
+/// Runs blocking work (store, revocation checks) within the portal's [`WorkLimit`], off the
+/// runtime's threads.
+pub(crate) async fn work<T: Send + 'static>(
+    portal: &Portal,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failure> {
+    portal.work.run_blocking(f).await.map_err(|e| match e {
+        WorkError::Overloaded(full) => Failure::Busy(full),
+        WorkError::Failed { .. } => Failure::Crashed,
+    })
+}
+
+/// Runs blocking store work within the portal's [`WorkLimit`] ([`work`]).
 pub(crate) async fn blocking<T: Send + 'static>(
+    portal: &Portal,
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Backend(format!("the portal's worker failed: {e}")))?
+) -> Result<T, Failure> {
+    Ok(work(portal, f).await??)
+}
+
+/// The client a request came from, for the login rate limits: the TCP peer imza-http hands
+/// every request (`ConnectInfo`), or, when the peer is one of the configured trusted proxies,
+/// the address its `X-Forwarded-For` names ([`client_address`]). `None` when the request
+/// carries no peer (routes driven in process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl FromRequestParts<Arc<Portal>> for ClientAddress {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Arc<Portal>,
+    ) -> Result<ClientAddress, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        let trusted = &portal.login_limits.policy().trusted_proxies;
+        if trusted.is_empty() {
+            return Ok(ClientAddress(peer));
+        }
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .take(8)
+            .collect();
+        Ok(ClientAddress(client_address(peer, &forwarded, trusted)))
+    }
+}
+
+/// Takes one login attempt of `client` for `identity` (a national id or personal code, when
+/// the attempt names one) from the login rate limits, or gives the 429 to answer with. Every
+/// login route calls it once per attempt, before any store, scrypt or OCSP work:
+///
+/// `if let Err(refused) = limit_login(&portal, client, Some(&national_id)) { return refused; }`
+// The refusal is the answer itself, handed straight back to axum: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) fn limit_login(
+    portal: &Portal,
+    client: ClientAddress,
+    identity: Option<&str>,
+) -> Result<(), Response<Body>> {
+    let refused = match portal
+        .login_limits
+        .admit(client.0, identity, portal.clock.now())
+    {
+        Ok(()) => return Ok(()),
+        Err(refused) => refused,
+    };
+    let wait = refused.retry_after_secs();
+    let mut response = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Giriş cəhdləri çoxdur; {wait} saniyədən sonra yenidən cəhd edin. / {refused}"),
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(wait));
+    Err(response)
 }
 
 /// The live session of the request, if any.
 pub(crate) async fn current(
     portal: &Arc<Portal>,
     headers: &HeaderMap,
-) -> Result<Option<(Session, String)>, StoreError> {
+) -> Result<Option<(Session, String)>, Failure> {
     let Some(cookie) = cookie_of(headers) else {
         return Ok(None);
     };
-    let portal = Arc::clone(portal);
-    blocking(move || {
+    let worker = Arc::clone(portal);
+    blocking(portal, move || {
+        let portal = worker;
         let now = portal.clock.now();
         Ok(
             session::current(portal.store.as_ref(), &cookie, now, &portal.sessions)?
@@ -231,9 +425,9 @@ async fn login_page(
         ),
         Ok(None) => {
             let started = {
-                let portal = Arc::clone(&portal);
-                blocking(move || {
-                    session::start(portal.store.as_ref(), portal.clock.now(), &portal.sessions)
+                let worker = Arc::clone(&portal);
+                blocking(&portal, move || {
+                    session::start(worker.store.as_ref(), worker.clock.now(), &worker.sessions)
                 })
                 .await
             };
@@ -261,6 +455,9 @@ pub(crate) fn login_sections(portal: &Portal, language: Language, csrf_token: &s
     let mut sections = Vec::new();
     if let Some(card) = &portal.card {
         sections.push(card::section(language, csrf_token, &card.agent_origin));
+    }
+    if portal.device.is_some() {
+        sections.push(device::section(language, csrf_token));
     }
     if let Some(phone_logins) = &portal.phone {
         if phone_logins.mss.is_some() {
@@ -348,14 +545,35 @@ async fn cabinet(
         .as_ref()
         .map(|c| c.personal_code.clone())
         .unwrap_or_default();
-    let history = {
-        let portal = Arc::clone(&portal);
-        blocking(move || portal.store.events(&personal_code, 100)).await
-    };
-    match history {
-        Ok(history) => html(
+    // Only the session's own citizen's records: the personal code comes from the session.
+    let worker = Arc::clone(&portal);
+    let read = blocking(&portal, move || {
+        let history = worker.store.events(&personal_code, CABINET_ROWS)?;
+        let (uses, certificates) = match &worker.records {
+            Some(records) => (
+                records.certificate_uses(&personal_code, CABINET_ROWS)?,
+                Some(records.certificates(&personal_code, CABINET_ROWS)?),
+            ),
+            None => (Vec::new(), None),
+        };
+        let uses = merge_uses(&history, uses, CABINET_ROWS);
+        Ok((history, uses, certificates))
+    })
+    .await;
+    match read {
+        Ok((history, uses, certificates)) => html(
             StatusCode::OK,
-            pages::cabinet(language, &session, &csrf_token(&cookie), &history),
+            pages::cabinet(
+                language,
+                &session,
+                &csrf_token(&cookie),
+                &CabinetRecords {
+                    history: &history,
+                    uses: &uses,
+                    certificates: certificates.as_deref(),
+                    now: portal.clock.now(),
+                },
+            ),
         ),
         Err(e) => failed(e),
     }
@@ -379,10 +597,12 @@ async fn logout(
         return forbidden();
     }
     let worker = Arc::clone(&portal);
-    match blocking(move || session::log_out(worker.store.as_ref(), &session, worker.clock.now()))
-        .await
+    match blocking(&portal, move || {
+        session::log_out(worker.store.as_ref(), &session, worker.clock.now())
+    })
+    .await
     {
-        Ok(()) | Err(StoreError::NotFound(_)) => {
+        Ok(()) | Err(Failure::Store(StoreError::NotFound(_))) => {
             see_other("/portal", Some(session::clear_cookie()))
         }
         Err(e) => failed(e),

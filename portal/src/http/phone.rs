@@ -14,10 +14,13 @@ use imza_mobile_sign::authentication;
 use imza_mobile_sign::client::ClientError;
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 
-use super::{current, failed, field, forbidden, html, login_sections, read_form, Portal};
+use super::{
+    current, failed, field, forbidden, html, limit_login, login_sections, read_form, work,
+    ClientAddress, Portal,
+};
 use crate::pages::{self, escape, Language, Waiting};
 use crate::session::{self, csrf_token};
-use crate::store::{PendingKind, PendingLogin, StoreError};
+use crate::store::{PendingKind, PendingLogin};
 
 /// The login page's phone form.
 pub(super) fn section(language: Language, csrf_token: &str) -> String {
@@ -51,6 +54,7 @@ pub(super) fn mss_language(language: Language) -> imza_mobile_sign::protocol::La
 
 pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -60,6 +64,9 @@ pub(super) async fn login(
         Ok(fields) => fields,
         Err(refused) => return refused,
     };
+    if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
+        return refused;
+    }
     let (session, cookie) = match current(&portal, &headers).await {
         Ok(Some(found)) => found,
         Ok(None) => return forbidden(),
@@ -100,7 +107,7 @@ pub(super) async fn login(
     };
     let worker = Arc::clone(&portal);
     let display_text = format!("{} {}", language.pick("Giriş:", "Log in to"), logins.name);
-    let started = tokio::task::spawn_blocking(move || {
+    let started = work(&portal, move || {
         let Some(client) = logins.mss.as_ref() else {
             return Err(ClientError::Validation("no signature service".into()));
         };
@@ -143,9 +150,7 @@ pub(super) async fn login(
             let (status, message) = refusal(&e);
             again(status, message)
         }
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
+        Err(e) => failed(e),
     }
 }
 

@@ -26,7 +26,10 @@ use serde::de::DeserializeOwned;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::phone::language_query;
-use super::{answer, current, failed, field, forbidden, html, read_form, text, Portal};
+use super::{
+    answer, current, failed, field, forbidden, html, limit_login, read_form, text, work,
+    ClientAddress, Portal,
+};
 use crate::pages::{self, escape, Language, Waiting};
 use crate::phone::PhoneLogins;
 use crate::qr::{
@@ -61,6 +64,7 @@ fn link_language(language: Language) -> &'static str {
 /// `POST /portal/login/qr`: starts a QR login for the browser session.
 pub(super) async fn start(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     uri: Uri,
     body: Body,
@@ -70,6 +74,9 @@ pub(super) async fn start(
         Ok(fields) => fields,
         Err(refused) => return refused,
     };
+    if let Err(refused) = limit_login(&portal, client, None) {
+        return refused;
+    }
     let (session, cookie) = match current(&portal, &headers).await {
         Ok(Some(found)) => found,
         Ok(None) => return forbidden(),
@@ -85,7 +92,7 @@ pub(super) async fn start(
         );
     }
     let worker = Arc::clone(&portal);
-    let started = super::blocking(move || {
+    let started = super::blocking(&portal, move || {
         let now = worker.clock.now();
         let qr = QrSession::start(now)
             .map_err(|e| StoreError::Backend(format!("no random bytes: {e}")))?;
@@ -138,11 +145,14 @@ pub(super) async fn image(
         Err(e) => return failed(e),
     };
     let worker = Arc::clone(&portal);
-    let pending =
-        match super::blocking(move || worker.store.pending_login(&session.id_sha256)).await {
-            Ok(pending) => pending,
-            Err(e) => return failed(e),
-        };
+    let pending = match super::blocking(&portal, move || {
+        worker.store.pending_login(&session.id_sha256)
+    })
+    .await
+    {
+        Ok(pending) => pending,
+        Err(e) => return failed(e),
+    };
     let now = portal.clock.now();
     let Some(PendingLogin {
         started_at,
@@ -230,7 +240,7 @@ async fn login_of_link(
     let token = link_token(link, &logins.origin)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, &e.to_string()))?;
     let worker = Arc::clone(portal);
-    let found = super::blocking(move || worker.store.qr_login(&token))
+    let found = super::blocking(portal, move || worker.store.qr_login(&token))
         .await
         .map_err(failed)?;
     let Some(login) = found else {
@@ -268,9 +278,13 @@ fn link_refusal(e: QrError) -> Response<Body> {
 /// `POST /portal/qr/v1/scan`: a phone that scanned the QR code asks what it is for.
 pub(super) async fn scan(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
+    if let Err(refused) = limit_login(&portal, client, None) {
+        return refused;
+    }
     let Some(logins) = portal.phone.clone() else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -302,9 +316,13 @@ pub(super) async fn scan(
 /// `POST /portal/qr/v1/answer`: the phone's signed answer.
 pub(super) async fn answer_login(
     State(portal): State<Arc<Portal>>,
+    client: ClientAddress,
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
+    if let Err(refused) = limit_login(&portal, client, None) {
+        return refused;
+    }
     let Some(logins) = portal.phone.clone() else {
         return refuse(
             StatusCode::NOT_FOUND,
@@ -338,7 +356,7 @@ pub(super) async fn answer_login(
     };
     let digest = answer_digest(&logins.origin, &qr.token, &login.challenge);
     let worker = Arc::clone(&portal);
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = work(&portal, move || {
         let citizen = match logins.check_qr_answer(certificate, &digest, &signature) {
             Ok(citizen) => citizen,
             Err(e) => return Ok(Err(e.to_string())),
@@ -370,9 +388,7 @@ pub(super) async fn answer_login(
             &format!("the login is refused: {why}"),
         ),
         Ok(Err(e)) => failed(e),
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
+        Err(e) => failed(e),
     }
 }
 

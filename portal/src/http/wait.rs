@@ -17,7 +17,7 @@ use serde_json::json;
 use imza_mobile_sign::authentication::{self, PendingAuthentication};
 use imza_mobile_sign::client::ClientError;
 
-use super::{answer, current, failed, field, forbidden, read_form, Portal};
+use super::{answer, current, failed, field, forbidden, read_form, work, Portal};
 use crate::session;
 use crate::store::{LoginMethod, PendingKind, PendingLogin, Session, SessionCitizen, StoreError};
 
@@ -82,13 +82,11 @@ pub(super) async fn wait(
         return standing(Standing::Done(None));
     }
     let worker = Arc::clone(&portal);
-    let outcome = tokio::task::spawn_blocking(move || advance(&worker, &session)).await;
+    let outcome = work(&portal, move || advance(&worker, &session)).await;
     match outcome {
         Ok(Ok(state)) => standing(state),
         Ok(Err(e)) => failed(e),
-        Err(e) => failed(StoreError::Backend(format!(
-            "the portal's worker failed: {e}"
-        ))),
+        Err(e) => failed(e),
     }
 }
 

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::{
     AccessCode, Event, EventKind, FailedTry, LoginMethod, PendingKind, PendingLogin, PortalStore,
-    Session, SessionCitizen, StoreError,
+    PurgeCutoffs, Purged, Session, SessionCitizen, StoreError,
 };
 
 /// One fresh, empty database of an engine for one contract test.
@@ -43,6 +43,8 @@ macro_rules! portal_store_contract_tests {
             a_qr_token_belongs_to_one_session,
             a_sessions_login_under_way_ends_with_the_session,
             concurrent_approvals_of_one_qr_login_let_exactly_one_succeed,
+            a_purge_removes_what_no_request_can_use_and_keeps_the_rest,
+            a_purge_goes_in_bounded_rounds_and_concurrent_purges_delete_each_row_once,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -618,4 +620,120 @@ pub fn a_sessions_login_under_way_ends_with_the_session(db: &dyn Database) {
     store.end_session(&id(2), T0, None).unwrap();
     assert_eq!(store.pending_login(&id(2)).unwrap(), None);
     assert_eq!(store.qr_login("token-two").unwrap(), None);
+}
+
+/// The cut-offs of a purge at `now` with a 15-minute idle timeout and 5-minute nonces.
+fn cutoffs(now: OffsetDateTime) -> PurgeCutoffs {
+    PurgeCutoffs {
+        now,
+        idle_before: now - Duration::minutes(15),
+        nonces_before: now - Duration::minutes(5),
+    }
+}
+
+pub fn a_purge_removes_what_no_request_can_use_and_keeps_the_rest(db: &dyn Database) {
+    let store = db.open();
+    let now = T0 + Duration::hours(1);
+    // 1: live and recently seen, with a fresh nonce; 2: live, seen just now, with an old
+    // nonce; 3: ended; 4: past its absolute timeout; 5: idle too long, with a fresh nonce.
+    let live = |n: u8, seen: OffsetDateTime| Session {
+        last_seen_at: seen,
+        ..anonymous(n)
+    };
+    store
+        .create_session(&live(1, now - Duration::minutes(1)))
+        .unwrap();
+    store.create_session(&live(2, now)).unwrap();
+    store.create_session(&live(3, now)).unwrap();
+    store
+        .end_session(&id(3), now - Duration::minutes(1), None)
+        .unwrap();
+    store
+        .create_session(&Session {
+            expires_at: now,
+            ..live(4, now)
+        })
+        .unwrap();
+    store
+        .create_session(&live(5, now - Duration::minutes(20)))
+        .unwrap();
+    store
+        .put_nonce(&id(1), "fresh", now - Duration::minutes(1))
+        .unwrap();
+    store
+        .put_nonce(&id(2), "old", now - Duration::minutes(6))
+        .unwrap();
+    store
+        .put_nonce(&id(5), "orphaned", now - Duration::minutes(1))
+        .unwrap();
+    // Access codes: one live, one expired.
+    store.put_access_code(&code("PNOAZ-5ZK7T2Q", 1)).unwrap();
+    store
+        .put_access_code(&AccessCode {
+            expires_at: now - Duration::seconds(1),
+            ..code("PNOAZ-1AB2C3D", 2)
+        })
+        .unwrap();
+    store
+        .record_event(&login_event("PNOAZ-5ZK7T2Q", T0))
+        .unwrap();
+
+    let purged = store.purge(&cutoffs(now), 100, 10).unwrap();
+    assert_eq!(
+        purged,
+        Purged {
+            sessions: 3,
+            nonces: 2,
+            access_codes: 1,
+        }
+    );
+    for gone in [3, 4, 5] {
+        assert_eq!(store.session(&id(gone)).unwrap(), None, "session {gone}");
+    }
+    assert!(store.session(&id(1)).unwrap().is_some());
+    assert!(store.session(&id(2)).unwrap().is_some());
+    assert_eq!(store.take_nonce(&id(2)).unwrap(), None);
+    assert_eq!(
+        store.take_nonce(&id(1)).unwrap().map(|(n, _)| n).as_deref(),
+        Some("fresh")
+    );
+    assert!(store.access_code("PNOAZ-5ZK7T2Q").unwrap().is_some());
+    assert_eq!(store.access_code("PNOAZ-1AB2C3D").unwrap(), None);
+    // The history stays; a second purge finds nothing.
+    assert_eq!(store.events("PNOAZ-5ZK7T2Q", 10).unwrap().len(), 1);
+    assert_eq!(
+        db.open().purge(&cutoffs(now), 100, 10).unwrap(),
+        Purged::default()
+    );
+}
+
+pub fn a_purge_goes_in_bounded_rounds_and_concurrent_purges_delete_each_row_once(
+    db: &dyn Database,
+) {
+    let store = db.open();
+    let now = T0 + Duration::hours(9);
+    for n in 0..40u8 {
+        store.create_session(&anonymous(n)).unwrap();
+    }
+    // One round of batches of 3: at most 3 of each kind.
+    let first = store.purge(&cutoffs(now), 3, 1).unwrap();
+    assert_eq!(first.sessions, 3);
+    // Two purges at once on two handles: the rest, each row once.
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let store = db.open();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.purge(&cutoffs(now), 2, 100).unwrap().sessions
+            })
+        })
+        .collect();
+    let deleted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(deleted, 37);
+    assert_eq!(
+        store.purge(&cutoffs(now), 2, 100).unwrap(),
+        Purged::default()
+    );
 }

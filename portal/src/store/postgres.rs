@@ -11,10 +11,10 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, put_code_sql, put_pending_sql, sql_limit,
+    access_code_from, event_from, failed_try, purge_sql, put_code_sql, put_pending_sql, sql_limit,
     use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
-    PortalStore, Session, SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS,
-    PENDING_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
+    PortalStore, PurgeCutoffs, Purged, Session, SessionCitizen, SessionRow, StoreError,
+    ACCESS_CODE_COLUMNS, PENDING_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
 };
 
 /// The portal's tables in a PostgreSQL database. Clones share the pool.
@@ -469,5 +469,44 @@ impl PortalStore for PgPortalStore {
             )
             .map_err(db_error)?;
         Ok(used == 1)
+    }
+
+    fn purge(
+        &self,
+        cutoffs: &PurgeCutoffs,
+        batch: usize,
+        max_rounds: usize,
+    ) -> Result<Purged, StoreError> {
+        let [sessions, nonces, codes] = purge_sql("$");
+        let batch = sql_limit(batch.max(1));
+        let (now, idle, nonces_before) = (
+            millis(cutoffs.now),
+            millis(cutoffs.idle_before),
+            millis(cutoffs.nonces_before),
+        );
+        let mut purged = Purged::default();
+        for _ in 0..max_rounds {
+            // Each statement its own transaction (autocommit).
+            let mut client = self.pool.get()?;
+            let mut run = |sql: &str, params: &[&(dyn ToSql + Sync)]| {
+                client
+                    .execute(sql, params)
+                    .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                    .map_err(db_error)
+            };
+            let round = Purged {
+                sessions: run(&sessions, &[&now, &idle, &batch])?,
+                nonces: run(&nonces, &[&nonces_before, &batch])?,
+                access_codes: run(&codes, &[&now, &batch])?,
+            };
+            drop(client);
+            purged.sessions += round.sessions;
+            purged.nonces += round.nonces;
+            purged.access_codes += round.access_codes;
+            if round.total() == 0 {
+                break;
+            }
+        }
+        Ok(purged)
     }
 }

@@ -13,10 +13,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, put_code_sql, put_pending_sql, sql_limit,
+    access_code_from, event_from, failed_try, purge_sql, put_code_sql, put_pending_sql, sql_limit,
     use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
-    PortalStore, Session, SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS,
-    PENDING_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
+    PortalStore, PurgeCutoffs, Purged, Session, SessionCitizen, SessionRow, StoreError,
+    ACCESS_CODE_COLUMNS, PENDING_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
 };
 
 /// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
@@ -466,6 +466,43 @@ impl PortalStore for SqlitePortalStore {
             )
             .map_err(db_error)?;
         Ok(used == 1)
+    }
+
+    fn purge(
+        &self,
+        cutoffs: &PurgeCutoffs,
+        batch: usize,
+        max_rounds: usize,
+    ) -> Result<Purged, StoreError> {
+        let [sessions, nonces, codes] = purge_sql("?");
+        let batch = sql_limit(batch.max(1));
+        let mut purged = Purged::default();
+        for _ in 0..max_rounds {
+            // Each statement is a transaction of its own: logins wait for one batch at most.
+            let conn = self.lock();
+            let round = Purged {
+                sessions: conn
+                    .execute(
+                        &sessions,
+                        params![millis(cutoffs.now), millis(cutoffs.idle_before), batch],
+                    )
+                    .map_err(db_error)?,
+                nonces: conn
+                    .execute(&nonces, params![millis(cutoffs.nonces_before), batch])
+                    .map_err(db_error)?,
+                access_codes: conn
+                    .execute(&codes, params![millis(cutoffs.now), batch])
+                    .map_err(db_error)?,
+            };
+            drop(conn);
+            purged.sessions += round.sessions;
+            purged.nonces += round.nonces;
+            purged.access_codes += round.access_codes;
+            if round.total() == 0 {
+                break;
+            }
+        }
+        Ok(purged)
     }
 }
 

@@ -200,6 +200,28 @@ pub(super) fn running(
         .collect()
 }
 
+/// See [`crate::store::MobileStore::sessions_of_national_id`].
+pub(super) fn of_national_id(
+    client: &mut impl GenericClient,
+    national_id: &str,
+    limit: usize,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let limit = rows::sql_limit(limit);
+    client
+        .query_typed(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM mss_sessions WHERE device_id IN \
+                 (SELECT device_id FROM mss_devices WHERE national_id = $1) \
+                 ORDER BY seq DESC LIMIT $2"
+            ),
+            &[(&national_id, Type::TEXT), (&limit, Type::INT8)],
+        )
+        .map_err(db_error)?
+        .iter()
+        .map(session_from)
+        .collect()
+}
+
 /// See [`crate::store::MobileStore::mark_delivered`]: one statement, the rows locked in
 /// session-id order, each changed only if it was never delivered.
 pub(super) fn mark_delivered(

@@ -154,6 +154,26 @@ pub(super) fn running(
         .collect()
 }
 
+/// See [`crate::store::MobileStore::sessions_of_national_id`].
+pub(super) fn of_national_id(
+    conn: &Connection,
+    national_id: &str,
+    limit: usize,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM mss_sessions WHERE device_id IN \
+             (SELECT device_id FROM mss_devices WHERE national_id = ?1) \
+             ORDER BY seq DESC LIMIT ?2"
+        ))
+        .map_err(db_error)?;
+    let rows = statement
+        .query_map(params![national_id, rows::sql_limit(limit)], session_row)
+        .map_err(db_error)?;
+    rows.map(|r| r.map_err(db_error).and_then(|session| session))
+        .collect()
+}
+
 /// See [`crate::store::MobileStore::mark_delivered`].
 pub(super) fn mark_delivered(
     conn: &mut Connection,
