@@ -459,11 +459,13 @@ pub struct Purged {
     pub sessions: usize,
     pub nonces: usize,
     pub access_codes: usize,
+    /// Phone and QR logins under way whose browser session is no longer live.
+    pub pending_logins: usize,
 }
 
 impl Purged {
     pub fn total(&self) -> usize {
-        self.sessions + self.nonces + self.access_codes
+        self.sessions + self.nonces + self.access_codes + self.pending_logins
     }
 }
 
@@ -471,7 +473,7 @@ impl Purged {
 /// a batch: sessions with 1 now, 2 idle_before, 3 batch; nonces with 1 nonces_before,
 /// 2 batch; access codes with 1 now, 2 batch. The sessions go first, so their nonces go in
 /// the same round.
-pub(crate) fn purge_sql(placeholder: &str) -> [String; 3] {
+pub(crate) fn purge_sql(placeholder: &str) -> [String; 4] {
     let p = |n: u8| format!("{placeholder}{n}");
     [
         format!(
@@ -495,6 +497,14 @@ pub(crate) fn purge_sql(placeholder: &str) -> [String; 3] {
              portal_access_codes WHERE expires_at <= {now} LIMIT {batch})",
             now = p(1),
             batch = p(2),
+        ),
+        // A login under way goes with its session (one that timed out unseen, purged above).
+        format!(
+            "DELETE FROM portal_pending_logins WHERE session_sha256 IN (SELECT \
+             l.session_sha256 FROM portal_pending_logins l WHERE NOT EXISTS (SELECT 1 FROM \
+             portal_sessions s WHERE s.id_sha256 = l.session_sha256 AND s.ended_at IS NULL) \
+             LIMIT {batch})",
+            batch = p(1),
         ),
     ]
 }

@@ -179,8 +179,9 @@ pub fn spawn_purge(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Du
             .await;
             match done {
                 Ok(Ok(purged)) if purged.total() > 0 => eprintln!(
-                    "portal: purged {} sessions, {} nonces and {} access codes no longer usable",
-                    purged.sessions, purged.nonces, purged.access_codes
+                    "portal: purged {} sessions, {} nonces, {} access codes and {} logins under \
+                     way no longer usable",
+                    purged.sessions, purged.nonces, purged.access_codes, purged.pending_logins
                 ),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => eprintln!("portal: purge: {e}"),

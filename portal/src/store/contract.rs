@@ -677,6 +677,9 @@ pub fn a_purge_removes_what_no_request_can_use_and_keeps_the_rest(db: &dyn Datab
     store
         .record_event(&login_event("PNOAZ-5ZK7T2Q", T0))
         .unwrap();
+    // Logins under way: session 1's stays, idle session 5's goes with it.
+    store.put_pending_login(&phone_login(1)).unwrap();
+    store.put_pending_login(&qr_login(5, "token-five")).unwrap();
 
     let purged = store.purge(&cutoffs(now), 100, 10).unwrap();
     assert_eq!(
@@ -685,8 +688,11 @@ pub fn a_purge_removes_what_no_request_can_use_and_keeps_the_rest(db: &dyn Datab
             sessions: 3,
             nonces: 2,
             access_codes: 1,
+            pending_logins: 1,
         }
     );
+    assert_eq!(store.pending_login(&id(1)).unwrap(), Some(phone_login(1)));
+    assert_eq!(store.qr_login("token-five").unwrap(), None);
     for gone in [3, 4, 5] {
         assert_eq!(store.session(&id(gone)).unwrap(), None, "session {gone}");
     }

@@ -477,7 +477,7 @@ impl PortalStore for PgPortalStore {
         batch: usize,
         max_rounds: usize,
     ) -> Result<Purged, StoreError> {
-        let [sessions, nonces, codes] = purge_sql("$");
+        let [sessions, nonces, codes, pending] = purge_sql("$");
         let batch = sql_limit(batch.max(1));
         let (now, idle, nonces_before) = (
             millis(cutoffs.now),
@@ -498,11 +498,13 @@ impl PortalStore for PgPortalStore {
                 sessions: run(&sessions, &[&now, &idle, &batch])?,
                 nonces: run(&nonces, &[&nonces_before, &batch])?,
                 access_codes: run(&codes, &[&now, &batch])?,
+                pending_logins: run(&pending, &[&batch])?,
             };
             drop(client);
             purged.sessions += round.sessions;
             purged.nonces += round.nonces;
             purged.access_codes += round.access_codes;
+            purged.pending_logins += round.pending_logins;
             if round.total() == 0 {
                 break;
             }

@@ -474,7 +474,7 @@ impl PortalStore for SqlitePortalStore {
         batch: usize,
         max_rounds: usize,
     ) -> Result<Purged, StoreError> {
-        let [sessions, nonces, codes] = purge_sql("?");
+        let [sessions, nonces, codes, pending] = purge_sql("?");
         let batch = sql_limit(batch.max(1));
         let mut purged = Purged::default();
         for _ in 0..max_rounds {
@@ -493,11 +493,13 @@ impl PortalStore for SqlitePortalStore {
                 access_codes: conn
                     .execute(&codes, params![millis(cutoffs.now), batch])
                     .map_err(db_error)?,
+                pending_logins: conn.execute(&pending, params![batch]).map_err(db_error)?,
             };
             drop(conn);
             purged.sessions += round.sessions;
             purged.nonces += round.nonces;
             purged.access_codes += round.access_codes;
+            purged.pending_logins += round.pending_logins;
             if round.total() == 0 {
                 break;
             }
