@@ -703,6 +703,36 @@ fn bad_input_is_refused_with_a_clear_message_and_stores_nothing_and_csrf_is_requ
     assert_eq!(page.status, 400, "{}", page.text());
 }
 
+#[test]
+fn phone_logins_for_one_person_are_rate_limited() {
+    let lab = Lab::new();
+    let mut browser = lab.browser();
+    let csrf = browser.login_page();
+    // A person's burst (10 by default), refused here for a malformed national id before any
+    // signature service is asked; then 429 with Retry-After.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let page = browser.post_form(
+            "/portal/login/phone",
+            &[
+                ("csrf", &csrf),
+                ("phone", PHONE),
+                ("national_id", "9zz9zz9"),
+            ],
+        );
+        statuses.push(page.status);
+        if page.status == 429 {
+            assert!(page.text().contains("saniyədən sonra"), "{}", page.text());
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1].iter().all(|s| *s == 400),
+        "{statuses:?}"
+    );
+}
+
 /// The phone and QR logins in a real browser (headless Chromium over WebDriver, trusting the
 /// PKI's root in its own NSS database): the page's script does the polling; screenshots of
 /// the login page, each waiting page and the cabinet are kept under
