@@ -69,7 +69,9 @@ fn a_browser_with_a_device_certificate_logs_in_and_is_refused_once_it_is_revoked
     browser.click("#device-certificate button[type=submit]");
     browser.wait_for_text("#name", "Əliyev Günay Şəmsi oğlu");
     assert!(browser.current_url().ends_with("/portal/cabinet"));
-    assert!(browser.text("#method").contains("mobil autentifikasiya sertifikatı"));
+    assert!(browser
+        .text("#method")
+        .contains("mobil autentifikasiya sertifikatı"));
     browser.screenshot("cabinet-device-certificate");
 
     // Reported lost: revoked, and the next login with it is refused, saying why.

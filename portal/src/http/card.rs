@@ -12,14 +12,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::http::{HeaderMap, Response, StatusCode, Uri};
 use serde_json::json;
 
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::{
-    answer, blocking, current, failed, limit_login, with_cookie, work, ClientAddress, Portal,
+    blocking, current, failed, json, limit_login, script, with_cookie, work, ClientAddress, Portal,
 };
 use crate::card::CardLogin;
 use crate::pages::{escape, Language};
@@ -61,18 +60,8 @@ pub(super) fn section(language: Language, csrf_token: &str, agent_origin: &str) 
     )
 }
 
-/// A JSON answer with the portal's headers.
-fn json_answer(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut response = answer(status, Body::from(value.to_string()));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-}
-
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    json_answer(status, json!({ "code": code, "message": message }))
+    json(status, &json!({ "code": code, "message": message }))
 }
 
 fn csrf_refused(language: Language) -> Response<Body> {
@@ -142,7 +131,7 @@ pub(super) async fn nonce(
     })
     .await;
     match issued {
-        Ok(nonce) => json_answer(StatusCode::OK, json!({ "challengeNonce": nonce.as_str() })),
+        Ok(nonce) => json(StatusCode::OK, &json!({ "challengeNonce": nonce.as_str() })),
         Err(e) => failed(e),
     }
 }
@@ -245,7 +234,7 @@ pub(super) async fn login(
     .await;
     match outcome {
         Ok(Ok(Ok(made))) => with_cookie(
-            json_answer(StatusCode::OK, json!({ "location": "/portal/cabinet" })),
+            json(StatusCode::OK, &json!({ "location": "/portal/cabinet" })),
             session::set_cookie(&made.cookie, &portal.sessions),
         ),
         Ok(Ok(Err(Some(error)))) => token_refused(&error),
@@ -274,15 +263,6 @@ pub(super) async fn web_eid_js() -> Response<Body> {
 
 pub(super) async fn login_card_js() -> Response<Body> {
     script(LOGIN_CARD_JS)
-}
-
-fn script(source: &'static str) -> Response<Body> {
-    let mut response = answer(StatusCode::OK, Body::from(source));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    response
 }
 
 impl CardLoginConfig {

@@ -140,7 +140,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/login/qr", post(qr::start))
         .route("/portal/login/qr/image", get(qr::image))
         .route("/portal/login/wait", post(wait::wait))
-        .route("/portal/assets/wait.js", get(wait::script))
+        .route("/portal/assets/wait.js", get(wait::wait_js))
         .route("/portal/qr/v1/scan", post(qr::scan))
         .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
@@ -217,6 +217,27 @@ pub(crate) fn html(status: StatusCode, page: String) -> Response<Body> {
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
+
+/// A JSON answer (to a page's script or a phone) with the portal's headers.
+pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = answer(status, Body::from(body));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// One of the portal's own scripts (no CDN), under the CSP.
+pub(crate) fn script(source: &'static str) -> Response<Body> {
+    let mut response = answer(StatusCode::OK, Body::from(source));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
     );
     response
 }

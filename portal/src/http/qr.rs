@@ -27,7 +27,7 @@ use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::phone::language_query;
 use super::{
-    answer, current, failed, field, forbidden, html, limit_login, read_form, text, work,
+    answer, current, failed, field, forbidden, html, json, limit_login, read_form, text, work,
     ClientAddress, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
@@ -186,16 +186,6 @@ pub(super) async fn image(
             )
         }
     }
-}
-
-/// A JSON answer to the phone.
-fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = answer(status, Body::from(body));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 /// A refusal to the phone: `{"error": message}`.

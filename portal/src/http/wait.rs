@@ -10,28 +10,23 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::json;
 
 use imza_mobile_sign::authentication::{self, PendingAuthentication};
 use imza_mobile_sign::client::ClientError;
 
-use super::{answer, current, failed, field, forbidden, read_form, work, Portal};
+use super::{current, failed, field, forbidden, json, read_form, script, work, Portal};
 use crate::session;
 use crate::store::{LoginMethod, PendingKind, PendingLogin, Session, SessionCitizen, StoreError};
 
 /// The waiting page's script.
-pub const WAIT_JS: &str = include_str!("wait.js");
+pub const WAIT_JS: &str = include_str!("../../assets/wait.js");
 
 /// `GET /portal/assets/wait.js`.
-pub(super) async fn script() -> Response<Body> {
-    let mut response = answer(StatusCode::OK, Body::from(WAIT_JS));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    response
+pub(super) async fn wait_js() -> Response<Body> {
+    script(WAIT_JS)
 }
 
 /// How a login under way stands.
@@ -51,11 +46,9 @@ fn standing(state: Standing) -> Response<Body> {
         ),
         Standing::Failed(message) => (json!({ "state": "failed", "message": message }), None),
     };
-    let mut response = answer(StatusCode::OK, Body::from(value.to_string()));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = json(StatusCode::OK, &value);
     if let Some(cookie) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert(SET_COOKIE, cookie);
+        response.headers_mut().insert(SET_COOKIE, cookie);
     }
     response
 }
