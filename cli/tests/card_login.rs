@@ -143,44 +143,7 @@ impl Lab {
 
         // The portal over HTTPS with a tls-server certificate from the PKI.
         let portal_port = free_port();
-        let (key, csr, cert, chain) = (
-            pki.path("tls.key"),
-            pki.path("tls.csr"),
-            pki.path("tls.pem"),
-            pki.path("chain.pem"),
-        );
-        for args in [
-            vec![
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                key.to_str().unwrap(),
-            ],
-            vec![
-                "req",
-                "-new",
-                "-key",
-                key.to_str().unwrap(),
-                "-subj",
-                "/CN=127.0.0.1/O=Test State/C=AZ",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-out",
-                csr.to_str().unwrap(),
-            ],
-        ] {
-            let out = run("openssl", &args);
-            assert!(out.status.success(), "{}", stderr(&out));
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        pki.issue("citizens", "tls-server", &csr, &cert, &[]);
-        let mut pem = std::fs::read(&cert).unwrap();
-        pem.extend(std::fs::read(pki.ca_pem("citizens")).unwrap());
-        std::fs::write(&chain, pem).unwrap();
+        let (chain, key) = pki.tls_server_certificate("citizens");
 
         let agent_port = free_port();
         let agent_url = format!("http://127.0.0.1:{agent_port}");
@@ -217,6 +180,7 @@ impl Lab {
             ),
         )
         .unwrap();
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&pinentry, std::fs::Permissions::from_mode(0o755)).unwrap();
         let portal_origin = format!("https://127.0.0.1:{portal_port}");
         let agent = Command::new(env!("CARGO_BIN_EXE_imza"))

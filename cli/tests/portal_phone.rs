@@ -78,7 +78,7 @@ impl Lab {
             ],
             &[("PHONE_PIN", PIN)],
         );
-        let (key, chain) = tls_server_certificate(&pki);
+        let (chain, key) = pki.tls_server_certificate("citizens");
         let mss = Server::start_on(&pki, port, &["--roles", "ca,ocsp,mss,publish"]);
 
         let config = pki.path("portal.toml");
@@ -170,49 +170,6 @@ impl Lab {
             stderr(&out),
         )
     }
-}
-
-/// A tls-server certificate for 127.0.0.1 from the citizens CA: (key, chain PEM).
-fn tls_server_certificate(pki: &TestPki) -> (PathBuf, PathBuf) {
-    let (key, csr, cert) = (
-        pki.path("tls.key"),
-        pki.path("tls.csr"),
-        pki.path("tls.pem"),
-    );
-    for args in [
-        vec![
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            key.to_str().unwrap(),
-        ],
-        vec![
-            "req",
-            "-new",
-            "-key",
-            key.to_str().unwrap(),
-            "-subj",
-            "/CN=127.0.0.1/O=Test State/C=AZ",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-out",
-            csr.to_str().unwrap(),
-        ],
-    ] {
-        let out = run("openssl", &args);
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    pki.issue("citizens", "tls-server", &csr, &cert, &[]);
-    let chain = pki.path("chain.pem");
-    let mut pem = std::fs::read(&cert).unwrap();
-    pem.extend(std::fs::read(pki.ca_pem("citizens")).unwrap());
-    std::fs::write(&chain, pem).unwrap();
-    (key, chain)
 }
 
 struct PhoneRun {

@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 
 use super::{
-    current, failed, field, forbidden, html, limit_login, login_sections, read_form, see_other,
-    work, ClientAddress, Portal,
+    anonymous_session, failed, field, forbidden, html, limit_login, login_sections, read_form,
+    see_other, work, ClientAddress, Portal,
 };
 use crate::access_code::{self, AccessCodeError};
 use crate::pages::{self, escape, Language};
@@ -48,14 +48,11 @@ pub(super) async fn login(
     if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
         return refused;
     }
-    let (session, cookie) = match current(&portal, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
+    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
+    {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     let national_id = field(&fields, "national_id").to_string();
     let code = field(&fields, "code").to_string();
     let worker = Arc::clone(&portal);

@@ -12,8 +12,8 @@ use axum::http::{Response, StatusCode};
 use imza_http::ClientCertificate;
 
 use super::{
-    current, failed, field, forbidden, html, limit_login, login_sections, read_form, see_other,
-    work, ClientAddress, Portal,
+    anonymous_session, failed, field, forbidden, html, limit_login, login_sections, read_form,
+    see_other, work, ClientAddress, Portal,
 };
 use crate::device::{DeviceLoginError, PresentedCertificate};
 use crate::pages::{self, escape, Language};
@@ -69,14 +69,11 @@ pub(super) async fn login(
     if let Err(refused) = limit_login(&portal, client, identity.as_deref()) {
         return refused;
     }
-    let (session, cookie) = match current(&portal, &parts.headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
-    };
-    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
+    let (session, cookie) =
+        match anonymous_session(&portal, &parts.headers, field(&fields, "csrf")).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
     let again = |status, message: String| {
         html(
             status,

@@ -543,6 +543,25 @@ pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The browser's live session before any login, when `csrf` is its CSRF token: the session
+/// and its cookie; else the refusal ([`forbidden`], or the store's failure). What every login
+/// form's route asks first.
+pub(crate) async fn anonymous_session(
+    portal: &Arc<Portal>,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(Session, String), Response<Body>> {
+    let (session, cookie) = match current(portal, headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(forbidden()),
+        Err(e) => return Err(failed(e)),
+    };
+    if session.citizen.is_some() || !session::check_csrf(&session, csrf) {
+        return Err(forbidden());
+    }
+    Ok((session, cookie))
+}
+
 /// The refusal of a state-changing request without its session or CSRF token.
 pub(crate) fn forbidden() -> Response<Body> {
     text(

@@ -15,11 +15,11 @@ use imza_mobile_sign::client::ClientError;
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 
 use super::{
-    current, failed, field, forbidden, html, limit_login, login_sections, read_form, work,
+    anonymous_session, failed, field, html, limit_login, login_sections, read_form, work,
     ClientAddress, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
-use crate::session::{self, csrf_token};
+use crate::session::csrf_token;
 use crate::store::{PendingKind, PendingLogin};
 
 /// The login page's phone form.
@@ -67,14 +67,11 @@ pub(super) async fn login(
     if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
         return refused;
     }
-    let (session, cookie) = match current(&portal, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
+    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
+    {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     let csrf = csrf_token(&cookie);
     let again = |status, message: String| {
         html(

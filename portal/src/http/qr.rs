@@ -27,8 +27,8 @@ use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::phone::language_query;
 use super::{
-    answer, current, failed, field, forbidden, html, json, limit_login, read_form, text, work,
-    ClientAddress, Portal,
+    anonymous_session, answer, current, failed, field, forbidden, html, json, limit_login,
+    read_form, text, work, ClientAddress, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
 use crate::phone::PhoneLogins;
@@ -36,7 +36,7 @@ use crate::qr::{
     answer_digest, link_token, qr_png, PhoneAnswer, QrError, QrSession, ScanAnswer, ScanRequest,
     ANSWER_WINDOW_SECONDS, QR_LOGIN_LIFETIME_SECONDS,
 };
-use crate::session::{self, csrf_token};
+use crate::session::csrf_token;
 use crate::store::{LoginMethod, PendingKind, PendingLogin, SessionCitizen, StoreError};
 
 /// Largest JSON body a phone may post (a certificate and a signature, base64).
@@ -77,14 +77,11 @@ pub(super) async fn start(
     if let Err(refused) = limit_login(&portal, client, None) {
         return refused;
     }
-    let (session, cookie) = match current(&portal, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
+    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
+    {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    if session.citizen.is_some() || !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     if portal.phone.is_none() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
