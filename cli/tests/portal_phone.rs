@@ -30,6 +30,8 @@ const MOBILE_CA_SUBJECT: &str =
 struct Lab {
     pki: TestPki,
     portal_base: String,
+    /// The signature service's base URL (plain HTTP on loopback).
+    mss_base: String,
     root_pem: PathBuf,
     _mss: Server,
     _portal: Server,
@@ -109,6 +111,7 @@ impl Lab {
             root_pem: pki.ca_pem("root"),
             pki,
             portal_base: format!("https://{listen}"),
+            mss_base: base,
             _mss: mss,
             _portal: portal,
         }
@@ -716,10 +719,60 @@ mod in_a_browser {
         Some(browser)
     }
 
+    /// Another relying party (`bank.az`) uses the citizen's phone certificates before the
+    /// login: an authentication and a signature, each approved on the phone.
+    fn another_relying_party_uses_the_phone(lab: &Lab) {
+        let rp: serde_json::Value =
+            serde_json::from_str(&lab.pki.ok(&["mobile", "rp", "add", "--name", "bank.az"]))
+                .unwrap();
+        let key = rp["apiKey"].as_str().unwrap().to_string();
+        let env = [("BANK_KEY", key.as_str())];
+        let service = [
+            "--mss-url",
+            lab.mss_base.as_str(),
+            "--rp-name",
+            "bank.az",
+            "--rp-key-env",
+            "BANK_KEY",
+        ];
+        let phone = lab.phone_run("--approve");
+        let root = lab.root_pem.to_str().unwrap();
+        let auth = [
+            &["mobile", "auth", "--phone", PHONE, "--national-id", FIN][..],
+            &service,
+            &["--display-text", "Log in to bank.az", "--trust", root],
+        ]
+        .concat();
+        lab.pki.ok_env(&auth, &env);
+        drop(phone);
+        let phone = lab.phone_run("--approve");
+        let document = lab.pki.path("loan.txt");
+        std::fs::write(&document, "loan agreement 42").unwrap();
+        let signed = lab.pki.path("loan.p7s");
+        let sign = [
+            &["sign", "--mobile", PHONE, "--national-id", FIN][..],
+            &service,
+            &[
+                "--display-text",
+                "Sign the loan agreement 42",
+                "--in",
+                document.to_str().unwrap(),
+                "--out",
+                signed.to_str().unwrap(),
+            ],
+        ]
+        .concat();
+        lab.pki.ok_env(&sign, &env);
+        drop(phone);
+    }
+
+    /// The phone login in the browser; the cabinet's "who used my certificates" lists another
+    /// relying party's authentication and signature with what each asked, and the login.
     #[test]
     fn phone_login_in_the_browser_shows_the_phones_code_and_opens_the_cabinet() {
         let lab = Lab::new();
         let Some(browser) = browser(&lab) else { return };
+        another_relying_party_uses_the_phone(&lab);
         browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
         browser.wait_for_text("#phone-login h2", "phone");
         browser.screenshot("login-page");
@@ -741,6 +794,10 @@ mod in_a_browser {
             browser.current_url()
         );
         browser.screenshot("phone-cabinet");
+        let uses = browser.text("#certificate-uses");
+        for shown in ["bank.az", "Log in to bank.az", "Sign the loan agreement 42"] {
+            assert!(uses.contains(shown), "{shown} missing from: {uses}");
+        }
         drop(phone);
 
         // Refused on the phone: the waiting page says so.
