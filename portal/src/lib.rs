@@ -2,7 +2,7 @@
 //! authentication token), the ASAN-style phone signature, a QR code, a device certificate or
 //! an access code, and the citizen's cabinet (see ARCHITECTURE.md, "The citizen portal").
 //!
-//! Built so far: [`webeid`], the Web eID authentication token (`web-eid:1.0` / `web-eid:1.1`)
+//! The parts: [`webeid`], the Web eID authentication token (`web-eid:1.0` / `web-eid:1.1`)
 //! — challenge nonces, parsing with limits, the certificate checks before the chain, and the
 //! signature over the portal's own origin and nonce — [`card`], the card login that puts them
 //! in order with the chain and OCSP, [`device`], the device-certificate login (TLS client
