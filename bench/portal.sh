@@ -62,7 +62,7 @@ bench_engine() {
   # 1,000 browsers' sessions (curl --parallel: one process).
   local i
   for ((i = 0; i < 1000; i++)); do echo "url = \"$url\""; echo "output = /dev/null"; done >"$WORK/urls"
-  curl -s --parallel --parallel-max 50 --cacert "$TLS/root.pem" -D - -K "$WORK/urls" |
+  curl -s --no-progress-meter --parallel --parallel-max 50 --cacert "$TLS/root.pem" -D - -K "$WORK/urls" |
     sed -n 's/^set-cookie: \(__Host-imza-session=[^;]*\).*/\1/p' >"$WORK/cookies-$name"
   [[ "$(wc -l <"$WORK/cookies-$name")" == 1000 ]] || {
     echo "$name: expected 1000 session cookies, got $(wc -l <"$WORK/cookies-$name")" >&2

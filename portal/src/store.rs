@@ -319,6 +319,12 @@ pub enum FailedTry {
 /// method. Times are kept to the millisecond.
 pub trait PortalStore: Send + Sync + std::fmt::Debug {
     /// Stores a new session. `Conflict` when its id is taken (nothing changes).
+    ///
+    /// Committed with the lighter durability of records a client repeats (as the signature
+    /// service's sessions): it survives a crash of imza, and a power cut may lose the last
+    /// moment's new sessions — their browsers load the login page again. The same holds for
+    /// [`PortalStore::touch_session`]. Logins, logouts, nonces, codes and histories are
+    /// committed in full.
     fn create_session(&self, session: &Session) -> Result<(), StoreError>;
 
     /// The session with this id, live or ended.

@@ -22,6 +22,10 @@ use super::{
 /// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
 pub struct SqlitePortalStore {
     conn: Mutex<Connection>,
+    /// `synchronous=NORMAL`: new anonymous sessions and last-seen times (see
+    /// [`PortalStore::create_session`]), so that a crowd opening the login page does not wait
+    /// on one fsync each.
+    light: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -38,8 +42,10 @@ impl SqlitePortalStore {
     pub fn open(path: &Path) -> Result<SqlitePortalStore, StoreError> {
         let mut conn = open(path, Create::IfMissing, Durability::Full)?;
         migrate(&mut conn, &SCHEMA_SQLITE)?;
+        let light = open(path, Create::No, Durability::Normal)?;
         Ok(SqlitePortalStore {
             conn: Mutex::new(conn),
+            light: Mutex::new(light),
             path: path.to_path_buf(),
         })
     }
@@ -214,7 +220,8 @@ impl PortalStore for SqlitePortalStore {
     }
 
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.write(|tx| insert_session(tx, session))
+        let mut light = self.light.lock().unwrap_or_else(|e| e.into_inner());
+        imza_store::sqlite::write(&mut light, |tx| insert_session(tx, session))
     }
 
     fn session(&self, id_sha256: &[u8; 32]) -> Result<Option<Session>, StoreError> {
@@ -244,7 +251,9 @@ impl PortalStore for SqlitePortalStore {
 
     fn touch_session(&self, id_sha256: &[u8; 32], at: OffsetDateTime) -> Result<(), StoreError> {
         let changed = self
+            .light
             .lock()
+            .unwrap_or_else(|e| e.into_inner())
             .execute(
                 "UPDATE portal_sessions SET last_seen_at = max(last_seen_at, ?2) \
                  WHERE id_sha256 = ?1 AND ended_at IS NULL",
