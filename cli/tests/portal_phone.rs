@@ -123,11 +123,17 @@ impl Lab {
 
     /// `imza phone run --approve|--refuse --count 1 --json` in the background.
     fn phone_run(&self, decision: &str) -> PhoneRun {
+        self.phone_run_of(PHONE, "phone", decision)
+    }
+
+    /// [`Lab::phone_run`] for the phone `number` whose wallet is in `dir` (under the lab's
+    /// directory).
+    fn phone_run_of(&self, number: &str, dir: &str, decision: &str) -> PhoneRun {
         let mut child = Command::new(env!("CARGO_BIN_EXE_imza"))
             .arg("--data-dir")
             .arg(self.pki.data_dir())
-            .args(["phone", "run", "--phone", PHONE, "--phone-dir"])
-            .arg(self.pki.path("phone"))
+            .args(["phone", "run", "--phone", number, "--phone-dir"])
+            .arg(self.pki.path(dir))
             .args([decision, "--count", "1", "--pin-env", "PHONE_PIN", "--json"])
             .env("PHONE_PIN", PIN)
             .stdout(Stdio::piped())
@@ -720,7 +726,8 @@ mod in_a_browser {
     }
 
     /// Another relying party (`bank.az`) uses the citizen's phone certificates before the
-    /// login: an authentication and a signature, each approved on the phone.
+    /// login: an authentication and a signature, each approved on the phone; and it
+    /// authenticates another citizen, whose use the first must never see.
     fn another_relying_party_uses_the_phone(lab: &Lab) {
         let rp: serde_json::Value =
             serde_json::from_str(&lab.pki.ok(&["mobile", "rp", "add", "--name", "bank.az"]))
@@ -764,6 +771,52 @@ mod in_a_browser {
         .concat();
         lab.pki.ok_env(&sign, &env);
         drop(phone);
+
+        let (other_phone, other_fin) = ("+994557654321", "9ZX8Y7W");
+        lab.pki.ok_env(
+            &[
+                "mobile",
+                "register",
+                "--phone",
+                other_phone,
+                "--national-id",
+                other_fin,
+                "--given-name",
+                "Murad",
+                "--surname",
+                "Quliyev",
+                "--ca",
+                "mobile",
+                "--pin-env",
+                "PHONE_PIN",
+                "--mss-url",
+                &lab.mss_base,
+                "--phone-dir",
+                lab.pki.path("other-phone").to_str().unwrap(),
+            ],
+            &[("PHONE_PIN", super::PIN)],
+        );
+        let phone = lab.phone_run_of(other_phone, "other-phone", "--approve");
+        let auth = [
+            &[
+                "mobile",
+                "auth",
+                "--phone",
+                other_phone,
+                "--national-id",
+                other_fin,
+            ][..],
+            &service,
+            &[
+                "--display-text",
+                "Murad's own login to bank.az",
+                "--trust",
+                root,
+            ],
+        ]
+        .concat();
+        lab.pki.ok_env(&auth, &env);
+        drop(phone);
     }
 
     /// The phone login in the browser; the cabinet's "who used my certificates" lists another
@@ -798,6 +851,10 @@ mod in_a_browser {
         for shown in ["bank.az", "Log in to bank.az", "Sign the loan agreement 42"] {
             assert!(uses.contains(shown), "{shown} missing from: {uses}");
         }
+        assert!(
+            !browser.source().contains("Murad"),
+            "another citizen's records shown: {uses}"
+        );
         drop(phone);
 
         // Refused on the phone: the waiting page says so.
