@@ -449,9 +449,15 @@ fn note(message: impl std::fmt::Display) {
 /// A public node makes new responder keys with `backend`.
 fn ocsp_responders(
     pki: &Pki,
+    roles: Roles,
     node: Option<&str>,
     backend: &KeyBackend,
 ) -> Result<Vec<ServedCa>, Failure> {
+    // A process without the ocsp role (a portal node) answers no OCSP: no responder keys,
+    // nothing asked of the CA side.
+    if !roles.has(Role::Ocsp) {
+        return Ok(Vec::new());
+    }
     let now = pki.now();
     let mut served = Vec::new();
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
@@ -727,7 +733,7 @@ impl Services {
         // certifying this one's responder meanwhile) is seen at the first check.
         let audit_head = pki.store().audit_head().map_err(imza_ca::CaError::from)?;
         let (responder, responders) = build_responder(
-            ocsp_responders(pki, node.as_deref(), &config.node.key_backend())?,
+            ocsp_responders(pki, roles, node.as_deref(), &config.node.key_backend())?,
             &config,
         )?;
         let ocsp = Arc::new(OcspService::new(
@@ -796,7 +802,7 @@ impl Services {
             return;
         }
         let backend = self.config.node.key_backend();
-        let built = ocsp_responders(pki, self.node.as_deref(), &backend)
+        let built = ocsp_responders(pki, self.roles, self.node.as_deref(), &backend)
             .and_then(|s| build_responder(s, &self.config));
         match built {
             Ok((responder, responders)) if responders != served.responders => {
