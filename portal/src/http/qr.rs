@@ -218,6 +218,43 @@ async fn read_json<T: DeserializeOwned>(
     })
 }
 
+/// A phone's message about a QR login (`/portal/qr/v1/…`), whatever it says: after the client
+/// address's rate limit, read as `T` (with its link), and the login under way the link names.
+async fn phone_message<T: DeserializeOwned + Linked>(
+    portal: &Arc<Portal>,
+    client: ClientAddress,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Arc<PhoneLogins>, T, PendingLogin, QrSession), Response<Body>> {
+    limit_login(portal, client, None)?;
+    let Some(logins) = portal.phone.clone() else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "this portal does not offer the QR login",
+        ));
+    };
+    let message: T = read_json(headers, body).await?;
+    let (login, qr) = login_of_link(portal, &logins, message.link()).await?;
+    Ok((logins, message, login, qr))
+}
+
+/// A phone's message naming the device link it answers.
+trait Linked {
+    fn link(&self) -> &str;
+}
+
+impl Linked for ScanRequest {
+    fn link(&self) -> &str {
+        &self.link
+    }
+}
+
+impl Linked for PhoneAnswer {
+    fn link(&self) -> &str {
+        &self.link
+    }
+}
+
 /// The QR login a phone's link names, and its device-link session.
 async fn login_of_link(
     portal: &Arc<Portal>,
@@ -269,23 +306,11 @@ pub(super) async fn scan(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    if let Err(refused) = limit_login(&portal, client, None) {
-        return refused;
-    }
-    let Some(logins) = portal.phone.clone() else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "this portal does not offer the QR login",
-        );
-    };
-    let request: ScanRequest = match read_json(&headers, body).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    let (login, qr) = match login_of_link(&portal, &logins, &request.link).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
+    let (logins, request, login, qr) =
+        match phone_message::<ScanRequest>(&portal, client, &headers, body).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
     if let Err(e) = qr.check_link(&request.link, &logins.origin, portal.clock.now()) {
         return link_refusal(e);
     }
@@ -307,23 +332,11 @@ pub(super) async fn answer_login(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    if let Err(refused) = limit_login(&portal, client, None) {
-        return refused;
-    }
-    let Some(logins) = portal.phone.clone() else {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "this portal does not offer the QR login",
-        );
-    };
-    let request: PhoneAnswer = match read_json(&headers, body).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    let (login, qr) = match login_of_link(&portal, &logins, &request.link).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
-    };
+    let (logins, request, login, qr) =
+        match phone_message::<PhoneAnswer>(&portal, client, &headers, body).await {
+            Ok(found) => found,
+            Err(refused) => return refused,
+        };
     if let Err(e) = qr.check_link_within(
         &request.link,
         &logins.origin,
