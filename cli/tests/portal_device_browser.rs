@@ -35,25 +35,11 @@ fn a_browser_with_a_device_certificate_logs_in_and_is_refused_once_it_is_revoked
         .serials("citizens")
         .pop()
         .expect("the device certificate");
-    let (chain, key) = pki.tls_server_certificate("citizens");
-    let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let client_cas = pki.path("client-cas.pem");
-    let mut pem = std::fs::read(&root).unwrap();
-    pem.extend(std::fs::read(&citizens).unwrap());
-    std::fs::write(&client_cas, pem).unwrap();
+    let root = pki.ca_pem("root");
 
     let _services = Server::start_on(&pki, ocsp_port, &[]);
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
-    command
-        .arg("--data-dir")
-        .arg(pki.data_dir())
-        .args(["serve", "--listen", &listen, "--roles", "portal"])
-        .args(["--tls-cert", chain.to_str().unwrap()])
-        .args(["--tls-key", key.to_str().unwrap()])
-        .args(["--tls-client-cas", client_cas.to_str().unwrap()]);
-    let _portal = Server::spawn(command, &listen);
-    let base = format!("https://{listen}");
+    let portal = Server::portal_asking_for_device_certificates(&pki);
+    let base = portal.base.clone();
 
     let browser = Browser::start_with_client_certificate(
         &[root.as_path()],

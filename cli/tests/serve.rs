@@ -510,26 +510,12 @@ fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refu
     let good = device("good", "device-auth");
     let lost = device("lost", "device-auth");
     let card = device("card", "citizen-auth");
-    let (chain, key) = pki.tls_server_certificate("citizens");
-    let (root, citizens) = (pki.ca_pem("root"), pki.ca_pem("citizens"));
-    let client_cas = pki.path("client-cas.pem");
-    let mut pem = std::fs::read(&root).unwrap();
-    pem.extend(std::fs::read(&citizens).unwrap());
-    std::fs::write(&client_cas, pem).unwrap();
+    let root = pki.ca_pem("root");
 
     // The PKI's services (OCSP) at the certificates' URL; the portal over HTTPS.
     let _services = Server::start_on(&pki, ocsp_port, &[]);
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_imza"));
-    command
-        .arg("--data-dir")
-        .arg(pki.data_dir())
-        .args(["serve", "--listen", &listen, "--roles", "portal"])
-        .args(["--tls-cert", chain.to_str().unwrap()])
-        .args(["--tls-key", key.to_str().unwrap()])
-        .args(["--tls-client-cas", client_cas.to_str().unwrap()]);
-    let _portal = Server::spawn(command, &listen);
-    let base = format!("https://{listen}");
+    let portal = Server::portal_asking_for_device_certificates(&pki);
+    let base = portal.base.clone();
 
     // One browser: a cookie jar of its own; with `certificate`, every connection presents it.
     let login = |jar: &str, certificate: Option<&(std::path::PathBuf, std::path::PathBuf)>| {

@@ -598,6 +598,32 @@ impl Server {
         Server::spawn(command, &listen)
     }
 
+    /// `imza serve --roles portal` over HTTPS on a free loopback port, with a tls-server
+    /// certificate from the citizens CA for 127.0.0.1, asking browsers for a device
+    /// certificate under root or citizens (`--tls-client-cas`); `base` is its `https://` URL.
+    pub fn portal_asking_for_device_certificates(pki: &TestPki) -> Server {
+        let (chain, key) = pki.tls_server_certificate("citizens");
+        let client_cas = pki.path("client-cas.pem");
+        let mut pem = std::fs::read(pki.ca_pem("root")).expect("root");
+        pem.extend(std::fs::read(pki.ca_pem("citizens")).expect("citizens CA"));
+        std::fs::write(&client_cas, pem).expect("client CAs");
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
+        command
+            .arg("--data-dir")
+            .arg(pki.data_dir())
+            .args(["serve", "--listen", &listen, "--roles", "portal"])
+            .arg("--tls-cert")
+            .arg(&chain)
+            .arg("--tls-key")
+            .arg(&key)
+            .arg("--tls-client-cas")
+            .arg(&client_cas);
+        let mut server = Server::spawn(command, &listen);
+        server.base = format!("https://{listen}");
+        server
+    }
+
     /// Runs `command` (an `imza serve` listening on `listen`, perhaps started through a shell
     /// that sets limits first) and waits until it listens.
     pub fn spawn(mut command: Command, listen: &str) -> Server {
