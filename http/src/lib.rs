@@ -20,6 +20,7 @@ pub mod admission;
 pub mod answer;
 pub mod body;
 mod connection;
+pub mod rate;
 pub mod server;
 pub mod tls;
 

@@ -26,40 +26,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-/// A budget: `burst` attempts at once after a quiet spell, then one more every `interval`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Budget {
-    pub burst: u32,
-    pub interval: Duration,
-}
-
-impl Budget {
-    fn interval_ns(&self) -> i128 {
-        self.interval
-            .clamp(Duration::from_nanos(1), Duration::from_secs(24 * 3600))
-            .as_nanos() as i128
-    }
-
-    fn tolerance_ns(&self) -> i128 {
-        i128::from(self.burst.clamp(1, 1_000_000) - 1) * self.interval_ns()
-    }
-
-    /// The stored time brought within reach of `now` (a clock stepped back does not lock the
-    /// budget out for the size of the step), and the time after an attempt at `now` or how
-    /// long until one would pass.
-    fn take(&self, stored: Option<i128>, now: i128) -> (i128, Result<i128, i128>) {
-        let tolerance = self.tolerance_ns();
-        let arrival = stored
-            .unwrap_or(now)
-            .clamp(now, now + tolerance + self.interval_ns());
-        let outcome = if arrival - now <= tolerance {
-            Ok(arrival + self.interval_ns())
-        } else {
-            Err(arrival - now - tolerance)
-        };
-        (arrival, outcome)
-    }
-}
+use imza_http::rate::nanos;
+/// A budget of attempts (the arithmetic is imza-http's, shared with the signature service).
+pub use imza_http::rate::RateLimit as Budget;
 
 /// What the limits are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -355,11 +324,6 @@ impl State {
         self.addresses.sweep(now);
         self.last_sweep = Some(now);
     }
-}
-
-/// A wait in nanoseconds as a [`Duration`] (zero when negative).
-fn nanos(wait: i128) -> Duration {
-    Duration::from_nanos(u64::try_from(wait.max(0)).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
