@@ -185,9 +185,9 @@ fn an_access_code_logs_in_to_the_cabinet_and_logout_ends_the_session() {
         url.ends_with("/portal"),
         "the logged-out session still opens {url}"
     );
-    // The code was used once: it logs nobody in again.
+    // The code was used once: it logs nobody in again, said in the page's language.
     log_in_with_code(&browser, "5ZK7T2Q", &code);
-    let said = browser.text("#message");
+    let said = browser.wait_for_text("#message", "Kod yanlışdır və ya artıq etibarlı deyil");
     assert!(!browser.current_url().ends_with("/cabinet"), "{said}");
 }
 

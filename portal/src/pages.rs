@@ -34,6 +34,12 @@ impl Language {
         }
     }
 
+    /// The query that keeps this language on a link or a form's action: none for
+    /// Azerbaijani, the default.
+    pub fn query(self) -> &'static str {
+        self.pick("", "?lang=eng")
+    }
+
     pub fn pick(self, aze: &'static str, eng: &'static str) -> &'static str {
         match self {
             Language::Aze => aze,

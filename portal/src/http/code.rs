@@ -19,13 +19,14 @@ use crate::store::{LoginMethod, SessionCitizen, StoreError};
 /// The login page's access-code form.
 pub(super) fn section(language: Language, csrf_token: &str) -> String {
     format!(
-        "<form method=\"post\" action=\"/portal/login/code\" id=\"access-code\">\
+        "<form method=\"post\" action=\"/portal/login/code{query}\" id=\"access-code\">\
          <h2>{code_title}</h2>\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>{id_label} <input name=\"national_id\" autocomplete=\"username\" maxlength=\"7\" required></label>\
          <label>{code_label} <input name=\"code\" autocomplete=\"one-time-code\" maxlength=\"16\" required></label>\
          <button type=\"submit\">{submit}</button></form>",
         code_title = language.pick("Giriş kodu ilə", "With an access code"),
+        query = language.query(),
         csrf = escape(csrf_token),
         id_label = language.pick("FİN", "National id (FİN)"),
         code_label = language.pick("Kod", "Code"),
@@ -89,13 +90,36 @@ pub(super) async fn login(
             "/portal/cabinet",
             Some(session::set_cookie(&made.cookie, &portal.sessions)),
         ),
-        Ok(Err(AccessCodeError::Invalid(why))) => again(StatusCode::BAD_REQUEST, why),
+        Ok(Err(e @ AccessCodeError::Invalid(_))) => {
+            again(StatusCode::BAD_REQUEST, said(&e, language))
+        }
         Ok(Err(e @ (AccessCodeError::Refused { .. } | AccessCodeError::Locked { .. }))) => {
-            again(StatusCode::UNAUTHORIZED, e.to_string())
+            again(StatusCode::UNAUTHORIZED, said(&e, language))
         }
         // The session was used by another login meanwhile.
         Ok(Err(AccessCodeError::Store(StoreError::NotFound(_)))) => forbidden(),
         Ok(Err(AccessCodeError::Store(e))) => failed(e),
         Err(e) => failed(e),
+    }
+}
+
+/// What the citizen is told of a refused code, in the page's language.
+fn said(e: &AccessCodeError, language: Language) -> String {
+    match (language, e) {
+        (Language::Eng, e) => e.to_string(),
+        (Language::Aze, AccessCodeError::Invalid(_)) => {
+            "FİN 7 simvoldur (A-Z, 0-9); kod XXXXX-XXXXX şəklində 10 hərf və rəqəmdir".into()
+        }
+        (Language::Aze, AccessCodeError::Refused { tries_left }) => format!(
+            "Kod yanlışdır və ya artıq etibarlı deyil{}",
+            tries_left
+                .map(|n| format!(" ({n} cəhd qalıb)"))
+                .unwrap_or_default()
+        ),
+        (Language::Aze, AccessCodeError::Locked { until }) => format!(
+            "Həddən artıq yanlış kod daxil edilib; {} tarixindən sonra yenidən cəhd edin",
+            imza_core::clock::rfc3339(*until)
+        ),
+        (Language::Aze, AccessCodeError::Store(_)) => e.to_string(),
     }
 }

@@ -23,7 +23,7 @@ use crate::store::{LoginMethod, SessionCitizen, StoreError};
 /// The login page's device-certificate button.
 pub(super) fn section(language: Language, csrf_token: &str) -> String {
     format!(
-        "<form method=\"post\" action=\"/portal/login/device\" id=\"device-certificate\">\
+        "<form method=\"post\" action=\"/portal/login/device{query}\" id=\"device-certificate\">\
          <h2>{title}</h2><p>{explain}</p>\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">{submit}</button></form>",
@@ -35,6 +35,7 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
             "Telefonunuzda və ya planşetinizdə quraşdırılmış sertifikatla daxil olun.",
             "Log in with the mobile authentication certificate installed on this phone or tablet."
         ),
+        query = language.query(),
         csrf = escape(csrf_token),
         submit = language.pick("Daxil ol", "Log in"),
     )

@@ -31,7 +31,7 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
          <label>{phone_label} <input name=\"phone\" type=\"tel\" autocomplete=\"tel\" maxlength=\"20\" placeholder=\"+994501234567\" required></label>\
          <label>{id_label} <input name=\"national_id\" autocomplete=\"username\" maxlength=\"7\" required></label>\
          <button type=\"submit\">{submit}</button></form>",
-        query = language_query(language),
+        query = language.query(),
         title = language.pick("ASAN İmza ilə", "With ASAN signature (phone)"),
         csrf = escape(csrf_token),
         phone_label = language.pick("Telefon nömrəsi", "Phone number"),
@@ -41,10 +41,6 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
 }
 
 /// `?lang=eng` for English pages, so the answers stay in the page's language.
-pub(super) fn language_query(language: Language) -> &'static str {
-    language.pick("", "?lang=eng")
-}
-
 pub(super) fn mss_language(language: Language) -> imza_mobile_sign::protocol::Language {
     match language {
         Language::Aze => imza_mobile_sign::protocol::Language::Aze,

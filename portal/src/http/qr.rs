@@ -25,7 +25,6 @@ use serde::de::DeserializeOwned;
 
 use imza_http::{content_type_is, read_body, BodyRefused};
 
-use super::phone::language_query;
 use super::{
     anonymous_session, answer, current, failed, field, forbidden, html, json, limit_login,
     read_form, text, work, ClientAddress, Portal,
@@ -49,7 +48,7 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
          <h2>{title}</h2>\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">{submit}</button></form>",
-        query = language_query(language),
+        query = language.query(),
         title = language.pick("QR kod ilə", "With a QR code"),
         csrf = escape(csrf_token),
         submit = language.pick("QR kodu göstər", "Show the QR code"),
@@ -115,7 +114,7 @@ pub(super) async fn start(
                 language,
                 &csrf_token(&cookie),
                 Waiting::Qr {
-                    image_url: &format!("/portal/login/qr/image{}", language_query(language)),
+                    image_url: &format!("/portal/login/qr/image{}", language.query()),
                 },
             ),
         ),
