@@ -62,7 +62,7 @@ fn post_code(site: &Site, cookie: &str, csrf: &str, national_id: &str, code: &st
         code.replace(' ', "+")
     );
     site.client.post(
-        "/portal/login/code",
+        "/portal/login/code?lang=eng",
         &[FORM, ("cookie", &cookie_header(cookie))],
         body,
     )
