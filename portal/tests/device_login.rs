@@ -208,7 +208,8 @@ fn the_login_page_offers_the_device_login_and_its_route_logs_in_or_says_why_not(
     let site = site(device_login(&ca, Arc::new(SystemClock)));
     let page = site.client.get("/portal?lang=eng", &[]);
     assert!(
-        page.text().contains("action=\"/portal/login/device?lang=eng\""),
+        page.text()
+            .contains("action=\"/portal/login/device?lang=eng\""),
         "{}",
         page.text()
     );
