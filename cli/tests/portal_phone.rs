@@ -855,6 +855,9 @@ mod in_a_browser {
             !browser.source().contains("Murad"),
             "another citizen's records shown: {uses}"
         );
+        // The phone login itself once: the signature service's session, not also the
+        // portal's own record of it.
+        assert!(!uses.contains("login (phone)"), "{uses}");
         drop(phone);
 
         // Refused on the phone: the waiting page says so.

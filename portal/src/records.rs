@@ -82,7 +82,7 @@ pub trait CitizenRecords: Send + Sync {
 /// The relying party this portal's own logins are listed under.
 pub const THIS_PORTAL: &str = "e-gov portal";
 
-/// The citizen's logins to this portal made with a certificate (card, phone, QR, device) from
+/// The citizen's logins to this portal made with a certificate (card, QR, device) from
 /// their history, as uses of the certificate, merged with `uses` from the other services,
 /// newest first, at most `limit`.
 pub fn merge_uses(
@@ -92,12 +92,11 @@ pub fn merge_uses(
 ) -> Vec<CertificateUse> {
     uses.extend(history.iter().filter_map(|event| {
         let method = event.method?;
+        // A phone login is an authentication session of the signature service, listed among
+        // `uses` already (under the portal's relying-party name): not twice.
         let with_certificate = matches!(
             method,
-            LoginMethod::Card
-                | LoginMethod::Phone
-                | LoginMethod::Qr
-                | LoginMethod::DeviceCertificate
+            LoginMethod::Card | LoginMethod::Qr | LoginMethod::DeviceCertificate
         );
         (event.kind == EventKind::Login && with_certificate).then(|| CertificateUse {
             at: event.at,
