@@ -68,10 +68,11 @@ fn a_browser_with_a_device_certificate_logs_in_and_is_refused_once_it_is_revoked
         &serial,
         &["--reason", "keyCompromise"],
     ));
-    browser.goto(&format!("{base}/portal?lang=eng"));
+    browser.goto(&format!("{base}/portal"));
     browser.execute("document.getElementById('message')?.remove();", vec![]);
     browser.click("#device-certificate button[type=submit]");
-    let said = browser.wait_for_text("#message", "revoked");
+    let said = browser.wait_for_text("#message", "Sertifikat qəbul edilmədi");
+    assert!(said.contains("revoked"), "{said}");
     browser.screenshot("device-certificate-revoked");
     assert!(
         !browser.current_url().ends_with("/portal/cabinet"),

@@ -89,10 +89,10 @@ pub(super) async fn login(
         None => {
             return again(
                 StatusCode::UNAUTHORIZED,
-                DeviceLoginError::NoCertificate.to_string(),
+                said(&DeviceLoginError::NoCertificate, language),
             )
         }
-        Some(Err(e)) => return again(StatusCode::BAD_REQUEST, e.to_string()),
+        Some(Err(e)) => return again(StatusCode::BAD_REQUEST, said(&e, language)),
         Some(Ok(presented)) => presented,
     };
     let worker = Arc::clone(&portal);
@@ -123,10 +123,24 @@ pub(super) async fn login(
             Some(session::set_cookie(&made.cookie, &portal.sessions)),
         ),
         // Said to the citizen, not logged: the reason names them (personal data).
-        Ok(Ok(Err(refused))) => again(StatusCode::UNAUTHORIZED, refused.to_string()),
+        Ok(Ok(Err(refused))) => again(StatusCode::UNAUTHORIZED, said(&refused, language)),
         // The session was used by another login meanwhile.
         Ok(Err(StoreError::NotFound(_))) => forbidden(),
         Ok(Err(e)) => failed(e),
         Err(e) => failed(e),
+    }
+}
+
+/// What the citizen is told of a refused device login, in the page's language (the checks'
+/// own reason, in English, follows on an Azerbaijani page).
+fn said(e: &DeviceLoginError, language: Language) -> String {
+    match (language, e) {
+        (Language::Eng, e) => e.to_string(),
+        (Language::Aze, DeviceLoginError::NoCertificate) => {
+            "Cihaz sertifikatı təqdim edilməyib: mobil autentifikasiya sertifikatını bu cihazda \
+             quraşdırın və brauzer soruşduqda onu seçin"
+                .into()
+        }
+        (Language::Aze, e) => format!("Sertifikat qəbul edilmədi: {e}"),
     }
 }
