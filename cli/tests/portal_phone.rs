@@ -711,7 +711,7 @@ mod in_a_browser {
 
     use super::{Lab, FIN, PHONE};
 
-    /// A browser of this test's own (each lab has its own root to trust), stopped when dropped.
+    /// The binary's one browser, trusting the lab's root; stopped when dropped.
     fn browser(lab: &Lab) -> Option<Browser> {
         if !Browser::is_available() {
             eprintln!("skipped: chromium, chromedriver, certutil or zbarimg is not installed");
@@ -821,11 +821,18 @@ mod in_a_browser {
 
     /// The phone login in the browser; the cabinet's "who used my certificates" lists another
     /// relying party's authentication and signature with what each asked, and the login.
+    /// One lab and one browser for both: the phone login, then the QR login.
     #[test]
-    fn phone_login_in_the_browser_shows_the_phones_code_and_opens_the_cabinet() {
+    fn phone_and_qr_logins_in_the_browser() {
         let lab = Lab::new();
         let Some(browser) = browser(&lab) else { return };
-        another_relying_party_uses_the_phone(&lab);
+        phone_login_shows_the_phones_code_and_opens_the_cabinet(&lab, &browser);
+        browser.fresh(&format!("{}/portal", lab.portal_base));
+        qr_login_with_the_code_read_from_the_screenshot(&lab, &browser);
+    }
+
+    fn phone_login_shows_the_phones_code_and_opens_the_cabinet(lab: &Lab, browser: &Browser) {
+        another_relying_party_uses_the_phone(lab);
         browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
         browser.wait_for_text("#phone-login h2", "phone");
         browser.screenshot("login-page");
@@ -886,13 +893,10 @@ mod in_a_browser {
         }
     }
 
-    #[test]
-    fn qr_login_in_the_browser_with_the_code_read_from_the_screenshot() {
-        let lab = Lab::new();
-        let Some(browser) = browser(&lab) else { return };
+    fn qr_login_with_the_code_read_from_the_screenshot(lab: &Lab, browser: &Browser) {
         browser.goto(&format!("{}/portal?lang=eng", lab.portal_base));
         browser.click("#qr-login button[type=submit]");
-        qr_shown(&browser);
+        qr_shown(browser);
 
         // A photograph of the screen used later: refused, and the page still waits.
         let shot = browser.screenshot("qr-waiting-photographed");
@@ -905,7 +909,7 @@ mod in_a_browser {
         assert!(browser.has("#qr"), "the page gave up: {}", browser.source());
 
         // The QR code on the screen now, read from the screenshot's pixels.
-        qr_shown(&browser);
+        qr_shown(browser);
         let shot = browser.screenshot("qr-waiting");
         let links = decode_qr(&shot);
         assert_eq!(links.len(), 1, "{links:?}");
