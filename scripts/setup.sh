@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 DEB_PACKAGES=(build-essential pkgconf libssl-dev libpcsclite-dev openssl sqlite3 curl
               softhsm2 opensc opensc-pkcs11 pcscd vsmartcard-vpcd python3-venv wrk hyperfine time
               postgresql postgresql-client
-              chromium chromium-driver fonts-dejavu-core zbar-tools libnss3-tools)
+              chromium chromium-driver fonts-dejavu-core zbar-tools libnss3-tools
+              qpdf poppler-utils)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -34,5 +35,10 @@ if [ ! -x .venv/bin/lint_pkix_cert ]; then
   python3 -m venv .venv 2>/dev/null || { rm -rf .venv; python3 -m virtualenv .venv; }
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q 'pkilint>=0.13,<0.14'
+fi
+# pyHanko's command line (PAdES and CMS validation by a tool imza was not built with).
+if [ ! -x .venv/bin/pyhanko ]; then
+  echo "setup: adding pyhanko-cli to .venv"
+  .venv/bin/pip install -q 'pyhanko-cli>=0.6,<0.7'
 fi
 echo "setup: ok"
