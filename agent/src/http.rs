@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
+use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use crate::card::{AgentError, CardAccess};
@@ -182,13 +183,16 @@ async fn read_json<T: DeserializeOwned>(request: Request) -> Result<T, Response<
     }
     let body = read_body(body, &parts.headers, MAX_BODY_BYTES, None)
         .await
-        .map_err(|e| match e {
-            BodyRefused::TooLarge { limit } => json_answer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({"code": "ERR_WEBEID_NATIVE_INVALID_ARGUMENT",
-                        "message": format!("a request is at most {limit} bytes")}),
-            ),
-            _ => invalid("the body could not be read"),
+        // A body left unread closes the connection: the client cannot reuse it.
+        .map_err(|e| {
+            closing(match e {
+                BodyRefused::TooLarge { limit } => json_answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &json!({"code": "ERR_WEBEID_NATIVE_INVALID_ARGUMENT",
+                            "message": format!("a request is at most {limit} bytes")}),
+                ),
+                _ => invalid("the body could not be read"),
+            })
         })?;
     serde_json::from_slice(&body.bytes).map_err(|e| invalid(&format!("malformed request: {e}")))
 }

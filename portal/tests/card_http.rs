@@ -239,6 +239,10 @@ fn bad_requests_are_refused_and_change_nothing() {
         let reply = post_token(&site, &cookie, csrf, &body);
         assert_eq!(reply.status, status, "{}", reply.text());
         assert_eq!(code_of(&reply), code);
+        // A body refused unread: the client is told not to reuse the connection.
+        if status == 413 {
+            assert_eq!(reply.header("connection"), Some("close"));
+        }
     }
     let form = site.client.post(
         "/portal/login/card",

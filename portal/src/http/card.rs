@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 use serde_json::json;
 
+use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::{
@@ -183,19 +184,20 @@ pub(super) async fn login(
     }
     let token = match read_body(body, &headers, MAX_TOKEN_BYTES, None).await {
         Ok(body) => body.bytes,
+        // A body left unread closes the connection: the client cannot reuse it.
         Err(BodyRefused::TooLarge { limit }) => {
-            return refusal(
+            return closing(refusal(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "ERR_IMZA_MALFORMED_TOKEN",
                 &format!("a token is at most {limit} bytes"),
-            )
+            ))
         }
         Err(_) => {
-            return refusal(
+            return closing(refusal(
                 StatusCode::BAD_REQUEST,
                 "ERR_IMZA_MALFORMED_TOKEN",
                 "the token could not be read",
-            )
+            ))
         }
     };
     // Malformed input changes nothing, not even the session's challenge.

@@ -41,6 +41,7 @@ use percent_encoding::percent_decode_str;
 
 use imza_core::clock::Clock;
 use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
+use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, WorkLimit};
 
 use crate::access_code::AccessCodePolicy;
@@ -525,12 +526,15 @@ pub(crate) async fn read_form(
     }
     let body = read_body(body, headers, MAX_FORM_BYTES, None)
         .await
-        .map_err(|e| match e {
-            BodyRefused::TooLarge { limit } => text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("a form is at most {limit} bytes"),
-            ),
-            _ => text(StatusCode::BAD_REQUEST, "the form could not be read"),
+        // A body left unread closes the connection: the client cannot reuse it.
+        .map_err(|e| {
+            closing(match e {
+                BodyRefused::TooLarge { limit } => text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("a form is at most {limit} bytes"),
+                ),
+                _ => text(StatusCode::BAD_REQUEST, "the form could not be read"),
+            })
         })?;
     form_fields(&body.bytes).map_err(|e| text(StatusCode::BAD_REQUEST, &e))
 }

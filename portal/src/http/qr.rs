@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
 use base64ct::{Base64, Encoding};
 use serde::de::DeserializeOwned;
 
+use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::{
@@ -202,12 +203,15 @@ async fn read_json<T: DeserializeOwned>(
     }
     let body = read_body(body, headers, MAX_PHONE_BODY_BYTES, None)
         .await
-        .map_err(|e| match e {
-            BodyRefused::TooLarge { limit } => refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the body is at most {limit} bytes"),
-            ),
-            _ => refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+        // A body left unread closes the connection: the client cannot reuse it.
+        .map_err(|e| {
+            closing(match e {
+                BodyRefused::TooLarge { limit } => refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!("the body is at most {limit} bytes"),
+                ),
+                _ => refuse(StatusCode::BAD_REQUEST, "the body could not be read"),
+            })
         })?;
     serde_json::from_slice(&body.bytes).map_err(|e| {
         refuse(
