@@ -1,7 +1,17 @@
 //! imza-pdf: the PDF layer under PAdES and the e-certificates (ISO 32000-1).
 //!
-//! [`object`], the object model and its serialization.
+//! [`object`], the object model and its serialization; the bounded object parser; [`file`],
+//! a PDF read on demand — cross-reference sections, revisions, objects, streams — within
+//! limits; [`incremental`], updates appended without touching the bytes before.
 
+pub mod error;
+pub mod file;
+pub mod incremental;
 pub mod object;
+pub(crate) mod parse;
 
+pub use error::PdfError;
+pub use file::{PdfFile, Revision, XrefEntry, XrefKind, XrefSection};
+pub use incremental::{IncrementalUpdate, WrittenUpdate};
 pub use object::{Dictionary, Name, Object, ObjectId, PdfString, Stream, StreamData};
+pub use parse::MAX_NESTING;
