@@ -31,30 +31,37 @@ fn attribute(
 }
 
 /// The signed attributes of a B-B signature (EN 319 122-1 §5.2.1-5.2.2): content-type,
-/// message-digest, signing-time and signing-certificate-v2 with a SHA-256 ESSCertIDv2
-/// (hashAlgorithm omitted: SHA-256 is its DEFAULT) and the certificate's issuerSerial.
+/// message-digest, signing-time (when given: PAdES leaves it out, EN 319 142-1 §6.3) and
+/// signing-certificate-v2 with a SHA-256 ESSCertIDv2 (hashAlgorithm omitted: SHA-256 is its
+/// DEFAULT) and the certificate's issuerSerial.
 pub(crate) fn signed_attributes(
     content_type: ObjectIdentifier,
     message_digest: &[u8],
-    signing_time: OffsetDateTime,
+    signing_time: Option<OffsetDateTime>,
     certificate: &Certificate,
     certificate_der: &[u8],
 ) -> Result<Vec<x509_cert::attr::Attribute>, SignerError> {
     let signing_certificate = SigningCertificateV2::sha256_of(certificate, certificate_der)
         .map_err(|e| SignerError::malformed("ESSCertIDv2", e))?;
-    // RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
-    let time = imza_core::clock::x509_time(signing_time)
-        .map_err(|e| SignerError::malformed("signing time", e))?;
-    Ok(vec![
+    let mut attributes = vec![
         attribute(oids::ATTR_CONTENT_TYPE, &content_type)?,
         attribute(
             oids::ATTR_MESSAGE_DIGEST,
             &OctetString::new(message_digest)
                 .map_err(|e| SignerError::malformed("message digest", e))?,
         )?,
-        attribute(oids::ATTR_SIGNING_TIME, &time)?,
-        attribute(oids::ATTR_SIGNING_CERTIFICATE_V2, &signing_certificate)?,
-    ])
+    ];
+    if let Some(signing_time) = signing_time {
+        // RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
+        let time = imza_core::clock::x509_time(signing_time)
+            .map_err(|e| SignerError::malformed("signing time", e))?;
+        attributes.push(attribute(oids::ATTR_SIGNING_TIME, &time)?);
+    }
+    attributes.push(attribute(
+        oids::ATTR_SIGNING_CERTIFICATE_V2,
+        &signing_certificate,
+    )?);
+    Ok(attributes)
 }
 
 // --- reading signed attributes --------------------------------------------------------------

@@ -19,6 +19,12 @@ pub enum SignerError {
     /// Revocation data for B-LT could not be gathered.
     #[error("revocation data: {0}")]
     Revocation(String),
+    /// A PDF that cannot be read or written as asked.
+    #[error("{0}")]
+    Pdf(#[from] imza_pdf::PdfError),
+    /// Reading or writing a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
     /// Fetching over the network failed.
     #[error("network: {0}")]
     Network(String),

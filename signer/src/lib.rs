@@ -12,6 +12,7 @@ mod credentials;
 mod error;
 pub mod http;
 mod level;
+pub mod pades;
 mod report;
 mod sign;
 pub(crate) mod signed_data;
@@ -26,8 +27,8 @@ pub use credentials::{Credentials, MAX_CHAIN};
 pub use error::SignerError;
 pub use level::Level;
 pub use report::{
-    ChainCertificate, Indication, RevocationReport, SignatureReport, SignerReport, SubIndication,
-    TimestampReport, ValidationReport,
+    ChainCertificate, Indication, PdfSignatureReport, RevisionChange, RevocationReport,
+    SignatureReport, SignerReport, SubIndication, TimestampReport, ValidationReport,
 };
 pub use sign::{sign, SignOptions};
 pub use timestamp::{HttpTimestamper, Timestamper};

@@ -195,6 +195,48 @@ pub struct SignatureReport {
     pub revocation: Vec<RevocationReport>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// For a signature in a PDF: its field, the revision it signs and what changed after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<PdfSignatureReport>,
+}
+
+/// Where a PDF signature (or document time-stamp) sits and what the document's later
+/// revisions changed (ETSI EN 319 142-1, ISO 32000-1 §12.8).
+#[derive(Clone, Debug, Serialize)]
+pub struct PdfSignatureReport {
+    /// The signature field's fully qualified name.
+    pub field: String,
+    /// `signature` or `document_timestamp`.
+    pub kind: &'static str,
+    pub sub_filter: Option<String>,
+    /// The revision the signature covers (1 is the original document).
+    pub revision: usize,
+    /// Whether the signature covers the whole file (no revision after it).
+    pub covers_whole_document: bool,
+    /// The DocMDP permission (1, 2, 3) when this signature certifies the document.
+    pub certification: Option<u8>,
+    /// The most the later revisions changed: `none`, `lta_updates` (DSS, document
+    /// time-stamps), `form_filling` (also new signatures), `annotations`, `other`.
+    pub modification: &'static str,
+    pub later_revisions: Vec<RevisionChange>,
+    /// What the PDF checks found wrong, as a code: `byte_range_malformed`,
+    /// `contents_malformed`, `contents_not_in_gap`, `not_at_revision_end`,
+    /// `signature_dictionary_replaced`, `unsupported_sub_filter`, `changed_after_signing`,
+    /// `changes_beyond_permissions`; `null` when none.
+    pub finding: Option<&'static str>,
+}
+
+/// What one revision after a signature changed.
+#[derive(Clone, Debug, Serialize)]
+pub struct RevisionChange {
+    /// The revision (1 is the original document).
+    pub revision: usize,
+    /// `lta_updates`, `form_filling`, `annotations` or `other`.
+    pub kind: &'static str,
+    /// Whether the signature's permissions allow it.
+    pub allowed: bool,
+    /// What changed, in words.
+    pub changes: Vec<String>,
 }
 
 impl SignatureReport {
@@ -216,6 +258,7 @@ impl SignatureReport {
             revocation: Vec::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            pdf: None,
         }
     }
 

@@ -52,8 +52,29 @@ pub fn sign(
     credentials: &Credentials,
     options: &SignOptions<'_>,
 ) -> Result<Vec<u8>, SignerError> {
+    let digest = key_digest(credentials, options.digest)?;
+    let mut signed_data = signed_data_over(
+        &digest.digest(content),
+        credentials,
+        Some(options.signing_time),
+        options.attached.then_some(content),
+    )?;
+    raise(
+        &mut signed_data,
+        Some(content),
+        options.level,
+        &options.augment,
+    )?;
+    signed_data.to_der().map_err(SignerError::from)
+}
+
+/// The digest to sign with: `asked`, which must be the key's own, or the key's.
+pub(crate) fn key_digest(
+    credentials: &Credentials,
+    asked: Option<DigestAlgorithm>,
+) -> Result<DigestAlgorithm, SignerError> {
     let key = credentials.key();
-    let digest = options.digest.unwrap_or(key.algorithm().digest());
+    let digest = asked.unwrap_or(key.algorithm().digest());
     if digest != key.algorithm().digest() {
         // RFC 5652 §5.4: the signature is computed over the signed attributes hashed with the
         // SignerInfo's digestAlgorithm, so the key must hash with it.
@@ -64,6 +85,19 @@ pub fn sign(
             ImprintAlgorithm::from_digest_algorithm(digest)
         )));
     }
+    Ok(digest)
+}
+
+/// A B-B SignedData over content whose hash (with the key's digest) is `message_digest`:
+/// signed attributes, the signature, the certificates; the content inside when `attached`.
+pub(crate) fn signed_data_over(
+    message_digest: &[u8],
+    credentials: &Credentials,
+    signing_time: Option<OffsetDateTime>,
+    attached: Option<&[u8]>,
+) -> Result<CmsSignedData, SignerError> {
+    let key = credentials.key();
+    let digest = key.algorithm().digest();
     let digest_algorithm = AlgorithmIdentifierOwned {
         // RFC 5754 §2: SHA-2 identifiers are generated with absent parameters.
         oid: ImprintAlgorithm::from_digest_algorithm(digest).oid(),
@@ -72,8 +106,8 @@ pub fn sign(
     let certificate = credentials.certificate();
     let signed_attrs: SignedAttributes = SetOfVec::try_from(attributes::signed_attributes(
         oids::CT_DATA,
-        &digest.digest(content),
-        options.signing_time,
+        message_digest,
+        signing_time,
         certificate,
         credentials.certificate_der(),
     )?)
@@ -122,19 +156,13 @@ pub fn sign(
             certificates.push(der.clone());
         }
     }
-    let mut signed_data = CmsSignedData::assemble(
+    CmsSignedData::assemble(
         &digest_algorithm,
         oids::CT_DATA,
-        options.attached.then_some(content),
+        attached,
         certificates,
         &signer_info,
         &AUGMENTING,
-    )?;
-    raise(
-        &mut signed_data,
-        Some(content),
-        options.level,
-        &options.augment,
-    )?;
-    signed_data.to_der().map_err(SignerError::from)
+    )
+    .map_err(SignerError::from)
 }

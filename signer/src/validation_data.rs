@@ -175,6 +175,54 @@ pub(crate) fn add_validation_data(
         targets.push((format!("the TSA certificate of the {what}"), found));
     }
 
+    let mut existing = Vec::new();
+    // Revocation values already embedded serve again when still usable.
+    for element in &signed_data.crls {
+        match revocation_value(element) {
+            Ok(RevocationValue::Crl(der)) => existing.push(Evidence::Crl(der.to_vec())),
+            Ok(RevocationValue::OcspResponse(response)) => existing.push(Evidence::Ocsp(response)),
+            Ok(RevocationValue::Other) | Err(_) => {}
+        }
+    }
+    let gathered = gather(&targets, &pool, existing, sources)?;
+    for cert in &gathered.certificates {
+        signed_data.add_certificate(cert)?;
+    }
+    for evidence in gathered.revocation {
+        match evidence {
+            Evidence::Crl(der) => signed_data.add_revocation_value(der)?,
+            Evidence::Ocsp(der) => {
+                signed_data.add_revocation_value(ocsp_revocation_choice(&der)?)?
+            }
+        };
+    }
+    Ok(())
+}
+
+/// A revocation value: a DER CRL or a DER OCSPResponse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Evidence {
+    Crl(Vec<u8>),
+    Ocsp(Vec<u8>),
+}
+
+/// What validating some certificates now found: the certificates of their paths (the
+/// anchors included) and the revocation values used, each once.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    pub(crate) certificates: Vec<Vec<u8>>,
+    pub(crate) revocation: Vec<Evidence>,
+}
+
+/// Validates each of `targets` (what it is, its DER certificate) now with revocation required,
+/// building paths through `pool` and using `existing` revocation values where still usable,
+/// and returns the paths' certificates and revocation values.
+pub(crate) fn gather(
+    targets: &[(String, Vec<u8>)],
+    pool: &[Vec<u8>],
+    existing: Vec<Evidence>,
+    sources: &ValidationDataSources,
+) -> Result<Gathered, SignerError> {
     let anchors = sources
         .trust_anchors
         .iter()
@@ -187,21 +235,19 @@ pub(crate) fn add_validation_data(
         ));
     }
     let mut validator = Validator::new(anchors);
-    for der in &pool {
+    for der in pool.iter().chain(&sources.certificates) {
         if let Ok(cert) = Certificate::from_der(der.clone()) {
             validator.add_certificate(cert);
         }
     }
-    // Revocation values already embedded serve again when still usable.
-    for element in &signed_data.crls {
-        match revocation_value(element) {
-            Ok(RevocationValue::Crl(der)) => {
-                if let Ok(crl) = Crl::from_der(der.to_vec()) {
+    for evidence in existing {
+        match evidence {
+            Evidence::Crl(der) => {
+                if let Ok(crl) = Crl::from_der(der) {
                     validator.add_crl(crl);
                 }
             }
-            Ok(RevocationValue::OcspResponse(response)) => validator.add_ocsp_response(response),
-            Ok(RevocationValue::Other) | Err(_) => {}
+            Evidence::Ocsp(response) => validator.add_ocsp_response(response),
         }
     }
     validator.set_fetcher(Box::new(SharedFetcher(sources.fetcher.clone())));
@@ -210,9 +256,10 @@ pub(crate) fn add_validation_data(
     options.revocation = RevocationPolicy::Require;
     options.network = true;
 
+    let mut gathered = Gathered::default();
     for (what, der) in targets {
-        let target =
-            Certificate::from_der(der).map_err(|e| SignerError::malformed("certificate", e))?;
+        let target = Certificate::from_der(der.clone())
+            .map_err(|e| SignerError::malformed("certificate", e))?;
         let path = validator.validate(&target, &options).map_err(|e| {
             SignerError::Revocation(format!(
                 "{what} ({}) did not validate: {e}",
@@ -220,22 +267,23 @@ pub(crate) fn add_validation_data(
             ))
         })?;
         for cert in &path.chain {
-            signed_data.add_certificate(cert.der())?;
+            if !gathered.certificates.iter().any(|c| c == cert.der()) {
+                gathered.certificates.push(cert.der().to_vec());
+            }
         }
         for status in &path.revocation {
-            match &status.evidence {
-                Some(RevocationEvidence::Crl { der, .. }) => {
-                    signed_data.add_revocation_value(der.to_vec())?;
-                }
-                Some(RevocationEvidence::Ocsp { der, .. }) => {
-                    signed_data.add_revocation_value(ocsp_revocation_choice(der)?)?;
-                }
+            let evidence = match &status.evidence {
+                Some(RevocationEvidence::Crl { der, .. }) => Evidence::Crl(der.to_vec()),
+                Some(RevocationEvidence::Ocsp { der, .. }) => Evidence::Ocsp(der.to_vec()),
                 // Only a validator given the issuer's records finds this; nothing to embed.
-                Some(RevocationEvidence::Local { .. }) | None => {}
+                Some(RevocationEvidence::Local { .. }) | None => continue,
+            };
+            if !gathered.revocation.contains(&evidence) {
+                gathered.revocation.push(evidence);
             }
         }
     }
-    Ok(())
+    Ok(gathered)
 }
 
 #[cfg(test)]

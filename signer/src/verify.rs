@@ -179,7 +179,12 @@ impl SignatureVerifier {
         now: OffsetDateTime,
     ) -> ValidationReport {
         match read_signature(signature_der) {
-            Ok(read) => self.verify_read(&read, detached_content.map(Content::Bytes), now),
+            Ok(read) => self.verify_read(
+                &read,
+                detached_content.map(Content::Bytes),
+                now,
+                &OuterMaterial::default(),
+            ),
             Err(e) => unreadable(e, now),
         }
     }
@@ -197,13 +202,95 @@ impl SignatureVerifier {
         content: &mut dyn Read,
         now: OffsetDateTime,
     ) -> std::io::Result<ValidationReport> {
+        self.verify_streamed(signature_der, content, now, &OuterMaterial::default())
+    }
+
+    /// [`SignatureVerifier::verify_reader`] with what the signature's container holds beside
+    /// the CMS (a PDF's DSS).
+    pub(crate) fn verify_streamed(
+        &self,
+        signature_der: &[u8],
+        content: &mut dyn Read,
+        now: OffsetDateTime,
+        outer: &OuterMaterial,
+    ) -> std::io::Result<ValidationReport> {
         let read = match read_signature(signature_der) {
             Ok(read) => read,
             Err(e) => return Ok(unreadable(e, now)),
         };
         let (algorithms, keep) = content_needs(&read.signed_data);
         let digests = ContentDigests::read(content, &algorithms, keep)?;
-        Ok(self.verify_read(&read, Some(Content::Digested(&digests)), now))
+        Ok(self.verify_read(&read, Some(Content::Digested(&digests)), now, outer))
+    }
+
+    /// A document time-stamp (a PDF's `/DocTimeStamp`): the RFC 3161 token `token_der` whose
+    /// imprint must be `hashed` (made with `algorithm`, the token's own), its TSA's path
+    /// validated at `now`, reported as one signature.
+    pub(crate) fn verify_document_timestamp(
+        &self,
+        token_der: &[u8],
+        hashed: &[u8],
+        now: OffsetDateTime,
+        outer: &OuterMaterial,
+    ) -> SignatureReport {
+        let mut report = SignatureReport::new(0);
+        let certificates: Vec<Vec<u8>> = CmsSignedData::read(token_der, &VALIDATING)
+            .map(|token| {
+                token
+                    .x509_certificates()
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let certificates: Vec<Vec<u8>> = certificates
+            .into_iter()
+            .chain(outer.certificates.iter().cloned())
+            .collect();
+        let candidates: Vec<Vec<u8>> = certificates
+            .iter()
+            .cloned()
+            .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
+            .collect();
+        let material =
+            SignatureMaterial::new(certificates, &outer.crls, outer.ocsp_responses.clone());
+        let signed_data = match CmsSignedData::read(token_der, &VALIDATING) {
+            Ok(signed_data) => signed_data,
+            Err(e) => {
+                report.fail(
+                    SubIndication::FORMAT_FAILURE,
+                    format!("the document time-stamp is not a CMS SignedData: {e}"),
+                );
+                return report;
+            }
+        };
+        let cx = Context {
+            signed_data: &signed_data,
+            content: None,
+            detached_content: None,
+            has_revocation_values: false,
+            material: &material,
+            candidates: &candidates,
+            network: &self.paths.network(),
+            now,
+            outer_poe: outer.poe,
+        };
+        let tsa_time = outer.poe.map_or(now, |poe| poe.min(now));
+        let (entry, time) = self.check_token(
+            &cx,
+            token_der,
+            Some(Stamped::Hash(hashed)),
+            "document",
+            tsa_time,
+        );
+        report.indication = entry.indication;
+        report.sub_indication = entry.sub_indication;
+        if let Some(error) = &entry.error {
+            report.errors.push(error.clone());
+        }
+        report.poe_time = time;
+        report.timestamps.push(entry);
+        report
     }
 
     fn verify_read(
@@ -211,6 +298,7 @@ impl SignatureVerifier {
         read: &ReadSignature,
         detached_content: Option<Content<'_>>,
         now: OffsetDateTime,
+        outer: &OuterMaterial,
     ) -> ValidationReport {
         let signed_data = &read.signed_data;
         if signed_data.signers.is_empty() {
@@ -226,6 +314,7 @@ impl SignatureVerifier {
             .x509_certificates()
             .into_iter()
             .map(<[u8]>::to_vec)
+            .chain(outer.certificates.iter().cloned())
             .collect();
         let candidates: Vec<Vec<u8>> = certificates
             .iter()
@@ -233,6 +322,12 @@ impl SignatureVerifier {
             .chain(self.paths.extra_certificates().map(<[u8]>::to_vec))
             .collect();
         let (crls, ocsp_responses) = (&read.crls, &read.ocsp_responses);
+        let all_crls: Vec<Vec<u8>> = crls.iter().chain(&outer.crls).cloned().collect();
+        let all_ocsp: Vec<Vec<u8>> = ocsp_responses
+            .iter()
+            .chain(&outer.ocsp_responses)
+            .cloned()
+            .collect();
         let context = Context {
             signed_data,
             content: signed_data
@@ -241,10 +336,11 @@ impl SignatureVerifier {
                 .or(detached_content),
             detached_content,
             has_revocation_values: !crls.is_empty() || !ocsp_responses.is_empty(),
-            material: &SignatureMaterial::new(certificates, crls, ocsp_responses.clone()),
+            material: &SignatureMaterial::new(certificates, &all_crls, all_ocsp),
             candidates: &candidates,
             network: &self.paths.network(),
             now,
+            outer_poe: outer.poe,
         };
         let reports = signed_data
             .signers
@@ -355,7 +451,13 @@ impl SignatureVerifier {
         // Signature time-stamps (EN 319 102-1 §5.6.2.4): proof of existence at genTime.
         // Archive time-stamps first: a valid one is when the signature time-stamps' TSA
         // certificates are judged (they may have expired or been revoked since).
-        let archive_poe = self.check_archive_timestamps(cx, signer, &mut report);
+        let archive_poe = match (
+            self.check_archive_timestamps(cx, signer, &mut report),
+            cx.outer_poe,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let tsa_time = archive_poe.unwrap_or(cx.now);
         let timestamps = self.check_timestamps(cx, signer, tsa_time, &mut report);
         let earliest = timestamps.iter().flatten().min().copied();
@@ -507,7 +609,7 @@ impl SignatureVerifier {
             let (entry, time) = self.check_token(
                 cx,
                 token_der,
-                Some(signer.signature()),
+                Some(Stamped::Data(signer.signature())),
                 "signature",
                 tsa_time,
             );
@@ -585,7 +687,7 @@ impl SignatureVerifier {
         &self,
         cx: &Context<'_>,
         token_der: &[u8],
-        stamped: Option<&[u8]>,
+        stamped: Option<Stamped<'_>>,
         kind: &'static str,
         tsa_time: OffsetDateTime,
     ) -> (TimestampReport, Option<OffsetDateTime>) {
@@ -615,9 +717,16 @@ impl SignatureVerifier {
             network: cx.network,
             last: Default::default(),
         };
-        let expect = Expectations {
-            data: stamped,
-            ..Default::default()
+        let expect = match stamped {
+            Some(Stamped::Data(data)) => Expectations {
+                data: Some(data),
+                ..Default::default()
+            },
+            Some(Stamped::Hash(hash)) => Expectations {
+                hashed_message: Some(hash),
+                ..Default::default()
+            },
+            None => Expectations::default(),
         };
         let verified = verify_token(
             &token,
@@ -669,6 +778,24 @@ fn tsa_label(token: &ParsedToken) -> Option<String> {
             .map(str::to_string)
             .unwrap_or(n)
     })
+}
+
+/// What a time-stamp token stamps: data, or its hash under the token's imprint algorithm.
+#[derive(Clone, Copy)]
+enum Stamped<'a> {
+    Data(&'a [u8]),
+    Hash(&'a [u8]),
+}
+
+/// Validation material a signature's container holds beside the CMS (a PDF's DSS: untrusted
+/// certificates, CRLs, OCSP responses) and a proof of existence it gives (the earliest valid
+/// document time-stamp covering the signature).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OuterMaterial {
+    pub(crate) certificates: Vec<Vec<u8>>,
+    pub(crate) crls: Vec<Vec<u8>>,
+    pub(crate) ocsp_responses: Vec<Vec<u8>>,
+    pub(crate) poe: Option<OffsetDateTime>,
 }
 
 /// A signature read: its SignedData and the revocation values it carries.
@@ -751,6 +878,8 @@ struct Context<'a> {
     /// The network of this call: all its signers and time-stamps share its fetch cap.
     network: &'a Network,
     now: OffsetDateTime,
+    /// A proof of existence from outside the CMS (a PDF's document time-stamp).
+    outer_poe: Option<OffsetDateTime>,
 }
 
 /// The baseline level whose structures the signature carries (EN 319 122-1 §6.3): a

@@ -12,6 +12,7 @@ pub mod card;
 pub mod csr;
 pub mod loopback;
 pub mod ocsp;
+pub mod pdf;
 pub mod pki;
 pub mod postgres;
 pub mod softhsm;

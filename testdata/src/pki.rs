@@ -221,6 +221,12 @@ pub fn leaf_extensions() -> Vec<Extension> {
     vec![ext::key_usage(KeyUsages::DigitalSignature.into()).expect("keyUsage")]
 }
 
+/// A document signer's extensions, as a qualified signing certificate has them (ETSI EN 319
+/// 412-2 §4.3.2): keyUsage digitalSignature and nonRepudiation (contentCommitment).
+pub fn signing_extensions() -> Vec<Extension> {
+    vec![ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).expect("keyUsage")]
+}
+
 /// A delegated OCSP responder's extensions (RFC 6960 §4.2.2.2): keyUsage digitalSignature,
 /// extendedKeyUsage id-kp-OCSPSigning (not critical), and id-pkix-ocsp-nocheck.
 pub fn ocsp_responder_extensions() -> Vec<Extension> {

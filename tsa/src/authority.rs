@@ -44,8 +44,8 @@ pub struct TsaConfig {
 }
 
 impl TsaConfig {
-    /// A configuration with 1 second accuracy (genTime is `now` rounded to the nearest
-    /// second), the TSA's name in every token, 128-bit random serial numbers and no clock check.
+    /// A configuration with 1 second accuracy (genTime is `now` truncated to its second), the
+    /// TSA's name in every token, 128-bit random serial numbers and no clock check.
     pub fn new(
         certificate: Vec<u8>,
         chain: Vec<Vec<u8>>,
@@ -227,7 +227,7 @@ impl TimeStampAuthority {
             policy: self.policy,
             message_imprint: request.message_imprint().clone(),
             serial_number: serial_int(&serial)?,
-            gen_time: GenTime::nearest_second(now),
+            gen_time: GenTime::whole_second(now),
             accuracy: self.accuracy.clone(),
             ordering: false,
             nonce: request.nonce().cloned(),

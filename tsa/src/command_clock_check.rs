@@ -17,7 +17,7 @@
 //!
 //! which asks chronyd once (`1` try, no waiting) and exits 0 only when it is synchronised with
 //! a remaining correction under 0.1 s. That leaves room inside the 1 s accuracy a token
-//! claims: genTime is rounded to the nearest second, using up to 0.5 s of it.
+//! claims: genTime is truncated to its second, using up to 1 s of it.
 //!
 //! `timedatectl show -p NTPSynchronized --value` is *not* usable as it stands: it prints
 //! `yes` or `no` and exits 0 either way. Wrap it:

@@ -66,18 +66,15 @@ impl GenTime {
         GenTime(t.to_offset(time::UtcOffset::UTC))
     }
 
-    /// `t` rounded to the nearest whole second, the precision imza's TSA stamps with.
+    /// `t` truncated to its whole second, the precision imza's TSA stamps with.
     ///
-    /// Rounding rather than truncating keeps genTime within half a second of `t`, so an
-    /// accuracy of one second leaves the other half for the clock's own error. Whole seconds
-    /// also keep tokens readable by parsers that reject fractions (der 0.7 among them).
-    pub fn nearest_second(t: OffsetDateTime) -> GenTime {
-        let down = imza_core::clock::whole_seconds(t);
-        if t.nanosecond() >= 500_000_000 {
-            GenTime(down + time::Duration::SECOND)
-        } else {
-            GenTime(down)
-        }
+    /// Truncating, never rounding up, keeps genTime at or before the moment it stamps: a
+    /// token can never claim a time later than a revocation, a validation or another token
+    /// made after it within the same second, so proof-of-existence comparisons never run
+    /// backwards; the accuracy of one second covers the fraction dropped. Whole seconds also
+    /// keep tokens readable by parsers that reject fractions (der 0.7 among them).
+    pub fn whole_second(t: OffsetDateTime) -> GenTime {
+        GenTime(imza_core::clock::whole_seconds(t))
     }
 
     pub fn to_offset_date_time(self) -> OffsetDateTime {
@@ -227,13 +224,13 @@ mod tests {
             assert_eq!(GenTime::from_der(&der).unwrap().to_offset_date_time(), t);
         }
         assert_eq!(
-            GenTime::nearest_second(datetime!(2026-11-21 10:00:00.7 UTC))
+            GenTime::whole_second(datetime!(2026-11-21 10:00:00.7 UTC))
                 .to_der()
                 .unwrap()[2..],
-            *b"20261121100001Z"
+            *b"20261121100000Z"
         );
         assert_eq!(
-            GenTime::nearest_second(datetime!(2026-11-21 10:00:00.4 UTC))
+            GenTime::whole_second(datetime!(2026-11-21 10:00:00.4 UTC))
                 .to_der()
                 .unwrap()[2..],
             *b"20261121100000Z"

