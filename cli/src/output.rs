@@ -176,6 +176,23 @@ pub fn write_new(path: &Path, bytes: &[u8], private: bool) -> CliResult {
     sync_dir(parent_dir(path))
 }
 
+/// Writes a new file (mode 0644, or 0600 when `private`) through `write`, which gets the
+/// file open for reading and writing (a PDF is signed in place, in bounded memory): the file
+/// appears whole under `path` or not at all, never replacing one; durable when this returns.
+pub fn write_new_with(
+    path: &Path,
+    private: bool,
+    write: impl FnOnce(&mut std::fs::File) -> CliResult,
+) -> CliResult {
+    let mut file = temporary(path, private)?;
+    write(file.as_file_mut())?;
+    file.as_file()
+        .sync_all()
+        .map_err(|e| io_failure("cannot write", path, e))?;
+    rename_new(file, path)?;
+    sync_dir(parent_dir(path))
+}
+
 /// Writes (replacing) a public output file, such as a CRL: readers see the old file or the
 /// new one, never a mix.
 pub fn write_replace(path: &Path, bytes: &[u8]) -> CliResult {
@@ -301,6 +318,19 @@ fn write_temporary(
     private: bool,
     sync: bool,
 ) -> Result<tempfile::NamedTempFile, Failure> {
+    let mut file = temporary(path, private)?;
+    // Through the plain file: NamedTempFile's own Write adds the temporary name to errors.
+    let plain = file.as_file_mut();
+    plain
+        .write_all(bytes)
+        .and_then(|()| if sync { plain.sync_all() } else { Ok(()) })
+        .map_err(|e| io_failure("cannot write", path, e))?;
+    Ok(file)
+}
+
+/// An empty temporary twin of `path` (`.NAME.XXXXXX.partial` beside it), removed again if
+/// dropped unrenamed.
+fn temporary(path: &Path, private: bool) -> Result<tempfile::NamedTempFile, Failure> {
     let name = path
         .file_name()
         .ok_or_else(|| input(format!("{} is not a file name", path.display())))?;
@@ -308,7 +338,7 @@ fn write_temporary(
     // name must stay within the 255 bytes a file name may have.
     let shown: String = name.to_string_lossy().chars().take(100).collect();
     let prefix = format!(".{shown}.");
-    let mut file = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".partial")
         .permissions(std::fs::Permissions::from_mode(if private {
@@ -317,14 +347,7 @@ fn write_temporary(
             0o644
         }))
         .tempfile_in(parent_dir(path))
-        .map_err(|e| io_failure("cannot create", path, e))?;
-    // Through the plain file: NamedTempFile's own Write adds the temporary name to errors.
-    let plain = file.as_file_mut();
-    plain
-        .write_all(bytes)
-        .and_then(|()| if sync { plain.sync_all() } else { Ok(()) })
-        .map_err(|e| io_failure("cannot write", path, e))?;
-    Ok(file)
+        .map_err(|e| io_failure("cannot create", path, e))
 }
 
 fn parent_dir(path: &Path) -> &Path {

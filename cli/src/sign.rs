@@ -1,5 +1,6 @@
-//! `imza sign`: CMS / CAdES signatures (B-B to B-LTA) with a key file, PKCS#12 or PKCS#11
-//! key, and `imza sign --augment` to raise an existing signature's level.
+//! `imza sign`: CMS / CAdES signatures (B-B to B-LTA) and PAdES signatures in PDFs
+//! (`--pades`) with a key file, PKCS#12, PKCS#11 key, chip card or phone, and `imza sign
+//! --augment` to raise an existing signature's (or signed PDF's) level.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
 use imza_mobile_sign::protocol::Language;
 use imza_mobile_sign::remote_key::{LastFailure, MobileSigningKey};
+use imza_signer::pades::{augment_pdf, sign_pdf, DocMdp, PadesOptions};
 use imza_signer::{
     augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
     SignOptions, SignerError, ValidationDataSources,
@@ -22,8 +24,8 @@ use zeroize::Zeroizing;
 
 use crate::mobile_auth::{citizen, client_failure, parse_language, show_code, RelyingParty};
 use crate::output::{
-    ensure_absent, input, read_certificate_ders, read_limited, write_new, CliResult, Failure,
-    MAX_INPUT_BYTES,
+    ensure_absent, input, read_certificate_ders, read_limited, write_new, write_new_with,
+    CliResult, Failure, MAX_INPUT_BYTES,
 };
 
 /// Largest document signed, or signature augmented (an enveloping signature holds its
@@ -60,11 +62,27 @@ const MANUAL: &str = "\
     self-signed certificates in --chain). LTA adds an archive time-stamp \
     (archive-time-stamp-v3) over all of it.\n\
     \n\
+    PDF documents (--pades): the signature goes into the PDF itself as PAdES (ETSI EN 319 \
+    142-1), written to --out as a new PDF; the original bytes are kept unchanged in front \
+    and the signature is an incremental update: an invisible signature field whose \
+    /ByteRange covers the whole file but the signature itself (SubFilter \
+    ETSI.CAdES.detached, the signing time in /M). --certify P1|P2|P3 makes it the \
+    document's certification (DocMDP: P1 no changes at all, P2 form filling and further \
+    signatures, P3 also annotations); it must be the first signature. At T the CMS carries \
+    a signature time-stamp; LT adds a document security store (/DSS: the certificates, \
+    OCSP responses and CRLs that validate the signer and the TSA, with a /VRI entry) in a \
+    further update; LTA adds a document time-stamp (/DocTimeStamp, ETSI.RFC3161) over all \
+    of it. The PDF is read as a stream and never held in memory whole. Encrypted PDFs are \
+    refused.\n\
+    \n\
     Augmenting (--augment SIG.p7s --level T|LT|LTA): adds what the level needs to an \
     existing signature without touching what was signed (the signed attributes and the \
     signature value keep their bytes). --level LTA on a B-LTA signature adds one more \
     archive time-stamp. Detached signatures need --content for LTA; when given, it is \
-    checked against the signature.\n\
+    checked against the signature. A signed PDF given to --augment is raised in a copy \
+    written to --out: T adds a document time-stamp when a signature has no signature \
+    time-stamp, LT a DSS for every signature and time-stamp, LTA a DSS and a new document \
+    time-stamp (repeat it before the last time-stamp's certificate expires).\n\
     \n\
     --out is never overwritten. Exit status 0: written. 1: a certificate to be validated for \
     B-LT does not validate (revoked, no path to --trust, no revocation information); with \
@@ -81,7 +99,10 @@ const MANUAL: &str = "\
     \x20 imza sign --card --pin-env CARD_PIN --in contract.pdf --out contract.pdf.p7s --chain ca.pem --level T --tsa http://tsa.example.az/tsa\n\
     \x20 RP_KEY=... imza sign --mobile +994501234567 --national-id 1AB2C3D --mss-url https://mss.gov.az --rp-name mygov.az --rp-key-env RP_KEY --in contract.pdf --out contract.pdf.p7s --chain ca.pem --level T --tsa http://tsa.example.az/tsa\n\
     \x20 imza sign --in contract.pdf --out contract.p7s --p12 me.p12 --p12-pass-env P12_PASS --level T --tsa http://tsa.example.az/tsa\n\
-    \x20 imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s";
+    \x20 imza sign --augment contract.p7s --content contract.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out contract-lta.p7s\n\
+    \x20 imza sign --pades --in statement.pdf --out statement-signed.pdf --key me.key --cert me.pem --chain ca.pem --level LTA --tsa http://tsa.example.az/tsa --trust root.pem\n\
+    \x20 imza sign --pades --certify P1 --in diploma.pdf --out diploma-sealed.pdf --p12 seal.p12 --p12-pass-env P12_PASS --reason \"Diploma\"\n\
+    \x20 imza sign --augment statement-signed.pdf --level LTA --tsa http://tsa.example.az/tsa --trust root.pem --out statement-lta.pdf";
 
 #[derive(Args)]
 #[command(
@@ -90,13 +111,15 @@ const MANUAL: &str = "\
     after_long_help = MANUAL
 )]
 pub struct SignArgs {
-    /// The document to sign. Any bytes, any size up to 256 MiB.
+    /// The document to sign. Any bytes, any size up to 256 MiB (with --pades: a PDF of any
+    /// size, read as a stream).
     #[arg(long = "in", value_name = "DOC", required_unless_present = "augment")]
     input: Option<PathBuf>,
-    /// Where to write the signature (DER CMS, `.p7s`). Never overwritten.
+    /// Where to write the signature (DER CMS, `.p7s`; with --pades, or when augmenting a PDF:
+    /// the signed PDF). Never overwritten.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Raise the level of this existing signature (DER CMS) instead of signing.
+    /// Raise the level of this existing signature (DER CMS) or signed PDF instead of signing.
     #[arg(
         long,
         value_name = "SIG.p7s",
@@ -200,6 +223,23 @@ pub struct SignArgs {
     /// Put the document inside the signature (enveloping) instead of beside it (detached).
     #[arg(long)]
     attached: bool,
+    /// Sign a PDF as PAdES: the signature goes into the PDF (an incremental update) and
+    /// --out is the signed PDF.
+    #[arg(long, conflicts_with_all = ["attached", "augment"])]
+    pades: bool,
+    /// With --pades: make the signature the document's certification with these DocMDP
+    /// permissions: P1 no changes, P2 form filling and signatures, P3 also annotations.
+    #[arg(long, value_name = "P1|P2|P3", requires = "pades", value_parser = parse_doc_mdp)]
+    certify: Option<DocMdp>,
+    /// With --pades: the signature field's name (default Signature1, Signature2, …).
+    #[arg(long, value_name = "NAME", requires = "pades")]
+    field: Option<String>,
+    /// With --pades: why the document is signed (/Reason), shown by PDF readers.
+    #[arg(long, value_name = "TEXT", requires = "pades")]
+    reason: Option<String>,
+    /// With --pades: where it is signed (/Location).
+    #[arg(long, value_name = "TEXT", requires = "pades")]
+    location: Option<String>,
     /// The CAdES level to produce: B, T, LT or LTA (also written B-B, B-T, ...).
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     level: Option<Level>,
@@ -233,6 +273,15 @@ pub enum DigestArg {
 
 fn parse_level(s: &str) -> Result<Level, String> {
     s.parse()
+}
+
+fn parse_doc_mdp(s: &str) -> Result<DocMdp, String> {
+    match s.to_ascii_uppercase().trim_start_matches('P') {
+        "1" => Ok(DocMdp::NoChanges),
+        "2" => Ok(DocMdp::FormFilling),
+        "3" => Ok(DocMdp::Annotations),
+        _ => Err(format!("{s:?}: expected P1, P2 or P3")),
+    }
 }
 
 pub fn run(args: SignArgs) -> CliResult {
@@ -281,6 +330,9 @@ fn run_sign(
         .input
         .as_deref()
         .ok_or_else(|| input("give the document to sign with --in"))?;
+    if args.pades {
+        return run_sign_pdf(args, document_path, level, timestamper, chain);
+    }
     let document = read_limited(document_path, MAX_DOCUMENT_BYTES, "--in")?;
     let (credentials, mobile_failure) = match &args.mobile {
         Some(phone) => {
@@ -328,6 +380,85 @@ fn run_sign(
     Ok(())
 }
 
+/// `--pades`: the PDF at `document_path` signed into a new PDF at --out.
+fn run_sign_pdf(
+    args: &SignArgs,
+    document_path: &Path,
+    level: Level,
+    timestamper: Option<&HttpTimestamper>,
+    chain: Vec<Vec<u8>>,
+) -> CliResult {
+    let document = open_pdf(document_path, "--in")?;
+    let (credentials, mobile_failure) = match &args.mobile {
+        Some(phone) => {
+            let (credentials, failure) = mobile_credentials(args, phone, chain)?;
+            (credentials, Some(failure))
+        }
+        None => (credentials(args, chain)?, None),
+    };
+    if args.digest.is_some() {
+        return Err(input(
+            "--digest is for CMS signatures; a PAdES signature hashes with the key's digest",
+        ));
+    }
+    let sources = validation_sources(args, level, credentials.chain(), &[])?;
+    let mut options = PadesOptions::new(OffsetDateTime::now_utc());
+    options.level = level;
+    options.certification = args.certify;
+    options.field_name = args.field.clone();
+    options.reason = args.reason.clone();
+    options.location = args.location.clone();
+    options.augment = AugmentOptions {
+        timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
+        validation: sources.as_ref(),
+        archive_digest: None,
+    };
+    write_new_with(&args.out, false, |out| {
+        sign_pdf(&document, out, &credentials, &options).map_err(|e| {
+            match mobile_failure.as_ref().and_then(LastFailure::take) {
+                Some(client_error) => client_failure(client_error),
+                None => failure(e),
+            }
+        })
+    })?;
+    println!(
+        "signed {} as PAdES {level}{} by {}; written to {}",
+        document_path.display(),
+        match args.certify {
+            Some(p) => format!(" (certification, DocMDP P{})", p as u8),
+            None => String::new(),
+        },
+        credentials.subject(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Opens `path` when it is a PDF (its `%PDF-` header), for `what`.
+fn open_pdf(path: &Path, what: &str) -> Result<std::fs::File, Failure> {
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| input(format!("{what} {}: cannot read: {e}", path.display())))?;
+    if !is_pdf_file(&mut file)? {
+        return Err(input(format!(
+            "{what} {} is not a PDF (no %PDF- header)",
+            path.display()
+        )));
+    }
+    Ok(file)
+}
+
+/// Whether `file` starts like a PDF; leaves it at its start.
+pub fn is_pdf_file(file: &mut std::fs::File) -> Result<bool, Failure> {
+    use std::io::{Read, Seek};
+    let mut head = Vec::new();
+    (&mut *file)
+        .take(1024)
+        .read_to_end(&mut head)
+        .and_then(|_| file.rewind())
+        .map_err(|e| input(format!("cannot read: {e}")))?;
+    Ok(imza_pdf::is_pdf(&head))
+}
+
 fn run_augment(
     args: &SignArgs,
     signature_path: &Path,
@@ -335,6 +466,15 @@ fn run_augment(
     timestamper: Option<&HttpTimestamper>,
     chain: &[Vec<u8>],
 ) -> CliResult {
+    let mut file = std::fs::File::open(signature_path).map_err(|e| {
+        input(format!(
+            "--augment {}: cannot read: {e}",
+            signature_path.display()
+        ))
+    })?;
+    if is_pdf_file(&mut file)? {
+        return run_augment_pdf(args, signature_path, file, level, timestamper, chain);
+    }
     let signature = read_limited(signature_path, MAX_DOCUMENT_BYTES, "--augment")?;
     let before = level_of(&signature).map_err(|e| {
         input(format!(
@@ -360,6 +500,39 @@ fn run_augment(
     println!(
         "raised {} from {before} to {level}; written to {}",
         signature_path.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// `--augment FILE.pdf`: the PDF copied to --out and raised there.
+fn run_augment_pdf(
+    args: &SignArgs,
+    path: &Path,
+    mut file: std::fs::File,
+    level: Level,
+    timestamper: Option<&HttpTimestamper>,
+    chain: &[Vec<u8>],
+) -> CliResult {
+    if args.content.is_some() {
+        return Err(input(
+            "--content is for detached CMS signatures; a PDF holds what it signs",
+        ));
+    }
+    let sources = validation_sources(args, level, chain, &[])?;
+    let options = AugmentOptions {
+        timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
+        validation: sources.as_ref(),
+        archive_digest: None,
+    };
+    write_new_with(&args.out, false, |out| {
+        std::io::copy(&mut file, out)
+            .map_err(|e| input(format!("--augment {}: cannot read: {e}", path.display())))?;
+        augment_pdf(out, level, &options).map_err(failure)
+    })?;
+    println!(
+        "raised the signatures of {} to PAdES {level}; written to {}",
+        path.display(),
         args.out.display()
     );
     Ok(())
@@ -568,7 +741,9 @@ fn embedded_self_signed(signature: &[u8]) -> Vec<Vec<u8>> {
 /// The exit code a signing failure gets (see the command's help).
 fn failure(e: SignerError) -> Failure {
     match e {
-        SignerError::Malformed { .. } | SignerError::Usage(_) => Failure::Input(e.to_string()),
+        SignerError::Malformed { .. } | SignerError::Usage(_) | SignerError::Pdf(_) => {
+            Failure::Input(e.to_string())
+        }
         SignerError::Key(core) => Failure::from(core),
         SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
         _ => Failure::Internal(e.to_string()),

@@ -1,5 +1,6 @@
-//! `imza verify`: validate a CMS / CAdES signature and print the validation report
-//! (ETSI EN 319 102-1 indications, TS 119 102-2 shaped). Exit 0 only when TOTAL_PASSED.
+//! `imza verify`: validate a CMS / CAdES signature or the PAdES signatures of a PDF and
+//! print the validation report (ETSI EN 319 102-1 indications, TS 119 102-2 shaped). Exit 0
+//! only when every signature is TOTAL_PASSED.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,20 @@ const MAX_PKI_FILE_BYTES: u64 = 64 * 1024 * 1024;
 const MANUAL: &str = "\
     Validates a signature: CMS SignedData (RFC 5652) or CAdES B-B, B-T, B-LT, B-LTA \
     (ETSI EN 319 122-1), detached (give the document with --content) or carrying its \
-    document.\n\
+    document; or a signed PDF (PAdES, ETSI EN 319 142-1): every signature and document \
+    time-stamp in it, one entry each.\n\
+    \n\
+    For a PDF, each signature's /ByteRange must cover its whole revision but the signature \
+    itself, from the first byte to the end of a revision, its gap exactly the signature's \
+    /Contents (else FORMAT_FAILURE: forged or wrapped signatures); the validation data in \
+    the document security store (/DSS) is used as if it were in the signature; and every \
+    later revision is examined for what it changed. Only a DSS and document time-stamps \
+    leave a signature untouched; new signatures and form filling are allowed unless a \
+    certification forbids them (DocMDP P1), annotations only under P3. Anything else - new \
+    or replaced page content, fonts, images, overlays, removed objects (incremental saving \
+    and shadow attacks) - is TOTAL_FAILED HASH_FAILURE, and changes beyond what the \
+    signature permits are INDETERMINATE SIG_CONSTRAINTS_FAILURE; the report lists each \
+    later revision and what it changed.\n\
     \n\
     For each signer the report gives an indication as ETSI EN 319 102-1 names them - \
     TOTAL_PASSED, INDETERMINATE or TOTAL_FAILED - with a sub-indication saying why: \
@@ -67,7 +81,8 @@ const MANUAL: &str = "\
 #[command(after_long_help = MANUAL)]
 pub struct VerifyArgs {
     /// The signature: DER (`.p7s`, as `imza sign` and `openssl cms -sign -outform DER` write
-    /// it) or PEM (`-----BEGIN PKCS7-----` or `CMS`).
+    /// it) or PEM (`-----BEGIN PKCS7-----` or `CMS`); or a signed PDF (any size: read as a
+    /// stream).
     #[arg(value_name = "SIGNATURE")]
     signature: PathBuf,
     /// The signed document, for a detached signature: hashed as it is read, so any size
@@ -107,7 +122,23 @@ pub fn run(args: VerifyArgs) -> CliResult {
             .map_err(|e| input(format!("--at {text:?} is not an RFC 3339 time: {e}")))?,
         None => OffsetDateTime::now_utc(),
     };
-    let signature = read_signature(&args.signature)?;
+    let mut file = std::fs::File::open(&args.signature).map_err(|e| {
+        input(format!(
+            "signature {}: cannot read: {e}",
+            args.signature.display()
+        ))
+    })?;
+    let pdf = crate::sign::is_pdf_file(&mut file)?;
+    if pdf && args.content.is_some() {
+        return Err(input(
+            "--content is for detached CMS signatures; a PDF holds what it signs",
+        ));
+    }
+    let signature = if pdf {
+        Vec::new()
+    } else {
+        read_signature(&args.signature)?
+    };
     let content = args
         .content
         .as_deref()
@@ -137,6 +168,7 @@ pub fn run(args: VerifyArgs) -> CliResult {
     options.network = args.network;
 
     let report = match content {
+        _ if pdf => imza_signer::pades::verify_pdf(std::io::BufReader::new(file), &options),
         Some((path, file)) => {
             let mut reader = Counted {
                 inner: std::io::Read::take(file, MAX_CONTENT_BYTES + 1),
@@ -316,6 +348,41 @@ fn signature_summary(s: &SignatureReport, count: usize) -> String {
             "Revocation:",
             format!("{}: {}{source}{later}", r.subject, r.state),
         );
+    }
+    if let Some(pdf) = &s.pdf {
+        let what = match pdf.kind {
+            "document_timestamp" => "document time-stamp",
+            _ => "signature",
+        };
+        let certification = pdf
+            .certification
+            .map(|p| format!(", certifies the document (DocMDP P{p})"))
+            .unwrap_or_default();
+        line(
+            "PDF:",
+            format!(
+                "{what} in field {:?}, covering revision {}{}{certification}",
+                pdf.field,
+                pdf.revision,
+                if pdf.covers_whole_document {
+                    " (the whole document)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        for later in &pdf.later_revisions {
+            line(
+                "Later:",
+                format!(
+                    "revision {}: {} ({}){}",
+                    later.revision,
+                    later.kind.replace('_', " "),
+                    later.changes.join("; "),
+                    if later.allowed { "" } else { " - NOT ALLOWED" }
+                ),
+            );
+        }
     }
     for e in &s.errors {
         line("Error:", e.clone());

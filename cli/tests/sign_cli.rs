@@ -443,3 +443,166 @@ fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
         assert!(said.contains("TOTAL_PASSED"), "{name}: {said}");
     }
 }
+
+#[test]
+fn pades_from_the_command_line_with_a_real_imza_serve_checked_by_pyhanko_and_offline_by_imza() {
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let pki = common::TestPki::with_root_and_citizens_at(&base);
+    let p12 = pki.path("citizen.p12");
+    let cert = pki.path("citizen.pem");
+    pki.issue_p12(
+        (
+            "citizens",
+            "citizen-sign",
+            "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
+        ),
+        &p12,
+        &cert,
+        ("SIGN_TEST_P12", "p12-parol"),
+        &[],
+    );
+    pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    let root = pki.ca_pem("root");
+    let doc = pki.path("statement.pdf");
+    std::fs::write(
+        &doc,
+        imza_testdata::pdf::simple_pdf(&["Yasayis yeri haqqinda arayis"], 0),
+    )
+    .unwrap();
+    let serving = common::Server::start_on(&pki, port, &[]);
+    let tsa = format!("{base}/tsa");
+    let p = |name: &str| pki.path(name).to_str().unwrap().to_string();
+    let signer = [
+        "--p12",
+        p12.to_str().unwrap(),
+        "--p12-pass-env",
+        "SIGN_TEST_P12",
+    ];
+    let env = [("SIGN_TEST_P12", "p12-parol")];
+    let run = |args: &[&str]| imza(&strings(args), &env);
+
+    let mut b = vec!["sign", "--pades", "--in", doc.to_str().unwrap()];
+    let out_b = p("b.pdf");
+    b.extend(["--out", &out_b, "--reason", "Arayış"]);
+    b.extend(signer);
+    let said = exits(&run(&b), 0);
+    assert!(said.contains("as PAdES B-B"), "{said}");
+
+    let out_lta = p("sealed-lta.pdf");
+    let root_text = root.to_str().unwrap().to_string();
+    let mut lta = vec![
+        "sign",
+        "--pades",
+        "--certify",
+        "P1",
+        "--in",
+        doc.to_str().unwrap(),
+    ];
+    lta.extend([
+        "--out", &out_lta, "--level", "LTA", "--tsa", &tsa, "--trust", &root_text,
+    ]);
+    lta.extend(signer);
+    let said = exits(&run(&lta), 0);
+    assert!(
+        said.contains("as PAdES B-LTA (certification, DocMDP P1)"),
+        "{said}"
+    );
+
+    // B-B raised to B-LTA in a copy; the original stays as it was.
+    let before = std::fs::read(&out_b).unwrap();
+    let out_raised = p("raised.pdf");
+    let said = exits(
+        &run(&[
+            "sign",
+            "--augment",
+            &out_b,
+            "--level",
+            "LTA",
+            "--tsa",
+            &tsa,
+            "--trust",
+            &root_text,
+            "--out",
+            &out_raised,
+        ]),
+        0,
+    );
+    assert!(said.contains("to PAdES B-LTA"), "{said}");
+    assert_eq!(std::fs::read(&out_b).unwrap(), before);
+    let raised = std::fs::read(&out_raised).unwrap();
+    assert!(raised.starts_with(&before), "an augmentation only appends");
+
+    // POST /verify takes the PDF itself.
+    let answer = serving.post("/verify", "application/pdf", &raised);
+    let report: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(report["signatures"][0]["level"], "B-LTA", "{report}");
+    assert_eq!(
+        report["signatures"][1]["pdf"]["kind"], "document_timestamp",
+        "{report}"
+    );
+
+    // pyHanko accepts them (fetching OCSP from the server: offline validation by pyHanko of
+    // embedded data is shown in imza-signer's tests/pades.rs, with CRLs).
+    for name in ["b.pdf", "sealed-lta.pdf", "raised.pdf"] {
+        let py = text(&imza_testdata::tools::pyhanko(&[
+            "sign",
+            "validate",
+            "--trust",
+            &root_text,
+            "--trust-replace",
+            &p(name),
+        ]));
+        assert!(py.contains("INTACT:TRUSTED"), "{name}: pyhanko: {py}");
+    }
+
+    // With the server stopped, imza (network off) accepts the LTA documents.
+    drop(serving);
+    for name in ["sealed-lta.pdf", "raised.pdf"] {
+        let said = exits(&run(&["verify", &p(name), "--trust", &root_text]), 0);
+        assert!(said.contains("Level:         B-LTA"), "{name}: {said}");
+        assert!(said.contains("PDF:"), "{name}: {said}");
+        assert!(said.contains("Result: VALID ("), "{name}: {said}");
+        assert!(
+            said.contains("document time-stamp in field \"DocTimeStamp1\""),
+            "{name}: {said}"
+        );
+        imza_testdata::tools::qpdf_check(&pki.path(name));
+    }
+
+    // A byte changed inside the signed range: exit 1, HASH_FAILURE.
+    let mut tampered = raised.clone();
+    let at = tampered.windows(8).position(|w| w == b"Yasayis ").unwrap();
+    tampered[at] = b'Q';
+    std::fs::write(pki.path("tampered.pdf"), &tampered).unwrap();
+    let said = exits(
+        &run(&["verify", &p("tampered.pdf"), "--trust", &root_text]),
+        1,
+    );
+    assert!(said.contains("HASH_FAILURE"), "{said}");
+
+    // Refusals: not a PDF, --content with a PDF, an existing --out.
+    std::fs::write(pki.path("not.pdf"), b"plain text").unwrap();
+    let mut bad = vec!["sign", "--pades", "--in"];
+    let not_pdf = p("not.pdf");
+    let out_x = p("x.pdf");
+    bad.extend([not_pdf.as_str(), "--out", &out_x]);
+    bad.extend(signer);
+    let said = exits(&run(&bad), 2);
+    assert!(said.contains("is not a PDF"), "{said}");
+    let said = exits(
+        &run(&[
+            "verify",
+            &p("raised.pdf"),
+            "--content",
+            &p("b.pdf"),
+            "--trust",
+            &root_text,
+        ]),
+        2,
+    );
+    assert!(said.contains("a PDF holds what it signs"), "{said}");
+    assert!(!Path::new(&out_x).exists());
+}

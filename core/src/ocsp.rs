@@ -122,6 +122,40 @@ pub struct BasicOcspResponseRaw<'a> {
     pub certs: Option<Vec<AnyRef<'a>>>,
 }
 
+/// The certificates a DER OCSPResponse carries in its BasicOCSPResponse (`certs`: a
+/// delegated responder's certificate and its chain), as DER; none when it does not read.
+pub fn response_certificates(response_der: &[u8]) -> Vec<Vec<u8>> {
+    /// `OCSPResponse ::= SEQUENCE { responseStatus ENUMERATED, responseBytes [0] EXPLICIT
+    /// ResponseBytes OPTIONAL }`, `ResponseBytes ::= SEQUENCE { responseType OID, response
+    /// OCTET STRING }` (RFC 6960 §4.2.1), read only as far as needed here.
+    #[derive(Sequence)]
+    struct Outer<'a> {
+        status: AnyRef<'a>,
+        #[asn1(context_specific = "0", optional = "true", tag_mode = "EXPLICIT")]
+        bytes: Option<ResponseBytesRaw<'a>>,
+    }
+    #[derive(Sequence)]
+    struct ResponseBytesRaw<'a> {
+        response_type: ObjectIdentifier,
+        response: der::asn1::OctetStringRef<'a>,
+    }
+    let Ok(outer) = Outer::from_der(response_der) else {
+        return Vec::new();
+    };
+    let Some(bytes) = outer.bytes.filter(|b| b.response_type == oids::OCSP_BASIC) else {
+        return Vec::new();
+    };
+    let Ok(basic) = BasicOcspResponseRaw::from_der(bytes.response.as_bytes()) else {
+        return Vec::new();
+    };
+    basic
+        .certs
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|cert| der::Encode::to_der(cert).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

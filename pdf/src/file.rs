@@ -85,7 +85,7 @@ impl<R: Read + Seek> PdfFile<R> {
             object_streams: HashMap::new(),
         };
         let head = file.read_at(0, 1024)?;
-        if !head.windows(5).any(|w| w == b"%PDF-") {
+        if !is_pdf(&head) {
             return Err(PdfError::structure("no %PDF- header: this is not a PDF"));
         }
         let start = file.last_startxref()?;
@@ -761,6 +761,14 @@ impl<R: Read + Seek> PdfFile<R> {
         };
         Ok((eof_end + eol, eof_end))
     }
+}
+
+/// Whether `head` (a file's first 1,024 bytes) has the `%PDF-` header (§7.5.2; readers
+/// accept it anywhere in the first 1,024 bytes).
+pub fn is_pdf(head: &[u8]) -> bool {
+    head[..head.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
 }
 
 fn too_large(limit: usize) -> PdfError {

@@ -11,7 +11,7 @@ pub mod object;
 pub(crate) mod parse;
 
 pub use error::PdfError;
-pub use file::{PdfFile, Revision, XrefEntry, XrefKind, XrefSection};
+pub use file::{is_pdf, PdfFile, Revision, XrefEntry, XrefKind, XrefSection};
 pub use incremental::{IncrementalUpdate, WrittenUpdate};
 pub use object::{Dictionary, Name, Object, ObjectId, PdfString, Stream, StreamData};
 pub use parse::MAX_NESTING;

@@ -1,12 +1,16 @@
-//! `POST /verify`: validate a CMS / CAdES signature over HTTP and answer with the JSON
-//! [`ValidationReport`]. Mounted into `imza serve` through [`stage`].
+//! `POST /verify`: validate a CMS / CAdES signature or a signed PDF (PAdES) over HTTP and
+//! answer with the JSON [`ValidationReport`]. Mounted into `imza serve` through [`stage`].
 //!
-//! Request: `Content-Type: application/json`, a body of at most [`MAX_BODY_BYTES`] (48 MiB):
+//! Request: a body of at most [`MAX_BODY_BYTES`] (48 MiB), either `Content-Type:
+//! application/json`:
 //!
 //! ```json
 //! { "signature": "<base64 of the DER signature>",
 //!   "content":   "<base64 of the signed document, for a detached signature>" }
 //! ```
+//!
+//! or `Content-Type: application/pdf` with the signed PDF itself (one report entry per
+//! signature and document time-stamp, each with its `pdf` part).
 //!
 //! Answers:
 //! - 200 with the report (`application/json`), whatever the verdict: a signature that does
@@ -65,6 +69,11 @@ impl VerifyService {
     /// Validates one signature at the clock's "now".
     pub fn verify(&self, signature: &[u8], content: Option<&[u8]>) -> ValidationReport {
         self.verifier.verify(signature, content, self.clock.now())
+    }
+
+    /// Validates the signatures of the PDF `pdf` (PAdES).
+    pub fn verify_pdf(&self, pdf: &[u8]) -> ValidationReport {
+        crate::pades::verify_pdf_with(std::io::Cursor::new(pdf), &self.verifier, self.clock.now())
     }
 }
 
@@ -160,12 +169,14 @@ async fn verify_post(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    if content_type_is(&headers, "application/json") != Some(true) {
+    let pdf = content_type_is(&headers, "application/pdf") == Some(true);
+    if !pdf && content_type_is(&headers, "application/json") != Some(true) {
         return closing(
             JsonAnswer::error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "send Content-Type: application/json with {\"signature\": base64, \"content\": \
-                 base64 (for a detached signature)}",
+                 base64 (for a detached signature)}, or Content-Type: application/pdf with a \
+                 signed PDF",
             )
             .into_response(),
         );
@@ -196,13 +207,21 @@ async fn verify_post(
     };
     // The parsed strings and the decoded bytes come to about twice the body again: held
     // against the same budget until the answer is written.
-    let decoded_size = body.bytes.len().saturating_mul(2);
+    // A PDF is validated as it is; JSON is decoded from base64 first.
+    let decoded_size = if pdf {
+        0
+    } else {
+        body.bytes.len().saturating_mul(2)
+    };
     if let Err(full) = body.reserve_more(memory, decoded_size) {
         return busy(&full);
     }
     let service = Arc::clone(&route.service);
     let work = route.limits.work.run_blocking(move || {
         let (bytes, _reservation) = body.into_parts();
+        if pdf {
+            return report_answer(&service.verify_pdf(&bytes));
+        }
         validate(&service, &bytes)
     });
     match work.await {
@@ -244,8 +263,11 @@ fn validate(service: &VerifyService, body: &[u8]) -> JsonAnswer {
         Some(Ok(c)) => Some(c),
         Some(Err(answer)) => return answer,
     };
-    let report = service.verify(&signature, content.as_deref());
-    match serde_json::to_string(&report) {
+    report_answer(&service.verify(&signature, content.as_deref()))
+}
+
+fn report_answer(report: &ValidationReport) -> JsonAnswer {
+    match serde_json::to_string(report) {
         Ok(json) => JsonAnswer(StatusCode::OK, json),
         Err(e) => JsonAnswer::error(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -102,6 +102,7 @@ fn imza_pades_at_every_level_passes_pyhanko_pdfsig_qpdf_and_imza() {
         ("lta-certified-p1", Level::LTA, Some(DocMdp::NoChanges)),
         ("t-certified-p2", Level::T, Some(DocMdp::FormFilling)),
     ];
+    let mut signed_files = Vec::new();
     for (name, level, certification) in cases {
         let signed = pades(&pki, &document(), level, certification);
         let file = dir.path().join(format!("{name}.pdf"));
@@ -123,5 +124,24 @@ fn imza_pades_at_every_level_passes_pyhanko_pdfsig_qpdf_and_imza() {
         println!("{name}: pdfsig:\n{sig}");
         assert!(sig.contains("Signature is Valid"), "{name}: {sig}");
         assert!(sig.contains("Certificate is Trusted"), "{name}: {sig}");
+        signed_files.push((name, level, file));
+    }
+
+    // With the CRL server stopped, what B-LT and B-LTA embed is all there is.
+    pki.stop_crl_server();
+    for (name, level, file) in signed_files
+        .iter()
+        .filter(|(_, level, _)| *level >= Level::LT)
+    {
+        let signed = std::fs::read(file).unwrap();
+        let report = imza_verdict(&pki, &signed, false);
+        assert!(
+            report.valid,
+            "{name}: imza offline: {}",
+            serde_json::to_string_pretty(&report).unwrap()
+        );
+        let ades = pyhanko_validate(dir.path(), &root, file, true);
+        println!("{name} ({level}): pyhanko adesverify offline:\n{ades}");
+        assert!(ades.contains("INTACT:TRUSTED"), "{name}: {ades}");
     }
 }

@@ -168,18 +168,32 @@ impl<R: Read + Seek> Analyzer<'_, R> {
             self.note(Modification::Other, "the document catalog was replaced");
             return Ok(());
         }
+        // A DSS object updated in place (the catalog pointing at the same one).
+        if let Some(Object::Reference(dss)) = catalog.get("DSS") {
+            let dss = *dss;
+            if self.is_changed(dss.number) && !self.is_new(dss.number) {
+                self.explained.insert(dss.number);
+                self.dss(dss)?;
+            }
+        }
         if !self.is_changed(id.number) {
             return Ok(());
         }
         self.explained.insert(id.number);
         for key in changed_keys(&before, &catalog) {
             match key.as_str() {
-                "DSS" => {
-                    self.note(Modification::LtaUpdates, "a document security store (DSS)");
-                    if let Some(value) = catalog.get("DSS").cloned() {
-                        self.explain_new(&value)?;
+                "DSS" => match catalog.get("DSS").cloned() {
+                    Some(Object::Reference(dss)) if self.is_new(dss.number) => {
+                        self.explained.insert(dss.number);
+                        self.dss(dss)?;
                     }
-                }
+                    Some(Object::Reference(_)) => {}
+                    Some(dss @ Object::Dictionary(_)) => {
+                        self.note(Modification::LtaUpdates, "a document security store (DSS)");
+                        self.explain_new(&dss)?;
+                    }
+                    _ => self.note(Modification::Other, "the DSS was removed"),
+                },
                 "Extensions" => self.note(Modification::LtaUpdates, "the ETSI extension declared"),
                 "AcroForm" => {
                     // A form that is new or held in the catalog itself.
@@ -209,6 +223,28 @@ impl<R: Read + Seek> Analyzer<'_, R> {
             }
         }
         Ok(())
+    }
+
+    /// A DSS dictionary (new or updated): only its own keys, and what it references new.
+    fn dss(&mut self, id: ObjectId) -> Result<(), PdfError> {
+        let dss = self.now(id)?;
+        let Some(dictionary) = dss.as_dictionary() else {
+            self.note(Modification::Other, "the DSS is not a dictionary");
+            return Ok(());
+        };
+        let foreign: Vec<String> = dictionary
+            .iter()
+            .map(|(key, _)| String::from_utf8_lossy(key.as_bytes()).into_owned())
+            .filter(|key| !matches!(key.as_str(), "Type" | "Certs" | "OCSPs" | "CRLs" | "VRI"))
+            .collect();
+        if !foreign.is_empty() {
+            self.note(
+                Modification::Other,
+                format!("the DSS carries /{}", foreign.join(", /")),
+            );
+        }
+        self.note(Modification::LtaUpdates, "a document security store (DSS)");
+        self.explain_new(&dss)
     }
 
     /// The document information dictionary and XMP metadata: metadata, not content.

@@ -78,7 +78,8 @@ pub(crate) fn has_signature_timestamp(contents: &[u8]) -> bool {
         .is_some_and(|signer| signer.has_unsigned(oids::ATTR_TIME_STAMP_TOKEN))
 }
 
-/// Appends a DSS update to `file` covering every signature and document time-stamp in it.
+/// Appends a DSS update to `file` covering every signature and document time-stamp in it
+/// that has no `/VRI` entry yet; nothing when every one has.
 pub(crate) fn add_dss<F: Read + Write + Seek>(
     file: &mut F,
     sources: &ValidationDataSources,
@@ -100,10 +101,21 @@ pub(crate) fn add_dss<F: Read + Write + Seek>(
         // CMS carries.
         let mut per_signature = Vec::new();
         let mut pool = existing.certificates.clone();
+        let covered = match existing.dictionary.get("VRI") {
+            Some(value) => match pdf.resolve_in(revision, value)? {
+                Object::Dictionary(vri) => vri,
+                _ => Dictionary::new(),
+            },
+            None => Dictionary::new(),
+        };
         for field in &fields {
             let Some(contents) = field.contents() else {
                 continue;
             };
+            // A signature the DSS already has a VRI entry for is covered.
+            if covered.contains(&hex::encode_upper(openssl::sha::sha1(contents))) {
+                continue;
+            }
             let der = der_prefix(contents);
             let cms = CmsSignedData::read(der, &AUGMENTING)?;
             let mut tokens = Vec::new();
@@ -144,6 +156,9 @@ pub(crate) fn add_dss<F: Read + Write + Seek>(
             per_signature.push((openssl::sha::sha1(contents), targets));
         }
 
+        if per_signature.is_empty() {
+            return Ok(());
+        }
         let mut update = IncrementalUpdate::new(&mut pdf)?;
         let mut certs = Stored::new(existing.dictionary.get("Certs"), existing.certificates);
         let mut crls = Stored::new(existing.dictionary.get("CRLs"), existing.crls);
@@ -163,8 +178,19 @@ pub(crate) fn add_dss<F: Read + Write + Seek>(
                 .iter()
                 .map(|der| certs.reference(der, &mut update).into())
                 .collect();
+            let mut cert_refs = cert_refs;
             let (mut crl_refs, mut ocsp_refs) = (Vec::new(), Vec::new());
             for item in &gathered.revocation {
+                // A delegated OCSP responder's certificate goes in the DSS too: validators
+                // that want proof of existence for it find it there.
+                if let Evidence::Ocsp(der) = item {
+                    for responder in imza_core::ocsp::response_certificates(der) {
+                        let reference: Object = certs.reference(&responder, &mut update).into();
+                        if !cert_refs.contains(&reference) {
+                            cert_refs.push(reference);
+                        }
+                    }
+                }
                 match item {
                     Evidence::Crl(der) => crl_refs.push(crls.reference(der, &mut update).into()),
                     Evidence::Ocsp(der) => ocsp_refs.push(ocsps.reference(der, &mut update).into()),

@@ -7,7 +7,8 @@
 //! - B-T: the CMS carries a signature time-stamp.
 //! - B-LT: a `/DSS` with the certificates, OCSP responses and CRLs validating every signature
 //!   and time-stamp, and a `/VRI` entry per signature (§5.4.2).
-//! - B-LTA: after the DSS, a document time-stamp (`/DocTimeStamp`, `ETSI.RFC3161`, §5.4.3).
+//! - B-LTA: after the DSS, a document time-stamp (`/DocTimeStamp`, `ETSI.RFC3161`, §5.4.3), and
+//!   a last DSS update with the time-stamp's own validation data.
 //!
 //! The file is read once through a hasher while it is copied (never held in memory); the
 //! update itself is small and built in memory, its `/Contents` left as zeros until the
@@ -128,20 +129,19 @@ pub fn augment_pdf<F: Read + Write + Seek>(
 }
 
 /// The steps after the signature's own update: a document time-stamp for B-T where a
-/// signature lacks a signature time-stamp (`augmenting` only), the DSS for B-LT, and a
-/// document time-stamp for B-LTA.
+/// signature lacks a signature time-stamp (`augmenting` only), the DSS for B-LT, and for
+/// B-LTA a document time-stamp and a DSS with its validation data.
 fn extend<F: Read + Write + Seek>(
     file: &mut F,
     level: Level,
     options: &AugmentOptions<'_>,
     augmenting: bool,
 ) -> Result<(), SignerError> {
-    if augmenting && level == Level::T {
+    if augmenting {
+        // B-T first: a document time-stamp stands for the signature time-stamps missing.
         let mut pdf = PdfFile::open(&mut *file)?;
-        let fields = {
-            let last = pdf.last_revision();
-            signature_fields(&mut pdf, last)?
-        };
+        let last = pdf.last_revision();
+        let fields = signature_fields(&mut pdf, last)?;
         drop(pdf);
         let stamped = fields.iter().any(|f| f.kind == SignatureKind::DocTimeStamp)
             || fields
@@ -151,7 +151,6 @@ fn extend<F: Read + Write + Seek>(
         if !stamped {
             add_document_timestamp(file, options)?;
         }
-        return Ok(());
     }
     if level >= Level::LT {
         let sources = options.validation.ok_or_else(|| {
@@ -163,6 +162,11 @@ fn extend<F: Read + Write + Seek>(
     }
     if level == Level::LTA {
         add_document_timestamp(file, options)?;
+        // The last time-stamp's own validation data, so that the document validates offline
+        // now (a later augmentation time-stamps it in turn).
+        if let Some(sources) = options.validation {
+            dss::add_dss(file, sources)?;
+        }
     }
     Ok(())
 }

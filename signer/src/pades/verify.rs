@@ -214,7 +214,10 @@ fn verify_document<R: Read + Seek>(
             report_body.level = Some(pades_level(
                 report_body.level,
                 !outer.crls.is_empty() || !outer.ocsp_responses.is_empty(),
-                fields.iter().any(|f| f.kind == SignatureKind::DocTimeStamp),
+                fields
+                    .iter()
+                    .filter(|f| f.kind == SignatureKind::DocTimeStamp)
+                    .count(),
             ));
         }
 
@@ -274,29 +277,29 @@ fn verify_document<R: Read + Seek>(
 }
 
 /// The PAdES baseline level a signature's document shows (EN 319 142-1 §6): B-T with a
-/// signature time-stamp, B-LT with validation data in a DSS (or the CMS), B-LTA with a
-/// document time-stamp over that.
+/// signature time-stamp or a document time-stamp standing for it, B-LT with validation data in
+/// the DSS (or the CMS) as well, B-LTA with a document time-stamp over that (beyond the one
+/// standing for the signature time-stamp).
 fn pades_level(
     cms_level: Option<&'static str>,
     dss_revocation: bool,
-    doc_timestamp: bool,
+    doc_timestamps: usize,
 ) -> &'static str {
-    match cms_level {
-        None | Some("B-B") => {
-            if doc_timestamp {
-                "B-T"
-            } else {
-                "B-B"
-            }
-        }
-        Some(level) => {
-            let lt = level != "B-T" || dss_revocation;
-            match (lt, doc_timestamp) {
-                (false, _) => "B-T",
-                (true, false) => "B-LT",
-                (true, true) => "B-LTA",
-            }
-        }
+    let cms_t = matches!(cms_level, Some("B-T" | "B-LT" | "B-LTA"));
+    let cms_lt = matches!(cms_level, Some("B-LT" | "B-LTA"));
+    let archive_timestamps = if cms_t {
+        doc_timestamps
+    } else {
+        doc_timestamps.saturating_sub(1)
+    };
+    if !cms_t && doc_timestamps == 0 {
+        "B-B"
+    } else if !(cms_lt || dss_revocation) {
+        "B-T"
+    } else if archive_timestamps == 0 && cms_level != Some("B-LTA") {
+        "B-LT"
+    } else {
+        "B-LTA"
     }
 }
 
