@@ -23,6 +23,7 @@ pub mod device;
 pub mod documents;
 pub mod http;
 pub mod login_limits;
+pub mod notices;
 pub mod pages;
 pub mod phone;
 pub mod qr;

@@ -46,12 +46,15 @@ use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, W
 
 use crate::access_code::AccessCodePolicy;
 use crate::device::DeviceLogin;
+use crate::documents::{self, DocumentError, DocumentReference};
 use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
+use crate::notices::{self, Mailer, NoticeSources};
 use crate::pages::{self, CabinetRecords, Language};
 use crate::phone::PhoneLogins;
 use crate::records::{merge_uses, CitizenRecords};
+use crate::registry::CitizenRegistry;
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
-use crate::store::{PortalStore, Session, StoreError};
+use crate::store::{CheckChannel, DocumentKind, DocumentRecord, PortalStore, Session, StoreError};
 
 /// Most rows of each table of the cabinet.
 const CABINET_ROWS: usize = 100;
@@ -86,6 +89,11 @@ pub struct Portal {
     pub records: Option<Arc<dyn CitizenRecords>>,
     /// The phone and QR logins; `None`: not offered.
     pub phone: Option<Arc<PhoneLogins>>,
+    /// What the registries say of citizens (e-mail addresses for notices, the facts the
+    /// documents state); `None`: no registry configured.
+    pub registry: Option<Arc<dyn CitizenRegistry>>,
+    /// Sends the expiry notices by mail; `None`: the cabinet only.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl Portal {
@@ -103,7 +111,39 @@ impl Portal {
             device: None,
             records: None,
             phone: None,
+            registry: None,
+            mailer: None,
         }
+    }
+
+    /// Registers a document the portal issued to `issued_to` — the PDF as rendered and sealed
+    /// — under a fresh reference ([`documents::register`]), at the portal's clock. Blocking:
+    /// call it within the portal's work ([`blocking`]) or a thread of the caller's.
+    pub fn register_document(
+        &self,
+        kind: DocumentKind,
+        issued_to: &str,
+        pdf: &[u8],
+    ) -> Result<DocumentRecord, DocumentError> {
+        documents::register(self.store.as_ref(), kind, issued_to, self.clock.now(), pdf)
+    }
+
+    /// Records one check of a registered document (the verification page, an upload, an
+    /// organisation's API call), at the portal's clock: the citizen sees it under "Who
+    /// checked my documents". Blocking, as [`Portal::register_document`].
+    pub fn record_check(
+        &self,
+        reference: &DocumentReference,
+        organisation: Option<&str>,
+        channel: CheckChannel,
+    ) -> Result<(), DocumentError> {
+        documents::record_check(
+            self.store.as_ref(),
+            reference,
+            organisation,
+            channel,
+            self.clock.now(),
+        )
     }
 
     /// [`CONTENT_SECURITY_POLICY_VALUE`], with the citizen's agent added to `connect-src`
@@ -187,6 +227,52 @@ pub fn spawn_purge(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Du
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => eprintln!("portal: purge: {e}"),
                 Err(_) => eprintln!("portal: purge: the portal is busy; trying again later"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+}
+
+/// Runs the expiry notices ([`notices::run_round`]) at once and then every `every` until
+/// `shutdown`, within the portal's work limit, when the portal reads the CA's records. A
+/// failed round is noted and the next one tries again: the claims in the store keep each
+/// notice to one.
+pub fn spawn_notices(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Duration) {
+    if portal.records.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let worker = Arc::clone(&portal);
+            let done = work(&portal, move || {
+                let Some(records) = worker.records.as_deref() else {
+                    return Ok(notices::NoticeRound::default());
+                };
+                notices::run_round(
+                    &NoticeSources {
+                        store: worker.store.as_ref(),
+                        records,
+                        registry: worker.registry.as_deref(),
+                        mailer: worker.mailer.as_deref(),
+                    },
+                    worker.clock.now(),
+                )
+            })
+            .await;
+            match done {
+                Ok(Ok(round)) if round.claimed > 0 => eprintln!(
+                    "portal: expiry notices: {} sent by mail, {} in the cabinet only, {} to try \
+                     again",
+                    round.mailed, round.cabinet_only, round.failed
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("portal: expiry notices: {e}"),
+                Err(_) => {
+                    eprintln!("portal: expiry notices: the portal is busy; trying again later")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
