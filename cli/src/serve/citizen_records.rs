@@ -335,6 +335,9 @@ mod tests {
                 uses: &uses,
                 certificates: Some(&mine),
                 now,
+                documents: &[],
+                checks: &[],
+                notices: &[],
             },
         );
         let section = |id: &str| {

@@ -28,10 +28,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
-    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION,
+    REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
@@ -185,6 +185,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/qr/v1/scan", post(qr::scan))
         .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
+        .route("/portal/documents/{reference}", get(download_document))
         .route("/portal/logout", post(logout))
         .layer(axum::middleware::map_response(
             move |mut response: Response<Body>| {
@@ -688,11 +689,14 @@ async fn cabinet(
             None => (Vec::new(), None),
         };
         let uses = merge_uses(&history, uses, CABINET_ROWS);
-        Ok((history, uses, certificates))
+        let documents = worker.store.documents_of(&personal_code, CABINET_ROWS)?;
+        let checks = worker.store.checks_of(&personal_code, CABINET_ROWS)?;
+        let notices = worker.store.notices_of(&personal_code, CABINET_ROWS)?;
+        Ok((history, uses, certificates, (documents, checks, notices)))
     })
     .await;
     match read {
-        Ok((history, uses, certificates)) => html(
+        Ok((history, uses, certificates, (documents, checks, notices))) => html(
             StatusCode::OK,
             pages::cabinet(
                 language,
@@ -703,9 +707,56 @@ async fn cabinet(
                     uses: &uses,
                     certificates: certificates.as_deref(),
                     now: portal.clock.now(),
+                    documents: &documents,
+                    checks: &checks,
+                    notices: &notices,
                 },
             ),
         ),
+        Err(e) => failed(e),
+    }
+}
+
+/// `GET /portal/documents/{reference}`: the PDF of a document, only to a session of the
+/// citizen it was issued to, as an attachment; 404 for anything else — another citizen's
+/// document is not told apart from none.
+async fn download_document(
+    State(portal): State<Arc<Portal>>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let not_found = || text(StatusCode::NOT_FOUND, "no such document");
+    let Ok(reference) = DocumentReference::parse(&reference) else {
+        return not_found();
+    };
+    let personal_code = match current(&portal, &headers).await {
+        Ok(Some((session, _))) => match session.citizen {
+            Some(citizen) => citizen.personal_code,
+            None => return not_found(),
+        },
+        Ok(None) => return not_found(),
+        Err(e) => return failed(e),
+    };
+    let worker = Arc::clone(&portal);
+    let key = reference.as_str().to_string();
+    let found = blocking(&portal, move || match worker.store.document(&key)? {
+        Some(document) if document.issued_to == personal_code => worker.store.document_pdf(&key),
+        _ => Ok(None),
+    })
+    .await;
+    match found {
+        Ok(Some(pdf)) => {
+            let mut response = answer(StatusCode::OK, Body::from(pdf));
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{reference}.pdf\""))
+            {
+                headers.insert(CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Ok(None) => not_found(),
         Err(e) => failed(e),
     }
 }
