@@ -3,7 +3,7 @@
 # Debian packages: C libraries for the build, SoftHSM2/OpenSC for PKCS#11, pcscd with
 # vsmartcard's virtual reader for the chip-card tests, openssl for the
 # independent checks, wrk/hyperfine for benchmarks, PostgreSQL (server and client) for the
-# second store engine (the tests start their own cluster; the service is never enabled here). Python venv (.venv): pkilint.
+# second store engine (the tests start their own cluster; the service is never enabled here). Python venv (.venv): pkilint, pyhanko-cli, aiosmtpd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,5 +40,10 @@ fi
 if [ ! -x .venv/bin/pyhanko ]; then
   echo "setup: adding pyhanko-cli to .venv"
   .venv/bin/pip install -q 'pyhanko-cli>=0.6,<0.7'
+fi
+# aiosmtpd: a real SMTP server the tests of the portal's expiry notices mail to.
+if [ ! -x .venv/bin/aiosmtpd ]; then
+  echo "setup: adding aiosmtpd to .venv"
+  .venv/bin/pip install -q 'aiosmtpd>=1.4,<1.5'
 fi
 echo "setup: ok"

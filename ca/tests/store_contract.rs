@@ -746,6 +746,68 @@ mod contract {
             .unwrap();
     }
 
+    pub fn citizens_certificates_expiring_in_a_window_are_paged_in_order_without_revoked_ones(
+        store: &dyn CaStore,
+    ) {
+        create_root(store, "root");
+        let holder = |serial: u8, subject: &str, days: i64| CertificateRecord {
+            subject: subject.into(),
+            not_after: T0 + time::Duration::days(days),
+            ..cert("root", &[serial])
+        };
+        let gunay = "C=AZ,serialNumber=PNOAZ-5ZK7T2Q,CN=Günay Əliyeva";
+        let soon = holder(1, gunay, 5);
+        let later = holder(2, gunay, 50);
+        let same_day = holder(3, "C=AZ,serialNumber=PNOAZ-3HQ8M1X,CN=Rəşad", 50);
+        let beyond = holder(4, gunay, 61);
+        let expired = holder(5, gunay, -1);
+        let revoked = holder(6, gunay, 20);
+        let no_citizen = holder(7, "CN=e-gov.az", 20);
+        let certs = [
+            soon.clone(),
+            later.clone(),
+            same_day.clone(),
+            beyond,
+            expired,
+            revoked,
+            no_citizen,
+        ];
+        let events: Vec<_> = certs.iter().map(issue_event).collect();
+        store.insert_certificates(&certs, &events).unwrap();
+        let audit = event("ca.revoke", "root", serde_json::json!({}));
+        store
+            .revoke(
+                "root",
+                &[6],
+                &revocation(CrlReason::Superseded, None),
+                &audit,
+            )
+            .unwrap();
+        let (from, until) = (T0, T0 + time::Duration::days(60));
+        assert_eq!(
+            store.certificates_expiring(from, until, None, 10).unwrap(),
+            [soon.clone(), later.clone(), same_day.clone()]
+        );
+        // Page by page, each page going on after the last row of the one before.
+        let first = store.certificates_expiring(from, until, None, 2).unwrap();
+        assert_eq!(first, [soon, later.clone()]);
+        let cursor = imza_ca::store::ExpiryCursor {
+            not_after: later.not_after,
+            ca: &later.ca,
+            serial: &later.serial,
+        };
+        assert_eq!(
+            store
+                .certificates_expiring(from, until, Some(cursor), 2)
+                .unwrap(),
+            std::slice::from_ref(&same_day)
+        );
+        assert_eq!(
+            imza_ca::store::subject_serial_number_of(&same_day).as_deref(),
+            Some("PNOAZ-3HQ8M1X")
+        );
+    }
+
     pub fn a_citizens_certificates_are_found_by_the_subjects_serial_number(store: &dyn CaStore) {
         create_root(store, "root");
         let holder = |serial: u8, subject: &str, days: i64| CertificateRecord {
@@ -823,6 +885,7 @@ engines!(
     shard_crls_are_kept_per_shard_and_apart_from_a_ca_crl,
     shard_crls_with_a_taken_number_are_a_conflict_and_none_is_stored,
     a_citizens_certificates_are_found_by_the_subjects_serial_number,
+    citizens_certificates_expiring_in_a_window_are_paged_in_order_without_revoked_ones,
 );
 
 fn sqlite_store() -> (tempfile::TempDir, Box<dyn CaStore>) {

@@ -23,6 +23,7 @@
 
 mod citizen_records;
 mod config;
+mod mail;
 mod metrics;
 pub mod roles;
 
@@ -916,6 +917,11 @@ fn start_background(state: &ServeState, shutdown: &Shutdown) -> Result<(), Failu
             shutdown.clone(),
             std::time::Duration::from_secs(services.config.portal.purge_interval_seconds),
         );
+        imza_portal::http::spawn_notices(
+            Arc::clone(portal),
+            shutdown.clone(),
+            std::time::Duration::from_secs(services.config.portal.notice_interval_seconds),
+        );
     }
     let maintained = Arc::clone(services);
     let pki = Arc::clone(&state.pki);
@@ -1201,6 +1207,26 @@ pub fn run(
                         .map_err(unavailable)?,
                 ),
             }));
+            if let Some(path) = &config.portal.citizens {
+                let registry = imza_portal::registry::TomlCitizenRegistry::load(path)
+                    .map_err(|e| Failure::Input(format!("[portal] citizens: {e}")))?;
+                note(format!(
+                    "portal: {} citizens from {}",
+                    registry.len(),
+                    path.display()
+                ));
+                portal.registry = Some(Arc::new(registry));
+            }
+            if let Some(section) = &config.portal.mail {
+                let mailer = mail::SmtpMailer::new(section).map_err(Failure::Input)?;
+                note(format!(
+                    "portal: expiry notices mailed through {}:{}{}",
+                    section.host,
+                    section.port,
+                    if section.starttls { " (STARTTLS)" } else { "" }
+                ));
+                portal.mailer = Some(Arc::new(mailer));
+            }
             Some(Arc::new(portal))
         }
         false => None,

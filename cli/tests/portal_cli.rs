@@ -99,3 +99,120 @@ fn codes_are_issued_on_postgres_too() {
     );
     assert!(!dump.contains(&issued["code"].as_str().unwrap().replace('-', "")));
 }
+
+/// A document registered in the test PKI's store, as the portal's request flow registers it.
+fn register_document(pki: &TestPki) -> imza_portal::store::DocumentRecord {
+    let url = imza_store::StoreUrl::sqlite(&pki.data_dir().join("imza.db"));
+    let store = imza_portal::store::open(&url).unwrap();
+    imza_portal::documents::register(
+        store.as_ref(),
+        imza_portal::store::DocumentKind::Residence,
+        "PNOAZ-5ZK7T2Q",
+        time::OffsetDateTime::now_utc(),
+        b"%PDF-1.7 residence statement",
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_document_is_shown_and_withdrawn_once_with_its_reason() {
+    let pki = TestPki::with_root_and_citizens();
+    let document = register_document(&pki);
+    let dashed = format!(
+        "{}-{}-{}",
+        &document.reference[..4],
+        &document.reference[4..8],
+        &document.reference[8..]
+    );
+    let shown = pki.ok(&["portal", "document", "show", &dashed.to_lowercase()]);
+    assert!(
+        shown.contains(&format!("reference   {dashed}"))
+            && shown.contains("issued to   PNOAZ-5ZK7T2Q")
+            && shown.contains("kind        residence")
+            && shown.contains("status      valid"),
+        "{shown}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&pki.ok(&[
+        "portal",
+        "document",
+        "show",
+        &document.reference,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(json["pdf_sha256"], hex::encode(document.pdf_sha256));
+    assert_eq!(json["status"], "valid");
+
+    let withdrawn = pki.ok(&[
+        "portal",
+        "document",
+        "withdraw",
+        &dashed,
+        "--reason",
+        "ünvan səhv göstərilib",
+    ]);
+    assert!(
+        withdrawn.contains(&format!("withdrew document {dashed}"))
+            && withdrawn.contains(": ünvan səhv göstərilib"),
+        "{withdrawn}"
+    );
+    // A second withdrawal: refused in one line, the first reason kept.
+    let again = pki.exits(
+        &[
+            "portal", "document", "withdraw", &dashed, "--reason", "again",
+        ],
+        &[],
+        2,
+    );
+    assert!(again.contains("withdrawn already"), "{again}");
+    assert_eq!(again.trim().lines().count(), 1, "{again}");
+    let shown = pki.ok(&["portal", "document", "show", &dashed]);
+    assert!(
+        shown.contains("ünvan səhv göstərilib") && !shown.contains("again"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn unknown_and_malformed_references_and_empty_reasons_are_refused_with_exit_2() {
+    let pki = TestPki::with_root_and_citizens();
+    let document = register_document(&pki);
+    let before = pki.snapshot();
+    let unknown = pki.exits(
+        &[
+            "portal",
+            "document",
+            "withdraw",
+            "ZZZZ-ZZZZ-ZZZZ",
+            "--reason",
+            "x",
+        ],
+        &[],
+        2,
+    );
+    assert!(
+        unknown.contains("no document has the reference ZZZZ-ZZZZ-ZZZZ"),
+        "{unknown}"
+    );
+    assert_eq!(unknown.trim().lines().count(), 1, "{unknown}");
+    pki.exits(&["portal", "document", "show", "ZZZZ-ZZZZ-ZZZZ"], &[], 2);
+    let malformed = pki.exits(&["portal", "document", "show", "<script>"], &[], 2);
+    assert!(
+        malformed.contains("not a document reference"),
+        "{malformed}"
+    );
+    let empty = pki.exits(
+        &[
+            "portal",
+            "document",
+            "withdraw",
+            &document.reference,
+            "--reason",
+            " ",
+        ],
+        &[],
+        2,
+    );
+    assert!(empty.contains("reason"), "{empty}");
+    assert_eq!(pki.snapshot(), before, "nothing changed");
+}

@@ -30,7 +30,7 @@ const DEMO_RP: &str = "mygov.az";
 const DEMO_PIN: &str = "12345";
 
 /// Every table the copy writes, in its order.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 17] = [
     "cas",
     "certificates",
     "crls",
@@ -45,6 +45,9 @@ const TABLES: [&str; 14] = [
     "portal_events",
     "portal_access_codes",
     "portal_pending_logins",
+    "portal_documents",
+    "portal_document_checks",
+    "portal_notices",
 ];
 
 /// `imza store migrate --to DATABASE EXTRA...` from `pki`'s embedded store, the password in

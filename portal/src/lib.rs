@@ -20,12 +20,15 @@
 pub mod access_code;
 pub mod card;
 pub mod device;
+pub mod documents;
 pub mod http;
 pub mod login_limits;
+pub mod notices;
 pub mod pages;
 pub mod phone;
 pub mod qr;
 pub mod records;
+pub mod registry;
 pub mod session;
 pub mod store;
 pub mod webeid;

@@ -6,8 +6,12 @@ use imza_core::clock::rfc3339;
 
 use time::OffsetDateTime;
 
+use crate::documents::DocumentReference;
 use crate::records::{CertificateUse, CitizenCertificate, UseKind};
-use crate::store::{Event, EventKind, LoginMethod, Session};
+use crate::store::{
+    CheckChannel, DocumentCheck, DocumentKind, DocumentRecord, DocumentStatus, Event, EventKind,
+    ExpiryNotice, LoginMethod, Session,
+};
 
 /// The pages' language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +121,128 @@ pub struct CabinetRecords<'a> {
     pub certificates: Option<&'a [CitizenCertificate]>,
     /// The time the expiry flags are computed at.
     pub now: OffsetDateTime,
+    /// "My documents": the documents issued to the citizen, newest first.
+    pub documents: &'a [DocumentRecord],
+    /// "Who checked my documents".
+    pub checks: &'a [DocumentCheck],
+    /// "Notices": certificate expiry notices.
+    pub notices: &'a [ExpiryNotice],
+}
+
+fn kind_name(language: Language, kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Residence => {
+            language.pick("Yaşayış yeri haqqında arayış", "Residence statement")
+        }
+        DocumentKind::Employment => {
+            language.pick("İş yeri haqqında arayış", "Employment statement")
+        }
+        DocumentKind::PersonalData => language.pick(
+            "Şəxsi məlumatlar haqqında arayış",
+            "Personal data statement",
+        ),
+    }
+}
+
+/// A stored reference as the paper shows it (`XXXX-XXXX-XXXX`).
+fn shown_reference(reference: &str) -> String {
+    DocumentReference::parse(reference)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| reference.to_string())
+}
+
+/// "My documents" (each with its download link), "Who checked my documents" and "Notices".
+fn document_sections(language: Language, records: &CabinetRecords<'_>) -> String {
+    let documents: String = records
+        .documents
+        .iter()
+        .map(|d| {
+            let reference = shown_reference(&d.reference);
+            let status = match &d.status {
+                DocumentStatus::Valid => language.pick("qüvvədədir", "valid").to_string(),
+                DocumentStatus::Withdrawn { at, reason } => format!(
+                    "{} {} ({})",
+                    language.pick("geri götürülüb", "withdrawn"),
+                    rfc3339(*at),
+                    reason
+                ),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td><a href=\"/portal/documents/{}\">{}</a></td></tr>",
+                escape(&rfc3339(d.issued_at)),
+                escape(kind_name(language, d.kind)),
+                escape(&reference),
+                escape(&status),
+                escape(&d.reference),
+                escape(language.pick("Yüklə (PDF)", "Download (PDF)")),
+            )
+        })
+        .collect();
+    let checks: String = records
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&rfc3339(c.checked_at)),
+                escape(&shown_reference(&c.reference)),
+                escape(
+                    c.organisation
+                        .as_deref()
+                        .unwrap_or(language.pick("müəyyən edilməyib", "not identified"))
+                ),
+                escape(match c.channel {
+                    CheckChannel::Page => language.pick("yoxlama səhifəsi", "verification page"),
+                    CheckChannel::Upload => language.pick("fayl yüklənməsi", "file upload"),
+                    CheckChannel::Api => language.pick("API", "API"),
+                }),
+            )
+        })
+        .collect();
+    let notices: String = records
+        .notices
+        .iter()
+        .map(|n| {
+            let text = match language {
+                Language::Aze => format!(
+                    "\"{}\" sertifikatınızın ({}) müddəti {} gün ərzində bitir: {}",
+                    n.profile,
+                    n.certificate,
+                    n.threshold_days,
+                    rfc3339(n.not_after)
+                ),
+                Language::Eng => format!(
+                    "Your \"{}\" certificate ({}) expires within {} days: {}",
+                    n.profile,
+                    n.certificate,
+                    n.threshold_days,
+                    rfc3339(n.not_after)
+                ),
+            };
+            let mailed = match &n.emailed_to {
+                Some(to) => format!(
+                    "{} {to}",
+                    language.pick("e-poçtla göndərilib:", "e-mailed to")
+                ),
+                None => String::new(),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&rfc3339(n.claimed_at)),
+                escape(&text),
+                escape(&mailed),
+            )
+        })
+        .collect();
+    format!(
+        "<h2>{}</h2><table id=\"documents\"><tbody>{documents}</tbody></table>\
+         <h2>{}</h2><table id=\"document-checks\"><tbody>{checks}</tbody></table>\
+         <h2>{}</h2><table id=\"notices\"><tbody>{notices}</tbody></table>",
+        escape(language.pick("Sənədlərim", "My documents")),
+        escape(language.pick("Sənədlərimi kim yoxlayıb", "Who checked my documents")),
+        escape(language.pick("Bildirişlər", "Notices")),
+    )
 }
 
 /// The "who used my certificates" table and the certificates table, expiring ones flagged.
@@ -216,7 +342,7 @@ pub fn cabinet(
         "<h1>{title}</h1>\
          <p id=\"citizen\"><span id=\"name\">{name}</span> · <span id=\"personal-code\">{code}</span></p>\
          <p id=\"method\">{method_label}: {method}</p>\
-         <h2>{history_title}</h2><table id=\"history\"><tbody>{rows}</tbody></table>{certificates}\
+         <h2>{history_title}</h2><table id=\"history\"><tbody>{rows}</tbody></table>{certificates}{documents}\
          <form method=\"post\" action=\"/portal/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">{logout}</button></form>",
         title = escape(title),
@@ -226,6 +352,7 @@ pub fn cabinet(
         method = escape(method_name(language, citizen.method)),
         history_title = language.pick("Əməliyyatlar tarixçəsi", "Operations history"),
         certificates = certificate_sections(language, records),
+        documents = document_sections(language, records),
         csrf = escape(csrf_token),
         logout = language.pick("Çıxış", "Log out"),
     );

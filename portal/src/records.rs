@@ -77,6 +77,41 @@ pub trait CitizenRecords: Send + Sync {
         personal_code: &str,
         limit: usize,
     ) -> Result<Vec<CitizenCertificate>, StoreError>;
+
+    /// Certificates of every citizen, not revoked, whose notAfter is after `from` and at most
+    /// `until`, soonest first, starting after `after`, at most `limit` read: the expiry
+    /// notices' work list ([`crate::notices`]), the one read here that is not for one citizen.
+    fn certificates_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiringPage, StoreError>;
+}
+
+/// A citizen's certificate that expires soon, with whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiringCertificate {
+    pub personal_code: String,
+    pub certificate: CitizenCertificate,
+}
+
+/// Where [`CitizenRecords::certificates_expiring`] goes on: after this certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiryCursor {
+    pub not_after: OffsetDateTime,
+    pub ca: String,
+    /// Upper-case hex, as [`CitizenCertificate::serial`].
+    pub serial: String,
+}
+
+/// One page of expiring certificates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpiringPage {
+    pub certificates: Vec<ExpiringCertificate>,
+    /// Where the next page starts; `None`: this was the last.
+    pub next: Option<ExpiryCursor>,
 }
 
 /// The relying party this portal's own logins are listed under.

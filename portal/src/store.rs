@@ -42,6 +42,10 @@ pub(crate) const SCHEMA_SQLITE: Migrations = Migrations {
             3,
             include_str!("store/migrations/sqlite/0003_pending_logins.sql"),
         ),
+        (
+            4,
+            include_str!("store/migrations/sqlite/0004_documents_and_notices.sql"),
+        ),
     ],
 };
 
@@ -62,6 +66,10 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
             3,
             include_str!("store/migrations/postgres/0003_pending_logins.sql"),
         ),
+        (
+            4,
+            include_str!("store/migrations/postgres/0004_documents_and_notices.sql"),
+        ),
     ],
 };
 
@@ -69,7 +77,7 @@ pub(crate) const SCHEMA_POSTGRES: Migrations = Migrations {
 pub const TABLES: TableSet = TableSet {
     sqlite: &SCHEMA_SQLITE,
     postgres: &SCHEMA_POSTGRES,
-    version: 3,
+    version: 4,
     tables: &[
         Table {
             name: "portal_sessions",
@@ -142,6 +150,48 @@ pub const TABLES: TableSet = TableSet {
                 Column::bigint("approved_at"),
             ],
             order_by: &["session_sha256"],
+            identity: None,
+        },
+        Table {
+            name: "portal_documents",
+            columns: &[
+                Column::text("reference"),
+                Column::text("kind"),
+                Column::text("issued_to"),
+                Column::bigint("issued_at"),
+                Column::bytes("pdf_sha256"),
+                Column::bigint("withdrawn_at"),
+                Column::text("withdrawal_reason"),
+                Column::bytes("pdf"),
+            ],
+            order_by: &["reference"],
+            identity: None,
+        },
+        Table {
+            name: "portal_document_checks",
+            columns: &[
+                Column::bigint("seq"),
+                Column::text("reference"),
+                Column::bigint("checked_at"),
+                Column::text("organisation"),
+                Column::text("channel"),
+            ],
+            order_by: &["seq"],
+            identity: Some("seq"),
+        },
+        Table {
+            name: "portal_notices",
+            columns: &[
+                Column::text("certificate"),
+                Column::integer("threshold_days"),
+                Column::text("personal_code"),
+                Column::text("profile"),
+                Column::bigint("not_after"),
+                Column::bigint("claimed_at"),
+                Column::bigint("sent_at"),
+                Column::text("emailed_to"),
+            ],
+            order_by: &["certificate", "threshold_days"],
             identity: None,
         },
     ],
@@ -444,6 +494,188 @@ pub trait PortalStore: Send + Sync + std::fmt::Debug {
         batch: usize,
         max_rounds: usize,
     ) -> Result<Purged, StoreError>;
+
+    /// Registers a document issued to a citizen, with its PDF: one INSERT. `Conflict` when
+    /// the reference is taken (nothing changes: the caller draws another reference).
+    fn register_document(&self, document: &DocumentRecord, pdf: &[u8]) -> Result<(), StoreError>;
+
+    /// The document with this reference (without its PDF).
+    fn document(&self, reference: &str) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// The PDF of the document with this reference, as registered.
+    fn document_pdf(&self, reference: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The documents issued to the citizen, newest first, at most `limit` (without PDFs).
+    fn documents_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// Withdraws the valid document `reference` at `at` for `reason`: one conditional UPDATE,
+    /// so of concurrent withdrawals exactly one succeeds. `NotFound` for an unknown
+    /// reference, `Conflict` for one withdrawn already; either way nothing changes. Returns
+    /// the document as now withdrawn.
+    fn withdraw_document(
+        &self,
+        reference: &str,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<DocumentRecord, StoreError>;
+
+    /// Records one check of a registered document. `NotFound` (nothing recorded) when no
+    /// document has the reference. Concurrent checks are each recorded.
+    fn record_check(&self, check: &DocumentCheck) -> Result<(), StoreError>;
+
+    /// The checks of the documents issued to the citizen, newest first, at most `limit`.
+    fn checks_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentCheck>, StoreError>;
+
+    /// Claims the notice `(notice.certificate, notice.threshold_days)` for sending, at
+    /// `notice.claimed_at`: "insert if absent" in one statement. `true`: this caller is to
+    /// send it — the claim is new, or an earlier claim was never marked sent and is older
+    /// than `lease` (its sender died). `false`: it is sent, or another caller holds a live
+    /// claim. Of concurrent claimers (threads, processes, nodes on one database) at most one
+    /// gets `true`.
+    fn claim_notice(
+        &self,
+        notice: &ExpiryNotice,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks the claimed notice sent at `at` (`emailed_to`: the address mailed, `None`: the
+    /// cabinet only). `NotFound` when there is no such claim, or it was marked already.
+    fn mark_notice_sent(
+        &self,
+        certificate: &str,
+        threshold_days: u32,
+        at: OffsetDateTime,
+        emailed_to: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The citizen's notices (claimed, sent or not), newest first, at most `limit`.
+    fn notices_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<ExpiryNotice>, StoreError>;
+}
+
+/// What a document states (an "e-arayış").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentKind {
+    /// Where the citizen is registered as living.
+    Residence,
+    /// Where the citizen works.
+    Employment,
+    /// The personal data the registries hold.
+    PersonalData,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Residence => "residence",
+            DocumentKind::Employment => "employment",
+            DocumentKind::PersonalData => "personal_data",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DocumentKind> {
+        [
+            DocumentKind::Residence,
+            DocumentKind::Employment,
+            DocumentKind::PersonalData,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// Whether a registered document still holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DocumentStatus {
+    Valid,
+    /// Withdrawn by the agency (a wrong statement, a court order), with why.
+    Withdrawn {
+        at: OffsetDateTime,
+        reason: String,
+    },
+}
+
+/// A registered document, as the register keeps it (its PDF apart: [`PortalStore::document_pdf`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentRecord {
+    /// The document's reference in canonical form (12 Crockford base32 characters, no
+    /// dashes; see [`crate::documents::DocumentReference`]).
+    pub reference: String,
+    pub kind: DocumentKind,
+    /// The personal code of the citizen it was issued to.
+    pub issued_to: String,
+    pub issued_at: OffsetDateTime,
+    /// SHA-256 of the PDF as registered.
+    pub pdf_sha256: [u8; 32],
+    pub status: DocumentStatus,
+}
+
+/// How a document was checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckChannel {
+    /// The verification page opened with the reference (the QR code on the paper).
+    Page,
+    /// The PDF uploaded to the verification page.
+    Upload,
+    /// An organisation's system, through the API.
+    Api,
+}
+
+impl CheckChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckChannel::Page => "page",
+            CheckChannel::Upload => "upload",
+            CheckChannel::Api => "api",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CheckChannel> {
+        [CheckChannel::Page, CheckChannel::Upload, CheckChannel::Api]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+/// One verification of a registered document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentCheck {
+    pub reference: String,
+    pub checked_at: OffsetDateTime,
+    /// The checking organisation, when it identified itself (its API key); `None`: anyone.
+    pub organisation: Option<String>,
+    pub channel: CheckChannel,
+}
+
+/// "Certificate X of citizen P expires in at most N days": sent once per (certificate,
+/// threshold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiryNotice {
+    /// The certificate: its CA's name and serial, `citizens:1A2B…`.
+    pub certificate: String,
+    /// 60, 30 or 7.
+    pub threshold_days: u32,
+    pub personal_code: String,
+    /// The certificate's profile (`citizen-sign`, …).
+    pub profile: String,
+    pub not_after: OffsetDateTime,
+    /// When a sender claimed it (the latest claim).
+    pub claimed_at: OffsetDateTime,
+    /// When it was sent; `None` while a claim is under way (or its sender died).
+    pub sent_at: Option<OffsetDateTime>,
+    /// The address it was mailed to; `None`: the cabinet only (or not sent yet).
+    pub emailed_to: Option<String>,
 }
 
 /// What [`PortalStore::purge`] removes: records no request can use any more.
@@ -847,4 +1079,146 @@ pub(crate) fn event_from(
 /// A row limit as SQL takes it.
 pub(crate) fn sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The columns of a document row without its PDF, in [`document_from`]'s order.
+pub(crate) const DOCUMENT_COLUMNS: &str =
+    "reference, kind, issued_to, issued_at, pdf_sha256, withdrawn_at, withdrawal_reason";
+
+/// A document row ([`DOCUMENT_COLUMNS`]) read from either engine.
+pub(crate) fn document_from(
+    reference: String,
+    kind: String,
+    issued_to: String,
+    issued_at: i64,
+    pdf_sha256: Vec<u8>,
+    withdrawn_at: Option<i64>,
+    withdrawal_reason: Option<String>,
+) -> Result<DocumentRecord, StoreError> {
+    use imza_store::from_millis;
+    let status = match (withdrawn_at, withdrawal_reason) {
+        (None, None) => DocumentStatus::Valid,
+        (Some(at), Some(reason)) => DocumentStatus::Withdrawn {
+            at: from_millis(at, "withdrawn_at")?,
+            reason,
+        },
+        _ => {
+            return Err(StoreError::Corrupt(
+                "a document's withdrawal is half set".into(),
+            ))
+        }
+    };
+    Ok(DocumentRecord {
+        kind: DocumentKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown document kind {kind:?}")))?,
+        reference,
+        issued_to,
+        issued_at: from_millis(issued_at, "issued_at")?,
+        pdf_sha256: sha256_column(pdf_sha256, "pdf_sha256")?,
+        status,
+    })
+}
+
+/// A check row (reference, checked_at, organisation, channel) read from either engine.
+pub(crate) fn check_from(
+    reference: String,
+    checked_at: i64,
+    organisation: Option<String>,
+    channel: String,
+) -> Result<DocumentCheck, StoreError> {
+    Ok(DocumentCheck {
+        reference,
+        checked_at: imza_store::from_millis(checked_at, "checked_at")?,
+        organisation,
+        channel: CheckChannel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown check channel {channel:?}")))?,
+    })
+}
+
+/// The columns of a notice row, in [`notice_from`]'s order.
+pub(crate) const NOTICE_COLUMNS: &str = "certificate, threshold_days, personal_code, profile, \
+     not_after, claimed_at, sent_at, emailed_to";
+
+/// A notice row ([`NOTICE_COLUMNS`]) read from either engine.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn notice_from(
+    certificate: String,
+    threshold_days: i64,
+    personal_code: String,
+    profile: String,
+    not_after: i64,
+    claimed_at: i64,
+    sent_at: Option<i64>,
+    emailed_to: Option<String>,
+) -> Result<ExpiryNotice, StoreError> {
+    use imza_store::from_millis;
+    Ok(ExpiryNotice {
+        certificate,
+        threshold_days: u32::try_from(threshold_days)
+            .map_err(|_| StoreError::Corrupt(format!("threshold_days {threshold_days}")))?,
+        personal_code,
+        profile,
+        not_after: from_millis(not_after, "not_after")?,
+        claimed_at: from_millis(claimed_at, "claimed_at")?,
+        sent_at: sent_at.map(|t| from_millis(t, "sent_at")).transpose()?,
+        emailed_to,
+    })
+}
+
+/// The claim of a notice, as one statement both engines run (`{n}` as in [`wrong_try_sql`]),
+/// columns 1–6 as in [`NOTICE_COLUMNS`] (certificate … claimed_at), 7 the lease's cut-off:
+/// a new row, or a row never marked sent whose claim is older than the cut-off taken over.
+/// Returns a row when this caller holds the claim.
+pub(crate) fn claim_notice_sql(placeholder: &str) -> String {
+    let p = |n: u8| format!("{placeholder}{n}");
+    format!(
+        "INSERT INTO portal_notices (certificate, threshold_days, personal_code, profile, \
+         not_after, claimed_at) VALUES ({}, {}, {}, {}, {}, {}) \
+         ON CONFLICT (certificate, threshold_days) DO UPDATE SET claimed_at = excluded.claimed_at \
+         WHERE portal_notices.sent_at IS NULL AND portal_notices.claimed_at <= {} \
+         RETURNING 1",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+    )
+}
+
+/// A withdrawal, as one statement both engines run: with 1 reference, 2 at, 3 reason.
+pub(crate) fn withdraw_sql(placeholder: &str) -> String {
+    let p = |n: u8| format!("{placeholder}{n}");
+    format!(
+        "UPDATE portal_documents SET withdrawn_at = {at}, withdrawal_reason = {reason} \
+         WHERE reference = {reference} AND withdrawn_at IS NULL RETURNING {DOCUMENT_COLUMNS}",
+        reference = p(1),
+        at = p(2),
+        reason = p(3),
+    )
+}
+
+/// The checks of a citizen's documents, newest first: with 1 personal code, 2 limit.
+pub(crate) fn checks_of_sql(placeholder: &str) -> String {
+    format!(
+        "SELECT c.reference, c.checked_at, c.organisation, c.channel \
+         FROM portal_document_checks c JOIN portal_documents d ON d.reference = c.reference \
+         WHERE d.issued_to = {placeholder}1 ORDER BY c.seq DESC LIMIT {placeholder}2"
+    )
+}
+
+/// Why a withdrawal changed nothing: the document as it is, or none.
+pub(crate) fn not_withdrawn(found: Option<DocumentRecord>) -> StoreError {
+    match found {
+        None => StoreError::NotFound("no document has this reference".into()),
+        Some(DocumentRecord {
+            status: DocumentStatus::Withdrawn { at, .. },
+            ..
+        }) => StoreError::Conflict(format!(
+            "the document was withdrawn already, at {}",
+            imza_core::clock::rfc3339(at)
+        )),
+        Some(_) => StoreError::Conflict("the document changed meanwhile".into()),
+    }
 }

@@ -4,7 +4,8 @@
 //! imza's TSA in process or on loopback ([`tsa`]), imza's OCSP responder on loopback with
 //! statuses a test sets ([`ocsp`]), the `openssl` runner ([`tools`]),
 //! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
-//! ([`card`]), and headless Chromium over WebDriver for the portal's pages ([`browser`]).
+//! ([`card`]), headless Chromium over WebDriver for the portal's pages ([`browser`]), and a real SMTP
+//! server (aiosmtpd) keeping what it receives ([`smtp`]).
 
 pub mod bench;
 pub mod browser;
@@ -15,6 +16,7 @@ pub mod ocsp;
 pub mod pdf;
 pub mod pki;
 pub mod postgres;
+pub mod smtp;
 pub mod softhsm;
 pub mod tools;
 pub mod tsa;

@@ -490,6 +490,60 @@ pub trait CaStore: Send + Sync + std::fmt::Debug {
         serial_number: &str,
         limit: usize,
     ) -> Result<Vec<CertificateRecord>, StoreError>;
+
+    /// Certificates not revoked whose subject carries a serialNumber (a citizen's personal
+    /// code: [`subject_serial_number_of`]) and whose notAfter is after `from` and at most
+    /// `until`, in (notAfter, CA, serial) order, starting after `after` (the last one of the
+    /// previous page), at most `limit`: the portal's expiry notices page through them. A plain
+    /// read; rows whose subject turns out to carry no single serialNumber are returned too,
+    /// so that a page is full exactly when more may follow.
+    fn certificates_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<ExpiryCursor<'_>>,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+}
+
+/// Where [`CaStore::certificates_expiring`] goes on: after the certificate with this
+/// notAfter, CA and serial.
+#[derive(Clone, Copy, Debug)]
+pub struct ExpiryCursor<'a> {
+    pub not_after: OffsetDateTime,
+    pub ca: &'a str,
+    pub serial: &'a [u8],
+}
+
+/// The statement of [`CaStore::certificates_expiring`] (`{p}1`… placeholders): 1 from,
+/// 2 until, 3 limit, and with a cursor 4 notAfter, 5 CA, 6 serial (upper-case hex).
+fn certificates_expiring_sql(placeholder: &str, with_cursor: bool) -> String {
+    let p = |n: u8| format!("{placeholder}{n}");
+    let cursor = if with_cursor {
+        format!(
+            "AND (not_after > {n} OR (not_after = {n} AND (ca > {c} OR (ca = {c} AND serial > {s})))) ",
+            n = p(4),
+            c = p(5),
+            s = p(6)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT {columns} FROM certificates WHERE revoked_at IS NULL \
+         AND subject_serial_number IS NOT NULL AND not_after > {from} AND not_after <= {until} \
+         {cursor}ORDER BY not_after, ca, serial LIMIT {limit}",
+        columns = rows::CERTIFICATE_COLUMNS,
+        from = p(1),
+        until = p(2),
+        limit = p(3),
+    )
+}
+
+/// The serialNumber of a certificate's subject when it carries exactly one (a citizen's
+/// personal code, `PNOAZ-5ZK7T2Q`).
+pub fn subject_serial_number_of(record: &CertificateRecord) -> Option<String> {
+    subject_serial_number(&record.subject)
 }
 
 /// The serialNumber of a stored subject (RFC 4514 text) when it carries exactly one: what the

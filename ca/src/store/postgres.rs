@@ -408,6 +408,48 @@ impl CaStore for PgStore {
             .collect())
     }
 
+    fn certificates_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<super::ExpiryCursor<'_>>,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = super::certificates_expiring_sql("$", after.is_some());
+        let (from, until, limit) = (
+            from.unix_timestamp(),
+            until.unix_timestamp(),
+            rows::sql_limit(limit),
+        );
+        match after {
+            Some(c) => {
+                let (not_after, serial) =
+                    (c.not_after.unix_timestamp(), hex::encode_upper(c.serial));
+                self.read(
+                    &sql,
+                    &[
+                        (&from, Type::INT8),
+                        (&until, Type::INT8),
+                        (&limit, Type::INT8),
+                        (&not_after, Type::INT8),
+                        (&c.ca, Type::TEXT),
+                        (&serial, Type::TEXT),
+                    ],
+                    |r| certificate_at(r, 0),
+                )
+            }
+            None => self.read(
+                &sql,
+                &[
+                    (&from, Type::INT8),
+                    (&until, Type::INT8),
+                    (&limit, Type::INT8),
+                ],
+                |r| certificate_at(r, 0),
+            ),
+        }
+    }
+
     fn certificates(
         &self,
         ca: &str,

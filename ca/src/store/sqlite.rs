@@ -378,6 +378,40 @@ impl CaStore for SqliteStore {
             .collect())
     }
 
+    fn certificates_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<super::ExpiryCursor<'_>>,
+        limit: usize,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = super::certificates_expiring_sql("?", after.is_some());
+        let (from, until, limit) = (
+            from.unix_timestamp(),
+            until.unix_timestamp(),
+            rows::sql_limit(limit),
+        );
+        let conn = self.lock();
+        match after {
+            Some(c) => collect(
+                &conn,
+                &sql,
+                params![
+                    from,
+                    until,
+                    limit,
+                    c.not_after.unix_timestamp(),
+                    c.ca,
+                    hex::encode_upper(c.serial)
+                ],
+                |r| certificate_at(r, 0),
+            ),
+            None => collect(&conn, &sql, params![from, until, limit], |r| {
+                certificate_at(r, 0)
+            }),
+        }
+    }
+
     fn certificates(
         &self,
         ca: &str,

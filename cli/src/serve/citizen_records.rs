@@ -11,8 +11,12 @@ use imza_ca::store::CaStore;
 use imza_core::cert::serial_hex;
 use imza_mobile_sign::protocol::SessionKind;
 use imza_mobile_sign::store::MobileStore;
-use imza_portal::records::{CertificateUse, CitizenCertificate, CitizenRecords, UseKind};
+use imza_portal::records::{
+    CertificateUse, CitizenCertificate, CitizenRecords, ExpiringCertificate, ExpiringPage,
+    ExpiryCursor, UseKind,
+};
 use imza_store::StoreError;
+use time::OffsetDateTime;
 
 /// The personal code's prefix before the national id (ETSI EN 319 412-1 §5.1.3: PNO, AZ).
 const PERSONAL_CODE_PREFIX: &str = "PNOAZ-";
@@ -70,6 +74,53 @@ impl CitizenRecords for StoreCitizenRecords {
                 revoked: c.revocation.is_some(),
             })
             .collect())
+    }
+
+    fn certificates_expiring(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+        after: Option<&ExpiryCursor>,
+        limit: usize,
+    ) -> Result<ExpiringPage, StoreError> {
+        let serial = after
+            .map(|c| hex::decode(&c.serial))
+            .transpose()
+            .map_err(|_| StoreError::Invalid("a cursor's serial is not hex".into()))?;
+        let cursor = after
+            .zip(serial.as_deref())
+            .map(|(c, serial)| imza_ca::store::ExpiryCursor {
+                not_after: c.not_after,
+                ca: &c.ca,
+                serial,
+            });
+        let found = self.ca.certificates_expiring(from, until, cursor, limit)?;
+        // A full page: more may follow, after its last row (whoever's it is).
+        let next = (found.len() >= limit.max(1))
+            .then(|| found.last())
+            .flatten()
+            .map(|last| ExpiryCursor {
+                not_after: last.not_after,
+                ca: last.ca.clone(),
+                serial: serial_hex(&last.serial),
+            });
+        let certificates = found
+            .into_iter()
+            .filter_map(|c| {
+                let personal_code = imza_ca::store::subject_serial_number_of(&c)?;
+                Some(ExpiringCertificate {
+                    personal_code,
+                    certificate: CitizenCertificate {
+                        serial: serial_hex(&c.serial),
+                        ca: c.ca,
+                        profile: c.profile,
+                        not_after: c.not_after,
+                        revoked: c.revocation.is_some(),
+                    },
+                })
+            })
+            .collect();
+        Ok(ExpiringPage { certificates, next })
     }
 }
 
@@ -284,6 +335,9 @@ mod tests {
                 uses: &uses,
                 certificates: Some(&mine),
                 now,
+                documents: &[],
+                checks: &[],
+                notices: &[],
             },
         );
         let section = |id: &str| {

@@ -72,6 +72,16 @@
 //! mss_relying_party = "portal"  # the portal's relying-party name (imza mobile rp add)
 //! mss_api_key_env = "IMZA_PORTAL_MSS_API_KEY"  # the variable holding its API key
 //! phone_cas = ["mobile"]        # CAs whose certificates are phones' (the QR login)
+//! citizens = "citizens.toml"    # demo citizens (imza_portal::registry); none: no registry
+//! notice_interval_seconds = 3600  # certificate expiry notices (60 / 30 / 7 days), each once
+//! [portal.mail]                 # expiry notices by mail; none: in the cabinet only
+//! host = "127.0.0.1"
+//! port = 25
+//! from = "imza portal <noreply@mygov.az>"
+//! starttls = false              # required for a password to a server on another machine
+//! username = "portal"           # with password_env, the variable holding the password
+//! password_env = "IMZA_PORTAL_SMTP_PASSWORD"
+//! timeout_seconds = 10
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -425,6 +435,43 @@ pub struct PortalSection {
     /// The CAs (by name) whose authentication certificates are phones': the QR login takes
     /// only these.
     pub phone_cas: Vec<String>,
+    /// The demo citizens file (`imza_portal::registry::TomlCitizenRegistry`); `None`: no
+    /// citizen registry (notices in the cabinet only).
+    pub citizens: Option<PathBuf>,
+    /// How often the certificate expiry notices run.
+    pub notice_interval_seconds: u64,
+    /// The SMTP server the notices are mailed through; `None`: the cabinet only.
+    pub mail: Option<MailSection>,
+}
+
+/// `[portal.mail]`: where the expiry notices are mailed through.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSection {
+    pub host: String,
+    pub port: u16,
+    /// The sender, `imza portal <noreply@mygov.az>`.
+    pub from: String,
+    /// STARTTLS required (with the system's trusted roots).
+    pub starttls: bool,
+    pub username: Option<String>,
+    /// The environment variable holding the account's password (never in this file).
+    pub password_env: Option<String>,
+    pub timeout_seconds: u64,
+}
+
+impl Default for MailSection {
+    fn default() -> Self {
+        MailSection {
+            host: "127.0.0.1".to_string(),
+            port: 25,
+            from: String::new(),
+            starttls: false,
+            username: None,
+            password_env: None,
+            timeout_seconds: 10,
+        }
+    }
 }
 
 impl Default for PortalSection {
@@ -449,6 +496,9 @@ impl Default for PortalSection {
             mss_relying_party: "portal".to_string(),
             mss_api_key_env: "IMZA_PORTAL_MSS_API_KEY".to_string(),
             phone_cas: vec!["mobile".to_string()],
+            citizens: None,
+            notice_interval_seconds: imza_portal::notices::NOTICE_EVERY.as_secs(),
+            mail: None,
         }
     }
 }
@@ -497,6 +547,17 @@ impl PortalSection {
         if !(1..=10_000_000).contains(&self.max_tracked) {
             return Err("[portal] max_tracked must be between 1 and 10000000".into());
         }
+        if !(1..=24 * 3600).contains(&self.notice_interval_seconds) {
+            return Err("[portal] notice_interval_seconds must be between 1 and 86400".into());
+        }
+        if let Some(mail) = &self.mail {
+            if mail.host.is_empty() || mail.from.is_empty() {
+                return Err("[portal.mail] needs host and from".into());
+            }
+            if !(1..=300).contains(&mail.timeout_seconds) {
+                return Err("[portal.mail] timeout_seconds must be between 1 and 300".into());
+            }
+        }
         if self.trusted_proxies.len() > 64 {
             return Err("[portal] trusted_proxies lists at most 64 addresses".into());
         }
@@ -532,8 +593,14 @@ impl ServeConfig {
         let text = crate::output::read_limited(path, 1024 * 1024, "--config")?;
         let text = String::from_utf8(text)
             .map_err(|_| Failure::Input(format!("{}: not UTF-8 text", path.display())))?;
-        let config: ServeConfig = toml::from_str(&text)
+        let mut config: ServeConfig = toml::from_str(&text)
             .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        // A relative citizens file is beside the configuration file.
+        if let (Some(citizens), Some(dir)) = (&mut config.portal.citizens, path.parent()) {
+            if citizens.is_relative() {
+                *citizens = dir.join(&*citizens);
+            }
+        }
         config
             .check()
             .map_err(|m| Failure::Input(format!("{}: {m}", path.display())))?;

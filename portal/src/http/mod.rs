@@ -28,10 +28,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
-    RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION,
+    REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
@@ -46,12 +46,15 @@ use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, W
 
 use crate::access_code::AccessCodePolicy;
 use crate::device::DeviceLogin;
+use crate::documents::{self, DocumentError, DocumentReference};
 use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
+use crate::notices::{self, Mailer, NoticeSources};
 use crate::pages::{self, CabinetRecords, Language};
 use crate::phone::PhoneLogins;
 use crate::records::{merge_uses, CitizenRecords};
+use crate::registry::CitizenRegistry;
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
-use crate::store::{PortalStore, Session, StoreError};
+use crate::store::{CheckChannel, DocumentKind, DocumentRecord, PortalStore, Session, StoreError};
 
 /// Most rows of each table of the cabinet.
 const CABINET_ROWS: usize = 100;
@@ -86,6 +89,11 @@ pub struct Portal {
     pub records: Option<Arc<dyn CitizenRecords>>,
     /// The phone and QR logins; `None`: not offered.
     pub phone: Option<Arc<PhoneLogins>>,
+    /// What the registries say of citizens (e-mail addresses for notices, the facts the
+    /// documents state); `None`: no registry configured.
+    pub registry: Option<Arc<dyn CitizenRegistry>>,
+    /// Sends the expiry notices by mail; `None`: the cabinet only.
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl Portal {
@@ -103,7 +111,39 @@ impl Portal {
             device: None,
             records: None,
             phone: None,
+            registry: None,
+            mailer: None,
         }
+    }
+
+    /// Registers a document the portal issued to `issued_to` — the PDF as rendered and sealed
+    /// — under a fresh reference ([`documents::register`]), at the portal's clock. Blocking:
+    /// call it within the portal's work ([`blocking`]) or a thread of the caller's.
+    pub fn register_document(
+        &self,
+        kind: DocumentKind,
+        issued_to: &str,
+        pdf: &[u8],
+    ) -> Result<DocumentRecord, DocumentError> {
+        documents::register(self.store.as_ref(), kind, issued_to, self.clock.now(), pdf)
+    }
+
+    /// Records one check of a registered document (the verification page, an upload, an
+    /// organisation's API call), at the portal's clock: the citizen sees it under "Who
+    /// checked my documents". Blocking, as [`Portal::register_document`].
+    pub fn record_check(
+        &self,
+        reference: &DocumentReference,
+        organisation: Option<&str>,
+        channel: CheckChannel,
+    ) -> Result<(), DocumentError> {
+        documents::record_check(
+            self.store.as_ref(),
+            reference,
+            organisation,
+            channel,
+            self.clock.now(),
+        )
     }
 
     /// [`CONTENT_SECURITY_POLICY_VALUE`], with the citizen's agent added to `connect-src`
@@ -145,6 +185,7 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/qr/v1/scan", post(qr::scan))
         .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
+        .route("/portal/documents/{reference}", get(download_document))
         .route("/portal/logout", post(logout))
         .layer(axum::middleware::map_response(
             move |mut response: Response<Body>| {
@@ -187,6 +228,52 @@ pub fn spawn_purge(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Du
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => eprintln!("portal: purge: {e}"),
                 Err(_) => eprintln!("portal: purge: the portal is busy; trying again later"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+}
+
+/// Runs the expiry notices ([`notices::run_round`]) at once and then every `every` until
+/// `shutdown`, within the portal's work limit, when the portal reads the CA's records. A
+/// failed round is noted and the next one tries again: the claims in the store keep each
+/// notice to one.
+pub fn spawn_notices(portal: Arc<Portal>, shutdown: Shutdown, every: std::time::Duration) {
+    if portal.records.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let worker = Arc::clone(&portal);
+            let done = work(&portal, move || {
+                let Some(records) = worker.records.as_deref() else {
+                    return Ok(notices::NoticeRound::default());
+                };
+                notices::run_round(
+                    &NoticeSources {
+                        store: worker.store.as_ref(),
+                        records,
+                        registry: worker.registry.as_deref(),
+                        mailer: worker.mailer.as_deref(),
+                    },
+                    worker.clock.now(),
+                )
+            })
+            .await;
+            match done {
+                Ok(Ok(round)) if round.claimed > 0 => eprintln!(
+                    "portal: expiry notices: {} sent by mail, {} in the cabinet only, {} to try \
+                     again",
+                    round.mailed, round.cabinet_only, round.failed
+                ),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("portal: expiry notices: {e}"),
+                Err(_) => {
+                    eprintln!("portal: expiry notices: the portal is busy; trying again later")
+                }
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -602,11 +689,14 @@ async fn cabinet(
             None => (Vec::new(), None),
         };
         let uses = merge_uses(&history, uses, CABINET_ROWS);
-        Ok((history, uses, certificates))
+        let documents = worker.store.documents_of(&personal_code, CABINET_ROWS)?;
+        let checks = worker.store.checks_of(&personal_code, CABINET_ROWS)?;
+        let notices = worker.store.notices_of(&personal_code, CABINET_ROWS)?;
+        Ok((history, uses, certificates, (documents, checks, notices)))
     })
     .await;
     match read {
-        Ok((history, uses, certificates)) => html(
+        Ok((history, uses, certificates, (documents, checks, notices))) => html(
             StatusCode::OK,
             pages::cabinet(
                 language,
@@ -617,9 +707,56 @@ async fn cabinet(
                     uses: &uses,
                     certificates: certificates.as_deref(),
                     now: portal.clock.now(),
+                    documents: &documents,
+                    checks: &checks,
+                    notices: &notices,
                 },
             ),
         ),
+        Err(e) => failed(e),
+    }
+}
+
+/// `GET /portal/documents/{reference}`: the PDF of a document, only to a session of the
+/// citizen it was issued to, as an attachment; 404 for anything else — another citizen's
+/// document is not told apart from none.
+async fn download_document(
+    State(portal): State<Arc<Portal>>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let not_found = || text(StatusCode::NOT_FOUND, "no such document");
+    let Ok(reference) = DocumentReference::parse(&reference) else {
+        return not_found();
+    };
+    let personal_code = match current(&portal, &headers).await {
+        Ok(Some((session, _))) => match session.citizen {
+            Some(citizen) => citizen.personal_code,
+            None => return not_found(),
+        },
+        Ok(None) => return not_found(),
+        Err(e) => return failed(e),
+    };
+    let worker = Arc::clone(&portal);
+    let key = reference.as_str().to_string();
+    let found = blocking(&portal, move || match worker.store.document(&key)? {
+        Some(document) if document.issued_to == personal_code => worker.store.document_pdf(&key),
+        _ => Ok(None),
+    })
+    .await;
+    match found {
+        Ok(Some(pdf)) => {
+            let mut response = answer(StatusCode::OK, Body::from(pdf));
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            if let Ok(value) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{reference}.pdf\""))
+            {
+                headers.insert(CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Ok(None) => not_found(),
         Err(e) => failed(e),
     }
 }

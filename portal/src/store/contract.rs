@@ -10,7 +10,8 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    AccessCode, Event, EventKind, FailedTry, LoginMethod, PendingKind, PendingLogin, PortalStore,
+    AccessCode, CheckChannel, DocumentCheck, DocumentKind, DocumentRecord, DocumentStatus, Event,
+    EventKind, ExpiryNotice, FailedTry, LoginMethod, PendingKind, PendingLogin, PortalStore,
     PurgeCutoffs, Purged, Session, SessionCitizen, StoreError,
 };
 
@@ -45,6 +46,12 @@ macro_rules! portal_store_contract_tests {
             concurrent_approvals_of_one_qr_login_let_exactly_one_succeed,
             a_purge_removes_what_no_request_can_use_and_keeps_the_rest,
             a_purge_goes_in_bounded_rounds_and_concurrent_purges_delete_each_row_once,
+            a_document_registers_once_reads_back_and_lists_newest_first,
+            a_document_is_withdrawn_once_and_an_unknown_one_not_at_all,
+            concurrent_withdrawals_of_one_document_let_exactly_one_succeed,
+            checks_are_recorded_for_registered_documents_only_and_listed_newest_first,
+            a_notice_is_claimed_once_and_again_only_after_its_lease_unless_sent,
+            concurrent_claims_of_one_notice_let_exactly_one_succeed,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
@@ -742,4 +749,237 @@ pub fn a_purge_goes_in_bounded_rounds_and_concurrent_purges_delete_each_row_once
         store.purge(&cutoffs(now), 2, 100).unwrap(),
         Purged::default()
     );
+}
+
+fn document(reference: &str, to: &str, minutes: i64) -> DocumentRecord {
+    DocumentRecord {
+        reference: reference.into(),
+        kind: DocumentKind::Residence,
+        issued_to: to.into(),
+        issued_at: T0 + Duration::minutes(minutes),
+        pdf_sha256: [minutes as u8; 32],
+        status: DocumentStatus::Valid,
+    }
+}
+
+pub fn a_document_registers_once_reads_back_and_lists_newest_first(db: &dyn Database) {
+    let store = db.open();
+    let first = document("AAAABBBBCCCC", "PNOAZ-5ZK7T2Q", 1);
+    let second = DocumentRecord {
+        kind: DocumentKind::Employment,
+        ..document("DDDDEEEEFFFF", "PNOAZ-5ZK7T2Q", 2)
+    };
+    let others = document("GGGGHHHHJJJJ", "PNOAZ-3HQ8M1X", 3);
+    store.register_document(&first, b"%PDF-1.7 first").unwrap();
+    store
+        .register_document(&second, b"%PDF-1.7 second")
+        .unwrap();
+    store.register_document(&others, b"%PDF-1.7 other").unwrap();
+    assert!(matches!(
+        db.open().register_document(&first, b"%PDF-1.7 again"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.document("AAAABBBBCCCC").unwrap(), Some(first.clone()));
+    assert_eq!(
+        store.document_pdf("AAAABBBBCCCC").unwrap().as_deref(),
+        Some(&b"%PDF-1.7 first"[..])
+    );
+    assert!(store.document("ZZZZZZZZZZZZ").unwrap().is_none());
+    assert!(store.document_pdf("ZZZZZZZZZZZZ").unwrap().is_none());
+    assert_eq!(
+        store.documents_of("PNOAZ-5ZK7T2Q", 10).unwrap(),
+        [second.clone(), first]
+    );
+    assert_eq!(store.documents_of("PNOAZ-5ZK7T2Q", 1).unwrap(), [second]);
+    assert!(store.documents_of("PNOAZ-0000000", 10).unwrap().is_empty());
+}
+
+pub fn a_document_is_withdrawn_once_and_an_unknown_one_not_at_all(db: &dyn Database) {
+    let store = db.open();
+    store
+        .register_document(&document("AAAABBBBCCCC", "PNOAZ-5ZK7T2Q", 1), b"%PDF")
+        .unwrap();
+    let at = T0 + Duration::hours(1);
+    let withdrawn = store
+        .withdraw_document("AAAABBBBCCCC", at, "issued in error")
+        .unwrap();
+    let expected = DocumentStatus::Withdrawn {
+        at,
+        reason: "issued in error".into(),
+    };
+    assert_eq!(withdrawn.status, expected);
+    assert!(matches!(
+        store.withdraw_document("AAAABBBBCCCC", at + Duration::hours(1), "again"),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.withdraw_document("ZZZZZZZZZZZZ", at, "unknown"),
+        Err(StoreError::NotFound(_))
+    ));
+    let read = store.document("AAAABBBBCCCC").unwrap().unwrap();
+    assert_eq!(
+        read.status, expected,
+        "the second withdrawal changed nothing"
+    );
+    assert!(store.document("ZZZZZZZZZZZZ").unwrap().is_none());
+}
+
+pub fn concurrent_withdrawals_of_one_document_let_exactly_one_succeed(db: &dyn Database) {
+    const WITHDRAWERS: usize = 8;
+    db.open()
+        .register_document(&document("AAAABBBBCCCC", "PNOAZ-5ZK7T2Q", 1), b"%PDF")
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(WITHDRAWERS));
+    let handles: Vec<_> = (0..WITHDRAWERS)
+        .map(|n| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.withdraw_document("AAAABBBBCCCC", T0, &format!("reason {n}"))
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+}
+
+pub fn checks_are_recorded_for_registered_documents_only_and_listed_newest_first(
+    db: &dyn Database,
+) {
+    let store = db.open();
+    store
+        .register_document(&document("AAAABBBBCCCC", "PNOAZ-5ZK7T2Q", 1), b"%PDF")
+        .unwrap();
+    store
+        .register_document(&document("GGGGHHHHJJJJ", "PNOAZ-3HQ8M1X", 2), b"%PDF")
+        .unwrap();
+    let check =
+        |reference: &str, minutes: i64, organisation: Option<&str>, channel| DocumentCheck {
+            reference: reference.into(),
+            checked_at: T0 + Duration::minutes(minutes),
+            organisation: organisation.map(str::to_string),
+            channel,
+        };
+    let by_page = check("AAAABBBBCCCC", 10, None, CheckChannel::Page);
+    let by_bank = check("AAAABBBBCCCC", 11, Some("Kapital Bank"), CheckChannel::Api);
+    let others = check("GGGGHHHHJJJJ", 12, None, CheckChannel::Upload);
+    for c in [&by_page, &by_bank, &others] {
+        store.record_check(c).unwrap();
+    }
+    assert!(matches!(
+        store.record_check(&check("ZZZZZZZZZZZZ", 13, None, CheckChannel::Page)),
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.checks_of("PNOAZ-5ZK7T2Q", 10).unwrap(),
+        [by_bank.clone(), by_page]
+    );
+    assert_eq!(store.checks_of("PNOAZ-5ZK7T2Q", 1).unwrap(), [by_bank]);
+    assert_eq!(store.checks_of("PNOAZ-3HQ8M1X", 10).unwrap(), [others]);
+}
+
+fn notice(certificate: &str, days: u32, claimed_at: OffsetDateTime) -> ExpiryNotice {
+    ExpiryNotice {
+        certificate: certificate.into(),
+        threshold_days: days,
+        personal_code: "PNOAZ-5ZK7T2Q".into(),
+        profile: "citizen-sign".into(),
+        not_after: T0 + Duration::days(20),
+        claimed_at,
+        sent_at: None,
+        emailed_to: None,
+    }
+}
+
+pub fn a_notice_is_claimed_once_and_again_only_after_its_lease_unless_sent(db: &dyn Database) {
+    let store = db.open();
+    let lease = Duration::minutes(10);
+    assert!(store
+        .claim_notice(&notice("citizens:01", 30, T0), lease)
+        .unwrap());
+    assert!(!db
+        .open()
+        .claim_notice(&notice("citizens:01", 30, T0 + Duration::minutes(9)), lease)
+        .unwrap());
+    // Another threshold and another certificate are notices of their own.
+    assert!(store
+        .claim_notice(&notice("citizens:01", 7, T0), lease)
+        .unwrap());
+    assert!(store
+        .claim_notice(&notice("citizens:02", 30, T0), lease)
+        .unwrap());
+    // The first sender died: after the lease another takes the claim over, once.
+    let later = T0 + Duration::minutes(11);
+    assert!(store
+        .claim_notice(&notice("citizens:01", 30, later), lease)
+        .unwrap());
+    assert!(!store
+        .claim_notice(&notice("citizens:01", 30, later), lease)
+        .unwrap());
+    store
+        .mark_notice_sent("citizens:01", 30, later, Some("gunay@mygov.az"))
+        .unwrap();
+    assert!(matches!(
+        store.mark_notice_sent("citizens:01", 30, later, None),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.mark_notice_sent("citizens:09", 30, later, None),
+        Err(StoreError::NotFound(_))
+    ));
+    // Sent: never claimed again, however late.
+    assert!(!store
+        .claim_notice(&notice("citizens:01", 30, T0 + Duration::days(3)), lease)
+        .unwrap());
+    store
+        .mark_notice_sent("citizens:02", 30, later, None)
+        .unwrap();
+    let listed = store.notices_of("PNOAZ-5ZK7T2Q", 10).unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert_eq!(
+        (listed[0].certificate.as_str(), listed[0].threshold_days),
+        ("citizens:01", 30),
+        "the newest claim first"
+    );
+    assert_eq!(listed[0].sent_at, Some(later));
+    assert_eq!(listed[0].emailed_to.as_deref(), Some("gunay@mygov.az"));
+    let cabinet_only = listed
+        .iter()
+        .find(|n| n.certificate == "citizens:02")
+        .unwrap();
+    assert_eq!(
+        (cabinet_only.sent_at, cabinet_only.emailed_to.as_deref()),
+        (Some(later), None)
+    );
+    assert_eq!(store.notices_of("PNOAZ-5ZK7T2Q", 1).unwrap().len(), 1);
+    assert!(store.notices_of("PNOAZ-3HQ8M1X", 10).unwrap().is_empty());
+}
+
+pub fn concurrent_claims_of_one_notice_let_exactly_one_succeed(db: &dyn Database) {
+    const NODES: usize = 8;
+    let barrier = Arc::new(Barrier::new(NODES));
+    let handles: Vec<_> = (0..NODES)
+        .map(|_| {
+            let (store, barrier) = (db.open(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                store
+                    .claim_notice(&notice("citizens:01", 30, T0), Duration::minutes(10))
+                    .unwrap()
+            })
+        })
+        .collect();
+    let claimed = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|claimed| *claimed)
+        .count();
+    assert_eq!(claimed, 1);
 }

@@ -11,10 +11,12 @@ use postgres::{GenericClient, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, purge_sql, put_code_sql, put_pending_sql, sql_limit,
-    use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
-    PortalStore, PurgeCutoffs, Purged, Session, SessionCitizen, SessionRow, StoreError,
-    ACCESS_CODE_COLUMNS, PENDING_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
+    access_code_from, check_from, checks_of_sql, claim_notice_sql, document_from, event_from,
+    failed_try, not_withdrawn, notice_from, purge_sql, put_code_sql, put_pending_sql, sql_limit,
+    use_code_sql, withdraw_sql, wrong_try_sql, AccessCode, DocumentCheck, DocumentRecord, Event,
+    ExpiryNotice, FailedTry, PendingLogin, PendingRow, PortalStore, PurgeCutoffs, Purged, Session,
+    SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS, DOCUMENT_COLUMNS, NOTICE_COLUMNS,
+    PENDING_COLUMNS, SCHEMA_POSTGRES, SESSION_COLUMNS,
 };
 
 /// The portal's tables in a PostgreSQL database. Clones share the pool.
@@ -173,7 +175,226 @@ fn first_pending(rows: Vec<Row>) -> Result<Option<PendingLogin>, StoreError> {
         .transpose()
 }
 
+fn documents(rows: Vec<Row>) -> Result<Vec<DocumentRecord>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            document_from(
+                get(r, 0)?,
+                get(r, 1)?,
+                get(r, 2)?,
+                get(r, 3)?,
+                get(r, 4)?,
+                get(r, 5)?,
+                get(r, 6)?,
+            )
+        })
+        .collect()
+}
+
 impl PortalStore for PgPortalStore {
+    fn register_document(&self, document: &DocumentRecord, pdf: &[u8]) -> Result<(), StoreError> {
+        if document.status != super::DocumentStatus::Valid {
+            return Err(StoreError::Invalid("a document is registered valid".into()));
+        }
+        let (kind, at, sha) = (
+            document.kind.as_str(),
+            millis(document.issued_at),
+            &document.pdf_sha256[..],
+        );
+        self.pool
+            .get()?
+            .query_prepared(
+                "INSERT INTO portal_documents (reference, kind, issued_to, issued_at, \
+                 pdf_sha256, pdf) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    (&document.reference, Type::TEXT),
+                    (&kind, Type::TEXT),
+                    (&document.issued_to, Type::TEXT),
+                    (&at, Type::INT8),
+                    (&sha, Type::BYTEA),
+                    (&pdf, Type::BYTEA),
+                ],
+            )
+            .map_err(|e| match violated(&e) {
+                Some(Violation::Unique) => {
+                    StoreError::Conflict("a document with this reference".into())
+                }
+                _ => db_error(e),
+            })?;
+        Ok(())
+    }
+
+    fn document(&self, reference: &str) -> Result<Option<DocumentRecord>, StoreError> {
+        documents(self.query(
+            &format!("SELECT {DOCUMENT_COLUMNS} FROM portal_documents WHERE reference = $1"),
+            &[(&reference, Type::TEXT)],
+        )?)
+        .map(|mut found| found.pop())
+    }
+
+    fn document_pdf(&self, reference: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.query(
+            "SELECT pdf FROM portal_documents WHERE reference = $1",
+            &[(&reference, Type::TEXT)],
+        )?;
+        rows.first().map(|r| get(r, 0)).transpose()
+    }
+
+    fn documents_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentRecord>, StoreError> {
+        let limit = sql_limit(limit);
+        documents(self.query(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM portal_documents WHERE issued_to = $1 \
+                 ORDER BY issued_at DESC, reference DESC LIMIT $2"
+            ),
+            &[(&personal_code, Type::TEXT), (&limit, Type::INT8)],
+        )?)
+    }
+
+    fn withdraw_document(
+        &self,
+        reference: &str,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<DocumentRecord, StoreError> {
+        let at = millis(at);
+        let withdrawn = documents(self.query(
+            &withdraw_sql("$"),
+            &[
+                (&reference, Type::TEXT),
+                (&at, Type::INT8),
+                (&reason, Type::TEXT),
+            ],
+        )?)?;
+        match withdrawn.into_iter().next() {
+            Some(document) => Ok(document),
+            None => Err(not_withdrawn(self.document(reference)?)),
+        }
+    }
+
+    fn record_check(&self, check: &DocumentCheck) -> Result<(), StoreError> {
+        let (at, channel) = (millis(check.checked_at), check.channel.as_str());
+        let rows = self.query(
+            "INSERT INTO portal_document_checks (reference, checked_at, organisation, channel) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS \
+             (SELECT 1 FROM portal_documents WHERE reference = $1) RETURNING 1",
+            &[
+                (&check.reference, Type::TEXT),
+                (&at, Type::INT8),
+                (&check.organisation, Type::TEXT),
+                (&channel, Type::TEXT),
+            ],
+        )?;
+        match rows.is_empty() {
+            true => Err(StoreError::NotFound(
+                "no document has this reference".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    fn checks_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentCheck>, StoreError> {
+        let limit = sql_limit(limit);
+        let rows = self.query(
+            &checks_of_sql("$"),
+            &[(&personal_code, Type::TEXT), (&limit, Type::INT8)],
+        )?;
+        rows.iter()
+            .map(|r| check_from(get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?))
+            .collect()
+    }
+
+    fn claim_notice(
+        &self,
+        notice: &ExpiryNotice,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let threshold = i32::try_from(notice.threshold_days)
+            .map_err(|_| StoreError::Invalid(format!("{} days", notice.threshold_days)))?;
+        let (not_after, claimed_at, stale) = (
+            millis(notice.not_after),
+            millis(notice.claimed_at),
+            millis(notice.claimed_at - lease),
+        );
+        let rows = self.query(
+            &claim_notice_sql("$"),
+            &[
+                (&notice.certificate, Type::TEXT),
+                (&threshold, Type::INT4),
+                (&notice.personal_code, Type::TEXT),
+                (&notice.profile, Type::TEXT),
+                (&not_after, Type::INT8),
+                (&claimed_at, Type::INT8),
+                (&stale, Type::INT8),
+            ],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    fn mark_notice_sent(
+        &self,
+        certificate: &str,
+        threshold_days: u32,
+        at: OffsetDateTime,
+        emailed_to: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let threshold = i32::try_from(threshold_days)
+            .map_err(|_| StoreError::Invalid(format!("{threshold_days} days")))?;
+        let at = millis(at);
+        let rows = self.query(
+            "UPDATE portal_notices SET sent_at = $3, emailed_to = $4 \
+             WHERE certificate = $1 AND threshold_days = $2 AND sent_at IS NULL RETURNING 1",
+            &[
+                (&certificate, Type::TEXT),
+                (&threshold, Type::INT4),
+                (&at, Type::INT8),
+                (&emailed_to, Type::TEXT),
+            ],
+        )?;
+        match rows.is_empty() {
+            true => Err(StoreError::NotFound(
+                "no unsent claim of this notice".into(),
+            )),
+            false => Ok(()),
+        }
+    }
+
+    fn notices_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<ExpiryNotice>, StoreError> {
+        let limit = sql_limit(limit);
+        let rows = self.query(
+            &format!(
+                "SELECT {NOTICE_COLUMNS} FROM portal_notices WHERE personal_code = $1 \
+                 ORDER BY claimed_at DESC, certificate, threshold_days LIMIT $2"
+            ),
+            &[(&personal_code, Type::TEXT), (&limit, Type::INT8)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                notice_from(
+                    get(r, 0)?,
+                    i64::from(get::<i32>(r, 1)?),
+                    get(r, 2)?,
+                    get(r, 3)?,
+                    get(r, 4)?,
+                    get(r, 5)?,
+                    get(r, 6)?,
+                    get(r, 7)?,
+                )
+            })
+            .collect()
+    }
     fn put_pending_login(&self, login: &PendingLogin) -> Result<(), StoreError> {
         let v = login.values();
         let (session, challenge) = (&login.session_sha256[..], &login.challenge[..]);

@@ -13,10 +13,12 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use time::OffsetDateTime;
 
 use super::{
-    access_code_from, event_from, failed_try, purge_sql, put_code_sql, put_pending_sql, sql_limit,
-    use_code_sql, wrong_try_sql, AccessCode, Event, FailedTry, PendingLogin, PendingRow,
-    PortalStore, PurgeCutoffs, Purged, Session, SessionCitizen, SessionRow, StoreError,
-    ACCESS_CODE_COLUMNS, PENDING_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
+    access_code_from, check_from, checks_of_sql, claim_notice_sql, document_from, event_from,
+    failed_try, not_withdrawn, notice_from, purge_sql, put_code_sql, put_pending_sql, sql_limit,
+    use_code_sql, withdraw_sql, wrong_try_sql, AccessCode, DocumentCheck, DocumentRecord, Event,
+    ExpiryNotice, FailedTry, PendingLogin, PendingRow, PortalStore, PurgeCutoffs, Purged, Session,
+    SessionCitizen, SessionRow, StoreError, ACCESS_CODE_COLUMNS, DOCUMENT_COLUMNS, NOTICE_COLUMNS,
+    PENDING_COLUMNS, SCHEMA_SQLITE, SESSION_COLUMNS,
 };
 
 /// The portal's tables in one SQLite file. `Send + Sync`: the connection is behind a mutex.
@@ -120,6 +122,33 @@ fn pending_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingRow> {
 }
 
 impl SqlitePortalStore {
+    fn documents(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<DocumentRecord>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (reference, kind, to, at, sha, withdrawn, reason) = row.map_err(db_error)?;
+            document_from(reference, kind, to, at, sha, withdrawn, reason)
+        })
+        .collect()
+    }
+
     fn one_pending(
         &self,
         sql: &str,
@@ -135,6 +164,207 @@ impl SqlitePortalStore {
 }
 
 impl PortalStore for SqlitePortalStore {
+    fn register_document(&self, document: &DocumentRecord, pdf: &[u8]) -> Result<(), StoreError> {
+        if document.status != super::DocumentStatus::Valid {
+            return Err(StoreError::Invalid("a document is registered valid".into()));
+        }
+        self.lock()
+            .execute(
+                "INSERT INTO portal_documents (reference, kind, issued_to, issued_at, \
+                 pdf_sha256, pdf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    document.reference,
+                    document.kind.as_str(),
+                    document.issued_to,
+                    millis(document.issued_at),
+                    &document.pdf_sha256[..],
+                    pdf,
+                ],
+            )
+            .map_err(|e| match violated(&e) {
+                Some(Violation::Unique) => {
+                    StoreError::Conflict("a document with this reference".into())
+                }
+                _ => db_error(e),
+            })?;
+        Ok(())
+    }
+
+    fn document(&self, reference: &str) -> Result<Option<DocumentRecord>, StoreError> {
+        Ok(self
+            .documents(
+                &format!("SELECT {DOCUMENT_COLUMNS} FROM portal_documents WHERE reference = ?1"),
+                params![reference],
+            )?
+            .pop())
+    }
+
+    fn document_pdf(&self, reference: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.lock()
+            .query_row(
+                "SELECT pdf FROM portal_documents WHERE reference = ?1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn documents_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentRecord>, StoreError> {
+        self.documents(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM portal_documents WHERE issued_to = ?1 \
+                 ORDER BY issued_at DESC, reference DESC LIMIT ?2"
+            ),
+            params![personal_code, sql_limit(limit)],
+        )
+    }
+
+    fn withdraw_document(
+        &self,
+        reference: &str,
+        at: OffsetDateTime,
+        reason: &str,
+    ) -> Result<DocumentRecord, StoreError> {
+        let withdrawn =
+            self.documents(&withdraw_sql("?"), params![reference, millis(at), reason])?;
+        match withdrawn.into_iter().next() {
+            Some(document) => Ok(document),
+            None => Err(not_withdrawn(self.document(reference)?)),
+        }
+    }
+
+    fn record_check(&self, check: &DocumentCheck) -> Result<(), StoreError> {
+        let recorded = self
+            .lock()
+            .execute(
+                "INSERT INTO portal_document_checks (reference, checked_at, organisation, \
+                 channel) SELECT ?1, ?2, ?3, ?4 \
+                 WHERE EXISTS (SELECT 1 FROM portal_documents WHERE reference = ?1)",
+                params![
+                    check.reference,
+                    millis(check.checked_at),
+                    check.organisation,
+                    check.channel.as_str()
+                ],
+            )
+            .map_err(db_error)?;
+        match recorded {
+            0 => Err(StoreError::NotFound(
+                "no document has this reference".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn checks_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<DocumentCheck>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&checks_of_sql("?")).map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![personal_code, sql_limit(limit)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (reference, at, organisation, channel) = row.map_err(db_error)?;
+            check_from(reference, at, organisation, channel)
+        })
+        .collect()
+    }
+
+    fn claim_notice(
+        &self,
+        notice: &ExpiryNotice,
+        lease: time::Duration,
+    ) -> Result<bool, StoreError> {
+        let claimed = self
+            .lock()
+            .query_row(
+                &claim_notice_sql("?"),
+                params![
+                    notice.certificate,
+                    i64::from(notice.threshold_days),
+                    notice.personal_code,
+                    notice.profile,
+                    millis(notice.not_after),
+                    millis(notice.claimed_at),
+                    millis(notice.claimed_at - lease),
+                ],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_error)?;
+        Ok(claimed.is_some())
+    }
+
+    fn mark_notice_sent(
+        &self,
+        certificate: &str,
+        threshold_days: u32,
+        at: OffsetDateTime,
+        emailed_to: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let marked = self
+            .lock()
+            .execute(
+                "UPDATE portal_notices SET sent_at = ?3, emailed_to = ?4 \
+                 WHERE certificate = ?1 AND threshold_days = ?2 AND sent_at IS NULL",
+                params![
+                    certificate,
+                    i64::from(threshold_days),
+                    millis(at),
+                    emailed_to
+                ],
+            )
+            .map_err(db_error)?;
+        match marked {
+            0 => Err(StoreError::NotFound(
+                "no unsent claim of this notice".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn notices_of(
+        &self,
+        personal_code: &str,
+        limit: usize,
+    ) -> Result<Vec<ExpiryNotice>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {NOTICE_COLUMNS} FROM portal_notices WHERE personal_code = ?1 \
+                 ORDER BY claimed_at DESC, certificate, threshold_days LIMIT ?2"
+            ))
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![personal_code, sql_limit(limit)], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(db_error)?;
+        rows.map(|row| {
+            let (c, t, p, pr, n, cl, s, e) = row.map_err(db_error)?;
+            notice_from(c, t, p, pr, n, cl, s, e)
+        })
+        .collect()
+    }
     fn put_pending_login(&self, login: &PendingLogin) -> Result<(), StoreError> {
         let v = login.values();
         self.lock()

@@ -1,0 +1,326 @@
+//! Where the portal learns facts about a citizen that no certificate carries: the registered
+//! address, the employer, the e-mail address for notices — what a residence or employment
+//! statement ("e-arayış") says and where an expiry notice goes.
+//!
+//! [`CitizenRegistry`] is the one question the portal asks. A national deployment answers it
+//! from the population and employment registries: an HTTP client of those registries (with its
+//! own timeouts, authentication and caching) implementing the same trait, handed to the portal
+//! by `imza serve` in place of [`TomlCitizenRegistry`]. The portal never depends on where the
+//! facts come from. [`TomlCitizenRegistry`] reads a small file of demo citizens
+//! (`[portal] citizens = "citizens.toml"`; `imza demo` writes one):
+//!
+//! ```toml
+//! [[citizen]]
+//! personal_code = "PNOAZ-5ZK7T2Q"
+//! name = "Əliyeva Günay Şəmsi qızı"
+//! birth_date = "1990-04-12"
+//! address = "Bakı şəhəri, Nəsimi rayonu, Şəmsi Bədəlbəyli küçəsi 12, mənzil 5"
+//! registered_since = "2015-09-01"
+//! email = "gunay.aliyeva@mygov.az"          # optional: no e-mail, notices in the cabinet only
+//! [citizen.employer]                          # optional
+//! organisation = "ASAN Xidmət"
+//! position = "baş mütəxəssis"
+//! since = "2019-02-01"
+//! ```
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use time::macros::format_description;
+use time::Date;
+
+/// Largest citizens file read: a demo's, not a population's (that is a registry's service).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// Most citizens in one file.
+pub const MAX_CITIZENS: usize = 10_000;
+/// Longest text field (name, address, organisation, position, e-mail) in characters.
+pub const MAX_FIELD_CHARS: usize = 512;
+
+/// What the registries say about one citizen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CitizenFacts {
+    /// `PNOAZ-5ZK7T2Q`: the serialNumber of the citizen's certificates.
+    pub personal_code: String,
+    /// Full name, in Azerbaijani letters.
+    pub name: String,
+    pub birth_date: Date,
+    /// The registered residence address.
+    pub address: String,
+    /// Registered at that address since.
+    pub registered_since: Date,
+    pub employer: Option<Employment>,
+    /// Where notices are mailed; `None`: in the cabinet only.
+    pub email: Option<String>,
+}
+
+/// The citizen's current employment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Employment {
+    pub organisation: String,
+    pub position: String,
+    pub since: Date,
+}
+
+/// Why the registry gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot read the citizens file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the citizens file {path} is larger than {limit} bytes")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("the citizens file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    /// The registry could not be asked now (a remote registry's outage); try again later.
+    #[error("the citizen registry is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The facts the portal reads about a citizen. Implementations answer for the citizen asked
+/// and no one else; `Ok(None)`: the registry knows no such citizen.
+pub trait CitizenRegistry: Send + Sync {
+    fn citizen(&self, personal_code: &str) -> Result<Option<CitizenFacts>, RegistryError>;
+}
+
+/// Demo citizens from a TOML file, read once at start.
+#[derive(Debug)]
+pub struct TomlCitizenRegistry {
+    citizens: HashMap<String, CitizenFacts>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    citizen: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    personal_code: String,
+    name: String,
+    birth_date: String,
+    address: String,
+    registered_since: String,
+    email: Option<String>,
+    employer: Option<EmployerEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmployerEntry {
+    organisation: String,
+    position: String,
+    since: String,
+}
+
+impl TomlCitizenRegistry {
+    /// Reads the file at `path` (at most [`MAX_FILE_BYTES`], [`MAX_CITIZENS`] entries).
+    pub fn load(path: &Path) -> Result<TomlCitizenRegistry, RegistryError> {
+        let read = |source| RegistryError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(read)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(RegistryError::TooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|_| RegistryError::Invalid {
+            path: path.to_path_buf(),
+            message: "not UTF-8 text".into(),
+        })?;
+        TomlCitizenRegistry::parse(&text).map_err(|message| RegistryError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// The citizens of a file's text; the message says which entry is wrong and why.
+    pub fn parse(text: &str) -> Result<TomlCitizenRegistry, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        if file.citizen.len() > MAX_CITIZENS {
+            return Err(format!("more than {MAX_CITIZENS} citizens"));
+        }
+        let mut citizens = HashMap::new();
+        for (n, entry) in file.citizen.into_iter().enumerate() {
+            let code = entry.personal_code.clone();
+            let facts = entry
+                .into_facts()
+                .map_err(|e| format!("citizen {} ({code}): {e}", n + 1))?;
+            if citizens.insert(code.clone(), facts).is_some() {
+                return Err(format!("citizen {code} is listed twice"));
+            }
+        }
+        Ok(TomlCitizenRegistry { citizens })
+    }
+
+    pub fn len(&self) -> usize {
+        self.citizens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.citizens.is_empty()
+    }
+}
+
+impl CitizenRegistry for TomlCitizenRegistry {
+    fn citizen(&self, personal_code: &str) -> Result<Option<CitizenFacts>, RegistryError> {
+        Ok(self.citizens.get(personal_code).cloned())
+    }
+}
+
+fn date(text: &str, field: &str) -> Result<Date, String> {
+    Date::parse(text, format_description!("[year]-[month]-[day]"))
+        .map_err(|_| format!("{field} {text:?} is not a date (YYYY-MM-DD)"))
+}
+
+fn field(text: String, field: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(format!("{field} is empty"));
+    }
+    if trimmed.chars().count() > MAX_FIELD_CHARS {
+        return Err(format!(
+            "{field} is longer than {MAX_FIELD_CHARS} characters"
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(format!("{field} has a control character"));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A plausible mail address: one `@` with text on both sides, no spaces. The mailer checks
+/// it fully; this keeps header-breaking text out of the records.
+fn email(text: String) -> Result<String, String> {
+    let text = field(text, "email")?;
+    match text.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !text.chars().any(char::is_whitespace) =>
+        {
+            Ok(text)
+        }
+        _ => Err(format!("email {text:?} is not a mail address")),
+    }
+}
+
+impl Entry {
+    fn into_facts(self) -> Result<CitizenFacts, String> {
+        let personal_code = field(self.personal_code, "personal_code")?;
+        if !personal_code.starts_with("PNO") || personal_code.len() > 64 {
+            return Err(format!(
+                "personal_code {personal_code:?} is not a personal code (PNOAZ-…)"
+            ));
+        }
+        Ok(CitizenFacts {
+            personal_code,
+            name: field(self.name, "name")?,
+            birth_date: date(&self.birth_date, "birth_date")?,
+            address: field(self.address, "address")?,
+            registered_since: date(&self.registered_since, "registered_since")?,
+            employer: self
+                .employer
+                .map(|e| {
+                    Ok::<_, String>(Employment {
+                        organisation: field(e.organisation, "employer.organisation")?,
+                        position: field(e.position, "employer.position")?,
+                        since: date(&e.since, "employer.since")?,
+                    })
+                })
+                .transpose()?,
+            email: self.email.map(email).transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    const GUNAY: &str = r#"
+[[citizen]]
+personal_code = "PNOAZ-5ZK7T2Q"
+name = "Əliyeva Günay Şəmsi qızı"
+birth_date = "1990-04-12"
+address = "Bakı şəhəri, Nəsimi rayonu, Şəmsi Bədəlbəyli küçəsi 12, mənzil 5"
+registered_since = "2015-09-01"
+email = "gunay.aliyeva@mygov.az"
+[citizen.employer]
+organisation = "ASAN Xidmət"
+position = "baş mütəxəssis"
+since = "2019-02-01"
+
+[[citizen]]
+personal_code = "PNOAZ-3HQ8M1X"
+name = "Məmmədov Rəşad İlqar oğlu"
+birth_date = "1985-11-30"
+address = "Gəncə şəhəri, Kəpəz rayonu, Atatürk prospekti 41"
+registered_since = "2009-06-15"
+"#;
+
+    #[test]
+    fn a_citizens_file_reads_back_with_azerbaijani_letters_and_optional_parts() {
+        let registry = TomlCitizenRegistry::parse(GUNAY).unwrap();
+        assert_eq!(registry.len(), 2);
+        let gunay = registry.citizen("PNOAZ-5ZK7T2Q").unwrap().unwrap();
+        assert_eq!(gunay.name, "Əliyeva Günay Şəmsi qızı");
+        assert_eq!(gunay.birth_date, date!(1990 - 04 - 12));
+        assert_eq!(gunay.email.as_deref(), Some("gunay.aliyeva@mygov.az"));
+        assert_eq!(gunay.employer.unwrap().position, "baş mütəxəssis");
+        let rashad = registry.citizen("PNOAZ-3HQ8M1X").unwrap().unwrap();
+        assert!(rashad.email.is_none() && rashad.employer.is_none());
+        assert!(registry.citizen("PNOAZ-0000000").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_wrong_entry_is_refused_saying_which_and_why() {
+        let bad_date = GUNAY.replace("1990-04-12", "12.04.1990");
+        let e = TomlCitizenRegistry::parse(&bad_date).unwrap_err();
+        assert!(
+            e.contains("PNOAZ-5ZK7T2Q") && e.contains("birth_date"),
+            "{e}"
+        );
+        let bad_mail = GUNAY.replace("gunay.aliyeva@mygov.az", "gunay\\r\\nBcc: x@y.az");
+        let e = TomlCitizenRegistry::parse(&bad_mail).unwrap_err();
+        assert!(e.contains("email"), "{e}");
+        let twice = format!(
+            "{GUNAY}{}",
+            &GUNAY[..GUNAY.find("[citizen.employer]").unwrap()]
+        );
+        let e = TomlCitizenRegistry::parse(&twice).unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+        assert!(TomlCitizenRegistry::parse("[[citizen]]\nsurname = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("citizens.toml");
+        std::fs::write(&path, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(matches!(
+            TomlCitizenRegistry::load(&path),
+            Err(RegistryError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            TomlCitizenRegistry::load(&dir.path().join("missing.toml")),
+            Err(RegistryError::Read { .. })
+        ));
+        std::fs::write(&path, GUNAY).unwrap();
+        assert_eq!(TomlCitizenRegistry::load(&path).unwrap().len(), 2);
+    }
+}
