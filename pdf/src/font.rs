@@ -18,7 +18,7 @@ use crate::build::flate_stream;
 use crate::object::{Dictionary, Name, Object, ObjectId, PdfString};
 
 /// Why a font could not be read or embedded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FontError {
     #[error("not a font ttf-parser can read: {0}")]
     Malformed(String),
