@@ -163,14 +163,18 @@ impl<'f> DocumentBuilder<'f> {
             pages: Vec::new(),
             fonts: Vec::new(),
             images: Vec::new(),
-            compression: Compression::default(),
+            compression: Compression::fast(),
         };
         builder.catalog = builder.allocate();
         builder.page_tree = builder.allocate();
         builder
     }
 
-    /// How hard streams are deflated (zlib's levels; 6 by default).
+    /// How hard streams are deflated: zlib's fastest level by default. Most of a document is
+    /// its two font subsets (a DejaVu subset of 70 glyphs is about 25 kB, 10 kB of it the name
+    /// table with the font's licence): level 1 deflates one in about 0.18 ms to 16 kB, level 6
+    /// in 0.5 ms to 13 kB — a document of 41 kB instead of 33 kB, rendered in about half the
+    /// time (`cargo bench -p imza-pdf --bench new_document`).
     pub fn set_compression(&mut self, compression: Compression) {
         self.compression = compression;
     }
