@@ -151,3 +151,52 @@ fn pdffonts_lists_embedded_subsets() {
     names.sort();
     assert_eq!(names, ["DejaVuSans", "DejaVuSans-Bold"]);
 }
+
+/// The builder's file as the seal will meet it: imza's own reader opens it (one revision,
+/// the page's content and the fonts' streams decode), and an incremental update on top of it
+/// still passes qpdf.
+#[test]
+fn imza_reads_a_new_document_and_updates_it() {
+    use std::io::Cursor;
+
+    use imza_pdf::{IncrementalUpdate, Object, PdfFile, PdfString};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_document(dir.path());
+    let original = std::fs::read(&path).unwrap();
+    let mut file = PdfFile::open(Cursor::new(original.clone())).unwrap();
+    assert_eq!(file.revisions().len(), 1);
+    let (catalog_id, mut catalog) = file.catalog().unwrap();
+    let pages = file.resolve(catalog.get("Pages").unwrap()).unwrap();
+    let kids = pages.as_dictionary().unwrap().get("Kids").unwrap();
+    let page = file.resolve(&kids.as_array().unwrap()[0]).unwrap();
+    let contents = file
+        .resolve(page.as_dictionary().unwrap().get("Contents").unwrap())
+        .unwrap();
+    let Object::Stream(contents) = contents else {
+        panic!("no content stream");
+    };
+    let decoded = file.decoded_stream(&contents, 1 << 20).unwrap();
+    assert!(decoded.starts_with(b"BT\n/F1 16 Tf\n"), "{decoded:?}");
+
+    let mut update = IncrementalUpdate::new(&mut file).unwrap();
+    let note = update.add(PdfString::text("möhür"));
+    catalog.set("ImzaTest", note);
+    update.set(catalog_id, catalog);
+    let written = update.write().unwrap();
+    let updated = [&original[..], &written.bytes[..]].concat();
+    let file = PdfFile::open(Cursor::new(updated.clone())).unwrap();
+    assert_eq!(file.revisions().len(), 2);
+    if tool("qpdf") {
+        let path = dir.path().join("updated.pdf");
+        std::fs::write(&path, updated).unwrap();
+        let output = Command::new("qpdf")
+            .arg("--check")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(!stdout.to_lowercase().contains("warning"), "{stdout}");
+    }
+}
