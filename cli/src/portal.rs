@@ -7,7 +7,7 @@ use serde_json::json;
 
 use imza_core::clock::rfc3339;
 use imza_portal::access_code::{issue, personal_code_of, AccessCodeError, AccessCodePolicy};
-use imza_portal::documents::{self, DocumentError, DocumentReference};
+use imza_portal::document::{self, DocumentError, DocumentReference};
 use imza_portal::store::{DocumentRecord, DocumentStatus};
 use time::Duration;
 
@@ -134,7 +134,7 @@ pub fn run(home: &Home, command: PortalCommand) -> CliResult {
                 DocumentReference::parse(&reference).map_err(|e| Failure::Input(e.to_string()))?;
             let pki = open_pki(home)?;
             let store = imza_portal::store::open(&home.store).map_err(store_failure)?;
-            let withdrawn = documents::withdraw(store.as_ref(), &reference, &reason, pki.now())
+            let withdrawn = document::withdraw(store.as_ref(), &reference, &reason, pki.now())
                 .map_err(document_failure)?;
             if !json_out {
                 println!("withdrew document {reference}");

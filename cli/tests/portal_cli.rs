@@ -104,7 +104,7 @@ fn codes_are_issued_on_postgres_too() {
 fn register_document(pki: &TestPki) -> imza_portal::store::DocumentRecord {
     let url = imza_store::StoreUrl::sqlite(&pki.data_dir().join("imza.db"));
     let store = imza_portal::store::open(&url).unwrap();
-    imza_portal::documents::register(
+    imza_portal::document::register(
         store.as_ref(),
         imza_portal::store::DocumentKind::Residence,
         "PNOAZ-5ZK7T2Q",

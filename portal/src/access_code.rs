@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use crate::store::{AccessCode, FailedTry, PortalStore, StoreError};
 
 /// Characters of a code: Crockford's base32 (no I, L, O, U).
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+pub(crate) const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// Characters in a code (5 bits each).
 pub const CODE_LENGTH: usize = 10;

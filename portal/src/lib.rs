@@ -11,8 +11,10 @@
 //! browser sessions above it (cookie, CSRF token, timeouts, a new id at login),
 //! [`access_code`], one-time codes from a service centre, [`qr`], the QR login's device link,
 //! its QR image and the phone's answer, [`phone`], the phone and QR logins' checks of the
-//! phone's certificate, [`login_limits`], the rate limits every login takes a turn of, and
-//! [`records`], what the cabinet reads of the other services' records; [`http`] and [`pages`]
+//! phone's certificate, [`login_limits`], the rate limits every login takes a turn of,
+//! [`records`], what the cabinet reads of the other services' records, and [`document`], the
+//! signed e-certificates (e-arayış) — statements of residence, employment, personal data —
+//! and their one-page PDF with the verification QR code; [`http`] and [`pages`]
 //! serve the login page, the access-code, card (with `imza agent`, crate imza-agent, on the
 //! citizen's computer; its scripts in `assets/`), device-certificate, phone and QR logins, the
 //! cabinet and logout.
@@ -20,7 +22,7 @@
 pub mod access_code;
 pub mod card;
 pub mod device;
-pub mod documents;
+pub mod document;
 pub mod http;
 pub mod login_limits;
 pub mod notices;

@@ -6,7 +6,7 @@ use imza_core::clock::rfc3339;
 
 use time::OffsetDateTime;
 
-use crate::documents::DocumentReference;
+use crate::document::DocumentReference;
 use crate::records::{CertificateUse, CitizenCertificate, UseKind};
 use crate::store::{
     CheckChannel, DocumentCheck, DocumentKind, DocumentRecord, DocumentStatus, Event, EventKind,

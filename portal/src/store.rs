@@ -610,7 +610,7 @@ pub enum DocumentStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DocumentRecord {
     /// The document's reference in canonical form (12 Crockford base32 characters, no
-    /// dashes; see [`crate::documents::DocumentReference`]).
+    /// dashes; see [`crate::document::DocumentReference`]).
     pub reference: String,
     pub kind: DocumentKind,
     /// The personal code of the citizen it was issued to.

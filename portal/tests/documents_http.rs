@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use imza_core::clock::SystemClock;
 use imza_portal::access_code::{issue, AccessCodePolicy};
-use imza_portal::documents::DocumentReference;
+use imza_portal::document::DocumentReference;
 use imza_portal::http::{routes, Portal};
 use imza_portal::session::csrf_token;
 use imza_portal::store::{

@@ -46,7 +46,7 @@ use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, W
 
 use crate::access_code::AccessCodePolicy;
 use crate::device::DeviceLogin;
-use crate::documents::{self, DocumentError, DocumentReference};
+use crate::document::{self, DocumentError, DocumentReference};
 use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
 use crate::notices::{self, Mailer, NoticeSources};
 use crate::pages::{self, CabinetRecords, Language};
@@ -117,7 +117,7 @@ impl Portal {
     }
 
     /// Registers a document the portal issued to `issued_to` — the PDF as rendered and sealed
-    /// — under a fresh reference ([`documents::register`]), at the portal's clock. Blocking:
+    /// — under a fresh reference ([`document::register`]), at the portal's clock. Blocking:
     /// call it within the portal's work ([`blocking`]) or a thread of the caller's.
     pub fn register_document(
         &self,
@@ -125,7 +125,7 @@ impl Portal {
         issued_to: &str,
         pdf: &[u8],
     ) -> Result<DocumentRecord, DocumentError> {
-        documents::register(self.store.as_ref(), kind, issued_to, self.clock.now(), pdf)
+        document::register(self.store.as_ref(), kind, issued_to, self.clock.now(), pdf)
     }
 
     /// Records one check of a registered document (the verification page, an upload, an
@@ -137,7 +137,7 @@ impl Portal {
         organisation: Option<&str>,
         channel: CheckChannel,
     ) -> Result<(), DocumentError> {
-        documents::record_check(
+        document::record_check(
             self.store.as_ref(),
             reference,
             organisation,

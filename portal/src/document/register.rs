@@ -20,8 +20,6 @@ use crate::store::{
     StoreError,
 };
 
-/// Crockford's base32 alphabet.
-const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters of a reference.
 pub const REFERENCE_CHARS: usize = 12;
 /// Largest PDF registered (the store keeps it for download from any node).
@@ -52,7 +50,7 @@ impl DocumentReference {
         let mut bits = u64::from_be_bytes(bytes);
         let mut text = String::with_capacity(REFERENCE_CHARS);
         for _ in 0..REFERENCE_CHARS {
-            text.push(char::from(ALPHABET[(bits & 31) as usize]));
+            text.push(char::from(crate::access_code::ALPHABET[(bits & 31) as usize]));
             bits >>= 5;
         }
         Ok(DocumentReference(text))
@@ -71,7 +69,7 @@ impl DocumentReference {
                 '-' | ' ' => continue,
                 'O' => '0',
                 'I' | 'L' => '1',
-                c if c.is_ascii() && ALPHABET.contains(&(c as u8)) => c,
+                c if c.is_ascii() && crate::access_code::ALPHABET.contains(&(c as u8)) => c,
                 _ => return Err(refused()),
             };
             canonical.push(c);
