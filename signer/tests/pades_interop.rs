@@ -142,7 +142,11 @@ impl Setup {
             path(&output),
         ]);
         let result = pyhanko(&args);
-        assert!(result.status.success(), "pyhanko {args:?}: {}", text(&result));
+        assert!(
+            result.status.success(),
+            "pyhanko {args:?}: {}",
+            text(&result)
+        );
         std::fs::read(output).unwrap()
     }
 
@@ -165,7 +169,11 @@ impl Setup {
     /// (`timestamp`).
     fn pyhanko_run(&self, args: &[&str]) {
         let result = pyhanko(args);
-        assert!(result.status.success(), "pyhanko {args:?}: {}", text(&result));
+        assert!(
+            result.status.success(),
+            "pyhanko {args:?}: {}",
+            text(&result)
+        );
     }
 
     /// pyHanko's verdict on every regular signature: `sign validate`, or `sign adesverify`.
@@ -193,7 +201,10 @@ impl Setup {
                 })
             })
             .collect();
-        assert!(!verdicts.is_empty(), "pyhanko {command} printed no verdict: {out}");
+        assert!(
+            !verdicts.is_empty(),
+            "pyhanko {command} printed no verdict: {out}"
+        );
         verdicts
     }
 
@@ -286,10 +297,7 @@ fn document() -> Vec<u8> {
     simple_pdf(&["Is yeri haqqinda arayis", "Reference: 4QJ8-PX2M"], 0)
 }
 
-fn signature<'a>(
-    report: &'a ValidationReport,
-    field: &str,
-) -> &'a imza_signer::SignatureReport {
+fn signature<'a>(report: &'a ValidationReport, field: &str) -> &'a imza_signer::SignatureReport {
     report
         .signatures
         .iter()
@@ -314,7 +322,11 @@ fn pyhanko_pades_at_every_level_is_valid_for_both_at_the_level_made() {
                 "--with-validation-info",
             ],
         ),
-        ("lta", Level::LTA, vec!["--use-pades-lta", "--timestamp-url", &tsa]),
+        (
+            "lta",
+            Level::LTA,
+            vec!["--use-pades-lta", "--timestamp-url", &tsa],
+        ),
     ];
     for (name, level, flags) in cases {
         let signed = setup.pyhanko_sign(name, &document(), "Sig1", &flags);
@@ -545,7 +557,10 @@ fn imza_signs_after_pyhanko_and_pyhanko_after_imza_and_both_accept_the_result() 
         .iter()
         .find(|s| s.pdf.as_ref().unwrap().certification.is_some())
         .unwrap();
-    assert_eq!(certification.pdf.as_ref().unwrap().modification, "form_filling");
+    assert_eq!(
+        certification.pdf.as_ref().unwrap().modification,
+        "form_filling"
+    );
 
     // imza's B-LTA, then pyHanko's ltaupdate: still lta_updates only.
     let lta = setup.imza_sign(&document(), Level::LTA, None);
