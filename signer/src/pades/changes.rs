@@ -147,7 +147,8 @@ impl<R: Read + Seek> Analyzer<'_, R> {
         self.metadata()?;
         self.pages()?;
         self.fields()?;
-        // Whatever no rule explained.
+        // Whatever no rule explained, with what the object was to the pages before.
+        let mut roles: Option<BTreeMap<u32, String>> = None;
         for number in numbers {
             if self.explained.contains(&number) {
                 continue;
@@ -157,11 +158,86 @@ impl<R: Read + Seek> Analyzer<'_, R> {
             let change = if self.is_new(number) {
                 format!("object {number} ({what}) was added")
             } else {
-                format!("object {number} ({what}) was changed")
+                if roles.is_none() {
+                    roles = Some(self.page_roles()?);
+                }
+                match roles.as_ref().and_then(|r| r.get(&number)) {
+                    Some(role) => format!("object {number} ({what}, {role}) was changed"),
+                    None => format!("object {number} ({what}) was changed"),
+                }
             };
             self.note(Modification::Other, change);
         }
         Ok(())
+    }
+
+    /// What the objects were to the pages of the revision before (page content, a font, an
+    /// XObject of page object N), for saying what a change touched; the page tree walked
+    /// within [`MAX_WALK`] nodes.
+    fn page_roles(&mut self) -> Result<BTreeMap<u32, String>, PdfError> {
+        let before = self.revision - 1;
+        let mut roles = BTreeMap::new();
+        let (_, catalog) = self.pdf.catalog_in(before)?;
+        let mut stack: Vec<Object> = catalog.get("Pages").cloned().into_iter().collect();
+        let mut walked = 0usize;
+        while let Some(node) = stack.pop() {
+            walked += 1;
+            if walked > MAX_WALK {
+                break;
+            }
+            let Some(node_id) = node.as_reference() else {
+                continue;
+            };
+            let Object::Dictionary(node) = self.pdf.object_in(before, node_id)? else {
+                continue;
+            };
+            if !node.is_type("Page") {
+                roles
+                    .entry(node_id.number)
+                    .or_insert_with(|| "a node of the page tree".to_string());
+                if let Some(kids) = node.get("Kids") {
+                    if let Object::Array(kids) = self.pdf.resolve_in(before, kids)? {
+                        stack.extend(kids.into_iter().take(MAX_WALK));
+                    }
+                }
+                continue;
+            }
+            let page = node_id.number;
+            let mut name = |object: &Object, role: String| {
+                if let Some(id) = object.as_reference() {
+                    roles.entry(id.number).or_insert(role);
+                }
+            };
+            match node.get("Contents") {
+                Some(Object::Array(parts)) => {
+                    for part in parts.iter().take(MAX_WALK) {
+                        name(part, format!("page content of page object {page}"));
+                    }
+                }
+                Some(contents) => name(contents, format!("page content of page object {page}")),
+                None => {}
+            }
+            let Some(resources) = node.get("Resources").cloned() else {
+                continue;
+            };
+            name(&resources, format!("the resources of page object {page}"));
+            let resources = self.pdf.resolve_in(before, &resources)?;
+            for (kind, role) in [("Font", "font"), ("XObject", "XObject")] {
+                let Some(entries) = resources.as_dictionary().and_then(|r| r.get(kind)) else {
+                    continue;
+                };
+                let entries = self.pdf.resolve_in(before, entries)?;
+                for (key, value) in entries.as_dictionary().into_iter().flat_map(|d| d.iter()) {
+                    let key = String::from_utf8_lossy(key.as_bytes());
+                    if let Some(id) = value.as_reference() {
+                        roles
+                            .entry(id.number)
+                            .or_insert_with(|| format!("{role} /{key} of page object {page}"));
+                    }
+                }
+            }
+        }
+        Ok(roles)
     }
 
     /// The catalog: a DSS, the ESIC extension, the form; nothing else may change.
