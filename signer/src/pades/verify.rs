@@ -214,7 +214,10 @@ fn verify_document<R: Read + Seek>(
             report_body.level = Some(pades_level(
                 report_body.level,
                 !outer.crls.is_empty() || !outer.ocsp_responses.is_empty(),
-                fields.iter().any(|f| f.kind == SignatureKind::DocTimeStamp),
+                fields
+                    .iter()
+                    .filter(|f| f.kind == SignatureKind::DocTimeStamp)
+                    .count(),
             ));
         }
 
@@ -275,23 +278,23 @@ fn verify_document<R: Read + Seek>(
 
 /// The PAdES baseline level a signature's document shows (EN 319 142-1 §6): B-T with a
 /// signature time-stamp, B-LT with validation data in a DSS (or the CMS), B-LTA with a
-/// document time-stamp over that.
+/// document time-stamp over that. A signature without a time-stamp of its own takes B-T
+/// from the first document time-stamp, so B-LTA needs a second one over the first.
 fn pades_level(
     cms_level: Option<&'static str>,
     dss_revocation: bool,
-    doc_timestamp: bool,
+    doc_timestamps: usize,
 ) -> &'static str {
     match cms_level {
-        None | Some("B-B") => {
-            if doc_timestamp {
-                "B-T"
-            } else {
-                "B-B"
-            }
-        }
+        None | Some("B-B") => match (doc_timestamps, dss_revocation) {
+            (0, _) => "B-B",
+            (_, false) => "B-T",
+            (1, true) => "B-LT",
+            (_, true) => "B-LTA",
+        },
         Some(level) => {
             let lt = level != "B-T" || dss_revocation;
-            match (lt, doc_timestamp) {
+            match (lt, doc_timestamps > 0) {
                 (false, _) => "B-T",
                 (true, false) => "B-LT",
                 (true, true) => "B-LTA",
