@@ -14,8 +14,8 @@ mod render;
 use time::{Date, OffsetDateTime, UtcOffset};
 
 pub use register::{
-    record_check, register, register_as, withdraw, DocumentError, DocumentReference,
-    NotAReference, MAX_ORGANISATION_CHARS, MAX_PDF_BYTES, MAX_REASON_CHARS, REFERENCE_CHARS,
+    record_check, register, register_as, withdraw, DocumentError, DocumentReference, NotAReference,
+    MAX_ORGANISATION_CHARS, MAX_PDF_BYTES, MAX_REASON_CHARS, REFERENCE_CHARS,
 };
 pub use render::{render, RenderError, SEAL_AREA};
 

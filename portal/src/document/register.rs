@@ -50,7 +50,9 @@ impl DocumentReference {
         let mut bits = u64::from_be_bytes(bytes);
         let mut text = String::with_capacity(REFERENCE_CHARS);
         for _ in 0..REFERENCE_CHARS {
-            text.push(char::from(crate::access_code::ALPHABET[(bits & 31) as usize]));
+            text.push(char::from(
+                crate::access_code::ALPHABET[(bits & 31) as usize],
+            ));
             bits >>= 5;
         }
         Ok(DocumentReference(text))
@@ -227,7 +229,10 @@ mod tests {
     fn a_reference_is_12_crockford_characters_shown_in_three_groups() {
         let reference = DocumentReference::generate().unwrap();
         assert_eq!(reference.as_str().len(), 12);
-        assert!(reference.as_str().bytes().all(|b| ALPHABET.contains(&b)));
+        assert!(reference
+            .as_str()
+            .bytes()
+            .all(|b| crate::access_code::ALPHABET.contains(&b)));
         let shown = reference.to_string();
         assert_eq!(shown.len(), 14);
         assert_eq!(DocumentReference::parse(&shown).unwrap(), reference);

@@ -573,7 +573,7 @@ mod tests {
     }
 
     fn written(dir: &Path, kind: DocumentKind) -> PathBuf {
-        let path = dir.join(format!("{}.pdf", kind.slug()));
+        let path = dir.join(format!("{}.pdf", kind.as_str()));
         std::fs::write(&path, render(&statement(kind)).unwrap()).unwrap();
         path
     }

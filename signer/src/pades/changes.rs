@@ -12,6 +12,8 @@ use imza_pdf::{Dictionary, Object, ObjectId, PdfError, PdfFile, XrefEntry};
 
 /// Most objects followed when explaining what a new object brings along.
 const MAX_WALK: usize = 20_000;
+/// Most bytes of XMP metadata read to recognise it.
+const MAX_METADATA: usize = 4 << 20;
 
 /// How much a revision changed, in increasing order (pyHanko's and ISO 32000's levels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,10 +142,13 @@ impl<R: Read + Seek> Analyzer<'_, R> {
             }
         }
         self.catalog()?;
+        self.dss_in_place()?;
         self.info()?;
+        self.metadata()?;
         self.pages()?;
         self.fields()?;
-        // Whatever no rule explained.
+        // Whatever no rule explained, with what the object was to the pages before.
+        let mut roles: Option<BTreeMap<u32, String>> = None;
         for number in numbers {
             if self.explained.contains(&number) {
                 continue;
@@ -153,11 +158,86 @@ impl<R: Read + Seek> Analyzer<'_, R> {
             let change = if self.is_new(number) {
                 format!("object {number} ({what}) was added")
             } else {
-                format!("object {number} ({what}) was changed")
+                if roles.is_none() {
+                    roles = Some(self.page_roles()?);
+                }
+                match roles.as_ref().and_then(|r| r.get(&number)) {
+                    Some(role) => format!("object {number} ({what}, {role}) was changed"),
+                    None => format!("object {number} ({what}) was changed"),
+                }
             };
             self.note(Modification::Other, change);
         }
         Ok(())
+    }
+
+    /// What the objects were to the pages of the revision before (page content, a font, an
+    /// XObject of page object N), for saying what a change touched; the page tree walked
+    /// within [`MAX_WALK`] nodes.
+    fn page_roles(&mut self) -> Result<BTreeMap<u32, String>, PdfError> {
+        let before = self.revision - 1;
+        let mut roles = BTreeMap::new();
+        let (_, catalog) = self.pdf.catalog_in(before)?;
+        let mut stack: Vec<Object> = catalog.get("Pages").cloned().into_iter().collect();
+        let mut walked = 0usize;
+        while let Some(node) = stack.pop() {
+            walked += 1;
+            if walked > MAX_WALK {
+                break;
+            }
+            let Some(node_id) = node.as_reference() else {
+                continue;
+            };
+            let Object::Dictionary(node) = self.pdf.object_in(before, node_id)? else {
+                continue;
+            };
+            if !node.is_type("Page") {
+                roles
+                    .entry(node_id.number)
+                    .or_insert_with(|| "a node of the page tree".to_string());
+                if let Some(kids) = node.get("Kids") {
+                    if let Object::Array(kids) = self.pdf.resolve_in(before, kids)? {
+                        stack.extend(kids.into_iter().take(MAX_WALK));
+                    }
+                }
+                continue;
+            }
+            let page = node_id.number;
+            let mut name = |object: &Object, role: String| {
+                if let Some(id) = object.as_reference() {
+                    roles.entry(id.number).or_insert(role);
+                }
+            };
+            match node.get("Contents") {
+                Some(Object::Array(parts)) => {
+                    for part in parts.iter().take(MAX_WALK) {
+                        name(part, format!("page content of page object {page}"));
+                    }
+                }
+                Some(contents) => name(contents, format!("page content of page object {page}")),
+                None => {}
+            }
+            let Some(resources) = node.get("Resources").cloned() else {
+                continue;
+            };
+            name(&resources, format!("the resources of page object {page}"));
+            let resources = self.pdf.resolve_in(before, &resources)?;
+            for (kind, role) in [("Font", "font"), ("XObject", "XObject")] {
+                let Some(entries) = resources.as_dictionary().and_then(|r| r.get(kind)) else {
+                    continue;
+                };
+                let entries = self.pdf.resolve_in(before, entries)?;
+                for (key, value) in entries.as_dictionary().into_iter().flat_map(|d| d.iter()) {
+                    let key = String::from_utf8_lossy(key.as_bytes());
+                    if let Some(id) = value.as_reference() {
+                        roles
+                            .entry(id.number)
+                            .or_insert_with(|| format!("{role} /{key} of page object {page}"));
+                    }
+                }
+            }
+        }
+        Ok(roles)
     }
 
     /// The catalog: a DSS, the ESIC extension, the form; nothing else may change.
@@ -167,14 +247,6 @@ impl<R: Read + Seek> Analyzer<'_, R> {
         if id != before_id {
             self.note(Modification::Other, "the document catalog was replaced");
             return Ok(());
-        }
-        // A DSS object updated in place (the catalog pointing at the same one).
-        if let Some(Object::Reference(dss)) = catalog.get("DSS") {
-            let dss = *dss;
-            if self.is_changed(dss.number) && !self.is_new(dss.number) {
-                self.explained.insert(dss.number);
-                self.dss(dss)?;
-            }
         }
         if !self.is_changed(id.number) {
             return Ok(());
@@ -195,6 +267,14 @@ impl<R: Read + Seek> Analyzer<'_, R> {
                     _ => self.note(Modification::Other, "the DSS was removed"),
                 },
                 "Extensions" => self.note(Modification::LtaUpdates, "the ETSI extension declared"),
+                // §7.7.2: the version the file claims and whether it is tagged; neither is
+                // content (pyHanko's CatalogModificationRule allows both too).
+                "Version" | "MarkInfo" => self.note(
+                    Modification::LtaUpdates,
+                    format!("the catalog's /{key} was updated"),
+                ),
+                // The XMP stream, judged in metadata().
+                "Metadata" => {}
                 "AcroForm" => {
                     // A form that is new or held in the catalog itself.
                     if let Some(value) = catalog.get("AcroForm").cloned() {
@@ -225,7 +305,7 @@ impl<R: Read + Seek> Analyzer<'_, R> {
         Ok(())
     }
 
-    /// A DSS dictionary (new or updated): only its own keys, and what it references new.
+    /// A new DSS dictionary: only its own keys, and what it references new.
     fn dss(&mut self, id: ObjectId) -> Result<(), PdfError> {
         let dss = self.now(id)?;
         let Some(dictionary) = dss.as_dictionary() else {
@@ -247,7 +327,93 @@ impl<R: Read + Seek> Analyzer<'_, R> {
         self.explain_new(&dss)
     }
 
-    /// The document information dictionary and XMP metadata: metadata, not content.
+    /// The DSS rewritten in place, its catalog entry unchanged (pyHanko's `ltvfix` and
+    /// `ltaupdate` do so; EN 319 142-1 §5.4.2 lets a DSS grow): the DSS holds only DSS
+    /// entries, and every old object it changes was part of the DSS before (its arrays, its
+    /// VRI dictionary and entries) — an object that was something else does not become
+    /// validation data by being pointed at.
+    fn dss_in_place(&mut self) -> Result<(), PdfError> {
+        let (_, catalog) = self.pdf.catalog_in(self.revision)?;
+        let Some(id) = catalog.get("DSS").and_then(Object::as_reference) else {
+            return Ok(());
+        };
+        let (_, before) = self.pdf.catalog_in(self.revision - 1)?;
+        let was_dss = before
+            .get("DSS")
+            .and_then(Object::as_reference)
+            .is_some_and(|old| old == id);
+        if !was_dss || !self.is_changed(id.number) || self.explained.contains(&id.number) {
+            return Ok(());
+        }
+        let Object::Dictionary(dss) = self.now(id)? else {
+            return Ok(());
+        };
+        if let Some((key, _)) = dss.iter().find(|(key, _)| {
+            !matches!(
+                key.as_bytes(),
+                b"Type" | b"VRI" | b"Certs" | b"CRLs" | b"OCSPs"
+            )
+        }) {
+            let key = String::from_utf8_lossy(key.as_bytes()).into_owned();
+            self.note(
+                Modification::Other,
+                format!("the document security store was given /{key}"),
+            );
+            return Ok(());
+        }
+        let old_parts = self.dss_parts(self.revision - 1, id)?;
+        let new_parts = self.dss_parts(self.revision, id)?;
+        self.explained.insert(id.number);
+        self.note(
+            Modification::LtaUpdates,
+            "the document security store (DSS) was updated",
+        );
+        for number in new_parts {
+            if self.is_changed(number)
+                && !self.is_new(number)
+                && old_parts.contains(&number)
+                && self.explained.insert(number)
+            {
+                let part = self.now(self.id_now(number))?;
+                self.explain_new(&part)?;
+            }
+        }
+        self.explain_new(&Object::Dictionary(dss))
+    }
+
+    /// The object numbers of a DSS's containers as of `revision`: the DSS, its `/Certs`,
+    /// `/CRLs`, `/OCSPs` arrays, its `/VRI` dictionary, each VRI entry and the arrays in it.
+    fn dss_parts(&mut self, revision: usize, id: ObjectId) -> Result<BTreeSet<u32>, PdfError> {
+        let mut parts = BTreeSet::from([id.number]);
+        let Object::Dictionary(dss) = self.pdf.object_in(revision, id)? else {
+            return Ok(parts);
+        };
+        let mut containers: Vec<(Object, u8)> = dss.iter().map(|(_, v)| (v.clone(), 0)).collect();
+        let mut walked = 0usize;
+        while let Some((object, depth)) = containers.pop() {
+            walked += 1;
+            if walked > MAX_WALK {
+                return Err(PdfError::Limit {
+                    what: format!("a DSS of more than {MAX_WALK} entries"),
+                });
+            }
+            let object = match object {
+                Object::Reference(reference) => {
+                    parts.insert(reference.number);
+                    self.pdf.object_in(revision, reference)?
+                }
+                direct => direct,
+            };
+            // The VRI dictionary (depth 0) and its entries (depth 1) hold containers; the
+            // arrays hold the DER streams themselves, which are not containers.
+            if let (Object::Dictionary(d), 0 | 1) = (&object, depth) {
+                containers.extend(d.iter().map(|(_, v)| (v.clone(), depth + 1)));
+            }
+        }
+        Ok(parts)
+    }
+
+    /// The document information dictionary: metadata, not content.
     fn info(&mut self) -> Result<(), PdfError> {
         let info = self
             .pdf
@@ -264,6 +430,56 @@ impl<R: Read + Seek> Analyzer<'_, R> {
                     );
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The catalog's XMP metadata stream (§14.3.2), new or rewritten in place: metadata, not
+    /// content, when it is an XMP packet (with no DTD, whose entities could pull in other
+    /// data) and its object was the metadata stream before or is new — an object that was
+    /// something else (a font, page content) does not become "metadata" by being pointed at.
+    fn metadata(&mut self) -> Result<(), PdfError> {
+        let (_, catalog) = self.pdf.catalog_in(self.revision)?;
+        let Some(value) = catalog.get("Metadata") else {
+            return Ok(());
+        };
+        let Some(id) = value.as_reference() else {
+            self.note(
+                Modification::Other,
+                "the catalog's /Metadata is not a stream",
+            );
+            return Ok(());
+        };
+        let (_, before) = self.pdf.catalog_in(self.revision - 1)?;
+        let was_metadata = before
+            .get("Metadata")
+            .and_then(Object::as_reference)
+            .is_some_and(|old| old.number == id.number);
+        if !self.is_changed(id.number) || self.explained.contains(&id.number) {
+            return Ok(());
+        }
+        if !(was_metadata || self.is_new(id.number)) {
+            // Left unexplained: reported with what it is.
+            return Ok(());
+        }
+        let Object::Stream(stream) = self.now(id)? else {
+            return Ok(());
+        };
+        let xmp = stream.dictionary.is_type("Metadata")
+            && stream.dictionary.name("Subtype") == Some(b"XML")
+            && self
+                .pdf
+                .decoded_stream(&stream, MAX_METADATA)
+                .is_ok_and(|xml| {
+                    let has = |needle: &[u8]| xml.windows(needle.len()).any(|w| w == needle);
+                    has(b"xmpmeta") && !has(b"<!DOCTYPE") && !has(b"<!ENTITY")
+                });
+        if xmp {
+            self.explained.insert(id.number);
+            self.note(
+                Modification::LtaUpdates,
+                "the XMP metadata of the document was updated",
+            );
         }
         Ok(())
     }
