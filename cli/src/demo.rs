@@ -314,7 +314,13 @@ pub fn run(home: &Home) -> CliResult {
         format!(
             "[portal]\norigin = \"https://localhost:8443\"\nname = \"{DEMO_RP}\"\n\
              mss_url = \"http://127.0.0.1:8080\"\nmss_relying_party = \"{DEMO_PORTAL_RP}\"\n\
-             citizens = \"citizens.toml\"\n"
+             citizens = \"citizens.toml\"\n\n\
+             # E-certificates: issued by ASAN Xidmət, sealed with its e-seal (a key file here;\n\
+             # an HSM through pkcs11_module, pkcs11_token, pkcs11_key_label and pin_env in a\n\
+             # deployment), time-stamped by the TSA of the services on port 8080.\n\
+             [portal.seal]\nagency = \"ASAN Xidmət\"\ncertificate = \"certs/asan-seal.pem\"\n\
+             chain = \"ca/organisations.pem\"\nkey = \"keys/asan-seal.key.pem\"\n\
+             tsa_url = \"http://127.0.0.1:8080/tsa\"\n"
         )
         .as_bytes(),
     )?;

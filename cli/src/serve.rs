@@ -1071,6 +1071,72 @@ fn own_address(listen: SocketAddr) -> SocketAddr {
 /// login only when the signature service is known and the API key's variable is set (its
 /// value is never printed). Without `[portal] origin`, the origin and the signature service
 /// are this server's own (on loopback for a wildcard `listen`).
+/// The agency's e-seal from `[portal.seal]`: its certificate and chain, its key (a PKCS#11
+/// token's, the PIN from the environment, or a key file), the TSA, and the store's roots for
+/// the documents' DSS.
+fn sealer(
+    pki: &Pki,
+    section: &config::SealSection,
+    own_tsa: Option<String>,
+    origin: String,
+    fetches: &Arc<FetchCache>,
+) -> Result<imza_portal::document::Sealer, Failure> {
+    use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location};
+    use imza_core::key::software::SoftwareKey;
+    let seal = |e: String| Failure::Input(format!("[portal.seal] {e}"));
+    let certificate = crate::output::read_certificate_ders(&section.certificate, "certificate")?;
+    let [certificate] = <[Vec<u8>; 1]>::try_from(certificate)
+        .map_err(|_| seal("certificate must hold the seal's certificate alone".into()))?;
+    let chain = match &section.chain {
+        Some(path) => crate::output::read_certificate_ders(path, "chain")?,
+        None => Vec::new(),
+    };
+    let key: Box<dyn imza_core::SigningKey> = match (&section.key, &section.pkcs11_module) {
+        (Some(path), _) => Box::new(SoftwareKey::load_pem(path)?),
+        (None, Some(module)) => {
+            let location = Pkcs11Location {
+                module: module.clone(),
+                token_label: section.pkcs11_token.clone().unwrap_or_default(),
+                key_label: section.pkcs11_key_label.clone().unwrap_or_default(),
+            };
+            let pin = match &section.pin_env {
+                Some(var) => PinSource::Env(var.clone()),
+                None => return Err(seal("pin_env names the variable holding the PIN".into())),
+            };
+            Box::new(Pkcs11Key::open(&location, &pin)?)
+        }
+        (None, None) => return Err(seal("needs key or pkcs11_module".into())),
+    };
+    let credentials =
+        imza_signer::Credentials::new(key, certificate, chain).map_err(|e| seal(e.to_string()))?;
+    let tsa_url = section
+        .tsa_url
+        .clone()
+        .or(own_tsa)
+        .ok_or_else(|| seal("needs tsa_url (no tsa role here)".into()))?;
+    let trust_anchors = pki
+        .store()
+        .cas()
+        .map_err(|e| Failure::Internal(format!("portal: {e}")))?
+        .into_iter()
+        .filter(|ca| ca.parent.is_none())
+        .map(|ca| ca.certificate)
+        .collect();
+    note(format!(
+        "portal: documents issued by {:?}, sealed by {} at B-LTA (TSA {tsa_url})",
+        section.agency,
+        credentials.subject()
+    ));
+    Ok(imza_portal::document::Sealer {
+        agency: section.agency.clone(),
+        credentials,
+        timestamper: imza_signer::HttpTimestamper::new(tsa_url),
+        trust_anchors,
+        fetch_cache: Arc::clone(fetches),
+        origin,
+    })
+}
+
 fn portal_phone_logins(
     pki: &Pki,
     config: &config::PortalSection,
@@ -1227,6 +1293,33 @@ pub fn run(
                 ));
                 portal.mailer = Some(Arc::new(mailer));
             }
+            if let Some(section) = &config.portal.seal {
+                let own_tsa = roles
+                    .has(Role::Tsa)
+                    .then(|| format!("{}/tsa", default_origin(own_address(listen), tls_on)));
+                portal.sealer = Some(Arc::new(sealer(
+                    &pki,
+                    section,
+                    own_tsa,
+                    portal_origin(&config.portal, listen, tls_on),
+                    &fetches,
+                )?));
+            }
+            portal.verifier = Some(Arc::new(imza_signer::SignatureVerifier::new(
+                &crate::verify::serve_verify_options(&pki, Arc::clone(&fetches)),
+            )));
+            portal.checkers = config
+                .portal
+                .checkers
+                .iter()
+                .filter_map(|c| {
+                    let digest: [u8; 32] = hex::decode(&c.api_key_sha256).ok()?.try_into().ok()?;
+                    Some(imza_portal::http::documents::Checker {
+                        name: c.name.clone(),
+                        key_sha256: digest,
+                    })
+                })
+                .collect();
             Some(Arc::new(portal))
         }
         false => None,
@@ -1351,6 +1444,14 @@ fn card_login(
     imza_portal::http::CardLoginConfig::new(login, &config.agent)
         .map(Some)
         .map_err(|e| Failure::Input(format!("[portal] agent: {e}")))
+}
+
+/// The portal's public origin: `[portal] origin`, else the one browsers see for `listen`.
+fn portal_origin(config: &config::PortalSection, listen: SocketAddr, tls: bool) -> String {
+    config
+        .origin
+        .clone()
+        .unwrap_or_else(|| default_origin(own_address(listen), tls))
 }
 
 /// The origin browsers see for a server on `listen` (RFC 6454 §6.2: the scheme's default port

@@ -33,4 +33,5 @@ pub mod records;
 pub mod registry;
 pub mod session;
 pub mod store;
+pub mod verification;
 pub mod webeid;

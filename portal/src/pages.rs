@@ -68,7 +68,7 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn page(language: Language, title: &str, body: &str) -> String {
+pub(crate) fn page(language: Language, title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -127,20 +127,15 @@ pub struct CabinetRecords<'a> {
     pub checks: &'a [DocumentCheck],
     /// "Notices": certificate expiry notices.
     pub notices: &'a [ExpiryNotice],
+    /// Whether the portal issues documents (an agency seal is configured): the request
+    /// buttons are shown.
+    pub issuing: bool,
 }
 
 fn kind_name(language: Language, kind: DocumentKind) -> &'static str {
-    match kind {
-        DocumentKind::Residence => {
-            language.pick("Yaşayış yeri haqqında arayış", "Residence statement")
-        }
-        DocumentKind::Employment => {
-            language.pick("İş yeri haqqında arayış", "Employment statement")
-        }
-        DocumentKind::PersonalData => language.pick(
-            "Şəxsi məlumatlar haqqında arayış",
-            "Personal data statement",
-        ),
+    match language {
+        Language::Aze => kind.title_az(),
+        Language::Eng => kind.title_en(),
     }
 }
 
@@ -151,8 +146,30 @@ fn shown_reference(reference: &str) -> String {
         .unwrap_or_else(|_| reference.to_string())
 }
 
-/// "My documents" (each with its download link), "Who checked my documents" and "Notices".
-fn document_sections(language: Language, records: &CabinetRecords<'_>) -> String {
+/// The buttons that ask for a document, one form each.
+fn request_forms(language: Language, csrf_token: &str) -> String {
+    DocumentKind::ALL
+        .iter()
+        .map(|kind| {
+            format!(
+                "<form method=\"post\" action=\"/portal/documents{}\" class=\"request\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"kind\" value=\"{}\">\
+                 <button type=\"submit\" id=\"request-{}\">{}: {}</button></form>",
+                language.query(),
+                escape(csrf_token),
+                kind.as_str(),
+                kind.as_str(),
+                escape(language.pick("Sifariş et", "Request")),
+                escape(kind_name(language, *kind)),
+            )
+        })
+        .collect()
+}
+
+/// "My documents" (each with its download link, and the request buttons), "Who checked my
+/// documents" and "Notices".
+fn document_sections(language: Language, csrf_token: &str, records: &CabinetRecords<'_>) -> String {
     let documents: String = records
         .documents
         .iter()
@@ -235,8 +252,13 @@ fn document_sections(language: Language, records: &CabinetRecords<'_>) -> String
             )
         })
         .collect();
+    let requests = if records.issuing {
+        request_forms(language, csrf_token)
+    } else {
+        String::new()
+    };
     format!(
-        "<h2>{}</h2><table id=\"documents\"><tbody>{documents}</tbody></table>\
+        "<h2>{}</h2>{requests}<table id=\"documents\"><tbody>{documents}</tbody></table>\
          <h2>{}</h2><table id=\"document-checks\"><tbody>{checks}</tbody></table>\
          <h2>{}</h2><table id=\"notices\"><tbody>{notices}</tbody></table>",
         escape(language.pick("Sənədlərim", "My documents")),
@@ -352,7 +374,7 @@ pub fn cabinet(
         method = escape(method_name(language, citizen.method)),
         history_title = language.pick("Əməliyyatlar tarixçəsi", "Operations history"),
         certificates = certificate_sections(language, records),
-        documents = document_sections(language, records),
+        documents = document_sections(language, csrf_token, records),
         csrf = escape(csrf_token),
         logout = language.pick("Çıxış", "Log out"),
     );

@@ -338,6 +338,7 @@ mod tests {
                 documents: &[],
                 checks: &[],
                 notices: &[],
+                issuing: false,
             },
         );
         let section = |id: &str| {

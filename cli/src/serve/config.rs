@@ -82,6 +82,19 @@
 //! username = "portal"           # with password_env, the variable holding the password
 //! password_env = "IMZA_PORTAL_SMTP_PASSWORD"
 //! timeout_seconds = 10
+//! [portal.seal]                 # the agency that issues e-certificates; none: none issued
+//! agency = "Ədliyyə Nazirliyi"  # its name on the paper and on the verification page
+//! certificate = "seal.pem"      # its e-seal certificate (profile org-seal) and chain
+//! chain = "seal-chain.pem"
+//! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"  # the key in an HSM …
+//! pkcs11_token = "agency"
+//! pkcs11_key_label = "seal"
+//! pin_env = "IMZA_SEAL_PIN"     # the variable holding the token's PIN
+//! # key = "seal.key.pem"        # … or a key file (mode 0600) instead
+//! tsa_url = "https://tsa.gov.az/tsa"  # default: this server's own /tsa, with the tsa role
+//! [[portal.checkers]]           # organisations whose systems call /d/{reference}/status
+//! name = "Kapital Bank"
+//! api_key_sha256 = "…"          # hex SHA-256 of the key they send as Authorization: Bearer
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -442,6 +455,33 @@ pub struct PortalSection {
     pub notice_interval_seconds: u64,
     /// The SMTP server the notices are mailed through; `None`: the cabinet only.
     pub mail: Option<MailSection>,
+    /// The agency that issues and seals e-certificates; `None`: none are issued.
+    pub seal: Option<SealSection>,
+    /// Organisations whose systems check documents through the API.
+    pub checkers: Vec<CheckerSection>,
+}
+
+/// `[portal.seal]`: the issuing agency's e-seal.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealSection {
+    pub agency: String,
+    pub certificate: PathBuf,
+    pub chain: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub pkcs11_module: Option<PathBuf>,
+    pub pkcs11_token: Option<String>,
+    pub pkcs11_key_label: Option<String>,
+    pub pin_env: Option<String>,
+    pub tsa_url: Option<String>,
+}
+
+/// `[[portal.checkers]]`: an organisation and the SHA-256 of its API key.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckerSection {
+    pub name: String,
+    pub api_key_sha256: String,
 }
 
 /// `[portal.mail]`: where the expiry notices are mailed through.
@@ -499,6 +539,8 @@ impl Default for PortalSection {
             citizens: None,
             notice_interval_seconds: imza_portal::notices::NOTICE_EVERY.as_secs(),
             mail: None,
+            seal: None,
+            checkers: Vec::new(),
         }
     }
 }
@@ -550,6 +592,44 @@ impl PortalSection {
         if !(1..=24 * 3600).contains(&self.notice_interval_seconds) {
             return Err("[portal] notice_interval_seconds must be between 1 and 86400".into());
         }
+        if let Some(seal) = &self.seal {
+            if seal.agency.trim().is_empty() {
+                return Err("[portal.seal] needs agency, the name on the documents".into());
+            }
+            let pkcs11 = seal.pkcs11_module.is_some()
+                || seal.pkcs11_token.is_some()
+                || seal.pkcs11_key_label.is_some();
+            let complete = seal.pkcs11_module.is_some()
+                && seal.pkcs11_token.is_some()
+                && seal.pkcs11_key_label.is_some();
+            match (seal.key.is_some(), pkcs11) {
+                (true, true) => {
+                    return Err("[portal.seal] takes key or pkcs11_*, not both".into());
+                }
+                (false, false) => {
+                    return Err(
+                        "[portal.seal] needs key, or pkcs11_module, pkcs11_token and \
+                                pkcs11_key_label"
+                            .into(),
+                    );
+                }
+                (false, true) if !complete => {
+                    return Err("[portal.seal] needs pkcs11_module, pkcs11_token and \
+                                pkcs11_key_label together"
+                        .into());
+                }
+                _ => {}
+            }
+        }
+        for checker in &self.checkers {
+            let digest = hex::decode(&checker.api_key_sha256).unwrap_or_default();
+            if checker.name.trim().is_empty() || digest.len() != 32 {
+                return Err(format!(
+                    "[[portal.checkers]] {:?}: needs a name and api_key_sha256, 64 hex digits",
+                    checker.name
+                ));
+            }
+        }
         if let Some(mail) = &self.mail {
             if mail.host.is_empty() || mail.from.is_empty() {
                 return Err("[portal.mail] needs host and from".into());
@@ -595,10 +675,21 @@ impl ServeConfig {
             .map_err(|_| Failure::Input(format!("{}: not UTF-8 text", path.display())))?;
         let mut config: ServeConfig = toml::from_str(&text)
             .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-        // A relative citizens file is beside the configuration file.
-        if let (Some(citizens), Some(dir)) = (&mut config.portal.citizens, path.parent()) {
-            if citizens.is_relative() {
-                *citizens = dir.join(&*citizens);
+        // Relative files (citizens, the seal's) are beside the configuration file.
+        if let Some(dir) = path.parent() {
+            let beside = |file: &mut PathBuf| {
+                if file.is_relative() {
+                    *file = dir.join(&*file);
+                }
+            };
+            if let Some(citizens) = &mut config.portal.citizens {
+                beside(citizens);
+            }
+            if let Some(seal) = &mut config.portal.seal {
+                beside(&mut seal.certificate);
+                for file in [&mut seal.chain, &mut seal.key].into_iter().flatten() {
+                    beside(file);
+                }
             }
         }
         config

@@ -8,11 +8,13 @@
 //! [`Fact`]s — and the register of issued documents (`register`: the [`DocumentReference`]
 //! that names one, registration, withdrawal, the log of checks).
 
+mod issue;
 mod register;
 mod render;
 
 use time::{Date, OffsetDateTime, UtcOffset};
 
+pub use issue::{facts_for, issue, IssueError, Sealer};
 pub use register::{
     record_check, register, register_as, withdraw, DocumentError, DocumentReference, NotAReference,
     MAX_ORGANISATION_CHARS, MAX_PDF_BYTES, MAX_REASON_CHARS, REFERENCE_CHARS,

@@ -17,6 +17,7 @@
 mod card;
 mod code;
 mod device;
+pub mod documents;
 mod phone;
 mod qr;
 mod wait;
@@ -46,7 +47,7 @@ use imza_http::{content_type_is, read_body, BodyRefused, Overloaded, Shutdown, W
 
 use crate::access_code::AccessCodePolicy;
 use crate::device::DeviceLogin;
-use crate::document::{self, DocumentError, DocumentReference};
+use crate::document::{self, DocumentError, DocumentReference, Sealer};
 use crate::login_limits::{client_address, LoginLimitPolicy, LoginLimits};
 use crate::notices::{self, Mailer, NoticeSources};
 use crate::pages::{self, CabinetRecords, Language};
@@ -55,6 +56,7 @@ use crate::records::{merge_uses, CitizenRecords};
 use crate::registry::CitizenRegistry;
 use crate::session::{self, csrf_token, SessionPolicy, COOKIE_NAME};
 use crate::store::{CheckChannel, DocumentKind, DocumentRecord, PortalStore, Session, StoreError};
+use imza_signer::SignatureVerifier;
 
 /// Most rows of each table of the cabinet.
 const CABINET_ROWS: usize = 100;
@@ -94,6 +96,12 @@ pub struct Portal {
     pub registry: Option<Arc<dyn CitizenRegistry>>,
     /// Sends the expiry notices by mail; `None`: the cabinet only.
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// The agency that issues and seals documents; `None`: no documents are issued.
+    pub sealer: Option<Arc<Sealer>>,
+    /// Validates the files checked on the public pages; `None`: only the register is shown.
+    pub verifier: Option<Arc<SignatureVerifier>>,
+    /// Organisations whose systems check documents through the API, by key.
+    pub checkers: Vec<documents::Checker>,
 }
 
 impl Portal {
@@ -113,6 +121,9 @@ impl Portal {
             phone: None,
             registry: None,
             mailer: None,
+            sealer: None,
+            verifier: None,
+            checkers: Vec::new(),
         }
     }
 
@@ -185,7 +196,14 @@ pub fn routes(portal: Arc<Portal>) -> Router {
         .route("/portal/qr/v1/scan", post(qr::scan))
         .route("/portal/qr/v1/answer", post(qr::answer_login))
         .route("/portal/cabinet", get(cabinet))
+        .route("/portal/documents", post(documents::request))
         .route("/portal/documents/{reference}", get(download_document))
+        .route("/d", get(documents::check).post(documents::check_upload))
+        .route(
+            "/d/{reference}",
+            get(documents::document).post(documents::document_upload),
+        )
+        .route("/d/{reference}/status", get(documents::status))
         .route("/portal/logout", post(logout))
         .layer(axum::middleware::map_response(
             move |mut response: Response<Body>| {
@@ -710,6 +728,7 @@ async fn cabinet(
                     documents: &documents,
                     checks: &checks,
                     notices: &notices,
+                    issuing: portal.sealer.is_some() && portal.registry.is_some(),
                 },
             ),
         ),
