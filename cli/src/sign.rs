@@ -12,7 +12,7 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
 use imza_mobile_sign::protocol::Language;
 use imza_mobile_sign::remote_key::{LastFailure, MobileSigningKey};
-use imza_signer::pades::{augment_pdf, sign_pdf, DocMdp, PadesOptions};
+use imza_signer::pades::{augment_pdf, sign_pdf, DocMdp, PadesOptions, Stamp};
 use imza_signer::{
     augment, certificates_of, level_of, sign, AugmentOptions, Credentials, HttpTimestamper, Level,
     SignOptions, SignerError, ValidationDataSources,
@@ -72,8 +72,10 @@ const MANUAL: &str = "\
     a signature time-stamp; LT adds a document security store (/DSS: the certificates, \
     OCSP responses and CRLs that validate the signer and the TSA, with a /VRI entry) in a \
     further update; LTA adds a document time-stamp (/DocTimeStamp, ETSI.RFC3161) over all \
-    of it. The PDF is read as a stream and never held in memory whole. Encrypted PDFs are \
-    refused.\n\
+    of it. The signature is invisible unless --stamp X,Y,W,H puts a framed box on page \
+    --stamp-page showing the signer's name, the time and --stamp-reference (DejaVu Sans, \
+    embedded). The PDF is read as a stream and never held in memory whole. Encrypted PDFs \
+    are refused.\n\
     \n\
     Augmenting (--augment SIG.p7s --level T|LT|LTA): adds what the level needs to an \
     existing signature without touching what was signed (the signed attributes and the \
@@ -240,6 +242,17 @@ pub struct SignArgs {
     /// With --pades: where it is signed (/Location).
     #[arg(long, value_name = "TEXT", requires = "pades")]
     location: Option<String>,
+    /// With --pades: a visible stamp instead of an invisible signature, in points from the
+    /// page's lower left corner: X,Y,WIDTH,HEIGHT (e.g. 400,60,170,60). It shows the signer's
+    /// name, the signing time (UTC) and --stamp-reference.
+    #[arg(long, value_name = "X,Y,W,H", requires = "pades", value_parser = parse_rect)]
+    stamp: Option<[f64; 4]>,
+    /// With --stamp: the page it is on (1 for the first).
+    #[arg(long, value_name = "N", requires = "stamp", default_value_t = 1)]
+    stamp_page: usize,
+    /// With --stamp: a reference shown on it (a document number, a case number).
+    #[arg(long, value_name = "TEXT", requires = "stamp")]
+    stamp_reference: Option<String>,
     /// The CAdES level to produce: B, T, LT or LTA (also written B-B, B-T, ...).
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     level: Option<Level>,
@@ -273,6 +286,20 @@ pub enum DigestArg {
 
 fn parse_level(s: &str) -> Result<Level, String> {
     s.parse()
+}
+
+fn parse_rect(s: &str) -> Result<[f64; 4], String> {
+    let numbers: Vec<f64> = s
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?}: expected X,Y,WIDTH,HEIGHT in points"))?;
+    match numbers[..] {
+        [x, y, w, h] if [x, y, w, h].iter().all(|n| n.is_finite() && *n >= 0.0) => Ok([x, y, w, h]),
+        _ => Err(format!(
+            "{s:?}: expected four non-negative numbers X,Y,WIDTH,HEIGHT"
+        )),
+    }
 }
 
 fn parse_doc_mdp(s: &str) -> Result<DocMdp, String> {
@@ -408,6 +435,28 @@ fn run_sign_pdf(
     options.field_name = args.field.clone();
     options.reason = args.reason.clone();
     options.location = args.location.clone();
+    if let Some(rect) = args.stamp {
+        if args.stamp_page == 0 {
+            return Err(input("--stamp-page counts from 1"));
+        }
+        let mut lines = vec![
+            format!("İmzalayan / Signed by: {}", credentials.name()),
+            format!(
+                "Vaxt / Time: {} UTC",
+                imza_core::clock::rfc3339(options.signing_time)
+                    .replace('T', " ")
+                    .trim_end_matches('Z')
+            ),
+        ];
+        if let Some(reference) = &args.stamp_reference {
+            lines.push(format!("Nömrə / Reference: {reference}"));
+        }
+        options.stamp = Some(Stamp {
+            page: args.stamp_page,
+            rect,
+            lines,
+        });
+    }
     options.augment = AugmentOptions {
         timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
         validation: sources.as_ref(),

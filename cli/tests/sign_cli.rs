@@ -13,7 +13,7 @@ use common::{pkcs11_args, sign_args};
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm};
-use imza_testdata::pki::{leaf_extensions, write_certificate, TestCa};
+use imza_testdata::pki::{leaf_extensions, signing_extensions, write_certificate, TestCa};
 use imza_testdata::softhsm::SoftHsm;
 use imza_testdata::tools::text;
 use imza_testdata::tsa::LoopbackTsa;
@@ -43,7 +43,7 @@ impl Fixture {
             &[0x02],
         );
         let key = Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap());
-        let cert = issuing.issue(SUBJECT, &[0x51], key.as_ref(), leaf_extensions());
+        let cert = issuing.issue(SUBJECT, &[0x51], key.as_ref(), signing_extensions());
         let f = Fixture {
             dir,
             root,
@@ -605,4 +605,124 @@ fn pades_from_the_command_line_with_a_real_imza_serve_checked_by_pyhanko_and_off
     );
     assert!(said.contains("a PDF holds what it signs"), "{said}");
     assert!(!Path::new(&out_x).exists());
+}
+
+/// Dark pixels of page 1 (rendered by poppler at 72 dpi, so one pixel a point) in the box
+/// `[x, y, width, height]` (points from the lower left corner).
+fn dark_pixels(pdf: &Path, [x, y, w, h]: [usize; 4]) -> usize {
+    let out = Command::new("pdftoppm")
+        .args(["-gray", "-r", "72", "-f", "1", "-l", "1"])
+        .arg(pdf)
+        .output()
+        .expect("pdftoppm");
+    assert!(out.status.success());
+    // Binary PGM: "P5", width, height, maxval, then the pixels.
+    let data = out.stdout;
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while data[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !data[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
+    }
+    let (width, height): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let pixels = &data[at + 1..];
+    let mut dark = 0;
+    for row in (height - y - h)..(height - y) {
+        for column in x..x + w {
+            if pixels[row * width + column] < 128 {
+                dark += 1;
+            }
+        }
+    }
+    dark
+}
+
+#[test]
+fn a_visible_stamp_is_drawn_where_asked_and_the_signature_stays_valid() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("doc.txt"),
+        imza_testdata::pdf::simple_pdf(&["Diplom"], 0),
+    )
+    .unwrap();
+    let said = exits(
+        &f.sign(
+            "stamped.pdf",
+            &[
+                "--pades",
+                "--stamp",
+                "350,60,200,60",
+                "--stamp-reference",
+                "7K3M-9QXD-2F4A",
+            ],
+        ),
+        0,
+    );
+    assert!(said.contains("as PAdES B-B"), "{said}");
+    let stamped = f.path("stamped.pdf");
+    let area = [350, 60, 200, 60];
+    assert_eq!(
+        dark_pixels(&f.path("doc.txt"), area),
+        0,
+        "the page is blank there"
+    );
+    let dark = dark_pixels(&stamped, area);
+    assert!(dark > 300, "the stamp's frame and text: {dark} dark pixels");
+    assert_eq!(
+        dark_pixels(&stamped, [50, 300, 200, 60]),
+        0,
+        "nothing elsewhere"
+    );
+    imza_testdata::tools::qpdf_check(&stamped);
+    let root = f.p("root.pem");
+    let verified = exits(
+        &imza(
+            &strings(&[
+                "verify",
+                stamped.to_str().unwrap(),
+                "--trust",
+                &root,
+                "--untrusted",
+                &f.p("chain.pem"),
+            ]),
+            &[],
+        ),
+        1,
+    );
+    // No revocation source for this fixture's CA: INDETERMINATE, but the signature itself
+    // (hash and value) is sound.
+    assert!(verified.contains("TRY_LATER"), "{verified}");
+    let py = text(&imza_testdata::tools::pyhanko(&[
+        "sign",
+        "validate",
+        "--no-revocation-check",
+        "--trust",
+        &root,
+        "--trust-replace",
+        stamped.to_str().unwrap(),
+    ]));
+    assert!(py.contains("INTACT:TRUSTED"), "{py}");
+    // Off the page's size, a zero page and a malformed box are refused before signing.
+    for (bad, needle) in [
+        (vec!["--stamp", "1,2,3"], "X,Y,WIDTH,HEIGHT"),
+        (
+            vec!["--stamp", "10,10,100,40", "--stamp-page", "0"],
+            "counts from 1",
+        ),
+        (
+            vec!["--stamp", "10,10,100,40", "--stamp-page", "9"],
+            "no page 9",
+        ),
+    ] {
+        let mut args = vec!["--pades"];
+        args.extend(bad);
+        let said = exits(&f.sign("bad.pdf", &args), 2);
+        assert!(said.contains(needle), "{said}");
+    }
 }

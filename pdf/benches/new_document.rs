@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use flate2::Compression;
 use imza_pdf::{DocumentBuilder, DocumentInfo, FontProgram, PageSize, Rect};
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../../portal/assets/fonts/DejaVuSans.ttf");
-static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../portal/assets/fonts/DejaVuSans-Bold.ttf");
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
 
 const LINES: [&str; 14] = [
     "Azərbaycan Respublikasının Daxili İşlər Nazirliyi",

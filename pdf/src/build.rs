@@ -595,7 +595,7 @@ mod tests {
     use super::*;
     use crate::font::FontProgram;
 
-    static DEJAVU_SANS: &[u8] = include_bytes!("../../portal/assets/fonts/DejaVuSans.ttf");
+    static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
     fn info() -> DocumentInfo {
         DocumentInfo {

@@ -210,6 +210,32 @@ impl FontProgram {
     }
 }
 
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
+
+/// The fonts imza writes documents and signature stamps in: DejaVu Sans and DejaVu Sans Bold
+/// (vendored in `pdf/assets/fonts/` with their licence; every Azerbaijani letter), parsed on
+/// first use and kept for the process.
+pub struct StandardFonts {
+    pub regular: FontProgram,
+    pub bold: FontProgram,
+}
+
+/// [`StandardFonts`], read once.
+pub fn standard_fonts() -> Result<&'static StandardFonts, FontError> {
+    static FONTS: std::sync::OnceLock<Result<StandardFonts, FontError>> =
+        std::sync::OnceLock::new();
+    FONTS
+        .get_or_init(|| {
+            Ok(StandardFonts {
+                regular: FontProgram::parse(DEJAVU_SANS)?,
+                bold: FontProgram::parse(DEJAVU_SANS_BOLD)?,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// The glyphs of one font a document uses, numbered as they will be in its embedded subset.
 pub struct FontSubset<'f> {
     program: &'f FontProgram,
@@ -415,9 +441,8 @@ impl<'f> FontSubset<'f> {
 mod tests {
     use super::*;
 
-    /// The portal's vendored DejaVu Sans (see portal/assets/fonts/LICENSE).
-    pub(crate) static DEJAVU_SANS: &[u8] =
-        include_bytes!("../../portal/assets/fonts/DejaVuSans.ttf");
+    /// The portal's vendored DejaVu Sans (see pdf/assets/fonts/LICENSE).
+    pub(crate) static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
     #[test]
     fn azerbaijani_letters_have_glyphs() {

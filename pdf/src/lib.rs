@@ -20,7 +20,9 @@ pub use build::{
 };
 pub use error::PdfError;
 pub use file::{is_pdf, PdfFile, Revision, XrefEntry, XrefKind, XrefSection};
-pub use font::{FontError, FontProgram};
+/// The compression level of the streams the writers deflate (flate2's).
+pub use flate2::Compression;
+pub use font::{standard_fonts, FontError, FontProgram, StandardFonts};
 pub use incremental::{IncrementalUpdate, WrittenUpdate};
 pub use object::{Dictionary, Name, Object, ObjectId, PdfString, Stream, StreamData};
 pub use parse::MAX_NESTING;

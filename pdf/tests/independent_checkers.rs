@@ -7,8 +7,8 @@ use std::process::Command;
 
 use imza_pdf::{DocumentBuilder, DocumentInfo, FontProgram, GrayImage, PageSize, Rect};
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../../portal/assets/fonts/DejaVuSans.ttf");
-static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../portal/assets/fonts/DejaVuSans-Bold.ttf");
+static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
 
 const LINES: [&str; 3] = [
     "Yaşayış yeri haqqında arayış",

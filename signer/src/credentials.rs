@@ -135,6 +135,18 @@ impl Credentials {
     pub fn subject(&self) -> String {
         imza_core::name::format_dn(&self.certificate.tbs_certificate.subject)
     }
+
+    /// The subject's common name (the person's or the organisation's seal's name), else the
+    /// whole subject.
+    pub fn name(&self) -> String {
+        imza_core::name::attribute_values(
+            &self.certificate.tbs_certificate.subject,
+            imza_core::oids::AT_COMMON_NAME,
+        )
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| self.subject())
+    }
 }
 
 /// Whether `key`'s public key is the one `certificate` certifies (compared as keys, not as

@@ -4,20 +4,15 @@
 //! document is sealed electronically. [`SEAL_AREA`] is left empty for a visible seal stamp.
 //! No forms, annotations or scripts: text, lines and rectangles only.
 //!
-//! The fonts (DejaVu Sans and Bold, `portal/assets/fonts/`) are read once per process; each
+//! The fonts (DejaVu Sans and Bold, `pdf/assets/fonts/`) are read once per process; each
 //! document embeds the subset of glyphs it uses.
-
-use std::sync::OnceLock;
 
 use imza_pdf::build::{
     mm, BuildError, DocumentBuilder, DocumentInfo, FontId, Page, PageSize, Rect,
 };
-use imza_pdf::{FontError, FontProgram};
+use imza_pdf::{standard_fonts, FontError, StandardFonts};
 
 use super::{format_baku_time, Statement, BAKU};
-
-static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
 
 /// Most facts a statement carries (one page).
 pub const MAX_FACTS: usize = 12;
@@ -74,23 +69,9 @@ pub enum RenderError {
     DoesNotFit,
 }
 
-struct Fonts {
-    regular: FontProgram,
-    bold: FontProgram,
-}
-
 /// The fonts, read on first use and kept for the process.
-fn fonts() -> Result<&'static Fonts, RenderError> {
-    static FONTS: OnceLock<Result<Fonts, FontError>> = OnceLock::new();
-    FONTS
-        .get_or_init(|| {
-            Ok(Fonts {
-                regular: FontProgram::parse(DEJAVU_SANS)?,
-                bold: FontProgram::parse(DEJAVU_SANS_BOLD)?,
-            })
-        })
-        .as_ref()
-        .map_err(|e| RenderError::Fonts(e.clone()))
+fn fonts() -> Result<&'static StandardFonts, RenderError> {
+    standard_fonts().map_err(RenderError::Fonts)
 }
 
 /// The statement as a PDF file.

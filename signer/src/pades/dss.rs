@@ -79,10 +79,14 @@ pub(crate) fn has_signature_timestamp(contents: &[u8]) -> bool {
 }
 
 /// Appends a DSS update to `file` covering every signature and document time-stamp in it
-/// that has no `/VRI` entry yet; nothing when every one has.
+/// that has no `/VRI` entry yet; nothing when every one has. `validated` holds the
+/// certificates whose validation data an earlier DSS of the same run already added (a document
+/// time-stamp by the TSA that made the signature time-stamp needs nothing more); those
+/// validated here are added to it.
 pub(crate) fn add_dss<F: Read + Write + Seek>(
     file: &mut F,
     sources: &ValidationDataSources,
+    validated: &mut Vec<Vec<u8>>,
 ) -> Result<(), SignerError> {
     let update = {
         let mut pdf = PdfFile::open(&mut *file)?;
@@ -153,7 +157,10 @@ pub(crate) fn add_dss<F: Read + Write + Seek>(
                     targets.push((format!("the TSA of {:?}", field.name), cert.to_vec()));
                 }
             }
-            per_signature.push((openssl::sha::sha1(contents), targets));
+            targets.retain(|(_, der)| !validated.contains(der));
+            if !targets.is_empty() {
+                per_signature.push((openssl::sha::sha1(contents), targets));
+            }
         }
 
         if per_signature.is_empty() {
@@ -172,6 +179,7 @@ pub(crate) fn add_dss<F: Read + Write + Seek>(
         };
         for (key, targets) in per_signature {
             let gathered = gather(&targets, &pool, evidence.clone(), sources)?;
+            validated.extend(targets.into_iter().map(|(_, der)| der));
             let mut entry = Dictionary::new();
             let cert_refs: Vec<Object> = gathered
                 .certificates

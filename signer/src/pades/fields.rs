@@ -149,16 +149,20 @@ pub(crate) fn signature_fields<R: Read + Seek>(
     Ok(found)
 }
 
-/// The first page of the page tree (§7.7.3) as of `revision`.
-pub(crate) fn first_page<R: Read + Seek>(
+/// Page `index` (0 for the first) of the page tree (§7.7.3) as of `revision`, found by the
+/// nodes' `/Count`s.
+pub(crate) fn page<R: Read + Seek>(
     pdf: &mut PdfFile<R>,
     revision: usize,
     catalog: &Dictionary,
+    index: usize,
 ) -> Result<(ObjectId, Dictionary), PdfError> {
+    let no_such_page = || PdfError::Structure(format!("the document has no page {}", index + 1));
     let mut node = catalog
         .get("Pages")
         .and_then(Object::as_reference)
         .ok_or_else(|| PdfError::Structure("the catalog has no /Pages".into()))?;
+    let mut left = index;
     for _ in 0..MAX_TREE_DEPTH {
         let Object::Dictionary(dictionary) = pdf.object_in(revision, node)? else {
             return Err(PdfError::Structure(format!(
@@ -166,15 +170,37 @@ pub(crate) fn first_page<R: Read + Seek>(
             )));
         };
         if dictionary.is_type("Page") {
-            return Ok((node, dictionary));
+            return match left {
+                0 => Ok((node, dictionary)),
+                _ => Err(no_such_page()),
+            };
         }
         let kids = dictionary.get("Kids").cloned().unwrap_or(Object::Null);
-        node = pdf
-            .resolve_in(revision, &kids)?
-            .as_array()
-            .and_then(|kids| kids.first())
-            .and_then(Object::as_reference)
-            .ok_or_else(|| PdfError::Structure("the document has no page".into()))?;
+        let kids = pdf.resolve_in(revision, &kids)?;
+        let mut next = None;
+        for kid in kids.as_array().unwrap_or_default().iter().take(MAX_FIELDS) {
+            let Some(id) = kid.as_reference() else {
+                continue;
+            };
+            let Object::Dictionary(child) = pdf.object_in(revision, id)? else {
+                continue;
+            };
+            let count = if child.is_type("Page") {
+                1
+            } else {
+                child
+                    .get("Count")
+                    .and_then(Object::as_integer)
+                    .and_then(|c| usize::try_from(c).ok())
+                    .unwrap_or(0)
+            };
+            if left < count {
+                next = Some(id);
+                break;
+            }
+            left -= count;
+        }
+        node = next.ok_or_else(no_such_page)?;
     }
     Err(PdfError::Limit {
         what: format!("a page tree deeper than {MAX_TREE_DEPTH}"),

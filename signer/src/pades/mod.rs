@@ -6,11 +6,13 @@ mod changes;
 mod dss;
 mod fields;
 mod sign;
+mod stamp;
 mod verify;
 
 use imza_pdf::{Dictionary, Object};
 
 pub use sign::{augment_pdf, sign_pdf};
+pub(crate) use stamp::appearance;
 pub use verify::{verify_pdf, verify_pdf_with};
 
 use crate::augment::AugmentOptions;
@@ -57,6 +59,8 @@ pub struct PadesOptions<'a> {
     /// Bytes reserved for the CMS in `/Contents`; `None`: enough for the chain and a
     /// time-stamp.
     pub contents_size: Option<usize>,
+    /// A visible stamp; `None`: an invisible signature (the default).
+    pub stamp: Option<Stamp>,
     /// The TSA (B-T, B-LTA) and the sources of validation data (B-LT).
     pub augment: AugmentOptions<'a>,
 }
@@ -74,9 +78,21 @@ impl PadesOptions<'_> {
             location: None,
             contact: None,
             contents_size: None,
+            stamp: None,
             augment: AugmentOptions::default(),
         }
     }
+}
+
+/// A visible signature stamp: a framed box on a page showing lines of text (the signer's
+/// name, the time, a reference), in DejaVu Sans embedded as a subset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stamp {
+    /// The page, 1 for the first.
+    pub page: usize,
+    /// `[x, y, width, height]` in points from the page's lower left corner.
+    pub rect: [f64; 4],
+    pub lines: Vec<String>,
 }
 
 /// The DER element at the start of `bytes` (a `/Contents` string is padded with zeros after

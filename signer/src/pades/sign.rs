@@ -21,11 +21,15 @@ use imza_tsa::ImprintAlgorithm;
 use openssl::hash::Hasher;
 use time::OffsetDateTime;
 
-use super::fields::{acro_form, first_page, signature_fields, SignatureKind};
-use super::{dss, DocMdp, PadesOptions};
+use super::fields::{acro_form, page, signature_fields, SignatureKind};
+use super::{appearance, dss, DocMdp, PadesOptions, Stamp};
 use crate::augment::{raise, AugmentOptions};
 use crate::sign::{key_digest, signed_data_over};
 use crate::{Credentials, Level, SignerError};
+
+/// Bytes reserved for a document time-stamp token (a token with a TSA chain of RSA-4096
+/// certificates takes about 5 kB).
+const DOCUMENT_TIMESTAMP_SIZE: usize = 8192;
 
 /// The `/ByteRange` written first and overwritten in place (same width) once known.
 const BYTE_RANGE_PLACEHOLDER: &[u8] = b"[0 9999999999 9999999999 9999999999]";
@@ -87,6 +91,7 @@ pub fn sign_pdf<R: Read + Seek, F: Read + Write + Seek>(
         value,
         &field_name,
         options.certification,
+        options.stamp.as_ref(),
         contents_size,
         algorithm,
         |message_digest| {
@@ -152,20 +157,22 @@ fn extend<F: Read + Write + Seek>(
             add_document_timestamp(file, options)?;
         }
     }
+    let mut validated = Vec::new();
     if level >= Level::LT {
         let sources = options.validation.ok_or_else(|| {
             SignerError::Usage(format!(
                 "{level} needs trust anchors to gather validation data with"
             ))
         })?;
-        dss::add_dss(file, sources)?;
+        dss::add_dss(file, sources, &mut validated)?;
     }
     if level == Level::LTA {
         add_document_timestamp(file, options)?;
         // The last time-stamp's own validation data, so that the document validates offline
-        // now (a later augmentation time-stamps it in turn).
+        // now (a later augmentation time-stamps it in turn) — unless its TSA's were added
+        // above already.
         if let Some(sources) = options.validation {
-            dss::add_dss(file, sources)?;
+            dss::add_dss(file, sources, &mut validated)?;
         }
     }
     Ok(())
@@ -204,7 +211,8 @@ pub(crate) fn add_document_timestamp<F: Read + Write + Seek>(
             value,
             &name,
             None,
-            16_384,
+            None,
+            DOCUMENT_TIMESTAMP_SIZE,
             ImprintAlgorithm::Sha256,
             |digest| {
                 Ok(tsa
@@ -288,13 +296,15 @@ fn append_signature<R: Read + Seek>(
     mut value: Dictionary,
     name: &str,
     certification: Option<DocMdp>,
+    stamp: Option<&Stamp>,
     contents_size: usize,
     algorithm: ImprintAlgorithm,
     make_contents: impl FnOnce(&[u8]) -> Result<Vec<u8>, SignerError>,
 ) -> Result<Vec<u8>, SignerError> {
     let revision = pdf.last_revision();
     let (catalog_id, mut catalog) = pdf.catalog()?;
-    let (page_id, mut page) = first_page(pdf, revision, &catalog)?;
+    let page_index = stamp.map_or(0, |s| s.page.saturating_sub(1));
+    let (page_id, mut page) = page(pdf, revision, &catalog, page_index)?;
     let mut update = IncrementalUpdate::new(pdf)?;
     let value_id = update.allocate();
     let field_id = update.allocate();
@@ -311,18 +321,36 @@ fn append_signature<R: Read + Seek>(
     value.set("Contents", PdfString::hex(vec![0u8; contents_size]));
     update.set(value_id, value);
 
-    // A merged field and widget annotation (§12.7.4.5), invisible: zero rectangle, flags
-    // Print and Locked (§12.5.3).
+    // A merged field and widget annotation (§12.7.4.5), flags Print and Locked (§12.5.3):
+    // invisible (a zero rectangle), or the stamp's box with its appearance.
     let mut field = Dictionary::new();
     field.set("FT", Object::name("Sig"));
     field.set("T", PdfString::text(name));
     field.set("V", value_id);
     field.set("Type", Object::name("Annot"));
     field.set("Subtype", Object::name("Widget"));
-    field.set(
-        "Rect",
-        vec![0i64.into(), 0i64.into(), 0i64.into(), 0i64.into()],
-    );
+    match stamp {
+        None => field.set(
+            "Rect",
+            vec![0i64.into(), 0i64.into(), 0i64.into(), 0i64.into()],
+        ),
+        Some(stamp) => {
+            let [x, y, width, height] = stamp.rect;
+            field.set(
+                "Rect",
+                vec![
+                    Object::Real(x),
+                    Object::Real(y),
+                    Object::Real(x + width),
+                    Object::Real(y + height),
+                ],
+            );
+            let normal = appearance(&mut update, stamp)?;
+            let mut ap = Dictionary::new();
+            ap.set("N", normal);
+            field.set("AP", ap);
+        }
+    }
     field.set("F", Object::Integer(132));
     field.set("P", page_id);
     update.set(field_id, field);
