@@ -46,6 +46,7 @@ bench: build
 	bash bench/card.sh
 	bash bench/national.sh
 	bash bench/crl-shards.sh
+	bash bench/ecertificates.sh
 
 clean:
 	cargo clean

@@ -202,7 +202,12 @@ fn verify_document<R: Read + Seek>(
         {
             if report_body.claimed_signing_time.is_none() && field.kind == SignatureKind::Signature
             {
+                // PAdES claims the time in /M, not in a signing-time attribute (EN 319 142-1
+                // §6.3): the CMS check's note about the missing attribute does not apply.
                 report_body.claimed_signing_time = Some(time);
+                report_body
+                    .warnings
+                    .retain(|w| !w.starts_with("no signing-time attribute"));
             }
         }
         if field.kind == SignatureKind::DocTimeStamp {
