@@ -23,4 +23,4 @@ pub use file::{is_pdf, PdfFile, Revision, XrefEntry, XrefKind, XrefSection};
 pub use font::{FontError, FontProgram};
 pub use incremental::{IncrementalUpdate, WrittenUpdate};
 pub use object::{Dictionary, Name, Object, ObjectId, PdfString, Stream, StreamData};
-pub use parse::MAX_NESTING;
+pub use parse::{decode_hex, MAX_NESTING};
