@@ -43,6 +43,7 @@ bench: build
 	bash bench/tsa.sh
 	bash bench/mobile.sh
 	bash bench/verify.sh
+	bash bench/pades.sh
 	bash bench/card.sh
 	bash bench/national.sh
 	bash bench/crl-shards.sh

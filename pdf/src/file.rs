@@ -13,7 +13,7 @@ use flate2::read::ZlibDecoder;
 
 use crate::error::PdfError;
 use crate::object::{Dictionary, Object, ObjectId, Stream, StreamData};
-use crate::parse::Parser;
+use crate::parse::{IndirectObject, Parser};
 
 /// Most cross-reference sections followed through `/Prev`.
 pub const MAX_SECTIONS: usize = 4096;
@@ -26,6 +26,11 @@ pub const MAX_OBJECT_BYTES: usize = 8 << 20;
 pub const MAX_DECODED_STREAM: usize = 64 << 20;
 /// Most references followed to reach a direct object.
 const MAX_REFERENCE_CHAIN: usize = 32;
+/// Most bytes of syntax of the parsed objects a file keeps ([`PdfFile::object_at`]'s cache);
+/// when full it starts again empty.
+const PARSED_CACHE_BYTES: usize = 4 << 20;
+/// Objects whose syntax is larger are parsed again when asked for again.
+const MAX_CACHED_OBJECT_BYTES: usize = 256 << 10;
 
 /// One cross-reference entry (§7.5.4, §7.5.8.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +76,12 @@ pub struct PdfFile<R> {
     sections: Vec<XrefSection>,
     revisions: Vec<Revision>,
     object_streams: HashMap<(u32, u64), Vec<u8>>,
+    /// Indirect objects parsed, by offset: validation asks for the same ones again and again
+    /// (a signature dictionary is read by the field walk, the change analysis of every later
+    /// revision and its own checks). The file is append-only under a reader, so what is at an
+    /// offset never changes; a stream's `/Length` is still resolved per revision.
+    parsed: HashMap<u64, IndirectObject>,
+    parsed_bytes: usize,
 }
 
 impl<R: Read + Seek> PdfFile<R> {
@@ -83,6 +94,8 @@ impl<R: Read + Seek> PdfFile<R> {
             sections: Vec::new(),
             revisions: Vec::new(),
             object_streams: HashMap::new(),
+            parsed: HashMap::new(),
+            parsed_bytes: 0,
         };
         let head = file.read_at(0, 1024)?;
         if !is_pdf(&head) {
@@ -393,7 +406,21 @@ impl<R: Read + Seek> PdfFile<R> {
         expected: Option<ObjectId>,
         revision: usize,
     ) -> Result<Object, PdfError> {
-        let (indirect, _, _) = self.parse_at(offset, |p| p.indirect_object())?;
+        let indirect = match self.parsed.get(&offset) {
+            Some(parsed) => parsed.clone(),
+            None => {
+                let (indirect, _, end) = self.parse_at(offset, |p| p.indirect_object())?;
+                if end <= MAX_CACHED_OBJECT_BYTES {
+                    if self.parsed_bytes + end > PARSED_CACHE_BYTES {
+                        self.parsed.clear();
+                        self.parsed_bytes = 0;
+                    }
+                    self.parsed.insert(offset, indirect.clone());
+                    self.parsed_bytes += end;
+                }
+                indirect
+            }
+        };
         if let Some(expected) = expected {
             if indirect.id != expected {
                 return Err(PdfError::structure(format!(

@@ -25,4 +25,4 @@ pub use flate2::Compression;
 pub use font::{standard_fonts, FontError, FontProgram, StandardFonts};
 pub use incremental::{IncrementalUpdate, WrittenUpdate};
 pub use object::{Dictionary, Name, Object, ObjectId, PdfString, Stream, StreamData};
-pub use parse::MAX_NESTING;
+pub use parse::{decode_hex, MAX_NESTING};

@@ -17,6 +17,7 @@ pub(crate) struct Parser<'a> {
 
 /// An object read after `N G obj`, with where its stream data starts (just after the EOL
 /// that follows `stream`) when it is a stream's dictionary.
+#[derive(Clone)]
 pub(crate) struct IndirectObject {
     pub id: ObjectId,
     pub object: Object,
@@ -389,6 +390,16 @@ impl<'a> Parser<'a> {
     /// A hexadecimal string after its `<` (§7.3.4.3): white space ignored, an odd final digit
     /// taken as followed by 0.
     fn hex_string(&mut self) -> Result<PdfString, PdfError> {
+        // The common case, digits alone up to `>` (a signature's /Contents: tens of kB),
+        // decoded in one pass; whitespace or an odd count take the byte-by-byte way.
+        let rest = &self.data[self.pos..];
+        if let Some(end) = rest.iter().position(|b| *b == b'>') {
+            let digits = &rest[..end];
+            if let Some(bytes) = decode_hex(digits) {
+                self.pos += end + 1;
+                return Ok(PdfString::hex(bytes));
+            }
+        }
         let mut bytes = Vec::new();
         let mut high: Option<u8> = None;
         loop {
@@ -405,15 +416,34 @@ impl<'a> Parser<'a> {
             if is_whitespace(byte) {
                 continue;
             }
-            let digit = (byte as char)
-                .to_digit(16)
-                .ok_or_else(|| self.error("a non-hexadecimal digit in a hexadecimal string"))?
-                as u8;
+            let digit = hex_digit(byte)
+                .ok_or_else(|| self.error("a non-hexadecimal digit in a hexadecimal string"))?;
             match high.take() {
                 Some(high) => bytes.push(high << 4 | digit),
                 None => high = Some(digit),
             }
         }
+    }
+}
+
+/// `digits` (an even number of hexadecimal digits, nothing else) decoded.
+pub fn decode_hex(digits: &[u8]) -> Option<Vec<u8>> {
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(digits.len() / 2);
+    for pair in digits.chunks_exact(2) {
+        bytes.push(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?);
+    }
+    Some(bytes)
+}
+
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -475,6 +505,18 @@ mod tests {
     fn round_trips_what_it_writes() {
         let text = b"<</Type /Sig/Contents <00AB>/ByteRange [0 10 20 30]/M (D:2026)/R 4 0 R>>";
         assert_eq!(parse(text).unwrap().to_bytes(), text.to_vec());
+    }
+
+    #[test]
+    fn hex_strings_read_alike_with_or_without_whitespace() {
+        let bytes = |text: &[u8]| parse(text).unwrap().as_string().unwrap().bytes.clone();
+        assert_eq!(bytes(b"<0aFf19>"), vec![0x0a, 0xff, 0x19]);
+        assert_eq!(bytes(b"<0a F\nf 19>"), vec![0x0a, 0xff, 0x19]);
+        assert_eq!(bytes(b"<0aF>"), vec![0x0a, 0xf0]);
+        assert_eq!(bytes(b"<>"), Vec::<u8>::new());
+        let mut parser = Parser::new(b"<0aff> 7");
+        parser.object().unwrap();
+        assert_eq!(parser.object().unwrap(), Object::Integer(7));
     }
 
     #[test]

@@ -154,3 +154,22 @@ fn bad_files_get_clear_errors() {
         }
     }
 }
+
+#[test]
+fn an_object_read_again_is_the_same_and_still_checked_against_its_entry() {
+    let mut bad = minimal_pdf();
+    let at = |pdf: &[u8], what: &[u8]| pdf.windows(what.len()).position(|w| w == what).unwrap();
+    let page_at = at(&bad, b"3 0 obj");
+    let contents_at = at(&bad, b"4 0 obj");
+    // Object 4's entry points at object 3.
+    let entry = at(&bad, format!("{contents_at:010} 00000 n").as_bytes());
+    bad[entry..entry + 10].copy_from_slice(format!("{page_at:010}").as_bytes());
+    let mut file = PdfFile::open(Cursor::new(bad)).unwrap();
+    let page = file.object(ObjectId::new(3, 0)).unwrap();
+    assert!(page.as_dictionary().unwrap().is_type("Page"));
+    assert_eq!(file.object(ObjectId::new(3, 0)).unwrap(), page);
+    match file.object(ObjectId::new(4, 0)) {
+        Err(PdfError::Structure(why)) => assert!(why.contains("where 3 0 R is"), "{why}"),
+        other => panic!("object 4 read from object 3's bytes: {other:?}"),
+    }
+}

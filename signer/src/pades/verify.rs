@@ -358,7 +358,7 @@ fn locate<R: Read + Seek>(
         .read_at(b, gap_len as usize)
         .map_err(|e| ("contents_not_in_gap", e.to_string()))?;
     let inside = &gap[1..gap.len() - 1];
-    let decoded = hex::decode(inside).ok();
+    let decoded = imza_pdf::decode_hex(inside);
     if gap.first() != Some(&b'<')
         || gap.last() != Some(&b'>')
         || decoded.as_deref() != Some(contents.bytes.as_slice())
