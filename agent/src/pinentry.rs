@@ -276,11 +276,29 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// Held while a test writes a script and while one runs a pinentry: a script file still
+    /// open for writing in one test, inherited by the child another test forks at that
+    /// moment, would make its exec fail with "Text file busy" (ETXTBSY).
+    static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn spawning() -> std::sync::MutexGuard<'static, ()> {
+        SPAWNING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn script(dir: &Path, body: &str) -> PathBuf {
+        let _writing = spawning();
         let path = dir.join("pinentry");
         std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
+    }
+
+    /// `Pinentry::get_pin` of `program`, under [`SPAWNING`].
+    fn get_pin(program: &Path, timeout: Duration) -> Result<Zeroizing<String>, PinentryError> {
+        let _running = spawning();
+        Pinentry::new(program, timeout).get_pin(&request())
     }
 
     fn request() -> PinRequest {
@@ -314,9 +332,7 @@ mod tests {
                 log = log.display()
             ),
         );
-        let pin = Pinentry::new(&program, Duration::from_secs(10))
-            .get_pin(&request())
-            .unwrap();
+        let pin = get_pin(&program, Duration::from_secs(10)).unwrap();
         assert_eq!(pin.as_str(), "12%34");
         let shown = std::fs::read_to_string(&log).unwrap();
         assert_eq!(
@@ -334,19 +350,18 @@ mod tests {
              GETPIN) echo 'ERR 83886179 Operation cancelled <Pinentry>';; *) echo OK;; esac; done\n",
         );
         assert_eq!(
-            Pinentry::new(&cancel, Duration::from_secs(10)).get_pin(&request()),
+            get_pin(&cancel, Duration::from_secs(10)),
             Err(PinentryError::Cancelled)
         );
         let dir2 = tempfile::tempdir().unwrap();
         let slow = script(dir2.path(), "echo OK\nexec sleep 30\n");
         let started = std::time::Instant::now();
         assert_eq!(
-            Pinentry::new(&slow, Duration::from_millis(300)).get_pin(&request()),
+            get_pin(&slow, Duration::from_millis(300)),
             Err(PinentryError::TimedOut(Duration::from_millis(300)))
         );
         assert!(started.elapsed() < Duration::from_secs(5));
-        let missing = Pinentry::new(Path::new("/nonexistent/pinentry"), Duration::from_secs(1))
-            .get_pin(&request());
+        let missing = get_pin(Path::new("/nonexistent/pinentry"), Duration::from_secs(1));
         assert!(matches!(missing, Err(PinentryError::Failed { .. })));
     }
 }
