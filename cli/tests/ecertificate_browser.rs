@@ -137,16 +137,10 @@ fn download(lab: &Lab, path: &str, cookie: &str, out: &Path) {
 }
 
 fn access_code(lab: &Lab, national_id: &str) -> String {
-    let issued: serde_json::Value = serde_json::from_str(&lab.pki.ok(&[
-        "portal",
-        "code",
-        "issue",
-        "--national-id",
-        national_id,
-        "--json",
-    ]))
-    .expect("JSON");
-    issued["code"].as_str().expect("code").to_string()
+    lab.pki.portal_code(national_id)["code"]
+        .as_str()
+        .expect("code")
+        .to_string()
 }
 
 #[test]

@@ -79,29 +79,12 @@ fn browser() -> MutexGuard<'static, Browser> {
     browser
 }
 
-fn imza(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imza"))
-        .arg("--data-dir")
-        .arg(&portal().data_dir)
-        .args(args)
-        .output()
-        .expect("imza");
-    assert!(out.status.success(), "imza {args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 /// A one-time access code for `national_id`, as a service centre prints it.
 fn access_code(national_id: &str) -> String {
-    let issued: serde_json::Value = serde_json::from_str(&imza(&[
-        "portal",
-        "code",
-        "issue",
-        "--national-id",
-        national_id,
-        "--json",
-    ]))
-    .expect("JSON");
-    issued["code"].as_str().expect("code").to_string()
+    portal_code(&portal().data_dir, national_id)["code"]
+        .as_str()
+        .expect("code")
+        .to_string()
 }
 
 /// Fills and posts the access-code form; the page's old message is removed first, so that a

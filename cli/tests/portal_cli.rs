@@ -6,15 +6,7 @@ mod common;
 use common::*;
 
 fn issue(pki: &TestPki, national_id: &str) -> serde_json::Value {
-    let out = pki.ok(&[
-        "portal",
-        "code",
-        "issue",
-        "--national-id",
-        national_id,
-        "--json",
-    ]);
-    serde_json::from_str(&out).expect("--json prints JSON")
+    pki.portal_code(national_id)
 }
 
 fn looks_like_a_code(code: &str) -> bool {

@@ -372,8 +372,10 @@ fn a_pkcs11_key_signs_from_the_command_line() {
     assert!(!Path::new(&f.p("mismatch.p7s")).exists());
 }
 
-#[test]
-fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
+/// Root → citizens, their URLs at a free port (`http://127.0.0.1:PORT`), a TSA, and a
+/// citizen's signing certificate in `citizen.p12` (password `p12-parol` in SIGN_TEST_P12):
+/// (the PKI, the base URL, the port, the PKCS#12 file).
+fn pki_with_a_citizen_and_a_tsa() -> (common::TestPki, String, u16, PathBuf) {
     let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let pki = common::TestPki::with_root_and_citizens_at(&base);
@@ -391,6 +393,12 @@ fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
         &[],
     );
     pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    (pki, base, port, p12)
+}
+
+#[test]
+fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
+    let (pki, base, port, p12) = pki_with_a_citizen_and_a_tsa();
     let root = pki.ca_pem("root");
     let doc = pki.path("doc.txt");
     std::fs::write(&doc, DOCUMENT).unwrap();
@@ -446,23 +454,7 @@ fn b_lt_and_b_lta_with_ocsp_and_a_tsa_from_a_real_imza_serve() {
 
 #[test]
 fn pades_from_the_command_line_with_a_real_imza_serve_checked_by_pyhanko_and_offline_by_imza() {
-    let port = common::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let pki = common::TestPki::with_root_and_citizens_at(&base);
-    let p12 = pki.path("citizen.p12");
-    let cert = pki.path("citizen.pem");
-    pki.issue_p12(
-        (
-            "citizens",
-            "citizen-sign",
-            "CN=Əli Əliyev,SN=Əliyev,GN=Əli,SERIALNUMBER=PNOAZ-5ZK7T2Q,C=AZ",
-        ),
-        &p12,
-        &cert,
-        ("SIGN_TEST_P12", "p12-parol"),
-        &[],
-    );
-    pki.ok(&["tsa", "init", "--ca", "citizens"]);
+    let (pki, base, port, p12) = pki_with_a_citizen_and_a_tsa();
     let root = pki.ca_pem("root");
     let doc = pki.path("statement.pdf");
     std::fs::write(

@@ -10,6 +10,8 @@ use std::hash::{DefaultHasher, Hasher};
 use std::io::Write;
 
 use flate2::Compression;
+
+use crate::date::pdf_date;
 use time::OffsetDateTime;
 
 use crate::font::{FontError, FontObjectIds, FontProgram, FontSubset};
@@ -572,24 +574,6 @@ pub(crate) fn flate_stream(
     }
 }
 
-/// A date in PDF's format (§7.9.4): `D:YYYYMMDDHHmmSS+HH'mm'`.
-pub fn pdf_date(time: OffsetDateTime) -> String {
-    let offset = time.offset();
-    let (hours, minutes, _) = offset.as_hms();
-    let sign = if offset.is_negative() { '-' } else { '+' };
-    format!(
-        "D:{:04}{:02}{:02}{:02}{:02}{:02}{sign}{:02}'{:02}'",
-        time.year(),
-        u8::from(time.month()),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second(),
-        hours.unsigned_abs(),
-        minutes.unsigned_abs(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,13 +714,5 @@ mod tests {
         let mut page = builder.page(PageSize::A4);
         page.line(1e-9, -0.0001, 1234567.0, f32::NAN);
         assert_eq!(page.content, b"0 0 m\n1234567 0 l\nS\n");
-    }
-
-    #[test]
-    fn pdf_dates_carry_the_offset() {
-        assert_eq!(
-            pdf_date(time::macros::datetime!(2025-12-31 23:59:00 -03:30)),
-            "D:20251231235900-03'30'"
-        );
     }
 }

@@ -8,6 +8,7 @@
 //! /ToUnicode).
 
 pub mod build;
+pub mod date;
 pub mod error;
 pub mod file;
 pub mod font;

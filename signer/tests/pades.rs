@@ -3,50 +3,20 @@
 
 mod common;
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::long_term::LongTermPki;
-use imza_signer::pades::{sign_pdf, verify_pdf, DocMdp, PadesOptions};
-use imza_signer::{Indication, Level, ValidationReport, VerifyOptions};
+use imza_signer::pades::DocMdp;
+use imza_signer::{Indication, Level};
 use imza_testdata::pdf::simple_pdf;
 use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, text};
-use time::OffsetDateTime;
 
 fn document() -> Vec<u8> {
     simple_pdf(
         &["Yasayis yeri haqqinda arayis", "Reference: 7K3M-9QXD-2F4A"],
         0,
     )
-}
-
-fn pades(pki: &LongTermPki, pdf: &[u8], level: Level, certification: Option<DocMdp>) -> Vec<u8> {
-    let base = pki.options(level);
-    let mut options = PadesOptions::new(OffsetDateTime::now_utc());
-    options.level = level;
-    options.certification = certification;
-    options.reason = Some("Arayış / statement".into());
-    options.augment = base.augment;
-    let mut out = Cursor::new(Vec::new());
-    sign_pdf(
-        Cursor::new(pdf.to_vec()),
-        &mut out,
-        &pki.credentials(),
-        &options,
-    )
-    .unwrap();
-    out.into_inner()
-}
-
-/// imza's verdict; `network`: CRLs may be fetched (B-B, B-T carry none).
-fn imza_verdict(pki: &LongTermPki, pdf: &[u8], network: bool) -> ValidationReport {
-    let mut options = VerifyOptions::new(
-        vec![imza_validation::Certificate::from_der(pki.root.der.clone()).unwrap()],
-        OffsetDateTime::now_utc(),
-    );
-    options.network = network;
-    verify_pdf(Cursor::new(pdf.to_vec()), &options)
 }
 
 /// pyHanko's summary line per signature (`sign validate --executive-summary` prints one word;
@@ -104,11 +74,11 @@ fn imza_pades_at_every_level_passes_pyhanko_pdfsig_qpdf_and_imza() {
     ];
     let mut signed_files = Vec::new();
     for (name, level, certification) in cases {
-        let signed = pades(&pki, &document(), level, certification);
+        let signed = pki.sign_pdf(&document(), level, certification);
         let file = dir.path().join(format!("{name}.pdf"));
         std::fs::write(&file, &signed).unwrap();
         qpdf_check(&file);
-        let report = imza_verdict(&pki, &signed, level < Level::LT);
+        let report = pki.verify_pdf(&signed, level < Level::LT);
         assert!(
             report.valid,
             "{name}: imza: {}",
@@ -134,7 +104,7 @@ fn imza_pades_at_every_level_passes_pyhanko_pdfsig_qpdf_and_imza() {
         .filter(|(_, level, _)| *level >= Level::LT)
     {
         let signed = std::fs::read(file).unwrap();
-        let report = imza_verdict(&pki, &signed, false);
+        let report = pki.verify_pdf(&signed, false);
         assert!(
             report.valid,
             "{name}: imza offline: {}",

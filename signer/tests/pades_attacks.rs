@@ -10,12 +10,9 @@ use std::io::Cursor;
 
 use common::long_term::LongTermPki;
 use imza_pdf::{Dictionary, IncrementalUpdate, Object, ObjectId, PdfFile, PdfString, Stream};
-use imza_signer::pades::{augment_pdf, sign_pdf, verify_pdf, DocMdp, PadesOptions};
-use imza_signer::{
-    Indication, Level, SignatureReport, SubIndication, ValidationReport, VerifyOptions,
-};
+use imza_signer::pades::{augment_pdf, DocMdp};
+use imza_signer::{Indication, Level, SignatureReport, SubIndication, ValidationReport};
 use imza_testdata::pdf::simple_pdf;
-use time::OffsetDateTime;
 
 /// simple_pdf's objects.
 const PAGES: ObjectId = ObjectId::new(2, 0);
@@ -28,29 +25,11 @@ fn document() -> Vec<u8> {
 }
 
 fn sign(pki: &LongTermPki, pdf: &[u8], level: Level, certification: Option<DocMdp>) -> Vec<u8> {
-    let base = pki.options(level);
-    let mut options = PadesOptions::new(OffsetDateTime::now_utc());
-    options.level = level;
-    options.certification = certification;
-    options.augment = base.augment;
-    let mut out = Cursor::new(Vec::new());
-    sign_pdf(
-        Cursor::new(pdf.to_vec()),
-        &mut out,
-        &pki.credentials(),
-        &options,
-    )
-    .unwrap();
-    out.into_inner()
+    pki.sign_pdf(pdf, level, certification)
 }
 
 fn verify(pki: &LongTermPki, pdf: &[u8]) -> ValidationReport {
-    let mut options = VerifyOptions::new(
-        vec![imza_validation::Certificate::from_der(pki.root.der.clone()).unwrap()],
-        OffsetDateTime::now_utc(),
-    );
-    options.network = true;
-    verify_pdf(Cursor::new(pdf.to_vec()), &options)
+    pki.verify_pdf(pdf, true)
 }
 
 /// `pdf` with one incremental update made by `edit`.

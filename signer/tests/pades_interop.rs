@@ -241,20 +241,7 @@ impl Setup {
 
     /// imza signing `pdf` (an approval, or a certification) at `level`.
     fn imza_sign(&self, pdf: &[u8], level: Level, certification: Option<DocMdp>) -> Vec<u8> {
-        let base = self.pki.options(level);
-        let mut options = PadesOptions::new(OffsetDateTime::now_utc());
-        options.level = level;
-        options.certification = certification;
-        options.augment = base.augment;
-        let mut out = Cursor::new(Vec::new());
-        sign_pdf(
-            Cursor::new(pdf.to_vec()),
-            &mut out,
-            &self.pki.credentials(),
-            &options,
-        )
-        .unwrap();
-        out.into_inner()
+        self.pki.sign_pdf(pdf, level, certification)
     }
 
     /// pyHanko and imza agree on every signature of `file`: valid or not, field by field.

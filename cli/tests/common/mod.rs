@@ -189,6 +189,12 @@ impl TestPki {
         cert
     }
 
+    /// `imza portal code issue --national-id ID --json`: what it printed.
+    pub fn portal_code(&self, national_id: &str) -> serde_json::Value {
+        let out = self.ok(&PORTAL_CODE_ISSUE.map(|a| if a.is_empty() { national_id } else { a }));
+        serde_json::from_str(&out).expect("--json prints JSON")
+    }
+
     /// A logical snapshot of the store (every table's rows) plus the key directory listing.
     /// On PostgreSQL every table's rows, sorted (sequence positions are not state: a refused
     /// insert may use a number up, as PostgreSQL's sequences are not transactional).
@@ -243,6 +249,33 @@ pub const CITIZEN: &[(&str, &str)] = &[
     ("GN", "Günay"),
     ("CN", "Əliyev Günay Şəmsi oğlu"),
 ];
+
+/// `imza portal code issue --national-id ID --json`, the empty slot for the ID.
+const PORTAL_CODE_ISSUE: [&str; 6] = ["portal", "code", "issue", "--national-id", "", "--json"];
+
+/// `imza --data-dir DATA_DIR portal code issue --national-id ID --json`: what it printed (a
+/// one-time access code, as a service centre prints it, under `code`).
+pub fn portal_code(data_dir: &Path, national_id: &str) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "portal",
+            "code",
+            "issue",
+            "--national-id",
+            national_id,
+            "--json",
+        ])
+        .output()
+        .expect("imza portal code issue");
+    assert!(
+        out.status.success(),
+        "imza portal code issue: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
 
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)

@@ -189,17 +189,12 @@ pub(crate) async fn document_upload(
     let Ok(reference) = DocumentReference::parse(&reference) else {
         return closing(text(StatusCode::NOT_FOUND, "no such document"));
     };
-    let (name, bytes) = match uploaded_file(&headers, body).await {
-        Ok(file) => file,
+    let (name, sha, report) = match checked_upload(&portal, &headers, body).await {
+        Ok(checked) => checked,
         Err(refused) => return refused,
     };
     let record = match look_up(&portal, &reference, CheckChannel::Upload, None).await {
         Ok(record) => record,
-        Err(refused) => return refused,
-    };
-    let sha = sha256(&bytes);
-    let report = match validate(&portal, bytes).await {
-        Ok(report) => report,
         Err(refused) => return refused,
     };
     let checked = Checked {
@@ -235,13 +230,8 @@ pub(crate) async fn check_upload(
     body: Body,
 ) -> Response<Body> {
     let language = Language::from_query(uri.query());
-    let (name, bytes) = match uploaded_file(&headers, body).await {
-        Ok(file) => file,
-        Err(refused) => return refused,
-    };
-    let sha = sha256(&bytes);
-    let report = match validate(&portal, bytes).await {
-        Ok(report) => report,
+    let (name, sha, report) = match checked_upload(&portal, &headers, body).await {
+        Ok(checked) => checked,
         Err(refused) => return refused,
     };
     let checked = Checked {
@@ -323,6 +313,18 @@ pub(crate) async fn status(
             "sha256": hex::encode(record.pdf_sha256),
         }),
     )
+}
+
+/// The uploaded file's name and SHA-256, and its validation report.
+async fn checked_upload(
+    portal: &Arc<Portal>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, [u8; 32], ValidationReport), Response<Body>> {
+    let (name, bytes) = uploaded_file(headers, body).await?;
+    let sha = sha256(&bytes);
+    let report = validate(portal, bytes).await?;
+    Ok((name, sha, report))
 }
 
 /// Validates an uploaded PDF (its PAdES signatures) or CMS signature within the portal's

@@ -19,7 +19,6 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use imza_pdf::{Dictionary, IncrementalUpdate, Object, PdfFile, PdfString};
 use imza_tsa::ImprintAlgorithm;
 use openssl::hash::Hasher;
-use time::OffsetDateTime;
 
 use super::fields::{acro_form, page, signature_fields, SignatureKind};
 use super::{appearance, dss, DocMdp, PadesOptions, Stamp};
@@ -69,7 +68,12 @@ pub fn sign_pdf<R: Read + Seek, F: Read + Write + Seek>(
     value.set("Type", Object::name("Sig"));
     value.set("Filter", Object::name("Adobe.PPKLite"));
     value.set("SubFilter", Object::name("ETSI.CAdES.detached"));
-    value.set("M", PdfString::literal(pdf_date(options.signing_time)));
+    value.set(
+        "M",
+        PdfString::literal(imza_pdf::date::pdf_date(
+            options.signing_time.to_offset(time::UtcOffset::UTC),
+        )),
+    );
     for (key, text) in [
         ("Name", &options.name),
         ("Reason", &options.reason),
@@ -268,20 +272,6 @@ fn doc_mdp_reference(permission: DocMdp) -> Object {
     reference.set("TransformMethod", Object::name("DocMDP"));
     reference.set("TransformParams", params);
     Object::Dictionary(reference)
-}
-
-/// A PDF date (§7.9.4) in UTC.
-pub(crate) fn pdf_date(time: OffsetDateTime) -> String {
-    let t = time.to_offset(time::UtcOffset::UTC);
-    format!(
-        "D:{:04}{:02}{:02}{:02}{:02}{:02}+00'00'",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 /// Builds the update that adds an invisible signature field `name` with signature dictionary

@@ -198,7 +198,7 @@ fn verify_document<R: Read + Seek>(
             .dictionary
             .get("M")
             .and_then(Object::as_string)
-            .and_then(|m| parse_pdf_date(&m.to_text()))
+            .and_then(|m| imza_pdf::date::parse_pdf_date(&m.to_text()))
         {
             if report_body.claimed_signing_time.is_none() && field.kind == SignatureKind::Signature
             {
@@ -560,38 +560,4 @@ fn certification<R: Read + Seek>(
 /// The document's DocMDP permission, when it is certified.
 pub(crate) fn doc_mdp_of<R: Read + Seek>(pdf: &mut PdfFile<R>) -> Result<Option<DocMdp>, PdfError> {
     Ok(certification(pdf)?.map(|(_, p)| p))
-}
-
-/// A PDF date (`D:YYYYMMDDHHmmSSOHH'mm'`, §7.9.4), as far as it goes.
-fn parse_pdf_date(text: &str) -> Option<OffsetDateTime> {
-    let text = text.strip_prefix("D:").unwrap_or(text);
-    let digits =
-        |range: std::ops::Range<usize>| text.get(range).and_then(|s| s.parse::<u32>().ok());
-    let year = digits(0..4)? as i32;
-    let month = time::Month::try_from(digits(4..6).unwrap_or(1) as u8).ok()?;
-    let day = digits(6..8).unwrap_or(1) as u8;
-    let (hour, minute, second) = (
-        digits(8..10).unwrap_or(0) as u8,
-        digits(10..12).unwrap_or(0) as u8,
-        digits(12..14).unwrap_or(0) as u8,
-    );
-    let date = time::Date::from_calendar_date(year, month, day).ok()?;
-    let local = date.with_hms(hour, minute, second).ok()?;
-    let offset = match text.get(14..15) {
-        Some(sign @ ("+" | "-")) => {
-            let hours = digits(15..17).unwrap_or(0) as i8;
-            let minutes = text
-                .get(18..20)
-                .and_then(|m| m.parse::<i8>().ok())
-                .unwrap_or(0);
-            let (hours, minutes) = if sign == "-" {
-                (-hours, -minutes)
-            } else {
-                (hours, minutes)
-            };
-            time::UtcOffset::from_hms(hours, minutes, 0).ok()?
-        }
-        _ => time::UtcOffset::UTC,
-    };
-    Some(local.assume_offset(offset))
 }

@@ -10,7 +10,11 @@ use axum::routing::get;
 use axum::Router;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{ext, oids, KeyAlgorithm};
-use imza_signer::{Credentials, HttpTimestamper, Level, SignOptions, ValidationDataSources};
+use imza_signer::pades::{sign_pdf, verify_pdf, DocMdp, PadesOptions};
+use imza_signer::{
+    Credentials, HttpTimestamper, Level, SignOptions, ValidationDataSources, ValidationReport,
+    VerifyOptions,
+};
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{ca_extensions, revoked, signing_extensions, tsa_extensions, TestCa};
 use imza_tsa::{TimeStampAuthority, TsaConfig};
@@ -150,5 +154,34 @@ impl LongTermPki {
 
     pub fn crl_fetches(&self) -> usize {
         *self.crl_fetches.lock().unwrap()
+    }
+
+    /// `pdf` signed as PAdES (an approval, or a certification) at `level` now, with the
+    /// PKI's TSA and validation data sources.
+    pub fn sign_pdf(&self, pdf: &[u8], level: Level, certification: Option<DocMdp>) -> Vec<u8> {
+        let mut options = PadesOptions::new(OffsetDateTime::now_utc());
+        options.level = level;
+        options.certification = certification;
+        options.reason = Some("Arayış / statement".into());
+        options.augment = self.options(level).augment;
+        let mut out = std::io::Cursor::new(Vec::new());
+        sign_pdf(
+            std::io::Cursor::new(pdf.to_vec()),
+            &mut out,
+            &self.credentials(),
+            &options,
+        )
+        .expect("PAdES signing");
+        out.into_inner()
+    }
+
+    /// imza's verdict on `pdf` now, trusting the root; `network`: CRLs may be fetched.
+    pub fn verify_pdf(&self, pdf: &[u8], network: bool) -> ValidationReport {
+        let mut options = VerifyOptions::new(
+            vec![imza_validation::Certificate::from_der(self.root.der.clone()).unwrap()],
+            OffsetDateTime::now_utc(),
+        );
+        options.network = network;
+        verify_pdf(std::io::Cursor::new(pdf.to_vec()), &options)
     }
 }
