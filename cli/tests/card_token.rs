@@ -209,6 +209,26 @@ fn enroll_sign_verify_revoke(f: &Fixture, key: &str, sign_extra: &[&str]) {
     );
     assert_eq!(std::fs::read(f.path("cms-out.bin")).unwrap(), DOCUMENT);
 
+    // The card signs a PDF too (PAdES, invisible signature).
+    let (statement, signed) = (f.p("statement.pdf"), f.p(&format!("{key}.pdf")));
+    std::fs::write(&statement, imza_testdata::pdf::simple_pdf(&["Arayis"], 0)).unwrap();
+    let mut args = Fixture::sign_args(
+        &statement,
+        &signed,
+        &module,
+        &["--pades", "--chain", &chain, "--cert-id", &id],
+    );
+    args.extend_from_slice(sign_extra);
+    let said = f.ok(&args);
+    assert!(said.contains("as PAdES B-B"), "{said}");
+    let (code, report) = f.verify(&signed);
+    assert_eq!(first_indication(&report), "TOTAL_PASSED", "{report}");
+    assert_eq!(
+        report["signatures"][0]["pdf"]["field"], "Signature1",
+        "{report}"
+    );
+    assert_eq!(code, 0);
+
     let serial = cert["serial"].as_str().unwrap().to_string();
     f.pki
         .revoke("citizens", &serial, &["--reason", "keyCompromise"]);

@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -152,10 +152,23 @@ impl Mobile {
         PhoneProcess { child, lines, said }
     }
 
-    /// The relying party's `imza sign --mobile PHONE --national-id FIN ...` to `out`.
+    /// The relying party's `imza sign --mobile PHONE --national-id FIN ...` of doc.txt to
+    /// `out`.
     fn sign_args(&self, phone: &str, fin: &str, out: &str, extra: &[&str]) -> Vec<String> {
         let doc = self.pki.path("doc.txt");
         std::fs::write(&doc, DOCUMENT).expect("write document");
+        self.sign_args_of(&doc, phone, fin, out, extra)
+    }
+
+    /// [`Mobile::sign_args`] of the document `doc`.
+    fn sign_args_of(
+        &self,
+        doc: &Path,
+        phone: &str,
+        fin: &str,
+        out: &str,
+        extra: &[&str],
+    ) -> Vec<String> {
         let mut args: Vec<String> = [
             "sign",
             "--mobile",
@@ -187,20 +200,25 @@ impl Mobile {
 
     /// `imza sign --mobile` at level B-T, the TSA of the same server, the mobile CA as chain.
     fn sign_b_t(&self, out: &str) -> Output {
+        let doc = self.pki.path("doc.txt");
+        std::fs::write(&doc, DOCUMENT).expect("write document");
+        self.sign_b_t_of(&doc, out, &[])
+    }
+
+    /// [`Mobile::sign_b_t`] of a PDF, as PAdES.
+    fn sign_pdf_b_t(&self, out: &str) -> Output {
+        let pdf = self.pki.path("statement.pdf");
+        std::fs::write(&pdf, imza_testdata::pdf::simple_pdf(&["Arayis"], 0)).expect("PDF");
+        self.sign_b_t_of(&pdf, out, &["--pades"])
+    }
+
+    fn sign_b_t_of(&self, doc: &Path, out: &str, extra: &[&str]) -> Output {
         let chain = self.pki.ca_pem("mobile");
-        let args = self.sign_args(
-            PHONE,
-            FIN,
-            out,
-            &[
-                "--level",
-                "T",
-                "--tsa",
-                &format!("{}/tsa", self.base),
-                "--chain",
-                chain.to_str().expect("path"),
-            ],
-        );
+        let tsa = format!("{}/tsa", self.base);
+        let mut options = vec!["--level", "T", "--tsa", &tsa, "--chain"];
+        options.push(chain.to_str().expect("path"));
+        options.extend_from_slice(extra);
+        let args = self.sign_args_of(doc, PHONE, FIN, out, &options);
         self.imza(&args)
     }
 
@@ -442,6 +460,31 @@ fn phone_signature_is_cades_b_t_that_imza_and_openssl_verify_with_the_same_code_
     assert_eq!(
         std::fs::read(mobile.pki.path("openssl.out")).unwrap(),
         DOCUMENT
+    );
+}
+
+/// The phone signs a PDF (PAdES B-T, the CMS over the signed byte ranges' hash).
+#[test]
+fn a_phone_signs_a_pdf_as_pades() {
+    let mobile = Mobile::new(300);
+    let mut phone = mobile.phone("phone", &["--approve", "--count", "1"], PIN);
+    let out = mobile.sign_pdf_b_t("statement-signed.pdf");
+    assert!(
+        out.status.success(),
+        "sign --mobile --pades: {}",
+        stderr(&out)
+    );
+    assert!(
+        common::stdout(&out).contains("as PAdES B-T"),
+        "{}",
+        common::stdout(&out)
+    );
+    assert_eq!(phone.exit().0, Some(0));
+    let report = mobile.assert_total_passed("statement-signed.pdf");
+    assert_eq!(report["signatures"][0]["level"], "B-T", "{report:#}");
+    assert_eq!(
+        report["signatures"][0]["pdf"]["kind"], "signature",
+        "{report:#}"
     );
 }
 

@@ -136,7 +136,7 @@ fn the_cabinet_lists_the_citizens_documents_checks_and_notices_and_only_they_dow
                 "<a href=\"/portal/documents/{}\">Download (PDF)</a>",
                 reference.as_str()
             ))
-            && documents.contains("Residence statement"),
+            && documents.contains("Certificate of residence"),
         "{documents}"
     );
     assert!(!documents.contains(&theirs.reference), "{documents}");
