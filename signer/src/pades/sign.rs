@@ -44,7 +44,7 @@ pub fn sign_pdf<R: Read + Seek, F: Read + Write + Seek>(
     let mut pdf = PdfFile::open(input)?;
     let digest = key_digest(credentials, None)?;
     let algorithm = ImprintAlgorithm::from_digest_algorithm(digest);
-    let mut fields = {
+    let fields = {
         let last = pdf.last_revision();
         signature_fields(&mut pdf, last)?
     };
@@ -58,12 +58,13 @@ pub fn sign_pdf<R: Read + Seek, F: Read + Write + Seek>(
             "the document already has a field named {field_name:?}"
         )));
     }
-    fields.clear();
     let chain_bytes: usize = credentials.chain().iter().map(Vec::len).sum::<usize>()
         + credentials.certificate_der().len();
+    // The CMS: its attributes and signature (about 1 kB), the chain, and a time-stamp token
+    // with its TSA's certificates; what is not used of /Contents stays zeros in the file.
     let contents_size = options
         .contents_size
-        .unwrap_or(4096 + chain_bytes + if options.level >= Level::T { 12_288 } else { 0 });
+        .unwrap_or(3072 + chain_bytes + if options.level >= Level::T { 6144 } else { 0 });
     let mut value = Dictionary::new();
     value.set("Type", Object::name("Sig"));
     value.set("Filter", Object::name("Adobe.PPKLite"));
@@ -198,12 +199,9 @@ pub(crate) fn add_document_timestamp<F: Read + Write + Seek>(
             let last = pdf.last_revision();
             signature_fields(&mut pdf, last)?
         };
-        check_may_sign(&mut pdf, &fields, None).or_else(|e| match e {
-            // §12.8.2.2.2: P1 forbids changes, yet a document time-stamp with its DSS is
-            // what EN 319 142-1 §5.4 adds to any document (DSS and DTS are not changes).
-            SignerError::Usage(_) => Ok(()),
-            other => Err(other),
-        })?;
+        // No DocMDP check: P1 forbids changes, yet a document time-stamp with its DSS is
+        // what EN 319 142-1 §5.4 adds to any document (DSS and document time-stamps are not
+        // changes, ISO 32000-2 §12.8.2.2.2).
         let name = free_field_name(&fields, "DocTimeStamp");
         let mut value = Dictionary::new();
         value.set("Type", Object::name("DocTimeStamp"));
