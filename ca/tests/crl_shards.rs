@@ -4,6 +4,9 @@
 //! whose CRL lists it once it is revoked, and no other shard's CRL does. Checked from the
 //! signed DER (what relying parties see), not from the store's bookkeeping.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 

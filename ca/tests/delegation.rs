@@ -3,6 +3,9 @@
 //! node certifies the CSR, the node then answers with a key only it holds. Bad requests are
 //! refused, never certified.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use imza_ca::delegation::RequestOutcome;

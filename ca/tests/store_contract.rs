@@ -4,6 +4,9 @@
 //! concurrency cases race real threads (SQLite: one file; PostgreSQL: one pool each, as
 //! separate nodes would).
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use imza_ca::audit::{AuditEvent, ChainVerifier};

@@ -7,6 +7,9 @@
 //! PKI) → the cabinet. OCSP comes from a second `imza serve` on plain HTTP, the URL the
 //! certificates name.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Read;

@@ -2,6 +2,9 @@
 //! (PIV-II driver) → pcscd → vpcd → the project's PIV card emulator (imza-testdata::card), the
 //! same module and daemon a citizen's machine uses. Enrollment talks PIV to the card over PC/SC.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -3,6 +3,9 @@
 //! verify with imza and openssl, revoke, verify again; also with the issuing CA's own key on
 //! SoftHSM2, and RSA-PSS.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,9 @@
 //! valid, revoked by CRL), the --json shape, exit codes for bad input, and --ocsp against a
 //! real `imza serve` whose CAs put its OCSP URL into the certificates they issue.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! intact and linear with one entry per certificate, exactly one revocation, nothing
 //! half-written, and the re-run completes.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -10,6 +10,9 @@
 //! certificates name) and the portal over HTTPS. Screenshots go to
 //! `target/tmp/artefacts/ecertificate-browser/`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,9 @@
 //! party's `imza sign --mobile` / `imza mobile auth`; the results checked by `imza verify` and
 //! `openssl cms -verify`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

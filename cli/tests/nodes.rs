@@ -2,6 +2,9 @@
 //! (`--roles ca`, beside the CA keys) and two public nodes (`--roles public`) in data
 //! directories of their own that never hold a CA key. Checked with `openssl ocsp`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

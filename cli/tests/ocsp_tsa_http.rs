@@ -4,6 +4,9 @@
 //! `POST /tsa` → `openssl ts -verify`, and hostile bodies after which a good request still
 //! succeeds.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,9 @@
 //! One demo PKI, one server and one browser for the whole binary; each test takes the browser
 //! in turn and starts from no cookies.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! `imza portal code issue`: a one-time access code printed once, kept only as a hash, on the
 //! embedded store and on PostgreSQL; bad input refused with exit 2 and nothing stored.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

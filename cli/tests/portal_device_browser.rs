@@ -6,6 +6,9 @@
 //! second `imza serve` on plain loopback HTTP, the URL in the certificates' AIA. Screenshots
 //! are kept under `target/tmp/artefacts/device-browser/`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::Path;

@@ -7,6 +7,9 @@
 //! Module `in_a_browser` does the same in headless Chromium, the QR code read from a
 //! screenshot's pixels.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -3,6 +3,9 @@
 //! refused command leaving the database as it was. A real PostgreSQL cluster of this test
 //! binary's own (see `imza_testdata::postgres`), shared by its tests, a database each.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,9 @@
 //! `imza serve` over real HTTP on loopback: the CA certificate and CRL at the URLs written into
 //! certificates, checked with curl and openssl; health and metrics.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! SoftHSM2 token, checked with `openssl cms -verify`; `--augment` from B to T; and the
 //! refusals, each with exit status 2 and a message that says what to do.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};

@@ -6,6 +6,9 @@
 //! the target as it was. A real PostgreSQL cluster of this test binary's own
 //! (`imza_testdata::postgres`), a database per test.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::Path;

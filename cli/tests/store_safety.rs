@@ -3,6 +3,9 @@
 //! creates is readable by its user only; a directory another user owns, or that its group or
 //! others may write to, is refused and left as it is.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -4,6 +4,9 @@
 //! errors, garbage). Tokens are cross-checked with `openssl ts -verify`, and `imza ts verify`
 //! reads tokens that OpenSSL made.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ops::Deref;

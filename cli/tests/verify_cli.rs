@@ -2,6 +2,9 @@
 //! (B-T with imza's TSA on loopback), the summary and `--json`, and the exit status — 0 only
 //! when TOTAL_PASSED, 1 for any other verdict, 2 for bad input.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

@@ -1,6 +1,9 @@
 //! The server over real sockets on loopback: keep-alive, the idle, header, body and cap rules,
 //! the refusal when every connection is busy, and shutdown.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;

@@ -3,6 +3,9 @@
 //! certificate checked by OCSP, and every result a session can end with. A simulated phone
 //! (a thread on the device API signing with `SoftwareKey::sign_digest`) answers.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

@@ -3,6 +3,9 @@
 //! (persisted across `Wallet::open`), cleanup of an unfinished enrollment, a wallet that
 //! refuses to be overwritten.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

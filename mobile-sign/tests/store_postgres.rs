@@ -4,6 +4,9 @@
 //! every handle with a pool of its own as separate nodes would have — then what only this
 //! engine has: its schema version, and lock orders that keep writers out of deadlocks.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 

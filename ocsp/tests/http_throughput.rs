@@ -10,6 +10,9 @@
 //! `IMZA_WRK_THREADS` (default 1) tune wrk. Each run prints wrk's report and requests/s; a
 //! run must also answer without socket errors or non-2xx statuses.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::process::Command;

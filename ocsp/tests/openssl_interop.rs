@@ -2,6 +2,9 @@
 //! imza's [`Responder`], and verified by `openssl ocsp -respin ... -CAfile` (signature, the
 //! delegated responder's chain and authority, the nonce, and the status of each certificate).
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{path_str, run, Pki, Run};

@@ -5,6 +5,9 @@
 //! The linter lives in the project's venv (`scripts/setup.sh` installs it); without it the
 //! test says so and passes, as the other pkilint tests of the workspace do.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

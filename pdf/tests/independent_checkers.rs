@@ -2,6 +2,9 @@
 //! `pdftotext` gives back the text drawn (Azerbaijani letters intact), `pdffonts` lists the
 //! fonts as embedded subsets. A test whose tool is missing says so and passes.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 

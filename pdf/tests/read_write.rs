@@ -1,5 +1,8 @@
 //! Reading PDFs and appending incremental updates, checked by qpdf.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;

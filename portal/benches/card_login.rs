@@ -6,6 +6,9 @@
 //!
 //! `cargo bench -p imza-portal --bench card_login`
 
+// Benchmark code: a failed set-up panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p imza-portal --bench render`
 
+// Benchmark code: a failed set-up panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use imza_portal::document::{render, DocumentKind, DocumentReference, Fact, Statement};

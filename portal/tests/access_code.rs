@@ -2,6 +2,9 @@
 //! by the store's contract suite): issued, typed back in the ways people type them, used once,
 //! five wrong tries locking the citizen out for a while, and never kept in clear.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use time::{Duration, OffsetDateTime};
 
 use imza_portal::access_code::{issue, log_in, AccessCodeError, AccessCodePolicy};

@@ -4,6 +4,9 @@
 //! challenge — refused without changing anything. The whole chain with a card, the agent and
 //! a browser is `cli/tests/card_login.rs`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

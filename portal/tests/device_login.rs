@@ -3,6 +3,9 @@
 //! certificate handed over as imza-http's TLS layer hands it (a `ClientCertificate` request
 //! extension). `imza serve` over real HTTPS with curl is in `cli/tests/serve.rs`.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,9 @@
 //! process: only the session of the citizen a document was issued to gets its PDF; everyone
 //! else gets the same 404 as for no document at all.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use imza_core::clock::SystemClock;

@@ -2,6 +2,9 @@
 //! and its headers, the access-code login end to end, the cabinet, logout, and what a forged or
 //! stale form, a planted cookie or a bad body gets.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use imza_core::clock::SystemClock;

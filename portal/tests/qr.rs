@@ -1,6 +1,9 @@
 //! The QR login's device link: made and checked by the server alone, refused when photographed
 //! and used later, when used for another browser's session, or when altered.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use time::{Duration, OffsetDateTime};
 
 use imza_portal::qr::{link_token, QrError, QrSession, MAX_LINK_AGE_SECONDS};

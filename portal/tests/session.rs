@@ -1,6 +1,9 @@
 //! Browser sessions on the real SQLite store: the cookie and CSRF secrets never stored, the
 //! timeouts, a login that leaves a planted cookie worthless, and logout.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use time::{Duration, OffsetDateTime};
 
 use imza_portal::session::{

@@ -3,6 +3,9 @@
 //! binary's own (`imza_testdata::postgres`), a fresh database per test, every handle with a
 //! pool of its own as separate nodes would have.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use imza_portal::store::contract::Database;

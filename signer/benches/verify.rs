@@ -13,6 +13,9 @@
 //! `cargo bench -p imza-signer --bench verify` (release build). Target: ≥ 3,000 signatures/s
 //! for the stream.
 
+// Benchmark code: a failed set-up panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

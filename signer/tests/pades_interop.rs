@@ -3,6 +3,9 @@
 //! document, a document time-stamp alone, and documents signed by one tool and then the
 //! other.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Cursor;

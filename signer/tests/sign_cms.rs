@@ -2,6 +2,9 @@
 //! for the signature (detached and enveloping, RSA, P-256 and P-384 keys) and `openssl ts
 //! -verify` for the time-stamp token inside a B-T signature, against imza's TSA on loopback.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,9 @@
 //! signature it makes is accepted by `openssl cms -verify`, and a token key that is not the
 //! certificate's is refused.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::OnceLock;

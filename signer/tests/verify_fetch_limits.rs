@@ -4,6 +4,9 @@
 //! cap of outbound fetches in one verification (the signers beyond it are TRY_LATER, saying
 //! which cap), and 32 concurrent verifications of one signature fetch each answer once.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 

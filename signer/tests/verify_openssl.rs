@@ -2,6 +2,9 @@
 //! attached), and a changed byte in the content, a signed attribute or the signature value
 //! gives TOTAL_FAILED with the sub-indication EN 319 102-1 names.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

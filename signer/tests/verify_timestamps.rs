@@ -3,6 +3,9 @@
 //! not; a time-stamp over something else gives no proof; tokens come from imza's real TSA,
 //! in process at a chosen genTime and over HTTP on loopback.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -2,6 +2,9 @@
 //! management-key authentication, key generation, signing (checked by the openssl command),
 //! certificates, PIN tries and unblocking, and a card pulled in the middle of a signature.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! imza's PC/SC reader code against a real pcscd with the project's virtual readers (vpcd) and
 //! PIV card emulator: listing, insert/remove events, connecting, and the service going away.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use imza_smartcard::piv::PivCard;

@@ -2,6 +2,9 @@
 //! signing certificate, signing, and many threads of one process using one module at once
 //! (the module is initialised once per process; a second C_Initialize would fail).
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 

@@ -2,6 +2,9 @@
 //! and out, state kept across removal and across processes, two cards answering at once, and
 //! pcscd stopped and started by a test holding the whole lab.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::ffi::CString;
 use std::time::Duration;
 

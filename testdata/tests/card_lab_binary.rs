@@ -1,6 +1,9 @@
 //! `imza-card-lab`, the card kept in a reader for benchmarks and demos, run as a process. This
 //! test binary never starts a lab of its own: the child holds the machine's card lab.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

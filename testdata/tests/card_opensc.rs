@@ -1,6 +1,9 @@
 //! The PIV emulator driven by OpenSC, through a real pcscd: OpenSC's PKCS#11 module (through
 //! `pkcs11-tool`, as a citizen's machine loads it) and `piv-tool` for card administration.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Output};

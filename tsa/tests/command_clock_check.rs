@@ -2,6 +2,9 @@
 //! (`false`, with the command's own words), a check that cannot run (missing binary, a hang
 //! killed at its timeout, a stale result), recovery, and what a TSA answers in each case.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::path::Path;

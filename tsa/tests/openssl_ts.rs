@@ -1,6 +1,9 @@
 //! imza's TSA against OpenSSL's `ts` client: requests made by `openssl ts -query`, answered by
 //! [`TimeStampAuthority::respond`], verified by `openssl ts -verify` and imza's own verifier.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::{openssl, path_str, text, TestPki, POLICY};

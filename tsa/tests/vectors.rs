@@ -2,6 +2,9 @@
 //! `../shared/testsuites/vectors/tsp/` (each suite a folder with a `cases.json` listing files,
 //! facts and the `expected` verdict). Every case must be understood and agreed with.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -11,6 +11,9 @@
 //!
 //! `cargo bench -p imza-validation --bench validation`
 
+// Benchmark code: a failed set-up panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

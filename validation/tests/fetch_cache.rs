@@ -5,6 +5,9 @@
 //! answers is asked once, its waiters coalesced, then remembered; the per-request and
 //! process-wide caps refuse at once, with a note naming the cap.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 

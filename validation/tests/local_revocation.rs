@@ -3,6 +3,9 @@
 //! recorded between two validations is seen by the second, and a certificate the records
 //! do not cover goes to the ordinary sources.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

@@ -2,6 +2,9 @@
 //! flipped, cut short or extended are either refused as malformed or validated to some
 //! verdict.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use imza_validation::{

@@ -3,6 +3,9 @@
 //! trust anchors that are not self-signed, shared signature caches, and hostile pools that
 //! must end in a budget error.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

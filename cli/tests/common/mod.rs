@@ -1,6 +1,8 @@
 //! Harness for end-to-end tests: a fresh data directory, the real `imza` binary, and the
 //! independent tools (openssl, pkilint from the project's .venv, sqlite3) run as processes.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -10,6 +10,9 @@
 //! imza_mobile_sign::mobile_store_contract_tests!(fresh_postgres_database);
 //! ```
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Barrier};
 
 use time::macros::datetime;

@@ -30,6 +30,8 @@
 //!
 //! Fixtures panic when something cannot be set up.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::collections::HashSet;

@@ -4,6 +4,9 @@
 //! [`portal_store_contract_tests!`](crate::portal_store_contract_tests), given a function that
 //! makes a fresh, empty [`Database`] (build with the `contract-tests` feature).
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Barrier};
 
 use time::macros::datetime;

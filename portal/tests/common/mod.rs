@@ -1,5 +1,8 @@
 //! A citizen's card as Web eID tokens need it: keys, certificates from a test CA, and the
 //! token a card signs over an origin and a nonce.
+
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use base64ct::{Base64, Encoding};

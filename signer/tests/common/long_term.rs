@@ -1,6 +1,9 @@
 //! [`LongTermPki`]: a PKI whose certificates point at CRLs served on a loopback port, with
 //! imza's TSA on another — for B-LT and B-LTA, CAdES and PAdES.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

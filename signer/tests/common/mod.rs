@@ -9,6 +9,8 @@
 //!
 //! imza's TSA on loopback ([`LoopbackTsa`]) and the `openssl` runner come from imza-testdata.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 pub mod long_term;

@@ -13,6 +13,9 @@
 //! The last three write rows straight into the store (`CaStore::insert_certificates` with no audit
 //! entries, empty DER): no certificates are signed; the store is something to measure against.
 
+// A benchmark fixture tool: a failed step panics with what failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};

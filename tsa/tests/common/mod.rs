@@ -2,6 +2,8 @@
 //! timeStamping EKU, digitalSignature, PEM files in a temporary directory for `openssl ts`),
 //! with the TSA this crate builds on them; a loopback server for it; and small runners.
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::ops::Deref;

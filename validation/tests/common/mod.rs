@@ -2,6 +2,9 @@
 //! builders and imza-testdata's keys: chains of any key type (P-256 from imza-testdata,
 //! Ed25519 and RSA-PSS keys implemented here, as imza's CA does not issue with them), CRLs
 //! with chosen entries, and hostile pools.
+
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::sync::Arc;
