@@ -151,10 +151,11 @@ pub struct VerifyArgs {
     crl: Vec<PathBuf>,
     /// Use the network: ask the OCSP responder named in each certificate's authority
     /// information access extension (HTTP POST), and fetch CRLs from its CRL distribution
-    /// points (http:// only). Turns revocation checking on, as --crl does.
-    #[arg(long)]
-    ocsp: bool,
-    /// Give up on one OCSP responder or CRL download after this many seconds (with --ocsp).
+    /// points (http:// only). Turns revocation checking on, as --crl does. (The same flag as
+    /// `imza verify --network`; `--ocsp` is its old name.)
+    #[arg(long, alias = "ocsp")]
+    network: bool,
+    /// Give up on one OCSP responder or CRL download after this many seconds (with --network).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     timeout: u64,
     /// Validate at this time instead of now (RFC 3339, e.g. 2026-03-01T12:00:00Z):
@@ -230,13 +231,13 @@ fn verify(args: VerifyArgs) -> CliResult {
     .apply(&mut options)
     .map_err(|e| input(format!("--policy: {e}")))?;
     options.purpose = args.purpose.purpose();
-    let checked = args.ocsp || !args.crl.is_empty();
+    let checked = args.network || !args.crl.is_empty();
     options.revocation = if checked {
         RevocationPolicy::Require
     } else {
         RevocationPolicy::Off
     };
-    if args.ocsp {
+    if args.network {
         options.network = true;
         validator.set_fetcher(Box::new(HttpFetcher {
             timeout: Duration::from_secs(args.timeout),

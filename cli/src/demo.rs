@@ -316,7 +316,7 @@ pub fn run(home: &Home) -> CliResult {
              mss_url = \"http://127.0.0.1:8080\"\nmss_relying_party = \"{DEMO_PORTAL_RP}\"\n\
              citizens = \"citizens.toml\"\n\n\
              # E-certificates: issued by ASAN Xidmət, sealed with its e-seal (a key file here;\n\
-             # an HSM through pkcs11_module, pkcs11_token, pkcs11_key_label and pin_env in a\n\
+             # an HSM through pkcs11_module, pkcs11_token, pkcs11_key_label and pkcs11_pin_env in a\n\
              # deployment), time-stamped by the TSA of the services on port 8080.\n\
              [portal.seal]\nagency = \"ASAN Xidmət\"\ncertificate = \"certs/asan-seal.pem\"\n\
              chain = \"ca/organisations.pem\"\nkey = \"keys/asan-seal.key.pem\"\n\
@@ -365,7 +365,7 @@ pub fn run(home: &Home) -> CliResult {
     println!("  openssl ocsp -issuer {0}/ca/citizens.pem -cert {0}/certs/gunay-sign.pem -url http://127.0.0.1:8080/ocsp -CAfile {0}/ca/root.pem", demo.display());
     println!("  openssl ts -query -data README.md -sha256 -cert -out q.tsq && curl -s --data-binary @q.tsq -H 'Content-Type: application/timestamp-query' http://127.0.0.1:8080/tsa -o r.tsr");
     println!("  openssl ts -verify -in r.tsr -queryfile q.tsq -CAfile {0}/ca/root.pem -untrusted {0}/certs/tsa-chain.pem", demo.display());
-    println!("  imza cert verify {0}/certs/rashad-sign-revoked.pem --trust {0}/ca/root.pem --untrusted {0}/ca/citizens.pem --ocsp", demo.display());
+    println!("  imza cert verify {0}/certs/rashad-sign-revoked.pem --trust {0}/ca/root.pem --untrusted {0}/ca/citizens.pem --network", demo.display());
     println!("  imza sign --in README.md --out readme.p7s --key {0}/keys/gunay-sign.key.pem --cert {0}/certs/gunay-sign.pem --chain {0}/ca/citizens.pem --level LT --tsa http://127.0.0.1:8080/tsa --trust {0}/ca/root.pem", demo.display());
     println!(
         "  imza verify readme.p7s --content README.md --trust {0}/ca/root.pem",

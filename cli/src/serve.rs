@@ -1099,9 +1099,13 @@ fn sealer(
                 token_label: section.pkcs11_token.clone().unwrap_or_default(),
                 key_label: section.pkcs11_key_label.clone().unwrap_or_default(),
             };
-            let pin = match &section.pin_env {
+            let pin = match &section.pkcs11_pin_env {
                 Some(var) => PinSource::Env(var.clone()),
-                None => return Err(seal("pin_env names the variable holding the PIN".into())),
+                None => {
+                    return Err(seal(
+                        "pkcs11_pin_env names the variable holding the PIN".into(),
+                    ))
+                }
             };
             Box::new(Pkcs11Key::open(&location, &pin)?)
         }

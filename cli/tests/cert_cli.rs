@@ -1,6 +1,6 @@
 //! `imza cert verify` end to end: a test PKI's chain validated from PEM and DER files, with
 //! the verdicts compared to `openssl verify` on the same files (valid, unknown anchor, not yet
-//! valid, revoked by CRL), the --json shape, exit codes for bad input, and --ocsp against a
+//! valid, revoked by CRL), the --json shape, exit codes for bad input, and --network against a
 //! real `imza serve` whose CAs put its OCSP URL into the certificates they issue.
 
 // Test code: a failed expectation panics by design.
@@ -289,7 +289,7 @@ fn help_documents_every_flag() {
         "--trust",
         "--untrusted",
         "--crl",
-        "--ocsp",
+        "--network",
         "--at",
         "--policy",
         "--explicit-policy",
@@ -319,7 +319,7 @@ fn ocsp_from_the_aia_of_a_served_pki_says_good_then_revoked() {
     let verify = || {
         Command::new(env!("CARGO_BIN_EXE_imza"))
             .args(["cert", "verify", s(&alice), "--trust", s(&root)])
-            .args(["--untrusted", s(&citizens), "--ocsp", "--json"])
+            .args(["--untrusted", s(&citizens), "--network", "--json"])
             .output()
             .expect("run imza")
     };
@@ -352,7 +352,7 @@ fn ocsp_from_the_aia_of_a_served_pki_says_good_then_revoked() {
     // The human form says so too.
     let out = Command::new(env!("CARGO_BIN_EXE_imza"))
         .args(["cert", "verify", s(&alice), "--trust", s(&root)])
-        .args(["--untrusted", s(&citizens), "--ocsp"])
+        .args(["--untrusted", s(&citizens), "--network"])
         .output()
         .expect("run imza");
     assert_eq!(code(&out), 1);

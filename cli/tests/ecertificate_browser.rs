@@ -79,7 +79,7 @@ fn lab() -> Lab {
             "[portal]\ncitizens = \"citizens.toml\"\n\
              [portal.seal]\nagency = \"ASAN Xidmət\"\ncertificate = \"seal.pem\"\n\
              chain = \"{}\"\npkcs11_module = \"{}\"\npkcs11_token = \"agency\"\n\
-             pkcs11_key_label = \"seal\"\npin_env = \"SEAL_PIN\"\ntsa_url = \"{base}/tsa\"\n\
+             pkcs11_key_label = \"seal\"\npkcs11_pin_env = \"SEAL_PIN\"\ntsa_url = \"{base}/tsa\"\n\
              [[portal.checkers]]\nname = \"Kapital Bank\"\napi_key_sha256 = \"{}\"\n",
             pki.ca_pem("citizens").display(),
             hsm.module_path().display(),

@@ -89,7 +89,7 @@
 //! pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"  # the key in an HSM …
 //! pkcs11_token = "agency"
 //! pkcs11_key_label = "seal"
-//! pin_env = "IMZA_SEAL_PIN"     # the variable holding the token's PIN
+//! pkcs11_pin_env = "IMZA_SEAL_PIN"  # the variable holding the token's PIN
 //! # key = "seal.key.pem"        # … or a key file (mode 0600) instead
 //! tsa_url = "https://tsa.gov.az/tsa"  # default: this server's own /tsa, with the tsa role
 //! [[portal.checkers]]           # organisations whose systems call /d/{reference}/status
@@ -472,7 +472,7 @@ pub struct SealSection {
     pub pkcs11_module: Option<PathBuf>,
     pub pkcs11_token: Option<String>,
     pub pkcs11_key_label: Option<String>,
-    pub pin_env: Option<String>,
+    pub pkcs11_pin_env: Option<String>,
     pub tsa_url: Option<String>,
 }
 
