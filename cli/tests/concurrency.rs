@@ -15,21 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rayon::prelude::*;
-
-/// `n` CSRs of fresh P-256 keys (made with OpenSSL in this process) in a new directory.
-fn csr_dir(pki: &TestPki, name: &str, n: usize, offset: usize) -> PathBuf {
-    let dir = pki.path(name);
-    std::fs::create_dir(&dir).unwrap();
-    (0..n).into_par_iter().for_each(|i| {
-        let key = imza_testdata::csr::p256_key();
-        let subject = imza_testdata::csr::citizen_subject(offset + i);
-        let subject: Vec<(&str, &str)> = subject.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let der = imza_testdata::csr::csr_der(&key, &subject);
-        std::fs::write(dir.join(format!("c{:06}.der", offset + i)), der).unwrap();
-    });
-    dir
-}
 
 /// `imza ca issue --ca citizens --profile citizen-auth --csr-dir CSRS --out-dir OUT`, started.
 fn spawn_batch(pki: &TestPki, csrs: &Path, out: &Path) -> Child {
@@ -109,8 +94,8 @@ fn citizens_pki() -> TestPki {
 #[test]
 fn two_issuers_of_5000_each_at_once_collide_on_nothing() {
     let pki = citizens_pki();
-    let a = csr_dir(&pki, "a", 5_000, 0);
-    let b = csr_dir(&pki, "b", 5_000, 5_000);
+    let a = citizen_csrs(&pki, "a", 5_000, 0);
+    let b = citizen_csrs(&pki, "b", 5_000, 5_000);
     let started = Instant::now();
     let issuers = [
         spawn_batch(&pki, &a, &pki.path("out-a")),
@@ -185,7 +170,7 @@ fn two_revokers_of_one_serial_at_once_revoke_it_once() {
 #[test]
 fn an_issuer_killed_mid_batch_leaves_nothing_half_written_and_the_rerun_completes() {
     let pki = citizens_pki();
-    let csrs = csr_dir(&pki, "csrs", 3_000, 0);
+    let csrs = citizen_csrs(&pki, "csrs", 3_000, 0);
     for round in 0..3 {
         let out = pki.path(&format!("killed-{round}"));
         let before: usize = psql(&pki, "SELECT count(*) FROM certificates")

@@ -279,6 +279,21 @@ pub fn portal_code(data_dir: &Path, national_id: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("--json prints JSON")
 }
 
+/// `n` CSRs of fresh P-256 keys (made with OpenSSL in this process) in a new directory.
+pub fn citizen_csrs(pki: &TestPki, name: &str, n: usize, offset: usize) -> PathBuf {
+    use rayon::prelude::*;
+    let dir = pki.path(name);
+    std::fs::create_dir(&dir).unwrap();
+    (0..n).into_par_iter().for_each(|i| {
+        let key = imza_testdata::csr::p256_key();
+        let subject = imza_testdata::csr::citizen_subject(offset + i);
+        let subject: Vec<(&str, &str)> = subject.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let der = imza_testdata::csr::csr_der(&key, &subject);
+        std::fs::write(dir.join(format!("c{:06}.der", offset + i)), der).unwrap();
+    });
+    dir
+}
+
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
