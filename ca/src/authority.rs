@@ -387,6 +387,7 @@ impl Pki {
                         subject_public_key: public_key,
                         extensions: profile_extensions(
                             profile,
+                            request.algorithm,
                             &key_id,
                             &key_id,
                             None,
@@ -642,6 +643,7 @@ impl CertificateAuthority<'_> {
         let urls = IssuerUrls::new(&self.record.base_url, self.name(), crl_shard);
         let extensions = profile_extensions(
             profile,
+            request.key_algorithm,
             &subject_key_id,
             &self.key_id,
             Some(&urls),
@@ -858,6 +860,7 @@ impl IssuerUrls {
 /// The extensions a profile puts in a certificate (RFC 5280 §4.2), in a conventional order.
 fn profile_extensions(
     profile: &Profile,
+    key_algorithm: KeyAlgorithm,
     subject_key_id: &[u8],
     issuer_key_id: &[u8],
     urls: Option<&IssuerUrls>,
@@ -869,7 +872,7 @@ fn profile_extensions(
     if spec.ca {
         exts.push(x::basic_constraints(true, spec.path_len)?);
     }
-    exts.push(x::key_usage(profile.key_usage)?);
+    exts.push(x::key_usage(profile.key_usage_for(key_algorithm))?);
     if !profile.extended_key_usage.is_empty() {
         exts.push(x::extended_key_usage(
             &profile.extended_key_usage,

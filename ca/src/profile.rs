@@ -57,6 +57,11 @@ pub struct ProfileSpec {
     pub path_len: Option<u8>,
     /// keyUsage bits by RFC 5280 name (`digitalSignature`, `nonRepudiation`, `keyCertSign` ...).
     pub key_usage: Vec<String>,
+    /// keyUsage bits added when the subject's key is RSA: a TLS server certificate's
+    /// `keyEncipherment` (RFC 5280 §4.2.1.3; CA/Browser Forum TLS BR §7.1.2.7.11), which an EC
+    /// key cannot do and must not claim.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_usage_rsa: Vec<String>,
     /// extendedKeyUsage purposes by name (`clientAuth`, `timeStamping`, `OCSPSigning` ...) or OID.
     #[serde(default)]
     pub extended_key_usage: Vec<String>,
@@ -143,7 +148,10 @@ pub struct Profile {
     pub spec: ProfileSpec,
     /// Where it came from: `built-in` or the override file's path.
     pub source: String,
+    /// keyUsage bits for every key type.
     pub key_usage: FlagSet<KeyUsages>,
+    /// keyUsage bits added for an RSA key (see [`ProfileSpec::key_usage_rsa`]).
+    pub key_usage_rsa: FlagSet<KeyUsages>,
     pub extended_key_usage: Vec<ObjectIdentifier>,
     pub policies: Vec<ObjectIdentifier>,
     pub qc_statements: QcStatementsSpec,
@@ -188,16 +196,28 @@ impl Profile {
             name: spec.name.clone(),
             reason,
         };
-        let mut key_usage = FlagSet::default();
-        for name in &spec.key_usage {
-            let (_, flag) = KEY_USAGE_NAMES
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .ok_or_else(|| bad(format!("unknown key usage {name:?}")))?;
-            key_usage |= *flag;
-        }
+        let usages = |names: &[String]| {
+            let mut usages = FlagSet::<KeyUsages>::default();
+            for name in names {
+                let (_, flag) = KEY_USAGE_NAMES
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| bad(format!("unknown key usage {name:?}")))?;
+                usages |= *flag;
+            }
+            Ok::<_, CaError>(usages)
+        };
+        let key_usage = usages(&spec.key_usage)?;
         if key_usage.is_empty() {
             return Err(bad("key_usage must name at least one usage".into()));
+        }
+        let key_usage_rsa = usages(&spec.key_usage_rsa)?;
+        if key_usage_rsa.contains(KeyUsages::KeyCertSign)
+            || key_usage_rsa.contains(KeyUsages::CRLSign)
+        {
+            return Err(bad(
+                "keyCertSign and cRLSign belong in key_usage, not key_usage_rsa".into(),
+            ));
         }
         if spec.ca != key_usage.contains(KeyUsages::KeyCertSign) {
             return Err(bad(
@@ -294,6 +314,7 @@ impl Profile {
             spec,
             source,
             key_usage,
+            key_usage_rsa,
             extended_key_usage,
             policies,
             required,
@@ -390,6 +411,15 @@ impl Profile {
             return Err(violation("more than 100 subjectAltNames".into()));
         }
         Ok(())
+    }
+
+    /// The keyUsage bits of a certificate for a subject key of this type.
+    pub fn key_usage_for(&self, algorithm: KeyAlgorithm) -> FlagSet<KeyUsages> {
+        if algorithm.is_ec() {
+            self.key_usage
+        } else {
+            self.key_usage | self.key_usage_rsa
+        }
     }
 
     /// Refuses a key type the profile does not allow.
@@ -528,6 +558,21 @@ mod tests {
             set.get("nope"),
             Err(CaError::UnknownProfile { .. })
         ));
+    }
+
+    #[test]
+    fn only_an_rsa_tls_server_key_gets_key_encipherment_and_client_auth_keys_never_do() {
+        let set = ProfileSet::built_in().unwrap();
+        let tls = set.get("tls-server").unwrap();
+        let rsa = tls.key_usage_for(KeyAlgorithm::Rsa2048);
+        assert!(rsa.contains(KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment));
+        let ec = tls.key_usage_for(KeyAlgorithm::EcP256);
+        assert_eq!(ec, FlagSet::from(KeyUsages::DigitalSignature));
+        // TLS client authentication signs; it never needs keyEncipherment (RFC 5246 §7.4.8).
+        for name in ["citizen-auth", "device-auth"] {
+            let usage = set.get(name).unwrap().key_usage_for(KeyAlgorithm::Rsa2048);
+            assert_eq!(usage, FlagSet::from(KeyUsages::DigitalSignature), "{name}");
+        }
     }
 
     #[test]

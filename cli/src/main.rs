@@ -161,12 +161,30 @@ enum Command {
     },
 }
 
+/// Gives SIGPIPE back its default action, ending the process quietly when the reader of its
+/// output goes away (`imza ca list --json | head -c 100`), as it ends `cat` or `grep`: the
+/// Rust runtime ignores SIGPIPE, and then `println!` panics on EPIPE (exit 101).
+///
+/// Not for the long-running services (`serve`, `agent`): a client that hangs up must cost them
+/// one connection, never the process, whichever library wrote to the socket.
+#[allow(unsafe_code)]
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler code; it is called at the start of
+    // main, before any thread is spawned, and std has no other use of SIGPIPE's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if !matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
+        end_quietly_on_closed_pipe();
+    }
     let store_on_command_line =
         matches.value_source("store") == Some(clap::parser::ValueSource::CommandLine);
     let home = || Home::new(&cli.data_dir, cli.store.as_deref(), store_on_command_line);

@@ -723,3 +723,62 @@ fn crl_shards_are_for_a_subordinate_ca_and_go_to_a_directory() {
     names.sort();
     assert_eq!(names, ["0.crl", "1.crl", "2.crl"]);
 }
+
+/// RFC 5280 §4.2.1.3 and the CA/Browser Forum TLS baseline requirements §7.1.2.7.11: a TLS
+/// server certificate for an RSA key carries keyEncipherment (TLS 1.2 RSA key exchange; NSS
+/// refuses the certificate without it), one for an EC key digitalSignature alone.
+#[test]
+fn tls_server_rsa_key_gets_key_encipherment_and_ec_key_does_not() {
+    let pki = TestPki::with_root_and_citizens();
+    for (key, newkey) in [("rsa", "rsa:2048"), ("ec", "ec")] {
+        let (key_path, csr, cert) = (
+            pki.path(&format!("{key}.key")),
+            pki.path(&format!("{key}.csr")),
+            pki.path(&format!("{key}.pem")),
+        );
+        let mut args = vec!["req", "-new", "-newkey", newkey];
+        if key == "ec" {
+            args.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        args.extend([
+            "-nodes",
+            "-keyout",
+            key_path.to_str().expect("path"),
+            "-subj",
+            "/CN=e-gov.az/O=Test State/C=AZ",
+            "-addext",
+            "subjectAltName=DNS:e-gov.az",
+            "-outform",
+            "DER",
+            "-out",
+            csr.to_str().expect("path"),
+        ]);
+        let out = run("openssl", &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        pki.issue("citizens", "tls-server", &csr, &cert, &[]);
+        let text = openssl_show("x509", &cert, false, &["-ext", "keyUsage"]);
+        let usage = text.lines().last().unwrap_or_default().trim().to_string();
+        let expected = match key {
+            "rsa" => "Digital Signature, Key Encipherment",
+            _ => "Digital Signature",
+        };
+        assert_eq!(usage, expected, "{key} key: {text}");
+
+        let lint = run(
+            &pkilint("lint_cabf_serverauth_cert"),
+            &[
+                "lint",
+                "-t",
+                "OV-FINAL-CERTIFICATE",
+                "-s",
+                "WARNING",
+                cert.to_str().expect("path"),
+            ],
+        );
+        let findings = format!("{}{}", stdout(&lint), stderr(&lint));
+        assert!(
+            !findings.to_ascii_lowercase().contains("key_usage"),
+            "{key} key: CA/B keyUsage findings:\n{findings}"
+        );
+    }
+}

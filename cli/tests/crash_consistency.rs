@@ -232,8 +232,14 @@ fn killed_again_and_again(pki: &TestPki) {
         assert_consistent(pki, &written);
         println!(
             "round {round} (killed after {at:?}): {} certificates, {} revoked, {} CRLs",
-            query(pki, "SELECT count(*) FROM certificates WHERE ca = 'citizens'"),
-            query(pki, "SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL"),
+            query(
+                pki,
+                "SELECT count(*) FROM certificates WHERE ca = 'citizens'"
+            ),
+            query(
+                pki,
+                "SELECT count(*) FROM certificates WHERE revoked_at IS NOT NULL"
+            ),
             query(pki, "SELECT count(*) FROM crls WHERE ca = 'citizens'")
         );
     }

@@ -39,6 +39,7 @@ mod vpcd;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
@@ -65,10 +66,11 @@ const PCSCD_PID_FILE: &str = "/run/pcscd/pcscd.pid";
 const READER_DEFINITIONS: usize = 4;
 /// Readers in the lab.
 pub const READERS: usize = 2 * READER_DEFINITIONS;
-/// Ports tried for the readers: 8 consecutive ports starting at one of these bases, the first
-/// whose ports are all free (vpcd's own default is 35963).
-const BASE_PORTS: std::ops::RangeInclusive<u16> = 35970..=35970 + 10 * 30;
-const BASE_PORT_STEP: usize = 10;
+/// The lowest port tried for a reader: above the ports of common services (PostgreSQL 5432,
+/// 8080, ...), which the bind check would skip anyway.
+const LOWEST_READER_PORT: u16 = 10000;
+/// Linux's default ephemeral range, used when /proc does not say.
+const DEFAULT_EPHEMERAL_PORTS: RangeInclusive<u16> = 32768..=60999;
 
 /// The prefix of every lab directory: it also marks a pcscd as started by this harness (its
 /// command line names the directory).
@@ -140,7 +142,8 @@ struct Pcscd {
 pub struct CardLab {
     _dir: TempDir,
     paths: Arc<LabPaths>,
-    base_port: u16,
+    /// vpcd's TCP port of each reader, by index.
+    ports: [u16; READERS],
     pool: Arc<Pool>,
     pcscd: Mutex<Option<Pcscd>>,
     /// Held for the life of the process: the kernel releases it when the process ends.
@@ -214,7 +217,7 @@ impl CardLab {
                     return ReaderLease {
                         index,
                         name: reader_name(index),
-                        port: self.base_port + index as u16,
+                        port: self.ports[index],
                         pool: Arc::clone(&self.pool),
                         paths: Arc::clone(&self.paths),
                     };
@@ -240,12 +243,13 @@ impl CardLab {
             .prefix(LAB_PREFIX)
             .tempdir()
             .unwrap_or_else(|e| panic!("cannot create the card lab directory: {e}"));
-        let base_port = free_base_port();
+        let ports = choose_reader_ports(&ephemeral_port_range());
         let reader_conf = dir.path().join("reader.conf.d");
         std::fs::create_dir(&reader_conf)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", reader_conf.display()));
         for definition in 0..READER_DEFINITIONS {
-            let port = base_port + 2 * definition as u16;
+            // vpcd serves a definition's two readers on PORT and PORT + 1.
+            let port = ports[2 * definition];
             // vpcd keeps its two connections in globals indexed by slot, and pcscd loads a driver
             // once per LIBPATH: definitions sharing the library would share two connections
             // (only the last definition's ports would be served). A copy per definition is
@@ -283,7 +287,7 @@ impl CardLab {
         let lab = CardLab {
             _dir: dir,
             paths: Arc::new(paths),
-            base_port,
+            ports,
             pool: Arc::new(Pool {
                 state: Mutex::new(PoolState {
                     leased: [false; READERS],
@@ -625,16 +629,54 @@ fn remove_old_lab_directories() {
     }
 }
 
-/// The first base port whose 8 ports nothing listens on.
-fn free_base_port() -> u16 {
-    for base in BASE_PORTS.step_by(BASE_PORT_STEP) {
-        let all_free = (0..READERS as u16)
-            .all(|offset| std::net::TcpListener::bind(("0.0.0.0", base + offset)).is_ok());
-        if all_free {
-            return base;
+/// Where the kernel picks the local ports of outgoing connections (and of a bind to port 0):
+/// `/proc/sys/net/ipv4/ip_local_port_range`, or Linux's default when that cannot be read.
+fn ephemeral_port_range() -> RangeInclusive<u16> {
+    let text =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = text.split_whitespace().map(str::parse::<u16>);
+    match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) if low <= high => low..=high,
+        _ => DEFAULT_EPHEMERAL_PORTS,
+    }
+}
+
+/// The readers' vpcd ports: two consecutive ports per vpcd definition (reader 2d on the first,
+/// 2d + 1 on the second), each free when chosen.
+///
+/// Chosen outside the kernel's `ephemeral` range: a port there is handed to an outgoing
+/// connection at any moment, so a machine busy with many connections (a load test) can hold any
+/// of them, and a port checked free may be gone when vpcd binds it. A port outside the range is
+/// taken only by a program binding it on purpose, which the bind check sees. The search starts
+/// at a place that differs per process and tries each candidate pair once.
+fn choose_reader_ports(ephemeral: &RangeInclusive<u16>) -> [u16; READERS] {
+    let outside = |p: u16| !ephemeral.contains(&p) && !ephemeral.contains(&(p + 1));
+    let mut pairs: Vec<u16> = (LOWEST_READER_PORT..u16::MAX)
+        .step_by(2)
+        .filter(|&p| outside(p))
+        .collect();
+    if pairs.is_empty() {
+        // The ephemeral range covers every port: the bind check alone must do.
+        pairs = (LOWEST_READER_PORT..u16::MAX).step_by(2).collect();
+    }
+    let start = std::process::id() as usize % pairs.len();
+    let is_free = |port: u16| std::net::TcpListener::bind(("0.0.0.0", port)).is_ok();
+    let mut ports = [0; READERS];
+    let mut found = 0;
+    for &p in pairs[start..].iter().chain(&pairs[..start]) {
+        if is_free(p) && is_free(p + 1) {
+            ports[2 * found] = p;
+            ports[2 * found + 1] = p + 1;
+            found += 1;
+            if found == READER_DEFINITIONS {
+                return ports;
+            }
         }
     }
-    panic!("no 8 free consecutive TCP ports for the virtual readers in {BASE_PORTS:?}")
+    panic!(
+        "no {READER_DEFINITIONS} pairs of free consecutive TCP ports for the virtual readers \
+         from {LOWEST_READER_PORT} outside the ephemeral range {ephemeral:?}"
+    )
 }
 
 /// A pcscd process on the machine.
@@ -759,6 +801,45 @@ mod tests {
         assert_eq!(reader_name(0), "imza test reader 0 00 00");
         assert_eq!(reader_name(5), "imza test reader 2 00 01");
         assert_eq!(reader_name(7), "imza test reader 3 00 01");
+    }
+
+    /// A machine with many outgoing connections (a load test) has every port of the old fixed
+    /// range 35970..=36277, inside the kernel's ephemeral range, in use: the lab still finds
+    /// its readers' ports.
+    #[test]
+    fn reader_ports_are_found_when_the_old_fixed_range_is_taken() {
+        let _taken: Vec<_> = (35970..=36277u16 + 8)
+            .filter_map(|port| std::net::TcpListener::bind(("0.0.0.0", port)).ok())
+            .collect();
+        let ephemeral = ephemeral_port_range();
+        let ports = choose_reader_ports(&ephemeral);
+        for pair in ports.chunks(2) {
+            assert_eq!(pair[1], pair[0] + 1, "{ports:?}");
+        }
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), READERS, "{ports:?}");
+        for port in ports {
+            assert!(!(35970..=36285).contains(&port), "{ports:?}");
+            assert!(!ephemeral.contains(&port), "{port} is in {ephemeral:?}");
+        }
+    }
+
+    #[test]
+    fn reader_ports_skip_a_port_in_use() {
+        // Every candidate pair but the twenty from 65496 lies in this fake ephemeral range, and
+        // the first five of those are in use.
+        let ephemeral = LOWEST_READER_PORT..=u16::MAX - 40;
+        let taken: Vec<_> = (u16::MAX - 39..=u16::MAX - 30)
+            .filter_map(|port| std::net::TcpListener::bind(("0.0.0.0", port)).ok())
+            .collect();
+        let ports = choose_reader_ports(&ephemeral);
+        for port in ports {
+            assert!(
+                port > u16::MAX - 30,
+                "{port} is in use or ephemeral: {ports:?}"
+            );
+        }
+        drop(taken);
     }
 
     #[test]
