@@ -171,17 +171,15 @@ pub(super) async fn login(
     if let Err(refused) = limit_login(&portal, client, None) {
         return refused;
     }
-    let session = match anonymous_session(&portal, &headers, language).await {
-        Ok(session) => session,
-        Err(refused) => return refused,
-    };
     if content_type_is(&headers, "application/json") != Some(true) {
-        return refusal(
+        return closing(refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "ERR_IMZA_MALFORMED_TOKEN",
             "the token must be posted as application/json",
-        );
+        ));
     }
+    // The (small, bounded) token is read before the session is judged, so that a refusal
+    // reaches a client still writing it rather than a connection closed under it.
     let token = match read_body(body, &headers, MAX_TOKEN_BYTES, None).await {
         Ok(body) => body.bytes,
         // A body left unread closes the connection: the client cannot reuse it.
@@ -199,6 +197,10 @@ pub(super) async fn login(
                 "the token could not be read",
             ))
         }
+    };
+    let session = match anonymous_session(&portal, &headers, language).await {
+        Ok(session) => session,
+        Err(refused) => return refused,
     };
     // Malformed input changes nothing, not even the session's challenge.
     if let Err(e) = AuthToken::parse(&token) {
