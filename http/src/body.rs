@@ -178,28 +178,39 @@ pub fn content_type_is(headers: &HeaderMap, media_type: &str) -> Option<bool> {
     Some(essence.eq_ignore_ascii_case(media_type))
 }
 
+/// How far past its limit a body is still read (and thrown away) before it is refused: a
+/// client that is still writing a slightly oversized body then gets its 413 rather than a
+/// connection reset under its write (RFC 9112 §9.6, lingering close). Anything larger is
+/// refused at once.
+pub const LINGER_BYTES: usize = 64 * 1024;
+
 /// Reads a body of at most `limit` bytes. A declared `Content-Length` over the limit is
-/// refused before anything is read; otherwise bytes are reserved in `budget` (when given) as
-/// they arrive, and reading stops at the first byte past the limit, so the rest of a body is
-/// never held. The body's pace was set by the server (see the module documentation).
+/// refused before anything is kept; otherwise bytes are reserved in `budget` (when given) as
+/// they arrive, and keeping stops at the first byte past the limit, so the rest of a body is
+/// never held (up to [`LINGER_BYTES`] more are read and dropped before the refusal). The
+/// body's pace was set by the server (see the module documentation).
 pub async fn read_body(
     body: Body,
     headers: &HeaderMap,
     limit: usize,
     budget: Option<&MemoryBudget>,
 ) -> Result<LimitedBody, BodyRefused> {
-    if declared_length(headers).is_some_and(|n| n > limit as u64) {
+    let mut body = body;
+    if let Some(declared) = declared_length(headers).filter(|n| *n > limit as u64) {
+        if declared <= (limit + LINGER_BYTES) as u64 {
+            drain(&mut body, limit + LINGER_BYTES).await;
+        }
         return Err(BodyRefused::TooLarge { limit });
     }
     let mut reservation = Reservation::default();
     let mut collected = BytesMut::new();
-    let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| refusal(&e))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
         if collected.len() + data.len() > limit {
+            drain(&mut body, LINGER_BYTES).await;
             return Err(BodyRefused::TooLarge { limit });
         }
         if let Some(budget) = budget {
@@ -211,6 +222,18 @@ pub async fn read_body(
         bytes: collected.freeze(),
         reservation,
     })
+}
+
+/// Reads and drops what is left of `body`, up to `most` bytes (within the server's pace
+/// rule): a refusal then reaches a client that has finished writing.
+async fn drain(body: &mut Body, most: usize) {
+    let mut read = 0usize;
+    while read <= most {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.into_data().map_or(0, |d| d.len()),
+            _ => return,
+        }
+    }
 }
 
 /// [`BodyRefused::TimedOut`] when the pace rule failed the read, else unreadable.
