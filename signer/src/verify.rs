@@ -1039,6 +1039,13 @@ fn check_signature(
             SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
             format!("signature algorithm {oid} is not supported"),
         ),
+        CoreError::UnsupportedSignatureParameters { algorithm, detail } => (
+            SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+            format!(
+                "signature algorithm {} is not supported with these parameters: {detail}",
+                algorithm_name(&algorithm)
+            ),
+        ),
         other => (
             SubIndication::SIG_CRYPTO_FAILURE,
             format!(

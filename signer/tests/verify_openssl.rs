@@ -168,3 +168,56 @@ fn a_revoked_signer_without_a_timestamp_has_no_proof_of_existence() {
     let report = verify(&signature, Some(DOCUMENT), &pki.options(&[crl], now));
     assert_indeterminate(&report, SubIndication::REVOKED_NO_POE);
 }
+
+/// `openssl cms -sign` with RSASSA-PSS and `salt`, as `-keyopt rsa_pss_saltlen:` reads it.
+fn openssl_pss(pki: &Pki, salt: &str) -> Vec<u8> {
+    let salt = format!("rsa_pss_saltlen:{salt}");
+    pki.openssl_sign(
+        DOCUMENT,
+        false,
+        &["-keyopt", "rsa_padding_mode:pss", "-keyopt", &salt],
+    )
+}
+
+/// The DER of `saltLength [2] INTEGER n` inside RSASSA-PSS-params (RFC 4055 §3.1).
+fn salt_field(n: u8) -> Vec<u8> {
+    if n < 0x80 {
+        vec![0xa2, 0x03, 0x02, 0x01, n]
+    } else {
+        vec![0xa2, 0x04, 0x02, 0x02, 0x00, n]
+    }
+}
+
+#[test]
+fn openssl_rsa_pss_signatures_pass_with_the_maximum_salt_20_bytes_and_the_hash_length() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let options = pki.clean_options(now);
+    // "max" is what openssl cms, pyHanko and endesive write for RSA-2048 with SHA-256: 222.
+    // 20 is saltLength's DEFAULT, so DER leaves the field out.
+    for (salt, declared) in [("max", Some(222)), ("20", None), ("digest", Some(32))] {
+        let signature = openssl_pss(&pki, salt);
+        if let Some(declared) = declared {
+            find(&signature, &salt_field(declared));
+        }
+        let report = verify(&signature, Some(DOCUMENT), &options);
+        assert_verdict(&report, Indication::TotalPassed, None);
+        assert_eq!(
+            only(&report).signature_algorithm.as_deref(),
+            Some("RSASSA-PSS"),
+            "salt {salt}"
+        );
+    }
+}
+
+#[test]
+fn rsa_pss_parameters_claiming_another_salt_than_used_are_a_signature_failure() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let mut signature = openssl_pss(&pki, "max");
+    // The parameters are not signed: say 32 where the signer used 222 (same length in DER).
+    let at = find(&signature, &salt_field(222));
+    signature[at + 5] = 32;
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::SIG_CRYPTO_FAILURE);
+}

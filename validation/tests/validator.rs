@@ -501,3 +501,112 @@ fn the_matching_shard_is_found_among_more_shard_crls_than_are_examined() {
         other => panic!("expected RevocationUnknown, got {other:?}"),
     }
 }
+
+/// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command must be installed for these tests");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A root and a leaf, RSA-2048 keys, both certificates signed by `openssl` with RSASSA-PSS,
+/// SHA-256 and the salt `-sigopt rsa_pss_saltlen:` reads from `salt`.
+fn openssl_pss_chain(salt: &str) -> (Certificate, Certificate) {
+    let dir = tempfile::tempdir().unwrap();
+    let salt = format!("rsa_pss_saltlen:{salt}");
+    let pss = [
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        &salt,
+    ];
+    let days = ["-days", "2"];
+    openssl(
+        dir.path(),
+        &[
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root.key",
+            ][..],
+            &["-out", "root.pem", "-subj", "/CN=PSS Root/O=imza/C=AZ"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            &pss,
+            &days,
+        ]
+        .concat(),
+    );
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=PSS Leaf/O=imza/C=AZ",
+        ],
+    );
+    std::fs::write(
+        dir.path().join("leaf.ext"),
+        "keyUsage=critical,digitalSignature\nsubjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        &[
+            &[
+                "x509", "-req", "-in", "leaf.csr", "-CA", "root.pem", "-CAkey", "root.key",
+            ][..],
+            &[
+                "-set_serial",
+                "7",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                "leaf.pem",
+            ],
+            &pss,
+            &days,
+        ]
+        .concat(),
+    );
+    let read = |name: &str| {
+        let pem = std::fs::read(dir.path().join(name)).unwrap();
+        Certificate::from_der(
+            openssl::x509::X509::from_pem(&pem)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    (read("root.pem"), read("leaf.pem"))
+}
+
+#[test]
+fn certificates_openssl_signs_with_rsa_pss_and_any_salt_validate() {
+    // "max" is 222 bytes for RSA-2048 with SHA-256: what openssl, pyHanko and endesive write.
+    for salt in ["max", "20", "digest"] {
+        let (root, leaf) = openssl_pss_chain(salt);
+        let mut options = ValidationOptions::at(now());
+        options.revocation = RevocationPolicy::Off;
+        let path = Validator::new(vec![root])
+            .validate(&leaf, &options)
+            .unwrap_or_else(|e| panic!("salt {salt}: {e}"));
+        assert_eq!(path.chain.len(), 2);
+    }
+}
