@@ -17,6 +17,54 @@ pub struct SignaturePolicy {
     pub accept_sha1: bool,
 }
 
+/// The family of public key a signature needs or a SubjectPublicKeyInfo holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicKeyKind {
+    Rsa,
+    Ec,
+    Ed25519,
+}
+
+impl PublicKeyKind {
+    /// The key a signature algorithm needs. CMS SignerInfos may name the key type alone
+    /// (rsaEncryption, id-ecPublicKey: RFC 3370 §3.2, RFC 5753 §7.1.3), which counts too.
+    /// `None` for an algorithm outside these families (DSA, unknown OIDs).
+    pub fn of_signature_algorithm(oid: &der::asn1::ObjectIdentifier) -> Option<PublicKeyKind> {
+        match *oid {
+            oids::RSA_ENCRYPTION
+            | oids::SHA1_WITH_RSA
+            | oids::SHA256_WITH_RSA
+            | oids::SHA384_WITH_RSA
+            | oids::SHA512_WITH_RSA
+            | oids::RSASSA_PSS => Some(PublicKeyKind::Rsa),
+            oids::EC_PUBLIC_KEY
+            | oids::ECDSA_WITH_SHA256
+            | oids::ECDSA_WITH_SHA384
+            | oids::ECDSA_WITH_SHA512 => Some(PublicKeyKind::Ec),
+            oids::ED25519 => Some(PublicKeyKind::Ed25519),
+            _ => None,
+        }
+    }
+
+    /// The key a SubjectPublicKeyInfo's algorithm OID holds (an id-RSASSA-PSS key is RSA).
+    pub fn of_public_key(oid: &der::asn1::ObjectIdentifier) -> Option<PublicKeyKind> {
+        match *oid {
+            oids::RSA_ENCRYPTION | oids::RSASSA_PSS => Some(PublicKeyKind::Rsa),
+            oids::EC_PUBLIC_KEY => Some(PublicKeyKind::Ec),
+            oids::ED25519 => Some(PublicKeyKind::Ed25519),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PublicKeyKind::Rsa => "RSA",
+            PublicKeyKind::Ec => "EC",
+            PublicKeyKind::Ed25519 => "Ed25519",
+        }
+    }
+}
+
 /// Verifies `signature` over `message` with the public key `spki_der` under `algorithm`.
 ///
 /// Supports RSA PKCS#1 v1.5 and PSS (SHA-256/384/512, under the parameters the algorithm

@@ -221,3 +221,50 @@ fn rsa_pss_parameters_claiming_another_salt_than_used_are_a_signature_failure() 
     let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
     assert_failed(&report, SubIndication::SIG_CRYPTO_FAILURE);
 }
+
+/// `signature_der` with its only SignerInfo's signatureAlgorithm replaced by `algorithm`
+/// (not covered by the signature: RFC 5652 §5.4 signs the signed attributes only).
+fn relabelled(signature_der: &[u8], algorithm: spki::AlgorithmIdentifierOwned) -> Vec<u8> {
+    use der::Encode;
+    let mut sd = signed_data(signature_der);
+    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
+    infos[0].signature_algorithm = algorithm;
+    sd.signer_infos = cms::signed_data::SignerInfos(der::asn1::SetOfVec::try_from(infos).unwrap());
+    cms::content_info::ContentInfo {
+        content_type: imza_core::oids::CT_SIGNED_DATA,
+        content: der::Any::encode_from(&sd).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
+#[test]
+fn an_ecdsa_signature_labelled_rsa_encryption_is_a_format_failure_that_says_so() {
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
+    let mislabelled = relabelled(
+        &signature,
+        spki::AlgorithmIdentifierOwned {
+            oid: imza_core::oids::RSA_ENCRYPTION,
+            parameters: Some(der::asn1::Null.into()),
+        },
+    );
+    let report = verify(&mislabelled, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::FORMAT_FAILURE);
+    let errors = only(&report).errors.join("; ");
+    // The words name what the file says (rsaEncryption) and what the key is, never the
+    // sha256WithRSAEncryption OID the file does not carry.
+    assert!(errors.contains("rsaEncryption"), "{errors}");
+    assert!(errors.contains("EC"), "{errors}");
+    assert!(!errors.contains("1.2.840.113549.1.1.11"), "{errors}");
+    // An RSA signature labelled ecdsa-with-SHA256 is the same failure.
+    let (pki, now, signature) = detached(KeyAlgorithm::Rsa2048);
+    let mislabelled = relabelled(
+        &signature,
+        spki::AlgorithmIdentifierOwned {
+            oid: imza_core::oids::ECDSA_WITH_SHA256,
+            parameters: None,
+        },
+    );
+    let report = verify(&mislabelled, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::FORMAT_FAILURE);
+}
