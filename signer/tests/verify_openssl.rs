@@ -268,3 +268,42 @@ fn an_ecdsa_signature_labelled_rsa_encryption_is_a_format_failure_that_says_so()
     let report = verify(&mislabelled, Some(DOCUMENT), &pki.clean_options(now));
     assert_failed(&report, SubIndication::FORMAT_FAILURE);
 }
+
+#[test]
+fn pyhanko_rsa_pss_signature_with_the_maximum_salt_passes() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let input = pki.file("pyhanko-content.bin", DOCUMENT);
+    let output = pki.path("pyhanko.p7s");
+    let (key, cert) = (pki.path("signer.key"), pki.path("signer.pem"));
+    // `--detach`: the CMS object alone, over the file as it is.
+    let args = [
+        "sign",
+        "addsig",
+        "--prefer-pss",
+        "--detach",
+        "pemder",
+        "--key",
+        path_str(&key),
+        "--cert",
+        path_str(&cert),
+        "--no-pass",
+        path_str(&input),
+        path_str(&output),
+    ];
+    let result = imza_testdata::tools::pyhanko(&args);
+    assert!(
+        result.status.success(),
+        "pyhanko {args:?}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let signature = std::fs::read(&output).unwrap();
+    // pyHanko's salt for RSA-2048 with SHA-256: the maximum, 222 bytes.
+    find(&signature, &salt_field(222));
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
+    assert_verdict(&report, Indication::TotalPassed, None);
+    assert_eq!(
+        only(&report).signature_algorithm.as_deref(),
+        Some("RSASSA-PSS")
+    );
+}

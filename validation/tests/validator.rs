@@ -656,6 +656,16 @@ fn a_sha1_signature_refused_by_policy_is_an_unsupported_algorithm_not_a_bad_sign
             other => panic!("intermediate {intermediate}: {other:?}"),
         }
     }
+    // RSASSA-PSS over SHA-1 (hashAlgorithm left out: its DEFAULT) is refused the same way.
+    let pss_sha1 = ["-sha1", "-sigopt", "rsa_padding_mode:pss"];
+    let (root, pool, leaf) = openssl_chain(true, &["-sha256"], &pss_sha1);
+    match validate_openssl_chain(root, pool, &leaf) {
+        Err(ValidationError::Unsupported(detail)) => {
+            assert!(detail.contains("1.2.840.113549.1.1.10"), "{detail}");
+            assert!(detail.contains("SHA-1"), "{detail}");
+        }
+        other => panic!("RSASSA-PSS with SHA-1: {other:?}"),
+    }
     // The same chain signed with SHA-256 validates: the refusal is the algorithm's.
     let (root, pool, leaf) = openssl_chain(true, &["-sha256"], &["-sha256"]);
     validate_openssl_chain(root, pool, &leaf).unwrap();
