@@ -17,6 +17,14 @@ pub enum CoreError {
     Signing(String),
     #[error("unsupported signature algorithm {0}")]
     UnsupportedSignatureAlgorithm(der::asn1::ObjectIdentifier),
+    /// A known algorithm under parameters imza does not verify with (RSASSA-PSS with a
+    /// SHA-1 message digest, a mask generation function other than MGF1, a trailer other
+    /// than 1): a refusal, not a broken signature.
+    #[error("unsupported parameters of signature algorithm {algorithm}: {detail}")]
+    UnsupportedSignatureParameters {
+        algorithm: der::asn1::ObjectIdentifier,
+        detail: String,
+    },
     #[error("signature does not verify: {0}")]
     BadSignature(String),
     #[error("invalid distinguished name {input:?}: {reason}")]

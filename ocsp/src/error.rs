@@ -98,6 +98,11 @@ pub enum OcspError {
     SignerNotFound { responder: String },
     #[error("signature algorithm {oid} is not accepted")]
     UnsupportedSignatureAlgorithm { oid: ObjectIdentifier },
+    #[error("signature algorithm {oid} is not accepted with these parameters: {detail}")]
+    UnsupportedSignatureParameters {
+        oid: ObjectIdentifier,
+        detail: String,
+    },
     #[error("the response signature does not verify with the certificate of {signer}: {reason}")]
     BadSignature { signer: String, reason: String },
     #[error("responder {signer} does not chain to a trusted certificate: {reason}")]

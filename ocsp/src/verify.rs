@@ -57,6 +57,9 @@ pub struct VerifiedSigner {
 
 enum SignatureProblem {
     Unsupported(der::asn1::ObjectIdentifier),
+    /// A known algorithm under parameters imza does not verify with (RSASSA-PSS with SHA-1,
+    /// a mask other than MGF1, a trailer other than 1).
+    UnsupportedParameters(der::asn1::ObjectIdentifier, String),
     Bad(String),
 }
 
@@ -75,6 +78,9 @@ fn verify_signed(
     let policy = SignaturePolicy { accept_sha1 };
     verify_signature_with(&spki, algorithm, message, signature, policy).map_err(|e| match e {
         CoreError::UnsupportedSignatureAlgorithm(oid) => SignatureProblem::Unsupported(oid),
+        CoreError::UnsupportedSignatureParameters { algorithm, detail } => {
+            SignatureProblem::UnsupportedParameters(algorithm, detail)
+        }
         other => SignatureProblem::Bad(other.to_string()),
     })
 }
@@ -99,6 +105,9 @@ pub fn check_signature(
     )
     .map_err(|problem| match problem {
         SignatureProblem::Unsupported(oid) => OcspError::UnsupportedSignatureAlgorithm { oid },
+        SignatureProblem::UnsupportedParameters(oid, detail) => {
+            OcspError::UnsupportedSignatureParameters { oid, detail }
+        }
         SignatureProblem::Bad(reason) => OcspError::BadSignature {
             signer: subject(signer),
             reason,

@@ -32,6 +32,7 @@ use const_oid::ObjectIdentifier;
 use der::Encode;
 use imza_core::clock::from_x509_time;
 use imza_core::name::{attribute_values, format_dn};
+use imza_core::verify::PublicKeyKind;
 use imza_core::{oids, CoreError};
 use imza_tsa::{
     cms_signature_algorithm, verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError,
@@ -389,10 +390,10 @@ impl SignatureVerifier {
             }
         };
         report.digest_algorithm = Some(digest.name().into());
-        let algorithm = match signature_algorithm(signer, digest) {
+        let algorithm = match signature_algorithm(signer, digest, &cert) {
             Ok(a) => a,
-            Err(e) => {
-                report.fail(SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE, e);
+            Err((sub_indication, e)) => {
+                report.fail(sub_indication, e);
                 return report;
             }
         };
@@ -973,17 +974,39 @@ fn check_issuer_serial(
 }
 
 /// The SignerInfo's signature algorithm, combined with `digest` where it names only the key
-/// type (imza-tsa's [`cms_signature_algorithm`]); SHA-1 ones are refused.
+/// type (imza-tsa's [`cms_signature_algorithm`]); SHA-1 ones are refused, and one for another
+/// kind of key than the signing certificate's is a format failure (a mislabelled SignerInfo,
+/// reported with the OID the file carries, not the combined one).
 fn signature_algorithm(
     signer: &CmsSigner,
     digest: ImprintAlgorithm,
-) -> Result<AlgorithmIdentifierOwned, String> {
+    cert: &x509_cert::Certificate,
+) -> Result<AlgorithmIdentifierOwned, (SubIndication, String)> {
     let sig = signer.signature_algorithm();
     if matches!(sig.oid, oids::SHA1_WITH_RSA | oids::DSA_WITH_SHA1) {
-        return Err(format!(
-            "signature algorithm {} (SHA-1) is not accepted",
-            sig.oid
+        return Err((
+            SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+            format!("signature algorithm {} (SHA-1) is not accepted", sig.oid),
         ));
+    }
+    let key_oid = &cert.tbs_certificate.subject_public_key_info.algorithm.oid;
+    if let (Some(needs), Some(key)) = (
+        PublicKeyKind::of_signature_algorithm(&sig.oid),
+        PublicKeyKind::of_public_key(key_oid),
+    ) {
+        if needs != key {
+            return Err((
+                SubIndication::FORMAT_FAILURE,
+                format!(
+                    "the SignerInfo's signatureAlgorithm {} ({}) is for an {} key, but the \
+                     signing certificate's key is {}: the algorithm does not match the key type",
+                    algorithm_name(&sig.oid),
+                    sig.oid,
+                    needs.name(),
+                    key.name()
+                ),
+            ));
+        }
     }
     Ok(cms_signature_algorithm(sig, digest))
 }
@@ -994,6 +1017,8 @@ fn algorithm_name(oid: &ObjectIdentifier) -> String {
         oids::SHA384_WITH_RSA => "sha384WithRSAEncryption".into(),
         oids::SHA512_WITH_RSA => "sha512WithRSAEncryption".into(),
         oids::RSASSA_PSS => "RSASSA-PSS".into(),
+        oids::RSA_ENCRYPTION => "rsaEncryption".into(),
+        oids::EC_PUBLIC_KEY => "id-ecPublicKey".into(),
         oids::ECDSA_WITH_SHA256 => "ecdsa-with-SHA256".into(),
         oids::ECDSA_WITH_SHA384 => "ecdsa-with-SHA384".into(),
         oids::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512".into(),
@@ -1038,6 +1063,13 @@ fn check_signature(
         CoreError::UnsupportedSignatureAlgorithm(oid) => (
             SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
             format!("signature algorithm {oid} is not supported"),
+        ),
+        CoreError::UnsupportedSignatureParameters { algorithm, detail } => (
+            SubIndication::CRYPTO_CONSTRAINTS_FAILURE_NO_POE,
+            format!(
+                "signature algorithm {} is not supported with these parameters: {detail}",
+                algorithm_name(&algorithm)
+            ),
         ),
         other => (
             SubIndication::SIG_CRYPTO_FAILURE,

@@ -171,3 +171,142 @@ fn a_revoked_signer_without_a_timestamp_has_no_proof_of_existence() {
     let report = verify(&signature, Some(DOCUMENT), &pki.options(&[crl], now));
     assert_indeterminate(&report, SubIndication::REVOKED_NO_POE);
 }
+
+/// `openssl cms -sign` with RSASSA-PSS and `salt`, as `-keyopt rsa_pss_saltlen:` reads it.
+fn openssl_pss(pki: &Pki, salt: &str) -> Vec<u8> {
+    let salt = format!("rsa_pss_saltlen:{salt}");
+    pki.openssl_sign(
+        DOCUMENT,
+        false,
+        &["-keyopt", "rsa_padding_mode:pss", "-keyopt", &salt],
+    )
+}
+
+/// The DER of `saltLength [2] INTEGER n` inside RSASSA-PSS-params (RFC 4055 §3.1).
+fn salt_field(n: u8) -> Vec<u8> {
+    if n < 0x80 {
+        vec![0xa2, 0x03, 0x02, 0x01, n]
+    } else {
+        vec![0xa2, 0x04, 0x02, 0x02, 0x00, n]
+    }
+}
+
+#[test]
+fn openssl_rsa_pss_signatures_pass_with_the_maximum_salt_20_bytes_and_the_hash_length() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let options = pki.clean_options(now);
+    // "max" is what openssl cms, pyHanko and endesive write for RSA-2048 with SHA-256: 222.
+    // 20 is saltLength's DEFAULT, so DER leaves the field out.
+    for (salt, declared) in [("max", Some(222)), ("20", None), ("digest", Some(32))] {
+        let signature = openssl_pss(&pki, salt);
+        if let Some(declared) = declared {
+            find(&signature, &salt_field(declared));
+        }
+        let report = verify(&signature, Some(DOCUMENT), &options);
+        assert_verdict(&report, Indication::TotalPassed, None);
+        assert_eq!(
+            only(&report).signature_algorithm.as_deref(),
+            Some("RSASSA-PSS"),
+            "salt {salt}"
+        );
+    }
+}
+
+#[test]
+fn rsa_pss_parameters_claiming_another_salt_than_used_are_a_signature_failure() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let mut signature = openssl_pss(&pki, "max");
+    // The parameters are not signed: say 32 where the signer used 222 (same length in DER).
+    let at = find(&signature, &salt_field(222));
+    signature[at + 5] = 32;
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::SIG_CRYPTO_FAILURE);
+}
+
+/// `signature_der` with its only SignerInfo's signatureAlgorithm replaced by `algorithm`
+/// (not covered by the signature: RFC 5652 §5.4 signs the signed attributes only).
+fn relabelled(signature_der: &[u8], algorithm: spki::AlgorithmIdentifierOwned) -> Vec<u8> {
+    use der::Encode;
+    let mut sd = signed_data(signature_der);
+    let mut infos: Vec<_> = sd.signer_infos.0.into_vec();
+    infos[0].signature_algorithm = algorithm;
+    sd.signer_infos = cms::signed_data::SignerInfos(der::asn1::SetOfVec::try_from(infos).unwrap());
+    cms::content_info::ContentInfo {
+        content_type: imza_core::oids::CT_SIGNED_DATA,
+        content: der::Any::encode_from(&sd).unwrap(),
+    }
+    .to_der()
+    .unwrap()
+}
+
+#[test]
+fn an_ecdsa_signature_labelled_rsa_encryption_is_a_format_failure_that_says_so() {
+    let (pki, now, signature) = detached(KeyAlgorithm::EcP256);
+    let mislabelled = relabelled(
+        &signature,
+        spki::AlgorithmIdentifierOwned {
+            oid: imza_core::oids::RSA_ENCRYPTION,
+            parameters: Some(der::asn1::Null.into()),
+        },
+    );
+    let report = verify(&mislabelled, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::FORMAT_FAILURE);
+    let errors = only(&report).errors.join("; ");
+    // The words name what the file says (rsaEncryption) and what the key is, never the
+    // sha256WithRSAEncryption OID the file does not carry.
+    assert!(errors.contains("rsaEncryption"), "{errors}");
+    assert!(errors.contains("EC"), "{errors}");
+    assert!(!errors.contains("1.2.840.113549.1.1.11"), "{errors}");
+    // An RSA signature labelled ecdsa-with-SHA256 is the same failure.
+    let (pki, now, signature) = detached(KeyAlgorithm::Rsa2048);
+    let mislabelled = relabelled(
+        &signature,
+        spki::AlgorithmIdentifierOwned {
+            oid: imza_core::oids::ECDSA_WITH_SHA256,
+            parameters: None,
+        },
+    );
+    let report = verify(&mislabelled, Some(DOCUMENT), &pki.clean_options(now));
+    assert_failed(&report, SubIndication::FORMAT_FAILURE);
+}
+
+#[test]
+fn pyhanko_rsa_pss_signature_with_the_maximum_salt_passes() {
+    let pki = Pki::new(KeyAlgorithm::Rsa2048);
+    let now = now();
+    let input = pki.file("pyhanko-content.bin", DOCUMENT);
+    let output = pki.path("pyhanko.p7s");
+    let (key, cert) = (pki.path("signer.key"), pki.path("signer.pem"));
+    // `--detach`: the CMS object alone, over the file as it is.
+    let args = [
+        "sign",
+        "addsig",
+        "--prefer-pss",
+        "--detach",
+        "pemder",
+        "--key",
+        path_str(&key),
+        "--cert",
+        path_str(&cert),
+        "--no-pass",
+        path_str(&input),
+        path_str(&output),
+    ];
+    let result = imza_testdata::tools::pyhanko(&args);
+    assert!(
+        result.status.success(),
+        "pyhanko {args:?}: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let signature = std::fs::read(&output).unwrap();
+    // pyHanko's salt for RSA-2048 with SHA-256: the maximum, 222 bytes.
+    find(&signature, &salt_field(222));
+    let report = verify(&signature, Some(DOCUMENT), &pki.clean_options(now));
+    assert_verdict(&report, Indication::TotalPassed, None);
+    assert_eq!(
+        only(&report).signature_algorithm.as_deref(),
+        Some("RSASSA-PSS")
+    );
+}

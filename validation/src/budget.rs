@@ -2,7 +2,7 @@
 //! path is counted here, across path building, CRL signer paths and CRLs, so a hostile pool
 //! or CRL set ends with [`ValidationError::BudgetExceeded`] instead of spinning.
 
-use crate::signature::{SignatureCache, Signed};
+use crate::signature::{SignatureCache, SignatureFailure, Signed};
 use crate::{Budget, ValidationError};
 
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Work {
         cache: &SignatureCache,
         spki_der: &[u8],
         signed: &impl Signed,
-    ) -> Result<Result<(), String>, ValidationError> {
+    ) -> Result<Result<(), SignatureFailure>, ValidationError> {
         self.charge_signature()?;
         Ok(cache.verify(
             spki_der,

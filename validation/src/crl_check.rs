@@ -474,6 +474,7 @@ impl Session<'_> {
             session
                 .work
                 .verify(&v.signatures, key, crl)
+                .map(|outcome| outcome.map_err(|failure| failure.to_string()))
                 .map_err(|error| PathFailure { error, progress: 0 })
         };
         // The certificate's issuer on the path (already validated, with its working key).

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::budget::Work;
 use crate::path_validation::{process_path, PathFailure};
 use crate::purpose::check_purpose;
-use crate::signature::needs_inherited_parameters;
+use crate::signature::{needs_inherited_parameters, SignatureFailure};
 use crate::{
     Certificate, RevocationEvidence, ValidatedPath, ValidationError, ValidationOptions, Validator,
 };
@@ -175,15 +175,15 @@ impl Session<'_> {
             let outcome = self
                 .work
                 .verify(&v.signatures, anchor.spki_bytes(), &*child)?;
-            if let Err(detail) = outcome {
+            if let Err(failure) = outcome {
                 state.record(PathFailure {
-                    error: ValidationError::BadSignature {
-                        subject: child.subject_text(),
-                        detail: format!(
-                            "{detail} (checked with the key of trust anchor {})",
+                    error: failure.into_error(
+                        child.subject_text(),
+                        &format!(
+                            " (checked with the key of trust anchor {})",
                             anchor.subject_text()
                         ),
-                    },
+                    ),
                     progress: 1,
                 });
                 continue;
@@ -246,6 +246,17 @@ impl Session<'_> {
                 let outcome = self
                     .work
                     .verify(&v.signatures, candidate.spki_bytes(), &*child)?;
+                if let Err(SignatureFailure::Unsupported(detail)) = outcome {
+                    // A refused algorithm is a reason of its own, not a signature that fails.
+                    state.record(PathFailure {
+                        error: SignatureFailure::Unsupported(detail).into_error(
+                            child.subject_text(),
+                            &format!(" (issued by {})", candidate.subject_text()),
+                        ),
+                        progress: 1,
+                    });
+                    continue;
+                }
                 if let Err(detail) = outcome {
                     state.signature_failures.push(format!(
                         "the signature on {} does not verify with the key of {} ({detail})",

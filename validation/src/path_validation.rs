@@ -101,12 +101,9 @@ pub(crate) fn process_path(
             let outcome = work
                 .verify(cache, &working_key, &**cert)
                 .map_err(|error| PathFailure { error, progress: 0 })?;
-            if let Err(detail) = outcome {
+            if let Err(failure) = outcome {
                 return Err(PathFailure {
-                    error: ValidationError::BadSignature {
-                        subject: cert.subject_text(),
-                        detail,
-                    },
+                    error: failure.into_error(cert.subject_text(), ""),
                     progress: base + 2,
                 });
             }

@@ -101,14 +101,16 @@ impl SignatureCache {
         signed_hash: &[u8; 32],
         signed: &[u8],
         signature: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), SignatureFailure> {
         let key = cache_key(spki_der, algorithm, signed_hash, signature);
         if let Ok(entries) = self.inner.lock() {
             if let Some(&ok) = entries.outcomes.get(&key) {
                 return if ok {
                     Ok(())
                 } else {
-                    Err("the signature does not match the data (cached outcome)".into())
+                    Err(SignatureFailure::Failed(
+                        "the signature does not match the data (cached outcome)".into(),
+                    ))
                 };
             }
         }
@@ -117,7 +119,7 @@ impl SignatureCache {
         let definite = match &outcome {
             Ok(()) => Some(true),
             Err(Failure::Mismatch(_)) => Some(false),
-            Err(Failure::Other(_)) => None,
+            Err(Failure::Other(_) | Failure::Unsupported(_)) => None,
         };
         if let (Some(ok), true) = (definite, self.capacity > 0) {
             if let Ok(mut entries) = self.inner.lock() {
@@ -132,7 +134,8 @@ impl SignatureCache {
             }
         }
         outcome.map_err(|f| match f {
-            Failure::Mismatch(s) | Failure::Other(s) => s,
+            Failure::Mismatch(s) | Failure::Other(s) => SignatureFailure::Failed(s),
+            Failure::Unsupported(s) => SignatureFailure::Unsupported(s),
         })
     }
 }
@@ -154,10 +157,47 @@ fn cache_key(
     hasher.finish()
 }
 
+/// Why a signature was not accepted, as [`SignatureCache::verify`] tells its callers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SignatureFailure {
+    /// It does not verify, or the key or signature cannot be read: a bad signature.
+    Failed(String),
+    /// Its algorithm, or the algorithm's parameters, are not accepted (SHA-1 without the
+    /// caller's consent, MD5, RSASSA-PSS with a SHA-1 hash …): a refusal by policy, which
+    /// says nothing about the bytes.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for SignatureFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignatureFailure::Failed(s) | SignatureFailure::Unsupported(s) => f.write_str(s),
+        }
+    }
+}
+
+impl SignatureFailure {
+    /// The error for the signature on `subject`'s certificate (or CRL); `context` (may be
+    /// empty) says which key it was checked with.
+    pub(crate) fn into_error(self, subject: String, context: &str) -> crate::ValidationError {
+        match self {
+            SignatureFailure::Failed(detail) => crate::ValidationError::BadSignature {
+                subject,
+                detail: format!("{detail}{context}"),
+            },
+            SignatureFailure::Unsupported(detail) => crate::ValidationError::Unsupported(format!(
+                "the signature on {subject}: {detail}{context}"
+            )),
+        }
+    }
+}
+
 enum Failure {
     /// The signature was checked and does not match.
     Mismatch(String),
-    /// It could not be checked (algorithm, key encoding).
+    /// Its algorithm is refused (not cached: a later policy may accept it).
+    Unsupported(String),
+    /// It could not be checked (key encoding).
     Other(String),
 }
 
@@ -173,6 +213,10 @@ fn verify_uncached(
         _ => imza_core::verify::verify_signature(spki_der, algorithm, signed, signature).map_err(
             |e| match e {
                 imza_core::CoreError::BadSignature(s) => Failure::Mismatch(s),
+                e @ (imza_core::CoreError::UnsupportedSignatureAlgorithm(_)
+                | imza_core::CoreError::UnsupportedSignatureParameters { .. }) => {
+                    Failure::Unsupported(e.to_string())
+                }
                 other => Failure::Other(other.to_string()),
             },
         ),

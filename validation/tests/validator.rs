@@ -504,3 +504,183 @@ fn the_matching_shard_is_found_among_more_shard_crls_than_are_examined() {
         other => panic!("expected RevocationUnknown, got {other:?}"),
     }
 }
+
+/// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command must be installed for these tests");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A root, with `intermediate` an issuing CA under it, and a leaf, RSA-2048 keys, made by
+/// `openssl`: the CA certificates signed with `ca_sign`'s options, the leaf with `leaf_sign`'s.
+/// Returns the root, the pool (the issuing CA, if any) and the leaf.
+fn openssl_chain(
+    intermediate: bool,
+    ca_sign: &[&str],
+    leaf_sign: &[&str],
+) -> (Certificate, Vec<Certificate>, Certificate) {
+    let dir = tempfile::tempdir().unwrap();
+    let days = ["-days", "2"];
+    openssl(
+        dir.path(),
+        &[
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "root.key",
+            ][..],
+            &["-out", "root.pem", "-subj", "/CN=Root/O=imza/C=AZ"],
+            &["-addext", "basicConstraints=critical,CA:TRUE"],
+            &["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ca_sign,
+            &days,
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ca.ext"),
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("leaf.ext"),
+        "keyUsage=critical,digitalSignature\nsubjectKeyIdentifier=hash\n\
+         authorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let mut issuer = "root";
+    let mut names = vec!["ca", "leaf"];
+    if !intermediate {
+        names.remove(0);
+    }
+    for name in names {
+        let (key, csr, pem, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        let subject = format!("/CN={name}/O=imza/C=AZ");
+        openssl(
+            dir.path(),
+            &[
+                "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr,
+                "-subj", &subject,
+            ],
+        );
+        let (issuer_pem, issuer_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
+        let sign = if name == "leaf" { leaf_sign } else { ca_sign };
+        openssl(
+            dir.path(),
+            &[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &issuer_pem,
+                    "-CAkey",
+                    &issuer_key,
+                ][..],
+                &["-set_serial", "7", "-extfile", &ext, "-out", &pem],
+                sign,
+                &days,
+            ]
+            .concat(),
+        );
+        issuer = name;
+    }
+    let read = |name: &str| {
+        let pem = std::fs::read(dir.path().join(name)).unwrap();
+        Certificate::from_der(
+            openssl::x509::X509::from_pem(&pem)
+                .unwrap()
+                .to_der()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let pool = if intermediate {
+        vec![read("ca.pem")]
+    } else {
+        Vec::new()
+    };
+    (read("root.pem"), pool, read("leaf.pem"))
+}
+
+/// A root and a leaf, both certificates signed by `openssl` with RSASSA-PSS, SHA-256 and the
+/// salt `-sigopt rsa_pss_saltlen:` reads from `salt`.
+fn openssl_pss_chain(salt: &str) -> (Certificate, Certificate) {
+    let salt = format!("rsa_pss_saltlen:{salt}");
+    let pss = [
+        "-sha256",
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        &salt,
+    ];
+    let (root, _, leaf) = openssl_chain(false, &pss, &pss);
+    (root, leaf)
+}
+
+/// Validates `leaf` against `root` with `pool`, revocation off, now.
+fn validate_openssl_chain(
+    root: Certificate,
+    pool: Vec<Certificate>,
+    leaf: &Certificate,
+) -> Result<imza_validation::ValidatedPath, ValidationError> {
+    let mut options = ValidationOptions::at(now());
+    options.revocation = RevocationPolicy::Off;
+    let mut validator = Validator::new(vec![root]);
+    for cert in pool {
+        validator.add_certificate(cert);
+    }
+    validator.validate(leaf, &options)
+}
+
+#[test]
+fn a_sha1_signature_refused_by_policy_is_an_unsupported_algorithm_not_a_bad_signature() {
+    // Signed by the trust anchor, and by an issuing CA from the pool.
+    for intermediate in [false, true] {
+        let (root, pool, leaf) = openssl_chain(intermediate, &["-sha256"], &["-sha1"]);
+        match validate_openssl_chain(root, pool, &leaf) {
+            Err(ValidationError::Unsupported(detail)) => {
+                assert!(detail.contains("1.2.840.113549.1.1.5"), "{detail}");
+                assert!(detail.contains("CN=leaf"), "{detail}");
+            }
+            other => panic!("intermediate {intermediate}: {other:?}"),
+        }
+    }
+    // RSASSA-PSS over SHA-1 (hashAlgorithm left out: its DEFAULT) is refused the same way.
+    let pss_sha1 = ["-sha1", "-sigopt", "rsa_padding_mode:pss"];
+    let (root, pool, leaf) = openssl_chain(true, &["-sha256"], &pss_sha1);
+    match validate_openssl_chain(root, pool, &leaf) {
+        Err(ValidationError::Unsupported(detail)) => {
+            assert!(detail.contains("1.2.840.113549.1.1.10"), "{detail}");
+            assert!(detail.contains("SHA-1"), "{detail}");
+        }
+        other => panic!("RSASSA-PSS with SHA-1: {other:?}"),
+    }
+    // The same chain signed with SHA-256 validates: the refusal is the algorithm's.
+    let (root, pool, leaf) = openssl_chain(true, &["-sha256"], &["-sha256"]);
+    validate_openssl_chain(root, pool, &leaf).unwrap();
+}
+
+#[test]
+fn certificates_openssl_signs_with_rsa_pss_and_any_salt_validate() {
+    // "max" is 222 bytes for RSA-2048 with SHA-256: what openssl, pyHanko and endesive write.
+    for salt in ["max", "20", "digest"] {
+        let (root, leaf) = openssl_pss_chain(salt);
+        let path = validate_openssl_chain(root, Vec::new(), &leaf)
+            .unwrap_or_else(|e| panic!("salt {salt}: {e}"));
+        assert_eq!(path.chain.len(), 2);
+    }
+}
