@@ -2,6 +2,9 @@
 //! declare: the maximum salt (openssl's, pyHanko's and endesive's choice), 20 bytes and the
 //! hash length (RFC 4055 §3.1).
 
+// Test code: a failed expectation panics by design.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use der::Decode;
 use imza_ocsp::{parse_response, verify_response, CertStatusInfo, VerifyOptions};
 use time::OffsetDateTime;
