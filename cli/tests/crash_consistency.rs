@@ -156,6 +156,28 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// `imza ca issue --ca citizens --profile citizen-auth --csr-dir CSRS --out-dir OUT`.
+fn issue_args(csrs: &Path, out: &Path) -> Vec<String> {
+    [
+        "ca",
+        "issue",
+        "--ca",
+        "citizens",
+        "--profile",
+        "citizen-auth",
+        "--csr-dir",
+        csrs.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Kills `child` after `after` (or finds it already ended).
 fn kill_after(mut child: Child, after: Duration) {
     std::thread::sleep(after);
@@ -173,21 +195,7 @@ fn killed_again_and_again(pki: &TestPki) {
     for round in 0..18u64 {
         let at = Duration::from_millis((round * 37) % 130);
         let out = pki.path(&format!("issued-{round}"));
-        let issuer = spawn(
-            pki,
-            &[
-                "ca",
-                "issue",
-                "--ca",
-                "citizens",
-                "--profile",
-                "citizen-auth",
-                "--csr-dir",
-                batch.to_str().unwrap(),
-                "--out-dir",
-                out.to_str().unwrap(),
-            ],
-        );
+        let issuer = spawn(pki, &strs(&issue_args(&batch, &out)));
         kill_after(issuer, at);
         written.extend(files(&out));
         // Revoke one issued certificate, killed at its own moment.
@@ -245,18 +253,7 @@ fn killed_again_and_again(pki: &TestPki) {
     }
     // And the store still works: a batch issued to the end.
     let out = pki.path("after");
-    let said = pki.ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        "citizens",
-        "--profile",
-        "citizen-auth",
-        "--csr-dir",
-        batch.to_str().unwrap(),
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
+    let said = pki.ok(&strs(&issue_args(&batch, &out)));
     assert_eq!(files(&out).len(), 200, "{said}");
     written.extend(files(&out));
     assert_consistent(pki, &written);
@@ -283,23 +280,7 @@ fn two_issuers_on_one_sqlite_data_directory_at_once() {
         citizen_csrs(&pki, "a", 300, 0),
         citizen_csrs(&pki, "b", 300, 300),
     );
-    let issue = |csrs: &Path, out: &str| {
-        spawn(
-            &pki,
-            &[
-                "ca",
-                "issue",
-                "--ca",
-                "citizens",
-                "--profile",
-                "citizen-auth",
-                "--csr-dir",
-                csrs.to_str().unwrap(),
-                "--out-dir",
-                pki.path(out).to_str().unwrap(),
-            ],
-        )
-    };
+    let issue = |csrs: &Path, out: &str| spawn(&pki, &strs(&issue_args(csrs, &pki.path(out))));
     let (mut first, mut second) = (issue(&a, "out-a"), issue(&b, "out-b"));
     let (x, y) = (first.wait().unwrap(), second.wait().unwrap());
     let mut written = files(&pki.path("out-a"));

@@ -12,16 +12,7 @@ use x509_cert::Certificate;
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl command must be installed for these tests");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    imza_testdata::tools::openssl_in(dir, args)
 }
 
 #[test]

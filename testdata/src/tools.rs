@@ -10,6 +10,21 @@ pub fn openssl(args: &[&str]) -> Output {
         .expect("the openssl command must be installed for these tests")
 }
 
+/// Runs `openssl` with `args` in the directory `dir`; panics with its stderr unless it
+/// succeeds.
+pub fn openssl_in(dir: &std::path::Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the openssl command must be installed for these tests");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Everything a process printed: its stdout, then its stderr.
 pub fn text(output: &Output) -> String {
     format!(

@@ -507,16 +507,7 @@ fn the_matching_shard_is_found_among_more_shard_crls_than_are_examined() {
 
 /// Runs `openssl` with `args` in `dir`, failing the test with its stderr.
 fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the openssl command must be installed for these tests");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    imza_testdata::tools::openssl_in(dir, args)
 }
 
 /// A root, with `intermediate` an issuing CA under it, and a leaf, RSA-2048 keys, made by
