@@ -75,6 +75,13 @@ fn service_error(e: pcsc::Error, what: &str) -> CardError {
         | pcsc::Error::ServiceStopped
         | pcsc::Error::InvalidHandle
         | pcsc::Error::CommError => CardError::PcscdNotRunning,
+        // libpcsclite reads a connection reset as a "security violation": the daemon's polkit
+        // refusal, or the daemon gone while we waited. A fresh context tells the two apart.
+        pcsc::Error::SecurityViolation
+            if matches!(establish(), Err(CardError::PcscdNotRunning)) =>
+        {
+            CardError::PcscdNotRunning
+        }
         e => CardError::Pcsc(format!("{what}: {e}")),
     }
 }
