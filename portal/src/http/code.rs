@@ -8,8 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 
 use super::{
-    anonymous_session, failed, field, forbidden, html, limit_login, login_sections, read_form,
-    see_other, work, ClientAddress, Portal,
+    failed, field, forbidden, html, login_form, login_sections, see_other, work, ClientAddress,
+    LoginForm, Portal,
 };
 use crate::access_code::{self, AccessCodeError};
 use crate::pages::{self, escape, Language};
@@ -42,16 +42,12 @@ pub(super) async fn login(
     body: Body,
 ) -> Response<Body> {
     let language = Language::from_query(uri.query());
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
-        Err(refused) => return refused,
-    };
-    if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
-        return refused;
-    }
-    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
-    {
-        Ok(found) => found,
+    let LoginForm {
+        fields,
+        session,
+        cookie,
+    } = match login_form(&portal, client, &headers, body, Some("national_id")).await {
+        Ok(form) => form,
         Err(refused) => return refused,
     };
     let national_id = field(&fields, "national_id").to_string();

@@ -671,6 +671,40 @@ pub(crate) async fn anonymous_session(
     Ok((session, cookie))
 }
 
+/// A posted login form that passed the login rate limits and belongs to the browser's
+/// anonymous session, with its CSRF token checked: where the code, phone and QR logins start.
+pub(crate) struct LoginForm {
+    pub fields: Vec<(String, String)>,
+    pub session: Session,
+    pub cookie: String,
+}
+
+/// Reads a login form, takes one attempt from the login rate limits (for the identity in the
+/// field `identity_field`, when the form names one) and finds the anonymous session; else the
+/// answer refusing it.
+// The refusal is the answer itself, handed straight back to axum: boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+pub(crate) async fn login_form(
+    portal: &Arc<Portal>,
+    client: ClientAddress,
+    headers: &HeaderMap,
+    body: Body,
+    identity_field: Option<&str>,
+) -> Result<LoginForm, Response<Body>> {
+    let fields = read_form(headers, body).await?;
+    limit_login(
+        portal,
+        client,
+        identity_field.map(|name| field(&fields, name)),
+    )?;
+    let (session, cookie) = anonymous_session(portal, headers, field(&fields, "csrf")).await?;
+    Ok(LoginForm {
+        fields,
+        session,
+        cookie,
+    })
+}
+
 /// The refusal of a state-changing request without its session or CSRF token.
 pub(crate) fn forbidden() -> Response<Body> {
     text(

@@ -15,8 +15,7 @@ use imza_mobile_sign::client::ClientError;
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 
 use super::{
-    anonymous_session, failed, field, html, limit_login, login_sections, read_form, work,
-    ClientAddress, Portal,
+    failed, field, html, login_form, login_sections, work, ClientAddress, LoginForm, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
 use crate::session::csrf_token;
@@ -56,16 +55,12 @@ pub(super) async fn login(
     body: Body,
 ) -> Response<Body> {
     let language = Language::from_query(uri.query());
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
-        Err(refused) => return refused,
-    };
-    if let Err(refused) = limit_login(&portal, client, Some(field(&fields, "national_id"))) {
-        return refused;
-    }
-    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
-    {
-        Ok(found) => found,
+    let LoginForm {
+        fields,
+        session,
+        cookie,
+    } = match login_form(&portal, client, &headers, body, Some("national_id")).await {
+        Ok(form) => form,
         Err(refused) => return refused,
     };
     let csrf = csrf_token(&cookie);

@@ -27,8 +27,8 @@ use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::{
-    anonymous_session, answer, current, failed, field, forbidden, html, json, limit_login,
-    read_form, text, work, ClientAddress, Portal,
+    answer, current, failed, forbidden, html, json, limit_login, login_form, text, work,
+    ClientAddress, LoginForm, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
 use crate::phone::PhoneLogins;
@@ -70,16 +70,10 @@ pub(super) async fn start(
     body: Body,
 ) -> Response<Body> {
     let language = Language::from_query(uri.query());
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
-        Err(refused) => return refused,
-    };
-    if let Err(refused) = limit_login(&portal, client, None) {
-        return refused;
-    }
-    let (session, cookie) = match anonymous_session(&portal, &headers, field(&fields, "csrf")).await
-    {
-        Ok(found) => found,
+    let LoginForm {
+        session, cookie, ..
+    } = match login_form(&portal, client, &headers, body, None).await {
+        Ok(form) => form,
         Err(refused) => return refused,
     };
     if portal.phone.is_none() {
