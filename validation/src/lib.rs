@@ -13,6 +13,7 @@
 mod authentication;
 mod budget;
 mod certificate;
+mod conformance;
 mod crl;
 mod crl_check;
 mod error;
@@ -38,11 +39,15 @@ mod validator;
 pub use authentication::{AuthenticationTrust, MAX_ISSUER_FETCHES};
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
-pub use error::ValidationError;
+pub use error::{
+    AnchorProblem, CrlViolation, NameConstraintViolation, Rfc5280Violation, ValidationError,
+};
 pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
 pub use local_revocation::{LocalRevocationSource, LocalStatus};
-pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
+pub use options::{
+    Budget, Purpose, RevocationPolicy, ValidationOptions, DEFAULT_MIN_RSA_MODULUS_BITS,
+};
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};
 pub use signature::{SignatureCache, DEFAULT_SIGNATURE_CACHE_ENTRIES};
