@@ -188,10 +188,7 @@ pub fn resign(
     use der::{Decode, Encode};
     let mut cert = x509_cert::Certificate::from_der(der).expect("a test certificate");
     edit(&mut cert.tbs_certificate);
-    let signature = issuer_key
-        .sign(&cert.tbs_certificate.to_der().expect("TBS DER"))
-        .expect("sign");
-    cert.signature = der::asn1::BitString::from_bytes(&signature).expect("signature bits");
+    cert.signature = signature_over(&cert.tbs_certificate, issuer_key);
     cert.to_der().expect("certificate DER")
 }
 
@@ -204,11 +201,14 @@ pub fn resign_crl(
     use der::{Decode, Encode};
     let mut crl = x509_cert::crl::CertificateList::from_der(der).expect("a test CRL");
     edit(&mut crl.tbs_cert_list);
-    let signature = issuer_key
-        .sign(&crl.tbs_cert_list.to_der().expect("TBS DER"))
-        .expect("sign");
-    crl.signature = der::asn1::BitString::from_bytes(&signature).expect("signature bits");
+    crl.signature = signature_over(&crl.tbs_cert_list, issuer_key);
     crl.to_der().expect("CRL DER")
+}
+
+/// `key`'s signature over the DER of `tbs`, as the BIT STRING a signed structure carries.
+fn signature_over(tbs: &impl der::Encode, key: &dyn SigningKey) -> der::asn1::BitString {
+    let signature = key.sign(&tbs.to_der().expect("TBS DER")).expect("sign");
+    der::asn1::BitString::from_bytes(&signature).expect("signature bits")
 }
 
 /// The extensions of `tbs` without those named `oid`.
