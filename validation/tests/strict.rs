@@ -240,6 +240,38 @@ fn an_anchor_with_an_unknown_critical_extension_is_refused() {
     );
 }
 
+#[test]
+fn a_version_1_root_without_extensions_is_still_an_anchor() {
+    // Old roots carry no basicConstraints at all: nothing in them says they are no CA.
+    let root = root_with(ca_extensions());
+    let v1 = resign(&root.der, root.key.as_ref(), |tbs| {
+        tbs.version = x509_cert::certificate::Version::V1;
+        tbs.extensions = None;
+    });
+    let leaf = leaf_under(&root, Vec::new());
+    validate(&v1, &[], &leaf.der, |_| {}).expect("a v1 root");
+}
+
+#[test]
+fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
+    let mut extensions = ca_extensions();
+    extensions.push(eku(&[oids::KP_EMAIL_PROTECTION]));
+    let root = root_with(extensions);
+    let leaf = leaf_under(&root, vec![eku(&[oids::KP_SERVER_AUTH])]);
+    match validate(&root.der, &[], &leaf.der, |o| o.purpose = Purpose::Server) {
+        Err(ValidationError::CaExtendedKeyUsage { position, ca, .. }) => {
+            assert_eq!(position, 1);
+            assert!(ca.contains("Strict Root"), "{ca}");
+        }
+        other => panic!("expected CaExtendedKeyUsage, got {other:?}"),
+    }
+    validate(&root.der, &[], &leaf.der, |o| {
+        o.purpose = Purpose::Server;
+        o.check_anchor_certificate = false;
+    })
+    .expect("an anchor taken as a name and a key has no EKU");
+}
+
 // --- extendedKeyUsage on CA certificates ---------------------------------------------------
 
 #[test]
