@@ -9,6 +9,11 @@
 //! validity, identical fetches made once, outbound fetches capped. [`Validator::validate`] builds candidate paths from a target certificate to an
 //! anchor within a [`Budget`] and runs the §6.1 algorithm on each at the time given in
 //! [`ValidationOptions`] — never the wall clock — until one passes.
+//!
+//! By default it is stricter than §6.1 asks: the trust anchor's certificate is checked and its
+//! name constraints apply (RFC 5937), CA extendedKeyUsages nest, certificates and CRLs must
+//! follow RFC 5280's rules for conforming CAs, and RSA keys need 2048 bits; each policy has
+//! its switch in [`ValidationOptions`], and each refusal its [`ValidationError`] variant.
 
 mod authentication;
 mod budget;
