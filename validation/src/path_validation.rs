@@ -85,7 +85,9 @@ pub(crate) fn process_path(
                 problem,
             }));
         }
-        ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
+        if options.ca_extended_key_usage_constrains_path {
+            ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
+        }
     }
     rsa_key_long_enough(anchor, n, options).map_err(anchor_failure)?;
     // RFC 5937 §2: the anchor's name constraints initialise the path's (§6.1.1 (d) would

@@ -270,6 +270,11 @@ fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
         o.check_anchor_certificate = false;
     })
     .expect("an anchor taken as a name and a key has no EKU");
+    validate(&root.der, &[], &leaf.der, |o| {
+        o.purpose = Purpose::Server;
+        o.ca_extended_key_usage_constrains_path = false;
+    })
+    .expect("no CA's EKU constrains the path");
 }
 
 // --- extendedKeyUsage on CA certificates ---------------------------------------------------
