@@ -51,6 +51,13 @@ fn ca_under(issuer: &Party, subject: &str, extensions: Vec<Extension>) -> Party 
     )
 }
 
+/// A root with the usual CA extensions and a CA under it with `extensions`.
+fn root_and_ca(extensions: Vec<Extension>) -> (Party, Party) {
+    let root = root_with(ca_extensions());
+    let ca = ca_under(&root, CA, extensions);
+    (root, ca)
+}
+
 fn leaf_under(issuer: &Party, mut extra: Vec<Extension>) -> Party {
     let mut extensions = leaf_extensions();
     extensions.append(&mut extra);
@@ -124,6 +131,13 @@ fn constrained_ca(root: &Party, permitted: &[GeneralName], excluded: &[GeneralNa
 
 fn eku(purposes: &[ObjectIdentifier]) -> Extension {
     ext::extended_key_usage(purposes, false).unwrap()
+}
+
+/// A CA's extensions with an extendedKeyUsage of `purposes`.
+fn ca_extensions_with_eku(purposes: &[ObjectIdentifier]) -> Vec<Extension> {
+    let mut extensions = ca_extensions();
+    extensions.push(eku(purposes));
+    extensions
 }
 
 // --- the trust anchor's certificate (RFC 5937) ---------------------------------------------
@@ -252,78 +266,69 @@ fn a_version_1_root_without_extensions_is_still_an_anchor() {
     validate(&v1, &[], &leaf.der, |_| {}).expect("a v1 root");
 }
 
-#[test]
-fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
-    let mut extensions = ca_extensions();
-    extensions.push(eku(&[oids::KP_EMAIL_PROTECTION]));
-    let root = root_with(extensions);
-    let leaf = leaf_under(&root, vec![eku(&[oids::KP_SERVER_AUTH])]);
-    match validate(&root.der, &[], &leaf.der, |o| o.purpose = Purpose::Server) {
-        Err(ValidationError::CaExtendedKeyUsage { position, ca, .. }) => {
-            assert_eq!(position, 1);
-            assert!(ca.contains("Strict Root"), "{ca}");
-        }
-        other => panic!("expected CaExtendedKeyUsage, got {other:?}"),
-    }
-    validate(&root.der, &[], &leaf.der, |o| {
-        o.purpose = Purpose::Server;
-        o.check_anchor_certificate = false;
-    })
-    .expect("an anchor taken as a name and a key has no EKU");
-    validate(&root.der, &[], &leaf.der, |o| {
+/// The CA EKU refusal of `leaf` for a TLS server, after checking that the path passes when
+/// CA EKUs do not constrain it: (the CA's position, its subject, its EKU, the EKU wanted).
+fn refused_for_server(
+    anchor: &[u8],
+    pool: &[&[u8]],
+    leaf: &[u8],
+) -> (usize, String, Vec<ObjectIdentifier>, Vec<ObjectIdentifier>) {
+    validate(anchor, pool, leaf, |o| {
         o.purpose = Purpose::Server;
         o.ca_extended_key_usage_constrains_path = false;
     })
-    .expect("no CA's EKU constrains the path");
-}
-
-// --- extendedKeyUsage on CA certificates ---------------------------------------------------
-
-#[test]
-fn a_ca_limited_to_email_protection_cannot_issue_a_tls_server_certificate() {
-    let root = root_with(ca_extensions());
-    let mut extensions = ca_extensions();
-    extensions.push(eku(&[oids::KP_EMAIL_PROTECTION]));
-    let ca = ca_under(&root, CA, extensions);
-    let leaf = leaf_under(
-        &ca,
-        vec![eku(&[oids::KP_SERVER_AUTH, oids::KP_EMAIL_PROTECTION])],
-    );
-    let server = |o: &mut ValidationOptions| o.purpose = Purpose::Server;
-    match validate(&root.der, &[&ca.der], &leaf.der, server) {
+    .expect("RFC 5280 alone leaves EKU to the end entity");
+    match validate(anchor, pool, leaf, |o| o.purpose = Purpose::Server) {
         Err(ValidationError::CaExtendedKeyUsage {
             position,
             ca,
             ca_usages,
             wanted,
             ..
-        }) => {
-            assert_eq!(position, 1);
-            assert!(ca.contains("Strict Issuing CA"), "{ca}");
-            assert_eq!(ca_usages, vec![oids::KP_EMAIL_PROTECTION]);
-            assert_eq!(wanted, vec![oids::KP_SERVER_AUTH]);
-        }
+        }) => (position, ca, ca_usages, wanted),
         other => panic!("expected CaExtendedKeyUsage, got {other:?}"),
     }
+}
+
+#[test]
+fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
+    let root = root_with(ca_extensions_with_eku(&[oids::KP_EMAIL_PROTECTION]));
+    let leaf = leaf_under(&root, vec![eku(&[oids::KP_SERVER_AUTH])]);
+    let (position, ca, _, _) = refused_for_server(&root.der, &[], &leaf.der);
+    assert_eq!(position, 1);
+    assert!(ca.contains("Strict Root"), "{ca}");
+    validate(&root.der, &[], &leaf.der, |o| {
+        o.purpose = Purpose::Server;
+        o.check_anchor_certificate = false;
+    })
+    .expect("an anchor taken as a name and a key has no EKU");
+}
+
+// --- extendedKeyUsage on CA certificates ---------------------------------------------------
+
+#[test]
+fn a_ca_limited_to_email_protection_cannot_issue_a_tls_server_certificate() {
+    let (root, ca) = root_and_ca(ca_extensions_with_eku(&[oids::KP_EMAIL_PROTECTION]));
+    let leaf = leaf_under(
+        &ca,
+        vec![eku(&[oids::KP_SERVER_AUTH, oids::KP_EMAIL_PROTECTION])],
+    );
+    let refused = refused_for_server(&root.der, &[&ca.der], &leaf.der);
+    assert_eq!(refused.0, 1);
+    assert!(refused.1.contains("Strict Issuing CA"), "{}", refused.1);
+    assert_eq!(refused.2, vec![oids::KP_EMAIL_PROTECTION]);
+    assert_eq!(refused.3, vec![oids::KP_SERVER_AUTH]);
     // What the CA may certify, it may: e-mail protection serves signing.
     validate(&root.der, &[&ca.der], &leaf.der, |o| {
         o.purpose = Purpose::Sign
     })
     .expect("the CA's EKU allows signing");
-    validate(&root.der, &[&ca.der], &leaf.der, |o| {
-        o.purpose = Purpose::Server;
-        o.ca_extended_key_usage_constrains_path = false;
-    })
-    .expect("RFC 5280 alone leaves EKU to the end entity");
 }
 
 #[test]
 fn any_extended_key_usage_or_none_on_the_ca_does_not_constrain_the_path() {
-    let root = root_with(ca_extensions());
-    let mut any = ca_extensions();
-    any.push(eku(&[oids::KP_ANY]));
-    for extensions in [any, ca_extensions()] {
-        let ca = ca_under(&root, CA, extensions);
+    for extensions in [ca_extensions_with_eku(&[oids::KP_ANY]), ca_extensions()] {
+        let (root, ca) = root_and_ca(extensions);
         let leaf = leaf_under(&ca, vec![eku(&[oids::KP_SERVER_AUTH])]);
         validate(&root.der, &[&ca.der], &leaf.der, |o| {
             o.purpose = Purpose::Server
@@ -336,8 +341,7 @@ fn any_extended_key_usage_or_none_on_the_ca_does_not_constrain_the_path() {
 
 #[test]
 fn certificates_a_conforming_ca_could_not_issue_are_refused_with_the_rule() {
-    let root = root_with(ca_extensions());
-    let ca = ca_under(&root, CA, ca_extensions());
+    let (root, ca) = root_and_ca(ca_extensions());
     let leaf = leaf_under(&ca, Vec::new());
     let by_ca = |edit: &dyn Fn(&mut x509_cert::TbsCertificate)| {
         resign(&leaf.der, ca.key.as_ref(), |tbs| edit(tbs))
