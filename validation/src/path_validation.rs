@@ -6,8 +6,8 @@
 //! extensions this validator does not understand.
 //!
 //! Around it, the strict checks [`ValidationOptions`] turns on by default: the trust anchor's
-//! own certificate (fit to be a CA, valid, no unknown critical extension; its name constraints
-//! always apply, RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
+//! own certificate (fit to be a CA, valid, no unknown critical extension — judged after the
+//! certificates below it; its name constraints always apply, RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
 //! RFC 5280's rules for conforming CAs, and a minimum RSA key size.
 
 use std::sync::Arc;
@@ -73,32 +73,16 @@ pub(crate) fn process_path(
     let mut max_path_length = n;
     let mut graph = PolicyGraph::new();
     let mut name_constraints = NameConstraintState::default();
-    // The anchor's own certificate, before anything below it.
-    let anchor_failure = |error: ValidationError| PathFailure {
-        error,
-        progress: 16,
-    };
-    if options.check_anchor_certificate {
-        if let Some(problem) = anchor_problem(anchor, options) {
-            return Err(anchor_failure(ValidationError::TrustAnchor {
-                anchor: anchor.subject_text(),
-                problem,
-            }));
-        }
-        if options.ca_extended_key_usage_constrains_path {
-            ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
-        }
-    }
-    rsa_key_long_enough(anchor, n, options).map_err(anchor_failure)?;
     // RFC 5937 §2: the anchor's name constraints initialise the path's (§6.1.1 (d) would
     // drop them). Kept apart to name the anchor when they refuse a name.
     let mut anchor_constraints = NameConstraintState::default();
     if let Some(nc) = &anchor.ext.name_constraints {
-        anchor_constraints.add(nc).map_err(|detail| {
-            anchor_failure(ValidationError::Constraint {
+        anchor_constraints.add(nc).map_err(|detail| PathFailure {
+            error: ValidationError::Constraint {
                 subject: anchor.subject_text(),
                 detail,
-            })
+            },
+            progress: 16,
         })?;
     }
     let mut working_key = anchor.spki_bytes().to_vec();
@@ -360,6 +344,26 @@ pub(crate) fn process_path(
             ));
         }
     }
+
+    // The anchor's own certificate, after the path below it: what is wrong with a
+    // certificate on the path (a leaf not yet valid at the time asked) is the more telling
+    // reason when both are.
+    let anchor_failure = |error: ValidationError| PathFailure {
+        error,
+        progress: (n as u32 + 1) * 32 - 1,
+    };
+    if options.check_anchor_certificate {
+        if let Some(problem) = anchor_problem(anchor, options) {
+            return Err(anchor_failure(ValidationError::TrustAnchor {
+                anchor: anchor.subject_text(),
+                problem,
+            }));
+        }
+        if options.ca_extended_key_usage_constrains_path {
+            ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
+        }
+    }
+    rsa_key_long_enough(anchor, n, options).map_err(anchor_failure)?;
 
     // §6.1.5 (g) as RFC 9618 gives it, and the final test.
     let user_constrained_policy_set =

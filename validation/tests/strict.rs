@@ -221,6 +221,22 @@ fn an_expired_anchor_certificate_is_refused_unless_the_caller_opts_out() {
 }
 
 #[test]
+fn a_certificate_on_the_path_is_reported_before_its_anchor() {
+    // Three days ago neither the root nor the leaf (both valid from yesterday) was valid: the
+    // leaf's state is what a signature verifier maps to its verdict.
+    let root = root_with(ca_extensions());
+    let leaf = leaf_under(&root, Vec::new());
+    match validate(&root.der, &[], &leaf.der, |o| {
+        o.time = now() - Duration::days(3)
+    }) {
+        Err(ValidationError::NotYetValid { subject, .. }) => {
+            assert!(subject.contains("Strict Leaf"), "{subject}")
+        }
+        other => panic!("expected the leaf NotYetValid, got {other:?}"),
+    }
+}
+
+#[test]
 fn an_anchor_that_is_not_a_ca_or_may_not_sign_certificates_is_refused() {
     let not_ca = root_with(vec![
         ext::basic_constraints(false, None).unwrap(),
