@@ -15,7 +15,7 @@ use imza_core::clock::{from_x509_time, parse_rfc3339, rfc3339};
 use imza_core::oids;
 use imza_validation::{
     Certificate, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
-    ValidatedPath, ValidationError, ValidationOptions, Validator,
+    ValidatedPath, ValidationError, ValidationOptions, Validator, DEFAULT_MIN_RSA_MODULUS_BITS,
 };
 
 use crate::output::{
@@ -34,6 +34,17 @@ pub enum CertCommand {
     /// checked as RFC 5280 §6.1 says: signatures, validity at the validation time, basic
     /// constraints and path length, key usage, name constraints, certificate policies (with the
     /// four policy inputs below) and unknown critical extensions.
+    ///
+    /// Stricter than RFC 5280 asks of a verifier, by default (each a policy, with the flag that
+    /// turns it off): the --trust certificate itself must be a valid CA certificate allowed to
+    /// sign certificates, with no unknown critical extension (--anchor-as-key); a CA's
+    /// extendedKeyUsage limits what it certifies to its purposes (--no-ca-eku-constraint);
+    /// certificates and CRLs must follow RFC 5280's rules for conforming CAs — key identifiers,
+    /// extension criticality, positive serial numbers, CRL numbers (--allow-nonconforming);
+    /// RSA keys must have at least 2048 bits (--min-rsa-bits). Whatever the flags, the name
+    /// constraints of a --trust certificate apply to the path (RFC 5937), a wildcard DNS name
+    /// is judged as every name it stands for, and a malformed e-mail address is refused under
+    /// e-mail name constraints.
     ///
     /// Revocation is checked for every certificate below the anchor when --crl or --ocsp is
     /// given, and then a certificate that no usable CRL or OCSP response covers fails the path.
@@ -56,7 +67,9 @@ pub enum CertCommand {
     /// "chain" runs from LEAF to the anchor and is empty when no path is valid; "revocation" has
     /// one entry per chain certificate except the anchor. error_kind is one of malformed,
     /// no_path, budget_exceeded, bad_signature, expired, not_yet_valid, revoked,
-    /// revocation_unknown, constraint, purpose, unsupported_algorithm, network, other.
+    /// revocation_unknown, constraint, purpose, unsupported_algorithm, network, trust_anchor,
+    /// name_constraint, ca_extended_key_usage, nonconforming, nonconforming_crl, weak_key,
+    /// other.
     ///
     /// Exit status 0: valid. 1: not valid (the reason is printed). 2: bad input (a file that
     /// cannot be read or holds no certificate, a bad --at or --policy). 3: internal failure.
@@ -96,7 +109,13 @@ pub enum CertCommand {
     ///
     /// sets the RFC 5280 §6.1.1 policy inputs (user-initial-policy-set, empty meaning
     /// anyPolicy; initial-explicit-policy; initial-policy-mapping-inhibit;
-    /// initial-any-policy-inhibit), which limbo's schema lacks and NIST PKITS needs.
+    /// initial-any-policy-inhibit), which limbo's schema lacks and NIST PKITS needs; and
+    ///
+    ///   "imza_strictness": {"anchor_as_key": bool, "no_ca_eku_constraint": bool,
+    ///                       "allow_nonconforming": bool, "min_rsa_bits": number}
+    ///
+    /// turns off the strict checks as `imza cert verify`'s flags of the same names do (all
+    /// strict when absent).
     ///
     /// Exit status 0: the results were written (whatever the verdicts). 2: stdin is not a limbo
     /// suite (not JSON, version not 1, no testcases array) or larger than 256 MiB.
@@ -183,6 +202,58 @@ pub struct VerifyArgs {
     /// Print the result as one JSON object (also when the path is not valid); see above.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    strictness: StrictnessInputs,
+}
+
+/// The strict checks that are policies, not RFC 5280 rules for verifiers: all on unless
+/// turned off, from `imza cert verify`'s flags or a limbo case's `imza_strictness` object.
+#[derive(Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StrictnessInputs {
+    /// Trust each --trust certificate as a name and a key only (RFC 5280 §6.1.1 (d)): do not
+    /// check its validity, basicConstraints cA, keyUsage keyCertSign, extendedKeyUsage or
+    /// critical extensions (checked by default, as WebPKI verifiers do). Its name constraints
+    /// apply either way (RFC 5937).
+    #[arg(long)]
+    #[serde(default)]
+    pub anchor_as_key: bool,
+    /// Let an extendedKeyUsage in a CA certificate not limit what the CA certifies. By default
+    /// a CA whose extendedKeyUsage has neither the --purpose of LEAF nor anyExtendedKeyUsage
+    /// cannot certify it (as Go, NSS and rustls-webpki nest EKUs).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_ca_eku_constraint: bool,
+    /// Accept certificates and CRLs that break RFC 5280's rules for conforming CAs: a missing
+    /// authority key identifier (or subject key identifier in a CA certificate), a critical
+    /// key identifier or authorityInfoAccess, a non-critical policyConstraints, a non-critical
+    /// subjectAltName with an empty subject, an empty extendedKeyUsage, name constraints or
+    /// keyCertSign in an end-entity certificate, a zero or negative serial number, a CRL
+    /// without a CRL number or with a critical one. Refused by default: the RFC binds the
+    /// issuer, and a strict verifier refuses what a conforming CA could not have issued.
+    /// For legacy PKIs (NIST PKITS has non-critical policyConstraints).
+    #[arg(long)]
+    #[serde(default)]
+    pub allow_nonconforming: bool,
+    /// The smallest RSA key, in bits, accepted anywhere on the path, the anchor included (a
+    /// policy after NIST SP 800-131A).
+    #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_RSA_MODULUS_BITS)]
+    #[serde(default = "default_min_rsa_bits")]
+    pub min_rsa_bits: usize,
+}
+
+fn default_min_rsa_bits() -> usize {
+    DEFAULT_MIN_RSA_MODULUS_BITS
+}
+
+impl StrictnessInputs {
+    /// Sets these choices in `options`.
+    pub(crate) fn apply(&self, options: &mut ValidationOptions) {
+        options.check_anchor_certificate = !self.anchor_as_key;
+        options.ca_extended_key_usage_constrains_path = !self.no_ca_eku_constraint;
+        options.require_rfc5280_conformance = !self.allow_nonconforming;
+        options.min_rsa_modulus_bits = self.min_rsa_bits;
+    }
 }
 
 pub fn run(command: CertCommand) -> CliResult {
@@ -231,6 +302,7 @@ fn verify(args: VerifyArgs) -> CliResult {
     .apply(&mut options)
     .map_err(|e| input(format!("--policy: {e}")))?;
     options.purpose = args.purpose.purpose();
+    args.strictness.apply(&mut options);
     let checked = args.network || !args.crl.is_empty();
     options.revocation = if checked {
         RevocationPolicy::Require
@@ -310,6 +382,14 @@ pub(crate) fn error_kind(e: &ValidationError) -> &'static str {
         ValidationError::Purpose { .. } => "purpose",
         ValidationError::Unsupported(_) => "unsupported_algorithm",
         ValidationError::Network(_) => "network",
+        ValidationError::TrustAnchor { .. } => "trust_anchor",
+        ValidationError::AnchorNameConstraints { .. } | ValidationError::NameConstraint { .. } => {
+            "name_constraint"
+        }
+        ValidationError::CaExtendedKeyUsage { .. } => "ca_extended_key_usage",
+        ValidationError::NonConforming { .. } => "nonconforming",
+        ValidationError::NonConformingCrl { .. } => "nonconforming_crl",
+        ValidationError::WeakRsaKey { .. } => "weak_key",
         _ => "other",
     }
 }

@@ -284,6 +284,34 @@ fn demo_builds_a_verifiable_pki_and_is_idempotent() {
     assert!(ok.status.success(), "{}", stdout(&ok));
     let revoked = verify("certs/rashad-sign-revoked.pem");
     assert!(!revoked.status.success());
+    // imza's own validator, every strict check on, accepts what the demo CAs issued.
+    let path = |p: &str| demo.join(p).to_str().expect("utf-8 path").to_string();
+    for (cert, purpose) in [
+        ("certs/gunay-sign.pem", "sign"),
+        ("certs/gunay-auth.pem", "auth"),
+        ("certs/asan-seal.pem", "sign"),
+        ("certs/e-gov-tls.pem", "server"),
+        ("certs/tsa.pem", "any"),
+    ] {
+        let mut args = vec![
+            "cert",
+            "verify",
+            &path(cert),
+            "--trust",
+            &path("ca/root.pem"),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        for ca in ["citizens", "organisations", "infrastructure"] {
+            args.extend(["--untrusted".into(), path(&format!("ca/{ca}.pem"))]);
+            args.extend(["--crl".into(), path(&format!("crl/{ca}.crl"))]);
+        }
+        args.extend(["--crl".into(), path("crl/root.crl")]);
+        args.extend(["--purpose".into(), purpose.into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(pki.ok(&args).starts_with("VALID"), "{cert}");
+    }
     assert!(pki.ok(&["audit", "verify"]).contains("intact"));
 }
 

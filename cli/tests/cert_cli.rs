@@ -297,6 +297,10 @@ fn help_documents_every_flag() {
         "--inhibit-any-policy",
         "--purpose",
         "--json",
+        "--anchor-as-key",
+        "--no-ca-eku-constraint",
+        "--allow-nonconforming",
+        "--min-rsa-bits",
         "Exit status",
     ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
@@ -357,4 +361,137 @@ fn ocsp_from_the_aia_of_a_served_pki_says_good_then_revoked() {
         .expect("run imza");
     assert_eq!(code(&out), 1);
     assert!(output(&out).contains("revoked"), "{}", output(&out));
+}
+
+/// `imza cert verify LEAF --trust ANCHOR [--untrusted CA] EXTRA... --json`: exit code and
+/// error_kind.
+fn verdict(
+    dir: &Path,
+    anchor: &[u8],
+    ca: Option<&[u8]>,
+    leaf: &[u8],
+    extra: &[&str],
+) -> (i32, Value) {
+    write_certificate(&dir.join("anchor.pem"), anchor);
+    write_certificate(&dir.join("leaf.pem"), leaf);
+    let mut args = vec![
+        "cert".to_string(),
+        "verify".into(),
+        s(&dir.join("leaf.pem")).into(),
+        "--trust".into(),
+        s(&dir.join("anchor.pem")).into(),
+        "--json".into(),
+    ];
+    if let Some(ca) = ca {
+        write_certificate(&dir.join("ca.pem"), ca);
+        args.extend(["--untrusted".to_string(), s(&dir.join("ca.pem")).into()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = Command::new(env!("CARGO_BIN_EXE_imza"))
+        .args(&args)
+        .output()
+        .expect("run imza");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    (code(&out), v)
+}
+
+/// A CA certificate issued by `issuer` with `extensions` (not the usual CA profile).
+fn ca_with(issuer: &TestCa, subject: &str, extensions: Vec<x509_cert::ext::Extension>) -> TestCa {
+    let key = std::sync::Arc::new(SoftwareKey::generate(KeyAlgorithm::EcP256).expect("key"));
+    let der = issuer.issue(subject, &[0x21], key.as_ref(), extensions);
+    TestCa {
+        subject: subject.into(),
+        key,
+        serial: vec![0x21],
+        der,
+    }
+}
+
+#[test]
+fn the_strict_checks_refuse_by_default_and_their_flags_turn_them_off() {
+    use imza_core::{ext, oids};
+    use imza_testdata::pki::ca_extensions;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsages};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let leaf_key = SoftwareKey::generate(KeyAlgorithm::EcP256).expect("key");
+    let root = TestCa::root("CN=Strict CLI Root,O=imza,C=AZ", KeyAlgorithm::EcP256);
+
+    // An anchor whose certificate is not a CA's.
+    let not_ca = ca_with(
+        &root,
+        "CN=Not A CA,O=imza,C=AZ",
+        vec![ext::key_usage(KeyUsages::KeyCertSign.into()).expect("keyUsage")],
+    );
+    let leaf = not_ca.issue("CN=Strict CLI Leaf", &[0x31], &leaf_key, leaf_extensions());
+    let (exit, v) = verdict(dir.path(), &not_ca.der, None, &leaf, &[]);
+    assert_eq!(
+        (exit, v["error_kind"].as_str()),
+        (1, Some("trust_anchor")),
+        "{v}"
+    );
+    let (exit, v) = verdict(dir.path(), &not_ca.der, None, &leaf, &["--anchor-as-key"]);
+    assert_eq!(exit, 0, "{v}");
+
+    // A CA limited to e-mail protection, and a TLS server certificate under it.
+    let mut extensions = ca_extensions();
+    extensions.push(ext::extended_key_usage(&[oids::KP_EMAIL_PROTECTION], false).expect("EKU"));
+    let email_ca = ca_with(&root, "CN=E-mail CA,O=imza,C=AZ", extensions);
+    let mut server = leaf_extensions();
+    server.push(ext::extended_key_usage(&[oids::KP_SERVER_AUTH], false).expect("EKU"));
+    let leaf = email_ca.issue("CN=www.example.az", &[0x32], &leaf_key, server);
+    let purpose = ["--purpose", "server"];
+    let (exit, v) = verdict(dir.path(), &root.der, Some(&email_ca.der), &leaf, &purpose);
+    assert_eq!(
+        (exit, v["error_kind"].as_str()),
+        (1, Some("ca_extended_key_usage")),
+        "{v}"
+    );
+    let relaxed = ["--purpose", "server", "--no-ca-eku-constraint"];
+    let (exit, v) = verdict(dir.path(), &root.der, Some(&email_ca.der), &leaf, &relaxed);
+    assert_eq!(exit, 0, "{v}");
+
+    // An empty extendedKeyUsage, which no conforming CA issues.
+    let mut empty = leaf_extensions();
+    empty.push(
+        ext::extension(
+            oids::EXT_EXTENDED_KEY_USAGE,
+            false,
+            &ExtendedKeyUsage(Vec::new()),
+        )
+        .expect("EKU"),
+    );
+    let leaf = root.issue("CN=Strict CLI Leaf", &[0x33], &leaf_key, empty);
+    let (exit, v) = verdict(dir.path(), &root.der, None, &leaf, &[]);
+    assert_eq!(
+        (exit, v["error_kind"].as_str()),
+        (1, Some("nonconforming")),
+        "{v}"
+    );
+    let (exit, v) = verdict(
+        dir.path(),
+        &root.der,
+        None,
+        &leaf,
+        &["--allow-nonconforming"],
+    );
+    assert_eq!(exit, 0, "{v}");
+
+    // RSA-2048 passes the default and fails a 3072-bit minimum.
+    let rsa_root = TestCa::root("CN=Strict CLI RSA Root,O=imza,C=AZ", KeyAlgorithm::Rsa2048);
+    let leaf = rsa_root.issue("CN=Strict CLI Leaf", &[0x34], &leaf_key, leaf_extensions());
+    let (exit, v) = verdict(dir.path(), &rsa_root.der, None, &leaf, &[]);
+    assert_eq!(exit, 0, "{v}");
+    let (exit, v) = verdict(
+        dir.path(),
+        &rsa_root.der,
+        None,
+        &leaf,
+        &["--min-rsa-bits", "3072"],
+    );
+    assert_eq!(
+        (exit, v["error_kind"].as_str()),
+        (1, Some("weak_key")),
+        "{v}"
+    );
 }

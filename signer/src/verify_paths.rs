@@ -83,10 +83,19 @@ impl PathFailure {
             ValidationError::RevocationUnknown { .. } | ValidationError::Network(_) => {
                 PathFailureKind::RevocationUnknown
             }
-            ValidationError::Constraint { .. } | ValidationError::Purpose { .. } => {
-                PathFailureKind::Constraint
+            ValidationError::Constraint { .. }
+            | ValidationError::Purpose { .. }
+            | ValidationError::TrustAnchor { .. }
+            | ValidationError::AnchorNameConstraints { .. }
+            | ValidationError::NameConstraint { .. }
+            | ValidationError::CaExtendedKeyUsage { .. }
+            | ValidationError::NonConforming { .. } => PathFailureKind::Constraint,
+            // A CRL no conforming issuer signs leaves the status unsettled.
+            ValidationError::NonConformingCrl { .. } => PathFailureKind::RevocationUnknown,
+            // A key too short for the policy is a cryptographic constraint (EN 319 102-1).
+            ValidationError::Unsupported(_) | ValidationError::WeakRsaKey { .. } => {
+                PathFailureKind::Unsupported
             }
-            ValidationError::Unsupported(_) => PathFailureKind::Unsupported,
             _ => PathFailureKind::General,
         };
         PathFailure { kind, message }
@@ -423,5 +432,40 @@ impl PathValidator for TsaPathValidator<'_> {
         };
         *self.last.borrow_mut() = Some(result);
         answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imza_validation::{CrlViolation, Rfc5280Violation};
+
+    #[test]
+    fn the_strict_validators_refusals_map_to_their_sub_indication_kinds() {
+        let kind = |e: ValidationError| PathFailure::from_error(e).kind;
+        assert_eq!(
+            kind(ValidationError::WeakRsaKey {
+                position: 0,
+                subject: "CN=x".into(),
+                bits: 1024,
+                minimum: 2048,
+            }),
+            PathFailureKind::Unsupported
+        );
+        assert_eq!(
+            kind(ValidationError::NonConforming {
+                position: 1,
+                subject: "CN=CA".into(),
+                violation: Rfc5280Violation::MissingSubjectKeyIdentifier,
+            }),
+            PathFailureKind::Constraint
+        );
+        assert_eq!(
+            kind(ValidationError::NonConformingCrl {
+                issuer: "CN=CA".into(),
+                violation: CrlViolation::MissingCrlNumber,
+            }),
+            PathFailureKind::RevocationUnknown
+        );
     }
 }

@@ -128,6 +128,19 @@ impl Certificate {
         self.subject_key == self.issuer_key
     }
 
+    /// The modulus length in bits of an RSA key (rsaEncryption or RSASSA-PSS), `None` for
+    /// other keys, and for an RSA key that does not decode (its signatures cannot verify).
+    pub fn rsa_modulus_bits(&self) -> Option<usize> {
+        let algorithm = self.spki().algorithm.oid;
+        if algorithm != imza_core::oids::RSA_ENCRYPTION && algorithm != imza_core::oids::RSASSA_PSS
+        {
+            return None;
+        }
+        openssl::pkey::PKey::public_key_from_der(&self.spki_der)
+            .ok()
+            .and_then(|key| usize::try_from(key.bits()).ok())
+    }
+
     pub(crate) fn spki_bytes(&self) -> &[u8] {
         &self.spki_der
     }

@@ -35,6 +35,8 @@ pub struct Crl {
     pub(crate) next_update: Option<OffsetDateTime>,
     /// cRLNumber, big-endian without leading zeros.
     pub(crate) number: Option<Vec<u8>>,
+    /// Whether cRLNumber is marked critical (§5.2.3: it is a non-critical extension).
+    pub(crate) number_critical: bool,
     /// deltaCRLIndicator's BaseCRLNumber: present on delta CRLs only.
     pub(crate) delta_base: Option<Vec<u8>>,
     pub(crate) idp: Option<IssuingDistributionPoint>,
@@ -109,6 +111,7 @@ impl Crl {
                 .as_ref()
                 .map(imza_core::clock::from_x509_time),
             number: None,
+            number_critical: false,
             delta_base: None,
             idp: None,
             idp_der: None,
@@ -202,6 +205,7 @@ impl Crl {
             oids::EXT_CRL_NUMBER => {
                 let n = CrlNumber::from_der(value).map_err(|e| format!("cRLNumber: {e}"))?;
                 self.number = Some(trimmed(n.0.as_bytes()));
+                self.number_critical = ext.critical;
             }
             oids::EXT_DELTA_CRL_INDICATOR => {
                 let n = BaseCrlNumber::from_der(value)

@@ -54,6 +54,13 @@ pub(crate) enum CrlOutcome {
     Unknown {
         notes: Vec<String>,
     },
+    /// A CRL signed by a validated signer breaks RFC 5280 §5 (with
+    /// [`ValidationOptions::require_rfc5280_conformance`]): the issuer's own statement is
+    /// not one a conforming CA makes, so the path is refused rather than the CRL skipped.
+    NonConforming {
+        issuer: String,
+        violation: crate::CrlViolation,
+    },
 }
 
 /// A distribution point as §6.3.3 uses it.
@@ -330,6 +337,14 @@ impl Session<'_> {
                             continue;
                         }
                     };
+                if options.require_rfc5280_conformance {
+                    if let Err(violation) = crate::conformance::check_crl(&crl) {
+                        return Ok(CrlOutcome::NonConforming {
+                            issuer: issuer_text,
+                            violation,
+                        });
+                    }
+                }
                 // (h): a delta CRL of the same issuer and scope, signed by the same key.
                 let delta = self.matching_delta(&crl, fetched, &signer, time, &mut notes)?;
                 if stale && delta.is_none() {

@@ -4,6 +4,7 @@
 //! Callers (the signer's validation report, `imza cert verify`) match on the variants: the
 //! variants below are a contract — add new ones freely, do not rename or remove these.
 
+use der::asn1::ObjectIdentifier;
 use imza_core::clock::rfc3339;
 use time::OffsetDateTime;
 
@@ -76,6 +77,185 @@ pub enum ValidationError {
     /// Fetching a CRL or OCSP response over the network failed.
     #[error("network: {0}")]
     Network(String),
+
+    /// The trust anchor's own certificate is not fit to be one (with
+    /// [`crate::ValidationOptions::check_anchor_certificate`]).
+    #[error("trust anchor {anchor}: {problem}")]
+    TrustAnchor {
+        anchor: String,
+        problem: AnchorProblem,
+    },
+
+    /// A name of a certificate on the path is outside the name constraints of the trust
+    /// anchor's certificate (RFC 5937 §2: the anchor's constraints initialise the path's).
+    #[error("{subject} (certificate {position} of the path, the target being 0): {violation}, by the name constraints of trust anchor {anchor}")]
+    AnchorNameConstraints {
+        anchor: String,
+        position: usize,
+        subject: String,
+        violation: NameConstraintViolation,
+    },
+
+    /// A name of a certificate on the path that the name constraints above it refuse for
+    /// what it is, not only for where it lies: a wildcard standing for excluded names, an
+    /// rfc822Name that is no mailbox (RFC 5280 §4.2.1.10).
+    #[error("{subject} (certificate {position} of the path, the target being 0): {violation}")]
+    NameConstraint {
+        position: usize,
+        subject: String,
+        violation: NameConstraintViolation,
+    },
+
+    /// A CA on the path has an extendedKeyUsage without the target's purpose (nor
+    /// anyExtendedKeyUsage): it may not certify keys for it (with
+    /// [`crate::ValidationOptions::ca_extended_key_usage_constrains_path`]).
+    #[error("{ca} (certificate {position} of the path, the target being 0) limits extendedKeyUsage to {}, which excludes {purpose} ({})", oid_list(ca_usages), oid_list(wanted))]
+    CaExtendedKeyUsage {
+        position: usize,
+        ca: String,
+        ca_usages: Vec<ObjectIdentifier>,
+        purpose: &'static str,
+        /// The purposes that would allow the target's use (any one of them).
+        wanted: Vec<ObjectIdentifier>,
+    },
+
+    /// A certificate on the path breaks a rule RFC 5280 sets for conforming CAs (with
+    /// [`crate::ValidationOptions::require_rfc5280_conformance`]).
+    #[error("{subject} (certificate {position} of the path, the target being 0) does not conform to RFC 5280: {violation}")]
+    NonConforming {
+        position: usize,
+        subject: String,
+        violation: Rfc5280Violation,
+    },
+
+    /// A CRL whose signature and signer are good breaks a rule of RFC 5280 §5 (with
+    /// [`crate::ValidationOptions::require_rfc5280_conformance`]).
+    #[error("CRL of {issuer} does not conform to RFC 5280: {violation}")]
+    NonConformingCrl {
+        issuer: String,
+        violation: CrlViolation,
+    },
+
+    /// An RSA key on the path is shorter than
+    /// [`crate::ValidationOptions::min_rsa_modulus_bits`].
+    #[error("{subject} (certificate {position} of the path, the target being 0) has a {bits}-bit RSA key; at least {minimum} bits are required")]
+    WeakRsaKey {
+        position: usize,
+        subject: String,
+        bits: usize,
+        minimum: usize,
+    },
+}
+
+/// Why a trust anchor's certificate is not fit to be one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorProblem {
+    #[error("expired at {} (validation time {})", rfc3339(*not_after), rfc3339(*time))]
+    Expired {
+        not_after: OffsetDateTime,
+        time: OffsetDateTime,
+    },
+    #[error("not valid before {} (validation time {})", rfc3339(*not_before), rfc3339(*time))]
+    NotYetValid {
+        not_before: OffsetDateTime,
+        time: OffsetDateTime,
+    },
+    /// basicConstraints absent, or cA false.
+    #[error("not a CA certificate (basicConstraints cA is absent or false)")]
+    NotCa,
+    /// A keyUsage without keyCertSign.
+    #[error("keyUsage lacks keyCertSign")]
+    NoKeyCertSign,
+    #[error("unrecognised critical extension {}", oid_list(extensions))]
+    UnknownCriticalExtension { extensions: Vec<ObjectIdentifier> },
+    /// Extensions that do not decode or appear twice.
+    #[error("unusable extensions: {}", errors.join("; "))]
+    UnusableExtensions { errors: Vec<String> },
+}
+
+/// How a name breaks the name constraints that apply to it (RFC 5280 §4.2.1.10).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameConstraintViolation {
+    /// The name is outside every permitted subtree of its form in one constraining layer.
+    #[error("{name} is not within the permitted name-constraint subtrees")]
+    NotPermitted { name: String },
+    /// The name is within an excluded subtree.
+    #[error("{name} is within an excluded name-constraint subtree")]
+    Excluded { name: String },
+    /// A wildcard dNSName (`*.example.com`) stands for names of which some lie in the
+    /// excluded subtree `excluded`.
+    #[error("wildcard {name} stands for names within the excluded subtree {excluded}")]
+    WildcardExcluded { name: String, excluded: String },
+    /// An rfc822Name (or subject emailAddress) that is not `local-part@domain`, under
+    /// rfc822Name constraints: it cannot be placed inside or outside a subtree.
+    #[error("e-mail address {address:?} is malformed, and rfc822Name constraints apply to it")]
+    MalformedEmail { address: String },
+    /// A constraint on a name form imza does not evaluate applies to the certificate.
+    #[error("a name constraint on {form} names, which imza cannot evaluate, applies to this certificate")]
+    Unevaluable { form: &'static str },
+    /// An iPAddress constraint that is not an address and a mask.
+    #[error("iPAddress name constraint of {octets} octets (8 or 32 expected)")]
+    BadIpConstraint { octets: usize },
+}
+
+/// A rule RFC 5280 sets for conforming CAs, broken by a certificate on the path.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rfc5280Violation {
+    /// §4.2.1.1: no authorityKeyIdentifier keyIdentifier in a certificate that is not
+    /// self-signed.
+    #[error("no authorityKeyIdentifier keyIdentifier (§4.2.1.1), and the certificate is not self-signed")]
+    MissingAuthorityKeyIdentifier,
+    /// §4.2.1.2: a CA certificate without subjectKeyIdentifier.
+    #[error("a CA certificate without subjectKeyIdentifier (§4.2.1.2)")]
+    MissingSubjectKeyIdentifier,
+    /// §4.2.1.1, §4.2.1.2, §4.2.2.1: an extension conforming CAs MUST mark non-critical
+    /// (authority or subject key identifier, authority information access) is critical.
+    #[error("extension {extension} is critical; conforming CAs mark it non-critical (§4.2.1.1, §4.2.1.2, §4.2.2.1)")]
+    MustNotBeCritical { extension: ObjectIdentifier },
+    /// §4.2.1.11: policyConstraints not critical.
+    #[error("policyConstraints is not critical (§4.2.1.11)")]
+    NonCriticalPolicyConstraints,
+    /// §4.2.1.6: an empty subject with a subjectAltName that is not critical.
+    #[error("the subject is empty and subjectAltName is not critical (§4.2.1.6)")]
+    NonCriticalSanWithEmptySubject,
+    /// §4.2.1.12: an extendedKeyUsage with no purpose (SIZE (1..MAX)).
+    #[error("extendedKeyUsage lists no purpose (§4.2.1.12)")]
+    EmptyExtendedKeyUsage,
+    /// §4.2.1.10: name constraints in a certificate that is not a CA's.
+    #[error("nameConstraints in an end-entity certificate (§4.2.1.10)")]
+    NameConstraintsInEndEntity,
+    /// §4.2.1.3: keyCertSign asserted without basicConstraints cA.
+    #[error("keyUsage keyCertSign without basicConstraints cA (§4.2.1.3)")]
+    KeyCertSignWithoutCa,
+    /// §4.1.2.2: a serial number that is zero or negative (its content octets).
+    #[error(
+        "serial number {} is not a positive integer (§4.1.2.2)",
+        hex::encode_upper(serial)
+    )]
+    NonPositiveSerial { serial: Vec<u8> },
+}
+
+/// A rule of RFC 5280 §5 broken by a CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrlViolation {
+    /// §5.2.3: conforming CRL issuers MUST include the CRL number.
+    #[error("no cRLNumber (§5.2.3)")]
+    MissingCrlNumber,
+    /// §5.2.3: the CRL number is a non-critical extension.
+    #[error("cRLNumber is critical (§5.2.3)")]
+    CriticalCrlNumber,
+}
+
+/// OIDs as one comma-separated line, for messages.
+pub(crate) fn oid_list(oids: &[ObjectIdentifier]) -> String {
+    oids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ValidationError {

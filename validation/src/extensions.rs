@@ -38,6 +38,9 @@ pub(crate) struct CertExtensions {
     pub crl_distribution_points: Option<Vec<DistributionPoint>>,
     pub freshest_crl: Option<Vec<DistributionPoint>>,
     pub ocsp_no_check: bool,
+    /// Every extension marked critical, understood or not (for the criticality rules of
+    /// RFC 5280 a conforming CA follows).
+    pub critical: Vec<ObjectIdentifier>,
     /// Critical extensions this validator does not process.
     pub unknown_critical: Vec<ObjectIdentifier>,
     /// Extensions that do not decode, or appear twice.
@@ -111,6 +114,11 @@ pub(crate) fn read_extensions(
 }
 
 impl CertExtensions {
+    /// Whether the extension `oid` is present and marked critical.
+    pub fn is_critical(&self, oid: ObjectIdentifier) -> bool {
+        self.critical.contains(&oid)
+    }
+
     pub fn decode(extensions: Option<&[Extension]>) -> CertExtensions {
         let mut out = CertExtensions::default();
         let mut errors = Vec::new();
@@ -126,6 +134,9 @@ impl CertExtensions {
     }
 
     fn read(&mut self, ext: &Extension) -> Result<(), String> {
+        if ext.critical {
+            self.critical.push(ext.extn_id);
+        }
         match ext.extn_id {
             oids::EXT_BASIC_CONSTRAINTS => {
                 self.basic_constraints = Some(decode(ext, "basicConstraints")?)

@@ -9,10 +9,16 @@
 //! validity, identical fetches made once, outbound fetches capped. [`Validator::validate`] builds candidate paths from a target certificate to an
 //! anchor within a [`Budget`] and runs the §6.1 algorithm on each at the time given in
 //! [`ValidationOptions`] — never the wall clock — until one passes.
+//!
+//! By default it is stricter than §6.1 asks: the trust anchor's certificate is checked and its
+//! name constraints apply (RFC 5937), CA extendedKeyUsages nest, certificates and CRLs must
+//! follow RFC 5280's rules for conforming CAs, and RSA keys need 2048 bits; each policy has
+//! its switch in [`ValidationOptions`], and each refusal its [`ValidationError`] variant.
 
 mod authentication;
 mod budget;
 mod certificate;
+mod conformance;
 mod crl;
 mod crl_check;
 mod error;
@@ -38,11 +44,15 @@ mod validator;
 pub use authentication::{AuthenticationTrust, MAX_ISSUER_FETCHES};
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
-pub use error::ValidationError;
+pub use error::{
+    AnchorProblem, CrlViolation, NameConstraintViolation, Rfc5280Violation, ValidationError,
+};
 pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
 pub use local_revocation::{LocalRevocationSource, LocalStatus};
-pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
+pub use options::{
+    Budget, Purpose, RevocationPolicy, ValidationOptions, DEFAULT_MIN_RSA_MODULUS_BITS,
+};
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};
 pub use signature::{SignatureCache, DEFAULT_SIGNATURE_CACHE_ENTRIES};

@@ -6,13 +6,18 @@
 //! Instead of intersecting permitted subtrees, each CA's permitted set is kept as one layer and
 //! a name must fall within every layer that constrains its name form: the same test, without
 //! computing intersections of subtrees.
+//!
+//! A wildcard dNSName (`*.example.com`) is checked as the set of names it stands for: it is
+//! permitted only when all of them are, and refused when any of them is excluded (excluding
+//! `a.example.com` excludes `*.example.com`). An rfc822Name that is not a mailbox cannot be
+//! placed inside or outside a subtree, so it is refused whenever rfc822Name constraints apply.
 
 use x509_cert::ext::pkix::constraints::name::GeneralSubtree;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::NameConstraints;
 
 use crate::name::NameKey;
-use crate::Certificate;
+use crate::{Certificate, NameConstraintViolation};
 
 /// Most layers and subtrees kept: bounded by the path length and the extension size
 /// limits, stated here as well for clarity.
@@ -69,7 +74,7 @@ impl NameConstraintState {
 
     /// §6.1.3 (b)-(c): the subject DN, its emailAddress attributes and every subjectAltName
     /// of `cert` must be within the permitted subtrees and outside the excluded ones.
-    pub fn check(&self, cert: &Certificate) -> Result<(), String> {
+    pub fn check(&self, cert: &Certificate) -> Result<(), NameConstraintViolation> {
         if self.is_empty() {
             return Ok(());
         }
@@ -90,10 +95,24 @@ impl NameConstraintState {
         Ok(())
     }
 
-    fn check_name(&self, name: &Subject<'_>, dn_key: Option<&NameKey>) -> Result<(), String> {
+    fn check_name(
+        &self,
+        name: &Subject<'_>,
+        dn_key: Option<&NameKey>,
+    ) -> Result<(), NameConstraintViolation> {
         let form = form_of(name);
+        let of_form = |s: &&GeneralSubtree| form_of_general(&s.base) == form;
+        if let Some(address) = email_address(name) {
+            let constrained = self.permitted.iter().flatten().any(|s| of_form(&s))
+                || self.excluded.iter().any(|s| of_form(&s));
+            if constrained && !is_mailbox(address) {
+                return Err(NameConstraintViolation::MalformedEmail {
+                    address: address.to_string(),
+                });
+            }
+        }
         for layer in &self.permitted {
-            let mut same_form = layer.iter().filter(|s| form_of_general(&s.base) == form);
+            let mut same_form = layer.iter().filter(of_form);
             let mut constrained = false;
             let mut within = false;
             for subtree in same_form.by_ref() {
@@ -104,25 +123,90 @@ impl NameConstraintState {
                 }
             }
             if constrained && !within {
-                return Err(format!(
-                    "{} is not within the permitted name-constraint subtrees",
-                    describe(name)
-                ));
+                return Err(NameConstraintViolation::NotPermitted {
+                    name: describe(name),
+                });
             }
         }
-        for subtree in self
-            .excluded
-            .iter()
-            .filter(|s| form_of_general(&s.base) == form)
-        {
+        for subtree in self.excluded.iter().filter(of_form) {
             if matches(name, dn_key, &subtree.base)? {
-                return Err(format!(
-                    "{} is within an excluded name-constraint subtree",
-                    describe(name)
-                ));
+                return Err(NameConstraintViolation::Excluded {
+                    name: describe(name),
+                });
+            }
+            if let (Subject::General(GeneralName::DnsName(n)), GeneralName::DnsName(excluded)) =
+                (name, &subtree.base)
+            {
+                if wildcard_meets(n.as_str(), excluded.as_str()) {
+                    return Err(NameConstraintViolation::WildcardExcluded {
+                        name: n.to_string(),
+                        excluded: excluded.to_string(),
+                    });
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// The address of an rfc822Name or a subject emailAddress.
+fn email_address<'a>(name: &'a Subject<'_>) -> Option<&'a str> {
+    match name {
+        Subject::Email(address) => Some(address),
+        Subject::General(GeneralName::Rfc822Name(address)) => Some(address.as_str()),
+        Subject::General(_) => None,
+    }
+}
+
+/// Whether `address` is a Mailbox (RFC 5321 §4.1.2, which RFC 5280 §4.2.1.6 refers to):
+/// a dot-atom or quoted-string local part, `@`, and a domain of LDH labels or an address
+/// literal in brackets.
+fn is_mailbox(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        Some(quoted) => quoted.bytes().all(|b| (b' '..=b'~').contains(&b)),
+        None => {
+            !local.is_empty()
+                && local.split('.').all(|atom| {
+                    !atom.is_empty()
+                        && atom.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+                        })
+                })
+        }
+    };
+    let domain_ok = if domain.starts_with('[') {
+        domain.len() > 2 && domain.ends_with(']')
+    } else {
+        !domain.is_empty()
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
+    };
+    local_ok && domain_ok
+}
+
+/// Whether the wildcard dNSName `name` (`*.example.com`: any one label, then example.com)
+/// stands for a name within the excluded subtree `constraint` that the literal comparison
+/// does not see: a constraint of exactly one label more than the wildcard's base
+/// (`a.example.com`). Constraints at or above the base already match the literal name, and
+/// deeper ones (`b.a.example.com`, `.a.example.com`) hold no name of the wildcard's set.
+fn wildcard_meets(name: &str, constraint: &str) -> bool {
+    let Some(base) = name.trim_end_matches('.').strip_prefix("*.") else {
+        return false;
+    };
+    let constraint = constraint.trim_end_matches('.');
+    match constraint.split_once('.') {
+        Some((label, rest)) => !label.is_empty() && label != "*" && rest.eq_ignore_ascii_case(base),
+        None => false,
     }
 }
 
@@ -164,7 +248,7 @@ fn matches(
     name: &Subject<'_>,
     dn_key: Option<&NameKey>,
     base: &GeneralName,
-) -> Result<bool, String> {
+) -> Result<bool, NameConstraintViolation> {
     Ok(match (name, base) {
         (Subject::General(GeneralName::DirectoryName(n)), GeneralName::DirectoryName(b)) => {
             let key = dn_key.cloned().unwrap_or_else(|| NameKey::new(n));
@@ -189,15 +273,14 @@ fn matches(
             ip_matches(n.as_bytes(), b.as_bytes())?
         }
         (Subject::General(_), _) => {
-            return Err(format!(
-                "a name constraint on {} names, which imza cannot evaluate, applies to this certificate",
-                match base {
+            return Err(NameConstraintViolation::Unevaluable {
+                form: match base {
                     GeneralName::OtherName(_) => "otherName",
                     GeneralName::EdiPartyName(_) => "ediPartyName",
                     GeneralName::RegisteredId(_) => "registeredID",
                     _ => "these",
-                }
-            ))
+                },
+            })
         }
         (Subject::Email(_), _) => false,
     })
@@ -269,12 +352,11 @@ fn uri_host(uri: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-fn ip_matches(address: &[u8], constraint: &[u8]) -> Result<bool, String> {
+fn ip_matches(address: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintViolation> {
     if constraint.len() != 8 && constraint.len() != 32 {
-        return Err(format!(
-            "iPAddress name constraint of {} octets (8 or 32 expected)",
-            constraint.len()
-        ));
+        return Err(NameConstraintViolation::BadIpConstraint {
+            octets: constraint.len(),
+        });
     }
     if address.len() * 2 != constraint.len() {
         return Ok(false);
@@ -328,6 +410,45 @@ mod tests {
         ));
         assert!(email_matches("root@example.com", "root@EXAMPLE.com"));
         assert!(!email_matches("other@example.com", "root@example.com"));
+    }
+
+    #[test]
+    fn a_wildcard_meets_an_excluded_name_one_label_below_its_base() {
+        assert!(wildcard_meets("*.example.com", "a.example.com"));
+        assert!(wildcard_meets("*.Example.com.", "A.EXAMPLE.COM"));
+        // At or above the base, the literal comparison already refuses it.
+        assert!(!wildcard_meets("*.example.com", "example.com"));
+        // Deeper names are not among the names the wildcard stands for.
+        assert!(!wildcard_meets("*.example.com", "b.a.example.com"));
+        assert!(!wildcard_meets("*.example.com", ".a.example.com"));
+        assert!(!wildcard_meets("*.example.com", "a.example.org"));
+        assert!(!wildcard_meets("www.example.com", "a.example.com"));
+    }
+
+    #[test]
+    fn mailboxes_are_local_part_at_domain() {
+        for good in [
+            "user@example.com",
+            "first.last+tag@mail.example.com",
+            "\"quoted user\"@example.com",
+            "root@[192.0.2.1]",
+        ] {
+            assert!(is_mailbox(good), "{good}");
+        }
+        for bad in [
+            "",
+            "user",
+            "@example.com",
+            "user@",
+            "a b@example.com",
+            "a@b@example.com",
+            "user@exa mple.com",
+            "user@.example.com",
+            "user@-example.com",
+            "first..last@example.com",
+        ] {
+            assert!(!is_mailbox(bad), "{bad}");
+        }
     }
 
     #[test]

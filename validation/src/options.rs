@@ -31,11 +31,35 @@ pub struct ValidationOptions {
     pub max_intermediates: Option<usize>,
     /// Bounds on the work a hostile pool can cause.
     pub budget: Budget,
+    /// Check the trust anchor's own certificate: valid at [`ValidationOptions::time`],
+    /// basicConstraints cA, keyUsage keyCertSign when keyUsage is present, no critical
+    /// extension this validator does not understand. RFC 5280 §6.1.1 (d) takes an anchor as a
+    /// name and a key only; RFC 5937 lets a relying party use the certificate's content, as
+    /// WebPKI verifiers do. A policy, on by default. (The anchor's name constraints apply
+    /// whatever this says.)
+    pub check_anchor_certificate: bool,
+    /// An extendedKeyUsage in a CA certificate on the path (the anchor's too, when
+    /// [`ValidationOptions::check_anchor_certificate`]) limits what the CA may certify: the
+    /// target's [`Purpose`] must be in it, or anyExtendedKeyUsage. RFC 5280 leaves EKU to the
+    /// end entity; the WebPKI verifiers (Go, NSS, rustls-webpki) nest it. A policy, on by default.
+    pub ca_extended_key_usage_constrains_path: bool,
+    /// Refuse certificates and CRLs that break what RFC 5280 requires of a conforming CA
+    /// (see [`crate::Rfc5280Violation`], [`crate::CrlViolation`]). The RFC binds the issuer,
+    /// not the verifier; refusing is a strict verifier's choice, on by default. Legacy suites
+    /// (NIST PKITS has non-critical policyConstraints and a negative serial number) turn it off.
+    pub require_rfc5280_conformance: bool,
+    /// The smallest RSA modulus, in bits, of a key on the path (the anchor's included). A
+    /// policy: 2048 by default (NIST SP 800-131A); `0` accepts any.
+    pub min_rsa_modulus_bits: usize,
 }
+
+/// The default [`ValidationOptions::min_rsa_modulus_bits`].
+pub const DEFAULT_MIN_RSA_MODULUS_BITS: usize = 2048;
 
 impl ValidationOptions {
     /// RFC 5280 defaults at `time`: any policy, no explicit policy, mapping and anyPolicy
-    /// allowed, any purpose, revocation required, no network, the default budget.
+    /// allowed, any purpose, revocation required, no network, the default budget; and the
+    /// strict checks on: the anchor certificate, CA EKUs, RFC 5280 conformance, RSA ≥ 2048.
     pub fn at(time: OffsetDateTime) -> ValidationOptions {
         ValidationOptions {
             time,
@@ -48,6 +72,10 @@ impl ValidationOptions {
             network: false,
             max_intermediates: None,
             budget: Budget::default(),
+            check_anchor_certificate: true,
+            ca_extended_key_usage_constrains_path: true,
+            require_rfc5280_conformance: true,
+            min_rsa_modulus_bits: DEFAULT_MIN_RSA_MODULUS_BITS,
         }
     }
 }

@@ -4,6 +4,11 @@
 //! (the RFC 9618 graph) with mappings and the explicit_policy / policy_mapping /
 //! inhibit_anyPolicy counters, basic constraints and path length, keyCertSign, and critical
 //! extensions this validator does not understand.
+//!
+//! Around it, the strict checks [`ValidationOptions`] turns on by default: the trust anchor's
+//! own certificate (fit to be a CA, valid, no unknown critical extension — judged after the
+//! certificates below it; its name constraints always apply, RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
+//! RFC 5280's rules for conforming CAs, and a minimum RSA key size.
 
 use std::sync::Arc;
 
@@ -15,8 +20,11 @@ use x509_cert::ext::pkix::KeyUsages;
 use crate::budget::Work;
 use crate::name_constraints::NameConstraintState;
 use crate::policy::PolicyGraph;
+use crate::purpose::{eku_allows, key_purposes, purpose_name};
 use crate::signature::{with_inherited_dsa_parameters, SignatureCache};
-use crate::{Certificate, ValidationError, ValidationOptions};
+use crate::{
+    AnchorProblem, Certificate, NameConstraintViolation, ValidationError, ValidationOptions,
+};
 
 /// Why a candidate path failed, and how far its checks got (to report the most telling
 /// failure when every candidate fails).
@@ -65,6 +73,18 @@ pub(crate) fn process_path(
     let mut max_path_length = n;
     let mut graph = PolicyGraph::new();
     let mut name_constraints = NameConstraintState::default();
+    // RFC 5937 §2: the anchor's name constraints initialise the path's (§6.1.1 (d) would
+    // drop them). Kept apart to name the anchor when they refuse a name.
+    let mut anchor_constraints = NameConstraintState::default();
+    if let Some(nc) = &anchor.ext.name_constraints {
+        anchor_constraints.add(nc).map_err(|detail| PathFailure {
+            error: ValidationError::Constraint {
+                subject: anchor.subject_text(),
+                detail,
+            },
+            progress: 16,
+        })?;
+    }
     let mut working_key = anchor.spki_bytes().to_vec();
     let mut working_issuer = anchor.subject_key().clone();
     let mut working_keys = vec![Vec::new(); chain.len()];
@@ -95,6 +115,23 @@ pub(crate) fn process_path(
                 1,
             ));
         }
+        if options.require_rfc5280_conformance {
+            let self_signed = self_issued && issuer.spki_bytes() == cert.spki_bytes();
+            crate::conformance::check_certificate(cert, self_signed).map_err(|violation| {
+                PathFailure {
+                    error: ValidationError::NonConforming {
+                        position: index,
+                        subject: cert.subject_text(),
+                        violation,
+                    },
+                    progress: base + 1,
+                }
+            })?;
+        }
+        rsa_key_long_enough(cert, index, options).map_err(|error| PathFailure {
+            error,
+            progress: base + 1,
+        })?;
         // (a)(1): the signature, with the working public key. Path building checked it with
         // the issuer's own key; only a key that took inherited DSA parameters differs.
         if working_key.as_slice() != issuer.spki_bytes() {
@@ -142,9 +179,31 @@ pub(crate) fn process_path(
         // (b)-(c): name constraints, for certificates that are not self-issued
         // intermediates.
         if !self_issued || last {
+            anchor_constraints
+                .check(cert)
+                .map_err(|violation| PathFailure {
+                    error: ValidationError::AnchorNameConstraints {
+                        anchor: anchor.subject_text(),
+                        position: index,
+                        subject: cert.subject_text(),
+                        violation,
+                    },
+                    progress: base + 5,
+                })?;
             name_constraints
                 .check(cert)
-                .map_err(|detail| constraint(detail, 5))?;
+                .map_err(|violation| match violation {
+                    NameConstraintViolation::WildcardExcluded { .. }
+                    | NameConstraintViolation::MalformedEmail { .. } => PathFailure {
+                        error: ValidationError::NameConstraint {
+                            position: index,
+                            subject: cert.subject_text(),
+                            violation,
+                        },
+                        progress: base + 5,
+                    },
+                    other => constraint(other.to_string(), 5),
+                })?;
         }
         // (d)-(e): policies.
         match &cert.ext.policies {
@@ -217,7 +276,14 @@ pub(crate) fn process_path(
                     9,
                 ));
             }
-            // (l)
+            if options.ca_extended_key_usage_constrains_path {
+                ca_eku_allows(cert, index, options).map_err(|error| PathFailure {
+                    error,
+                    progress: base + 11,
+                })?;
+            }
+            // (l): a self-issued certificate (a key rollover) takes no place of the path
+            // length.
             if !self_issued {
                 if max_path_length == 0 {
                     return Err(constraint(
@@ -279,6 +345,26 @@ pub(crate) fn process_path(
         }
     }
 
+    // The anchor's own certificate, after the path below it: what is wrong with a
+    // certificate on the path (a leaf not yet valid at the time asked) is the more telling
+    // reason when both are.
+    let anchor_failure = |error: ValidationError| PathFailure {
+        error,
+        progress: (n as u32 + 1) * 32 - 1,
+    };
+    if options.check_anchor_certificate {
+        if let Some(problem) = anchor_problem(anchor, options) {
+            return Err(anchor_failure(ValidationError::TrustAnchor {
+                anchor: anchor.subject_text(),
+                problem,
+            }));
+        }
+        if options.ca_extended_key_usage_constrains_path {
+            ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
+        }
+    }
+    rsa_key_long_enough(anchor, n, options).map_err(anchor_failure)?;
+
     // §6.1.5 (g) as RFC 9618 gives it, and the final test.
     let user_constrained_policy_set =
         graph.user_constrained_policy_set(&options.initial_policy_set);
@@ -308,4 +394,88 @@ pub(crate) fn process_path(
         working_keys,
         user_constrained_policy_set,
     })
+}
+
+/// Why the trust anchor's certificate is not fit to be one at the validation time, if it is
+/// not: what §6.1.4 (k), (n), (o) and §6.1.3 (a)(2) ask of a CA on the path, asked of the
+/// anchor too (RFC 5937 §3 lets the relying party take the certificate's content).
+fn anchor_problem(anchor: &Certificate, options: &ValidationOptions) -> Option<AnchorProblem> {
+    let time = options.time;
+    if !anchor.ext.errors.is_empty() {
+        return Some(AnchorProblem::UnusableExtensions {
+            errors: anchor.ext.errors.clone(),
+        });
+    }
+    if time < anchor.not_before() {
+        return Some(AnchorProblem::NotYetValid {
+            not_before: anchor.not_before(),
+            time,
+        });
+    }
+    if time > anchor.not_after() {
+        return Some(AnchorProblem::Expired {
+            not_after: anchor.not_after(),
+            time,
+        });
+    }
+    // A version 1 root has no extensions: its certificate says nothing against its use.
+    let v1 = anchor.inner().tbs_certificate.version != Version::V3
+        && anchor.inner().tbs_certificate.extensions.is_none();
+    if !v1 && !anchor.is_ca() {
+        return Some(AnchorProblem::NotCa);
+    }
+    if anchor
+        .ext
+        .key_usage
+        .is_some_and(|ku| !ku.contains(KeyUsages::KeyCertSign))
+    {
+        return Some(AnchorProblem::NoKeyCertSign);
+    }
+    if !anchor.ext.unknown_critical.is_empty() {
+        return Some(AnchorProblem::UnknownCriticalExtension {
+            extensions: anchor.ext.unknown_critical.clone(),
+        });
+    }
+    None
+}
+
+/// A CA's extendedKeyUsage, when it has one, must allow the target's purpose (the WebPKI
+/// reading: a CA limited to e-mail protection cannot certify a TLS server).
+fn ca_eku_allows(
+    ca: &Certificate,
+    position: usize,
+    options: &ValidationOptions,
+) -> Result<(), ValidationError> {
+    if eku_allows(ca, options.purpose) {
+        return Ok(());
+    }
+    Err(ValidationError::CaExtendedKeyUsage {
+        position,
+        ca: ca.subject_text(),
+        ca_usages: ca
+            .ext
+            .extended_key_usage
+            .as_ref()
+            .map(|(list, _)| list.clone())
+            .unwrap_or_default(),
+        purpose: purpose_name(options.purpose),
+        wanted: key_purposes(options.purpose).to_vec(),
+    })
+}
+
+/// An RSA key shorter than [`ValidationOptions::min_rsa_modulus_bits`] is refused.
+fn rsa_key_long_enough(
+    cert: &Certificate,
+    position: usize,
+    options: &ValidationOptions,
+) -> Result<(), ValidationError> {
+    match cert.rsa_modulus_bits() {
+        Some(bits) if bits < options.min_rsa_modulus_bits => Err(ValidationError::WeakRsaKey {
+            position,
+            subject: cert.subject_text(),
+            bits,
+            minimum: options.min_rsa_modulus_bits,
+        }),
+        _ => Ok(()),
+    }
 }

@@ -10,7 +10,34 @@ use crate::{Certificate, Purpose, ValidationError};
 /// id-kp-documentSigning (RFC 9336 §3.1).
 const KP_DOCUMENT_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.36");
 
-fn purpose_name(purpose: Purpose) -> &'static str {
+/// The extendedKeyUsage purposes of which any one (or anyExtendedKeyUsage) lets a
+/// certificate be used for `purpose`; empty for [`Purpose::Any`].
+pub(crate) fn key_purposes(purpose: Purpose) -> &'static [ObjectIdentifier] {
+    match purpose {
+        Purpose::Any => &[],
+        Purpose::Sign => &[oids::KP_EMAIL_PROTECTION, KP_DOCUMENT_SIGNING],
+        Purpose::Auth | Purpose::Client => &[oids::KP_CLIENT_AUTH],
+        Purpose::Server => &[oids::KP_SERVER_AUTH],
+        Purpose::TimeStamping => &[oids::KP_TIME_STAMPING],
+        Purpose::OcspSigning => &[oids::KP_OCSP_SIGNING],
+    }
+}
+
+/// Whether the extendedKeyUsage of `cert` (none: any use) allows `purpose`.
+pub(crate) fn eku_allows(cert: &Certificate, purpose: Purpose) -> bool {
+    let wanted = key_purposes(purpose);
+    wanted.is_empty()
+        || cert
+            .ext
+            .extended_key_usage
+            .as_ref()
+            .is_none_or(|(list, _)| {
+                list.iter()
+                    .any(|p| *p == oids::KP_ANY || wanted.contains(p))
+            })
+}
+
+pub(crate) fn purpose_name(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::Any => "any purpose",
         Purpose::Sign => "electronic signatures",
@@ -30,12 +57,6 @@ pub(crate) fn check_purpose(cert: &Certificate, purpose: Purpose) -> Result<(), 
     };
     let key_usage = cert.ext.key_usage;
     let eku = cert.ext.extended_key_usage.as_ref();
-    let has_eku = |wanted: &[ObjectIdentifier]| -> bool {
-        eku.is_none_or(|(list, _)| {
-            list.iter()
-                .any(|p| *p == oids::KP_ANY || wanted.contains(p))
-        })
-    };
     let key_usage_allows = |wanted: &[KeyUsages]| -> bool {
         key_usage.is_none_or(|ku| wanted.iter().any(|w| ku.contains(*w)))
     };
@@ -56,7 +77,7 @@ pub(crate) fn check_purpose(cert: &Certificate, purpose: Purpose) -> Result<(), 
                     "keyUsage has neither digitalSignature nor nonRepudiation".into(),
                 ));
             }
-            if !has_eku(&[oids::KP_EMAIL_PROTECTION, KP_DOCUMENT_SIGNING]) {
+            if !eku_allows(cert, purpose) {
                 return Err(fail(format!(
                     "extendedKeyUsage ({}) excludes signing documents",
                     eku_text()
@@ -68,7 +89,7 @@ pub(crate) fn check_purpose(cert: &Certificate, purpose: Purpose) -> Result<(), 
             if !key_usage_allows(&[KeyUsages::DigitalSignature]) {
                 return Err(fail("keyUsage lacks digitalSignature".into()));
             }
-            if !has_eku(&[oids::KP_CLIENT_AUTH]) {
+            if !eku_allows(cert, purpose) {
                 return Err(fail(format!(
                     "extendedKeyUsage ({}) lacks clientAuth",
                     eku_text()
@@ -82,7 +103,7 @@ pub(crate) fn check_purpose(cert: &Certificate, purpose: Purpose) -> Result<(), 
                     "keyUsage has neither digitalSignature nor keyEncipherment".into(),
                 ));
             }
-            if !has_eku(&[oids::KP_SERVER_AUTH]) {
+            if !eku_allows(cert, purpose) {
                 return Err(fail(format!(
                     "extendedKeyUsage ({}) lacks serverAuth",
                     eku_text()

@@ -287,6 +287,10 @@ impl Session<'_> {
                 certificates,
             }),
             CrlOutcome::Revoked { at, reason } => Err(revoked(at, reason)),
+            CrlOutcome::NonConforming { issuer, violation } => Err(PathFailure {
+                error: ValidationError::NonConformingCrl { issuer, violation },
+                progress,
+            }),
             CrlOutcome::Unknown { notes: crl_notes } => {
                 for note in crl_notes {
                     if !notes.contains(&note) {

@@ -24,7 +24,7 @@ use imza_validation::{
     ValidationOptions, Validator,
 };
 
-use super::PolicyInputs;
+use super::{PolicyInputs, StrictnessInputs};
 use crate::output::{input, CliResult, Failure};
 
 /// Largest suite read from stdin (limbo's own combined suite is a few tens of MiB).
@@ -98,6 +98,9 @@ struct Testcase {
     /// imza's extension: the RFC 5280 §6.1.1 policy inputs.
     #[serde(default)]
     imza_policy: Option<PolicyInputs>,
+    /// imza's extension: the strict checks turned off (all on when absent).
+    #[serde(default)]
+    imza_strictness: Option<StrictnessInputs>,
 }
 
 /// limbo-schema.json `PeerName`.
@@ -296,6 +299,9 @@ fn prepare(case: &Testcase, now: OffsetDateTime) -> Result<Prepared, Outcome> {
             usize::try_from(depth)
                 .map_err(|_| skip(format!("max_chain_depth {depth} is negative")))?,
         );
+    }
+    if let Some(strictness) = &case.imza_strictness {
+        strictness.apply(&mut options);
     }
     if let Some(policy) = &case.imza_policy {
         policy

@@ -63,7 +63,12 @@ pub struct RsaPssKey(PKey<Private>);
 
 impl RsaPssKey {
     pub fn generate() -> RsaPssKey {
-        let rsa = openssl::rsa::Rsa::generate(2048).expect("generate an RSA key");
+        RsaPssKey::with_modulus_bits(2048)
+    }
+
+    /// A key of `bits` bits (below 2048 only to test that such keys are refused).
+    pub fn with_modulus_bits(bits: u32) -> RsaPssKey {
+        let rsa = openssl::rsa::Rsa::generate(bits).expect("generate an RSA key");
         RsaPssKey(PKey::from_rsa(rsa).expect("an RSA PKey"))
     }
 }
@@ -171,6 +176,59 @@ pub fn ca_extensions() -> Vec<Extension> {
 
 pub fn leaf_extensions() -> Vec<Extension> {
     vec![ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).expect("keyUsage")]
+}
+
+/// `der` with its TBSCertificate changed by `edit`, signed again with `issuer_key`: what a
+/// CA that breaks a rule of RFC 5280 could issue.
+pub fn resign(
+    der: &[u8],
+    issuer_key: &dyn SigningKey,
+    edit: impl FnOnce(&mut x509_cert::TbsCertificate),
+) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut cert = x509_cert::Certificate::from_der(der).expect("a test certificate");
+    edit(&mut cert.tbs_certificate);
+    cert.signature = signature_over(&cert.tbs_certificate, issuer_key);
+    cert.to_der().expect("certificate DER")
+}
+
+/// `der` with its TBSCertList changed by `edit`, signed again with `issuer_key`.
+pub fn resign_crl(
+    der: &[u8],
+    issuer_key: &dyn SigningKey,
+    edit: impl FnOnce(&mut x509_cert::crl::TbsCertList),
+) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let mut crl = x509_cert::crl::CertificateList::from_der(der).expect("a test CRL");
+    edit(&mut crl.tbs_cert_list);
+    crl.signature = signature_over(&crl.tbs_cert_list, issuer_key);
+    crl.to_der().expect("CRL DER")
+}
+
+/// `key`'s signature over the DER of `tbs`, as the BIT STRING a signed structure carries.
+fn signature_over(tbs: &impl der::Encode, key: &dyn SigningKey) -> der::asn1::BitString {
+    let signature = key.sign(&tbs.to_der().expect("TBS DER")).expect("sign");
+    der::asn1::BitString::from_bytes(&signature).expect("signature bits")
+}
+
+/// The extensions of `tbs` without those named `oid`.
+pub fn drop_extension(tbs: &mut x509_cert::TbsCertificate, oid: der::asn1::ObjectIdentifier) {
+    if let Some(extensions) = tbs.extensions.as_mut() {
+        extensions.retain(|e| e.extn_id != oid);
+    }
+}
+
+/// Marks the extension `oid` of `tbs` critical or not.
+pub fn set_critical(
+    tbs: &mut x509_cert::TbsCertificate,
+    oid: der::asn1::ObjectIdentifier,
+    critical: bool,
+) {
+    for e in tbs.extensions.iter_mut().flatten() {
+        if e.extn_id == oid {
+            e.critical = critical;
+        }
+    }
 }
 
 /// A certificate for `subject` / `subject_key` signed by `issuer` (`None`: self-signed),
