@@ -141,6 +141,28 @@ impl Session<'_> {
         }
     }
 
+    /// Whether `candidate` may follow the intermediates on `chain` under
+    /// [`ValidationOptions::max_intermediates`]. Self-issued intermediates (a key rollover) do
+    /// not count, as RFC 5280 §6.1.4(l) has it for pathLenConstraint; the budget's depth limit
+    /// still bounds the whole chain.
+    fn within_max_intermediates(
+        chain: &[Arc<Certificate>],
+        candidate: &Certificate,
+        options: &ValidationOptions,
+    ) -> bool {
+        let Some(max) = options.max_intermediates else {
+            return true;
+        };
+        let counted = chain
+            .iter()
+            .skip(1)
+            .map(|c| &**c)
+            .chain(std::iter::once(candidate))
+            .filter(|c| !c.is_self_issued())
+            .count();
+        counted <= max
+    }
+
     /// Anchors that are `cert` itself (same subject and key), restricted to `only`.
     fn anchors_matching<'a>(
         &'a self,
@@ -223,7 +245,7 @@ impl Session<'_> {
             return Ok(None);
         }
         // chain holds the target and the intermediates so far: one more must fit.
-        if chain.len() >= self.depth_limit(options) {
+        if chain.len() >= options.budget.max_depth {
             state.depth_limited = true;
             return Ok(None);
         }
@@ -238,6 +260,10 @@ impl Session<'_> {
             (key_match, current)
         });
         for candidate in candidates {
+            if !Self::within_max_intermediates(chain, candidate, options) {
+                state.depth_limited = true;
+                continue;
+            }
             // A DSA key without parameters takes them from its own issuer: the signature it
             // made is checked during §6.1 processing with the inherited parameters.
             if needs_inherited_parameters(candidate.spki()) {

@@ -681,6 +681,19 @@ fn a_self_issued_intermediate_takes_no_place_in_the_path_length() {
     let path = validate(&root.der, &[&ca.der, &rollover.der], &leaf.der, |_| {})
         .expect("pathLenConstraint 0 allows a self-issued certificate below");
     assert_eq!(path.chain.len(), 4);
+    // A caller's maximum number of intermediates does not count it either.
+    validate(&root.der, &[&ca.der, &rollover.der], &leaf.der, |o| {
+        o.max_intermediates = Some(1)
+    })
+    .expect("one intermediate beside the self-issued one");
+    match validate(&root.der, &[&ca.der, &rollover.der], &leaf.der, |o| {
+        o.max_intermediates = Some(0)
+    }) {
+        Err(ValidationError::Constraint { detail, .. }) => {
+            assert!(detail.contains("at most 0 intermediate"), "{detail}")
+        }
+        other => panic!("expected the maximum number of intermediates, got {other:?}"),
+    }
 
     // Another CA in its place is one intermediate too many.
     let other = issue(
