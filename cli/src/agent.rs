@@ -8,7 +8,6 @@ use clap::Args;
 use imza_agent::origin::AllowList;
 use imza_agent::{AgentConfig, DEFAULT_PORT};
 use imza_core::key::pkcs11::TokenSelector;
-use imza_smartcard::module::resolve_module;
 
 use crate::output::{CliResult, Failure};
 
@@ -77,8 +76,7 @@ pub fn run(args: AgentArgs) -> CliResult {
     let origins = args.allow_origin.iter().chain(&file.allow_origins);
     let allowed =
         AllowList::new(origins).map_err(|e| Failure::Input(format!("allowed origin: {e}")))?;
-    let module = resolve_module(args.pkcs11_module.or(file.pkcs11_module).as_deref())
-        .map_err(|e| Failure::Input(e.to_string()))?;
+    let module = crate::card::module_path(args.pkcs11_module.or(file.pkcs11_module).as_deref())?;
     let config = AgentConfig {
         listen: args
             .listen

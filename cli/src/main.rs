@@ -18,6 +18,7 @@ mod sign;
 mod store_cmd;
 mod ts;
 mod verify;
+mod watched_fetch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -176,11 +177,34 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
+/// What clap found wrong with the command line, as every failure is reported: one line on
+/// stderr ("imza: error: ..."), exit 2. --help and --version print as clap prints them, exit 0.
+fn usage_failure(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        e.exit()
+    }
+    // clap's own message: the reason, then tips and the usage on lines of their own.
+    let rendered = e.to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: bad usage");
+    let mut reason = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    for tip in lines.filter(|l| l.starts_with("tip:")) {
+        reason.push_str("; ");
+        reason.push_str(tip);
+    }
+    let failure = output::input(format!("{reason} (see --help)"));
+    eprintln!("imza: {}", failure.message());
+    ExitCode::from(failure.exit_code())
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return usage_failure(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return usage_failure(e),
     };
     if !matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
         end_quietly_on_closed_pipe();

@@ -650,7 +650,7 @@ fn card_credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials,
             "--card reads the certificate from the card: leave out --cert and --key",
         ));
     }
-    let module = imza_smartcard::module::resolve_module(args.pkcs11_module.as_deref())?;
+    let module = crate::card::module_path(args.pkcs11_module.as_deref())?;
     let token = match (&args.reader, &args.token, &args.token_serial) {
         (Some(reader), _, _) => TokenSelector::Reader(reader.clone()),
         (_, Some(label), _) => TokenSelector::Label(label.clone()),
@@ -795,6 +795,8 @@ fn failure(e: SignerError) -> Failure {
         }
         SignerError::Key(core) => Failure::from(core),
         SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
+        SignerError::Io(ref io) => crate::output::io_class(io, e.to_string()),
+        SignerError::Network(_) | SignerError::Timestamp(_) => Failure::Environment(e.to_string()),
         _ => Failure::Internal(e.to_string()),
     }
 }
