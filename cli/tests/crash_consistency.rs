@@ -368,9 +368,10 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Every writing command on a data directory whose disk is full, or all but nearly full, either
-/// does its work whole or fails with exit 3 and one line, changing nothing: the store, the
-/// audit chain and the files written are as before. With no space at all every one fails.
+/// Every writing command whose store is on a full disk, or an all but full one, either does
+/// its work whole or fails with exit 3 and one line, changing nothing: the store, the audit
+/// chain and the files written are as before. On SQLite the data directory is on the tmpfs
+/// and with no space at all every command fails.
 #[test]
 fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing() {
     let disk = match Tmpfs::mount("24m") {
@@ -384,6 +385,60 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
         dir: tempfile::tempdir_in(disk.path()).unwrap(),
         postgres: None,
     };
+    on_a_full_disk(&pki, &disk, None);
+}
+
+/// The same on PostgreSQL: a cluster of the test's own whose directory is on the tmpfs (the
+/// data directory with the keys and the files written stays off it). PostgreSQL writes into
+/// pages and WAL segments it already has, so with no space left some commands still succeed;
+/// those that need new space fail cleanly. A server that stopped (a PANIC on a write it
+/// cannot make) is started again once the space is freed.
+#[test]
+fn postgresql_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing() {
+    if !imza_testdata::postgres::PgCluster::is_available() {
+        println!("SKIPPED: PostgreSQL's server binaries are not installed");
+        return;
+    }
+    // Big enough for initdb (about 40 MiB with one 16 MiB WAL segment) and some growth.
+    let disk = match Tmpfs::mount("96m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            println!("SKIPPED: needs a tmpfs to fill: {why}");
+            return;
+        }
+    };
+    // The server runs as the postgres user: it must be able to enter the mount.
+    let opened = Command::new("chmod")
+        .arg("755")
+        .arg(disk.path())
+        .status()
+        .unwrap();
+    assert!(opened.success());
+    let cluster: &'static imza_testdata::postgres::PgCluster = Box::leak(Box::new(
+        imza_testdata::postgres::PgCluster::start_in(disk.path()),
+    ));
+    // Stopped before the tmpfs is unmounted (guards drop in reverse order), also on failure.
+    let _stopped = StopsServer(cluster);
+    let pki = TestPki::on_cluster(cluster);
+    on_a_full_disk(&pki, &disk, Some(cluster));
+}
+
+/// Stops a test's own PostgreSQL server when dropped.
+struct StopsServer(&'static imza_testdata::postgres::PgCluster);
+
+impl Drop for StopsServer {
+    fn drop(&mut self) {
+        self.0.stop_server_now();
+    }
+}
+
+/// Rounds of every writing command on `pki`, whose store is on `disk`, with the disk filled
+/// leaving 0 to 320 KiB; `cluster` when the store is on PostgreSQL.
+fn on_a_full_disk(
+    pki: &TestPki,
+    disk: &Tmpfs,
+    cluster: Option<&imza_testdata::postgres::PgCluster>,
+) {
     pki.ok(&init_root_args(&[]));
     pki.ok(&init_citizens_args(&[]));
     // The inputs live off the full disk: only the commands' own writes meet it.
@@ -406,6 +461,7 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
         );
     }
     let mut serials = pki.serials("citizens");
+    let sqlite = cluster.is_none();
     // The mobile signature and portal tables are made on first use, in a transaction of their
     // own: made here, so that a round compares rows, not the first use's new empty tables.
     pki.ok(&["mobile", "rp", "list"]);
@@ -442,6 +498,7 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
     };
     let mut wrong = Vec::new();
     let mut succeeded = BTreeSet::new();
+    let mut failed_on_no_space = 0;
     // No space at all, then a little: enough to open the store, not always to write.
     for (round, slack_kib) in [0u64, 40, 80, 160, 320].into_iter().enumerate() {
         let serial = serials.pop().unwrap();
@@ -450,17 +507,25 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
                 continue;
             }
             // An empty write-ahead log, so that any write needs new space.
-            assert_eq!(
-                query(&pki, "PRAGMA wal_checkpoint(TRUNCATE)")
-                    .split('|')
-                    .next(),
-                Some("0")
-            );
+            if sqlite {
+                assert_eq!(
+                    query(pki, "PRAGMA wal_checkpoint(TRUNCATE)")
+                        .split('|')
+                        .next(),
+                    Some("0")
+                );
+            }
             let before = pki.snapshot();
             let files_before = all_files(&out);
             let filler = disk.fill_leaving(slack_kib * 1024);
             let run = pki.imza(&strs(args));
             std::fs::remove_file(&filler).unwrap();
+            if let Some(cluster) = cluster {
+                if !cluster.is_running() {
+                    println!("PostgreSQL stopped on the full disk: started again");
+                    cluster.start_server();
+                }
+            }
             let said = stderr(&run);
             let what = format!("{slack_kib} KiB free: imza {}", args[..2].join(" "));
             println!("{what} -> {:?}: {}", run.status.code(), said.trim_end());
@@ -474,12 +539,13 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
                 // message names how many lack a file), and every file written is whole and
                 // in the store. Any other failure changes nothing.
                 Some(3) if said.trim_end().lines().count() == 1 => {
+                    failed_on_no_space += usize::from(slack_kib == 0);
                     let written: Vec<PathBuf> = all_files(&out)
                         .into_iter()
                         .filter(|f| !files_before.contains(f))
                         .collect();
                     if i == 0 {
-                        assert_consistent(&pki, &written);
+                        assert_consistent(pki, &written);
                     } else if pki.snapshot() != before || !written.is_empty() {
                         wrong.push(format!("{what}: failed but changed the store or its files"));
                     }
@@ -487,7 +553,7 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
                 }
                 code => wrong.push(format!("{what}: exit {code:?}: {said}")),
             }
-            if round == 0 && run.status.code() != Some(3) {
+            if round == 0 && sqlite && run.status.code() != Some(3) {
                 wrong.push(format!(
                     "{what}: no space at all, yet exit {:?}",
                     run.status.code()
@@ -496,7 +562,13 @@ fn sqlite_on_a_full_disk_every_writing_command_fails_cleanly_and_changes_nothing
         }
     }
     assert!(wrong.is_empty(), "on a full disk:\n{}", wrong.join("\n"));
-    assert_eq!(query(&pki, "PRAGMA integrity_check"), "ok");
+    assert!(
+        failed_on_no_space > 0,
+        "no command failed with no space left: the disk was not full"
+    );
+    if sqlite {
+        assert_eq!(query(pki, "PRAGMA integrity_check"), "ok");
+    }
     // And the store works again.
     pki.issue(
         "citizens",
