@@ -183,15 +183,17 @@ fn usage_failure(e: clap::Error) -> ExitCode {
     if !e.use_stderr() {
         e.exit()
     }
-    // clap's own message: the reason, then tips and the usage on lines of their own.
+    // clap's own message: the reason and its details (missing arguments, tips) on lines of
+    // their own, then the usage, which --help gives.
     let rendered = e.to_string();
-    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("error: bad usage");
-    let mut reason = first.strip_prefix("error: ").unwrap_or(first).to_string();
-    for tip in lines.filter(|l| l.starts_with("tip:")) {
-        reason.push_str("; ");
-        reason.push_str(tip);
-    }
+    let said: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = said.join(" ");
+    let reason = joined.strip_prefix("error: ").unwrap_or(&joined);
     let failure = output::input(format!("{reason} (see --help)"));
     eprintln!("imza: {}", failure.message());
     ExitCode::from(failure.exit_code())
