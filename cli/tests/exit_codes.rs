@@ -81,6 +81,7 @@ const TABLE: &[(u8, On, &str)] = &[
     (2, Pki, "sign --in {missing} --out {new} --key {signer_key} --cert {citizen}"),
     (2, Pki, "sign --in {document} --out {new} --key {garbage} --cert {citizen}"),
     (3, Pki, "sign --in {document} --out {new} --key {signer_key} --cert {citizen} --level T --tsa {closed_url}/tsa --timeout 5"),
+    (3, Pki, "sign --in {document} --out {new} --key {signer_key} --cert {citizen} --chain {citizens} --level LT --tsa {tsa_url} --trust {root} --timeout 5"),
     (0, Pki, "verify {signature} --content {document} --trust {root} --untrusted {citizens} --crl {crl} --crl {root_crl}"),
     (1, Pki, "verify {signature} --content {other_document} --trust {root} --untrusted {citizens} --crl {crl} --crl {root_crl}"),
     (1, Pki, "verify {garbage} --content {document} --trust {root}"),
