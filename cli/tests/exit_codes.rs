@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use common::*;
 use imza_testdata::card::{CardLab, OPENSC_PKCS11_MODULE};
+use imza_testdata::postgres::PgCluster;
 use imza_testdata::tsa::LoopbackTsa;
 
 /// Where a row runs.
@@ -100,12 +101,16 @@ const TABLE: &[(u8, On, &str)] = &[
     (0, Pki, "mobile rp list"),
     (2, Pki, "mobile rp add --name {bad_name}"),
     (3, PgDown, "mobile rp list"),
+    (0, Pki, "PHONE_PIN=24680 mobile register --phone +994501234568 --national-id 1AB2C3D --given-name Aysel --surname Məmmədova --ca mobile --pin-env PHONE_PIN --mss-url {closed_url} --phone-dir {new}"),
+    (2, Pki, "PHONE_PIN=1 mobile register --phone +994501234569 --national-id 1AB2C3E --given-name Aysel --surname Məmmədova --ca mobile --pin-env PHONE_PIN --mss-url {closed_url} --phone-dir {new}"),
+    (3, Pki, "RP_KEY=k mobile auth --phone +994501234567 --national-id 5ZK7T2Q --mss-url {closed_url} --rp-name bank --rp-key-env RP_KEY --trust {root}"),
     (2, Pki, "phone run --phone +994501234567 --phone-dir {missing} --approve"),
     // --- portal ---
     (0, Pki, "portal code issue --national-id 5ZK7T2Q"),
     (2, Pki, "portal code issue --national-id not-an-id"),
     (3, PgDown, "portal code issue --national-id 5ZK7T2Q"),
     // --- store ---
+    (0, Pki, "PGPASSWORD={pg_password} store migrate --to {pg_url}"),
     (2, Pki, "store migrate --to mysql://imza@127.0.0.1/imza"),
     (3, Pki, "store migrate --to postgres://imza@127.0.0.1:{closed_port}/imza"),
     // --- demo ---
@@ -188,6 +193,17 @@ fn fixture() -> Fixture {
         &path("document.tsr"),
     ]);
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    pki.ok(&[
+        "ca",
+        "init",
+        "--name",
+        "mobile",
+        "--parent",
+        "root",
+        "--subject",
+        "CN=AZ Mobile CA,O=Test,C=AZ",
+    ]);
+    let postgres = PgCluster::shared();
 
     files.insert("root", pki.ca_pem("root").to_str().unwrap().into());
     files.insert("citizens", pki.ca_pem("citizens").to_str().unwrap().into());
@@ -211,6 +227,11 @@ fn fixture() -> Fixture {
     files.insert("busy_port", busy.local_addr().unwrap().port().to_string());
     files.insert("softhsm_module", imza_testdata::softhsm::MODULE_PATH.into());
     files.insert("opensc_module", OPENSC_PKCS11_MODULE.into());
+    files.insert(
+        "pg_url",
+        postgres.url_without_password(&postgres.create_database()),
+    );
+    files.insert("pg_password", postgres.password().into());
     Fixture {
         pki,
         tampered,
