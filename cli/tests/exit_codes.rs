@@ -123,6 +123,8 @@ const TABLE: &[(u8, On, &str)] = &[
     (3, Pki, "serve --listen 127.0.0.1:{busy_port}"),
     (3, PgDown, "serve --listen 127.0.0.1:0"),
     (2, Pki, "agent --allow-origin not-an-origin"),
+    (2, Pki, "agent --listen 0.0.0.0:0 --allow-origin http://127.0.0.1:8000 --pkcs11-module {softhsm_module}"),
+    (3, Pki, "agent --allow-origin http://127.0.0.1:8000 --pkcs11-module {garbage}"),
     (3, Pki, "agent --listen 127.0.0.1:{busy_port} --allow-origin http://127.0.0.1:8000 --pkcs11-module {softhsm_module}"),
 ];
 
