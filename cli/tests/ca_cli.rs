@@ -810,29 +810,11 @@ fn the_signing_ca_pin_has_one_flag_name_and_the_old_ones_still_work() {
     // Software keys need no PIN: the variables are accepted and not read.
     for (n, flag) in ["--pin-env", "--ca-pin-env"].into_iter().enumerate() {
         let crl = pki.path(&format!("{n}.crl"));
-        pki.ok(&[
-            "ca",
-            "crl",
-            "--ca",
-            "citizens",
-            "--out",
-            crl.to_str().unwrap(),
-            flag,
-            "V",
-        ]);
+        let args = format!("ca crl --ca citizens --out {} {flag} V", crl.display());
+        pki.ok(&args.split(' ').collect::<Vec<_>>());
     }
     for (name, flag) in [("orgs", "--parent-pin-env"), ("orgs2", "--ca-pin-env")] {
         let subject = format!("CN={name},O=Test,C=AZ");
-        let init = [
-            "ca",
-            "init",
-            "--name",
-            name,
-            "--parent",
-            "root",
-            "--subject",
-            &subject,
-        ];
-        pki.ok(&[&init[..], &[flag, "V"]].concat());
+        pki.ok(&init_under_root_args(name, &subject, &[flag, "V"]));
     }
 }

@@ -195,16 +195,11 @@ fn fixture() -> Fixture {
         &path("document.tsr"),
     ]);
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
+    pki.ok(&init_under_root_args(
         "mobile",
-        "--parent",
-        "root",
-        "--subject",
         "CN=AZ Mobile CA,O=Test,C=AZ",
-    ]);
+        &[],
+    ));
     let postgres = PgCluster::shared();
 
     files.insert("root", pki.ca_pem("root").to_str().unwrap().into());
