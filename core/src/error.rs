@@ -76,13 +76,4 @@ impl CoreError {
             reason: reason.to_string(),
         }
     }
-
-    /// True when the cause is the input or the operator's environment (wrong PIN, missing
-    /// token, bad file) rather than a bug or a broken system: the CLI exits 2 for those.
-    pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            CoreError::Encoding(_) | CoreError::OpenSsl(_) | CoreError::Signing(_)
-        )
-    }
 }

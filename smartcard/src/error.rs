@@ -91,15 +91,3 @@ pub enum CardError {
     #[error("{0}")]
     Core(#[from] CoreError),
 }
-
-impl CardError {
-    /// True when the cause is the citizen's situation (no reader, no card, wrong PIN) rather
-    /// than a bug: the CLI exits 2 for those.
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            CardError::Core(e) => e.is_user_error(),
-            CardError::Pcsc(_) | CardError::BadResponse { .. } | CardError::TokenFailed(_) => false,
-            _ => true,
-        }
-    }
-}
