@@ -81,23 +81,4 @@ impl CaError {
             source,
         }
     }
-
-    /// True when the input or the operator's environment is at fault (exit code 2), false for
-    /// internal or system failures (exit code 3). A broken audit chain is neither: the CLI
-    /// reports it as a "no" verdict.
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            CaError::Key(e) => e.is_user_error(),
-            CaError::Store(e) => matches!(
-                e,
-                StoreError::Conflict(_)
-                    | StoreError::NotFound(_)
-                    | StoreError::Invalid(_)
-                    | StoreError::AlreadyRevoked { .. }
-            ),
-            CaError::Io { .. } => true,
-            CaError::AuditBroken(_) => false,
-            _ => true,
-        }
-    }
 }

@@ -8,7 +8,6 @@ use clap::Args;
 use imza_agent::origin::AllowList;
 use imza_agent::{AgentConfig, DEFAULT_PORT};
 use imza_core::key::pkcs11::TokenSelector;
-use imza_smartcard::module::resolve_module;
 
 use crate::output::{CliResult, Failure};
 
@@ -77,8 +76,7 @@ pub fn run(args: AgentArgs) -> CliResult {
     let origins = args.allow_origin.iter().chain(&file.allow_origins);
     let allowed =
         AllowList::new(origins).map_err(|e| Failure::Input(format!("allowed origin: {e}")))?;
-    let module = resolve_module(args.pkcs11_module.or(file.pkcs11_module).as_deref())
-        .map_err(|e| Failure::Input(e.to_string()))?;
+    let module = crate::card::module_path(args.pkcs11_module.or(file.pkcs11_module).as_deref())?;
     let config = AgentConfig {
         listen: args
             .listen
@@ -103,9 +101,15 @@ pub fn run(args: AgentArgs) -> CliResult {
         .map_err(|e| Failure::Internal(format!("cannot start the runtime: {e}")))?;
     let origins: Vec<String> = config.allowed.iter().map(str::to_string).collect();
     runtime.block_on(async move {
+        // The installation's module that cannot be loaded and a port in use are the
+        // environment's (3); an address or origins the agent refuses, the operator's (2).
         let bound = imza_agent::bind(config).await.map_err(|e| match e {
-            imza_agent::StartError::Listen { .. } => Failure::Internal(e.to_string()),
-            other => Failure::Input(other.to_string()),
+            imza_agent::StartError::Module(_) | imza_agent::StartError::Listen { .. } => {
+                Failure::Environment(e.to_string())
+            }
+            imza_agent::StartError::NotLoopback(_) | imza_agent::StartError::NoOrigin => {
+                Failure::Input(e.to_string())
+            }
         })?;
         eprintln!(
             "imza agent: listening on http://{} for {}",

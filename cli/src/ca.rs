@@ -180,9 +180,10 @@ pub struct InitArgs {
         value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CRL_SHARDS))
     )]
     crl_shards: u32,
-    /// Environment variable holding the parent CA's PIN, if its key is in PKCS#11 and its
-    /// remembered variable should not be used.
-    #[arg(long)]
+    /// Environment variable holding the PIN of the parent CA's key (the CA that signs), if
+    /// it is in PKCS#11 and its remembered variable should not be used. (Formerly
+    /// --parent-pin-env, still accepted until the next release.)
+    #[arg(long = "ca-pin-env", alias = "parent-pin-env", value_name = "VAR")]
     parent_pin_env: Option<String>,
     #[arg(long)]
     json: bool,
@@ -246,8 +247,8 @@ pub struct IssueArgs {
 #[derive(Args)]
 pub struct PinArgs {
     /// Environment variable holding the CA key's PKCS#11 PIN (overrides the one remembered
-    /// at `ca init`).
-    #[arg(long)]
+    /// at `ca init`). (Formerly --pin-env, still accepted until the next release.)
+    #[arg(long = "ca-pin-env", alias = "pin-env", value_name = "VAR")]
     pin_env: Option<String>,
 }
 

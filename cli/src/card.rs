@@ -3,7 +3,7 @@
 //! written back), unblock a locked PIN with the PUK.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
@@ -54,7 +54,7 @@ pub struct ModuleArgs {
 
 impl ModuleArgs {
     pub fn resolve(&self) -> Result<PathBuf, Failure> {
-        resolve_module(self.pkcs11_module.as_deref()).map_err(Failure::from)
+        module_path(self.pkcs11_module.as_deref())
     }
 }
 
@@ -148,12 +148,55 @@ pub struct UnblockArgs {
     new_pin_env: String,
 }
 
+/// The PKCS#11 module's path: `explicit`, else $IMZA_PKCS11_MODULE, else OpenSC's. One named
+/// (flag or environment) that does not exist is bad input (2); OpenSC's module not installed,
+/// when none is named, is the environment (3).
+pub fn module_path(explicit: Option<&Path>) -> Result<PathBuf, Failure> {
+    resolve_module(explicit).map_err(|e| {
+        let named = explicit.is_some()
+            || std::env::var_os(imza_smartcard::module::MODULE_ENV).is_some_and(|v| !v.is_empty());
+        match e {
+            CardError::ModuleNotFound(_) if named => Failure::Input(e.to_string()),
+            other => other.into(),
+        }
+    })
+}
+
+/// The exit code of a card failure ([`Failure`]'s rule): the service, the reader, the card's
+/// presence and its answers are the environment (3); the reader or certificate named, the PIN,
+/// the PUK, the management key and what the card holds are the operator's input (2).
 impl From<CardError> for Failure {
     fn from(e: CardError) -> Self {
         match e {
             CardError::Core(core) => core.into(),
-            e if e.is_user_error() => Failure::Input(e.to_string()),
-            e => Failure::Internal(e.to_string()),
+            CardError::PcscdNotRunning
+            | CardError::NoReader
+            | CardError::NoCard { .. }
+            | CardError::NoCardInAnyReader { .. }
+            | CardError::CardRemoved { .. }
+            | CardError::ReaderGone { .. }
+            | CardError::CardUnresponsive { .. }
+            | CardError::Pcsc(_)
+            | CardError::CardStatus { .. }
+            | CardError::BadResponse { .. }
+            | CardError::TokenFailed(_)
+            | CardError::ModuleNotFound(_) => Failure::Environment(e.to_string()),
+            CardError::ReaderNotFound { .. }
+            | CardError::ReaderAmbiguous { .. }
+            | CardError::SeveralCards { .. }
+            | CardError::PinIncorrect { .. }
+            | CardError::PinLocked
+            | CardError::PinFormat { .. }
+            | CardError::PukIncorrect { .. }
+            | CardError::PukLocked
+            | CardError::ManagementKeyRejected
+            | CardError::ManagementKeyFormat { .. }
+            | CardError::UnknownSlot { .. }
+            | CardError::NotPivCard { .. }
+            | CardError::CompressedCertificate { .. }
+            | CardError::Token(_) => Failure::Input(e.to_string()),
+            // A card that fails imza's challenge is a verdict on the card: not genuine.
+            CardError::CardNotAuthenticated { .. } => Failure::Verdict(e.to_string()),
         }
     }
 }

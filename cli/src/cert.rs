@@ -21,6 +21,7 @@ use imza_validation::{
 use crate::output::{
     input, print_json, read_certificate_file, read_crl_file, CliResult, Failure, MAX_INPUT_BYTES,
 };
+use crate::watched_fetch::{NetworkWatch, WatchedFetcher};
 
 /// Largest CRL file read by `--crl` (a national CA's full CRL runs to tens of MiB).
 pub const MAX_CRL_BYTES: u64 = 256 * 1024 * 1024;
@@ -72,7 +73,9 @@ pub enum CertCommand {
     /// other.
     ///
     /// Exit status 0: valid. 1: not valid (the reason is printed). 2: bad input (a file that
-    /// cannot be read or holds no certificate, a bad --at or --policy). 3: internal failure.
+    /// cannot be read or holds no certificate, a bad --at or --policy). 3: the environment or
+    /// imza failed: with --ocsp, a revocation status left unknown because a responder or a
+    /// CRL distribution point could not be reached.
     #[command(verbatim_doc_comment)]
     Verify(VerifyArgs),
     /// Run an x509-limbo test suite read from stdin; write the results JSON to stdout.
@@ -309,12 +312,15 @@ fn verify(args: VerifyArgs) -> CliResult {
     } else {
         RevocationPolicy::Off
     };
+    let mut network = None;
     if args.network {
         options.network = true;
-        validator.set_fetcher(Box::new(HttpFetcher {
+        let (fetcher, watch) = WatchedFetcher::new(HttpFetcher {
             timeout: Duration::from_secs(args.timeout),
             ..HttpFetcher::default()
-        }));
+        });
+        validator.set_fetcher(Box::new(fetcher));
+        network = Some(watch);
     }
 
     let result = validator.validate(&leaf, &options);
@@ -323,9 +329,17 @@ fn verify(args: VerifyArgs) -> CliResult {
     } else {
         print_verdict(&result, time, checked);
     }
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Failure::Verdict(format!("not valid: {e}"))),
+    let unreachable = network.as_ref().and_then(NetworkWatch::failure);
+    match (result, unreachable) {
+        (Ok(_), _) => Ok(()),
+        // No source settled the status because the network failed: no verdict can be given.
+        (
+            Err(e @ (ValidationError::RevocationUnknown { .. } | ValidationError::Network(_))),
+            Some(why),
+        ) => Err(Failure::Environment(format!(
+            "cannot check revocation: {why} ({e})"
+        ))),
+        (Err(e), _) => Err(Failure::Verdict(format!("not valid: {e}"))),
     }
 }
 

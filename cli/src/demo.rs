@@ -156,7 +156,8 @@ pub fn run(home: &Home) -> CliResult {
             .mode(if sub == "keys" { 0o700 } else { 0o755 })
             .create(demo.join(sub))
             .map_err(|e| {
-                Failure::Internal(format!("cannot create {}: {e}", demo.join(sub).display()))
+                let message = format!("cannot create {}: {e}", demo.join(sub).display());
+                crate::output::io_class(&e, message)
             })?;
     }
     for (name, parent, cn, key) in CAS {

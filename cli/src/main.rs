@@ -18,6 +18,7 @@ mod sign;
 mod store_cmd;
 mod ts;
 mod verify;
+mod watched_fetch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -176,11 +177,36 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
+/// What clap found wrong with the command line, as every failure is reported: one line on
+/// stderr ("imza: error: ..."), exit 2. --help and --version print as clap prints them, exit 0.
+fn usage_failure(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        e.exit()
+    }
+    // clap's own message: the reason and its details (missing arguments, tips) on lines of
+    // their own, then the usage, which --help gives.
+    let rendered = e.to_string();
+    let said: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = said.join(" ");
+    let reason = joined.strip_prefix("error: ").unwrap_or(&joined);
+    let failure = output::input(format!("{reason} (see --help)"));
+    eprintln!("imza: {}", failure.message());
+    ExitCode::from(failure.exit_code())
+}
+
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return usage_failure(e),
+    };
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) => return usage_failure(e),
     };
     if !matches!(cli.command, Command::Serve { .. } | Command::Agent(_)) {
         end_quietly_on_closed_pipe();

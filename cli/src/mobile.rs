@@ -480,8 +480,30 @@ fn certificate_serial(der: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(cert.tbs_certificate.serial_number.as_bytes().to_vec())
 }
 
+/// The exit code of the simulated phone's failure ([`Failure`]'s rule): the signature service
+/// unreachable or failing, the phone's key store or its disk failing is the environment (3);
+/// a PIN, a wallet, a certificate or a field given is input (2).
 pub(crate) fn phone_failure(e: imza_mobile_sign::phone::PhoneError) -> Failure {
-    Failure::Input(e.to_string())
+    use imza_mobile_sign::http_client::ApiError;
+    use imza_mobile_sign::phone::PhoneError;
+    match e {
+        PhoneError::Io { ref source, .. } => crate::output::io_class(source, e.to_string()),
+        PhoneError::Service(ApiError::Refused { status, .. }) if status < 500 => {
+            Failure::Input(e.to_string())
+        }
+        PhoneError::Service(_) | PhoneError::KeyStore(_) => Failure::Environment(e.to_string()),
+        PhoneError::PinFormat
+        | PhoneError::PinIncorrect { .. }
+        | PhoneError::PinBlocked
+        | PhoneError::PinRejected { .. }
+        | PhoneError::WalletExists(_)
+        | PhoneError::NoWallet(_)
+        | PhoneError::Wallet { .. }
+        | PhoneError::Certificate { .. }
+        | PhoneError::Invalid(_)
+        | PhoneError::DigestLength { .. }
+        | PhoneError::PinUnavailable(_) => Failure::Input(e.to_string()),
+    }
 }
 
 /// The wallet of `phone` in `dir` (or the default directory), checked to be that phone's.

@@ -231,7 +231,7 @@ pub fn client_failure(e: ClientError) -> Failure {
             SessionResult::Ok
             | SessionResult::Timeout
             | SessionResult::PhoneAbsent
-            | SessionResult::DeliveryError => Failure::Internal(text),
+            | SessionResult::DeliveryError => Failure::Environment(text),
         },
         ClientError::BadSignature(_)
         | ClientError::Validation(_)
@@ -241,7 +241,7 @@ pub fn client_failure(e: ClientError) -> Failure {
             ..
         }) => Failure::Input(text),
         ClientError::GaveUp { .. } | ClientError::Api(_) | ClientError::BadCertificate(_) => {
-            Failure::Internal(text)
+            Failure::Environment(text)
         }
     }
 }

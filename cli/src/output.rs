@@ -16,13 +16,20 @@ pub const MAX_INPUT_BYTES: u64 = 1024 * 1024;
 /// Largest CSR read: a PKCS#10 request of an RSA-16384 key with a long subject is under 8 KiB.
 pub const MAX_CSR_BYTES: u64 = 64 * 1024;
 
-/// Why a command failed, and which exit code says so.
+/// Why a command failed, and which exit code says so. The one rule of every command: 0
+/// success, 1 a "no" verdict, 2 what the command was given is wrong (its arguments, the files
+/// it names and their contents, a PIN, a name the store does not hold), 3 what it needs around
+/// it failed or is missing (the database, pcscd, a reader or card, a PKCS#11 device, the
+/// network, the disk) or imza itself failed. An error is classed by its kind (the variant of a
+/// typed error, the [`std::io::ErrorKind`] of an I/O error), never by its text.
 pub enum Failure {
-    /// 1: the answer is "no" (broken audit chain).
+    /// 1: the answer is "no" (broken audit chain, an invalid signature or certificate).
     Verdict(String),
     /// 2: bad usage or bad input.
     Input(String),
-    /// 3: internal or environment failure.
+    /// 3: the environment failed: a service, a device, the network or the disk.
+    Environment(String),
+    /// 3: imza failed (a bug, or a library refusing what imza made).
     Internal(String),
 }
 
@@ -35,8 +42,39 @@ pub fn store_failure(e: imza_store::StoreError) -> Failure {
         StoreError::Backend(_)
         | StoreError::Unavailable(_)
         | StoreError::Corrupt(_)
-        | StoreError::NewerSchema { .. } => Failure::Internal(e.to_string()),
-        other => Failure::Input(other.to_string()),
+        | StoreError::NewerSchema { .. } => Failure::Environment(e.to_string()),
+        StoreError::Conflict(_)
+        | StoreError::NotFound(_)
+        | StoreError::Invalid(_)
+        | StoreError::AlreadyRevoked { .. } => Failure::Input(e.to_string()),
+    }
+}
+
+/// Whether an I/O error is the path's fault (exit 2: missing, not allowed, in the way, not a
+/// file name) or the system's (exit 3: disk full, I/O error, anything else).
+pub fn io_is_input(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        NotFound
+            | PermissionDenied
+            | AlreadyExists
+            | NotADirectory
+            | IsADirectory
+            | ReadOnlyFilesystem
+            | InvalidFilename
+            | InvalidInput
+            | InvalidData
+            | AddrNotAvailable
+    )
+}
+
+/// `message` about an I/O error `e`, classed by [`io_is_input`].
+pub fn io_class(e: &std::io::Error, message: String) -> Failure {
+    if io_is_input(e) {
+        Failure::Input(message)
+    } else {
+        Failure::Environment(message)
     }
 }
 
@@ -45,7 +83,7 @@ impl Failure {
         match self {
             Failure::Verdict(_) => 1,
             Failure::Input(_) => 2,
-            Failure::Internal(_) => 3,
+            Failure::Environment(_) | Failure::Internal(_) => 3,
         }
     }
 
@@ -53,7 +91,7 @@ impl Failure {
     pub fn message(&self) -> String {
         let (prefix, text) = match self {
             Failure::Verdict(t) => ("", t),
-            Failure::Input(t) => ("error: ", t),
+            Failure::Input(t) | Failure::Environment(t) => ("error: ", t),
             Failure::Internal(t) => ("internal error: ", t),
         };
         format!("{prefix}{}", text.replace('\n', " "))
@@ -62,19 +100,56 @@ impl Failure {
 
 impl From<CaError> for Failure {
     fn from(e: CaError) -> Self {
-        if matches!(e, CaError::AuditBroken(_)) {
-            Failure::Verdict(e.to_string())
-        } else if e.is_user_error() {
-            Failure::Input(e.to_string())
-        } else {
-            Failure::Internal(e.to_string())
+        match e {
+            CaError::AuditBroken(_) => Failure::Verdict(e.to_string()),
+            CaError::Key(core) => core.into(),
+            CaError::Store(store) => store_failure(store),
+            CaError::Io { ref source, .. } => io_class(source, e.to_string()),
+            CaError::UnknownCa { .. }
+            | CaError::CaKeysNotHere { .. }
+            | CaError::CaExists(_)
+            | CaError::InvalidCaName(_)
+            | CaError::UnknownProfile { .. }
+            | CaError::InvalidProfile { .. }
+            | CaError::ProfileViolation { .. }
+            | CaError::BadCsr(_)
+            | CaError::ProofOfPossession(_)
+            | CaError::UnknownSerial { .. }
+            | CaError::CaUnusable { .. }
+            | CaError::InvalidRequest(_)
+            | CaError::NoStore { .. }
+            | CaError::DirectoryWritableByOthers { .. }
+            | CaError::DirectoryNotOwned { .. }
+            | CaError::NotADirectory(_) => Failure::Input(e.to_string()),
         }
     }
 }
 
 impl From<CoreError> for Failure {
     fn from(e: CoreError) -> Self {
-        CaError::from(e).into()
+        match e {
+            CoreError::Io { ref source, .. } => io_class(source, e.to_string()),
+            // The module, token or device failed.
+            CoreError::Pkcs11(_) => Failure::Environment(e.to_string()),
+            CoreError::Signing(_) | CoreError::Encoding(_) | CoreError::OpenSsl(_) => {
+                Failure::Internal(e.to_string())
+            }
+            CoreError::UnknownKeyAlgorithm(_)
+            | CoreError::UnsupportedKey(_)
+            | CoreError::KeyFile { .. }
+            | CoreError::KeyFileExists { .. }
+            | CoreError::UnsupportedSignatureAlgorithm(_)
+            | CoreError::UnsupportedSignatureParameters { .. }
+            | CoreError::BadSignature(_)
+            | CoreError::InvalidName { .. }
+            | CoreError::Malformed { .. }
+            | CoreError::Pkcs11Refused(_)
+            | CoreError::Pkcs11PinIncorrect { .. }
+            | CoreError::Pkcs11PinLocked { .. }
+            | CoreError::Pkcs11TokenNotFound { .. }
+            | CoreError::Pkcs11KeyNotFound { .. }
+            | CoreError::PinUnavailable(_) => Failure::Input(e.to_string()),
+        }
     }
 }
 
@@ -89,7 +164,10 @@ pub fn input(msg: impl Into<String>) -> Failure {
 /// meanwhile, `/dev/zero` or a pipe cannot make it read without end: the size a file claims is
 /// not trusted.
 pub fn read_limited(path: &Path, limit: u64, flag: &str) -> Result<Vec<u8>, Failure> {
-    let cannot = |e: std::io::Error| input(format!("{flag} {}: cannot read: {e}", path.display()));
+    let cannot = |e: std::io::Error| {
+        let message = format!("{flag} {}: cannot read: {e}", path.display());
+        io_class(&e, message)
+    };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit + 1), &mut bytes)
@@ -230,7 +308,7 @@ pub fn write_whole_many(dir: &Path, files: &[(PathBuf, Vec<u8>)]) -> Vec<CliResu
         .zip(files)
         .map(|(file, (path, _))| match &synced {
             Ok(()) => rename_new(file?, path),
-            Err(message) => Err(Failure::Internal(message.clone())),
+            Err(message) => Err(Failure::Environment(message.clone())),
         })
         .collect()
 }
@@ -360,13 +438,8 @@ fn parent_dir(path: &Path) -> &Path {
 /// A failed file operation: exit 2 when the path is at fault (missing directory, no
 /// permission, a file in the way), 3 when the system is (disk full, I/O error).
 fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
-    use std::io::ErrorKind::*;
     let message = format!("{what} {}: {e}", path.display());
-    match e.kind() {
-        NotFound | PermissionDenied | AlreadyExists | NotADirectory | IsADirectory
-        | ReadOnlyFilesystem | InvalidFilename | InvalidInput => Failure::Input(message),
-        _ => Failure::Internal(message),
-    }
+    io_class(&e, message)
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
@@ -396,6 +469,7 @@ impl Failure {
         match self {
             Failure::Verdict(t) => Failure::Verdict(format!("{t} ({context})")),
             Failure::Input(t) => Failure::Input(format!("{t} ({context})")),
+            Failure::Environment(t) => Failure::Environment(format!("{t} ({context})")),
             Failure::Internal(t) => Failure::Internal(format!("{t} ({context})")),
         }
     }

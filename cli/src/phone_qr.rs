@@ -46,7 +46,7 @@ fn refused(e: HttpError) -> Failure {
                 .unwrap_or(said);
             Failure::Verdict(format!("the portal refused (HTTP {status}): {message}"))
         }
-        other => Failure::Internal(format!("the portal cannot be reached: {other}")),
+        other => Failure::Environment(format!("the portal cannot be reached: {other}")),
     }
 }
 
@@ -60,7 +60,7 @@ fn post<T: serde::de::DeserializeOwned>(
         .post(url, "application/json", "application/json", &body)
         .map_err(refused)?;
     serde_json::from_slice(&answer)
-        .map_err(|e| Failure::Internal(format!("{url} answered something unreadable: {e}")))
+        .map_err(|e| Failure::Environment(format!("{url} answered something unreadable: {e}")))
 }
 
 pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {

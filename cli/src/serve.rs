@@ -1211,6 +1211,9 @@ pub fn run(
     tls: Option<TlsFiles>,
 ) -> CliResult {
     let config = ServeConfig::load(config)?;
+    // An address that cannot be listened on (a port in use, most often) is refused before
+    // anything is done or said: no responder certificate issued, one line of error.
+    drop(std::net::TcpListener::bind(listen).map_err(|e| cannot_serve(listen, e))?);
     // Client certificates are asked for only with --tls-client-cas: the device login needs them.
     let asks_for_client_certificates = tls.as_ref().is_some_and(|t| t.client_cas.is_some());
     let tls = tls.as_ref().map(TlsFiles::load).transpose()?;
@@ -1269,7 +1272,9 @@ pub fn run(
             }
             // The cabinet's view of the mobile signature and CA records: handles of their
             // own on the same store.
-            let unavailable = |e: imza_store::StoreError| Failure::Internal(format!("portal: {e}"));
+            let unavailable = |e: imza_store::StoreError| {
+                crate::output::store_failure(e).with_context("portal".into())
+            };
             portal.records = Some(Arc::new(citizen_records::StoreCitizenRecords {
                 mobile: imza_mobile_sign::store::open(pki.store_url()).map_err(unavailable)?,
                 ca: Arc::from(
@@ -1370,7 +1375,7 @@ pub fn run(
     runtime.block_on(async move {
         let mut server = Server::bind(listen, connection_limits)
             .await
-            .map_err(|e| Failure::Input(format!("cannot serve on {listen}: {e}")))?;
+            .map_err(|e| cannot_serve(listen, e))?;
         if let Some(tls) = tls {
             server = server.with_tls(tls);
         }
@@ -1406,6 +1411,12 @@ pub fn run(
             .await
             .map_err(|e| Failure::Internal(format!("serving on {listen} failed: {e}")))
     })
+}
+
+/// Listening on `listen` failed: a port in use is the environment's (3), an address this host
+/// does not have the operator's (2).
+fn cannot_serve(listen: SocketAddr, e: std::io::Error) -> Failure {
+    crate::output::io_class(&e, format!("cannot serve on {listen}: {e}"))
 }
 
 /// The portal's ID-card login, unless `[portal] card_login = false`: tokens signed over the

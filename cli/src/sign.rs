@@ -19,6 +19,8 @@ use imza_signer::{
 };
 use imza_smartcard::token::{CardKey, CardKeyRequest};
 use imza_validation::HttpFetcher;
+
+use crate::watched_fetch::{NetworkWatch, WatchedFetcher};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -368,7 +370,7 @@ fn run_sign(
         }
         None => (credentials(args, chain)?, None),
     };
-    let sources = validation_sources(args, level, credentials.chain(), &[])?;
+    let (sources, network) = validation_sources(args, level, credentials.chain(), &[])?;
     let options = SignOptions {
         attached: args.attached,
         level,
@@ -388,7 +390,7 @@ fn run_sign(
         // A phone's answer says more than the CoreError the key trait carries.
         match mobile_failure.as_ref().and_then(LastFailure::take) {
             Some(client_error) => client_failure(client_error),
-            None => failure(e),
+            None => gathering_failure(e, &network),
         }
     })?;
     write_new(&args.out, &signature, false)?;
@@ -428,7 +430,7 @@ fn run_sign_pdf(
             "--digest is for CMS signatures; a PAdES signature hashes with the key's digest",
         ));
     }
-    let sources = validation_sources(args, level, credentials.chain(), &[])?;
+    let (sources, network) = validation_sources(args, level, credentials.chain(), &[])?;
     let mut options = PadesOptions::new(OffsetDateTime::now_utc());
     options.level = level;
     options.certification = args.certify;
@@ -466,7 +468,7 @@ fn run_sign_pdf(
         sign_pdf(&document, out, &credentials, &options).map_err(|e| {
             match mobile_failure.as_ref().and_then(LastFailure::take) {
                 Some(client_error) => client_failure(client_error),
-                None => failure(e),
+                None => gathering_failure(e, &network),
             }
         })
     })?;
@@ -538,13 +540,14 @@ fn run_augment(
         .transpose()?;
     // The signature's own self-signed certificates may serve as anchors when --trust is absent.
     let embedded = embedded_self_signed(&signature);
-    let sources = validation_sources(args, level, chain, &embedded)?;
+    let (sources, network) = validation_sources(args, level, chain, &embedded)?;
     let options = AugmentOptions {
         timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
         validation: sources.as_ref(),
         archive_digest: None,
     };
-    let augmented = augment(&signature, content.as_deref(), level, &options).map_err(failure)?;
+    let augmented = augment(&signature, content.as_deref(), level, &options)
+        .map_err(|e| gathering_failure(e, &network))?;
     write_new(&args.out, &augmented, false)?;
     println!(
         "raised {} from {before} to {level}; written to {}",
@@ -568,7 +571,7 @@ fn run_augment_pdf(
             "--content is for detached CMS signatures; a PDF holds what it signs",
         ));
     }
-    let sources = validation_sources(args, level, chain, &[])?;
+    let (sources, network) = validation_sources(args, level, chain, &[])?;
     let options = AugmentOptions {
         timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
         validation: sources.as_ref(),
@@ -577,7 +580,7 @@ fn run_augment_pdf(
     write_new_with(&args.out, false, |out| {
         std::io::copy(&mut file, out)
             .map_err(|e| input(format!("--augment {}: cannot read: {e}", path.display())))?;
-        augment_pdf(out, level, &options).map_err(failure)
+        augment_pdf(out, level, &options).map_err(|e| gathering_failure(e, &network))
     })?;
     println!(
         "raised the signatures of {} to PAdES {level}; written to {}",
@@ -650,7 +653,7 @@ fn card_credentials(args: &SignArgs, chain: Vec<Vec<u8>>) -> Result<Credentials,
             "--card reads the certificate from the card: leave out --cert and --key",
         ));
     }
-    let module = imza_smartcard::module::resolve_module(args.pkcs11_module.as_deref())?;
+    let module = crate::card::module_path(args.pkcs11_module.as_deref())?;
     let token = match (&args.reader, &args.token, &args.token_serial) {
         (Some(reader), _, _) => TokenSelector::Reader(reader.clone()),
         (_, Some(label), _) => TokenSelector::Label(label.clone()),
@@ -725,9 +728,9 @@ fn validation_sources(
     level: Level,
     chain: &[Vec<u8>],
     embedded: &[Vec<u8>],
-) -> Result<Option<ValidationDataSources>, Failure> {
+) -> Result<(Option<ValidationDataSources>, NetworkWatch), Failure> {
     if level < Level::LT {
-        return Ok(None);
+        return Ok((None, NetworkWatch::default()));
     }
     let mut anchors = Vec::new();
     for path in &args.trust {
@@ -754,15 +757,17 @@ fn validation_sources(
         certificates.extend(read_certificate_ders(path, "--untrusted")?);
     }
     let timeout = Duration::from_secs(args.timeout);
-    Ok(Some(ValidationDataSources {
+    let (fetcher, network) = WatchedFetcher::new(HttpFetcher {
+        timeout,
+        ..HttpFetcher::default()
+    });
+    let sources = ValidationDataSources {
         trust_anchors: anchors,
         certificates,
-        fetcher: Arc::new(HttpFetcher {
-            timeout,
-            ..HttpFetcher::default()
-        }),
+        fetcher: Arc::new(fetcher),
         time: OffsetDateTime::now_utc(),
-    }))
+    };
+    Ok((Some(sources), network))
 }
 
 fn is_self_signed(der: &[u8]) -> bool {
@@ -787,6 +792,18 @@ fn embedded_self_signed(signature: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The exit code of a signing failure after B-LT data was gathered through `network`: revocation
+/// data missing because a fetch failed on the network is the environment's (3), not a verdict
+/// on the certificates (1).
+fn gathering_failure(e: SignerError, network: &NetworkWatch) -> Failure {
+    match (&e, network.failure()) {
+        (SignerError::Revocation(_), Some(why)) => {
+            Failure::Environment(format!("{e} (the network failed: {why})"))
+        }
+        _ => failure(e),
+    }
+}
+
 /// The exit code a signing failure gets (see the command's help).
 fn failure(e: SignerError) -> Failure {
     match e {
@@ -795,6 +812,8 @@ fn failure(e: SignerError) -> Failure {
         }
         SignerError::Key(core) => Failure::from(core),
         SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
+        SignerError::Io(ref io) => crate::output::io_class(io, e.to_string()),
+        SignerError::Network(_) | SignerError::Timestamp(_) => Failure::Environment(e.to_string()),
         _ => Failure::Internal(e.to_string()),
     }
 }

@@ -180,7 +180,7 @@ fn request(args: RequestArgs) -> CliResult {
 
     let reply = post_query(&args.url, &query, Duration::from_secs(args.timeout))?;
     let token = parse_response(&reply)
-        .map_err(|e| Failure::Internal(format!("{}: {e}", args.url)))?
+        .map_err(|e| Failure::Environment(format!("{}: {e}", args.url)))?
         .into_token()
         .map_err(|e| Failure::Verdict(e.to_string()))?;
     let sent = TimeStampRequest::from_der(&query).map_err(internal)?;
@@ -211,7 +211,7 @@ fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Fai
         max_bytes: MAX_RESPONSE_BYTES as u64,
     };
     http.post(url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
-        .map_err(|e| Failure::Internal(format!("time-stamping authority: {e}")))
+        .map_err(|e| Failure::Environment(format!("time-stamping authority: {e}")))
 }
 
 // --- imza ts verify -----------------------------------------------------------------------

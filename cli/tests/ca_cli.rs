@@ -810,3 +810,39 @@ fn tls_server_rsa_key_gets_key_encipherment_and_ec_key_does_not() {
         );
     }
 }
+
+/// The PIN of the CA key that signs has one flag name everywhere, `--ca-pin-env` (issue 17
+/// §5); the old spellings `--pin-env` (ca issue, crl) and `--parent-pin-env` (ca
+/// init) still work for one release, hidden from --help.
+#[test]
+fn the_signing_ca_pin_has_one_flag_name_and_the_old_ones_still_work() {
+    let pki = TestPki::with_root_and_citizens();
+    for command in [
+        &["ca", "issue", "--help"][..],
+        &["ca", "crl", "--help"],
+        &["ca", "init", "--help"],
+        &["tsa", "init", "--help"],
+        &["ocsp", "certify", "--help"],
+        &["card", "enroll", "--help"],
+        &["mobile", "register", "--help"],
+    ] {
+        let help = pki.ok(command);
+        assert!(help.contains("--ca-pin-env"), "{command:?}: {help}");
+        // The old names are only mentioned (deprecated), never listed as options.
+        assert!(!help.contains("--parent-pin-env <"), "{command:?}: {help}");
+        // `--pin-env` is the holder's PIN (card, phone), never the CA's.
+        if command[0] == "ca" {
+            assert!(!help.contains("--pin-env <"), "{command:?}: {help}");
+        }
+    }
+    // Software keys need no PIN: the variables are accepted and not read.
+    for (n, flag) in ["--pin-env", "--ca-pin-env"].into_iter().enumerate() {
+        let crl = pki.path(&format!("{n}.crl"));
+        let args = format!("ca crl --ca citizens --out {} {flag} V", crl.display());
+        pki.ok(&args.split(' ').collect::<Vec<_>>());
+    }
+    for (name, flag) in [("orgs", "--parent-pin-env"), ("orgs2", "--ca-pin-env")] {
+        let subject = format!("CN={name},O=Test,C=AZ");
+        pki.ok(&init_under_root_args(name, &subject, &[flag, "V"]));
+    }
+}

@@ -154,7 +154,7 @@ fn wrong_hsm_pin_exits_2_and_changes_nothing() {
             "root",
             "--out",
             r_crl.to_str().unwrap(),
-            "--pin-env",
+            "--ca-pin-env",
             "NO_SUCH_PIN_VAR",
         ],
         &unset,

@@ -33,8 +33,14 @@ pub enum CoreError {
     Malformed { what: &'static str, reason: String },
     #[error("DER encoding failed: {0}")]
     Encoding(String),
+    /// The module, the token or the device failed (cannot load or initialise the module, no
+    /// token present, a session or signature that fails): the environment's fault.
     #[error("PKCS#11: {0}")]
     Pkcs11(String),
+    /// What is on the token rules out the request (a key label taken, several keys or tokens
+    /// match, a key not allowed to sign, an expired PIN): the operator's to change.
+    #[error("PKCS#11: {0}")]
+    Pkcs11Refused(String),
     #[error("PKCS#11: the PIN was rejected by token {token:?}{tries_left}")]
     Pkcs11PinIncorrect { token: String, tries_left: String },
     #[error("PKCS#11: the user PIN of token {token:?} is locked")]
@@ -69,14 +75,5 @@ impl CoreError {
             what,
             reason: reason.to_string(),
         }
-    }
-
-    /// True when the cause is the input or the operator's environment (wrong PIN, missing
-    /// token, bad file) rather than a bug or a broken system: the CLI exits 2 for those.
-    pub fn is_user_error(&self) -> bool {
-        !matches!(
-            self,
-            CoreError::Encoding(_) | CoreError::OpenSsl(_) | CoreError::Signing(_)
-        )
     }
 }

@@ -42,8 +42,14 @@ pub enum CardError {
     ManagementKeyRejected,
     #[error("{0}")]
     ModuleNotFound(String),
+    /// What is on the token does not fit the request (no signing certificate, several, a key
+    /// that does not match its certificate).
     #[error("{0}")]
     Token(String),
+    /// The PKCS#11 module or the token failed (listing slots, opening a session, reading
+    /// objects): the device's fault, not the request's.
+    #[error("{0}")]
+    TokenFailed(String),
     // --- readers and PIV cards (reader.rs, piv.rs) ---
     #[error("{wanted:?} matches several readers: {matching}; give more of the name")]
     ReaderAmbiguous { wanted: String, matching: String },
@@ -84,16 +90,4 @@ pub enum CardError {
     CompressedCertificate { slot: String },
     #[error("{0}")]
     Core(#[from] CoreError),
-}
-
-impl CardError {
-    /// True when the cause is the citizen's situation (no reader, no card, wrong PIN) rather
-    /// than a bug: the CLI exits 2 for those.
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            CardError::Core(e) => e.is_user_error(),
-            CardError::Pcsc(_) | CardError::BadResponse { .. } => false,
-            _ => true,
-        }
-    }
 }

@@ -97,7 +97,7 @@ impl TokenCertificate {
 pub fn list_tokens(module: &Path) -> Result<Vec<TokenSummary>, CardError> {
     let context = module_context(module)?;
     let slots = context.get_slots_with_token().map_err(|e| {
-        CardError::Token(format!(
+        CardError::TokenFailed(format!(
             "cannot list the slots of module {}: {e}",
             module.display()
         ))
@@ -137,8 +137,9 @@ pub fn list_tokens(module: &Path) -> Result<Vec<TokenSummary>, CardError> {
 
 /// The X.509 certificate objects of a session's token, each with its key pair's presence.
 fn read_certificates(session: &Session) -> Result<Vec<TokenCertificate>, CardError> {
-    let failed =
-        |what: &str, e: cryptoki::error::Error| CardError::Token(format!("{what} failed: {e}"));
+    let failed = |what: &str, e: cryptoki::error::Error| {
+        CardError::TokenFailed(format!("{what} failed: {e}"))
+    };
     let handles = session
         .find_objects(&[Attribute::Class(ObjectClass::CERTIFICATE)])
         .map_err(|e| failed("searching the token for certificates", e))?;
@@ -262,9 +263,9 @@ pub fn find_token_certificates(
         .get_slot_info(slot)
         .map(|s| s.slot_description().trim_end().to_string())
         .unwrap_or_default();
-    let session = context
-        .open_ro_session(slot)
-        .map_err(|e| CardError::Token(format!("cannot open a session on token {label:?}: {e}")))?;
+    let session = context.open_ro_session(slot).map_err(|e| {
+        CardError::TokenFailed(format!("cannot open a session on token {label:?}: {e}"))
+    })?;
     let certificates = read_certificates(&session)?;
     Ok(FoundToken {
         label,

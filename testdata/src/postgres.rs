@@ -50,13 +50,19 @@ impl PgCluster {
     /// Initialises and starts a new cluster. Panics (a test set-up failure) with the
     /// server's log when it cannot.
     pub fn start() -> PgCluster {
+        PgCluster::start_in(&std::env::temp_dir())
+    }
+
+    /// As [`PgCluster::start`], with the cluster's directory in `parent` (a small filesystem
+    /// of a test's own, say, that the `postgres` user can enter).
+    pub fn start_in(parent: &Path) -> PgCluster {
         let bin = server_bin().expect(
             "PostgreSQL server binaries not found under /usr/lib/postgresql (run scripts/setup.sh)",
         );
         let as_postgres = rustix::process::geteuid().is_root();
         let dir = tempfile::Builder::new()
             .prefix("imza-pg-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("temporary directory")
             .keep();
         let password = {
@@ -167,6 +173,19 @@ impl PgCluster {
         self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
     }
 
+    /// Stops the server at once (`-m immediate`), whatever state it is in; never panics, so a
+    /// test's guard may call it while unwinding.
+    pub fn stop_server_now(&self) {
+        let data = self.data_dir().display().to_string();
+        let _ = self.try_run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Whether the server is running (`pg_ctl status`).
+    pub fn is_running(&self) -> bool {
+        let data = self.data_dir().display().to_string();
+        self.try_run("pg_ctl", &["-D", &data, "status"]).is_ok()
+    }
+
     /// Starts the server again after [`PgCluster::stop_server`].
     pub fn start_server(&self) {
         let data = self.data_dir().display().to_string();
@@ -256,8 +275,7 @@ rm -rf "$3"
 impl Drop for PgCluster {
     /// A cluster of one test (not the shared one, which the watchdog ends) stops with it.
     fn drop(&mut self) {
-        let data = self.data_dir().display().to_string();
-        let _ = self.try_run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+        self.stop_server_now();
         if let Some(mut w) = self
             .watchdog
             .lock()

@@ -382,15 +382,24 @@ pub fn init_root_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 /// `ca init --name citizens --parent root --subject CITIZENS_SUBJECT EXTRA...`.
 pub fn init_citizens_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    init_under_root_args("citizens", CITIZENS_SUBJECT, extra)
+}
+
+/// `ca init --name NAME --parent root --subject SUBJECT EXTRA...`.
+pub fn init_under_root_args<'a>(
+    name: &'a str,
+    subject: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "ca",
         "init",
         "--name",
-        "citizens",
+        name,
         "--parent",
         "root",
         "--subject",
-        CITIZENS_SUBJECT,
+        subject,
     ];
     args.extend_from_slice(extra);
     args

@@ -267,7 +267,7 @@ impl Pkcs11Key {
         let key_selector = KeySelector::Label(location.key_label.clone());
 
         if !find_private_keys(session, &key_selector, &location.token_label)?.is_empty() {
-            return Err(CoreError::Pkcs11(format!(
+            return Err(CoreError::Pkcs11Refused(format!(
                 "a private key labelled {:?} already exists on token {:?}; refusing to create \
                  another with the same label",
                 location.key_label, location.token_label
@@ -380,13 +380,13 @@ impl Pkcs11Key {
                         label: label.clone(),
                         token: token_label,
                     },
-                    KeySelector::Id(_) => {
-                        CoreError::Pkcs11(format!("no private key {key} on token {token_label:?}"))
-                    }
+                    KeySelector::Id(_) => CoreError::Pkcs11Refused(format!(
+                        "no private key {key} on token {token_label:?}"
+                    )),
                 })
             }
             several => {
-                return Err(CoreError::Pkcs11(format!(
+                return Err(CoreError::Pkcs11Refused(format!(
                     "{} private keys {key} are on token {token_label:?}; cannot tell which to use",
                     several.len(),
                 )))
@@ -495,7 +495,7 @@ impl Pkcs11Key {
         let cert = Certificate::from_der(certificate)
             .map_err(|e| CoreError::malformed("certificate", e))?;
         let id = self.id.clone().ok_or_else(|| {
-            CoreError::Pkcs11(format!(
+            CoreError::Pkcs11Refused(format!(
                 "key {:?} on token {:?} has no CKA_ID to tie a certificate to",
                 self.location.key_label, self.location.token_label
             ))
@@ -861,7 +861,7 @@ pub fn find_token(
                 .iter()
                 .map(|(_, info)| format!("{:?}", info.label().trim_end()))
                 .collect();
-            Err(CoreError::Pkcs11(format!(
+            Err(CoreError::Pkcs11Refused(format!(
                 "{n} tokens match ({}) in module {}; choose one by reader, label or serial",
                 labels.join(", "),
                 module.display()
@@ -906,7 +906,7 @@ fn login(
         RvError::PinLocked => Err(CoreError::Pkcs11PinLocked {
             token: token_label.to_string(),
         }),
-        RvError::PinExpired => Err(CoreError::Pkcs11(format!(
+        RvError::PinExpired => Err(CoreError::Pkcs11Refused(format!(
             "the user PIN of token {token_label:?} has expired; set a new one first"
         ))),
         other => Err(CoreError::Pkcs11(format!(
@@ -1010,7 +1010,7 @@ fn read_key_facts(
         }
     }
     if !can_sign {
-        return Err(CoreError::Pkcs11(format!(
+        return Err(CoreError::Pkcs11Refused(format!(
             "key {:?} on token {:?} is not allowed to sign (CKA_SIGN is false)",
             location.key_label, location.token_label
         )));
@@ -1463,7 +1463,7 @@ mod tests {
         let first = Pkcs11Key::generate(&at, KeyAlgorithm::EcP256, &user_pin()).unwrap();
         let err = Pkcs11Key::generate(&at, KeyAlgorithm::EcP384, &user_pin()).unwrap_err();
         assert!(
-            matches!(&err, CoreError::Pkcs11(msg) if msg.contains("already exists")),
+            matches!(&err, CoreError::Pkcs11Refused(msg) if msg.contains("already exists")),
             "{err:?}"
         );
         // The first key is untouched and still the one found by label.
