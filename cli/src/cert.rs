@@ -15,7 +15,8 @@ use imza_core::clock::{from_x509_time, parse_rfc3339, rfc3339};
 use imza_core::oids;
 use imza_validation::{
     Certificate, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
-    ValidatedPath, ValidationError, ValidationOptions, Validator, DEFAULT_MIN_RSA_MODULUS_BITS,
+    Strictness, ValidatedPath, ValidationError, ValidationOptions, Validator,
+    DEFAULT_MIN_RSA_MODULUS_BITS,
 };
 
 use crate::output::{
@@ -222,8 +223,9 @@ pub(crate) struct StrictnessInputs {
     #[serde(default)]
     pub anchor_as_key: bool,
     /// Let an extendedKeyUsage in a CA certificate not limit what the CA certifies. By default
-    /// a CA whose extendedKeyUsage has neither the --purpose of LEAF nor anyExtendedKeyUsage
-    /// cannot certify it (as Go, NSS and rustls-webpki nest EKUs).
+    /// a CA whose extendedKeyUsage has neither the purpose the certificate is checked for
+    /// (`cert verify --purpose`; signing and time-stamping for `imza verify`) nor
+    /// anyExtendedKeyUsage cannot certify it (as Go, NSS and rustls-webpki nest EKUs).
     #[arg(long)]
     #[serde(default)]
     pub no_ca_eku_constraint: bool,
@@ -250,12 +252,14 @@ fn default_min_rsa_bits() -> usize {
 }
 
 impl StrictnessInputs {
-    /// Sets these choices in `options`.
-    pub(crate) fn apply(&self, options: &mut ValidationOptions) {
-        options.check_anchor_certificate = !self.anchor_as_key;
-        options.ca_extended_key_usage_constrains_path = !self.no_ca_eku_constraint;
-        options.require_rfc5280_conformance = !self.allow_nonconforming;
-        options.min_rsa_modulus_bits = self.min_rsa_bits;
+    /// These choices, for the validator.
+    pub(crate) fn strictness(&self) -> Strictness {
+        Strictness {
+            check_anchor_certificate: !self.anchor_as_key,
+            ca_extended_key_usage_constrains_path: !self.no_ca_eku_constraint,
+            require_rfc5280_conformance: !self.allow_nonconforming,
+            min_rsa_modulus_bits: self.min_rsa_bits,
+        }
     }
 }
 
@@ -305,7 +309,7 @@ fn verify(args: VerifyArgs) -> CliResult {
     .apply(&mut options)
     .map_err(|e| input(format!("--policy: {e}")))?;
     options.purpose = args.purpose.purpose();
-    args.strictness.apply(&mut options);
+    options.strictness = args.strictness.strictness();
     let checked = args.network || !args.crl.is_empty();
     options.revocation = if checked {
         RevocationPolicy::Require

@@ -114,6 +114,8 @@ pub struct VerifyArgs {
     /// the summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    strictness: crate::cert::StrictnessInputs,
 }
 
 pub fn run(args: VerifyArgs) -> CliResult {
@@ -166,6 +168,7 @@ pub fn run(args: VerifyArgs) -> CliResult {
             .extend(read_crl_file(path, "--crl", MAX_PKI_FILE_BYTES)?);
     }
     options.network = args.network;
+    options.strictness = args.strictness.strictness();
 
     let report = match content {
         _ if pdf => imza_signer::pades::verify_pdf(std::io::BufReader::new(file), &options),

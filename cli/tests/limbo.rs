@@ -208,7 +208,7 @@ fn library_verdict(anchor: &[u8], case: &PkitsCase) -> Result<(), String> {
     let time = imza_core::clock::parse_rfc3339(PKITS_TIME).expect("time");
     let mut options = ValidationOptions::at(time);
     options.revocation = RevocationPolicy::Require;
-    options.require_rfc5280_conformance = false;
+    options.strictness.require_rfc5280_conformance = false;
     options.initial_policy_set = case
         .policies
         .iter()

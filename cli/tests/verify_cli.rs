@@ -167,6 +167,46 @@ fn a_good_signature_exits_0_with_a_summary_and_a_json_report() {
 }
 
 #[test]
+fn the_validators_strict_checks_judge_signers_and_their_flags_relax_them() {
+    let f = Fixture::new();
+    // A signer certificate with serial number zero: no conforming CA issues one (RFC 5280
+    // §4.1.2.2), so the strict default refuses its path; --allow-nonconforming accepts it.
+    let key = SoftwareKey::generate(KeyAlgorithm::EcP256).unwrap();
+    let zero = f.root.issue(
+        &format!("CN=Məmmədova Aynur,serialNumber={PERSONAL_CODE},C=AZ"),
+        &[0x00],
+        &key,
+        vec![ext::key_usage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation).unwrap()],
+    );
+    write_certificate(&f.path("signer.pem"), &zero);
+    std::fs::remove_file(f.path("signer.key")).unwrap();
+    key.save_pem(&f.path("signer.key")).unwrap();
+    let sig = f.openssl_sign("zero.p7s", false);
+    let base = [
+        "verify",
+        &sig,
+        "--content",
+        &f.p("doc.txt"),
+        "--trust",
+        &f.p("root.pem"),
+        "--crl",
+        &f.p("crl.pem"),
+        "--json",
+    ];
+    let out = imza(&base);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = json(&out);
+    assert_eq!(report["signatures"][0]["indication"], "INDETERMINATE");
+    assert_eq!(
+        report["signatures"][0]["sub_indication"], "CHAIN_CONSTRAINTS_FAILURE",
+        "{report}"
+    );
+    let out = imza(&[&base[..], &["--allow-nonconforming"]].concat());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["signatures"][0]["indication"], "TOTAL_PASSED");
+}
+
+#[test]
 fn verdicts_other_than_total_passed_exit_1_and_name_the_sub_indication() {
     let f = Fixture::new();
     let sig = f.openssl_sign("doc.p7s", false);

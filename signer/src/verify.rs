@@ -40,7 +40,7 @@ use imza_tsa::{
 };
 use imza_validation::{
     Certificate, Crl, FetchCache, LocalRevocationSource, Purpose, RevocationEvidence,
-    RevocationState, SignatureCache, ValidatedPath,
+    RevocationState, SignatureCache, Strictness, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
@@ -89,6 +89,9 @@ pub struct VerifyOptions {
     /// Verified certificate and CRL signatures to share with other validators of the
     /// process; `None`: the verifier keeps its own.
     pub signature_cache: Option<Arc<SignatureCache>>,
+    /// The path validator's policy checks (anchor certificate, CA EKUs, RFC 5280 conformance,
+    /// RSA key size) for the signer's and every TSA's path: all on by default.
+    pub strictness: Strictness,
 }
 
 impl VerifyOptions {
@@ -103,6 +106,7 @@ impl VerifyOptions {
             local_revocation: None,
             time,
             signature_cache: None,
+            strictness: Strictness::default(),
         }
     }
 }
@@ -120,6 +124,7 @@ impl std::fmt::Debug for VerifyOptions {
                 &self.local_revocation.as_ref().map(|l| l.name()),
             )
             .field("time", &self.time)
+            .field("strictness", &self.strictness)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +172,7 @@ impl SignatureVerifier {
                     fetch_cache: options.fetch_cache.clone(),
                     local: options.local_revocation.clone(),
                 },
+                options.strictness,
                 options.signature_cache.clone().unwrap_or_default(),
             ),
         }

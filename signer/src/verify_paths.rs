@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use imza_tsa::PathValidator;
 use imza_validation::{
     Certificate, Crl, FetchCache, Fetcher, HttpFetcher, LocalRevocationSource, LocalStatus,
-    Purpose, RequestFetcher, RevocationPolicy, SignatureCache, ValidatedPath, ValidationError,
-    ValidationOptions, Validator,
+    Purpose, RequestFetcher, RevocationPolicy, SignatureCache, Strictness, ValidatedPath,
+    ValidationError, ValidationOptions, Validator,
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
@@ -179,6 +179,7 @@ pub(crate) struct PathChecker {
     extra_certificates: Vec<Arc<Certificate>>,
     extra_crls: Vec<Arc<Crl>>,
     online: OnlineSources,
+    strictness: Strictness,
     /// Verified certificate and CRL signatures, shared by the validator made for each
     /// signature (and with other validators of the process, when the caller passes one).
     signatures: Arc<SignatureCache>,
@@ -195,6 +196,7 @@ impl PathChecker {
         extra_certificates: Vec<Certificate>,
         extra_crls: Vec<Crl>,
         online: OnlineSources,
+        strictness: Strictness,
         signatures: Arc<SignatureCache>,
     ) -> PathChecker {
         PathChecker {
@@ -202,6 +204,7 @@ impl PathChecker {
             extra_certificates: extra_certificates.into_iter().map(Arc::new).collect(),
             extra_crls: extra_crls.into_iter().map(Arc::new).collect(),
             online,
+            strictness,
             signatures,
             cache: Mutex::new(HashMap::new()),
             parsed: Mutex::new(HashMap::new()),
@@ -313,6 +316,7 @@ impl PathChecker {
         options.purpose = purpose;
         options.revocation = RevocationPolicy::Require;
         options.network = !matches!(network, Network::Off);
+        options.strictness = self.strictness;
         validator
             .validate_shared(&target, &options)
             .map_err(PathFailure::from_error)

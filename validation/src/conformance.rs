@@ -1,7 +1,7 @@
 //! What RFC 5280 requires of a conforming CA, checked on the certificates (§4.1.2.2, §4.2.1)
 //! and CRLs (§5.2.3) it signed. The RFC binds the issuer; a strict verifier refuses what a
 //! conforming CA could not have issued, as pyca cryptography and rustls-webpki do
-//! ([`crate::ValidationOptions::require_rfc5280_conformance`]).
+//! ([`crate::Strictness::require_rfc5280_conformance`]).
 
 use imza_core::oids;
 use x509_cert::ext::pkix::KeyUsages;

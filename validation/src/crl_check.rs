@@ -55,7 +55,7 @@ pub(crate) enum CrlOutcome {
         notes: Vec<String>,
     },
     /// A CRL signed by a validated signer breaks RFC 5280 §5 (with
-    /// [`ValidationOptions::require_rfc5280_conformance`]): the issuer's own statement is
+    /// [`Strictness::require_rfc5280_conformance`]): the issuer's own statement is
     /// not one a conforming CA makes, so the path is refused rather than the CRL skipped.
     NonConforming {
         issuer: String,
@@ -337,7 +337,7 @@ impl Session<'_> {
                             continue;
                         }
                     };
-                if options.require_rfc5280_conformance {
+                if options.strictness.require_rfc5280_conformance {
                     if let Err(violation) = crate::conformance::check_crl(&crl) {
                         return Ok(CrlOutcome::NonConforming {
                             issuer: issuer_text,

@@ -79,7 +79,7 @@ pub enum ValidationError {
     Network(String),
 
     /// The trust anchor's own certificate is not fit to be one (with
-    /// [`crate::ValidationOptions::check_anchor_certificate`]).
+    /// [`crate::Strictness::check_anchor_certificate`]).
     #[error("trust anchor {anchor}: {problem}")]
     TrustAnchor {
         anchor: String,
@@ -108,7 +108,7 @@ pub enum ValidationError {
 
     /// A CA on the path has an extendedKeyUsage without the target's purpose (nor
     /// anyExtendedKeyUsage): it may not certify keys for it (with
-    /// [`crate::ValidationOptions::ca_extended_key_usage_constrains_path`]).
+    /// [`crate::Strictness::ca_extended_key_usage_constrains_path`]).
     #[error("{ca} (certificate {position} of the path, the target being 0) limits extendedKeyUsage to {}, which excludes {purpose} ({})", oid_list(ca_usages), oid_list(wanted))]
     CaExtendedKeyUsage {
         position: usize,
@@ -120,7 +120,7 @@ pub enum ValidationError {
     },
 
     /// A certificate on the path breaks a rule RFC 5280 sets for conforming CAs (with
-    /// [`crate::ValidationOptions::require_rfc5280_conformance`]).
+    /// [`crate::Strictness::require_rfc5280_conformance`]).
     #[error("{subject} (certificate {position} of the path, the target being 0) does not conform to RFC 5280: {violation}")]
     NonConforming {
         position: usize,
@@ -129,7 +129,7 @@ pub enum ValidationError {
     },
 
     /// A CRL whose signature and signer are good breaks a rule of RFC 5280 §5 (with
-    /// [`crate::ValidationOptions::require_rfc5280_conformance`]).
+    /// [`crate::Strictness::require_rfc5280_conformance`]).
     #[error("CRL of {issuer} does not conform to RFC 5280: {violation}")]
     NonConformingCrl {
         issuer: String,
@@ -137,7 +137,7 @@ pub enum ValidationError {
     },
 
     /// An RSA key on the path is shorter than
-    /// [`crate::ValidationOptions::min_rsa_modulus_bits`].
+    /// [`crate::Strictness::min_rsa_modulus_bits`].
     #[error("{subject} (certificate {position} of the path, the target being 0) has a {bits}-bit RSA key; at least {minimum} bits are required")]
     WeakRsaKey {
         position: usize,

@@ -51,7 +51,7 @@ pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
 pub use local_revocation::{LocalRevocationSource, LocalStatus};
 pub use options::{
-    Budget, Purpose, RevocationPolicy, ValidationOptions, DEFAULT_MIN_RSA_MODULUS_BITS,
+    Budget, Purpose, RevocationPolicy, Strictness, ValidationOptions, DEFAULT_MIN_RSA_MODULUS_BITS,
 };
 pub use peer_name::{check_peer_name, PeerName};
 pub use revocation::{RevocationEvidence, RevocationState, RevocationStatus};

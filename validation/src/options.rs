@@ -31,6 +31,16 @@ pub struct ValidationOptions {
     pub max_intermediates: Option<usize>,
     /// Bounds on the work a hostile pool can cause.
     pub budget: Budget,
+    /// The strict checks that are policies, not RFC 5280 rules for verifiers: all on by
+    /// default.
+    pub strictness: Strictness,
+}
+
+/// The strict checks that are a relying party's policy rather than RFC 5280's rules for
+/// verifiers, as one value a caller carries from its flags to every validation it makes: all
+/// on by default ([`Strictness::default`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strictness {
     /// Check the trust anchor's own certificate: valid at [`ValidationOptions::time`],
     /// basicConstraints cA, keyUsage keyCertSign when keyUsage is present, no critical
     /// extension this validator does not understand. RFC 5280 §6.1.1 (d) takes an anchor as a
@@ -39,7 +49,7 @@ pub struct ValidationOptions {
     /// whatever this says.)
     pub check_anchor_certificate: bool,
     /// An extendedKeyUsage in a CA certificate on the path (the anchor's too, when
-    /// [`ValidationOptions::check_anchor_certificate`]) limits what the CA may certify: the
+    /// [`Strictness::check_anchor_certificate`]) limits what the CA may certify: the
     /// target's [`Purpose`] must be in it, or anyExtendedKeyUsage. RFC 5280 leaves EKU to the
     /// end entity; the WebPKI verifiers (Go, NSS, rustls-webpki) nest it. A policy, on by default.
     pub ca_extended_key_usage_constrains_path: bool,
@@ -51,6 +61,18 @@ pub struct ValidationOptions {
     /// The smallest RSA modulus, in bits, of a key on the path (the anchor's included). A
     /// policy: 2048 by default (NIST SP 800-131A); `0` accepts any.
     pub min_rsa_modulus_bits: usize,
+}
+
+impl Default for Strictness {
+    /// The anchor certificate checked, CA EKUs nested, RFC 5280 conformance required, RSA ≥ 2048.
+    fn default() -> Strictness {
+        Strictness {
+            check_anchor_certificate: true,
+            ca_extended_key_usage_constrains_path: true,
+            require_rfc5280_conformance: true,
+            min_rsa_modulus_bits: DEFAULT_MIN_RSA_MODULUS_BITS,
+        }
+    }
 }
 
 /// The default [`ValidationOptions::min_rsa_modulus_bits`].
@@ -72,10 +94,7 @@ impl ValidationOptions {
             network: false,
             max_intermediates: None,
             budget: Budget::default(),
-            check_anchor_certificate: true,
-            ca_extended_key_usage_constrains_path: true,
-            require_rfc5280_conformance: true,
-            min_rsa_modulus_bits: DEFAULT_MIN_RSA_MODULUS_BITS,
+            strictness: Strictness::default(),
         }
     }
 }

@@ -115,7 +115,7 @@ pub(crate) fn process_path(
                 1,
             ));
         }
-        if options.require_rfc5280_conformance {
+        if options.strictness.require_rfc5280_conformance {
             let self_signed = self_issued && issuer.spki_bytes() == cert.spki_bytes();
             crate::conformance::check_certificate(cert, self_signed).map_err(|violation| {
                 PathFailure {
@@ -276,7 +276,7 @@ pub(crate) fn process_path(
                     9,
                 ));
             }
-            if options.ca_extended_key_usage_constrains_path {
+            if options.strictness.ca_extended_key_usage_constrains_path {
                 ca_eku_allows(cert, index, options).map_err(|error| PathFailure {
                     error,
                     progress: base + 11,
@@ -352,14 +352,14 @@ pub(crate) fn process_path(
         error,
         progress: (n as u32 + 1) * 32 - 1,
     };
-    if options.check_anchor_certificate {
+    if options.strictness.check_anchor_certificate {
         if let Some(problem) = anchor_problem(anchor, options) {
             return Err(anchor_failure(ValidationError::TrustAnchor {
                 anchor: anchor.subject_text(),
                 problem,
             }));
         }
-        if options.ca_extended_key_usage_constrains_path {
+        if options.strictness.ca_extended_key_usage_constrains_path {
             ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
         }
     }
@@ -463,19 +463,21 @@ fn ca_eku_allows(
     })
 }
 
-/// An RSA key shorter than [`ValidationOptions::min_rsa_modulus_bits`] is refused.
+/// An RSA key shorter than [`Strictness::min_rsa_modulus_bits`] is refused.
 fn rsa_key_long_enough(
     cert: &Certificate,
     position: usize,
     options: &ValidationOptions,
 ) -> Result<(), ValidationError> {
     match cert.rsa_modulus_bits() {
-        Some(bits) if bits < options.min_rsa_modulus_bits => Err(ValidationError::WeakRsaKey {
-            position,
-            subject: cert.subject_text(),
-            bits,
-            minimum: options.min_rsa_modulus_bits,
-        }),
+        Some(bits) if bits < options.strictness.min_rsa_modulus_bits => {
+            Err(ValidationError::WeakRsaKey {
+                position,
+                subject: cert.subject_text(),
+                bits,
+                minimum: options.strictness.min_rsa_modulus_bits,
+            })
+        }
         _ => Ok(()),
     }
 }

@@ -88,7 +88,7 @@ fn pkits_all_cases_agree_except_the_listed_ones() {
         // conforming CAs mark it critical) on paths PKITS expects valid: RFC 5280's rules
         // for issuers are off here, as for any legacy PKI. Its keys are RSA-2048 and DSA, its
         // anchor a proper CA certificate: every other strict check stays on.
-        options.require_rfc5280_conformance = false;
+        options.strictness.require_rfc5280_conformance = false;
         options.initial_policy_set = strings(&case["initial_policy_set"])
             .iter()
             .map(|p| oid(p))

@@ -168,7 +168,7 @@ fn the_anchor_certificates_name_constraints_apply_to_the_path() {
     // They apply whatever the anchor-certificate option says: RFC 5937 §2 makes them inputs.
     assert!(matches!(
         validate(&root.der, &[], &outside.der, |o| {
-            o.check_anchor_certificate = false
+            o.strictness.check_anchor_certificate = false
         }),
         Err(ValidationError::AnchorNameConstraints { .. })
     ));
@@ -192,7 +192,7 @@ fn an_issuing_ca_trusted_as_anchor_brings_its_name_constraints() {
 /// the anchor as a name and a key (RFC 5280 §6.1.1 (d)) accepts the path.
 fn anchor_refused(root: &Party, leaf: &Party) -> AnchorProblem {
     validate(&root.der, &[], &leaf.der, |o| {
-        o.check_anchor_certificate = false
+        o.strictness.check_anchor_certificate = false
     })
     .expect("not checked when the caller opts out");
     match validate(&root.der, &[], &leaf.der, |_| {}) {
@@ -291,7 +291,7 @@ fn refused_for_server(
 ) -> (usize, String, Vec<ObjectIdentifier>, Vec<ObjectIdentifier>) {
     validate(anchor, pool, leaf, |o| {
         o.purpose = Purpose::Server;
-        o.ca_extended_key_usage_constrains_path = false;
+        o.strictness.ca_extended_key_usage_constrains_path = false;
     })
     .expect("RFC 5280 alone leaves EKU to the end entity");
     match validate(anchor, pool, leaf, |o| o.purpose = Purpose::Server) {
@@ -315,7 +315,7 @@ fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
     assert!(ca.contains("Strict Root"), "{ca}");
     validate(&root.der, &[], &leaf.der, |o| {
         o.purpose = Purpose::Server;
-        o.check_anchor_certificate = false;
+        o.strictness.check_anchor_certificate = false;
     })
     .expect("an anchor taken as a name and a key has no EKU");
 }
@@ -513,7 +513,7 @@ fn certificates_a_conforming_ca_could_not_issue_are_refused_with_the_rule() {
             other => panic!("{what}: expected NonConforming {expected:?}, got {other:?}"),
         }
         validate(&root.der, &[&ca_der], &leaf_der, |o| {
-            o.require_rfc5280_conformance = false
+            o.strictness.require_rfc5280_conformance = false
         })
         .unwrap_or_else(|e| panic!("{what}: accepted as legacy, but: {e}"));
     }
@@ -573,7 +573,7 @@ fn a_crl_without_a_number_or_with_a_critical_one_is_refused() {
             }
             other => panic!("expected NonConformingCrl {expected:?}, got {other:?}"),
         }
-        options.require_rfc5280_conformance = false;
+        options.strictness.require_rfc5280_conformance = false;
         validator
             .validate(&chain.leaf.certificate(), &options)
             .expect("a legacy CRL accepted when asked");
@@ -755,8 +755,10 @@ fn rsa_keys_below_2048_bits_are_refused_by_default_wherever_they_are() {
             }
             other => panic!("expected WeakRsaKey at {weak_at}, got {other:?}"),
         }
-        validate(anchor, &pool, leaf, |o| o.min_rsa_modulus_bits = 1024)
-            .expect("1024 bits allowed when asked");
+        validate(anchor, &pool, leaf, |o| {
+            o.strictness.min_rsa_modulus_bits = 1024
+        })
+        .expect("1024 bits allowed when asked");
     }
     // 2048 bits pass.
     let leaf = issue(
@@ -771,10 +773,10 @@ fn rsa_keys_below_2048_bits_are_refused_by_default_wherever_they_are() {
 #[test]
 fn the_strict_checks_are_the_default() {
     let options = ValidationOptions::at(now());
-    assert!(options.check_anchor_certificate);
-    assert!(options.ca_extended_key_usage_constrains_path);
-    assert!(options.require_rfc5280_conformance);
-    assert_eq!(options.min_rsa_modulus_bits, 2048);
+    assert!(options.strictness.check_anchor_certificate);
+    assert!(options.strictness.ca_extended_key_usage_constrains_path);
+    assert!(options.strictness.require_rfc5280_conformance);
+    assert_eq!(options.strictness.min_rsa_modulus_bits, 2048);
     // The project's own test PKI passes them all.
     let chain = ThreeChain::new(p256);
     chain

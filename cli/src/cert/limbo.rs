@@ -301,7 +301,7 @@ fn prepare(case: &Testcase, now: OffsetDateTime) -> Result<Prepared, Outcome> {
         );
     }
     if let Some(strictness) = &case.imza_strictness {
-        strictness.apply(&mut options);
+        options.strictness = strictness.strictness();
     }
     if let Some(policy) = &case.imza_policy {
         policy
