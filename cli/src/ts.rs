@@ -11,11 +11,12 @@ use der::asn1::ObjectIdentifier;
 use serde_json::{json, Value};
 
 use imza_core::clock::rfc3339;
+use imza_http::client::MAX_ANSWER_BYTES;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, verify_token, Expectations,
     ImprintAlgorithm, OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError,
-    VerificationTime, VerifiedToken, MAX_RESPONSE_BYTES,
+    VerificationTime, VerifiedToken,
 };
 use imza_validation::HttpFetcher;
 
@@ -204,11 +205,11 @@ fn request(args: RequestArgs) -> CliResult {
 }
 
 /// POSTs `query` to `url` and returns the body of a 200 answer, read up to
-/// [`MAX_RESPONSE_BYTES`]. Anything else is an environment failure (exit 3).
+/// [`MAX_ANSWER_BYTES`]. Anything else is an environment failure (exit 3).
 fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
     let http = HttpFetcher {
         timeout,
-        max_bytes: MAX_RESPONSE_BYTES as u64,
+        max_bytes: MAX_ANSWER_BYTES as u64,
     };
     http.post(url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
         .map_err(|e| Failure::Internal(format!("time-stamping authority: {e}")))

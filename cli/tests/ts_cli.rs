@@ -438,7 +438,7 @@ fn http_errors_garbage_and_unreachable_tsas_exit_3() {
         (
             200,
             TIMESTAMP_REPLY,
-            vec![0x30; imza_tsa::MAX_RESPONSE_BYTES + 10],
+            vec![0x30; imza_http::client::MAX_ANSWER_BYTES + 10],
             "more than 1048576 bytes",
         ),
     ] {

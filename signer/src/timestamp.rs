@@ -6,10 +6,11 @@
 use std::time::Duration;
 
 use der::asn1::ObjectIdentifier;
+use imza_http::client::MAX_ANSWER_BYTES;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, ImprintAlgorithm,
-    ParsedToken, TimeStampRequest, MAX_RESPONSE_BYTES,
+    ParsedToken, TimeStampRequest,
 };
 
 use imza_validation::HttpFetcher;
@@ -66,11 +67,11 @@ impl HttpTimestamper {
         &self.url
     }
 
-    /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_RESPONSE_BYTES`].
+    /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_ANSWER_BYTES`].
     fn post(&self, query: &[u8]) -> Result<Vec<u8>, SignerError> {
         let http = HttpFetcher {
             timeout: self.timeout,
-            max_bytes: MAX_RESPONSE_BYTES as u64,
+            max_bytes: MAX_ANSWER_BYTES as u64,
         };
         http.post(&self.url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
             .map_err(|e| SignerError::Network(format!("time-stamping authority: {e}")))

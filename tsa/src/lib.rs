@@ -32,7 +32,7 @@ pub use command_clock_check::{ClockCommand, CommandClockCheck};
 pub use error::TsaError;
 pub use imprint::ImprintAlgorithm;
 pub use request::{build_request, random_nonce, TimeStampRequest, MAX_REQUEST_BYTES};
-pub use response::{parse_response, ParsedResponse, ParsedToken, MAX_RESPONSE_BYTES};
+pub use response::{parse_response, ParsedResponse, ParsedToken};
 pub use serial::{int_hex, positive_int, unsigned_value, RandomSerials, SerialNumberSource};
 pub use status::{FailureInfo, PkiStatus, PkiStatusInfo, TimeStampResp};
 pub use tst_info::{GenTime, TstInfo};

@@ -6,6 +6,7 @@ use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use imza_core::cms::CmsSignedData;
 use imza_core::oids;
+use imza_http::client::MAX_ANSWER_BYTES;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
@@ -16,9 +17,6 @@ use crate::signed_data::TOKEN_LIMITS;
 use crate::status::{FailureInfo, PkiStatus, TimeStampResp};
 use crate::tst_info::TstInfo;
 use crate::TsaError;
-
-/// The largest response read (tokens with a certificate chain are a few kilobytes).
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// A decoded `TimeStampResp`.
 #[derive(Clone, Debug)]
@@ -46,12 +44,12 @@ impl ParsedResponse {
     }
 }
 
-/// Reads a DER `TimeStampResp` of at most [`MAX_RESPONSE_BYTES`].
+/// Reads a DER `TimeStampResp` of at most [`MAX_ANSWER_BYTES`].
 pub fn parse_response(der: &[u8]) -> Result<ParsedResponse, TsaError> {
-    if der.len() > MAX_RESPONSE_BYTES {
+    if der.len() > MAX_ANSWER_BYTES {
         return Err(TsaError::ResponseTooLarge {
             size: der.len(),
-            limit: MAX_RESPONSE_BYTES,
+            limit: MAX_ANSWER_BYTES,
         });
     }
     let response =
@@ -104,10 +102,10 @@ impl ParsedToken {
     /// Reads a DER `TimeStampToken` on its own (as found, say, in a CAdES signature's
     /// id-aa-timeStampToken attribute).
     pub fn from_der(der: &[u8]) -> Result<ParsedToken, TsaError> {
-        if der.len() > MAX_RESPONSE_BYTES {
+        if der.len() > MAX_ANSWER_BYTES {
             return Err(TsaError::ResponseTooLarge {
                 size: der.len(),
-                limit: MAX_RESPONSE_BYTES,
+                limit: MAX_ANSWER_BYTES,
             });
         }
         ParsedToken::from_content_info_der(der.to_vec())

@@ -10,7 +10,7 @@ use common::{noise, TestPki, POLICY};
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
     build_request, parse_response, verify_token, Expectations, ImprintAlgorithm,
-    OpenSslPathValidator, ParsedToken, TsaError, VerificationTime, MAX_RESPONSE_BYTES,
+    OpenSslPathValidator, ParsedToken, TsaError, VerificationTime,
 };
 use time::OffsetDateTime;
 
@@ -167,7 +167,7 @@ fn hostile_responses_are_refused_without_panic() {
         assert!(parse_response(&good[..cut]).is_err(), "truncated to {cut}");
     }
     assert!(matches!(
-        parse_response(&vec![0x30; MAX_RESPONSE_BYTES + 1]),
+        parse_response(&vec![0x30; imza_http::client::MAX_ANSWER_BYTES + 1]),
         Err(TsaError::ResponseTooLarge { .. })
     ));
     let mut state = 0x2545_f491_4f6c_dd1du64;
