@@ -13,9 +13,10 @@ use time::OffsetDateTime;
 
 use imza_core::clock::{from_x509_time, parse_rfc3339, rfc3339};
 use imza_core::oids;
+use imza_http::HttpClient;
 use imza_validation::{
-    Certificate, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
-    ValidatedPath, ValidationError, ValidationOptions, Validator,
+    Certificate, Purpose, RevocationEvidence, RevocationPolicy, RevocationState, ValidatedPath,
+    ValidationError, ValidationOptions, Validator,
 };
 
 use crate::output::{
@@ -239,9 +240,9 @@ fn verify(args: VerifyArgs) -> CliResult {
     };
     if args.network {
         options.network = true;
-        validator.set_fetcher(Box::new(HttpFetcher {
+        validator.set_fetcher(Box::new(HttpClient {
             timeout: Duration::from_secs(args.timeout),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }));
     }
 

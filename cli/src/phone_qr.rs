@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use imza_http::{HttpClient, HttpError};
 use imza_mobile_sign::phone::{check_pin_format, Wallet};
 use imza_mobile_sign::protocol::{decode_base64, encode_base64, HashType, SessionKind};
 use imza_portal::qr::{
     answer_digest, link_origin, link_token, PhoneAnswer, ScanAnswer, ScanRequest,
 };
-use imza_validation::{HttpError, HttpFetcher};
 
 use crate::mobile::{phone_failure, PhoneQrArgs};
 use crate::output::{input, secret, CliResult, Failure};
@@ -51,7 +51,7 @@ fn refused(e: HttpError) -> Failure {
 }
 
 fn post<T: serde::de::DeserializeOwned>(
-    fetcher: &HttpFetcher,
+    fetcher: &HttpClient,
     url: &str,
     body: &impl serde::Serialize,
 ) -> Result<T, Failure> {
@@ -78,7 +78,7 @@ pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {
              on loopback)"
         )));
     }
-    let fetcher = HttpFetcher {
+    let fetcher = HttpClient {
         timeout: Duration::from_secs(20),
         max_bytes: MAX_ANSWER_BYTES,
     };

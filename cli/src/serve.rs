@@ -988,7 +988,8 @@ fn pki_authentication_trust(
     pki: &Pki,
     clock: &Arc<dyn Clock>,
 ) -> Result<imza_validation::AuthenticationTrust, Failure> {
-    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+    use imza_http::HttpClient;
+    use imza_validation::{AuthenticationTrust, Certificate};
     let mut anchors = Vec::new();
     let mut intermediates = Vec::new();
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
@@ -1001,9 +1002,9 @@ fn pki_authentication_trust(
     }
     let mut trust = AuthenticationTrust::new(
         anchors,
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: std::time::Duration::from_secs(5),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         Arc::clone(clock),
     );

@@ -10,6 +10,7 @@ use clap::{ArgGroup, Args, ValueEnum};
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location, TokenSelector};
 use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
+use imza_http::HttpClient;
 use imza_mobile_sign::protocol::Language;
 use imza_mobile_sign::remote_key::{LastFailure, MobileSigningKey};
 use imza_signer::pades::{augment_pdf, sign_pdf, DocMdp, PadesOptions, Stamp};
@@ -18,7 +19,6 @@ use imza_signer::{
     SignOptions, SignerError, ValidationDataSources,
 };
 use imza_smartcard::token::{CardKey, CardKeyRequest};
-use imza_validation::HttpFetcher;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -757,9 +757,9 @@ fn validation_sources(
     Ok(Some(ValidationDataSources {
         trust_anchors: anchors,
         certificates,
-        fetcher: Arc::new(HttpFetcher {
+        fetcher: Arc::new(HttpClient {
             timeout,
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         time: OffsetDateTime::now_utc(),
     }))

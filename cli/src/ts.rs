@@ -12,13 +12,13 @@ use serde_json::{json, Value};
 
 use imza_core::clock::rfc3339;
 use imza_http::client::MAX_ANSWER_BYTES;
+use imza_http::HttpClient;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, verify_token, Expectations,
     ImprintAlgorithm, OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError,
     VerificationTime, VerifiedToken,
 };
-use imza_validation::HttpFetcher;
 
 use crate::output::{
     ensure_absent, input, print_json, read_certificate_ders, read_limited, write_new, CliResult,
@@ -207,7 +207,7 @@ fn request(args: RequestArgs) -> CliResult {
 /// POSTs `query` to `url` and returns the body of a 200 answer, read up to
 /// [`MAX_ANSWER_BYTES`]. Anything else is an environment failure (exit 3).
 fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
-    let http = HttpFetcher {
+    let http = HttpClient {
         timeout,
         max_bytes: MAX_ANSWER_BYTES as u64,
     };

@@ -18,6 +18,7 @@ use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::key::DigestAlgorithm;
 use imza_core::{oids, CoreError, KeyAlgorithm, SigningKey};
+use imza_http::HttpClient;
 use imza_mobile_sign::authentication::{authenticate, AuthenticatedCitizen, AuthenticationTrust};
 use imza_mobile_sign::client::{ClientError, MssClient};
 use imza_mobile_sign::http_client::ApiError;
@@ -34,7 +35,7 @@ use imza_signer::{sign, Credentials, SignOptions, VerifyOptions};
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::TestCa;
-use imza_validation::{Certificate, HttpFetcher};
+use imza_validation::Certificate;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{CrlReason, KeyUsages};
 
@@ -479,9 +480,9 @@ impl CitizenPhone {
 fn trust(mss: &Mss) -> AuthenticationTrust {
     AuthenticationTrust::new(
         vec![Certificate::from_der(mss.ca.der.clone()).unwrap()],
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: Duration::from_secs(10),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         mss.clock.clone(),
     )
@@ -606,7 +607,7 @@ fn a_certificate_of_another_person_or_an_untrusted_ca_is_refused() {
     let other_root = TestCa::root("CN=Another Root,C=AZ", KeyAlgorithm::EcP256);
     let elsewhere = AuthenticationTrust::new(
         vec![Certificate::from_der(other_root.der.clone()).unwrap()],
-        Box::new(HttpFetcher::default()),
+        Box::new(HttpClient::default()),
         mss.clock.clone(),
     );
     let (_, _, outcome) = authenticate_phone(&mss, phone, &elsewhere);
@@ -763,7 +764,7 @@ fn an_issuing_ca_missing_from_the_trust_is_fetched_from_the_certificates_ca_issu
         &ocsp.url,
     );
     ocsp.statuses.set(&phone.auth_serial, CertStatusInfo::Good);
-    let mut fetching = trust(&mss).with_issuer_fetching(HttpFetcher::default());
+    let mut fetching = trust(&mss).with_issuer_fetching(HttpClient::default());
     fetching.add_crl(root_crl[0].clone());
     let (_, _, outcome) = authenticate_phone(&mss, phone, &fetching);
     let citizen = outcome.unwrap();

@@ -13,7 +13,7 @@ use imza_tsa::{
     ParsedToken, TimeStampRequest,
 };
 
-use imza_validation::HttpFetcher;
+use imza_http::HttpClient;
 
 use crate::signed_data::{CmsSignedData, RawAttribute};
 use crate::{attributes, SignerError};
@@ -69,7 +69,7 @@ impl HttpTimestamper {
 
     /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_ANSWER_BYTES`].
     fn post(&self, query: &[u8]) -> Result<Vec<u8>, SignerError> {
-        let http = HttpFetcher {
+        let http = HttpClient {
             timeout: self.timeout,
             max_bytes: MAX_ANSWER_BYTES as u64,
         };

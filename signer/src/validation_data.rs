@@ -9,9 +9,10 @@ use std::sync::Arc;
 use der::asn1::{ContextSpecific, ObjectIdentifier};
 use der::{Any, Decode, Encode, Sequence, TagMode, TagNumber};
 use imza_core::oids;
+use imza_http::HttpClient;
 use imza_validation::{
-    Certificate, Crl, Fetcher, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy,
-    ValidationError, ValidationOptions, Validator,
+    Certificate, Crl, Fetcher, Purpose, RevocationEvidence, RevocationPolicy, ValidationError,
+    ValidationOptions, Validator,
 };
 use time::OffsetDateTime;
 
@@ -37,7 +38,7 @@ impl ValidationDataSources {
         ValidationDataSources {
             trust_anchors,
             certificates: Vec::new(),
-            fetcher: Arc::new(HttpFetcher::default()),
+            fetcher: Arc::new(HttpClient::default()),
             time: OffsetDateTime::now_utc(),
         }
     }
