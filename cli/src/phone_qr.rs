@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use imza_core::alg::DigestAlgorithm;
 use imza_http::{HttpClient, HttpError};
 use imza_mobile_sign::phone::{check_pin_format, Wallet};
-use imza_mobile_sign::protocol::{decode_base64, encode_base64, HashType, SessionKind};
+use imza_mobile_sign::protocol::{decode_base64, encode_base64, SessionKind};
 use imza_portal::qr::{
     answer_digest, link_origin, link_token, PhoneAnswer, ScanAnswer, ScanRequest,
 };
@@ -125,7 +126,12 @@ pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {
     check_pin_format(&pin).map_err(phone_failure)?;
     let digest = answer_digest(&origin, &token, &challenge);
     let signature = wallet
-        .sign(SessionKind::Authentication, &pin, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Authentication,
+            &pin,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .map_err(phone_failure)?;
     let answer = PhoneAnswer {
         link: args.link.clone(),

@@ -10,14 +10,14 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use der::asn1::ObjectIdentifier;
 use serde_json::{json, Value};
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::rfc3339;
 use imza_http::client::MAX_ANSWER_BYTES;
 use imza_http::HttpClient;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, verify_token, Expectations,
-    ImprintAlgorithm, OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError,
-    VerificationTime, VerifiedToken,
+    OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError, VerificationTime, VerifiedToken,
 };
 
 use crate::output::{
@@ -49,24 +49,6 @@ pub enum TsCommand {
     Verify(VerifyArgs),
 }
 
-/// The hash algorithm of the message imprint.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DigestArg {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl DigestArg {
-    fn algorithm(self) -> ImprintAlgorithm {
-        match self {
-            DigestArg::Sha256 => ImprintAlgorithm::Sha256,
-            DigestArg::Sha384 => ImprintAlgorithm::Sha384,
-            DigestArg::Sha512 => ImprintAlgorithm::Sha512,
-        }
-    }
-}
-
 #[derive(Args)]
 pub struct RequestArgs {
     /// The file to time-stamp. It is hashed here; only the hash leaves this machine.
@@ -74,7 +56,7 @@ pub struct RequestArgs {
     data: PathBuf,
     /// Hash algorithm for the message imprint.
     #[arg(long, value_enum, default_value = "sha256")]
-    digest: DigestArg,
+    digest: DigestAlgorithm,
     /// Ask for this TSA policy (dotted OID, e.g. 0.4.0.2023.1.1). Without it the TSA uses its
     /// default; with it, a token under another policy is refused.
     #[arg(long, value_name = "OID")]
@@ -166,7 +148,7 @@ fn request(args: RequestArgs) -> CliResult {
                 .map_err(|e| input(format!("--policy {p:?} is not an OID: {e}")))
         })
         .transpose()?;
-    let algorithm = args.digest.algorithm();
+    let algorithm = args.digest;
     let digest = hash_file(&args.data, algorithm)?;
     let nonce = if args.no_nonce {
         None
@@ -347,10 +329,10 @@ fn token_json(token: &ParsedToken, verified: &VerifiedToken, at: CheckTimeArg) -
 // --- shared --------------------------------------------------------------------------------
 
 /// Hashes a file of any size in 64 KiB pieces.
-fn hash_file(path: &Path, algorithm: ImprintAlgorithm) -> Result<Vec<u8>, Failure> {
+fn hash_file(path: &Path, algorithm: DigestAlgorithm) -> Result<Vec<u8>, Failure> {
     let cannot = |e: std::io::Error| input(format!("cannot read {}: {e}", path.display()));
     let mut file = std::fs::File::open(path).map_err(cannot)?;
-    let mut hasher = openssl::hash::Hasher::new(algorithm.digest_algorithm().message_digest())
+    let mut hasher = openssl::hash::Hasher::new(algorithm.message_digest())
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -25,11 +25,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::{CmsSignedData, Limits, RawAttribute};
 use imza_core::oids;
 use imza_http::{HttpClient, HttpError, HttpMethod};
 use imza_signer::{HttpTimestamper, Timestamper};
-use imza_tsa::ImprintAlgorithm;
 use serde_json::Value;
 
 const DOCUMENT: &[u8] = b"Yasayis yeri haqqinda arayis N 2026/7781.\n";
@@ -207,11 +207,11 @@ impl Lab {
                 combined.add_certificate(certificate).unwrap();
             }
             for mut signer in signed.signers {
-                let digest = ImprintAlgorithm::Sha256.digest(signer.signature());
+                let digest = DigestAlgorithm::Sha256.digest(signer.signature());
                 let tokens: Vec<Vec<u8>> = (0..15)
                     .map(|_| {
                         timestamper
-                            .timestamp(&digest, ImprintAlgorithm::Sha256)
+                            .timestamp(&digest, DigestAlgorithm::Sha256)
                             .expect("a time-stamp")
                             .der()
                             .to_vec()

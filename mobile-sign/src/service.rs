@@ -723,7 +723,7 @@ fn verified(
     };
     let good = imza_core::verify::verify_digest(
         &details.public_key,
-        session.hash_type.digest_algorithm(),
+        session.hash_type,
         &session.hash,
         &signature,
     );

@@ -148,7 +148,7 @@ fn the_remote_key_signs_with_the_certificates_digest_for_every_key_type() {
         let message = b"signed attributes";
         let signature = key.sign(message).unwrap();
         let seen = phone_thread.join().unwrap();
-        assert_eq!(seen.hash_type.digest_algorithm(), algorithm.digest());
+        assert_eq!(seen.hash_type, algorithm.digest());
         let parsed = imza_core::cert::parse_certificate(&certificate).unwrap();
         let spki = der::Encode::to_der(&parsed.tbs_certificate.subject_public_key_info).unwrap();
         imza_core::verify::verify_signature(
@@ -457,10 +457,7 @@ impl CitizenPhone {
                 .unwrap();
             let request = pending.requests.into_iter().next().expect("a request");
             let hash = imza_mobile_sign::protocol::decode_base64(&request.hash).unwrap();
-            let signature = self
-                .auth_key
-                .sign_digest(request.hash_type.digest_algorithm(), &hash)
-                .unwrap();
+            let signature = self.auth_key.sign_digest(request.hash_type, &hash).unwrap();
             let _: imza_mobile_sign::protocol::SessionStatus = self
                 .device
                 .post(

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use der::asn1::ObjectIdentifier;
+use imza_core::alg::DigestAlgorithm;
 use imza_http::client::MAX_ANSWER_BYTES;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
-    build_request, check_answers_request, parse_response, random_nonce, ImprintAlgorithm,
-    ParsedToken, TimeStampRequest,
+    build_request, check_answers_request, parse_response, random_nonce, ParsedToken,
+    TimeStampRequest,
 };
 
 use imza_http::HttpClient;
@@ -25,7 +26,7 @@ pub trait Timestamper: Send + Sync {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError>;
 
     /// Which TSA this is, for messages.
@@ -82,7 +83,7 @@ impl Timestamper for HttpTimestamper {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
         let tsa = |e: imza_tsa::TsaError| SignerError::Timestamp(format!("{}: {e}", self.url));
         let nonce = random_nonce().map_err(tsa)?;
@@ -122,8 +123,8 @@ pub(crate) fn add_signature_timestamp(
     timestamper: &dyn Timestamper,
 ) -> Result<(), SignerError> {
     let signer = signed_data.only_signer_mut()?;
-    let algorithm = ImprintAlgorithm::from_oid(&signer.digest_algorithm().oid)
-        .unwrap_or(ImprintAlgorithm::Sha256);
+    let algorithm = DigestAlgorithm::from_oid(&signer.digest_algorithm().oid)
+        .unwrap_or(DigestAlgorithm::Sha256);
     let imprint = attributes::signature_timestamp_imprint(signer, algorithm);
     let token = timestamper.timestamp(&imprint, algorithm)?;
     signer

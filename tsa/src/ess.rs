@@ -3,7 +3,9 @@
 //!
 //! imza's TSA writes `SigningCertificateV2` with a SHA-256 `ESSCertIDv2`; the client accepts
 //! either form from other TSAs.
+use imza_core::alg::DigestAlgorithm;
 
+use crate::imprint_algorithm;
 use der::asn1::OctetString;
 use der::{Encode, Sequence};
 use spki::AlgorithmIdentifierOwned;
@@ -12,7 +14,6 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
-use crate::imprint::ImprintAlgorithm;
 use crate::TsaError;
 
 /// ```text
@@ -110,10 +111,10 @@ impl SigningCertificateV2 {
 
 impl EssCertIdV2 {
     /// hashAlgorithm, SHA-256 when absent (its DEFAULT); an error names one not accepted.
-    pub fn hash_algorithm(&self) -> Result<ImprintAlgorithm, TsaError> {
+    pub fn hash_algorithm(&self) -> Result<DigestAlgorithm, TsaError> {
         match &self.hash_algorithm {
-            None => Ok(ImprintAlgorithm::Sha256),
-            Some(algorithm) => ImprintAlgorithm::from_identifier(algorithm),
+            None => Ok(DigestAlgorithm::Sha256),
+            Some(algorithm) => imprint_algorithm(algorithm),
         }
     }
 }

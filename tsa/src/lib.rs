@@ -30,7 +30,7 @@ pub use client::check_answers_request;
 pub use clock_check::{ClockCheck, ClockFault, TrustSystemClock};
 pub use command_clock_check::{ClockCommand, CommandClockCheck};
 pub use error::TsaError;
-pub use imprint::ImprintAlgorithm;
+pub use imprint::{check_imprint_length, imprint_algorithm};
 pub use request::{build_request, random_nonce, TimeStampRequest, MAX_REQUEST_BYTES};
 pub use response::{parse_response, ParsedResponse, ParsedToken};
 pub use serial::{int_hex, positive_int, unsigned_value, RandomSerials, SerialNumberSource};

@@ -1,17 +1,18 @@
 //! Reading a `TimeStampResp` and its token as a client (RFC 3161 §2.4.2): status, failure
 //! bits, and the `TSTInfo` inside the CMS `SignedData`. Reading is not trusting: see
 //! [`crate::verify_token`] for the signature, the certificate and the expectations.
+use imza_core::alg::DigestAlgorithm;
+use imza_http::client::MAX_ANSWER_BYTES;
 
+use crate::imprint_algorithm;
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use imza_core::cms::CmsSignedData;
 use imza_core::oids;
-use imza_http::client::MAX_ANSWER_BYTES;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 
-use crate::imprint::ImprintAlgorithm;
 use crate::serial::int_hex;
 use crate::signed_data::TOKEN_LIMITS;
 use crate::status::{FailureInfo, PkiStatus, TimeStampResp};
@@ -173,8 +174,8 @@ impl ParsedToken {
     }
 
     /// The imprint's hash algorithm, or an error naming an algorithm imza does not accept.
-    pub fn imprint_algorithm(&self) -> Result<ImprintAlgorithm, TsaError> {
-        ImprintAlgorithm::from_identifier(&self.tst_info.message_imprint.hash_algorithm)
+    pub fn imprint_algorithm(&self) -> Result<DigestAlgorithm, TsaError> {
+        imprint_algorithm(&self.tst_info.message_imprint.hash_algorithm)
     }
 
     pub fn hashed_message(&self) -> &[u8] {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use imza_core::clock::Clock;
 use imza_core::oids;
+use imza_http::HttpClient;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
 
@@ -15,7 +16,6 @@ use crate::{
     read_certificates, Certificate, Crl, Fetcher, Purpose, RevocationPolicy, SignatureCache,
     ValidationError, ValidationOptions, Validator,
 };
-use imza_http::HttpClient;
 
 /// Most issuer certificates fetched from caIssuers URLs for one authentication (a real chain
 /// has one or two CAs above the citizen's certificate).

@@ -35,11 +35,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use imza_core::clock::{rfc3339, Clock};
+use imza_http::HttpClient;
 use openssl::sha::sha256;
 use time::OffsetDateTime;
 
 use crate::{Crl, Fetcher, ValidationError};
-use imza_http::HttpClient;
 
 /// How long a caller waits for an identical fetch in flight beyond the fetch timeout: the one
 /// fetching may have started a moment before the waiter, or after it, and its own timeout

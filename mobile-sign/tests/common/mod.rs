@@ -40,14 +40,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http::{routes, spawn_purge};
 use imza_mobile_sign::http_client::{ApiError, JsonClient};
 use imza_mobile_sign::protocol::{
-    decode_base64, encode_base64, DeviceAnswer, HashType, Language, PendingRequest,
-    PendingRequests, SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
+    decode_base64, encode_base64, DeviceAnswer, Language, PendingRequest, PendingRequests,
+    SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
 };
 use imza_mobile_sign::service::{CertificateStatus, MobileService, ServiceConfig};
 use imza_mobile_sign::store::{
@@ -410,7 +411,7 @@ impl TestPhone {
     pub fn sign(&self, request: &PendingRequest) -> Vec<u8> {
         let hash = decode_base64(&request.hash).expect("base64 hash");
         self.key(request.kind)
-            .sign_digest(request.hash_type.digest_algorithm(), &hash)
+            .sign_digest(request.hash_type, &hash)
             .expect("sign the digest")
     }
 
@@ -460,7 +461,7 @@ pub fn session_request(phone: &TestPhone, hash: &[u8]) -> SessionRequest {
         phone_number: phone.phone_number.clone(),
         national_identity_number: phone.national_id.clone(),
         hash: encode_base64(hash),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: Some("Sign the residence certificate".into()),
         language: Language::Eng,
     }
@@ -516,7 +517,7 @@ pub fn unregistered_request(phone_number: &str) -> SessionRequest {
         phone_number: phone_number.into(),
         national_identity_number: "0ZZ0ZZ0".into(),
         hash: encode_base64(&[3u8; 32]),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: None,
         language: Language::Aze,
     }
