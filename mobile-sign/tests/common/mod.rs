@@ -50,10 +50,11 @@ use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, DeviceAnswer, Language, PendingRequest, PendingRequests,
     SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
 };
-use imza_mobile_sign::service::{CertificateStatus, MobileService, ServiceConfig};
+use imza_mobile_sign::service::{MobileService, ServiceConfig};
 use imza_mobile_sign::store::{
     add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
 };
+use imza_ocsp::{CertStatusInfo, CertificateStatusSource, IssuerId, OcspError};
 use imza_store::StoreUrl;
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{leaf_extensions, TestCa};
@@ -119,16 +120,29 @@ impl TestStatus {
     }
 }
 
-impl CertificateStatus for TestStatus {
-    fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String> {
+impl CertificateStatusSource for TestStatus {
+    fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err("the test CA store is down".into());
+            return Err(OcspError::StatusUnavailable {
+                issuer: issuer.to_string(),
+                serial: hex::encode_upper(serial),
+                reason: "the test CA store is down".into(),
+            });
         }
-        Ok(self
-            .revoked
-            .lock()
-            .unwrap()
-            .contains(&(ca.to_string(), serial.to_vec())))
+        let revoked = self.revoked.lock().unwrap();
+        if revoked.contains(&(issuer.to_string(), serial.to_vec())) {
+            Ok(CertStatusInfo::Revoked {
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                reason: None,
+            })
+        } else {
+            Ok(CertStatusInfo::Good)
+        }
+    }
+
+    /// The number of revocations: it changes with every answer that changes.
+    fn revision(&self) -> Result<u64, OcspError> {
+        Ok(self.revoked.lock().unwrap().len() as u64)
     }
 }
 
