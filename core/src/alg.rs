@@ -160,6 +160,22 @@ impl DigestAlgorithm {
         }
     }
 
+    /// Reads an AlgorithmIdentifier: a SHA-2 OID with parameters absent or NULL (RFC 5754 §2:
+    /// receivers MUST accept both).
+    pub fn from_identifier(
+        id: &AlgorithmIdentifierOwned,
+    ) -> Result<DigestAlgorithm, DigestIdentifierError> {
+        let algorithm = DigestAlgorithm::from_oid(&id.oid)
+            .ok_or(DigestIdentifierError::Unsupported { oid: id.oid })?;
+        match &id.parameters {
+            None => Ok(algorithm),
+            Some(p) if p.decode_as::<der::asn1::Null>().is_ok() => Ok(algorithm),
+            Some(_) => Err(DigestIdentifierError::Parameters {
+                algorithm: algorithm.name(),
+            }),
+        }
+    }
+
     /// The digest an OID names, `None` for SHA-1 and anything unknown.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<DigestAlgorithm> {
         DigestAlgorithm::ALL.into_iter().find(|d| d.oid() == *oid)
@@ -277,6 +293,17 @@ impl KeyAlgorithm {
             other => Err(CoreError::UnsupportedKey(format!("key type {other}"))),
         }
     }
+}
+
+/// Why an AlgorithmIdentifier is not one of the [`DigestAlgorithm`]s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DigestIdentifierError {
+    /// SHA-1, or an OID that is no digest imza computes.
+    #[error("hash algorithm {oid} is not accepted (use SHA-256, SHA-384 or SHA-512)")]
+    Unsupported { oid: ObjectIdentifier },
+    /// Parameters other than absent or NULL.
+    #[error("hash algorithm {algorithm} must have absent or NULL parameters (RFC 5754 §2)")]
+    Parameters { algorithm: &'static str },
 }
 
 impl fmt::Display for DigestAlgorithm {

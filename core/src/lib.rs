@@ -1,6 +1,7 @@
 //! imza-core: the shared vocabulary of imza: keys ([`key`]), algorithms ([`alg`]), names ([`name`]),
 //! DER/PEM ([`pem`]), CMS SignedData as received ([`cms`]), certificate and CRL building
-//! ([`cert`], [`crl`]), signature verification ([`verify`]), what OCSP clients and responders
+//! ([`cert`], [`crl`]), signature verification ([`verify`]), the ESS signing-certificate
+//! attributes ([`ess`]), what OCSP clients and responders
 //! share ([`ocsp`]) and time ([`clock`]).
 
 pub mod alg;
@@ -10,6 +11,7 @@ pub mod cms;
 pub mod crl;
 pub mod csr;
 mod error;
+pub mod ess;
 pub mod ext;
 pub mod key;
 pub mod name;

@@ -18,8 +18,9 @@ mod app;
 mod keystore;
 mod wallet;
 
-use imza_core::alg::DigestAlgorithm;
 use std::path::{Path, PathBuf};
+
+use imza_core::alg::DigestAlgorithm;
 
 use crate::http_client::ApiError;
 use crate::protocol::ProtocolError;

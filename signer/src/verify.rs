@@ -960,7 +960,7 @@ fn check_signing_certificate(
 }
 
 fn check_issuer_serial(
-    issuer_serial: Option<&imza_tsa::ess::IssuerSerial>,
+    issuer_serial: Option<&imza_core::ess::IssuerSerial>,
     cert: &x509_cert::Certificate,
 ) -> Result<(), String> {
     if issuer_serial.is_none_or(|is| is.names(cert)) {

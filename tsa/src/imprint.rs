@@ -2,9 +2,8 @@
 //! SHA-2 family of RFC 5816's update): SHA-256, SHA-384 and SHA-512, imza's one
 //! [`DigestAlgorithm`]. SHA-1 and anything unknown are refused with `badAlg`.
 
-use der::asn1::Null;
 use der::Any;
-use imza_core::alg::DigestAlgorithm;
+use imza_core::alg::{DigestAlgorithm, DigestIdentifierError};
 use spki::AlgorithmIdentifier;
 
 use crate::TsaError;
@@ -12,15 +11,10 @@ use crate::TsaError;
 /// Reads an AlgorithmIdentifier from a request or token: a SHA-2 OID with parameters absent
 /// or NULL (RFC 5754 §2: receivers MUST accept both).
 pub fn imprint_algorithm(id: &AlgorithmIdentifier<Any>) -> Result<DigestAlgorithm, TsaError> {
-    let algorithm = DigestAlgorithm::from_oid(&id.oid)
-        .ok_or(TsaError::UnsupportedHashAlgorithm { oid: id.oid })?;
-    match &id.parameters {
-        None => Ok(algorithm),
-        Some(p) if p.decode_as::<Null>().is_ok() => Ok(algorithm),
-        Some(_) => Err(TsaError::HashParameters {
-            algorithm: algorithm.name(),
-        }),
-    }
+    DigestAlgorithm::from_identifier(id).map_err(|e| match e {
+        DigestIdentifierError::Unsupported { oid } => TsaError::UnsupportedHashAlgorithm { oid },
+        DigestIdentifierError::Parameters { algorithm } => TsaError::HashParameters { algorithm },
+    })
 }
 
 /// Checks that `digest` has `algorithm`'s length.
@@ -39,6 +33,7 @@ pub fn check_imprint_length(algorithm: DigestAlgorithm, digest: &[u8]) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use der::asn1::Null;
     use der::Encode;
     use imza_core::oids;
 

@@ -13,7 +13,6 @@ mod client;
 mod clock_check;
 mod command_clock_check;
 mod error;
-pub mod ess;
 pub mod http;
 mod imprint;
 mod request;

@@ -12,16 +12,16 @@
 //!    certReq               BOOLEAN                  DEFAULT FALSE,
 //!    extensions            [0] IMPLICIT Extensions  OPTIONAL  }
 //! ```
-use imza_core::alg::DigestAlgorithm;
 
-use crate::{check_imprint_length, imprint_algorithm};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Int, OctetString};
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use crate::serial::{int_hex, positive_int};
 use crate::TsaError;
+use crate::{check_imprint_length, imprint_algorithm};
 
 /// The largest request read (a real one is about 100 bytes; extensions could add some).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;

@@ -1,18 +1,18 @@
 //! Reading a `TimeStampResp` and its token as a client (RFC 3161 §2.4.2): status, failure
 //! bits, and the `TSTInfo` inside the CMS `SignedData`. Reading is not trusting: see
 //! [`crate::verify_token`] for the signature, the certificate and the expectations.
-use imza_core::alg::DigestAlgorithm;
-use imza_http::client::MAX_ANSWER_BYTES;
 
-use crate::imprint_algorithm;
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::CmsSignedData;
 use imza_core::oids;
+use imza_http::client::MAX_ANSWER_BYTES;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 
+use crate::imprint_algorithm;
 use crate::serial::int_hex;
 use crate::signed_data::TOKEN_LIMITS;
 use crate::status::{FailureInfo, PkiStatus, TimeStampResp};

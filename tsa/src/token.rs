@@ -18,13 +18,13 @@ use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Encode};
 use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::single_valued_attribute;
+use imza_core::ess::SigningCertificateV2;
 use imza_core::{oids, SigningKey};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
 use x509_cert::Certificate;
 
-use crate::ess::SigningCertificateV2;
 use crate::TsaError;
 
 /// The TSA's signing half: key, certificate and the parts of every SignerInfo fixed by them.

@@ -6,13 +6,13 @@
 //!
 //! Path validation goes through [`PathValidator`], so the signer can plug in imza's own RFC
 //! 5280 validation; [`OpenSslPathValidator`] is the stand-alone default.
-use imza_core::alg::DigestAlgorithm;
 
-use crate::imprint_algorithm;
 use const_oid::ObjectIdentifier;
 use der::asn1::{Null, OctetStringRef};
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::{find_signer_certificate, CmsSigner, RawAttribute};
+use imza_core::ess::{SigningCertificate, SigningCertificateV2};
 use imza_core::oids;
 use imza_core::verify::verify_signature;
 use openssl::x509::store::X509StoreBuilder;
@@ -25,7 +25,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
 
 use crate::authority::check_time_stamping_certificate;
-use crate::ess::{SigningCertificate, SigningCertificateV2};
+use crate::imprint_algorithm;
 use crate::response::{describe_general_name, ParsedToken};
 use crate::serial::unsigned_value;
 use crate::{TimeStampRequest, TsaError};
@@ -344,7 +344,7 @@ fn check_signing_certificate(
 }
 
 fn check_issuer_serial(
-    issuer_serial: Option<&crate::ess::IssuerSerial>,
+    issuer_serial: Option<&imza_core::ess::IssuerSerial>,
     cert: &Certificate,
     attribute: &'static str,
 ) -> Result<(), TsaError> {

@@ -3,13 +3,13 @@
 //! conversion back into records; and what a write refused by a uniqueness or reference rule
 //! means. One home, so the SQLite and PostgreSQL stores read a row the same way, call the same
 //! values corrupt and refuse the same writes with the same errors.
-use imza_core::alg::DigestAlgorithm;
 
-use crate::protocol::hash_type;
+use imza_core::alg::DigestAlgorithm;
 use imza_store::Violation;
 
 use super::sessions::{result_on_expiry, SessionCompletion, SessionRecord};
 use super::{Device, RegisteredCertificate, StoreError};
+use crate::protocol::hash_type;
 use crate::protocol::{SessionKind, SessionResult};
 
 /// Columns of a device row, in the order both engines select them ([`DeviceRow`]).
