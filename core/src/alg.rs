@@ -239,6 +239,12 @@ impl DigestAlgorithm {
     }
 }
 
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl KeyAlgorithm {
     /// The key type of a DER SubjectPublicKeyInfo, or `UnsupportedKey` for anything else.
     /// Read with `der` alone (RFC 5480 §2, RFC 3279 §2.3.1): no OpenSSL decoder on this path.
@@ -304,12 +310,6 @@ pub enum DigestIdentifierError {
     /// Parameters other than absent or NULL.
     #[error("hash algorithm {algorithm} must have absent or NULL parameters (RFC 5754 §2)")]
     Parameters { algorithm: &'static str },
-}
-
-impl fmt::Display for DigestAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 impl FromStr for DigestAlgorithm {

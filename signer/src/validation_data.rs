@@ -11,7 +11,7 @@ use der::{Any, Decode, Encode, Sequence, TagMode, TagNumber};
 use imza_core::oids;
 use imza_http::HttpClient;
 use imza_validation::{
-    Certificate, Crl, Fetcher, Purpose, RevocationEvidence, RevocationPolicy, ValidationError,
+    Certificate, Crl, Fetcher, Purpose, RevocationEvidence, RevocationPolicy, SharedFetcher,
     ValidationOptions, Validator,
 };
 use time::OffsetDateTime;
@@ -41,19 +41,6 @@ impl ValidationDataSources {
             fetcher: Arc::new(HttpClient::default()),
             time: OffsetDateTime::now_utc(),
         }
-    }
-}
-
-/// A shared fetcher handed to a validator, which owns its fetcher.
-struct SharedFetcher(Arc<dyn Fetcher>);
-
-impl Fetcher for SharedFetcher {
-    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-        self.0.fetch_crl(url)
-    }
-
-    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        self.0.post_ocsp(url, request)
     }
 }
 

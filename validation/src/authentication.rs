@@ -13,8 +13,8 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
 
 use crate::{
-    read_certificates, Certificate, Crl, Fetcher, Purpose, RevocationPolicy, SignatureCache,
-    ValidationError, ValidationOptions, Validator,
+    read_certificates, Certificate, Crl, Fetcher, Purpose, RevocationPolicy, SharedFetcher,
+    SignatureCache, ValidationOptions, Validator,
 };
 
 /// Most issuer certificates fetched from caIssuers URLs for one authentication (a real chain
@@ -192,17 +192,4 @@ fn ca_issuers_url(certificate: &Certificate) -> Option<String> {
         }
         _ => None,
     })
-}
-
-/// One fetcher shared by the validators made per authentication.
-struct SharedFetcher(Arc<dyn Fetcher>);
-
-impl Fetcher for SharedFetcher {
-    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-        self.0.fetch_crl(url)
-    }
-
-    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        self.0.post_ocsp(url, request)
-    }
 }

@@ -65,6 +65,24 @@ impl From<HttpError> for ValidationError {
     }
 }
 
+/// One fetcher shared by several validators (each owns the fetcher it is given): the signer's
+/// validation data sources, the validators made per authentication.
+///
+/// It forwards [`Fetcher::fetch_crl`] and [`Fetcher::post_ocsp`] only, so the shared
+/// fetcher's own [`Fetcher::crls`] and [`Fetcher::ocsp_nonce`] are not used: behind it a
+/// [`crate::FetchCache`] parses each CRL per validation and its OCSP requests carry a nonce.
+pub struct SharedFetcher(pub Arc<dyn Fetcher>);
+
+impl Fetcher for SharedFetcher {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
+        self.0.fetch_crl(url)
+    }
+
+    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
+        self.0.post_ocsp(url, request)
+    }
+}
+
 /// Revocation data over imza's one HTTP client.
 impl Fetcher for HttpClient {
     fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {

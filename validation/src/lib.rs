@@ -39,7 +39,7 @@ pub use authentication::{AuthenticationTrust, MAX_ISSUER_FETCHES};
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::ValidationError;
-pub use fetch::Fetcher;
+pub use fetch::{Fetcher, SharedFetcher};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
 pub use local_revocation::{LocalRevocationSource, LocalStatus};
 pub use options::{Budget, Purpose, RevocationPolicy, ValidationOptions};
