@@ -44,8 +44,12 @@ pub enum HttpError {
     #[error("{url}: only http:// and https:// URLs are fetched")]
     Scheme { url: String },
     /// No connection, a timeout, or a failure before the status line.
-    #[error("cannot reach {url}: {reason}")]
-    Unreachable { url: String, reason: String },
+    #[error("cannot reach {url}: {source}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: ureq::Error,
+    },
     /// A status other than 200, with where it redirects to and the first line the server
     /// said (at most 200 printable characters of each).
     #[error("{url} answered HTTP {}", status_line(*.status, .redirect.as_deref(), .said))]
@@ -59,8 +63,12 @@ pub enum HttpError {
     #[error("{url} answered more than {max_bytes} bytes")]
     TooLarge { url: String, max_bytes: u64 },
     /// The answer's body broke off or could not be decoded.
-    #[error("cannot read the answer of {url}: {reason}")]
-    Read { url: String, reason: String },
+    #[error("cannot read the answer of {url}: {source}")]
+    Read {
+        url: String,
+        #[source]
+        source: ureq::Error,
+    },
 }
 
 /// How much of a non-200 answer is read to say what the server said.
@@ -151,9 +159,9 @@ impl HttpClient {
         url: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Vec<u8>, HttpError> {
-        let mut response = response.map_err(|e| HttpError::Unreachable {
+        let mut response = response.map_err(|source| HttpError::Unreachable {
             url: url.to_string(),
-            reason: e.to_string(),
+            source,
         })?;
         let status = response.status();
         if status != 200 {
@@ -187,9 +195,9 @@ impl HttpClient {
                     url: url.to_string(),
                     max_bytes: self.max_bytes,
                 },
-                e => HttpError::Read {
+                source => HttpError::Read {
                     url: url.to_string(),
-                    reason: e.to_string(),
+                    source,
                 },
             })
     }
@@ -239,6 +247,25 @@ mod tests {
         assert!(err.to_string().contains("only http"), "{err}");
         let err = client.post("ldap://x", "a/b", "c/d", b"").unwrap_err();
         assert!(err.to_string().contains("only http"), "{err}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_reported_with_its_url_and_the_cause_kept() {
+        // A port nothing listens on any more: the connection is refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
+        drop(listener);
+        let err = HttpClient::default().get(&url, "a/b").unwrap_err();
+        assert!(
+            matches!(&err, HttpError::Unreachable { url: u, .. } if *u == url),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot reach {url}: ")),
+            "{err}"
+        );
+        assert!(std::error::Error::source(&err).is_some(), "{err:?}");
     }
 
     #[test]
