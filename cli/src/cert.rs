@@ -13,10 +13,10 @@ use time::OffsetDateTime;
 
 use imza_core::clock::{from_x509_time, parse_rfc3339, rfc3339};
 use imza_core::oids;
+use imza_http::HttpClient;
 use imza_validation::{
-    Certificate, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy, RevocationState,
-    Strictness, ValidatedPath, ValidationError, ValidationOptions, Validator,
-    DEFAULT_MIN_RSA_MODULUS_BITS,
+    Certificate, Purpose, RevocationEvidence, RevocationPolicy, RevocationState, Strictness,
+    ValidatedPath, ValidationError, ValidationOptions, Validator, DEFAULT_MIN_RSA_MODULUS_BITS,
 };
 
 use crate::output::{
@@ -319,9 +319,9 @@ fn verify(args: VerifyArgs) -> CliResult {
     let mut network = None;
     if args.network {
         options.network = true;
-        let (fetcher, watch) = WatchedFetcher::new(HttpFetcher {
+        let (fetcher, watch) = WatchedFetcher::new(HttpClient {
             timeout: Duration::from_secs(args.timeout),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         });
         validator.set_fetcher(Box::new(fetcher));
         network = Some(watch);

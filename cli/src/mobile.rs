@@ -13,7 +13,7 @@ use serde_json::json;
 use imza_ca::authority::DEFAULT_BACKDATE;
 use imza_ca::csr::parse_csr;
 use imza_ca::store::CertificateRecord;
-use imza_ca::{IssueOptions, IssueRequest, Pki};
+use imza_ca::{IssueOptions, IssueRequest};
 use imza_core::cert::serial_hex;
 use imza_core::csr::build_csr;
 use imza_core::key::pkcs11::PinSource;
@@ -618,17 +618,4 @@ fn show(event: &PhoneEvent, json: bool) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
-}
-
-/// Used by `imza serve`: the CA store's word on a registered certificate.
-pub struct StoreCertificateStatus(pub Arc<Pki>);
-
-impl imza_mobile_sign::service::CertificateStatus for StoreCertificateStatus {
-    fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String> {
-        match self.0.store().status(ca, serial) {
-            Ok(imza_ca::store::CertificateStatus::Revoked { .. }) => Ok(true),
-            Ok(_) => Ok(false),
-            Err(e) => Err(e.to_string()),
-        }
-    }
 }

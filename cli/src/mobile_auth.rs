@@ -12,13 +12,13 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use imza_core::clock::{Clock, FixedClock, SystemClock};
+use imza_http::HttpClient;
 use imza_mobile_sign::authentication::{authenticate, AuthenticatedCitizen, AuthenticationTrust};
 use imza_mobile_sign::client::{ClientError, MssClient};
 use imza_mobile_sign::http_client::ApiError;
 use imza_mobile_sign::protocol::{
     check_national_id, normalize_phone_number, Language, SessionResult,
 };
-use imza_validation::HttpFetcher;
 
 use crate::output::{
     input, print_json, read_certificate_file, read_crl_file, secret, CliResult, Failure,
@@ -149,9 +149,9 @@ pub fn run(args: MobileAuthArgs) -> CliResult {
     for path in &args.trust {
         anchors.extend(read_certificate_file(path, "--trust", MAX_PKI_FILE_BYTES)?);
     }
-    let fetcher = HttpFetcher {
+    let fetcher = HttpClient {
         timeout: Duration::from_secs(args.timeout),
-        ..HttpFetcher::default()
+        ..HttpClient::default()
     };
     let mut trust = AuthenticationTrust::new(anchors, Box::new(fetcher.clone()), clock)
         .with_issuer_fetching(fetcher);

@@ -135,6 +135,7 @@ impl From<CoreError> for Failure {
                 Failure::Internal(e.to_string())
             }
             CoreError::UnknownKeyAlgorithm(_)
+            | CoreError::UnknownDigestAlgorithm(_)
             | CoreError::UnsupportedKey(_)
             | CoreError::KeyFile { .. }
             | CoreError::KeyFileExists { .. }

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use imza_core::alg::DigestAlgorithm;
+use imza_http::{HttpClient, HttpError};
 use imza_mobile_sign::phone::{check_pin_format, Wallet};
-use imza_mobile_sign::protocol::{decode_base64, encode_base64, HashType, SessionKind};
+use imza_mobile_sign::protocol::{decode_base64, encode_base64, SessionKind};
 use imza_portal::qr::{
     answer_digest, link_origin, link_token, PhoneAnswer, ScanAnswer, ScanRequest,
 };
-use imza_validation::{HttpError, HttpFetcher};
 
 use crate::mobile::{phone_failure, PhoneQrArgs};
 use crate::output::{input, secret, CliResult, Failure};
@@ -51,7 +52,7 @@ fn refused(e: HttpError) -> Failure {
 }
 
 fn post<T: serde::de::DeserializeOwned>(
-    fetcher: &HttpFetcher,
+    fetcher: &HttpClient,
     url: &str,
     body: &impl serde::Serialize,
 ) -> Result<T, Failure> {
@@ -78,7 +79,7 @@ pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {
              on loopback)"
         )));
     }
-    let fetcher = HttpFetcher {
+    let fetcher = HttpClient {
         timeout: Duration::from_secs(20),
         max_bytes: MAX_ANSWER_BYTES,
     };
@@ -125,7 +126,12 @@ pub fn run(args: &PhoneQrArgs, mut wallet: Wallet) -> CliResult {
     check_pin_format(&pin).map_err(phone_failure)?;
     let digest = answer_digest(&origin, &token, &challenge);
     let signature = wallet
-        .sign(SessionKind::Authentication, &pin, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Authentication,
+            &pin,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .map_err(phone_failure)?;
     let answer = PhoneAnswer {
         link: args.link.clone(),

@@ -395,12 +395,14 @@ fn sign_due_crls(pki: &Pki, validity: Duration) {
     }
 }
 
-/// Answers OCSP's "what is the status of serial S of CA I" from the CA store. The revision
-/// (the audit head the cache poll watches) is read over a connection of its own, so the poll
-/// never waits behind other work on the store's shared connection.
+/// Answers "what is the status of serial S of CA I" from the CA store, for the OCSP responder
+/// and the mobile signature service. The OCSP revision (the audit head the cache poll
+/// watches) is read over a connection of its own, so the poll never waits behind other work
+/// on the store's shared connection.
 struct StoreStatus {
     pki: Arc<Pki>,
-    revision: Box<dyn CaStore>,
+    /// `None`: the revision is read on the PKI's shared connection.
+    revision: Option<Box<dyn CaStore>>,
 }
 
 impl StoreStatus {
@@ -409,8 +411,17 @@ impl StoreStatus {
             .map_err(|e| Failure::Internal(format!("OCSP revision poll: {e}")))?;
         Ok(StoreStatus {
             pki: Arc::clone(pki),
-            revision,
+            revision: Some(revision),
         })
+    }
+
+    /// For a service that asks for status alone (the mobile signature service checks a
+    /// certificate before it is used) and never polls the revision: no connection of its own.
+    fn shared(pki: &Arc<Pki>) -> StoreStatus {
+        StoreStatus {
+            pki: Arc::clone(pki),
+            revision: None,
+        }
     }
 }
 
@@ -432,9 +443,11 @@ impl CertificateStatusSource for StoreStatus {
     }
 
     fn revision(&self) -> Result<u64, OcspError> {
-        self.revision
-            .audit_head()
-            .map_err(|e| OcspError::SourceUnavailable(e.to_string()))
+        match &self.revision {
+            Some(store) => store.audit_head(),
+            None => self.pki.store().audit_head(),
+        }
+        .map_err(|e| OcspError::SourceUnavailable(e.to_string()))
     }
 }
 
@@ -764,7 +777,7 @@ impl Services {
                     .map_err(|e| Failure::Internal(format!("mobile signature service: {e}")))?;
                 Some(Arc::new(MobileService::new(
                     mobile_store,
-                    Arc::new(crate::mobile::StoreCertificateStatus(Arc::clone(pki))),
+                    Arc::new(StoreStatus::shared(pki)),
                     Arc::clone(&clock),
                     config.mobile.service_config(limits.mobile.clone()),
                 )))
@@ -988,7 +1001,8 @@ fn pki_authentication_trust(
     pki: &Pki,
     clock: &Arc<dyn Clock>,
 ) -> Result<imza_validation::AuthenticationTrust, Failure> {
-    use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+    use imza_http::HttpClient;
+    use imza_validation::{AuthenticationTrust, Certificate};
     let mut anchors = Vec::new();
     let mut intermediates = Vec::new();
     for ca in pki.store().cas().map_err(imza_ca::CaError::from)? {
@@ -1001,9 +1015,9 @@ fn pki_authentication_trust(
     }
     let mut trust = AuthenticationTrust::new(
         anchors,
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: std::time::Duration::from_secs(5),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         Arc::clone(clock),
     );

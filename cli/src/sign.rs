@@ -2,14 +2,17 @@
 //! (`--pades`) with a key file, PKCS#12, PKCS#11 key, chip card or phone, and `imza sign
 //! --augment` to raise an existing signature's (or signed PDF's) level.
 
+use imza_core::alg::DigestAlgorithm;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, ValueEnum};
+use crate::watched_fetch::{NetworkWatch, WatchedFetcher};
+use clap::{ArgGroup, Args};
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key, Pkcs11Location, TokenSelector};
 use imza_core::key::software::SoftwareKey;
 use imza_core::SigningKey;
+use imza_http::HttpClient;
 use imza_mobile_sign::protocol::Language;
 use imza_mobile_sign::remote_key::{LastFailure, MobileSigningKey};
 use imza_signer::pades::{augment_pdf, sign_pdf, DocMdp, PadesOptions, Stamp};
@@ -18,9 +21,6 @@ use imza_signer::{
     SignOptions, SignerError, ValidationDataSources,
 };
 use imza_smartcard::token::{CardKey, CardKeyRequest};
-use imza_validation::HttpFetcher;
-
-use crate::watched_fetch::{NetworkWatch, WatchedFetcher};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -275,15 +275,7 @@ pub struct SignArgs {
     /// The message digest. Must be the one the key signs with (SHA-384 for P-384 keys, else
     /// SHA-256).
     #[arg(long, value_enum)]
-    digest: Option<DigestArg>,
-}
-
-/// A message digest.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DigestArg {
-    Sha256,
-    Sha384,
-    Sha512,
+    digest: Option<DigestAlgorithm>,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -374,11 +366,7 @@ fn run_sign(
     let options = SignOptions {
         attached: args.attached,
         level,
-        digest: args.digest.map(|d| match d {
-            DigestArg::Sha256 => imza_core::key::DigestAlgorithm::Sha256,
-            DigestArg::Sha384 => imza_core::key::DigestAlgorithm::Sha384,
-            DigestArg::Sha512 => imza_core::key::DigestAlgorithm::Sha512,
-        }),
+        digest: args.digest,
         signing_time: OffsetDateTime::now_utc(),
         augment: AugmentOptions {
             timestamper: timestamper.map(|t| t as &dyn imza_signer::Timestamper),
@@ -757,9 +745,9 @@ fn validation_sources(
         certificates.extend(read_certificate_ders(path, "--untrusted")?);
     }
     let timeout = Duration::from_secs(args.timeout);
-    let (fetcher, network) = WatchedFetcher::new(HttpFetcher {
+    let (fetcher, network) = WatchedFetcher::new(HttpClient {
         timeout,
-        ..HttpFetcher::default()
+        ..HttpClient::default()
     });
     let sources = ValidationDataSources {
         trust_anchors: anchors,

@@ -10,14 +10,15 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use der::asn1::ObjectIdentifier;
 use serde_json::{json, Value};
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::rfc3339;
+use imza_http::client::MAX_ANSWER_BYTES;
+use imza_http::HttpClient;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, random_nonce, verify_token, Expectations,
-    ImprintAlgorithm, OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError,
-    VerificationTime, VerifiedToken, MAX_RESPONSE_BYTES,
+    OpenSslPathValidator, ParsedToken, TimeStampRequest, TsaError, VerificationTime, VerifiedToken,
 };
-use imza_validation::HttpFetcher;
 
 use crate::output::{
     ensure_absent, input, print_json, read_certificate_ders, read_limited, write_new, CliResult,
@@ -48,24 +49,6 @@ pub enum TsCommand {
     Verify(VerifyArgs),
 }
 
-/// The hash algorithm of the message imprint.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DigestArg {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl DigestArg {
-    fn algorithm(self) -> ImprintAlgorithm {
-        match self {
-            DigestArg::Sha256 => ImprintAlgorithm::Sha256,
-            DigestArg::Sha384 => ImprintAlgorithm::Sha384,
-            DigestArg::Sha512 => ImprintAlgorithm::Sha512,
-        }
-    }
-}
-
 #[derive(Args)]
 pub struct RequestArgs {
     /// The file to time-stamp. It is hashed here; only the hash leaves this machine.
@@ -73,7 +56,7 @@ pub struct RequestArgs {
     data: PathBuf,
     /// Hash algorithm for the message imprint.
     #[arg(long, value_enum, default_value = "sha256")]
-    digest: DigestArg,
+    digest: DigestAlgorithm,
     /// Ask for this TSA policy (dotted OID, e.g. 0.4.0.2023.1.1). Without it the TSA uses its
     /// default; with it, a token under another policy is refused.
     #[arg(long, value_name = "OID")]
@@ -165,7 +148,7 @@ fn request(args: RequestArgs) -> CliResult {
                 .map_err(|e| input(format!("--policy {p:?} is not an OID: {e}")))
         })
         .transpose()?;
-    let algorithm = args.digest.algorithm();
+    let algorithm = args.digest;
     let digest = hash_file(&args.data, algorithm)?;
     let nonce = if args.no_nonce {
         None
@@ -204,11 +187,11 @@ fn request(args: RequestArgs) -> CliResult {
 }
 
 /// POSTs `query` to `url` and returns the body of a 200 answer, read up to
-/// [`MAX_RESPONSE_BYTES`]. Anything else is an environment failure (exit 3).
+/// [`MAX_ANSWER_BYTES`]. Anything else is an environment failure (exit 3).
 fn post_query(url: &str, query: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
-    let http = HttpFetcher {
+    let http = HttpClient {
         timeout,
-        max_bytes: MAX_RESPONSE_BYTES as u64,
+        max_bytes: MAX_ANSWER_BYTES as u64,
     };
     http.post(url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
         .map_err(|e| Failure::Environment(format!("time-stamping authority: {e}")))
@@ -346,10 +329,10 @@ fn token_json(token: &ParsedToken, verified: &VerifiedToken, at: CheckTimeArg) -
 // --- shared --------------------------------------------------------------------------------
 
 /// Hashes a file of any size in 64 KiB pieces.
-fn hash_file(path: &Path, algorithm: ImprintAlgorithm) -> Result<Vec<u8>, Failure> {
+fn hash_file(path: &Path, algorithm: DigestAlgorithm) -> Result<Vec<u8>, Failure> {
     let cannot = |e: std::io::Error| input(format!("cannot read {}: {e}", path.display()));
     let mut file = std::fs::File::open(path).map_err(cannot)?;
-    let mut hasher = openssl::hash::Hasher::new(algorithm.digest_algorithm().message_digest())
+    let mut hasher = openssl::hash::Hasher::new(algorithm.message_digest())
         .map_err(|e| Failure::Internal(e.to_string()))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -25,11 +25,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::{CmsSignedData, Limits, RawAttribute};
 use imza_core::oids;
+use imza_http::{HttpClient, HttpError, HttpMethod};
 use imza_signer::{HttpTimestamper, Timestamper};
-use imza_tsa::ImprintAlgorithm;
-use imza_validation::{HttpError, HttpFetcher, HttpMethod};
 use serde_json::Value;
 
 const DOCUMENT: &[u8] = b"Yasayis yeri haqqinda arayis N 2026/7781.\n";
@@ -52,8 +52,8 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-fn client() -> HttpFetcher {
-    HttpFetcher {
+fn client() -> HttpClient {
+    HttpClient {
         timeout: Duration::from_secs(30),
         max_bytes: 64 * 1024 * 1024,
     }
@@ -207,11 +207,11 @@ impl Lab {
                 combined.add_certificate(certificate).unwrap();
             }
             for mut signer in signed.signers {
-                let digest = ImprintAlgorithm::Sha256.digest(signer.signature());
+                let digest = DigestAlgorithm::Sha256.digest(signer.signature());
                 let tokens: Vec<Vec<u8>> = (0..15)
                     .map(|_| {
                         timestamper
-                            .timestamp(&digest, ImprintAlgorithm::Sha256)
+                            .timestamp(&digest, DigestAlgorithm::Sha256)
                             .expect("a time-stamp")
                             .der()
                             .to_vec()
@@ -333,7 +333,7 @@ struct Probe {
 impl Probe {
     fn start<F>(name: &'static str, stop: &Arc<AtomicBool>, ask: F) -> Probe
     where
-        F: Fn(&HttpFetcher) -> Result<(), String> + Send + 'static,
+        F: Fn(&HttpClient) -> Result<(), String> + Send + 'static,
     {
         let stop = Arc::clone(stop);
         let handle = std::thread::spawn(move || {
@@ -820,7 +820,7 @@ fn idle_slow_and_endless_connections_cannot_take_the_server_offline() {
     };
     // The well-behaved client: a new connection and a request every 100 ms.
     let health = format!("http://{listen}/health");
-    let http = HttpFetcher {
+    let http = HttpClient {
         timeout: Duration::from_secs(2),
         max_bytes: 1024,
     };

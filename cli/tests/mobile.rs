@@ -656,10 +656,10 @@ fn a_session_started_before_serve_restarts_completes_after_it() {
 /// session meanwhile.
 #[test]
 fn a_tampered_device_answer_is_refused_and_another_relying_party_cannot_read_the_session() {
+    use imza_core::alg::DigestAlgorithm;
     use imza_mobile_sign::http_client::{ApiError, JsonClient};
     use imza_mobile_sign::protocol::{
-        encode_base64, DeviceAnswer, HashType, PendingRequests, SessionKind, SessionResult,
-        SessionStatus,
+        encode_base64, DeviceAnswer, PendingRequests, SessionKind, SessionResult, SessionStatus,
     };
 
     let mobile = Mobile::new(300);
@@ -695,7 +695,12 @@ fn a_tampered_device_answer_is_refused_and_another_relying_party_cannot_read_the
     let mut phone = imza_mobile_sign::phone::Wallet::open(&dir).expect("wallet");
     let other_hash = openssl::sha::sha256(b"a document the citizen never saw");
     let signature = phone
-        .sign(SessionKind::Signature, PIN, HashType::Sha256, &other_hash)
+        .sign(
+            SessionKind::Signature,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &other_hash,
+        )
         .expect("the phone signs");
     let answered: SessionStatus = device
         .post(
@@ -900,10 +905,9 @@ fn serve_stops_promptly_with_long_polls_open() {
 /// other).
 #[test]
 fn a_relying_party_flooding_a_phone_cannot_crowd_out_another() {
+    use imza_core::alg::DigestAlgorithm;
     use imza_mobile_sign::http_client::{ApiError, JsonClient};
-    use imza_mobile_sign::protocol::{
-        encode_base64, HashType, Language, SessionCreated, SessionRequest,
-    };
+    use imza_mobile_sign::protocol::{encode_base64, Language, SessionCreated, SessionRequest};
 
     const THREADS: usize = 16;
     const EACH: usize = 25;
@@ -934,7 +938,7 @@ fn a_relying_party_flooding_a_phone_cannot_crowd_out_another() {
                         phone_number: PHONE.into(),
                         national_identity_number: FIN.into(),
                         hash: encode_base64(&hash),
-                        hash_type: HashType::Sha256,
+                        hash_type: DigestAlgorithm::Sha256,
                         display_text: Some("Flood".into()),
                         language: Language::Eng,
                     };

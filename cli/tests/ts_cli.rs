@@ -15,13 +15,11 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::KeyAlgorithm;
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{TsaPki, TSA_SUBJECT};
-use imza_tsa::{
-    parse_response, ClockCommand, CommandClockCheck, ImprintAlgorithm, TimeStampAuthority,
-    TsaConfig,
-};
+use imza_tsa::{parse_response, ClockCommand, CommandClockCheck, TimeStampAuthority, TsaConfig};
 use time::OffsetDateTime;
 
 const POLICY: &str = "1.3.6.1.4.1.99999.3161.1";
@@ -318,7 +316,7 @@ fn request_options_reach_the_token() {
         .unwrap()
         .into_token()
         .unwrap();
-    assert_eq!(token.imprint_algorithm().unwrap(), ImprintAlgorithm::Sha512);
+    assert_eq!(token.imprint_algorithm().unwrap(), DigestAlgorithm::Sha512);
     assert_eq!(token.policy().to_string(), POLICY);
     assert_eq!(token.nonce_hex(), None);
     assert_eq!(token.certificates(), std::slice::from_ref(&pki.tsa.der));
@@ -330,7 +328,7 @@ fn request_options_reach_the_token() {
     assert_eq!(json["hash_algorithm"], "SHA-512");
     assert_eq!(
         json["hashed_message"],
-        hex(ImprintAlgorithm::Sha512.digest(b"options"))
+        hex(DigestAlgorithm::Sha512.digest(b"options"))
     );
     assert_eq!(json["nonce"], serde_json::Value::Null);
     assert_eq!(json["signer_subject"], TSA_SUBJECT);
@@ -438,7 +436,7 @@ fn http_errors_garbage_and_unreachable_tsas_exit_3() {
         (
             200,
             TIMESTAMP_REPLY,
-            vec![0x30; imza_tsa::MAX_RESPONSE_BYTES + 10],
+            vec![0x30; imza_http::client::MAX_ANSWER_BYTES + 10],
             "more than 1048576 bytes",
         ),
     ] {
@@ -582,9 +580,9 @@ fn wrong_data_or_digest_is_invalid_and_the_right_digest_is_valid() {
         .unwrap()
         .contains("the token stamps SHA-256"));
 
-    let right = hex(ImprintAlgorithm::Sha256.digest(b"the real data"));
+    let right = hex(DigestAlgorithm::Sha256.digest(b"the real data"));
     exits(&verify(&pki, &out, &["--digest-hex", &right]), 0);
-    let wrong = hex(ImprintAlgorithm::Sha256.digest(b"something else"));
+    let wrong = hex(DigestAlgorithm::Sha256.digest(b"something else"));
     exits(&verify(&pki, &out, &["--digest-hex", &wrong]), 1);
     exits(&verify(&pki, &out, &["--digest-hex", "zz"]), 2);
 }

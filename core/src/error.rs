@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum CoreError {
     #[error("unknown key algorithm {0:?} (expected one of ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096)")]
     UnknownKeyAlgorithm(String),
+    #[error("unknown hash algorithm {0:?} (use sha256, sha384 or sha512)")]
+    UnknownDigestAlgorithm(String),
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),
     #[error("cannot read key file {path}: {reason}")]

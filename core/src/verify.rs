@@ -6,7 +6,7 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Verifier};
 use spki::AlgorithmIdentifierOwned;
 
-use crate::key::DigestAlgorithm;
+use crate::alg::{check_digest_length, DigestAlgorithm, RsaPssParams};
 use crate::{oids, CoreError};
 
 /// Which legacy algorithms a verification accepts besides the current ones.
@@ -15,54 +15,6 @@ pub struct SignaturePolicy {
     /// Accept sha1WithRSAEncryption (RFC 3279 §2.2.1): only for checking old objects, such
     /// as OCSP responses from legacy responders, when the caller explicitly asks.
     pub accept_sha1: bool,
-}
-
-/// The family of public key a signature needs or a SubjectPublicKeyInfo holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PublicKeyKind {
-    Rsa,
-    Ec,
-    Ed25519,
-}
-
-impl PublicKeyKind {
-    /// The key a signature algorithm needs. CMS SignerInfos may name the key type alone
-    /// (rsaEncryption, id-ecPublicKey: RFC 3370 §3.2, RFC 5753 §7.1.3), which counts too.
-    /// `None` for an algorithm outside these families (DSA, unknown OIDs).
-    pub fn of_signature_algorithm(oid: &der::asn1::ObjectIdentifier) -> Option<PublicKeyKind> {
-        match *oid {
-            oids::RSA_ENCRYPTION
-            | oids::SHA1_WITH_RSA
-            | oids::SHA256_WITH_RSA
-            | oids::SHA384_WITH_RSA
-            | oids::SHA512_WITH_RSA
-            | oids::RSASSA_PSS => Some(PublicKeyKind::Rsa),
-            oids::EC_PUBLIC_KEY
-            | oids::ECDSA_WITH_SHA256
-            | oids::ECDSA_WITH_SHA384
-            | oids::ECDSA_WITH_SHA512 => Some(PublicKeyKind::Ec),
-            oids::ED25519 => Some(PublicKeyKind::Ed25519),
-            _ => None,
-        }
-    }
-
-    /// The key a SubjectPublicKeyInfo's algorithm OID holds (an id-RSASSA-PSS key is RSA).
-    pub fn of_public_key(oid: &der::asn1::ObjectIdentifier) -> Option<PublicKeyKind> {
-        match *oid {
-            oids::RSA_ENCRYPTION | oids::RSASSA_PSS => Some(PublicKeyKind::Rsa),
-            oids::EC_PUBLIC_KEY => Some(PublicKeyKind::Ec),
-            oids::ED25519 => Some(PublicKeyKind::Ed25519),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            PublicKeyKind::Rsa => "RSA",
-            PublicKeyKind::Ec => "EC",
-            PublicKeyKind::Ed25519 => "Ed25519",
-        }
-    }
 }
 
 /// Verifies `signature` over `message` with the public key `spki_der` under `algorithm`.
@@ -94,7 +46,7 @@ pub fn verify_digest(
     digest: &[u8],
     signature: &[u8],
 ) -> Result<(), CoreError> {
-    crate::key::check_digest_length(algorithm, digest)?;
+    check_digest_length(algorithm, digest)?;
     let key =
         PKey::public_key_from_der(spki_der).map_err(|e| CoreError::malformed("public key", e))?;
     let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&key).map_err(CoreError::openssl)?;
@@ -262,31 +214,6 @@ fn verify_ecdsa(
             "the signature does not match the data".into(),
         )),
     }
-}
-
-/// RSASSA-PSS-params (RFC 4055 §3.1):
-///
-/// ```text
-/// RSASSA-PSS-params  ::=  SEQUENCE  {
-///    hashAlgorithm      [0] HashAlgorithm DEFAULT sha1Identifier,
-///    maskGenAlgorithm   [1] MaskGenAlgorithm DEFAULT mgf1SHA1Identifier,
-///    saltLength         [2] INTEGER DEFAULT 20,
-///    trailerField       [3] INTEGER DEFAULT 1  }
-/// ```
-#[derive(Clone, Debug, der::Sequence)]
-pub struct RsaPssParams {
-    /// Absent means SHA-1 (refused as the message digest when verifying).
-    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
-    pub hash_algorithm: Option<AlgorithmIdentifierOwned>,
-    /// MGF1 ([`oids::MGF1`]) with its hash as parameters.
-    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
-    pub mask_gen_algorithm: Option<AlgorithmIdentifierOwned>,
-    /// Absent means 20 bytes; verification requires exactly this salt length.
-    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
-    pub salt_length: Option<u32>,
-    /// Absent means 1 (the 0xbc trailer), the only one defined.
-    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
-    pub trailer_field: Option<u32>,
 }
 
 /// What verifying under RSASSA-PSS takes from its parameters (RFC 4055 §3.1): the message
@@ -519,7 +446,7 @@ mod tests {
             DigestAlgorithm::Sha384,
             DigestAlgorithm::Sha512,
         ] {
-            let params: RsaPssParams = crate::key::rsa_pss_algorithm(digest)
+            let params: RsaPssParams = crate::alg::rsa_pss_algorithm(digest)
                 .parameters
                 .unwrap()
                 .decode_as()

@@ -10,7 +10,10 @@
 //!   process-wide budget for request bodies held in memory ([`MemoryBudget`]);
 //! - [`body`]: reading a request body within a size limit, the memory budget and the
 //!   minimum rate;
-//! - [`answer`]: the plain-text error answers and the `Retry-After` header.
+//! - [`answer`]: the plain-text error answers and the `Retry-After` header;
+//! - [`client`]: the one HTTP client of imza's libraries and CLI ([`HttpClient`]: a timeout
+//!   and a size limit on every answer, no redirects), and the bound on what imza reads from
+//!   the OCSP responders and TSAs it asks.
 //!
 //! Why not Rocket's server: Rocket 0.5 binds its own listener (not replaceable) and turns
 //! hyper's header-read timeout off, so idle, slow and never-finishing connections could be
@@ -19,6 +22,7 @@
 pub mod admission;
 pub mod answer;
 pub mod body;
+pub mod client;
 mod connection;
 pub mod rate;
 pub mod server;
@@ -26,5 +30,6 @@ pub mod tls;
 
 pub use admission::{MemoryBudget, Overloaded, WorkLimit};
 pub use body::{content_type_is, declared_length, read_body, BodyRefused, LimitedBody};
+pub use client::{HttpClient, HttpError, HttpMethod};
 pub use server::{ConnectionLimits, Server, ServerStats, Shutdown};
 pub use tls::{ClientCertificate, TlsConfig};

@@ -18,7 +18,7 @@ use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
 use crate::client::{ClientError, MssClient};
 use crate::protocol::{
     check_display_text, check_national_id, check_phone_number, encode_base64, verification_code,
-    HashType, Language, SessionKind, SessionRequest,
+    Language, SessionKind, SessionRequest,
 };
 
 /// Random bytes in a challenge (then hashed with SHA-256 and sent as the hash to sign).
@@ -81,7 +81,7 @@ pub fn start(
         phone_number: phone_number.to_string(),
         national_identity_number: national_id.to_string(),
         hash: encode_base64(&hash),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text,
         language,
     };

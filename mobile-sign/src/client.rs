@@ -373,14 +373,15 @@ fn decode_certificate(text: &str) -> Result<Vec<u8>, ClientError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{encode_base64, HashType, Language};
+    use crate::protocol::{encode_base64, Language};
+    use imza_core::alg::DigestAlgorithm;
 
     fn request(hash_len: usize) -> SessionRequest {
         SessionRequest {
             phone_number: "+994501234567".into(),
             national_identity_number: "1AB2C3D".into(),
             hash: encode_base64(&vec![7u8; hash_len]),
-            hash_type: HashType::Sha256,
+            hash_type: DigestAlgorithm::Sha256,
             display_text: None,
             language: Language::Aze,
         }

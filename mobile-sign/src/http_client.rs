@@ -1,11 +1,11 @@
 //! The JSON-over-HTTP client both sides of the service use (the relying party's client and the
-//! phone), on imza's one HTTP client ([`imza_validation::HttpFetcher`]): HTTP Basic credentials
+//! phone), on imza's one HTTP client ([`imza_http::HttpClient`]): HTTP Basic credentials
 //! (RFC 7617) on every call, JSON bodies, and the service's [`ErrorBody`] read back into
 //! [`ApiError::Refused`].
 
 use std::time::Duration;
 
-use imza_validation::{HttpError, HttpFetcher, HttpMethod};
+use imza_http::{HttpClient, HttpError, HttpMethod};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -104,7 +104,7 @@ impl JsonClient {
         timeout: Duration,
     ) -> Result<T, ApiError> {
         let url = format!("{}{API_PREFIX}{path}", self.base_url);
-        let fetcher = HttpFetcher {
+        let fetcher = HttpClient {
             timeout,
             max_bytes: MAX_ANSWER_BYTES,
         };

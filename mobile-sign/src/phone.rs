@@ -20,8 +20,10 @@ mod wallet;
 
 use std::path::{Path, PathBuf};
 
+use imza_core::alg::DigestAlgorithm;
+
 use crate::http_client::ApiError;
-use crate::protocol::{HashType, ProtocolError};
+use crate::protocol::ProtocolError;
 
 pub use app::{AskPin, Decision, PhoneApp, PhoneEvent, PinEntry, RunSummary};
 pub use keystore::KeyStoreSpec;
@@ -65,9 +67,9 @@ pub enum PhoneError {
     /// A phone number, national identity number or similar field breaks the protocol's rules.
     #[error(transparent)]
     Invalid(#[from] ProtocolError),
-    #[error("a {} digest has {expected} bytes, not {actual}", .hash_type.name())]
+    #[error("a {} digest has {expected} bytes, not {actual}", crate::protocol::hash_type::name(*.hash_type))]
     DigestLength {
-        hash_type: HashType,
+        hash_type: DigestAlgorithm,
         expected: usize,
         actual: usize,
     },

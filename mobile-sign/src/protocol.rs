@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use imza_core::key::DigestAlgorithm;
+use imza_core::alg::DigestAlgorithm;
 use serde::{Deserialize, Serialize};
 
 /// The path every route lives under.
@@ -36,45 +36,42 @@ pub const DISPLAY_TEXT_MAX_CHARS: usize = 200;
 /// The relying-party name rules: 1–64 characters a-z, 0-9, '-', '.', not starting with '-'.
 pub const RELYING_PARTY_NAME_MAX: usize = 64;
 
-/// `hashType`: which digest `hash` is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum HashType {
-    #[serde(rename = "SHA256")]
-    Sha256,
-    #[serde(rename = "SHA384")]
-    Sha384,
-    #[serde(rename = "SHA512")]
-    Sha512,
-}
+/// `hashType`: which digest `hash` is. It is imza's one [`DigestAlgorithm`], spelt `SHA256`,
+/// `SHA384`, `SHA512` on the wire (Mobile-ID's names); a field of it carries
+/// `#[serde(with = "hash_type")]`.
+pub mod hash_type {
+    use imza_core::alg::DigestAlgorithm;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-impl HashType {
-    pub fn digest_algorithm(self) -> DigestAlgorithm {
-        match self {
-            HashType::Sha256 => DigestAlgorithm::Sha256,
-            HashType::Sha384 => DigestAlgorithm::Sha384,
-            HashType::Sha512 => DigestAlgorithm::Sha512,
-        }
-    }
+    /// Every wire name, for the error naming what is accepted.
+    const NAMES: [&str; 3] = ["SHA256", "SHA384", "SHA512"];
 
-    pub fn from_digest_algorithm(algorithm: DigestAlgorithm) -> HashType {
+    /// The wire name of `algorithm`.
+    pub fn name(algorithm: DigestAlgorithm) -> &'static str {
         match algorithm {
-            DigestAlgorithm::Sha256 => HashType::Sha256,
-            DigestAlgorithm::Sha384 => HashType::Sha384,
-            DigestAlgorithm::Sha512 => HashType::Sha512,
+            DigestAlgorithm::Sha256 => "SHA256",
+            DigestAlgorithm::Sha384 => "SHA384",
+            DigestAlgorithm::Sha512 => "SHA512",
         }
     }
 
-    /// The length `hash` must have.
-    pub fn output_len(self) -> usize {
-        self.digest_algorithm().output_len()
+    /// The algorithm a wire name names, exactly as [`name`] spells it.
+    pub fn from_name(text: &str) -> Option<DigestAlgorithm> {
+        DigestAlgorithm::ALL.into_iter().find(|a| name(*a) == text)
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            HashType::Sha256 => "SHA256",
-            HashType::Sha384 => "SHA384",
-            HashType::Sha512 => "SHA512",
-        }
+    pub fn serialize<S: Serializer>(
+        algorithm: &DigestAlgorithm,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(name(*algorithm))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DigestAlgorithm, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        from_name(&text).ok_or_else(|| serde::de::Error::unknown_variant(&text, &NAMES))
     }
 }
 
@@ -231,7 +228,8 @@ pub struct SessionRequest {
     pub national_identity_number: String,
     /// Base64 of the digest to sign; its length must match `hashType`.
     pub hash: String,
-    pub hash_type: HashType,
+    #[serde(with = "hash_type")]
+    pub hash_type: DigestAlgorithm,
     /// Shown on the phone; at most [`DISPLAY_TEXT_MAX_CHARS`] characters, each shown as itself
     /// (no control, separator, invisible or private-use characters: [`check_display_text`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -303,7 +301,8 @@ pub struct PendingRequest {
     pub language: Language,
     /// Base64 of the digest to sign.
     pub hash: String,
-    pub hash_type: HashType,
+    #[serde(with = "hash_type")]
+    pub hash_type: DigestAlgorithm,
     /// The same 4 digits the relying party shows (see [`verification_code`]).
     pub verification_code: String,
     /// RFC 3339.
@@ -535,7 +534,7 @@ pub fn check_relying_party_name(name: &str) -> Result<(), ProtocolError> {
 }
 
 /// Decodes `hash` and checks its length against `hash_type`.
-pub fn decode_hash(hash: &str, hash_type: HashType) -> Result<Vec<u8>, ProtocolError> {
+pub fn decode_hash(hash: &str, hash_type: DigestAlgorithm) -> Result<Vec<u8>, ProtocolError> {
     let bytes = decode_base64(hash).map_err(|_| ProtocolError::invalid("hash", "is not base64"))?;
     if bytes.len() != hash_type.output_len() {
         return Err(ProtocolError::invalid(
@@ -543,7 +542,7 @@ pub fn decode_hash(hash: &str, hash_type: HashType) -> Result<Vec<u8>, ProtocolE
             format!(
                 "has {} bytes, a {} hash has {}",
                 bytes.len(),
-                hash_type.name(),
+                hash_type::name(hash_type),
                 hash_type.output_len()
             ),
         ));
@@ -562,10 +561,10 @@ pub fn check_session_request(request: &SessionRequest) -> Result<Vec<u8>, Protoc
 }
 
 /// Mobile-ID's name of a signature algorithm: `SHA256WithECEncryption`, `SHA256WithRSAEncryption`.
-pub fn signature_algorithm_name(hash_type: HashType, ec: bool) -> String {
+pub fn signature_algorithm_name(hash_type: DigestAlgorithm, ec: bool) -> String {
     format!(
         "{}With{}Encryption",
-        hash_type.name(),
+        hash_type::name(hash_type),
         if ec { "EC" } else { "RSA" }
     )
 }
@@ -694,9 +693,12 @@ mod tests {
     #[test]
     fn hash_length_must_match_its_type() {
         let h = encode_base64(&[7u8; 32]);
-        assert_eq!(decode_hash(&h, HashType::Sha256).unwrap(), vec![7u8; 32]);
-        assert!(decode_hash(&h, HashType::Sha384).is_err());
-        assert!(decode_hash("***", HashType::Sha256).is_err());
+        assert_eq!(
+            decode_hash(&h, DigestAlgorithm::Sha256).unwrap(),
+            vec![7u8; 32]
+        );
+        assert!(decode_hash(&h, DigestAlgorithm::Sha384).is_err());
+        assert!(decode_hash("***", DigestAlgorithm::Sha256).is_err());
     }
 
     #[test]
@@ -716,9 +718,9 @@ mod tests {
                 "hash":"AAAA","hashType":"SHA256","language":"AZE"}"#,
         )
         .unwrap();
-        assert_eq!(request.hash_type, HashType::Sha256);
+        assert_eq!(request.hash_type, DigestAlgorithm::Sha256);
         assert_eq!(
-            signature_algorithm_name(HashType::Sha256, true),
+            signature_algorithm_name(DigestAlgorithm::Sha256, true),
             "SHA256WithECEncryption"
         );
     }

@@ -16,7 +16,7 @@ use imza_core::CoreError;
 use crate::client::{ClientError, MssClient};
 use crate::protocol::{
     check_display_text, check_national_id, check_phone_number, encode_base64, verification_code,
-    HashType, Language, SessionKind, SessionRequest, SESSION_LIFETIME,
+    Language, SessionKind, SessionRequest, SESSION_LIFETIME,
 };
 
 /// How long a signature waits for the phone by default: the session's lifetime and a margin
@@ -137,7 +137,7 @@ impl MobileSigningKey {
             phone_number: self.phone_number.clone(),
             national_identity_number: self.national_id.clone(),
             hash: encode_base64(digest),
-            hash_type: HashType::from_digest_algorithm(algorithm),
+            hash_type: algorithm,
             display_text: self.display_text.clone(),
             language: self.language,
         };
@@ -197,7 +197,7 @@ impl SigningKey for MobileSigningKey {
     }
 
     fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
-        imza_core::key::check_digest_length(algorithm, digest)?;
+        imza_core::alg::check_digest_length(algorithm, digest)?;
         self.signed(self.sign_hash(algorithm, digest))
     }
 }

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use imza_core::clock::{rfc3339, Clock};
 use imza_http::admission::{WorkError, DEFAULT_MAX_WAIT};
 use imza_http::{Overloaded, WorkLimit};
+use imza_ocsp::{CertStatusInfo, CertificateStatusSource, IssuerId};
 
 use crate::protocol::{
     check_national_id, check_phone_number, check_session_request, decode_base64, encode_base64,
@@ -75,13 +76,6 @@ const EXPIRY_SLACK: Duration = Duration::from_millis(20);
 /// The longest signature a device may send (an RSA-4096 signature is 512 bytes; DER ECDSA
 /// P-384 at most 104).
 const MAX_SIGNATURE_BYTES: usize = 1024;
-
-/// The CA's word on a certificate (the CLI implements it over the CA store).
-pub trait CertificateStatus: Send + Sync {
-    /// Whether the certificate `serial` (its bytes as the certificate carries them) of CA
-    /// `ca` is revoked. An `Err` is a store that cannot answer.
-    fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String>;
-}
 
 /// How the service runs. The defaults are safe for a public service; `imza serve` reads them
 /// from its `[mobile]` section.
@@ -208,7 +202,7 @@ impl From<StoreError> for ServiceError {
 /// clock. Shared by the HTTP routes as `Arc<MobileService>`.
 pub struct MobileService {
     store: Arc<dyn MobileStore>,
-    status: Arc<dyn CertificateStatus>,
+    status: Arc<dyn CertificateStatusSource>,
     clock: Arc<dyn Clock>,
     config: ServiceConfig,
     signals: Signals,
@@ -233,7 +227,7 @@ impl MobileService {
     /// from time to time as sessions are created (a failure is tried again later).
     pub fn new(
         store: Arc<dyn MobileStore>,
-        status: Arc<dyn CertificateStatus>,
+        status: Arc<dyn CertificateStatusSource>,
         clock: Arc<dyn Clock>,
         config: ServiceConfig,
     ) -> MobileService {
@@ -626,9 +620,13 @@ impl MobileService {
         if now < details.not_before || now > details.not_after {
             return Ok(None);
         }
-        match self.status.is_revoked(&cert.ca, &details.serial) {
-            Ok(false) => Ok(Some(details)),
-            Ok(true) => Ok(None),
+        // The CA's word on the certificate (the CLI answers it from the CA store).
+        match self
+            .status
+            .status(&IssuerId::new(&cert.ca), &details.serial)
+        {
+            Ok(CertStatusInfo::Good | CertStatusInfo::Unknown) => Ok(Some(details)),
+            Ok(CertStatusInfo::Revoked { .. }) => Ok(None),
             Err(e) => Err(ServiceError::Unavailable(format!(
                 "the CA store cannot tell the certificate's status: {e}"
             ))),
@@ -723,7 +721,7 @@ fn verified(
     };
     let good = imza_core::verify::verify_digest(
         &details.public_key,
-        session.hash_type.digest_algorithm(),
+        session.hash_type,
         &session.hash,
         &signature,
     );

@@ -18,6 +18,7 @@ use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::key::DigestAlgorithm;
 use imza_core::{oids, CoreError, KeyAlgorithm, SigningKey};
+use imza_http::HttpClient;
 use imza_mobile_sign::authentication::{authenticate, AuthenticatedCitizen, AuthenticationTrust};
 use imza_mobile_sign::client::{ClientError, MssClient};
 use imza_mobile_sign::http_client::ApiError;
@@ -34,7 +35,7 @@ use imza_signer::{sign, Credentials, SignOptions, VerifyOptions};
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::TestCa;
-use imza_validation::{Certificate, HttpFetcher};
+use imza_validation::Certificate;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{CrlReason, KeyUsages};
 
@@ -147,7 +148,7 @@ fn the_remote_key_signs_with_the_certificates_digest_for_every_key_type() {
         let message = b"signed attributes";
         let signature = key.sign(message).unwrap();
         let seen = phone_thread.join().unwrap();
-        assert_eq!(seen.hash_type.digest_algorithm(), algorithm.digest());
+        assert_eq!(seen.hash_type, algorithm.digest());
         let parsed = imza_core::cert::parse_certificate(&certificate).unwrap();
         let spki = der::Encode::to_der(&parsed.tbs_certificate.subject_public_key_info).unwrap();
         imza_core::verify::verify_signature(
@@ -456,10 +457,7 @@ impl CitizenPhone {
                 .unwrap();
             let request = pending.requests.into_iter().next().expect("a request");
             let hash = imza_mobile_sign::protocol::decode_base64(&request.hash).unwrap();
-            let signature = self
-                .auth_key
-                .sign_digest(request.hash_type.digest_algorithm(), &hash)
-                .unwrap();
+            let signature = self.auth_key.sign_digest(request.hash_type, &hash).unwrap();
             let _: imza_mobile_sign::protocol::SessionStatus = self
                 .device
                 .post(
@@ -479,9 +477,9 @@ impl CitizenPhone {
 fn trust(mss: &Mss) -> AuthenticationTrust {
     AuthenticationTrust::new(
         vec![Certificate::from_der(mss.ca.der.clone()).unwrap()],
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: Duration::from_secs(10),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         mss.clock.clone(),
     )
@@ -606,7 +604,7 @@ fn a_certificate_of_another_person_or_an_untrusted_ca_is_refused() {
     let other_root = TestCa::root("CN=Another Root,C=AZ", KeyAlgorithm::EcP256);
     let elsewhere = AuthenticationTrust::new(
         vec![Certificate::from_der(other_root.der.clone()).unwrap()],
-        Box::new(HttpFetcher::default()),
+        Box::new(HttpClient::default()),
         mss.clock.clone(),
     );
     let (_, _, outcome) = authenticate_phone(&mss, phone, &elsewhere);
@@ -763,7 +761,7 @@ fn an_issuing_ca_missing_from_the_trust_is_fetched_from_the_certificates_ca_issu
         &ocsp.url,
     );
     ocsp.statuses.set(&phone.auth_serial, CertStatusInfo::Good);
-    let mut fetching = trust(&mss).with_issuer_fetching(HttpFetcher::default());
+    let mut fetching = trust(&mss).with_issuer_fetching(HttpClient::default());
     fetching.add_crl(root_crl[0].clone());
     let (_, _, outcome) = authenticate_phone(&mss, phone, &fetching);
     let citizen = outcome.unwrap();

@@ -12,13 +12,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::verify::verify_digest;
 use imza_core::{CoreError, KeyAlgorithm};
 use imza_mobile_sign::phone::{
     KeyStoreSpec, PhoneEnrollment, PhoneError, Wallet, PIN_TRIES, WALLET_FILE,
 };
-use imza_mobile_sign::protocol::{HashType, SessionKind};
+use imza_mobile_sign::protocol::SessionKind;
 use imza_testdata::pki::{leaf_extensions, TestCa};
 use imza_testdata::softhsm::SoftHsm;
 use x509_cert::der::{Decode, Encode};
@@ -111,16 +112,14 @@ fn mode(path: &Path) -> u32 {
 /// Both keys sign digests of every hash type, verifiably under their own certificate only.
 fn assert_wallet_signs(wallet: &mut Wallet) {
     for (kind, hash_type) in [
-        (SessionKind::Authentication, HashType::Sha256),
-        (SessionKind::Signature, HashType::Sha256),
-        (SessionKind::Signature, HashType::Sha384),
-        (SessionKind::Signature, HashType::Sha512),
+        (SessionKind::Authentication, DigestAlgorithm::Sha256),
+        (SessionKind::Signature, DigestAlgorithm::Sha256),
+        (SessionKind::Signature, DigestAlgorithm::Sha384),
+        (SessionKind::Signature, DigestAlgorithm::Sha512),
     ] {
-        let digest = hash_type
-            .digest_algorithm()
-            .digest(format!("{kind:?} {hash_type:?}").as_bytes());
+        let digest = hash_type.digest(format!("{kind:?} {hash_type:?}").as_bytes());
         let signature = wallet.sign(kind, PIN, hash_type, &digest).unwrap();
-        let algorithm = hash_type.digest_algorithm();
+        let algorithm = hash_type;
         verify_digest(
             &spki(wallet.certificate(kind)),
             algorithm,
@@ -225,7 +224,12 @@ fn wrong_pins_count_down_and_block(keys: KeyStoreSpec) {
     let mut wallet = enrol(&dir, keys);
     let digest = [7u8; 32];
     let sign = |wallet: &mut Wallet, pin: &str| {
-        wallet.sign(SessionKind::Signature, pin, HashType::Sha256, &digest)
+        wallet.sign(
+            SessionKind::Signature,
+            pin,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
     };
 
     let err = sign(&mut wallet, WRONG_PIN).unwrap_err();
@@ -266,7 +270,12 @@ fn wrong_pins_count_down_and_block(keys: KeyStoreSpec) {
     let mut reopened = Wallet::open(&dir).unwrap();
     assert_eq!(reopened.pin_tries_left(), 0);
     assert!(matches!(
-        reopened.sign(SessionKind::Authentication, PIN, HashType::Sha256, &digest),
+        reopened.sign(
+            SessionKind::Authentication,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &digest
+        ),
         Err(PhoneError::PinBlocked)
     ));
 }
@@ -292,7 +301,12 @@ fn a_wallet_opened_twice_shares_one_counter() {
     let digest = [1u8; 32];
     for (wallet, left) in [(&mut first, 2), (&mut second, 1)] {
         let err = wallet
-            .sign(SessionKind::Signature, WRONG_PIN, HashType::Sha256, &digest)
+            .sign(
+                SessionKind::Signature,
+                WRONG_PIN,
+                DigestAlgorithm::Sha256,
+                &digest,
+            )
             .unwrap_err();
         assert!(
             matches!(err, PhoneError::PinIncorrect { tries_left } if tries_left == left),
@@ -301,7 +315,12 @@ fn a_wallet_opened_twice_shares_one_counter() {
     }
     // `first` still believes 2 tries are left; the file says 1, and the file wins.
     let err = first
-        .sign(SessionKind::Signature, WRONG_PIN, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Signature,
+            WRONG_PIN,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .unwrap_err();
     assert!(matches!(err, PhoneError::PinBlocked), "{err:?}");
 }
@@ -314,7 +333,12 @@ fn damaged_key_file_is_a_key_store_failure_that_costs_no_try() {
     let digest = [2u8; 32];
     std::fs::write(dir.join("sign-key.p8"), b"not a key").unwrap();
     let err = wallet
-        .sign(SessionKind::Signature, PIN, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Signature,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .unwrap_err();
     assert!(
         matches!(&err, PhoneError::KeyStore(m) if m.contains("sign-key.p8")),
@@ -322,20 +346,30 @@ fn damaged_key_file_is_a_key_store_failure_that_costs_no_try() {
     );
     std::fs::remove_file(dir.join("sign-key.p8")).unwrap();
     let err = wallet
-        .sign(SessionKind::Signature, PIN, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Signature,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .unwrap_err();
     assert!(matches!(&err, PhoneError::KeyStore(_)), "{err:?}");
     assert_eq!(Wallet::open(&dir).unwrap().pin_tries_left(), 3);
     // The other key is untouched.
     wallet
-        .sign(SessionKind::Authentication, PIN, HashType::Sha256, &digest)
+        .sign(
+            SessionKind::Authentication,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &digest,
+        )
         .unwrap();
     // A digest of the wrong length is refused before any PIN is tested.
     let err = wallet
         .sign(
             SessionKind::Authentication,
             WRONG_PIN,
-            HashType::Sha384,
+            DigestAlgorithm::Sha384,
             &digest,
         )
         .unwrap_err();
@@ -461,7 +495,12 @@ fn dropping_an_unfinished_token_enrollment_removes_its_token_objects() {
     let fresh = spki(wallet.sign_certificate());
     assert_ne!(fresh, public);
     wallet
-        .sign(SessionKind::Signature, PIN, HashType::Sha256, &[3u8; 32])
+        .sign(
+            SessionKind::Signature,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &[3u8; 32],
+        )
         .unwrap();
 }
 
@@ -482,7 +521,12 @@ fn a_wallet_refuses_to_be_overwritten() {
     let mut reopened = Wallet::open(&dir).unwrap();
     assert_eq!(reopened.sign_certificate(), wallet.sign_certificate());
     reopened
-        .sign(SessionKind::Signature, PIN, HashType::Sha256, &[4u8; 32])
+        .sign(
+            SessionKind::Signature,
+            PIN,
+            DigestAlgorithm::Sha256,
+            &[4u8; 32],
+        )
         .unwrap();
 
     if let Some(keys) = token("phone-exists") {
@@ -651,7 +695,12 @@ mod with_a_fake_service {
     use super::fake_service::{routes, FakeService};
     use super::*;
 
-    fn request(id: &str, kind: SessionKind, digest: &[u8], hash_type: HashType) -> PendingRequest {
+    fn request(
+        id: &str,
+        kind: SessionKind,
+        digest: &[u8],
+        hash_type: DigestAlgorithm,
+    ) -> PendingRequest {
         PendingRequest {
             session_id: id.to_string(),
             kind,
@@ -727,7 +776,7 @@ mod with_a_fake_service {
                 "s-1",
                 SessionKind::Authentication,
                 &digest,
-                HashType::Sha384,
+                DigestAlgorithm::Sha384,
             )],
             false,
         );
@@ -744,7 +793,7 @@ mod with_a_fake_service {
         let signature =
             imza_mobile_sign::protocol::decode_base64(answer.signature.as_ref().unwrap()).unwrap();
         let wallet = Wallet::open(&phone.dir).unwrap();
-        let algorithm = HashType::Sha384.digest_algorithm();
+        let algorithm = DigestAlgorithm::Sha384;
         verify_digest(
             &spki(wallet.auth_certificate()),
             algorithm,
@@ -766,16 +815,26 @@ mod with_a_fake_service {
     #[test]
     fn a_request_whose_code_does_not_match_its_hash_is_not_signed() {
         let digest = [5u8; 32];
-        let mut lying = request("s-lie", SessionKind::Signature, &digest, HashType::Sha256);
+        let mut lying = request(
+            "s-lie",
+            SessionKind::Signature,
+            &digest,
+            DigestAlgorithm::Sha256,
+        );
         let right = lying.verification_code.clone();
         lying.verification_code = format!("{:04}", (right.parse::<u32>().unwrap() + 1) % 10000);
         let short = request(
             "s-short",
             SessionKind::Signature,
             &digest[..20],
-            HashType::Sha256,
+            DigestAlgorithm::Sha256,
         );
-        let mut long = request("s-long", SessionKind::Signature, &digest, HashType::Sha512);
+        let mut long = request(
+            "s-long",
+            SessionKind::Signature,
+            &digest,
+            DigestAlgorithm::Sha512,
+        );
         long.verification_code = verification_code(&digest);
         let phone = phone(vec![lying, short, long], false);
         let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 3);
@@ -806,9 +865,19 @@ mod with_a_fake_service {
     #[test]
     fn a_request_with_control_characters_is_not_shown_nor_signed() {
         let digest = [8u8; 32];
-        let mut clear_screen = request("s-esc", SessionKind::Signature, &digest, HashType::Sha256);
+        let mut clear_screen = request(
+            "s-esc",
+            SessionKind::Signature,
+            &digest,
+            DigestAlgorithm::Sha256,
+        );
         clear_screen.display_text = Some("\u{1b}[2JPay 1000 AZN".into());
-        let mut bell = request("s-bell", SessionKind::Signature, &digest, HashType::Sha256);
+        let mut bell = request(
+            "s-bell",
+            SessionKind::Signature,
+            &digest,
+            DigestAlgorithm::Sha256,
+        );
         bell.relying_party = "bank\u{7}".into();
         let phone = phone(vec![clear_screen, bell], false);
         let (summary, events, asked) = run(&phone, Decision::Approve, PIN, 2);
@@ -836,7 +905,7 @@ mod with_a_fake_service {
                 "../pending",
                 SessionKind::Signature,
                 &digest,
-                HashType::Sha256,
+                DigestAlgorithm::Sha256,
             )],
             false,
         );
@@ -852,8 +921,18 @@ mod with_a_fake_service {
     fn an_answer_to_a_session_already_over_is_reported_and_the_app_carries_on() {
         let phone = phone(
             vec![
-                request("s-a", SessionKind::Signature, &[1u8; 32], HashType::Sha256),
-                request("s-b", SessionKind::Signature, &[2u8; 32], HashType::Sha256),
+                request(
+                    "s-a",
+                    SessionKind::Signature,
+                    &[1u8; 32],
+                    DigestAlgorithm::Sha256,
+                ),
+                request(
+                    "s-b",
+                    SessionKind::Signature,
+                    &[2u8; 32],
+                    DigestAlgorithm::Sha256,
+                ),
             ],
             true,
         );
@@ -886,7 +965,7 @@ mod with_a_fake_service {
                 "s-k",
                 SessionKind::Signature,
                 &[3u8; 32],
-                HashType::Sha256,
+                DigestAlgorithm::Sha256,
             )],
             false,
         );
@@ -1048,7 +1127,7 @@ mod with_the_service {
             phone_number: common::PHONE.into(),
             national_identity_number: common::NATIONAL_ID.into(),
             hash: encode_base64(hash),
-            hash_type: HashType::Sha256,
+            hash_type: DigestAlgorithm::Sha256,
             display_text: Some("Arayışı imzalayın".into()),
             language: Language::Aze,
         }
@@ -1117,13 +1196,7 @@ mod with_the_service {
             let cert = decode_base64(status.cert.as_deref().unwrap()).unwrap();
             assert_eq!(cert, wallet.certificate(kind));
             let signature = decode_base64(&status.signature.unwrap().value).unwrap();
-            verify_digest(
-                &spki(&cert),
-                HashType::Sha256.digest_algorithm(),
-                &hash,
-                &signature,
-            )
-            .unwrap();
+            verify_digest(&spki(&cert), DigestAlgorithm::Sha256, &hash, &signature).unwrap();
         }
     }
 

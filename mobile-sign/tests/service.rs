@@ -12,6 +12,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use common::*;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::verify::verify_digest;
@@ -20,8 +21,8 @@ use imza_mobile_sign::http_client::ApiError;
 use imza_mobile_sign::http_client::JsonClient;
 use imza_mobile_sign::protocol::{
     decode_base64, encode_base64, verification_code, CertificateRequest, CertificateResponse,
-    CertificateResult, DeviceAnswer, HashType, PendingRequest, PendingRequests, SessionKind,
-    SessionResult, SessionState, SessionStatus, MAX_BODY_BYTES,
+    CertificateResult, DeviceAnswer, PendingRequest, PendingRequests, SessionKind, SessionResult,
+    SessionState, SessionStatus, MAX_BODY_BYTES,
 };
 use imza_mobile_sign::service::{
     RateLimit, ServiceConfig, DEFAULT_MAX_RUNNING_PER_PHONE, MAX_PENDING_REQUESTS,
@@ -366,11 +367,7 @@ fn a_tampered_device_signature_is_a_hash_mismatch_and_never_handed_out() {
             "another key's signature",
             Box::new(|request| {
                 let hash = decode_base64(&request.hash).unwrap();
-                encode_base64(
-                    &stranger
-                        .sign_digest(request.hash_type.digest_algorithm(), &hash)
-                        .unwrap(),
-                )
+                encode_base64(&stranger.sign_digest(request.hash_type, &hash).unwrap())
             }),
         ),
         (
@@ -380,7 +377,7 @@ fn a_tampered_device_signature_is_a_hash_mismatch_and_never_handed_out() {
                 encode_base64(
                     &phone
                         .auth_key
-                        .sign_digest(request.hash_type.digest_algorithm(), &hash)
+                        .sign_digest(request.hash_type, &hash)
                         .unwrap(),
                 )
             }),
@@ -391,7 +388,7 @@ fn a_tampered_device_signature_is_a_hash_mismatch_and_never_handed_out() {
                 encode_base64(
                     &phone
                         .sign_key
-                        .sign_digest(request.hash_type.digest_algorithm(), &[9u8; 32])
+                        .sign_digest(request.hash_type, &[9u8; 32])
                         .unwrap(),
                 )
             }),
@@ -1062,10 +1059,10 @@ fn rsa_keys_and_longer_hashes_are_named_and_verified() {
     let phone = mss.register_with(PHONE, NATIONAL_ID, KeyAlgorithm::Rsa2048);
     let hash = openssl::sha::sha384(b"a longer hash");
     let mut request = session_request(&phone, &hash);
-    request.hash_type = HashType::Sha384;
+    request.hash_type = DigestAlgorithm::Sha384;
     let id = start_session(&mss.rp(), SessionKind::Signature, &request).unwrap();
     let pending = phone.next_request();
-    assert_eq!(pending.hash_type, HashType::Sha384);
+    assert_eq!(pending.hash_type, DigestAlgorithm::Sha384);
     phone.approve(&pending).unwrap();
     let status = session_status(&mss.rp(), &id, 5_000).unwrap();
     let signature = status.signature.unwrap();

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use imza_mobile_sign::protocol::{HashType, Language, SessionKind};
+use imza_core::alg::DigestAlgorithm;
+use imza_mobile_sign::protocol::{Language, SessionKind};
 use imza_mobile_sign::store::contract::Database;
 use imza_mobile_sign::store::{
     Device, MobileStore, PgMobileStore, RegisteredCertificate, SessionRecord, StoreError,
@@ -143,7 +144,7 @@ fn running(id: &str, device: &Device) -> SessionRecord {
         device_id: Some(device.device_id.clone()),
         kind: SessionKind::Signature,
         hash: vec![7; 32],
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: None,
         language: Language::Aze,
         created_at: NOW,

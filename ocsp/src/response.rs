@@ -48,14 +48,13 @@ use x509_ocsp::{
 };
 
 use imza_core::oids;
+use imza_http::client::MAX_ANSWER_BYTES;
 
 use crate::cert_id::CertIdHash;
 use crate::extensions::{check_extensions, find_nonce};
 use crate::status::CertStatusInfo;
 use crate::OcspError;
 
-/// Largest response read: a response with a few certificates is a few KiB.
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Most SingleResponses read from one response.
 pub const MAX_SINGLE_RESPONSES: usize = 1000;
 /// Most certificates read from one response's `certs`.
@@ -111,10 +110,10 @@ pub(crate) fn instant(t: &OcspGeneralizedTime) -> OffsetDateTime {
 
 /// Parses and checks an OCSPResponse.
 pub fn parse_response(der: &[u8]) -> Result<ParsedResponse, OcspError> {
-    if der.len() > MAX_RESPONSE_BYTES {
+    if der.len() > MAX_ANSWER_BYTES {
         return Err(OcspError::ResponseTooLarge {
             len: der.len(),
-            limit: MAX_RESPONSE_BYTES,
+            limit: MAX_ANSWER_BYTES,
         });
     }
     let response = OcspResponse::from_der(der).map_err(|e| OcspError::malformed("response", e))?;

@@ -19,14 +19,13 @@ use common::*;
 use imza_core::clock::SystemClock;
 use imza_core::ext;
 use imza_core::KeyAlgorithm;
+use imza_http::HttpClient;
 use imza_ocsp::CertStatusInfo;
 use imza_portal::card::CardLogin;
 use imza_portal::webeid::{ChallengeNonce, TokenAlgorithm};
 use imza_testdata::bench::measure;
 use imza_testdata::ocsp::OcspResponder;
-use imza_validation::{
-    AuthenticationTrust, Certificate, FetchCache, FetchCacheConfig, HttpFetcher,
-};
+use imza_validation::{AuthenticationTrust, Certificate, FetchCache, FetchCacheConfig};
 use time::OffsetDateTime;
 
 const CARDS: usize = 64;
@@ -53,7 +52,7 @@ fn main() {
         .collect();
     let trust = AuthenticationTrust::new(
         vec![Certificate::from_der(ca.der.clone()).unwrap()],
-        Box::new(HttpFetcher::default()),
+        Box::new(HttpClient::default()),
         Arc::new(SystemClock),
     );
     let cache = Arc::new(FetchCache::new(

@@ -231,7 +231,7 @@ impl TokenAlgorithm {
             TokenAlgorithm::Rs384 => oid(oids::SHA384_WITH_RSA),
             TokenAlgorithm::Rs512 => oid(oids::SHA512_WITH_RSA),
             TokenAlgorithm::Ps256 | TokenAlgorithm::Ps384 | TokenAlgorithm::Ps512 => {
-                imza_core::key::rsa_pss_algorithm(self.digest())
+                imza_core::alg::rsa_pss_algorithm(self.digest())
             }
         }
     }

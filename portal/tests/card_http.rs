@@ -16,6 +16,7 @@ use common::*;
 use imza_core::clock::SystemClock;
 use imza_core::ext;
 use imza_core::key::KeyAlgorithm;
+use imza_http::HttpClient;
 use imza_ocsp::CertStatusInfo;
 use imza_portal::card::CardLogin;
 use imza_portal::http::{routes, CardLoginConfig, Portal};
@@ -24,7 +25,7 @@ use imza_portal::store::{PortalStore, SqlitePortalStore};
 use imza_portal::webeid::{ChallengeNonce, TokenAlgorithm};
 use imza_testdata::loopback::{RouterClient, RouterReply};
 use imza_testdata::ocsp::OcspResponder;
-use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+use imza_validation::{AuthenticationTrust, Certificate};
 use serde_json::Value;
 
 const AGENT: &str = "http://127.0.0.1:24843";
@@ -54,9 +55,9 @@ fn site() -> Site {
     ocsp.statuses.set(&serial, CertStatusInfo::Good);
     let trust = AuthenticationTrust::new(
         vec![Certificate::from_der(ca.der.clone()).unwrap()],
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: Duration::from_secs(5),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         Arc::new(SystemClock),
     );

@@ -15,14 +15,13 @@ use common::*;
 use imza_core::clock::SystemClock;
 use imza_core::ext;
 use imza_core::key::KeyAlgorithm;
+use imza_http::HttpClient;
 use imza_ocsp::CertStatusInfo;
 use imza_portal::card::CardLogin;
 use imza_portal::webeid::{ChallengeNonce, TokenAlgorithm, TokenError};
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::TestCa;
-use imza_validation::{
-    AuthenticationTrust, Certificate, FetchCache, FetchCacheConfig, HttpFetcher,
-};
+use imza_validation::{AuthenticationTrust, Certificate, FetchCache, FetchCacheConfig};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::CrlReason;
 
@@ -30,9 +29,9 @@ use x509_cert::ext::pkix::CrlReason;
 fn login(anchor: &TestCa) -> CardLogin {
     let trust = AuthenticationTrust::new(
         vec![Certificate::from_der(anchor.der.clone()).unwrap()],
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: Duration::from_secs(5),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         Arc::new(SystemClock),
     );
@@ -178,7 +177,7 @@ fn a_portal_origin_that_is_not_an_origin_is_refused_at_set_up() {
     let ca = ca();
     let trust = AuthenticationTrust::new(
         vec![Certificate::from_der(ca.der.clone()).unwrap()],
-        Box::new(HttpFetcher::default()),
+        Box::new(HttpClient::default()),
         Arc::new(SystemClock),
     );
     assert!(matches!(

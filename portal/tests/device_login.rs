@@ -21,6 +21,7 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::key::KeyAlgorithm;
 use imza_core::oids;
 use imza_http::ClientCertificate;
+use imza_http::HttpClient;
 use imza_ocsp::CertStatusInfo;
 use imza_portal::device::{DeviceLogin, DeviceLoginError, PresentedCertificate};
 use imza_portal::http::{routes, Portal};
@@ -30,7 +31,7 @@ use imza_portal::webeid::TokenError;
 use imza_testdata::loopback::{RouterClient, RouterReply};
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::TestCa;
-use imza_validation::{AuthenticationTrust, Certificate, HttpFetcher};
+use imza_validation::{AuthenticationTrust, Certificate};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::{CrlReason, KeyUsages};
 
@@ -52,9 +53,9 @@ impl Clock for FixedClock {
 fn device_login(anchor: &TestCa, clock: Arc<dyn Clock>) -> DeviceLogin {
     let trust = AuthenticationTrust::new(
         vec![Certificate::from_der(anchor.der.clone()).unwrap()],
-        Box::new(HttpFetcher {
+        Box::new(HttpClient {
             timeout: Duration::from_secs(5),
-            ..HttpFetcher::default()
+            ..HttpClient::default()
         }),
         Arc::clone(&clock),
     );

@@ -4,8 +4,8 @@
 //! value present when it is made. The index travels as an unsigned attribute of the
 //! time-stamp token's own SignerInfo, where adding it leaves the TSA's signature intact.
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::oids;
-use imza_tsa::ImprintAlgorithm;
 
 use crate::attributes::{archive_message_imprint, AtsHashIndexV3};
 use crate::content::Content;
@@ -19,7 +19,7 @@ pub(crate) fn add_archive_timestamp(
     signed_data: &mut CmsSignedData,
     detached_content: Option<&[u8]>,
     timestamper: &dyn Timestamper,
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
 ) -> Result<(), SignerError> {
     let signer = signed_data.only_signer()?;
     let index = AtsHashIndexV3::of(signed_data, signer, algorithm)?.to_der()?;

@@ -9,10 +9,12 @@
 
 use der::asn1::{ObjectIdentifier, OctetString};
 use der::{Decode, DecodeOwned, Encode, Sequence};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::single_valued_attribute;
+use imza_core::ess::{SigningCertificate, SigningCertificateV2};
 use imza_core::oids;
-use imza_tsa::ess::{SigningCertificate, SigningCertificateV2};
-use imza_tsa::{ImprintAlgorithm, ParsedToken};
+use imza_tsa::imprint_algorithm;
+use imza_tsa::ParsedToken;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::time::Time;
@@ -162,7 +164,7 @@ pub(crate) fn signature_timestamps(signer: &CmsSigner) -> Result<Vec<ParsedToken
 /// SignerInfo signature OCTET STRING's contents (RFC 3161 Appendix A; EN 319 122-1 §5.3).
 pub(crate) fn signature_timestamp_imprint(
     signer: &CmsSigner,
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
 ) -> Vec<u8> {
     algorithm.digest(signer.signature())
 }
@@ -261,7 +263,7 @@ struct AtsHashIndexV3Default {
 /// signer's unsigned attribute values at the time an archive time-stamp was made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AtsHashIndexV3 {
-    pub(crate) algorithm: ImprintAlgorithm,
+    pub(crate) algorithm: DigestAlgorithm,
     pub(crate) certificates: Vec<Vec<u8>>,
     pub(crate) crls: Vec<Vec<u8>>,
     pub(crate) unsigned_attr_values: Vec<Vec<u8>>,
@@ -281,7 +283,7 @@ fn octet_strings(list: &[Vec<u8>]) -> Result<Vec<OctetString>, SignerError> {
 impl AtsHashIndexV3 {
     pub(crate) fn from_der(der: &[u8]) -> Result<AtsHashIndexV3, SignerError> {
         if let Ok(index) = AtsHashIndexV3WithAlgorithm::from_der(der) {
-            let algorithm = ImprintAlgorithm::from_identifier(&index.hash_ind_algorithm)
+            let algorithm = imprint_algorithm(&index.hash_ind_algorithm)
                 .map_err(|e| SignerError::malformed("ats-hash-index-v3", e))?;
             return Ok(AtsHashIndexV3 {
                 algorithm,
@@ -293,7 +295,7 @@ impl AtsHashIndexV3 {
         let index = AtsHashIndexV3Default::from_der(der)
             .map_err(|e| SignerError::malformed("ats-hash-index-v3", e))?;
         Ok(AtsHashIndexV3 {
-            algorithm: ImprintAlgorithm::Sha256,
+            algorithm: DigestAlgorithm::Sha256,
             certificates: octets(index.certificates_hash_index),
             crls: octets(index.crls_hash_index),
             unsigned_attr_values: octets(index.unsigned_attr_values_hash_index),
@@ -305,7 +307,7 @@ impl AtsHashIndexV3 {
         let certificates_hash_index = octet_strings(&self.certificates)?;
         let crls_hash_index = octet_strings(&self.crls)?;
         let unsigned_attr_values_hash_index = octet_strings(&self.unsigned_attr_values)?;
-        let der = if self.algorithm == ImprintAlgorithm::Sha256 {
+        let der = if self.algorithm == DigestAlgorithm::Sha256 {
             AtsHashIndexV3Default {
                 certificates_hash_index,
                 crls_hash_index,
@@ -331,7 +333,7 @@ impl AtsHashIndexV3 {
     pub(crate) fn of(
         signed_data: &CmsSignedData,
         signer: &CmsSigner,
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<AtsHashIndexV3, SignerError> {
         let mut unsigned_attr_values = Vec::new();
         for attribute in &signer.unsigned_attributes {
@@ -397,7 +399,7 @@ impl AtsHashIndexV3 {
 pub(crate) fn content_digest(
     signed_data: &CmsSignedData,
     detached: Option<Content<'_>>,
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
 ) -> Result<Vec<u8>, SignerError> {
     match (signed_data.econtent(), detached) {
         (Some(content), _) => Ok(algorithm.digest(content)),
@@ -442,7 +444,7 @@ pub(crate) fn archive_message_imprint(
     signer: &CmsSigner,
     detached_content: Option<Content<'_>>,
     hash_index_der: &[u8],
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
 ) -> Result<Vec<u8>, SignerError> {
     let content = content_digest(signed_data, detached_content, algorithm)?;
     let input = archive_imprint_input(signed_data, signer, &content, hash_index_der)?;
@@ -514,7 +516,7 @@ fn check_archive_timestamp(
 mod tests {
     use super::*;
 
-    fn index(algorithm: ImprintAlgorithm) -> AtsHashIndexV3 {
+    fn index(algorithm: DigestAlgorithm) -> AtsHashIndexV3 {
         AtsHashIndexV3 {
             algorithm,
             certificates: vec![algorithm.digest(b"cert 1"), algorithm.digest(b"cert 2")],
@@ -525,13 +527,13 @@ mod tests {
 
     #[test]
     fn hash_indexes_round_trip_with_sha256_left_out_and_others_written() {
-        let sha256 = index(ImprintAlgorithm::Sha256);
+        let sha256 = index(DigestAlgorithm::Sha256);
         let der = sha256.to_der().unwrap();
         // SEQUENCE { SEQUENCE OF ..., ... }: the first element is the certificates list.
         assert_eq!(&der[2..4], &[0x30, 0x44]);
         assert_eq!(AtsHashIndexV3::from_der(&der).unwrap(), sha256);
 
-        let sha384 = index(ImprintAlgorithm::Sha384);
+        let sha384 = index(DigestAlgorithm::Sha384);
         let der = sha384.to_der().unwrap();
         let with = AtsHashIndexV3WithAlgorithm::from_der(&der).unwrap();
         assert_eq!(with.hash_ind_algorithm.oid, oids::SHA384);
@@ -539,7 +541,7 @@ mod tests {
 
         // An explicit SHA-256 (not DER, but seen in the wild) reads the same.
         let explicit = AtsHashIndexV3WithAlgorithm {
-            hash_ind_algorithm: ImprintAlgorithm::Sha256.algorithm_identifier(),
+            hash_ind_algorithm: DigestAlgorithm::Sha256.algorithm_identifier(),
             certificates_hash_index: octet_strings(&sha256.certificates).unwrap(),
             crls_hash_index: vec![],
             unsigned_attr_values_hash_index: octet_strings(&sha256.unsigned_attr_values).unwrap(),

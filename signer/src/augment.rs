@@ -4,8 +4,8 @@
 //! B-LTA signature, one more). Only unsigned attributes, `SignedData.certificates` and
 //! `SignedData.crls` change: the signed attributes and the signature value keep their bytes.
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::oids;
-use imza_tsa::ImprintAlgorithm;
 
 use crate::archive::add_archive_timestamp;
 use crate::signed_data::{CmsSignedData, AUGMENTING};
@@ -21,7 +21,7 @@ pub struct AugmentOptions<'a> {
     /// Trust anchors, extra certificates and the fetcher for B-LT validation data.
     pub validation: Option<&'a ValidationDataSources>,
     /// The hash of the archive time-stamp's imprint and hash index; `None`: SHA-256.
-    pub archive_digest: Option<ImprintAlgorithm>,
+    pub archive_digest: Option<DigestAlgorithm>,
 }
 
 /// Raises the DER CMS signature `signature` to `target` and returns the new DER.
@@ -79,7 +79,7 @@ fn check_content(signed_data: &CmsSignedData, content: &[u8]) -> Result<(), Sign
         return Ok(());
     };
     let oid = signer.digest_algorithm().oid;
-    let algorithm = ImprintAlgorithm::from_oid(&oid).ok_or_else(|| {
+    let algorithm = DigestAlgorithm::from_oid(&oid).ok_or_else(|| {
         SignerError::Usage(format!(
             "the signature's digest algorithm {oid} is not supported"
         ))
@@ -156,7 +156,7 @@ pub(crate) fn raise(
     }
     if target == Level::LTA {
         let tsa = needs_tsa("the archive time-stamp")?;
-        let algorithm = options.archive_digest.unwrap_or(ImprintAlgorithm::Sha256);
+        let algorithm = options.archive_digest.unwrap_or(DigestAlgorithm::Sha256);
         add_archive_timestamp(signed_data, content.as_deref(), tsa, algorithm)?;
     }
     Ok(())

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use imza_tsa::ImprintAlgorithm;
+use imza_core::alg::DigestAlgorithm;
 use openssl::hash::Hasher;
 
 /// Most bytes of a streamed document kept for SignerInfos without signed attributes (whose
@@ -21,7 +21,7 @@ const CHUNK: usize = 256 * 1024;
 /// keep them and they fit in [`MAX_KEPT_CONTENT_BYTES`].
 #[derive(Clone, Debug)]
 pub struct ContentDigests {
-    digests: Vec<(ImprintAlgorithm, Vec<u8>)>,
+    digests: Vec<(DigestAlgorithm, Vec<u8>)>,
     kept: Option<Vec<u8>>,
     len: u64,
 }
@@ -31,7 +31,7 @@ impl ContentDigests {
     /// `keep` and they fit.
     pub fn read(
         reader: &mut dyn Read,
-        algorithms: &[ImprintAlgorithm],
+        algorithms: &[DigestAlgorithm],
         keep: bool,
     ) -> std::io::Result<ContentDigests> {
         let mut hashers = Vec::new();
@@ -39,8 +39,7 @@ impl ContentDigests {
             if hashers.iter().any(|(a, _)| a == algorithm) {
                 continue;
             }
-            let hasher = Hasher::new(algorithm.digest_algorithm().message_digest())
-                .map_err(std::io::Error::other)?;
+            let hasher = Hasher::new(algorithm.message_digest()).map_err(std::io::Error::other)?;
             hashers.push((*algorithm, hasher));
         }
         let mut kept = keep.then(Vec::new);
@@ -93,7 +92,7 @@ pub(crate) enum Content<'a> {
 
 impl<'a> Content<'a> {
     /// The content's hash under `algorithm`; `None` when it was streamed without it.
-    pub(crate) fn digest(&self, algorithm: ImprintAlgorithm) -> Option<Vec<u8>> {
+    pub(crate) fn digest(&self, algorithm: DigestAlgorithm) -> Option<Vec<u8>> {
         match self {
             Content::Bytes(bytes) => Some(algorithm.digest(bytes)),
             Content::Digested(digests) => digests
@@ -134,21 +133,21 @@ mod tests {
         let document: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let streamed = ContentDigests::read(
             &mut document.as_slice(),
-            &[ImprintAlgorithm::Sha256, ImprintAlgorithm::Sha512],
+            &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha512],
             true,
         )
         .unwrap();
         assert_eq!(streamed.len(), 1_000_000);
         let content = Content::Digested(&streamed);
-        for algorithm in [ImprintAlgorithm::Sha256, ImprintAlgorithm::Sha512] {
+        for algorithm in [DigestAlgorithm::Sha256, DigestAlgorithm::Sha512] {
             assert_eq!(content.digest(algorithm), Some(algorithm.digest(&document)));
         }
-        assert_eq!(content.digest(ImprintAlgorithm::Sha384), None);
+        assert_eq!(content.digest(DigestAlgorithm::Sha384), None);
         assert_eq!(content.bytes(), Some(document.as_slice()));
         assert!(content.same_as(&document));
         assert!(!content.same_as(b"another"));
         let unkept =
-            ContentDigests::read(&mut document.as_slice(), &[ImprintAlgorithm::Sha256], false)
+            ContentDigests::read(&mut document.as_slice(), &[DigestAlgorithm::Sha256], false)
                 .unwrap();
         assert_eq!(Content::Digested(&unkept).bytes(), None);
     }

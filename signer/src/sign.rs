@@ -8,9 +8,8 @@ use cms::content_info::CmsVersion;
 use cms::signed_data::{SignedAttributes, SignerIdentifier, SignerInfo};
 use der::asn1::{OctetString, SetOfVec};
 use der::Encode;
-use imza_core::key::DigestAlgorithm;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::oids;
-use imza_tsa::ImprintAlgorithm;
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 
@@ -81,8 +80,8 @@ pub(crate) fn key_digest(
         return Err(SignerError::Usage(format!(
             "{} signs with {}, not {}: use the key's digest",
             key.describe(),
-            ImprintAlgorithm::from_digest_algorithm(key.algorithm().digest()),
-            ImprintAlgorithm::from_digest_algorithm(digest)
+            key.algorithm().digest(),
+            digest
         )));
     }
     Ok(digest)
@@ -100,7 +99,7 @@ pub(crate) fn signed_data_over(
     let digest = key.algorithm().digest();
     let digest_algorithm = AlgorithmIdentifierOwned {
         // RFC 5754 §2: SHA-2 identifiers are generated with absent parameters.
-        oid: ImprintAlgorithm::from_digest_algorithm(digest).oid(),
+        oid: digest.oid(),
         parameters: None,
     };
     let certificate = credentials.certificate();

@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use der::asn1::ObjectIdentifier;
+use imza_core::alg::DigestAlgorithm;
+use imza_http::client::MAX_ANSWER_BYTES;
 use imza_tsa::http::{TIMESTAMP_QUERY, TIMESTAMP_REPLY};
 use imza_tsa::{
-    build_request, check_answers_request, parse_response, random_nonce, ImprintAlgorithm,
-    ParsedToken, TimeStampRequest, MAX_RESPONSE_BYTES,
+    build_request, check_answers_request, parse_response, random_nonce, ParsedToken,
+    TimeStampRequest,
 };
 
-use imza_validation::HttpFetcher;
+use imza_http::HttpClient;
 
 use crate::signed_data::{CmsSignedData, RawAttribute};
 use crate::{attributes, SignerError};
@@ -24,7 +26,7 @@ pub trait Timestamper: Send + Sync {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError>;
 
     /// Which TSA this is, for messages.
@@ -66,11 +68,11 @@ impl HttpTimestamper {
         &self.url
     }
 
-    /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_RESPONSE_BYTES`].
+    /// POSTs `query` and returns the body of a 200 answer, read up to [`MAX_ANSWER_BYTES`].
     fn post(&self, query: &[u8]) -> Result<Vec<u8>, SignerError> {
-        let http = HttpFetcher {
+        let http = HttpClient {
             timeout: self.timeout,
-            max_bytes: MAX_RESPONSE_BYTES as u64,
+            max_bytes: MAX_ANSWER_BYTES as u64,
         };
         http.post(&self.url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
             .map_err(|e| SignerError::Network(format!("time-stamping authority: {e}")))
@@ -81,7 +83,7 @@ impl Timestamper for HttpTimestamper {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
         let tsa = |e: imza_tsa::TsaError| SignerError::Timestamp(format!("{}: {e}", self.url));
         let nonce = random_nonce().map_err(tsa)?;
@@ -121,8 +123,8 @@ pub(crate) fn add_signature_timestamp(
     timestamper: &dyn Timestamper,
 ) -> Result<(), SignerError> {
     let signer = signed_data.only_signer_mut()?;
-    let algorithm = ImprintAlgorithm::from_oid(&signer.digest_algorithm().oid)
-        .unwrap_or(ImprintAlgorithm::Sha256);
+    let algorithm = DigestAlgorithm::from_oid(&signer.digest_algorithm().oid)
+        .unwrap_or(DigestAlgorithm::Sha256);
     let imprint = attributes::signature_timestamp_imprint(signer, algorithm);
     let token = timestamper.timestamp(&imprint, algorithm)?;
     signer

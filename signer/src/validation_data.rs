@@ -9,9 +9,10 @@ use std::sync::Arc;
 use der::asn1::{ContextSpecific, ObjectIdentifier};
 use der::{Any, Decode, Encode, Sequence, TagMode, TagNumber};
 use imza_core::oids;
+use imza_http::HttpClient;
 use imza_validation::{
-    Certificate, Crl, Fetcher, HttpFetcher, Purpose, RevocationEvidence, RevocationPolicy,
-    ValidationError, ValidationOptions, Validator,
+    Certificate, Crl, Fetcher, Purpose, RevocationEvidence, RevocationPolicy, SharedFetcher,
+    ValidationOptions, Validator,
 };
 use time::OffsetDateTime;
 
@@ -37,22 +38,9 @@ impl ValidationDataSources {
         ValidationDataSources {
             trust_anchors,
             certificates: Vec::new(),
-            fetcher: Arc::new(HttpFetcher::default()),
+            fetcher: Arc::new(HttpClient::default()),
             time: OffsetDateTime::now_utc(),
         }
-    }
-}
-
-/// A shared fetcher handed to a validator, which owns its fetcher.
-struct SharedFetcher(Arc<dyn Fetcher>);
-
-impl Fetcher for SharedFetcher {
-    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-        self.0.fetch_crl(url)
-    }
-
-    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        self.0.post_ocsp(url, request)
     }
 }
 

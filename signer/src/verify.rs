@@ -25,18 +25,19 @@
 //! A time-stamp that does not verify is reported with its own indication and ignored for the
 //! POE (EN 319 102-1 §5.6.2.4: only time-stamps that pass give proof of existence).
 
+use imza_tsa::imprint_algorithm;
 use std::io::Read;
 use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
 use der::Encode;
+use imza_core::alg::DigestAlgorithm;
+use imza_core::alg::PublicKeyKind;
 use imza_core::clock::from_x509_time;
 use imza_core::name::{attribute_values, format_dn};
-use imza_core::verify::PublicKeyKind;
 use imza_core::{oids, CoreError};
 use imza_tsa::{
-    cms_signature_algorithm, verify_token, Expectations, ImprintAlgorithm, ParsedToken, TsaError,
-    VerificationTime,
+    cms_signature_algorithm, verify_token, Expectations, ParsedToken, TsaError, VerificationTime,
 };
 use imza_validation::{
     Certificate, Crl, FetchCache, LocalRevocationSource, Purpose, RevocationEvidence,
@@ -385,7 +386,7 @@ impl SignatureVerifier {
             return report;
         };
         report.signer = Some(signer_report(&cert));
-        let digest = match ImprintAlgorithm::from_identifier(signer.digest_algorithm()) {
+        let digest = match imprint_algorithm(signer.digest_algorithm()) {
             Ok(d) => d,
             Err(e) => {
                 report.fail(
@@ -507,7 +508,7 @@ impl SignatureVerifier {
         cert_der: &[u8],
         cert: &x509_cert::Certificate,
         algorithm: &AlgorithmIdentifierOwned,
-        digest: ImprintAlgorithm,
+        digest: DigestAlgorithm,
         report: &mut SignatureReport,
     ) -> bool {
         match attributes::signing_time(signer) {
@@ -853,20 +854,20 @@ fn unreadable(e: SignerError, now: OffsetDateTime) -> ValidationReport {
 /// algorithm, every supported one when an archive time-stamp (whose imprint algorithm is its
 /// own) is present, SHA-256 at least (to compare with a carried content) — and whether its
 /// bytes must be kept (a SignerInfo without signed attributes signs them).
-fn content_needs(signed_data: &CmsSignedData) -> (Vec<ImprintAlgorithm>, bool) {
+fn content_needs(signed_data: &CmsSignedData) -> (Vec<DigestAlgorithm>, bool) {
     let mut algorithms = Vec::new();
     let mut keep = false;
     for signer in &signed_data.signers {
         if signer.has_unsigned(oids::ATTR_ARCHIVE_TIME_STAMP_V3) {
-            algorithms.extend(ImprintAlgorithm::ALL);
+            algorithms.extend(DigestAlgorithm::ALL);
         }
-        if let Ok(algorithm) = ImprintAlgorithm::from_identifier(signer.digest_algorithm()) {
+        if let Ok(algorithm) = imprint_algorithm(signer.digest_algorithm()) {
             algorithms.push(algorithm);
         }
         keep |= matches!(signer.signed_attributes_der(), Ok(None));
     }
     if algorithms.is_empty() {
-        algorithms.push(ImprintAlgorithm::Sha256);
+        algorithms.push(DigestAlgorithm::Sha256);
     }
     (algorithms, keep)
 }
@@ -965,7 +966,7 @@ fn check_signing_certificate(
 }
 
 fn check_issuer_serial(
-    issuer_serial: Option<&imza_tsa::ess::IssuerSerial>,
+    issuer_serial: Option<&imza_core::ess::IssuerSerial>,
     cert: &x509_cert::Certificate,
 ) -> Result<(), String> {
     if issuer_serial.is_none_or(|is| is.names(cert)) {
@@ -985,7 +986,7 @@ fn check_issuer_serial(
 /// reported with the OID the file carries, not the combined one).
 fn signature_algorithm(
     signer: &CmsSigner,
-    digest: ImprintAlgorithm,
+    digest: DigestAlgorithm,
     cert: &x509_cert::Certificate,
 ) -> Result<AlgorithmIdentifierOwned, (SubIndication, String)> {
     let sig = signer.signature_algorithm();

@@ -23,11 +23,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use imza_http::HttpClient;
 use imza_tsa::PathValidator;
 use imza_validation::{
-    Certificate, Crl, FetchCache, Fetcher, HttpFetcher, LocalRevocationSource, LocalStatus,
-    Purpose, RequestFetcher, RevocationPolicy, SignatureCache, Strictness, ValidatedPath,
-    ValidationError, ValidationOptions, Validator,
+    Certificate, Crl, FetchCache, Fetcher, LocalRevocationSource, LocalStatus, Purpose,
+    RequestFetcher, RevocationPolicy, SignatureCache, Strictness, ValidatedPath, ValidationError,
+    ValidationOptions, Validator,
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
@@ -297,7 +298,7 @@ impl PathChecker {
         }
         let fetcher: Option<Box<dyn Fetcher>> = match network {
             Network::Off => None,
-            Network::Direct => Some(Box::new(HttpFetcher::default())),
+            Network::Direct => Some(Box::new(HttpClient::default())),
             Network::Cached(request) => Some(Box::new(request.clone())),
         };
         if let Some(fetcher) = fetcher {

@@ -10,9 +10,9 @@ mod common;
 use common::*;
 use der::asn1::OctetString;
 use der::{Decode, Encode};
+use imza_core::ess::SigningCertificateV2;
 use imza_core::{oids, KeyAlgorithm};
 use imza_signer::{sign, Credentials, HttpTimestamper, Level, SignOptions, SignerError};
-use imza_tsa::ess::SigningCertificateV2;
 use time::OffsetDateTime;
 
 const DOCUMENT: &[u8] = b"Arayis: 2026-03-01 tarixli etibarname.\n\x00\x01binary\r\n tail";

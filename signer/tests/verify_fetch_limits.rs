@@ -13,13 +13,14 @@ use std::sync::{Arc, Barrier};
 use cms::content_info::ContentInfo;
 use der::asn1::{Any, SetOfVec};
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::SystemClock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{ext, oids, KeyAlgorithm};
 use imza_signer::{Indication, SignatureVerifier, SubIndication, ValidationReport, VerifyOptions};
 use imza_testdata::loopback::{CountingServer as Server, Reply};
 use imza_testdata::pki::{tsa_extensions, write_certificate, TestCa};
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm};
+use imza_tsa::{build_request, parse_response};
 use imza_validation::{Certificate, FetchCache, FetchCacheConfig};
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
@@ -137,11 +138,11 @@ impl Crowd {
         let mut infos = sd.signer_infos.0.into_vec();
         let gen_time = OffsetDateTime::now_utc() - time::Duration::minutes(1);
         for info in &mut infos {
-            let digest = ImprintAlgorithm::Sha256.digest(info.signature.as_bytes());
+            let digest = DigestAlgorithm::Sha256.digest(info.signature.as_bytes());
             let tokens: Vec<Any> = (0..TIMESTAMPS)
                 .map(|_| {
                     let request =
-                        build_request(&digest, ImprintAlgorithm::Sha256, None, true, None).unwrap();
+                        build_request(&digest, DigestAlgorithm::Sha256, None, true, None).unwrap();
                     let answer = authority.respond(&request, gen_time);
                     let token = parse_response(&answer.der).unwrap().into_token().unwrap();
                     Any::from_der(token.der()).unwrap()

@@ -13,11 +13,12 @@ use std::net::TcpStream;
 use std::time::Duration as StdDuration;
 
 use common::*;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::whole_seconds;
 use imza_core::KeyAlgorithm;
 use imza_signer::{verify, Indication, SubIndication};
 use imza_testdata::loopback::LoopbackServer;
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm};
+use imza_tsa::{build_request, parse_response};
 use time::{Duration, OffsetDateTime};
 
 const DOCUMENT: &[u8] = b"Diploma: Baki Dovlet Universiteti, 2026.\n";
@@ -141,8 +142,8 @@ fn a_token_from_the_tsa_on_loopback_makes_a_b_t_signature_that_passes() {
     let pki = Pki::new(KeyAlgorithm::Rsa2048);
     let server = imza_testdata::tsa::serve(pki.authority(), 1);
     let signature = pki.openssl_sign(DOCUMENT, true, &[]);
-    let digest = ImprintAlgorithm::Sha256.digest(&signature_value(&signature));
-    let request = build_request(&digest, ImprintAlgorithm::Sha256, None, true, None).unwrap();
+    let digest = DigestAlgorithm::Sha256.digest(&signature_value(&signature));
+    let request = build_request(&digest, DigestAlgorithm::Sha256, None, true, None).unwrap();
     let token = parse_response(&post_tsa(&server, &request))
         .unwrap()
         .into_token()

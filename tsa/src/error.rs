@@ -37,8 +37,6 @@ pub enum TsaError {
         "message imprint hash algorithm {oid} is not accepted (use SHA-256, SHA-384 or SHA-512)"
     )]
     UnsupportedHashAlgorithm { oid: ObjectIdentifier },
-    #[error("unknown hash algorithm {0:?} (use sha256, sha384 or sha512)")]
-    UnknownHashName(String),
     #[error("hash algorithm {algorithm} must have absent or NULL parameters (RFC 5754 §2)")]
     HashParameters { algorithm: &'static str },
     #[error("the message imprint is {actual} bytes but a {algorithm} digest is {expected} bytes")]

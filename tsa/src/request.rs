@@ -16,11 +16,12 @@
 use const_oid::ObjectIdentifier;
 use der::asn1::{Int, OctetString};
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
-use crate::imprint::ImprintAlgorithm;
 use crate::serial::{int_hex, positive_int};
 use crate::TsaError;
+use crate::{check_imprint_length, imprint_algorithm};
 
 /// The largest request read (a real one is about 100 bytes; extensions could add some).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -29,7 +30,7 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimeStampRequest {
     request: TimeStampReq,
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
 }
 
 impl TimeStampRequest {
@@ -45,12 +46,12 @@ impl TimeStampRequest {
         let request =
             TimeStampReq::from_der(der).map_err(|e| TsaError::MalformedRequest(e.to_string()))?;
         let imprint = &request.message_imprint;
-        let algorithm = ImprintAlgorithm::from_identifier(&imprint.hash_algorithm)?;
-        algorithm.check_length(imprint.hashed_message.as_bytes())?;
+        let algorithm = imprint_algorithm(&imprint.hash_algorithm)?;
+        check_imprint_length(algorithm, imprint.hashed_message.as_bytes())?;
         Ok(TimeStampRequest { request, algorithm })
     }
 
-    pub fn algorithm(&self) -> ImprintAlgorithm {
+    pub fn algorithm(&self) -> DigestAlgorithm {
         self.algorithm
     }
 
@@ -106,12 +107,12 @@ impl TimeStampRequest {
 /// `policy` asks for a particular TSA policy.
 pub fn build_request(
     digest: &[u8],
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
     nonce: Option<&[u8]>,
     cert_req: bool,
     policy: Option<ObjectIdentifier>,
 ) -> Result<Vec<u8>, TsaError> {
-    algorithm.check_length(digest)?;
+    check_imprint_length(algorithm, digest)?;
     let request = TimeStampReq {
         version: TspVersion::V1,
         message_imprint: MessageImprint {
@@ -144,17 +145,17 @@ mod tests {
 
     #[test]
     fn built_requests_read_back() {
-        let digest = ImprintAlgorithm::Sha384.digest(b"hello");
+        let digest = DigestAlgorithm::Sha384.digest(b"hello");
         let der = build_request(
             &digest,
-            ImprintAlgorithm::Sha384,
+            DigestAlgorithm::Sha384,
             Some(&[0xff, 0x01]),
             true,
             Some(oids::ETSI_NCP),
         )
         .unwrap();
         let request = TimeStampRequest::from_der(&der).unwrap();
-        assert_eq!(request.algorithm(), ImprintAlgorithm::Sha384);
+        assert_eq!(request.algorithm(), DigestAlgorithm::Sha384);
         assert_eq!(request.hashed_message(), digest.as_slice());
         assert_eq!(request.nonce_hex().unwrap(), "0xFF01");
         assert!(request.cert_req());
@@ -165,14 +166,14 @@ mod tests {
     #[test]
     fn requests_with_bad_imprints_or_sizes_are_refused() {
         assert!(matches!(
-            build_request(&[0; 20], ImprintAlgorithm::Sha256, None, false, None),
+            build_request(&[0; 20], DigestAlgorithm::Sha256, None, false, None),
             Err(TsaError::WrongImprintLength { .. })
         ));
         assert!(matches!(
             TimeStampRequest::from_der(&vec![0x30; MAX_REQUEST_BYTES + 1]),
             Err(TsaError::RequestTooLarge { .. })
         ));
-        let good = build_request(&[7; 32], ImprintAlgorithm::Sha256, None, false, None).unwrap();
+        let good = build_request(&[7; 32], DigestAlgorithm::Sha256, None, false, None).unwrap();
         let mut trailing = good.clone();
         trailing.push(0);
         assert!(matches!(

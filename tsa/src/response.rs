@@ -4,21 +4,20 @@
 
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::CmsSignedData;
 use imza_core::oids;
+use imza_http::client::MAX_ANSWER_BYTES;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::Certificate;
 
-use crate::imprint::ImprintAlgorithm;
+use crate::imprint_algorithm;
 use crate::serial::int_hex;
 use crate::signed_data::TOKEN_LIMITS;
 use crate::status::{FailureInfo, PkiStatus, TimeStampResp};
 use crate::tst_info::TstInfo;
 use crate::TsaError;
-
-/// The largest response read (tokens with a certificate chain are a few kilobytes).
-pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// A decoded `TimeStampResp`.
 #[derive(Clone, Debug)]
@@ -46,12 +45,12 @@ impl ParsedResponse {
     }
 }
 
-/// Reads a DER `TimeStampResp` of at most [`MAX_RESPONSE_BYTES`].
+/// Reads a DER `TimeStampResp` of at most [`MAX_ANSWER_BYTES`].
 pub fn parse_response(der: &[u8]) -> Result<ParsedResponse, TsaError> {
-    if der.len() > MAX_RESPONSE_BYTES {
+    if der.len() > MAX_ANSWER_BYTES {
         return Err(TsaError::ResponseTooLarge {
             size: der.len(),
-            limit: MAX_RESPONSE_BYTES,
+            limit: MAX_ANSWER_BYTES,
         });
     }
     let response =
@@ -104,10 +103,10 @@ impl ParsedToken {
     /// Reads a DER `TimeStampToken` on its own (as found, say, in a CAdES signature's
     /// id-aa-timeStampToken attribute).
     pub fn from_der(der: &[u8]) -> Result<ParsedToken, TsaError> {
-        if der.len() > MAX_RESPONSE_BYTES {
+        if der.len() > MAX_ANSWER_BYTES {
             return Err(TsaError::ResponseTooLarge {
                 size: der.len(),
-                limit: MAX_RESPONSE_BYTES,
+                limit: MAX_ANSWER_BYTES,
             });
         }
         ParsedToken::from_content_info_der(der.to_vec())
@@ -175,8 +174,8 @@ impl ParsedToken {
     }
 
     /// The imprint's hash algorithm, or an error naming an algorithm imza does not accept.
-    pub fn imprint_algorithm(&self) -> Result<ImprintAlgorithm, TsaError> {
-        ImprintAlgorithm::from_identifier(&self.tst_info.message_imprint.hash_algorithm)
+    pub fn imprint_algorithm(&self) -> Result<DigestAlgorithm, TsaError> {
+        imprint_algorithm(&self.tst_info.message_imprint.hash_algorithm)
     }
 
     pub fn hashed_message(&self) -> &[u8] {

@@ -16,16 +16,15 @@ use cms::signed_data::{
 };
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::single_valued_attribute;
-use imza_core::key::DigestAlgorithm;
+use imza_core::ess::SigningCertificateV2;
 use imza_core::{oids, SigningKey};
 use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::attr::Attribute;
 use x509_cert::Certificate;
 
-use crate::ess::SigningCertificateV2;
-use crate::imprint::ImprintAlgorithm;
 use crate::TsaError;
 
 /// The TSA's signing half: key, certificate and the parts of every SignerInfo fixed by them.
@@ -61,7 +60,7 @@ impl TokenSigner {
         Ok(TokenSigner {
             digest,
             digest_algorithm: AlgorithmIdentifierOwned {
-                oid: ImprintAlgorithm::from_digest_algorithm(digest).oid(),
+                oid: digest.oid(),
                 parameters: None,
             },
             signature_algorithm: key.signature_algorithm(),

@@ -10,7 +10,9 @@
 use const_oid::ObjectIdentifier;
 use der::asn1::{Null, OctetStringRef};
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::cms::{find_signer_certificate, CmsSigner, RawAttribute};
+use imza_core::ess::{SigningCertificate, SigningCertificateV2};
 use imza_core::oids;
 use imza_core::verify::verify_signature;
 use openssl::x509::store::X509StoreBuilder;
@@ -23,8 +25,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::Certificate;
 
 use crate::authority::check_time_stamping_certificate;
-use crate::ess::{SigningCertificate, SigningCertificateV2};
-use crate::imprint::ImprintAlgorithm;
+use crate::imprint_algorithm;
 use crate::response::{describe_general_name, ParsedToken};
 use crate::serial::unsigned_value;
 use crate::{TimeStampRequest, TsaError};
@@ -268,7 +269,7 @@ fn check_message_digest(
     };
     let value = single_value(attrs, oids::ATTR_MESSAGE_DIGEST, "message-digest")?;
     let digest = OctetStringRef::from_der(value).map_err(|e| problem(e.to_string()))?;
-    let algorithm = ImprintAlgorithm::from_identifier(signer.digest_algorithm())
+    let algorithm = imprint_algorithm(signer.digest_algorithm())
         .map_err(|e| problem(format!("digest algorithm: {e}")))?;
     if digest.as_bytes() == algorithm.digest(tst_info_der).as_slice() {
         Ok(())
@@ -343,7 +344,7 @@ fn check_signing_certificate(
 }
 
 fn check_issuer_serial(
-    issuer_serial: Option<&crate::ess::IssuerSerial>,
+    issuer_serial: Option<&imza_core::ess::IssuerSerial>,
     cert: &Certificate,
     attribute: &'static str,
 ) -> Result<(), TsaError> {
@@ -368,7 +369,7 @@ fn check_signature(signer: &CmsSigner, cert: &Certificate) -> Result<(), TsaErro
         .to_der()
         .map_err(|e| TsaError::BadSignature(format!("signer public key: {e}")))?;
     // Read before: check_message_digest refuses a digest algorithm not accepted.
-    let digest = ImprintAlgorithm::from_identifier(signer.digest_algorithm())
+    let digest = imprint_algorithm(signer.digest_algorithm())
         .map_err(|e| TsaError::BadSignature(format!("digest algorithm: {e}")))?;
     let algorithm = cms_signature_algorithm(signer.signature_algorithm(), digest);
     verify_signature(&spki, &algorithm, &signed_attrs, signer.signature())
@@ -381,7 +382,7 @@ fn check_signature(signer: &CmsSigner, cert: &Certificate) -> Result<(), TsaErro
 /// combined algorithm; any other is returned as it is.
 pub fn cms_signature_algorithm(
     signature_algorithm: &AlgorithmIdentifierOwned,
-    digest: ImprintAlgorithm,
+    digest: DigestAlgorithm,
 ) -> AlgorithmIdentifierOwned {
     let combined = |oid: ObjectIdentifier, null: bool| AlgorithmIdentifierOwned {
         oid,
@@ -389,14 +390,14 @@ pub fn cms_signature_algorithm(
     };
     match signature_algorithm.oid {
         oids::RSA_ENCRYPTION => match digest {
-            ImprintAlgorithm::Sha256 => combined(oids::SHA256_WITH_RSA, true),
-            ImprintAlgorithm::Sha384 => combined(oids::SHA384_WITH_RSA, true),
-            ImprintAlgorithm::Sha512 => combined(oids::SHA512_WITH_RSA, true),
+            DigestAlgorithm::Sha256 => combined(oids::SHA256_WITH_RSA, true),
+            DigestAlgorithm::Sha384 => combined(oids::SHA384_WITH_RSA, true),
+            DigestAlgorithm::Sha512 => combined(oids::SHA512_WITH_RSA, true),
         },
         oids::EC_PUBLIC_KEY => match digest {
-            ImprintAlgorithm::Sha256 => combined(oids::ECDSA_WITH_SHA256, false),
-            ImprintAlgorithm::Sha384 => combined(oids::ECDSA_WITH_SHA384, false),
-            ImprintAlgorithm::Sha512 => combined(oids::ECDSA_WITH_SHA512, false),
+            DigestAlgorithm::Sha256 => combined(oids::ECDSA_WITH_SHA256, false),
+            DigestAlgorithm::Sha384 => combined(oids::ECDSA_WITH_SHA384, false),
+            DigestAlgorithm::Sha512 => combined(oids::ECDSA_WITH_SHA512, false),
         },
         _ => signature_algorithm.clone(),
     }

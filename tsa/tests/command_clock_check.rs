@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::TestPki;
+use imza_core::alg::DigestAlgorithm;
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
     build_request, parse_response, ClockCheck, ClockCommand, ClockFault, CommandClockCheck,
-    FailureInfo, ImprintAlgorithm, PkiStatus, TimeStampAuthority,
+    FailureInfo, PkiStatus, TimeStampAuthority,
 };
 use time::OffsetDateTime;
 
@@ -42,8 +43,8 @@ fn answer(pki: &TestPki, check: CommandClockCheck) -> imza_tsa::ParsedResponse {
     config.clock_check = Arc::new(check);
     let tsa = TimeStampAuthority::new(config).unwrap();
     let request = build_request(
-        &ImprintAlgorithm::Sha256.digest(b"x"),
-        ImprintAlgorithm::Sha256,
+        &DigestAlgorithm::Sha256.digest(b"x"),
+        DigestAlgorithm::Sha256,
         None,
         false,
         None,

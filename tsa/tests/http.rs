@@ -12,14 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{serve, TestPki, POLICY};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::{FixedClock, SystemClock};
 use imza_core::KeyAlgorithm;
 use imza_testdata::loopback::{RouterClient, RouterReply};
 use imza_tsa::http::{default_work_limit, routes, TsaService};
 use imza_tsa::{
     build_request, check_answers_request, parse_response, verify_token, Expectations, FailureInfo,
-    ImprintAlgorithm, OpenSslPathValidator, ParsedResponse, PkiStatus, TimeStampRequest, TsaError,
-    VerificationTime, MAX_REQUEST_BYTES,
+    OpenSslPathValidator, ParsedResponse, PkiStatus, TimeStampRequest, TsaError, VerificationTime,
+    MAX_REQUEST_BYTES,
 };
 use time::macros::datetime;
 
@@ -27,8 +28,8 @@ const QUERY: (&str, &str) = ("Content-Type", "application/timestamp-query");
 
 fn good_request(data: &[u8]) -> Vec<u8> {
     build_request(
-        &ImprintAlgorithm::Sha256.digest(data),
-        ImprintAlgorithm::Sha256,
+        &DigestAlgorithm::Sha256.digest(data),
+        DigestAlgorithm::Sha256,
         Some(&[9, 8, 7, 6, 5, 4, 3, 2]),
         true,
         None,
@@ -102,8 +103,8 @@ fn a_token_does_not_answer_another_request() {
     ));
     let other_nonce = TimeStampRequest::from_der(
         &build_request(
-            &ImprintAlgorithm::Sha256.digest(b"one"),
-            ImprintAlgorithm::Sha256,
+            &DigestAlgorithm::Sha256.digest(b"one"),
+            DigestAlgorithm::Sha256,
             Some(&[1]),
             true,
             None,

@@ -12,10 +12,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::{serve, TestPki};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::SystemClock;
 use imza_core::KeyAlgorithm;
 use imza_tsa::http::TsaService;
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, PkiStatus};
+use imza_tsa::{build_request, parse_response, PkiStatus};
 
 #[test]
 #[ignore = "a ten-second load measurement with wrk; run on demand"]
@@ -27,8 +28,8 @@ fn wrk_load_on_loopback() {
     let server = serve(Arc::clone(&service), workers);
 
     let request = build_request(
-        &ImprintAlgorithm::Sha256.digest(b"load"),
-        ImprintAlgorithm::Sha256,
+        &DigestAlgorithm::Sha256.digest(b"load"),
+        DigestAlgorithm::Sha256,
         Some(&[1, 2, 3, 4, 5, 6, 7, 8]),
         true,
         None,

@@ -12,11 +12,12 @@ use common::{noise, openssl, path_str, text, TestPki, POLICY};
 use const_oid::ObjectIdentifier;
 use der::asn1::{Null, OctetString};
 use der::{Any, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
-    build_request, parse_response, ClockFault, FailureInfo, ImprintAlgorithm, Outcome, PkiStatus,
-    TimeStampAuthority, TsaAnswer, TsaConfig, TsaError, MAX_REQUEST_BYTES,
+    build_request, parse_response, ClockFault, FailureInfo, Outcome, PkiStatus, TimeStampAuthority,
+    TsaAnswer, TsaConfig, TsaError, MAX_REQUEST_BYTES,
 };
 use spki::AlgorithmIdentifier;
 use time::{Duration, OffsetDateTime};
@@ -28,8 +29,8 @@ fn now() -> OffsetDateTime {
 
 fn good_request() -> Vec<u8> {
     build_request(
-        &ImprintAlgorithm::Sha256.digest(b"hello"),
-        ImprintAlgorithm::Sha256,
+        &DigestAlgorithm::Sha256.digest(b"hello"),
+        DigestAlgorithm::Sha256,
         Some(&[1, 2, 3, 4, 5, 6, 7, 8]),
         true,
         None,
@@ -68,10 +69,10 @@ fn assert_refused(answer: &TsaAnswer, failure: FailureInfo) {
 fn wrong_imprint_length_is_bad_data_format() {
     let tsa = TestPki::new(KeyAlgorithm::EcP256).authority();
     for (alg, len) in [
-        (ImprintAlgorithm::Sha256, 20),
-        (ImprintAlgorithm::Sha256, 64),
-        (ImprintAlgorithm::Sha512, 32),
-        (ImprintAlgorithm::Sha384, 0),
+        (DigestAlgorithm::Sha256, 20),
+        (DigestAlgorithm::Sha256, 64),
+        (DigestAlgorithm::Sha512, 32),
+        (DigestAlgorithm::Sha384, 0),
     ] {
         let answer = tsa.respond(&raw_request(alg.oid(), None, &vec![7; len]), now());
         assert_refused(&answer, FailureInfo::BadDataFormat);
@@ -98,14 +99,14 @@ fn unknown_or_weak_hash_algorithm_is_bad_alg() {
     // SHA-256 with parameters other than absent/NULL is not SHA-256 as RFC 5754 defines it.
     let odd = Any::encode_from(&5u8).unwrap();
     let answer = tsa.respond(
-        &raw_request(ImprintAlgorithm::Sha256.oid(), Some(odd), &[7; 32]),
+        &raw_request(DigestAlgorithm::Sha256.oid(), Some(odd), &[7; 32]),
         now(),
     );
     assert_refused(&answer, FailureInfo::BadAlg);
     // ...while an explicit NULL (what openssl sends) is fine.
     let null = Any::encode_from(&Null).unwrap();
     let answer = tsa.respond(
-        &raw_request(ImprintAlgorithm::Sha256.oid(), Some(null), &[7; 32]),
+        &raw_request(DigestAlgorithm::Sha256.oid(), Some(null), &[7; 32]),
         now(),
     );
     assert_eq!(answer.status(), PkiStatus::Granted);
@@ -114,15 +115,15 @@ fn unknown_or_weak_hash_algorithm_is_bad_alg() {
 #[test]
 fn another_policy_is_unaccepted_and_the_tsa_policy_is_granted() {
     let tsa = TestPki::new(KeyAlgorithm::EcP256).authority();
-    let digest = ImprintAlgorithm::Sha256.digest(b"x");
+    let digest = DigestAlgorithm::Sha256.digest(b"x");
     let other = ObjectIdentifier::new_unwrap("1.2.3.4");
     let answer = tsa.respond(
-        &build_request(&digest, ImprintAlgorithm::Sha256, None, false, Some(other)).unwrap(),
+        &build_request(&digest, DigestAlgorithm::Sha256, None, false, Some(other)).unwrap(),
         now(),
     );
     assert_refused(&answer, FailureInfo::UnacceptedPolicy);
     let answer = tsa.respond(
-        &build_request(&digest, ImprintAlgorithm::Sha256, None, false, Some(POLICY)).unwrap(),
+        &build_request(&digest, DigestAlgorithm::Sha256, None, false, Some(POLICY)).unwrap(),
         now(),
     );
     assert_eq!(answer.status(), PkiStatus::Granted);
@@ -193,7 +194,7 @@ fn openssl_reads_the_refusal_statuses() {
         (
             pki.authority()
                 .respond(
-                    &raw_request(ImprintAlgorithm::Sha256.oid(), None, &[1; 20]),
+                    &raw_request(DigestAlgorithm::Sha256.oid(), None, &[1; 20]),
                     now(),
                 )
                 .der,
@@ -269,8 +270,8 @@ fn serial_numbers_are_unique_and_nonces_echoed() {
     for i in 0u32..500 {
         let nonce = i.to_be_bytes();
         let request = build_request(
-            &ImprintAlgorithm::Sha256.digest(&nonce),
-            ImprintAlgorithm::Sha256,
+            &DigestAlgorithm::Sha256.digest(&nonce),
+            DigestAlgorithm::Sha256,
             Some(&nonce),
             false,
             None,

@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use imza_core::alg::DigestAlgorithm;
 use imza_tsa::{
-    parse_response, verify_token, Expectations, ImprintAlgorithm, OpenSslPathValidator,
-    ParsedToken, TimeStampRequest, TsaError, VerificationTime,
+    parse_response, verify_token, Expectations, OpenSslPathValidator, ParsedToken,
+    TimeStampRequest, TsaError, VerificationTime,
 };
 use serde_json::Value;
 use time::macros::datetime;
@@ -138,7 +139,7 @@ fn check_token_facts(id: &str, token: &ParsedToken, facts: &BTreeMap<String, Val
             "tsa_name" => assert_eq!(token.tsa_name().unwrap_or_default(), text, "{id}: tsa"),
             "hash_algorithm" => assert_eq!(
                 token.imprint_algorithm().unwrap(),
-                text.parse::<ImprintAlgorithm>().unwrap(),
+                text.parse::<DigestAlgorithm>().unwrap(),
                 "{id}: imprint algorithm"
             ),
             other => panic!("{id}: unknown response fact {other:?}"),
@@ -153,7 +154,7 @@ fn check_request_facts(id: &str, request: &TimeStampRequest, facts: &BTreeMap<St
             "version" => assert_eq!(value.as_u64(), Some(1), "{id}: version"),
             "hash_algorithm" => assert_eq!(
                 request.algorithm(),
-                text.parse::<ImprintAlgorithm>().unwrap(),
+                text.parse::<DigestAlgorithm>().unwrap(),
                 "{id}: algorithm"
             ),
             "message" => {

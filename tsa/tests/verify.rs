@@ -7,10 +7,11 @@
 mod common;
 
 use common::{noise, TestPki, POLICY};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
-    build_request, parse_response, verify_token, Expectations, ImprintAlgorithm,
-    OpenSslPathValidator, ParsedToken, TsaError, VerificationTime, MAX_RESPONSE_BYTES,
+    build_request, parse_response, verify_token, Expectations, OpenSslPathValidator, ParsedToken,
+    TsaError, VerificationTime,
 };
 use time::OffsetDateTime;
 
@@ -18,8 +19,8 @@ const DATA: &[u8] = b"diploma 2026/0042";
 
 fn response(pki: &TestPki, cert_req: bool) -> Vec<u8> {
     let request = build_request(
-        &ImprintAlgorithm::Sha256.digest(DATA),
-        ImprintAlgorithm::Sha256,
+        &DigestAlgorithm::Sha256.digest(DATA),
+        DigestAlgorithm::Sha256,
         Some(&[0xab; 8]),
         cert_req,
         None,
@@ -167,7 +168,7 @@ fn hostile_responses_are_refused_without_panic() {
         assert!(parse_response(&good[..cut]).is_err(), "truncated to {cut}");
     }
     assert!(matches!(
-        parse_response(&vec![0x30; MAX_RESPONSE_BYTES + 1]),
+        parse_response(&vec![0x30; imza_http::client::MAX_ANSWER_BYTES + 1]),
         Err(TsaError::ResponseTooLarge { .. })
     ));
     let mut state = 0x2545_f491_4f6c_dd1du64;

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use imza_core::clock::Clock;
 use imza_core::oids;
+use imza_http::HttpClient;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::AuthorityInfoAccessSyntax;
 
 use crate::{
-    read_certificates, Certificate, Crl, Fetcher, HttpFetcher, Purpose, RevocationPolicy,
-    SignatureCache, ValidationError, ValidationOptions, Validator,
+    read_certificates, Certificate, Crl, Fetcher, Purpose, RevocationPolicy, SharedFetcher,
+    SignatureCache, ValidationOptions, Validator,
 };
 
 /// Most issuer certificates fetched from caIssuers URLs for one authentication (a real chain
@@ -29,7 +30,7 @@ pub struct AuthenticationTrust {
     intermediates: Vec<Arc<Certificate>>,
     crls: Vec<Arc<Crl>>,
     fetcher: Arc<dyn Fetcher>,
-    issuer_fetcher: Option<HttpFetcher>,
+    issuer_fetcher: Option<HttpClient>,
     signatures: Arc<SignatureCache>,
     clock: Arc<dyn Clock>,
 }
@@ -66,8 +67,8 @@ impl AuthenticationTrust {
     /// Fetch the issuing CAs a path lacks from the caIssuers URLs of the certificates' AIA
     /// (RFC 5280 §4.2.2.1), at most [`MAX_ISSUER_FETCHES`] of them, with `fetcher`. They are
     /// not trusted: the path must still end at an anchor.
-    pub fn with_issuer_fetching(mut self, fetcher: HttpFetcher) -> AuthenticationTrust {
-        self.issuer_fetcher = Some(HttpFetcher {
+    pub fn with_issuer_fetching(mut self, fetcher: HttpClient) -> AuthenticationTrust {
+        self.issuer_fetcher = Some(HttpClient {
             max_bytes: fetcher.max_bytes.min(MAX_ISSUER_BYTES),
             ..fetcher
         });
@@ -130,7 +131,7 @@ impl AuthenticationTrust {
     fn fetch_issuers(
         &self,
         certificate: &Certificate,
-        fetcher: &HttpFetcher,
+        fetcher: &HttpClient,
         notes: &mut Vec<String>,
     ) -> Vec<Certificate> {
         let known = |name: &x509_cert::name::Name| {
@@ -191,17 +192,4 @@ fn ca_issuers_url(certificate: &Certificate) -> Option<String> {
         }
         _ => None,
     })
-}
-
-/// One fetcher shared by the validators made per authentication.
-struct SharedFetcher(Arc<dyn Fetcher>);
-
-impl Fetcher for SharedFetcher {
-    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-        self.0.fetch_crl(url)
-    }
-
-    fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        self.0.post_ocsp(url, request)
-    }
 }

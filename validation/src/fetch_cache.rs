@@ -35,10 +35,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use imza_core::clock::{rfc3339, Clock};
+use imza_http::HttpClient;
 use openssl::sha::sha256;
 use time::OffsetDateTime;
 
-use crate::{Crl, Fetcher, HttpFetcher, ValidationError};
+use crate::{Crl, Fetcher, ValidationError};
 
 /// How long a caller waits for an identical fetch in flight beyond the fetch timeout: the one
 /// fetching may have started a moment before the waiter, or after it, and its own timeout
@@ -174,10 +175,10 @@ struct State {
 }
 
 impl FetchCache {
-    /// A cache fetching over HTTP ([`HttpFetcher`] with the config's timeout and answer
+    /// A cache fetching over HTTP ([`HttpClient`] with the config's timeout and answer
     /// limit), judging expiry by `clock`.
     pub fn new(config: FetchCacheConfig, clock: Arc<dyn Clock>) -> FetchCache {
-        let http = HttpFetcher {
+        let http = HttpClient {
             timeout: config.timeout,
             max_bytes: config.max_answer_bytes,
         };

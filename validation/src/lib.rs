@@ -47,7 +47,7 @@ pub use crl::{read_crls, Crl};
 pub use error::{
     AnchorProblem, CrlViolation, NameConstraintViolation, Rfc5280Violation, ValidationError,
 };
-pub use fetch::{Fetcher, HttpError, HttpFetcher, HttpMethod};
+pub use fetch::{Fetcher, SharedFetcher};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};
 pub use local_revocation::{LocalRevocationSource, LocalStatus};
 pub use options::{

@@ -44,12 +44,11 @@ use imza_core::clock::{from_x509_time, rfc3339};
 use imza_core::name::format_dn;
 use imza_core::ocsp::{has_ocsp_signing, responder_key_hash, BasicOcspResponseRaw};
 use imza_core::oids;
+use imza_http::client::MAX_ANSWER_BYTES;
 
 use crate::ocsp_request::{build_request, random_nonce, CertIdParts};
 use crate::{Certificate, Fetcher, RevocationEvidence, ValidationError};
 
-/// Largest OCSPResponse read: a response with a few certificates is a few KiB.
-pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Most SingleResponses looked through in one response.
 pub(crate) const MAX_SINGLE_RESPONSES: usize = 1000;
 /// Most certificates of a response's `certs` looked at when finding a delegated responder.
@@ -176,7 +175,7 @@ fn ask_responder(
 /// successful basic response, undecodable, over the limits, or a SingleResponse without
 /// nextUpdate). Nothing is verified here: a kept response is checked at every use.
 pub(crate) fn response_next_update(der: &[u8]) -> Option<OffsetDateTime> {
-    if der.len() > MAX_RESPONSE_BYTES {
+    if der.len() > MAX_ANSWER_BYTES {
         return None;
     }
     let response = OcspResponse::from_der(der).ok()?;
@@ -252,12 +251,10 @@ impl ResponseCheck<'_> {
     /// request: a response carrying another nonce is refused (one without a nonce is a
     /// pre-signed response and is judged by its times like any other).
     fn response(&self, der: &Arc<Vec<u8>>, nonce: Option<&[u8]>) -> Result<OcspFinding, Problem> {
-        if der.len() > MAX_RESPONSE_BYTES {
-            return Err(format!(
-                "{} bytes, more than the {MAX_RESPONSE_BYTES} read",
-                der.len()
-            )
-            .into());
+        if der.len() > MAX_ANSWER_BYTES {
+            return Err(
+                format!("{} bytes, more than the {MAX_ANSWER_BYTES} read", der.len()).into(),
+            );
         }
         let response =
             OcspResponse::from_der(der).map_err(|e| format!("not a DER OCSPResponse: {e}"))?;

@@ -131,7 +131,8 @@ mod tests {
     use imza_ca::audit::AuditEvent;
     use imza_ca::keyref::KeyReference;
     use imza_ca::store::{CaRecord, CertificateRecord};
-    use imza_mobile_sign::protocol::{HashType, Language as PhoneLanguage, SessionResult};
+    use imza_core::alg::DigestAlgorithm;
+    use imza_mobile_sign::protocol::{Language as PhoneLanguage, SessionResult};
     use imza_mobile_sign::store::{
         Device, RegisteredCertificate, SessionCompletion, SessionRecord,
     };
@@ -181,7 +182,7 @@ mod tests {
                 device_id: Some(device.into()),
                 kind,
                 hash: vec![7; 32],
-                hash_type: HashType::Sha256,
+                hash_type: DigestAlgorithm::Sha256,
                 display_text: Some(text.into()),
                 language: PhoneLanguage::Aze,
                 created_at: now - Duration::minutes(minutes),

@@ -706,7 +706,7 @@ impl SigningKey for Pkcs11Key {
     }
 
     fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
-        super::check_digest_length(algorithm, digest)?;
+        crate::alg::check_digest_length(algorithm, digest)?;
         match self.scheme {
             SignScheme::EcdsaOnDigest => self.sign_on_token(&Mechanism::Ecdsa, digest),
             SignScheme::RsaHashOnToken | SignScheme::RsaOnDigestInfo => {
@@ -722,7 +722,7 @@ impl SigningKey for Pkcs11Key {
 
     fn signature_algorithm(&self) -> spki::AlgorithmIdentifierOwned {
         match self.scheme {
-            SignScheme::RsaPss { .. } => super::rsa_pss_algorithm(self.algorithm.digest()),
+            SignScheme::RsaPss { .. } => crate::alg::rsa_pss_algorithm(self.algorithm.digest()),
             _ => self.algorithm.signature_algorithm(),
         }
     }

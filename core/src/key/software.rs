@@ -150,7 +150,7 @@ impl SigningKey for SoftwareKey {
     }
 
     fn sign_digest(&self, algorithm: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CoreError> {
-        super::check_digest_length(algorithm, digest)?;
+        crate::alg::check_digest_length(algorithm, digest)?;
         let mut ctx = PkeyCtx::new(&self.pkey).map_err(CoreError::openssl)?;
         ctx.sign_init().map_err(CoreError::openssl)?;
         if !self.algorithm.is_ec() {

@@ -12,6 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use der::{Decode, Encode};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::verify::verify_digest;
 use imza_core::SigningKey;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ use super::keystore::{NewKey, OpenError, StoredKeys};
 use super::{check_pin_format, KeyStoreSpec, PhoneError, PIN_TRIES};
 use crate::http_client::JsonClient;
 use crate::protocol::{
-    check_national_id, check_phone_number, decode_base64, encode_base64, HashType, SessionKind,
+    check_national_id, check_phone_number, decode_base64, encode_base64, SessionKind,
 };
 
 /// The wallet's file name inside the phone's directory.
@@ -415,7 +416,7 @@ impl Wallet {
         &mut self,
         kind: SessionKind,
         pin: &str,
-        hash_type: HashType,
+        hash_type: DigestAlgorithm,
         digest: &[u8],
     ) -> Result<Vec<u8>, PhoneError> {
         if digest.len() != hash_type.output_len() {
@@ -467,10 +468,10 @@ impl Wallet {
         };
         self.store_tries(PIN_TRIES)?;
         let signature = key
-            .sign_digest(hash_type.digest_algorithm(), digest)
+            .sign_digest(hash_type, digest)
             .map_err(|e| PhoneError::KeyStore(e.to_string()))?;
         // A key store that signs wrongly must not send that to the service as a signature.
-        verify_digest(&spki, hash_type.digest_algorithm(), digest, &signature).map_err(|e| {
+        verify_digest(&spki, hash_type, digest, &signature).map_err(|e| {
             PhoneError::KeyStore(format!(
                 "{} made a signature that does not verify: {e}",
                 key.describe()

@@ -15,12 +15,13 @@
 
 use std::sync::{Arc, Barrier};
 
+use imza_core::alg::DigestAlgorithm;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::sessions::{pending_sessions, SessionCompletion, SessionRecord, Stored};
 use super::{random_id, Device, MobileStore, RegisteredCertificate, StoreError};
-use crate::protocol::{HashType, Language, SessionKind, SessionResult};
+use crate::protocol::{Language, SessionKind, SessionResult};
 
 /// One fresh, empty database of an engine for one contract test.
 pub trait Database {
@@ -135,7 +136,7 @@ fn session(id: &str, device_id: Option<&str>, expires_at: OffsetDateTime) -> Ses
         device_id: device_id.map(str::to_string),
         kind: SessionKind::Signature,
         hash: vec![7; 32],
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: Some("ünicode text".into()),
         language: Language::Aze,
         created_at: NOW,

@@ -4,11 +4,13 @@
 //! means. One home, so the SQLite and PostgreSQL stores read a row the same way, call the same
 //! values corrupt and refuse the same writes with the same errors.
 
+use imza_core::alg::DigestAlgorithm;
 use imza_store::Violation;
 
 use super::sessions::{result_on_expiry, SessionCompletion, SessionRecord};
 use super::{Device, RegisteredCertificate, StoreError};
-use crate::protocol::{HashType, SessionKind, SessionResult};
+use crate::protocol::hash_type;
+use crate::protocol::{SessionKind, SessionResult};
 
 /// Columns of a device row, in the order both engines select them ([`DeviceRow`]).
 pub(super) const DEVICE_COLUMNS: &str = "device_id, phone_number, national_id, auth_ca, \
@@ -143,7 +145,7 @@ impl SessionValues<'_> {
         let completion = session.completion.as_ref();
         SessionValues {
             kind: session.kind.name(),
-            hash_type: session.hash_type.name(),
+            hash_type: hash_type::name(session.hash_type),
             language: session.language.code(),
             created_at: millis(session.created_at),
             expires_at: millis(session.expires_at),
@@ -245,10 +247,8 @@ fn parse_kind(name: &str) -> Result<SessionKind, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("unknown session kind {name:?}")))
 }
 
-fn parse_hash_type(name: &str) -> Result<HashType, StoreError> {
-    [HashType::Sha256, HashType::Sha384, HashType::Sha512]
-        .into_iter()
-        .find(|h| h.name() == name)
+fn parse_hash_type(name: &str) -> Result<DigestAlgorithm, StoreError> {
+    hash_type::from_name(name)
         .ok_or_else(|| StoreError::Corrupt(format!("unknown hash type {name:?}")))
 }
 

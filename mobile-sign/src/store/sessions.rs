@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
+use imza_core::alg::DigestAlgorithm;
 use time::OffsetDateTime;
 
 use super::{MobileStore, StoreError};
-use crate::protocol::{HashType, Language, SessionKind, SessionResult};
+use crate::protocol::{Language, SessionKind, SessionResult};
 
 /// What the RUNNING sessions of a device end with when it is deactivated or replaced.
 pub const RESULT_WHEN_DEACTIVATED: SessionResult = SessionResult::NotMobileClient;
@@ -113,7 +114,7 @@ pub struct SessionRecord {
     pub device_id: Option<String>,
     pub kind: SessionKind,
     pub hash: Vec<u8>,
-    pub hash_type: HashType,
+    pub hash_type: DigestAlgorithm,
     pub display_text: Option<String>,
     pub language: Language,
     pub created_at: OffsetDateTime,

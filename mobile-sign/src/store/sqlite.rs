@@ -365,9 +365,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::protocol::{HashType, Language, SessionKind};
+    use crate::protocol::{Language, SessionKind};
     use crate::store::contract::Database;
     use crate::store::sessions::SessionRecord;
+    use imza_core::alg::DigestAlgorithm;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 10:00 UTC);
@@ -517,7 +518,7 @@ mod tests {
                 device_id: Some("d".into()),
                 kind: SessionKind::Signature,
                 hash: vec![7],
-                hash_type: HashType::Sha256,
+                hash_type: DigestAlgorithm::Sha256,
                 display_text: None,
                 language: Language::Aze,
                 created_at: NOW,

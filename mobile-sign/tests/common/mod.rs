@@ -40,19 +40,21 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::Clock;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http::{routes, spawn_purge};
 use imza_mobile_sign::http_client::{ApiError, JsonClient};
 use imza_mobile_sign::protocol::{
-    decode_base64, encode_base64, DeviceAnswer, HashType, Language, PendingRequest,
-    PendingRequests, SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
+    decode_base64, encode_base64, DeviceAnswer, Language, PendingRequest, PendingRequests,
+    SessionCreated, SessionKind, SessionRequest, SessionResult, SessionStatus,
 };
-use imza_mobile_sign::service::{CertificateStatus, MobileService, ServiceConfig};
+use imza_mobile_sign::service::{MobileService, ServiceConfig};
 use imza_mobile_sign::store::{
     add_relying_party, register_device, MobileStore, NewDevice, RegisteredCertificate,
 };
+use imza_ocsp::{CertStatusInfo, CertificateStatusSource, IssuerId, OcspError};
 use imza_store::StoreUrl;
 use imza_testdata::loopback::LoopbackServer;
 use imza_testdata::pki::{leaf_extensions, TestCa};
@@ -118,16 +120,29 @@ impl TestStatus {
     }
 }
 
-impl CertificateStatus for TestStatus {
-    fn is_revoked(&self, ca: &str, serial: &[u8]) -> Result<bool, String> {
+impl CertificateStatusSource for TestStatus {
+    fn status(&self, issuer: &IssuerId, serial: &[u8]) -> Result<CertStatusInfo, OcspError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err("the test CA store is down".into());
+            return Err(OcspError::StatusUnavailable {
+                issuer: issuer.to_string(),
+                serial: hex::encode_upper(serial),
+                reason: "the test CA store is down".into(),
+            });
         }
-        Ok(self
-            .revoked
-            .lock()
-            .unwrap()
-            .contains(&(ca.to_string(), serial.to_vec())))
+        let revoked = self.revoked.lock().unwrap();
+        if revoked.contains(&(issuer.to_string(), serial.to_vec())) {
+            Ok(CertStatusInfo::Revoked {
+                at: time::OffsetDateTime::UNIX_EPOCH,
+                reason: None,
+            })
+        } else {
+            Ok(CertStatusInfo::Good)
+        }
+    }
+
+    /// The number of revocations: it changes with every answer that changes.
+    fn revision(&self) -> Result<u64, OcspError> {
+        Ok(self.revoked.lock().unwrap().len() as u64)
     }
 }
 
@@ -410,7 +425,7 @@ impl TestPhone {
     pub fn sign(&self, request: &PendingRequest) -> Vec<u8> {
         let hash = decode_base64(&request.hash).expect("base64 hash");
         self.key(request.kind)
-            .sign_digest(request.hash_type.digest_algorithm(), &hash)
+            .sign_digest(request.hash_type, &hash)
             .expect("sign the digest")
     }
 
@@ -460,7 +475,7 @@ pub fn session_request(phone: &TestPhone, hash: &[u8]) -> SessionRequest {
         phone_number: phone.phone_number.clone(),
         national_identity_number: phone.national_id.clone(),
         hash: encode_base64(hash),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: Some("Sign the residence certificate".into()),
         language: Language::Eng,
     }
@@ -516,7 +531,7 @@ pub fn unregistered_request(phone_number: &str) -> SessionRequest {
         phone_number: phone_number.into(),
         national_identity_number: "0ZZ0ZZ0".into(),
         hash: encode_base64(&[3u8; 32]),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: None,
         language: Language::Aze,
     }

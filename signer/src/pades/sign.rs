@@ -16,8 +16,8 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 
+use imza_core::alg::DigestAlgorithm;
 use imza_pdf::{Dictionary, IncrementalUpdate, Object, PdfFile, PdfString};
-use imza_tsa::ImprintAlgorithm;
 use openssl::hash::Hasher;
 
 use super::fields::{acro_form, page, signature_fields, SignatureKind};
@@ -43,7 +43,7 @@ pub fn sign_pdf<R: Read + Seek, F: Read + Write + Seek>(
 ) -> Result<(), SignerError> {
     let mut pdf = PdfFile::open(input)?;
     let digest = key_digest(credentials, None)?;
-    let algorithm = ImprintAlgorithm::from_digest_algorithm(digest);
+    let algorithm = digest;
     let fields = {
         let last = pdf.last_revision();
         signature_fields(&mut pdf, last)?
@@ -215,10 +215,10 @@ pub(crate) fn add_document_timestamp<F: Read + Write + Seek>(
             None,
             None,
             DOCUMENT_TIMESTAMP_SIZE,
-            ImprintAlgorithm::Sha256,
+            DigestAlgorithm::Sha256,
             |digest| {
                 Ok(tsa
-                    .timestamp(digest, ImprintAlgorithm::Sha256)?
+                    .timestamp(digest, DigestAlgorithm::Sha256)?
                     .der()
                     .to_vec())
             },
@@ -286,7 +286,7 @@ fn append_signature<R: Read + Seek>(
     certification: Option<DocMdp>,
     stamp: Option<&Stamp>,
     contents_size: usize,
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
     make_contents: impl FnOnce(&[u8]) -> Result<Vec<u8>, SignerError>,
 ) -> Result<Vec<u8>, SignerError> {
     let revision = pdf.last_revision();
@@ -428,7 +428,7 @@ fn append_signature<R: Read + Seek>(
     slot[..byte_range.len() - 1].copy_from_slice(&byte_range.as_bytes()[..byte_range.len() - 1]);
     slot[BYTE_RANGE_PLACEHOLDER.len() - 1] = b']';
 
-    let mut hasher = Hasher::new(algorithm.digest_algorithm().message_digest())
+    let mut hasher = Hasher::new(algorithm.message_digest())
         .map_err(|e| SignerError::Usage(format!("hashing: {e}")))?;
     {
         let mut sink = HashingWriter {

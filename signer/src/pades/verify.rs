@@ -4,10 +4,12 @@
 //! ranges as a stream with the DSS as validation material, and every later revision examined
 //! for what it changed (incremental saving, shadow attacks, DocMDP).
 
+use imza_tsa::imprint_algorithm;
 use std::io::{Read, Seek};
 
+use imza_core::alg::DigestAlgorithm;
 use imza_pdf::{Object, PdfError, PdfFile, XrefEntry};
-use imza_tsa::{ImprintAlgorithm, ParsedToken};
+use imza_tsa::ParsedToken;
 use openssl::hash::Hasher;
 use time::OffsetDateTime;
 
@@ -431,11 +433,9 @@ fn document_timestamp<R: Read + Seek>(
 ) -> Result<SignatureReport, PdfError> {
     let algorithm = ParsedToken::from_der(token_der)
         .ok()
-        .and_then(|t| {
-            ImprintAlgorithm::from_identifier(&t.tst_info().message_imprint.hash_algorithm).ok()
-        })
-        .unwrap_or(ImprintAlgorithm::Sha256);
-    let mut hasher = Hasher::new(algorithm.digest_algorithm().message_digest())
+        .and_then(|t| imprint_algorithm(&t.tst_info().message_imprint.hash_algorithm).ok())
+        .unwrap_or(DigestAlgorithm::Sha256);
+    let mut hasher = Hasher::new(algorithm.message_digest())
         .map_err(|e| PdfError::Io(std::io::Error::other(e)))?;
     let mut sink = HashSink(&mut hasher);
     let [a, b, c, d] = located.ranges;

@@ -32,11 +32,12 @@ use imza_signer::{
 };
 use imza_testdata::pki::{leaf_extensions, tsa_extensions, write_certificate, ServiceCert, TestCa};
 // Not every test binary uses these.
+use imza_core::alg::DigestAlgorithm;
 #[allow(unused_imports)]
 pub use imza_testdata::tools::{openssl, text};
 #[allow(unused_imports)]
 pub use imza_testdata::tsa::LoopbackTsa;
-use imza_tsa::{build_request, parse_response, ImprintAlgorithm, ParsedToken, TimeStampAuthority};
+use imza_tsa::{build_request, parse_response, ParsedToken, TimeStampAuthority};
 use imza_validation::{Certificate, Crl};
 use tempfile::TempDir;
 use time::OffsetDateTime;
@@ -334,8 +335,8 @@ impl Pki {
 
     /// A token over `data`'s SHA-256 from the TSA at `gen_time`.
     pub fn token(&self, data: &[u8], gen_time: OffsetDateTime) -> Vec<u8> {
-        let digest = ImprintAlgorithm::Sha256.digest(data);
-        let request = build_request(&digest, ImprintAlgorithm::Sha256, None, true, None).unwrap();
+        let digest = DigestAlgorithm::Sha256.digest(data);
+        let request = build_request(&digest, DigestAlgorithm::Sha256, None, true, None).unwrap();
         let answer = self.authority().respond(&request, gen_time);
         parse_response(&answer.der)
             .unwrap()
@@ -353,7 +354,7 @@ impl Timestamper for LocalTsa {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
         stamp(&self.0, digest, algorithm, OffsetDateTime::now_utc())
     }
@@ -375,7 +376,7 @@ impl Timestamper for DatedTsa<'_> {
     fn timestamp(
         &self,
         digest: &[u8],
-        algorithm: ImprintAlgorithm,
+        algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
         stamp(self.authority, digest, algorithm, self.at)
     }
@@ -389,7 +390,7 @@ impl Timestamper for DatedTsa<'_> {
 fn stamp(
     authority: &TimeStampAuthority,
     digest: &[u8],
-    algorithm: ImprintAlgorithm,
+    algorithm: DigestAlgorithm,
     at: OffsetDateTime,
 ) -> Result<ParsedToken, SignerError> {
     let request = build_request(digest, algorithm, None, true, None)

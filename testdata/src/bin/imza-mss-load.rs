@@ -33,16 +33,15 @@ use std::time::{Duration, Instant};
 use imza_ca::authority::{DATABASE_FILE, DEFAULT_BACKDATE};
 use imza_ca::keyref::KeyBackend;
 use imza_ca::{InitCa, IssueOptions, IssueRequest, Pki};
+use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::SystemClock;
 use imza_core::key::software::SoftwareKey;
-use imza_core::key::DigestAlgorithm;
 use imza_core::name::parse_dn;
 use imza_core::{KeyAlgorithm, SigningKey};
 use imza_mobile_sign::http_client::{ApiError, JsonClient};
 use imza_mobile_sign::protocol::{
-    decode_base64, encode_base64, verification_code, DeviceAnswer, HashType, Language,
-    PendingRequests, SessionCreated, SessionKind, SessionRequest, SessionResult, SessionState,
-    SessionStatus,
+    decode_base64, encode_base64, verification_code, DeviceAnswer, Language, PendingRequests,
+    SessionCreated, SessionKind, SessionRequest, SessionResult, SessionState, SessionStatus,
 };
 use imza_mobile_sign::store::{
     register_device, MobileStore, NewDevice, RegisteredCertificate, SqliteMobileStore, StoreError,
@@ -753,7 +752,7 @@ fn answer(
         return Answered::Done;
     }
     let hash = match decode_base64(&request.hash) {
-        Ok(hash) if request.hash_type == HashType::Sha256 && hash.len() == 32 => hash,
+        Ok(hash) if request.hash_type == DigestAlgorithm::Sha256 && hash.len() == 32 => hash,
         _ => {
             problems.note(
                 &problems.mixed_up,
@@ -877,7 +876,7 @@ fn one_session(
         phone_number: phone_number.to_string(),
         national_identity_number: national_id.to_string(),
         hash: encode_base64(&hash),
-        hash_type: HashType::Sha256,
+        hash_type: DigestAlgorithm::Sha256,
         display_text: Some(format!("Load test document {}", phone.index)),
         language: Language::Eng,
     };

@@ -9,11 +9,11 @@
 
 use std::sync::Arc;
 
+use imza_core::alg::RsaPssParams;
 use imza_core::cert::{sign_certificate, CertificateFields};
 use imza_core::crl::{sign_crl, CrlFields, RevokedEntry};
 use imza_core::key::software::SoftwareKey;
 use imza_core::name::parse_dn;
-use imza_core::verify::RsaPssParams;
 use imza_core::{ext, oids, CoreError, KeyAlgorithm, SigningKey};
 use openssl::pkey::{PKey, Private};
 use spki::AlgorithmIdentifierOwned;

@@ -1,8 +1,10 @@
-//! The ESS signing-certificate attributes that bind a token's signature to the TSA's
-//! certificate (RFC 3161 §2.4.1 requires one; RFC 5816 allows the v2 form of RFC 5035).
+//! The ESS signing-certificate attributes (RFC 2634 §5.4, RFC 5035) that bind a signature to
+//! its signer's certificate: a time-stamp token's to the TSA's (RFC 3161 §2.4.1 requires one;
+//! RFC 5816 allows the v2 form) and a CAdES signature's to the signer's (EN 319 122-1
+//! §5.2.2).
 //!
-//! imza's TSA writes `SigningCertificateV2` with a SHA-256 `ESSCertIDv2`; the client accepts
-//! either form from other TSAs.
+//! imza writes `SigningCertificateV2` with a SHA-256 `ESSCertIDv2` (its TSA and its signer);
+//! the verifiers accept either form from others.
 
 use der::asn1::OctetString;
 use der::{Encode, Sequence};
@@ -12,8 +14,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
-use crate::imprint::ImprintAlgorithm;
-use crate::TsaError;
+use crate::alg::{DigestAlgorithm, DigestIdentifierError};
 
 /// ```text
 /// SigningCertificateV2 ::=  SEQUENCE {
@@ -110,10 +111,10 @@ impl SigningCertificateV2 {
 
 impl EssCertIdV2 {
     /// hashAlgorithm, SHA-256 when absent (its DEFAULT); an error names one not accepted.
-    pub fn hash_algorithm(&self) -> Result<ImprintAlgorithm, TsaError> {
+    pub fn hash_algorithm(&self) -> Result<DigestAlgorithm, DigestIdentifierError> {
         match &self.hash_algorithm {
-            None => Ok(ImprintAlgorithm::Sha256),
-            Some(algorithm) => ImprintAlgorithm::from_identifier(algorithm),
+            None => Ok(DigestAlgorithm::Sha256),
+            Some(algorithm) => DigestAlgorithm::from_identifier(algorithm),
         }
     }
 }
