@@ -41,22 +41,7 @@ fn node_with_env(pki: &TestPki, data_dir: &Path, args: &[&str], env: &[(&str, &s
 
 /// What `openssl ocsp` says of `cert` asking `server` (stdout and stderr).
 fn ocsp(server: &Server, issuer: &Path, root: &Path, cert: &Path, extra: &[&str]) -> String {
-    let url = format!("{}/ocsp", server.base);
-    let mut args = vec![
-        "ocsp",
-        "-issuer",
-        issuer.to_str().unwrap(),
-        "-cert",
-        cert.to_str().unwrap(),
-        "-url",
-        &url,
-        "-CAfile",
-        root.to_str().unwrap(),
-        "-no_nonce",
-    ];
-    args.extend_from_slice(extra);
-    let out = run("openssl", &args);
-    format!("{}{}", stdout(&out), stderr(&out))
+    common::openssl_ocsp(&server.base, issuer, root, cert, extra)
 }
 
 /// Key files under a data directory.

@@ -264,30 +264,15 @@ fn imza_serve_runs_on_postgres_and_sees_a_revocation_within_a_second() {
     assert_eq!(server.get("/crl/citizens.crl").0, 200);
 
     let (citizens, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));
-    let ocsp = |extra: &[&str]| -> String {
-        let url = format!("{base}/ocsp");
-        let mut args = vec![
-            "ocsp",
-            "-issuer",
-            citizens.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
-            &url,
-            "-CAfile",
-            root.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let out = run("openssl", &args);
-        format!("{}{}", stdout(&out), stderr(&out))
-    };
-    let said = ocsp(&["-no_nonce"]);
+    let ocsp =
+        |extra: &[&str]| -> String { common::openssl_ocsp(&base, &citizens, &root, &cert, extra) };
+    let said = ocsp(&[]);
     assert!(said.contains(": good"), "{said}");
 
     pki.revoke("citizens", &serial, &["--reason", "keyCompromise"]);
     let revoked_at = std::time::Instant::now();
     loop {
-        let said = ocsp(&["-no_nonce"]);
+        let said = ocsp(&[]);
         if said.contains(": revoked") {
             break;
         }

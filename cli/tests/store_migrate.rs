@@ -173,23 +173,7 @@ fn ocsp_status(base: &str, demo: &Path, issuer: &str, cert: &str) -> String {
     let issuer = demo.join("ca").join(format!("{issuer}.pem"));
     let cert = demo.join("certs").join(format!("{cert}.pem"));
     let root = demo.join("ca/root.pem");
-    let url = format!("{base}/ocsp");
-    let out = run(
-        "openssl",
-        &[
-            "ocsp",
-            "-issuer",
-            issuer.to_str().unwrap(),
-            "-cert",
-            cert.to_str().unwrap(),
-            "-url",
-            &url,
-            "-CAfile",
-            root.to_str().unwrap(),
-            "-no_nonce",
-        ],
-    );
-    format!("{}{}", stdout(&out), stderr(&out))
+    common::openssl_ocsp(base, &issuer, &root, &cert, &[])
 }
 
 /// `imza serve --roles ocsp --node edge1`: a public node in a data directory of its own

@@ -67,6 +67,22 @@ impl Fixture {
         self.path(name).to_str().unwrap().to_string()
     }
 
+    /// `imza verify SIGNATURE --content doc.txt --trust root.pem --crl crl.pem`, then `extra`.
+    fn verify(&self, signature: &str, extra: &[&str]) -> Output {
+        let (doc, root, crl) = (self.p("doc.txt"), self.p("root.pem"), self.p("crl.pem"));
+        let base = [
+            "verify",
+            signature,
+            "--content",
+            &doc,
+            "--trust",
+            &root,
+            "--crl",
+            &crl,
+        ];
+        imza(&[&base[..], extra].concat())
+    }
+
     /// A root CRL issued a minute ago listing `revoked` (serial, when), DER.
     fn crl(&self, revoked: &[(&[u8], OffsetDateTime)]) -> Vec<u8> {
         self.crl_issued(revoked, OffsetDateTime::now_utc())
@@ -125,24 +141,14 @@ fn json(output: &Output) -> Value {
 fn a_good_signature_exits_0_with_a_summary_and_a_json_report() {
     let f = Fixture::new();
     let sig = f.openssl_sign("doc.p7s", false);
-    let base = [
-        "verify",
-        &sig,
-        "--content",
-        &f.p("doc.txt"),
-        "--trust",
-        &f.p("root.pem"),
-        "--crl",
-        &f.p("crl.pem"),
-    ];
-    let out = imza(&base);
+    let out = f.verify(&sig, &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Signature 1 of 1: TOTAL_PASSED"), "{said}");
     assert!(said.contains(PERSONAL_CODE), "{said}");
     assert!(said.contains("Result: VALID"), "{said}");
 
-    let out = imza(&[&base[..], &["--json"]].concat());
+    let out = f.verify(&sig, &["--json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["valid"], true);
@@ -182,18 +188,7 @@ fn the_validators_strict_checks_judge_signers_and_their_flags_relax_them() {
     std::fs::remove_file(f.path("signer.key")).unwrap();
     key.save_pem(&f.path("signer.key")).unwrap();
     let sig = f.openssl_sign("zero.p7s", false);
-    let base = [
-        "verify",
-        &sig,
-        "--content",
-        &f.p("doc.txt"),
-        "--trust",
-        &f.p("root.pem"),
-        "--crl",
-        &f.p("crl.pem"),
-        "--json",
-    ];
-    let out = imza(&base);
+    let out = f.verify(&sig, &["--json"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["signatures"][0]["indication"], "INDETERMINATE");
@@ -201,7 +196,7 @@ fn the_validators_strict_checks_judge_signers_and_their_flags_relax_them() {
         report["signatures"][0]["sub_indication"], "CHAIN_CONSTRAINTS_FAILURE",
         "{report}"
     );
-    let out = imza(&[&base[..], &["--allow-nonconforming"]].concat());
+    let out = f.verify(&sig, &["--json", "--allow-nonconforming"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(json(&out)["signatures"][0]["indication"], "TOTAL_PASSED");
 }

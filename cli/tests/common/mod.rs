@@ -303,6 +303,29 @@ pub fn run(program: &str, args: &[&str]) -> Output {
         })
 }
 
+/// What `openssl ocsp -no_nonce` says (stdout and stderr) of `cert`, issued by `issuer` under
+/// `root`, asking the responder at `{base}/ocsp`; `extra` arguments after.
+pub fn openssl_ocsp(base: &str, issuer: &Path, root: &Path, cert: &Path, extra: &[&str]) -> String {
+    let url = format!("{base}/ocsp");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let (issuer, root, cert) = (path(issuer), path(root), path(cert));
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        &issuer,
+        "-cert",
+        &cert,
+        "-url",
+        &url,
+        "-CAfile",
+        &root,
+        "-no_nonce",
+    ];
+    args.extend_from_slice(extra);
+    let out = run("openssl", &args);
+    format!("{}{}", stdout(&out), stderr(&out))
+}
+
 /// A pkilint command from the project's venv (or PATH).
 pub fn pkilint(tool: &str) -> String {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
