@@ -37,7 +37,7 @@ for target in $targets; do
     corpus_size="$(ls "corpus/$target" | wc -l)"
     if [ "$status" -ne 0 ]; then
         failed+=("$target")
-        verdict="CRASH: $(grep -m1 -E '^(thread|==[0-9]+==ERROR)' "$log" || echo "exit $status") (see fuzz/$log, fuzz/artifacts/$target/)"
+        verdict="FAILED: $(grep -m1 -E '^(thread|==[0-9]+==ERROR)' "$log" || echo "exit $status") (see fuzz/$log, fuzz/artifacts/$target/)"
     else
         verdict="no crash"
     fi
@@ -50,6 +50,6 @@ echo
 echo "target         executions   secs  exec/s           corpus  result"
 printf '%s\n' "${summary[@]}"
 if [ "${#failed[@]}" -ne 0 ]; then
-    echo "fuzz: crashed: ${failed[*]}" >&2
+    echo "fuzz: failed (a crash, a hang or an error): ${failed[*]}" >&2
     exit 1
 fi
