@@ -8,7 +8,7 @@ LISTEN ?= 127.0.0.1:8080
 PORTAL_LISTEN ?= 127.0.0.1:8443
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup build demo test lint bench clean
+.PHONY: setup build demo test lint bench clean fuzz fuzz-setup fuzz-seeds
 
 setup:
 	bash scripts/setup.sh
@@ -48,6 +48,23 @@ bench: build
 	bash bench/national.sh
 	bash bench/crl-shards.sh
 	bash bench/ecertificates.sh
+
+# Fuzzing (fuzz/, its own Cargo package, outside the workspace): cargo-fuzz and libFuzzer on the
+# stable toolchain (RUSTC_BOOTSTRAP=1 lets it take cargo-fuzz's -Z flags), AddressSanitizer on.
+# Each target runs FUZZ_SECONDS (default 60), one at a time; a crash fails the run.
+#   make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS="cms pades"
+FUZZ_SECONDS ?= 60
+export FUZZ_SECONDS FUZZ_TARGETS FUZZ_SANITIZER
+
+# setup brings the C++ compiler libFuzzer is built with and the libraries the crates link.
+fuzz-setup: setup
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+
+fuzz-seeds:
+	bash fuzz/seeds.sh
+
+fuzz: fuzz-setup fuzz-seeds
+	bash fuzz/run.sh
 
 clean:
 	cargo clean

@@ -1038,6 +1038,68 @@ impl PivKey {
     }
 }
 
+/// The host side of the card edge over answers from a byte script instead of a card, for the
+/// fuzz targets in `fuzz/` (not an API: it may change at any time). Card answers are untrusted,
+/// so every operation that reads one must end in `Ok` or `Err` whatever the card says.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use imza_core::KeyAlgorithm;
+
+    use super::apdu::{Io, Transmit};
+    use super::{
+        generate, get_certificate, mutual_authenticate, piv_algorithm_id, select_piv, sign_with,
+        tlv, verify, ManagementKey, PivSlot, PIN_LEN,
+    };
+
+    /// A card that gives each command the next answer (data and status word), then is gone.
+    struct Answers(RefCell<VecDeque<Vec<u8>>>);
+
+    impl Transmit for Answers {
+        fn transmit(&self, _apdu: &[u8]) -> Result<Vec<u8>, pcsc::Error> {
+            self.0
+                .borrow_mut()
+                .pop_front()
+                .ok_or(pcsc::Error::RemovedCard)
+        }
+    }
+
+    /// Runs every PIV operation that reads a card answer, one after another, over `answers`.
+    pub fn run_operations(answers: Vec<Vec<u8>>) {
+        let card = Answers(RefCell::new(answers.into()));
+        let io = Io::new(&card, "fuzz", "fuzz");
+        let _ = select_piv(&io);
+        let _ = get_certificate(&io, PivSlot::Authentication);
+        let _ = verify(&io, &[0x31; PIN_LEN]);
+        for key in [
+            ManagementKey::default_3des(),
+            ManagementKey::default_aes192(),
+        ] {
+            let _ = mutual_authenticate(&io, &key);
+        }
+        for algorithm in [
+            KeyAlgorithm::Rsa2048,
+            KeyAlgorithm::EcP256,
+            KeyAlgorithm::EcP384,
+        ] {
+            if let Ok(id) = piv_algorithm_id(algorithm) {
+                let _ = generate(&io, PivSlot::Signature, algorithm, id);
+            }
+            let _ = sign_with(&io, PivSlot::Signature, algorithm, b"fuzz");
+        }
+    }
+
+    /// Reads `input` as BER-TLV every way the card edge does.
+    pub fn read_tlv(input: &[u8]) {
+        let _ = tlv::parse_one(input);
+        let _ = tlv::parse_all(input);
+        let _ = tlv::find(input, 0x7C);
+        let _ = tlv::expect_single(input, 0x53);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::apdu::script::{with_sw, Script};
