@@ -13,12 +13,17 @@ use time::OffsetDateTime;
 use imza_ca::store::CertificateStatus;
 use imza_ca::Pki;
 use imza_core::clock::rfc3339;
-use imza_signer::{verify, verify_reader, SignatureReport, ValidationReport, VerifyOptions};
+use imza_http::HttpClient;
+use imza_signer::{
+    verify, verify_reader, Indication, SignatureReport, SubIndication, ValidationReport,
+    VerifyOptions,
+};
 use imza_validation::{Certificate, FetchCache, LocalRevocationSource, LocalStatus};
 
 use crate::output::{
     input, read_certificate_file, read_crl_file, read_limited, CliResult, Failure,
 };
+use crate::watched_fetch::{NetworkWatch, WatchedFetcher};
 
 /// Largest signature file read (a signature carrying its document included).
 const MAX_SIGNATURE_BYTES: u64 = 64 * 1024 * 1024;
@@ -70,7 +75,10 @@ const MANUAL: &str = "\
     \n\
     Exit status 0: every signature is TOTAL_PASSED. 1: any other verdict (also a file that \
     is not a signature: TOTAL_FAILED FORMAT_FAILURE). 2: bad input (unreadable files, \
-    certificates or CRLs that do not parse, bad arguments). 3: an internal failure.\n\
+    certificates or CRLs that do not parse, bad arguments). 3: an internal or environment \
+    failure (with --network: every signature short of TOTAL_PASSED is INDETERMINATE \
+    TRY_LATER because a responder or CRL distribution point could not be reached; the \
+    report is printed all the same).\n\
     \n\
     Examples:\n\
     \x20 imza verify contract.pdf.p7s --content contract.pdf --trust root.pem --crl citizens.crl\n\
@@ -169,6 +177,12 @@ pub fn run(args: VerifyArgs) -> CliResult {
     }
     options.network = args.network;
     options.strictness = args.strictness.strictness();
+    let mut network = None;
+    if args.network {
+        let (fetcher, watch) = WatchedFetcher::new(HttpClient::default());
+        options.fetcher = Some(Arc::new(fetcher));
+        network = Some(watch);
+    }
 
     let report = match content {
         _ if pdf => imza_signer::pades::verify_pdf(std::io::BufReader::new(file), &options),
@@ -197,12 +211,25 @@ pub fn run(args: VerifyArgs) -> CliResult {
         print!("{}", summary(&report));
     }
     if report.valid {
-        Ok(())
-    } else {
-        Err(Failure::Verdict(format!(
+        return Ok(());
+    }
+    // Every signature short of valid waits only on revocation the network failed to bring:
+    // the environment failed, no "no" was said.
+    let unsettled = |s: &&SignatureReport| s.indication != Indication::TotalPassed;
+    let only_try_later = report
+        .signatures
+        .iter()
+        .filter(unsettled)
+        .all(|s| s.sub_indication == Some(SubIndication::TRY_LATER));
+    match network.as_ref().and_then(NetworkWatch::failure) {
+        Some(why) if only_try_later => Err(Failure::Environment(format!(
+            "cannot check revocation: {why} ({})",
+            verdicts(&report)
+        ))),
+        _ => Err(Failure::Verdict(format!(
             "the signature is not valid: {}",
             verdicts(&report)
-        )))
+        ))),
     }
 }
 

@@ -88,6 +88,9 @@ const TABLE: &[(u8, On, &str)] = &[
     (1, Pki, "verify {garbage} --content {document} --trust {root}"),
     (2, Pki, "verify {missing} --content {document} --trust {root}"),
     (2, Pki, "verify {signature} --content {document} --at yesterday"),
+    (1, Pki, "verify {signature} --content {document} --trust {root} --untrusted {citizens}"),
+    (3, Pki, "verify {signature} --content {document} --trust {root} --untrusted {citizens} --network"),
+    (1, Pki, "verify {signature} --content {other_document} --trust {root} --untrusted {citizens} --network"),
     // --- card ---
     (0, Cards, "card list --pkcs11-module {opensc_module}"),
     (2, Cards, "card list --pkcs11-module {missing}"),

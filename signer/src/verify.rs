@@ -40,7 +40,7 @@ use imza_tsa::{
     cms_signature_algorithm, verify_token, Expectations, ParsedToken, TsaError, VerificationTime,
 };
 use imza_validation::{
-    Certificate, Crl, FetchCache, LocalRevocationSource, Purpose, RevocationEvidence,
+    Certificate, Crl, FetchCache, Fetcher, LocalRevocationSource, Purpose, RevocationEvidence,
     RevocationState, SignatureCache, Strictness, ValidatedPath,
 };
 use spki::AlgorithmIdentifierOwned;
@@ -81,6 +81,10 @@ pub struct VerifyOptions {
     /// in the process; OCSP without nonces). `None`: each path validation fetches on its own,
     /// with OCSP nonces, nothing kept (the CLI's `--network`).
     pub fetch_cache: Option<Arc<FetchCache>>,
+    /// With `network` and no `fetch_cache`: fetch through this (shared by every path
+    /// validation) instead of a new HTTP client each time; e.g. one that notes network
+    /// failures, as `imza verify --network` does to tell "unreachable" from "no".
+    pub fetcher: Option<Arc<dyn Fetcher>>,
     /// The issuer's own records, asked before OCSP and CRLs for the certificates of the CAs
     /// they cover (`imza serve`: its CA store), network or not.
     pub local_revocation: Option<Arc<dyn LocalRevocationSource>>,
@@ -104,6 +108,7 @@ impl VerifyOptions {
             extra_crls: Vec::new(),
             network: false,
             fetch_cache: None,
+            fetcher: None,
             local_revocation: None,
             time,
             signature_cache: None,
@@ -120,6 +125,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("extra_crls", &self.extra_crls.len())
             .field("network", &self.network)
             .field("fetch_cache", &self.fetch_cache)
+            .field("fetcher", &self.fetcher.is_some())
             .field(
                 "local_revocation",
                 &self.local_revocation.as_ref().map(|l| l.name()),
@@ -171,6 +177,7 @@ impl SignatureVerifier {
                 OnlineSources {
                     network: options.network,
                     fetch_cache: options.fetch_cache.clone(),
+                    fetcher: options.fetcher.clone(),
                     local: options.local_revocation.clone(),
                 },
                 options.strictness,

@@ -27,8 +27,8 @@ use imza_http::HttpClient;
 use imza_tsa::PathValidator;
 use imza_validation::{
     Certificate, Crl, FetchCache, Fetcher, LocalRevocationSource, LocalStatus, Purpose,
-    RequestFetcher, RevocationPolicy, SignatureCache, Strictness, ValidatedPath, ValidationError,
-    ValidationOptions, Validator,
+    RequestFetcher, RevocationPolicy, SharedFetcher, SignatureCache, Strictness, ValidatedPath,
+    ValidationError, ValidationOptions, Validator,
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
@@ -170,6 +170,8 @@ pub(crate) enum Network {
 pub(crate) struct OnlineSources {
     pub(crate) network: bool,
     pub(crate) fetch_cache: Option<Arc<FetchCache>>,
+    /// The caller's fetcher for [`Network::Direct`]; `None`: a new HTTP client each time.
+    pub(crate) fetcher: Option<Arc<dyn Fetcher>>,
     pub(crate) local: Option<Arc<dyn LocalRevocationSource>>,
 }
 
@@ -298,7 +300,10 @@ impl PathChecker {
         }
         let fetcher: Option<Box<dyn Fetcher>> = match network {
             Network::Off => None,
-            Network::Direct => Some(Box::new(HttpClient::default())),
+            Network::Direct => Some(match &self.online.fetcher {
+                Some(fetcher) => Box::new(SharedFetcher(Arc::clone(fetcher))),
+                None => Box::new(HttpClient::default()),
+            }),
             Network::Cached(request) => Some(Box::new(request.clone())),
         };
         if let Some(fetcher) = fetcher {
