@@ -22,7 +22,7 @@ use common::*;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::KeyAlgorithm;
 use imza_testdata::browser::{clean_up_after_this_process, decode_qr, Browser};
-use imza_testdata::softhsm::SoftHsm;
+use imza_testdata::softhsm::{KeyLocation, SoftHsm};
 use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, text};
 use zeroize::Zeroizing;
 

@@ -17,7 +17,7 @@ use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm};
 use imza_testdata::pki::{leaf_extensions, signing_extensions, write_certificate, TestCa};
-use imza_testdata::softhsm::SoftHsm;
+use imza_testdata::softhsm::{KeyLocation, SoftHsm};
 use imza_testdata::tools::text;
 use imza_testdata::tsa::LoopbackTsa;
 use tempfile::TempDir;

@@ -258,7 +258,7 @@ mod tests {
     use super::*;
     use imza_core::key::software::SoftwareKey;
     use imza_core::KeyAlgorithm;
-    use imza_testdata::pki::{leaf_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, TestCa};
 
     fn certificate(subject: &str) -> Certificate {
         let ca = TestCa::root("CN=Test Root,C=AZ", KeyAlgorithm::EcP256);

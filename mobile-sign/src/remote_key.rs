@@ -206,7 +206,7 @@ impl SigningKey for MobileSigningKey {
 mod tests {
     use super::*;
     use imza_core::key::software::SoftwareKey;
-    use imza_testdata::pki::{leaf_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, TestCa};
 
     fn certificate(algorithm: KeyAlgorithm) -> Vec<u8> {
         let ca = TestCa::root("CN=Test Root,C=AZ", KeyAlgorithm::EcP256);

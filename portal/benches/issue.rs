@@ -30,7 +30,7 @@ use imza_signer::{Credentials, HttpTimestamper};
 use imza_testdata::bench::measure;
 use imza_testdata::ocsp::OcspResponder;
 use imza_testdata::pki::{signing_extensions, tsa_extensions, TestCa};
-use imza_testdata::softhsm::SoftHsm;
+use imza_testdata::softhsm::{KeyLocation, SoftHsm};
 use imza_validation::{Certificate, FetchCache, FetchCacheConfig};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;

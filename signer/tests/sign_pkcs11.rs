@@ -14,7 +14,7 @@ use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::KeyAlgorithm;
 use imza_signer::{sign, Credentials, SignOptions};
 use imza_testdata::pki::leaf_extensions;
-use imza_testdata::softhsm::SoftHsm;
+use imza_testdata::softhsm::{KeyLocation, SoftHsm};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 

@@ -6,6 +6,11 @@
 //! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
 //! ([`card`]), headless Chromium over WebDriver for the portal's pages ([`browser`]), and a real SMTP
 //! server (aiosmtpd) keeping what it receives ([`smtp`]).
+//!
+//! The test PKI is the crate imza-testpki, and SoftHSM2 and PostgreSQL are imza-testenv's:
+//! they are re-exported here under the same names. Those two depend on no imza crate above
+//! imza-core, so a library's own unit tests use them directly without linking a second copy
+//! of the library (this crate depends on most of imza); `tests/layering.rs` keeps it so.
 
 // A test-support crate: a fixture that cannot be set up panics, failing the test that asked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,9 +22,32 @@ pub mod csr;
 pub mod loopback;
 pub mod ocsp;
 pub mod pdf;
-pub mod pki;
-pub mod postgres;
+pub use imza_testenv::postgres;
+pub use imza_testpki as pki;
 pub mod smtp;
-pub mod softhsm;
+
+/// SoftHSM2 tokens in a private directory ([`imza_testenv::softhsm`]), and where a key on
+/// one of them lives as imza names it.
+pub mod softhsm {
+    use imza_core::key::pkcs11::Pkcs11Location;
+    pub use imza_testenv::softhsm::*;
+
+    /// A key's [`Pkcs11Location`] on a [`SoftHsm`] (kept out of imza-testenv, which depends
+    /// on no imza crate).
+    pub trait KeyLocation {
+        /// Where a key labelled `key_label` on the token `token_label` lives.
+        fn location(&self, token_label: &str, key_label: &str) -> Pkcs11Location;
+    }
+
+    impl KeyLocation for SoftHsm {
+        fn location(&self, token_label: &str, key_label: &str) -> Pkcs11Location {
+            Pkcs11Location {
+                module: self.module_path().to_path_buf(),
+                token_label: token_label.to_string(),
+                key_label: key_label.to_string(),
+            }
+        }
+    }
+}
 pub mod tools;
 pub mod tsa;

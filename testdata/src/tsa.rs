@@ -29,13 +29,6 @@ pub fn serve(authority: TimeStampAuthority, worker_threads: usize) -> LoopbackSe
     LoopbackServer::launch(routes(service, default_work_limit()), worker_threads)
 }
 
-impl TsaPki {
-    /// A TSA with this PKI's TSA certificate and key (see [`authority`]).
-    pub fn authority(&self) -> TimeStampAuthority {
-        authority(&self.tsa.der, self.tsa.key.clone())
-    }
-}
-
 /// A fresh [`TsaPki`] (P-256 TSA) and its TSA on a loopback port.
 pub struct LoopbackTsa {
     pub pki: TsaPki,
@@ -45,7 +38,7 @@ pub struct LoopbackTsa {
 impl LoopbackTsa {
     pub fn start() -> LoopbackTsa {
         let pki = TsaPki::new(KeyAlgorithm::EcP256);
-        let server = serve(pki.authority(), 2);
+        let server = serve(authority(&pki.tsa.der, pki.tsa.key.clone()), 2);
         LoopbackTsa { pki, server }
     }
 

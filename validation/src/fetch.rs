@@ -178,7 +178,7 @@ mod tests {
     use imza_core::ext;
     use imza_core::key::software::SoftwareKey;
     use imza_core::KeyAlgorithm;
-    use imza_testdata::pki::{leaf_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, TestCa};
 
     use super::*;
 

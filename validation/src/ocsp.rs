@@ -567,7 +567,7 @@ mod tests {
     use imza_core::ext;
     use imza_core::key::software::SoftwareKey;
     use imza_core::{KeyAlgorithm, SigningKey};
-    use imza_testdata::pki::{leaf_extensions, ocsp_responder_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, ocsp_responder_extensions, TestCa};
 
     use super::*;
     use crate::ocsp_request::CertIdHash;

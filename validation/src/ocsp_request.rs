@@ -162,7 +162,7 @@ mod tests {
     use der::Decode;
     use imza_core::key::software::SoftwareKey;
     use imza_core::KeyAlgorithm;
-    use imza_testdata::pki::{leaf_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, TestCa};
 
     fn pair() -> (Certificate, Certificate) {
         let ca = TestCa::root("CN=OCSP Request Test CA", KeyAlgorithm::EcP256);

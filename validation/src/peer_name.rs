@@ -220,7 +220,7 @@ mod tests {
     use super::*;
     use imza_core::ext::{subject_alt_name, AltName};
     use imza_core::KeyAlgorithm;
-    use imza_testdata::pki::{leaf_extensions, TestCa};
+    use imza_testpki::{leaf_extensions, TestCa};
 
     fn leaf_with(names: &[&str]) -> Certificate {
         let ca = TestCa::root("CN=Peer Name Test CA", KeyAlgorithm::EcP256);

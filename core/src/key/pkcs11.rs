@@ -1208,7 +1208,7 @@ mod tests {
 
     use std::sync::OnceLock;
 
-    use imza_testdata::softhsm::{SoftHsm, MODULE_PATH};
+    use imza_testenv::softhsm::{SoftHsm, MODULE_PATH};
 
     use super::*;
     use crate::verify::verify_signature;
@@ -1224,9 +1224,6 @@ mod tests {
     const PIN_VAR: &str = "IMZA_PKCS11_TEST_PIN";
 
     /// The shared SoftHSM directory, or `None` (after a note) when SoftHSM2 is not installed.
-    ///
-    /// imza-testdata is a dev-dependency built on its own copy of this crate, so only what it
-    /// returns as std types (paths) is used here, never its `Pkcs11Location`.
     fn softhsm() -> Option<&'static SoftHsm> {
         static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
         HSM.get_or_init(|| {

@@ -383,7 +383,7 @@ impl MobileStore for PgMobileStore {
 mod tests {
     use super::*;
     use imza_store::StoreUrl;
-    use imza_testdata::postgres::PgCluster;
+    use imza_testenv::postgres::PgCluster;
 
     /// What PostgreSQL did running `sql` with `$1` = `key` and a decoy as `$2`.
     fn plan(client: &mut postgres::Client, sql: &str, key: &str) -> String {

@@ -12,6 +12,13 @@
 //! subjectKeyIdentifier and an authorityKeyIdentifier (RFC 5280 §4.2.1.1-2, RFC 7093 method 1).
 //!
 //! These are fixtures: every function panics when something cannot be made or written.
+//!
+//! The crate depends on imza-core alone, so the unit tests of imza-validation or
+//! imza-mobile-sign can use it without linking a second copy of their own crate; integration
+//! tests reach it as `imza_testdata::pki`.
+
+// A test-support crate: a fixture that cannot be set up panics, failing the test that asked.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

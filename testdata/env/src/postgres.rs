@@ -9,7 +9,7 @@
 //! outlives a run.
 //!
 //! ```no_run
-//! let cluster = imza_testdata::postgres::PgCluster::shared();
+//! let cluster = imza_testenv::postgres::PgCluster::shared();
 //! let url = cluster.database(); // postgres://imza:PASSWORD@127.0.0.1:PORT/t_...
 //! ```
 
@@ -318,9 +318,9 @@ fn chown_to_postgres(path: &Path) {
     );
 }
 
-/// A port nothing listens on now (the server binds it a moment later).
-/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after).
-pub(crate) fn free_port() -> u16 {
+/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after: the
+/// cluster here, the browser's driver and the SMTP sink in imza-testdata).
+pub fn free_port() -> u16 {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Ok(l) = TcpListener::bind("127.0.0.1:0") {

@@ -17,7 +17,7 @@
 //!
 //! ```no_run
 //! use std::sync::OnceLock;
-//! use imza_testdata::softhsm::SoftHsm;
+//! use imza_testenv::softhsm::SoftHsm;
 //!
 //! fn softhsm() -> &'static SoftHsm {
 //!     static HSM: OnceLock<SoftHsm> = OnceLock::new();
@@ -40,7 +40,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use imza_core::key::pkcs11::Pkcs11Location;
 use tempfile::TempDir;
 
 /// Where Debian's `softhsm2` package installs the PKCS#11 module.
@@ -112,15 +111,6 @@ impl SoftHsm {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-    }
-
-    /// Where a key labelled `key_label` on the token `token_label` of this SoftHSM lives.
-    pub fn location(&self, token_label: &str, key_label: &str) -> Pkcs11Location {
-        Pkcs11Location {
-            module: self.module_path().to_path_buf(),
-            token_label: token_label.to_string(),
-            key_label: key_label.to_string(),
-        }
     }
 }
 
