@@ -109,38 +109,6 @@ const CERTIFICATES: &[(&str, &str, &str, &str, &[&str])] = &[
     ),
 ];
 
-/// The demo citizens as the population and employment registries would know them
-/// (`imza_portal::registry`): the two citizens the demo issues certificates to, by their
-/// personal codes; `imza serve` reads it from `[portal] citizens` (demo/portal.toml).
-const DEMO_CITIZENS: &str = r#"# imza demo: citizens as the population and employment registries know them.
-# The portal reads this file ([portal] citizens); a national deployment asks the registries.
-
-[[citizen]]
-personal_code = "PNOAZ-5ZK7T2Q"
-name = "Əliyev Günay Şəmsi oğlu"
-birth_date = "1990-04-12"
-address = "Bakı şəhəri, Nəsimi rayonu, Şəmsi Bədəlbəyli küçəsi 12, mənzil 5"
-registered_since = "2015-09-01"
-email = "gunay.aliyeva@mygov.az"
-
-[citizen.employer]
-organisation = "ASAN Xidmət"
-position = "baş mütəxəssis"
-since = "2019-02-01"
-
-[[citizen]]
-personal_code = "PNOAZ-3HQ8M1X"
-name = "Məmmədov Rəşad İlqar oğlu"
-birth_date = "1985-11-30"
-address = "Gəncə şəhəri, Kəpəz rayonu, Atatürk prospekti 41, mənzil 17"
-registered_since = "2009-06-15"
-
-[citizen.employer]
-organisation = "Azərbaycan Dəmir Yolları QSC"
-position = "mühəndis-texnoloq"
-since = "2012-03-19"
-"#;
-
 /// The certificate `make demo` serves the portal over HTTPS with, on localhost / 127.0.0.1:
 /// `demo/certs/portal-tls-chain.pem` (with its CA) and `demo/keys/portal-tls.key.pem`.
 pub const PORTAL_TLS: &str = "portal-tls";
@@ -325,7 +293,10 @@ pub fn run(home: &Home) -> CliResult {
         )
         .as_bytes(),
     )?;
-    write_replace(&demo.join("citizens.toml"), DEMO_CITIZENS.as_bytes())?;
+    write_replace(
+        &demo.join("citizens.toml"),
+        imza_portal::registry::DEMO_CITIZENS.as_bytes(),
+    )?;
     let phone_dir = demo.join("phone");
     if !phone_dir
         .join(imza_mobile_sign::phone::WALLET_FILE)
@@ -399,17 +370,4 @@ pub fn run(home: &Home) -> CliResult {
     );
     println!("  curl -s http://127.0.0.1:8080/verify -H 'Content-Type: application/json' -d \"{{\\\"signature\\\": \\\"$(base64 -w0 readme.p7s)\\\", \\\"content\\\": \\\"$(base64 -w0 README.md)\\\"}}\"");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_demo_citizens_file_is_one_the_portal_reads() {
-        let registry =
-            imza_portal::registry::TomlCitizenRegistry::parse(super::DEMO_CITIZENS).unwrap();
-        assert_eq!(registry.len(), 2);
-        use imza_portal::registry::CitizenRegistry;
-        let gunay = registry.citizen("PNOAZ-5ZK7T2Q").unwrap().unwrap();
-        assert!(gunay.email.is_some());
-    }
 }

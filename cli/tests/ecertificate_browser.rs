@@ -26,15 +26,6 @@ use imza_testdata::softhsm::{KeyLocation, SoftHsm};
 use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, text};
 use zeroize::Zeroizing;
 
-const CITIZENS_TOML: &str = r#"
-[[citizen]]
-personal_code = "PNOAZ-5ZK7T2Q"
-name = "Əliyev Günay Şəmsi oğlu"
-birth_date = "1990-04-12"
-address = "Bakı şəhəri, Nəsimi rayonu, Şəmsi Bədəlbəyli küçəsi 12, mənzil 5"
-registered_since = "2015-09-01"
-"#;
-
 const SEAL_SUBJECT: &str =
     "CN=ASAN Xidmət e-möhür,O=ASAN Xidmət,organizationIdentifier=NTRAZ-1403012345,C=AZ";
 
@@ -71,7 +62,11 @@ fn lab() -> Lab {
         &pki.path("seal.pem"),
         &[],
     );
-    std::fs::write(pki.path("citizens.toml"), CITIZENS_TOML).unwrap();
+    std::fs::write(
+        pki.path("citizens.toml"),
+        imza_portal::registry::DEMO_CITIZENS,
+    )
+    .unwrap();
     let config = pki.path("portal.toml");
     std::fs::write(
         &config,

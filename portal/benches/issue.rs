@@ -35,14 +35,6 @@ use imza_validation::{Certificate, FetchCache, FetchCacheConfig};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-const CITIZENS: &str = r#"
-[[citizen]]
-personal_code = "PNOAZ-5ZK7T2Q"
-name = "Əliyev Günay Şəmsi oğlu"
-birth_date = "1990-04-12"
-address = "Bakı şəhəri, Nəsimi rayonu, Şəmsi Bədəlbəyli küçəsi 12, mənzil 5"
-registered_since = "2015-09-01"
-"#;
 const SEAL: &str = "CN=ASAN Xidmət e-möhür,O=ASAN Xidmət,C=AZ";
 const ORIGIN: &str = "https://portal.gov.az";
 
@@ -97,7 +89,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let citizens = dir.path().join("citizens.toml");
-    std::fs::write(&citizens, CITIZENS).unwrap();
+    std::fs::write(&citizens, imza_portal::registry::DEMO_CITIZENS).unwrap();
     let registry = TomlCitizenRegistry::load(&citizens).unwrap();
     let store = SqlitePortalStore::open(&dir.path().join("portal.db")).unwrap();
     let fetch_cache = Arc::new(FetchCache::new(

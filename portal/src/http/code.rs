@@ -8,11 +8,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
 
 use super::{
-    failed, field, forbidden, html, login_form, login_sections, see_other, work, ClientAddress,
-    LoginForm, Portal,
+    failed, field, forbidden, login_answer, login_form, see_other, work, ClientAddress, LoginForm,
+    Portal,
 };
 use crate::access_code::{self, AccessCodeError};
-use crate::pages::{self, escape, Language};
+use crate::pages::{escape, Language};
 use crate::session::{self, csrf_token};
 use crate::store::{LoginMethod, SessionCitizen, StoreError};
 
@@ -72,13 +72,12 @@ pub(super) async fn login(
     })
     .await;
     let again = |status, message: String| {
-        html(
+        login_answer(
+            &portal,
+            language,
+            &csrf_token(&cookie),
             status,
-            pages::login(
-                language,
-                &login_sections(&portal, language, &csrf_token(&cookie)),
-                Some(&message),
-            ),
+            Some(&message),
         )
     };
     match outcome {

@@ -12,11 +12,11 @@ use axum::http::{Response, StatusCode};
 use imza_http::ClientCertificate;
 
 use super::{
-    anonymous_session, failed, field, forbidden, html, limit_login, login_sections, read_form,
-    see_other, work, ClientAddress, Portal,
+    anonymous_session, failed, field, forbidden, limit_login, login_answer, read_form, see_other,
+    work, ClientAddress, Portal,
 };
 use crate::device::{DeviceLoginError, PresentedCertificate};
-use crate::pages::{self, escape, Language};
+use crate::pages::{escape, Language};
 use crate::session::{self, csrf_token};
 use crate::store::{LoginMethod, SessionCitizen, StoreError};
 
@@ -76,13 +76,12 @@ pub(super) async fn login(
             Err(refused) => return refused,
         };
     let again = |status, message: String| {
-        html(
+        login_answer(
+            &portal,
+            language,
+            &csrf_token(&cookie),
             status,
-            pages::login(
-                language,
-                &login_sections(&portal, language, &csrf_token(&cookie)),
-                Some(&message),
-            ),
+            Some(&message),
         )
     };
     let presented = match presented {

@@ -1,6 +1,6 @@
 //! The portal's routes (axum, served by imza-http like every service): the login page, the
 //! cabinet and logout here, and each login method in a module of its own with its part of the
-//! login page ([`login_sections`]): `code` (access codes), `card` (the ID card through
+//! login page ([`login_answer`]): `code` (access codes), `card` (the ID card through
 //! `imza agent`, with its scripts under `/portal/assets/`), `device` (device certificates,
 //! TLS client authentication), `phone` (the ASAN-style phone login), `qr` (the QR login and
 //! the phone's side of it), and `wait`, the waiting page's questions shared by the last two.
@@ -543,13 +543,12 @@ async fn login_page(
     let language = Language::from_query(uri.query());
     match current(&portal, &headers).await {
         Ok(Some((session, _))) if session.citizen.is_some() => see_other("/portal/cabinet", None),
-        Ok(Some((_, cookie))) => html(
+        Ok(Some((_, cookie))) => login_answer(
+            &portal,
+            language,
+            &csrf_token(&cookie),
             StatusCode::OK,
-            pages::login(
-                language,
-                &login_sections(&portal, language, &csrf_token(&cookie)),
-                None,
-            ),
+            None,
         ),
         Ok(None) => {
             let started = {
@@ -561,14 +560,7 @@ async fn login_page(
             };
             match started {
                 Ok(made) => with_cookie(
-                    html(
-                        StatusCode::OK,
-                        pages::login(
-                            language,
-                            &login_sections(&portal, language, &made.csrf_token),
-                            None,
-                        ),
-                    ),
+                    login_answer(&portal, language, &made.csrf_token, StatusCode::OK, None),
                     session::set_cookie(&made.cookie, &portal.sessions),
                 ),
                 Err(e) => failed(e),
@@ -578,8 +570,21 @@ async fn login_page(
     }
 }
 
+/// The login page for the browser session whose CSRF token is `csrf_token`, with `message`
+/// (why a login was refused) above the methods.
+pub(crate) fn login_answer(
+    portal: &Portal,
+    language: Language,
+    csrf_token: &str,
+    status: StatusCode,
+    message: Option<&str>,
+) -> Response<Body> {
+    let sections = login_sections(portal, language, csrf_token);
+    html(status, pages::login(language, &sections, message))
+}
+
 /// The login page's parts, one per login method, in the order shown.
-pub(crate) fn login_sections(portal: &Portal, language: Language, csrf_token: &str) -> Vec<String> {
+fn login_sections(portal: &Portal, language: Language, csrf_token: &str) -> Vec<String> {
     let mut sections = Vec::new();
     if let Some(card) = &portal.card {
         sections.push(card::section(language, csrf_token, &card.agent_origin));

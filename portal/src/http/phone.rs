@@ -15,7 +15,7 @@ use imza_mobile_sign::client::ClientError;
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 
 use super::{
-    failed, field, html, login_form, login_sections, work, ClientAddress, LoginForm, Portal,
+    failed, field, html, login_answer, login_form, work, ClientAddress, LoginForm, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
 use crate::session::csrf_token;
@@ -64,16 +64,8 @@ pub(super) async fn login(
         Err(refused) => return refused,
     };
     let csrf = csrf_token(&cookie);
-    let again = |status, message: String| {
-        html(
-            status,
-            pages::login(
-                language,
-                &login_sections(&portal, language, &csrf),
-                Some(&message),
-            ),
-        )
-    };
+    let again =
+        |status, message: String| login_answer(&portal, language, &csrf, status, Some(&message));
     let phone = match normalize_phone_number(field(&fields, "phone")) {
         Ok(phone) => phone,
         Err(e) => return again(StatusCode::BAD_REQUEST, format!("phone: {e}")),
