@@ -76,6 +76,26 @@ pub struct InitCa {
     pub crl_shards: u32,
 }
 
+impl InitCa {
+    /// A CA named `name` with `subject`, under `parent` (`None`: a self-signed root), and
+    /// every other choice at its default: a software P-256 key, the profile's validity, the
+    /// parent's base URL, one CRL. Set fields to choose otherwise
+    /// (`InitCa { crl_shards: 64, ..InitCa::new(…) }`).
+    pub fn new(name: &str, subject: &str, parent: Option<&str>) -> InitCa {
+        InitCa {
+            name: name.to_string(),
+            subject: subject.to_string(),
+            parent: parent.map(str::to_string),
+            algorithm: KeyAlgorithm::EcP256,
+            validity_days: None,
+            base_url: None,
+            backend: KeyBackend::Software,
+            parent_pin: None,
+            crl_shards: 0,
+        }
+    }
+}
+
 /// A subject asking for a certificate, after its CSR (if any) was verified.
 #[derive(Clone, Debug)]
 pub struct IssueRequest {

@@ -395,18 +395,7 @@ mod tests {
                 Some("root"),
             ),
         ] {
-            pki.init_ca(InitCa {
-                name: name.into(),
-                subject: subject.into(),
-                parent: parent.map(Into::into),
-                algorithm: KeyAlgorithm::EcP256,
-                validity_days: None,
-                base_url: None,
-                backend: KeyBackend::Software,
-                parent_pin: None,
-                crl_shards: 0,
-            })
-            .unwrap();
+            pki.init_ca(InitCa::new(name, subject, parent)).unwrap();
         }
         (dir, clock, pki)
     }

@@ -20,7 +20,6 @@ use x509_cert::Certificate;
 
 use imza_ca::authority::{DEFAULT_BACKDATE, DEFAULT_BASE_URL};
 use imza_ca::crl_shards::shard_crl_url;
-use imza_ca::keyref::KeyBackend;
 use imza_ca::services::InitTsa;
 use imza_ca::store::{CertificateRecord, CrlRecord, StatusFilter};
 use imza_ca::{CaError, InitCa, IssueOptions, IssueRequest, Pki};
@@ -34,16 +33,11 @@ const CITIZENS: usize = 5_000;
 /// A CA valid for the profile's default, but a year when issued by "citizens" (which cannot
 /// issue past its own end).
 fn init(pki: &Pki, name: &str, parent: Option<&str>, crl_shards: u32) -> Result<(), CaError> {
+    let subject = format!("CN=Test {name} CA,O=Test State,C=AZ");
     pki.init_ca(InitCa {
-        name: name.into(),
-        subject: format!("CN=Test {name} CA,O=Test State,C=AZ"),
-        parent: parent.map(Into::into),
-        algorithm: KeyAlgorithm::EcP256,
         validity_days: (parent == Some("citizens")).then_some(365),
-        base_url: None,
-        backend: KeyBackend::Software,
-        parent_pin: None,
         crl_shards,
+        ..InitCa::new(name, &subject, parent)
     })
     .map(|_| ())
 }

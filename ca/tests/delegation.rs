@@ -13,7 +13,6 @@ use imza_ca::keyref::KeyBackend;
 use imza_ca::store::{ServiceKind, ServiceRequest};
 use imza_ca::{CaError, InitCa, InitTsa, Pki};
 use imza_core::clock::SystemClock;
-use imza_core::KeyAlgorithm;
 
 /// The CA node (root → citizens, software keys) and a public node on the same store, in a
 /// data directory of its own.
@@ -30,18 +29,7 @@ fn nodes() -> (tempfile::TempDir, Pki, Pki) {
             Some("root"),
         ),
     ] {
-        ca.init_ca(InitCa {
-            name: name.into(),
-            subject: subject.into(),
-            parent: parent.map(Into::into),
-            algorithm: KeyAlgorithm::EcP256,
-            validity_days: None,
-            base_url: None,
-            backend: KeyBackend::Software,
-            parent_pin: None,
-            crl_shards: 0,
-        })
-        .unwrap();
+        ca.init_ca(InitCa::new(name, subject, parent)).unwrap();
     }
     let public = Pki::open(&dir.path().join("pub1"), &store, Arc::new(SystemClock))
         .unwrap()

@@ -11,7 +11,6 @@ use std::os::unix::fs::DirBuilderExt;
 use time::Duration;
 
 use imza_ca::authority::DEFAULT_BACKDATE;
-use imza_ca::keyref::KeyBackend;
 use imza_ca::services::DEFAULT_TSA_NAME;
 use imza_ca::store::{ServiceKind, StatusFilter};
 use imza_ca::{InitCa, InitTsa, IssueOptions, IssueRequest};
@@ -136,15 +135,8 @@ pub fn run(home: &Home) -> CliResult {
             .is_none()
         {
             pki.init_ca(InitCa {
-                name: name.to_string(),
-                subject: format!("CN={cn},{ORG}"),
-                parent: parent.map(str::to_string),
                 algorithm: *key,
-                validity_days: None,
-                base_url: None,
-                backend: KeyBackend::Software,
-                parent_pin: None,
-                crl_shards: 0,
+                ..InitCa::new(name, &format!("CN={cn},{ORG}"), *parent)
             })?;
             println!("created CA {name}");
         }

@@ -507,7 +507,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use imza_ca::authority::DEFAULT_BACKDATE;
-    use imza_ca::keyref::KeyBackend;
     use imza_ca::{InitCa, IssueOptions, IssueRequest};
     use imza_core::clock::{FixedClock, SystemClock};
     use imza_core::key::software::SoftwareKey;
@@ -536,17 +535,11 @@ mod tests {
     }
 
     fn init(pki: &Pki, name: &str, parent: Option<&str>) {
+        let subject = format!("CN=Verify Store Test {name},O=imza,C=AZ");
         pki.init_ca(InitCa {
-            name: name.into(),
-            subject: format!("CN=Verify Store Test {name},O=imza,C=AZ"),
-            parent: parent.map(str::to_string),
-            algorithm: KeyAlgorithm::EcP256,
-            validity_days: None,
             // Nothing listens there: every fetch would fail (and be counted).
             base_url: Some("http://127.0.0.1:9".into()),
-            backend: KeyBackend::Software,
-            parent_pin: None,
-            crl_shards: 0,
+            ..InitCa::new(name, &subject, parent)
         })
         .unwrap();
     }

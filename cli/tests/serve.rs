@@ -416,7 +416,6 @@ fn the_portal_is_not_served_over_plain_http_beyond_loopback() {
 fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refused() {
     use std::sync::Arc;
 
-    use imza_ca::keyref::KeyBackend;
     use imza_ca::{InitCa, IssueOptions, IssueRequest, Pki};
     use imza_core::clock::FixedClock;
     use imza_core::key::software::SoftwareKey;
@@ -447,15 +446,9 @@ fn a_device_certificate_logs_in_over_https_and_an_expired_or_revoked_one_is_refu
             ),
         ] {
             then.init_ca(InitCa {
-                name: name.into(),
-                subject: subject.into(),
-                parent: parent.map(str::to_string),
                 algorithm,
-                validity_days: None,
                 base_url: parent.is_none().then(|| base_url.clone()),
-                backend: KeyBackend::Software,
-                parent_pin: None,
-                crl_shards: 0,
+                ..InitCa::new(name, subject, parent)
             })
             .unwrap();
         }

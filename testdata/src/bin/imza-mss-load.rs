@@ -31,7 +31,6 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use imza_ca::authority::{DATABASE_FILE, DEFAULT_BACKDATE};
-use imza_ca::keyref::KeyBackend;
 use imza_ca::{InitCa, IssueOptions, IssueRequest, Pki};
 use imza_core::alg::DigestAlgorithm;
 use imza_core::clock::SystemClock;
@@ -151,17 +150,11 @@ fn setup(data_dir: &Path, count: usize, out: &Path) -> Result<bool, String> {
         .map_err(|e| format!("reading the CA store: {e}"))?
         .is_some();
     if !has_mobile_ca {
-        pki.init_ca(InitCa {
-            name: MOBILE_CA.into(),
-            subject: "CN=Bench Mobile Signature CA,O=imza,C=AZ".into(),
-            parent: Some("root".into()),
-            algorithm: KeyAlgorithm::EcP256,
-            validity_days: None,
-            base_url: None,
-            backend: KeyBackend::Software,
-            parent_pin: None,
-            crl_shards: 0,
-        })
+        pki.init_ca(InitCa::new(
+            MOBILE_CA,
+            "CN=Bench Mobile Signature CA,O=imza,C=AZ",
+            Some("root"),
+        ))
         .map_err(|e| format!("creating the {MOBILE_CA} CA under root: {e}"))?;
         println!("created the {MOBILE_CA} CA under root");
     }
