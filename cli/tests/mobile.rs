@@ -14,15 +14,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::{free_port, stderr, Server, TestPki};
+use common::{free_port, init_mobile_args, stderr, Phone, Server, TestPki};
 use serde_json::Value;
 
 const PHONE: &str = "+994501234567";
 const FIN: &str = "1AB2C3D";
 const PIN: &str = "24680";
 const RP: &str = "mygov.az";
-const MOBILE_CA_SUBJECT: &str =
-    "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
 const DOCUMENT: &[u8] = b"e-arayis: Aysel Mammadova lives at Baku, Nizami st. 1\n";
 
 /// A PKI with a `mobile` CA and a TSA, a registered relying party and phone, and `imza serve`
@@ -43,16 +41,7 @@ impl Mobile {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let pki = TestPki::with_root_at(&base);
-        pki.ok(&[
-            "ca",
-            "init",
-            "--name",
-            "mobile",
-            "--parent",
-            "root",
-            "--subject",
-            MOBILE_CA_SUBJECT,
-        ]);
+        pki.ok(&init_mobile_args());
         pki.ok(&["tsa", "init", "--ca", "mobile"]);
         let rp_key = add_relying_party(&pki, RP);
         let config = pki.path("serve.toml");
@@ -94,31 +83,16 @@ impl Mobile {
 
     /// `imza mobile register ... --json` with the phone's wallet in `dir_name`.
     fn register(&self, phone: &str, fin: &str, dir_name: &str) -> Value {
+        let phone = Phone {
+            number: phone,
+            national_id: fin,
+            given_name: "Aysel",
+            surname: "Məmmədova",
+        };
         let dir = self.phone_dir(dir_name);
-        let out = self.pki.ok_env(
-            &[
-                "mobile",
-                "register",
-                "--phone",
-                phone,
-                "--national-id",
-                fin,
-                "--given-name",
-                "Aysel",
-                "--surname",
-                "Məmmədova",
-                "--ca",
-                "mobile",
-                "--pin-env",
-                "PHONE_PIN",
-                "--mss-url",
-                &self.base,
-                "--phone-dir",
-                dir.to_str().expect("path"),
-                "--json",
-            ],
-            &[("PHONE_PIN", PIN)],
-        );
+        let out =
+            self.pki
+                .register_phone(&phone, &self.base, &dir, &[("PHONE_PIN", PIN)], &["--json"]);
         serde_json::from_str(&out).expect("register prints JSON")
     }
 
@@ -773,33 +747,18 @@ fn a_phone_with_its_keys_on_a_pkcs11_token_registers_and_signs() {
     let conf = hsm.conf_path().to_str().expect("path").to_string();
     let module = hsm.module_path().to_str().expect("path").to_string();
     let dir = mobile.phone_dir("hsm-phone");
-    let out = mobile.pki.ok_env(
-        &[
-            "mobile",
-            "register",
-            "--phone",
-            HSM_PHONE,
-            "--national-id",
-            HSM_FIN,
-            "--given-name",
-            "Rəşad",
-            "--surname",
-            "Quliyev",
-            "--ca",
-            "mobile",
-            "--pin-env",
-            "PHONE_PIN",
-            "--mss-url",
-            &mobile.base,
-            "--phone-dir",
-            dir.to_str().expect("path"),
-            "--pkcs11-module",
-            &module,
-            "--token",
-            "phone-se",
-            "--json",
-        ],
+    let rashad = Phone {
+        number: HSM_PHONE,
+        national_id: HSM_FIN,
+        given_name: "Rəşad",
+        surname: "Quliyev",
+    };
+    let out = mobile.pki.register_phone(
+        &rashad,
+        &mobile.base,
+        &dir,
         &[("PHONE_PIN", PIN), ("SOFTHSM2_CONF", &conf)],
+        &["--pkcs11-module", &module, "--token", "phone-se", "--json"],
     );
     let registered: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(registered["phone"], HSM_PHONE);

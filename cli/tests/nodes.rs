@@ -540,16 +540,7 @@ fn a_mobile_signature_session_spans_three_nodes() {
 
     let pki = TestPki::on_postgres();
     pki.ok(&init_root_args(&[]));
-    pki.ok(&[
-        "ca",
-        "init",
-        "--name",
-        "mobile",
-        "--parent",
-        "root",
-        "--subject",
-        "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ",
-    ]);
+    pki.ok(&init_mobile_args());
     let added: serde_json::Value =
         serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", "mygov.az"])).unwrap();
     let api_key = added["apiKey"].as_str().unwrap().to_string();
@@ -558,29 +549,14 @@ fn a_mobile_signature_session_spans_three_nodes() {
         .map(|name| node(&pki, &pki.path(name), &["--roles", "mss", "--node", name]))
         .collect();
     let phone_dir = pki.path("phone");
-    pki.ok_env(
-        &[
-            "mobile",
-            "register",
-            "--phone",
-            "+994501234567",
-            "--national-id",
-            "1AB2C3D",
-            "--given-name",
-            "Aysel",
-            "--surname",
-            "Məmmədova",
-            "--ca",
-            "mobile",
-            "--pin-env",
-            "PHONE_PIN",
-            "--mss-url",
-            &nodes[1].base,
-            "--phone-dir",
-            phone_dir.to_str().unwrap(),
-        ],
-        &[("PHONE_PIN", "24680")],
-    );
+    let phone = Phone {
+        number: "+994501234567",
+        national_id: "1AB2C3D",
+        given_name: "Aysel",
+        surname: "Məmmədova",
+    };
+    let env = [("PHONE_PIN", "24680")];
+    pki.register_phone(&phone, &nodes[1].base, &phone_dir, &env, &[]);
     // The phone, on node B.
     let mut phone = Command::new(env!("CARGO_BIN_EXE_imza"))
         .arg("--data-dir")

@@ -18,7 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{free_port, init_citizens_args, run, stderr, Server, TestPki};
+use common::{
+    free_port, init_citizens_args, init_mobile_args, run, stderr, Phone, Server, TestPki,
+};
 use serde_json::Value;
 
 const PHONE: &str = "+994501234567";
@@ -26,8 +28,6 @@ const FIN: &str = "1AB2C3D";
 const PIN: &str = "24680";
 const RP: &str = "portal";
 const PORTAL_NAME: &str = "mygov.az";
-const MOBILE_CA_SUBJECT: &str =
-    "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
 
 /// The PKI, the two servers and the registered phone.
 struct Lab {
@@ -46,43 +46,18 @@ impl Lab {
         let base = format!("http://127.0.0.1:{port}");
         let pki = TestPki::with_root_at(&base);
         pki.ok(&init_citizens_args(&[]));
-        pki.ok(&[
-            "ca",
-            "init",
-            "--name",
-            "mobile",
-            "--parent",
-            "root",
-            "--subject",
-            MOBILE_CA_SUBJECT,
-        ]);
+        pki.ok(&init_mobile_args());
         let rp: Value =
             serde_json::from_str(&pki.ok(&["mobile", "rp", "add", "--name", RP])).unwrap();
         let rp_key = rp["apiKey"].as_str().unwrap().to_string();
         let phone_dir = pki.path("phone");
-        pki.ok_env(
-            &[
-                "mobile",
-                "register",
-                "--phone",
-                PHONE,
-                "--national-id",
-                FIN,
-                "--given-name",
-                "Aysel",
-                "--surname",
-                "Məmmədova",
-                "--ca",
-                "mobile",
-                "--pin-env",
-                "PHONE_PIN",
-                "--mss-url",
-                &base,
-                "--phone-dir",
-                phone_dir.to_str().unwrap(),
-            ],
-            &[("PHONE_PIN", PIN)],
-        );
+        let phone = Phone {
+            number: PHONE,
+            national_id: FIN,
+            given_name: "Aysel",
+            surname: "Məmmədova",
+        };
+        pki.register_phone(&phone, &base, &phone_dir, &[("PHONE_PIN", PIN)], &[]);
         let (chain, key) = pki.tls_server_certificate("citizens");
         let mss = Server::start_on(&pki, port, &["--roles", "ca,ocsp,mss,publish"]);
 
@@ -776,28 +751,18 @@ mod in_a_browser {
         drop(phone);
 
         let (other_phone, other_fin) = ("+994557654321", "9ZX8Y7W");
-        lab.pki.ok_env(
-            &[
-                "mobile",
-                "register",
-                "--phone",
-                other_phone,
-                "--national-id",
-                other_fin,
-                "--given-name",
-                "Murad",
-                "--surname",
-                "Quliyev",
-                "--ca",
-                "mobile",
-                "--pin-env",
-                "PHONE_PIN",
-                "--mss-url",
-                &lab.mss_base,
-                "--phone-dir",
-                lab.pki.path("other-phone").to_str().unwrap(),
-            ],
+        let other = super::Phone {
+            number: other_phone,
+            national_id: other_fin,
+            given_name: "Murad",
+            surname: "Quliyev",
+        };
+        lab.pki.register_phone(
+            &other,
+            &lab.mss_base,
+            &lab.pki.path("other-phone"),
             &[("PHONE_PIN", super::PIN)],
+            &[],
         );
         let phone = lab.phone_run_of(other_phone, "other-phone", "--approve");
         let auth = [

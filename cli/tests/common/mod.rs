@@ -10,6 +10,9 @@ use std::process::{Command, Output};
 
 pub const ROOT_SUBJECT: &str = "CN=AZ Root CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
 pub const CITIZENS_SUBJECT: &str = "CN=AZ Citizens CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
+/// The subject of the CA the tests' phones get their certificates from ([`init_mobile_args`]).
+pub const MOBILE_CA_SUBJECT: &str =
+    "CN=AZ Mobile Signature CA,O=Milli Sertifikat Xidmətləri Mərkəzi,C=AZ";
 /// A public-style base URL: ETSI lints refuse internal names such as 127.0.0.1 in CDP/AIA.
 pub const BASE_URL: &str = "http://pki.e-imza.az";
 
@@ -408,6 +411,11 @@ pub fn init_citizens_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     init_under_root_args("citizens", CITIZENS_SUBJECT, extra)
 }
 
+/// `ca init --name mobile --parent root --subject MOBILE_CA_SUBJECT`: the phones' CA.
+pub fn init_mobile_args() -> Vec<&'static str> {
+    init_under_root_args("mobile", MOBILE_CA_SUBJECT, &[])
+}
+
 /// `ca init --name NAME --parent root --subject SUBJECT EXTRA...`.
 pub fn init_under_root_args<'a>(
     name: &'a str,
@@ -521,6 +529,52 @@ pub fn openssl_show(kind: &str, file: &Path, der: bool, what: &[&str]) -> String
     args.extend(["-in", file.to_str().expect("path"), "-noout"]);
     args.extend_from_slice(what);
     stdout(&run("openssl", &args))
+}
+
+/// A citizen's phone for `imza mobile register`: its number, the holder's national id (FIN)
+/// and name.
+pub struct Phone<'a> {
+    pub number: &'a str,
+    pub national_id: &'a str,
+    pub given_name: &'a str,
+    pub surname: &'a str,
+}
+
+impl TestPki {
+    /// `imza mobile register` of `phone` under the "mobile" CA with the signature service at
+    /// `mss_url`, its wallet in `phone_dir` under the PIN in `env`'s PHONE_PIN, `extra`
+    /// arguments after (`--json`, a PKCS#11 token), insisting on success: what it printed.
+    pub fn register_phone(
+        &self,
+        phone: &Phone,
+        mss_url: &str,
+        phone_dir: &Path,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> String {
+        let mut args = vec![
+            "mobile",
+            "register",
+            "--phone",
+            phone.number,
+            "--national-id",
+            phone.national_id,
+            "--given-name",
+            phone.given_name,
+            "--surname",
+            phone.surname,
+            "--ca",
+            "mobile",
+            "--pin-env",
+            "PHONE_PIN",
+            "--mss-url",
+            mss_url,
+            "--phone-dir",
+            phone_dir.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        self.ok_env(&args, env)
+    }
 }
 
 impl TestPki {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
+use axum::http::{HeaderMap, Response, StatusCode};
 use serde_json::json;
 
 use imza_http::answer::closing;
@@ -111,9 +111,8 @@ async fn anonymous_session(
 pub(super) async fn nonce(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     if portal.card.is_none() {
         return not_configured();
     }
@@ -160,10 +159,9 @@ pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
     client: ClientAddress,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
     body: Body,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     if portal.card.is_none() {
         return not_configured();
     }

@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
+use axum::http::{Response, StatusCode};
 
-use super::{
-    failed, field, forbidden, login_answer, login_form, see_other, work, ClientAddress, LoginForm,
-    Portal,
-};
+use super::{failed, field, forbidden, refused_login, see_other, work, LoginForm, Portal};
 use crate::access_code::{self, AccessCodeError};
 use crate::pages::{escape, Language};
 use crate::session::{self, csrf_token};
@@ -36,20 +33,13 @@ pub(super) fn section(language: Language, csrf_token: &str) -> String {
 
 pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
-    client: ClientAddress,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response<Body> {
-    let language = Language::from_query(uri.query());
-    let LoginForm {
+    language: Language,
+    LoginForm {
         fields,
         session,
         cookie,
-    } = match login_form(&portal, client, &headers, body, Some("national_id")).await {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
+    }: LoginForm,
+) -> Response<Body> {
     let national_id = field(&fields, "national_id").to_string();
     let code = field(&fields, "code").to_string();
     let worker = Arc::clone(&portal);
@@ -71,15 +61,7 @@ pub(super) async fn login(
         )?)
     })
     .await;
-    let again = |status, message: String| {
-        login_answer(
-            &portal,
-            language,
-            &csrf_token(&cookie),
-            status,
-            Some(&message),
-        )
-    };
+    let again = refused_login(&portal, language, csrf_token(&cookie));
     match outcome {
         Ok(Ok(made)) => see_other(
             "/portal/cabinet",

@@ -12,7 +12,7 @@ use axum::http::{Response, StatusCode};
 use imza_http::ClientCertificate;
 
 use super::{
-    anonymous_session, failed, field, forbidden, limit_login, login_answer, read_form, see_other,
+    anonymous_session, failed, field, forbidden, limit_login, read_form, refused_login, see_other,
     work, ClientAddress, Portal,
 };
 use crate::device::{DeviceLoginError, PresentedCertificate};
@@ -75,15 +75,7 @@ pub(super) async fn login(
             Ok(found) => found,
             Err(refused) => return refused,
         };
-    let again = |status, message: String| {
-        login_answer(
-            &portal,
-            language,
-            &csrf_token(&cookie),
-            status,
-            Some(&message),
-        )
-    };
+    let again = refused_login(&portal, language, csrf_token(&cookie));
     let presented = match presented {
         None => {
             return again(

@@ -10,19 +10,17 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
+use axum::http::{HeaderMap, Response, StatusCode};
 use imza_http::answer::closing;
 use imza_http::{read_body, BodyRefused};
 use imza_signer::ValidationReport;
 use openssl::sha::sha256;
 
 use super::{
-    blocking, current, failed, field, forbidden, html, json, read_form, see_other, text, work,
-    Portal,
+    blocking, failed, field, forbidden, html, json, see_other, session_form, text, work, Portal,
 };
 use crate::document::{issue, DocumentKind, DocumentReference, IssueError};
 use crate::pages::Language;
-use crate::session;
 use crate::store::{CheckChannel, DocumentRecord, DocumentStatus};
 use crate::verification::{check_page, document_page, Checked};
 
@@ -41,22 +39,14 @@ pub struct Checker {
 pub(crate) async fn request(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
     body: Body,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
+    let (fields, session) = match session_form(&portal, &headers, body).await {
+        Ok(Some((fields, session))) if session.citizen.is_some() => (fields, session),
+        Ok(_) => return forbidden(),
         Err(refused) => return refused,
     };
-    let session = match current(&portal, &headers).await {
-        Ok(Some((session, _))) if session.citizen.is_some() => session,
-        Ok(_) => return forbidden(),
-        Err(e) => return failed(e),
-    };
-    if !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     let Some(kind) = DocumentKind::parse(field(&fields, "kind")) else {
         return text(StatusCode::BAD_REQUEST, "no such kind of document");
     };
@@ -152,9 +142,8 @@ fn agency(portal: &Portal) -> String {
 pub(crate) async fn document(
     State(portal): State<Arc<Portal>>,
     Path(reference): Path<String>,
-    uri: Uri,
+    language: Language,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     let Ok(reference) = DocumentReference::parse(&reference) else {
         return text(StatusCode::NOT_FOUND, "no such document");
     };
@@ -182,10 +171,9 @@ pub(crate) async fn document_upload(
     State(portal): State<Arc<Portal>>,
     Path(reference): Path<String>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
     body: Body,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     let Ok(reference) = DocumentReference::parse(&reference) else {
         return closing(text(StatusCode::NOT_FOUND, "no such document"));
     };
@@ -215,21 +203,17 @@ pub(crate) async fn document_upload(
 }
 
 /// `GET /d`.
-pub(crate) async fn check(uri: Uri) -> Response<Body> {
-    html(
-        StatusCode::OK,
-        check_page(Language::from_query(uri.query()), None, None),
-    )
+pub(crate) async fn check(language: Language) -> Response<Body> {
+    html(StatusCode::OK, check_page(language, None, None))
 }
 
 /// `POST /d`: any signed PDF or `.p7s` validated.
 pub(crate) async fn check_upload(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
     body: Body,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     let (name, sha, report) = match checked_upload(&portal, &headers, body).await {
         Ok(checked) => checked,
         Err(refused) => return refused,

@@ -29,13 +29,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION,
     REFERRER_POLICY, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use percent_encoding::percent_decode_str;
@@ -459,6 +459,16 @@ pub(crate) async fn blocking<T: Send + 'static>(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddress(pub Option<IpAddr>);
 
+/// A page's language is the request's: `?lang=eng` in its URL, Azerbaijani otherwise
+/// ([`Language::from_query`]).
+impl<S: Send + Sync> FromRequestParts<S> for Language {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Language, Infallible> {
+        Ok(Language::from_query(parts.uri.query()))
+    }
+}
+
 impl FromRequestParts<Arc<Portal>> for ClientAddress {
     type Rejection = Infallible;
 
@@ -538,9 +548,8 @@ pub(crate) async fn current(
 async fn login_page(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     match current(&portal, &headers).await {
         Ok(Some((session, _))) if session.citizen.is_some() => see_other("/portal/cabinet", None),
         Ok(Some((_, cookie))) => login_answer(
@@ -581,6 +590,16 @@ pub(crate) fn login_answer(
 ) -> Response<Body> {
     let sections = login_sections(portal, language, csrf_token);
     html(status, pages::login(language, &sections, message))
+}
+
+/// [`login_answer`] for a refused login of the browser session whose CSRF token is
+/// `csrf_token`: the page again, with why above the methods.
+pub(crate) fn refused_login(
+    portal: &Portal,
+    language: Language,
+    csrf_token: String,
+) -> impl Fn(StatusCode, String) -> Response<Body> + '_ {
+    move |status, why| login_answer(portal, language, &csrf_token, status, Some(&why))
 }
 
 /// The login page's parts, one per login method, in the order shown.
@@ -678,36 +697,59 @@ pub(crate) async fn anonymous_session(
 
 /// A posted login form that passed the login rate limits and belongs to the browser's
 /// anonymous session, with its CSRF token checked: where the code, phone and QR logins start.
+/// As an extractor it reads the form, takes one attempt from the login rate limits (for the
+/// identity in its `national_id` field, when it has one) before any store work, and finds the
+/// anonymous session; else its rejection is the answer refusing the request.
 pub(crate) struct LoginForm {
     pub fields: Vec<(String, String)>,
     pub session: Session,
     pub cookie: String,
 }
 
-/// Reads a login form, takes one attempt from the login rate limits (for the identity in the
-/// field `identity_field`, when the form names one) and finds the anonymous session; else the
-/// answer refusing it.
+impl FromRequest<Arc<Portal>> for LoginForm {
+    type Rejection = Response<Body>;
+
+    async fn from_request(
+        request: Request<Body>,
+        portal: &Arc<Portal>,
+    ) -> Result<LoginForm, Response<Body>> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(client) = ClientAddress::from_request_parts(&mut parts, portal).await;
+        let fields = read_form(&parts.headers, body).await?;
+        let identity = fields
+            .iter()
+            .any(|(name, _)| name == "national_id")
+            .then(|| field(&fields, "national_id"));
+        limit_login(portal, client, identity)?;
+        let (session, cookie) =
+            anonymous_session(portal, &parts.headers, field(&fields, "csrf")).await?;
+        Ok(LoginForm {
+            fields,
+            session,
+            cookie,
+        })
+    }
+}
+
+/// A form posted by the browser's current session, its CSRF token checked: the form's fields
+/// and the session, `None` when the browser has no session; else the answer refusing it (an
+/// unreadable form, a wrong token). Where logout, the QR login's wait and document requests
+/// start.
 // The refusal is the answer itself, handed straight back to axum: boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-pub(crate) async fn login_form(
+pub(crate) async fn session_form(
     portal: &Arc<Portal>,
-    client: ClientAddress,
     headers: &HeaderMap,
     body: Body,
-    identity_field: Option<&str>,
-) -> Result<LoginForm, Response<Body>> {
+) -> Result<Option<(Vec<(String, String)>, Session)>, Response<Body>> {
     let fields = read_form(headers, body).await?;
-    limit_login(
-        portal,
-        client,
-        identity_field.map(|name| field(&fields, name)),
-    )?;
-    let (session, cookie) = anonymous_session(portal, headers, field(&fields, "csrf")).await?;
-    Ok(LoginForm {
-        fields,
-        session,
-        cookie,
-    })
+    let Some((session, _)) = current(portal, headers).await.map_err(failed)? else {
+        return Ok(None);
+    };
+    if !session::check_csrf(&session, field(&fields, "csrf")) {
+        return Err(forbidden());
+    }
+    Ok(Some((fields, session)))
 }
 
 /// The refusal of a state-changing request without its session or CSRF token.
@@ -721,9 +763,8 @@ pub(crate) fn forbidden() -> Response<Body> {
 async fn cabinet(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     let (session, cookie) = match current(&portal, &headers).await {
         Ok(Some(found)) if found.0.citizen.is_some() => found,
         Ok(_) => return see_other("/portal", None),
@@ -824,18 +865,11 @@ async fn logout(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
+    let session = match session_form(&portal, &headers, body).await {
+        Ok(Some((_, session))) => session,
+        Ok(None) => return see_other("/portal", Some(session::clear_cookie())),
         Err(refused) => return refused,
     };
-    let session = match current(&portal, &headers).await {
-        Ok(Some((session, _))) => session,
-        Ok(None) => return see_other("/portal", Some(session::clear_cookie())),
-        Err(e) => return failed(e),
-    };
-    if !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     let worker = Arc::clone(&portal);
     match blocking(&portal, move || {
         session::log_out(worker.store.as_ref(), &session, worker.clock.now())

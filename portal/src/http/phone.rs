@@ -8,15 +8,13 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, Response, StatusCode, Uri};
+use axum::http::{Response, StatusCode};
 
 use imza_mobile_sign::authentication;
 use imza_mobile_sign::client::ClientError;
 use imza_mobile_sign::protocol::{check_national_id, normalize_phone_number};
 
-use super::{
-    failed, field, html, login_answer, login_form, work, ClientAddress, LoginForm, Portal,
-};
+use super::{failed, field, html, refused_login, work, LoginForm, Portal};
 use crate::pages::{self, escape, Language, Waiting};
 use crate::session::csrf_token;
 use crate::store::{PendingKind, PendingLogin};
@@ -49,23 +47,15 @@ pub(super) fn mss_language(language: Language) -> imza_mobile_sign::protocol::La
 
 pub(super) async fn login(
     State(portal): State<Arc<Portal>>,
-    client: ClientAddress,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response<Body> {
-    let language = Language::from_query(uri.query());
-    let LoginForm {
+    language: Language,
+    LoginForm {
         fields,
         session,
         cookie,
-    } = match login_form(&portal, client, &headers, body, Some("national_id")).await {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
+    }: LoginForm,
+) -> Response<Body> {
     let csrf = csrf_token(&cookie);
-    let again =
-        |status, message: String| login_answer(&portal, language, &csrf, status, Some(&message));
+    let again = refused_login(&portal, language, csrf.clone());
     let phone = match normalize_phone_number(field(&fields, "phone")) {
         Ok(phone) => phone,
         Err(e) => return again(StatusCode::BAD_REQUEST, format!("phone: {e}")),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use base64ct::{Base64, Encoding};
 use serde::de::DeserializeOwned;
 
@@ -27,8 +27,8 @@ use imza_http::answer::closing;
 use imza_http::{content_type_is, read_body, BodyRefused};
 
 use super::{
-    answer, current, failed, forbidden, html, json, limit_login, login_form, text, work,
-    ClientAddress, LoginForm, Portal,
+    answer, current, failed, forbidden, html, json, limit_login, text, work, ClientAddress,
+    LoginForm, Portal,
 };
 use crate::pages::{self, escape, Language, Waiting};
 use crate::phone::PhoneLogins;
@@ -64,18 +64,11 @@ fn link_language(language: Language) -> &'static str {
 /// `POST /portal/login/qr`: starts a QR login for the browser session.
 pub(super) async fn start(
     State(portal): State<Arc<Portal>>,
-    client: ClientAddress,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response<Body> {
-    let language = Language::from_query(uri.query());
-    let LoginForm {
+    language: Language,
+    LoginForm {
         session, cookie, ..
-    } = match login_form(&portal, client, &headers, body, None).await {
-        Ok(form) => form,
-        Err(refused) => return refused,
-    };
+    }: LoginForm,
+) -> Response<Body> {
     if portal.phone.is_none() {
         return text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,9 +114,8 @@ pub(super) async fn start(
 pub(super) async fn image(
     State(portal): State<Arc<Portal>>,
     headers: HeaderMap,
-    uri: Uri,
+    language: Language,
 ) -> Response<Body> {
-    let language = Language::from_query(uri.query());
     let Some(logins) = portal.phone.clone() else {
         return text(
             StatusCode::NOT_FOUND,

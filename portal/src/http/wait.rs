@@ -17,7 +17,7 @@ use serde_json::json;
 use imza_mobile_sign::authentication::{self, PendingAuthentication};
 use imza_mobile_sign::client::ClientError;
 
-use super::{current, failed, field, forbidden, json, read_form, script, work, Portal};
+use super::{failed, forbidden, json, script, session_form, work, Portal};
 use crate::session;
 use crate::store::{LoginMethod, PendingKind, PendingLogin, Session, SessionCitizen, StoreError};
 
@@ -58,18 +58,11 @@ pub(super) async fn wait(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
-    let fields = match read_form(&headers, body).await {
-        Ok(fields) => fields,
+    let session = match session_form(&portal, &headers, body).await {
+        Ok(Some((_, session))) => session,
+        Ok(None) => return forbidden(),
         Err(refused) => return refused,
     };
-    let (session, _) = match current(&portal, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return forbidden(),
-        Err(e) => return failed(e),
-    };
-    if !session::check_csrf(&session, field(&fields, "csrf")) {
-        return forbidden();
-    }
     if session.citizen.is_some() {
         // Logged in by an earlier question (whose answer carried the new cookie).
         return standing(Standing::Done(None));
