@@ -407,7 +407,9 @@ pub(crate) fn error_kind(e: &ValidationError) -> &'static str {
         ValidationError::CaExtendedKeyUsage { .. } => "ca_extended_key_usage",
         ValidationError::NonConforming { .. } => "nonconforming",
         ValidationError::NonConformingCrl { .. } => "nonconforming_crl",
-        ValidationError::WeakRsaKey { .. } => "weak_key",
+        ValidationError::WeakRsaKey { .. } | ValidationError::WeakOcspResponderKey { .. } => {
+            "weak_key"
+        }
         _ => "other",
     }
 }
