@@ -79,7 +79,7 @@ pub enum ValidationError {
     Network(String),
 
     /// The trust anchor's own certificate is not fit to be one, or a constraint it carries
-    /// refuses the path (RFC 5937 §3: its pathLenConstraint and policy extensions initialise
+    /// refuses the path (RFC 5937 §2: its pathLenConstraint and policy extensions initialise
     /// the path validation inputs), with [`crate::Strictness::check_anchor_certificate`].
     #[error("trust anchor {anchor}: {problem}")]
     TrustAnchor {
@@ -160,7 +160,7 @@ pub enum ValidationError {
 }
 
 /// Why a trust anchor's certificate is not fit to be one, or which of its constraints refuses
-/// the path (RFC 5937 §3).
+/// the path (RFC 5937 §2).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnchorProblem {

@@ -7,7 +7,9 @@
 //!
 //! Around it, the strict checks [`ValidationOptions`] turns on by default: the trust anchor's
 //! own certificate (fit to be a CA, valid, no unknown critical extension — judged after the
-//! certificates below it; its name constraints always apply, RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
+//! certificates below it; its pathLenConstraint and policy extensions initialising the
+//! counters and the user-initial-policy-set, RFC 5937 §2; its name constraints always apply,
+//! RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
 //! RFC 5280's rules for conforming CAs, and a minimum RSA key size.
 
 use std::sync::Arc;
@@ -66,7 +68,7 @@ pub(crate) fn process_path(
         });
     };
     let n = certs.len();
-    // §6.1.2 initialisation; RFC 5937 §3: an anchor certificate's constraints, when the
+    // §6.1.2 initialisation; RFC 5937 §2: an anchor certificate's constraints, when the
     // caller takes its content, initialise the counters (the smaller value wins) and narrow
     // the user-initial-policy-set.
     let inputs = options
@@ -435,7 +437,7 @@ pub(crate) fn process_path(
     rsa_key_long_enough(anchor, n, options).map_err(anchor_certificate_failure)?;
 
     // §6.1.5 (g) as RFC 9618 gives it, and the final test; the user-initial-policy-set
-    // narrowed to the anchor's certificatePolicies (RFC 5937 §3) when it asserts no
+    // narrowed to the anchor's certificatePolicies (RFC 5937 §2) when it asserts no
     // anyPolicy.
     let callers_set = graph.user_constrained_policy_set(&options.initial_policy_set);
     let anchor_policies = inputs.and_then(|a| a.policies.as_deref());
@@ -500,7 +502,7 @@ struct Counter {
 }
 
 impl Counter {
-    /// The caller's initial value, or the anchor's when it is smaller (RFC 5937 §3).
+    /// The caller's initial value, or the anchor's when it is smaller (RFC 5937 §2).
     fn start(callers: usize, anchors: Option<u32>) -> Counter {
         match anchors {
             Some(skip) if (skip as usize) < callers => Counter {
@@ -529,7 +531,7 @@ impl Counter {
 }
 
 /// The constraints of the trust anchor's certificate that initialise the path validation
-/// inputs (RFC 5937 §3), taken when the caller takes the certificate's content
+/// inputs (RFC 5937 §2), taken when the caller takes the certificate's content
 /// ([`crate::Strictness::check_anchor_certificate`]).
 #[derive(Debug)]
 struct AnchorInputs {
@@ -568,7 +570,7 @@ impl AnchorInputs {
 }
 
 /// The user-initial-policy-set `callers` (empty or with anyPolicy: any) narrowed to the
-/// anchor's certificatePolicies `anchors` (RFC 5937 §3): empty when they share none.
+/// anchor's certificatePolicies `anchors` (RFC 5937 §2): empty when they share none.
 fn narrowed_policy_set(
     callers: &[ObjectIdentifier],
     anchors: &[ObjectIdentifier],

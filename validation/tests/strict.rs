@@ -320,7 +320,7 @@ fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
     .expect("an anchor taken as a name and a key has no EKU");
 }
 
-// --- the trust anchor's pathLenConstraint and policy extensions (RFC 5937 §3) ---------------
+// --- the trust anchor's pathLenConstraint and policy extensions (RFC 5937 §2) ---------------
 
 const POLICY_P: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.17.10");
 const POLICY_Q: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.17.11");
