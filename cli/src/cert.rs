@@ -39,11 +39,13 @@ pub enum CertCommand {
     ///
     /// Stricter than RFC 5280 asks of a verifier, by default (each a policy, with the flag that
     /// turns it off): the --trust certificate itself must be a valid CA certificate allowed to
-    /// sign certificates, with no unknown critical extension (--anchor-as-key); a CA's
+    /// sign certificates, with no unknown critical extension, and its pathLenConstraint and
+    /// policy extensions constrain the path (RFC 5937 §2) (--anchor-as-key); a CA's
     /// extendedKeyUsage limits what it certifies to its purposes (--no-ca-eku-constraint);
     /// certificates and CRLs must follow RFC 5280's rules for conforming CAs — key identifiers,
     /// extension criticality, positive serial numbers, CRL numbers (--allow-nonconforming);
-    /// RSA keys must have at least 2048 bits (--min-rsa-bits). Whatever the flags, the name
+    /// RSA keys, on the path and of a delegated OCSP responder, must have at least 2048 bits
+    /// (--min-rsa-bits). Whatever the flags, the name
     /// constraints of a --trust certificate apply to the path (RFC 5937), a wildcard DNS name
     /// is judged as every name it stands for, and a malformed e-mail address is refused under
     /// e-mail name constraints.
@@ -217,8 +219,9 @@ pub struct VerifyArgs {
 pub(crate) struct StrictnessInputs {
     /// Trust each --trust certificate as a name and a key only (RFC 5280 §6.1.1 (d)): do not
     /// check its validity, basicConstraints cA, keyUsage keyCertSign, extendedKeyUsage or
-    /// critical extensions (checked by default, as WebPKI verifiers do). Its name constraints
-    /// apply either way (RFC 5937).
+    /// critical extensions (checked by default, as WebPKI verifiers do), nor apply its
+    /// pathLenConstraint, certificatePolicies, policyConstraints and inhibitAnyPolicy to the
+    /// path (applied by default, RFC 5937 §2). Its name constraints apply either way (RFC 5937).
     #[arg(long)]
     #[serde(default)]
     pub anchor_as_key: bool,
@@ -240,8 +243,8 @@ pub(crate) struct StrictnessInputs {
     #[arg(long)]
     #[serde(default)]
     pub allow_nonconforming: bool,
-    /// The smallest RSA key, in bits, accepted anywhere on the path, the anchor included (a
-    /// policy after NIST SP 800-131A).
+    /// The smallest RSA key, in bits, accepted anywhere on the path, the anchor included, and
+    /// for a delegated OCSP responder (a policy after NIST SP 800-131A).
     #[arg(long, value_name = "BITS", default_value_t = DEFAULT_MIN_RSA_MODULUS_BITS)]
     #[serde(default = "default_min_rsa_bits")]
     pub min_rsa_bits: usize,
@@ -407,7 +410,9 @@ pub(crate) fn error_kind(e: &ValidationError) -> &'static str {
         ValidationError::CaExtendedKeyUsage { .. } => "ca_extended_key_usage",
         ValidationError::NonConforming { .. } => "nonconforming",
         ValidationError::NonConformingCrl { .. } => "nonconforming_crl",
-        ValidationError::WeakRsaKey { .. } => "weak_key",
+        ValidationError::WeakRsaKey { .. } | ValidationError::WeakOcspResponderKey { .. } => {
+            "weak_key"
+        }
         _ => "other",
     }
 }

@@ -94,9 +94,9 @@ impl PathFailure {
             // A CRL no conforming issuer signs leaves the status unsettled.
             ValidationError::NonConformingCrl { .. } => PathFailureKind::RevocationUnknown,
             // A key too short for the policy is a cryptographic constraint (EN 319 102-1).
-            ValidationError::Unsupported(_) | ValidationError::WeakRsaKey { .. } => {
-                PathFailureKind::Unsupported
-            }
+            ValidationError::Unsupported(_)
+            | ValidationError::WeakRsaKey { .. }
+            | ValidationError::WeakOcspResponderKey { .. } => PathFailureKind::Unsupported,
             _ => PathFailureKind::General,
         };
         PathFailure { kind, message }

@@ -78,8 +78,9 @@ pub enum ValidationError {
     #[error("network: {0}")]
     Network(String),
 
-    /// The trust anchor's own certificate is not fit to be one (with
-    /// [`crate::Strictness::check_anchor_certificate`]).
+    /// The trust anchor's own certificate is not fit to be one, or a constraint it carries
+    /// refuses the path (RFC 5937 §2: its pathLenConstraint and policy extensions initialise
+    /// the path validation inputs), with [`crate::Strictness::check_anchor_certificate`].
     #[error("trust anchor {anchor}: {problem}")]
     TrustAnchor {
         anchor: String,
@@ -145,9 +146,21 @@ pub enum ValidationError {
         bits: usize,
         minimum: usize,
     },
+
+    /// The OCSP response that would settle the status of `subject` is signed by a delegated
+    /// responder (RFC 6960 §4.2.2.2, judged outside the path) whose RSA key is shorter than
+    /// [`crate::Strictness::min_rsa_modulus_bits`], and no other source settles it.
+    #[error("revocation status of {subject} unknown: the OCSP response is signed by the delegated responder {responder}, whose RSA key has {bits} bits; at least {minimum} bits are required")]
+    WeakOcspResponderKey {
+        subject: String,
+        responder: String,
+        bits: usize,
+        minimum: usize,
+    },
 }
 
-/// Why a trust anchor's certificate is not fit to be one.
+/// Why a trust anchor's certificate is not fit to be one, or which of its constraints refuses
+/// the path (RFC 5937 §2).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnchorProblem {
@@ -172,6 +185,46 @@ pub enum AnchorProblem {
     /// Extensions that do not decode or appear twice.
     #[error("unusable extensions: {}", errors.join("; "))]
     UnusableExtensions { errors: Vec<String> },
+    /// Its basicConstraints pathLenConstraint (max_path_length) allows no more intermediate
+    /// CA certificates (self-issued ones do not count, RFC 5280 §6.1.4 (l)).
+    #[error("its pathLenConstraint {path_len_constraint} allows no more intermediate CA certificates, and {subject} (certificate {position} of the path, the target being 0) is one")]
+    PathLength {
+        path_len_constraint: u32,
+        position: usize,
+        subject: String,
+    },
+    /// Its certificatePolicies (without anyPolicy) bound the user-initial-policy-set: the
+    /// path is valid for `path_policies` of the caller's acceptable policies, none of them
+    /// the anchor's, and an explicit policy is required.
+    #[error("the path is valid for {} among the acceptable policies, none of which is in its certificatePolicies ({}), and an explicit policy is required", oid_list(path_policies), oid_list(anchor_policies))]
+    PolicyNotAsserted {
+        anchor_policies: Vec<ObjectIdentifier>,
+        path_policies: Vec<ObjectIdentifier>,
+    },
+    /// Its policyConstraints requireExplicitPolicy requires a policy valid for the path, and
+    /// from `subject` on there is none.
+    #[error("its requireExplicitPolicy {require_explicit_policy} requires a certificate policy valid for the path, and there is none at {subject} (certificate {position} of the path, the target being 0)")]
+    ExplicitPolicyRequired {
+        require_explicit_policy: u32,
+        position: usize,
+        subject: String,
+    },
+    /// Its inhibitAnyPolicy kept the anyPolicy of `subject` from standing for the policies
+    /// expected, which left the path without a policy, and one is required.
+    #[error("its inhibitAnyPolicy {inhibit_any_policy} does not let anyPolicy in {subject} (certificate {position} of the path, the target being 0) stand for a policy, which leaves the path none, and an explicit policy is required")]
+    AnyPolicyInhibited {
+        inhibit_any_policy: u32,
+        position: usize,
+        subject: String,
+    },
+    /// Its policyConstraints inhibitPolicyMapping refused the policy mappings of `subject`,
+    /// and the path was left without a policy, and one is required.
+    #[error("its inhibitPolicyMapping {inhibit_policy_mapping} refuses the policy mappings of {subject} (certificate {position} of the path, the target being 0), and the path is left without a policy, and an explicit policy is required")]
+    PolicyMappingInhibited {
+        inhibit_policy_mapping: u32,
+        position: usize,
+        subject: String,
+    },
 }
 
 /// How a name breaks the name constraints that apply to it (RFC 5280 §4.2.1.10).

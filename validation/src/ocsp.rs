@@ -25,7 +25,9 @@
 //! A delegated responder's certificate must be valid at `t`, or — for a response produced
 //! after `t`, as when a signature made at `t` is validated with the response fetched for it
 //! later (CAdES B-LT) — at the response's producedAt. Its own revocation status is not
-//! checked (RFC 6960 §4.2.2.2.1 leaves that to the CA's id-pkix-ocsp-nocheck choice).
+//! checked (RFC 6960 §4.2.2.2.1 leaves that to the CA's id-pkix-ocsp-nocheck choice). Its RSA
+//! key must be as long as the path's ([`crate::Strictness::min_rsa_modulus_bits`]): the
+//! responder is judged here, outside the path validator.
 
 use std::sync::Arc;
 
@@ -47,7 +49,8 @@ use imza_core::oids;
 use imza_http::client::MAX_ANSWER_BYTES;
 
 use crate::ocsp_request::{build_request, random_nonce, CertIdParts};
-use crate::{Certificate, Fetcher, RevocationEvidence, ValidationError};
+use crate::path_validation::short_rsa_key;
+use crate::{Certificate, Fetcher, RevocationEvidence, Strictness, ValidationError};
 
 /// Most SingleResponses looked through in one response.
 pub(crate) const MAX_SINGLE_RESPONSES: usize = 1000;
@@ -77,11 +80,24 @@ pub(crate) enum OcspFinding {
     },
     /// No usable response: none given, none for this certificate, or each unusable for the
     /// reasons listed (bad signature, unauthorised signer, stale, unknown status, network).
-    None { notes: Vec<String> },
+    None {
+        notes: Vec<String>,
+        /// The first response refused only for its delegated responder's short RSA key.
+        weak_responder: Option<WeakResponder>,
+    },
+}
+
+/// A delegated responder that was authorised, but whose RSA key is shorter than the minimum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WeakResponder {
+    pub responder: String,
+    pub bits: usize,
+    pub minimum: usize,
 }
 
 /// The OCSP status of `cert` (issued by `issuer`) at `time`, from the `responses` given and,
-/// when `fetcher` is set, from the responder in `cert`'s AIA extension.
+/// when `fetcher` is set, from the responder in `cert`'s AIA extension; a delegated
+/// responder's RSA key is held to `strictness`.
 ///
 /// Among the responses given, a usable "revoked" wins over a usable "good"; the responder is
 /// asked only when no given response is usable. Errors are reserved for a `cert` or `issuer`
@@ -93,14 +109,17 @@ pub(crate) fn ocsp_status(
     responses: &[Arc<Vec<u8>>],
     fetcher: Option<&dyn Fetcher>,
     time: OffsetDateTime,
+    strictness: &Strictness,
 ) -> Result<OcspFinding, ValidationError> {
     let parts = CertIdParts::of(cert, issuer)?;
     let check = ResponseCheck {
         parts: &parts,
         issuer,
         time,
+        strictness,
     };
     let mut notes = Vec::new();
+    let mut weak_responder = None;
     let mut good = None;
     let mut about_others = 0usize;
     for (i, der) in responses.iter().take(MAX_RESPONSES_EXAMINED).enumerate() {
@@ -111,6 +130,10 @@ pub(crate) fn ocsp_status(
             }
             Err(Problem::NotAbout) => about_others += 1,
             Err(Problem::Unusable(why)) => notes.push(format!("OCSP response {}: {why}", i + 1)),
+            Err(Problem::WeakResponder { why, weak }) => {
+                notes.push(format!("OCSP response {}: {why}", i + 1));
+                weak_responder.get_or_insert(weak);
+            }
         }
     }
     if let Some(good) = good {
@@ -135,14 +158,24 @@ pub(crate) fn ocsp_status(
         for url in urls.iter().take(MAX_OCSP_URLS) {
             match ask_responder(&check, cert, issuer, fetcher, url) {
                 Ok(finding) => return Ok(finding),
-                Err(why) => notes.push(format!("OCSP responder {url}: {why}")),
+                Err(Problem::WeakResponder { why, weak }) => {
+                    notes.push(format!("OCSP responder {url}: {why}"));
+                    weak_responder.get_or_insert(weak);
+                }
+                Err(Problem::Unusable(why)) => notes.push(format!("OCSP responder {url}: {why}")),
+                Err(Problem::NotAbout) => notes.push(format!(
+                    "OCSP responder {url}: the answer is not about this certificate"
+                )),
             }
         }
     }
     if notes.is_empty() {
         notes.push("no OCSP response".into());
     }
-    Ok(OcspFinding::None { notes })
+    Ok(OcspFinding::None {
+        notes,
+        weak_responder,
+    })
 }
 
 /// Sends a request to `url` — with a fresh nonce unless the fetcher shares answers across
@@ -153,7 +186,7 @@ fn ask_responder(
     issuer: &Certificate,
     fetcher: &dyn Fetcher,
     url: &str,
-) -> Result<OcspFinding, String> {
+) -> Result<OcspFinding, Problem> {
     let nonce = if fetcher.ocsp_nonce() {
         Some(random_nonce().map_err(|e| e.to_string())?)
     } else {
@@ -163,11 +196,7 @@ fn ask_responder(
     let answer = fetcher
         .post_ocsp(url, &request)
         .map_err(|e| e.to_string())?;
-    match check.response(&Arc::new(answer), nonce.as_deref()) {
-        Ok(finding) => Ok(finding),
-        Err(Problem::NotAbout) => Err("the answer is not about this certificate".into()),
-        Err(Problem::Unusable(why)) => Err(why),
-    }
+    check.response(&Arc::new(answer), nonce.as_deref())
 }
 
 /// The earliest nextUpdate among the SingleResponses of a successful basic OCSPResponse:
@@ -230,6 +259,9 @@ enum Problem {
     NotAbout,
     /// Cannot be relied on, with the reason.
     Unusable(String),
+    /// Signed by an authorised delegated responder whose RSA key is too short (`why` says
+    /// so, with what else was wrong with other candidate signers).
+    WeakResponder { why: String, weak: WeakResponder },
 }
 
 impl From<String> for Problem {
@@ -239,11 +271,12 @@ impl From<String> for Problem {
 }
 
 /// What a response is checked against: the certificate (as CertID parts), its issuer, the
-/// validation time.
+/// validation time, the strictness a delegated responder's key is held to.
 struct ResponseCheck<'a> {
     parts: &'a CertIdParts<'a>,
     issuer: &'a Certificate,
     time: OffsetDateTime,
+    strictness: &'a Strictness,
 }
 
 impl ResponseCheck<'_> {
@@ -319,7 +352,8 @@ impl ResponseCheck<'_> {
 
     /// Finds who signed: the issuer itself when the ResponderID names it, otherwise a
     /// certificate of `certs` named by the ResponderID, whose key verifies the signature, that
-    /// the issuer signed, with id-kp-OCSPSigning, valid when it matters (§4.2.2.2).
+    /// the issuer signed, with id-kp-OCSPSigning, valid when it matters (§4.2.2.2), and with an
+    /// RSA key (if RSA) as long as the strictness asks.
     fn check_signer(
         &self,
         responder: &ResponderId,
@@ -327,25 +361,25 @@ impl ResponseCheck<'_> {
         tbs_der: &[u8],
         signature: &[u8],
         produced_at: OffsetDateTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), Problem> {
         let issuer = self.issuer.inner();
         if names_responder(issuer, responder) {
             return verify_with(issuer, &raw.signature_algorithm, tbs_der, signature).map_err(
                 |e| {
-                    format!(
+                    Problem::Unusable(format!(
                         "the signature does not verify with the key of the issuer {}: {e}",
                         self.issuer.subject_text()
-                    )
+                    ))
                 },
             );
         }
         let mut problems = Vec::new();
+        let mut weak = None;
         let certs = raw.certs.as_deref().unwrap_or_default();
         for any in certs.iter().take(MAX_RESPONSE_CERTS) {
-            let Ok(candidate) = any
-                .to_der()
-                .and_then(|d| x509_cert::Certificate::from_der(&d))
-            else {
+            let Ok((der, candidate)) = any.to_der().and_then(|der| {
+                x509_cert::Certificate::from_der(&der).map(|candidate| (der, candidate))
+            }) else {
                 problems.push("a certificate in the response does not decode".to_string());
                 continue;
             };
@@ -359,20 +393,42 @@ impl ResponseCheck<'_> {
                 ));
                 continue;
             }
-            match self.authorised(&candidate, produced_at) {
-                Ok(()) => return Ok(()),
-                Err(why) => problems.push(format!("responder {name}: {why}")),
+            if let Err(why) = self.authorised(&candidate, produced_at) {
+                problems.push(format!("responder {name}: {why}"));
+                continue;
             }
+            let bits = match Certificate::from_der(der) {
+                Ok(parsed) => short_rsa_key(&parsed, self.strictness),
+                Err(e) => {
+                    problems.push(format!("responder {name}: {e}"));
+                    continue;
+                }
+            };
+            let Some(bits) = bits else {
+                return Ok(());
+            };
+            let minimum = self.strictness.min_rsa_modulus_bits;
+            problems.push(format!(
+                "responder {name}: its RSA key has {bits} bits; at least {minimum} bits are required"
+            ));
+            weak.get_or_insert(WeakResponder {
+                responder: name,
+                bits,
+                minimum,
+            });
         }
         if problems.is_empty() {
-            Err(format!(
+            return Err(Problem::Unusable(format!(
                 "signed by {}, which is neither the issuer {} nor a responder certificate in the response",
                 describe_responder(responder),
                 self.issuer.subject_text()
-            ))
-        } else {
-            Err(problems.join("; "))
+            )));
         }
+        let why = problems.join("; ");
+        Err(match weak {
+            Some(weak) => Problem::WeakResponder { why, weak },
+            None => Problem::Unusable(why),
+        })
     }
 
     /// RFC 6960 §4.2.2.2: a delegated responder's certificate is issued (and signed) by the
@@ -680,12 +736,20 @@ mod tests {
     }
 
     fn status(pki: &Pki, responses: &[Arc<Vec<u8>>]) -> OcspFinding {
-        ocsp_status(&pki.leaf, &pki.issuer, responses, None, now()).unwrap()
+        ocsp_status(
+            &pki.leaf,
+            &pki.issuer,
+            responses,
+            None,
+            now(),
+            &Strictness::default(),
+        )
+        .unwrap()
     }
 
     fn notes(finding: OcspFinding) -> String {
         match finding {
-            OcspFinding::None { notes } => notes.join(" | "),
+            OcspFinding::None { notes, .. } => notes.join(" | "),
             other => panic!("expected no usable response, got {other:?}"),
         }
     }
@@ -841,6 +905,7 @@ mod tests {
             &[response(&pki, &spec)],
             None,
             earlier,
+            &Strictness::default(),
         )
         .unwrap()
         {
@@ -908,7 +973,15 @@ mod tests {
         let past = now() - Duration::days(30);
         let newer = response(&pki, &Spec::by_issuer(&pki));
         assert!(matches!(
-            ocsp_status(&pki.leaf, &pki.issuer, &[newer], None, past).unwrap(),
+            ocsp_status(
+                &pki.leaf,
+                &pki.issuer,
+                &[newer],
+                None,
+                past,
+                &Strictness::default()
+            )
+            .unwrap(),
             OcspFinding::Good { .. }
         ));
         // No nextUpdate: current for an hour after thisUpdate only.
@@ -1023,13 +1096,29 @@ mod tests {
                 ..Spec::by_issuer(&pki)
             },
         );
-        let found = ocsp_status(&pki.leaf, &pki.issuer, &[stale], Some(&honest), now()).unwrap();
+        let found = ocsp_status(
+            &pki.leaf,
+            &pki.issuer,
+            &[stale],
+            Some(&honest),
+            now(),
+            &Strictness::default(),
+        )
+        .unwrap();
         assert!(matches!(found, OcspFinding::Good { .. }), "{found:?}");
         assert_eq!(*honest.asked.lock().unwrap(), vec![OCSP_URL.to_string()]);
 
         // A usable response given: the responder is not asked.
         let given = response(&pki, &Spec::by_issuer(&pki));
-        ocsp_status(&pki.leaf, &pki.issuer, &[given], Some(&honest), now()).unwrap();
+        ocsp_status(
+            &pki.leaf,
+            &pki.issuer,
+            &[given],
+            Some(&honest),
+            now(),
+            &Strictness::default(),
+        )
+        .unwrap();
         assert_eq!(honest.asked.lock().unwrap().len(), 1);
 
         // A replayed answer carrying another nonce is refused.
@@ -1044,7 +1133,17 @@ mod tests {
             }),
             asked: Mutex::new(Vec::new()),
         };
-        let why = notes(ocsp_status(&pki.leaf, &pki.issuer, &[], Some(&replaying), now()).unwrap());
+        let why = notes(
+            ocsp_status(
+                &pki.leaf,
+                &pki.issuer,
+                &[],
+                Some(&replaying),
+                now(),
+                &Strictness::default(),
+            )
+            .unwrap(),
+        );
         assert!(why.contains("nonce"), "{why}");
 
         // A responder that cannot be reached is a note naming the URL.
@@ -1052,7 +1151,17 @@ mod tests {
             answer: Box::new(|_| Err(ValidationError::Network("connection refused".into()))),
             asked: Mutex::new(Vec::new()),
         };
-        let why = notes(ocsp_status(&pki.leaf, &pki.issuer, &[], Some(&down), now()).unwrap());
+        let why = notes(
+            ocsp_status(
+                &pki.leaf,
+                &pki.issuer,
+                &[],
+                Some(&down),
+                now(),
+                &Strictness::default(),
+            )
+            .unwrap(),
+        );
         assert!(
             why.contains(OCSP_URL) && why.contains("connection refused"),
             "{why}"

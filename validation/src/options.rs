@@ -43,7 +43,9 @@ pub struct ValidationOptions {
 pub struct Strictness {
     /// Check the trust anchor's own certificate: valid at [`ValidationOptions::time`],
     /// basicConstraints cA, keyUsage keyCertSign when keyUsage is present, no critical
-    /// extension this validator does not understand. RFC 5280 §6.1.1 (d) takes an anchor as a
+    /// extension this validator does not understand; and let its constraints initialise the
+    /// path's inputs (RFC 5937 §2): pathLenConstraint, certificatePolicies (unless anyPolicy),
+    /// policyConstraints and inhibitAnyPolicy. RFC 5280 §6.1.1 (d) takes an anchor as a
     /// name and a key only; RFC 5937 lets a relying party use the certificate's content, as
     /// WebPKI verifiers do. A policy, on by default. (The anchor's name constraints apply
     /// whatever this says.)
@@ -58,8 +60,9 @@ pub struct Strictness {
     /// not the verifier; refusing is a strict verifier's choice, on by default. Legacy suites
     /// (NIST PKITS has non-critical policyConstraints and a negative serial number) turn it off.
     pub require_rfc5280_conformance: bool,
-    /// The smallest RSA modulus, in bits, of a key on the path (the anchor's included). A
-    /// policy: 2048 by default (NIST SP 800-131A); `0` accepts any.
+    /// The smallest RSA modulus, in bits, of a key on the path (the anchor's included) and of
+    /// a delegated OCSP responder's key. A policy: 2048 by default (NIST SP 800-131A); `0`
+    /// accepts any.
     pub min_rsa_modulus_bits: usize,
 }
 

@@ -7,7 +7,9 @@
 //!
 //! Around it, the strict checks [`ValidationOptions`] turns on by default: the trust anchor's
 //! own certificate (fit to be a CA, valid, no unknown critical extension — judged after the
-//! certificates below it; its name constraints always apply, RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
+//! certificates below it; its pathLenConstraint and policy extensions initialising the
+//! counters and the user-initial-policy-set, RFC 5937 §2; its name constraints always apply,
+//! RFC 5937 §2), extendedKeyUsage in CA certificates nesting the target's purpose,
 //! RFC 5280's rules for conforming CAs, and a minimum RSA key size.
 
 use std::sync::Arc;
@@ -23,7 +25,8 @@ use crate::policy::PolicyGraph;
 use crate::purpose::{eku_allows, key_purposes, purpose_name};
 use crate::signature::{with_inherited_dsa_parameters, SignatureCache};
 use crate::{
-    AnchorProblem, Certificate, NameConstraintViolation, ValidationError, ValidationOptions,
+    AnchorProblem, Certificate, NameConstraintViolation, Strictness, ValidationError,
+    ValidationOptions,
 };
 
 /// Why a candidate path failed, and how far its checks got (to report the most telling
@@ -65,13 +68,39 @@ pub(crate) fn process_path(
         });
     };
     let n = certs.len();
-    // §6.1.2 initialisation.
+    // §6.1.2 initialisation; RFC 5937 §2: an anchor certificate's constraints, when the
+    // caller takes its content, initialise the counters (the smaller value wins) and narrow
+    // the user-initial-policy-set.
+    let inputs = options
+        .strictness
+        .check_anchor_certificate
+        .then(|| AnchorInputs::of(anchor));
+    let inputs = inputs.as_ref();
     let initial = |inhibit: bool| if inhibit { 0 } else { n + 1 };
-    let mut explicit_policy = initial(options.initial_explicit_policy);
-    let mut inhibit_any_policy = initial(options.initial_any_policy_inhibit);
-    let mut policy_mapping = initial(options.initial_policy_mapping_inhibit);
-    let mut max_path_length = n;
+    let mut explicit_policy = Counter::start(
+        initial(options.initial_explicit_policy),
+        inputs.and_then(|a| a.require_explicit_policy),
+    );
+    let mut inhibit_any_policy = Counter::start(
+        initial(options.initial_any_policy_inhibit),
+        inputs.and_then(|a| a.inhibit_any_policy),
+    );
+    let mut policy_mapping = Counter::start(
+        initial(options.initial_policy_mapping_inhibit),
+        inputs.and_then(|a| a.inhibit_policy_mapping),
+    );
+    let mut max_path_length = Counter::start(n, inputs.and_then(|a| a.path_len_constraint));
     let mut graph = PolicyGraph::new();
+    // What the anchor's inhibitAnyPolicy or inhibitPolicyMapping took from the path's
+    // policies, to name it when the path ends up without one.
+    let mut anchor_took_policies: Option<AnchorProblem> = None;
+    let anchor_failure = |problem: AnchorProblem, progress: u32| PathFailure {
+        error: ValidationError::TrustAnchor {
+            anchor: anchor.subject_text(),
+            problem,
+        },
+        progress,
+    };
     let mut name_constraints = NameConstraintState::default();
     // RFC 5937 §2: the anchor's name constraints initialise the path's (§6.1.1 (d) would
     // drop them). Kept apart to name the anchor when they refuse a name.
@@ -207,12 +236,36 @@ pub(crate) fn process_path(
         }
         // (d)-(e): policies.
         match &cert.ext.policies {
-            Some(policies) => graph
-                .process_certificate(policies, inhibit_any_policy > 0 || (!last && self_issued)),
+            Some(policies) => {
+                let any_policy_applies = inhibit_any_policy.value > 0 || (!last && self_issued);
+                // Only the anchor's inhibitAnyPolicy holds it at 0: would anyPolicy have kept
+                // the path's policies?
+                let kept_by_any_policy = match inhibit_any_policy.by_anchor {
+                    Some(skip) if !any_policy_applies && policies.contains(&ANY_POLICY) => {
+                        let mut allowed = graph.clone();
+                        allowed.process_certificate(policies, true);
+                        (!allowed.is_null()).then_some(skip)
+                    }
+                    _ => None,
+                };
+                graph.process_certificate(policies, any_policy_applies);
+                if let (Some(skip), true) = (kept_by_any_policy, graph.is_null()) {
+                    anchor_took_policies.get_or_insert(AnchorProblem::AnyPolicyInhibited {
+                        inhibit_any_policy: skip,
+                        position: index,
+                        subject: cert.subject_text(),
+                    });
+                }
+            }
             None => graph.set_null(),
         }
         // (f)
-        if explicit_policy == 0 && graph.is_null() {
+        if explicit_policy.value == 0 && graph.is_null() {
+            if let Some(problem) =
+                anchor_policy_problem(&anchor_took_policies, &explicit_policy, index, cert)
+            {
+                return Err(anchor_failure(problem, base + 6));
+            }
             return Err(constraint(
                 "no certificate policy valid for the path, and an explicit policy is required"
                     .into(),
@@ -235,7 +288,17 @@ pub(crate) fn process_path(
                 {
                     return Err(constraint("policyMappings maps anyPolicy".into(), 7));
                 }
-                graph.apply_mappings(mappings, policy_mapping > 0);
+                let allowed = policy_mapping.value > 0;
+                if let (false, Some(skip)) = (allowed, policy_mapping.by_anchor) {
+                    if mappings.iter().any(|(from, _)| graph.has_policy(from)) {
+                        anchor_took_policies.get_or_insert(AnchorProblem::PolicyMappingInhibited {
+                            inhibit_policy_mapping: skip,
+                            position: index,
+                            subject: cert.subject_text(),
+                        });
+                    }
+                }
+                graph.apply_mappings(mappings, allowed);
             }
             // (g): name constraints for the certificates below.
             if let Some(nc) = &cert.ext.name_constraints {
@@ -245,22 +308,22 @@ pub(crate) fn process_path(
             }
             // (h)
             if !self_issued {
-                explicit_policy = explicit_policy.saturating_sub(1);
-                policy_mapping = policy_mapping.saturating_sub(1);
-                inhibit_any_policy = inhibit_any_policy.saturating_sub(1);
+                explicit_policy.decrement();
+                policy_mapping.decrement();
+                inhibit_any_policy.decrement();
             }
             // (i)
             if let Some(pc) = &cert.ext.policy_constraints {
                 if let Some(r) = pc.require_explicit_policy {
-                    explicit_policy = explicit_policy.min(r as usize);
+                    explicit_policy.limit(r);
                 }
                 if let Some(m) = pc.inhibit_policy_mapping {
-                    policy_mapping = policy_mapping.min(m as usize);
+                    policy_mapping.limit(m);
                 }
             }
             // (j)
             if let Some(skip) = cert.ext.inhibit_any_policy {
-                inhibit_any_policy = inhibit_any_policy.min(skip as usize);
+                inhibit_any_policy.limit(skip);
             }
             // (k): a CA.
             if cert.inner().tbs_certificate.version != Version::V3 {
@@ -285,14 +348,24 @@ pub(crate) fn process_path(
             // (l): a self-issued certificate (a key rollover) takes no place of the path
             // length.
             if !self_issued {
-                if max_path_length == 0 {
+                if max_path_length.value == 0 {
+                    if let Some(path_len_constraint) = max_path_length.by_anchor {
+                        return Err(anchor_failure(
+                            AnchorProblem::PathLength {
+                                path_len_constraint,
+                                position: index,
+                                subject: cert.subject_text(),
+                            },
+                            base + 10,
+                        ));
+                    }
                     return Err(constraint(
                         "path length constraint exceeded: a CA above allows no more intermediate CAs"
                             .into(),
                         10,
                     ));
                 }
-                max_path_length -= 1;
+                max_path_length.decrement();
             }
             // (m)
             if let Some(len) = cert
@@ -301,7 +374,7 @@ pub(crate) fn process_path(
                 .as_ref()
                 .and_then(|bc| bc.path_len_constraint)
             {
-                max_path_length = max_path_length.min(usize::from(len));
+                max_path_length.limit(u32::from(len));
             }
             // (n)
             if cert
@@ -317,7 +390,7 @@ pub(crate) fn process_path(
             }
         } else {
             // §6.1.5 (a)-(b).
-            explicit_policy = explicit_policy.saturating_sub(1);
+            explicit_policy.decrement();
             if cert
                 .ext
                 .policy_constraints
@@ -325,7 +398,7 @@ pub(crate) fn process_path(
                 .and_then(|pc| pc.require_explicit_policy)
                 == Some(0)
             {
-                explicit_policy = 0;
+                explicit_policy.limit(0);
             }
         }
         // §6.1.4 (o), §6.1.5 (f): critical extensions not understood.
@@ -348,28 +421,50 @@ pub(crate) fn process_path(
     // The anchor's own certificate, after the path below it: what is wrong with a
     // certificate on the path (a leaf not yet valid at the time asked) is the more telling
     // reason when both are.
-    let anchor_failure = |error: ValidationError| PathFailure {
+    let anchor_progress = (n as u32 + 1) * 32 - 1;
+    let anchor_certificate_failure = |error: ValidationError| PathFailure {
         error,
-        progress: (n as u32 + 1) * 32 - 1,
+        progress: anchor_progress,
     };
     if options.strictness.check_anchor_certificate {
         if let Some(problem) = anchor_problem(anchor, options) {
-            return Err(anchor_failure(ValidationError::TrustAnchor {
-                anchor: anchor.subject_text(),
-                problem,
-            }));
+            return Err(anchor_failure(problem, anchor_progress));
         }
         if options.strictness.ca_extended_key_usage_constrains_path {
-            ca_eku_allows(anchor, n, options).map_err(anchor_failure)?;
+            ca_eku_allows(anchor, n, options).map_err(anchor_certificate_failure)?;
         }
     }
-    rsa_key_long_enough(anchor, n, options).map_err(anchor_failure)?;
+    rsa_key_long_enough(anchor, n, options).map_err(anchor_certificate_failure)?;
 
-    // §6.1.5 (g) as RFC 9618 gives it, and the final test.
-    let user_constrained_policy_set =
-        graph.user_constrained_policy_set(&options.initial_policy_set);
-    if explicit_policy == 0 && user_constrained_policy_set.is_empty() {
+    // §6.1.5 (g) as RFC 9618 gives it, and the final test; the user-initial-policy-set
+    // narrowed to the anchor's certificatePolicies (RFC 5937 §2) when it asserts no
+    // anyPolicy.
+    let callers_set = graph.user_constrained_policy_set(&options.initial_policy_set);
+    let anchor_policies = inputs.and_then(|a| a.policies.as_deref());
+    let user_constrained_policy_set = match anchor_policies {
+        None => callers_set.clone(),
+        Some(allowed) => match narrowed_policy_set(&options.initial_policy_set, allowed) {
+            narrowed if narrowed.is_empty() => Vec::new(),
+            narrowed => graph.user_constrained_policy_set(&narrowed),
+        },
+    };
+    if explicit_policy.value == 0 && user_constrained_policy_set.is_empty() {
+        let progress = (n as u32 + 1) * 32;
         let target = certs.first().map(|c| c.subject_text()).unwrap_or_default();
+        if let (Some(allowed), false) = (anchor_policies, callers_set.is_empty()) {
+            return Err(anchor_failure(
+                AnchorProblem::PolicyNotAsserted {
+                    anchor_policies: allowed.to_vec(),
+                    path_policies: callers_set,
+                },
+                progress,
+            ));
+        }
+        if let Some(problem) = certs.first().and_then(|leaf| {
+            anchor_policy_problem(&anchor_took_policies, &explicit_policy, 0, leaf)
+        }) {
+            return Err(anchor_failure(problem, progress));
+        }
         return Err(PathFailure {
             error: ValidationError::Constraint {
                 subject: target,
@@ -387,12 +482,126 @@ pub(crate) fn process_path(
                     }
                 ),
             },
-            progress: (n as u32 + 1) * 32,
+            progress,
         });
     }
     Ok(ProcessedPath {
         working_keys,
         user_constrained_policy_set,
+    })
+}
+
+/// A counter of §6.1.2 (explicit_policy, policy_mapping, inhibit_anyPolicy,
+/// max_path_length), with the trust anchor's value while that is the one it holds: what names
+/// the anchor when the counter refuses the path.
+#[derive(Clone, Copy, Debug)]
+struct Counter {
+    value: usize,
+    /// The anchor certificate's skip count (or pathLenConstraint), while it sets the value.
+    by_anchor: Option<u32>,
+}
+
+impl Counter {
+    /// The caller's initial value, or the anchor's when it is smaller (RFC 5937 §2).
+    fn start(callers: usize, anchors: Option<u32>) -> Counter {
+        match anchors {
+            Some(skip) if (skip as usize) < callers => Counter {
+                value: skip as usize,
+                by_anchor: Some(skip),
+            },
+            _ => Counter {
+                value: callers,
+                by_anchor: None,
+            },
+        }
+    }
+
+    /// §6.1.4 (h), (l), §6.1.5 (a).
+    fn decrement(&mut self) {
+        self.value = self.value.saturating_sub(1);
+    }
+
+    /// §6.1.4 (i), (j), (m): a certificate's value, when smaller, takes the counter over.
+    fn limit(&mut self, skip: u32) {
+        if (skip as usize) < self.value {
+            self.value = skip as usize;
+            self.by_anchor = None;
+        }
+    }
+}
+
+/// The constraints of the trust anchor's certificate that initialise the path validation
+/// inputs (RFC 5937 §2), taken when the caller takes the certificate's content
+/// ([`crate::Strictness::check_anchor_certificate`]).
+#[derive(Debug)]
+struct AnchorInputs {
+    /// basicConstraints pathLenConstraint: max_path_length.
+    path_len_constraint: Option<u32>,
+    /// certificatePolicies, when they do not include anyPolicy: they bound the
+    /// user-initial-policy-set.
+    policies: Option<Vec<ObjectIdentifier>>,
+    /// policyConstraints requireExplicitPolicy: explicit_policy.
+    require_explicit_policy: Option<u32>,
+    /// policyConstraints inhibitPolicyMapping: policy_mapping.
+    inhibit_policy_mapping: Option<u32>,
+    /// inhibitAnyPolicy: inhibit_anyPolicy.
+    inhibit_any_policy: Option<u32>,
+}
+
+impl AnchorInputs {
+    fn of(anchor: &Certificate) -> AnchorInputs {
+        let ext = &anchor.ext;
+        let constraints = ext.policy_constraints.as_ref();
+        AnchorInputs {
+            path_len_constraint: ext
+                .basic_constraints
+                .as_ref()
+                .and_then(|bc| bc.path_len_constraint)
+                .map(u32::from),
+            policies: ext
+                .policies
+                .clone()
+                .filter(|policies| !policies.contains(&ANY_POLICY)),
+            require_explicit_policy: constraints.and_then(|pc| pc.require_explicit_policy),
+            inhibit_policy_mapping: constraints.and_then(|pc| pc.inhibit_policy_mapping),
+            inhibit_any_policy: ext.inhibit_any_policy,
+        }
+    }
+}
+
+/// The user-initial-policy-set `callers` (empty or with anyPolicy: any) narrowed to the
+/// anchor's certificatePolicies `anchors` (RFC 5937 §2): empty when they share none.
+fn narrowed_policy_set(
+    callers: &[ObjectIdentifier],
+    anchors: &[ObjectIdentifier],
+) -> Vec<ObjectIdentifier> {
+    if callers.is_empty() || callers.contains(&ANY_POLICY) {
+        return anchors.to_vec();
+    }
+    callers
+        .iter()
+        .filter(|p| anchors.contains(p))
+        .copied()
+        .collect()
+}
+
+/// The anchor's part in a path left without an acceptable policy at `cert` (at `position`):
+/// what its inhibitAnyPolicy or inhibitPolicyMapping took, or else its requireExplicitPolicy
+/// when that is what requires a policy here.
+fn anchor_policy_problem(
+    took: &Option<AnchorProblem>,
+    explicit_policy: &Counter,
+    position: usize,
+    cert: &Certificate,
+) -> Option<AnchorProblem> {
+    took.clone().or_else(|| {
+        explicit_policy.by_anchor.map(|require_explicit_policy| {
+            AnchorProblem::ExplicitPolicyRequired {
+                require_explicit_policy,
+                position,
+                subject: cert.subject_text(),
+            }
+        })
     })
 }
 
@@ -463,21 +672,27 @@ fn ca_eku_allows(
     })
 }
 
-/// An RSA key shorter than [`Strictness::min_rsa_modulus_bits`] is refused.
+/// An RSA key on the path shorter than [`Strictness::min_rsa_modulus_bits`] is refused.
 fn rsa_key_long_enough(
     cert: &Certificate,
     position: usize,
     options: &ValidationOptions,
 ) -> Result<(), ValidationError> {
-    match cert.rsa_modulus_bits() {
-        Some(bits) if bits < options.strictness.min_rsa_modulus_bits => {
-            Err(ValidationError::WeakRsaKey {
-                position,
-                subject: cert.subject_text(),
-                bits,
-                minimum: options.strictness.min_rsa_modulus_bits,
-            })
-        }
-        _ => Ok(()),
+    match short_rsa_key(cert, &options.strictness) {
+        Some(bits) => Err(ValidationError::WeakRsaKey {
+            position,
+            subject: cert.subject_text(),
+            bits,
+            minimum: options.strictness.min_rsa_modulus_bits,
+        }),
+        None => Ok(()),
     }
+}
+
+/// The modulus length of `cert`'s RSA key when it is shorter than
+/// [`Strictness::min_rsa_modulus_bits`]: the one rule for keys on the path and for a delegated
+/// OCSP responder's, judged outside it.
+pub(crate) fn short_rsa_key(cert: &Certificate, strictness: &Strictness) -> Option<usize> {
+    cert.rsa_modulus_bits()
+        .filter(|bits| *bits < strictness.min_rsa_modulus_bits)
 }

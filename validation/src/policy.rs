@@ -39,6 +39,15 @@ impl PolicyGraph {
         self.levels.is_none()
     }
 
+    /// Whether the deepest level has a node for `policy`: what a policy mapping from it
+    /// deletes when mapping is inhibited (§6.1.4 (b)(2)).
+    pub fn has_policy(&self, policy: &ObjectIdentifier) -> bool {
+        self.levels
+            .as_ref()
+            .and_then(|levels| levels.last())
+            .is_some_and(|level| level.iter().any(|n| n.valid_policy == *policy))
+    }
+
     /// §6.1.3 (e): a certificate without certificatePolicies.
     pub fn set_null(&mut self) {
         self.levels = None;

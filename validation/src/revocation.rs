@@ -63,7 +63,7 @@ impl RevocationEvidence {
 }
 
 use crate::crl_check::CrlOutcome;
-use crate::ocsp::OcspFinding;
+use crate::ocsp::{OcspFinding, WeakResponder};
 use crate::path_builder::Session;
 use crate::path_validation::PathFailure;
 use crate::{Certificate, LocalStatus, RevocationPolicy, ValidationError, ValidationOptions};
@@ -87,6 +87,8 @@ enum Finding {
     },
     Unknown {
         notes: Vec<String>,
+        /// An OCSP response refused only for its delegated responder's short RSA key.
+        weak_responder: Option<WeakResponder>,
     },
 }
 
@@ -142,16 +144,26 @@ impl Session<'_> {
                     statuses[index] =
                         Some(status(RevocationState::Good { revoked_later }, Some(found)));
                 }
-                Finding::Unknown { notes } => {
+                Finding::Unknown {
+                    notes,
+                    weak_responder,
+                } => {
                     let detail = notes.join("; ");
                     if options.revocation == RevocationPolicy::Require {
-                        return Err(PathFailure {
-                            error: ValidationError::RevocationUnknown {
+                        // The weak responder key is why the status is unknown: say that.
+                        let error = match weak_responder {
+                            Some(weak) => ValidationError::WeakOcspResponderKey {
+                                subject: cert.subject_text(),
+                                responder: weak.responder,
+                                bits: weak.bits,
+                                minimum: weak.minimum,
+                            },
+                            None => ValidationError::RevocationUnknown {
                                 subject: cert.subject_text(),
                                 detail,
                             },
-                            progress,
-                        });
+                        };
+                        return Err(PathFailure { error, progress });
                     }
                     statuses[index] = Some(not_checked(&detail));
                 }
@@ -183,6 +195,7 @@ impl Session<'_> {
         let (Some(cert), Some(issuer)) = (chain.get(index), chain.get(index + 1)) else {
             return Ok(Finding::Unknown {
                 notes: vec!["no issuer on the path".into()],
+                weak_responder: None,
             });
         };
         let revoked = |at: OffsetDateTime, reason: Option<String>| PathFailure {
@@ -220,16 +233,19 @@ impl Session<'_> {
                             local.name(),
                             issuer.subject_text()
                         )],
+                        weak_responder: None,
                     })
                 }
                 LocalStatus::Unavailable { reason } => {
                     return Ok(Finding::Unknown {
                         notes: vec![format!("{}: cannot be read: {reason}", local.name())],
+                        weak_responder: None,
                     })
                 }
             }
         }
         let mut notes: Vec<String> = Vec::new();
+        let mut weak_responder: Option<WeakResponder> = None;
         let ocsp_good = |found: RevocationEvidence, revoked_later| Finding::Good {
             revoked_later,
             evidence: found.clone(),
@@ -238,14 +254,22 @@ impl Session<'_> {
         };
         // A usable OCSP answer settles the status; anything else adds to the notes.
         let settled =
-            |answer: Result<OcspFinding, ValidationError>, notes: &mut Vec<String>| match answer {
+            |answer: Result<OcspFinding, ValidationError>,
+             notes: &mut Vec<String>,
+             weak_responder: &mut Option<WeakResponder>| match answer {
                 Ok(OcspFinding::Good {
                     revoked_later,
                     evidence: found,
                 }) => Some(Ok(ocsp_good(found, revoked_later))),
                 Ok(OcspFinding::Revoked { at, reason, .. }) => Some(Err(revoked(at, reason))),
-                Ok(OcspFinding::None { notes: found }) => {
+                Ok(OcspFinding::None {
+                    notes: found,
+                    weak_responder: weak,
+                }) => {
                     notes.extend(found);
+                    if weak_responder.is_none() {
+                        *weak_responder = weak;
+                    }
                     None
                 }
                 Err(e) => {
@@ -253,8 +277,10 @@ impl Session<'_> {
                     None
                 }
             };
-        let given = crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, None, time);
-        if let Some(result) = settled(given, &mut notes) {
+        let strictness = &options.strictness;
+        let given =
+            crate::ocsp::ocsp_status(cert, issuer, &v.ocsp_responses, None, time, strictness);
+        if let Some(result) = settled(given, &mut notes, &mut weak_responder) {
             return result;
         }
         let mut crl = self.crl_status(chain, index, working_keys, anchor, options, &[])?;
@@ -264,8 +290,9 @@ impl Session<'_> {
             None
         };
         if let (CrlOutcome::Unknown { .. }, Some(fetcher)) = (&crl, fetcher) {
-            let asked = crate::ocsp::ocsp_status(cert, issuer, &[], Some(fetcher), time);
-            if let Some(result) = settled(asked, &mut notes) {
+            let asked =
+                crate::ocsp::ocsp_status(cert, issuer, &[], Some(fetcher), time, strictness);
+            if let Some(result) = settled(asked, &mut notes, &mut weak_responder) {
                 return result;
             }
             let (fetched, fetch_notes) = crate::fetch::fetch_crls(cert, fetcher);
@@ -297,7 +324,10 @@ impl Session<'_> {
                         notes.push(note);
                     }
                 }
-                Ok(Finding::Unknown { notes })
+                Ok(Finding::Unknown {
+                    notes,
+                    weak_responder,
+                })
             }
         }
     }

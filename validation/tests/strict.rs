@@ -320,6 +320,267 @@ fn the_anchor_certificates_extended_key_usage_constrains_the_path_too() {
     .expect("an anchor taken as a name and a key has no EKU");
 }
 
+// --- the trust anchor's pathLenConstraint and policy extensions (RFC 5937 §2) ---------------
+
+const POLICY_P: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.17.10");
+const POLICY_Q: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.17.11");
+
+/// A CA's extensions with basicConstraints pathLenConstraint `path_len`.
+fn ca_extensions_with_path_len(path_len: u8) -> Vec<Extension> {
+    vec![
+        ext::basic_constraints(true, Some(path_len)).unwrap(),
+        ext::key_usage(KeyUsages::KeyCertSign | KeyUsages::CRLSign).unwrap(),
+    ]
+}
+
+/// A CA's extensions with `extra` added.
+fn ca_extensions_and(extra: Vec<Extension>) -> Vec<Extension> {
+    let mut extensions = ca_extensions();
+    extensions.extend(extra);
+    extensions
+}
+
+fn policies(oids: &[ObjectIdentifier]) -> Extension {
+    ext::certificate_policies(oids).unwrap()
+}
+
+fn policy_constraints(require: Option<u32>, inhibit_mapping: Option<u32>) -> Extension {
+    ext::extension(
+        oids::EXT_POLICY_CONSTRAINTS,
+        true,
+        &PolicyConstraints {
+            require_explicit_policy: require,
+            inhibit_policy_mapping: inhibit_mapping,
+        },
+    )
+    .unwrap()
+}
+
+fn inhibit_any_policy(skip: u32) -> Extension {
+    ext::extension(oids::EXT_INHIBIT_ANY_POLICY, true, &skip).unwrap()
+}
+
+/// The anchor's refusal of the path (after checking that the path passes when the anchor is
+/// taken as a name and a key, RFC 5280 §6.1.1 (d)).
+fn refused_by_anchor(
+    anchor: &Party,
+    pool: &[&[u8]],
+    leaf: &Party,
+    tweak: impl Fn(&mut ValidationOptions),
+) -> AnchorProblem {
+    validate(&anchor.der, pool, &leaf.der, |o| {
+        tweak(o);
+        o.strictness.check_anchor_certificate = false;
+    })
+    .expect("the anchor's constraints do not apply when the caller opts out");
+    match validate(&anchor.der, pool, &leaf.der, tweak) {
+        Err(ValidationError::TrustAnchor { anchor, problem }) => {
+            assert!(anchor.contains("Strict Root"), "{anchor}");
+            problem
+        }
+        other => panic!("expected the anchor's constraint, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_anchor_with_path_len_zero_refuses_an_intermediate_ca() {
+    let root = root_with(ca_extensions_with_path_len(0));
+    let ca = ca_under(&root, CA, ca_extensions());
+    let leaf = leaf_under(&ca, Vec::new());
+    match refused_by_anchor(&root, &[&ca.der], &leaf, |_| {}) {
+        AnchorProblem::PathLength {
+            path_len_constraint,
+            position,
+            subject,
+        } => {
+            assert_eq!((path_len_constraint, position), (0, 1));
+            assert!(subject.contains("Strict Issuing CA"), "{subject}");
+        }
+        other => panic!("expected PathLength, got {other:?}"),
+    }
+    // It may issue end-entity certificates itself.
+    let direct = leaf_under(&root, Vec::new());
+    validate(&root.der, &[], &direct.der, |_| {}).expect("a leaf under the anchor");
+}
+
+#[test]
+fn an_anchor_with_path_len_zero_allows_its_own_key_rollover() {
+    let root = root_with(ca_extensions_with_path_len(0));
+    // The root's new key certified by its old one: self-issued, so no place in the path
+    // length (RFC 5280 §6.1.4 (l)).
+    let rollover = issue(
+        Some(&root),
+        ROOT,
+        p256(),
+        Shape::current(&[4], ca_extensions()),
+    );
+    let leaf = leaf_under(&rollover, Vec::new());
+    let path = validate(&root.der, &[&rollover.der], &leaf.der, |_| {})
+        .expect("a self-issued certificate under pathLenConstraint 0");
+    assert_eq!(path.chain.len(), 3);
+}
+
+#[test]
+fn an_anchor_with_path_len_one_allows_one_intermediate_ca_and_no_more() {
+    let root = root_with(ca_extensions_with_path_len(1));
+    let ca = ca_under(&root, CA, ca_extensions());
+    let leaf = leaf_under(&ca, Vec::new());
+    validate(&root.der, &[&ca.der], &leaf.der, |_| {}).expect("one intermediate CA");
+
+    let sub = issue(
+        Some(&ca),
+        "CN=Strict Sub CA,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[5], ca_extensions()),
+    );
+    let deep = leaf_under(&sub, Vec::new());
+    match refused_by_anchor(&root, &[&ca.der, &sub.der], &deep, |_| {}) {
+        AnchorProblem::PathLength {
+            path_len_constraint: 1,
+            position: 1,
+            subject,
+        } => assert!(subject.contains("Strict Sub CA"), "{subject}"),
+        other => panic!("expected PathLength 1 at the sub CA, got {other:?}"),
+    }
+}
+
+/// A root asserting `root_policies`, a CA and a leaf asserting P and Q.
+fn policy_chain(root_policies: &[ObjectIdentifier]) -> (Party, Party, Party) {
+    let root = root_with(ca_extensions_and(vec![policies(root_policies)]));
+    let ca = ca_under(
+        &root,
+        CA,
+        ca_extensions_and(vec![policies(&[POLICY_P, POLICY_Q])]),
+    );
+    let leaf = leaf_under(&ca, vec![policies(&[POLICY_P, POLICY_Q])]);
+    (root, ca, leaf)
+}
+
+fn explicitly_for(policy: ObjectIdentifier) -> impl Fn(&mut ValidationOptions) {
+    move |o: &mut ValidationOptions| {
+        o.initial_policy_set = vec![policy];
+        o.initial_explicit_policy = true;
+    }
+}
+
+#[test]
+fn an_anchor_asserting_only_policy_p_cannot_validate_a_path_for_policy_q() {
+    let (root, ca, leaf) = policy_chain(&[POLICY_P]);
+    match refused_by_anchor(&root, &[&ca.der], &leaf, explicitly_for(POLICY_Q)) {
+        AnchorProblem::PolicyNotAsserted {
+            anchor_policies,
+            path_policies,
+        } => {
+            assert_eq!(anchor_policies, vec![POLICY_P]);
+            assert_eq!(path_policies, vec![POLICY_Q]);
+        }
+        other => panic!("expected PolicyNotAsserted, got {other:?}"),
+    }
+    let path =
+        validate(&root.der, &[&ca.der], &leaf.der, explicitly_for(POLICY_P)).expect("valid for P");
+    assert_eq!(path.user_constrained_policy_set, vec![POLICY_P]);
+    // Any policy acceptable to the caller: the anchor's set is what the path is valid for.
+    let path = validate(&root.der, &[&ca.der], &leaf.der, |_| {}).expect("no policy required");
+    assert_eq!(path.user_constrained_policy_set, vec![POLICY_P]);
+}
+
+#[test]
+fn an_anchor_asserting_any_policy_does_not_narrow_the_policies() {
+    let (root, ca, leaf) = policy_chain(&[oids::ANY_POLICY]);
+    let path = validate(&root.der, &[&ca.der], &leaf.der, explicitly_for(POLICY_Q))
+        .expect("anyPolicy in the anchor changes nothing");
+    assert_eq!(path.user_constrained_policy_set, vec![POLICY_Q]);
+}
+
+#[test]
+fn an_anchor_requiring_explicit_policy_refuses_a_path_without_policies() {
+    let root = root_with(ca_extensions_and(vec![policy_constraints(Some(0), None)]));
+    let ca = ca_under(&root, CA, ca_extensions());
+    let leaf = leaf_under(&ca, Vec::new());
+    match refused_by_anchor(&root, &[&ca.der], &leaf, |_| {}) {
+        AnchorProblem::ExplicitPolicyRequired {
+            require_explicit_policy: 0,
+            position: 1,
+            subject,
+        } => assert!(subject.contains("Strict Issuing CA"), "{subject}"),
+        other => panic!("expected ExplicitPolicyRequired at the CA, got {other:?}"),
+    }
+    // A skip count of 1 lets the CA go without a policy, not the leaf (§6.1.5 (a)).
+    let root = root_with(ca_extensions_and(vec![policy_constraints(Some(1), None)]));
+    let ca = ca_under(&root, CA, ca_extensions());
+    let leaf = leaf_under(&ca, Vec::new());
+    match refused_by_anchor(&root, &[&ca.der], &leaf, |_| {}) {
+        AnchorProblem::ExplicitPolicyRequired {
+            require_explicit_policy: 1,
+            position: 0,
+            ..
+        } => {}
+        other => panic!("expected ExplicitPolicyRequired at the leaf, got {other:?}"),
+    }
+    // With policies on the path it passes.
+    let ca = ca_under(&root, CA, ca_extensions_and(vec![policies(&[POLICY_P])]));
+    let leaf = leaf_under(&ca, vec![policies(&[POLICY_P])]);
+    validate(&root.der, &[&ca.der], &leaf.der, |_| {}).expect("a policy all the way");
+}
+
+#[test]
+fn an_anchor_inhibiting_any_policy_refuses_a_path_of_any_policy_when_one_is_required() {
+    let root = root_with(ca_extensions_and(vec![inhibit_any_policy(0)]));
+    let ca = ca_under(
+        &root,
+        CA,
+        ca_extensions_and(vec![policies(&[oids::ANY_POLICY])]),
+    );
+    let leaf = leaf_under(&ca, vec![policies(&[oids::ANY_POLICY])]);
+    let explicit = |o: &mut ValidationOptions| o.initial_explicit_policy = true;
+    match refused_by_anchor(&root, &[&ca.der], &leaf, explicit) {
+        AnchorProblem::AnyPolicyInhibited {
+            inhibit_any_policy: 0,
+            position: 1,
+            subject,
+        } => assert!(subject.contains("Strict Issuing CA"), "{subject}"),
+        other => panic!("expected AnyPolicyInhibited at the CA, got {other:?}"),
+    }
+    // Without an explicit policy required, a path without a policy is valid.
+    let path = validate(&root.der, &[&ca.der], &leaf.der, |_| {}).expect("no policy required");
+    assert!(path.user_constrained_policy_set.is_empty());
+}
+
+#[test]
+fn an_anchor_inhibiting_policy_mapping_refuses_a_path_that_needs_one() {
+    let root = root_with(ca_extensions_and(vec![policy_constraints(None, Some(0))]));
+    let mapping = ext::extension(
+        oids::EXT_POLICY_MAPPINGS,
+        true,
+        &x509_cert::ext::pkix::PolicyMappings(vec![x509_cert::ext::pkix::PolicyMapping {
+            issuer_domain_policy: POLICY_P,
+            subject_domain_policy: POLICY_Q,
+        }]),
+    )
+    .unwrap();
+    let ca = ca_under(
+        &root,
+        CA,
+        ca_extensions_and(vec![policies(&[POLICY_P]), mapping]),
+    );
+    let sub = issue(
+        Some(&ca),
+        "CN=Strict Sub CA,O=imza,C=AZ",
+        p256(),
+        Shape::current(&[5], ca_extensions_and(vec![policies(&[POLICY_Q])])),
+    );
+    let leaf = leaf_under(&sub, vec![policies(&[POLICY_Q])]);
+    let explicit = |o: &mut ValidationOptions| o.initial_explicit_policy = true;
+    match refused_by_anchor(&root, &[&ca.der, &sub.der], &leaf, explicit) {
+        AnchorProblem::PolicyMappingInhibited {
+            inhibit_policy_mapping: 0,
+            position: 2,
+            subject,
+        } => assert!(subject.contains("Strict Issuing CA"), "{subject}"),
+        other => panic!("expected PolicyMappingInhibited at the CA, got {other:?}"),
+    }
+}
+
 // --- extendedKeyUsage on CA certificates ---------------------------------------------------
 
 #[test]
@@ -768,6 +1029,98 @@ fn rsa_keys_below_2048_bits_are_refused_by_default_wherever_they_are() {
         Shape::current(&[3], leaf_extensions()),
     );
     validate(&root.der, &[&ca.der], &leaf.der, |_| {}).expect("RSA-2048");
+}
+
+/// A good OCSP response for `chain`'s leaf from imza's responder, signed by a delegated
+/// responder (issued by the leaf's CA, id-kp-OCSPSigning) with `responder_key`.
+fn delegated_ocsp_response(chain: &ThreeChain, responder_key: Arc<dyn SigningKey>) -> Vec<u8> {
+    use der::Encode;
+    use x509_ocsp::{OcspRequest, Request, TbsRequest};
+    let responder = issue(
+        Some(&chain.ca),
+        "CN=Strict OCSP Responder,O=imza,C=AZ",
+        Arc::clone(&responder_key),
+        Shape::current(&[0x7e], imza_testdata::pki::ocsp_responder_extensions()),
+    );
+    let served = imza_ocsp::ServedCa {
+        issuer: imza_ocsp::IssuerId::new("strict"),
+        ca_certificate: chain.ca.der.clone(),
+        responder_certificate: responder.der,
+        responder_key,
+    };
+    let service =
+        imza_ocsp::Responder::new(vec![served], imza_ocsp::ResponderConfig::default()).unwrap();
+    let leaf = chain.leaf.certificate();
+    let ca = x509_cert::Certificate::from_der(&chain.ca.der).unwrap();
+    let cert_id = imza_ocsp::cert_id::cert_id(
+        &ca,
+        &leaf.inner().tbs_certificate.serial_number,
+        imza_ocsp::CertIdHash::Sha1,
+    )
+    .unwrap();
+    let request = OcspRequest {
+        tbs_request: TbsRequest {
+            version: x509_ocsp::Version::V1,
+            requestor_name: None,
+            request_list: vec![Request {
+                req_cert: cert_id,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    let statuses = imza_testdata::ocsp::Statuses::default();
+    statuses.set(leaf.serial(), imza_ocsp::CertStatusInfo::Good);
+    let answer = service.respond(&request.to_der().unwrap(), now(), &statuses);
+    assert_eq!(answer.status, imza_ocsp::ResponseStatus::Successful);
+    answer.der
+}
+
+#[test]
+fn a_delegated_ocsp_responder_with_a_short_rsa_key_settles_nothing_by_default() {
+    let chain = ThreeChain::new(p256);
+    let validator = |response: Vec<u8>| {
+        // The CA's status from the root's CRL; the leaf's from the OCSP response only.
+        let mut validator = Validator::new(vec![chain.root.certificate()]);
+        validator.add_certificate(chain.ca.certificate());
+        validator.add_crl(chain.root_crl.clone());
+        validator.add_ocsp_response(response);
+        validator
+    };
+    let options = ValidationOptions::at(now());
+    let weak = validator(delegated_ocsp_response(&chain, rsa(1024)));
+    match weak.validate(&chain.leaf.certificate(), &options) {
+        Err(ValidationError::WeakOcspResponderKey {
+            subject,
+            responder,
+            bits,
+            minimum,
+        }) => {
+            assert!(subject.contains("Test Signer"), "{subject}");
+            assert!(responder.contains("Strict OCSP Responder"), "{responder}");
+            assert_eq!((bits, minimum), (1024, 2048));
+        }
+        other => panic!("expected WeakOcspResponderKey, got {other:?}"),
+    }
+    let mut lowered = options.clone();
+    lowered.strictness.min_rsa_modulus_bits = 1024;
+    let path = weak
+        .validate(&chain.leaf.certificate(), &lowered)
+        .expect("1024 bits allowed when asked");
+    assert!(matches!(
+        path.revocation.first().map(|r| &r.evidence),
+        Some(Some(imza_validation::RevocationEvidence::Ocsp { .. }))
+    ));
+    // Another source settles the status: the weak response is only a note.
+    let mut with_crl = validator(delegated_ocsp_response(&chain, rsa(1024)));
+    with_crl.add_crl(chain.ca_crl.clone());
+    with_crl
+        .validate(&chain.leaf.certificate(), &options)
+        .expect("the CA's CRL settles it");
+    validator(delegated_ocsp_response(&chain, rsa(2048)))
+        .validate(&chain.leaf.certificate(), &options)
+        .expect("an RSA-2048 responder");
 }
 
 #[test]
