@@ -341,7 +341,7 @@ fn verify(args: VerifyArgs) -> CliResult {
         (Ok(_), _) => Ok(()),
         // No source settled the status because the network failed: no verdict can be given.
         (
-            Err(e @ (ValidationError::RevocationUnknown { .. } | ValidationError::Network(_))),
+            Err(e @ (ValidationError::RevocationUnknown { .. } | ValidationError::Network { .. })),
             Some(why),
         ) => Err(Failure::Environment(format!(
             "cannot check revocation: {why} ({e})"
@@ -402,7 +402,7 @@ pub(crate) fn error_kind(e: &ValidationError) -> &'static str {
         ValidationError::Constraint { .. } => "constraint",
         ValidationError::Purpose { .. } => "purpose",
         ValidationError::Unsupported(_) => "unsupported_algorithm",
-        ValidationError::Network(_) => "network",
+        ValidationError::Network { .. } => "network",
         ValidationError::TrustAnchor { .. } => "trust_anchor",
         ValidationError::AnchorNameConstraints { .. } | ValidationError::NameConstraint { .. } => {
             "name_constraint"

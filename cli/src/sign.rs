@@ -801,7 +801,9 @@ fn failure(e: SignerError) -> Failure {
         SignerError::Key(core) => Failure::from(core),
         SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
         SignerError::Io(ref io) => crate::output::io_class(io, e.to_string()),
-        SignerError::Network(_) | SignerError::Timestamp(_) => Failure::Environment(e.to_string()),
+        SignerError::Network { .. } | SignerError::Timestamp(_) => {
+            Failure::Environment(e.to_string())
+        }
         _ => Failure::Internal(e.to_string()),
     }
 }

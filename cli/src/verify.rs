@@ -514,7 +514,7 @@ mod tests {
     use imza_core::{KeyAlgorithm, SigningKey};
     use imza_signer::http::VerifyService;
     use imza_signer::{sign, Credentials, Indication, SignOptions, SubIndication};
-    use imza_validation::{FetchCacheConfig, Fetcher, ValidationError};
+    use imza_validation::{FetchCacheConfig, Fetcher, NetworkFailure, ValidationError};
     use x509_cert::ext::pkix::CrlReason;
 
     use super::*;
@@ -525,12 +525,18 @@ mod tests {
     impl Fetcher for Counting {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err(ValidationError::Network(format!("{url}: not in this test")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::unreachable(std::io::Error::other("not in this test")),
+            ))
         }
 
         fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Err(ValidationError::Network(format!("{url}: not in this test")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::unreachable(std::io::Error::other("not in this test")),
+            ))
         }
     }
 

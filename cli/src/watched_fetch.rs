@@ -34,9 +34,9 @@ impl<F: Fetcher> WatchedFetcher<F> {
     }
 
     fn note<T>(&self, answer: Result<T, ValidationError>) -> Result<T, ValidationError> {
-        if let Err(ValidationError::Network(why)) = &answer {
+        if let Err(ValidationError::Network { url, failure }) = &answer {
             if let Ok(mut seen) = self.failed.lock() {
-                seen.get_or_insert_with(|| why.clone());
+                seen.get_or_insert_with(|| format!("{url}: {failure}"));
             }
         }
         answer

@@ -203,8 +203,9 @@ impl HttpClient {
     }
 }
 
-/// `404 Not Found (redirected to …): what the server said`, the parts it has.
-fn status_line(status: u16, redirect: Option<&str>, said: &str) -> String {
+/// `404 Not Found (redirected to …): what the server said`, the parts it has (for
+/// [`HttpError::Status`] and the errors that keep its facts).
+pub fn status_line(status: u16, redirect: Option<&str>, said: &str) -> String {
     let mut line = match ureq::http::StatusCode::from_u16(status) {
         Ok(code) => code.to_string(),
         Err(_) => status.to_string(),

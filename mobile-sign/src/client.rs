@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use der::Decode;
 
-use crate::http_client::{ApiError, JsonClient};
+use crate::http_client::{AnswerProblem, ApiError, JsonClient};
 use crate::protocol::{
     check_national_id, check_phone_number, check_relying_party_name, check_session_request,
     decode_base64, CertificateRequest, CertificateResponse, CertificateResult, ProtocolError,
@@ -130,9 +130,13 @@ impl CompletedSession {
     pub fn into_signature(self) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
         match (self.result, self.signature, self.certificate) {
             (SessionResult::Ok, Some(signature), Some(certificate)) => Ok((signature, certificate)),
-            (SessionResult::Ok, _, _) => Err(ClientError::Api(ApiError::BadAnswer(
-                "an OK session without its signature and certificate".into(),
-            ))),
+            (SessionResult::Ok, _, _) => Err(ClientError::Api(
+                AnswerProblem::Missing {
+                    answer: "an OK session",
+                    field: "signature and certificate",
+                }
+                .into(),
+            )),
             (other, _, _) => Err(ClientError::Session(other)),
         }
     }
@@ -210,8 +214,9 @@ impl MssClient {
                 .post("/certificate", &request, self.request_timeout)?;
         match answer.result {
             CertificateResult::Ok => {
-                let text = answer.cert.ok_or_else(|| {
-                    ApiError::BadAnswer("certificate result OK without the certificate".into())
+                let text = answer.cert.ok_or(AnswerProblem::Missing {
+                    answer: "an OK certificate result",
+                    field: "certificate",
                 })?;
                 decode_certificate(&text)
             }
@@ -301,13 +306,22 @@ impl MssClient {
     }
 }
 
+impl From<AnswerProblem> for ClientError {
+    fn from(problem: AnswerProblem) -> ClientError {
+        ClientError::Api(ApiError::BadAnswer(problem))
+    }
+}
+
 /// Failures a restart of the service explains: no connection, a connection dropped, 503 while
 /// its store is busy, or a proxy in front of it saying it is away (502, 504).
 fn is_transient(e: &ApiError) -> bool {
     match e {
         ApiError::Unreachable(_) => true,
         ApiError::Refused { status, .. } => matches!(*status, 502..=504),
-        ApiError::BadAnswer(_) => false,
+        ApiError::NotHttp { .. }
+        | ApiError::ColonInUser { .. }
+        | ApiError::Encode(_)
+        | ApiError::BadAnswer(_) => false,
     }
 }
 
@@ -321,12 +335,13 @@ fn check_session_id(id: &str) -> Result<(), ClientError> {
     if ok {
         Ok(())
     } else {
-        Err(ClientError::Api(ApiError::BadAnswer(format!(
-            "session id {:?} is not 1 to {MAX_SESSION_ID_CHARS} characters A-Z, a-z, 0-9, '-', '_'",
-            id.chars()
-                .take(MAX_SESSION_ID_CHARS + 1)
-                .collect::<String>()
-        ))))
+        Err(ClientError::Api(
+            AnswerProblem::BadSessionId {
+                id: id.chars().take(MAX_SESSION_ID_CHARS + 1).collect(),
+                max: MAX_SESSION_ID_CHARS,
+            }
+            .into(),
+        ))
     }
 }
 
@@ -335,9 +350,10 @@ fn completed(status: SessionStatus) -> Result<Option<CompletedSession>, ClientEr
     if status.state == SessionState::Running {
         return Ok(None);
     }
-    let result = status
-        .result
-        .ok_or_else(|| ApiError::BadAnswer("a COMPLETE session without its result".into()))?;
+    let result = status.result.ok_or(AnswerProblem::Missing {
+        answer: "a COMPLETE session",
+        field: "result",
+    })?;
     if result != SessionResult::Ok {
         return Ok(Some(CompletedSession {
             result,
@@ -347,13 +363,19 @@ fn completed(status: SessionStatus) -> Result<Option<CompletedSession>, ClientEr
     }
     let value = status
         .signature
-        .ok_or_else(|| ApiError::BadAnswer("an OK session without its signature".into()))?
+        .ok_or(AnswerProblem::Missing {
+            answer: "an OK session",
+            field: "signature",
+        })?
         .value;
-    let signature = decode_base64(&value)
-        .map_err(|e| ApiError::BadAnswer(format!("the session's signature is not base64: {e}")))?;
-    let cert = status
-        .cert
-        .ok_or_else(|| ApiError::BadAnswer("an OK session without its certificate".into()))?;
+    let signature = decode_base64(&value).map_err(|source| AnswerProblem::NotBase64 {
+        field: "session's signature",
+        source,
+    })?;
+    let cert = status.cert.ok_or(AnswerProblem::Missing {
+        answer: "an OK session",
+        field: "certificate",
+    })?;
     Ok(Some(CompletedSession {
         result,
         signature: Some(signature),
@@ -363,10 +385,11 @@ fn completed(status: SessionStatus) -> Result<Option<CompletedSession>, ClientEr
 
 /// Base64 DER of an X.509 certificate, decoded and checked to parse.
 fn decode_certificate(text: &str) -> Result<Vec<u8>, ClientError> {
-    let der = decode_base64(text)
-        .map_err(|e| ApiError::BadAnswer(format!("the certificate is not base64: {e}")))?;
-    x509_cert::Certificate::from_der(&der)
-        .map_err(|e| ApiError::BadAnswer(format!("the certificate is not X.509 DER: {e}")))?;
+    let der = decode_base64(text).map_err(|source| AnswerProblem::NotBase64 {
+        field: "certificate",
+        source,
+    })?;
+    x509_cert::Certificate::from_der(&der).map_err(AnswerProblem::NotCertificate)?;
     Ok(der)
 }
 
@@ -415,7 +438,7 @@ mod tests {
         ));
         assert!(matches!(
             MssClient::new("ftp://x", "portal", "key"),
-            Err(ClientError::Api(ApiError::Unreachable(_)))
+            Err(ClientError::Api(ApiError::NotHttp { base_url })) if base_url == "ftp://x"
         ));
         assert!(matches!(
             MssClient::new("http://x", "Portal:1", "key"),
@@ -442,7 +465,16 @@ mod tests {
             .with_restart_patience(Duration::from_millis(700));
         let started = Instant::now();
         match client.wait("abc", Duration::from_secs(30)) {
-            Err(ClientError::Api(ApiError::Unreachable(_))) => {}
+            Err(ClientError::Api(ApiError::Unreachable(e))) => {
+                // The HTTP client's error is kept, with the URL and the cause.
+                assert!(
+                    matches!(&e, imza_http::HttpError::Unreachable { url, .. } if url.contains("/session/abc")),
+                    "{e:?}"
+                );
+                let api = ApiError::Unreachable(e);
+                let kept = std::error::Error::source(&api).unwrap();
+                assert!(kept.source().is_some(), "{kept:?}");
+            }
             other => panic!("{other:?}"),
         }
         let took = started.elapsed();
@@ -592,11 +624,19 @@ mod tests {
         assert!(matches!(ask(), Err(ClientError::NotActive { .. })));
         assert!(matches!(
             ask(),
-            Err(ClientError::Api(ApiError::BadAnswer(_)))
+            Err(ClientError::Api(ApiError::BadAnswer(
+                AnswerProblem::Missing {
+                    field: "certificate",
+                    ..
+                }
+            )))
         ));
+        // "AAAA" is three zero bytes: base64, but no certificate.
         assert!(matches!(
             ask(),
-            Err(ClientError::Api(ApiError::BadAnswer(_)))
+            Err(ClientError::Api(ApiError::BadAnswer(
+                AnswerProblem::NotCertificate(_)
+            )))
         ));
         let seen = server.join().unwrap();
         assert!(
@@ -604,6 +644,25 @@ mod tests {
                 .all(|l| l == "POST /mss/v1/certificate HTTP/1.1"),
             "{seen:?}"
         );
+    }
+
+    #[test]
+    fn an_answer_that_is_not_json_keeps_the_url_and_the_parser_error() {
+        let (url, server) = canned_server(vec![(200, "{\"state\": RUNNING}")]);
+        let client = MssClient::new(&url, "portal", "key").unwrap();
+        let err = client.wait("s1", Duration::from_secs(60)).unwrap_err();
+        let ClientError::Api(ApiError::BadAnswer(AnswerProblem::NotJson { url: asked, source })) =
+            &err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(
+            asked.starts_with(&format!("{url}/mss/v1/session/s1")),
+            "{asked}"
+        );
+        assert_eq!((source.line(), source.column()), (1, 11), "{source}");
+        assert!(err.to_string().contains(asked.as_str()), "{err}");
+        server.join().unwrap();
     }
 
     #[test]

@@ -18,19 +18,70 @@ const MAX_ANSWER_BYTES: u64 = 256 * 1024;
 /// Why a call to the service gave no usable answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The URL is not http(s), the service cannot be reached, or the connection broke.
+    /// The service URL is not http(s).
+    #[error("{base_url}: the service URL must start with http:// or https://")]
+    NotHttp { base_url: String },
+    /// A user name with a ':', which HTTP Basic cannot carry (RFC 7617 §2).
+    #[error("the user name {user:?} must not contain ':' (HTTP Basic)")]
+    ColonInUser { user: String },
+    /// The service cannot be reached, the connection broke, or its answer was over the limit
+    /// ([`HttpError`], with the URL and the cause).
     #[error("{0}")]
-    Unreachable(String),
-    /// The service answered with an HTTP error and its [`ErrorBody`] (or what it said).
+    Unreachable(#[source] HttpError),
+    /// The service answered with an HTTP error and its [`ErrorBody`] (or what it said). `code`
+    /// is the body's `error` (the service's codes are strings, and a proxy in front of it may
+    /// answer anything: `HTTP_ERROR` when the body is not an [`ErrorBody`]).
     #[error("the signature service refused (HTTP {status} {code}): {message}")]
     Refused {
         status: u16,
         code: String,
         message: String,
     },
-    /// A 200 answer that is not the JSON expected.
+    /// The request could not be written as JSON.
+    #[error("cannot encode the request: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// A 200 answer that is not what was expected.
     #[error("the signature service answered something unreadable: {0}")]
-    BadAnswer(String),
+    BadAnswer(#[source] AnswerProblem),
+}
+
+/// What is wrong with an answer of the service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerProblem {
+    /// Not the JSON expected (not JSON, or a field missing or of the wrong type).
+    #[error("{url}: {source}")]
+    NotJson {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A field an answer with its result must carry is absent: `answer` (an OK session, say)
+    /// without `field`.
+    #[error("{answer} without its {field}")]
+    Missing {
+        answer: &'static str,
+        field: &'static str,
+    },
+    /// `field` is not base64.
+    #[error("the {field} is not base64: {source}")]
+    NotBase64 {
+        field: &'static str,
+        #[source]
+        source: base64ct::Error,
+    },
+    /// The certificate is not X.509 DER.
+    #[error("the certificate is not X.509 DER: {0}")]
+    NotCertificate(#[source] der::Error),
+    /// A session id that cannot go into a URL path (at most the first 65 characters).
+    #[error("session id {id:?} is not 1 to {max} characters A-Z, a-z, 0-9, '-', '_'")]
+    BadSessionId { id: String, max: usize },
+}
+
+impl From<AnswerProblem> for ApiError {
+    fn from(problem: AnswerProblem) -> ApiError {
+        ApiError::BadAnswer(problem)
+    }
 }
 
 /// A client for one service URL under one identity (a relying party or a device).
@@ -55,14 +106,14 @@ impl JsonClient {
     pub fn new(base_url: &str, user: &str, secret: &str) -> Result<JsonClient, ApiError> {
         let lower = base_url.to_ascii_lowercase();
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-            return Err(ApiError::Unreachable(format!(
-                "{base_url}: the service URL must start with http:// or https://"
-            )));
+            return Err(ApiError::NotHttp {
+                base_url: base_url.to_string(),
+            });
         }
         if user.contains(':') {
-            return Err(ApiError::Unreachable(format!(
-                "the user name {user:?} must not contain ':' (HTTP Basic)"
-            )));
+            return Err(ApiError::ColonInUser {
+                user: user.to_string(),
+            });
         }
         let credentials = Zeroizing::new(format!("{user}:{secret}"));
         Ok(JsonClient {
@@ -91,8 +142,7 @@ impl JsonClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, ApiError> {
-        let json = serde_json::to_vec(body)
-            .map_err(|e| ApiError::BadAnswer(format!("cannot encode the request: {e}")))?;
+        let json = serde_json::to_vec(body).map_err(ApiError::Encode)?;
         self.exchange(HttpMethod::Post, path, Some(&json), timeout)
     }
 
@@ -117,7 +167,7 @@ impl JsonClient {
         );
         match answer {
             Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::BadAnswer(format!("{url}: {e}"))),
+                .map_err(|source| AnswerProblem::NotJson { url, source }.into()),
             Err(HttpError::Status { status, said, .. }) => {
                 Err(match serde_json::from_str::<ErrorBody>(&said) {
                     Ok(body) => ApiError::Refused {
@@ -132,7 +182,7 @@ impl JsonClient {
                     },
                 })
             }
-            Err(e) => Err(ApiError::Unreachable(e.to_string())),
+            Err(e) => Err(ApiError::Unreachable(e)),
         }
     }
 }

@@ -25,9 +25,15 @@ pub enum SignerError {
     /// Reading or writing a file failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// Fetching over the network failed.
-    #[error("network: {0}")]
-    Network(String),
+    /// Asking `service` (the time-stamping authority) over the network failed; the
+    /// [`imza_http::HttpError`] names the URL and keeps the cause (an HTTP status as its
+    /// number).
+    #[error("network: {service}: {source}")]
+    Network {
+        service: &'static str,
+        #[source]
+        source: imza_http::HttpError,
+    },
 }
 
 impl SignerError {

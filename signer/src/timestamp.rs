@@ -75,7 +75,10 @@ impl HttpTimestamper {
             max_bytes: MAX_ANSWER_BYTES as u64,
         };
         http.post(&self.url, TIMESTAMP_QUERY, TIMESTAMP_REPLY, query)
-            .map_err(|e| SignerError::Network(format!("time-stamping authority: {e}")))
+            .map_err(|source| SignerError::Network {
+                service: "time-stamping authority",
+                source,
+            })
     }
 }
 
@@ -133,4 +136,56 @@ pub(crate) fn add_signature_timestamp(
             vec![token.der().to_vec()],
         )?)
         .map_err(SignerError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use imza_http::HttpError;
+
+    use super::*;
+
+    #[test]
+    fn a_tsa_answering_an_http_error_keeps_the_status_and_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/tsa", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            let body = "clock not synchronised";
+            let reply = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).unwrap();
+        });
+        let tsa = HttpTimestamper::new(url.clone()).with_timeout(Duration::from_secs(5));
+        let err = tsa
+            .timestamp(&[7; 32], DigestAlgorithm::Sha256)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                SignerError::Network {
+                    service: "time-stamping authority",
+                    source: HttpError::Status { url: u, status: 503, said, .. },
+                } if *u == url && said == "clock not synchronised"
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("network: time-stamping authority: {url} answered HTTP 503 Service Unavailable: clock not synchronised")
+        );
+        server.join().unwrap();
+    }
 }

@@ -81,7 +81,7 @@ impl PathFailure {
             },
             ValidationError::Expired { .. } => PathFailureKind::Expired,
             ValidationError::NotYetValid { .. } => PathFailureKind::NotYetValid,
-            ValidationError::RevocationUnknown { .. } | ValidationError::Network(_) => {
+            ValidationError::RevocationUnknown { .. } | ValidationError::Network { .. } => {
                 PathFailureKind::RevocationUnknown
             }
             ValidationError::Constraint { .. }

@@ -15,7 +15,7 @@ use der::Encode;
 use imza_core::clock::whole_seconds;
 use imza_core::KeyAlgorithm;
 use imza_signer::{augment, verify, AugmentOptions, Indication, Level, ValidationDataSources};
-use imza_validation::{Fetcher, ValidationError};
+use imza_validation::{Fetcher, NetworkFailure, ValidationError};
 use time::{Duration, OffsetDateTime};
 
 const DOCUMENT: &[u8] = b"Long-term archived decision, 2026.\n";
@@ -28,14 +28,26 @@ impl Fetcher for CrlServer {
         if url == CRL_URL {
             Ok(self.0.clone())
         } else {
-            Err(ValidationError::Network(format!("no CRL at {url}")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::Status {
+                    status: 404,
+                    redirect: None,
+                    said: String::new(),
+                },
+            ))
         }
     }
 
     fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        Err(ValidationError::Network(format!(
-            "no OCSP responder at {url}"
-        )))
+        Err(ValidationError::network(
+            url,
+            NetworkFailure::Status {
+                status: 404,
+                redirect: None,
+                said: String::new(),
+            },
+        ))
     }
 }
 

@@ -62,8 +62,10 @@ pub enum TsaError {
     Signing(#[source] CoreError),
     #[error("encoding the {what} failed: {detail}")]
     Encoding { what: &'static str, detail: String },
-    #[error("the serial number source gave {0}; it must give 1 to 20 octets, not all zero")]
-    BadSerialNumber(String),
+    /// The serial number source gave a serial of `significant_octets` octets after its
+    /// leading zeros (0: all zero).
+    #[error("the serial number source gave {significant_octets} significant octets; it must give 1 to 20 octets, not all zero")]
+    BadSerialNumber { significant_octets: usize },
 
     // --- responses and tokens (client side) ---------------------------------------------
     #[error("the response is {size} bytes, more than the {limit} bytes accepted")]

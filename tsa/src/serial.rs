@@ -44,10 +44,9 @@ pub fn positive_int(unsigned: &[u8]) -> Result<der::asn1::Int, TsaError> {
 pub(crate) fn serial_int(unsigned: &[u8]) -> Result<der::asn1::Int, TsaError> {
     let significant = unsigned.iter().skip_while(|b| **b == 0).count();
     if significant == 0 || significant > 20 {
-        return Err(TsaError::BadSerialNumber(format!(
-            "{} significant octets",
-            significant
-        )));
+        return Err(TsaError::BadSerialNumber {
+            significant_octets: significant,
+        });
     }
     positive_int(unsigned)
 }
@@ -109,7 +108,21 @@ mod tests {
         let negative = der::asn1::Int::from_der(&[0x02, 0x04, 0xde, 0xad, 0xbe, 0xef]).unwrap();
         assert_eq!(unsigned_value(&negative), None);
         assert_eq!(int_hex(&negative), "-0x21524111");
-        assert!(serial_int(&[0, 0]).is_err());
-        assert!(serial_int(&[1; 21]).is_err());
+        assert!(matches!(
+            serial_int(&[0, 0]),
+            Err(TsaError::BadSerialNumber {
+                significant_octets: 0
+            })
+        ));
+        assert!(matches!(
+            serial_int(&[0, 0, 1, 2]),
+            Ok(int) if int.as_bytes() == [1, 2]
+        ));
+        assert!(matches!(
+            serial_int(&[1; 21]),
+            Err(TsaError::BadSerialNumber {
+                significant_octets: 21
+            })
+        ));
     }
 }

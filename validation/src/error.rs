@@ -4,11 +4,14 @@
 //! Callers (the signer's validation report, `imza cert verify`) match on the variants: the
 //! variants below are a contract — add new ones freely, do not rename or remove these.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use der::asn1::ObjectIdentifier;
 use imza_core::clock::rfc3339;
 use time::OffsetDateTime;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValidationError {
     /// Input that does not parse (certificate, CRL, OCSP response, PEM).
@@ -74,9 +77,20 @@ pub enum ValidationError {
     #[error("unsupported algorithm: {0}")]
     Unsupported(String),
 
-    /// Fetching a CRL or OCSP response over the network failed.
-    #[error("network: {0}")]
-    Network(String),
+    /// Fetching a CRL or OCSP response from `url` failed, for the reason `failure` gives.
+    #[error("network: {url}: {failure}")]
+    Network {
+        url: String,
+        #[source]
+        failure: NetworkFailure,
+    },
+
+    /// The operating system's random generator gave no bytes for `purpose` (an OCSP nonce).
+    #[error("cannot make {purpose}: {source}")]
+    Randomness {
+        purpose: &'static str,
+        source: openssl::error::ErrorStack,
+    },
 
     /// The trust anchor's own certificate is not fit to be one, or a constraint it carries
     /// refuses the path (RFC 5937 §2: its pathLenConstraint and policy extensions initialise
@@ -157,6 +171,167 @@ pub enum ValidationError {
         bits: usize,
         minimum: usize,
     },
+}
+
+/// Why fetching revocation data from a URL gave nothing to use: the HTTP exchange's failure
+/// ([`imza_http::HttpError`], its URL kept beside it in [`ValidationError::Network`]), or a
+/// [`crate::FetchCache`]'s refusal. Cloneable, so that a cache can remember a failure; the
+/// cause of a connection or read failure is kept as the [`std::io::Error`] behind it, reachable
+/// through [`std::error::Error::source`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum NetworkFailure {
+    /// A scheme other than http:// or https://.
+    Scheme,
+    /// No connection, a timeout, or a failure before the status line.
+    Unreachable { source: Arc<std::io::Error> },
+    /// A status other than 200, with where it redirects to and the first line the server
+    /// said (at most 200 printable characters of each).
+    Status {
+        status: u16,
+        redirect: Option<String>,
+        said: String,
+    },
+    /// A 200 answer longer than the limit.
+    TooLarge { max_bytes: u64 },
+    /// The answer's body broke off or could not be decoded.
+    Unreadable { source: Arc<std::io::Error> },
+    /// Not fetched: the request has started its `fetches` outbound fetches (the per-request
+    /// cap of a [`crate::FetchCache`]).
+    RequestFetchCap { fetches: usize },
+    /// Not fetched: the request has spent `spent` on fetching (the per-request time cap).
+    RequestTimeCap { spent: Duration },
+    /// Not fetched: `in_flight` outbound fetches are in flight (the process-wide cap).
+    ConcurrencyCap { in_flight: usize },
+    /// The same fetch, in flight for another request, did not end within `waited`.
+    SharedFetchTimedOut { waited: Duration },
+    /// The fetch ended without an outcome (it unwound).
+    Incomplete,
+    /// The cache holds an answer of the other kind under this URL's key: `held` (an OCSP
+    /// response, CRLs) where `asked` was asked for.
+    WrongKind {
+        asked: &'static str,
+        held: &'static str,
+    },
+    /// A failure of an earlier fetch, remembered by a cache and not asked again before
+    /// `until`.
+    Remembered {
+        failure: Box<NetworkFailure>,
+        until: OffsetDateTime,
+    },
+}
+
+impl NetworkFailure {
+    /// [`NetworkFailure::Unreachable`] for `source` (a refused connection, say).
+    pub fn unreachable(source: std::io::Error) -> NetworkFailure {
+        NetworkFailure::Unreachable {
+            source: Arc::new(source),
+        }
+    }
+}
+
+impl std::fmt::Display for NetworkFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkFailure::Scheme => f.write_str("only http:// and https:// URLs are fetched"),
+            NetworkFailure::Unreachable { source } => write!(f, "cannot reach it: {source}"),
+            NetworkFailure::Status {
+                status,
+                redirect,
+                said,
+            } => write!(
+                f,
+                "answered HTTP {}",
+                imza_http::client::status_line(*status, redirect.as_deref(), said)
+            ),
+            NetworkFailure::TooLarge { max_bytes } => {
+                write!(f, "answered more than {max_bytes} bytes")
+            }
+            NetworkFailure::Unreadable { source } => {
+                write!(f, "cannot read the answer: {source}")
+            }
+            NetworkFailure::RequestFetchCap { fetches } => write!(
+                f,
+                "not fetched: this request has made its {fetches} outbound fetches (the \
+                 per-request cap); try later"
+            ),
+            NetworkFailure::RequestTimeCap { spent } => write!(
+                f,
+                "not fetched: this request has spent its {} ms on fetching (the per-request \
+                 time cap); try later",
+                spent.as_millis()
+            ),
+            NetworkFailure::ConcurrencyCap { in_flight } => write!(
+                f,
+                "not fetched: {in_flight} outbound fetches are in flight (the process-wide \
+                 cap); try later"
+            ),
+            NetworkFailure::SharedFetchTimedOut { waited } => write!(
+                f,
+                "the same fetch, in flight for another request, did not end within {} ms",
+                waited.as_millis()
+            ),
+            NetworkFailure::Incomplete => f.write_str("the fetch did not complete"),
+            NetworkFailure::WrongKind { asked, held } => {
+                write!(f, "the cache holds {held} where {asked} was asked for")
+            }
+            NetworkFailure::Remembered { failure, until } => write!(
+                f,
+                "{failure} (remembered: not asked again before {})",
+                rfc3339(*until)
+            ),
+        }
+    }
+}
+
+/// The source of a connection or read failure is the [`std::io::Error`] itself (not the
+/// `Arc` holding it), so that callers can downcast it and read its kind.
+impl std::error::Error for NetworkFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NetworkFailure::Unreachable { source } | NetworkFailure::Unreadable { source } => {
+                Some(&**source)
+            }
+            NetworkFailure::Remembered { failure, .. } => failure.source(),
+            _ => None,
+        }
+    }
+}
+
+impl From<imza_http::HttpError> for ValidationError {
+    fn from(e: imza_http::HttpError) -> ValidationError {
+        use imza_http::HttpError;
+        let (url, failure) = match e {
+            HttpError::Scheme { url } => (url, NetworkFailure::Scheme),
+            HttpError::Unreachable { url, source } => (
+                url,
+                NetworkFailure::Unreachable {
+                    source: Arc::new(source.into_io()),
+                },
+            ),
+            HttpError::Status {
+                url,
+                status,
+                redirect,
+                said,
+            } => (
+                url,
+                NetworkFailure::Status {
+                    status,
+                    redirect,
+                    said,
+                },
+            ),
+            HttpError::TooLarge { url, max_bytes } => (url, NetworkFailure::TooLarge { max_bytes }),
+            HttpError::Read { url, source } => (
+                url,
+                NetworkFailure::Unreadable {
+                    source: Arc::new(source.into_io()),
+                },
+            ),
+        };
+        ValidationError::Network { url, failure }
+    }
 }
 
 /// Why a trust anchor's certificate is not fit to be one, or which of its constraints refuses
@@ -316,6 +491,14 @@ impl ValidationError {
         ValidationError::Malformed {
             what,
             detail: detail.to_string(),
+        }
+    }
+
+    /// A [`ValidationError::Network`] for `url`.
+    pub fn network(url: impl Into<String>, failure: NetworkFailure) -> ValidationError {
+        ValidationError::Network {
+            url: url.into(),
+            failure,
         }
     }
 }

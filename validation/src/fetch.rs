@@ -15,7 +15,7 @@ use x509_cert::ext::pkix::{CrlDistributionPoints, FreshestCrl};
 
 use imza_core::oids;
 use imza_http::client::check_scheme;
-use imza_http::{HttpClient, HttpError};
+use imza_http::HttpClient;
 
 use crate::{Certificate, Crl, ValidationError};
 
@@ -56,12 +56,6 @@ pub trait Fetcher: Send + Sync {
     /// nextUpdate, which every response check judges anyway (the RFC 5019 model).
     fn ocsp_nonce(&self) -> bool {
         true
-    }
-}
-
-impl From<HttpError> for ValidationError {
-    fn from(e: HttpError) -> ValidationError {
-        ValidationError::Network(e.to_string())
     }
 }
 
@@ -181,6 +175,7 @@ mod tests {
     use imza_testpki::{leaf_extensions, TestCa};
 
     use super::*;
+    use crate::NetworkFailure;
 
     struct CountingFetcher {
         crl: Vec<u8>,
@@ -191,14 +186,24 @@ mod tests {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
             self.asked.lock().unwrap().push(url.to_string());
             if url.contains("down") {
-                Err(ValidationError::Network(format!("cannot reach {url}")))
+                Err(ValidationError::network(
+                    url,
+                    NetworkFailure::unreachable(std::io::ErrorKind::ConnectionRefused.into()),
+                ))
             } else {
                 Ok(self.crl.clone())
             }
         }
 
         fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::Network(format!("no OCSP at {url}")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::Status {
+                    status: 404,
+                    redirect: None,
+                    said: String::new(),
+                },
+            ))
         }
     }
 
@@ -245,7 +250,10 @@ mod tests {
         let (crls, notes) = fetch_crls(&down, &fetcher);
         assert!(crls.is_empty());
         assert!(
-            notes.iter().any(|n| n.contains("cannot reach http://down")),
+            notes
+                .iter()
+                .any(|n| n.contains("http://down")
+                    && n.contains("cannot reach it: connection refused")),
             "{notes:?}"
         );
     }
@@ -256,10 +264,107 @@ mod tests {
         assert_eq!(crl_urls(&leaf), (Vec::new(), Vec::new()));
     }
 
+    /// A loopback server answering one request with `head` (a status line and headers) and
+    /// `body`; its URL.
+    fn answer_once(head: &'static str, body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            let reply = format!(
+                "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(reply.as_bytes()).unwrap();
+        });
+        url
+    }
+
+    #[test]
+    fn an_http_status_is_kept_as_a_number_with_the_url() {
+        let url = answer_once("HTTP/1.1 503 Service Unavailable", "down for repair\nmore");
+        let err = HttpClient::default().fetch_crl(&url).unwrap_err();
+        let ValidationError::Network {
+            url: failed,
+            failure:
+                NetworkFailure::Status {
+                    status,
+                    redirect,
+                    said,
+                },
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert_eq!(
+            (failed, *status, redirect, said.as_str()),
+            (&url, 503, &None, "down for repair")
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("network: {url}: answered HTTP 503 Service Unavailable: down for repair")
+        );
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_keeps_the_limit() {
+        let url = answer_once("HTTP/1.1 200 OK", "0123456789abcdef");
+        let client = HttpClient {
+            max_bytes: 8,
+            ..HttpClient::default()
+        };
+        let err = client.fetch_crl(&url).unwrap_err();
+        assert!(
+            matches!(&err, ValidationError::Network { url: u, failure: NetworkFailure::TooLarge { max_bytes: 8 } } if *u == url),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_server_keeps_the_url_and_the_io_error() {
+        // A port nothing listens on any more: the connection is refused.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/ocsp", listener.local_addr().unwrap());
+        drop(listener);
+        let err = HttpClient::default().post_ocsp(&url, b"query").unwrap_err();
+        assert!(
+            matches!(&err, ValidationError::Network { url: u, failure: NetworkFailure::Unreachable { .. } } if *u == url),
+            "{err:?}"
+        );
+        let failure = std::error::Error::source(&err).unwrap();
+        let io = failure
+            .source()
+            .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+            .unwrap();
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused, "{io:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("network: {url}: cannot reach it: ")),
+            "{err}"
+        );
+        // Cloned (as a cache remembers it), the cause is the same.
+        let again = err.clone();
+        assert_eq!(again.to_string(), err.to_string());
+    }
+
     #[test]
     fn other_schemes_are_refused_by_the_http_client_fetcher() {
         let fetcher = HttpClient::default();
         let err = fetcher.fetch_crl("file:///etc/passwd").unwrap_err();
+        assert!(
+            matches!(&err, ValidationError::Network { url, failure: NetworkFailure::Scheme } if url == "file:///etc/passwd"),
+            "{err:?}"
+        );
         assert!(err.to_string().contains("only http"), "{err}");
         let err = fetcher.post_ocsp("ldap://x", b"").unwrap_err();
         assert!(err.to_string().contains("only http"), "{err}");

@@ -34,12 +34,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use imza_core::clock::{rfc3339, Clock};
+use imza_core::clock::Clock;
 use imza_http::HttpClient;
 use openssl::sha::sha256;
 use time::OffsetDateTime;
 
-use crate::{Crl, Fetcher, ValidationError};
+use crate::{Crl, Fetcher, NetworkFailure, ValidationError};
 
 /// How long a caller waits for an identical fetch in flight beyond the fetch timeout: the one
 /// fetching may have started a moment before the waiter, or after it, and its own timeout
@@ -142,6 +142,15 @@ enum Key {
     Ocsp(String, [u8; 32]),
 }
 
+impl Key {
+    /// The URL fetched.
+    fn url(&self) -> &str {
+        match self {
+            Key::Crl(url) | Key::Ocsp(url, _) => url,
+        }
+    }
+}
+
 /// A fetched answer, shared.
 #[derive(Clone)]
 enum Answer {
@@ -150,7 +159,7 @@ enum Answer {
 }
 
 /// An answer, or why there is none.
-type Outcome = Result<Answer, String>;
+type Outcome = Result<Answer, ValidationError>;
 
 struct Entry {
     outcome: Outcome,
@@ -243,15 +252,18 @@ impl FetchCache {
                         .and_then(|times| times.into_iter().min());
                     (Ok(Answer::Crls(crls.into())), next_update)
                 }
-                Err(e) => (Err(e.to_string()), None),
+                Err(e) => (Err(e), None),
             }
         });
-        match outcome {
-            Ok(Answer::Crls(crls)) => Ok(crls),
-            Ok(Answer::Ocsp(_)) => Err(ValidationError::Network(format!(
-                "{url}: the cache holds an OCSP answer under a CRL's key"
-            ))),
-            Err(why) => Err(ValidationError::Network(why)),
+        match outcome? {
+            Answer::Crls(crls) => Ok(crls),
+            Answer::Ocsp(_) => Err(ValidationError::network(
+                url,
+                NetworkFailure::WrongKind {
+                    asked: "CRLs",
+                    held: "an OCSP response",
+                },
+            )),
         }
     }
 
@@ -269,15 +281,18 @@ impl FetchCache {
                     let next_update = crate::ocsp::response_next_update(&der);
                     (Ok(Answer::Ocsp(Arc::new(der))), next_update)
                 }
-                Err(e) => (Err(e.to_string()), None),
+                Err(e) => (Err(e), None),
             }
         });
-        match outcome {
-            Ok(Answer::Ocsp(der)) => Ok(der),
-            Ok(Answer::Crls(_)) => Err(ValidationError::Network(format!(
-                "{url}: the cache holds CRLs under an OCSP answer's key"
-            ))),
-            Err(why) => Err(ValidationError::Network(why)),
+        match outcome? {
+            Answer::Ocsp(der) => Ok(der),
+            Answer::Crls(_) => Err(ValidationError::network(
+                url,
+                NetworkFailure::WrongKind {
+                    asked: "an OCSP response",
+                    held: "CRLs",
+                },
+            )),
         }
     }
 
@@ -297,10 +312,18 @@ impl FetchCache {
                 if entry.expires > now {
                     let outcome = match &entry.outcome {
                         Ok(answer) => Ok(answer.clone()),
-                        Err(why) => Err(format!(
-                            "{why} (remembered: not asked again before {})",
-                            rfc3339(entry.expires)
-                        )),
+                        Err(ValidationError::Network { url, failure }) => {
+                            Err(ValidationError::network(
+                                url.clone(),
+                                NetworkFailure::Remembered {
+                                    failure: Box::new(failure.clone()),
+                                    until: entry.expires,
+                                },
+                            ))
+                        }
+                        // An answer that came but was not usable (a CRL that does not
+                        // parse) is the same error again.
+                        Err(other) => Err(other.clone()),
                     };
                     state.stats.hits += 1;
                     return outcome;
@@ -311,10 +334,11 @@ impl FetchCache {
             }
             if share.began.elapsed() >= self.config.per_request_time {
                 state.stats.refused_request_time += 1;
-                return Err(format!(
-                    "{url} not fetched: this request has spent its {} ms on fetching (the \
-                     per-request time cap); try later",
-                    self.config.per_request_time.as_millis()
+                return Err(ValidationError::network(
+                    url,
+                    NetworkFailure::RequestTimeCap {
+                        spent: self.config.per_request_time,
+                    },
                 ));
             }
             if let Some(flight) = state.flights.get(&key) {
@@ -325,18 +349,20 @@ impl FetchCache {
             }
             if share.started.load(Ordering::SeqCst) >= self.config.per_request {
                 state.stats.refused_per_request += 1;
-                return Err(format!(
-                    "{url} not fetched: this request has made its {} outbound fetches (the \
-                     per-request cap); try later",
-                    self.config.per_request
+                return Err(ValidationError::network(
+                    url,
+                    NetworkFailure::RequestFetchCap {
+                        fetches: self.config.per_request,
+                    },
                 ));
             }
             if state.in_flight >= self.config.concurrent {
                 state.stats.refused_concurrent += 1;
-                return Err(format!(
-                    "{url} not fetched: {} outbound fetches are in flight (the process-wide \
-                     cap); try later",
-                    self.config.concurrent
+                return Err(ValidationError::network(
+                    url,
+                    NetworkFailure::ConcurrencyCap {
+                        in_flight: self.config.concurrent,
+                    },
                 ));
             }
             share.started.fetch_add(1, Ordering::SeqCst);
@@ -371,10 +397,9 @@ impl FetchCache {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(format!(
-                    "{url}: the same fetch, in flight for another request, did not end within \
-                     {} ms",
-                    limit.as_millis()
+                return Err(ValidationError::network(
+                    url,
+                    NetworkFailure::SharedFetchTimedOut { waited: limit },
                 ));
             }
             outcome = flight
@@ -413,7 +438,8 @@ impl FetchCache {
         let bytes = match &outcome {
             Ok(Answer::Crls(crls)) => crls.iter().map(|c| c.der().len() as u64).sum(),
             Ok(Answer::Ocsp(der)) => der.len() as u64,
-            Err(why) => why.len() as u64,
+            // A failure is small; its message is about its size.
+            Err(why) => why.to_string().len() as u64,
         };
         let (max_entries, max_bytes) = (self.config.max_entries, self.config.max_bytes);
         if max_entries == 0 || bytes > max_bytes {
@@ -485,7 +511,11 @@ impl Lead<'_> {
 impl Drop for Lead<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.finish(Err("the fetch did not complete".into()), None);
+            let url = self.key.url().to_string();
+            self.finish(
+                Err(ValidationError::network(url, NetworkFailure::Incomplete)),
+                None,
+            );
         }
     }
 }
@@ -578,7 +608,14 @@ mod tests {
 
     impl Fetcher for Zeros {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::Network(format!("no CRL at {url}")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::Status {
+                    status: 404,
+                    redirect: None,
+                    said: String::new(),
+                },
+            ))
         }
 
         fn post_ocsp(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
@@ -652,5 +689,49 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), 3);
         assert_eq!(request.outbound(), 3);
         assert!(!request.ocsp_nonce());
+    }
+
+    #[test]
+    fn a_remembered_failure_and_a_cap_keep_their_facts() {
+        let config = FetchCacheConfig {
+            per_request: 1,
+            ..FetchCacheConfig::default()
+        };
+        let (cache, _) = zeros_cache(10, config);
+        let request = cache.request();
+        let is_404 = |failure: &NetworkFailure| {
+            matches!(failure, NetworkFailure::Status { status: 404, .. })
+        };
+        match request.crls("http://a/ca.crl") {
+            Err(ValidationError::Network { url, failure }) => {
+                assert_eq!(url, "http://a/ca.crl");
+                assert!(is_404(&failure), "{failure:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Asked again: the 404 is remembered, with until when, and not fetched again.
+        match request.crls("http://a/ca.crl") {
+            Err(ValidationError::Network {
+                url,
+                failure: NetworkFailure::Remembered { failure, until },
+            }) => {
+                assert_eq!(url, "http://a/ca.crl");
+                assert!(is_404(&failure), "{failure:?}");
+                assert_eq!(
+                    until,
+                    OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(30)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Another URL: this request has made its one fetch.
+        match request.post_ocsp("http://b/", b"q") {
+            Err(ValidationError::Network {
+                url,
+                failure: NetworkFailure::RequestFetchCap { fetches: 1 },
+            }) => assert_eq!(url, "http://b/"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cache.stats().refused_per_request, 1);
     }
 }

@@ -627,6 +627,7 @@ mod tests {
 
     use super::*;
     use crate::ocsp_request::CertIdHash;
+    use crate::NetworkFailure;
 
     const OCSP_URL: &str = "http://ocsp.test.invalid/ocsp";
 
@@ -1054,7 +1055,14 @@ mod tests {
 
     impl Fetcher for FakeResponder {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::Network(format!("no CRL at {url}")))
+            Err(ValidationError::network(
+                url,
+                NetworkFailure::Status {
+                    status: 404,
+                    redirect: None,
+                    said: String::new(),
+                },
+            ))
         }
 
         fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {
@@ -1148,7 +1156,12 @@ mod tests {
 
         // A responder that cannot be reached is a note naming the URL.
         let down = FakeResponder {
-            answer: Box::new(|_| Err(ValidationError::Network("connection refused".into()))),
+            answer: Box::new(|_| {
+                Err(ValidationError::network(
+                    OCSP_URL,
+                    NetworkFailure::unreachable(std::io::ErrorKind::ConnectionRefused.into()),
+                ))
+            }),
             asked: Mutex::new(Vec::new()),
         };
         let why = notes(

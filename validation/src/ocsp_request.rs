@@ -112,8 +112,10 @@ impl<'a> CertIdParts<'a> {
 /// A fresh random nonce of [`NONCE_OCTETS`].
 pub(crate) fn random_nonce() -> Result<Vec<u8>, ValidationError> {
     let mut nonce = vec![0; NONCE_OCTETS];
-    openssl::rand::rand_bytes(&mut nonce)
-        .map_err(|e| ValidationError::Network(format!("cannot make an OCSP nonce: {e}")))?;
+    openssl::rand::rand_bytes(&mut nonce).map_err(|source| ValidationError::Randomness {
+        purpose: "an OCSP nonce",
+        source,
+    })?;
     Ok(nonce)
 }
 

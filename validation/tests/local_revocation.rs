@@ -13,8 +13,9 @@ use imza_core::key::software::SoftwareKey;
 use imza_core::{ext, KeyAlgorithm};
 use imza_testdata::pki::{leaf_extensions, TestCa};
 use imza_validation::{
-    Certificate, Fetcher, LocalRevocationSource, LocalStatus, RevocationEvidence, RevocationPolicy,
-    RevocationState, ValidatedPath, ValidationError, ValidationOptions, Validator,
+    Certificate, Fetcher, LocalRevocationSource, LocalStatus, NetworkFailure, RevocationEvidence,
+    RevocationPolicy, RevocationState, ValidatedPath, ValidationError, ValidationOptions,
+    Validator,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -45,12 +46,18 @@ struct Counting(Arc<AtomicUsize>);
 impl Fetcher for Counting {
     fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Err(ValidationError::Network(format!("{url}: not in this test")))
+        Err(ValidationError::network(
+            url,
+            NetworkFailure::unreachable(std::io::Error::other("not in this test")),
+        ))
     }
 
     fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Err(ValidationError::Network(format!("{url}: not in this test")))
+        Err(ValidationError::network(
+            url,
+            NetworkFailure::unreachable(std::io::Error::other("not in this test")),
+        ))
     }
 }
 

@@ -538,7 +538,10 @@ fn is_transient(e: &ApiError) -> bool {
     match e {
         ApiError::Unreachable(_) => true,
         ApiError::Refused { status, .. } => *status >= 500,
-        ApiError::BadAnswer(_) => false,
+        ApiError::NotHttp { .. }
+        | ApiError::ColonInUser { .. }
+        | ApiError::Encode(_)
+        | ApiError::BadAnswer(_) => false,
     }
 }
 
@@ -624,7 +627,8 @@ mod tests {
 
     #[test]
     fn transient_failures_are_retried_and_refusals_are_not() {
-        assert!(is_transient(&ApiError::Unreachable("down".into())));
+        let down = imza_http::HttpError::Scheme { url: "x".into() };
+        assert!(is_transient(&ApiError::Unreachable(down)));
         let refused = |status| ApiError::Refused {
             status,
             code: "X".into(),
