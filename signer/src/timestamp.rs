@@ -140,34 +140,18 @@ pub(crate) fn add_signature_timestamp(
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-
     use imza_http::HttpError;
 
     use super::*;
 
     #[test]
     fn a_tsa_answering_an_http_error_keeps_the_status_and_the_url() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/tsa", listener.local_addr().unwrap());
-        let server = std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0; 4096];
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = stream.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            let body = "clock not synchronised";
-            let reply = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(reply.as_bytes()).unwrap();
-        });
+        let answer = imza_testenv::http::answer_once(
+            "/tsa",
+            "HTTP/1.1 503 Service Unavailable",
+            "clock not synchronised",
+        );
+        let url = answer.url.clone();
         let tsa = HttpTimestamper::new(url.clone()).with_timeout(Duration::from_secs(5));
         let err = tsa
             .timestamp(&[7; 32], DigestAlgorithm::Sha256)
@@ -186,6 +170,6 @@ mod tests {
             err.to_string(),
             format!("network: time-stamping authority: {url} answered HTTP 503 Service Unavailable: clock not synchronised")
         );
-        server.join().unwrap();
+        answer.server.join().unwrap();
     }
 }

@@ -28,26 +28,12 @@ impl Fetcher for CrlServer {
         if url == CRL_URL {
             Ok(self.0.clone())
         } else {
-            Err(ValidationError::network(
-                url,
-                NetworkFailure::Status {
-                    status: 404,
-                    redirect: None,
-                    said: String::new(),
-                },
-            ))
+            Err(ValidationError::network(url, NetworkFailure::status(404)))
         }
     }
 
     fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
-        Err(ValidationError::network(
-            url,
-            NetworkFailure::Status {
-                status: 404,
-                redirect: None,
-                said: String::new(),
-            },
-        ))
+        Err(ValidationError::network(url, NetworkFailure::status(404)))
     }
 }
 

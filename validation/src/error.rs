@@ -222,6 +222,16 @@ pub enum NetworkFailure {
 }
 
 impl NetworkFailure {
+    /// An answer with HTTP status `status` and nothing said (a server with no such CRL or
+    /// responder: 404).
+    pub fn status(status: u16) -> NetworkFailure {
+        NetworkFailure::Status {
+            status,
+            redirect: None,
+            said: String::new(),
+        }
+    }
+
     /// [`NetworkFailure::Unreachable`] for `source` (a refused connection, say).
     pub fn unreachable(source: std::io::Error) -> NetworkFailure {
         NetworkFailure::Unreachable {

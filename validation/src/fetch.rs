@@ -196,14 +196,7 @@ mod tests {
         }
 
         fn post_ocsp(&self, url: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::network(
-                url,
-                NetworkFailure::Status {
-                    status: 404,
-                    redirect: None,
-                    said: String::new(),
-                },
-            ))
+            Err(ValidationError::network(url, NetworkFailure::status(404)))
         }
     }
 
@@ -264,30 +257,9 @@ mod tests {
         assert_eq!(crl_urls(&leaf), (Vec::new(), Vec::new()));
     }
 
-    /// A loopback server answering one request with `head` (a status line and headers) and
-    /// `body`; its URL.
+    /// A loopback server answering one request for `/ca.crl` with `head` and `body`; its URL.
     fn answer_once(head: &'static str, body: &'static str) -> String {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0; 4096];
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = stream.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-            let reply = format!(
-                "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            stream.write_all(reply.as_bytes()).unwrap();
-        });
-        url
+        imza_testenv::http::answer_once("/ca.crl", head, body).url
     }
 
     #[test]

@@ -608,14 +608,7 @@ mod tests {
 
     impl Fetcher for Zeros {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::network(
-                url,
-                NetworkFailure::Status {
-                    status: 404,
-                    redirect: None,
-                    said: String::new(),
-                },
-            ))
+            Err(ValidationError::network(url, NetworkFailure::status(404)))
         }
 
         fn post_ocsp(&self, _: &str, _: &[u8]) -> Result<Vec<u8>, ValidationError> {

@@ -1055,14 +1055,7 @@ mod tests {
 
     impl Fetcher for FakeResponder {
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, ValidationError> {
-            Err(ValidationError::network(
-                url,
-                NetworkFailure::Status {
-                    status: 404,
-                    redirect: None,
-                    said: String::new(),
-                },
-            ))
+            Err(ValidationError::network(url, NetworkFailure::status(404)))
         }
 
         fn post_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, ValidationError> {

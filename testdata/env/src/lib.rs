@@ -1,5 +1,6 @@
 //! imza-testenv: the programs imza's tests run beside them, each in a private directory —
-//! SoftHSM2 tokens ([`softhsm`]) and a PostgreSQL cluster ([`postgres`]).
+//! SoftHSM2 tokens ([`softhsm`]), a PostgreSQL cluster ([`postgres`]) and a one-answer HTTP
+//! server on loopback ([`http`]).
 //!
 //! It depends on no imza crate. A library's own unit tests (`#[cfg(test)]` in its `src/`) are
 //! built on a test copy of that library; a fixture crate that depended on the library would
@@ -10,5 +11,6 @@
 // A test-support crate: a fixture that cannot be set up panics, failing the test that asked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
 pub mod postgres;
 pub mod softhsm;
