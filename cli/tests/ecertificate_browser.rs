@@ -16,7 +16,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
@@ -85,30 +84,18 @@ fn lab() -> Lab {
 
     let services = Server::start_on(&pki, port, &[]);
     let (chain, tls_key) = pki.tls_server_certificate("citizens");
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
-    command
-        .arg("--data-dir")
-        .arg(pki.data_dir())
-        .args([
-            "serve", "--listen", &listen, "--roles", "portal", "--config",
-        ])
-        .arg(&config)
-        .arg("--tls-cert")
-        .arg(&chain)
-        .arg("--tls-key")
-        .arg(&tls_key)
-        .env("SOFTHSM2_CONF", hsm.conf_path())
-        .env("SEAL_PIN", "seal-pin");
-    let portal = Server::spawn(command, &listen);
+    let softhsm_conf = hsm.conf_path().to_str().unwrap();
+    let env = [("SOFTHSM2_CONF", softhsm_conf), ("SEAL_PIN", "seal-pin")];
+    let config = ["--config", config.to_str().unwrap()];
+    let portal = Server::portal(&pki, (&chain, &tls_key), &config, &env);
     clean_up_after_this_process(None, Some(&pki.data_dir().display().to_string()), &[]);
     let root = pki.ca_pem("root");
     Lab {
         pki,
         _hsm: hsm,
         _services: services,
+        portal_base: portal.base.clone(),
         _portal: portal,
-        portal_base: format!("https://{listen}"),
         root,
     }
 }

@@ -70,25 +70,13 @@ impl Lab {
             ),
         )
         .unwrap();
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
-        command
-            .arg("--data-dir")
-            .arg(pki.data_dir())
-            .args([
-                "serve", "--listen", &listen, "--roles", "portal", "--config",
-            ])
-            .arg(&config)
-            .arg("--tls-cert")
-            .arg(&chain)
-            .arg("--tls-key")
-            .arg(&key)
-            .env("PORTAL_MSS_KEY", &rp_key);
-        let portal = Server::spawn(command, &listen);
+        let env = [("PORTAL_MSS_KEY", rp_key.as_str())];
+        let config = ["--config", config.to_str().unwrap()];
+        let portal = Server::portal(&pki, (&chain, &key), &config, &env);
         Lab {
             root_pem: pki.ca_pem("root"),
             pki,
-            portal_base: format!("https://{listen}"),
+            portal_base: portal.base.clone(),
             mss_base: base,
             _mss: mss,
             _portal: portal,

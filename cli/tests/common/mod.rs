@@ -746,6 +746,20 @@ impl Server {
         let mut pem = std::fs::read(pki.ca_pem("root")).expect("root");
         pem.extend(std::fs::read(pki.ca_pem("citizens")).expect("citizens CA"));
         std::fs::write(&client_cas, pem).expect("client CAs");
+        let client_cas = client_cas.to_str().expect("path");
+        Server::portal(pki, (&chain, &key), &["--tls-client-cas", client_cas], &[])
+    }
+
+    /// `imza serve --roles portal EXTRA...` over HTTPS with `tls` (a chain and its key, as
+    /// [`TestPki::tls_server_certificate`] makes them) on a free port, with `env` (the seal's
+    /// PIN, the signature service's API key): the portal as a public node runs it. Its `base`
+    /// is `https://127.0.0.1:PORT`.
+    pub fn portal(
+        pki: &TestPki,
+        tls: (&Path, &Path),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let listen = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_imza"));
         command
@@ -753,11 +767,11 @@ impl Server {
             .arg(pki.data_dir())
             .args(["serve", "--listen", &listen, "--roles", "portal"])
             .arg("--tls-cert")
-            .arg(&chain)
+            .arg(tls.0)
             .arg("--tls-key")
-            .arg(&key)
-            .arg("--tls-client-cas")
-            .arg(&client_cas);
+            .arg(tls.1)
+            .args(extra)
+            .envs(env.iter().copied());
         let mut server = Server::spawn(command, &listen);
         server.base = format!("https://{listen}");
         server
