@@ -58,14 +58,7 @@ fn key_files(data_dir: &Path) -> Vec<String> {
 
 #[test]
 fn two_public_nodes_answer_with_their_own_responders_and_see_a_revocation_within_a_second() {
-    let pki = TestPki::on_postgres();
-    pki.ok(&init_root_args(&[
-        "--key",
-        "ec-p384",
-        "--base-url",
-        BASE_URL,
-    ]));
-    pki.ok(&init_citizens_args(&[]));
+    let pki = TestPki::on_postgres_with_root_and_citizens();
     let cert = pki.issue_citizen("citizen-sign", "gunay");
     let serial = pki.serials("citizens").pop().expect("one certificate");
     let (issuer, root) = (pki.ca_pem("citizens"), pki.ca_pem("root"));

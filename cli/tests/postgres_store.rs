@@ -39,14 +39,7 @@ fn one_line(said: &str) {
 
 #[test]
 fn a_pki_runs_on_postgres_from_init_to_revocation_and_crl() {
-    let pki = TestPki::on_postgres();
-    pki.ok(&init_root_args(&[
-        "--key",
-        "ec-p384",
-        "--base-url",
-        BASE_URL,
-    ]));
-    pki.ok(&init_citizens_args(&[]));
+    let pki = TestPki::on_postgres_with_root_and_citizens();
     let cert = pki.issue_citizen("citizen-sign", "gunay");
     let serial = pki.serials("citizens").pop().expect("one certificate");
 
@@ -113,14 +106,7 @@ fn every_store_command_refuses_an_empty_database_and_creates_nothing() {
 
 #[test]
 fn refused_commands_leave_the_postgres_store_as_it_was() {
-    let pki = TestPki::on_postgres();
-    pki.ok(&init_root_args(&[
-        "--key",
-        "ec-p384",
-        "--base-url",
-        BASE_URL,
-    ]));
-    pki.ok(&init_citizens_args(&[]));
+    let pki = TestPki::on_postgres_with_root_and_citizens();
     pki.issue_citizen("citizen-auth", "aysel");
     let bad_csr = pki.path("bad.csr");
     std::fs::write(&bad_csr, b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n").unwrap();

@@ -109,21 +109,35 @@ impl TestPki {
     /// certificates (CDP, AIA): e.g. `http://127.0.0.1:PORT` for an `imza serve` that
     /// [`Server::start_on`] then starts on that port.
     pub fn with_root_and_citizens_at(base_url: &str) -> TestPki {
-        let pki = TestPki::with_root_at(base_url);
+        TestPki::new().and_root_and_citizens(base_url)
+    }
+
+    /// [`TestPki::with_root_and_citizens`] on a new PostgreSQL database.
+    pub fn on_postgres_with_root_and_citizens() -> TestPki {
+        TestPki::on_postgres().and_root_and_citizens(BASE_URL)
+    }
+
+    /// This store with a root (P-384) and citizens CA, `base_url` in their URLs.
+    fn and_root_and_citizens(self, base_url: &str) -> TestPki {
+        let pki = self.and_root(base_url);
         pki.ok(&init_citizens_args(&[]));
         pki
     }
 
     /// A root CA alone (P-384, software key), `base_url` in its URLs.
     pub fn with_root_at(base_url: &str) -> TestPki {
-        let pki = TestPki::new();
-        pki.ok(&init_root_args(&[
+        TestPki::new().and_root(base_url)
+    }
+
+    /// This store with a root CA (P-384, software key), `base_url` in its URLs.
+    fn and_root(self, base_url: &str) -> TestPki {
+        self.ok(&init_root_args(&[
             "--key",
             "ec-p384",
             "--base-url",
             base_url,
         ]));
-        pki
+        self
     }
 
     /// `imza ca issue --ca CA --profile PROFILE --subject SUBJECT --new-key ec-p256 EXTRA...`
