@@ -68,24 +68,26 @@ pub(crate) fn process_path(
         });
     };
     let n = certs.len();
-    // §6.1.2 initialisation; RFC 5937 §2: an anchor certificate's constraints, when the
-    // caller takes its content, initialise the counters (the smaller value wins) and narrow
-    // the user-initial-policy-set.
+    // §6.1.2 initialisation; RFC 5937 (§2 names them, §3.2 applies them): an anchor
+    // certificate's constraints, when the caller takes its content, narrow the
+    // user-initial-policy-set, set max_path_length to its pathLenConstraint when smaller, and
+    // its requireExplicitPolicy, inhibitPolicyMapping and inhibitAnyPolicy, when present, set
+    // the matching initial input whatever their skip counts.
     let inputs = options
         .strictness
         .check_anchor_certificate
         .then(|| AnchorInputs::of(anchor));
     let inputs = inputs.as_ref();
     let initial = |inhibit: bool| if inhibit { 0 } else { n + 1 };
-    let mut explicit_policy = Counter::start(
+    let mut explicit_policy = Counter::set_by_anchor(
         initial(options.initial_explicit_policy),
         inputs.and_then(|a| a.require_explicit_policy),
     );
-    let mut inhibit_any_policy = Counter::start(
+    let mut inhibit_any_policy = Counter::set_by_anchor(
         initial(options.initial_any_policy_inhibit),
         inputs.and_then(|a| a.inhibit_any_policy),
     );
-    let mut policy_mapping = Counter::start(
+    let mut policy_mapping = Counter::set_by_anchor(
         initial(options.initial_policy_mapping_inhibit),
         inputs.and_then(|a| a.inhibit_policy_mapping),
     );
@@ -502,7 +504,8 @@ struct Counter {
 }
 
 impl Counter {
-    /// The caller's initial value, or the anchor's when it is smaller (RFC 5937 §2).
+    /// The caller's initial value, or the anchor's pathLenConstraint when it is smaller (RFC
+    /// 5937 §3.2).
     fn start(callers: usize, anchors: Option<u32>) -> Counter {
         match anchors {
             Some(skip) if (skip as usize) < callers => Counter {
@@ -510,6 +513,23 @@ impl Counter {
                 by_anchor: Some(skip),
             },
             _ => Counter {
+                value: callers,
+                by_anchor: None,
+            },
+        }
+    }
+
+    /// The caller's initial value, or 0 when the anchor carries the constraint at all: RFC
+    /// 5937 §2 has a requireExplicitPolicy, inhibitPolicyMapping or inhibitAnyPolicy in the
+    /// anchor set the matching initial input (initial-explicit-policy and the others) to true,
+    /// its skip count not used. The skip count is kept to name it.
+    fn set_by_anchor(callers: usize, anchors: Option<u32>) -> Counter {
+        match anchors {
+            Some(skip) => Counter {
+                value: 0,
+                by_anchor: Some(skip),
+            },
+            None => Counter {
                 value: callers,
                 by_anchor: None,
             },

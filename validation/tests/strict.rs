@@ -505,17 +505,18 @@ fn an_anchor_requiring_explicit_policy_refuses_a_path_without_policies() {
         } => assert!(subject.contains("Strict Issuing CA"), "{subject}"),
         other => panic!("expected ExplicitPolicyRequired at the CA, got {other:?}"),
     }
-    // A skip count of 1 lets the CA go without a policy, not the leaf (§6.1.5 (a)).
-    let root = root_with(ca_extensions_and(vec![policy_constraints(Some(1), None)]));
+    // The anchor's skip count is not used (RFC 5937 §2: present, it sets
+    // initial-explicit-policy): a skip count of 5 refuses the same path at the same place.
+    let root = root_with(ca_extensions_and(vec![policy_constraints(Some(5), None)]));
     let ca = ca_under(&root, CA, ca_extensions());
     let leaf = leaf_under(&ca, Vec::new());
     match refused_by_anchor(&root, &[&ca.der], &leaf, |_| {}) {
         AnchorProblem::ExplicitPolicyRequired {
-            require_explicit_policy: 1,
-            position: 0,
+            require_explicit_policy: 5,
+            position: 1,
             ..
         } => {}
-        other => panic!("expected ExplicitPolicyRequired at the leaf, got {other:?}"),
+        other => panic!("expected ExplicitPolicyRequired at the CA, got {other:?}"),
     }
     // With policies on the path it passes.
     let ca = ca_under(&root, CA, ca_extensions_and(vec![policies(&[POLICY_P])]));
