@@ -22,7 +22,7 @@ use imza_core::key::pkcs11::{PinSource, Pkcs11Key};
 use imza_core::KeyAlgorithm;
 use imza_testdata::browser::{clean_up_after_this_process, decode_qr, Browser};
 use imza_testdata::softhsm::{KeyLocation, SoftHsm};
-use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, text};
+use imza_testdata::tools::{pdfsig, pyhanko, qpdf_check, render_first_page, text};
 use zeroize::Zeroizing;
 
 const SEAL_SUBJECT: &str =
@@ -192,24 +192,9 @@ fn a_residence_statement_is_issued_sealed_checked_by_qr_and_upload_and_withdrawn
     assert!(verified.contains("DocMDP P1"), "{verified}");
 
     // The QR code on the rendered first page leads to the verification page.
-    let page = dir.path().join("page");
-    let rendered = run(
-        "pdftoppm",
-        &[
-            "-r",
-            "150",
-            "-png",
-            "-f",
-            "1",
-            "-l",
-            "1",
-            "-singlefile",
-            pdf.to_str().unwrap(),
-            page.to_str().unwrap(),
-        ],
-    );
-    assert!(rendered.status.success(), "{}", stderr(&rendered));
-    let urls = decode_qr(&dir.path().join("page.png"));
+    let page = dir.path().join("page.png");
+    render_first_page(&pdf, 150, &page);
+    let urls = decode_qr(&page);
     let url = urls
         .iter()
         .find(|u| u.contains("/d/"))

@@ -1,6 +1,6 @@
 //! A new document as independent PDF tools see it: `qpdf --check` finds nothing wrong,
 //! `pdftotext` gives back the text drawn (Azerbaijani letters intact), `pdffonts` lists the
-//! fonts as embedded subsets. A test whose tool is missing says so and passes.
+//! fonts as embedded subsets (the tools are run by `imza_testenv::tools`).
 
 // Test code: a failed expectation panics by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use imza_pdf::{DocumentBuilder, DocumentInfo, FontProgram, GrayImage, PageSize, Rect};
+use imza_testenv::tools::{pdftotext, qpdf_check_clean};
 
 static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 static DEJAVU_SANS_BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
@@ -18,14 +19,6 @@ const LINES: [&str; 3] = [
     "Əsgər Ğəniyev İsmayıl oğlu: Şuşa, Çənlibel, Ölməz, Ümid; ağıllı şüşə çörək",
     "Şəki şəhəri, Mirzə Fətəli Axundzadə küçəsi 12",
 ];
-
-fn tool(name: &str) -> bool {
-    let found = Command::new(name).arg("-v").output().is_ok();
-    if !found {
-        eprintln!("SKIPPED: {name} is not installed (apt-get install poppler-utils qpdf)");
-    }
-    found
-}
 
 fn write_document(dir: &Path) -> std::path::PathBuf {
     let regular = FontProgram::parse(DEJAVU_SANS).unwrap();
@@ -76,44 +69,14 @@ fn write_document(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn qpdf_finds_no_error_or_warning() {
-    if !tool("qpdf") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let path = write_document(dir.path());
-    let output = Command::new("qpdf")
-        .arg("--check")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(
-        stdout.contains("No syntax or stream encoding errors found"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.to_lowercase().contains("warning") && stderr.is_empty(),
-        "{stdout}{stderr}"
-    );
+    qpdf_check_clean(&write_document(dir.path()));
 }
 
 #[test]
 fn pdftotext_gives_back_the_azerbaijani_text() {
-    if !tool("pdftotext") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
-    let path = write_document(dir.path());
-    let output = Command::new("pdftotext")
-        .args(["-enc", "UTF-8"])
-        .arg(&path)
-        .arg("-")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = pdftotext(&write_document(dir.path()));
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
@@ -127,9 +90,6 @@ fn pdftotext_gives_back_the_azerbaijani_text() {
 
 #[test]
 fn pdffonts_lists_embedded_subsets() {
-    if !tool("pdffonts") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let path = write_document(dir.path());
     let output = Command::new("pdffonts").arg(&path).output().unwrap();
@@ -190,16 +150,7 @@ fn imza_reads_a_new_document_and_updates_it() {
     let updated = [&original[..], &written.bytes[..]].concat();
     let file = PdfFile::open(Cursor::new(updated.clone())).unwrap();
     assert_eq!(file.revisions().len(), 2);
-    if tool("qpdf") {
-        let path = dir.path().join("updated.pdf");
-        std::fs::write(&path, updated).unwrap();
-        let output = Command::new("qpdf")
-            .arg("--check")
-            .arg(&path)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{stdout}");
-        assert!(!stdout.to_lowercase().contains("warning"), "{stdout}");
-    }
+    let path = dir.path().join("updated.pdf");
+    std::fs::write(&path, updated).unwrap();
+    qpdf_check_clean(&path);
 }

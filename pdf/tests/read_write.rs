@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Cursor;
-use std::path::Path;
 use std::process::Command;
 
 use imza_pdf::{IncrementalUpdate, Object, ObjectId, PdfError, PdfFile, PdfString, XrefKind};
+use imza_testenv::tools::qpdf_check;
 
 /// A one-page PDF with a classic cross-reference table, offsets computed.
 fn minimal_pdf() -> Vec<u8> {
@@ -32,24 +32,6 @@ fn minimal_pdf() -> Vec<u8> {
         format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n").as_bytes(),
     );
     pdf
-}
-
-fn qpdf_check(path: &Path) {
-    let output = Command::new("qpdf")
-        .arg("--check")
-        .arg(path)
-        .output()
-        .expect("qpdf");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "qpdf --check: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains("No syntax or stream encoding errors"),
-        "{stdout}"
-    );
 }
 
 fn update(pdf: &[u8]) -> Vec<u8> {

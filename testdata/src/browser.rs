@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
+/// The texts of the QR codes in a PNG image (a screenshot), as `zbarimg` reads them.
+pub use imza_testenv::tools::decode_qr;
+
 /// Chromium's binary (Debian's `/usr/bin/chromium` is a wrapper script around it).
 const CHROMIUM: &str = "/usr/lib/chromium/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -353,20 +356,6 @@ pub struct Cookie {
     pub secure: bool,
     pub http_only: bool,
     pub same_site: Option<String>,
-}
-
-/// The texts of the QR codes in a PNG image (a screenshot), read from its pixels by `zbarimg`.
-pub fn decode_qr(png: &Path) -> Vec<String> {
-    let output = Command::new("zbarimg")
-        .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
-        .arg(png)
-        .output()
-        .expect("zbarimg (Debian zbar-tools)");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 /// Once this test process is gone (passed, failed or killed): kills process group `group`

@@ -22,7 +22,7 @@ pub mod csr;
 pub mod loopback;
 pub mod ocsp;
 pub mod pdf;
-pub use imza_testenv::postgres;
+pub use imza_testenv::{postgres, tools};
 pub use imza_testpki as pki;
 pub mod smtp;
 
@@ -49,5 +49,4 @@ pub mod softhsm {
         }
     }
 }
-pub mod tools;
 pub mod tsa;

@@ -506,8 +506,8 @@ impl Pen<'_, '_, '_> {
 #[cfg(test)]
 mod tests {
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
+    use imza_testenv::tools::{decode_qr, pdftotext, qpdf_check_clean, render_first_page};
     use time::macros::{date, datetime};
 
     use super::*;
@@ -544,15 +544,6 @@ mod tests {
         }
     }
 
-    /// Whether `name` can run; says so when it cannot.
-    fn tool(name: &str) -> bool {
-        let found = Command::new(name).arg("--version").output().is_ok();
-        if !found {
-            eprintln!("SKIPPED: {name} is not installed (scripts/setup.sh installs it)");
-        }
-        found
-    }
-
     fn written(dir: &Path, kind: DocumentKind) -> PathBuf {
         let path = dir.join(format!("{}.pdf", kind.as_str()));
         std::fs::write(&path, render(&statement(kind)).unwrap()).unwrap();
@@ -561,21 +552,10 @@ mod tests {
 
     #[test]
     fn pdftotext_reads_name_code_and_reference() {
-        if !tool("pdftotext") {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         for kind in DocumentKind::ALL {
-            let path = written(dir.path(), kind);
-            let output = Command::new("pdftotext")
-                .args(["-enc", "UTF-8"])
-                .arg(&path)
-                .arg("-")
-                .output()
-                .unwrap();
-            assert!(output.status.success());
             // Wrapped values come back over several lines: compare words.
-            let text = String::from_utf8(output.stdout).unwrap();
+            let text = pdftotext(&written(dir.path(), kind));
             let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
             for expected in [
                 "Əliyeva Gülşən İlqar qızı",
@@ -603,52 +583,20 @@ mod tests {
 
     #[test]
     fn zbarimg_reads_the_verification_url_from_a_150_dpi_rendering() {
-        if !tool("pdftoppm") || !tool("zbarimg") {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
-        let path = written(dir.path(), DocumentKind::Residence);
-        let prefix = dir.path().join("page");
-        let status = Command::new("pdftoppm")
-            .args(["-r", "150", "-png", "-f", "1", "-l", "1", "-singlefile"])
-            .arg(&path)
-            .arg(&prefix)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let output = Command::new("zbarimg")
-            .args(["--raw", "-q"])
-            .arg(prefix.with_extension("png"))
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "zbarimg found no code");
+        let png = dir.path().join("page.png");
+        render_first_page(&written(dir.path(), DocumentKind::Residence), 150, &png);
         assert_eq!(
-            String::from_utf8(output.stdout).unwrap().trim_end(),
-            "https://portal.e-imza.gov.az/d/7QKD-M2XH-9TAV"
+            decode_qr(&png),
+            ["https://portal.e-imza.gov.az/d/7QKD-M2XH-9TAV"]
         );
     }
 
     #[test]
     fn qpdf_finds_nothing_wrong() {
-        if !tool("qpdf") {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         for kind in DocumentKind::ALL {
-            let path = written(dir.path(), kind);
-            let output = Command::new("qpdf")
-                .arg("--check")
-                .arg(&path)
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            assert!(output.status.success(), "{stdout}");
-            assert!(
-                stdout.contains("No syntax or stream encoding errors found")
-                    && !stdout.to_lowercase().contains("warning")
-                    && output.stderr.is_empty(),
-                "{stdout}"
-            );
+            qpdf_check_clean(&written(dir.path(), kind));
         }
     }
 
@@ -703,37 +651,16 @@ mod tests {
 
     #[test]
     fn a_long_origin_wraps_but_keeps_the_reference_whole() {
-        if !tool("pdftotext") || !tool("pdftoppm") || !tool("zbarimg") {
-            return;
-        }
         let mut statement = statement(DocumentKind::Residence);
         statement.origin = "https://elektron-arayis.portal.daxili-isler-nazirliyi.gov.az".into();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("long.pdf");
         std::fs::write(&path, render(&statement).unwrap()).unwrap();
-        let output = Command::new("pdftotext")
-            .arg(&path)
-            .arg("-")
-            .output()
-            .unwrap();
-        let text = String::from_utf8(output.stdout).unwrap();
+        let text = pdftotext(&path);
         assert!(text.contains("\n7QKD-M2XH-9TAV\n"), "{text}");
-        let prefix = dir.path().join("page");
-        Command::new("pdftoppm")
-            .args(["-r", "150", "-png", "-singlefile"])
-            .arg(&path)
-            .arg(&prefix)
-            .status()
-            .unwrap();
-        let output = Command::new("zbarimg")
-            .args(["--raw", "-q"])
-            .arg(prefix.with_extension("png"))
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(output.stdout).unwrap().trim_end(),
-            statement.verification_url()
-        );
+        let png = dir.path().join("page.png");
+        render_first_page(&path, 150, &png);
+        assert_eq!(decode_qr(&png), [statement.verification_url()]);
     }
 
     /// Not a pass/fail test: the rendering time per document on this build (debug builds are

@@ -1,6 +1,7 @@
 //! imza-testenv: the programs imza's tests run beside them, each in a private directory —
-//! SoftHSM2 tokens ([`softhsm`]), a PostgreSQL cluster ([`postgres`]) and a one-answer HTTP
-//! server on loopback ([`http`]).
+//! SoftHSM2 tokens ([`softhsm`]), a PostgreSQL cluster ([`postgres`]), a one-answer HTTP
+//! server on loopback ([`http`]), and the independent tools the tests check imza against
+//! ([`tools`]: openssl, pyHanko, qpdf, poppler, zbarimg).
 //!
 //! It depends on no imza crate. A library's own unit tests (`#[cfg(test)]` in its `src/`) are
 //! built on a test copy of that library; a fixture crate that depended on the library would
@@ -14,3 +15,4 @@
 pub mod http;
 pub mod postgres;
 pub mod softhsm;
+pub mod tools;
