@@ -488,7 +488,7 @@ impl LocalRevocationSource for StoreRevocation {
             Ok(CertificateStatus::Issued) => LocalStatus::Good,
             Ok(CertificateStatus::Revoked { at, reason }) => LocalStatus::Revoked {
                 at,
-                reason: Some(imza_core::crl::reason_name(reason).to_string()),
+                reason: Some(reason),
             },
             Ok(CertificateStatus::Unknown) => LocalStatus::NoRecord,
             Err(e) => LocalStatus::Unavailable {

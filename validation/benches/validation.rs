@@ -78,7 +78,7 @@ fn time_to_budget(label: &str, validator: &Validator, target: &Certificate) {
         let elapsed = start.elapsed();
         worst = worst.max(elapsed);
         match outcome {
-            Err(ValidationError::BudgetExceeded { detail }) => message = detail,
+            Err(e @ ValidationError::BudgetExceeded { .. }) => message = e.to_string(),
             other => panic!("{label}: expected BudgetExceeded, got {other:?}"),
         }
     }

@@ -3,7 +3,7 @@
 //! or CRL set ends with [`ValidationError::BudgetExceeded`] instead of spinning.
 
 use crate::signature::{SignatureCache, SignatureFailure, Signed};
-use crate::{Budget, ValidationError};
+use crate::{Budget, BudgetLimit, ValidationError};
 
 #[derive(Debug)]
 pub(crate) struct Work {
@@ -24,12 +24,9 @@ impl Work {
     /// Counts one candidate path (a chain that reached a trust anchor and is checked).
     pub fn charge_path(&mut self) -> Result<(), ValidationError> {
         if self.candidate_paths >= self.budget.candidate_paths {
-            return Err(ValidationError::BudgetExceeded {
-                detail: format!(
-                    "{} candidate paths tried (limit {}), after {} signature checks",
-                    self.candidate_paths, self.budget.candidate_paths, self.signature_checks
-                ),
-            });
+            return Err(self.exceeded(BudgetLimit::CandidatePaths {
+                limit: self.budget.candidate_paths,
+            }));
         }
         self.candidate_paths += 1;
         Ok(())
@@ -46,11 +43,18 @@ impl Work {
     }
 
     fn signatures_exhausted(&self) -> ValidationError {
+        self.exceeded(BudgetLimit::SignatureChecks {
+            limit: self.budget.signature_checks,
+        })
+    }
+
+    /// [`ValidationError::BudgetExceeded`] at `limit`, with the work done so far.
+    pub fn exceeded(&self, limit: BudgetLimit) -> ValidationError {
         ValidationError::BudgetExceeded {
-            detail: format!(
-                "{} signature checks done (limit {}), over {} candidate paths",
-                self.signature_checks, self.budget.signature_checks, self.candidate_paths
-            ),
+            limit,
+            signature_checks: self.signature_checks,
+            candidate_paths: self.candidate_paths,
+            best_failure: None,
         }
     }
 

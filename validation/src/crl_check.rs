@@ -49,7 +49,7 @@ pub(crate) enum CrlOutcome {
     },
     Revoked {
         at: OffsetDateTime,
-        reason: Option<String>,
+        reason: Option<CrlReason>,
     },
     Unknown {
         notes: Vec<String>,
@@ -184,10 +184,6 @@ fn unique(notes: Vec<String>) -> Vec<String> {
         }
     }
     out
-}
-
-fn describe_reason(reason: Option<CrlReason>) -> Option<String> {
-    reason.map(|r| imza_core::crl::reason_name(r).to_string())
 }
 
 impl Session<'_> {
@@ -367,7 +363,7 @@ impl Session<'_> {
                     if entry.revoked_at <= time {
                         return Ok(CrlOutcome::Revoked {
                             at: entry.revoked_at,
-                            reason: describe_reason(entry.reason),
+                            reason: entry.reason,
                         });
                     }
                     revoked_later =

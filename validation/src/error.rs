@@ -22,9 +22,16 @@ pub enum ValidationError {
     #[error("no certification path to a trust anchor: {detail}")]
     NoPathFound { detail: String },
 
-    /// Path building or checking stopped at a limit (signature checks, candidate paths, depth).
-    #[error("path building budget exceeded: {detail}")]
-    BudgetExceeded { detail: String },
+    /// Path building or checking stopped at `limit` of the [`crate::Budget`], after
+    /// `signature_checks` signature checks over `candidate_paths` candidate paths; with what
+    /// the most promising candidate had run into by then, when one had.
+    #[error("path building budget exceeded: {limit}, after {signature_checks} signature checks over {candidate_paths} candidate paths{}", best_failure.as_ref().map(|e| format!("; the best candidate path so far failed: {e}")).unwrap_or_default())]
+    BudgetExceeded {
+        limit: BudgetLimit,
+        signature_checks: usize,
+        candidate_paths: usize,
+        best_failure: Option<Box<ValidationError>>,
+    },
 
     /// A signature on a certificate (or CRL, OCSP response) does not verify.
     #[error("bad signature on {subject}: {detail}")]
@@ -47,11 +54,12 @@ pub enum ValidationError {
     },
 
     /// A certificate on the path was revoked at or before the validation time.
-    #[error("{subject} was revoked at {}{}", rfc3339(*revoked_at), reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    #[error("{subject} was revoked at {}{}", rfc3339(*revoked_at), reason.map(|r| format!(" ({})", imza_core::crl::reason_name(r))).unwrap_or_default())]
     Revoked {
         subject: String,
         revoked_at: OffsetDateTime,
-        reason: Option<String>,
+        /// The CRL entry's or OCSP answer's reasonCode, when it gave one.
+        reason: Option<x509_cert::ext::pkix::CrlReason>,
     },
 
     /// Revocation checking was required but no usable CRL or OCSP response covers a
@@ -171,6 +179,24 @@ pub enum ValidationError {
         bits: usize,
         minimum: usize,
     },
+}
+
+/// Which limit of a [`crate::Budget`] a validation reached, with its value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BudgetLimit {
+    /// [`crate::Budget::signature_checks`].
+    #[error("the limit of {limit} signature checks")]
+    SignatureChecks { limit: usize },
+    /// [`crate::Budget::candidate_paths`].
+    #[error("the limit of {limit} candidate paths")]
+    CandidatePaths { limit: usize },
+    /// [`crate::Budget::max_depth`]: no path to an anchor from `target` within `limit`
+    /// certificates.
+    #[error(
+        "no path to a trust anchor within {limit} certificates (the depth limit) from {target}"
+    )]
+    Depth { limit: usize, target: String },
 }
 
 /// Why fetching revocation data from a URL gave nothing to use: the HTTP exchange's failure

@@ -32,7 +32,7 @@ pub enum LocalStatus {
     /// reported as later).
     Revoked {
         at: OffsetDateTime,
-        reason: Option<String>,
+        reason: Option<x509_cert::ext::pkix::CrlReason>,
     },
     /// The issuer's records have no certificate with this serial number: one the CA does not
     /// know it issued. Not taken as good (RFC 6960 §2.2 lets a responder say "revoked" for a

@@ -76,7 +76,7 @@ pub(crate) enum OcspFinding {
     /// A usable response says revoked at or before the validation time.
     Revoked {
         at: OffsetDateTime,
-        reason: Option<String>,
+        reason: Option<x509_cert::ext::pkix::CrlReason>,
     },
     /// No usable response: none given, none for this certificate, or each unusable for the
     /// reasons listed (bad signature, unauthorised signer, stale, unknown status, network).
@@ -531,9 +531,7 @@ impl ResponseCheck<'_> {
                 } else {
                     Ok(OcspFinding::Revoked {
                         at,
-                        reason: info
-                            .revocation_reason
-                            .map(|r| imza_core::crl::reason_name(r).to_string()),
+                        reason: info.revocation_reason,
                     })
                 }
             }
@@ -894,7 +892,7 @@ mod tests {
         match status(&pki, &[response(&pki, &spec)]) {
             OcspFinding::Revoked { at, reason, .. } => {
                 assert_eq!(at, before);
-                assert_eq!(reason.as_deref(), Some("keyCompromise"));
+                assert_eq!(reason, Some(CrlReason::KeyCompromise));
             }
             other => panic!("{other:?}"),
         }

@@ -14,7 +14,8 @@ use crate::path_validation::{process_path, PathFailure};
 use crate::purpose::check_purpose;
 use crate::signature::{needs_inherited_parameters, SignatureFailure};
 use crate::{
-    Certificate, RevocationEvidence, ValidatedPath, ValidationError, ValidationOptions, Validator,
+    BudgetLimit, Certificate, RevocationEvidence, ValidatedPath, ValidationError,
+    ValidationOptions, Validator,
 };
 
 /// Most look-alike issuer candidates considered for one certificate.
@@ -88,16 +89,20 @@ impl Session<'_> {
         match self.search(&mut chain, options, anchor, &mut state) {
             Ok(Some(found)) => return Ok(found),
             Ok(None) => {}
-            Err(ValidationError::BudgetExceeded { detail }) => {
+            Err(ValidationError::BudgetExceeded {
+                limit,
+                signature_checks,
+                candidate_paths,
+                best_failure,
+            }) => {
                 // Say what the most promising candidate had run into before the budget ended.
-                let detail = match &state.best {
-                    Some(best) => format!(
-                        "{detail}; the best candidate path so far failed: {}",
-                        best.error
-                    ),
-                    None => detail,
-                };
-                return Err(ValidationError::BudgetExceeded { detail });
+                return Err(ValidationError::BudgetExceeded {
+                    limit,
+                    signature_checks,
+                    candidate_paths,
+                    best_failure: best_failure
+                        .or_else(|| state.best.map(|best| Box::new(best.error))),
+                });
             }
             Err(other) => return Err(other),
         }
@@ -113,12 +118,10 @@ impl Session<'_> {
                         "no path to a trust anchor with at most {max} intermediate certificates"
                     ),
                 },
-                _ => ValidationError::BudgetExceeded {
-                    detail: format!(
-                        "no path to a trust anchor within {limit} certificates (the depth limit) from {}",
-                        target.subject_text()
-                    ),
-                },
+                _ => self.work.exceeded(BudgetLimit::Depth {
+                    limit,
+                    target: target.subject_text(),
+                }),
             });
         }
         let mut detail = Vec::new();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use x509_cert::ext::pkix::CrlReason;
 
 /// The revocation finding for one certificate on a validated path.
 #[derive(Clone, Debug)]
@@ -198,7 +199,7 @@ impl Session<'_> {
                 weak_responder: None,
             });
         };
-        let revoked = |at: OffsetDateTime, reason: Option<String>| PathFailure {
+        let revoked = |at: OffsetDateTime, reason: Option<CrlReason>| PathFailure {
             error: ValidationError::Revoked {
                 subject: cert.subject_text(),
                 revoked_at: at,
