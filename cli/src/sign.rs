@@ -801,7 +801,7 @@ fn failure(e: SignerError) -> Failure {
         SignerError::Key(core) => Failure::from(core),
         SignerError::Revocation(_) => Failure::Verdict(e.to_string()),
         SignerError::Io(ref io) => crate::output::io_class(io, e.to_string()),
-        SignerError::Network { .. } | SignerError::Timestamp(_) => {
+        SignerError::Network { .. } | SignerError::Timestamp { .. } => {
             Failure::Environment(e.to_string())
         }
         _ => Failure::Internal(e.to_string()),

@@ -53,10 +53,48 @@ pub struct NoticeMail {
     pub body: String,
 }
 
-/// Sends mail (`imza serve` implements it over SMTP). Blocking; an error is a message for the
+/// Sends mail (`imza serve` implements it over SMTP). Blocking; an error is for the
 /// operator's log, never containing credentials.
 pub trait Mailer: Send + Sync {
-    fn send(&self, mail: &NoticeMail) -> Result<(), String>;
+    fn send(&self, mail: &NoticeMail) -> Result<(), MailError>;
+}
+
+/// The mailer's own error (lettre's, for `imza serve`), kept as the source.
+pub type MailCause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a mail was not sent. A failed notice is tried again after [`CLAIM_LEASE`] whatever
+/// the reason; `permanent` tells the operator when that will not help.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The recipient's address is not one the mailer can send to.
+    #[error("the address {address:?}: {source}")]
+    Address {
+        address: String,
+        #[source]
+        source: MailCause,
+    },
+    /// The message could not be built.
+    #[error("the message: {0}")]
+    Message(#[source] MailCause),
+    /// The mail server could not be reached or did not take the message; `permanent`: it
+    /// refused it for good (an SMTP 5xx answer), not for now (4xx, no connection).
+    #[error("SMTP{}: {source}", if *permanent { " (refused for good)" } else { "" })]
+    Transport {
+        permanent: bool,
+        #[source]
+        source: MailCause,
+    },
+}
+
+impl MailError {
+    /// Whether sending the same mail again will fail the same way.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            MailError::Address { .. } | MailError::Message(_) => true,
+            MailError::Transport { permanent, .. } => *permanent,
+        }
+    }
 }
 
 /// The notice's mail, in Azerbaijani and English.
@@ -293,7 +331,7 @@ mod tests {
     struct Outbox(Mutex<Vec<NoticeMail>>);
 
     impl Mailer for Outbox {
-        fn send(&self, mail: &NoticeMail) -> Result<(), String> {
+        fn send(&self, mail: &NoticeMail) -> Result<(), MailError> {
             self.0.lock().unwrap().push(mail.clone());
             Ok(())
         }
@@ -375,5 +413,81 @@ mod tests {
         let round = run_round(&sources, NOW + Duration::days(16)).unwrap();
         assert_eq!(round.claimed, 1, "{round:?}");
         assert_eq!(store.notices_of(&rashad, 10).unwrap()[0].threshold_days, 30);
+    }
+
+    /// Refuses the first mail (an SMTP server's 4xx: for now), then sends.
+    #[derive(Default)]
+    struct RefusesOnce {
+        refused: Mutex<bool>,
+        outbox: Outbox,
+    }
+
+    impl Mailer for RefusesOnce {
+        fn send(&self, mail: &NoticeMail) -> Result<(), MailError> {
+            let mut refused = self.refused.lock().unwrap();
+            if !*refused {
+                *refused = true;
+                return Err(MailError::Transport {
+                    permanent: false,
+                    source: "451 4.3.0 try again later".into(),
+                });
+            }
+            self.outbox.send(mail)
+        }
+    }
+
+    #[test]
+    fn a_failed_mail_keeps_its_claim_and_goes_after_the_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlitePortalStore::open(&dir.path().join("imza.db")).unwrap();
+        let registry = TomlCitizenRegistry::parse(
+            "[[citizen]]\npersonal_code = \"PNOAZ-5ZK7T2Q\"\nname = \"Əliyeva Günay\"\n\
+             birth_date = \"1990-04-12\"\naddress = \"Bakı\"\nregistered_since = \"2015-09-01\"\n\
+             email = \"gunay@mygov.az\"\n",
+        )
+        .unwrap();
+        let records = Records(vec![(
+            "PNOAZ-5ZK7T2Q".to_string(),
+            certificate("01", "citizen-sign", 5),
+        )]);
+        let mailer = RefusesOnce::default();
+        let sources = NoticeSources {
+            store: &store,
+            records: &records,
+            registry: Some(&registry),
+            mailer: Some(&mailer),
+        };
+        let round = run_round(&sources, NOW).unwrap();
+        assert_eq!((round.claimed, round.mailed, round.failed), (1, 0, 1));
+        // Within the lease nobody takes it; after it, it goes.
+        let round = run_round(&sources, NOW + Duration::minutes(1)).unwrap();
+        assert_eq!(round.claimed, 0, "{round:?}");
+        let after = NOW + CLAIM_LEASE + Duration::minutes(1);
+        let round = run_round(&sources, after).unwrap();
+        assert_eq!((round.claimed, round.mailed, round.failed), (1, 1, 0));
+        assert_eq!(mailer.outbox.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_mail_error_says_whether_trying_again_can_help() {
+        let later = MailError::Transport {
+            permanent: false,
+            source: "451 4.3.0 try again later".into(),
+        };
+        assert!(!later.is_permanent());
+        assert_eq!(later.to_string(), "SMTP: 451 4.3.0 try again later");
+        let never = MailError::Transport {
+            permanent: true,
+            source: "550 5.1.1 no such user".into(),
+        };
+        assert!(never.is_permanent());
+        assert_eq!(
+            never.to_string(),
+            "SMTP (refused for good): 550 5.1.1 no such user"
+        );
+        assert_eq!(
+            std::error::Error::source(&never).map(ToString::to_string),
+            Some("550 5.1.1 no such user".to_string())
+        );
     }
 }

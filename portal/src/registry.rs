@@ -77,11 +77,61 @@ pub enum RegistryError {
     },
     #[error("the citizens file {path} is larger than {limit} bytes")]
     TooLarge { path: PathBuf, limit: u64 },
-    #[error("the citizens file {path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    #[error("the citizens file {path}: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: CitizensFileError,
+    },
     /// The registry could not be asked now (a remote registry's outage); try again later.
     #[error("the citizen registry is unavailable: {0}")]
     Unavailable(String),
+}
+
+/// What is wrong with a citizens file's text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CitizensFileError {
+    /// The bytes are not UTF-8 from byte `source.valid_up_to()` on.
+    #[error("not UTF-8 text: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// Not TOML, or not the file's shape (an unknown or missing key).
+    #[error("{0}")]
+    Toml(#[source] toml::de::Error),
+    #[error("more than {limit} citizens")]
+    TooMany { limit: usize },
+    /// The `index`-th entry (from 1), listed under `personal_code`, has a wrong field.
+    #[error("citizen {index} ({personal_code}): {problem}")]
+    Entry {
+        index: usize,
+        personal_code: String,
+        #[source]
+        problem: FieldProblem,
+    },
+    #[error("citizen {personal_code} is listed twice")]
+    ListedTwice { personal_code: String },
+}
+
+/// What is wrong with one field of a citizen's entry (`field` as the file names it:
+/// `birth_date`, `employer.since`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldProblem {
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is longer than {max_chars} characters")]
+    TooLong {
+        field: &'static str,
+        max_chars: usize,
+    },
+    #[error("{field} has a control character")]
+    ControlCharacter { field: &'static str },
+    #[error("{field} {text:?} is not a date (YYYY-MM-DD)")]
+    NotADate { field: &'static str, text: String },
+    #[error("email {text:?} is not a mail address")]
+    NotAMailAddress { text: String },
+    #[error("personal_code {text:?} is not a personal code (PNOAZ-…)")]
+    NotAPersonalCode { text: String },
 }
 
 /// The facts the portal reads about a citizen. Implementations answer for the citizen asked
@@ -141,30 +191,37 @@ impl TomlCitizenRegistry {
                 limit: MAX_FILE_BYTES,
             });
         }
-        let text = String::from_utf8(bytes).map_err(|_| RegistryError::Invalid {
+        let invalid = |source| RegistryError::Invalid {
             path: path.to_path_buf(),
-            message: "not UTF-8 text".into(),
-        })?;
-        TomlCitizenRegistry::parse(&text).map_err(|message| RegistryError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })
+            source,
+        };
+        let text =
+            std::str::from_utf8(&bytes).map_err(|e| invalid(CitizensFileError::NotUtf8(e)))?;
+        TomlCitizenRegistry::parse(text).map_err(invalid)
     }
 
-    /// The citizens of a file's text; the message says which entry is wrong and why.
-    pub fn parse(text: &str) -> Result<TomlCitizenRegistry, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+    /// The citizens of a file's text; the error says which entry is wrong and why.
+    pub fn parse(text: &str) -> Result<TomlCitizenRegistry, CitizensFileError> {
+        let file: File = toml::from_str(text).map_err(CitizensFileError::Toml)?;
         if file.citizen.len() > MAX_CITIZENS {
-            return Err(format!("more than {MAX_CITIZENS} citizens"));
+            return Err(CitizensFileError::TooMany {
+                limit: MAX_CITIZENS,
+            });
         }
         let mut citizens = HashMap::new();
         for (n, entry) in file.citizen.into_iter().enumerate() {
             let code = entry.personal_code.clone();
             let facts = entry
                 .into_facts()
-                .map_err(|e| format!("citizen {} ({code}): {e}", n + 1))?;
+                .map_err(|problem| CitizensFileError::Entry {
+                    index: n + 1,
+                    personal_code: code.clone(),
+                    problem,
+                })?;
             if citizens.insert(code.clone(), facts).is_some() {
-                return Err(format!("citizen {code} is listed twice"));
+                return Err(CitizensFileError::ListedTwice {
+                    personal_code: code,
+                });
             }
         }
         Ok(TomlCitizenRegistry { citizens })
@@ -185,30 +242,35 @@ impl CitizenRegistry for TomlCitizenRegistry {
     }
 }
 
-fn date(text: &str, field: &str) -> Result<Date, String> {
-    Date::parse(text, format_description!("[year]-[month]-[day]"))
-        .map_err(|_| format!("{field} {text:?} is not a date (YYYY-MM-DD)"))
+fn date(text: &str, field: &'static str) -> Result<Date, FieldProblem> {
+    Date::parse(text, format_description!("[year]-[month]-[day]")).map_err(|_| {
+        FieldProblem::NotADate {
+            field,
+            text: text.to_string(),
+        }
+    })
 }
 
-fn field(text: String, field: &str) -> Result<String, String> {
+fn field(text: String, field: &'static str) -> Result<String, FieldProblem> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(format!("{field} is empty"));
+        return Err(FieldProblem::Empty { field });
     }
     if trimmed.chars().count() > MAX_FIELD_CHARS {
-        return Err(format!(
-            "{field} is longer than {MAX_FIELD_CHARS} characters"
-        ));
+        return Err(FieldProblem::TooLong {
+            field,
+            max_chars: MAX_FIELD_CHARS,
+        });
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(format!("{field} has a control character"));
+        return Err(FieldProblem::ControlCharacter { field });
     }
     Ok(trimmed.to_string())
 }
 
 /// A plausible mail address: one `@` with text on both sides, no spaces. The mailer checks
 /// it fully; this keeps header-breaking text out of the records.
-fn email(text: String) -> Result<String, String> {
+fn email(text: String) -> Result<String, FieldProblem> {
     let text = field(text, "email")?;
     match text.split_once('@') {
         Some((local, domain))
@@ -219,17 +281,17 @@ fn email(text: String) -> Result<String, String> {
         {
             Ok(text)
         }
-        _ => Err(format!("email {text:?} is not a mail address")),
+        _ => Err(FieldProblem::NotAMailAddress { text }),
     }
 }
 
 impl Entry {
-    fn into_facts(self) -> Result<CitizenFacts, String> {
+    fn into_facts(self) -> Result<CitizenFacts, FieldProblem> {
         let personal_code = field(self.personal_code, "personal_code")?;
         if !personal_code.starts_with("PNO") || personal_code.len() > 64 {
-            return Err(format!(
-                "personal_code {personal_code:?} is not a personal code (PNOAZ-…)"
-            ));
+            return Err(FieldProblem::NotAPersonalCode {
+                text: personal_code,
+            });
         }
         Ok(CitizenFacts {
             personal_code,
@@ -240,7 +302,7 @@ impl Entry {
             employer: self
                 .employer
                 .map(|e| {
-                    Ok::<_, String>(Employment {
+                    Ok::<_, FieldProblem>(Employment {
                         organisation: field(e.organisation, "employer.organisation")?,
                         position: field(e.position, "employer.position")?,
                         since: date(&e.since, "employer.since")?,
@@ -283,20 +345,45 @@ mod tests {
     fn a_wrong_entry_is_refused_saying_which_and_why() {
         let bad_date = DEMO_CITIZENS.replace("1990-04-12", "12.04.1990");
         let e = TomlCitizenRegistry::parse(&bad_date).unwrap_err();
+        match &e {
+            CitizensFileError::Entry {
+                index: 1,
+                personal_code,
+                problem: FieldProblem::NotADate { field, text },
+            } => {
+                assert_eq!(personal_code, "PNOAZ-5ZK7T2Q");
+                assert_eq!((*field, text.as_str()), ("birth_date", "12.04.1990"));
+            }
+            other => panic!("expected the wrong birth_date, got {other:?}"),
+        }
         assert!(
-            e.contains("PNOAZ-5ZK7T2Q") && e.contains("birth_date"),
+            e.to_string().contains("PNOAZ-5ZK7T2Q") && e.to_string().contains("birth_date"),
             "{e}"
         );
         let bad_mail = DEMO_CITIZENS.replace("gunay.aliyeva@mygov.az", "gunay\\r\\nBcc: x@y.az");
         let e = TomlCitizenRegistry::parse(&bad_mail).unwrap_err();
-        assert!(e.contains("email"), "{e}");
+        assert!(
+            matches!(
+                std::error::Error::source(&e).and_then(|p| p.downcast_ref::<FieldProblem>()),
+                Some(FieldProblem::ControlCharacter { field: "email" })
+            ),
+            "{e:?}"
+        );
         let twice = format!(
             "{DEMO_CITIZENS}{}",
             &DEMO_CITIZENS[..DEMO_CITIZENS.find("[citizen.employer]").unwrap()]
         );
         let e = TomlCitizenRegistry::parse(&twice).unwrap_err();
-        assert!(e.contains("twice"), "{e}");
-        assert!(TomlCitizenRegistry::parse("[[citizen]]\nsurname = \"x\"\n").is_err());
+        assert!(
+            matches!(&e, CitizensFileError::ListedTwice { personal_code } if personal_code == "PNOAZ-5ZK7T2Q"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("twice"), "{e}");
+        let unknown_key = TomlCitizenRegistry::parse("[[citizen]]\nsurname = \"x\"\n").unwrap_err();
+        let toml = std::error::Error::source(&unknown_key)
+            .and_then(|t| t.downcast_ref::<toml::de::Error>())
+            .unwrap();
+        assert!(toml.message().contains("surname"), "{toml}");
     }
 
     #[test]
@@ -311,6 +398,14 @@ mod tests {
         assert!(matches!(
             TomlCitizenRegistry::load(&dir.path().join("missing.toml")),
             Err(RegistryError::Read { .. })
+        ));
+        std::fs::write(&path, [b"# ok\n".as_slice(), &[0xff, 0xfe]].concat()).unwrap();
+        assert!(matches!(
+            TomlCitizenRegistry::load(&path),
+            Err(RegistryError::Invalid {
+                source: CitizensFileError::NotUtf8(e),
+                ..
+            }) if e.valid_up_to() == 5
         ));
         std::fs::write(&path, DEMO_CITIZENS).unwrap();
         assert_eq!(TomlCitizenRegistry::load(&path).unwrap().len(), 2);

@@ -11,7 +11,7 @@ use crate::attributes::{archive_message_imprint, AtsHashIndexV3};
 use crate::content::Content;
 use crate::signed_data::{CmsSignedData, RawAttribute, AUGMENTING};
 use crate::timestamp::Timestamper;
-use crate::SignerError;
+use crate::{SignerError, TimestampError};
 
 /// Adds one archive-time-stamp-v3 to the only signer of `signed_data`, its index and imprint
 /// made with `algorithm`. `detached_content` is the signed content of a detached signature.
@@ -31,12 +31,11 @@ pub(crate) fn add_archive_timestamp(
         algorithm,
     )?;
     let token = timestamper.timestamp(&imprint, algorithm)?;
-    let mut token = CmsSignedData::read(token.der(), &AUGMENTING).map_err(|e| {
-        SignerError::Timestamp(format!(
-            "{} answered a token imza cannot carry an ats-hash-index-v3 in: {e}",
-            timestamper.describe()
-        ))
-    })?;
+    let mut token =
+        CmsSignedData::read(token.der(), &AUGMENTING).map_err(|e| SignerError::Timestamp {
+            tsa: timestamper.describe(),
+            source: TimestampError::CannotCarryIndex(e),
+        })?;
     token.only_signer_mut()?.add_unsigned(RawAttribute::new(
         oids::ATTR_ATS_HASH_INDEX_V3,
         vec![index],

@@ -24,7 +24,7 @@ mod verify_paths;
 pub use augment::{augment, certificates_of, level_of, AugmentOptions};
 pub use content::{ContentDigests, MAX_KEPT_CONTENT_BYTES};
 pub use credentials::{Credentials, MAX_CHAIN};
-pub use error::SignerError;
+pub use error::{RevocationDataError, SignerError, TimestampError};
 pub use level::Level;
 pub use report::{
     ChainCertificate, Indication, PdfSignatureReport, RevisionChange, RevocationReport,

@@ -17,7 +17,7 @@ use imza_tsa::{
 use imza_http::HttpClient;
 
 use crate::signed_data::{CmsSignedData, RawAttribute};
-use crate::{attributes, SignerError};
+use crate::{attributes, SignerError, TimestampError};
 use imza_core::oids;
 
 /// A source of RFC 3161 time-stamp tokens.
@@ -88,7 +88,11 @@ impl Timestamper for HttpTimestamper {
         digest: &[u8],
         algorithm: DigestAlgorithm,
     ) -> Result<ParsedToken, SignerError> {
-        let tsa = |e: imza_tsa::TsaError| SignerError::Timestamp(format!("{}: {e}", self.url));
+        let refused = |source: TimestampError| SignerError::Timestamp {
+            tsa: self.describe(),
+            source,
+        };
+        let tsa = |e: imza_tsa::TsaError| refused(TimestampError::Tsa(e));
         let nonce = random_nonce().map_err(tsa)?;
         let query =
             build_request(digest, algorithm, Some(&nonce), true, self.policy).map_err(tsa)?;
@@ -97,18 +101,10 @@ impl Timestamper for HttpTimestamper {
         let token = parse_response(&reply)
             .and_then(|response| response.into_token())
             .map_err(tsa)?;
-        check_answers_request(&token, &sent).map_err(|e| {
-            SignerError::Timestamp(format!(
-                "the reply from {} does not answer the request sent: {e}",
-                self.url
-            ))
-        })?;
+        check_answers_request(&token, &sent)
+            .map_err(|e| refused(TimestampError::NotTheRequest(e)))?;
         if token.certificates().is_empty() {
-            return Err(SignerError::Timestamp(format!(
-                "the token from {} carries no certificate although certReq was set \
-                 (RFC 3161 §2.4.1)",
-                self.url
-            )));
+            return Err(refused(TimestampError::NoCertificate));
         }
         Ok(token)
     }
@@ -169,6 +165,36 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!("network: time-stamping authority: {url} answered HTTP 503 Service Unavailable: clock not synchronised")
+        );
+        answer.server.join().unwrap();
+    }
+
+    #[test]
+    fn a_tsa_answering_garbage_keeps_the_tsa_error_as_the_source() {
+        let answer = imza_testenv::http::answer_once(
+            "/tsa",
+            "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply",
+            "not DER",
+        );
+        let url = answer.url.clone();
+        let tsa = HttpTimestamper::new(url.clone()).with_timeout(Duration::from_secs(5));
+        let err = tsa
+            .timestamp(&[7; 32], DigestAlgorithm::Sha256)
+            .unwrap_err();
+        let SignerError::Timestamp {
+            tsa: described,
+            source: TimestampError::Tsa(imza_tsa::TsaError::MalformedResponse { .. }),
+        } = &err
+        else {
+            panic!("expected the TSA's malformed answer kept, got {err:?}");
+        };
+        assert_eq!(*described, format!("the TSA at {url}"));
+        let kept = std::error::Error::source(&err)
+            .and_then(std::error::Error::source)
+            .and_then(|e| e.downcast_ref::<imza_tsa::TsaError>());
+        assert!(
+            matches!(kept, Some(imza_tsa::TsaError::MalformedResponse { .. })),
+            "{kept:?}"
         );
         answer.server.join().unwrap();
     }

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::attributes::{archive_timestamps, signature_timestamps};
 use crate::signed_data::{find_signer_certificate, CmsSignedData, AUGMENTING};
-use crate::SignerError;
+use crate::{RevocationDataError, SignerError};
 
 /// What B-LT validation data is gathered with.
 pub struct ValidationDataSources {
@@ -248,11 +248,12 @@ pub(crate) fn gather(
     for (what, der) in targets {
         let target = Certificate::from_der(der.clone())
             .map_err(|e| SignerError::malformed("certificate", e))?;
-        let path = validator.validate(&target, &options).map_err(|e| {
-            SignerError::Revocation(format!(
-                "{what} ({}) did not validate: {e}",
-                target.subject_text()
-            ))
+        let path = validator.validate(&target, &options).map_err(|source| {
+            SignerError::Revocation(Box::new(RevocationDataError {
+                what: what.clone(),
+                subject: target.subject_text(),
+                source,
+            }))
         })?;
         for cert in &path.chain {
             if !gathered.certificates.iter().any(|c| c == cert.der()) {

@@ -1160,20 +1160,16 @@ fn record_path_failure(
     let text = match (&failure.kind, sub) {
         (PathFailureKind::Revoked { revoked_at, .. }, SubIndication::REVOKED) => format!(
             "{}: revoked at {}, before the signature time-stamp's time {}",
-            failure.message,
+            failure.error,
             time_text(*revoked_at),
             time_text(poe)
         ),
         (PathFailureKind::Revoked { .. }, _) => format!(
             "{}, and no time-stamp proves the signature existed before (validated at {})",
-            failure.message,
+            failure.error,
             time_text(poe)
         ),
-        _ => format!(
-            "certificate path at {}: {}",
-            time_text(poe),
-            failure.message
-        ),
+        _ => format!("certificate path at {}: {}", time_text(poe), failure.error),
     };
     report.fail(sub, text);
 }

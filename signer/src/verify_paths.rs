@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use imza_http::HttpClient;
-use imza_tsa::PathValidator;
+use imza_tsa::{PathError, PathValidator};
 use imza_validation::{
     Certificate, Crl, FetchCache, Fetcher, LocalRevocationSource, LocalStatus, Purpose,
     RequestFetcher, RevocationPolicy, SharedFetcher, SignatureCache, Strictness, ValidatedPath,
@@ -32,8 +32,6 @@ use imza_validation::{
 };
 use openssl::sha::Sha256;
 use time::OffsetDateTime;
-
-use crate::report::time_text;
 
 /// Most cached path results; the cache is emptied when full (a burst of distinct
 /// signatures then costs what it would without a cache).
@@ -56,16 +54,17 @@ pub(crate) enum PathFailureKind {
     General,
 }
 
+/// A refused path: its kind for the report, and the validator's error itself (shared: a
+/// cached result is cloned for each signature that asks again).
 #[derive(Clone, Debug)]
 pub(crate) struct PathFailure {
     pub(crate) kind: PathFailureKind,
-    pub(crate) message: String,
+    pub(crate) error: Arc<ValidationError>,
 }
 
 impl PathFailure {
-    fn from_error(e: ValidationError) -> PathFailure {
-        let message = e.to_string();
-        let kind = match e {
+    fn from_error(error: ValidationError) -> PathFailure {
+        let kind = match &error {
             // A certificate whose signature does not verify with its issuer's key (a root of
             // the same name, a forged intermediate) links the target to no anchor.
             ValidationError::NoPathFound { .. } | ValidationError::BadSignature { .. } => {
@@ -76,8 +75,8 @@ impl PathFailure {
                 revoked_at,
                 ..
             } => PathFailureKind::Revoked {
-                subject,
-                revoked_at,
+                subject: subject.clone(),
+                revoked_at: *revoked_at,
             },
             ValidationError::Expired { .. } => PathFailureKind::Expired,
             ValidationError::NotYetValid { .. } => PathFailureKind::NotYetValid,
@@ -99,7 +98,10 @@ impl PathFailure {
             | ValidationError::WeakOcspResponderKey { .. } => PathFailureKind::Unsupported,
             _ => PathFailureKind::General,
         };
-        PathFailure { kind, message }
+        PathFailure {
+            kind,
+            error: Arc::new(error),
+        }
     }
 }
 
@@ -427,7 +429,7 @@ impl PathValidator for TsaPathValidator<'_> {
         signer: &[u8],
         untrusted: &[Vec<u8>],
         at: OffsetDateTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), PathError> {
         let result = self.checker.validate(
             signer,
             untrusted,
@@ -438,7 +440,9 @@ impl PathValidator for TsaPathValidator<'_> {
         );
         let answer = match &result {
             Ok(_) => Ok(()),
-            Err(failure) => Err(format!("{} (at {})", failure.message, time_text(at))),
+            Err(failure) => Err(PathError::Refused {
+                source: Box::new(ValidationError::clone(&failure.error)),
+            }),
         };
         *self.last.borrow_mut() = Some(result);
         answer
@@ -477,5 +481,40 @@ mod tests {
             }),
             PathFailureKind::RevocationUnknown
         );
+    }
+
+    #[test]
+    fn tsa_path_refusal_keeps_the_validators_error() {
+        let checker = PathChecker::new(
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            OnlineSources {
+                network: false,
+                fetch_cache: None,
+                fetcher: None,
+                local: None,
+            },
+            Strictness::default(),
+            Arc::new(SignatureCache::new(16)),
+        );
+        let material = SignatureMaterial::new(Vec::new(), &[], Vec::new());
+        let paths = TsaPathValidator {
+            checker: &checker,
+            material: &material,
+            network: &Network::Off,
+            last: Default::default(),
+        };
+        let err = paths
+            .validate(b"not a certificate", &[], OffsetDateTime::UNIX_EPOCH)
+            .unwrap_err();
+        let kept = std::error::Error::source(&err)
+            .and_then(|e| e.downcast_ref::<ValidationError>())
+            .unwrap();
+        assert!(
+            matches!(kept, ValidationError::Malformed { .. }),
+            "{kept:?}"
+        );
+        assert_eq!(err.to_string(), kept.to_string());
     }
 }

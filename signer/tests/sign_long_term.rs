@@ -18,6 +18,7 @@ use der::{Decode, Encode, Sequence};
 use imza_core::{oids, KeyAlgorithm};
 use imza_signer::{augment, level_of, sign, Level, SignerError, ValidationDataSources};
 use imza_testdata::pki::{write_certificate, TestCa};
+use imza_validation::ValidationError;
 use time::OffsetDateTime;
 
 const DOCUMENT: &[u8] = b"Diplom N 2026/0042, verilib: Baki Dovlet Universiteti.";
@@ -90,15 +91,37 @@ fn b_lt_fails_with_the_reason_when_revocation_data_cannot_be_had() {
     pki.stop_crl_server();
     let mut options = pki.options(Level::LT);
     let err = sign(DOCUMENT, &pki.credentials(), &options).unwrap_err();
-    assert!(matches!(err, SignerError::Revocation(_)), "{err}");
     assert!(err.to_string().contains("did not validate"), "{err}");
+    // The validator's own error is kept: the CRL server's failure, with its URL.
+    let SignerError::Revocation(failure) = &err else {
+        panic!("expected a revocation failure, got {err:?}");
+    };
+    assert!(
+        matches!(
+            &failure.source,
+            ValidationError::RevocationUnknown { .. } | ValidationError::Network { .. }
+        ),
+        "{:?}",
+        failure.source
+    );
+    let kept = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<ValidationError>())
+        .unwrap();
+    assert_eq!(kept.to_string(), failure.source.to_string());
 
     // Another root: no path.
     let other = TestCa::root("CN=Someone Else,C=AZ", KeyAlgorithm::EcP256);
     let sources = ValidationDataSources::new(vec![other.der.clone()]);
     options.augment.validation = Some(&sources);
     let err = sign(DOCUMENT, &pki.credentials(), &options).unwrap_err();
-    assert!(matches!(err, SignerError::Revocation(_)), "{err}");
+    assert!(
+        matches!(
+            &err,
+            SignerError::Revocation(failure)
+                if matches!(failure.source, ValidationError::NoPathFound { .. })
+        ),
+        "{err:?}"
+    );
 }
 
 // --- B-LTA, checked by an independent reading of EN 319 122-1 §5.5 ------------------------

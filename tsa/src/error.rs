@@ -102,11 +102,39 @@ pub enum TsaError {
     },
     #[error("the token's signature does not verify: {0}")]
     BadSignature(String),
-    #[error("the certificate path of {subject} does not validate at {at}: {reason}")]
+    /// The [`crate::PathValidator`] found no valid path for the TSA certificate `subject` at
+    /// `at`; `source` says why.
+    #[error("the certificate path of {subject} does not validate at {at}: {source}")]
     CertificatePath {
         subject: String,
         at: String,
-        reason: String,
+        #[source]
+        source: PathError,
+    },
+}
+
+/// Why a [`crate::PathValidator`] found no valid path from the TSA's certificate to an anchor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    /// OpenSSL's verifier refused the path: `result` is its `X509_V_ERR_*` code (and text),
+    /// `depth` the certificate it refused (0: the TSA's own).
+    #[error("{result} (OpenSSL verify error {code}, certificate at depth {depth})", code = result.as_raw())]
+    OpenSslRefused {
+        #[source]
+        result: openssl::x509::X509VerifyResult,
+        depth: u32,
+    },
+    /// OpenSSL could not set up or run the verification (a certificate it cannot read, an
+    /// allocation that failed).
+    #[error("OpenSSL could not check the path: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+    /// Another validator refused the path (imza's own RFC 5280 validation, in imza-signer): its
+    /// error, kept whole and reachable through [`std::error::Error::source`].
+    #[error("{source}")]
+    Refused {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 

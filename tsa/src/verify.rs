@@ -28,7 +28,7 @@ use crate::authority::check_time_stamping_certificate;
 use crate::imprint_algorithm;
 use crate::response::{describe_general_name, ParsedToken};
 use crate::serial::unsigned_value;
-use crate::{TimeStampRequest, TsaError};
+use crate::{PathError, TimeStampRequest, TsaError};
 
 /// Most certificates a caller may add to those in the token.
 const MAX_EXTRA_CERTIFICATES: usize = 64;
@@ -72,7 +72,7 @@ pub trait PathValidator {
         signer: &[u8],
         untrusted: &[Vec<u8>],
         at: OffsetDateTime,
-    ) -> Result<(), String>;
+    ) -> Result<(), PathError>;
 }
 
 /// Path validation by OpenSSL's verifier with the timeStampSigning purpose.
@@ -100,34 +100,29 @@ impl PathValidator for OpenSslPathValidator {
         signer: &[u8],
         untrusted: &[Vec<u8>],
         at: OffsetDateTime,
-    ) -> Result<(), String> {
-        let err = |e: openssl::error::ErrorStack| e.to_string();
-        let mut builder = X509StoreBuilder::new().map_err(err)?;
+    ) -> Result<(), PathError> {
+        let mut builder = X509StoreBuilder::new()?;
         for anchor in &self.anchors {
-            builder.add_cert(anchor.clone()).map_err(err)?;
+            builder.add_cert(anchor.clone())?;
         }
-        let mut param = X509VerifyParam::new().map_err(err)?;
+        let mut param = X509VerifyParam::new()?;
         param.set_time(at.unix_timestamp());
-        builder.set_param(&param).map_err(err)?;
-        builder
-            .set_purpose(X509PurposeId::TIMESTAMP_SIGN)
-            .map_err(err)?;
+        builder.set_param(&param)?;
+        builder.set_purpose(X509PurposeId::TIMESTAMP_SIGN)?;
         let store = builder.build();
-        let leaf = X509::from_der(signer).map_err(err)?;
-        let mut chain = openssl::stack::Stack::new().map_err(err)?;
+        let leaf = X509::from_der(signer)?;
+        let mut chain = openssl::stack::Stack::new()?;
         for der in untrusted {
-            chain.push(X509::from_der(der).map_err(err)?).map_err(err)?;
+            chain.push(X509::from_der(der)?)?;
         }
-        let mut context = X509StoreContext::new().map_err(err)?;
-        let outcome = context
-            .init(&store, &leaf, &chain, |c| {
-                let ok = c.verify_cert()?;
-                Ok((ok, c.error()))
-            })
-            .map_err(err)?;
+        let mut context = X509StoreContext::new()?;
+        let outcome = context.init(&store, &leaf, &chain, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error(), c.error_depth()))
+        })?;
         match outcome {
-            (true, _) => Ok(()),
-            (false, e) => Err(e.error_string().to_string()),
+            (true, ..) => Ok(()),
+            (false, result, depth) => Err(PathError::OpenSslRefused { result, depth }),
         }
     }
 }
@@ -196,10 +191,10 @@ pub fn verify_token(
     };
     paths
         .validate(&signer_der, &candidates, validated_at)
-        .map_err(|reason| TsaError::CertificatePath {
+        .map_err(|source| TsaError::CertificatePath {
             subject: signer_cert.tbs_certificate.subject.to_string(),
             at: imza_core::clock::rfc3339(validated_at),
-            reason,
+            source,
         })?;
     Ok(VerifiedToken {
         signer_subject: signer_cert.tbs_certificate.subject.to_string(),

@@ -11,7 +11,7 @@ use imza_core::alg::DigestAlgorithm;
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
     build_request, parse_response, verify_token, Expectations, OpenSslPathValidator, ParsedToken,
-    TsaError, VerificationTime,
+    PathError, PathValidator, TsaError, VerificationTime,
 };
 use time::OffsetDateTime;
 
@@ -107,10 +107,37 @@ fn token_from_another_pki_fails_path_validation() {
     let pki = TestPki::new(KeyAlgorithm::EcP256);
     let other = TestPki::new(KeyAlgorithm::EcP256);
     let token = token(&other, true);
-    assert!(matches!(
-        verify(&pki, &token, &[]),
-        Err(TsaError::CertificatePath { .. })
-    ));
+    let err = verify(&pki, &token, &[]).unwrap_err();
+    // OpenSSL's verify code is kept as its number, the refused certificate's depth with it:
+    // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY (20) for the TSA's own certificate, whose
+    // issuer is not among the anchors.
+    let TsaError::CertificatePath {
+        source: PathError::OpenSslRefused { result, depth },
+        ..
+    } = &err
+    else {
+        panic!("expected OpenSSL's refusal, got {err:?}");
+    };
+    assert_eq!((result.as_raw(), *depth), (20, 0));
+    let cause = std::error::Error::source(&err)
+        .and_then(std::error::Error::source)
+        .and_then(|e| e.downcast_ref::<openssl::x509::X509VerifyResult>());
+    assert_eq!(cause, Some(result));
+    assert!(err.to_string().contains("OpenSSL verify error 20"), "{err}");
+}
+
+#[test]
+fn unreadable_signer_certificate_keeps_openssls_error_stack() {
+    let pki = TestPki::new(KeyAlgorithm::EcP256);
+    let paths = OpenSslPathValidator::new(std::slice::from_ref(&pki.root.der)).unwrap();
+    let err = paths
+        .validate(b"not a certificate", &[], OffsetDateTime::now_utc())
+        .unwrap_err();
+    assert!(matches!(err, PathError::OpenSsl(_)), "{err:?}");
+    let stack = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<openssl::error::ErrorStack>())
+        .unwrap();
+    assert!(!stack.errors().is_empty());
 }
 
 #[test]

@@ -12,7 +12,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
-use imza_portal::notices::{Mailer, NoticeMail};
+use imza_portal::notices::{MailError, Mailer, NoticeMail};
 
 use super::config::MailSection;
 
@@ -68,22 +68,25 @@ impl SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, mail: &NoticeMail) -> Result<(), String> {
-        let to: Mailbox = mail
-            .to
-            .parse()
-            .map_err(|e| format!("the address {:?}: {e}", mail.to))?;
+    fn send(&self, mail: &NoticeMail) -> Result<(), MailError> {
+        let to: Mailbox = mail.to.parse().map_err(|e| MailError::Address {
+            address: mail.to.clone(),
+            source: Box::new(e),
+        })?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(mail.subject.clone())
             .header(ContentType::TEXT_PLAIN)
             .body(mail.body.clone())
-            .map_err(|e| format!("the message: {e}"))?;
+            .map_err(|e| MailError::Message(Box::new(e)))?;
         self.transport
             .send(&message)
             .map(|_| ())
-            .map_err(|e| format!("SMTP: {e}"))
+            .map_err(|e| MailError::Transport {
+                permanent: e.is_permanent(),
+                source: Box::new(e),
+            })
     }
 }
 
@@ -125,5 +128,78 @@ mod tests {
             ..section("127.0.0.1")
         };
         assert!(SmtpMailer::new(&bad_from).is_err());
+    }
+
+    fn notice_to(to: &str) -> NoticeMail {
+        NoticeMail {
+            to: to.into(),
+            subject: "expiry".into(),
+            body: "soon".into(),
+        }
+    }
+
+    /// A mailer to a loopback port that `greeting` answers (None: nothing listens).
+    fn mailer_to(
+        greeting: Option<&'static str>,
+    ) -> (SmtpMailer, Option<std::thread::JoinHandle<()>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = match greeting {
+            Some(greeting) => Some(std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let (mut stream, _) = listener.accept().unwrap();
+                stream.write_all(greeting.as_bytes()).unwrap();
+                // Whatever the client says before it hangs up.
+                let _ = stream.read(&mut [0; 512]);
+            })),
+            None => {
+                drop(listener);
+                None
+            }
+        };
+        let section = MailSection {
+            port,
+            timeout_seconds: 5,
+            ..section("127.0.0.1")
+        };
+        (SmtpMailer::new(&section).unwrap(), server)
+    }
+
+    #[test]
+    fn a_failed_send_keeps_lettres_error_and_whether_it_is_for_good() {
+        let (mailer, _) = mailer_to(None);
+        let unreachable = mailer.send(&notice_to("gunay@mygov.az")).unwrap_err();
+        assert!(
+            matches!(
+                unreachable,
+                MailError::Transport {
+                    permanent: false,
+                    ..
+                }
+            ),
+            "{unreachable:?}"
+        );
+        let smtp = std::error::Error::source(&unreachable)
+            .and_then(|e| e.downcast_ref::<lettre::transport::smtp::Error>())
+            .unwrap();
+        assert!(!smtp.is_permanent() && !smtp.is_transient());
+
+        let (mailer, server) = mailer_to(Some("554 5.3.2 not accepting mail\r\n"));
+        let refused = mailer.send(&notice_to("gunay@mygov.az")).unwrap_err();
+        assert!(refused.is_permanent(), "{refused:?}");
+        let smtp = std::error::Error::source(&refused)
+            .and_then(|e| e.downcast_ref::<lettre::transport::smtp::Error>())
+            .unwrap();
+        assert_eq!(smtp.status().map(u16::from), Some(554));
+        server.unwrap().join().unwrap();
+
+        let bad = mailer.send(&notice_to("not an address")).unwrap_err();
+        assert!(
+            matches!(&bad, MailError::Address { address, .. } if address == "not an address"),
+            "{bad:?}"
+        );
+        assert!(std::error::Error::source(&bad)
+            .and_then(|e| e.downcast_ref::<lettre::address::AddressError>())
+            .is_some());
     }
 }

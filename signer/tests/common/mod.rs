@@ -27,8 +27,8 @@ use imza_core::ext;
 use imza_core::key::software::SoftwareKey;
 use imza_core::{oids, KeyAlgorithm, SigningKey};
 use imza_signer::{
-    Credentials, Indication, SignatureReport, SignerError, SubIndication, Timestamper,
-    ValidationReport, VerifyOptions,
+    Credentials, Indication, SignatureReport, SignerError, SubIndication, TimestampError,
+    Timestamper, ValidationReport, VerifyOptions,
 };
 use imza_testdata::pki::{leaf_extensions, tsa_extensions, write_certificate, ServiceCert, TestCa};
 // Not every test binary uses these.
@@ -393,12 +393,15 @@ fn stamp(
     algorithm: DigestAlgorithm,
     at: OffsetDateTime,
 ) -> Result<ParsedToken, SignerError> {
-    let request = build_request(digest, algorithm, None, true, None)
-        .map_err(|e| SignerError::Timestamp(e.to_string()))?;
+    let refused = |e| SignerError::Timestamp {
+        tsa: "the in-process test TSA".into(),
+        source: TimestampError::Tsa(e),
+    };
+    let request = build_request(digest, algorithm, None, true, None).map_err(refused)?;
     let answer = authority.respond(&request, at);
     parse_response(&answer.der)
         .and_then(|r| r.into_token())
-        .map_err(|e| SignerError::Timestamp(e.to_string()))
+        .map_err(refused)
 }
 
 /// The SignerInfo's signature value (what a signature time-stamp covers).
