@@ -264,7 +264,7 @@ mod tests {
     use time::macros::datetime;
 
     use crate::records::{CertificateUse, CitizenCertificate, ExpiringPage};
-    use crate::registry::TomlCitizenRegistry;
+    use crate::registry::{TomlCitizenRegistry, DEMO_CITIZENS};
     use crate::store::SqlitePortalStore;
 
     const NOW: OffsetDateTime = datetime!(2026-12-07 10:00 UTC);
@@ -351,12 +351,7 @@ mod tests {
     fn each_notice_goes_once_at_its_threshold_and_none_after_a_renewal_or_revocation() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqlitePortalStore::open(&dir.path().join("imza.db")).unwrap();
-        let registry = TomlCitizenRegistry::parse(
-            "[[citizen]]\npersonal_code = \"PNOAZ-5ZK7T2Q\"\nname = \"Əliyeva Günay\"\n\
-             birth_date = \"1990-04-12\"\naddress = \"Bakı\"\nregistered_since = \"2015-09-01\"\n\
-             email = \"gunay@mygov.az\"\n",
-        )
-        .unwrap();
+        let registry = TomlCitizenRegistry::parse(DEMO_CITIZENS).unwrap();
         let gunay = "PNOAZ-5ZK7T2Q".to_string();
         let rashad = "PNOAZ-3HQ8M1X".to_string();
         let revoked = CitizenCertificate {
@@ -392,10 +387,10 @@ mod tests {
         );
         let sent = outbox.0.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].to, "gunay@mygov.az");
+        assert_eq!(sent[0].to, "gunay.aliyeva@mygov.az");
         assert!(sent[0].subject.contains("7 gün") && sent[0].subject.contains("7 days"));
         assert!(
-            sent[0].body.contains("Hörmətli Əliyeva Günay")
+            sent[0].body.contains("Hörmətli Əliyev Günay Şəmsi oğlu")
                 && sent[0].body.contains("citizen-sign")
         );
         let notices = store.notices_of(&gunay, 10).unwrap();
@@ -440,12 +435,7 @@ mod tests {
     fn a_failed_mail_keeps_its_claim_and_goes_after_the_lease() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqlitePortalStore::open(&dir.path().join("imza.db")).unwrap();
-        let registry = TomlCitizenRegistry::parse(
-            "[[citizen]]\npersonal_code = \"PNOAZ-5ZK7T2Q\"\nname = \"Əliyeva Günay\"\n\
-             birth_date = \"1990-04-12\"\naddress = \"Bakı\"\nregistered_since = \"2015-09-01\"\n\
-             email = \"gunay@mygov.az\"\n",
-        )
-        .unwrap();
+        let registry = TomlCitizenRegistry::parse(DEMO_CITIZENS).unwrap();
         let records = Records(vec![(
             "PNOAZ-5ZK7T2Q".to_string(),
             certificate("01", "citizen-sign", 5),
