@@ -22,7 +22,7 @@ use crate::status::{
 };
 use crate::token::TokenSigner;
 use crate::tst_info::{GenTime, TstInfo};
-use crate::TsaError;
+use crate::{SystemFault, TsaError};
 
 /// What a TSA is made of. [`TsaConfig::new`] fills in the usual defaults.
 pub struct TsaConfig {
@@ -180,11 +180,7 @@ impl TimeStampAuthority {
         let granted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.grant(request_der, now)
         }))
-        .unwrap_or_else(|_| {
-            Err(TsaError::SystemFailure(
-                "a panic inside the clock check, serial source or signing key".into(),
-            ))
-        });
+        .unwrap_or_else(|_| Err(TsaError::SystemFailure(SystemFault::Panicked)));
         match granted {
             Ok((der, serial)) => TsaAnswer {
                 der,

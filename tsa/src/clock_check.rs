@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use crate::TsaError;
+use crate::{SystemFault, TsaError};
 
 /// Why the clock cannot be trusted now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ impl From<ClockFault> for TsaError {
         match fault {
             ClockFault::Unsynchronised(why) => TsaError::TimeNotAvailable(why),
             ClockFault::CheckFailed(why) => {
-                TsaError::SystemFailure(format!("the clock check failed: {why}"))
+                TsaError::SystemFailure(SystemFault::ClockCheckFailed(why))
             }
         }
     }

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use crate::clock_check::{ClockCheck, ClockFault};
-use crate::TsaError;
+use crate::{SystemFault, TsaError};
 
 /// A result older than this many intervals is stale: the checker is stuck or gone.
 const STALE_AFTER_INTERVALS: u32 = 3;
@@ -101,14 +101,14 @@ impl CommandClockCheck {
     /// clock is in sync (the daemon may still be converging); see [`CommandClockCheck::status`].
     pub fn start(command: ClockCommand) -> Result<CommandClockCheck, TsaError> {
         if command.argv.is_empty() || command.argv[0].is_empty() {
-            return Err(TsaError::SystemFailure(
-                "the clock check command is empty".into(),
-            ));
+            return Err(TsaError::SystemFailure(SystemFault::ClockCheckConfig {
+                problem: "the command is empty",
+            }));
         }
         if command.interval.is_zero() || command.timeout.is_zero() {
-            return Err(TsaError::SystemFailure(
-                "the clock check interval and timeout must be more than zero".into(),
-            ));
+            return Err(TsaError::SystemFailure(SystemFault::ClockCheckConfig {
+                problem: "the interval and the timeout must be more than zero",
+            }));
         }
         let first = LastRun {
             result: run_once(&command.argv, command.timeout),
@@ -132,9 +132,7 @@ impl CommandClockCheck {
                     result,
                 };
             })
-            .map_err(|e| {
-                TsaError::SystemFailure(format!("cannot start the clock check thread: {e}"))
-            })?;
+            .map_err(|e| TsaError::SystemFailure(SystemFault::ClockCheckThread(e)))?;
         Ok(CommandClockCheck {
             last,
             stale_after: interval * STALE_AFTER_INTERVALS,
@@ -283,13 +281,15 @@ mod tests {
 
     #[test]
     fn empty_commands_and_zero_intervals_are_refused() {
-        assert!(
-            CommandClockCheck::start(ClockCommand::new(vec![], Duration::from_secs(1))).is_err()
-        );
-        assert!(
-            CommandClockCheck::start(ClockCommand::new(vec!["true".into()], Duration::ZERO))
-                .is_err()
-        );
+        let refused = |command| match CommandClockCheck::start(command) {
+            Err(TsaError::SystemFailure(SystemFault::ClockCheckConfig { problem })) => problem,
+            Err(other) => panic!("expected a misconfigured clock check, got {other:?}"),
+            Ok(_) => panic!("a misconfigured clock check started"),
+        };
+        let empty = refused(ClockCommand::new(vec![], Duration::from_secs(1)));
+        assert!(empty.contains("empty"), "{empty}");
+        let zero = refused(ClockCommand::new(vec!["true".into()], Duration::ZERO));
+        assert!(zero.contains("more than zero"), "{zero}");
     }
 
     #[test]

@@ -54,10 +54,14 @@ pub enum TsaError {
     UnacceptedExtension { oid: ObjectIdentifier },
 
     // --- the authority itself ----------------------------------------------------------
+    /// The clock check says the time source is lost or out of sync, in its own words (a
+    /// time daemon's report).
     #[error("the TSA's time source is not available: {0}")]
     TimeNotAvailable(String),
+    /// The TSA cannot stamp for a reason of its own, not the request's (answered with
+    /// `systemFailure`).
     #[error("the TSA cannot stamp now: {0}")]
-    SystemFailure(String),
+    SystemFailure(#[source] SystemFault),
     #[error("signing the time-stamp token failed: {0}")]
     Signing(#[source] CoreError),
     #[error("encoding the {what} failed: {detail}")]
@@ -114,6 +118,36 @@ pub enum TsaError {
 }
 
 /// Why a [`crate::PathValidator`] found no valid path from the TSA's certificate to an anchor.
+/// Why the TSA cannot stamp now, whatever the request: a [`TsaError::SystemFailure`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SystemFault {
+    /// The random generator gave no bytes for `purpose` (a serial number, a nonce).
+    #[error("no random bytes for the {purpose}")]
+    Randomness {
+        purpose: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The clock check could not be carried out, as it says (its command failed to run or
+    /// answered nothing readable).
+    #[error("the clock check failed: {0}")]
+    ClockCheckFailed(String),
+    /// The clock check is configured so that it cannot run.
+    #[error("the clock check is misconfigured: {problem}")]
+    ClockCheckConfig { problem: &'static str },
+    /// The clock check's background thread could not be started.
+    #[error("cannot start the clock check thread")]
+    ClockCheckThread(#[source] std::io::Error),
+    /// A plugged-in part (clock check, serial source, signing key) panicked while stamping.
+    #[error("a panic inside the clock check, serial source or signing key")]
+    Panicked,
+    /// No time-stamping unit has a usable certificate (all expired or not yet valid, or none
+    /// configured).
+    #[error("no time-stamping unit with a usable certificate")]
+    NoUsableUnit,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PathError {

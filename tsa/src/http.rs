@@ -22,7 +22,7 @@ use imza_http::answer::{closing, overloaded, plain, refused_body};
 use imza_http::{content_type_is, read_body, WorkLimit};
 
 use crate::authority::refuse;
-use crate::{TimeStampAuthority, TsaAnswer, TsaError, MAX_REQUEST_BYTES};
+use crate::{SystemFault, TimeStampAuthority, TsaAnswer, TsaError, MAX_REQUEST_BYTES};
 
 /// RFC 3161 §3.4: the media types of a request and of a response.
 pub const TIMESTAMP_QUERY: &str = "application/timestamp-query";
@@ -87,9 +87,7 @@ impl TsaService {
     pub fn respond(&self, request_der: &[u8]) -> TsaAnswer {
         match self.authority() {
             Some(authority) => authority.respond(request_der, self.clock.now()),
-            None => refuse(TsaError::SystemFailure(
-                "no time-stamping unit with a usable certificate".into(),
-            )),
+            None => refuse(TsaError::SystemFailure(SystemFault::NoUsableUnit)),
         }
     }
 }

@@ -28,7 +28,7 @@ pub use authority::{accuracy_seconds, Outcome, TimeStampAuthority, TsaAnswer, Ts
 pub use client::check_answers_request;
 pub use clock_check::{ClockCheck, ClockFault, TrustSystemClock};
 pub use command_clock_check::{ClockCommand, CommandClockCheck};
-pub use error::{PathError, TsaError};
+pub use error::{PathError, SystemFault, TsaError};
 pub use imprint::{check_imprint_length, imprint_algorithm};
 pub use request::{build_request, random_nonce, TimeStampRequest, MAX_REQUEST_BYTES};
 pub use response::{parse_response, ParsedResponse, ParsedToken};

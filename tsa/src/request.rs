@@ -20,8 +20,8 @@ use imza_core::alg::DigestAlgorithm;
 use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use crate::serial::{int_hex, positive_int};
-use crate::TsaError;
 use crate::{check_imprint_length, imprint_algorithm};
+use crate::{SystemFault, TsaError};
 
 /// The largest request read (a real one is about 100 bytes; extensions could add some).
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -133,8 +133,12 @@ pub fn build_request(
 /// 8 random octets (64 bits, as `openssl ts -query` uses) for a request's nonce.
 pub fn random_nonce() -> Result<Vec<u8>, TsaError> {
     let mut nonce = [0u8; 8];
-    openssl::rand::rand_bytes(&mut nonce)
-        .map_err(|e| TsaError::SystemFailure(format!("random nonce: {e}")))?;
+    openssl::rand::rand_bytes(&mut nonce).map_err(|e| {
+        TsaError::SystemFailure(SystemFault::Randomness {
+            purpose: "nonce",
+            source: Box::new(e),
+        })
+    })?;
     Ok(nonce.to_vec())
 }
 

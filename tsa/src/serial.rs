@@ -5,7 +5,7 @@
 //! instances, and a collision is as likely as guessing a 128-bit key (after 2^40 tokens the
 //! chance of any repeat is about 2^-48).
 
-use crate::TsaError;
+use crate::{SystemFault, TsaError};
 
 /// Hands out serial numbers for tokens.
 pub trait SerialNumberSource: Send + Sync {
@@ -19,8 +19,12 @@ pub struct RandomSerials;
 
 impl SerialNumberSource for RandomSerials {
     fn next_serial(&self) -> Result<Vec<u8>, TsaError> {
-        imza_core::cert::random_serial()
-            .map_err(|e| TsaError::SystemFailure(format!("random serial number: {e}")))
+        imza_core::cert::random_serial().map_err(|e| {
+            TsaError::SystemFailure(SystemFault::Randomness {
+                purpose: "serial number",
+                source: Box::new(e),
+            })
+        })
     }
 }
 

@@ -16,8 +16,8 @@ use imza_core::alg::DigestAlgorithm;
 use imza_core::key::software::SoftwareKey;
 use imza_core::KeyAlgorithm;
 use imza_tsa::{
-    build_request, parse_response, ClockFault, FailureInfo, Outcome, PkiStatus, TimeStampAuthority,
-    TsaAnswer, TsaConfig, TsaError, MAX_REQUEST_BYTES,
+    build_request, parse_response, ClockFault, FailureInfo, Outcome, PkiStatus, SystemFault,
+    TimeStampAuthority, TsaAnswer, TsaConfig, TsaError, MAX_REQUEST_BYTES,
 };
 use spki::AlgorithmIdentifier;
 use time::{Duration, OffsetDateTime};
@@ -398,4 +398,11 @@ fn a_panicking_clock_check_is_a_system_failure_not_a_crash() {
     let tsa = TimeStampAuthority::new(config).unwrap();
     let answer = tsa.respond(&good_request(), now());
     assert_refused(&answer, FailureInfo::SystemFailure);
+    assert!(matches!(
+        answer.outcome,
+        Outcome::Rejected {
+            error: TsaError::SystemFailure(SystemFault::Panicked),
+            ..
+        }
+    ));
 }
