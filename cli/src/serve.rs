@@ -54,7 +54,7 @@ use imza_mobile_sign::service::MobileService;
 use imza_ocsp::service::{CacheConfig, OcspService};
 use imza_ocsp::{
     CertStatusInfo, CertificateStatusSource, IssuerId, OcspError, Responder, ResponderConfig,
-    ServedCa,
+    ServedCa, SourceError,
 };
 use imza_signer::http::{VerifyLimits, VerifyService};
 use imza_tsa::http::TsaService;
@@ -437,7 +437,7 @@ impl CertificateStatusSource for StoreStatus {
             Err(e) => Err(OcspError::StatusUnavailable {
                 issuer: issuer.to_string(),
                 serial: hex::encode_upper(serial),
-                reason: e.to_string(),
+                source: SourceError::new(e),
             }),
         }
     }
@@ -447,7 +447,7 @@ impl CertificateStatusSource for StoreStatus {
             Some(store) => store.audit_head(),
             None => self.pki.store().audit_head(),
         }
-        .map_err(|e| OcspError::SourceUnavailable(e.to_string()))
+        .map_err(|e| OcspError::SourceUnavailable(SourceError::new(e)))
     }
 }
 

@@ -5,6 +5,37 @@ use der::asn1::ObjectIdentifier;
 use x509_ocsp::OcspResponseStatus;
 
 /// Everything that can go wrong parsing, answering or checking OCSP messages.
+/// A status source's own failure (a store error), kept as the error it is and shared so that
+/// [`OcspError`] stays `Clone`. Two are equal when they say the same.
+#[derive(Clone, Debug)]
+pub struct SourceError(pub std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl SourceError {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> SourceError {
+        SourceError(std::sync::Arc::new(error))
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+impl PartialEq for SourceError {
+    fn eq(&self, other: &SourceError) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for SourceError {}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OcspError {
     // ----- requests (answered with malformedRequest) -----
@@ -53,14 +84,17 @@ pub enum OcspError {
     MixedIssuers { first: String, second: String },
 
     // ----- the responder's own trouble (tryLater / internalError) -----
-    #[error("the status of serial {serial} of CA {issuer} is unavailable: {reason}")]
+    /// The status source could not answer for serial `serial` of CA `issuer`, because of
+    /// `source` (the store's error).
+    #[error("the status of serial {serial} of CA {issuer} is unavailable: {source}")]
     StatusUnavailable {
         issuer: String,
         serial: String,
-        reason: String,
+        source: SourceError,
     },
+    /// The status source could not be read at all (its revision), because of the error kept.
     #[error("the certificate status source cannot be read: {0}")]
-    SourceUnavailable(String),
+    SourceUnavailable(#[source] SourceError),
     #[error("the responder certificate of CA {issuer} is not valid at {at} (valid from {not_before} to {not_after})")]
     ResponderCertificateNotValid {
         issuer: String,
@@ -148,5 +182,30 @@ impl OcspError {
             StatusUnavailable { .. } | SourceUnavailable(_) => OcspResponseStatus::TryLater,
             _ => OcspResponseStatus::InternalError,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_source_failure_keeps_the_stores_error_and_answers_try_later() {
+        let locked = std::io::Error::new(std::io::ErrorKind::WouldBlock, "database is locked");
+        let error = OcspError::StatusUnavailable {
+            issuer: "citizens".into(),
+            serial: "0A".into(),
+            source: SourceError::new(locked),
+        };
+        assert_eq!(error.response_status(), OcspResponseStatus::TryLater);
+        let mut cause: &dyn std::error::Error = &error;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let io = cause
+            .downcast_ref::<std::io::Error>()
+            .expect("the store's io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(error.to_string().ends_with("database is locked"), "{error}");
     }
 }

@@ -27,7 +27,7 @@ pub mod status;
 pub mod verify;
 
 pub use cert_id::CertIdHash;
-pub use error::OcspError;
+pub use error::{OcspError, SourceError};
 pub use extensions::MAX_EXTENSIONS;
 pub use request::{parse_request, parse_request_with, ParsedRequest, RequestLimits};
 pub use responder::{OcspAnswer, Responder, ResponderConfig, ServedCa};

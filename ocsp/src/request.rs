@@ -227,14 +227,14 @@ mod tests {
     fn nonce_lengths_follow_rfc_9654() {
         assert!(parse_request(&request(1, Some(vec![nonce_ext(1)]))).is_ok());
         assert!(parse_request(&request(1, Some(vec![nonce_ext(128)]))).is_ok());
-        assert_eq!(
+        assert!(matches!(
             parse_request(&request(1, Some(vec![nonce_ext(129)]))),
             Err(OcspError::NonceLength { len: 129, max: 128 })
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
             parse_request(&request(1, Some(vec![nonce_ext(0)]))),
             Err(OcspError::NonceLength { len: 0, max: 128 })
-        );
+        ));
         let strict = RequestLimits {
             max_nonce_octets: 32,
             ..Default::default()
@@ -245,14 +245,14 @@ mod tests {
     #[test]
     fn too_many_or_no_cert_ids_are_refused() {
         assert!(parse_request(&request(MAX_CERT_IDS, None)).is_ok());
-        assert_eq!(
+        assert!(matches!(
             parse_request(&request(MAX_CERT_IDS + 1, None)),
-            Err(OcspError::TooManyCertIds {
-                count: MAX_CERT_IDS + 1,
-                limit: MAX_CERT_IDS
-            })
-        );
-        assert_eq!(parse_request(&request(0, None)), Err(OcspError::NoCertIds));
+            Err(OcspError::TooManyCertIds { count, limit: MAX_CERT_IDS }) if count == MAX_CERT_IDS + 1
+        ));
+        assert!(matches!(
+            parse_request(&request(0, None)),
+            Err(OcspError::NoCertIds)
+        ));
     }
 
     #[test]

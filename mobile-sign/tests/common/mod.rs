@@ -126,7 +126,9 @@ impl CertificateStatusSource for TestStatus {
             return Err(OcspError::StatusUnavailable {
                 issuer: issuer.to_string(),
                 serial: hex::encode_upper(serial),
-                reason: "the test CA store is down".into(),
+                source: imza_ocsp::SourceError::new(std::io::Error::other(
+                    "the test CA store is down",
+                )),
             });
         }
         let revoked = self.revoked.lock().unwrap();

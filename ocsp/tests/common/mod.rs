@@ -199,7 +199,7 @@ impl CertificateStatusSource for MapSource {
             return Err(OcspError::StatusUnavailable {
                 issuer: issuer.to_string(),
                 serial: hex::encode_upper(serial),
-                reason: "database is locked".into(),
+                source: imza_ocsp::SourceError::new(std::io::Error::other("database is locked")),
             });
         }
         Ok(self
@@ -305,7 +305,7 @@ impl CertificateStatusSource for LiveSource {
             return Err(OcspError::StatusUnavailable {
                 issuer: String::new(),
                 serial: String::new(),
-                reason: "database is locked".into(),
+                source: imza_ocsp::SourceError::new(std::io::Error::other("database is locked")),
             });
         }
         Ok(self.revision.load(Ordering::SeqCst))
