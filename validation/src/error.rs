@@ -67,10 +67,14 @@ pub enum ValidationError {
     #[error("revocation status of {subject} unknown: {detail}")]
     RevocationUnknown { subject: String, detail: String },
 
-    /// A constraint of RFC 5280 §6.1 failed: basic constraints, path length, key usage, name
-    /// constraints, policies, an unknown critical extension, a name chaining mismatch.
-    #[error("{subject}: {detail}")]
-    Constraint { subject: String, detail: String },
+    /// A check of RFC 5280 §6.1 refused `subject`: basic constraints, path length, key
+    /// usage, name constraints, policies, an unknown critical extension, a name chaining
+    /// mismatch ([`ConstraintViolation`] says which).
+    #[error("{subject}: {violation}")]
+    Constraint {
+        subject: String,
+        violation: ConstraintViolation,
+    },
 
     /// The target certificate is not fit for the requested purpose (key usage, extended key
     /// usage) or the peer name.
@@ -436,6 +440,56 @@ pub enum AnchorProblem {
         position: usize,
         subject: String,
     },
+}
+
+/// Which check of RFC 5280 §6.1 refused a certificate ([`ValidationError::Constraint`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConstraintViolation {
+    /// Extensions that could not be read (each reason as the reader said it).
+    #[error("unusable extensions: {}", errors.join("; "))]
+    UnusableExtensions { errors: Vec<String> },
+    /// §6.1.3 (a)(4): the certificate's issuer is not the subject of the one above it.
+    #[error("issuer {issuer} is not the subject of the certificate above it")]
+    IssuerMismatch { issuer: String },
+    /// §6.1.3 (b)-(c): a name outside the permitted or inside the excluded subtrees.
+    #[error("{0}")]
+    Name(NameConstraintViolation),
+    /// A nameConstraints extension that cannot be applied (as the reader said).
+    #[error("{0}")]
+    UnusableNameConstraints(String),
+    /// §6.1.3 (f): no valid policy left while explicit_policy is 0.
+    #[error("no certificate policy valid for the path, and an explicit policy is required")]
+    ExplicitPolicyRequired,
+    /// §6.1.4 (a): policyMappings mapping from or to anyPolicy.
+    #[error("policyMappings maps anyPolicy")]
+    MapsAnyPolicy,
+    /// §6.1.4 (k): a version 1 or 2 certificate as an intermediate CA.
+    #[error("a version 1 or 2 certificate cannot be an intermediate CA")]
+    V1Intermediate,
+    /// §6.1.4 (k): basicConstraints cA absent or false on an issuer.
+    #[error(
+        "not a CA (basicConstraints cA is absent or false) but issued a certificate on the path"
+    )]
+    NotCa,
+    /// §6.1.4 (l): max_path_length reached 0 above a non-self-issued CA.
+    #[error("path length constraint exceeded: a CA above allows no more intermediate CAs")]
+    PathLength,
+    /// §6.1.4 (n): a keyUsage without keyCertSign on an issuer.
+    #[error("keyUsage lacks keyCertSign but the key signed a certificate on the path")]
+    NoKeyCertSign,
+    /// §6.1.4 (o), §6.1.5 (f): critical extensions this validator does not understand.
+    #[error("unrecognised critical extension {}", oid_list(oids))]
+    UnknownCriticalExtensions { oids: Vec<ObjectIdentifier> },
+    /// §6.1.5 (g): no policy of the path is in the user-initial-policy-set (empty: anyPolicy).
+    #[error("no certificate policy of the path is acceptable (user-initial-policy-set: {})", if initial_policy_set.is_empty() { "anyPolicy".to_string() } else { oid_list(initial_policy_set) })]
+    NoAcceptablePolicy {
+        initial_policy_set: Vec<ObjectIdentifier>,
+    },
+    /// Every path to a trust anchor has more than the caller's `max` intermediate
+    /// certificates ([`crate::ValidationOptions::max_intermediates`]).
+    #[error("no path to a trust anchor with at most {max} intermediate certificates")]
+    TooManyIntermediates { max: usize },
 }
 
 /// How a name breaks the name constraints that apply to it (RFC 5280 §4.2.1.10).

@@ -45,8 +45,8 @@ pub use authentication::{AuthenticationTrust, MAX_ISSUER_FETCHES};
 pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::{
-    AnchorProblem, BudgetLimit, CrlViolation, NameConstraintViolation, NetworkFailure,
-    Rfc5280Violation, ValidationError,
+    AnchorProblem, BudgetLimit, ConstraintViolation, CrlViolation, NameConstraintViolation,
+    NetworkFailure, Rfc5280Violation, ValidationError,
 };
 pub use fetch::{Fetcher, SharedFetcher};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};

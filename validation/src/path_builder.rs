@@ -14,8 +14,8 @@ use crate::path_validation::{process_path, PathFailure};
 use crate::purpose::check_purpose;
 use crate::signature::{needs_inherited_parameters, SignatureFailure};
 use crate::{
-    BudgetLimit, Certificate, RevocationEvidence, ValidatedPath, ValidationError,
-    ValidationOptions, Validator,
+    BudgetLimit, Certificate, ConstraintViolation, RevocationEvidence, ValidatedPath,
+    ValidationError, ValidationOptions, Validator,
 };
 
 /// Most look-alike issuer candidates considered for one certificate.
@@ -114,9 +114,7 @@ impl Session<'_> {
             return Err(match options.max_intermediates {
                 Some(max) if max + 1 < options.budget.max_depth => ValidationError::Constraint {
                     subject: target.subject_text(),
-                    detail: format!(
-                        "no path to a trust anchor with at most {max} intermediate certificates"
-                    ),
+                    violation: ConstraintViolation::TooManyIntermediates { max },
                 },
                 _ => self.work.exceeded(BudgetLimit::Depth {
                     limit,

@@ -25,8 +25,8 @@ use crate::policy::PolicyGraph;
 use crate::purpose::{eku_allows, key_purposes, purpose_name};
 use crate::signature::{with_inherited_dsa_parameters, SignatureCache};
 use crate::{
-    AnchorProblem, Certificate, NameConstraintViolation, Strictness, ValidationError,
-    ValidationOptions,
+    AnchorProblem, Certificate, ConstraintViolation, NameConstraintViolation, Strictness,
+    ValidationError, ValidationOptions,
 };
 
 /// Why a candidate path failed, and how far its checks got (to report the most telling
@@ -111,7 +111,7 @@ pub(crate) fn process_path(
         anchor_constraints.add(nc).map_err(|detail| PathFailure {
             error: ValidationError::Constraint {
                 subject: anchor.subject_text(),
-                detail,
+                violation: ConstraintViolation::UnusableNameConstraints(detail),
             },
             progress: 16,
         })?;
@@ -132,17 +132,19 @@ pub(crate) fn process_path(
         let last = i == n;
         let self_issued = cert.is_self_issued();
         let base = (i as u32) * 32;
-        let constraint = |detail: String, stage: u32| PathFailure {
+        let constraint = |violation: ConstraintViolation, stage: u32| PathFailure {
             error: ValidationError::Constraint {
                 subject: cert.subject_text(),
-                detail,
+                violation,
             },
             progress: base + stage,
         };
 
         if !cert.ext.errors.is_empty() {
             return Err(constraint(
-                format!("unusable extensions: {}", cert.ext.errors.join("; ")),
+                ConstraintViolation::UnusableExtensions {
+                    errors: cert.ext.errors.clone(),
+                },
                 1,
             ));
         }
@@ -200,10 +202,9 @@ pub(crate) fn process_path(
         // (a)(4): name chaining.
         if cert.issuer_key() != &working_issuer {
             return Err(constraint(
-                format!(
-                    "issuer {} is not the subject of the certificate above it",
-                    cert.issuer_text()
-                ),
+                ConstraintViolation::IssuerMismatch {
+                    issuer: cert.issuer_text(),
+                },
                 4,
             ));
         }
@@ -233,7 +234,7 @@ pub(crate) fn process_path(
                         },
                         progress: base + 5,
                     },
-                    other => constraint(other.to_string(), 5),
+                    other => constraint(ConstraintViolation::Name(other), 5),
                 })?;
         }
         // (d)-(e): policies.
@@ -268,11 +269,7 @@ pub(crate) fn process_path(
             {
                 return Err(anchor_failure(problem, base + 6));
             }
-            return Err(constraint(
-                "no certificate policy valid for the path, and an explicit policy is required"
-                    .into(),
-                6,
-            ));
+            return Err(constraint(ConstraintViolation::ExplicitPolicyRequired, 6));
         }
         // §6.1.4 (c)-(f): the next working public key and issuer name.
         working_key = with_inherited_dsa_parameters(cert.spki(), cert.spki_bytes(), &working_key);
@@ -288,7 +285,7 @@ pub(crate) fn process_path(
                     .iter()
                     .any(|(from, to)| *from == ANY_POLICY || *to == ANY_POLICY)
                 {
-                    return Err(constraint("policyMappings maps anyPolicy".into(), 7));
+                    return Err(constraint(ConstraintViolation::MapsAnyPolicy, 7));
                 }
                 let allowed = policy_mapping.value > 0;
                 if let (false, Some(skip)) = (allowed, policy_mapping.by_anchor) {
@@ -304,9 +301,9 @@ pub(crate) fn process_path(
             }
             // (g): name constraints for the certificates below.
             if let Some(nc) = &cert.ext.name_constraints {
-                name_constraints
-                    .add(nc)
-                    .map_err(|detail| constraint(detail, 8))?;
+                name_constraints.add(nc).map_err(|detail| {
+                    constraint(ConstraintViolation::UnusableNameConstraints(detail), 8)
+                })?;
             }
             // (h)
             if !self_issued {
@@ -329,17 +326,10 @@ pub(crate) fn process_path(
             }
             // (k): a CA.
             if cert.inner().tbs_certificate.version != Version::V3 {
-                return Err(constraint(
-                    "a version 1 or 2 certificate cannot be an intermediate CA".into(),
-                    9,
-                ));
+                return Err(constraint(ConstraintViolation::V1Intermediate, 9));
             }
             if !cert.is_ca() {
-                return Err(constraint(
-                    "not a CA (basicConstraints cA is absent or false) but issued a certificate on the path"
-                        .into(),
-                    9,
-                ));
+                return Err(constraint(ConstraintViolation::NotCa, 9));
             }
             if options.strictness.ca_extended_key_usage_constrains_path {
                 ca_eku_allows(cert, index, options).map_err(|error| PathFailure {
@@ -361,11 +351,7 @@ pub(crate) fn process_path(
                             base + 10,
                         ));
                     }
-                    return Err(constraint(
-                        "path length constraint exceeded: a CA above allows no more intermediate CAs"
-                            .into(),
-                        10,
-                    ));
+                    return Err(constraint(ConstraintViolation::PathLength, 10));
                 }
                 max_path_length.decrement();
             }
@@ -384,11 +370,7 @@ pub(crate) fn process_path(
                 .key_usage
                 .is_some_and(|ku| !ku.contains(KeyUsages::KeyCertSign))
             {
-                return Err(constraint(
-                    "keyUsage lacks keyCertSign but the key signed a certificate on the path"
-                        .into(),
-                    11,
-                ));
+                return Err(constraint(ConstraintViolation::NoKeyCertSign, 11));
             }
         } else {
             // §6.1.5 (a)-(b).
@@ -406,15 +388,9 @@ pub(crate) fn process_path(
         // §6.1.4 (o), §6.1.5 (f): critical extensions not understood.
         if !cert.ext.unknown_critical.is_empty() {
             return Err(constraint(
-                format!(
-                    "unrecognised critical extension {}",
-                    cert.ext
-                        .unknown_critical
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                ConstraintViolation::UnknownCriticalExtensions {
+                    oids: cert.ext.unknown_critical.clone(),
+                },
                 12,
             ));
         }
@@ -470,19 +446,9 @@ pub(crate) fn process_path(
         return Err(PathFailure {
             error: ValidationError::Constraint {
                 subject: target,
-                detail: format!(
-                    "no certificate policy of the path is acceptable (user-initial-policy-set: {})",
-                    if options.initial_policy_set.is_empty() {
-                        "anyPolicy".to_string()
-                    } else {
-                        options
-                            .initial_policy_set
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
+                violation: ConstraintViolation::NoAcceptablePolicy {
+                    initial_policy_set: options.initial_policy_set.clone(),
+                },
             },
             progress,
         });

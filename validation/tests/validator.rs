@@ -17,8 +17,9 @@ use common::{
 use imza_core::crl::RevokedEntry;
 use imza_core::SigningKey;
 use imza_validation::{
-    Budget, BudgetLimit, Certificate, Purpose, RevocationEvidence, RevocationPolicy,
-    RevocationState, SignatureCache, ValidationError, ValidationOptions, Validator,
+    Budget, BudgetLimit, Certificate, ConstraintViolation, Purpose, RevocationEvidence,
+    RevocationPolicy, RevocationState, SignatureCache, ValidationError, ValidationOptions,
+    Validator,
 };
 use time::{Duration, OffsetDateTime};
 use x509_cert::ext::pkix::CrlReason;
@@ -268,9 +269,12 @@ fn max_intermediates_limits_the_path() {
         .validator()
         .validate(&chain.leaf.certificate(), &options)
     {
-        Err(ValidationError::Constraint { detail, .. }) => {
-            assert!(detail.contains("at most 0 intermediate"), "{detail}")
-        }
+        Err(
+            e @ ValidationError::Constraint {
+                violation: ConstraintViolation::TooManyIntermediates { max: 0 },
+                ..
+            },
+        ) => assert!(e.to_string().contains("at most 0 intermediate"), "{e}"),
         other => panic!("expected Constraint, got {other:?}"),
     }
     options.max_intermediates = Some(1);
