@@ -78,11 +78,11 @@ pub enum ValidationError {
 
     /// The target certificate is not fit for the requested purpose (key usage, extended key
     /// usage) or the peer name.
-    #[error("{subject} is not valid for {purpose}: {detail}")]
+    #[error("{subject} is not valid for {purpose}: {problem}")]
     Purpose {
         subject: String,
         purpose: String,
-        detail: String,
+        problem: PurposeProblem,
     },
 
     /// An algorithm imza does not accept (e.g. DSA with SHA-1 when refused, MD5).
@@ -440,6 +440,44 @@ pub enum AnchorProblem {
         position: usize,
         subject: String,
     },
+}
+
+/// Why a certificate is not fit for a purpose or a peer name ([`ValidationError::Purpose`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PurposeProblem {
+    /// A keyUsage that has none of the bits `wanted` (their RFC 5280 names).
+    #[error("keyUsage {}", match wanted.as_slice() { [one] => format!("lacks {one}"), _ => format!("has neither {}", wanted.join(" nor ")) })]
+    KeyUsage { wanted: Vec<&'static str> },
+    /// An extendedKeyUsage (`present`) without the purpose `wanted` (or anyExtendedKeyUsage).
+    #[error("extendedKeyUsage ({}) lacks {wanted}", oid_list(present))]
+    ExtendedKeyUsage {
+        present: Vec<ObjectIdentifier>,
+        wanted: &'static str,
+    },
+    /// RFC 3161 §2.3: a TSA certificate's extendedKeyUsage must be id-kp-timeStamping alone,
+    /// critical.
+    #[error("extendedKeyUsage must be exactly id-kp-timeStamping and critical (RFC 3161 §2.3); it is {}{}", oid_list(present), if *critical { "" } else { ", not critical" })]
+    TimeStampingUsage {
+        present: Vec<ObjectIdentifier>,
+        critical: bool,
+    },
+    /// No extendedKeyUsage where the purpose needs one (`wanted`).
+    #[error("no extendedKeyUsage {wanted}")]
+    NoExtendedKeyUsage { wanted: &'static str },
+    /// RFC 6125 §6.4.4: the subject's common name is not used for peer names.
+    #[error("the certificate has no subjectAltName (the subject's common name is not used)")]
+    NoSubjectAltName,
+    /// More subjectAltName entries than are looked at.
+    #[error("the subjectAltName has {entries} entries, more than the {limit} looked at")]
+    TooManySubjectAltNames { entries: usize, limit: usize },
+    /// The reference name asked for is not a name of its kind.
+    #[error("{name:?} is not a valid {kind}")]
+    BadReferenceName { name: String, kind: &'static str },
+    /// No subjectAltName entry matches the peer name; `presented` are the entries the
+    /// certificate has (`DNS:…`, `email:…`, `IP:…`).
+    #[error("no subjectAltName entry matches (the certificate names {presented})")]
+    NoMatchingName { presented: String },
 }
 
 /// Which check of RFC 5280 §6.1 refused a certificate ([`ValidationError::Constraint`]).

@@ -46,7 +46,7 @@ pub use certificate::{read_certificates, Certificate};
 pub use crl::{read_crls, Crl};
 pub use error::{
     AnchorProblem, BudgetLimit, ConstraintViolation, CrlViolation, NameConstraintViolation,
-    NetworkFailure, Rfc5280Violation, ValidationError,
+    NetworkFailure, PurposeProblem, Rfc5280Violation, ValidationError,
 };
 pub use fetch::{Fetcher, SharedFetcher};
 pub use fetch_cache::{FetchCache, FetchCacheConfig, FetchCacheStats, RequestFetcher};

@@ -15,7 +15,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 
 use imza_core::oids;
 
-use crate::{Certificate, ValidationError};
+use crate::{Certificate, PurposeProblem, ValidationError};
 
 /// Most subjectAltName entries looked at: a certificate with more is refused rather than
 /// scanned (real certificates carry at most a few hundred).
@@ -48,26 +48,28 @@ impl std::fmt::Display for PeerName {
 /// subjectAltName and an unusable reference name are [`ValidationError::Purpose`]; a
 /// subjectAltName that does not decode is [`ValidationError::Malformed`].
 pub fn check_peer_name(leaf: &Certificate, name: &PeerName) -> Result<(), ValidationError> {
-    let refuse = |detail: String| ValidationError::Purpose {
+    let refuse = |problem: PurposeProblem| ValidationError::Purpose {
         subject: leaf.subject_text(),
         purpose: name.to_string(),
-        detail,
+        problem,
     };
-    let names = subject_alt_names(leaf)?.ok_or_else(|| {
-        refuse(
-            "the certificate has no subjectAltName (the subject's common name is not used)".into(),
-        )
-    })?;
+    let names = subject_alt_names(leaf)?.ok_or_else(|| refuse(PurposeProblem::NoSubjectAltName))?;
     if names.len() > MAX_SAN_ENTRIES {
-        return Err(refuse(format!(
-            "the subjectAltName has {} entries, more than the {MAX_SAN_ENTRIES} looked at",
-            names.len()
-        )));
+        return Err(refuse(PurposeProblem::TooManySubjectAltNames {
+            entries: names.len(),
+            limit: MAX_SAN_ENTRIES,
+        }));
     }
+    let bad_reference = |name: &str, kind: &'static str| {
+        refuse(PurposeProblem::BadReferenceName {
+            name: name.to_string(),
+            kind,
+        })
+    };
     let found = match name {
         PeerName::Dns(reference) => {
             let reference = normalize_reference_dns(reference)
-                .ok_or_else(|| refuse(format!("{reference:?} is not a valid DNS name")))?;
+                .ok_or_else(|| bad_reference(reference, "DNS name"))?;
             names.iter().any(|n| match n {
                 GeneralName::DnsName(presented) => dns_matches(presented.as_str(), &reference),
                 _ => false,
@@ -87,7 +89,7 @@ pub fn check_peer_name(leaf: &Certificate, name: &PeerName) -> Result<(), Valida
             let (local, domain) = reference
                 .rsplit_once('@')
                 .filter(|(l, d)| !l.is_empty() && !d.is_empty())
-                .ok_or_else(|| refuse(format!("{reference:?} is not an e-mail address")))?;
+                .ok_or_else(|| bad_reference(reference, "e-mail address"))?;
             names.iter().any(|n| match n {
                 GeneralName::Rfc822Name(presented) => {
                     email_matches(presented.as_str(), local, domain)
@@ -99,10 +101,9 @@ pub fn check_peer_name(leaf: &Certificate, name: &PeerName) -> Result<(), Valida
     if found {
         Ok(())
     } else {
-        Err(refuse(format!(
-            "no subjectAltName entry matches (the certificate names {})",
-            describe(&names)
-        )))
+        Err(refuse(PurposeProblem::NoMatchingName {
+            presented: describe(&names),
+        }))
     }
 }
 
@@ -243,9 +244,13 @@ mod tests {
         assert!(check_peer_name(&leaf, &dns("www.example.az")).is_ok());
         assert!(check_peer_name(&leaf, &dns("WWW.Example.AZ")).is_ok());
         assert!(check_peer_name(&leaf, &dns("mail.example.az.")).is_ok());
-        let err = check_peer_name(&leaf, &dns("ftp.example.az")).unwrap_err();
-        assert!(matches!(err, ValidationError::Purpose { .. }), "{err}");
-        assert!(err.to_string().contains("DNS:www.example.az"), "{err}");
+        match check_peer_name(&leaf, &dns("ftp.example.az")) {
+            Err(ValidationError::Purpose {
+                problem: PurposeProblem::NoMatchingName { presented },
+                ..
+            }) => assert!(presented.contains("DNS:www.example.az"), "{presented}"),
+            other => panic!("expected no matching name, got {other:?}"),
+        }
     }
 
     #[test]
@@ -307,6 +312,16 @@ mod tests {
     fn no_subject_alt_name_means_no_match_even_when_the_cn_matches() {
         let leaf = leaf_with(&[]);
         let err = check_peer_name(&leaf, &dns("host.example.az")).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ValidationError::Purpose {
+                    problem: PurposeProblem::NoSubjectAltName,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("no subjectAltName"), "{err}");
     }
 
