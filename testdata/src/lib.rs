@@ -1,16 +1,17 @@
-//! imza-testdata: fixtures and harness pieces shared by imza's tests and benchmarks: a test PKI
-//! of CAs, service certificates and leaves ([`pki`]), Rocket on a loopback port ([`loopback`]),
-//! SoftHSM2 tokens in private directories ([`softhsm`]), CSRs made with OpenSSL ([`csr`]),
-//! imza's TSA in process or on loopback ([`tsa`]), imza's OCSP responder on loopback with
-//! statuses a test sets ([`ocsp`]), the `openssl` runner ([`tools`]),
-//! benchmark timing ([`bench`]), a PostgreSQL cluster of its own ([`postgres`]), and pcscd with virtual readers and a PIV card emulator
-//! ([`card`]), headless Chromium over WebDriver for the portal's pages ([`browser`]), and a real SMTP
-//! server (aiosmtpd) keeping what it receives ([`smtp`]).
+//! imza-testdata: fixtures and harness pieces shared by imza's integration tests and
+//! benchmarks: imza's HTTP services on a loopback port ([`loopback`]), CSRs made with OpenSSL
+//! ([`csr`]), imza's TSA in process or on loopback ([`tsa`]), imza's OCSP responder on loopback
+//! with statuses a test sets ([`ocsp`]), small PDFs to sign ([`pdf`]), benchmark timing
+//! ([`bench`]), pcscd with virtual readers and a PIV card emulator ([`card`]), headless
+//! Chromium over WebDriver for the portal's pages ([`browser`]), and a real SMTP server
+//! (aiosmtpd) keeping what it receives ([`smtp`]).
 //!
-//! The test PKI is the crate imza-testpki, and SoftHSM2 and PostgreSQL are imza-testenv's:
-//! they are re-exported here under the same names. Those two depend on no imza crate above
-//! imza-core, so a library's own unit tests use them directly without linking a second copy
-//! of the library (this crate depends on most of imza); `tests/layering.rs` keeps it so.
+//! The test PKI ([`pki`]) is the crate imza-testpki; SoftHSM2 tokens ([`softhsm`]), the
+//! PostgreSQL cluster ([`postgres`]) and the independent tools ([`tools`]: openssl, pyHanko,
+//! qpdf, poppler, zbarimg) are imza-testenv's. They are re-exported here under the same names.
+//! Those two depend on no imza crate above imza-core, so a library's own unit tests use them
+//! directly without linking a second copy of the library (this crate depends on most of
+//! imza); `tests/layering.rs` keeps it so.
 
 // A test-support crate: a fixture that cannot be set up panics, failing the test that asked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -22,9 +23,11 @@ pub mod csr;
 pub mod loopback;
 pub mod ocsp;
 pub mod pdf;
+pub mod smtp;
+pub mod tsa;
+
 pub use imza_testenv::{postgres, tools};
 pub use imza_testpki as pki;
-pub mod smtp;
 
 /// SoftHSM2 tokens in a private directory ([`imza_testenv::softhsm`]), and where a key on
 /// one of them lives as imza names it.
@@ -49,4 +52,3 @@ pub mod softhsm {
         }
     }
 }
-pub mod tsa;
