@@ -78,10 +78,7 @@ mod tests {
                     url: url.to_owned(),
                     failure: NetworkFailure::status(404),
                 }),
-                _ => Err(ValidationError::Malformed {
-                    what: "CRL",
-                    detail: "not DER".into(),
-                }),
+                _ => Err(ValidationError::malformed("CRL", "not DER")),
             }
         }
 

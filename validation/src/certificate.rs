@@ -203,3 +203,33 @@ pub fn read_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ValidationErr
         Ok(vec![Certificate::from_der(bytes.to_vec())?])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use imza_core::KeyAlgorithm;
+    use imza_testpki::TestCa;
+
+    use super::*;
+
+    #[test]
+    fn a_truncated_certificate_is_malformed_with_the_parsers_error_kept() {
+        let ca = TestCa::root("CN=Malformed Test CA", KeyAlgorithm::EcP256);
+        let truncated = &ca.der[..ca.der.len() - 10];
+        match Certificate::from_der(truncated) {
+            Err(ValidationError::Malformed {
+                what: "certificate",
+                source,
+            }) => {
+                let der_error = source
+                    .downcast_ref::<der::Error>()
+                    .expect("the der::Error itself");
+                assert!(
+                    matches!(der_error.kind(), der::ErrorKind::Incomplete { .. }),
+                    "{der_error}"
+                );
+            }
+            Err(other) => panic!("expected Malformed, got {other}"),
+            Ok(_) => panic!("a truncated certificate parsed"),
+        }
+    }
+}

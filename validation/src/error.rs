@@ -14,9 +14,14 @@ use time::OffsetDateTime;
 #[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValidationError {
-    /// Input that does not parse (certificate, CRL, OCSP response, PEM).
-    #[error("malformed {what}: {detail}")]
-    Malformed { what: &'static str, detail: String },
+    /// Input that does not parse (certificate, CRL, OCSP response, PEM): `what` it was, and
+    /// the parser's error (a `der::Error` with its position, a UTF-8 error…), or what was
+    /// wrong in words where no parser said it.
+    #[error("malformed {what}: {source}")]
+    Malformed {
+        what: &'static str,
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 
     /// No chain from the target to any trust anchor could be built from the pool.
     #[error("no certification path to a trust anchor: {detail}")]
@@ -615,10 +620,15 @@ pub(crate) fn oid_list(oids: &[ObjectIdentifier]) -> String {
 }
 
 impl ValidationError {
-    pub fn malformed(what: &'static str, detail: impl std::fmt::Display) -> ValidationError {
+    /// A [`ValidationError::Malformed`] `what`, for `cause`: the parser's error, kept as the
+    /// source, or a message.
+    pub fn malformed(
+        what: &'static str,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> ValidationError {
         ValidationError::Malformed {
             what,
-            detail: detail.to_string(),
+            source: Arc::from(cause.into()),
         }
     }
 
